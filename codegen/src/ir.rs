@@ -1,0 +1,449 @@
+//! The IR: schema files (Avro, Protobuf, topic and service manifests) turned into one plain data model that every emitter, the derive macros and the catalog site read.
+//!
+//! Everything here is owned, serde-serializable data. Every node that came from a file carries
+//! a [`Source`] so that diagnostics and the catalog can point back at it.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a node was written: file path (as given to the loader), 1-based line and column.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Source {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Source {
+    pub fn new(file: impl Into<String>, line: u32, column: u32) -> Self {
+        Source {
+            file: file.into(),
+            line,
+            column,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The whole domain: what one build of `schemas/` produces.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// Every event, every version, sorted by (name, version).
+    pub events: Vec<Event>,
+    /// Named types (records, enums, fixed) shared by events, by full name. Event records
+    /// themselves are not listed here; their nested named types are.
+    pub types: Vec<NamedType>,
+    /// Kafka topics from the topics spec.
+    pub topics: Vec<Topic>,
+    /// Services from the services manifest (who produces and consumes what).
+    pub services: Vec<Service>,
+    /// The envelope record (eventId, eventType, ... data), when `schemas/` defines one.
+    pub envelope: Option<Record>,
+    /// Markdown guides kept beside the schemas (file stem, title, markdown text).
+    pub guides: Vec<Guide>,
+}
+
+/// Which schema language an event was written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaFormat {
+    Avro,
+    Protobuf,
+}
+
+/// Schema-registry compatibility modes (Confluent names).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Compatibility {
+    Backward,
+    #[default]
+    BackwardTransitive,
+    Forward,
+    ForwardTransitive,
+    Full,
+    FullTransitive,
+    None,
+}
+
+impl Compatibility {
+    pub const ALL: [Compatibility; 7] = [
+        Compatibility::Backward,
+        Compatibility::BackwardTransitive,
+        Compatibility::Forward,
+        Compatibility::ForwardTransitive,
+        Compatibility::Full,
+        Compatibility::FullTransitive,
+        Compatibility::None,
+    ];
+
+    /// The annotation spelling, e.g. `BACKWARD_TRANSITIVE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compatibility::Backward => "BACKWARD",
+            Compatibility::BackwardTransitive => "BACKWARD_TRANSITIVE",
+            Compatibility::Forward => "FORWARD",
+            Compatibility::ForwardTransitive => "FORWARD_TRANSITIVE",
+            Compatibility::Full => "FULL",
+            Compatibility::FullTransitive => "FULL_TRANSITIVE",
+            Compatibility::None => "NONE",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Compatibility> {
+        Compatibility::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// Data classification of a field (annotation `classification`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Classification {
+    /// Protected health information: redacted in Debug/Display, logs, errors, DLQ headers;
+    /// encrypted per subject in the event store.
+    Phi,
+    /// Personally identifiable information that is not health information.
+    Pii,
+    #[default]
+    None,
+}
+
+impl Classification {
+    pub fn parse(s: &str) -> Option<Classification> {
+        match s {
+            "phi" => Some(Classification::Phi),
+            "pii" => Some(Classification::Pii),
+            "none" => Some(Classification::None),
+            _ => None,
+        }
+    }
+    pub fn is_sensitive(self) -> bool {
+        !matches!(self, Classification::None)
+    }
+}
+
+/// One version of one domain event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unqualified name, e.g. `PatientCreated`. Same across versions.
+    pub name: String,
+    /// Avro namespace or Protobuf package, e.g. `healthcare.patient`.
+    pub namespace: String,
+    /// Event version (annotation `event_version`, default 1).
+    pub version: u32,
+    /// Domain the event belongs to (last segment of the namespace, e.g. `patient`).
+    pub domain: String,
+    pub format: SchemaFormat,
+    pub doc: Option<String>,
+    /// Annotation `aggregate_type`, e.g. `Patient`.
+    pub aggregate_type: String,
+    /// Annotation `aggregate_id`: name of the field holding the aggregate id.
+    pub aggregate_id: String,
+    /// Annotation `topic`, e.g. `healthcare.patients.events`.
+    pub topic: String,
+    /// Annotation `compatibility` (default BACKWARD_TRANSITIVE).
+    pub compatibility: Compatibility,
+    /// Annotation `deprecated`: a reason, when the whole event is deprecated.
+    pub deprecated: Option<String>,
+    /// The event's payload record.
+    pub record: Record,
+    /// Schema source text as written (the .avsc JSON, or the .proto file).
+    pub schema_text: String,
+    /// For Avro: the Parsing Canonical Form. For Protobuf: the canonical descriptor text the
+    /// fingerprint is computed from.
+    pub canonical_form: String,
+    /// CRC-64-AVRO (Rabin) of `canonical_form`.
+    pub fingerprint: u64,
+    pub source: Source,
+}
+
+impl Event {
+    /// Rust type name: the latest version gets the plain name; older ones a `V{n}` suffix.
+    /// Filled by the loader after all versions are known.
+    pub fn key(&self) -> (String, u32) {
+        (self.name.clone(), self.version)
+    }
+    pub fn full_name(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// A record (Avro record / Protobuf message).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub name: String,
+    pub namespace: String,
+    pub doc: Option<String>,
+    pub aliases: Vec<String>,
+    pub fields: Vec<Field>,
+    pub source: Source,
+}
+
+impl Record {
+    pub fn full_name(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.namespace, self.name)
+        }
+    }
+    pub fn field(&self, name: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+}
+
+/// A field of a record, in schema order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    /// Name as written in the schema (camelCase by convention).
+    pub name: String,
+    pub doc: Option<String>,
+    pub ty: Type,
+    /// Avro default, as JSON. `None` = no default.
+    pub default: Option<serde_json::Value>,
+    pub aliases: Vec<String>,
+    /// Annotation `classification`.
+    pub classification: Classification,
+    /// Annotation `examples`: example values in the JSON form.
+    pub examples: Vec<serde_json::Value>,
+    /// Annotation `deprecated`: the reason.
+    pub deprecated: Option<String>,
+    /// Protobuf field number (None for Avro).
+    pub proto_number: Option<u32>,
+    pub source: Source,
+}
+
+/// A type as used by a field. Named types are referenced by full name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Type {
+    Null,
+    Boolean,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+    /// logicalType uuid on string.
+    Uuid,
+    /// logicalType date on int (days since epoch).
+    Date,
+    /// logicalType timestamp-millis on long.
+    TimestampMillis,
+    /// logicalType timestamp-micros on long.
+    TimestampMicros,
+    /// logicalType decimal on bytes.
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
+    Array {
+        items: Box<Type>,
+    },
+    Map {
+        values: Box<Type>,
+    },
+    /// A union; `["null", T]` is the optional form.
+    Union {
+        branches: Vec<Type>,
+    },
+    /// A reference to a named type (record, enum, fixed) by full name.
+    Named {
+        name: String,
+    },
+    /// Protobuf-only scalar kinds that have no Avro equivalent keep their wire type here.
+    Proto {
+        scalar: ProtoScalar,
+    },
+}
+
+impl Type {
+    /// For `["null", T]` (either order) returns `T`.
+    pub fn optional_inner(&self) -> Option<&Type> {
+        match self {
+            Type::Union { branches } if branches.len() == 2 => match (&branches[0], &branches[1]) {
+                (Type::Null, t) | (t, Type::Null) => Some(t),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Protobuf scalar types that differ from Avro's on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProtoScalar {
+    Uint32,
+    Uint64,
+    Sint32,
+    Sint64,
+    Fixed32,
+    Fixed64,
+    Sfixed32,
+    Sfixed64,
+}
+
+/// A named type: record, enum or fixed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum NamedType {
+    Record(Record),
+    Enum(Enum),
+    Fixed(Fixed),
+}
+
+impl NamedType {
+    pub fn full_name(&self) -> String {
+        match self {
+            NamedType::Record(r) => r.full_name(),
+            NamedType::Enum(e) => e.full_name(),
+            NamedType::Fixed(f) => f.full_name(),
+        }
+    }
+    pub fn source(&self) -> &Source {
+        match self {
+            NamedType::Record(r) => &r.source,
+            NamedType::Enum(e) => &e.source,
+            NamedType::Fixed(f) => &f.source,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Enum {
+    pub name: String,
+    pub namespace: String,
+    pub doc: Option<String>,
+    pub aliases: Vec<String>,
+    pub symbols: Vec<EnumSymbol>,
+    /// Avro enum `default` symbol (used by readers for unknown symbols).
+    pub default: Option<String>,
+    pub source: Source,
+}
+
+impl Enum {
+    pub fn full_name(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.namespace, self.name)
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EnumSymbol {
+    pub name: String,
+    /// Protobuf enum number; for Avro the ordinal.
+    pub number: i32,
+    pub doc: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Fixed {
+    pub name: String,
+    pub namespace: String,
+    pub doc: Option<String>,
+    pub aliases: Vec<String>,
+    pub size: u32,
+    pub source: Source,
+}
+
+impl Fixed {
+    pub fn full_name(&self) -> String {
+        if self.namespace.is_empty() {
+            self.name.clone()
+        } else {
+            format!("{}.{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// A Kafka topic from the topics spec.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Topic {
+    pub name: String,
+    pub doc: Option<String>,
+    pub partitions: u32,
+    pub replication_factor: u16,
+    /// `retention.ms`; None = broker default / infinite when compacted.
+    pub retention_ms: Option<i64>,
+    /// cleanup.policy compact (true) or delete (false).
+    pub compacted: bool,
+    pub min_insync_replicas: Option<u16>,
+    /// Other topic configs passed through verbatim (e.g. `compression.type`).
+    pub configs: Vec<(String, String)>,
+    /// What the record key holds (e.g. `aggregate id (patientId)`).
+    pub key: String,
+    pub source: Source,
+}
+
+/// A service from the services manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Service {
+    pub name: String,
+    pub doc: Option<String>,
+    /// Event names this service publishes.
+    pub produces: Vec<String>,
+    /// Event names this service consumes.
+    pub consumes: Vec<String>,
+    pub source: Source,
+}
+
+/// A Markdown guide kept beside the schemas.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Guide {
+    pub slug: String,
+    pub title: String,
+    pub markdown: String,
+}
+
+impl Model {
+    pub fn named_type(&self, full_name: &str) -> Option<&NamedType> {
+        self.types.iter().find(|t| t.full_name() == full_name)
+    }
+    /// All versions of an event, oldest first.
+    pub fn versions(&self, name: &str) -> Vec<&Event> {
+        let mut v: Vec<&Event> = self.events.iter().filter(|e| e.name == name).collect();
+        v.sort_by_key(|e| e.version);
+        v
+    }
+    /// The newest version of each event, in name order.
+    pub fn latest_events(&self) -> Vec<&Event> {
+        let mut out: Vec<&Event> = Vec::new();
+        for e in &self.events {
+            match out.iter_mut().find(|o| o.name == e.name) {
+                Some(o) if o.version < e.version => *o = e,
+                Some(_) => {}
+                None => out.push(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+    pub fn topic(&self, name: &str) -> Option<&Topic> {
+        self.topics.iter().find(|t| t.name == name)
+    }
+    /// Rust type name of an event version: plain name for the newest, `NameV{n}` otherwise.
+    pub fn rust_type_name(&self, event: &Event) -> String {
+        let newest = self
+            .versions(&event.name)
+            .last()
+            .map(|e| e.version)
+            .unwrap_or(event.version);
+        if event.version == newest {
+            event.name.clone()
+        } else {
+            format!("{}V{}", event.name, event.version)
+        }
+    }
+}

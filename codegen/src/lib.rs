@@ -1,0 +1,12 @@
+//! carebus-codegen: schema files in (Avro `.avsc`, Protobuf `.proto`, topics and services manifests), one IR, then Rust code and IR JSON out.
+//!
+//! Pipeline: [`load`] → [`ir::Model`] → [`check`] (diagnostics, compatibility gate) → [`emit`].
+//! Called from the `build.rs` of the schemas crate through [`Config`], and by the derive
+//! macros through [`derive`].
+
+pub mod diagnostic;
+pub mod fingerprint;
+pub mod ir;
+
+pub use diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
+pub use ir::Model;

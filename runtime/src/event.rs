@@ -1,0 +1,439 @@
+//! The traits generated events implement: `DomainEvent` (identity, topic, schema) plus the Avro binary and JSON codecs.
+
+use crate::avro::{self, Reader};
+use crate::error::{DecodeError, ValidationError};
+use crate::types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// How an event's payload is encoded on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PayloadFormat {
+    /// Avro binary datum (the schema is the event's `.avsc`).
+    Avro,
+    /// Protobuf message (the schema is the event's `.proto`).
+    Protobuf,
+}
+
+impl PayloadFormat {
+    /// The MIME type used in the `content-type` header.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PayloadFormat::Avro => "application/avro",
+            PayloadFormat::Protobuf => "application/protobuf",
+        }
+    }
+}
+
+/// A versioned domain event generated from a schema (or derived from a hand-written struct).
+pub trait DomainEvent: Clone + Send + Sync + std::fmt::Debug + 'static {
+    /// Event type name, e.g. `PatientCreated` (same for every version).
+    const EVENT_TYPE: &'static str;
+    /// Schema version of this Rust type.
+    const EVENT_VERSION: u32;
+    /// Aggregate type, e.g. `Patient`.
+    const AGGREGATE_TYPE: &'static str;
+    /// Kafka topic the event is published to.
+    const TOPIC: &'static str;
+    /// Schema text: Avro schema JSON (self-contained) or the Protobuf source.
+    const SCHEMA: &'static str;
+    /// CRC-64-AVRO fingerprint of the Parsing Canonical Form (Protobuf: of the descriptor).
+    const FINGERPRINT: u64;
+    /// Payload encoding.
+    const FORMAT: PayloadFormat;
+    /// Paths of fields classified PHI (e.g. `name.family`), for redaction and encryption.
+    const PHI_FIELDS: &'static [&'static str];
+
+    /// The aggregate id (the partition key), from the field named by `aggregate_id`.
+    fn aggregate_id(&self) -> String;
+    /// Append the payload (Avro datum or Protobuf message) to `out`.
+    fn encode_payload(&self, out: &mut Vec<u8>);
+    /// Decode a payload written with exactly this version's schema.
+    fn decode_payload(bytes: &[u8]) -> Result<Self, DecodeError>;
+    /// The event's data in the JSON form (camelCase fields, ISO dates).
+    fn to_json(&self) -> Value;
+    /// Read the JSON form.
+    fn from_json(value: &Value) -> Result<Self, DecodeError>;
+    /// Check schema constraints that the type system does not (decimal precision, non-empty
+    /// aggregate id, ...). Called before anything is published or stored.
+    fn validate(&self) -> Result<(), ValidationError> {
+        if self.aggregate_id().is_empty() {
+            return Err(ValidationError {
+                event_type: Self::EVENT_TYPE,
+                field: "aggregate id".into(),
+                rule: "must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Direct Avro binary encoding of one value (no `apache_avro::types::Value` in between).
+pub trait AvroCodec: Sized {
+    fn encode_avro(&self, out: &mut Vec<u8>);
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+}
+
+/// The JSON form of one value.
+pub trait JsonCodec: Sized {
+    fn to_json(&self) -> Value;
+    /// `field` names the value's place for error messages (never its content).
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError>;
+}
+
+fn wrong(field: &str, expected: &'static str) -> DecodeError {
+    DecodeError::WrongType {
+        field: field.to_string(),
+        expected,
+    }
+}
+
+macro_rules! avro_prim {
+    ($t:ty, $w:ident, $r:ident) => {
+        impl AvroCodec for $t {
+            #[inline]
+            fn encode_avro(&self, out: &mut Vec<u8>) {
+                avro::$w(out, *self)
+            }
+            #[inline]
+            fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                r.$r()
+            }
+        }
+    };
+}
+avro_prim!(i32, write_int, read_int);
+avro_prim!(i64, write_long, read_long);
+avro_prim!(bool, write_boolean, read_boolean);
+avro_prim!(f32, write_float, read_float);
+avro_prim!(f64, write_double, read_double);
+
+impl AvroCodec for String {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        avro::write_string(out, self)
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_string()
+    }
+}
+impl AvroCodec for Vec<u8> {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        avro::write_bytes(out, self)
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_bytes()
+    }
+}
+impl AvroCodec for Uuid {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        let mut buf = [0u8; 36];
+        avro::write_string(out, self.0.hyphenated().encode_lower(&mut buf))
+    }
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let s = r.read_string()?;
+        Uuid::parse(&s).map_err(|e| DecodeError::Malformed {
+            what: "uuid",
+            detail: e.to_string(),
+        })
+    }
+}
+impl AvroCodec for Date {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        avro::write_int(out, self.0)
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_int().map(Date)
+    }
+}
+impl AvroCodec for Timestamp {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        avro::write_long(out, self.0)
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_long().map(Timestamp)
+    }
+}
+impl AvroCodec for TimestampMillis {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        avro::write_long(out, self.0)
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_long().map(TimestampMillis)
+    }
+}
+impl AvroCodec for Decimal {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        avro::write_bytes(out, &self.to_be_bytes())
+    }
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let b = r.read_bytes()?;
+        Decimal::from_be_bytes(&b).ok_or(DecodeError::Malformed {
+            what: "decimal",
+            detail: format!("{} bytes is wider than 128 bits", b.len()),
+        })
+    }
+}
+impl<T: AvroCodec> AvroCodec for Phi<T> {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        self.expose().encode_avro(out)
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        T::decode_avro(r).map(Phi::new)
+    }
+}
+/// `Option<T>` is the union `["null", T]` (null first, branch 0).
+impl<T: AvroCodec> AvroCodec for Option<T> {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        match self {
+            None => avro::write_long(out, 0),
+            Some(v) => {
+                avro::write_long(out, 1);
+                v.encode_avro(out)
+            }
+        }
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match r.read_union_index(2)? {
+            0 => Ok(None),
+            _ => T::decode_avro(r).map(Some),
+        }
+    }
+}
+impl<T: AvroCodec> AvroCodec for Vec<T> {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        avro::write_array(out, self, |o, v| v.encode_avro(o))
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_blocks("array", T::decode_avro)
+    }
+}
+impl<T: AvroCodec> AvroCodec for BTreeMap<String, T> {
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        if !self.is_empty() {
+            avro::write_long(out, self.len() as i64);
+            for (k, v) in self {
+                avro::write_string(out, k);
+                v.encode_avro(out);
+            }
+        }
+        out.push(0);
+    }
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let pairs = r.read_blocks("map", |r| Ok((r.read_string()?, T::decode_avro(r)?)))?;
+        Ok(pairs.into_iter().collect())
+    }
+}
+
+impl JsonCodec for i32 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_i64()
+            .and_then(|n| i32::try_from(n).ok())
+            .ok_or_else(|| wrong(field, "a 32-bit integer"))
+    }
+}
+impl JsonCodec for i64 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_i64().ok_or_else(|| wrong(field, "a 64-bit integer"))
+    }
+}
+impl JsonCodec for bool {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_bool().ok_or_else(|| wrong(field, "true or false"))
+    }
+}
+impl JsonCodec for f32 {
+    fn to_json(&self) -> Value {
+        serde_json::Number::from_f64(*self as f64).map_or(Value::Null, Value::Number)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_f64()
+            .map(|f| f as f32)
+            .ok_or_else(|| wrong(field, "a number"))
+    }
+}
+impl JsonCodec for f64 {
+    fn to_json(&self) -> Value {
+        serde_json::Number::from_f64(*self).map_or(Value::Null, Value::Number)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_f64().ok_or_else(|| wrong(field, "a number"))
+    }
+}
+impl JsonCodec for String {
+    fn to_json(&self) -> Value {
+        Value::String(self.clone())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| wrong(field, "a string"))
+    }
+}
+/// Bytes in JSON are base16 (hex) text.
+impl JsonCodec for Vec<u8> {
+    fn to_json(&self) -> Value {
+        Value::String(self.iter().map(|b| format!("{b:02x}")).collect())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        let s = v.as_str().ok_or_else(|| wrong(field, "hex text"))?;
+        if s.len() % 2 != 0 || !s.is_ascii() {
+            return Err(wrong(field, "hex text"));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| wrong(field, "hex text")))
+            .collect()
+    }
+}
+impl JsonCodec for Uuid {
+    fn to_json(&self) -> Value {
+        Value::String(self.to_string())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_str()
+            .and_then(|s| Uuid::parse(s).ok())
+            .ok_or_else(|| wrong(field, "a UUID string"))
+    }
+}
+impl JsonCodec for Date {
+    fn to_json(&self) -> Value {
+        Value::String(self.to_string())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_str()
+            .and_then(Date::parse_iso)
+            .ok_or_else(|| wrong(field, "a date YYYY-MM-DD"))
+    }
+}
+impl JsonCodec for Timestamp {
+    fn to_json(&self) -> Value {
+        Value::String(self.to_string())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_str()
+            .and_then(Timestamp::parse_rfc3339)
+            .ok_or_else(|| wrong(field, "an RFC 3339 timestamp"))
+    }
+}
+impl JsonCodec for TimestampMillis {
+    fn to_json(&self) -> Value {
+        Value::String(self.to_string())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_str()
+            .and_then(TimestampMillis::parse_rfc3339)
+            .ok_or_else(|| wrong(field, "an RFC 3339 timestamp"))
+    }
+}
+impl<T: JsonCodec> JsonCodec for Phi<T> {
+    fn to_json(&self) -> Value {
+        self.expose().to_json()
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        T::from_json(v, field).map(Phi::new)
+    }
+}
+impl<T: JsonCodec> JsonCodec for Option<T> {
+    fn to_json(&self) -> Value {
+        self.as_ref().map_or(Value::Null, T::to_json)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        if v.is_null() {
+            Ok(None)
+        } else {
+            T::from_json(v, field).map(Some)
+        }
+    }
+}
+impl<T: JsonCodec> JsonCodec for Vec<T> {
+    fn to_json(&self) -> Value {
+        Value::Array(self.iter().map(T::to_json).collect())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_array()
+            .ok_or_else(|| wrong(field, "an array"))?
+            .iter()
+            .enumerate()
+            .map(|(i, x)| T::from_json(x, &format!("{field}[{i}]")))
+            .collect()
+    }
+}
+impl<T: JsonCodec> JsonCodec for BTreeMap<String, T> {
+    fn to_json(&self) -> Value {
+        Value::Object(self.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_object()
+            .ok_or_else(|| wrong(field, "an object"))?
+            .iter()
+            .map(|(k, x)| Ok((k.clone(), T::from_json(x, &format!("{field}.{k}"))?)))
+            .collect()
+    }
+}
+
+/// Decimal in JSON is text at the schema's scale (`"12.50"`); the generated code passes the
+/// scale, so `Decimal` has helpers instead of a `JsonCodec` impl.
+pub fn decimal_to_json(d: &Decimal, scale: u32) -> Value {
+    Value::String(d.to_string_scaled(scale))
+}
+
+/// Read a decimal from JSON text or a JSON number at the given scale.
+pub fn decimal_from_json(v: &Value, scale: u32, field: &str) -> Result<Decimal, DecodeError> {
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(wrong(field, "a decimal as text")),
+    };
+    Decimal::parse_scaled(&text, scale)
+        .ok_or_else(|| wrong(field, "a decimal within the schema's scale"))
+}
+
+/// Read a required member of a JSON object; a missing member is [`DecodeError::MissingField`].
+pub fn json_field<'v>(
+    obj: &'v serde_json::Map<String, Value>,
+    name: &str,
+    path: &str,
+) -> Result<&'v Value, DecodeError> {
+    obj.get(name).ok_or_else(|| DecodeError::MissingField {
+        field: if path.is_empty() {
+            name.to_string()
+        } else {
+            format!("{path}.{name}")
+        },
+    })
+}
+
+/// View a JSON value as an object, or fail naming the field.
+pub fn json_object<'v>(
+    v: &'v Value,
+    field: &str,
+) -> Result<&'v serde_json::Map<String, Value>, DecodeError> {
+    v.as_object().ok_or_else(|| wrong(field, "an object"))
+}

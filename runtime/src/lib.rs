@@ -1,0 +1,27 @@
+//! carebus runtime: typed events from the generated code in, Kafka (or the in-process bus) and the event store out.
+//!
+//! The generated code (crate `carebus-schemas`) implements [`DomainEvent`], [`AvroCodec`] and
+//! [`JsonCodec`] for each event and calls the traits in [`publish`], [`topic`] and [`handler`].
+
+pub mod avro;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod publish;
+pub mod topic;
+pub mod types;
+
+pub use error::{DecodeError, ValidationError};
+pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
+pub use handler::{HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
+pub use publish::{Delivery, Publish, PublishError, PublishOptions};
+pub use topic::{EventInfo, TopicEvents, TopicHandler};
+pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
+
+/// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.
+#[doc(hidden)]
+pub mod __private {
+    pub use prost;
+    pub use serde;
+    pub use serde_json;
+}

@@ -1,0 +1,46 @@
+//! Per-topic contracts the generated code implements: a topic's event enum (decode by type/version or fingerprint) and its handler dispatch.
+
+use crate::error::DecodeError;
+use crate::handler::{HandlerContext, HandlerResult};
+use std::future::Future;
+
+/// Static facts about one event version, listed by the generated registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventInfo {
+    pub event_type: &'static str,
+    pub version: u32,
+    pub aggregate_type: &'static str,
+    pub topic: &'static str,
+    pub fingerprint: u64,
+    pub format: crate::event::PayloadFormat,
+    pub schema: &'static str,
+    pub phi_fields: &'static [&'static str],
+}
+
+/// The generated enum of every event (every version) carried by one topic.
+pub trait TopicEvents: Sized + Send + Sync + Clone + std::fmt::Debug + 'static {
+    /// Topic name, e.g. `healthcare.patients.events`.
+    const TOPIC: &'static str;
+    /// Every event version on this topic.
+    const EVENTS: &'static [EventInfo];
+    /// Decode a payload given its event type and version (from the envelope headers).
+    fn decode(event_type: &str, version: u32, payload: &[u8]) -> Result<Self, DecodeError>;
+    /// Decode a payload given its schema fingerprint (from single-object framing).
+    fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> Result<Self, DecodeError>;
+    /// Facts about the variant held.
+    fn info(&self) -> &'static EventInfo;
+    fn aggregate_id(&self) -> String;
+    fn encode_payload(&self, out: &mut Vec<u8>);
+    fn to_json(&self) -> serde_json::Value;
+}
+
+/// Something that handles every event of one topic; generated per topic as an adapter over
+/// the topic's typed handler trait (one async method per event type).
+pub trait TopicHandler: Send + Sync + 'static {
+    type Events: TopicEvents;
+    fn handle(
+        &self,
+        ctx: &HandlerContext,
+        event: Self::Events,
+    ) -> impl Future<Output = HandlerResult> + Send;
+}

@@ -1,0 +1,402 @@
+//! Value types for Avro logical types (uuid, date, timestamp, decimal) and the PHI wrapper, as used by generated events.
+//!
+//! Their serde forms match apache-avro's serde path (uuid as string, date as int days,
+//! timestamps as long, decimal as big-endian two's-complement bytes), so the same structs work
+//! with `apache_avro::to_value`/`from_value`. The JSON form of events is produced by the
+//! generated `JsonCodec` instead and uses ISO-8601 text for dates and times.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A UUID (Avro `uuid` logical type on `string`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Uuid(pub uuid::Uuid);
+
+impl Uuid {
+    pub fn new_v4() -> Self {
+        Uuid(uuid::Uuid::new_v4())
+    }
+    pub fn from_u128(v: u128) -> Self {
+        Uuid(uuid::Uuid::from_u128(v))
+    }
+    pub fn parse(s: &str) -> Result<Self, uuid::Error> {
+        uuid::Uuid::parse_str(s).map(Uuid)
+    }
+}
+
+impl fmt::Display for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+impl fmt::Debug for Uuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Uuid({})", self.0.hyphenated())
+    }
+}
+impl std::str::FromStr for Uuid {
+    type Err = uuid::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Uuid::parse(s)
+    }
+}
+impl From<uuid::Uuid> for Uuid {
+    fn from(u: uuid::Uuid) -> Self {
+        Uuid(u)
+    }
+}
+impl Serialize for Uuid {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.hyphenated().to_string())
+    }
+}
+impl<'de> Deserialize<'de> for Uuid {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Uuid::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A calendar date (Avro `date`: days since 1970-01-01).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Date(pub i32);
+
+impl Date {
+    /// From year, month (1-12), day (1-31); None when not a real date.
+    pub fn from_ymd(y: i32, m: u32, d: u32) -> Option<Date> {
+        chrono::NaiveDate::from_ymd_opt(y, m, d).map(|nd| {
+            Date((nd - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)
+        })
+    }
+    pub fn days_since_epoch(self) -> i32 {
+        self.0
+    }
+    fn naive(self) -> Option<chrono::NaiveDate> {
+        chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
+            .checked_add_signed(chrono::TimeDelta::try_days(self.0 as i64)?)
+    }
+    /// Parse `YYYY-MM-DD`.
+    pub fn parse_iso(s: &str) -> Option<Date> {
+        let nd = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
+        Some(Date(
+            (nd - chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?).num_days() as i32,
+        ))
+    }
+}
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.naive() {
+            Some(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+            None => write!(f, "date({} days)", self.0),
+        }
+    }
+}
+impl fmt::Debug for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Date({self})")
+    }
+}
+
+macro_rules! timestamp_type {
+    ($name:ident, $unit:literal, $per_sec:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(
+            Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl $name {
+            /// The current time.
+            pub fn now() -> Self {
+                let now = chrono::Utc::now();
+                $name(
+                    now.timestamp() * $per_sec
+                        + (now.timestamp_subsec_nanos() as i64) / (1_000_000_000 / $per_sec),
+                )
+            }
+            fn to_chrono(self) -> Option<chrono::DateTime<chrono::Utc>> {
+                let secs = self.0.div_euclid($per_sec);
+                let sub = self.0.rem_euclid($per_sec) * (1_000_000_000 / $per_sec);
+                chrono::DateTime::from_timestamp(secs, sub as u32)
+            }
+            /// Parse RFC 3339 text (`2024-11-24T10:30:00Z`).
+            pub fn parse_rfc3339(s: &str) -> Option<Self> {
+                let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+                let secs = dt.timestamp().checked_mul($per_sec)?;
+                secs.checked_add(dt.timestamp_subsec_nanos() as i64 / (1_000_000_000 / $per_sec))
+                    .map($name)
+            }
+            #[doc = concat!("Count of ", $unit, " since the Unix epoch.")]
+            pub fn value(self) -> i64 {
+                self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.to_chrono() {
+                    Some(dt) => write!(
+                        f,
+                        "{}",
+                        dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                    ),
+                    None => write!(f, "{} {}", self.0, $unit),
+                }
+            }
+        }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({self})", stringify!($name))
+            }
+        }
+    };
+}
+
+timestamp_type!(
+    Timestamp,
+    "microseconds",
+    1_000_000,
+    "An instant (Avro `timestamp-micros`: microseconds since the Unix epoch, UTC)."
+);
+timestamp_type!(
+    TimestampMillis,
+    "milliseconds",
+    1_000,
+    "An instant (Avro `timestamp-millis`: milliseconds since the Unix epoch, UTC)."
+);
+
+/// A fixed-point decimal (Avro `decimal` on `bytes`): `unscaled × 10^-scale`. The scale is the
+/// schema's; the value carries only the unscaled integer.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Decimal {
+    pub unscaled: i128,
+}
+
+impl Decimal {
+    pub fn new(unscaled: i128) -> Self {
+        Decimal { unscaled }
+    }
+    /// Minimal big-endian two's-complement bytes, as Java's BigInteger.toByteArray writes.
+    pub fn to_be_bytes(self) -> Vec<u8> {
+        let full = self.unscaled.to_be_bytes();
+        let mut i = 0;
+        while i < 15 {
+            let b = full[i];
+            let next_sign = full[i + 1] & 0x80;
+            if (b == 0x00 && next_sign == 0) || (b == 0xff && next_sign != 0) {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        full[i..].to_vec()
+    }
+    /// From big-endian two's-complement bytes (at most 16).
+    pub fn from_be_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() > 16 {
+            return None;
+        }
+        if b.is_empty() {
+            return Some(Decimal { unscaled: 0 });
+        }
+        let fill = if b[0] & 0x80 != 0 { 0xff } else { 0x00 };
+        let mut full = [fill; 16];
+        full[16 - b.len()..].copy_from_slice(b);
+        Some(Decimal {
+            unscaled: i128::from_be_bytes(full),
+        })
+    }
+    /// Number of decimal digits of the unscaled value.
+    pub fn digits(self) -> u32 {
+        let mut n = self.unscaled.unsigned_abs();
+        let mut d = 1;
+        while n >= 10 {
+            n /= 10;
+            d += 1;
+        }
+        d
+    }
+    /// Text with `scale` fraction digits, e.g. `12.50`.
+    pub fn to_string_scaled(self, scale: u32) -> String {
+        let neg = self.unscaled < 0;
+        let digits = self.unscaled.unsigned_abs().to_string();
+        let s = scale as usize;
+        let body = if s == 0 {
+            digits
+        } else if digits.len() > s {
+            format!(
+                "{}.{}",
+                &digits[..digits.len() - s],
+                &digits[digits.len() - s..]
+            )
+        } else {
+            format!("0.{}{}", "0".repeat(s - digits.len()), digits)
+        };
+        if neg { format!("-{body}") } else { body }
+    }
+    /// Parse text like `12.5` at `scale` (extra fraction digits are an error, not rounded).
+    pub fn parse_scaled(text: &str, scale: u32) -> Option<Self> {
+        let (neg, t) = match text.strip_prefix('-') {
+            Some(r) => (true, r),
+            None => (false, text),
+        };
+        let (int, frac) = t.split_once('.').unwrap_or((t, ""));
+        if int.is_empty() && frac.is_empty() || frac.len() > scale as usize {
+            return None;
+        }
+        if !int.chars().chain(frac.chars()).all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let padded = format!("{int}{frac}{}", "0".repeat(scale as usize - frac.len()));
+        let v: i128 = padded
+            .trim_start_matches('0')
+            .parse()
+            .or_else(|_| {
+                if padded.chars().all(|c| c == '0') {
+                    Ok(0)
+                } else {
+                    Err(())
+                }
+            })
+            .ok()?;
+        Some(Decimal {
+            unscaled: if neg { -v } else { v },
+        })
+    }
+}
+impl fmt::Debug for Decimal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Decimal({})", self.unscaled)
+    }
+}
+impl Serialize for Decimal {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.to_be_bytes())
+    }
+}
+impl<'de> Deserialize<'de> for Decimal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let b: serde_bytes_compat::Bytes = Deserialize::deserialize(d)?;
+        Decimal::from_be_bytes(&b.0)
+            .ok_or_else(|| serde::de::Error::custom("decimal wider than 128 bits"))
+    }
+}
+
+mod serde_bytes_compat {
+    //! Accept bytes as a byte string or a sequence of u8 (apache-avro yields either).
+    use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+    pub struct Bytes(pub Vec<u8>);
+    impl<'de> Deserialize<'de> for Bytes {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Bytes;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("bytes")
+                }
+                fn visit_bytes<E>(self, v: &[u8]) -> Result<Bytes, E> {
+                    Ok(Bytes(v.to_vec()))
+                }
+                fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Bytes, E> {
+                    Ok(Bytes(v))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Bytes, A::Error> {
+                    let mut out = Vec::new();
+                    while let Some(b) = a.next_element::<u8>()? {
+                        out.push(b);
+                    }
+                    Ok(Bytes(out))
+                }
+            }
+            d.deserialize_bytes(V)
+        }
+    }
+}
+
+/// A value classified as protected health information. `Debug` and `Display` print
+/// `[PHI redacted]`, never the value; read it with [`Phi::expose`] where it is really needed.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Phi<T>(T);
+
+/// What redacted PHI prints as.
+pub const REDACTED: &str = "[PHI redacted]";
+
+impl<T> Phi<T> {
+    pub fn new(v: T) -> Self {
+        Phi(v)
+    }
+    /// The protected value. Every call site is a place PHI leaves the wrapper: keep it out of
+    /// logs and error messages.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+    pub fn expose_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+impl<T> From<T> for Phi<T> {
+    fn from(v: T) -> Self {
+        Phi(v)
+    }
+}
+impl<T> fmt::Debug for Phi<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+impl<T> fmt::Display for Phi<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phi_never_prints_its_value() {
+        let p = Phi::new("Jane Doe".to_string());
+        assert_eq!(format!("{p:?}"), REDACTED);
+        assert_eq!(format!("{p}"), REDACTED);
+        assert_eq!(format!("{:#?}", Some(&p)).contains("Jane"), false);
+        assert_eq!(p.expose(), "Jane Doe");
+    }
+
+    #[test]
+    fn dates_and_timestamps_print_iso() {
+        let d = Date::from_ymd(1990, 1, 1).unwrap();
+        assert_eq!(d.0, 7305);
+        assert_eq!(d.to_string(), "1990-01-01");
+        assert_eq!(Date::parse_iso("1990-01-01"), Some(d));
+        let t = Timestamp::parse_rfc3339("2024-11-24T10:30:00Z").unwrap();
+        assert_eq!(t.to_string(), "2024-11-24T10:30:00Z");
+        assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn decimal_bytes_are_minimal_twos_complement() {
+        for (v, b) in [
+            (0i128, vec![0u8]),
+            (127, vec![0x7f]),
+            (128, vec![0x00, 0x80]),
+            (-1, vec![0xff]),
+            (-128, vec![0x80]),
+            (-129, vec![0xff, 0x7f]),
+        ] {
+            assert_eq!(Decimal::new(v).to_be_bytes(), b, "{v}");
+            assert_eq!(Decimal::from_be_bytes(&b).unwrap().unscaled, v);
+        }
+        assert_eq!(Decimal::new(1250).to_string_scaled(2), "12.50");
+        assert_eq!(Decimal::new(-5).to_string_scaled(2), "-0.05");
+        assert_eq!(Decimal::parse_scaled("12.5", 2), Some(Decimal::new(1250)));
+        assert_eq!(Decimal::parse_scaled("-0.05", 2), Some(Decimal::new(-5)));
+        assert_eq!(Decimal::parse_scaled("1.234", 2), None);
+        assert_eq!(Decimal::parse_scaled("abc", 2), None);
+    }
+}

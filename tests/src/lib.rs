@@ -1,0 +1,1 @@
+//! Shared helpers of the end-to-end tests: where Kafka and PostgreSQL are, and how to say they are missing.
