@@ -327,6 +327,9 @@ pub struct Enum {
     pub symbols: Vec<EnumSymbol>,
     /// Avro enum `default` symbol (used by readers for unknown symbols).
     pub default: Option<String>,
+    /// Open enums keep unknown values (Protobuf: the Rust enum gets an `Unknown(i32)`
+    /// fallback); closed enums (Avro) reject them.
+    pub open: bool,
     pub source: Source,
 }
 
