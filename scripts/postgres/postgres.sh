@@ -1,0 +1,183 @@
+# Turns the postgres target of scripts/services into a private PostgreSQL cluster on 127.0.0.1:15432
+# with role carebus and database carebus_test: installs the server from Debian when absent, initdb's
+# once under target/services/postgres, starts, stops and reports it. Never touches the system cluster.
+# Sourced by scripts/services (which defines REPO, SERVICES_DIR, READY_TIMEOUT, say, die, rel, tcp_open,
+# external_note); not meant to run on its own.
+
+PG_PORT=15432
+PG_HOME="$SERVICES_DIR/postgres"
+PG_DB_URL_DEFAULT="postgres://carebus:carebus@127.0.0.1:$PG_PORT/carebus_test"
+PG_BIN=""
+
+# Runs a command as the OS user owning the cluster: `postgres` when we are root (the server refuses to
+# run as root), ourselves otherwise.
+as_pg() {
+  if ((EUID == 0)); then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# Finds the newest installed server binaries, installing Debian's postgresql package when there are none.
+pg_find_bin() {
+  [[ -n "$PG_BIN" ]] && return 0
+  PG_BIN="$(find_pg_bin_dir)"
+  if [[ -z "$PG_BIN" ]]; then
+    ((EUID == 0)) ||
+      die "PostgreSQL server binaries not found under /usr/lib/postgresql; install them (sudo apt-get install -y postgresql) or set CAREBUS_DATABASE_URL"
+    mkdir -p "$SERVICES_DIR"
+    say "installing PostgreSQL from Debian's packages (log $(rel "$SERVICES_DIR/apt.log"))"
+    {
+      apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+    } >"$SERVICES_DIR/apt.log" 2>&1 ||
+      die "apt-get could not install postgresql; see $(rel "$SERVICES_DIR/apt.log")"
+    PG_BIN="$(find_pg_bin_dir)"
+    [[ -n "$PG_BIN" ]] || die "postgresql installed but no server binaries under /usr/lib/postgresql/*/bin"
+  fi
+}
+
+find_pg_bin_dir() {
+  local d
+  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  [[ -n "$d" && -x "$d/postgres" && -x "$d/initdb" && -x "$d/pg_ctl" ]] && printf '%s' "$d"
+  return 0
+}
+
+# Chooses where the cluster lives. As root the `postgres` user must be able to reach it; when the
+# checkout's path is closed to other users, the data goes to /var/tmp and target/services/postgres
+# becomes a link to it.
+pg_home() {
+  mkdir -p "$SERVICES_DIR"
+  if ((EUID == 0)); then
+    id postgres >/dev/null 2>&1 || die "OS user 'postgres' is missing; reinstall the postgresql package"
+    if [[ ! -e "$PG_HOME" ]] && ! runuser -u postgres -- test -x "$SERVICES_DIR"; then
+      local outside
+      outside="/var/tmp/carebus-services-$(printf '%s' "$REPO" | sha256sum | cut -c1-12)/postgres"
+      say "the postgres user cannot reach $(rel "$SERVICES_DIR"); keeping PostgreSQL data in $outside"
+      mkdir -p "$outside"
+      chmod 755 "$(dirname "$outside")"
+      ln -sfn "$outside" "$PG_HOME"
+    fi
+    mkdir -p "$PG_HOME"
+    chown postgres:postgres "$PG_HOME"
+    [[ -L "$PG_HOME" ]] && chown postgres:postgres "$(readlink -f "$PG_HOME")"
+  else
+    mkdir -p "$PG_HOME"
+  fi
+  PG_DATA="$PG_HOME/data"
+  PG_RUN="$PG_HOME/run"
+  PG_LOG="$PG_HOME/postgres.log"
+}
+
+pg_init() {
+  [[ -f "$PG_DATA/PG_VERSION" ]] && return 0
+  say "initdb of a private PostgreSQL cluster in $(rel "$PG_DATA")"
+  as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres -E UTF8 --no-locale \
+    --auth-local=trust --auth-host=scram-sha-256 >"$PG_HOME/initdb.log" 2>&1 ||
+    die "initdb failed; see $(rel "$PG_HOME/initdb.log")"
+  # Later settings win over initdb's defaults. The unix socket lives in a directory only the owner
+  # can enter, which is what makes `trust` for local connections safe.
+  as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null <<EOF
+
+# --- carebus test services (scripts/services) ---
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_RUN'
+unix_socket_permissions = 0700
+max_connections = 200
+shared_buffers = 128MB
+EOF
+}
+
+pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
+
+# psql as the cluster's superuser over the private socket.
+pg_admin_sql() {
+  as_pg "$PG_BIN/psql" -h "$PG_RUN" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
+}
+
+pg_create_role_and_db() {
+  pg_admin_sql >/dev/null <<'EOF' || die "could not create role carebus / database carebus_test; see $(rel "$PG_LOG")"
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'carebus') THEN
+    CREATE ROLE carebus LOGIN SUPERUSER PASSWORD 'carebus';
+  END IF;
+END $$;
+SELECT 'CREATE DATABASE carebus_test OWNER carebus'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'carebus_test') \gexec
+EOF
+}
+
+postgres_up() {
+  if [[ -n "${CAREBUS_DATABASE_URL:-}" ]]; then
+    local authority="${CAREBUS_DATABASE_URL#*://}"
+    authority="${authority#*@}"
+    authority="${authority%%/*}"
+    [[ "$authority" == *:* ]] || authority="$authority:5432"
+    external_note "postgres" "$authority"
+    return 0
+  fi
+  pg_find_bin
+  pg_home
+  pg_init
+  as_pg mkdir -p "$PG_RUN"
+  if pg_running; then
+    say "postgres already running on 127.0.0.1:$PG_PORT"
+  else
+    tcp_open 127.0.0.1 "$PG_PORT" &&
+      die "port 127.0.0.1:$PG_PORT is taken by another process (see: ss -ltnp); stop it or set CAREBUS_DATABASE_URL"
+    say "postgres starting on 127.0.0.1:$PG_PORT; log $(rel "$PG_LOG")"
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$READY_TIMEOUT" start >/dev/null ||
+      die "PostgreSQL did not start within ${READY_TIMEOUT}s; see $(rel "$PG_LOG")"
+  fi
+  local deadline=$((SECONDS + READY_TIMEOUT))
+  until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; do
+    ((SECONDS < deadline)) || die "PostgreSQL on 127.0.0.1:$PG_PORT not ready within ${READY_TIMEOUT}s; see $(rel "$PG_LOG")"
+    sleep 0.5
+  done
+  pg_create_role_and_db
+  PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" "$PG_DB_URL_DEFAULT" -qtAc 'SELECT 1' >/dev/null ||
+    die "PostgreSQL runs but $PG_DB_URL_DEFAULT does not log in; see $(rel "$PG_LOG")"
+  say "postgres ready at $PG_DB_URL_DEFAULT"
+}
+
+postgres_down() {
+  if [[ -n "${CAREBUS_DATABASE_URL:-}" ]]; then
+    say "postgres: CAREBUS_DATABASE_URL is set; nothing to stop"
+    return 0
+  fi
+  PG_BIN="$(find_pg_bin_dir)"
+  if [[ -z "$PG_BIN" || ! -f "$PG_HOME/data/PG_VERSION" ]]; then
+    say "postgres is not set up"
+    return 0
+  fi
+  pg_home
+  if pg_running; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w -t 60 stop >/dev/null ||
+      die "PostgreSQL did not stop; see $(rel "$PG_LOG")"
+    say "postgres stopped"
+  else
+    say "postgres is not running"
+  fi
+}
+
+postgres_status() {
+  if [[ -n "${CAREBUS_DATABASE_URL:-}" ]]; then
+    printf '%-9s external (CAREBUS_DATABASE_URL)\n' postgres
+    return 0
+  fi
+  local state="stopped" pid
+  PG_BIN="$(find_pg_bin_dir)"
+  if [[ -n "$PG_BIN" && -f "$PG_HOME/data/PG_VERSION" ]]; then
+    pg_home
+    if pg_running; then
+      pid="$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null || true)"
+      state="running (pid $pid)"
+    fi
+  elif [[ -z "$PG_BIN" ]]; then
+    state="not installed"
+  fi
+  printf '%-9s %-15s %-20s 127.0.0.1:%-6s log %s  (%s)\n' postgres "carebus_test" "$state" "$PG_PORT" \
+    "$(rel "$PG_HOME/postgres.log")" "$PG_DB_URL_DEFAULT"
+}
