@@ -4,11 +4,15 @@
 //! [`JsonCodec`] for each event and calls the traits in [`publish`], [`topic`] and [`handler`].
 
 pub mod avro;
+pub mod bus;
 pub mod error;
 pub mod event;
 pub mod handler;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod publish;
 pub mod topic;
+pub mod transport;
 pub mod types;
 
 pub use error::{DecodeError, ValidationError};

@@ -1,0 +1,321 @@
+//! The transport abstraction: records (topic, key, value, headers) in and out of a log with Kafka's semantics, implemented by the in-process bus and by Kafka.
+//!
+//! Everything above this module — the wire format, the [`Publisher`](crate::publisher::Publisher)
+//! and the [`Consumer`](crate::consumer::Consumer) — is written once against these two traits:
+//!
+//! - [`Transport`]: the producer side (send one record and get its `(partition, offset)`, send a
+//!   batch, send several records as one all-or-nothing transaction, flush), partition-count
+//!   lookup, and a factory for group consumers.
+//! - [`TransportConsumer`]: one member of a consumer group (poll records and rebalance
+//!   notices, store and commit offsets per partition, pause/resume/seek, close = leave the
+//!   group).
+//!
+//! # Contract for implementors
+//!
+//! - **Offsets** are Kafka's: a record's `offset` is its position in its partition; a stored or
+//!   committed offset is the *next* offset to read (last processed + 1). `rdkafka`'s
+//!   `store_offset(topic, partition, offset)` takes that same number.
+//! - **Partitioning**: a record with `partition: None` and a key goes to
+//!   `murmur2(key) & 0x7fffffff % partitions`, Kafka's default partitioner
+//!   ([`crate::bus::partition_for_key`]); without a key to any partition.
+//! - **Rebalance**: before partitions are taken away from a member, the transport commits the
+//!   offsets that member has *stored* for them (rdkafka: commit in the pre-rebalance callback),
+//!   then reports [`ConsumerEvent::Revoked`] from the next `poll`. Newly assigned partitions are
+//!   reported as [`ConsumerEvent::Assigned`] before their first record. The consumer drops its
+//!   in-flight bookkeeping for revoked partitions; their unfinished records are redelivered to
+//!   the new owner (at-least-once).
+//! - **Transactions** ([`Transport::send_transaction`]): either every record becomes visible
+//!   to (read-committed) consumers or none does.
+//! - **Errors**: [`TransportError::is_retriable`] decides whether the publisher retries (with
+//!   backoff) and whether the circuit breaker counts the failure.
+//! - **Properties**: [`SubscribeConfig::properties`] and the publisher's property map are
+//!   passed through untouched; the Kafka transport forwards them to librdkafka, the bus
+//!   ignores them.
+//!
+//! Methods return `impl Future + Send` (Rust 2024 return-position impl trait), so transports
+//! are used as generic parameters (`Publisher<T: Transport>`), not as trait objects.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// Record headers in order; a name may repeat (Kafka allows it). Values are raw bytes.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+/// Look up the first header with `name` (exact, case-sensitive as Kafka's).
+pub fn header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+}
+
+/// Look up the first header with `name` as UTF-8 text; `None` when absent or not UTF-8.
+pub fn header_str<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h str> {
+    header(headers, name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// A record to produce.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    /// Partition key: the aggregate id's UTF-8 bytes for carebus events.
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Headers,
+    /// An explicit partition; `None` lets the key decide (Kafka's default partitioner).
+    pub partition: Option<i32>,
+}
+
+impl Record {
+    /// A record keyed by `key`, partition chosen by the key.
+    pub fn new(topic: impl Into<String>, key: impl Into<Vec<u8>>, value: Vec<u8>) -> Record {
+        Record {
+            topic: topic.into(),
+            key: Some(key.into()),
+            value,
+            headers: Vec::new(),
+            partition: None,
+        }
+    }
+
+    /// Add a header.
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Record {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Bytes the record takes on the wire, roughly as Kafka counts them against
+    /// `message.max.bytes` (key + value + header names and values).
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// A topic and partition number.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.topic, self.partition)
+    }
+}
+
+/// Where a produced record landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordPosition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// A record read by a consumer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceivedRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Headers,
+    /// Milliseconds since the Unix epoch when the record was appended (or produced).
+    pub timestamp_ms: i64,
+}
+
+impl ReceivedRecord {
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic.clone(), self.partition)
+    }
+}
+
+/// What [`TransportConsumer::poll`] yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// The next record of an assigned partition.
+    Record(ReceivedRecord),
+    /// These partitions now belong to this member.
+    Assigned(Vec<TopicPartition>),
+    /// These partitions were taken away; stored offsets for them were committed first.
+    Revoked(Vec<TopicPartition>),
+}
+
+/// Where a group starts reading a partition that has no committed offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// From the oldest retained record (Kafka `auto.offset.reset=earliest`).
+    #[default]
+    Earliest,
+    /// Only records appended after the assignment (`latest`).
+    Latest,
+}
+
+/// How to join a consumer group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscribeConfig {
+    /// Consumer group id (`group.id`).
+    pub group_id: String,
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+    pub offset_reset: OffsetReset,
+    /// Transport properties passed through (librdkafka properties for Kafka).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl SubscribeConfig {
+    pub fn new(group_id: impl Into<String>, topics: &[&str]) -> Self {
+        SubscribeConfig {
+            group_id: group_id.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            ..SubscribeConfig::default()
+        }
+    }
+}
+
+/// Why a transport operation failed. Texts name topics, partitions and sizes, never payloads.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The broker (or bus) cannot be reached right now; worth retrying.
+    #[error("transport unreachable: {0}")]
+    Unreachable(String),
+    /// An operation timed out; worth retrying.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The local send queue is full; worth retrying after a pause.
+    #[error("producer queue is full; retry after a pause or raise the queue size")]
+    QueueFull,
+    /// The record is larger than the transport accepts.
+    #[error("record of {size} bytes exceeds the limit of {max} bytes")]
+    MessageTooLarge { size: usize, max: usize },
+    /// The topic does not exist and will not be created.
+    #[error("unknown topic {0}; create it first (see schemas/topics.toml)")]
+    UnknownTopic(String),
+    /// The partition does not exist in the topic.
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition { topic: String, partition: i32 },
+    /// A transaction was aborted; none of its records is visible.
+    #[error("transaction aborted: {0}")]
+    TransactionAborted(String),
+    /// The consumer or producer was closed.
+    #[error("transport handle is closed")]
+    Closed,
+    /// Anything else the transport reports; `retriable` says whether a retry may succeed.
+    #[error("{message}")]
+    Other { message: String, retriable: bool },
+}
+
+impl TransportError {
+    /// Whether retrying the same operation may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            TransportError::Unreachable(_)
+            | TransportError::Timeout(_)
+            | TransportError::QueueFull => true,
+            TransportError::Other { retriable, .. } => *retriable,
+            _ => false,
+        }
+    }
+}
+
+/// The producer side of a transport, plus partition lookup and the consumer factory.
+///
+/// One value is shared by the whole process (it is `Send + Sync`; the publisher keeps it in an
+/// `Arc`).
+pub trait Transport: Send + Sync + 'static {
+    /// A member of a consumer group on this transport.
+    type Consumer: TransportConsumer;
+
+    /// Send one record; resolves when the transport acknowledged it (Kafka: the delivery
+    /// report, with `acks=all` by default).
+    fn send(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send;
+
+    /// Send several records, each independently (some may fail). The default sends them
+    /// concurrently through [`Transport::send`]; results are in input order.
+    fn send_batch(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Vec<Result<RecordPosition, TransportError>>> + Send {
+        futures::future::join_all(records.into_iter().map(|r| self.send(r)))
+    }
+
+    /// Send several records as one transaction: all become visible or none does.
+    fn send_transaction(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Result<Vec<RecordPosition>, TransportError>> + Send;
+
+    /// Wait until every record handed to `send` so far is acknowledged or failed.
+    fn flush(&self, timeout: Duration) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Number of partitions of `topic`.
+    fn partition_count(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<i32, TransportError>> + Send;
+
+    /// Join a consumer group subscribed to `config.topics`.
+    fn subscribe(
+        &self,
+        config: SubscribeConfig,
+    ) -> impl Future<Output = Result<Self::Consumer, TransportError>> + Send;
+}
+
+/// One member of a consumer group. Methods take `&self` so the poll loop and the tasks that
+/// finish handlers can share it (in an `Arc`).
+pub trait TransportConsumer: Send + Sync + 'static {
+    /// The next record or rebalance notice, waiting at most `timeout`; `Ok(None)` when nothing
+    /// arrived in time. Must be called regularly (Kafka: `max.poll.interval.ms`).
+    fn poll(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<ConsumerEvent>, TransportError>> + Send;
+
+    /// Mark everything before `next_offset` in the partition as processed. Not yet committed:
+    /// [`TransportConsumer::commit`] (or the rebalance/close path) commits it.
+    fn store_offset(&self, tp: &TopicPartition, next_offset: i64) -> Result<(), TransportError>;
+
+    /// Commit the stored offsets of every assigned partition, waiting for the acknowledgement.
+    fn commit(&self) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// The group's committed offset for a partition (next offset to read), if any.
+    fn committed(
+        &self,
+        tp: &TopicPartition,
+    ) -> impl Future<Output = Result<Option<i64>, TransportError>> + Send;
+
+    /// Stop returning records of these partitions until resumed (they stay assigned).
+    fn pause(&self, partitions: &[TopicPartition]) -> Result<(), TransportError>;
+
+    /// Resume paused partitions.
+    fn resume(&self, partitions: &[TopicPartition]) -> Result<(), TransportError>;
+
+    /// Make the next record returned for the partition the one at `offset`.
+    fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), TransportError>;
+
+    /// Partitions currently assigned to this member.
+    fn assignment(&self) -> Result<Vec<TopicPartition>, TransportError>;
+
+    /// Commit stored offsets and leave the group (its partitions move to other members).
+    fn close(&self) -> impl Future<Output = Result<(), TransportError>> + Send;
+}
