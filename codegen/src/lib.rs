@@ -4,9 +4,13 @@
 //! Called from the `build.rs` of the schemas crate through [`Config`], and by the derive
 //! macros through [`derive`].
 
+pub mod check;
 pub mod diagnostic;
+pub mod emit;
 pub mod fingerprint;
+pub mod history;
 pub mod ir;
+pub mod load;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 pub use ir::Model;
