@@ -6,9 +6,11 @@
 
 pub mod check;
 pub mod diagnostic;
+pub mod emit;
 pub mod fingerprint;
 pub mod history;
 pub mod ir;
+pub mod load;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 pub use ir::Model;
