@@ -121,7 +121,7 @@ postgres_up() {
   pg_find_bin
   pg_home
   pg_init
-  as_pg mkdir -p "$PG_RUN"
+  as_pg mkdir -p -m 700 "$PG_RUN"
   if pg_running; then
     say "postgres already running on 127.0.0.1:$PG_PORT"
   else

@@ -1,1 +1,316 @@
 //! Shared helpers of the end-to-end tests: where Kafka and PostgreSQL are, and how to say they are missing.
+//!
+//! Each address helper checks the service accepts TCP connections and otherwise panics with the command
+//! that starts it: a test needing a service never skips silently. The addresses come from the same
+//! environment variables `scripts/services` reads, with the same defaults.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Environment variable naming an existing single Kafka broker to test against.
+pub const KAFKA_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_BOOTSTRAP";
+/// Environment variable naming an existing three-broker Kafka cluster to test against.
+pub const KAFKA_CLUSTER_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_CLUSTER_BOOTSTRAP";
+/// Environment variable naming an existing PostgreSQL database to test against.
+pub const DATABASE_URL_VAR: &str = "CAREBUS_DATABASE_URL";
+
+/// The single broker `scripts/services up kafka` starts.
+pub const DEFAULT_KAFKA_BOOTSTRAP: &str = "127.0.0.1:19092";
+/// The three-node cluster `scripts/services up cluster` starts; node N listens on the N-th address.
+pub const DEFAULT_KAFKA_CLUSTER_BOOTSTRAP: &str = "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094";
+/// The database `scripts/services up postgres` creates.
+pub const DEFAULT_DATABASE_URL: &str = "postgres://carebus:carebus@127.0.0.1:15432/carebus_test";
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Bootstrap servers of the single Kafka broker, after checking it is reachable.
+///
+/// # Panics
+/// When no address of the bootstrap list accepts connections, naming the command that starts it.
+pub fn kafka_bootstrap() -> String {
+    let bootstrap = setting(KAFKA_BOOTSTRAP_VAR, DEFAULT_KAFKA_BOOTSTRAP);
+    require(check_reachable(
+        "Kafka",
+        &bootstrap,
+        "kafka",
+        KAFKA_BOOTSTRAP_VAR,
+    ));
+    bootstrap
+}
+
+/// Bootstrap servers of the three-node Kafka cluster, after checking at least one node is reachable
+/// (failure tests stop nodes on purpose).
+///
+/// # Panics
+/// When no node accepts connections, naming the command that starts the cluster.
+pub fn kafka_cluster_bootstrap() -> String {
+    let bootstrap = setting(KAFKA_CLUSTER_BOOTSTRAP_VAR, DEFAULT_KAFKA_CLUSTER_BOOTSTRAP);
+    require(check_reachable(
+        "The Kafka cluster",
+        &bootstrap,
+        "cluster",
+        KAFKA_CLUSTER_BOOTSTRAP_VAR,
+    ));
+    bootstrap
+}
+
+/// URL of the PostgreSQL test database, after checking its server is reachable.
+///
+/// # Panics
+/// When the server does not accept connections, naming the command that starts it. The message
+/// names only host and port, never the credentials in the URL.
+pub fn database_url() -> String {
+    let url = setting(DATABASE_URL_VAR, DEFAULT_DATABASE_URL);
+    let Some(address) = database_address(&url) else {
+        panic!(
+            "{DATABASE_URL_VAR} is not a postgres:// URL with a host; \
+             expected e.g. {DEFAULT_DATABASE_URL}"
+        );
+    };
+    require(check_reachable(
+        "PostgreSQL",
+        &address,
+        "postgres",
+        DATABASE_URL_VAR,
+    ));
+    url
+}
+
+/// Runs `scripts/services` with `args` (e.g. `["stop-node", "2"]`) and returns what it printed.
+///
+/// # Errors
+/// When the script cannot be run or exits unsuccessfully, with its output.
+pub fn services(args: &[&str]) -> Result<String, ServicesError> {
+    let script = repo_root().join("scripts").join("services");
+    let command = format!("scripts/services {}", args.join(" "));
+    let output = Command::new(&script)
+        .args(args)
+        .output()
+        .map_err(|error| ServicesError {
+            command: command.clone(),
+            output: format!("could not run {}: {error}", script.display()),
+        })?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() {
+        Ok(text)
+    } else {
+        Err(ServicesError {
+            command: format!("{command} ({})", output.status),
+            output: text,
+        })
+    }
+}
+
+/// `scripts/services` failed; carries the command and everything it printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicesError {
+    /// The command line that failed, with its exit status.
+    pub command: String,
+    /// Its standard output and standard error.
+    pub output: String,
+}
+
+impl fmt::Display for ServicesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}` failed:\n{}", self.command, self.output.trim_end())
+    }
+}
+
+impl std::error::Error for ServicesError {}
+
+/// A name no other test or run uses, for topics, consumer groups and databases: `prefix` in lower
+/// case with anything but ASCII letters and digits turned into `_`, then process id, a counter and
+/// random bits. Valid as a Kafka topic and as an unquoted PostgreSQL identifier.
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut clean: String = prefix
+        .chars()
+        .take(30)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !clean.starts_with(|c: char| c.is_ascii_lowercase() || c == '_') {
+        clean.insert(0, 't');
+    }
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{clean}_{}_{n}_{:08x}",
+        std::process::id(),
+        hasher.finish() & 0xffff_ffff
+    )
+}
+
+/// The repository root (parent of this crate's directory).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+fn setting(var: &str, default: &str) -> String {
+    match std::env::var(var) {
+        Ok(value) if !value.trim().is_empty() => value.trim().to_owned(),
+        _ => default.to_owned(),
+    }
+}
+
+fn require(check: Result<(), String>) {
+    if let Err(message) = check {
+        panic!("{message}");
+    }
+}
+
+/// Checks that at least one `host:port` of the comma-separated `addresses` accepts a TCP connection.
+/// The error names `scripts/services up <target>` and the environment variable that overrides it.
+pub fn check_reachable(
+    service: &str,
+    addresses: &str,
+    target: &str,
+    var: &str,
+) -> Result<(), String> {
+    let reachable = addresses
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .any(accepts_connections);
+    if reachable {
+        Ok(())
+    } else {
+        Err(format!(
+            "{service} is not reachable at {addresses}: start it with \
+             `scripts/services up {target}` (or set {var})"
+        ))
+    }
+}
+
+fn accepts_connections(address: &str) -> bool {
+    let Ok(candidates) = address.to_socket_addrs() else {
+        return false;
+    };
+    candidates
+        .into_iter()
+        .any(|socket| TcpStream::connect_timeout(&socket, CONNECT_TIMEOUT).is_ok())
+}
+
+/// `host:port` of a `postgres://user:password@host:port/db?options` URL (port 5432 when absent).
+pub fn database_address(url: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("postgres://")
+        .or_else(|| url.strip_prefix("postgresql://"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    if host_port.is_empty() {
+        return None;
+    }
+    let has_port = match host_port.rfind(']') {
+        Some(bracket) => host_port[bracket..].contains(':'),
+        None => host_port.contains(':'),
+    };
+    Some(if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5432")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn unreachable_service_error_names_the_command_and_variable() {
+        // Bind then release a port: nothing listens on it afterwards.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let address = format!("127.0.0.1:{port}");
+        let error = check_reachable("Kafka", &address, "kafka", KAFKA_BOOTSTRAP_VAR).unwrap_err();
+        assert_eq!(
+            error,
+            format!(
+                "Kafka is not reachable at {address}: start it with `scripts/services up kafka` \
+                 (or set CAREBUS_KAFKA_BOOTSTRAP)"
+            )
+        );
+    }
+
+    #[test]
+    fn listening_address_is_reachable_even_when_another_in_the_list_is_not() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap();
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let list = format!("{closed},{open}");
+        assert_eq!(check_reachable("Kafka", &list, "cluster", "X"), Ok(()));
+    }
+
+    #[test]
+    fn database_address_drops_credentials_and_defaults_the_port() {
+        assert_eq!(
+            database_address("postgres://carebus:secret@127.0.0.1:15432/carebus_test").as_deref(),
+            Some("127.0.0.1:15432")
+        );
+        assert_eq!(
+            database_address("postgresql://u@db.example/x?sslmode=disable").as_deref(),
+            Some("db.example:5432")
+        );
+        assert_eq!(
+            database_address("postgres://[::1]/x").as_deref(),
+            Some("[::1]:5432")
+        );
+        assert_eq!(database_address("mysql://h/x"), None);
+    }
+
+    #[test]
+    fn unique_names_differ_and_are_valid_identifiers() {
+        let a = unique_name("Smoke test.Topic");
+        let b = unique_name("Smoke test.Topic");
+        assert_ne!(a, b);
+        assert!(a.starts_with("smoke_test_topic_"), "{a}");
+        assert!(a.len() <= 63, "{a}");
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        );
+        assert!(unique_name("9lives").starts_with("t9lives_"));
+    }
+
+    #[test]
+    fn failing_services_command_reports_its_output() {
+        let error = services(&["no-such-command"]).unwrap_err();
+        assert!(
+            error
+                .command
+                .starts_with("scripts/services no-such-command"),
+            "{error}"
+        );
+        assert!(error.output.contains("Usage"), "{error}");
+    }
+}
