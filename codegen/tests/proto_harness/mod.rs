@@ -1,0 +1,31 @@
+//! Shared helpers of the Protobuf tests: the fixture paths, writing throwaway schemas, and loading them.
+#![allow(dead_code)]
+
+pub use carebus_codegen::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
+pub use carebus_codegen::ir::*;
+// Until `codegen/src/load.rs` declares `pub mod proto;`, compile the loader into the test
+// crate (each test file re-exports `ir`, `diagnostic` and `fingerprint` at its root).
+#[path = "../../src/load/proto.rs"]
+pub mod proto;
+pub use proto::{ProtoOutput, load_proto};
+use std::path::PathBuf;
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/proto")
+}
+
+pub fn load_fixture() -> ProtoOutput {
+    let dir = fixtures();
+    load_proto(&[dir.join("healthcare/ai/analysis.proto")], &[dir])
+        .unwrap_or_else(|d| panic!("fixture does not load:\n{}", d.render()))
+}
+
+pub fn named(name: &str) -> Type {
+    Type::Named { name: name.into() }
+}
+
+pub fn optional(t: Type) -> Type {
+    Type::Union {
+        branches: vec![Type::Null, t],
+    }
+}

@@ -1,0 +1,185 @@
+//! Protobuf fixtures in, IR events and named types checked field by field out.
+
+mod proto_harness;
+#[allow(unused_imports)]
+use carebus_codegen::{diagnostic, fingerprint, ir};
+use proto_harness::*;
+
+#[test]
+fn loads_events_with_options_numbers_classification_docs_and_locations() {
+    let out = load_fixture();
+    let names: Vec<_> = out.events.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["AnalysisRequested", "AnalysisCompleted"]);
+
+    let req = &out.events[0];
+    assert_eq!(req.namespace, "healthcare.ai");
+    assert_eq!(req.domain, "ai");
+    assert_eq!(req.version, 2);
+    assert_eq!(req.topic, "healthcare.ai.events");
+    assert_eq!(req.aggregate_type, "Analysis");
+    assert_eq!(req.aggregate_id, "analysis_id");
+    assert_eq!(req.compatibility, Compatibility::Full);
+    assert_eq!(req.format, SchemaFormat::Protobuf);
+    assert_eq!(req.deprecated, None);
+    assert_eq!(
+        req.doc.as_deref(),
+        Some("A clinician asked the AI service to analyse a study.")
+    );
+    assert!(
+        req.source.file.ends_with("healthcare/ai/analysis.proto"),
+        "{}",
+        req.source
+    );
+    assert_eq!((req.source.line, req.source.column), (26, 1));
+    assert!(req.schema_text.contains("message AnalysisRequested"));
+
+    let f = |name: &str| {
+        req.record
+            .field(name)
+            .unwrap_or_else(|| panic!("no field {name}"))
+    };
+    assert_eq!(f("analysis_id").proto_number, Some(1));
+    assert_eq!(f("analysis_id").ty, Type::String);
+    assert_eq!(
+        f("analysis_id").doc.as_deref(),
+        Some("Id of this analysis.")
+    );
+    assert_eq!(
+        f("analysis_id").examples,
+        vec![serde_json::json!("4f1c2a8e-0000-4000-8000-000000000001")]
+    );
+    assert_eq!(
+        (f("analysis_id").source.line, f("analysis_id").source.column),
+        (34, 3)
+    );
+    assert_eq!(f("patient_id").classification, Classification::Phi);
+    assert_eq!(f("analysis_id").classification, Classification::None);
+    assert_eq!(f("kind").ty, named("healthcare.ai.AnalysisKind"));
+    assert_eq!(f("requested_at").ty, Type::TimestampMicros);
+    assert_eq!(f("note").ty, optional(Type::String));
+    assert_eq!(f("note").deprecated.as_deref(), Some("use notes"));
+    assert_eq!(
+        f("notes").ty,
+        Type::Array {
+            items: Box::new(Type::String)
+        }
+    );
+    assert_eq!(
+        f("labels").ty,
+        Type::Map {
+            values: Box::new(Type::String)
+        }
+    );
+    assert_eq!(
+        f("priority").ty,
+        Type::Proto {
+            scalar: ProtoScalar::Uint32
+        }
+    );
+    assert_eq!(
+        f("offset").ty,
+        Type::Proto {
+            scalar: ProtoScalar::Sint64
+        }
+    );
+    assert_eq!(
+        f("checksum").ty,
+        Type::Proto {
+            scalar: ProtoScalar::Fixed64
+        }
+    );
+    assert_eq!(f("study_size").ty, Type::Long);
+    assert_eq!(f("attempt").ty, Type::Int);
+    assert_eq!(f("thumbnail").ty, Type::Bytes);
+    assert_eq!(f("urgent").ty, Type::Boolean);
+    assert_eq!(f("score").ty, Type::Float);
+    let numbers: Vec<_> = req
+        .record
+        .fields
+        .iter()
+        .map(|f| f.proto_number.unwrap())
+        .collect();
+    assert_eq!(numbers, (1..=15).collect::<Vec<u32>>());
+
+    let done = &out.events[1];
+    assert_eq!(done.version, 1, "event_version defaults to 1");
+    assert_eq!(done.compatibility, Compatibility::BackwardTransitive);
+    assert_eq!(done.deprecated.as_deref(), Some("use AnalysisFinished"));
+    let g = |name: &str| done.record.field(name).unwrap();
+    assert_eq!(
+        g("findings").ty,
+        Type::Array {
+            items: Box::new(named("healthcare.ai.Finding"))
+        }
+    );
+    assert_eq!(
+        g("primary").ty,
+        named("healthcare.ai.Finding"),
+        "message fields are required"
+    );
+    assert_eq!(g("secondary").ty, optional(named("healthcare.ai.Finding")));
+    assert_eq!(
+        g("by_region").ty,
+        Type::Map {
+            values: Box::new(named("healthcare.ai.Finding"))
+        }
+    );
+    assert_eq!(
+        g("kinds").ty,
+        Type::Array {
+            items: Box::new(named("healthcare.ai.AnalysisKind"))
+        }
+    );
+}
+
+#[test]
+fn other_messages_are_records_and_enums_are_open() {
+    let out = load_fixture();
+    let names: Vec<_> = out.types.iter().map(|t| t.full_name()).collect();
+    assert_eq!(
+        names,
+        ["healthcare.ai.AnalysisKind", "healthcare.ai.Finding"]
+    );
+    let NamedType::Enum(kind) = &out.types[0] else {
+        panic!("not an enum")
+    };
+    assert!(kind.open);
+    assert_eq!(
+        kind.doc.as_deref(),
+        Some("What kind of analysis a model runs.")
+    );
+    let symbols: Vec<_> = kind
+        .symbols
+        .iter()
+        .map(|s| (s.name.as_str(), s.number))
+        .collect();
+    assert_eq!(
+        symbols,
+        [
+            ("ANALYSIS_KIND_UNSPECIFIED", 0),
+            ("ANALYSIS_KIND_RADIOLOGY", 1),
+            ("ANALYSIS_KIND_PATHOLOGY", 2)
+        ]
+    );
+    assert_eq!(
+        kind.symbols[1].doc.as_deref(),
+        Some("Imaging: X-ray, CT, MRI.")
+    );
+    assert_eq!(kind.default.as_deref(), Some("ANALYSIS_KIND_UNSPECIFIED"));
+    let NamedType::Record(finding) = &out.types[1] else {
+        panic!("not a record")
+    };
+    assert_eq!(finding.namespace, "healthcare.ai");
+    assert_eq!(
+        finding.field("code").unwrap().doc.as_deref(),
+        Some("SNOMED CT code of the finding.")
+    );
+    assert_eq!(finding.field("confidence").unwrap().ty, Type::Double);
+}
+
+#[test]
+fn descriptor_set_holds_domain_files_only() {
+    let out = load_fixture();
+    let names: Vec<_> = out.descriptors.file.iter().map(|f| f.name()).collect();
+    assert_eq!(names, ["healthcare/ai/analysis.proto"]);
+}
