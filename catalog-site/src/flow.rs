@@ -1,0 +1,228 @@
+//! Who produces and consumes what turned into a flow graph: producers → topics → consumers, laid out in three columns and drawn as inline SVG.
+
+use crate::html::{Links, esc, path};
+use carebus_codegen::ir::{Event, Model};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+const NODE_W: u32 = 230;
+const NODE_H: u32 = 34;
+const GAP_Y: u32 = 14;
+const COL_X: [u32; 3] = [8, 300, 592];
+const WIDTH: u32 = 830;
+const TOP: u32 = 30;
+
+/// The edges of a flow graph: (producer service, topic) and (topic, consumer service).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Flow {
+    pub produces: BTreeSet<(String, String)>,
+    pub consumes: BTreeSet<(String, String)>,
+    /// Topics shown even when nobody produces or consumes them.
+    pub topics: BTreeSet<String>,
+}
+
+impl Flow {
+    /// The flow of the whole platform.
+    pub fn platform(model: &Model) -> Flow {
+        Flow::of_events(model, |_| true, model.topics.iter().map(|t| t.name.clone()))
+    }
+
+    /// The flow of the events on one topic.
+    pub fn topic(model: &Model, topic: &str) -> Flow {
+        Flow::of_events(model, |e| e.topic == topic, [topic.to_string()])
+    }
+
+    /// The flow of one event (all its versions travel on its topic).
+    pub fn event(model: &Model, event: &Event) -> Flow {
+        Flow::of_events(model, |e| e.name == event.name, [event.topic.clone()])
+    }
+
+    fn of_events(
+        model: &Model,
+        keep: impl Fn(&Event) -> bool,
+        topics: impl IntoIterator<Item = String>,
+    ) -> Flow {
+        let mut flow = Flow {
+            topics: topics.into_iter().collect(),
+            ..Flow::default()
+        };
+        let topic_of: BTreeMap<&str, &str> = model
+            .events
+            .iter()
+            .filter(|e| keep(e))
+            .map(|e| (e.name.as_str(), e.topic.as_str()))
+            .collect();
+        for service in &model.services {
+            for name in &service.produces {
+                if let Some(topic) = topic_of.get(name.as_str()) {
+                    flow.produces
+                        .insert((service.name.clone(), topic.to_string()));
+                }
+            }
+            for name in &service.consumes {
+                if let Some(topic) = topic_of.get(name.as_str()) {
+                    flow.consumes
+                        .insert((topic.to_string(), service.name.clone()));
+                }
+            }
+        }
+        for (_, t) in &flow.produces {
+            flow.topics.insert(t.clone());
+        }
+        for (t, _) in &flow.consumes {
+            flow.topics.insert(t.clone());
+        }
+        flow
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.produces.is_empty() && self.consumes.is_empty() && self.topics.is_empty()
+    }
+}
+
+/// Orders the nodes of a side column by the mean position of the topics they connect to,
+/// which keeps edges from crossing in the common cases.
+fn by_barycenter(nodes: BTreeSet<String>, edges: &[(String, usize)]) -> Vec<String> {
+    let mut keyed: Vec<(u64, String)> = nodes
+        .into_iter()
+        .map(|n| {
+            let positions: Vec<usize> = edges
+                .iter()
+                .filter(|(m, _)| *m == n)
+                .map(|(_, p)| *p)
+                .collect();
+            let mean = if positions.is_empty() {
+                0
+            } else {
+                (positions.iter().sum::<usize>() * 1000 / positions.len()) as u64
+            };
+            (mean, n)
+        })
+        .collect();
+    keyed.sort();
+    keyed.into_iter().map(|(_, n)| n).collect()
+}
+
+fn node_y(index: usize, count: usize, rows: usize) -> u32 {
+    // Centre shorter columns against the tallest one.
+    let offset = (rows - count) as u32 * (NODE_H + GAP_Y) / 2;
+    TOP + offset + index as u32 * (NODE_H + GAP_Y)
+}
+
+/// Draws the flow as an accessible inline SVG whose nodes link to their pages.
+/// `id` must be unique within the page.
+pub fn svg(flow: &Flow, links: &Links, id: &str, title: &str) -> String {
+    let topics: Vec<String> = flow.topics.iter().cloned().collect();
+    let topic_pos = |t: &str| topics.iter().position(|x| x == t).unwrap_or(0);
+    let producer_edges: Vec<(String, usize)> = flow
+        .produces
+        .iter()
+        .map(|(s, t)| (s.clone(), topic_pos(t)))
+        .collect();
+    let consumer_edges: Vec<(String, usize)> = flow
+        .consumes
+        .iter()
+        .map(|(t, s)| (s.clone(), topic_pos(t)))
+        .collect();
+    let producers = by_barycenter(
+        flow.produces.iter().map(|(s, _)| s.clone()).collect(),
+        &producer_edges,
+    );
+    let consumers = by_barycenter(
+        flow.consumes.iter().map(|(_, s)| s.clone()).collect(),
+        &consumer_edges,
+    );
+    let rows = producers.len().max(topics.len()).max(consumers.len()).max(1);
+    let height = TOP + rows as u32 * (NODE_H + GAP_Y) + 4;
+
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<figure class="flow">
+<svg id="{id}" class="flow-graph" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" aria-labelledby="{id}-title {id}-desc">
+<title id="{id}-title">{title}</title>
+<desc id="{id}-desc">{desc}</desc>
+<defs><marker id="{id}-arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" class="flow-arrow"/></marker></defs>
+<text x="{cx0}" y="16" class="flow-col">Producers</text><text x="{cx1}" y="16" class="flow-col">Topics</text><text x="{cx2}" y="16" class="flow-col">Consumers</text>
+"#,
+        title = esc(title),
+        desc = esc(&describe(flow)),
+        cx0 = COL_X[0] + NODE_W / 2,
+        cx1 = COL_X[1] + NODE_W / 2,
+        cx2 = COL_X[2] + NODE_W / 2,
+    );
+    let y_of = |list: &[String], name: &str| -> u32 {
+        let i = list.iter().position(|x| x == name).unwrap_or(0);
+        node_y(i, list.len(), rows) + NODE_H / 2
+    };
+    for (service, topic) in &flow.produces {
+        edge(
+            &mut out,
+            id,
+            COL_X[0] + NODE_W,
+            y_of(&producers, service),
+            COL_X[1],
+            y_of(&topics, topic),
+        );
+    }
+    for (topic, service) in &flow.consumes {
+        edge(
+            &mut out,
+            id,
+            COL_X[1] + NODE_W,
+            y_of(&topics, topic),
+            COL_X[2],
+            y_of(&consumers, service),
+        );
+    }
+    for (col, list, kind) in [
+        (0, &producers, "service"),
+        (1, &topics, "topic"),
+        (2, &consumers, "service"),
+    ] {
+        for (i, name) in list.iter().enumerate() {
+            let href = if kind == "topic" {
+                path::topic(name)
+            } else {
+                path::service(name)
+            };
+            let y = node_y(i, list.len(), rows);
+            let _ = write!(
+                out,
+                r#"<a href="{href}" class="flow-node flow-{kind}"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/><text x="{tx}" y="{ty}">{label}</text></a>
+"#,
+                href = esc(&links.to(&href)),
+                x = COL_X[col],
+                tx = COL_X[col] + NODE_W / 2,
+                ty = y + NODE_H / 2 + 5,
+                label = esc(name),
+            );
+        }
+    }
+    out.push_str("</svg>\n</figure>\n");
+    out
+}
+
+fn edge(out: &mut String, id: &str, x1: u32, y1: u32, x2: u32, y2: u32) {
+    let mid = (x1 + x2) / 2;
+    let _ = writeln!(
+        out,
+        r#"<path class="flow-edge" d="M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}" marker-end="url(#{id}-arrow)"/>"#
+    );
+}
+
+/// A sentence per edge, for screen readers and the text fallback.
+pub fn describe(flow: &Flow) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for (service, topic) in &flow.produces {
+        parts.push(format!("{service} publishes to {topic}."));
+    }
+    for (topic, service) in &flow.consumes {
+        parts.push(format!("{service} consumes from {topic}."));
+    }
+    if parts.is_empty() {
+        "No producers or consumers are recorded in the services manifest.".to_string()
+    } else {
+        parts.join(" ")
+    }
+}

@@ -1,0 +1,73 @@
+//! The compatibility gate's history lock (`schemas/schema-history.lock`) turned into per-step verdicts the event pages show.
+//!
+//! The catalog only reports what the gate recorded; it never recomputes compatibility. A step
+//! the lock does not mention is shown as "not recorded".
+
+use carebus_codegen::history as lock;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// What the gate recorded for one version step of one event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepVerdict {
+    pub compatible: bool,
+    /// The compatibility mode the step was checked under, e.g. `BACKWARD_TRANSITIVE`.
+    pub mode: Option<String>,
+    /// Why the step is incompatible (which field, which rule), when recorded.
+    pub reasons: Vec<String>,
+}
+
+/// Recorded verdicts by (event name, from version, to version).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct History {
+    steps: BTreeMap<(String, u32, u32), StepVerdict>,
+}
+
+impl History {
+    /// Reads the gate's lock file. A missing file is an empty history (every step then shows
+    /// "not recorded").
+    pub fn read(path: &Path) -> Result<History, String> {
+        let recorded = lock::History::load(path).map_err(|d| {
+            format!(
+                "{}; the catalog only reads this file, the build writes it",
+                d.render(None)
+            )
+        })?;
+        Ok(History::from_lock(&recorded))
+    }
+
+    /// The verdicts the gate recorded for each version against the one before it.
+    pub fn from_lock(recorded: &lock::History) -> History {
+        let mut history = History::default();
+        for (event, versions) in &recorded.events {
+            for v in &versions.versions {
+                if let Some(previous) = &v.previous {
+                    history.insert(
+                        event,
+                        previous.version,
+                        v.version,
+                        StepVerdict {
+                            compatible: previous.compatible,
+                            mode: Some(previous.mode.as_str().to_string()),
+                            reasons: previous.reasons.clone(),
+                        },
+                    );
+                }
+            }
+        }
+        history
+    }
+
+    pub fn insert(&mut self, event: &str, from: u32, to: u32, verdict: StepVerdict) {
+        self.steps.insert((event.to_string(), from, to), verdict);
+    }
+
+    /// The verdict for the step `from` → `to` of `event`, when the gate recorded one.
+    pub fn step(&self, event: &str, from: u32, to: u32) -> Option<&StepVerdict> {
+        self.steps.get(&(event.to_string(), from, to))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}

@@ -1,0 +1,89 @@
+//! The `carebus-catalog` command: a schemas folder (or an IR JSON file) in, the static catalog site and `asyncapi.json` out.
+
+use carebus_catalog::{CatalogOptions, History, render};
+use carebus_codegen::ir::Model;
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "carebus-catalog", version, about = "Generate the event catalog site from the schemas")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the static site (HTML/CSS/JS, search index, asyncapi.json) into --out.
+    Build {
+        /// The schemas folder (Avro, Protobuf, topics.toml, services.toml, guides/).
+        #[arg(long, default_value = "schemas", conflicts_with = "model")]
+        schemas: PathBuf,
+        /// Build from an IR JSON file (a serialized `carebus_codegen::ir::Model`) instead.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// The compatibility gate's history lock; default `<schemas>/schema-history.lock`.
+        #[arg(long)]
+        history: Option<PathBuf>,
+        /// Output directory (replaced if it holds an earlier catalog).
+        #[arg(long, default_value = "target/catalog")]
+        out: PathBuf,
+        /// Site title.
+        #[arg(long, default_value = "Healthcare event catalog")]
+        title: String,
+    },
+}
+
+fn load_model(schemas: &Path, model: Option<&Path>) -> Result<Model, String> {
+    if let Some(path) = model {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the IR file {}: {e}", path.display()))?;
+        return serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not an IR model in JSON form: {e}; generate it from the schemas or pass --schemas instead",
+                path.display()
+            )
+        });
+    }
+    carebus_codegen::load::load_dir(schemas).map_err(|diags| {
+        format!(
+            "the schemas in {} have errors; fix them and run again:\n{diags}",
+            schemas.display()
+        )
+    })
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Build {
+            schemas,
+            model,
+            history,
+            out,
+            title,
+        } => {
+            let model = load_model(&schemas, model.as_deref())?;
+            let lock = history.unwrap_or_else(|| schemas.join("schema-history.lock"));
+            let history = History::read(&lock).map_err(|e| e.to_string())?;
+            let site = render(&model, &history, &CatalogOptions { title });
+            site.write_to(&out).map_err(|e| e.to_string())?;
+            let pages = site.files().filter(|(p, _)| p.ends_with(".html")).count();
+            println!(
+                "wrote {pages} pages, search-index.js and asyncapi.json to {}",
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Domains, services and Markdown guides turned into their pages.
+
+use crate::html::{Links, Page, Section, classification_badge, deprecated_badge, esc, path, table_wrap};
+use carebus_codegen::ir::{Classification, Guide, Model, Service};
+use pulldown_cmark::{Options, Parser, html::push_html};
+use std::fmt::Write as _;
+
+/// A domain's page: its events (newest versions) and aggregates.
+pub fn domain(model: &Model, domain: &str) -> Page {
+    let page_path = path::domain(domain);
+    let links = Links::from_page(&page_path);
+    let events: Vec<_> = model
+        .latest_events()
+        .into_iter()
+        .filter(|e| e.domain == domain)
+        .collect();
+    let mut aggregates: Vec<&str> = events.iter().map(|e| e.aggregate_type.as_str()).collect();
+    aggregates.sort();
+    aggregates.dedup();
+    let mut b = String::new();
+    let _ = writeln!(b, "<h1>Domain <code>{}</code></h1>", esc(domain));
+    let _ = writeln!(
+        b,
+        r#"<p class="lead">{} events about {}.</p>"#,
+        events.len(),
+        esc(&aggregates.join(", "))
+    );
+    let mut t = String::from(
+        "<table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Versions</th><th scope=\"col\">Aggregate</th><th scope=\"col\">Topic</th><th scope=\"col\">Sensitive fields</th><th scope=\"col\">Description</th></tr></thead><tbody>\n",
+    );
+    for e in &events {
+        let versions = model.versions(&e.name).len();
+        let phi = e
+            .record
+            .fields
+            .iter()
+            .filter(|f| f.classification == Classification::Phi)
+            .count();
+        let pii = e
+            .record
+            .fields
+            .iter()
+            .filter(|f| f.classification == Classification::Pii)
+            .count();
+        let mut sensitive = String::new();
+        if phi > 0 {
+            let _ = write!(sensitive, "{} {phi} ", classification_badge(Classification::Phi));
+        }
+        if pii > 0 {
+            let _ = write!(sensitive, "{} {pii}", classification_badge(Classification::Pii));
+        }
+        let deprecated = e
+            .deprecated
+            .as_ref()
+            .map(|r| format!(" {}", deprecated_badge(r)))
+            .unwrap_or_default();
+        let _ = writeln!(
+            t,
+            r#"<tr><th scope="row"><a href="{}">{}</a>{deprecated}</th><td>{versions}</td><td>{}</td><td><a href="{}"><code>{}</code></a></td><td>{}</td><td>{}</td></tr>"#,
+            esc(&links.to(&path::event(&e.name))),
+            esc(&e.name),
+            esc(&e.aggregate_type),
+            esc(&links.to(&path::topic(&e.topic))),
+            esc(&e.topic),
+            sensitive.trim_end(),
+            esc(e.doc.as_deref().unwrap_or("")),
+        );
+    }
+    t.push_str("</tbody></table>");
+    let _ = write!(
+        b,
+        "<section aria-labelledby=\"events-h\"><h2 id=\"events-h\">Events</h2>\n{}\n</section>\n",
+        table_wrap("Events", &t)
+    );
+    Page {
+        path: page_path,
+        title: format!("Domain {domain}"),
+        section: Section::Domains,
+        crumbs: vec![("Overview".to_string(), "index.html#domains".to_string())],
+        body: b,
+    }
+}
+
+/// A service's page: what it produces and consumes.
+pub fn service(model: &Model, service: &Service) -> Page {
+    let page_path = path::service(&service.name);
+    let links = Links::from_page(&page_path);
+    let mut b = String::new();
+    let _ = writeln!(b, "<h1>{}</h1>", esc(&service.name));
+    if let Some(doc) = &service.doc {
+        let _ = writeln!(b, r#"<p class="lead">{}</p>"#, esc(doc));
+    }
+    for (heading, id, names) in [
+        ("Produces", "produces", &service.produces),
+        ("Consumes", "consumes", &service.consumes),
+    ] {
+        let _ = write!(
+            b,
+            "<section aria-labelledby=\"{id}-h\"><h2 id=\"{id}-h\">{heading}</h2>\n"
+        );
+        if names.is_empty() {
+            b.push_str(r#"<p class="muted">Nothing.</p>"#);
+        } else {
+            let mut t = String::from(
+                "<table><thead><tr><th scope=\"col\">Event</th><th scope=\"col\">Topic</th></tr></thead><tbody>\n",
+            );
+            let mut sorted: Vec<&String> = names.iter().collect();
+            sorted.sort();
+            sorted.dedup();
+            for name in sorted {
+                let topic = model.versions(name).last().map(|e| e.topic.clone());
+                let event_cell = if topic.is_some() {
+                    format!(
+                        r#"<a href="{}">{}</a>"#,
+                        esc(&links.to(&path::event(name))),
+                        esc(name)
+                    )
+                } else {
+                    format!(r#"{} <span class="muted">(no schema)</span>"#, esc(name))
+                };
+                let topic_cell = match topic {
+                    Some(t) => format!(
+                        r#"<a href="{}"><code>{}</code></a>"#,
+                        esc(&links.to(&path::topic(&t))),
+                        esc(&t)
+                    ),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    t,
+                    r#"<tr><th scope="row">{event_cell}</th><td>{topic_cell}</td></tr>"#
+                );
+            }
+            t.push_str("</tbody></table>");
+            b.push_str(&table_wrap(heading, &t));
+        }
+        b.push_str("\n</section>\n");
+    }
+    let _ = writeln!(
+        b,
+        r#"<p class="muted">Declared in <code>{}</code>.</p>"#,
+        esc(&service.source.file)
+    );
+    Page {
+        path: page_path,
+        title: service.name.clone(),
+        section: Section::Services,
+        crumbs: vec![("Overview".to_string(), "index.html#services".to_string())],
+        body: b,
+    }
+}
+
+/// A guide's page: its Markdown as HTML.
+pub fn guide(guide: &Guide) -> Page {
+    let mut options = Options::empty();
+    options.insert(Options::ENABLE_TABLES);
+    options.insert(Options::ENABLE_STRIKETHROUGH);
+    options.insert(Options::ENABLE_HEADING_ATTRIBUTES);
+    let mut html = String::new();
+    push_html(&mut html, Parser::new_ext(&guide.markdown, options));
+    // Markdown tables become scrollable regions like every other table on the site.
+    let html = html
+        .replace(
+            "<table>",
+            r#"<div class="table-wrap" role="region" aria-label="Table" tabindex="0"><table>"#,
+        )
+        .replace("</table>", "</table></div>");
+    let starts_with_heading = guide.markdown.trim_start().starts_with("# ");
+    let body = if starts_with_heading {
+        format!("<article class=\"guide\">\n{html}</article>\n")
+    } else {
+        format!(
+            "<article class=\"guide\">\n<h1>{}</h1>\n{html}</article>\n",
+            esc(&guide.title)
+        )
+    };
+    Page {
+        path: path::guide(&guide.slug),
+        title: guide.title.clone(),
+        section: Section::Guides,
+        crumbs: vec![("Overview".to_string(), "index.html#guides".to_string())],
+        body,
+    }
+}
