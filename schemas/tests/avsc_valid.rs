@@ -8,15 +8,11 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const AVRO_KEYS: &[&str] = &[
-    "type", "name", "namespace", "doc", "aliases", "fields", "symbols", "default", "order", "items",
-    "values", "size", "logicalType", "precision", "scale",
-];
-const EVENT_ANNOTATIONS: &[&str] = &["event_version", "aggregate_type", "aggregate_id", "topic", "compatibility", "deprecated"];
-const FIELD_ANNOTATIONS: &[&str] = &["classification", "examples", "deprecated"];
-const COMPATIBILITY: &[&str] = &[
-    "BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE", "NONE",
-];
+#[path = "avsc_valid/examples.rs"]
+mod examples;
+#[path = "avsc_valid/style.rs"]
+mod style;
+use style::{COMPATIBILITY, EVENT_ANNOTATIONS};
 
 /// One `.avsc` file: path relative to `schemas/avro`, text and parsed JSON.
 struct Avsc {
@@ -39,7 +35,11 @@ impl Avsc {
         self.json["name"].as_str().unwrap_or_default()
     }
     fn full_name(&self) -> String {
-        format!("{}.{}", self.json["namespace"].as_str().unwrap_or_default(), self.name())
+        format!(
+            "{}.{}",
+            self.json["namespace"].as_str().unwrap_or_default(),
+            self.name()
+        )
     }
 }
 
@@ -48,7 +48,8 @@ fn schemas_dir() -> PathBuf {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
+    let entries =
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()));
     for entry in entries {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -68,8 +69,13 @@ fn avsc_files() -> Vec<Avsc> {
         .into_iter()
         .map(|p| {
             let text = std::fs::read_to_string(&p).unwrap();
-            let rel = p.strip_prefix(&root).unwrap().to_string_lossy().replace('\\', "/");
-            let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: invalid JSON: {e}"));
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            let json =
+                serde_json::from_str(&text).unwrap_or_else(|e| panic!("{rel}: invalid JSON: {e}"));
             Avsc { rel, text, json }
         })
         .collect()
@@ -77,18 +83,26 @@ fn avsc_files() -> Vec<Avsc> {
 
 fn toml_file(name: &str) -> toml::Table {
     let text = std::fs::read_to_string(schemas_dir().join(name)).unwrap();
-    text.parse().unwrap_or_else(|e| panic!("{name}: invalid TOML: {e}"))
+    text.parse()
+        .unwrap_or_else(|e| panic!("{name}: invalid TOML: {e}"))
 }
 
 /// Topic name → event names listed under it in `topics.toml`.
 fn topic_events() -> BTreeMap<String, Vec<String>> {
     let table = toml_file("topics.toml");
-    let topics = table["topic"].as_array().expect("topics.toml: `[[topic]]` tables");
+    let topics = table["topic"]
+        .as_array()
+        .expect("topics.toml: `[[topic]]` tables");
     topics
         .iter()
         .map(|t| {
             let name = t["name"].as_str().unwrap().to_string();
-            let events = t["events"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()).collect();
+            let events = t["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap().to_string())
+                .collect();
             (name, events)
         })
         .collect()
@@ -111,16 +125,27 @@ fn assert_no_problems(what: &str, problems: Vec<String>) {
 
 #[test]
 fn current_schemas_parse_together_with_apache_avro() {
-    let files: Vec<Avsc> = avsc_files().into_iter().filter(|f| f.older_version().is_none()).collect();
-    let schemas = Schema::parse_list(files.iter().map(|f| f.text.as_str())).unwrap_or_else(|e| panic!("apache-avro rejects the schemas: {e}"));
+    let files: Vec<Avsc> = avsc_files()
+        .into_iter()
+        .filter(|f| f.older_version().is_none())
+        .collect();
+    let schemas = Schema::parse_list(files.iter().map(|f| f.text.as_str()))
+        .unwrap_or_else(|e| panic!("apache-avro rejects the schemas: {e}"));
     assert_eq!(schemas.len(), files.len());
     let mut events = 0;
     for (schema, file) in schemas.iter().zip(&files) {
-        let Schema::Record(record) = schema else { continue };
+        let Schema::Record(record) = schema else {
+            continue;
+        };
         assert_eq!(record.name.fullname(None), file.full_name(), "{}", file.rel);
         if file.is_event() {
             events += 1;
-            assert_eq!(record.attributes.get("topic"), file.json.get("topic"), "{}: apache-avro lost the topic annotation", file.rel);
+            assert_eq!(
+                record.attributes.get("topic"),
+                file.json.get("topic"),
+                "{}: apache-avro lost the topic annotation",
+                file.rel
+            );
         }
     }
     assert_eq!(events, 16, "the brief has 16 Avro events");
@@ -129,59 +154,53 @@ fn current_schemas_parse_together_with_apache_avro() {
 #[test]
 fn older_versions_parse_against_the_shared_types() {
     let files = avsc_files();
-    let shared: Vec<&str> = files.iter().filter(|f| !f.is_event()).map(|f| f.text.as_str()).collect();
+    let shared: Vec<&str> = files
+        .iter()
+        .filter(|f| !f.is_event())
+        .map(|f| f.text.as_str())
+        .collect();
     let mut older = 0;
     for file in files.iter().filter(|f| f.older_version().is_some()) {
         older += 1;
-        Schema::parse_str_with_list(&file.text, shared.iter().copied()).unwrap_or_else(|e| panic!("{}: {e}", file.rel));
+        Schema::parse_str_with_list(&file.text, shared.iter().copied())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.rel));
         let version = file.json["event_version"].as_u64();
-        assert_eq!(version, file.older_version().map(u64::from), "{}: event_version must match the .v<N> suffix", file.rel);
+        assert_eq!(
+            version,
+            file.older_version().map(u64::from),
+            "{}: event_version must match the .v<N> suffix",
+            file.rel
+        );
         let newest = files
             .iter()
             .find(|f| f.older_version().is_none() && f.full_name() == file.full_name())
             .unwrap_or_else(|| panic!("{}: no current version of {}", file.rel, file.full_name()));
-        assert!(newest.json["event_version"].as_u64() > version, "{}: the current version must be newer", newest.rel);
+        assert!(
+            newest.json["event_version"].as_u64() > version,
+            "{}: the current version must be newer",
+            newest.rel
+        );
     }
     assert!(older >= 1, "at least one event keeps an older version");
-}
-
-/// `json` with every reference to a shared named type replaced by its definition at first use,
-/// so apache-avro can parse it alone (as the compatibility check needs).
-fn inline_types(json: &Value, defs: &BTreeMap<String, Value>, seen: &mut BTreeSet<String>) -> Value {
-    match json {
-        Value::String(name) if defs.contains_key(name) => {
-            if seen.insert(name.clone()) { inline_types(&defs[name], defs, seen) } else { json.clone() }
-        }
-        Value::Array(items) => Value::Array(items.iter().map(|i| inline_types(i, defs, seen)).collect()),
-        Value::Object(map) => {
-            if let (Some(name), Some(ns)) = (map.get("name").and_then(Value::as_str), map.get("namespace").and_then(Value::as_str)) {
-                seen.insert(format!("{ns}.{name}"));
-            }
-            let mut out = map.clone();
-            for key in ["type", "items", "values"] {
-                if let Some(v) = map.get(key) {
-                    out.insert(key.into(), inline_types(v, defs, seen));
-                }
-            }
-            if let Some(Value::Array(fields)) = map.get("fields") {
-                out.insert("fields".into(), Value::Array(fields.iter().map(|f| inline_types(f, defs, seen)).collect()));
-            }
-            Value::Object(out)
-        }
-        _ => json.clone(),
-    }
 }
 
 #[test]
 fn newest_version_of_each_event_reads_every_older_version() {
     let files = avsc_files();
-    let defs: BTreeMap<String, Value> = files.iter().filter(|f| !f.is_event()).map(|f| (f.full_name(), f.json.clone())).collect();
+    let defs: BTreeMap<String, Value> = files
+        .iter()
+        .filter(|f| !f.is_event())
+        .map(|f| (f.full_name(), f.json.clone()))
+        .collect();
     let standalone = |f: &Avsc| {
-        let json = inline_types(&f.json, &defs, &mut BTreeSet::new());
+        let json = examples::inline_types(&f.json, &defs, &mut BTreeSet::new());
         Schema::parse(&json).unwrap_or_else(|e| panic!("{}: {e}", f.rel))
     };
     for old in files.iter().filter(|f| f.older_version().is_some()) {
-        let new = files.iter().find(|f| f.older_version().is_none() && f.full_name() == old.full_name()).unwrap();
+        let new = files
+            .iter()
+            .find(|f| f.older_version().is_none() && f.full_name() == old.full_name())
+            .unwrap();
         let (writer, reader) = (standalone(old), standalone(new));
         if let Err(e) = SchemaCompatibility::can_read(&writer, &reader) {
             panic!("{} cannot read data written with {}: {e}", new.rel, old.rel);
@@ -196,115 +215,75 @@ fn every_event_has_well_formed_annotations() {
     for file in avsc_files().iter().filter(|f| f.is_event()) {
         let (rel, json, name) = (&file.rel, &file.json, file.name());
         let ann = |key: &str| json.get(key).and_then(Value::as_str).unwrap_or_default();
-        if json.get("event_version").and_then(Value::as_u64).is_none_or(|v| v == 0) {
+        if json
+            .get("event_version")
+            .and_then(Value::as_u64)
+            .is_none_or(|v| v == 0)
+        {
             problems.push(format!("{rel}: event_version must be a positive integer"));
         }
         if ann("aggregate_type").is_empty() {
             problems.push(format!("{rel}: aggregate_type missing"));
         }
         if !COMPATIBILITY.contains(&ann("compatibility")) {
-            problems.push(format!("{rel}: compatibility {:?} is not a mode", ann("compatibility")));
+            problems.push(format!(
+                "{rel}: compatibility {:?} is not a mode",
+                ann("compatibility")
+            ));
         }
         let fields = json["fields"].as_array().unwrap();
         match fields.iter().find(|f| f["name"] == ann("aggregate_id")) {
-            None => problems.push(format!("{rel}: aggregate_id {:?} names no field", ann("aggregate_id"))),
-            Some(f) if f["type"] != "string" && f["type"]["logicalType"] != "uuid" => {
-                problems.push(format!("{rel}: aggregate id field {:?} must be a string or uuid", ann("aggregate_id")))
-            }
+            None => problems.push(format!(
+                "{rel}: aggregate_id {:?} names no field",
+                ann("aggregate_id")
+            )),
+            Some(f) if f["type"] != "string" && f["type"]["logicalType"] != "uuid" => problems
+                .push(format!(
+                    "{rel}: aggregate id field {:?} must be a string or uuid",
+                    ann("aggregate_id")
+                )),
             Some(_) => {}
         }
         match topics.get(ann("topic")) {
-            None => problems.push(format!("{rel}: topic {:?} is not in topics.toml", ann("topic"))),
-            Some(events) if !events.iter().any(|e| e == name) => {
-                problems.push(format!("{rel}: topics.toml does not list {name} under {}", ann("topic")))
-            }
+            None => problems.push(format!(
+                "{rel}: topic {:?} is not in topics.toml",
+                ann("topic")
+            )),
+            Some(events) if !events.iter().any(|e| e == name) => problems.push(format!(
+                "{rel}: topics.toml does not list {name} under {}",
+                ann("topic")
+            )),
             Some(_) => {}
         }
         let stem = rel.rsplit('/').next().unwrap().split('.').next().unwrap();
         if stem != snake_case(name) {
-            problems.push(format!("{rel}: file name should be {}.avsc", snake_case(name)));
+            problems.push(format!(
+                "{rel}: file name should be {}.avsc",
+                snake_case(name)
+            ));
         }
     }
     assert_no_problems("bad event annotations", problems);
-}
-
-/// Checks one named type definition (and the types nested in it); `top` is true for a file's
-/// top-level schema, where event annotations are allowed.
-fn check_definition(rel: &str, json: &Value, top: bool, problems: &mut Vec<String>) {
-    let Some(obj) = json.as_object() else {
-        if let Value::Array(branches) = json {
-            branches.iter().for_each(|b| check_definition(rel, b, false, problems));
-        }
-        return;
-    };
-    let name = obj.get("name").and_then(Value::as_str).unwrap_or("(anonymous)");
-    for key in obj.keys() {
-        let allowed = AVRO_KEYS.contains(&key.as_str()) || (top && EVENT_ANNOTATIONS.contains(&key.as_str()));
-        if !allowed {
-            problems.push(format!("{rel}: {name}: unknown key {key:?}"));
-        }
-    }
-    match obj.get("type").and_then(Value::as_str) {
-        Some("record") => {
-            if obj.get("doc").and_then(Value::as_str).is_none_or(str::is_empty) {
-                problems.push(format!("{rel}: record {name} has no doc"));
-            }
-            for field in obj["fields"].as_array().unwrap() {
-                let fname = field["name"].as_str().unwrap_or_default();
-                let at = format!("{rel}: {name}.{fname}");
-                if fname.starts_with(|c: char| !c.is_ascii_lowercase()) || fname.contains('_') {
-                    problems.push(format!("{at}: field names are camelCase"));
-                }
-                for key in field.as_object().unwrap().keys() {
-                    let known = ["name", "type", "doc", "default", "order", "aliases"].contains(&key.as_str());
-                    if !known && !FIELD_ANNOTATIONS.contains(&key.as_str()) {
-                        problems.push(format!("{at}: unknown key {key:?}"));
-                    }
-                }
-                if field.get("doc").and_then(Value::as_str).is_none_or(str::is_empty) {
-                    problems.push(format!("{at}: no doc"));
-                }
-                if let Some(c) = field.get("classification").filter(|c| !["phi", "pii", "none"].contains(&c.as_str().unwrap_or_default())) {
-                    problems.push(format!("{at}: classification {c} is not phi, pii or none"));
-                }
-                if field.get("deprecated").is_some_and(|d| !d.is_string()) {
-                    problems.push(format!("{at}: deprecated must be a string giving the reason"));
-                }
-                if field.get("examples").is_some_and(|e| !e.is_array()) {
-                    problems.push(format!("{at}: examples must be a JSON array"));
-                }
-                check_definition(rel, &field["type"], false, problems);
-            }
-        }
-        Some("enum") => {
-            if obj.get("doc").and_then(Value::as_str).is_none_or(str::is_empty) {
-                problems.push(format!("{rel}: enum {name} has no doc"));
-            }
-            let symbols: Vec<&str> = obj["symbols"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
-            if let Some(d) = obj.get("default").and_then(Value::as_str).filter(|d| !symbols.contains(d)) {
-                problems.push(format!("{rel}: enum {name}: default {d} is not a symbol"));
-            }
-        }
-        Some("array") => check_definition(rel, &obj["items"], false, problems),
-        Some("map") => check_definition(rel, &obj["values"], false, problems),
-        _ => {}
-    }
 }
 
 #[test]
 fn records_enums_and_fields_are_documented_and_use_known_keys() {
     let mut problems = Vec::new();
     for file in avsc_files() {
-        check_definition(&file.rel, &file.json, true, &mut problems);
-        if !file.is_event() && EVENT_ANNOTATIONS.iter().any(|k| file.json.get(*k).is_some()) {
-            problems.push(format!("{}: shared types carry no event annotations", file.rel));
+        style::check_definition(&file.rel, &file.json, true, &mut problems);
+        if !file.is_event()
+            && EVENT_ANNOTATIONS
+                .iter()
+                .any(|k| file.json.get(*k).is_some())
+        {
+            problems.push(format!(
+                "{}: shared types carry no event annotations",
+                file.rel
+            ));
         }
     }
     assert_no_problems("schema style problems", problems);
 }
-
-#[path = "avsc_valid/examples.rs"]
-mod examples;
 
 #[test]
 fn examples_have_the_json_type_of_their_field() {
@@ -324,7 +303,11 @@ fn examples_have_the_json_type_of_their_field() {
 
 #[test]
 fn topics_and_services_name_known_events() {
-    let mut known: BTreeSet<String> = avsc_files().iter().filter(|f| f.is_event()).map(|f| f.name().to_string()).collect();
+    let mut known: BTreeSet<String> = avsc_files()
+        .iter()
+        .filter(|f| f.is_event())
+        .map(|f| f.name().to_string())
+        .collect();
     known.extend(proto::events().into_iter().map(|e| e.name));
     let mut problems = Vec::new();
     let mut listed = BTreeMap::<String, usize>::new();
@@ -338,23 +321,34 @@ fn topics_and_services_name_known_events() {
     }
     for e in &known {
         if listed.get(e) != Some(&1) {
-            problems.push(format!("topics.toml: {e} must be listed under exactly one topic"));
+            problems.push(format!(
+                "topics.toml: {e} must be listed under exactly one topic"
+            ));
         }
     }
     for t in toml_file("topics.toml")["topic"].as_array().unwrap() {
         let name = t["name"].as_str().unwrap();
         if t["replication_factor"].as_integer() != Some(3) {
-            problems.push(format!("topics.toml: {name}: the brief wants replication 3"));
+            problems.push(format!(
+                "topics.toml: {name}: the brief wants replication 3"
+            ));
         }
         if !["delete", "compact"].contains(&t["cleanup_policy"].as_str().unwrap_or_default()) {
-            problems.push(format!("topics.toml: {name}: cleanup_policy is delete or compact"));
+            problems.push(format!(
+                "topics.toml: {name}: cleanup_policy is delete or compact"
+            ));
         }
     }
     let mut produced = BTreeSet::new();
     for s in toml_file("services.toml")["service"].as_array().unwrap() {
         let name = s["name"].as_str().unwrap();
         for list in ["produces", "consumes"] {
-            for e in s[list].as_array().unwrap().iter().map(|e| e.as_str().unwrap()) {
+            for e in s[list]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_str().unwrap())
+            {
                 if !known.contains(e) {
                     problems.push(format!("services.toml: {name} {list} unknown event {e}"));
                 }
@@ -367,7 +361,10 @@ fn topics_and_services_name_known_events() {
     for e in known.difference(&produced) {
         problems.push(format!("services.toml: no service produces {e}"));
     }
-    assert_no_problems("topic and service manifests disagree with the schemas", problems);
+    assert_no_problems(
+        "topic and service manifests disagree with the schemas",
+        problems,
+    );
 }
 
 #[path = "avsc_valid/proto.rs"]
@@ -377,11 +374,21 @@ mod proto;
 fn ai_proto_compiles_and_its_events_carry_the_carebus_options() {
     let topics = topic_events();
     let events = proto::events();
-    assert_eq!(events.len(), 3, "AnalysisRequested, AnalysisCompleted, AnalysisFailed");
+    assert_eq!(
+        events.len(),
+        3,
+        "AnalysisRequested, AnalysisCompleted, AnalysisFailed"
+    );
     let mut problems = Vec::new();
     for e in &events {
-        if !topics.get(&e.topic).is_some_and(|list| list.contains(&e.name)) {
-            problems.push(format!("{}: topic {} missing from topics.toml or does not list it", e.name, e.topic));
+        if !topics
+            .get(&e.topic)
+            .is_some_and(|list| list.contains(&e.name))
+        {
+            problems.push(format!(
+                "{}: topic {} missing from topics.toml or does not list it",
+                e.name, e.topic
+            ));
         }
         problems.extend(e.problems.iter().cloned());
     }
