@@ -5,6 +5,7 @@
 
 pub mod avro;
 pub mod bus;
+pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod handler;
@@ -14,6 +15,7 @@ pub mod publish;
 pub mod topic;
 pub mod transport;
 pub mod types;
+pub mod wire;
 
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};

@@ -1,0 +1,328 @@
+//! The event envelope (id, type, version, time, aggregate, tenant, correlation, causation, metadata) turned into CloudEvents Kafka headers or the brief's JSON form, and back.
+//!
+//! # Headers (CloudEvents Kafka protocol binding, binary mode)
+//!
+//! | header | envelope field | example |
+//! |---|---|---|
+//! | `ce_specversion` | — | `1.0` |
+//! | `ce_id` | `event_id` | `550e8400-e29b-41d4-a716-446655440000` |
+//! | `ce_source` | `metadata.source` | `PRM Service` |
+//! | `ce_type` | `event_type` — the plain type name, the same string as `eventType` in the JSON form; the version is in `ce_eventversion` | `PatientCreated` |
+//! | `ce_time` | `event_time`, RFC 3339 UTC | `2024-11-24T10:30:00Z` |
+//! | `ce_subject` | `aggregate_id` | `patient-123` |
+//! | `content-type` | payload encoding | `application/avro` |
+//! | `ce_dataschema` | `data_schema` (optional) | |
+//! | `ce_eventversion` | `event_version` (integer) | `2` |
+//! | `ce_aggregatetype` | `aggregate_type` | `Patient` |
+//! | `ce_tenantid`, `ce_correlationid`, `ce_causationid` | same | |
+//! | `ce_userid`, `ce_ipaddress` | `metadata.user_id`, `metadata.ip_address` | |
+//! | `ce_schemafingerprint` | CRC-64-AVRO of the schema, 16 lowercase hex digits | |
+//! | `traceparent` | W3C trace context | `00-<32 hex>-<16 hex>-01` |
+//!
+//! Optional fields that are absent have no header. Headers never carry event data.
+
+use crate::transport::{Headers, header_str};
+use crate::types::Timestamp;
+use serde_json::{Value, json};
+
+/// Envelope facts that are not the event's data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventMetadata {
+    pub user_id: Option<String>,
+    /// The producing service (CloudEvents `source`), e.g. `PRM Service`.
+    pub source: String,
+    pub ip_address: Option<String>,
+}
+
+/// Everything about an event except its data.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Envelope {
+    pub event_id: String,
+    pub event_type: String,
+    pub event_version: u32,
+    pub event_time: Timestamp,
+    pub aggregate_id: String,
+    pub aggregate_type: String,
+    pub tenant_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub causation_id: Option<String>,
+    pub metadata: EventMetadata,
+    /// CRC-64-AVRO fingerprint of the event's schema.
+    pub schema_fingerprint: Option<u64>,
+    /// CloudEvents `dataschema` (a URI of the schema), when configured.
+    pub data_schema: Option<String>,
+    /// W3C `traceparent`.
+    pub traceparent: Option<String>,
+}
+
+/// An envelope field or header is missing or malformed. Names the field, never its value.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("header `{0}` is missing; was the record produced by carebus or a CloudEvents binary-mode producer?")]
+    MissingHeader(&'static str),
+    #[error("header `{name}` is malformed: {reason}")]
+    BadHeader { name: &'static str, reason: String },
+    #[error("envelope field `{0}` is required but empty")]
+    EmptyField(&'static str),
+}
+
+pub const SPEC_VERSION: &str = "1.0";
+
+/// CloudEvents and carebus header names.
+pub mod headers {
+    pub const SPECVERSION: &str = "ce_specversion";
+    pub const ID: &str = "ce_id";
+    pub const SOURCE: &str = "ce_source";
+    pub const TYPE: &str = "ce_type";
+    pub const TIME: &str = "ce_time";
+    pub const SUBJECT: &str = "ce_subject";
+    pub const DATASCHEMA: &str = "ce_dataschema";
+    pub const CONTENT_TYPE: &str = "content-type";
+    pub const TENANT_ID: &str = "ce_tenantid";
+    pub const CORRELATION_ID: &str = "ce_correlationid";
+    pub const CAUSATION_ID: &str = "ce_causationid";
+    pub const AGGREGATE_TYPE: &str = "ce_aggregatetype";
+    pub const EVENT_VERSION: &str = "ce_eventversion";
+    pub const SCHEMA_FINGERPRINT: &str = "ce_schemafingerprint";
+    pub const USER_ID: &str = "ce_userid";
+    pub const IP_ADDRESS: &str = "ce_ipaddress";
+    pub const TRACEPARENT: &str = "traceparent";
+}
+
+/// A new random W3C `traceparent` (version 00, sampled).
+pub fn new_traceparent() -> String {
+    format!(
+        "00-{:032x}-{:016x}-01",
+        fastrand::u128(1..),
+        fastrand::u64(1..)
+    )
+}
+
+/// A `traceparent` in the same trace as `parent` with a new span id (a child span).
+pub fn child_traceparent(parent: &str) -> String {
+    let parts: Vec<&str> = parent.split('-').collect();
+    if parts.len() == 4 && parts[1].len() == 32 && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        format!("00-{}-{:016x}-{}", parts[1], fastrand::u64(1..), parts[3])
+    } else {
+        new_traceparent()
+    }
+}
+
+/// `1` → `"1.0"`, the brief's `eventVersion` style.
+pub fn version_text(version: u32) -> String {
+    format!("{version}.0")
+}
+
+/// Read `"2"`, `"2.0"` (or a JSON number) as version 2.
+pub fn parse_version(text: &str) -> Option<u32> {
+    let major = text.strip_suffix(".0").unwrap_or(text);
+    major.parse().ok()
+}
+
+impl Envelope {
+    /// Check the fields every published event needs.
+    pub fn check(&self) -> Result<(), EnvelopeError> {
+        for (name, v) in [
+            ("eventId", &self.event_id),
+            ("eventType", &self.event_type),
+            ("aggregateId", &self.aggregate_id),
+            ("aggregateType", &self.aggregate_type),
+            ("metadata.source", &self.metadata.source),
+        ] {
+            if v.trim().is_empty() {
+                return Err(EnvelopeError::EmptyField(name));
+            }
+        }
+        for (name, v) in [
+            ("tenantId", &self.tenant_id),
+            ("correlationId", &self.correlation_id),
+            ("causationId", &self.causation_id),
+        ] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(EnvelopeError::EmptyField(name));
+            }
+        }
+        if self.event_version == 0 {
+            return Err(EnvelopeError::EmptyField("eventVersion"));
+        }
+        Ok(())
+    }
+
+    /// The binary-mode headers (without `content-type`, which the wire format adds).
+    pub fn to_headers(&self) -> Headers {
+        use headers::*;
+        let mut h: Headers = vec![
+            (SPECVERSION.into(), SPEC_VERSION.into()),
+            (ID.into(), self.event_id.clone().into_bytes()),
+            (SOURCE.into(), self.metadata.source.clone().into_bytes()),
+            (TYPE.into(), self.event_type.clone().into_bytes()),
+            (TIME.into(), self.event_time.to_string().into_bytes()),
+            (SUBJECT.into(), self.aggregate_id.clone().into_bytes()),
+            (
+                EVENT_VERSION.into(),
+                self.event_version.to_string().into_bytes(),
+            ),
+            (
+                AGGREGATE_TYPE.into(),
+                self.aggregate_type.clone().into_bytes(),
+            ),
+        ];
+        let optional = [
+            (TENANT_ID, &self.tenant_id),
+            (CORRELATION_ID, &self.correlation_id),
+            (CAUSATION_ID, &self.causation_id),
+            (USER_ID, &self.metadata.user_id),
+            (IP_ADDRESS, &self.metadata.ip_address),
+            (DATASCHEMA, &self.data_schema),
+            (TRACEPARENT, &self.traceparent),
+        ];
+        for (name, v) in optional {
+            if let Some(v) = v {
+                h.push((name.into(), v.clone().into_bytes()));
+            }
+        }
+        if let Some(fp) = self.schema_fingerprint {
+            h.push((SCHEMA_FINGERPRINT.into(), format!("{fp:016x}").into_bytes()));
+        }
+        h
+    }
+
+    /// Read the envelope from binary-mode headers.
+    pub fn from_headers(h: &[(String, Vec<u8>)]) -> Result<Envelope, EnvelopeError> {
+        use headers::*;
+        let required = |name: &'static str| {
+            header_str(h, name)
+                .map(str::to_owned)
+                .ok_or(EnvelopeError::MissingHeader(name))
+        };
+        let optional = |name: &'static str| header_str(h, name).map(str::to_owned);
+        let spec = required(SPECVERSION)?;
+        if spec != SPEC_VERSION {
+            return Err(EnvelopeError::BadHeader {
+                name: SPECVERSION,
+                reason: format!("expected {SPEC_VERSION}"),
+            });
+        }
+        let time = required(TIME)?;
+        let event_time = Timestamp::parse_rfc3339(&time).ok_or(EnvelopeError::BadHeader {
+            name: TIME,
+            reason: "not an RFC 3339 timestamp".into(),
+        })?;
+        let version = required(EVENT_VERSION)?;
+        let event_version = parse_version(&version).ok_or(EnvelopeError::BadHeader {
+            name: EVENT_VERSION,
+            reason: "not a whole version number".into(),
+        })?;
+        let schema_fingerprint = match optional(SCHEMA_FINGERPRINT) {
+            None => None,
+            Some(t) => Some(u64::from_str_radix(&t, 16).map_err(|_| {
+                EnvelopeError::BadHeader {
+                    name: SCHEMA_FINGERPRINT,
+                    reason: "not 16 hex digits".into(),
+                }
+            })?),
+        };
+        Ok(Envelope {
+            event_id: required(ID)?,
+            event_type: required(TYPE)?,
+            event_version,
+            event_time,
+            aggregate_id: required(SUBJECT)?,
+            aggregate_type: optional(AGGREGATE_TYPE).unwrap_or_default(),
+            tenant_id: optional(TENANT_ID),
+            correlation_id: optional(CORRELATION_ID),
+            causation_id: optional(CAUSATION_ID),
+            metadata: EventMetadata {
+                user_id: optional(USER_ID),
+                source: required(SOURCE)?,
+                ip_address: optional(IP_ADDRESS),
+            },
+            schema_fingerprint,
+            data_schema: optional(DATASCHEMA),
+            traceparent: optional(TRACEPARENT),
+        })
+    }
+
+    /// The brief's JSON envelope, field for field, with `data` as the event's JSON form.
+    /// Absent optional fields are `null`.
+    pub fn to_json(&self, data: Value) -> Value {
+        json!({
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "eventVersion": version_text(self.event_version),
+            "eventTime": self.event_time.to_string(),
+            "aggregateId": self.aggregate_id,
+            "aggregateType": self.aggregate_type,
+            "tenantId": self.tenant_id,
+            "correlationId": self.correlation_id,
+            "causationId": self.causation_id,
+            "metadata": {
+                "userId": self.metadata.user_id,
+                "source": self.metadata.source,
+                "ipAddress": self.metadata.ip_address,
+            },
+            "data": data,
+        })
+    }
+
+    /// Read the brief's JSON envelope; returns the envelope and its `data` member.
+    pub fn from_json(v: &Value) -> Result<(Envelope, Value), EnvelopeError> {
+        let obj = v.as_object().ok_or(EnvelopeError::BadHeader {
+            name: "value",
+            reason: "structured mode needs a JSON object".into(),
+        })?;
+        let text = |name: &'static str| -> Result<String, EnvelopeError> {
+            obj.get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .ok_or(EnvelopeError::MissingHeader(name))
+        };
+        let opt = |o: &serde_json::Map<String, Value>, name: &str| {
+            o.get(name).and_then(Value::as_str).map(str::to_owned)
+        };
+        let version = match obj.get("eventVersion") {
+            Some(Value::String(s)) => parse_version(s),
+            Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+            _ => None,
+        }
+        .ok_or(EnvelopeError::BadHeader {
+            name: "eventVersion",
+            reason: "expected a version like \"1.0\"".into(),
+        })?;
+        let event_time =
+            Timestamp::parse_rfc3339(&text("eventTime")?).ok_or(EnvelopeError::BadHeader {
+                name: "eventTime",
+                reason: "not an RFC 3339 timestamp".into(),
+            })?;
+        let empty = serde_json::Map::new();
+        let meta = obj
+            .get("metadata")
+            .and_then(Value::as_object)
+            .unwrap_or(&empty);
+        let env = Envelope {
+            event_id: text("eventId")?,
+            event_type: text("eventType")?,
+            event_version: version,
+            event_time,
+            aggregate_id: text("aggregateId")?,
+            aggregate_type: text("aggregateType")?,
+            tenant_id: opt(obj, "tenantId"),
+            correlation_id: opt(obj, "correlationId"),
+            causation_id: opt(obj, "causationId"),
+            metadata: EventMetadata {
+                user_id: opt(meta, "userId"),
+                source: opt(meta, "source").unwrap_or_default(),
+                ip_address: opt(meta, "ipAddress"),
+            },
+            schema_fingerprint: None,
+            data_schema: None,
+            traceparent: None,
+        };
+        let data = obj
+            .get("data")
+            .cloned()
+            .ok_or(EnvelopeError::MissingHeader("data"))?;
+        Ok((env, data))
+    }
+}
