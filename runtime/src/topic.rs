@@ -32,6 +32,21 @@ pub trait TopicEvents: Sized + Send + Sync + Clone + std::fmt::Debug + 'static {
     fn aggregate_id(&self) -> String;
     fn encode_payload(&self, out: &mut Vec<u8>);
     fn to_json(&self) -> serde_json::Value;
+    /// Decode the JSON form of an event's data given its type and version (the JSON wire
+    /// format and the structured CloudEvents mode). Generated code overrides this; the default
+    /// reports that no JSON decoder exists for the topic.
+    fn decode_json(
+        event_type: &str,
+        version: u32,
+        data: &serde_json::Value,
+    ) -> Result<Self, DecodeError> {
+        let _ = data;
+        Err(DecodeError::Framing(format!(
+            "topic {} has no JSON decoder for {event_type} v{version}; \
+             publish with Avro/Protobuf framing or regenerate the topic with JSON support",
+            Self::TOPIC
+        )))
+    }
 }
 
 /// Something that handles every event of one topic; generated per topic as an adapter over
