@@ -123,7 +123,7 @@ kafka_node_start() {
   node_format
   printf '=== %s starting %s\n' "$(date -u +%FT%TZ)" "$N_LABEL" >>"$N_DIR/logs/stdout.log"
   # shellcheck disable=SC2086 # heap options are a word list on purpose
-  setsid java ${CAREBUS_KAFKA_HEAP:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+  exec_detached java ${CAREBUS_KAFKA_HEAP:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     "-D${N_MARKER% }" -Dkafka.logs.dir="$N_DIR/logs" \
     -Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.xml" \
@@ -146,10 +146,12 @@ kafka_node_wait_port() {
   done
 }
 
-# kafka_probe BOOTSTRAP MIN_BROKERS LOG [NODE_ID]: waits until metadata shows the brokers.
+# kafka_probe BOOTSTRAP LOG NODE_ID...: waits until each broker answers requests addressed to it.
 kafka_probe() {
-  java -cp "$KAFKA_PROBE:$KAFKA_LIBS/*" -Dlog4j2.level=ERROR BrokerReady "$1" "$2" "$READY_TIMEOUT" ${4:+"$4"} >/dev/null ||
-    die "Kafka at $1 did not report ${2} live broker(s) within ${READY_TIMEOUT}s; see $3"
+  local bootstrap="$1" log="$2"
+  shift 2
+  java -cp "$KAFKA_PROBE:$KAFKA_LIBS/*" -Dlog4j2.level=ERROR BrokerReady "$bootstrap" "$READY_TIMEOUT" "$@" >/dev/null ||
+    die "Kafka broker(s) $* at $bootstrap not ready within ${READY_TIMEOUT}s; see $log"
 }
 
 # kafka_node_stop NAME term|kill: stops the node (graceful first with term, then kill -9 after 30 s).
@@ -206,7 +208,7 @@ kafka_single_start() {
 kafka_single_wait() {
   [[ -n "${CAREBUS_KAFKA_BOOTSTRAP:-}" ]] && return 0
   kafka_node_wait_port single
-  kafka_probe "$KAFKA_SINGLE_DEFAULT" 1 "$(rel "$KAFKA_HOME/single/logs/server.log")"
+  kafka_probe "$KAFKA_SINGLE_DEFAULT" "$(rel "$KAFKA_HOME/single/logs/server.log")" 1
   say "kafka single broker ready at $KAFKA_SINGLE_DEFAULT"
 }
 
@@ -244,7 +246,7 @@ kafka_cluster_wait() {
   kafka_cluster_external && return 0
   local n
   for n in 1 2 3; do kafka_node_wait_port "node$n"; done
-  kafka_probe "$KAFKA_CLUSTER_DEFAULT" 3 "$(rel "$KAFKA_HOME/cluster")/node*/logs/server.log"
+  kafka_probe "$KAFKA_CLUSTER_DEFAULT" "$(rel "$KAFKA_HOME/cluster")/node*/logs/server.log" 1 2 3
   say "kafka cluster ready at $KAFKA_CLUSTER_DEFAULT (3 brokers)"
 }
 
@@ -286,6 +288,6 @@ kafka_cluster_node_start() {
     die "CAREBUS_KAFKA_CLUSTER_BOOTSTRAP is set: that cluster is not started by scripts/services, so start-node cannot act on it"
   kafka_node_start "node$1"
   kafka_node_wait_port "node$1"
-  kafka_probe "$KAFKA_CLUSTER_DEFAULT" 1 "$(rel "$KAFKA_HOME/cluster/node$1/logs/server.log")" "$1"
+  kafka_probe "$KAFKA_CLUSTER_DEFAULT" "$(rel "$KAFKA_HOME/cluster/node$1/logs/server.log")" "$1"
   say "kafka cluster node $1 ready at 127.0.0.1:$((29091 + $1))"
 }

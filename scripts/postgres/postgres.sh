@@ -128,7 +128,11 @@ postgres_up() {
     tcp_open 127.0.0.1 "$PG_PORT" &&
       die "port 127.0.0.1:$PG_PORT is taken by another process (see: ss -ltnp); stop it or set CAREBUS_DATABASE_URL"
     say "postgres starting on 127.0.0.1:$PG_PORT; log $(rel "$PG_LOG")"
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$READY_TIMEOUT" start >/dev/null ||
+    # The server outlives this script: start it without the caller's open file descriptors.
+    (
+      close_inherited_fds
+      as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$READY_TIMEOUT" start >/dev/null </dev/null
+    ) ||
       die "PostgreSQL did not start within ${READY_TIMEOUT}s; see $(rel "$PG_LOG")"
   fi
   local deadline=$((SECONDS + READY_TIMEOUT))
