@@ -8,6 +8,7 @@ pub mod canonical;
 pub mod defaults;
 pub mod json;
 pub mod manifest;
+pub mod proto;
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, suggest};
 use crate::ir::{Guide, Model, Source};
@@ -187,11 +188,27 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
     }
 }
 
-#[allow(unused_variables)]
 fn load_protobuf(dir: &Path, project: &mut Project, diags: &mut Diagnostics) {
     let mut protos = Vec::new();
     walk(dir, "proto", &mut protos);
     project.files.extend(protos.iter().cloned());
+    if protos.is_empty() {
+        return;
+    }
+    // Imports are written relative to `schemas/proto/` (`import "carebus/options.proto";`).
+    let include = if dir.join("proto").is_dir() {
+        dir.join("proto")
+    } else {
+        dir.to_path_buf()
+    };
+    match proto::load_proto(&protos, &[include]) {
+        Ok(out) => {
+            project.model.events.extend(out.events);
+            project.model.types.extend(out.types);
+            project.descriptors = Some(out.descriptors);
+        }
+        Err(d) => diags.0.extend(d.0),
+    }
 }
 
 /// Give every event its topic (annotation or topics.toml `events`), and check they agree.

@@ -1,8 +1,6 @@
 //! Protobuf fixtures in, IR events and named types checked field by field out.
 
 mod proto_harness;
-#[allow(unused_imports)]
-use carebus_codegen::{diagnostic, fingerprint, ir};
 use proto_harness::*;
 
 #[test]

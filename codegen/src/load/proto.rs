@@ -12,11 +12,8 @@ use prost_types::FileDescriptorSet;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[path = "proto/canonical.rs"]
 mod canonical;
-#[path = "proto/options.rs"]
 mod options;
-#[path = "proto/types.rs"]
 mod types;
 
 /// What [`load_proto`] produces.

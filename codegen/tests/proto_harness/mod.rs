@@ -3,11 +3,7 @@
 
 pub use carebus_codegen::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 pub use carebus_codegen::ir::*;
-// Until `codegen/src/load.rs` declares `pub mod proto;`, compile the loader into the test
-// crate (each test file re-exports `ir`, `diagnostic` and `fingerprint` at its root).
-#[path = "../../src/load/proto.rs"]
-pub mod proto;
-pub use proto::{ProtoOutput, load_proto};
+pub use carebus_codegen::load::proto::{ProtoOutput, load_proto};
 use std::path::PathBuf;
 
 pub fn fixtures() -> PathBuf {
