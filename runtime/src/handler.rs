@@ -18,6 +18,14 @@ pub struct HandlerContext {
     pub offset: i64,
     /// 1 for the first delivery, then 2, 3, ... on retries.
     pub attempt: u32,
+    /// Reply topic of a request (request-reply), from the `carebus_replyto` header.
+    pub reply_to: Option<String>,
+    /// W3C `traceparent` of the handled event.
+    pub traceparent: Option<String>,
+    /// The producing service (envelope `metadata.source`).
+    pub source: Option<String>,
+    /// The user on whose behalf the event was produced (envelope `metadata.userId`).
+    pub user_id: Option<String>,
 }
 
 /// The outcome of handling one event.

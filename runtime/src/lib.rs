@@ -5,6 +5,8 @@
 
 pub mod avro;
 pub mod bus;
+pub mod claim_check;
+pub mod context;
 pub mod envelope;
 pub mod error;
 pub mod event;
@@ -12,6 +14,7 @@ pub mod handler;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod publish;
+pub mod publisher;
 pub mod topic;
 pub mod transport;
 pub mod types;
@@ -21,6 +24,7 @@ pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
 pub use handler::{HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
 pub use publish::{Delivery, Publish, PublishError, PublishOptions};
+pub use publisher::{Publisher, PublisherConfig};
 pub use topic::{EventInfo, TopicEvents, TopicHandler};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
 

@@ -1,0 +1,473 @@
+//! The publisher: typed events plus options turned into validated envelopes and framed records, sent through a transport with retries, a circuit breaker, a durable outbox and a dead-letter topic.
+//!
+//! One `Publisher` per process: it is cheap to clone (an `Arc` inside) and implements
+//! [`Publish`], so every generated `XxxPublisher` trait works on it.
+//!
+//! What happens to one event ([`Publisher::publish_event`]):
+//! 1. [`DomainEvent::validate`] and the envelope's required fields are checked; nothing is sent
+//!    when either fails ([`PublishError::Invalid`], [`PublishError::Envelope`]).
+//! 2. The envelope is filled: a new event id and time; correlation and causation from the
+//!    options, else from the event being handled ([`crate::context`]); tenant likewise.
+//! 3. The record is framed ([`crate::wire`]); over `max_message_bytes` it is claim-checked
+//!    when a store is configured, else rejected with [`PublishError::TooLarge`].
+//! 4. Sent: retriable failures are retried with exponential backoff and jitter and counted by
+//!    the circuit breaker. While the circuit is open, or when retries run out, the record goes
+//!    to the durable outbox ([`PublishError::Queued`]) and a background task delivers it when
+//!    the transport is back, in order. A failure that can never succeed sends the record to
+//!    the dead-letter topic ([`PublishError::DeadLettered`]).
+
+mod batch;
+mod breaker;
+mod config;
+mod outbox;
+mod request;
+
+pub use batch::Batch;
+pub use breaker::{Breaker, BreakerState};
+pub use config::{BreakerConfig, ConfigError, PublisherConfig, RetryPolicy};
+pub use outbox::Outbox;
+pub use request::REPLY_TO_HEADER;
+
+use crate::claim_check::{self, LocalDirStore, SharedClaimCheck};
+use crate::envelope::{Envelope, EventMetadata, child_traceparent, new_traceparent};
+use crate::event::DomainEvent;
+use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
+use crate::transport::{Record, RecordPosition, Transport, TransportError};
+use crate::types::{Timestamp, Uuid};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// Header naming why a record was dead-lettered by the publisher.
+pub const DLQ_REASON_HEADER: &str = "carebus_dlq_reason";
+/// Header naming the topic a dead-lettered record was meant for.
+pub const DLQ_ORIGINAL_TOPIC_HEADER: &str = "carebus_dlq_original_topic";
+
+pub(crate) struct Inner<T: Transport> {
+    transport: T,
+    config: PublisherConfig,
+    breaker: Breaker,
+    outbox: Option<Outbox>,
+    claim_check: Option<SharedClaimCheck>,
+    draining: AtomicBool,
+    replies: request::Replies,
+}
+
+/// Publishes typed events through a transport. Clone it freely; clones share everything.
+pub struct Publisher<T: Transport> {
+    inner: Arc<Inner<T>>,
+}
+
+impl<T: Transport> Clone for Publisher<T> {
+    fn clone(&self) -> Self {
+        Publisher {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+fn storage(e: std::io::Error) -> PublishError {
+    PublishError::Storage(e.to_string())
+}
+
+impl<T: Transport> Publisher<T> {
+    /// A publisher over `transport`. Opens the outbox and the claim-check directory when
+    /// configured; undelivered outbox records from an earlier run are delivered in the
+    /// background (when called inside a tokio runtime).
+    pub fn new(transport: T, config: PublisherConfig) -> Result<Self, PublishError> {
+        let store = match &config.claim_check_dir {
+            Some(dir) => Some(Arc::new(LocalDirStore::new(dir).map_err(storage)?) as SharedClaimCheck),
+            None => None,
+        };
+        Self::with_claim_check(transport, config, store)
+    }
+
+    /// Like [`Publisher::new`] with your own claim-check store.
+    pub fn with_claim_check(
+        transport: T,
+        config: PublisherConfig,
+        store: Option<SharedClaimCheck>,
+    ) -> Result<Self, PublishError> {
+        let outbox = match &config.outbox_dir {
+            Some(dir) => Some(Outbox::open(dir).map_err(storage)?),
+            None => None,
+        };
+        let publisher = Publisher {
+            inner: Arc::new(Inner {
+                transport,
+                breaker: Breaker::new(config.breaker.clone()),
+                config,
+                outbox,
+                claim_check: store,
+                draining: AtomicBool::new(false),
+                replies: request::Replies::default(),
+            }),
+        };
+        if publisher.outbox_len() > 0 && tokio::runtime::Handle::try_current().is_ok() {
+            publisher.start_draining();
+        }
+        Ok(publisher)
+    }
+
+    pub fn transport(&self) -> &T {
+        &self.inner.transport
+    }
+
+    pub fn config(&self) -> &PublisherConfig {
+        &self.inner.config
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.inner.breaker.state()
+    }
+
+    /// Events waiting in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        self.inner.outbox.as_ref().map_or(0, Outbox::len)
+    }
+
+    /// Validate an event, build its envelope and frame it, without sending.
+    pub fn prepare<E: DomainEvent>(
+        &self,
+        event: &E,
+        options: PublishOptions,
+    ) -> Result<(Envelope, Record), PublishError> {
+        event.validate()?;
+        let ctx = crate::context::current();
+        let inherited = ctx.as_ref().map(PublishOptions::caused_by);
+        let pick = |own: Option<String>, f: fn(&PublishOptions) -> Option<String>| {
+            own.or_else(|| inherited.as_ref().and_then(f))
+        };
+        let cfg = &self.inner.config;
+        let envelope = Envelope {
+            event_id: options
+                .event_id
+                .unwrap_or_else(|| Uuid::new_v4().to_string()),
+            event_type: E::EVENT_TYPE.into(),
+            event_version: E::EVENT_VERSION,
+            event_time: Timestamp::now(),
+            aggregate_id: event.aggregate_id(),
+            aggregate_type: E::AGGREGATE_TYPE.into(),
+            tenant_id: pick(options.tenant_id, |o| o.tenant_id.clone()),
+            correlation_id: pick(options.correlation_id, |o| o.correlation_id.clone()),
+            causation_id: pick(options.causation_id, |o| o.causation_id.clone()),
+            metadata: EventMetadata {
+                user_id: options
+                    .user_id
+                    .or_else(|| ctx.as_ref().and_then(|c| c.user_id.clone())),
+                source: options.source.unwrap_or_else(|| cfg.source.clone()),
+                ip_address: options.ip_address,
+            },
+            schema_fingerprint: Some(E::FINGERPRINT),
+            data_schema: cfg
+                .data_schema_base
+                .as_ref()
+                .map(|b| format!("{b}/{}.v{}", E::EVENT_TYPE, E::EVENT_VERSION)),
+            traceparent: Some(
+                ctx.as_ref()
+                    .and_then(|c| c.traceparent.as_deref())
+                    .map_or_else(new_traceparent, child_traceparent),
+            ),
+        };
+        envelope.check()?;
+        let mut record = crate::wire::encode(&envelope, event, &cfg.framing)?;
+        for (name, value) in options.headers {
+            // The envelope's own headers cannot be overridden.
+            if !name.starts_with("ce_") && name != "content-type" {
+                record.headers.push((name, value.into_bytes()));
+            }
+        }
+        let size = record.size();
+        if size > cfg.max_message_bytes {
+            match &self.inner.claim_check {
+                Some(store) => {
+                    claim_check::check_in(store.as_ref(), &envelope.event_id, &mut record)
+                        .map_err(storage)?;
+                    metrics::counter!("carebus_claim_checked_total").increment(1);
+                }
+                None => {
+                    return Err(PublishError::TooLarge {
+                        event_type: E::EVENT_TYPE.into(),
+                        size,
+                        max: cfg.max_message_bytes,
+                    });
+                }
+            }
+        }
+        Ok((envelope, record))
+    }
+
+    /// Publish and wait for the delivery report (sync publishing).
+    pub async fn publish_event<E: DomainEvent>(
+        &self,
+        event: E,
+        options: PublishOptions,
+    ) -> Result<Delivery, PublishError> {
+        let (envelope, record) = self.prepare(&event, options).inspect_err(|_| {
+            metrics::counter!("carebus_publish_errors_total", "reason" => "invalid").increment(1);
+        })?;
+        self.send_prepared(&envelope, record).await
+    }
+
+    /// Validate now, send in the background; await the returned handle for the delivery
+    /// report (async publishing).
+    pub fn publish_async<E: DomainEvent>(
+        &self,
+        event: E,
+        options: PublishOptions,
+    ) -> Result<DeliveryHandle, PublishError> {
+        let (envelope, record) = self.prepare(&event, options)?;
+        let me = self.clone();
+        Ok(DeliveryHandle(tokio::spawn(async move {
+            me.send_prepared(&envelope, record).await
+        })))
+    }
+
+    /// Validate now, send in the background, never wait (fire-and-forget). Failures are
+    /// logged and counted; with an outbox configured, unreachable-transport failures are kept.
+    pub fn publish_detached<E: DomainEvent>(
+        &self,
+        event: E,
+        options: PublishOptions,
+    ) -> Result<(), PublishError> {
+        let handle = self.publish_async(event, options)?;
+        tokio::spawn(async move {
+            if let Err(e) = handle.await
+                && !e.is_queued()
+            {
+                tracing::error!(error = %e, "fire-and-forget publish failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// A batch of events sent together (independently, or as one transaction).
+    pub fn batch(&self) -> Batch<'_, T> {
+        Batch::new(self)
+    }
+
+    /// Wait until the transport acknowledged everything sent so far.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), PublishError> {
+        self.inner
+            .transport
+            .flush(timeout)
+            .await
+            .map_err(|e| PublishError::Transport {
+                topic: "*".into(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Send a prepared record: breaker, retries, outbox, dead letter.
+    pub async fn send_prepared(
+        &self,
+        envelope: &Envelope,
+        record: Record,
+    ) -> Result<Delivery, PublishError> {
+        let span = tracing::info_span!(
+            "publish",
+            topic = %record.topic,
+            event_type = %envelope.event_type,
+            event_id = %envelope.event_id,
+            correlation_id = envelope.correlation_id.as_deref().unwrap_or(""),
+        );
+        let started = std::time::Instant::now();
+        let topic = record.topic.clone();
+        let result = self.send_record(&envelope.event_id, record).instrument(span).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(PublishError::Queued { .. }) => "queued",
+            Err(PublishError::DeadLettered { .. }) => "dead_lettered",
+            Err(_) => "error",
+        };
+        if result.is_ok() {
+            metrics::counter!("carebus_published_total", "topic" => topic.clone()).increment(1);
+            metrics::histogram!("carebus_publish_duration_seconds", "topic" => topic)
+                .record(started.elapsed().as_secs_f64());
+        } else {
+            metrics::counter!("carebus_publish_errors_total", "reason" => outcome).increment(1);
+        }
+        result
+    }
+
+    async fn send_record(&self, event_id: &str, record: Record) -> Result<Delivery, PublishError> {
+        let inner = &self.inner;
+        let delivery = |p: RecordPosition| Delivery {
+            event_id: event_id.to_string(),
+            topic: p.topic,
+            partition: p.partition,
+            offset: p.offset,
+        };
+        // Keep order behind anything already queued, and fail fast while the circuit is open.
+        let queued_before = inner.outbox.as_ref().is_some_and(|o| !o.is_empty());
+        if queued_before || !inner.breaker.allow() {
+            return self.queue(event_id, record, "circuit open");
+        }
+        let attempts = inner.config.retry.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            match inner.transport.send(record.clone()).await {
+                Ok(pos) => {
+                    inner.breaker.on_success();
+                    return Ok(delivery(pos));
+                }
+                Err(e) if e.is_retriable() => {
+                    inner.breaker.on_failure();
+                    let open = inner.breaker.state() == BreakerState::Open;
+                    if attempt >= attempts || open {
+                        tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
+                        return self.queue(event_id, record, &e.to_string());
+                    }
+                    metrics::counter!("carebus_publish_retries_total").increment(1);
+                    tokio::time::sleep(inner.config.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return self.dead_letter(event_id, record, e).await,
+            }
+        }
+    }
+
+    /// Keep a record in the outbox (or fail when there is none).
+    fn queue(&self, event_id: &str, record: Record, reason: &str) -> Result<Delivery, PublishError> {
+        let topic = record.topic.clone();
+        let Some(outbox) = &self.inner.outbox else {
+            return Err(PublishError::Transport {
+                topic,
+                reason: format!("{reason}; no outbox configured, the event was not sent"),
+            });
+        };
+        outbox.push(record).map_err(storage)?;
+        metrics::counter!("carebus_outbox_queued_total").increment(1);
+        self.start_draining();
+        Err(PublishError::Queued {
+            event_id: event_id.into(),
+            topic,
+        })
+    }
+
+    async fn dead_letter(
+        &self,
+        event_id: &str,
+        mut record: Record,
+        error: TransportError,
+    ) -> Result<Delivery, PublishError> {
+        let topic = record.topic.clone();
+        let Some(dlq) = self.inner.config.dead_letter_topic.clone() else {
+            return Err(PublishError::Transport {
+                topic,
+                reason: error.to_string(),
+            });
+        };
+        record
+            .headers
+            .push((DLQ_REASON_HEADER.into(), error.to_string().into_bytes()));
+        record
+            .headers
+            .push((DLQ_ORIGINAL_TOPIC_HEADER.into(), topic.clone().into_bytes()));
+        record.topic = dlq.clone();
+        record.partition = None;
+        match self.inner.transport.send(record).await {
+            Ok(_) => {
+                metrics::counter!("carebus_dead_lettered_total", "topic" => topic.clone())
+                    .increment(1);
+                Err(PublishError::DeadLettered {
+                    event_id: event_id.into(),
+                    topic,
+                    dead_letter_topic: dlq,
+                    reason: error.to_string(),
+                })
+            }
+            Err(dlq_error) => Err(PublishError::Transport {
+                topic,
+                reason: format!("{error}; the dead-letter topic {dlq} failed too: {dlq_error}"),
+            }),
+        }
+    }
+
+    /// Start the background task that empties the outbox (once).
+    fn start_draining(&self) {
+        if self.inner.outbox.is_none() || self.inner.draining.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let me = self.clone();
+        tokio::spawn(async move { me.drain().await });
+    }
+
+    async fn drain(self) {
+        let inner = &self.inner;
+        let Some(outbox) = &inner.outbox else { return };
+        let pause = inner.config.outbox_retry_interval;
+        loop {
+            let Some((id, record)) = outbox.peek() else {
+                inner.draining.store(false, Ordering::SeqCst);
+                // A push may have raced with the store above: take over again if so.
+                if outbox.is_empty() || inner.draining.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                continue;
+            };
+            if !inner.breaker.allow() {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            let event_id = crate::transport::header_str(&record.headers, "ce_id")
+                .unwrap_or("")
+                .to_string();
+            let sent = match inner.transport.send(record.clone()).await {
+                Ok(_) => {
+                    inner.breaker.on_success();
+                    metrics::counter!("carebus_published_total", "topic" => record.topic.clone())
+                        .increment(1);
+                    true
+                }
+                Err(e) if e.is_retriable() => {
+                    inner.breaker.on_failure();
+                    false
+                }
+                // Never dropped: refused records go to the dead-letter topic.
+                Err(e) => self.dead_letter(&event_id, record, e).await.is_err_and(|e| {
+                    matches!(e, PublishError::DeadLettered { .. })
+                }),
+            };
+            if sent {
+                if let Err(e) = outbox.mark_delivered(id) {
+                    tracing::error!(error = %e, "outbox: cannot record a delivery");
+                    tokio::time::sleep(pause).await;
+                }
+            } else {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+impl<T: Transport> Publish for Publisher<T> {
+    fn publish<E: DomainEvent>(
+        &self,
+        event: E,
+        options: PublishOptions,
+    ) -> impl Future<Output = Result<Delivery, PublishError>> + Send {
+        self.publish_event(event, options)
+    }
+}
+
+/// The delivery report of an event published with [`Publisher::publish_async`].
+pub struct DeliveryHandle(tokio::task::JoinHandle<Result<Delivery, PublishError>>);
+
+impl Future for DeliveryHandle {
+    type Output = Result<Delivery, PublishError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0).poll(cx).map(|joined| {
+            joined.unwrap_or_else(|e| {
+                Err(PublishError::Transport {
+                    topic: "*".into(),
+                    reason: format!("the publish task did not finish: {e}"),
+                })
+            })
+        })
+    }
+}

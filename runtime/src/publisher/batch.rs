@@ -1,0 +1,107 @@
+//! Batches: several typed events validated and framed up front, then sent independently or as one all-or-nothing transaction.
+
+use super::Publisher;
+use crate::envelope::Envelope;
+use crate::event::DomainEvent;
+use crate::publish::{Delivery, PublishError, PublishOptions};
+use crate::transport::{Record, Transport};
+
+/// Events collected for one send. Every event is validated when added, so a batch that
+/// reaches `send`/`send_transaction` holds only valid events.
+pub struct Batch<'p, T: Transport> {
+    publisher: &'p Publisher<T>,
+    items: Vec<(Envelope, Record)>,
+}
+
+impl<'p, T: Transport> Batch<'p, T> {
+    pub(super) fn new(publisher: &'p Publisher<T>) -> Self {
+        Batch {
+            publisher,
+            items: Vec::new(),
+        }
+    }
+
+    /// Validate and frame an event and add it; on error nothing is added.
+    pub fn add<E: DomainEvent>(
+        &mut self,
+        event: E,
+        options: PublishOptions,
+    ) -> Result<&mut Self, PublishError> {
+        self.items.push(self.publisher.prepare(&event, options)?);
+        Ok(self)
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Send every event concurrently, each with the publisher's retries, breaker and outbox;
+    /// results in the order the events were added.
+    pub async fn send(self) -> Vec<Result<Delivery, PublishError>> {
+        let publisher = self.publisher;
+        futures::future::join_all(
+            self.items
+                .into_iter()
+                .map(|(env, rec)| async move { publisher.send_prepared(&env, rec).await }),
+        )
+        .await
+    }
+
+    /// Send every event in one transaction: all become visible or none does. Retriable
+    /// failures retry the whole transaction; transactions never go to the outbox (their
+    /// all-or-nothing promise could not be kept there), so a failure is returned.
+    pub async fn send_transaction(self) -> Result<Vec<Delivery>, PublishError> {
+        let inner = &self.publisher.inner;
+        let ids: Vec<String> = self.items.iter().map(|(e, _)| e.event_id.clone()).collect();
+        let records: Vec<Record> = self.items.into_iter().map(|(_, r)| r).collect();
+        let topic = records.first().map(|r| r.topic.clone()).unwrap_or_default();
+        let attempts = inner.config.retry.attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            if !inner.breaker.allow() {
+                return Err(PublishError::Transport {
+                    topic,
+                    reason: "circuit open: transactions fail fast while the transport is unreachable".into(),
+                });
+            }
+            match inner.transport.send_transaction(records.clone()).await {
+                Ok(positions) => {
+                    inner.breaker.on_success();
+                    metrics::counter!("carebus_published_total", "topic" => topic.clone())
+                        .increment(positions.len() as u64);
+                    return Ok(positions
+                        .into_iter()
+                        .zip(ids)
+                        .map(|(p, event_id)| Delivery {
+                            event_id,
+                            topic: p.topic,
+                            partition: p.partition,
+                            offset: p.offset,
+                        })
+                        .collect());
+                }
+                Err(e) if e.is_retriable() && attempt < attempts => {
+                    inner.breaker.on_failure();
+                    metrics::counter!("carebus_publish_retries_total").increment(1);
+                    tokio::time::sleep(inner.config.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => {
+                    if e.is_retriable() {
+                        inner.breaker.on_failure();
+                    }
+                    metrics::counter!("carebus_publish_errors_total", "reason" => "transaction")
+                        .increment(1);
+                    return Err(PublishError::Transport {
+                        topic,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The circuit breaker: transport successes and retriable failures turned into allow/deny decisions (closed → open → half-open → closed).
+
+use super::config::BreakerConfig;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// The breaker's state, as reported by [`Breaker::state`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BreakerState {
+    /// Sends go through; consecutive failures are counted.
+    Closed,
+    /// Sends fail fast until the open period ends.
+    Open,
+    /// One probe send is allowed; its outcome closes or re-opens the circuit.
+    HalfOpen,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+/// A circuit breaker shared by every send of one publisher.
+#[derive(Debug)]
+pub struct Breaker {
+    config: BreakerConfig,
+    inner: Mutex<Inner>,
+}
+
+impl Breaker {
+    pub fn new(config: BreakerConfig) -> Self {
+        Breaker {
+            config,
+            inner: Mutex::new(Inner::Closed { failures: 0 }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current state (an open circuit whose period ended reads as half-open).
+    pub fn state(&self) -> BreakerState {
+        match *self.lock() {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { until } if Instant::now() < until => BreakerState::Open,
+            Inner::Open { .. } | Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Whether a send may go to the transport now. In half-open state only one caller (the
+    /// probe) gets `true` until it reports back.
+    pub fn allow(&self) -> bool {
+        let mut inner = self.lock();
+        match *inner {
+            Inner::Closed { .. } => true,
+            Inner::Open { until } => {
+                if Instant::now() >= until {
+                    *inner = Inner::HalfOpen { probing: true };
+                    true
+                } else {
+                    false
+                }
+            }
+            Inner::HalfOpen { probing } => {
+                if probing {
+                    false
+                } else {
+                    *inner = Inner::HalfOpen { probing: true };
+                    true
+                }
+            }
+        }
+    }
+
+    /// A send succeeded: close the circuit.
+    pub fn on_success(&self) {
+        let mut inner = self.lock();
+        if !matches!(*inner, Inner::Closed { failures: 0 }) {
+            if !matches!(*inner, Inner::Closed { .. }) {
+                tracing::info!("circuit closed: transport reachable again");
+            }
+            *inner = Inner::Closed { failures: 0 };
+        }
+    }
+
+    /// A send failed with a retriable error: count it; open the circuit at the threshold, or
+    /// re-open it when the half-open probe failed.
+    pub fn on_failure(&self) {
+        let mut inner = self.lock();
+        let open = match *inner {
+            Inner::Closed { failures } => {
+                let failures = failures + 1;
+                if failures >= self.config.failure_threshold.max(1) {
+                    true
+                } else {
+                    *inner = Inner::Closed { failures };
+                    false
+                }
+            }
+            Inner::HalfOpen { .. } => true,
+            Inner::Open { .. } => false,
+        };
+        if open {
+            tracing::warn!(
+                open_ms = self.config.open_for.as_millis() as u64,
+                "circuit opened: transport unreachable, failing fast"
+            );
+            metrics::counter!("carebus_circuit_opened_total").increment(1);
+            *inner = Inner::Open {
+                until: Instant::now() + self.config.open_for,
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn opens_at_the_threshold_then_probes_once_then_closes() {
+        let b = Breaker::new(BreakerConfig {
+            failure_threshold: 2,
+            open_for: Duration::from_millis(20),
+        });
+        assert!(b.allow());
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Closed);
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow(), "the probe");
+        assert!(!b.allow(), "only one probe at a time");
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow());
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert!(b.allow());
+    }
+}

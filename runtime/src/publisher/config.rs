@@ -1,0 +1,270 @@
+//! Publisher settings from code, `CAREBUS_*` environment variables and a TOML file turned into one `PublisherConfig`.
+//!
+//! Precedence: defaults < file < environment < code (a setter called after loading wins).
+//!
+//! | TOML key (`[publisher]`) | environment | default |
+//! |---|---|---|
+//! | `source` | `CAREBUS_SOURCE` | `carebus` |
+//! | `framing` (`single-object`, `json`, `structured-json`) | `CAREBUS_FRAMING` | `single-object` |
+//! | `max_message_bytes` | `CAREBUS_MAX_MESSAGE_BYTES` | 1000000 |
+//! | `retry_attempts` | `CAREBUS_RETRY_ATTEMPTS` | 5 |
+//! | `retry_initial_ms` / `retry_max_ms` | `CAREBUS_RETRY_INITIAL_MS` / `CAREBUS_RETRY_MAX_MS` | 50 / 5000 |
+//! | `breaker_failures` / `breaker_open_ms` | `CAREBUS_BREAKER_FAILURES` / `CAREBUS_BREAKER_OPEN_MS` | 5 / 5000 |
+//! | `outbox_dir` | `CAREBUS_OUTBOX_DIR` | none (no outbox) |
+//! | `claim_check_dir` | `CAREBUS_CLAIM_CHECK_DIR` | none |
+//! | `dead_letter_topic` | `CAREBUS_DEAD_LETTER_TOPIC` | `carebus.publish.dlq` |
+//! | `reply_topic` | `CAREBUS_REPLY_TOPIC` | none |
+//! | `[publisher.properties]` table | `CAREBUS_PROP_<NAME>` (`_` → `.`, lowercased) | — |
+//!
+//! `properties` are passed through to the transport untouched (librdkafka properties such as
+//! `bootstrap.servers`, `compression.type`, `acks` for Kafka).
+
+use crate::wire::Framing;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Retries of retriable transport errors: exponential backoff with full jitter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    /// Attempts in total (1 = no retry).
+    pub attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+    pub multiplier: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 5,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(5),
+            multiplier: 2.0,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The pause before attempt `attempt + 1` (attempt counts from 1): a random duration up to
+    /// `initial × multiplier^(attempt-1)`, capped at `max_backoff`, and at least a quarter of it.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self.multiplier.powi(attempt.saturating_sub(1).min(30) as i32);
+        let ceiling = self
+            .initial_backoff
+            .mul_f64(exp.max(1.0))
+            .min(self.max_backoff);
+        let floor = ceiling / 4;
+        floor + (ceiling - floor).mul_f64(fastrand::f64())
+    }
+}
+
+/// When the circuit breaker opens and for how long.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BreakerConfig {
+    /// Consecutive retriable failures that open the circuit.
+    pub failure_threshold: u32,
+    /// How long the circuit stays open before one probe is let through (half-open).
+    pub open_for: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failure_threshold: 5,
+            open_for: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Everything a [`Publisher`](super::Publisher) is configured with.
+#[derive(Clone, Debug)]
+pub struct PublisherConfig {
+    /// CloudEvents `source` / envelope `metadata.source` (the producing service).
+    pub source: String,
+    pub framing: Framing,
+    /// Largest record (key + value + headers) sent as is.
+    pub max_message_bytes: usize,
+    pub retry: RetryPolicy,
+    pub breaker: BreakerConfig,
+    /// Directory of the durable outbox; `None` disables it (events fail instead of waiting).
+    pub outbox_dir: Option<PathBuf>,
+    /// How often the outbox is retried while the transport is down.
+    pub outbox_retry_interval: Duration,
+    /// Directory of the claim-check store for oversized events; `None` rejects them.
+    pub claim_check_dir: Option<PathBuf>,
+    /// Topic for events the transport refuses for good; `None` returns the error only.
+    pub dead_letter_topic: Option<String>,
+    /// Topic replies are read from (request-reply).
+    pub reply_topic: Option<String>,
+    /// Base URI for `ce_dataschema` (`{base}/{EventType}.v{N}`); none by default.
+    pub data_schema_base: Option<String>,
+    /// Transport properties passed through (librdkafka properties for Kafka).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for PublisherConfig {
+    fn default() -> Self {
+        PublisherConfig {
+            source: "carebus".into(),
+            framing: Framing::SingleObject,
+            max_message_bytes: 1_000_000,
+            retry: RetryPolicy::default(),
+            breaker: BreakerConfig::default(),
+            outbox_dir: None,
+            outbox_retry_interval: Duration::from_millis(500),
+            claim_check_dir: None,
+            dead_letter_topic: Some("carebus.publish.dlq".into()),
+            reply_topic: None,
+            data_schema_base: None,
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// A setting could not be read. Names the key and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    File { path: String, reason: String },
+    #[error("setting `{key}`: expected {expected}")]
+    Value { key: String, expected: &'static str },
+}
+
+fn num<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, ConfigError> {
+    text.trim().parse().map_err(|_| ConfigError::Value {
+        key: key.into(),
+        expected: "a whole number",
+    })
+}
+
+impl PublisherConfig {
+    /// Defaults, overridden by the file at `CAREBUS_CONFIG` (if set), then by `CAREBUS_*`.
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut c = PublisherConfig::default();
+        if let Ok(path) = std::env::var("CAREBUS_CONFIG") {
+            c.apply_file(&path)?;
+        }
+        c.apply_env(std::env::vars())?;
+        Ok(c)
+    }
+
+    /// Read the `[publisher]` table of a TOML file.
+    pub fn apply_file(&mut self, path: &str) -> Result<&mut Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+        self.apply_toml(&text).map_err(|e| match e {
+            ConfigError::File { reason, .. } => ConfigError::File {
+                path: path.into(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Apply the `[publisher]` table of TOML text.
+    pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
+        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
+            path: "<text>".into(),
+            reason: e.message().to_string(),
+        })?;
+        let Some(table) = doc.get("publisher").and_then(|v| v.as_table()) else {
+            return Ok(self);
+        };
+        for (key, value) in table {
+            if key == "properties" {
+                let props = value.as_table().ok_or(ConfigError::Value {
+                    key: "publisher.properties".into(),
+                    expected: "a table of strings",
+                })?;
+                for (k, v) in props {
+                    let text = match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    self.properties.insert(k.clone(), text);
+                }
+                continue;
+            }
+            let text = match value {
+                toml::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            if !self.set(key, &text)? {
+                return Err(ConfigError::Value {
+                    key: format!("publisher.{key}"),
+                    expected: "a known publisher setting (see the PublisherConfig docs)",
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// Apply `CAREBUS_*` variables from `vars` (pass `std::env::vars()`).
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<&mut Self, ConfigError> {
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("CAREBUS_") else {
+                continue;
+            };
+            if let Some(prop) = rest.strip_prefix("PROP_") {
+                self.properties
+                    .insert(prop.to_ascii_lowercase().replace('_', "."), value);
+            } else if rest != "CONFIG" {
+                // Unknown CAREBUS_* variables may belong to other components: ignored.
+                self.set(&rest.to_ascii_lowercase(), &value)?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Set one setting by its TOML key; unknown keys are ignored by `apply_env` and reported
+    /// by files.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        let opt = |v: &str| Some(v.to_string()).filter(|s| !s.is_empty());
+        match key {
+            "source" => self.source = value.into(),
+            "framing" => {
+                self.framing = match value {
+                    "single-object" | "avro" => Framing::SingleObject,
+                    "json" => Framing::Json,
+                    "structured-json" => Framing::StructuredJson,
+                    _ => {
+                        return Err(ConfigError::Value {
+                            key: key.into(),
+                            expected: "single-object, json or structured-json (Confluent framing needs schema ids: set it in code)",
+                        });
+                    }
+                }
+            }
+            "max_message_bytes" => self.max_message_bytes = num(key, value)?,
+            "retry_attempts" => self.retry.attempts = num(key, value)?,
+            "retry_initial_ms" => {
+                self.retry.initial_backoff = Duration::from_millis(num(key, value)?)
+            }
+            "retry_max_ms" => self.retry.max_backoff = Duration::from_millis(num(key, value)?),
+            "breaker_failures" => self.breaker.failure_threshold = num(key, value)?,
+            "breaker_open_ms" => self.breaker.open_for = Duration::from_millis(num(key, value)?),
+            "outbox_dir" => self.outbox_dir = opt(value).map(PathBuf::from),
+            "outbox_retry_ms" => {
+                self.outbox_retry_interval = Duration::from_millis(num(key, value)?)
+            }
+            "claim_check_dir" => self.claim_check_dir = opt(value).map(PathBuf::from),
+            "dead_letter_topic" => self.dead_letter_topic = opt(value),
+            "reply_topic" => self.reply_topic = opt(value),
+            "data_schema_base" => self.data_schema_base = opt(value),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Set a transport property (passed through untouched).
+    pub fn property(&mut self, name: &str, value: &str) -> &mut Self {
+        self.properties.insert(name.into(), value.into());
+        self
+    }
+}
