@@ -437,3 +437,205 @@ pub fn json_object<'v>(
 ) -> Result<&'v serde_json::Map<String, Value>, DecodeError> {
     v.as_object().ok_or_else(|| wrong(field, "an object"))
 }
+
+/// `path.name`, or `name` at the top level: the place of a member, for error messages.
+pub fn json_path(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// A member of a JSON object that may be absent (optional fields): absent reads as `null`.
+pub fn json_member_or_null<'v>(obj: &'v serde_json::Map<String, Value>, name: &str) -> &'v Value {
+    static NULL: Value = Value::Null;
+    obj.get(name).unwrap_or(&NULL)
+}
+
+/// View a JSON value as an array, or fail naming the field.
+pub fn json_array<'v>(v: &'v Value, field: &str) -> Result<&'v Vec<Value>, DecodeError> {
+    v.as_array().ok_or_else(|| wrong(field, "an array"))
+}
+
+/// The error for a union value that matched none of its branches.
+pub fn json_no_branch(field: &str, expected: &'static str) -> DecodeError {
+    wrong(field, expected)
+}
+
+impl JsonCodec for u32 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| wrong(field, "an unsigned 32-bit integer"))
+    }
+}
+impl JsonCodec for u64 {
+    fn to_json(&self) -> Value {
+        Value::from(*self)
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_u64()
+            .ok_or_else(|| wrong(field, "an unsigned 64-bit integer"))
+    }
+}
+
+/// Bytes an Avro `decimal` of `precision` digits takes: the smallest `n` with
+/// `10^precision - 1 <= 2^(8n-1) - 1`. apache-avro only accepts decimal bytes at least this
+/// long, so the generated codec writes every decimal sign-extended to this width.
+pub const fn decimal_avro_len(precision: u32) -> usize {
+    let mut n: u32 = 1;
+    while n < 16 {
+        // floor(log10(2^(8n-1) - 1)) >= precision  <=>  2^(8n-1) - 1 >= 10^precision - 1
+        let max = (1u128 << (8 * n - 1)) - 1;
+        let digits = {
+            let mut d = 0;
+            let mut m = max;
+            while m >= 10 {
+                m /= 10;
+                d += 1;
+            }
+            d
+        };
+        if digits >= precision {
+            return n as usize;
+        }
+        n += 1;
+    }
+    16
+}
+
+/// The Avro bytes of a decimal of `precision` digits: big-endian two's complement,
+/// sign-extended to [`decimal_avro_len`] (longer only when the value overflows the precision).
+pub fn decimal_avro_bytes(d: &Decimal, precision: u32) -> Vec<u8> {
+    let minimal = d.to_be_bytes();
+    let width = decimal_avro_len(precision);
+    if minimal.len() >= width {
+        return minimal;
+    }
+    let fill = if d.unscaled < 0 { 0xff } else { 0x00 };
+    let mut out = vec![fill; width - minimal.len()];
+    out.extend_from_slice(&minimal);
+    out
+}
+
+/// Write an Avro `decimal` (on `bytes`) of `precision` digits.
+pub fn write_decimal(out: &mut Vec<u8>, d: &Decimal, precision: u32) {
+    avro::write_bytes(out, &decimal_avro_bytes(d, precision))
+}
+
+/// Check a decimal against its schema precision (the type system cannot).
+pub fn check_decimal(
+    d: &Decimal,
+    precision: u32,
+    event_type: &'static str,
+    field: &str,
+) -> Result<(), ValidationError> {
+    if d.digits() > precision {
+        return Err(ValidationError {
+            event_type,
+            field: field.to_string(),
+            rule: format!("has more digits than the schema's decimal precision {precision}"),
+        });
+    }
+    Ok(())
+}
+
+/// Values holding decimals whose serde form must carry the schema's precision (see
+/// [`serialize_decimal`]).
+pub trait DecimalSerde {
+    fn serialize_decimal<S: serde::Serializer>(
+        &self,
+        precision: u32,
+        s: S,
+    ) -> Result<S::Ok, S::Error>;
+}
+impl DecimalSerde for Decimal {
+    fn serialize_decimal<S: serde::Serializer>(
+        &self,
+        precision: u32,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&decimal_avro_bytes(self, precision))
+    }
+}
+impl<T: DecimalSerde> DecimalSerde for Phi<T> {
+    fn serialize_decimal<S: serde::Serializer>(
+        &self,
+        precision: u32,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        self.expose().serialize_decimal(precision, s)
+    }
+}
+struct WithPrecision<'a, T>(&'a T, u32);
+impl<T: DecimalSerde> serde::Serialize for WithPrecision<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize_decimal(self.1, s)
+    }
+}
+impl<T: DecimalSerde> DecimalSerde for Option<T> {
+    fn serialize_decimal<S: serde::Serializer>(
+        &self,
+        precision: u32,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match self {
+            None => s.serialize_none(),
+            Some(v) => s.serialize_some(&WithPrecision(v, precision)),
+        }
+    }
+}
+impl<T: DecimalSerde> DecimalSerde for Vec<T> {
+    fn serialize_decimal<S: serde::Serializer>(
+        &self,
+        precision: u32,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter().map(|v| WithPrecision(v, precision)))
+    }
+}
+impl<T: DecimalSerde> DecimalSerde for BTreeMap<String, T> {
+    fn serialize_decimal<S: serde::Serializer>(
+        &self,
+        precision: u32,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter().map(|(k, v)| (k, WithPrecision(v, precision))))
+    }
+}
+
+/// `#[serde(serialize_with = "::carebus::event::serialize_decimal::<P, _, _>")]` on generated
+/// decimal fields: the serde form (used by apache-avro's `to_value`) carries the bytes at the
+/// schema precision's width, which apache-avro requires.
+pub fn serialize_decimal<const PRECISION: u32, T: DecimalSerde, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    v.serialize_decimal(PRECISION, s)
+}
+
+#[cfg(test)]
+mod decimal_width_tests {
+    use super::*;
+
+    #[test]
+    fn width_matches_apache_avro_max_precision_per_length() {
+        // apache-avro: max precision for n bytes = floor(log10(2^(8n-1) - 1)).
+        assert_eq!(decimal_avro_len(1), 1);
+        assert_eq!(decimal_avro_len(2), 1);
+        assert_eq!(decimal_avro_len(3), 2);
+        assert_eq!(decimal_avro_len(4), 2);
+        assert_eq!(decimal_avro_len(5), 3);
+        assert_eq!(decimal_avro_len(10), 5);
+        assert_eq!(decimal_avro_len(38), 16);
+        assert_eq!(decimal_avro_bytes(&Decimal::new(-1), 4), vec![0xff, 0xff]);
+        assert_eq!(
+            decimal_avro_bytes(&Decimal::new(1250), 10),
+            vec![0, 0, 0, 0x04, 0xe2]
+        );
+    }
+}

@@ -59,3 +59,47 @@ pub trait TopicHandler: Send + Sync + 'static {
         event: Self::Events,
     ) -> impl Future<Output = HandlerResult> + Send;
 }
+
+/// The [`EventInfo`] of an event type, from its `DomainEvent` constants (usable in consts,
+/// as the generated registry does).
+pub const fn event_info<E: crate::event::DomainEvent>() -> EventInfo {
+    EventInfo {
+        event_type: E::EVENT_TYPE,
+        version: E::EVENT_VERSION,
+        aggregate_type: E::AGGREGATE_TYPE,
+        topic: E::TOPIC,
+        fingerprint: E::FINGERPRINT,
+        format: E::FORMAT,
+        schema: E::SCHEMA,
+        phi_fields: E::PHI_FIELDS,
+    }
+}
+
+/// The error for an event type/version no generated type matches, listing what is known
+/// (the versions of that event type, or every event type when the type is unknown).
+pub fn unknown_event(events: &[EventInfo], event_type: &str, version: u32) -> DecodeError {
+    let same_type: Vec<String> = events
+        .iter()
+        .filter(|i| i.event_type == event_type)
+        .map(|i| format!("v{}", i.version))
+        .collect();
+    let known = if same_type.is_empty() {
+        let mut all: Vec<String> = events
+            .iter()
+            .map(|i| format!("{} v{}", i.event_type, i.version))
+            .collect();
+        all.dedup();
+        if all.is_empty() {
+            "none".to_string()
+        } else {
+            all.join(", ")
+        }
+    } else {
+        same_type.join(", ")
+    };
+    DecodeError::UnknownEvent {
+        event_type: event_type.to_string(),
+        version,
+        known,
+    }
+}

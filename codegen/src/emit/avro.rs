@@ -1,0 +1,162 @@
+//! Records, enums, fixed types and unions reachable from Avro events in, direct `::carebus::AvroCodec` impls out (binary Avro, field by field in schema order, no `apache_avro::types::Value`).
+
+use super::{Ctx, RType, RecordDef, UnionDef, ident, int};
+use crate::ir::{Enum, Fixed, NamedType};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+/// `AvroCodec` for every type an Avro event uses.
+pub fn items(ctx: &Ctx<'_>) -> TokenStream {
+    let records = ctx
+        .records
+        .iter()
+        .filter(|d| d.avro)
+        .map(|d| record(ctx, d));
+    let named = ctx
+        .model
+        .types
+        .iter()
+        .filter(|t| ctx.is_avro_type(&t.full_name()))
+        .map(|t| match t {
+            NamedType::Record(_) => TokenStream::new(),
+            NamedType::Enum(e) => enumeration(ctx, e),
+            NamedType::Fixed(f) => fixed(ctx, f),
+        });
+    let unions = ctx.unions.iter().filter(|u| u.avro).map(union);
+    quote! { #(#records)* #(#named)* #(#unions)* }
+}
+
+/// `AvroCodec` for one record (also used by the derive macros).
+pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
+    let name = &def.ident;
+    let fields: Vec<_> = def
+        .record
+        .fields
+        .iter()
+        .map(|f| (ident::snake_ident(&f.name), RType::field(ctx, name, f)))
+        .collect();
+    let encode = fields
+        .iter()
+        .map(|(id, shape)| shape.avro_encode(quote!(&self.#id), 0));
+    let decode = fields.iter().map(|(id, shape)| {
+        let e = shape.avro_decode(0);
+        quote! { #id: #e, }
+    });
+    let doc = format!(
+        " Avro binary of `{}`: its fields in schema order.",
+        def.record.full_name()
+    );
+    let unused_out = if fields.is_empty() {
+        quote!(_out)
+    } else {
+        quote!(out)
+    };
+    let unused_r = if fields.is_empty() {
+        quote!(_r)
+    } else {
+        quote!(r)
+    };
+    quote! {
+        #[doc = #doc]
+        impl ::carebus::AvroCodec for #name {
+            fn encode_avro(&self, #unused_out: &mut ::std::vec::Vec<u8>) {
+                #(#encode)*
+            }
+            fn decode_avro(#unused_r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+                ::std::result::Result::Ok(Self { #(#decode)* })
+            }
+        }
+    }
+}
+
+fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
+    let name = ctx.named_ident(&e.full_name());
+    let full = e.full_name();
+    let doc = format!(" Avro enum `{full}`: the symbol's index in the schema, as an int.");
+    let variants: Vec<_> = e
+        .symbols
+        .iter()
+        .map(|s| ident::camel_ident(&s.name))
+        .collect();
+    let idx: Vec<_> = (0..variants.len() as i64).map(int).collect();
+    let (v1, i1, v2, i2) = (&variants, &idx, &variants, &idx);
+    let fallback = if e.open {
+        let unknown = super::types::unknown_variant(e);
+        quote! { Self::#unknown(n) => n, }
+    } else {
+        TokenStream::new()
+    };
+    quote! {
+        #[doc = #doc]
+        impl ::carebus::AvroCodec for #name {
+            fn encode_avro(&self, out: &mut ::std::vec::Vec<u8>) {
+                let index = match self { #( Self::#v1 => #i1, )* #fallback };
+                ::carebus::avro::write_int(out, index);
+            }
+            fn decode_avro(r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+                match r.read_enum_index()? {
+                    #( #i2 => ::std::result::Result::Ok(Self::#v2), )*
+                    index => ::std::result::Result::Err(::carebus::DecodeError::UnknownSymbol { enum_name: #full, index }),
+                }
+            }
+        }
+    }
+}
+
+fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
+    let name = ctx.named_ident(&f.full_name());
+    let size = int(f.size);
+    quote! {
+        impl ::carebus::AvroCodec for #name {
+            fn encode_avro(&self, out: &mut ::std::vec::Vec<u8>) {
+                ::carebus::avro::write_fixed(out, &self.0);
+            }
+            fn decode_avro(r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+                r.read_fixed::<#size>().map(Self)
+            }
+        }
+    }
+}
+
+fn union(u: &UnionDef) -> TokenStream {
+    let name = &u.ident;
+    let n = u.branches.len();
+    let encode = u.branches.iter().enumerate().map(|(i, (v, _, shape))| {
+        let i = int(i as i64);
+        match shape {
+            RType::Unit => quote! { Self::#v => ::carebus::avro::write_long(out, #i), },
+            _ => {
+                let body = shape.avro_encode(quote!(value), 1);
+                quote! { Self::#v(value) => { ::carebus::avro::write_long(out, #i); #body } }
+            }
+        }
+    });
+    let decode = u.branches.iter().enumerate().map(|(i, (v, _, shape))| {
+        let pat = if i + 1 == n {
+            quote!(_)
+        } else {
+            let i = int(i as i64);
+            quote!(#i)
+        };
+        match shape {
+            RType::Unit => quote! { #pat => Self::#v, },
+            _ => {
+                let body = shape.avro_decode(1);
+                quote! { #pat => Self::#v(#body), }
+            }
+        }
+    });
+    let branches = int(n as i64);
+    let doc = " Avro union: the branch index as a long, then the branch's value.";
+    quote! {
+        #[doc = #doc]
+        impl ::carebus::AvroCodec for #name {
+            fn encode_avro(&self, out: &mut ::std::vec::Vec<u8>) {
+                match self { #(#encode)* }
+            }
+            fn decode_avro(r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+                ::std::result::Result::Ok(match r.read_union_index(#branches)? { #(#decode)* })
+            }
+        }
+    }
+}

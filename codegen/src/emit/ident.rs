@@ -1,0 +1,136 @@
+//! Schema names in, Rust identifiers out: snake_case / UpperCamelCase via heck, keywords as raw identifiers, leading digits prefixed.
+
+use heck::{ToSnakeCase, ToUpperCamelCase};
+use proc_macro2::{Ident, Span};
+
+/// Every Rust keyword (strict, reserved and edition-2018+/2024 ones).
+const KEYWORDS: &[&str] = &[
+    "as", "async", "await", "break", "const", "continue", "crate", "dyn", "else", "enum", "extern",
+    "false", "fn", "for", "gen", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut",
+    "pub", "ref", "return", "self", "Self", "static", "struct", "super", "trait", "true", "type",
+    "unsafe", "use", "where", "while", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "try", "typeof", "unsized", "virtual", "yield",
+];
+
+/// Keywords that cannot be raw identifiers; they get a `_` suffix instead.
+const NOT_RAW: &[&str] = &["self", "Self", "super", "crate", "_"];
+
+/// Turn an already-cased name into a valid identifier text: empty → `_`-prefixed fallback,
+/// leading digit → `_` prefix, keyword → `r#kw` (or `kw_` where raw is impossible).
+fn sanitize(cased: String, empty: &str) -> String {
+    let cased: String = cased
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cased.is_empty() {
+        return empty.to_string();
+    }
+    if cased.starts_with(|c: char| c.is_ascii_digit()) {
+        return format!("_{cased}");
+    }
+    if NOT_RAW.contains(&cased.as_str()) {
+        return format!("{cased}_");
+    }
+    if KEYWORDS.contains(&cased.as_str()) {
+        return format!("r#{cased}");
+    }
+    cased
+}
+
+/// The text of a field / method / module name: `patientId` → `patient_id`, `type` → `r#type`.
+pub fn snake(name: &str) -> String {
+    sanitize(name.to_snake_case(), "field_")
+}
+
+/// The text of a type / variant name: `lab_result` → `LabResult`, `HIGH` → `High`.
+pub fn camel(name: &str) -> String {
+    sanitize(name.to_upper_camel_case(), "Unnamed")
+}
+
+/// An identifier from sanitized text (handles the `r#` prefix).
+pub fn ident(text: &str) -> Ident {
+    match text.strip_prefix("r#") {
+        Some(raw) => Ident::new_raw(raw, Span::call_site()),
+        None => Ident::new(text, Span::call_site()),
+    }
+}
+
+/// Field or method identifier for a schema name.
+pub fn snake_ident(name: &str) -> Ident {
+    ident(&snake(name))
+}
+
+/// Type or variant identifier for a schema name.
+pub fn camel_ident(name: &str) -> Ident {
+    ident(&camel(name))
+}
+
+/// The name serde sees for an identifier (without `r#`).
+pub fn unraw(text: &str) -> &str {
+    text.strip_prefix("r#").unwrap_or(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snake_case_table() {
+        let table = [
+            ("patientId", "patient_id"),
+            ("PatientID", "patient_id"),
+            ("HTTPStatus", "http_status"),
+            ("type", "r#type"),
+            ("match", "r#match"),
+            ("async", "r#async"),
+            ("gen", "r#gen"),
+            ("self", "self_"),
+            ("super", "super_"),
+            ("crate", "crate_"),
+            ("Self", "self_"),
+            ("1stLine", "_1st_line"),
+            ("2", "_2"),
+            ("_", "field_"),
+            ("", "field_"),
+            ("addressLine1", "address_line1"),
+            ("dose-unit", "dose_unit"),
+        ];
+        for (input, expected) in table {
+            assert_eq!(snake(input), expected, "snake({input:?})");
+            // Every output must be a valid identifier.
+            syn::parse_str::<syn::Ident>(&snake(input)).unwrap();
+        }
+    }
+
+    #[test]
+    fn upper_camel_case_table() {
+        let table = [
+            ("PatientCreated", "PatientCreated"),
+            ("lab_result", "LabResult"),
+            ("HIGH", "High"),
+            ("CRITICAL_HIGH", "CriticalHigh"),
+            ("Self", "Self_"),
+            ("self", "Self_"),
+            ("1stClass", "_1stClass"),
+            ("", "Unnamed"),
+            ("ICD10CM", "Icd10cm"),
+        ];
+        for (input, expected) in table {
+            assert_eq!(camel(input), expected, "camel({input:?})");
+            syn::parse_str::<syn::Ident>(unraw(&camel(input))).unwrap();
+        }
+    }
+
+    #[test]
+    fn raw_identifiers_print_with_prefix() {
+        assert_eq!(snake_ident("type").to_string(), "r#type");
+        assert_eq!(unraw("r#type"), "type");
+        assert_eq!(snake_ident("patientId").to_string(), "patient_id");
+    }
+}

@@ -1,0 +1,480 @@
+//! IR field types in, Rust type shapes (`RType`) out, plus the per-shape code for Rust type tokens, Avro encode/decode, JSON and decimal validation.
+//!
+//! Shapes that the runtime's `AvroCodec`/`JsonCodec` impls cover are delegated to the trait
+//! (`::carebus::AvroCodec::encode_avro(&self.x, out)`), which keeps the generated code short;
+//! the rest (decimals at a schema scale, `[T, "null"]` unions, unit) get inline code.
+
+use super::{Ctx, ident, int};
+use crate::ir::{Classification, Field, ProtoScalar, Type};
+use proc_macro2::{Ident, TokenStream};
+use quote::{format_ident, quote};
+
+/// Runtime types with both codec impls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prim {
+    Bool,
+    Int,
+    Long,
+    Float,
+    Double,
+    Bytes,
+    String,
+    Uuid,
+    Date,
+    TimestampMillis,
+    Timestamp,
+    U32,
+    U64,
+}
+
+/// The Rust shape of a field type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RType {
+    /// Avro `null` outside an optional union.
+    Unit,
+    Prim(Prim),
+    Decimal {
+        precision: u32,
+        scale: u32,
+    },
+    /// `["null", T]` (`null_first`) or `[T, "null"]`.
+    Option {
+        inner: Box<RType>,
+        null_first: bool,
+    },
+    Vec(Box<RType>),
+    Map(Box<RType>),
+    /// A PHI-classified value.
+    Phi(Box<RType>),
+    /// A generated type (record, enum, fixed or union) by Rust name.
+    Named(Ident),
+}
+
+impl RType {
+    /// The shape of an IR type; `hint` names a union found here (owner + field name).
+    pub fn of(ctx: &Ctx<'_>, ty: &Type, hint: &str) -> RType {
+        match ty {
+            Type::Null => RType::Unit,
+            Type::Boolean => RType::Prim(Prim::Bool),
+            Type::Int => RType::Prim(Prim::Int),
+            Type::Long => RType::Prim(Prim::Long),
+            Type::Float => RType::Prim(Prim::Float),
+            Type::Double => RType::Prim(Prim::Double),
+            Type::Bytes => RType::Prim(Prim::Bytes),
+            Type::String => RType::Prim(Prim::String),
+            Type::Uuid => RType::Prim(Prim::Uuid),
+            Type::Date => RType::Prim(Prim::Date),
+            Type::TimestampMillis => RType::Prim(Prim::TimestampMillis),
+            Type::TimestampMicros => RType::Prim(Prim::Timestamp),
+            Type::Decimal { precision, scale } => RType::Decimal {
+                precision: *precision,
+                scale: *scale,
+            },
+            Type::Array { items } => {
+                RType::Vec(Box::new(RType::of(ctx, items, &format!("{hint}Item"))))
+            }
+            Type::Map { values } => {
+                RType::Map(Box::new(RType::of(ctx, values, &format!("{hint}Value"))))
+            }
+            Type::Union { branches } => match ty.optional_inner() {
+                Some(inner) => RType::Option {
+                    inner: Box::new(RType::of(ctx, inner, hint)),
+                    null_first: branches[0] == Type::Null,
+                },
+                None => RType::Named(ident::camel_ident(hint)),
+            },
+            Type::Named { name } => RType::Named(ctx.named_ident(name)),
+            Type::Proto { scalar } => RType::Prim(match scalar {
+                ProtoScalar::Uint32 | ProtoScalar::Fixed32 => Prim::U32,
+                ProtoScalar::Uint64 | ProtoScalar::Fixed64 => Prim::U64,
+                ProtoScalar::Sint32 | ProtoScalar::Sfixed32 => Prim::Int,
+                ProtoScalar::Sint64 | ProtoScalar::Sfixed64 => Prim::Long,
+            }),
+        }
+    }
+
+    /// The shape of a field of the record named `owner`: PHI wraps the value (inside the
+    /// `Option` of an optional field, so presence is not hidden).
+    pub fn field(ctx: &Ctx<'_>, owner: &Ident, field: &Field) -> RType {
+        let hint = format!("{owner}{}", ident::camel(&field.name));
+        let shape = RType::of(ctx, &field.ty, &hint);
+        if field.classification != Classification::Phi {
+            return shape;
+        }
+        match shape {
+            RType::Option { inner, null_first } => RType::Option {
+                inner: Box::new(RType::Phi(inner)),
+                null_first,
+            },
+            other => RType::Phi(Box::new(other)),
+        }
+    }
+
+    /// Rust type tokens.
+    pub fn tokens(&self) -> TokenStream {
+        match self {
+            RType::Unit => quote!(()),
+            RType::Prim(p) => match p {
+                Prim::Bool => quote!(bool),
+                Prim::Int => quote!(i32),
+                Prim::Long => quote!(i64),
+                Prim::Float => quote!(f32),
+                Prim::Double => quote!(f64),
+                Prim::Bytes => quote!(::std::vec::Vec<u8>),
+                Prim::String => quote!(::std::string::String),
+                Prim::Uuid => quote!(::carebus::Uuid),
+                Prim::Date => quote!(::carebus::Date),
+                Prim::TimestampMillis => quote!(::carebus::TimestampMillis),
+                Prim::Timestamp => quote!(::carebus::Timestamp),
+                Prim::U32 => quote!(u32),
+                Prim::U64 => quote!(u64),
+            },
+            RType::Decimal { .. } => quote!(::carebus::Decimal),
+            RType::Option { inner, .. } => {
+                let t = inner.tokens();
+                quote!(::std::option::Option<#t>)
+            }
+            RType::Vec(inner) => {
+                let t = inner.tokens();
+                quote!(::std::vec::Vec<#t>)
+            }
+            RType::Map(inner) => {
+                let t = inner.tokens();
+                quote!(::std::collections::BTreeMap<::std::string::String, #t>)
+            }
+            RType::Phi(inner) => {
+                let t = inner.tokens();
+                quote!(::carebus::Phi<#t>)
+            }
+            RType::Named(id) => quote!(#id),
+        }
+    }
+
+    /// Whether the runtime's `AvroCodec` impls cover this shape.
+    fn avro_direct(&self) -> bool {
+        match self {
+            RType::Unit | RType::Decimal { .. } => false,
+            RType::Prim(p) => !matches!(p, Prim::U32 | Prim::U64),
+            RType::Option { inner, null_first } => *null_first && inner.avro_direct(),
+            RType::Vec(i) | RType::Map(i) | RType::Phi(i) => i.avro_direct(),
+            RType::Named(_) => true,
+        }
+    }
+
+    /// Whether the runtime's `JsonCodec` impls cover this shape.
+    fn json_direct(&self) -> bool {
+        match self {
+            RType::Unit | RType::Decimal { .. } => false,
+            RType::Prim(_) | RType::Named(_) => true,
+            RType::Option { inner, .. } => inner.json_direct(),
+            RType::Vec(i) | RType::Map(i) | RType::Phi(i) => i.json_direct(),
+        }
+    }
+
+    /// The decimal precision when this is a decimal, possibly inside Option/Vec/Map/Phi
+    /// (the shapes `::carebus::event::DecimalSerde` covers).
+    pub fn decimal_precision(&self) -> Option<u32> {
+        match self {
+            RType::Decimal { precision, .. } => Some(*precision),
+            RType::Option { inner, .. }
+            | RType::Vec(inner)
+            | RType::Map(inner)
+            | RType::Phi(inner) => inner.decimal_precision(),
+            _ => None,
+        }
+    }
+
+    /// Statements appending the Avro encoding of `e` (an expression of type `&T`) to `out`.
+    pub fn avro_encode(&self, e: TokenStream, depth: usize) -> TokenStream {
+        if self.avro_direct() {
+            return quote! { ::carebus::AvroCodec::encode_avro(#e, out); };
+        }
+        let v = format_ident!("v{depth}");
+        match self {
+            RType::Unit => quote! { let _ = #e; },
+            RType::Decimal { precision, .. } => {
+                let precision = int(*precision);
+                quote! { ::carebus::event::write_decimal(out, #e, #precision); }
+            }
+            RType::Option { inner, null_first } => {
+                let (none_idx, some_idx) = if *null_first {
+                    (int(0), int(1))
+                } else {
+                    (int(1), int(0))
+                };
+                let body = inner.avro_encode(quote!(#v), depth + 1);
+                quote! {
+                    match #e {
+                        ::std::option::Option::Some(#v) => {
+                            ::carebus::avro::write_long(out, #some_idx);
+                            #body
+                        }
+                        ::std::option::Option::None => ::carebus::avro::write_long(out, #none_idx),
+                    }
+                }
+            }
+            RType::Vec(inner) => {
+                let body = inner.avro_encode(quote!(#v), depth + 1);
+                quote! { ::carebus::avro::write_array(out, #e, |out, #v| { #body }); }
+            }
+            RType::Map(inner) => {
+                let k = format_ident!("k{depth}");
+                let body = inner.avro_encode(quote!(#v), depth + 1);
+                quote! {
+                    let map = #e;
+                    if !map.is_empty() {
+                        ::carebus::avro::write_long(out, map.len() as i64);
+                        for (#k, #v) in map {
+                            ::carebus::avro::write_string(out, #k);
+                            #body
+                        }
+                    }
+                    out.push(0);
+                }
+            }
+            RType::Phi(inner) => inner.avro_encode(quote!(#e.expose()), depth),
+            RType::Prim(_) | RType::Named(_) => {
+                quote! { ::carebus::AvroCodec::encode_avro(#e, out); }
+            }
+        }
+    }
+
+    /// An expression reading this shape from the reader `r` (propagating errors with `?`).
+    pub fn avro_decode(&self, depth: usize) -> TokenStream {
+        if self.avro_direct() {
+            return quote! { ::carebus::AvroCodec::decode_avro(r)? };
+        }
+        match self {
+            RType::Unit => quote! { () },
+            RType::Decimal { .. } => quote! { ::carebus::AvroCodec::decode_avro(r)? },
+            RType::Option { inner, null_first } => {
+                let none_idx = int(if *null_first { 0 } else { 1 });
+                let body = inner.avro_decode(depth + 1);
+                quote! {
+                    if r.read_union_index(2)? == #none_idx {
+                        ::std::option::Option::None
+                    } else {
+                        ::std::option::Option::Some(#body)
+                    }
+                }
+            }
+            RType::Vec(inner) => {
+                let body = inner.avro_decode(depth + 1);
+                quote! { r.read_blocks("array", |r| ::std::result::Result::Ok(#body))? }
+            }
+            RType::Map(inner) => {
+                let body = inner.avro_decode(depth + 1);
+                quote! {
+                    r.read_blocks("map", |r| ::std::result::Result::Ok((r.read_string()?, #body)))?
+                        .into_iter()
+                        .collect()
+                }
+            }
+            RType::Phi(inner) => {
+                let body = inner.avro_decode(depth);
+                quote! { ::carebus::Phi::new(#body) }
+            }
+            RType::Prim(_) | RType::Named(_) => quote! { ::carebus::AvroCodec::decode_avro(r)? },
+        }
+    }
+
+    /// An expression turning `e` (of type `&T`) into a `serde_json::Value`.
+    pub fn json_to(&self, e: TokenStream, depth: usize) -> TokenStream {
+        if self.json_direct() {
+            return quote! { ::carebus::JsonCodec::to_json(#e) };
+        }
+        let v = format_ident!("v{depth}");
+        match self {
+            RType::Unit => quote! { ::carebus::__private::serde_json::Value::Null },
+            RType::Decimal { scale, .. } => {
+                let scale = int(*scale);
+                quote! { ::carebus::event::decimal_to_json(#e, #scale) }
+            }
+            RType::Option { inner, .. } => {
+                let body = inner.json_to(quote!(#v), depth + 1);
+                quote! {
+                    match #e {
+                        ::std::option::Option::Some(#v) => #body,
+                        ::std::option::Option::None => ::carebus::__private::serde_json::Value::Null,
+                    }
+                }
+            }
+            RType::Vec(inner) => {
+                let body = inner.json_to(quote!(#v), depth + 1);
+                quote! { ::carebus::__private::serde_json::Value::Array(#e.iter().map(|#v| #body).collect()) }
+            }
+            RType::Map(inner) => {
+                let k = format_ident!("k{depth}");
+                let body = inner.json_to(quote!(#v), depth + 1);
+                quote! {
+                    ::carebus::__private::serde_json::Value::Object(
+                        #e.iter().map(|(#k, #v)| (#k.clone(), #body)).collect()
+                    )
+                }
+            }
+            RType::Phi(inner) => inner.json_to(quote!(#e.expose()), depth),
+            RType::Prim(_) | RType::Named(_) => quote! { ::carebus::JsonCodec::to_json(#e) },
+        }
+    }
+
+    /// An expression reading this shape from `v` (a `&Value`); `path` is a `&str` expression
+    /// naming the place for errors.
+    pub fn json_from(&self, v: TokenStream, path: TokenStream, depth: usize) -> TokenStream {
+        if self.json_direct() {
+            return quote! { ::carebus::JsonCodec::from_json(#v, #path)? };
+        }
+        let x = format_ident!("x{depth}");
+        let p = format_ident!("path{depth}");
+        match self {
+            RType::Unit => quote! { () },
+            RType::Decimal { scale, .. } => {
+                let scale = int(*scale);
+                quote! { ::carebus::event::decimal_from_json(#v, #scale, #path)? }
+            }
+            RType::Option { inner, .. } => {
+                let body = inner.json_from(quote!(#x), path, depth + 1);
+                quote! {
+                    match #v {
+                        #x if #x.is_null() => ::std::option::Option::None,
+                        #x => ::std::option::Option::Some(#body),
+                    }
+                }
+            }
+            RType::Vec(inner) => {
+                let body = inner.json_from(quote!(#x), quote!(&#p), depth + 1);
+                quote! {
+                    ::carebus::event::json_array(#v, #path)?
+                        .iter()
+                        .enumerate()
+                        .map(|(i, #x)| {
+                            let #p = ::std::format!("{}[{}]", #path, i);
+                            ::std::result::Result::Ok(#body)
+                        })
+                        .collect::<::std::result::Result<::std::vec::Vec<_>, ::carebus::DecodeError>>()?
+                }
+            }
+            RType::Map(inner) => {
+                let body = inner.json_from(quote!(#x), quote!(&#p), depth + 1);
+                quote! {
+                    ::carebus::event::json_object(#v, #path)?
+                        .iter()
+                        .map(|(k, #x)| {
+                            let #p = ::carebus::event::json_path(#path, k);
+                            ::std::result::Result::Ok((k.clone(), #body))
+                        })
+                        .collect::<::std::result::Result<::std::collections::BTreeMap<_, _>, ::carebus::DecodeError>>()?
+                }
+            }
+            RType::Phi(inner) => {
+                let body = inner.json_from(v, path, depth);
+                quote! { ::carebus::Phi::new(#body) }
+            }
+            RType::Prim(_) | RType::Named(_) => quote! { ::carebus::JsonCodec::from_json(#v, #path)? },
+        }
+    }
+
+    /// An expression of type `Result<T, DecodeError>` reading this shape from `v`.
+    pub fn json_from_result(&self, v: TokenStream, path: TokenStream) -> TokenStream {
+        let t = self.tokens();
+        match self {
+            _ if self.json_direct() => quote! { ::carebus::JsonCodec::from_json(#v, #path) },
+            RType::Decimal { scale, .. } => {
+                let scale = int(*scale);
+                quote! { ::carebus::event::decimal_from_json(#v, #scale, #path) }
+            }
+            _ => {
+                let body = self.json_from(v, path, 1);
+                quote! {
+                    (|| -> ::std::result::Result<#t, ::carebus::DecodeError> {
+                        let value = #body;
+                        ::std::result::Result::Ok(value)
+                    })()
+                }
+            }
+        }
+    }
+
+    /// Statements checking decimal precision in `e` (of type `&T`), or None when the shape
+    /// holds no decimal. `path` is a `&str` expression.
+    pub fn validate(
+        &self,
+        ctx: &Ctx<'_>,
+        e: TokenStream,
+        path: TokenStream,
+        depth: usize,
+    ) -> Option<TokenStream> {
+        let v = format_ident!("v{depth}");
+        let p = format_ident!("path{depth}");
+        match self {
+            RType::Unit | RType::Prim(_) => None,
+            RType::Decimal { precision, .. } => {
+                let precision = int(*precision);
+                Some(
+                    quote! { ::carebus::event::check_decimal(#e, #precision, event_type, #path)?; },
+                )
+            }
+            RType::Option { inner, .. } => {
+                let body = inner.validate(ctx, quote!(#v), path, depth + 1)?;
+                Some(quote! { if let ::std::option::Option::Some(#v) = #e { #body } })
+            }
+            RType::Vec(inner) => {
+                let body = inner.validate(ctx, quote!(#v), quote!(&#p), depth + 1)?;
+                Some(quote! {
+                    for (i, #v) in #e.iter().enumerate() {
+                        let #p = ::std::format!("{}[{}]", #path, i);
+                        #body
+                    }
+                })
+            }
+            RType::Map(inner) => {
+                let body = inner.validate(ctx, quote!(#v), quote!(&#p), depth + 1)?;
+                Some(quote! {
+                    for (k, #v) in #e {
+                        let #p = ::carebus::event::json_path(#path, k);
+                        #body
+                    }
+                })
+            }
+            RType::Phi(inner) => inner.validate(ctx, quote!(#e.expose()), path, depth),
+            RType::Named(id) => ctx
+                .has_decimals(id)
+                .then(|| quote! { #e.validate_decimals(event_type, #path)?; }),
+        }
+    }
+}
+
+/// Whether a shape holds a decimal, given the generated types known to hold one.
+pub fn holds_decimal(t: &RType, decimal_types: &std::collections::BTreeSet<String>) -> bool {
+    match t {
+        RType::Decimal { .. } => true,
+        RType::Unit | RType::Prim(_) => false,
+        RType::Option { inner, .. } | RType::Vec(inner) | RType::Map(inner) | RType::Phi(inner) => {
+            holds_decimal(inner, decimal_types)
+        }
+        RType::Named(id) => decimal_types.contains(&id.to_string()),
+    }
+}
+
+/// Variant name of a union branch: the branch's type (`String`, `Long`, `Coding`, ...).
+pub fn branch_name(ctx: &Ctx<'_>, ty: &Type) -> String {
+    match ty {
+        Type::Null => "Null".into(),
+        Type::Boolean => "Boolean".into(),
+        Type::Int => "Int".into(),
+        Type::Long => "Long".into(),
+        Type::Float => "Float".into(),
+        Type::Double => "Double".into(),
+        Type::Bytes => "Bytes".into(),
+        Type::String => "String".into(),
+        Type::Uuid => "Uuid".into(),
+        Type::Date => "Date".into(),
+        Type::TimestampMillis => "TimestampMillis".into(),
+        Type::TimestampMicros => "Timestamp".into(),
+        Type::Decimal { .. } => "Decimal".into(),
+        Type::Array { .. } => "Array".into(),
+        Type::Map { .. } => "Map".into(),
+        Type::Union { .. } => "Union".into(),
+        Type::Named { name } => ident::unraw(&ctx.named_ident(name).to_string()).to_string(),
+        Type::Proto { scalar } => format!("{scalar:?}"),
+    }
+}
