@@ -8,17 +8,16 @@ pub fn collect_named(json: &Value, registry: &mut BTreeMap<String, Value>) {
     match json {
         Value::Array(items) => items.iter().for_each(|i| collect_named(i, registry)),
         Value::Object(map) => {
-            if let (Some(name), Some(ns)) = (
+            let named = map
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| ["record", "enum", "fixed"].contains(&t));
+            if let (true, Some(name), Some(ns)) = (
+                named,
                 map.get("name").and_then(Value::as_str),
                 map.get("namespace").and_then(Value::as_str),
             ) {
-                if map
-                    .get("type")
-                    .and_then(Value::as_str)
-                    .is_some_and(|t| ["record", "enum", "fixed"].contains(&t))
-                {
-                    registry.insert(format!("{ns}.{name}"), json.clone());
-                }
+                registry.insert(format!("{ns}.{name}"), json.clone());
             }
             for key in ["type", "items", "values"] {
                 if let Some(v) = map.get(key) {

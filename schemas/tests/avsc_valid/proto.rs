@@ -90,10 +90,10 @@ pub fn events() -> Vec<ProtoEvent> {
         let aggregate_id = string_option(&pool, &opts, "aggregate_id");
         if !m
             .fields()
-            .any(|f| f.json_name() == aggregate_id && f.kind() == prost_reflect::Kind::String)
+            .any(|f| f.name() == aggregate_id && f.kind() == prost_reflect::Kind::String)
         {
             problems.push(format!(
-                "{}: aggregate_id {aggregate_id:?} names no string field (by JSON name)",
+                "{}: aggregate_id {aggregate_id:?} names no string field (by its .proto name)",
                 m.name()
             ));
         }
@@ -126,7 +126,7 @@ pub fn events() -> Vec<ProtoEvent> {
                 m.name()
             ));
         }
-        problems.extend(enum_problems.drain(..));
+        problems.append(&mut enum_problems);
         out.push(ProtoEvent {
             name: m.name().to_string(),
             topic,
