@@ -139,8 +139,11 @@ pub struct Page {
 pub fn shell(page: &Page, site_title: &str) -> String {
     let links = Links::from_page(&page.path);
     let nav_item = |section: Section, label: &str, href: &str| {
-        let current = if section == page.section {
+        // The overview link is the page itself; the others point at a section of it.
+        let current = if section == page.section && section == Section::Overview {
             r#" aria-current="page""#
+        } else if section == page.section {
+            r#" aria-current="true""#
         } else {
             ""
         };

@@ -1,0 +1,189 @@
+//! The fixture IR in, the rendered catalog checked: snapshots of representative pages, determinism, search, diffs, links and the AsyncAPI document.
+
+use carebus_catalog::{CatalogOptions, History, Site, StepVerdict, render};
+use carebus_codegen::ir::Model;
+use std::path::PathBuf;
+
+fn fixture() -> Model {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/model.json");
+    let text = std::fs::read_to_string(&path).expect("fixture model.json is readable");
+    serde_json::from_str(&text).expect("fixture model.json is an IR model")
+}
+
+fn history() -> History {
+    let mut h = History::default();
+    h.insert(
+        "PatientCreated",
+        1,
+        2,
+        StepVerdict {
+            compatible: true,
+            mode: Some("BACKWARD_TRANSITIVE".into()),
+            reasons: vec![],
+        },
+    );
+    h
+}
+
+fn site() -> Site {
+    render(&fixture(), &history(), &CatalogOptions::default())
+}
+
+#[test]
+fn home_page_snapshot() {
+    insta::assert_snapshot!("home", site().text("index.html").unwrap());
+}
+
+#[test]
+fn event_page_snapshot() {
+    insta::assert_snapshot!(
+        "event_patient_created",
+        site().text("events/PatientCreated.html").unwrap()
+    );
+}
+
+#[test]
+fn topic_page_snapshot() {
+    insta::assert_snapshot!(
+        "topic_patients",
+        site()
+            .text("topics/healthcare.patients.events.html")
+            .unwrap()
+    );
+}
+
+#[test]
+fn asyncapi_snapshot() {
+    insta::assert_snapshot!("asyncapi", site().text("asyncapi.json").unwrap());
+}
+
+#[test]
+fn same_model_gives_identical_bytes_on_disk() {
+    let model = fixture();
+    let dirs: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            std::env::temp_dir().join(format!(
+                "carebus-catalog-determinism-{}-{i}",
+                std::process::id()
+            ))
+        })
+        .collect();
+    for dir in &dirs {
+        let _ = std::fs::remove_dir_all(dir);
+        render(&model, &history(), &CatalogOptions::default())
+            .write_to(dir)
+            .unwrap();
+    }
+    let a = site();
+    let mut compared = 0;
+    for (path, bytes) in a.files() {
+        let first = std::fs::read(dirs[0].join(path)).unwrap();
+        let second = std::fs::read(dirs[1].join(path)).unwrap();
+        assert_eq!(first, second, "{path} differs between two builds");
+        assert_eq!(first, bytes, "{path} on disk differs from the rendered site");
+        compared += 1;
+    }
+    assert!(compared > 10, "only {compared} files were written");
+    for dir in &dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[test]
+fn writing_refuses_a_directory_it_did_not_create() {
+    let dir = std::env::temp_dir().join(format!("carebus-catalog-foreign-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
+    let err = site().write_to(&dir).unwrap_err();
+    assert!(err.to_string().contains("not written by carebus-catalog"), "{err}");
+    assert!(dir.join("precious.txt").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn search_index_lists_every_event_with_a_field_and_its_badge() {
+    let site = site();
+    let js = site.text("search-index.js").unwrap();
+    let json = js
+        .strip_prefix("window.CAREBUS_SEARCH_INDEX = ")
+        .and_then(|s| s.trim_end().strip_suffix(';'))
+        .expect("search-index.js assigns one global");
+    let entries: Vec<serde_json::Value> = serde_json::from_str(json).unwrap();
+    let dob: Vec<&serde_json::Value> = entries
+        .iter()
+        .filter(|e| e["k"] == "field" && e["n"] == "dateOfBirth")
+        .collect();
+    let contexts: Vec<&str> = dob.iter().map(|e| e["c"].as_str().unwrap()).collect();
+    assert_eq!(contexts, ["PatientCreated v2", "PatientCreated v1"]);
+    assert!(dob.iter().all(|e| e["s"] == "phi"));
+    assert_eq!(dob[0]["u"], "events/PatientCreated.html#field-dateOfBirth");
+    assert_eq!(dob[1]["u"], "events/PatientCreated.v1.html#field-dateOfBirth");
+    // Nested record fields are searchable too, pointing at their row on the event page.
+    assert!(entries.iter().any(|e| e["n"] == "phone"
+        && e["c"] == "PatientCreated v2 › ContactDetails"
+        && e["s"] == "pii"));
+}
+
+#[test]
+fn event_page_shows_diff_compatibility_example_and_rust_names() {
+    let site = site();
+    let page = site.text("events/PatientCreated.html").unwrap();
+    assert!(page.contains(r#"id="diff-v1-v2""#));
+    assert!(page.contains("contact</code></td><td><span class=\"change change-added\">added"));
+    assert!(page.contains("compat-ok\">compatible"));
+    assert!(page.contains("publisher.publish_patient_created(event, PublishOptions::default()).await?;"));
+    assert!(page.contains("impl PatientsHandler for MyHandler"));
+    assert!(page.contains("&quot;dateOfBirth&quot;: &quot;1990-01-01&quot;"));
+    assert!(page.contains("0123456789abcdef"));
+    let old = site.text("events/PatientCreated.v1.html").unwrap();
+    assert!(old.contains("PatientCreatedV1"));
+    assert!(old.contains("not recorded") || !old.contains("diff-v1-v2"));
+    // Without a recorded verdict the step says so instead of guessing.
+    let bare = render(&fixture(), &History::default(), &CatalogOptions::default());
+    assert!(bare
+        .text("events/PatientCreated.html")
+        .unwrap()
+        .contains("not recorded"));
+}
+
+#[test]
+fn every_link_is_relative() {
+    for (path, bytes) in site().files() {
+        if !path.ends_with(".html") {
+            continue;
+        }
+        let text = std::str::from_utf8(bytes).unwrap();
+        for attr in ["href=\"/", "src=\"/", "href=\"http", "src=\"http"] {
+            assert!(!text.contains(attr), "{path} has an absolute link ({attr})");
+        }
+    }
+}
+
+#[test]
+fn asyncapi_has_kafka_bindings_and_schema_formats() {
+    let doc: serde_json::Value =
+        serde_json::from_str(site().text("asyncapi.json").unwrap()).unwrap();
+    assert_eq!(doc["asyncapi"], "3.0.0");
+    let kafka = &doc["channels"]["healthcare.clinical.events"]["bindings"]["kafka"];
+    assert_eq!(kafka["partitions"], 24);
+    assert_eq!(kafka["replicas"], 3);
+    assert_eq!(kafka["topic"], "healthcare.clinical.events");
+    let messages = &doc["components"]["messages"];
+    assert_eq!(
+        messages["PatientCreatedV1"]["payload"]["schemaFormat"],
+        "application/vnd.apache.avro+json;version=1.9.0"
+    );
+    assert_eq!(
+        messages["PatientCreated"]["payload"]["schema"]["name"],
+        "PatientCreated"
+    );
+    assert!(messages["VitalSignsRecorded"]["payload"]["schemaFormat"]
+        .as_str()
+        .unwrap()
+        .starts_with("application/vnd.google.protobuf"));
+    assert_eq!(
+        messages["PatientCreated"]["bindings"]["kafka"]["key"]["description"],
+        "aggregate id (patientId)"
+    );
+}
