@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Turns the kafka/cluster targets of scripts/services into running KRaft brokers: fetches the jars with
 # mvn, writes each node's server.properties, formats its storage once, starts and waits for it.
 # Sourced by scripts/services (which defines REPO, SERVICES_DIR, READY_TIMEOUT, say, die, rel, pid_of,
@@ -39,7 +40,6 @@ kafka_prepare() {
 
 # node_params NAME: sets N_* for node NAME ("single" or "node1".."node3").
 node_params() {
-  N_NAME="$1"
   case "$1" in
     single)
       N_ID=1 N_PORT=19092 N_CPORT=19093 N_VOTERS="1@127.0.0.1:19093" N_RF=1 N_MINISR=1
@@ -212,9 +212,12 @@ kafka_single_wait() {
   say "kafka single broker ready at $KAFKA_SINGLE_DEFAULT"
 }
 
+# kafka_single_stop [down]: stops the single broker; with `down`, an external broker is only noted.
 kafka_single_stop() {
-  [[ -n "${CAREBUS_KAFKA_BOOTSTRAP:-}" ]] &&
+  if [[ -n "${CAREBUS_KAFKA_BOOTSTRAP:-}" ]]; then
+    [[ "${1:-}" == down ]] && say "kafka: CAREBUS_KAFKA_BOOTSTRAP is set; nothing to stop" && return 0
     die "CAREBUS_KAFKA_BOOTSTRAP is set: that Kafka is not started by scripts/services, so it cannot stop it"
+  fi
   local pid
   if pid="$(kafka_node_stop single term)"; then
     kafka_wait_gone single "$pid"

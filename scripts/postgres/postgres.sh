@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Turns the postgres target of scripts/services into a private PostgreSQL cluster on 127.0.0.1:15432
 # with role carebus and database carebus_test: installs the server from Debian when absent, initdb's
 # once under target/services/postgres, starts, stops and reports it. Never touches the system cluster.
@@ -13,7 +14,8 @@ PG_BIN=""
 # run as root), ourselves otherwise.
 as_pg() {
   if ((EUID == 0)); then
-    runuser -u postgres -- "$@"
+    # From /, which the postgres user can enter whatever our working directory is.
+    (cd / && runuser -u postgres -- "$@")
   else
     "$@"
   fi
@@ -39,7 +41,7 @@ pg_find_bin() {
 
 find_pg_bin_dir() {
   local d
-  d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  d="$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   [[ -n "$d" && -x "$d/postgres" && -x "$d/initdb" && -x "$d/pg_ctl" ]] && printf '%s' "$d"
   return 0
 }
@@ -65,9 +67,12 @@ pg_home() {
   else
     mkdir -p "$PG_HOME"
   fi
-  PG_DATA="$PG_HOME/data"
-  PG_RUN="$PG_HOME/run"
-  PG_LOG="$PG_HOME/postgres.log"
+  # Real paths: the postgres user may not be able to pass through target/ to follow the link.
+  local real
+  real="$(readlink -f "$PG_HOME")"
+  PG_DATA="$real/data"
+  PG_RUN="$real/run"
+  PG_LOG="$real/postgres.log"
 }
 
 pg_init() {
@@ -94,7 +99,7 @@ pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
 # psql as the cluster's superuser over the private socket.
 pg_admin_sql() {
-  as_pg "$PG_BIN/psql" -h "$PG_RUN" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
+  as_pg "$PG_BIN/psql" -h "$PG_RUN" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA
 }
 
 pg_create_role_and_db() {
@@ -184,4 +189,14 @@ postgres_status() {
   fi
   printf '%-9s %-15s %-20s 127.0.0.1:%-6s log %s  (%s)\n' postgres "carebus_test" "$state" "$PG_PORT" \
     "$(rel "$PG_HOME/postgres.log")" "$PG_DB_URL_DEFAULT"
+}
+
+# Deletes the cluster's data, including a copy kept outside target/ (see pg_home).
+postgres_clean() {
+  if [[ -L "$PG_HOME" ]]; then
+    local outside
+    outside="$(readlink -f "$PG_HOME")"
+    [[ "$outside" == /var/tmp/carebus-services-*/postgres ]] && rm -rf "$(dirname "$outside")"
+  fi
+  return 0
 }
