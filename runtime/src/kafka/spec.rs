@@ -168,7 +168,7 @@ impl TopicsSpec {
                     ));
                     None
                 }
-                (Some(d), None) if d == -1 => Some(-1),
+                (Some(-1), None) => Some(-1),
                 (Some(d), None) => match d.checked_mul(MS_PER_DAY) {
                     Some(ms) if d > 0 => Some(ms),
                     _ => {

@@ -1,0 +1,305 @@
+//! A Kafka consumer-group member: fetched messages and rebalances in, [`ConsumerEvent`]s out; offsets stored after processing, committed before partitions are revoked.
+//!
+//! Offsets: `enable.auto.offset.store=false` + `enable.auto.commit=true`, so only offsets the
+//! consumer logic stored (after its handler succeeded) are ever committed. The rebalance
+//! callback commits them synchronously before revoked partitions move to another member.
+
+use crate::kafka::config::KafkaConfig;
+use crate::kafka::error::transport_error;
+use crate::kafka::producer::blocking;
+use crate::transport::{
+    ConsumerEvent, ReceivedRecord, SubscribeConfig, TopicPartition, TransportError,
+};
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance,
+    StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+/// How long a blocking group call (committed offsets, seek) may take.
+const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+type Notices = Arc<Mutex<VecDeque<ConsumerEvent>>>;
+
+/// The rdkafka context: turns rebalances into notices and commits before a revoke.
+pub struct GroupContext {
+    notices: Notices,
+}
+
+impl ClientContext for GroupContext {}
+
+impl ConsumerContext for GroupContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            // Commit what is done before another member takes these partitions over.
+            if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync)
+                && !is_no_offset(&e)
+            {
+                tracing::warn!(error = %e, "committing stored offsets before a revoke failed; the new owner will redeliver them");
+            }
+            let revoked = partitions(tpl);
+            if !revoked.is_empty() {
+                lock(&self.notices).push_back(ConsumerEvent::Revoked(revoked));
+            }
+        }
+    }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let assigned = partitions(tpl);
+                if !assigned.is_empty() {
+                    lock(&self.notices).push_back(ConsumerEvent::Assigned(assigned));
+                }
+            }
+            Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
+            Rebalance::Revoke(_) => {}
+        }
+    }
+}
+
+/// One member of a Kafka consumer group.
+pub struct KafkaConsumer {
+    group_id: String,
+    consumer: RwLock<Option<Arc<StreamConsumer<GroupContext>>>>,
+    notices: Notices,
+    /// A record fetched while rebalance notices were waiting; returned after them.
+    held: Mutex<Option<ReceivedRecord>>,
+}
+
+impl KafkaConsumer {
+    /// Join `subscribe.group_id` and subscribe to its topics. Must run inside a tokio runtime.
+    pub fn subscribe(
+        config: &KafkaConfig,
+        subscribe: &SubscribeConfig,
+    ) -> Result<KafkaConsumer, TransportError> {
+        let notices = Notices::default();
+        let context = GroupContext {
+            notices: notices.clone(),
+        };
+        let consumer: StreamConsumer<GroupContext> = config
+            .consumer_config(subscribe)
+            .create_with_context(context)
+            .map_err(|e| TransportError::Other {
+                message: format!(
+                    "cannot create the Kafka consumer for group {} (check the kafka properties): {e}",
+                    subscribe.group_id
+                ),
+                retriable: false,
+            })?;
+        let topics: Vec<&str> = subscribe.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|e| transport_error("subscribe", &e))?;
+        Ok(KafkaConsumer {
+            group_id: subscribe.group_id.clone(),
+            consumer: RwLock::new(Some(Arc::new(consumer))),
+            notices,
+            held: Mutex::new(None),
+        })
+    }
+
+    fn current(&self) -> Result<Arc<StreamConsumer<GroupContext>>, TransportError> {
+        self.consumer
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(TransportError::Closed)
+    }
+
+    /// The group's identity for committing offsets inside a producer transaction.
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata, TransportError> {
+        self.current()?
+            .group_metadata()
+            .ok_or_else(|| TransportError::Other {
+                message: format!("group {} has no metadata yet", self.group_id),
+                retriable: true,
+            })
+    }
+
+    /// Next notice or record; see [`crate::transport::TransportConsumer::poll`].
+    pub async fn poll(&self, timeout: Duration) -> Result<Option<ConsumerEvent>, TransportError> {
+        if let Some(event) = self.next_notice() {
+            return Ok(Some(event));
+        }
+        if let Some(record) = lock(&self.held).take() {
+            return Ok(Some(ConsumerEvent::Record(record)));
+        }
+        let consumer = self.current()?;
+        let received = match tokio::time::timeout(timeout, consumer.recv()).await {
+            Err(_elapsed) => return Ok(self.next_notice()),
+            Ok(Err(e)) => return Err(transport_error("consume", &e)),
+            Ok(Ok(message)) => received(&message),
+        };
+        // Rebalance callbacks run inside recv: report them before the record.
+        if let Some(event) = self.next_notice() {
+            *lock(&self.held) = Some(received);
+            return Ok(Some(event));
+        }
+        Ok(Some(ConsumerEvent::Record(received)))
+    }
+
+    fn next_notice(&self) -> Option<ConsumerEvent> {
+        let event = lock(&self.notices).pop_front()?;
+        if let ConsumerEvent::Revoked(revoked) = &event {
+            let mut held = lock(&self.held);
+            if held
+                .as_ref()
+                .is_some_and(|r| revoked.contains(&r.topic_partition()))
+            {
+                *held = None;
+            }
+        }
+        Some(event)
+    }
+
+    /// Mark everything before `next_offset` as processed.
+    pub fn store_offset(
+        &self,
+        tp: &TopicPartition,
+        next_offset: i64,
+    ) -> Result<(), TransportError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(next_offset))
+            .map_err(|e| transport_error("store offset", &e))?;
+        self.current()?
+            .store_offsets(&tpl)
+            .map_err(|e| transport_error(&format!("store offset {next_offset} of {tp}"), &e))
+    }
+
+    /// Commit stored offsets now and wait for the broker.
+    pub async fn commit(&self) -> Result<(), TransportError> {
+        let consumer = self.current()?;
+        match blocking(move || consumer.commit_consumer_state(CommitMode::Sync)).await? {
+            Err(e) if !is_no_offset(&e) => Err(transport_error("commit offsets", &e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The group's committed offset for a partition.
+    pub async fn committed(&self, tp: &TopicPartition) -> Result<Option<i64>, TransportError> {
+        let consumer = self.current()?;
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&tp.topic, tp.partition);
+        let list = blocking(move || consumer.committed_offsets(tpl, GROUP_CALL_TIMEOUT))
+            .await?
+            .map_err(|e| transport_error("read committed offsets", &e))?;
+        Ok(list
+            .find_partition(&tp.topic, tp.partition)
+            .and_then(|e| match e.offset() {
+                Offset::Offset(n) => Some(n),
+                _ => None,
+            }))
+    }
+
+    pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
+        self.current()?
+            .pause(&list(partitions))
+            .map_err(|e| transport_error("pause partitions", &e))
+    }
+
+    pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
+        self.current()?
+            .resume(&list(partitions))
+            .map_err(|e| transport_error("resume partitions", &e))
+    }
+
+    pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), TransportError> {
+        let mut held = lock(&self.held);
+        if held.as_ref().is_some_and(|r| r.topic_partition() == *tp) {
+            *held = None;
+        }
+        self.current()?
+            .seek(
+                &tp.topic,
+                tp.partition,
+                Offset::Offset(offset),
+                GROUP_CALL_TIMEOUT,
+            )
+            .map_err(|e| transport_error(&format!("seek {tp} to {offset}"), &e))
+    }
+
+    pub fn assignment(&self) -> Result<Vec<TopicPartition>, TransportError> {
+        let tpl = self
+            .current()?
+            .assignment()
+            .map_err(|e| transport_error("read the assignment", &e))?;
+        Ok(partitions(&tpl))
+    }
+
+    /// Commit stored offsets and leave the group; later calls fail with `Closed`.
+    pub async fn close(&self) -> Result<(), TransportError> {
+        let Some(consumer) = self
+            .consumer
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        else {
+            return Ok(());
+        };
+        let committed = blocking({
+            let consumer = consumer.clone();
+            move || consumer.commit_consumer_state(CommitMode::Sync)
+        })
+        .await?;
+        // Dropping the last handle runs rd_kafka_consumer_close: revoke, leave the group.
+        blocking(move || {
+            consumer.unsubscribe();
+            drop(consumer);
+        })
+        .await?;
+        match committed {
+            Err(e) if !is_no_offset(&e) => Err(transport_error("commit offsets on close", &e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn received(message: &BorrowedMessage<'_>) -> ReceivedRecord {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ReceivedRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().unwrap_or_default().to_vec(),
+        headers,
+        timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
+    }
+}
+
+fn partitions(tpl: &TopicPartitionList) -> Vec<TopicPartition> {
+    tpl.elements()
+        .iter()
+        .map(|e| TopicPartition::new(e.topic(), e.partition()))
+        .collect()
+}
+
+fn list(partitions: &[TopicPartition]) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for tp in partitions {
+        tpl.add_partition(&tp.topic, tp.partition);
+    }
+    tpl
+}
+
+fn is_no_offset(e: &KafkaError) -> bool {
+    e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

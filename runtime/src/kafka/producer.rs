@@ -1,0 +1,340 @@
+//! Records in, Kafka delivery reports out: one shared idempotent producer per process (recreated after a fatal error) and a transactional producer for all-or-nothing batches.
+
+use crate::kafka::config::KafkaConfig;
+use crate::kafka::consumer::KafkaConsumer;
+use crate::kafka::error::{code_error, transport_error};
+use crate::transport::{Record, RecordPosition, TopicPartition, TransportError};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::util::Timeout;
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How long transaction control calls (init, commit, abort) may take.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The process's producer: idempotent, `acks=all` unless configured otherwise.
+pub struct KafkaProducer {
+    config: KafkaConfig,
+    producer: RwLock<Arc<FutureProducer>>,
+    transactional: tokio::sync::Mutex<TxnSlot>,
+}
+
+/// The transactional producer, created on first use, and whether a transaction was left
+/// open (a [`KafkaTransaction`] dropped without commit or abort).
+#[derive(Default)]
+struct TxnSlot {
+    producer: Option<Arc<FutureProducer>>,
+    open: bool,
+}
+
+impl KafkaProducer {
+    /// Create the producer. Nothing is sent yet; a wrong property fails here.
+    pub fn new(config: KafkaConfig) -> Result<KafkaProducer, TransportError> {
+        let producer = create(&config, None)?;
+        Ok(KafkaProducer {
+            config,
+            producer: RwLock::new(Arc::new(producer)),
+            transactional: tokio::sync::Mutex::new(TxnSlot::default()),
+        })
+    }
+
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// The rdkafka producer in use (for metrics or benchmarks against raw rdkafka).
+    pub fn rdkafka(&self) -> Arc<FutureProducer> {
+        self.producer
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Send one record and wait for its delivery report.
+    pub async fn send(&self, record: Record) -> Result<RecordPosition, TransportError> {
+        self.check_size(&record)?;
+        let producer = self.rdkafka();
+        let result = send_with(&producer, &record, &self.config).await;
+        if result.is_err() {
+            self.renew_if_fatal(&producer);
+        }
+        result
+    }
+
+    /// Wait until every record sent so far is delivered or failed.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), TransportError> {
+        let producer = self.rdkafka();
+        blocking(move || producer.flush(timeout))
+            .await?
+            .map_err(|e| transport_error("flush the producer", &e))
+    }
+
+    /// Start a transaction. One runs at a time per process; the next `begin` waits.
+    pub async fn begin(&self) -> Result<KafkaTransaction<'_>, TransportError> {
+        let mut slot = self.transactional.lock().await;
+        let producer = match slot.producer.clone() {
+            Some(p) => p,
+            None => {
+                let id = self.config.transactional_id.clone().unwrap_or_else(|| {
+                    format!("{}-tx-{}", self.config.client_id, uuid::Uuid::new_v4())
+                });
+                let p = Arc::new(create(&self.config, Some(&id))?);
+                let init = p.clone();
+                blocking(move || init.init_transactions(TXN_TIMEOUT))
+                    .await?
+                    .map_err(|e| transport_error("initialise transactions", &e))?;
+                slot.producer = Some(p.clone());
+                p
+            }
+        };
+        if slot.open {
+            let abort = producer.clone();
+            let aborted = blocking(move || abort.abort_transaction(TXN_TIMEOUT)).await?;
+            if let Err(e) = aborted {
+                slot.producer = None;
+                slot.open = false;
+                return Err(transport_error("abort an abandoned transaction", &e));
+            }
+            slot.open = false;
+        }
+        if let Err(e) = producer.begin_transaction() {
+            if is_fatal(&e) {
+                slot.producer = None;
+            }
+            return Err(transport_error("begin a transaction", &e));
+        }
+        slot.open = true;
+        Ok(KafkaTransaction {
+            slot,
+            producer,
+            config: &self.config,
+        })
+    }
+
+    /// Send the records in one transaction: all become visible to read-committed consumers,
+    /// or none does.
+    pub async fn send_transaction(
+        &self,
+        records: Vec<Record>,
+    ) -> Result<Vec<RecordPosition>, TransportError> {
+        for r in &records {
+            self.check_size(r)?;
+        }
+        let txn = self.begin().await?;
+        let sent = futures::future::join_all(records.iter().map(|r| txn.send(r))).await;
+        let mut positions = Vec::with_capacity(sent.len());
+        for result in sent {
+            match result {
+                Ok(p) => positions.push(p),
+                Err(e) => {
+                    let reason = e.to_string();
+                    txn.abort().await?;
+                    return Err(TransportError::TransactionAborted(reason));
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(positions)
+    }
+
+    fn check_size(&self, record: &Record) -> Result<(), TransportError> {
+        check_size(record, &self.config)
+    }
+
+    /// A fatal error (e.g. the idempotent producer lost its sequence) leaves the producer
+    /// unusable: replace it, once, for everyone.
+    fn renew_if_fatal(&self, failed: &Arc<FutureProducer>) {
+        let Some((code, reason)) = failed.client().fatal_error() else {
+            return;
+        };
+        let mut current = self
+            .producer
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !Arc::ptr_eq(&current, failed) {
+            return;
+        }
+        tracing::warn!(%code, %reason, "fatal Kafka producer error; recreating the producer");
+        match create(&self.config, None) {
+            Ok(p) => *current = Arc::new(p),
+            Err(e) => tracing::error!(error = %e, "recreating the Kafka producer failed"),
+        }
+    }
+}
+
+/// An open Kafka transaction; finish it with [`commit`](Self::commit) or
+/// [`abort`](Self::abort). Dropping it leaves it to be aborted by the next `begin`.
+pub struct KafkaTransaction<'a> {
+    slot: tokio::sync::MutexGuard<'a, TxnSlot>,
+    producer: Arc<FutureProducer>,
+    config: &'a KafkaConfig,
+}
+
+impl KafkaTransaction<'_> {
+    /// Send a record inside the transaction; resolves when the broker has it (still invisible
+    /// to read-committed consumers until commit).
+    pub async fn send(&self, record: &Record) -> Result<RecordPosition, TransportError> {
+        check_size(record, self.config)?;
+        send_with(&self.producer, record, self.config).await
+    }
+
+    /// Commit a consumer's offsets as part of the transaction (consume-transform-produce):
+    /// `offsets` are next offsets to read, as for `store_offset`.
+    pub async fn send_offsets(
+        &self,
+        consumer: &KafkaConsumer,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), TransportError> {
+        let group = consumer.group_metadata()?;
+        let mut tpl = TopicPartitionList::new();
+        for (tp, next) in offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*next))
+                .map_err(|e| transport_error("list offsets for the transaction", &e))?;
+        }
+        let producer = self.producer.clone();
+        blocking(move || producer.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT))
+            .await?
+            .map_err(|e| transport_error("send offsets to the transaction", &e))
+    }
+
+    /// Make every record of the transaction visible. A failure that requires an abort aborts
+    /// and reports [`TransportError::TransactionAborted`].
+    pub async fn commit(mut self) -> Result<(), TransportError> {
+        let producer = self.producer.clone();
+        let result = blocking(move || producer.commit_transaction(TXN_TIMEOUT)).await?;
+        match result {
+            Ok(()) => {
+                self.slot.open = false;
+                Ok(())
+            }
+            Err(e) => {
+                let error = transport_error("commit the transaction", &e);
+                if is_fatal(&e) {
+                    self.slot.producer = None;
+                    self.slot.open = false;
+                    return Err(error);
+                }
+                self.abort_inner().await?;
+                Err(match error {
+                    TransportError::TransactionAborted(m) => TransportError::TransactionAborted(m),
+                    other => TransportError::TransactionAborted(other.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Discard every record of the transaction.
+    pub async fn abort(mut self) -> Result<(), TransportError> {
+        self.abort_inner().await
+    }
+
+    async fn abort_inner(&mut self) -> Result<(), TransportError> {
+        let producer = self.producer.clone();
+        let result = blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await?;
+        self.slot.open = false;
+        result.map_err(|e| {
+            self.slot.producer = None;
+            transport_error("abort the transaction", &e)
+        })
+    }
+}
+
+fn create(
+    config: &KafkaConfig,
+    transactional_id: Option<&str>,
+) -> Result<FutureProducer, TransportError> {
+    let client = match transactional_id {
+        Some(id) => config.transactional_config(id),
+        None => config.producer_config(),
+    };
+    client.create().map_err(|e| TransportError::Other {
+        message: format!("cannot create the Kafka producer (check the kafka properties): {e}"),
+        retriable: false,
+    })
+}
+
+/// Records over `message.max.bytes` are rejected before sending, never truncated.
+fn check_size(record: &Record, config: &KafkaConfig) -> Result<(), TransportError> {
+    let size = record.size();
+    if size > config.message_max_bytes {
+        return Err(TransportError::MessageTooLarge {
+            size,
+            max: config.message_max_bytes,
+        });
+    }
+    Ok(())
+}
+
+async fn send_with(
+    producer: &FutureProducer,
+    record: &Record,
+    config: &KafkaConfig,
+) -> Result<RecordPosition, TransportError> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for (key, value) in &record.headers {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_slice()),
+        });
+    }
+    let mut out = FutureRecord::<[u8], [u8]>::to(&record.topic)
+        .payload(record.value.as_slice())
+        .headers(headers);
+    if let Some(key) = &record.key {
+        out = out.key(key.as_slice());
+    }
+    if let Some(p) = record.partition {
+        out = out.partition(p);
+    }
+    match producer
+        .send(out, Timeout::After(config.queue_timeout))
+        .await
+    {
+        Ok(d) => Ok(RecordPosition {
+            topic: record.topic.clone(),
+            partition: d.partition,
+            offset: d.offset,
+        }),
+        Err((e, _)) => Err(match e.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::UnknownPartition) => TransportError::UnknownPartition {
+                topic: record.topic.clone(),
+                partition: record.partition.unwrap_or(-1),
+            },
+            Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+                TransportError::MessageTooLarge {
+                    size: record.size(),
+                    max: config.message_max_bytes,
+                }
+            }
+            Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                TransportError::UnknownTopic(record.topic.clone())
+            }
+            Some(code) if !matches!(e, KafkaError::Transaction(_)) => {
+                code_error(&format!("produce to {}", record.topic), code)
+            }
+            _ => transport_error(&format!("produce to {}", record.topic), &e),
+        }),
+    }
+}
+
+fn is_fatal(e: &KafkaError) -> bool {
+    match e {
+        KafkaError::Transaction(t) => t.is_fatal(),
+        other => other.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal),
+    }
+}
+
+/// Run a blocking librdkafka call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TransportError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TransportError::Other {
+            message: format!("a Kafka client call panicked or was cancelled: {e}"),
+            retriable: false,
+        })
+}
