@@ -11,7 +11,7 @@ pub mod manifest;
 pub mod proto;
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, suggest};
-use crate::ir::{Guide, Model, Source};
+use crate::ir::{Guide, Model, NamedType, Source};
 use std::path::{Path, PathBuf};
 
 pub use avro::AvroSource;
@@ -201,13 +201,41 @@ fn load_protobuf(dir: &Path, project: &mut Project, diags: &mut Diagnostics) {
     } else {
         dir.to_path_buf()
     };
+    // Diagnostics and the catalog show paths relative to the schemas folder's parent.
+    let base = dir.parent().unwrap_or(dir).to_path_buf();
+    let shown = |s: &mut Source| {
+        if let Ok(rel) = Path::new(&s.file).strip_prefix(&base) {
+            s.file = rel.to_string_lossy().into_owned();
+        }
+    };
     match proto::load_proto(&protos, &[include]) {
-        Ok(out) => {
+        Ok(mut out) => {
+            for e in &mut out.events {
+                shown(&mut e.source);
+                shown(&mut e.record.source);
+                e.record
+                    .fields
+                    .iter_mut()
+                    .for_each(|f| shown(&mut f.source));
+            }
+            for t in &mut out.types {
+                match t {
+                    NamedType::Record(r) => {
+                        shown(&mut r.source);
+                        r.fields.iter_mut().for_each(|f| shown(&mut f.source));
+                    }
+                    NamedType::Enum(e) => shown(&mut e.source),
+                    NamedType::Fixed(f) => shown(&mut f.source),
+                }
+            }
             project.model.events.extend(out.events);
             project.model.types.extend(out.types);
             project.descriptors = Some(out.descriptors);
         }
-        Err(d) => diags.0.extend(d.0),
+        Err(mut d) => {
+            d.0.iter_mut().for_each(|x| shown(&mut x.source));
+            diags.0.extend(d.0)
+        }
     }
 }
 
