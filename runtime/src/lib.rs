@@ -6,7 +6,9 @@
 pub mod avro;
 pub mod bus;
 pub mod claim_check;
+pub mod consumer;
 pub mod context;
+pub mod dead_letter;
 pub mod envelope;
 pub mod error;
 pub mod event;
@@ -24,6 +26,7 @@ pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
 pub use handler::{HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
 pub use publish::{Delivery, Publish, PublishError, PublishOptions};
+pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use publisher::{Publisher, PublisherConfig};
 pub use topic::{EventInfo, TopicEvents, TopicHandler};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};

@@ -42,10 +42,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Header naming why a record was dead-lettered by the publisher.
-pub const DLQ_REASON_HEADER: &str = "carebus_dlq_reason";
-/// Header naming the topic a dead-lettered record was meant for.
-pub const DLQ_ORIGINAL_TOPIC_HEADER: &str = "carebus_dlq_original_topic";
 
 pub(crate) struct Inner<T: Transport> {
     transport: T,
@@ -362,12 +358,15 @@ impl<T: Transport> Publisher<T> {
                 reason: error.to_string(),
             });
         };
-        record
-            .headers
-            .push((DLQ_REASON_HEADER.into(), error.to_string().into_bytes()));
-        record
-            .headers
-            .push((DLQ_ORIGINAL_TOPIC_HEADER.into(), topic.clone().into_bytes()));
+        record.headers.extend(crate::dead_letter::dead_letter_headers(
+            "publish-refused",
+            &error.to_string(),
+            0,
+        ));
+        record.headers.push((
+            crate::dead_letter::ORIGINAL_TOPIC.into(),
+            topic.clone().into_bytes(),
+        ));
         record.topic = dlq.clone();
         record.partition = None;
         match self.inner.transport.send(record).await {

@@ -1,0 +1,248 @@
+//! One received record turned into a handled event: claim check, decode (poison pills to the dead-letter topic), dedupe, the handler with in-place retries, then a retry topic or the dead-letter topic when it keeps failing.
+
+use super::ConsumerConfig;
+use super::dedupe::DedupeStore;
+use super::shutdown::Shutdown;
+use crate::claim_check::{self, SharedClaimCheck};
+use crate::dead_letter::{self as dl, ATTEMPTS, NOT_BEFORE, RETRY_LEVEL};
+use crate::envelope::Envelope;
+use crate::handler::{HandlerContext, HandlerErrorKind};
+use crate::topic::TopicHandler;
+use crate::publisher::Publisher;
+use crate::transport::{Headers, ReceivedRecord, Record, Transport, header_str};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// How processing a record ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Handled, skipped as a duplicate, or forwarded to a retry or dead-letter topic: the
+    /// offset may advance.
+    Done,
+    /// Shutdown came first: the offset must not advance (the record is read again later).
+    Interrupted,
+    /// It failed and could not be forwarded (dead-letter topic disabled or unreachable):
+    /// the consumer stops without committing it. The text is free of PHI.
+    Failed(String),
+}
+
+/// Everything needed to process records of one consumer; shared by its tasks.
+pub(crate) struct Processor<T: Transport, H> {
+    pub publisher: Publisher<T>,
+    pub handler: H,
+    pub config: ConsumerConfig,
+    pub dedupe: Option<Arc<dyn DedupeStore>>,
+    pub claim_check: Option<SharedClaimCheck>,
+}
+
+fn parse_header<N: std::str::FromStr>(h: &Headers, name: &str) -> Option<N> {
+    header_str(h, name).and_then(|s| s.parse().ok())
+}
+
+/// Retry topics: wait until the record's `carebus_not_before` time. `false` when shutdown
+/// came first.
+pub(crate) async fn wait_not_before(rec: &ReceivedRecord, shutdown: &Shutdown) -> bool {
+    let Some(not_before) = parse_header::<i64>(&rec.headers, NOT_BEFORE) else {
+        return true;
+    };
+    let wait = not_before - chrono::Utc::now().timestamp_millis();
+    if wait <= 0 {
+        return true;
+    }
+    let mut sd = shutdown.clone();
+    tokio::select! {
+        _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => true,
+        _ = sd.wait() => false,
+    }
+}
+
+/// The handler context of a decoded record.
+pub(crate) fn context(env: &Envelope, rec: &ReceivedRecord, attempt: u32) -> HandlerContext {
+    HandlerContext {
+        event_id: env.event_id.clone(),
+        event_type: env.event_type.clone(),
+        event_version: env.event_version,
+        aggregate_id: env.aggregate_id.clone(),
+        aggregate_type: env.aggregate_type.clone(),
+        tenant_id: env.tenant_id.clone(),
+        correlation_id: env.correlation_id.clone(),
+        causation_id: env.causation_id.clone(),
+        topic: dl::original_topic(rec),
+        partition: rec.partition,
+        offset: rec.offset,
+        attempt,
+        reply_to: header_str(&rec.headers, crate::publisher::REPLY_TO_HEADER).map(str::to_owned),
+        traceparent: env.traceparent.clone(),
+        source: Some(env.metadata.source.clone()).filter(|s| !s.is_empty()),
+        user_id: env.metadata.user_id.clone(),
+    }
+}
+
+impl<T: Transport, H: TopicHandler> Processor<T, H> {
+    /// Decode a record (after the claim check), or say why it is a poison pill.
+    pub(crate) fn decode(
+        &self,
+        rec: &ReceivedRecord,
+    ) -> Result<(Envelope, H::Events), (String, String)> {
+        let value = claim_check::check_out(
+            self.claim_check.as_deref(),
+            &rec.headers,
+            rec.value.clone(),
+        )
+        .map_err(|e| ("claim-check-missing".to_string(), e.to_string()))?;
+        crate::wire::decode::<H::Events>(&rec.headers, &value)
+            .map_err(|e| (format!("poison-pill:{}", e.reason()), e.to_string()))
+    }
+
+    pub(crate) async fn process(&self, rec: ReceivedRecord, shutdown: &Shutdown) -> Outcome {
+        let topic = dl::original_topic(&rec);
+        let (env, event) = match self.decode(&rec) {
+            Ok(decoded) => decoded,
+            Err((reason, error)) => {
+                metrics::counter!("carebus_poison_pills_total", "topic" => topic.clone())
+                    .increment(1);
+                tracing::warn!(%topic, partition = rec.partition, offset = rec.offset, %reason, "poison pill");
+                return self.dead_letter(&rec, &topic, &reason, &error, 0, shutdown).await;
+            }
+        };
+        if let Some(d) = &self.dedupe
+            && d.seen(&env.event_id)
+        {
+            metrics::counter!("carebus_duplicates_skipped_total", "topic" => topic).increment(1);
+            return Outcome::Done;
+        }
+        let previous: u32 = parse_header(&rec.headers, ATTEMPTS).unwrap_or(0);
+        let policy = &self.config.retry;
+        let mut attempt = 1;
+        loop {
+            let ctx = context(&env, &rec, previous + attempt);
+            let span = tracing::info_span!(
+                "handle",
+                topic = %topic,
+                event_type = %env.event_type,
+                event_id = %env.event_id,
+                correlation_id = env.correlation_id.as_deref().unwrap_or(""),
+                attempt = ctx.attempt,
+            );
+            let started = std::time::Instant::now();
+            let result = crate::context::within(
+                ctx.clone(),
+                self.handler.handle(&ctx, event.clone()),
+            )
+            .instrument(span)
+            .await;
+            metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.clone())
+                .record(started.elapsed().as_secs_f64());
+            let error = match result {
+                Ok(()) => {
+                    metrics::counter!("carebus_consumed_total", "topic" => topic.clone())
+                        .increment(1);
+                    if let Some(d) = &self.dedupe {
+                        d.remember(&env.event_id);
+                    }
+                    return Outcome::Done;
+                }
+                Err(e) => e,
+            };
+            metrics::counter!("carebus_handler_errors_total", "topic" => topic.clone())
+                .increment(1);
+            tracing::warn!(error = %error, attempt, "handler failed");
+            let total = previous + attempt;
+            if error.kind == HandlerErrorKind::Permanent {
+                return self
+                    .dead_letter(&rec, &topic, "handler-failed", &error.message, total, shutdown)
+                    .await;
+            }
+            if attempt >= policy.attempts.max(1) {
+                return self.give_up(&rec, &topic, &error.message, total, shutdown).await;
+            }
+            metrics::counter!("carebus_consume_retries_total", "topic" => topic.clone())
+                .increment(1);
+            let mut sd = shutdown.clone();
+            tokio::select! {
+                _ = tokio::time::sleep(policy.backoff(attempt)) => {}
+                _ = sd.wait() => return Outcome::Interrupted,
+            }
+            attempt += 1;
+        }
+    }
+
+    /// In-place retries are used up: next retry topic, else the dead-letter topic.
+    async fn give_up(
+        &self,
+        rec: &ReceivedRecord,
+        topic: &str,
+        error: &str,
+        attempts: u32,
+        shutdown: &Shutdown,
+    ) -> Outcome {
+        let level: usize = parse_header(&rec.headers, RETRY_LEVEL).unwrap_or(0);
+        let Some(delay) = self.config.retry_topic_delays.get(level) else {
+            return self
+                .dead_letter(rec, topic, "handler-failed", error, attempts, shutdown)
+                .await;
+        };
+        let not_before = chrono::Utc::now().timestamp_millis() + delay.as_millis() as i64;
+        let mut extra = vec![
+            (RETRY_LEVEL.into(), (level + 1).to_string().into_bytes()),
+            (NOT_BEFORE.into(), not_before.to_string().into_bytes()),
+            (ATTEMPTS.into(), attempts.to_string().into_bytes()),
+        ];
+        extra.push((dl::ERROR.into(), error.as_bytes().to_vec()));
+        let record = dl::forward(rec, dl::retry_topic(topic, level + 1), extra);
+        metrics::counter!("carebus_retry_topic_forwards_total", "topic" => topic.to_string())
+            .increment(1);
+        self.send_until_done(record, shutdown).await
+    }
+
+    pub(crate) async fn dead_letter(
+        &self,
+        rec: &ReceivedRecord,
+        topic: &str,
+        reason: &str,
+        error: &str,
+        attempts: u32,
+        shutdown: &Shutdown,
+    ) -> Outcome {
+        if !self.config.dead_letter {
+            return Outcome::Failed(format!(
+                "{topic}[{}] offset {}: {reason}: {error}",
+                rec.partition, rec.offset
+            ));
+        }
+        let record = dl::forward(
+            rec,
+            dl::dlq_topic(topic),
+            dl::dead_letter_headers(reason, error, attempts),
+        );
+        let outcome = self.send_until_done(record, shutdown).await;
+        if outcome == Outcome::Done {
+            metrics::counter!("carebus_dead_lettered_total", "topic" => topic.to_string())
+                .increment(1);
+        }
+        outcome
+    }
+
+    /// Send a forwarded record, retrying transport errors until it is accepted or shutdown.
+    async fn send_until_done(&self, record: Record, shutdown: &Shutdown) -> Outcome {
+        let mut attempt = 1;
+        loop {
+            match self.publisher.transport().send(record.clone()).await {
+                Ok(_) => return Outcome::Done,
+                Err(e) if !e.is_retriable() => {
+                    return Outcome::Failed(format!("cannot forward to {}: {e}", record.topic));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, topic = %record.topic, "forwarding failed; retrying");
+                    let mut sd = shutdown.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.config.retry.backoff(attempt)) => {}
+                        _ = sd.wait() => return Outcome::Interrupted,
+                    }
+                    attempt += 1;
+                }
+            }
+        }
+    }
+}

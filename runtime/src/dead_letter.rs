@@ -1,0 +1,238 @@
+//! Dead letters and retry topics: a failed record turned into a forwarded record (`<topic>.retry.<n>` or `<topic>.dlq`) whose headers say why and where it came from, and dead letters read back for inspection and redrive.
+//!
+//! Headers added (never event data; error texts are the PHI-free handler or decoder messages):
+//!
+//! | header | meaning |
+//! |---|---|
+//! | `carebus_original_topic` / `_partition` / `_offset` | where the record was first read |
+//! | `carebus_dlq_reason` | `handler-failed`, `poison-pill:<kind>` (e.g. `poison-pill:unknown-fingerprint`), `publish-refused` |
+//! | `carebus_dlq_error` | the error text |
+//! | `carebus_dlq_time` | when it was dead-lettered, RFC 3339 |
+//! | `carebus_attempts` | handler attempts so far |
+//! | `carebus_retry_level` | which retry topic the record is in (1, 2, ...) |
+//! | `carebus_not_before` | retry topics: milliseconds since the epoch before which it is not handled |
+
+use crate::transport::{
+    ConsumerEvent, Headers, OffsetReset, ReceivedRecord, Record, SubscribeConfig, Transport,
+    TransportConsumer, TransportError, header_str,
+};
+use std::time::Duration;
+
+pub const ORIGINAL_TOPIC: &str = "carebus_original_topic";
+pub const ORIGINAL_PARTITION: &str = "carebus_original_partition";
+pub const ORIGINAL_OFFSET: &str = "carebus_original_offset";
+pub const REASON: &str = "carebus_dlq_reason";
+pub const ERROR: &str = "carebus_dlq_error";
+pub const TIME: &str = "carebus_dlq_time";
+pub const ATTEMPTS: &str = "carebus_attempts";
+pub const RETRY_LEVEL: &str = "carebus_retry_level";
+pub const NOT_BEFORE: &str = "carebus_not_before";
+
+const TRANSIENT: [&str; 6] = [REASON, ERROR, TIME, ATTEMPTS, RETRY_LEVEL, NOT_BEFORE];
+
+/// `<topic>.retry.<level>` (level from 1).
+pub fn retry_topic(topic: &str, level: usize) -> String {
+    format!("{topic}.retry.{level}")
+}
+
+/// `<topic>.dlq`.
+pub fn dlq_topic(topic: &str) -> String {
+    format!("{topic}.dlq")
+}
+
+/// The topic a record was first read from (its own topic unless forwarded).
+pub fn original_topic(record: &ReceivedRecord) -> String {
+    header_str(&record.headers, ORIGINAL_TOPIC)
+        .map(str::to_owned)
+        .unwrap_or_else(|| record.topic.clone())
+}
+
+/// The record to send to `target` for a failed `record`: same key, value and envelope
+/// headers, its origin (kept from an earlier forward), and `extra` headers.
+pub fn forward(record: &ReceivedRecord, target: String, extra: Headers) -> Record {
+    let mut headers: Headers = record
+        .headers
+        .iter()
+        .filter(|(n, _)| !TRANSIENT.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    if header_str(&headers, ORIGINAL_TOPIC).is_none() {
+        headers.push((ORIGINAL_TOPIC.into(), record.topic.clone().into_bytes()));
+        headers.push((
+            ORIGINAL_PARTITION.into(),
+            record.partition.to_string().into_bytes(),
+        ));
+        headers.push((ORIGINAL_OFFSET.into(), record.offset.to_string().into_bytes()));
+    }
+    headers.extend(extra);
+    Record {
+        topic: target,
+        key: record.key.clone(),
+        value: record.value.clone(),
+        headers,
+        partition: None,
+    }
+}
+
+/// Headers describing a dead letter.
+pub fn dead_letter_headers(reason: &str, error: &str, attempts: u32) -> Headers {
+    vec![
+        (REASON.into(), reason.as_bytes().to_vec()),
+        (ERROR.into(), error.as_bytes().to_vec()),
+        (TIME.into(), chrono::Utc::now().to_rfc3339().into_bytes()),
+        (ATTEMPTS.into(), attempts.to_string().into_bytes()),
+    ]
+}
+
+/// One record of a dead-letter topic, described without its payload.
+#[derive(Clone)]
+pub struct DeadLetter {
+    pub dlq_topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub original_topic: Option<String>,
+    pub original_partition: Option<i32>,
+    pub original_offset: Option<i64>,
+    pub reason: Option<String>,
+    pub error: Option<String>,
+    pub event_type: Option<String>,
+    pub event_id: Option<String>,
+    pub attempts: Option<u32>,
+    record: ReceivedRecord,
+}
+
+impl std::fmt::Debug for DeadLetter {
+    // The payload may be PHI: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeadLetter")
+            .field("dlq_topic", &self.dlq_topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("original_topic", &self.original_topic)
+            .field("original_offset", &self.original_offset)
+            .field("reason", &self.reason)
+            .field("error", &self.error)
+            .field("event_type", &self.event_type)
+            .field("event_id", &self.event_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeadLetter {
+    fn from_record(record: ReceivedRecord) -> Self {
+        let h = |n| header_str(&record.headers, n).map(str::to_owned);
+        DeadLetter {
+            dlq_topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            original_topic: h(ORIGINAL_TOPIC),
+            original_partition: h(ORIGINAL_PARTITION).and_then(|s| s.parse().ok()),
+            original_offset: h(ORIGINAL_OFFSET).and_then(|s| s.parse().ok()),
+            reason: h(REASON),
+            error: h(ERROR),
+            event_type: h(crate::envelope::headers::TYPE),
+            event_id: h(crate::envelope::headers::ID),
+            attempts: h(ATTEMPTS).and_then(|s| s.parse().ok()),
+            record,
+        }
+    }
+
+    /// The dead-lettered record (its value may be PHI).
+    pub fn record(&self) -> &ReceivedRecord {
+        &self.record
+    }
+}
+
+async fn read_all<C: TransportConsumer>(
+    consumer: &C,
+    idle: Duration,
+    mut each: impl FnMut(ReceivedRecord),
+) -> Result<(), TransportError> {
+    while let Some(ev) = consumer.poll(idle).await? {
+        if let ConsumerEvent::Record(r) = ev {
+            each(r);
+        }
+    }
+    Ok(())
+}
+
+/// Every dead letter currently in `dlq_topic` (read until nothing arrives for `idle`),
+/// without consuming them.
+pub async fn inspect<T: Transport>(
+    transport: &T,
+    dlq_topic: &str,
+    idle: Duration,
+) -> Result<Vec<DeadLetter>, TransportError> {
+    let consumer = transport
+        .subscribe(SubscribeConfig {
+            group_id: format!("carebus-dlq-inspect-{}", crate::types::Uuid::new_v4()),
+            topics: vec![dlq_topic.to_string()],
+            offset_reset: OffsetReset::Earliest,
+            ..SubscribeConfig::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    read_all(&consumer, idle, |r| out.push(DeadLetter::from_record(r))).await?;
+    consumer.close().await?;
+    out.sort_by_key(|d| (d.partition, d.offset));
+    Ok(out)
+}
+
+/// What a redrive did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedriveReport {
+    pub redriven: usize,
+    pub skipped: usize,
+}
+
+/// Republish the dead letters of `dlq_topic` that `select` accepts to their original topic
+/// (headers of the failure removed), reading in consumer group `group`, so a dead letter is
+/// redriven once. Records `select` rejects are passed over for good by that group: look with
+/// [`inspect`] first, or use another group.
+pub async fn redrive<T: Transport>(
+    transport: &T,
+    dlq_topic: &str,
+    group: &str,
+    idle: Duration,
+    select: impl Fn(&DeadLetter) -> bool,
+) -> Result<RedriveReport, TransportError> {
+    let consumer = transport
+        .subscribe(SubscribeConfig {
+            group_id: group.to_string(),
+            topics: vec![dlq_topic.to_string()],
+            offset_reset: OffsetReset::Earliest,
+            ..SubscribeConfig::default()
+        })
+        .await?;
+    let mut report = RedriveReport::default();
+    while let Some(ev) = consumer.poll(idle).await? {
+        let ConsumerEvent::Record(r) = ev else {
+            continue;
+        };
+        let tp = r.topic_partition();
+        let next = r.offset + 1;
+        let letter = DeadLetter::from_record(r);
+        if select(&letter) {
+            let target = letter
+                .original_topic
+                .clone()
+                .unwrap_or_else(|| dlq_topic.trim_end_matches(".dlq").to_string());
+            let mut record = forward(&letter.record, target, Vec::new());
+            record.headers.retain(|(n, _)| {
+                n != ORIGINAL_TOPIC && n != ORIGINAL_PARTITION && n != ORIGINAL_OFFSET
+            });
+            record
+                .headers
+                .push(("carebus_redriven_from".into(), dlq_topic.as_bytes().to_vec()));
+            transport.send(record).await?;
+            report.redriven += 1;
+            metrics::counter!("carebus_redriven_total").increment(1);
+        } else {
+            report.skipped += 1;
+        }
+        consumer.store_offset(&tp, next)?;
+    }
+    consumer.commit().await?;
+    consumer.close().await?;
+    Ok(report)
+}
