@@ -86,8 +86,16 @@ fn schema_rebuilt_from_the_ir_equals_the_loaders_schema() {
     // macros); it must describe the same schema as the loader's text.
     let model = fixture_model();
     for e in &model.events {
-        let ours = apache_avro::Schema::parse_str(&carebus_codegen::emit::schema::event_schema(&model, e)).unwrap();
+        let ours =
+            apache_avro::Schema::parse_str(&carebus_codegen::emit::schema::event_schema(&model, e))
+                .unwrap();
         let loader = apache_avro::Schema::parse_str(&e.schema_text).unwrap();
-        assert_eq!(ours.canonical_form(), loader.canonical_form(), "{} v{}", e.name, e.version);
+        assert_eq!(
+            ours.canonical_form(),
+            loader.canonical_form(),
+            "{} v{}",
+            e.name,
+            e.version
+        );
     }
 }

@@ -60,7 +60,11 @@ fn avro_bytes_are_identical_to_apache_avro_and_decode_back() {
         let mut ours = Vec::new();
         v.encode_payload(&mut ours);
         assert_eq!(ours, apache_bytes(&schema, &v), "value {i}");
-        assert_eq!(VisitRecorded::decode_payload(&ours).unwrap(), v, "value {i}");
+        assert_eq!(
+            VisitRecorded::decode_payload(&ours).unwrap(),
+            v,
+            "value {i}"
+        );
         // apache-avro reads our bytes with the same schema.
         let read = apache_avro::from_avro_datum(&schema, &mut &ours[..], None).unwrap();
         assert!(read.validate(&schema), "value {i}");
@@ -98,7 +102,10 @@ fn schema_constant_is_the_loaders_self_contained_schema_and_parses() {
     let mut bigger = BTreeMap::new();
     bigger.insert("a".to_string(), "1".to_string());
     bigger.insert("b".to_string(), "2".to_string());
-    let v = VisitRecorded { labels: bigger, ..visit(0) };
+    let v = VisitRecorded {
+        labels: bigger,
+        ..visit(0)
+    };
     let mut bytes = Vec::new();
     v.encode_payload(&mut bytes);
     assert_eq!(VisitRecorded::decode_payload(&bytes).unwrap(), v);
@@ -115,7 +122,10 @@ fn trailing_and_truncated_payloads_are_errors() {
         Err(DecodeError::TrailingBytes { remaining: 1 })
     ));
     for cut in 0..bytes.len() {
-        assert!(VisitRecorded::decode_payload(&bytes[..cut]).is_err(), "cut at {cut}");
+        assert!(
+            VisitRecorded::decode_payload(&bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
     }
 }
 
@@ -134,7 +144,11 @@ fn json_form_uses_schema_names_iso_dates_and_scaled_decimals() {
     assert_eq!(json["reading"], 99.6);
     for i in 0..12 {
         let v = visit(i);
-        assert_eq!(VisitRecorded::from_json(&v.to_json()).unwrap(), v, "value {i}");
+        assert_eq!(
+            VisitRecorded::from_json(&v.to_json()).unwrap(),
+            v,
+            "value {i}"
+        );
     }
     // Optional members may be absent; required ones may not, and the error names the path.
     let mut obj = visit(3).to_json();
@@ -143,7 +157,9 @@ fn json_form_uses_schema_names_iso_dates_and_scaled_decimals() {
     obj.as_object_mut().unwrap().remove("charge");
     assert_eq!(
         VisitRecorded::from_json(&obj).unwrap_err(),
-        DecodeError::MissingField { field: "charge".into() }
+        DecodeError::MissingField {
+            field: "charge".into()
+        }
     );
     let mut obj = visit(5).to_json();
     obj["codes"][1]["code"] = serde_json::json!(5);
@@ -159,7 +175,11 @@ fn validation_checks_decimal_precision_and_the_aggregate_id() {
     let err = v.validate().unwrap_err();
     assert_eq!(err.field, "charge");
     assert!(!err.to_string().contains("12345678901"), "{err}");
-    let paid = InvoicePaid { invoice_id: String::new(), amount_cents: 1, payer: "x".into() };
+    let paid = InvoicePaid {
+        invoice_id: String::new(),
+        amount_cents: 1,
+        payer: "x".into(),
+    };
     assert_eq!(paid.validate().unwrap_err().field, "invoiceId");
 }
 
@@ -169,5 +189,144 @@ fn phi_is_listed_and_redacted() {
     let debug = format!("{:?}", visit(1));
     assert!(!debug.contains("Jane"), "{debug}");
     assert!(!debug.contains("1990"), "{debug}");
-    assert_eq!(visit(1).aggregate_id(), "55000000-0000-4000-8000-000000000001");
+    assert_eq!(
+        visit(1).aggregate_id(),
+        "55000000-0000-4000-8000-000000000001"
+    );
+}
+
+mod topics {
+    use super::*;
+    use carebus::{HandlerContext, HandlerResult, TopicEvents, TopicHandler};
+    use std::sync::Mutex;
+
+    /// Poll a future that never waits (the handlers below complete immediately).
+    fn ready<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("handler future was not ready"),
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl ClinicHandler for Recorder {
+        async fn on_invoice_paid(&self, _ctx: &HandlerContext, event: InvoicePaid) -> HandlerResult {
+            self.0.lock().unwrap().push(format!("paid v2 by {}", event.payer));
+            Ok(())
+        }
+        async fn on_invoice_paid_v1(&self, _ctx: &HandlerContext, event: InvoicePaidV1) -> HandlerResult {
+            self.0.lock().unwrap().push(format!("paid v1 {}", event.amount_cents));
+            Ok(())
+        }
+        async fn on_visit_recorded(&self, _ctx: &HandlerContext, event: VisitRecorded) -> HandlerResult {
+            self.0.lock().unwrap().push(format!("visit hr={} severity={:?}", event.heart_rate, event.severity));
+            Ok(())
+        }
+    }
+
+    fn v1() -> VisitRecordedV1 {
+        VisitRecordedV1 {
+            visit_id: Uuid::from_u128(9),
+            patient_name: Phi::new("Ann".into()),
+            heart_rate: 72,
+            notes: Some(Phi::new("dropped in v2".into())),
+        }
+    }
+
+    #[test]
+    fn old_versions_are_upcast_with_schema_defaults() {
+        let up = VisitRecorded::from(v1());
+        assert_eq!(up.heart_rate, 72i64);
+        assert_eq!(up.patient_name.expose(), "Ann");
+        assert_eq!(up.severity, Severity::Low);
+        assert!(up.codes.is_empty());
+        assert_eq!(up.charge, Decimal::new(0));
+        assert_eq!(up.discount, None);
+        assert_eq!(up.measured_at, Timestamp(0));
+        assert_eq!(up.reading, VisitRecordedReading::Null);
+        assert_eq!(up.r#type, "outpatient");
+        assert_eq!(up.weight_kg, Some(0.0));
+        assert!(up.labels.is_empty());
+    }
+
+    #[test]
+    fn topic_enum_decodes_by_version_and_fingerprint() {
+        let mut bytes = Vec::new();
+        v1().encode_payload(&mut bytes);
+        let by_version = ClinicEvent::decode("VisitRecorded", 1, &bytes).unwrap();
+        assert_eq!(by_version, ClinicEvent::VisitRecordedV1(v1()));
+        assert_eq!(by_version.info().version, 1);
+        assert_eq!(by_version.aggregate_id(), Uuid::from_u128(9).to_string());
+        let by_fp = ClinicEvent::decode_fingerprint(VisitRecordedV1::FINGERPRINT, &bytes).unwrap();
+        assert_eq!(by_fp, by_version);
+        let mut again = Vec::new();
+        by_fp.encode_payload(&mut again);
+        assert_eq!(again, bytes);
+
+        match ClinicEvent::decode("VisitRecorded", 7, &bytes).unwrap_err() {
+            DecodeError::UnknownEvent { known, .. } => assert_eq!(known, "v1, v2"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decode("NoSuchEvent", 1, &bytes),
+            Err(DecodeError::UnknownEvent { .. })
+        ));
+        assert!(matches!(
+            decode_fingerprint(42, &bytes),
+            Err(DecodeError::UnknownFingerprint { fingerprint: 42 })
+        ));
+        let any = decode("VisitRecorded", 1, &bytes).unwrap();
+        assert_eq!(any, AnyEvent::Clinic(by_version));
+        assert_eq!(EVENTS.len(), 4);
+        assert_eq!(<ClinicEvent as TopicEvents>::EVENTS.len(), 4);
+    }
+
+    #[test]
+    fn dispatcher_routes_each_version_to_its_method() {
+        let dispatcher = ClinicDispatcher(Recorder::default());
+        let ctx = HandlerContext::default();
+        let events = [
+            ClinicEvent::from(v1()),
+            ClinicEvent::from(InvoicePaidV1 { invoice_id: "i-1".into(), amount_cents: 500 }),
+            ClinicEvent::from(InvoicePaid { invoice_id: "i-2".into(), amount_cents: 1, payer: "acme".into() }),
+        ];
+        for e in events {
+            ready(dispatcher.handle(&ctx, e)).unwrap();
+        }
+        assert_eq!(
+            *dispatcher.0.0.lock().unwrap(),
+            ["visit hr=72 severity=Low", "paid v1 500", "paid v2 by acme"]
+        );
+    }
+
+    struct Outbox(Mutex<Vec<(&'static str, u32, String)>>);
+
+    impl carebus::Publish for Outbox {
+        fn publish<E: DomainEvent>(
+            &self,
+            event: E,
+            _options: carebus::PublishOptions,
+        ) -> impl std::future::Future<Output = Result<carebus::Delivery, carebus::PublishError>> + Send {
+            let result = event.validate().map_err(carebus::PublishError::from).map(|()| {
+                self.0.lock().unwrap().push((E::EVENT_TYPE, E::EVENT_VERSION, event.aggregate_id()));
+                carebus::Delivery { event_id: "e-1".into(), topic: E::TOPIC.into(), partition: 0, offset: 0 }
+            });
+            std::future::ready(result)
+        }
+    }
+
+    #[test]
+    fn publisher_trait_is_available_on_every_publish() {
+        let outbox = Outbox(Mutex::new(Vec::new()));
+        let paid = InvoicePaid { invoice_id: "i-9".into(), amount_cents: 100, payer: "acme".into() };
+        let delivery = ready(outbox.publish_invoice_paid(paid, Default::default())).unwrap();
+        assert_eq!(delivery.topic, "healthcare.clinic.events");
+        let empty_id = InvoicePaid { invoice_id: String::new(), amount_cents: 1, payer: "x".into() };
+        assert!(ready(outbox.publish_invoice_paid(empty_id, Default::default())).is_err());
+        assert_eq!(*outbox.0.lock().unwrap(), [("InvoicePaid", 2, "i-9".to_string())]);
+    }
 }

@@ -315,7 +315,13 @@ impl Conv<'_, '_> {
     }
 
     /// A field's domain value from `e: WireFieldType` (may use `?`).
-    fn field_from_wire(&self, shape: &RType, ty: &Type, e: TokenStream, field: &str) -> TokenStream {
+    fn field_from_wire(
+        &self,
+        shape: &RType,
+        ty: &Type,
+        e: TokenStream,
+        field: &str,
+    ) -> TokenStream {
         if self.wire_optional(ty) {
             let (phi, inner) = match shape {
                 RType::Phi(inner) => (true, inner.as_ref()),

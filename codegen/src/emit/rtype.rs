@@ -369,7 +369,9 @@ impl RType {
                 let body = inner.json_from(v, path, depth);
                 quote! { ::carebus::Phi::new(#body) }
             }
-            RType::Prim(_) | RType::Named(_) => quote! { ::carebus::JsonCodec::from_json(#v, #path)? },
+            RType::Prim(_) | RType::Named(_) => {
+                quote! { ::carebus::JsonCodec::from_json(#v, #path)? }
+            }
         }
     }
 
@@ -420,7 +422,7 @@ impl RType {
             RType::Vec(inner) => {
                 let body = inner.validate(ctx, quote!(#v), quote!(&#p), depth + 1)?;
                 Some(quote! {
-                    for (i, #v) in #e.iter().enumerate() {
+                    for (i, #v) in (#e).iter().enumerate() {
                         let #p = ::std::format!("{}[{}]", #path, i);
                         #body
                     }
@@ -435,7 +437,7 @@ impl RType {
                     }
                 })
             }
-            RType::Phi(inner) => inner.validate(ctx, quote!(#e.expose()), path, depth),
+            RType::Phi(inner) => inner.validate(ctx, quote!((#e).expose()), path, depth),
             RType::Named(id) => ctx
                 .has_decimals(id)
                 .then(|| quote! { #e.validate_decimals(event_type, #path)?; }),

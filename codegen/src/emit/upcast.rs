@@ -1,7 +1,288 @@
-//! Older and newest versions of an event in, `From<Old> for Newest` upcasts out.
-use super::Ctx;
-use proc_macro2::TokenStream;
+//! Older and newest versions of an event in, `From<Old> for Newest` upcasts out, derived by Avro schema resolution (fields matched by name or alias, new fields take their schema default as Rust code, removed fields dropped, int → long and other promotions).
+//!
+//! When an upcast cannot be derived (a new field without default, a narrowing change), none is
+//! emitted and the topic's handler trait gets a method for that old version instead.
 
-pub fn items(_ctx: &Ctx<'_>) -> TokenStream {
-    TokenStream::new()
+use super::{Ctx, RType, ident, int};
+use crate::ir::{Event, NamedType, Type};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use serde_json::Value;
+
+/// Every derivable upcast of an older event version to the newest.
+pub fn items(ctx: &Ctx<'_>) -> TokenStream {
+    let mut out = TokenStream::new();
+    for e in &ctx.model.events {
+        let Some(newest) = newest_of(ctx, e) else {
+            continue;
+        };
+        if let Ok(tokens) = upcast(ctx, e, newest) {
+            out.extend(tokens);
+        }
+    }
+    out
+}
+
+/// The newest version of `e`'s event, when `e` is an older one.
+pub fn newest_of<'m>(ctx: &Ctx<'m>, e: &Event) -> Option<&'m Event> {
+    let newest = *ctx.model.versions(&e.name).last()?;
+    (newest.version != e.version).then_some(newest)
+}
+
+/// The `From` impl upcasting `old` to `new`, or why it cannot be derived.
+pub fn upcast(ctx: &Ctx<'_>, old: &Event, new: &Event) -> Result<TokenStream, String> {
+    let (old_def, new_def) = (ctx.event_def(old), ctx.event_def(new));
+    let (old_name, new_name) = (&old_def.ident, &new_def.ident);
+    let mut used_old = false;
+    let mut inits = Vec::new();
+    for f in &new.record.fields {
+        let id = ident::snake_ident(&f.name);
+        let new_shape = RType::field(ctx, new_name, f);
+        let matched = old
+            .record
+            .fields
+            .iter()
+            .find(|o| o.name == f.name || f.aliases.contains(&o.name));
+        let value = match (matched, &f.default) {
+            (Some(o), _) => {
+                let old_id = ident::snake_ident(&o.name);
+                let old_shape = RType::field(ctx, old_name, o);
+                used_old = true;
+                convert(&old_shape, &new_shape, quote!(old.#old_id), 0).ok_or_else(|| {
+                    format!(
+                        "field `{}` changed type in a way schema resolution cannot follow",
+                        f.name
+                    )
+                })?
+            }
+            (None, Some(default)) => default_value(ctx, &f.ty, &new_shape, default)
+                .ok_or_else(|| format!("the default of new field `{}` has no Rust form", f.name))?,
+            (None, None) => {
+                return Err(format!(
+                    "field `{}` is new in version {} and has no default",
+                    f.name, new.version
+                ));
+            }
+        };
+        inits.push(quote! { #id: #value, });
+    }
+    let param = if used_old { quote!(old) } else { quote!(_old) };
+    let doc = format!(
+        " Upcast `{}` version {} to version {} by Avro schema resolution: fields matched by name or alias, new fields take their schema default, removed fields are dropped.",
+        old.name, old.version, new.version
+    );
+    Ok(quote! {
+        #[doc = #doc]
+        impl ::std::convert::From<#old_name> for #new_name {
+            fn from(#param: #old_name) -> Self {
+                Self { #(#inits)* }
+            }
+        }
+    })
+}
+
+/// `e` (an owned value of shape `from`) as a value of shape `to`, by the Avro promotions.
+fn convert(from: &RType, to: &RType, e: TokenStream, depth: usize) -> Option<TokenStream> {
+    use super::rtype::Prim::*;
+    if from == to {
+        return Some(e);
+    }
+    let v = format_ident!("v{depth}");
+    Some(match (from, to) {
+        (RType::Prim(a), RType::Prim(b)) => match (a, b) {
+            (Int, Long) => quote!(i64::from(#e)),
+            (Int, Double) | (Float, Double) => quote!(f64::from(#e)),
+            (Int, Float) | (Long, Float) => quote!(#e as f32),
+            (Long, Double) => quote!(#e as f64),
+            (String, Bytes) => quote!(#e.into_bytes()),
+            _ => return None,
+        },
+        (RType::Phi(a), RType::Phi(b)) => {
+            let inner = convert(a, b, quote!(#e.into_inner()), depth)?;
+            quote!(::carebus::Phi::new(#inner))
+        }
+        (a, RType::Phi(b)) => {
+            let inner = convert(a, b, e, depth)?;
+            quote!(::carebus::Phi::new(#inner))
+        }
+        (RType::Phi(a), b) => convert(a, b, quote!(#e.into_inner()), depth)?,
+        (RType::Option { inner: a, .. }, RType::Option { inner: b, .. }) => {
+            let body = convert(a, b, quote!(#v), depth + 1)?;
+            quote!(#e.map(|#v| #body))
+        }
+        (a, RType::Option { inner: b, .. }) => {
+            let body = convert(a, b, e, depth)?;
+            quote!(::std::option::Option::Some(#body))
+        }
+        (RType::Vec(a), RType::Vec(b)) => {
+            let body = convert(a, b, quote!(#v), depth + 1)?;
+            quote!(#e.into_iter().map(|#v| #body).collect())
+        }
+        (RType::Map(a), RType::Map(b)) => {
+            let k = format_ident!("k{depth}");
+            let body = convert(a, b, quote!(#v), depth + 1)?;
+            quote!(#e.into_iter().map(|(#k, #v)| (#k, #body)).collect())
+        }
+        _ => return None,
+    })
+}
+
+/// A schema default (JSON, as the Avro spec writes it) as a Rust expression of shape `shape`.
+pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Option<TokenStream> {
+    use super::rtype::Prim;
+    if let RType::Phi(inner) = shape {
+        let value = default_value(ctx, ty, inner, v)?;
+        return Some(quote!(::carebus::Phi::new(#value)));
+    }
+    Some(match (ty, shape) {
+        (Type::Union { branches }, RType::Option { inner, .. }) => {
+            // A union's default is of its first branch.
+            if branches.first() == Some(&Type::Null) {
+                quote!(::std::option::Option::None)
+            } else {
+                let first = branches.first()?;
+                let value = default_value(ctx, first, inner, v)?;
+                quote!(::std::option::Option::Some(#value))
+            }
+        }
+        (_, RType::Unit) => quote!(()),
+        (_, RType::Prim(p)) => match p {
+            Prim::Bool => {
+                let b = v.as_bool()?;
+                quote!(#b)
+            }
+            Prim::Int | Prim::Long | Prim::U32 | Prim::U64 => {
+                let n = int(v.as_i64()?);
+                quote!(#n)
+            }
+            Prim::Float => {
+                let f = Literal::f32_unsuffixed(v.as_f64()? as f32);
+                quote!(#f)
+            }
+            Prim::Double => {
+                let f = Literal::f64_unsuffixed(v.as_f64()?);
+                quote!(#f)
+            }
+            Prim::String => {
+                let s = v.as_str()?;
+                quote!(::std::string::String::from(#s))
+            }
+            Prim::Bytes => {
+                let bytes = avro_bytes(v)?;
+                if bytes.is_empty() {
+                    quote!(::std::vec::Vec::new())
+                } else {
+                    quote!(::std::vec![#(#bytes),*])
+                }
+            }
+            Prim::Uuid => {
+                let hex: String = v.as_str()?.chars().filter(|c| *c != '-').collect();
+                let n = u128::from_str_radix(&hex, 16).ok()?;
+                let lit = format!("0x{n:032x}").parse::<TokenStream>().ok()?;
+                quote!(::carebus::Uuid::from_u128(#lit))
+            }
+            Prim::Date => {
+                let n = int(v.as_i64()?);
+                quote!(::carebus::Date(#n))
+            }
+            Prim::Timestamp => {
+                let n = int(v.as_i64()?);
+                quote!(::carebus::Timestamp(#n))
+            }
+            Prim::TimestampMillis => {
+                let n = int(v.as_i64()?);
+                quote!(::carebus::TimestampMillis(#n))
+            }
+        },
+        (_, RType::Decimal { .. }) => {
+            let bytes = avro_bytes(v)?;
+            if bytes.len() > 16 {
+                return None;
+            }
+            let fill = if bytes.first().is_some_and(|b| b & 0x80 != 0) {
+                0xff
+            } else {
+                0
+            };
+            let mut full = [fill; 16];
+            full[16 - bytes.len()..].copy_from_slice(&bytes);
+            let n = int(i128::from_be_bytes(full));
+            quote!(::carebus::Decimal::new(#n))
+        }
+        (Type::Array { items }, RType::Vec(inner)) => {
+            let values: Vec<TokenStream> = v
+                .as_array()?
+                .iter()
+                .map(|x| default_value(ctx, items, inner, x))
+                .collect::<Option<_>>()?;
+            if values.is_empty() {
+                quote!(::std::vec::Vec::new())
+            } else {
+                quote!(::std::vec![#(#values),*])
+            }
+        }
+        (Type::Map { values }, RType::Map(inner)) => {
+            let entries: Vec<TokenStream> = v
+                .as_object()?
+                .iter()
+                .map(|(k, x)| {
+                    let value = default_value(ctx, values, inner, x)?;
+                    Some(quote!((::std::string::String::from(#k), #value)))
+                })
+                .collect::<Option<_>>()?;
+            if entries.is_empty() {
+                quote!(::std::collections::BTreeMap::new())
+            } else {
+                quote!(::std::collections::BTreeMap::from([#(#entries),*]))
+            }
+        }
+        (Type::Union { branches }, RType::Named(id)) => {
+            let union = ctx.unions.iter().find(|u| &u.ident == id)?;
+            let (variant, branch_ty, branch_shape) = union.branches.first()?;
+            if branches.first()? == &Type::Null {
+                quote!(#id::#variant)
+            } else {
+                let value = default_value(ctx, branch_ty, branch_shape, v)?;
+                quote!(#id::#variant(#value))
+            }
+        }
+        (Type::Named { name }, RType::Named(id)) => match ctx.model.named_type(name)? {
+            NamedType::Enum(e) => {
+                let symbol = e
+                    .symbols
+                    .iter()
+                    .find(|s| Some(s.name.as_str()) == v.as_str())?;
+                let variant = ident::camel_ident(&symbol.name);
+                quote!(#id::#variant)
+            }
+            NamedType::Fixed(_) => {
+                let bytes = avro_bytes(v)?;
+                quote!(#id([#(#bytes),*]))
+            }
+            NamedType::Record(r) => {
+                let obj = v.as_object()?;
+                let fields: Vec<TokenStream> = r
+                    .fields
+                    .iter()
+                    .map(|f| {
+                        let value = obj.get(&f.name).or(f.default.as_ref())?;
+                        let shape = RType::field(ctx, id, f);
+                        let field_id = ident::snake_ident(&f.name);
+                        let value = default_value(ctx, &f.ty, &shape, value)?;
+                        Some(quote!(#field_id: #value))
+                    })
+                    .collect::<Option<_>>()?;
+                quote!(#id { #(#fields),* })
+            }
+        },
+        _ => return None,
+    })
+}
+
+/// Avro JSON encodes bytes as a string of code points 0-255, one per byte.
+fn avro_bytes(v: &Value) -> Option<Vec<u8>> {
+    v.as_str()?
+        .chars()
+        .map(|c| u8::try_from(c as u32).ok())
+        .collect()
 }
