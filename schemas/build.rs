@@ -1,2 +1,7 @@
-//! Build script: schema files in this crate in, generated Rust events out (via carebus-codegen).
-fn main() {}
+//! Build script: the schema files in this folder in, typed Rust events (plus prost wire types and the IR JSON) in `OUT_DIR` out, via carebus-codegen.
+//!
+//! A problem in a schema fails the build with file:line:column, what is wrong and how to fix
+//! it. The compatibility gate records new versions in `schema-history.lock`.
+fn main() {
+    carebus_codegen::Config::new().schemas_dir(".").generate_or_exit();
+}

@@ -142,14 +142,30 @@ pub struct Ctx<'m> {
 
 impl<'m> Ctx<'m> {
     pub fn new(model: &'m Model) -> Ctx<'m> {
+        // Types live in one flat module: a short name used by two namespaces (or by an event)
+        // gets its namespace's last segment as a prefix (`healthcare.ai.Coding` → `AiCoding`).
+        let short_of = |t: &NamedType| match t {
+            NamedType::Record(r) => (r.name.clone(), r.namespace.clone()),
+            NamedType::Enum(e) => (e.name.clone(), e.namespace.clone()),
+            NamedType::Fixed(f) => (f.name.clone(), f.namespace.clone()),
+        };
+        let mut uses: BTreeMap<String, usize> = BTreeMap::new();
+        for t in &model.types {
+            *uses.entry(short_of(t).0).or_default() += 1;
+        }
+        for e in model.latest_events() {
+            *uses.entry(e.name.clone()).or_default() += 1;
+        }
         let mut names = BTreeMap::new();
         for t in &model.types {
-            let short = match t {
-                NamedType::Record(r) => &r.name,
-                NamedType::Enum(e) => &e.name,
-                NamedType::Fixed(f) => &f.name,
+            let (short, namespace) = short_of(t);
+            let rust = if uses.get(&short).copied().unwrap_or(0) > 1 {
+                let segment = namespace.rsplit('.').next().unwrap_or_default();
+                format!("{}{short}", ident::camel(segment))
+            } else {
+                short
             };
-            names.insert(t.full_name(), ident::camel_ident(short));
+            names.insert(t.full_name(), ident::camel_ident(&rust));
         }
         let mut avro_types = BTreeSet::new();
         for e in model
@@ -325,7 +341,11 @@ pub(crate) fn deprecated_doc(reason: Option<&str>, after_doc: bool) -> TokenStre
     match reason {
         Some(r) => {
             let line = format!(" **Deprecated:** {r}");
-            let gap = if after_doc { quote! { #[doc = ""] } } else { TokenStream::new() };
+            let gap = if after_doc {
+                quote! { #[doc = ""] }
+            } else {
+                TokenStream::new()
+            };
             quote! { #gap #[doc = #line] }
         }
         None => TokenStream::new(),

@@ -5,6 +5,7 @@
 //! macros through [`derive`].
 
 pub mod check;
+pub mod config;
 pub mod diagnostic;
 pub mod emit;
 pub mod fingerprint;
@@ -12,5 +13,6 @@ pub mod history;
 pub mod ir;
 pub mod load;
 
+pub use config::Config;
 pub use diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 pub use ir::Model;

@@ -1,0 +1,171 @@
+//! Build-script settings in, generated Rust, prost wire types, IR JSON and an updated schema history out — the one call a `build.rs` makes.
+//!
+//! ```no_run
+//! // schemas/build.rs
+//! fn main() {
+//!     carebus_codegen::Config::new()
+//!         .schemas_dir("schemas")
+//!         .generate_or_exit();
+//! }
+//! ```
+
+use crate::check;
+use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
+use crate::emit;
+use crate::history::History;
+use crate::ir::{Model, Source};
+use crate::load;
+use std::path::{Path, PathBuf};
+
+/// Name of the generated Rust file in `OUT_DIR`; include it with
+/// `include!(concat!(env!("OUT_DIR"), "/carebus_generated.rs"));`.
+pub const GENERATED_FILE: &str = "carebus_generated.rs";
+/// Name of the IR JSON file in `OUT_DIR` (the catalog reads the same IR).
+pub const IR_FILE: &str = "carebus-ir.json";
+/// Name of the schema history lock inside the schemas folder.
+pub const HISTORY_FILE: &str = "schema-history.lock";
+
+/// Settings for one generation run. Setters take `&mut self` and return it for chaining.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    schemas_dir: Option<PathBuf>,
+    out_dir: Option<PathBuf>,
+    history: Option<PathBuf>,
+    cargo_directives: bool,
+}
+
+/// What a successful run produced.
+#[derive(Debug)]
+pub struct Generated {
+    pub model: Model,
+    pub rust_file: PathBuf,
+    pub ir_file: PathBuf,
+    /// Whether the schema history gained entries (new versions or compatible revisions).
+    pub history_updated: bool,
+}
+
+impl Config {
+    /// Defaults: schemas in `./` (the build script's crate), output in `$OUT_DIR`, history at
+    /// `<schemas>/schema-history.lock`, and `cargo:` directives printed.
+    pub fn new() -> Self {
+        Config {
+            cargo_directives: true,
+            ..Config::default()
+        }
+    }
+
+    /// The folder holding `avro/`, `proto/`, `topics.toml`, `services.toml`, `guides/`.
+    pub fn schemas_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.schemas_dir = Some(dir.into());
+        self
+    }
+
+    /// Where generated files go (default: `$OUT_DIR`).
+    pub fn out_dir(&mut self, dir: impl Into<PathBuf>) -> &mut Self {
+        self.out_dir = Some(dir.into());
+        self
+    }
+
+    /// The schema history lock file (default: `<schemas>/schema-history.lock`).
+    pub fn history(&mut self, path: impl Into<PathBuf>) -> &mut Self {
+        self.history = Some(path.into());
+        self
+    }
+
+    /// Whether to print `cargo:rerun-if-changed` lines (on by default; off for tools and tests).
+    pub fn cargo_directives(&mut self, on: bool) -> &mut Self {
+        self.cargo_directives = on;
+        self
+    }
+
+    /// Load, check (diagnostics and the compatibility gate), and write everything.
+    pub fn generate(&self) -> Result<Generated, Diagnostics> {
+        let dir = self.schemas_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let out_dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => match std::env::var_os("OUT_DIR") {
+                Some(d) => PathBuf::from(d),
+                None => return Err(one(DiagnosticKind::Io, "OUT_DIR is not set", "call Config::out_dir, or run from a build script")),
+            },
+        };
+        let history_path = self.history.clone().unwrap_or_else(|| dir.join(HISTORY_FILE));
+        if self.cargo_directives {
+            println!("cargo:rerun-if-changed={}", dir.display());
+            println!("cargo:rerun-if-changed={}", history_path.display());
+        }
+        let project = load::load_project(&dir);
+        if self.cargo_directives {
+            // Even when loading failed, watch every schema file so fixing one re-runs the build.
+            let mut files = Vec::new();
+            collect_files(&dir, &mut files);
+            for f in files {
+                println!("cargo:rerun-if-changed={}", f.display());
+            }
+        }
+        let project = project?;
+
+        let history = if history_path.exists() { History::load(&history_path).map_err(|d| Diagnostics(vec![d]))? } else { History::default() };
+        let (next, diags) = check::gate(&project.model, &history);
+        if !diags.is_empty() {
+            return Err(diags);
+        }
+        let history_updated = next != history;
+        if history_updated {
+            next.save_if_changed(&history_path).map_err(|d| Diagnostics(vec![d]))?;
+        }
+
+        // The generated code includes prost's wire structs (its `wire` module) from OUT_DIR.
+        if let Some(fds) = &project.descriptors {
+            emit::proto::compile_wire_types(fds, &out_dir).map_err(|e| io_error(&out_dir, e))?;
+        }
+        let code = emit::generate(&project.model);
+        let rust_file = out_dir.join(GENERATED_FILE);
+        emit::write_if_changed(&rust_file, &code).map_err(|e| io_error(&rust_file, e))?;
+        let ir_file = out_dir.join(IR_FILE);
+        let ir = serde_json::to_string_pretty(&project.model).unwrap_or_default();
+        emit::write_if_changed(&ir_file, &ir).map_err(|e| io_error(&ir_file, e))?;
+        Ok(Generated {
+            model: project.model,
+            rust_file,
+            ir_file,
+            history_updated,
+        })
+    }
+
+    /// [`Config::generate`] for build scripts: on problems, print every diagnostic with its
+    /// source line and exit with status 1 so cargo shows them and stops the build.
+    pub fn generate_or_exit(&self) -> Generated {
+        match self.generate() {
+            Ok(g) => g,
+            Err(diags) => {
+                eprintln!("{}", diags.render());
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if !p.file_name().is_some_and(|n| n == "target" || n == "src" || n == "tests") {
+                collect_files(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "avsc" || x == "proto" || x == "toml" || x == "md") {
+            out.push(p);
+        }
+    }
+    out.sort();
+}
+
+fn one(kind: DiagnosticKind, msg: &str, help: &str) -> Diagnostics {
+    Diagnostics(vec![Diagnostic::new(kind, Source::default(), msg).help(help)])
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Diagnostics {
+    Diagnostics(vec![
+        Diagnostic::new(DiagnosticKind::Io, Source::new(path.display().to_string(), 0, 0), format!("cannot write generated output: {e}")).help("check free disk space and permissions of the target directory"),
+    ])
+}
