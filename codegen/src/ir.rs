@@ -206,7 +206,13 @@ pub struct Field {
     pub name: String,
     pub doc: Option<String>,
     pub ty: Type,
-    /// Avro default, as JSON. `None` = no default.
+    /// Avro default, as JSON. `None` = no default. In IR JSON a missing key is no default,
+    /// and `"default": null` is a null default (kept apart from none by `present`).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub default: Option<serde_json::Value>,
     pub aliases: Vec<String>,
     /// Annotation `classification`.
@@ -218,6 +224,12 @@ pub struct Field {
     /// Protobuf field number (None for Avro).
     pub proto_number: Option<u32>,
     pub source: Source,
+}
+
+/// Deserialize a present JSON value, `null` included, as `Some`: an absent key is `None`
+/// (through `#[serde(default)]`). Without this a null default would read back as no default.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// A type as used by a field. Named types are referenced by full name.
