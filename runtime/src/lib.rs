@@ -17,6 +17,7 @@ pub mod handler;
 pub mod kafka;
 pub mod publish;
 pub mod publisher;
+pub mod testing;
 pub mod topic;
 pub mod transport;
 pub mod types;

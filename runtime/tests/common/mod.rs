@@ -278,3 +278,4 @@ impl TopicEvents for WardsEvent {
         }
     }
 }
+pub mod handlers;

@@ -1,0 +1,234 @@
+//! Test utilities for services: a recording publisher, a test consumer that awaits expected events, and a handler run against the in-process bus.
+//!
+//! ```ignore
+//! let recorder = RecordingPublisher::new();
+//! service.admit(&recorder, ...).await?;
+//! let admitted: Vec<PatientAdmitted> = recorder.events();
+//!
+//! let bus = Bus::default();
+//! let running = run_handler(&bus, "ward-service", WardsDispatcher::new(my_handler));
+//! let mut watch = TestConsumer::<WardsEvent>::new(&bus).await;
+//! publisher.publish_event(event, Default::default()).await?;
+//! let (envelope, event) = watch.expect(|_, e| matches!(e, WardsEvent::PatientAdmitted(_)), Duration::from_secs(5)).await?;
+//! running.stop().await?;
+//! ```
+
+use crate::bus::Bus;
+use crate::consumer::{
+    Consumer, ConsumerConfig, ConsumerError, RunReport, Shutdown, ShutdownTrigger,
+};
+use crate::envelope::Envelope;
+use crate::event::DomainEvent;
+use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
+use crate::publisher::{Publisher, PublisherConfig};
+use crate::topic::{TopicEvents, TopicHandler};
+use crate::transport::{
+    ConsumerEvent, OffsetReset, SubscribeConfig, Transport, TransportConsumer,
+};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One event recorded by a [`RecordingPublisher`].
+#[derive(Clone, Debug)]
+pub struct RecordedEvent {
+    pub envelope: Envelope,
+    /// The event's JSON form.
+    pub data: serde_json::Value,
+    payload: Vec<u8>,
+}
+
+/// A [`Publish`] that records events instead of sending them. Validation, envelope filling
+/// (ids, correlation from the handled event) and size checks are the real publisher's.
+#[derive(Clone)]
+pub struct RecordingPublisher {
+    shaper: Publisher<Bus>,
+    recorded: Arc<Mutex<Vec<RecordedEvent>>>,
+}
+
+impl Default for RecordingPublisher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RecordingPublisher {
+    pub fn new() -> Self {
+        let config = PublisherConfig {
+            dead_letter_topic: None,
+            ..PublisherConfig::default()
+        };
+        RecordingPublisher {
+            shaper: Publisher::new(Bus::default(), config)
+                .expect("a publisher without outbox or claim-check directory opens no files"),
+            recorded: Arc::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<RecordedEvent>> {
+        self.recorded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Everything recorded, in publish order.
+    pub fn recorded(&self) -> Vec<RecordedEvent> {
+        self.lock().clone()
+    }
+
+    /// The recorded events of type `E` (same type and version), decoded.
+    pub fn events<E: DomainEvent>(&self) -> Vec<E> {
+        self.lock()
+            .iter()
+            .filter(|r| {
+                r.envelope.event_type == E::EVENT_TYPE && r.envelope.event_version == E::EVENT_VERSION
+            })
+            .filter_map(|r| E::decode_payload(&r.payload).ok())
+            .collect()
+    }
+
+    /// Forget everything recorded.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+impl Publish for RecordingPublisher {
+    fn publish<E: DomainEvent>(
+        &self,
+        event: E,
+        options: PublishOptions,
+    ) -> impl Future<Output = Result<Delivery, PublishError>> + Send {
+        let result = self.shaper.prepare(&event, options).map(|(envelope, record)| {
+            let mut payload = Vec::new();
+            event.encode_payload(&mut payload);
+            let mut recorded = self.lock();
+            recorded.push(RecordedEvent {
+                envelope: envelope.clone(),
+                data: event.to_json(),
+                payload,
+            });
+            Delivery {
+                event_id: envelope.event_id,
+                topic: record.topic,
+                partition: 0,
+                offset: recorded.len() as i64 - 1,
+            }
+        });
+        std::future::ready(result)
+    }
+}
+
+/// The expected event did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("no matching event on {topic} within {waited:?} ({seen} other events seen)")]
+pub struct ExpectTimeout {
+    pub topic: String,
+    pub waited: Duration,
+    pub seen: usize,
+}
+
+/// Reads every event of topic `E` published on a transport (its own consumer group, from
+/// the beginning), for assertions.
+pub struct TestConsumer<T: Transport, E> {
+    consumer: T::Consumer,
+    _events: PhantomData<fn() -> E>,
+}
+
+impl<T: Transport, E: TopicEvents> TestConsumer<T, E> {
+    /// Subscribe to `E::TOPIC` in a fresh group.
+    pub async fn new(transport: &T) -> Result<Self, crate::transport::TransportError> {
+        let consumer = transport
+            .subscribe(SubscribeConfig {
+                group_id: format!("carebus-test-{}", crate::types::Uuid::new_v4()),
+                topics: vec![E::TOPIC.to_string()],
+                offset_reset: OffsetReset::Earliest,
+                ..SubscribeConfig::default()
+            })
+            .await?;
+        Ok(TestConsumer {
+            consumer,
+            _events: PhantomData,
+        })
+    }
+
+    /// The next decodable event, or `None` after `timeout`.
+    pub async fn next(&mut self, timeout: Duration) -> Option<(Envelope, E)> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            if let Ok(Some(ConsumerEvent::Record(r))) = self.consumer.poll(left).await
+                && let Ok(decoded) = crate::wire::decode::<E>(&r.headers, &r.value)
+            {
+                return Some(decoded);
+            }
+        }
+    }
+
+    /// Wait up to `timeout` for an event matching `expected`; events before it are skipped.
+    pub async fn expect(
+        &mut self,
+        expected: impl Fn(&Envelope, &E) -> bool,
+        timeout: Duration,
+    ) -> Result<(Envelope, E), ExpectTimeout> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = 0;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Some((env, e)) if expected(&env, &e) => return Ok((env, e)),
+                Some(_) => seen += 1,
+                None => {
+                    return Err(ExpectTimeout {
+                        topic: E::TOPIC.into(),
+                        waited: timeout,
+                        seen,
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A handler running against the in-process bus; stop it to get its report.
+pub struct RunningHandler {
+    trigger: ShutdownTrigger,
+    task: tokio::task::JoinHandle<Result<RunReport, ConsumerError>>,
+}
+
+impl RunningHandler {
+    /// Shut down gracefully and return what the consumer did.
+    pub async fn stop(self) -> Result<RunReport, ConsumerError> {
+        self.trigger.trigger();
+        self.task.await.unwrap_or_else(|e| {
+            Err(ConsumerError::HandlerFailed(format!(
+                "the consumer task did not finish: {e}"
+            )))
+        })
+    }
+}
+
+/// Run `handler` in consumer group `group` on `bus` (sequential mode, fast commits) until
+/// stopped. Events the handler publishes go through a publisher on the same bus.
+pub fn run_handler<H: TopicHandler>(bus: &Bus, group: &str, handler: H) -> RunningHandler {
+    let mut config = ConsumerConfig::new(group);
+    config.commit_interval = Duration::from_millis(50);
+    config.poll_timeout = Duration::from_millis(20);
+    run_handler_with(bus, config, handler)
+}
+
+/// [`run_handler`] with your own consumer configuration.
+pub fn run_handler_with<H: TopicHandler>(
+    bus: &Bus,
+    config: ConsumerConfig,
+    handler: H,
+) -> RunningHandler {
+    let publisher = Publisher::new(bus.clone(), PublisherConfig::default())
+        .expect("a publisher without outbox or claim-check directory opens no files");
+    let consumer = Consumer::new(publisher, config);
+    let (trigger, shutdown) = Shutdown::channel();
+    let task = tokio::spawn(async move { consumer.run(handler, shutdown).await });
+    RunningHandler { trigger, task }
+}
