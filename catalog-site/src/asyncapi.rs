@@ -62,7 +62,10 @@ fn message(model: &Model, event: &Event) -> Value {
     let mut ext = Map::new();
     ext.insert("x-event-version".into(), json!(event.version));
     ext.insert("x-aggregate-type".into(), json!(event.aggregate_type));
-    ext.insert("x-compatibility".into(), json!(event.compatibility.as_str()));
+    ext.insert(
+        "x-compatibility".into(),
+        json!(event.compatibility.as_str()),
+    );
     ext.insert(
         "x-fingerprint".into(),
         json!(format!("{:016x}", event.fingerprint)),
@@ -131,8 +134,7 @@ pub fn document(model: &Model, title: &str) -> Value {
         }
         let names = RustNames::of(model, e);
         let id = message_id(model, e);
-        let message_ref =
-            json!([{ "$ref": format!("#/channels/{}/messages/{id}", e.topic) }]);
+        let message_ref = json!([{ "$ref": format!("#/channels/{}/messages/{id}", e.topic) }]);
         let channel_ref = json!({ "$ref": format!("#/channels/{}", e.topic) });
         for (producing, op_id, action) in [
             (true, names.publish_method.clone(), "send"),

@@ -151,7 +151,10 @@ pub fn diff_section(old: &Event, new: &Event) -> String {
         }
         table.push_str("</tbody></table>");
         out.push_str(&table_wrap(
-            &format!("Field changes from version {} to {}", old.version, new.version),
+            &format!(
+                "Field changes from version {} to {}",
+                old.version, new.version
+            ),
             &table,
         ));
         out.push('\n');

@@ -68,10 +68,8 @@ fn field_example(model: &Model, field: &Field, depth: usize) -> Value {
     if let Some(example) = field.examples.first() {
         return example.clone();
     }
-    if let Some(default) = &field.default {
-        if !default.is_null() {
-            return default.clone();
-        }
+    if let Some(default) = field.default.as_ref().filter(|d| !d.is_null()) {
+        return default.clone();
     }
     type_example(model, &field.ty, depth)
 }

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 const NODE_W: u32 = 230;
 const NODE_H: u32 = 34;
 const GAP_Y: u32 = 14;
-const COL_X: [u32; 3] = [8, 300, 592];
-const WIDTH: u32 = 830;
+const COL_X: [u32; 3] = [8, 320, 632];
+const WIDTH: u32 = 870;
 const TOP: u32 = 30;
 
 /// The edges of a flow graph: (producer service, topic) and (topic, consumer service).
@@ -132,7 +132,11 @@ pub fn svg(flow: &Flow, links: &Links, id: &str, title: &str) -> String {
         flow.consumes.iter().map(|(_, s)| s.clone()).collect(),
         &consumer_edges,
     );
-    let rows = producers.len().max(topics.len()).max(consumers.len()).max(1);
+    let rows = producers
+        .len()
+        .max(topics.len())
+        .max(consumers.len())
+        .max(1);
     let height = TOP + rows as u32 * (NODE_H + GAP_Y) + 4;
 
     let mut out = String::new();
@@ -151,29 +155,27 @@ pub fn svg(flow: &Flow, links: &Links, id: &str, title: &str) -> String {
         cx1 = COL_X[1] + NODE_W / 2,
         cx2 = COL_X[2] + NODE_W / 2,
     );
-    let y_of = |list: &[String], name: &str| -> u32 {
+    let top_of = |list: &[String], name: &str| -> (usize, u32) {
         let i = list.iter().position(|x| x == name).unwrap_or(0);
-        node_y(i, list.len(), rows) + NODE_H / 2
+        (i, node_y(i, list.len(), rows))
     };
-    for (service, topic) in &flow.produces {
-        edge(
-            &mut out,
-            id,
-            COL_X[0] + NODE_W,
-            y_of(&producers, service),
-            COL_X[1],
-            y_of(&topics, topic),
-        );
-    }
-    for (topic, service) in &flow.consumes {
-        edge(
-            &mut out,
-            id,
-            COL_X[1] + NODE_W,
-            y_of(&topics, topic),
-            COL_X[2],
-            y_of(&consumers, service),
-        );
+    let left: Vec<PlacedEdge> = flow
+        .produces
+        .iter()
+        .map(|(s, t)| (top_of(&producers, s), top_of(&topics, t)))
+        .collect();
+    let right: Vec<PlacedEdge> = flow
+        .consumes
+        .iter()
+        .map(|(t, s)| (top_of(&topics, t), top_of(&consumers, s)))
+        .collect();
+    for (edges, x1, x2) in [
+        (&left, COL_X[0] + NODE_W, COL_X[1]),
+        (&right, COL_X[1] + NODE_W, COL_X[2]),
+    ] {
+        for (y1, y2) in spread_ports(edges) {
+            edge(&mut out, id, x1, y1, x2, y2);
+        }
     }
     for (col, list, kind) in [
         (0, &producers, "service"),
@@ -187,10 +189,9 @@ pub fn svg(flow: &Flow, links: &Links, id: &str, title: &str) -> String {
                 path::service(name)
             };
             let y = node_y(i, list.len(), rows);
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                r#"<a href="{href}" class="flow-node flow-{kind}"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/><text x="{tx}" y="{ty}">{label}</text></a>
-"#,
+                r#"<a href="{href}" class="flow-node flow-{kind}"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/><text x="{tx}" y="{ty}">{label}</text></a>"#,
                 href = esc(&links.to(&href)),
                 x = COL_X[col],
                 tx = COL_X[col] + NODE_W / 2,
@@ -201,6 +202,35 @@ pub fn svg(flow: &Flow, links: &Links, id: &str, title: &str) -> String {
     }
     out.push_str("</svg>\n</figure>\n");
     out
+}
+
+/// An edge between two placed nodes: (row, top y) of the source and of the target.
+type PlacedEdge = ((usize, u32), (usize, u32));
+
+/// Where each edge leaves and enters its nodes: edges sharing a node fan out along its
+/// side, ordered by the other end's row, so they do not all meet in one point.
+/// Input: ((row, top y) of the source, (row, top y) of the target) per edge.
+fn spread_ports(edges: &[PlacedEdge]) -> Vec<(u32, u32)> {
+    let port = |node: usize, other: usize, pick: &dyn Fn(&PlacedEdge) -> (usize, usize)| {
+        let mut others: Vec<usize> = edges
+            .iter()
+            .map(pick)
+            .filter(|(n, _)| *n == node)
+            .map(|(_, o)| o)
+            .collect();
+        others.sort_unstable();
+        let k = others.iter().position(|o| *o == other).unwrap_or(0) as u32;
+        let n = others.len() as u32;
+        NODE_H * (k + 1) / (n + 1)
+    };
+    edges
+        .iter()
+        .map(|&((s, sy), (t, ty))| {
+            let from = sy + port(s, t, &|e| (e.0.0, e.1.0));
+            let to = ty + port(t, s, &|e| (e.1.0, e.0.0));
+            (from, to)
+        })
+        .collect()
 }
 
 fn edge(out: &mut String, id: &str, x1: u32, y1: u32, x2: u32, y2: u32) {

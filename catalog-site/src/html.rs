@@ -246,7 +246,10 @@ mod tests {
 
     #[test]
     fn links_climb_back_to_the_root() {
-        assert_eq!(Links::from_page("index.html").to("events/A.html"), "events/A.html");
+        assert_eq!(
+            Links::from_page("index.html").to("events/A.html"),
+            "events/A.html"
+        );
         assert_eq!(
             Links::from_page("events/B.html").to("topics/t.html"),
             "../topics/t.html"
@@ -255,7 +258,10 @@ mod tests {
 
     #[test]
     fn slug_keeps_safe_characters_only() {
-        assert_eq!(slug("healthcare.patients.events"), "healthcare.patients.events");
+        assert_eq!(
+            slug("healthcare.patients.events"),
+            "healthcare.patients.events"
+        );
         assert_eq!(slug("a b/c"), "a-b-c");
     }
 }

@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "carebus-catalog", version, about = "Generate the event catalog site from the schemas")]
+#[command(
+    name = "carebus-catalog",
+    version,
+    about = "Generate the event catalog site from the schemas"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

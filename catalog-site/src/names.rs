@@ -64,11 +64,7 @@ pub fn is_optional(ty: &Type) -> bool {
 /// Full names of the named types a type refers to, in order of appearance.
 pub fn named_refs(ty: &Type, out: &mut Vec<String>) {
     match ty {
-        Type::Named { name } => {
-            if !out.contains(name) {
-                out.push(name.clone());
-            }
-        }
+        Type::Named { name } if !out.contains(name) => out.push(name.clone()),
         Type::Array { items } => named_refs(items, out),
         Type::Map { values } => named_refs(values, out),
         Type::Union { branches } => branches.iter().for_each(|b| named_refs(b, out)),

@@ -44,9 +44,9 @@ fn type_cell(ty: &Type) -> String {
 /// The fields table: name, type, required/optional, default, classification, documentation.
 pub fn fields_table(fields: &[Field], owner: Option<&str>, caption: &str) -> String {
     let mut t = String::new();
-    let _ = write!(
+    let _ = writeln!(
         t,
-        "<table class=\"fields\"><caption>{}</caption><thead><tr><th scope=\"col\">Field</th><th scope=\"col\">Type</th><th scope=\"col\">Required</th><th scope=\"col\">Default</th><th scope=\"col\">Class</th><th scope=\"col\">Description</th></tr></thead><tbody>\n",
+        "<table class=\"fields\"><caption>{}</caption><thead><tr><th scope=\"col\">Field</th><th scope=\"col\">Type</th><th scope=\"col\">Required</th><th scope=\"col\">Default</th><th scope=\"col\">Class</th><th scope=\"col\">Description</th></tr></thead><tbody>",
         esc(caption)
     );
     for f in fields {

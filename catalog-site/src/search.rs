@@ -1,9 +1,9 @@
 //! The model turned into the client-side search index: a JS file assigning one global, so search works from `file://` without fetch().
 
 use crate::html::path;
+use crate::names::type_label;
 use crate::pages::{field_anchor, reachable_types};
 use carebus_codegen::ir::{Classification, Field, Model, NamedType};
-use crate::names::type_label;
 use serde::Serialize;
 
 /// One searchable thing. Short keys keep the index small.

@@ -80,7 +80,10 @@ fn same_model_gives_identical_bytes_on_disk() {
         let first = std::fs::read(dirs[0].join(path)).unwrap();
         let second = std::fs::read(dirs[1].join(path)).unwrap();
         assert_eq!(first, second, "{path} differs between two builds");
-        assert_eq!(first, bytes, "{path} on disk differs from the rendered site");
+        assert_eq!(
+            first, bytes,
+            "{path} on disk differs from the rendered site"
+        );
         compared += 1;
     }
     assert!(compared > 10, "only {compared} files were written");
@@ -96,7 +99,10 @@ fn writing_refuses_a_directory_it_did_not_create() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("precious.txt"), "keep me").unwrap();
     let err = site().write_to(&dir).unwrap_err();
-    assert!(err.to_string().contains("not written by carebus-catalog"), "{err}");
+    assert!(
+        err.to_string().contains("not written by carebus-catalog"),
+        "{err}"
+    );
     assert!(dir.join("precious.txt").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -118,7 +124,10 @@ fn search_index_lists_every_event_with_a_field_and_its_badge() {
     assert_eq!(contexts, ["PatientCreated v2", "PatientCreated v1"]);
     assert!(dob.iter().all(|e| e["s"] == "phi"));
     assert_eq!(dob[0]["u"], "events/PatientCreated.html#field-dateOfBirth");
-    assert_eq!(dob[1]["u"], "events/PatientCreated.v1.html#field-dateOfBirth");
+    assert_eq!(
+        dob[1]["u"],
+        "events/PatientCreated.v1.html#field-dateOfBirth"
+    );
     // Nested record fields are searchable too, pointing at their row on the event page.
     assert!(entries.iter().any(|e| e["n"] == "phone"
         && e["c"] == "PatientCreated v2 › ContactDetails"
@@ -132,7 +141,11 @@ fn event_page_shows_diff_compatibility_example_and_rust_names() {
     assert!(page.contains(r#"id="diff-v1-v2""#));
     assert!(page.contains("contact</code></td><td><span class=\"change change-added\">added"));
     assert!(page.contains("compat-ok\">compatible"));
-    assert!(page.contains("publisher.publish_patient_created(event, PublishOptions::default()).await?;"));
+    assert!(
+        page.contains(
+            "publisher.publish_patient_created(event, PublishOptions::default()).await?;"
+        )
+    );
     assert!(page.contains("impl PatientsHandler for MyHandler"));
     assert!(page.contains("&quot;dateOfBirth&quot;: &quot;1990-01-01&quot;"));
     assert!(page.contains("0123456789abcdef"));
@@ -141,10 +154,11 @@ fn event_page_shows_diff_compatibility_example_and_rust_names() {
     assert!(old.contains("not recorded") || !old.contains("diff-v1-v2"));
     // Without a recorded verdict the step says so instead of guessing.
     let bare = render(&fixture(), &History::default(), &CatalogOptions::default());
-    assert!(bare
-        .text("events/PatientCreated.html")
-        .unwrap()
-        .contains("not recorded"));
+    assert!(
+        bare.text("events/PatientCreated.html")
+            .unwrap()
+            .contains("not recorded")
+    );
 }
 
 #[test]
@@ -178,10 +192,12 @@ fn asyncapi_has_kafka_bindings_and_schema_formats() {
         messages["PatientCreated"]["payload"]["schema"]["name"],
         "PatientCreated"
     );
-    assert!(messages["VitalSignsRecorded"]["payload"]["schemaFormat"]
-        .as_str()
-        .unwrap()
-        .starts_with("application/vnd.google.protobuf"));
+    assert!(
+        messages["VitalSignsRecorded"]["payload"]["schemaFormat"]
+            .as_str()
+            .unwrap()
+            .starts_with("application/vnd.google.protobuf")
+    );
     assert_eq!(
         messages["PatientCreated"]["bindings"]["kafka"]["key"]["description"],
         "aggregate id (patientId)"

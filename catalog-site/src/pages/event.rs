@@ -29,18 +29,16 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
         .as_ref()
         .map(|r| format!(" {}", deprecated_badge(r)))
         .unwrap_or_default();
-    let _ = write!(
+    let _ = writeln!(
         b,
-        r#"<h1>{name} <span class="version-tag">v{version}</span>{deprecated}</h1>
-"#,
+        r#"<h1>{name} <span class="version-tag">v{version}</span>{deprecated}</h1>"#,
         name = esc(&event.name),
         version = event.version
     );
     if !newest {
-        let _ = write!(
+        let _ = writeln!(
             b,
-            r#"<p class="notice">This is an older version. The newest is <a href="{}">version {}</a>.</p>
-"#,
+            r#"<p class="notice">This is an older version. The newest is <a href="{}">version {}</a>.</p>"#,
             esc(&links.to(&path::event(&event.name))),
             versions.last().map(|e| e.version).unwrap_or(event.version)
         );
@@ -184,11 +182,7 @@ fn versions_section(model: &Model, history: &History, event: &Event, links: &Lin
                 v.version
             )
         } else {
-            format!(
-                r#"<a href="{}">v{}</a>"#,
-                esc(&links.to(&href)),
-                v.version
-            )
+            format!(r#"<a href="{}">v{}</a>"#, esc(&links.to(&href)), v.version)
         };
         let step = match previous {
             None => r#"<span class="muted">first version</span>"#.to_string(),
@@ -257,10 +251,7 @@ fn diffs_section(versions: &[&Event]) -> String {
                 } else {
                     ""
                 };
-                format!(
-                    r#"<option value="{0}"{sel}>v{0}</option>"#,
-                    v.version
-                )
+                format!(r#"<option value="{0}"{sel}>v{0}</option>"#, v.version)
             })
             .collect()
     };

@@ -11,7 +11,9 @@ use std::fmt::Write as _;
 pub fn domains(model: &Model) -> BTreeMap<String, Vec<String>> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for e in model.latest_events() {
-        out.entry(e.domain.clone()).or_default().push(e.name.clone());
+        out.entry(e.domain.clone())
+            .or_default()
+            .push(e.name.clone());
     }
     out
 }
@@ -118,7 +120,12 @@ pub fn render(model: &Model, title: &str) -> Page {
     let _ = write!(
         b,
         "<section id=\"flow\" aria-labelledby=\"flow-h\"><h2 id=\"flow-h\">Platform flow</h2>\n<p>Who publishes to which topic, and who consumes from it. Every box links to its page.</p>\n{}</section>\n",
-        svg(&Flow::platform(model), &links, "flow-platform", "Platform event flow")
+        svg(
+            &Flow::platform(model),
+            &links,
+            "flow-platform",
+            "Platform event flow"
+        )
     );
 
     b.push_str("<section id=\"guides\" aria-labelledby=\"guides-h\"><h2 id=\"guides-h\">Guides</h2>\n<ul class=\"links\">");

@@ -1,6 +1,8 @@
 //! Domains, services and Markdown guides turned into their pages.
 
-use crate::html::{Links, Page, Section, classification_badge, deprecated_badge, esc, path, table_wrap};
+use crate::html::{
+    Links, Page, Section, classification_badge, deprecated_badge, esc, path, table_wrap,
+};
 use carebus_codegen::ir::{Classification, Guide, Model, Service};
 use pulldown_cmark::{Options, Parser, html::push_html};
 use std::fmt::Write as _;
@@ -44,10 +46,18 @@ pub fn domain(model: &Model, domain: &str) -> Page {
             .count();
         let mut sensitive = String::new();
         if phi > 0 {
-            let _ = write!(sensitive, "{} {phi} ", classification_badge(Classification::Phi));
+            let _ = write!(
+                sensitive,
+                "{} {phi} ",
+                classification_badge(Classification::Phi)
+            );
         }
         if pii > 0 {
-            let _ = write!(sensitive, "{} {pii}", classification_badge(Classification::Pii));
+            let _ = write!(
+                sensitive,
+                "{} {pii}",
+                classification_badge(Classification::Pii)
+            );
         }
         let deprecated = e
             .deprecated
@@ -94,9 +104,9 @@ pub fn service(model: &Model, service: &Service) -> Page {
         ("Produces", "produces", &service.produces),
         ("Consumes", "consumes", &service.consumes),
     ] {
-        let _ = write!(
+        let _ = writeln!(
             b,
-            "<section aria-labelledby=\"{id}-h\"><h2 id=\"{id}-h\">{heading}</h2>\n"
+            "<section aria-labelledby=\"{id}-h\"><h2 id=\"{id}-h\">{heading}</h2>"
         );
         if names.is_empty() {
             b.push_str(r#"<p class="muted">Nothing.</p>"#);
