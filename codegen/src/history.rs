@@ -131,11 +131,47 @@ impl Snapshot {
         }
     }
 
+    /// The snapshot without what schema resolution ignores (docs, sources, examples,
+    /// classifications, deprecations). Two snapshots that differ only there are the same
+    /// schema to the gate; a change of a default or an alias is not (and the Avro canonical
+    /// form, hence the fingerprint, does not see those).
+    pub fn resolution_form(&self) -> Snapshot {
+        let mut s = self.clone();
+        strip_record(&mut s.record);
+        for t in &mut s.types {
+            match t {
+                NamedType::Record(r) => strip_record(r),
+                NamedType::Enum(e) => {
+                    e.doc = None;
+                    e.source = Source::default();
+                    e.symbols.iter_mut().for_each(|s| s.doc = None);
+                }
+                NamedType::Fixed(f) => {
+                    f.doc = None;
+                    f.source = Source::default();
+                }
+            }
+        }
+        s
+    }
+
     pub fn view(&self) -> crate::check::compat::Schema<'_> {
         crate::check::compat::Schema {
             record: &self.record,
             types: &self.types,
         }
+    }
+}
+
+fn strip_record(r: &mut Record) {
+    r.doc = None;
+    r.source = Source::default();
+    for f in &mut r.fields {
+        f.doc = None;
+        f.source = Source::default();
+        f.examples.clear();
+        f.classification = Default::default();
+        f.deprecated = None;
     }
 }
 

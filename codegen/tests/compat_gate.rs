@@ -350,3 +350,40 @@ fn a_change_in_a_shared_type_is_checked_through_the_snapshot() {
     );
     assert_eq!(d.source.file, "schemas/avro/common/address.avsc");
 }
+
+/// The Avro canonical form (hence the fingerprint) ignores defaults and aliases; the gate
+/// must still see a removed default.
+#[test]
+fn a_removed_default_is_checked_even_with_an_unchanged_fingerprint() {
+    let f2_default = with_default(field("f2", Type::Int), json!(0));
+    let h = recorded(&model(
+        vec![avro(1, 1, BT, vec![field("f1", Type::String)])],
+        vec![],
+    ));
+    let r2 = avro(1, 1, BT, vec![field("f1", Type::String), f2_default]);
+    let (h, d) = gate(&model(vec![r2.clone()], vec![]), &h);
+    assert!(d.is_empty(), "{d}");
+    let mut r3 = avro(
+        1,
+        1,
+        BT,
+        vec![field("f1", Type::String), field("f2", Type::Int)],
+    );
+    r3.fingerprint = r2.fingerprint;
+    let (after, d) = gate(&model(vec![r3], vec![]), &h);
+    assert_eq!(d.len(), 1, "{d}");
+    assert!(d.0[0].message.contains("`PatientCreated.f2`"), "{d}");
+    assert_eq!(after, h);
+}
+
+#[test]
+fn doc_and_position_changes_are_not_revisions() {
+    let h = recorded(&model(vec![avro(1, 1, BT, base())], vec![]));
+    let mut moved = avro(1, 1, BT, base());
+    moved.record.doc = Some("A patient was registered.".into());
+    moved.record.fields[0].source.line += 3;
+    moved.record.fields[0].examples = vec![json!("3f2c…")];
+    let (after, d) = gate(&model(vec![moved], vec![]), &h);
+    assert!(d.is_empty());
+    assert_eq!(after, h);
+}

@@ -3,8 +3,11 @@
 //! For each event version in the model:
 //! - (a) not in the history: a deliberate new version (or a new event). It is recorded; its
 //!   compatibility with the previous version is recorded as information and never fails.
-//! - (b) in the history with the same fingerprint as its latest revision: nothing to do.
-//! - (c) in the history with another fingerprint: an in-place change. It is checked under the
+//! - (b) in the history with the same fingerprint as its latest revision, and the same
+//!   resolution-relevant IR (defaults and aliases count; docs, examples, classifications and
+//!   source positions do not): nothing to do. The IR comparison matters because the Avro
+//!   canonical form, hence the fingerprint, ignores defaults and aliases.
+//! - (c) otherwise, an in-place change. It is checked under the
 //!   event's mode against the version's recorded revisions (the latest for `BACKWARD`,
 //!   `FORWARD`, `FULL`; all of them for the `_TRANSITIVE` forms; Protobuf wire rules against
 //!   all of them). Compatible: a revision is appended. Incompatible: one
@@ -18,9 +21,7 @@
 
 use super::{Direction, Finding, Rule, Schema, check_mode};
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
-use crate::history::{
-    History, LOCK_FILE, Revision, VersionCompatibility, VersionHistory, fingerprint_hex,
-};
+use crate::history::{History, LOCK_FILE, Revision, VersionCompatibility, VersionHistory};
 use crate::ir::{Compatibility, Event, Model, SchemaFormat, Source};
 use std::path::Path;
 
@@ -34,14 +35,13 @@ pub fn gate(model: &Model, history: &History) -> (History, Diagnostics) {
             next.record(&event.name, event.version, Revision::of(event, model));
             continue;
         };
-        let fingerprint = fingerprint_hex(event.fingerprint);
-        if recorded
-            .latest()
-            .is_some_and(|r| r.fingerprint == fingerprint)
-        {
+        let revision = Revision::of(event, model);
+        if recorded.latest().is_some_and(|r| {
+            r.fingerprint == revision.fingerprint
+                && r.ir.resolution_form() == revision.ir.resolution_form()
+        }) {
             continue;
         }
-        let revision = Revision::of(event, model);
         let findings = in_place_findings(event, &revision, recorded);
         if findings.is_empty() {
             next.record(&event.name, event.version, revision);
