@@ -176,8 +176,17 @@ fn other_messages_are_records_and_enums_are_open() {
 }
 
 #[test]
-fn descriptor_set_holds_domain_files_only() {
+fn descriptor_set_holds_the_files_and_their_imports_dependencies_first() {
     let out = load_fixture();
     let names: Vec<_> = out.descriptors.file.iter().map(|f| f.name()).collect();
-    assert_eq!(names, ["healthcare/ai/analysis.proto"]);
+    assert_eq!(names.last(), Some(&"healthcare/ai/analysis.proto"));
+    for import in [
+        "carebus/options.proto",
+        "google/protobuf/timestamp.proto",
+        "google/protobuf/descriptor.proto",
+    ] {
+        assert!(names.contains(&import), "{names:?}");
+    }
+    let analysis = out.descriptors.file.last().unwrap();
+    assert!(analysis.source_code_info.is_some(), "docs reach prost-build");
 }

@@ -26,17 +26,28 @@ use std::path::Path;
 /// protox compiled.
 pub fn compile_wire_types(fds: &FileDescriptorSet, out_dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(out_dir)?;
-    prost_build::Config::new()
-        .out_dir(out_dir)
-        .compile_fds(fds.clone())
+    let fds = fds.clone();
+    // prost-build asserts on descriptor sets that miss an imported file; report that as an
+    // error instead of letting the build script panic.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        prost_build::Config::new().out_dir(out_dir).compile_fds(fds)
+    }))
+    .unwrap_or_else(|_| {
+        Err(io::Error::other(
+            "prost-build failed on the Protobuf descriptors (is an imported file missing \
+             from the descriptor set?); pass the set from `load_proto`, which includes imports",
+        ))
+    })
 }
 
-/// The packages prost-build writes a file for (those declaring a message or an enum).
+/// The packages prost-build writes a file for: those declaring a message or an enum, except
+/// Google's well-known types (prost maps them to `prost_types`).
 pub fn wire_packages(fds: &FileDescriptorSet) -> Vec<String> {
     let set: BTreeSet<String> = fds
         .file
         .iter()
         .filter(|f| !f.message_type.is_empty() || !f.enum_type.is_empty())
+        .filter(|f| f.package() != "google.protobuf")
         .map(|f| f.package().to_string())
         .filter(|p| !p.is_empty())
         .collect();
@@ -155,7 +166,7 @@ pub fn conversions(model: &Model) -> TokenStream {
         let to_fields = record.fields.iter().map(|f| {
             let id = ident::snake_ident(&f.name);
             let shape = RType::field(&ctx, domain, f);
-            let value = conv.field_to_wire(&shape, &f.ty, quote!(&v.#id));
+            let value = conv.field_to_wire(&shape, &f.ty, quote!(v.#id));
             quote! { #id: #value, }
         });
         let from_fields = record.fields.iter().map(|f| {
@@ -269,9 +280,9 @@ impl Conv<'_, '_> {
         self.is_record(ty) || *ty == Type::TimestampMicros
     }
 
-    /// A field's wire value from `e: &DomainFieldType`.
+    /// A field's wire value from the place `e` (e.g. `v.kind`) holding the domain value.
     fn field_to_wire(&self, shape: &RType, ty: &Type, e: TokenStream) -> TokenStream {
-        let value = self.to_wire(shape, ty, e, 0);
+        let value = self.to_wire(shape, ty, e, false, 0);
         if self.wire_optional(ty) {
             quote! { ::std::option::Option::Some(#value) }
         } else {
@@ -279,37 +290,48 @@ impl Conv<'_, '_> {
         }
     }
 
-    fn to_wire(&self, shape: &RType, ty: &Type, e: TokenStream, depth: usize) -> TokenStream {
+    /// The wire value of `e`, which is the domain value itself (`is_ref == false`, a place
+    /// expression) or a reference to it (closure parameters, `expose()`).
+    fn to_wire(
+        &self,
+        shape: &RType,
+        ty: &Type,
+        e: TokenStream,
+        is_ref: bool,
+        depth: usize,
+    ) -> TokenStream {
         let v = format_ident!("v{depth}");
         let k = format_ident!("k{depth}");
+        let by_ref = if is_ref { e.clone() } else { quote!(&#e) };
+        let copied = if is_ref { quote!(*#e) } else { e.clone() };
         match (shape, ty) {
-            (RType::Phi(inner), _) => self.to_wire(inner, ty, quote!((#e).expose()), depth),
+            (RType::Phi(inner), _) => self.to_wire(inner, ty, quote!(#e.expose()), true, depth),
             (RType::Option { inner, .. }, Type::Union { .. }) => {
                 let t = ty.optional_inner().unwrap_or(ty);
-                let body = self.to_wire(inner, t, quote!(#v), depth + 1);
-                quote! { (#e).as_ref().map(|#v| #body) }
+                let body = self.to_wire(inner, t, quote!(#v), true, depth + 1);
+                quote! { #e.as_ref().map(|#v| #body) }
             }
             (RType::Vec(inner), Type::Array { items }) => {
-                let body = self.to_wire(inner, items, quote!(#v), depth + 1);
-                quote! { (#e).iter().map(|#v| #body).collect() }
+                let body = self.to_wire(inner, items, quote!(#v), true, depth + 1);
+                quote! { #e.iter().map(|#v| #body).collect() }
             }
             (RType::Map(inner), Type::Map { values }) => {
-                let body = self.to_wire(inner, values, quote!(#v), depth + 1);
-                quote! { (#e).iter().map(|(#k, #v)| (#k.clone(), #body)).collect() }
+                let body = self.to_wire(inner, values, quote!(#v), true, depth + 1);
+                quote! { #e.iter().map(|(#k, #v)| (#k.clone(), #body)).collect() }
             }
             (RType::Named(id), Type::Named { name }) => {
                 if self.is_record(ty) {
                     let wire = wire_path(name);
-                    quote! { <#wire as ::std::convert::From<&#id>>::from(#e) }
+                    quote! { #wire::from(#by_ref) }
                 } else {
-                    quote! { #id::number(*(#e)) }
+                    quote! { #id::number(#copied) }
                 }
             }
-            (RType::Prim(Prim::String | Prim::Bytes), _) => quote! { (#e).clone() },
+            (RType::Prim(Prim::String | Prim::Bytes), _) => quote! { #e.clone() },
             (RType::Prim(Prim::Timestamp), _) => {
-                quote! { ::std::convert::Into::into(timestamp_to_wire(#e)) }
+                quote! { timestamp_to_wire(#by_ref).into() }
             }
-            (RType::Prim(_), _) => quote! { *(#e) },
+            (RType::Prim(_), _) => copied,
             _ => unsupported(ty),
         }
     }

@@ -19,8 +19,10 @@ mod types;
 /// What [`load_proto`] produces.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProtoOutput {
-    /// The loaded files and the files they import (except `google/protobuf/*` and the
-    /// carebus options), with source info, ready for `prost_build::Config::compile_fds`.
+    /// The loaded files and every file they import (prost-build needs the imported messages
+    /// to resolve references; it writes nothing for Google's well-known types, which map to
+    /// `prost_types`, nor for the carebus options), with source info, ready for
+    /// `prost_build::Config::compile_fds`.
     pub descriptors: FileDescriptorSet,
     /// Messages with a `(carebus.topic)` option, in file then declaration order.
     pub events: Vec<Event>,
@@ -58,14 +60,14 @@ pub fn load_proto(files: &[PathBuf], include_dirs: &[PathBuf]) -> Result<ProtoOu
 
     let pool = compiler.descriptor_pool();
     let files = SchemaFiles::new(&pool, include_dirs);
-    let mut out = ProtoOutput::default();
+    let mut out = ProtoOutput {
+        descriptors: compiler.file_descriptor_set(),
+        ..ProtoOutput::default()
+    };
     for file in pool.files() {
         if !files.is_domain(file.name()) {
             continue;
         }
-        out.descriptors
-            .file
-            .push(file.file_descriptor_proto().clone());
         for message in all_messages(file.messages()) {
             if message.is_map_entry() {
                 continue;

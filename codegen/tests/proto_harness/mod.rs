@@ -1,5 +1,5 @@
 //! Shared helpers of the Protobuf tests: the fixture paths, writing throwaway schemas, and loading them.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub use carebus_codegen::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 pub use carebus_codegen::ir::*;
@@ -24,4 +24,23 @@ pub fn optional(t: Type) -> Type {
     Type::Union {
         branches: vec![Type::Null, t],
     }
+}
+
+/// A fresh directory holding a copy of the carebus options, for throwaway schemas.
+pub fn scratch_dir() -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "carebus-proto-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("carebus")).unwrap();
+    std::fs::copy(
+        fixtures().join("carebus/options.proto"),
+        dir.join("carebus/options.proto"),
+    )
+    .unwrap();
+    dir
 }

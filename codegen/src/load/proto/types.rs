@@ -17,6 +17,21 @@ pub(crate) fn record(
 ) -> Record {
     let file = message.parent_file();
     let (source, doc) = files.locate(file.name(), message.path());
+    for oneof in message.oneofs().filter(|o| !o.is_synthetic()) {
+        let (at, _) = files.locate(file.name(), oneof.path());
+        diags.push(
+            Diagnostic::new(
+                DiagnosticKind::InvalidSchema,
+                at,
+                format!(
+                    "`oneof {}` in message `{}`: carebus does not support oneof",
+                    oneof.name(),
+                    message.name()
+                ),
+            )
+            .help("use separate `optional` fields instead of the oneof"),
+        );
+    }
     let fields = message
         .fields()
         .filter_map(|f| field(files, &f, diags))
@@ -46,15 +61,7 @@ fn field(files: &SchemaFiles, f: &FieldDescriptor, diags: &mut Diagnostics) -> O
         None
     };
     if f.containing_oneof().is_some_and(|o| !o.is_synthetic()) {
-        return fail(
-            diags,
-            DiagnosticKind::InvalidSchema,
-            format!(
-                "field `{}` is part of a oneof, which carebus does not support",
-                f.name()
-            ),
-            "use separate `optional` fields instead of the oneof",
-        );
+        return None; // reported once for the whole oneof by `record`
     }
     let ty = if f.is_map() {
         let Kind::Message(entry) = f.kind() else {
