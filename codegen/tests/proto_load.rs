@@ -190,3 +190,61 @@ fn descriptor_set_holds_the_files_and_their_imports_dependencies_first() {
     let analysis = out.descriptors.file.last().unwrap();
     assert!(analysis.source_code_info.is_some(), "docs reach prost-build");
 }
+
+/// Load `text` as `healthcare/ai/scan.proto` and return the fingerprint and canonical form of
+/// its event `Scanned`.
+fn scanned(text: &str) -> (u64, String) {
+    let dir = scratch_dir();
+    let file = dir.join("healthcare/ai/scan.proto");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, text).unwrap();
+    let out = load_proto(&[file], &[dir]).unwrap_or_else(|d| panic!("{}", d.render()));
+    let e = out.events.iter().find(|e| e.name == "Scanned").unwrap();
+    assert_eq!(
+        e.fingerprint,
+        carebus_codegen::fingerprint::crc64_avro(e.canonical_form.as_bytes())
+    );
+    (e.fingerprint, e.canonical_form.clone())
+}
+
+const SCANNED: &str = r#"syntax = "proto3";
+package healthcare.ai;
+import "carebus/options.proto";
+// A study was scanned.
+message Scanned {
+  option (carebus.topic) = "healthcare.ai.events";
+  option (carebus.aggregate_type) = "Scan";
+  option (carebus.aggregate_id) = "scan_id";
+  string scan_id = 1;
+  Region region = 2;
+  int32 slices = 3;
+}
+message Region { string code = 1; Side side = 2; }
+enum Side { SIDE_UNSPECIFIED = 0; SIDE_LEFT = 1; }
+"#;
+
+#[test]
+fn fingerprint_is_stable_and_follows_the_wire_format_only() {
+    let (base, canonical) = scanned(SCANNED);
+    assert_eq!(scanned(SCANNED).0, base, "same schema, same fingerprint");
+    assert_eq!(
+        canonical,
+        "message healthcare.ai.Scanned{1 scan_id string;2 region message healthcare.ai.Region;3 slices int32}\n\
+         message healthcare.ai.Region{1 code string;2 side enum healthcare.ai.Side}\n\
+         enum healthcare.ai.Side{0 SIDE_UNSPECIFIED;1 SIDE_LEFT}"
+    );
+
+    let commented = SCANNED
+        .replace("// A study was scanned.", "// A study was scanned by the PACS.\n// Second line.")
+        .replace("  int32 slices = 3;", "\n   int32   slices = 3;  // how many");
+    assert_eq!(scanned(&commented).0, base, "comments and whitespace do not count");
+    let options = SCANNED.replace("\"Scan\"", "\"Study\"");
+    assert_eq!(scanned(&options).0, base, "carebus options are not wire format");
+
+    let retyped = SCANNED.replace("int32 slices = 3;", "int64 slices = 3;");
+    assert_ne!(scanned(&retyped).0, base, "a field type change changes it");
+    let renumbered = SCANNED.replace("int32 slices = 3;", "int32 slices = 4;");
+    assert_ne!(scanned(&renumbered).0, base, "a field number change changes it");
+    let nested = SCANNED.replace("SIDE_LEFT = 1;", "SIDE_LEFT = 1; SIDE_RIGHT = 2;");
+    assert_ne!(scanned(&nested).0, base, "a change in a referenced type changes it");
+}
