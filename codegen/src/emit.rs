@@ -13,6 +13,7 @@ pub mod proto;
 mod rtype;
 pub mod schema;
 mod topic;
+mod topic_spec;
 mod types;
 mod upcast;
 
@@ -43,6 +44,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
     let events = event::items(ctx);
     let upcasts = upcast::items(ctx);
     let topics = topic::items(ctx);
+    let topic_specs = topic_spec::items(ctx);
     let conversions = if ctx
         .model
         .events
@@ -60,6 +62,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
         #events
         #upcasts
         #topics
+        #topic_specs
         #conversions
     }
 }

@@ -1,1 +1,4 @@
-//! Example services (PRM, FHIR, AI) built on the generated events and the carebus runtime.
+//! Example services (PRM front desk, FHIR sync, reminders, journey engine) built on the generated healthcare events and the carebus runtime.
+
+pub mod prm;
+pub mod summary;

@@ -29,7 +29,7 @@ pub use handler::{HandlerContext, HandlerError, HandlerErrorKind, HandlerResult}
 pub use publish::{Delivery, Publish, PublishError, PublishOptions};
 pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use publisher::{Publisher, PublisherConfig};
-pub use topic::{EventInfo, TopicEvents, TopicHandler};
+pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.

@@ -17,6 +17,22 @@ pub struct EventInfo {
     pub phi_fields: &'static [&'static str],
 }
 
+/// A Kafka topic as the topics spec (`schemas/topics.toml`) declares it; the generated
+/// `TOPICS` lists every one, so code can create or check topics without reading the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopicSpec {
+    pub name: &'static str,
+    pub partitions: u32,
+    pub replication_factor: u16,
+    /// `retention.ms`; `None` = the broker's default.
+    pub retention_ms: Option<i64>,
+    /// `cleanup.policy=compact` (else `delete`).
+    pub compacted: bool,
+    pub min_insync_replicas: Option<u16>,
+    /// Further topic configs, passed through verbatim.
+    pub configs: &'static [(&'static str, &'static str)],
+}
+
 /// The generated enum of every event (every version) carried by one topic.
 pub trait TopicEvents: Sized + Send + Sync + Clone + std::fmt::Debug + 'static {
     /// Topic name, e.g. `healthcare.patients.events`.

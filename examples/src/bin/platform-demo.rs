@@ -1,0 +1,221 @@
+//! The platform demo (the README's main job): a PRM service publishes patient and appointment events on the embedded bus; typed consumers (FHIR sync, reminders, the journey engine) handle them; a summary is printed.
+//!
+//! Runs with no servers: the in-process bus has Kafka's semantics (partitions by key, consumer
+//! groups, committed offsets, redelivery), so the same handlers run unchanged on Kafka.
+
+use carebus::bus::{Bus, BusConfig};
+use carebus::{HandlerContext, HandlerResult, PublishOptions, Publisher, PublisherConfig};
+use carebus_examples::{prm, summary::Summary};
+use carebus_schemas::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// FHIR service: mirrors patients into its store (here: counts) as they are created or updated.
+struct FhirSync(Arc<Summary>);
+
+impl PatientsHandler for FhirSync {
+    async fn on_patient_created(
+        &self,
+        ctx: &HandlerContext,
+        event: PatientCreated,
+    ) -> HandlerResult {
+        self.0.handled("fhir-service", ctx);
+        self.0.remember_patient(&event.patient_id);
+        Ok(())
+    }
+    async fn on_patient_updated(
+        &self,
+        ctx: &HandlerContext,
+        _event: PatientUpdated,
+    ) -> HandlerResult {
+        self.0.handled("fhir-service", ctx);
+        Ok(())
+    }
+    async fn on_patient_merged(
+        &self,
+        ctx: &HandlerContext,
+        _event: PatientMerged,
+    ) -> HandlerResult {
+        self.0.handled("fhir-service", ctx);
+        Ok(())
+    }
+    async fn on_patient_deactivated(
+        &self,
+        ctx: &HandlerContext,
+        _event: PatientDeactivated,
+    ) -> HandlerResult {
+        self.0.handled("fhir-service", ctx);
+        Ok(())
+    }
+}
+
+/// Real-time service: sends reminders for scheduled appointments, tracks their outcome.
+struct Reminders(Arc<Summary>);
+
+impl AppointmentsHandler for Reminders {
+    async fn on_appointment_scheduled(
+        &self,
+        ctx: &HandlerContext,
+        _e: AppointmentScheduled,
+    ) -> HandlerResult {
+        self.0.handled("realtime-service", ctx);
+        Ok(())
+    }
+    async fn on_appointment_confirmed(
+        &self,
+        ctx: &HandlerContext,
+        _e: AppointmentConfirmed,
+    ) -> HandlerResult {
+        self.0.handled("realtime-service", ctx);
+        Ok(())
+    }
+    async fn on_appointment_cancelled(
+        &self,
+        ctx: &HandlerContext,
+        _e: AppointmentCancelled,
+    ) -> HandlerResult {
+        self.0.handled("realtime-service", ctx);
+        Ok(())
+    }
+    async fn on_appointment_completed(
+        &self,
+        ctx: &HandlerContext,
+        _e: AppointmentCompleted,
+    ) -> HandlerResult {
+        self.0.handled("realtime-service", ctx);
+        Ok(())
+    }
+}
+
+/// Workflow engine: every new patient starts an onboarding journey. The JourneyStarted event
+/// it publishes carries the PatientCreated's correlation id, and its event id as causation.
+struct JourneyEngine<P> {
+    summary: Arc<Summary>,
+    publisher: P,
+}
+
+impl<P: carebus::Publish + 'static> PatientsHandler for JourneyEngine<P> {
+    async fn on_patient_created(
+        &self,
+        ctx: &HandlerContext,
+        event: PatientCreated,
+    ) -> HandlerResult {
+        self.summary.handled("workflow-engine", ctx);
+        let journey = prm::onboarding_journey(&event.patient_id, ctx);
+        self.publisher
+            .publish_journey_started(journey, PublishOptions::default())
+            .await
+            .map_err(|e| {
+                carebus::HandlerError::retriable(format!("could not start the journey: {e}"))
+            })?;
+        Ok(())
+    }
+    async fn on_patient_updated(&self, _: &HandlerContext, _: PatientUpdated) -> HandlerResult {
+        Ok(())
+    }
+    async fn on_patient_merged(&self, _: &HandlerContext, _: PatientMerged) -> HandlerResult {
+        Ok(())
+    }
+    async fn on_patient_deactivated(
+        &self,
+        _: &HandlerContext,
+        _: PatientDeactivated,
+    ) -> HandlerResult {
+        Ok(())
+    }
+}
+
+/// Audit: checks the journey's causation chain back to the patient event.
+struct JourneyAudit(Arc<Summary>);
+
+impl JourneysHandler for JourneyAudit {
+    async fn on_journey_started(&self, ctx: &HandlerContext, _e: JourneyStarted) -> HandlerResult {
+        self.0.handled("audit-log", ctx);
+        self.0.check_causation(ctx);
+        Ok(())
+    }
+    async fn on_stage_completed(&self, ctx: &HandlerContext, _e: StageCompleted) -> HandlerResult {
+        self.0.handled("audit-log", ctx);
+        Ok(())
+    }
+    async fn on_journey_completed(
+        &self,
+        ctx: &HandlerContext,
+        _e: JourneyCompleted,
+    ) -> HandlerResult {
+        self.0.handled("audit-log", ctx);
+        Ok(())
+    }
+    async fn on_action_triggered(
+        &self,
+        ctx: &HandlerContext,
+        _e: ActionTriggered,
+    ) -> HandlerResult {
+        self.0.handled("audit-log", ctx);
+        Ok(())
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let patients: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(500);
+    let bus = Bus::new(BusConfig::default());
+    for info in carebus_schemas::TOPICS {
+        bus.create_topic(info.name, info.partitions as i32);
+    }
+    let publisher = Publisher::new(
+        bus.clone(),
+        PublisherConfig {
+            source: "prm-service".into(),
+            ..PublisherConfig::default()
+        },
+    )?;
+    let summary = Arc::new(Summary::default());
+
+    let consumers = vec![
+        carebus::testing::run_handler(
+            &bus,
+            "fhir-service",
+            PatientsDispatcher(FhirSync(summary.clone())),
+        ),
+        carebus::testing::run_handler(
+            &bus,
+            "realtime-service",
+            AppointmentsDispatcher(Reminders(summary.clone())),
+        ),
+        carebus::testing::run_handler(
+            &bus,
+            "workflow-engine",
+            PatientsDispatcher(JourneyEngine {
+                summary: summary.clone(),
+                publisher: publisher.clone(),
+            }),
+        ),
+        carebus::testing::run_handler(
+            &bus,
+            "audit-log",
+            JourneysDispatcher(JourneyAudit(summary.clone())),
+        ),
+    ];
+
+    let started = Instant::now();
+    let published = prm::run_front_desk(&publisher, patients, &summary).await?;
+    // Each patient leads to: FHIR sync + workflow engine (PatientCreated), audit (JourneyStarted).
+    let expected = summary.expected_handled(patients);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while summary.total_handled() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = started.elapsed();
+    for c in consumers {
+        c.stop().await?;
+    }
+    summary.print(published, expected, elapsed, &bus);
+    if summary.total_handled() < expected || !summary.causation_ok() {
+        return Err("the demo did not see every event handled: see the summary above".into());
+    }
+    Ok(())
+}
