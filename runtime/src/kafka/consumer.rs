@@ -125,13 +125,13 @@ impl KafkaConsumer {
 
     /// Next notice or record; see [`crate::transport::TransportConsumer::poll`].
     pub async fn poll(&self, timeout: Duration) -> Result<Option<ConsumerEvent>, TransportError> {
+        let consumer = self.current()?;
         if let Some(event) = self.next_notice() {
             return Ok(Some(event));
         }
         if let Some(record) = lock(&self.held).take() {
             return Ok(Some(ConsumerEvent::Record(record)));
         }
-        let consumer = self.current()?;
         let received = match tokio::time::timeout(timeout, consumer.recv()).await {
             Err(_elapsed) => return Ok(self.next_notice()),
             Ok(Err(e)) => return Err(transport_error("consume", &e)),
@@ -254,6 +254,8 @@ impl KafkaConsumer {
             drop(consumer);
         })
         .await?;
+        lock(&self.notices).clear();
+        *lock(&self.held) = None;
         match committed {
             Err(e) if !is_no_offset(&e) => Err(transport_error("commit offsets on close", &e)),
             _ => Ok(()),
