@@ -109,6 +109,9 @@
       note.textContent = a === b ? "Pick two different versions to compare." : shown ? "" : "No diff for this pair.";
     };
     picker.hidden = false;
+    // A link to one diff (#diff-v1-v3) opens the picker on that pair.
+    var linked = /^#diff-v(\d+)-v(\d+)$/.exec(window.location.hash);
+    if (linked) { from.value = linked[1]; to.value = linked[2]; }
     from.addEventListener("change", update);
     to.addEventListener("change", update);
     update();

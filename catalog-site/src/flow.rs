@@ -19,6 +19,8 @@ pub struct Flow {
     pub consumes: BTreeSet<(String, String)>,
     /// Topics shown even when nobody produces or consumes them.
     pub topics: BTreeSet<String>,
+    /// Topics events name that the topics spec does not list: drawn without a link.
+    pub unlisted: BTreeSet<String>,
 }
 
 impl Flow {
@@ -72,6 +74,12 @@ impl Flow {
         for (t, _) in &flow.consumes {
             flow.topics.insert(t.clone());
         }
+        flow.unlisted = flow
+            .topics
+            .iter()
+            .filter(|t| model.topic(t).is_none())
+            .cloned()
+            .collect();
         flow
     }
 
@@ -189,15 +197,22 @@ pub fn svg(flow: &Flow, links: &Links, id: &str, title: &str) -> String {
                 path::service(name)
             };
             let y = node_y(i, list.len(), rows);
-            let _ = writeln!(
-                out,
-                r#"<a href="{href}" class="flow-node flow-{kind}"><rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/><text x="{tx}" y="{ty}">{label}</text></a>"#,
-                href = esc(&links.to(&href)),
+            let node = format!(
+                r#"<rect x="{x}" y="{y}" width="{NODE_W}" height="{NODE_H}" rx="6"/><text x="{tx}" y="{ty}">{label}</text>"#,
                 x = COL_X[col],
                 tx = COL_X[col] + NODE_W / 2,
                 ty = y + NODE_H / 2 + 5,
                 label = esc(name),
             );
+            if kind == "topic" && flow.unlisted.contains(name) {
+                let _ = writeln!(out, r#"<g class="flow-node flow-{kind}">{node}</g>"#);
+            } else {
+                let _ = writeln!(
+                    out,
+                    r#"<a href="{}" class="flow-node flow-{kind}">{node}</a>"#,
+                    esc(&links.to(&href))
+                );
+            }
         }
     }
     out.push_str("</svg>\n</figure>\n");

@@ -208,6 +208,22 @@ pub fn service_list(links: &Links, names: &[String]) -> String {
     format!("<ul class=\"links\">{}</ul>", items.join(""))
 }
 
+/// A link to the topic's page, or just its name when the topics spec does not list it.
+pub fn topic_link(model: &Model, links: &Links, topic: &str) -> String {
+    if model.topic(topic).is_some() {
+        format!(
+            r#"<a href="{}"><code>{}</code></a>"#,
+            esc(&links.to(&path::topic(topic))),
+            esc(topic)
+        )
+    } else {
+        format!(
+            r#"<code>{}</code> <span class="muted">(not in topics spec)</span>"#,
+            esc(topic)
+        )
+    }
+}
+
 /// Names of services that produce (or consume) an event, sorted.
 pub fn services_of(model: &Model, event: &str, producing: bool) -> Vec<String> {
     let mut out: Vec<String> = model

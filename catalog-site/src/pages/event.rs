@@ -1,6 +1,6 @@
 //! One event version turned into its page: description, versions and diffs, compatibility, fields, example payload, flow, Rust usage and schema source.
 
-use super::{fields_table, nested_types, service_list, services_of};
+use super::{fields_table, nested_types, service_list, services_of, topic_link};
 use crate::diff::{diff_id, diff_section};
 use crate::example::example_envelope;
 use crate::flow::{Flow, svg};
@@ -60,7 +60,7 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
     let facts = format!(
         r#"<dl class="facts">
 <div><dt>Domain</dt><dd><a href="{domain_href}">{domain}</a></dd></div>
-<div><dt>Topic</dt><dd><a href="{topic_href}"><code>{topic}</code></a></dd></div>
+<div><dt>Topic</dt><dd>{topic}</dd></div>
 <div><dt>Aggregate</dt><dd>{aggregate} <span class="muted">(id: <code>{aggregate_id}</code>)</span></dd></div>
 <div><dt>Schema</dt><dd>{format} · <code>{full_name}</code></dd></div>
 <div><dt>Compatibility mode</dt><dd><code>{compat}</code></dd></div>
@@ -70,8 +70,7 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
 "#,
         domain_href = esc(&links.to(&path::domain(&event.domain))),
         domain = esc(&event.domain),
-        topic_href = esc(&links.to(&path::topic(&event.topic))),
-        topic = esc(&event.topic),
+        topic = topic_link(model, &links, &event.topic),
         aggregate = esc(&event.aggregate_type),
         aggregate_id = esc(&event.aggregate_id),
         full_name = esc(&event.full_name()),

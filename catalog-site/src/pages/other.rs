@@ -1,5 +1,6 @@
 //! Domains, services and Markdown guides turned into their pages.
 
+use super::topic_link;
 use crate::html::{
     Links, Page, Section, classification_badge, deprecated_badge, esc, path, table_wrap,
 };
@@ -66,12 +67,11 @@ pub fn domain(model: &Model, domain: &str) -> Page {
             .unwrap_or_default();
         let _ = writeln!(
             t,
-            r#"<tr><th scope="row"><a href="{}">{}</a>{deprecated}</th><td>{versions}</td><td>{}</td><td><a href="{}"><code>{}</code></a></td><td>{}</td><td>{}</td></tr>"#,
+            r#"<tr><th scope="row"><a href="{}">{}</a>{deprecated}</th><td>{versions}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
             esc(&links.to(&path::event(&e.name))),
             esc(&e.name),
             esc(&e.aggregate_type),
-            esc(&links.to(&path::topic(&e.topic))),
-            esc(&e.topic),
+            topic_link(model, &links, &e.topic),
             sensitive.trim_end(),
             esc(e.doc.as_deref().unwrap_or("")),
         );
@@ -129,11 +129,7 @@ pub fn service(model: &Model, service: &Service) -> Page {
                     format!(r#"{} <span class="muted">(no schema)</span>"#, esc(name))
                 };
                 let topic_cell = match topic {
-                    Some(t) => format!(
-                        r#"<a href="{}"><code>{}</code></a>"#,
-                        esc(&links.to(&path::topic(&t))),
-                        esc(&t)
-                    ),
+                    Some(t) => topic_link(model, &links, &t),
                     None => String::new(),
                 };
                 let _ = writeln!(
