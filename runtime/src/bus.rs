@@ -233,7 +233,9 @@ impl TransportConsumer for BusConsumer {
     }
 
     fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), TransportError> {
-        self.bus.state().seek(&self.group, self.member, tp, offset)?;
+        self.bus
+            .state()
+            .seek(&self.group, self.member, tp, offset)?;
         self.bus.shared.changed.notify_waiters();
         Ok(())
     }

@@ -36,8 +36,7 @@ impl LocalDirStore {
 fn safe_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
         && !s.starts_with('.')
 }

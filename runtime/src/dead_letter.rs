@@ -62,7 +62,10 @@ pub fn forward(record: &ReceivedRecord, target: String, extra: Headers) -> Recor
             ORIGINAL_PARTITION.into(),
             record.partition.to_string().into_bytes(),
         ));
-        headers.push((ORIGINAL_OFFSET.into(), record.offset.to_string().into_bytes()));
+        headers.push((
+            ORIGINAL_OFFSET.into(),
+            record.offset.to_string().into_bytes(),
+        ));
     }
     headers.extend(extra);
     Record {
@@ -221,9 +224,10 @@ pub async fn redrive<T: Transport>(
             record.headers.retain(|(n, _)| {
                 n != ORIGINAL_TOPIC && n != ORIGINAL_PARTITION && n != ORIGINAL_OFFSET
             });
-            record
-                .headers
-                .push(("carebus_redriven_from".into(), dlq_topic.as_bytes().to_vec()));
+            record.headers.push((
+                "carebus_redriven_from".into(),
+                dlq_topic.as_bytes().to_vec(),
+            ));
             transport.send(record).await?;
             report.redriven += 1;
             metrics::counter!("carebus_redriven_total").increment(1);

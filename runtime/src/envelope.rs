@@ -58,7 +58,9 @@ pub struct Envelope {
 /// An envelope field or header is missing or malformed. Names the field, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
-    #[error("header `{0}` is missing; was the record produced by carebus or a CloudEvents binary-mode producer?")]
+    #[error(
+        "header `{0}` is missing; was the record produced by carebus or a CloudEvents binary-mode producer?"
+    )]
     MissingHeader(&'static str),
     #[error("header `{name}` is malformed: {reason}")]
     BadHeader { name: &'static str, reason: String },
@@ -101,8 +103,7 @@ pub fn new_traceparent() -> String {
 /// A `traceparent` in the same trace as `parent` with a new span id (a child span).
 pub fn child_traceparent(parent: &str) -> String {
     let parts: Vec<&str> = parent.split('-').collect();
-    if parts.len() == 4 && parts[1].len() == 32 && parts[1].bytes().all(|b| b.is_ascii_hexdigit())
-    {
+    if parts.len() == 4 && parts[1].len() == 32 && parts[1].bytes().all(|b| b.is_ascii_hexdigit()) {
         format!("00-{}-{:016x}-{}", parts[1], fastrand::u64(1..), parts[3])
     } else {
         new_traceparent()
@@ -216,12 +217,12 @@ impl Envelope {
         })?;
         let schema_fingerprint = match optional(SCHEMA_FINGERPRINT) {
             None => None,
-            Some(t) => Some(u64::from_str_radix(&t, 16).map_err(|_| {
-                EnvelopeError::BadHeader {
+            Some(t) => Some(
+                u64::from_str_radix(&t, 16).map_err(|_| EnvelopeError::BadHeader {
                     name: SCHEMA_FINGERPRINT,
                     reason: "not 16 hex digits".into(),
-                }
-            })?),
+                })?,
+            ),
         };
         Ok(Envelope {
             event_id: required(ID)?,

@@ -69,7 +69,10 @@ pub enum PublishError {
     },
     /// No reply arrived in time (request-reply).
     #[error("no reply on {reply_topic} within {timeout_ms} ms")]
-    ReplyTimeout { reply_topic: String, timeout_ms: u64 },
+    ReplyTimeout {
+        reply_topic: String,
+        timeout_ms: u64,
+    },
     /// The local outbox or claim-check store failed.
     #[error("local storage failed: {0}")]
     Storage(String),

@@ -42,7 +42,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tracing::Instrument;
 
-
 pub(crate) struct Inner<T: Transport> {
     transport: T,
     config: PublisherConfig,
@@ -50,6 +49,7 @@ pub(crate) struct Inner<T: Transport> {
     outbox: Option<Outbox>,
     claim_check: Option<SharedClaimCheck>,
     draining: AtomicBool,
+    closed: AtomicBool,
     replies: request::Replies,
 }
 
@@ -76,7 +76,9 @@ impl<T: Transport> Publisher<T> {
     /// background (when called inside a tokio runtime).
     pub fn new(transport: T, config: PublisherConfig) -> Result<Self, PublishError> {
         let store = match &config.claim_check_dir {
-            Some(dir) => Some(Arc::new(LocalDirStore::new(dir).map_err(storage)?) as SharedClaimCheck),
+            Some(dir) => {
+                Some(Arc::new(LocalDirStore::new(dir).map_err(storage)?) as SharedClaimCheck)
+            }
             None => None,
         };
         Self::with_claim_check(transport, config, store)
@@ -100,6 +102,7 @@ impl<T: Transport> Publisher<T> {
                 outbox,
                 claim_check: store,
                 draining: AtomicBool::new(false),
+                closed: AtomicBool::new(false),
                 replies: request::Replies::default(),
             }),
         };
@@ -258,6 +261,18 @@ impl<T: Transport> Publisher<T> {
             })
     }
 
+    /// Stop delivering from the outbox (what is left stays on disk for the next start) and
+    /// flush the transport for up to five seconds. Call it before the process exits.
+    pub async fn close(&self) {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        while self.inner.draining.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        if let Err(e) = self.flush(Duration::from_secs(5)).await {
+            tracing::warn!(error = %e, "flush at close failed");
+        }
+    }
+
     /// Send a prepared record: breaker, retries, outbox, dead letter.
     pub async fn send_prepared(
         &self,
@@ -273,7 +288,10 @@ impl<T: Transport> Publisher<T> {
         );
         let started = std::time::Instant::now();
         let topic = record.topic.clone();
-        let result = self.send_record(&envelope.event_id, record).instrument(span).await;
+        let result = self
+            .send_record(&envelope.event_id, record)
+            .instrument(span)
+            .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(PublishError::Queued { .. }) => "queued",
@@ -328,7 +346,12 @@ impl<T: Transport> Publisher<T> {
     }
 
     /// Keep a record in the outbox (or fail when there is none).
-    fn queue(&self, event_id: &str, record: Record, reason: &str) -> Result<Delivery, PublishError> {
+    fn queue(
+        &self,
+        event_id: &str,
+        record: Record,
+        reason: &str,
+    ) -> Result<Delivery, PublishError> {
         let topic = record.topic.clone();
         let Some(outbox) = &self.inner.outbox else {
             return Err(PublishError::Transport {
@@ -358,11 +381,13 @@ impl<T: Transport> Publisher<T> {
                 reason: error.to_string(),
             });
         };
-        record.headers.extend(crate::dead_letter::dead_letter_headers(
-            "publish-refused",
-            &error.to_string(),
-            0,
-        ));
+        record
+            .headers
+            .extend(crate::dead_letter::dead_letter_headers(
+                "publish-refused",
+                &error.to_string(),
+                0,
+            ));
         record.headers.push((
             crate::dead_letter::ORIGINAL_TOPIC.into(),
             topic.clone().into_bytes(),
@@ -401,6 +426,10 @@ impl<T: Transport> Publisher<T> {
         let Some(outbox) = &inner.outbox else { return };
         let pause = inner.config.outbox_retry_interval;
         loop {
+            if inner.closed.load(Ordering::SeqCst) {
+                inner.draining.store(false, Ordering::SeqCst);
+                return;
+            }
             let Some((id, record)) = outbox.peek() else {
                 inner.draining.store(false, Ordering::SeqCst);
                 // A push may have raced with the store above: take over again if so.
@@ -428,9 +457,10 @@ impl<T: Transport> Publisher<T> {
                     false
                 }
                 // Never dropped: refused records go to the dead-letter topic.
-                Err(e) => self.dead_letter(&event_id, record, e).await.is_err_and(|e| {
-                    matches!(e, PublishError::DeadLettered { .. })
-                }),
+                Err(e) => self
+                    .dead_letter(&event_id, record, e)
+                    .await
+                    .is_err_and(|e| matches!(e, PublishError::DeadLettered { .. })),
             };
             if sent {
                 if let Err(e) = outbox.mark_delivered(id) {

@@ -22,9 +22,7 @@ use crate::event::DomainEvent;
 use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
 use crate::publisher::{Publisher, PublisherConfig};
 use crate::topic::{TopicEvents, TopicHandler};
-use crate::transport::{
-    ConsumerEvent, OffsetReset, SubscribeConfig, Transport, TransportConsumer,
-};
+use crate::transport::{ConsumerEvent, OffsetReset, SubscribeConfig, Transport, TransportConsumer};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
@@ -80,7 +78,8 @@ impl RecordingPublisher {
         self.lock()
             .iter()
             .filter(|r| {
-                r.envelope.event_type == E::EVENT_TYPE && r.envelope.event_version == E::EVENT_VERSION
+                r.envelope.event_type == E::EVENT_TYPE
+                    && r.envelope.event_version == E::EVENT_VERSION
             })
             .filter_map(|r| E::decode_payload(&r.payload).ok())
             .collect()
@@ -98,22 +97,25 @@ impl Publish for RecordingPublisher {
         event: E,
         options: PublishOptions,
     ) -> impl Future<Output = Result<Delivery, PublishError>> + Send {
-        let result = self.shaper.prepare(&event, options).map(|(envelope, record)| {
-            let mut payload = Vec::new();
-            event.encode_payload(&mut payload);
-            let mut recorded = self.lock();
-            recorded.push(RecordedEvent {
-                envelope: envelope.clone(),
-                data: event.to_json(),
-                payload,
+        let result = self
+            .shaper
+            .prepare(&event, options)
+            .map(|(envelope, record)| {
+                let mut payload = Vec::new();
+                event.encode_payload(&mut payload);
+                let mut recorded = self.lock();
+                recorded.push(RecordedEvent {
+                    envelope: envelope.clone(),
+                    data: event.to_json(),
+                    payload,
+                });
+                Delivery {
+                    event_id: envelope.event_id,
+                    topic: record.topic,
+                    partition: 0,
+                    offset: recorded.len() as i64 - 1,
+                }
             });
-            Delivery {
-                event_id: envelope.event_id,
-                topic: record.topic,
-                partition: 0,
-                offset: recorded.len() as i64 - 1,
-            }
-        });
         std::future::ready(result)
     }
 }

@@ -34,7 +34,10 @@ pub const CONTENT_TYPE_STRUCTURED: &str = "application/cloudevents+json";
 
 /// Schema ids for Confluent framing, by event type and version (no registry runs here).
 #[derive(Clone)]
-pub struct SchemaIds(Arc<dyn Fn(&str, u32) -> Option<u32> + Send + Sync>);
+pub struct SchemaIds(Arc<SchemaIdFn>);
+
+/// Looks up the schema id of an event type and version.
+type SchemaIdFn = dyn Fn(&str, u32) -> Option<u32> + Send + Sync;
 
 impl SchemaIds {
     /// Ids from a table of `(event type, version) → id`.
@@ -86,7 +89,9 @@ pub enum WireError {
         header_type: String,
         payload_type: String,
     },
-    #[error("no Confluent schema id configured for {event_type} v{version}; add it to the SchemaIds table")]
+    #[error(
+        "no Confluent schema id configured for {event_type} v{version}; add it to the SchemaIds table"
+    )]
     NoSchemaId { event_type: String, version: u32 },
     #[error("structured JSON is not valid: {0}")]
     Json(String),
@@ -130,12 +135,12 @@ pub fn encode<E: DomainEvent>(
             v
         }
         Framing::Confluent(ids) => {
-            let id = ids.id(E::EVENT_TYPE, E::EVENT_VERSION).ok_or_else(|| {
-                WireError::NoSchemaId {
-                    event_type: E::EVENT_TYPE.to_string(),
-                    version: E::EVENT_VERSION,
-                }
-            })?;
+            let id =
+                ids.id(E::EVENT_TYPE, E::EVENT_VERSION)
+                    .ok_or_else(|| WireError::NoSchemaId {
+                        event_type: E::EVENT_TYPE.to_string(),
+                        version: E::EVENT_VERSION,
+                    })?;
             let mut v = Vec::with_capacity(64);
             v.push(CONFLUENT_MAGIC);
             v.extend_from_slice(&id.to_be_bytes());
@@ -145,8 +150,9 @@ pub fn encode<E: DomainEvent>(
             event.encode_payload(&mut v);
             v
         }
-        Framing::Json => serde_json::to_vec(&event.to_json())
-            .map_err(|e| WireError::Json(e.to_string()))?,
+        Framing::Json => {
+            serde_json::to_vec(&event.to_json()).map_err(|e| WireError::Json(e.to_string()))?
+        }
         Framing::StructuredJson => {
             // The envelope lives in the value; keep only the trace context in headers.
             headers.retain(|(n, _)| n == headers::TRACEPARENT);
@@ -154,7 +160,10 @@ pub fn encode<E: DomainEvent>(
                 .map_err(|e| WireError::Json(e.to_string()))?
         }
     };
-    headers.push((headers::CONTENT_TYPE.into(), content_type.as_bytes().to_vec()));
+    headers.push((
+        headers::CONTENT_TYPE.into(),
+        content_type.as_bytes().to_vec(),
+    ));
     Ok(Record {
         topic: E::TOPIC.to_string(),
         key: Some(envelope.aggregate_id.clone().into_bytes()),
@@ -230,8 +239,7 @@ pub fn decode<E: TopicEvents>(headers: &Headers, value: &[u8]) -> Result<(Envelo
         ));
     } else {
         return Err(WireError::Framing(
-            "Avro value starts with neither single-object (C3 01) nor Confluent (00) magic"
-                .into(),
+            "Avro value starts with neither single-object (C3 01) nor Confluent (00) magic".into(),
         ));
     };
     Ok((env, event))

@@ -15,7 +15,10 @@ fn murmur2_matches_kafka_and_librdkafka_vectors() {
         (b"foobar", -790_332_482),
         (b"a-little-bit-long-string", -985_981_536),
         (b"a-little-bit-longer-string", -1_486_304_829),
-        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58_897_971),
+        (
+            b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+            -58_897_971,
+        ),
         (b"abc", 479_470_107),
     ];
     for (key, want) in kafka {
@@ -33,7 +36,12 @@ fn murmur2_matches_kafka_and_librdkafka_vectors() {
         (b"", 0x106e08d9),
     ];
     for (key, want) in rdkafka {
-        assert_eq!(murmur2(key) as u32, want, "{}", String::from_utf8_lossy(key));
+        assert_eq!(
+            murmur2(key) as u32,
+            want,
+            "{}",
+            String::from_utf8_lossy(key)
+        );
     }
 }
 
@@ -149,7 +157,11 @@ async fn a_transaction_is_all_or_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(err, TransportError::TransactionAborted(_)));
-    assert_eq!(bus.topic_records("t").len(), 2, "nothing of the aborted transaction is visible");
+    assert_eq!(
+        bus.topic_records("t").len(),
+        2,
+        "nothing of the aborted transaction is visible"
+    );
 }
 
 #[tokio::test]
@@ -168,14 +180,23 @@ async fn retention_moves_the_log_start_and_unreachable_fails_retriably() {
     let err = bus.send(Record::new("t", "k", vec![9])).await.unwrap_err();
     assert!(err.is_retriable());
     bus.set_unreachable(false);
-    assert_eq!(bus.send(Record::new("t", "k", vec![9])).await.unwrap().offset, 5);
+    assert_eq!(
+        bus.send(Record::new("t", "k", vec![9]))
+            .await
+            .unwrap()
+            .offset,
+        5
+    );
 }
 
 #[tokio::test]
 async fn poll_wakes_up_when_a_record_arrives() {
     let bus = Bus::default();
     bus.create_topic("t", 1);
-    let c = bus.subscribe(SubscribeConfig::new("g", &["t"])).await.unwrap();
+    let c = bus
+        .subscribe(SubscribeConfig::new("g", &["t"]))
+        .await
+        .unwrap();
     let sender = bus.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -48,8 +48,14 @@ async fn published_events_reach_the_typed_handler_with_their_envelope() {
         correlation_id: Some("request-789".into()),
         ..PublishOptions::default()
     };
-    let d1 = publisher.publish_event(admitted.clone(), options.clone()).await.unwrap();
-    publisher.publish_event(discharged.clone(), options).await.unwrap();
+    let d1 = publisher
+        .publish_event(admitted.clone(), options.clone())
+        .await
+        .unwrap();
+    publisher
+        .publish_event(discharged.clone(), options)
+        .await
+        .unwrap();
     assert!(eventually(SECS5, || recorder.count() == 2).await);
     let seen = recorder.seen();
     assert_eq!(seen[0].1, WardsEvent::PatientAdmitted(admitted));
@@ -58,7 +64,10 @@ async fn published_events_reach_the_typed_handler_with_their_envelope() {
     assert_eq!(ctx.event_id, d1.event_id);
     assert_eq!(ctx.tenant_id.as_deref(), Some("hospital-456"));
     assert_eq!(ctx.correlation_id.as_deref(), Some("request-789"));
-    assert_eq!((ctx.partition, ctx.offset, ctx.attempt), (d1.partition, d1.offset, 1));
+    assert_eq!(
+        (ctx.partition, ctx.offset, ctx.attempt),
+        (d1.partition, d1.offset, 1)
+    );
     let report = running.stop().await.unwrap();
     assert_eq!(report.finished, 2);
     assert_eq!(bus.committed_offset("g", TOPIC, d1.partition), Some(2));
@@ -81,10 +90,21 @@ async fn a_failed_handler_leaves_the_offset_uncommitted_and_the_group_redelivers
         _ => Ok(()),
     });
     let consumer = Consumer::new(publisher.clone(), config.clone());
-    let err = consumer.run(failing.clone(), Shutdown::never()).await.unwrap_err();
+    let err = consumer
+        .run(failing.clone(), Shutdown::never())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("ward system down"), "{err}");
-    assert_eq!(failing.count(), 3, "event 0 once, event 1 twice (in-place retry)");
-    assert_eq!(bus.committed_offset("g", TOPIC, 0), Some(1), "only event 0 is committed");
+    assert_eq!(
+        failing.count(),
+        3,
+        "event 0 once, event 1 twice (in-place retry)"
+    );
+    assert_eq!(
+        bus.committed_offset("g", TOPIC, 0),
+        Some(1),
+        "only event 0 is committed"
+    );
 
     // A new member of the group gets event 1 again.
     let healthy = Recorder::ok();
@@ -114,7 +134,11 @@ async fn out_of_order_completion_commits_only_the_finished_prefix() {
     }
     impl carebus::TopicHandler for Gated {
         type Events = WardsEvent;
-        async fn handle(&self, _: &carebus::HandlerContext, e: WardsEvent) -> carebus::HandlerResult {
+        async fn handle(
+            &self,
+            _: &carebus::HandlerContext,
+            e: WardsEvent,
+        ) -> carebus::HandlerResult {
             if e.aggregate_id_for_test() == "slow" {
                 let _permit = self.gate.acquire().await.unwrap();
             }
@@ -171,7 +195,11 @@ async fn key_ordered_mode_keeps_each_keys_order_and_runs_keys_concurrently() {
     }
     impl carebus::TopicHandler for Concurrent {
         type Events = WardsEvent;
-        async fn handle(&self, ctx: &carebus::HandlerContext, e: WardsEvent) -> carebus::HandlerResult {
+        async fn handle(
+            &self,
+            ctx: &carebus::HandlerContext,
+            e: WardsEvent,
+        ) -> carebus::HandlerResult {
             let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
             self.max.fetch_max(n, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(fastrand::u64(0..4))).await;
@@ -192,7 +220,11 @@ async fn key_ordered_mode_keeps_each_keys_order_and_runs_keys_concurrently() {
             order: order.clone(),
         },
     );
-    assert!(eventually(Duration::from_secs(10), || order.lock().unwrap().len() == 80).await);
+    assert!(
+        eventually(Duration::from_secs(10), || order.lock().unwrap().len()
+            == 80)
+        .await
+    );
     running.stop().await.unwrap();
     for k in &keys {
         let seqs: Vec<i64> = order
@@ -206,7 +238,10 @@ async fn key_ordered_mode_keeps_each_keys_order_and_runs_keys_concurrently() {
             .collect();
         assert_eq!(seqs, (0..10).collect::<Vec<_>>(), "order of {k}");
     }
-    assert!(max_seen.load(Ordering::SeqCst) > 1, "different keys ran concurrently");
+    assert!(
+        max_seen.load(Ordering::SeqCst) > 1,
+        "different keys ran concurrently"
+    );
 }
 
 #[tokio::test]
@@ -224,13 +259,25 @@ async fn retriable_failures_go_through_the_retry_topics_then_the_dead_letter_top
     let dlq = dead_letter::dlq_topic(TOPIC);
     assert!(eventually(SECS5, || !bus.topic_records(&dlq).is_empty()).await);
     running.stop().await.unwrap();
-    assert_eq!(failing.count(), 6, "2 attempts on the topic and on each of 2 retry topics");
+    assert_eq!(
+        failing.count(),
+        6,
+        "2 attempts on the topic and on each of 2 retry topics"
+    );
     let attempts: Vec<u32> = failing.seen().iter().map(|(c, _)| c.attempt).collect();
     assert_eq!(attempts, vec![1, 2, 3, 4, 5, 6]);
     assert!(failing.seen().iter().all(|(c, _)| c.topic == TOPIC));
-    assert_eq!(bus.topic_records(&dead_letter::retry_topic(TOPIC, 1)).len(), 1);
-    assert_eq!(bus.topic_records(&dead_letter::retry_topic(TOPIC, 2)).len(), 1);
-    let letters = dead_letter::inspect(&bus, &dlq, Duration::from_millis(50)).await.unwrap();
+    assert_eq!(
+        bus.topic_records(&dead_letter::retry_topic(TOPIC, 1)).len(),
+        1
+    );
+    assert_eq!(
+        bus.topic_records(&dead_letter::retry_topic(TOPIC, 2)).len(),
+        1
+    );
+    let letters = dead_letter::inspect(&bus, &dlq, Duration::from_millis(50))
+        .await
+        .unwrap();
     assert_eq!(letters.len(), 1);
     let l = &letters[0];
     assert_eq!(l.reason.as_deref(), Some("handler-failed"));
@@ -257,7 +304,10 @@ async fn permanent_errors_skip_retries_and_dead_letters_can_be_redriven() {
     });
     let running = run_handler(&bus, "g", handler.clone());
     publisher
-        .publish_event(PatientAdmitted::new("p-9", "x-ray"), PublishOptions::default())
+        .publish_event(
+            PatientAdmitted::new("p-9", "x-ray"),
+            PublishOptions::default(),
+        )
         .await
         .unwrap();
     let dlq = dead_letter::dlq_topic(TOPIC);
@@ -285,7 +335,10 @@ async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
     let handler = Recorder::ok();
     let running = run_handler(&bus, "g", handler.clone());
     let (env, mut good) = publisher
-        .prepare(&PatientAdmitted::new("p-1", "icu"), PublishOptions::default())
+        .prepare(
+            &PatientAdmitted::new("p-1", "icu"),
+            PublishOptions::default(),
+        )
         .unwrap();
     // Truncated payload: the notes string (PHI) is cut mid-way.
     let mut truncated = good.clone();
@@ -294,24 +347,42 @@ async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
     // Unknown version.
     let mut unknown = good.clone();
     unknown.headers.retain(|(n, _)| n != h::EVENT_VERSION);
-    unknown.headers.push((h::EVENT_VERSION.into(), b"7".to_vec()));
+    unknown
+        .headers
+        .push((h::EVENT_VERSION.into(), b"7".to_vec()));
     unknown.value[2..10].copy_from_slice(&0xabcdu64.to_le_bytes());
     bus.send(unknown).await.unwrap();
     // Not a carebus record at all.
-    bus.send(Record::new(TOPIC, "k", b"Jane Doe, DOB 1990-01-01".to_vec()))
-        .await
-        .unwrap();
+    bus.send(Record::new(
+        TOPIC,
+        "k",
+        b"Jane Doe, DOB 1990-01-01".to_vec(),
+    ))
+    .await
+    .unwrap();
     good.headers.push(("x-test".into(), b"good".to_vec()));
     bus.send(good).await.unwrap();
     let dlq = dead_letter::dlq_topic(TOPIC);
     assert!(eventually(SECS5, || bus.topic_records(&dlq).len() == 3).await);
-    assert!(eventually(SECS5, || handler.count() == 1).await, "the good record after the pills is handled");
+    assert!(
+        eventually(SECS5, || handler.count() == 1).await,
+        "the good record after the pills is handled"
+    );
     running.stop().await.unwrap();
-    let letters = dead_letter::inspect(&bus, &dlq, Duration::from_millis(50)).await.unwrap();
-    let reasons: Vec<&str> = letters.iter().map(|l| l.reason.as_deref().unwrap()).collect();
+    let letters = dead_letter::inspect(&bus, &dlq, Duration::from_millis(50))
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = letters
+        .iter()
+        .map(|l| l.reason.as_deref().unwrap())
+        .collect();
     assert_eq!(
         reasons,
-        ["poison-pill:undecodable-payload", "poison-pill:unknown-fingerprint", "poison-pill:bad-envelope"]
+        [
+            "poison-pill:undecodable-payload",
+            "poison-pill:unknown-fingerprint",
+            "poison-pill:bad-envelope"
+        ]
     );
     assert_eq!(letters[0].event_id.as_deref(), Some(env.event_id.as_str()));
     let offsets: Vec<Option<i64>> = letters.iter().map(|l| l.original_offset).collect();
@@ -319,10 +390,16 @@ async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
     for l in &letters {
         for (name, value) in &l.record().headers {
             let text = String::from_utf8_lossy(value);
-            assert!(!text.contains("Jane") && !text.contains("broken arm"), "{name}: {text}");
+            assert!(
+                !text.contains("Jane") && !text.contains("broken arm"),
+                "{name}: {text}"
+            );
         }
         assert!(!format!("{l:?}").contains("Jane"));
-        assert_eq!(header_str(&l.record().headers, dead_letter::ORIGINAL_TOPIC), Some(TOPIC));
+        assert_eq!(
+            header_str(&l.record().headers, dead_letter::ORIGINAL_TOPIC),
+            Some(TOPIC)
+        );
     }
     assert_eq!(bus.committed_offset("g", TOPIC, 0), Some(4));
 }
@@ -345,7 +422,10 @@ async fn graceful_shutdown_finishes_in_flight_work_commits_and_leaves() {
     let report = running.stop().await.unwrap();
     let handled = slow.count();
     assert!(handled < 20, "shutdown stopped the consumer early");
-    assert_eq!(report.finished as usize, handled, "the in-flight handler finished");
+    assert_eq!(
+        report.finished as usize, handled,
+        "the in-flight handler finished"
+    );
     assert_eq!(bus.committed_offset("g", TOPIC, 0), Some(handled as i64));
     // The group continues exactly where it stopped.
     let rest = Recorder::ok();
@@ -372,8 +452,8 @@ async fn duplicates_are_skipped_when_dedupe_is_on() {
         .await
         .unwrap();
     let handler = Recorder::ok();
-    let consumer = Consumer::new(publisher.clone(), fast("g"))
-        .with_dedupe(Arc::new(RecentIds::new(100)));
+    let consumer =
+        Consumer::new(publisher.clone(), fast("g")).with_dedupe(Arc::new(RecentIds::new(100)));
     let (trigger, shutdown) = Shutdown::channel();
     let task = tokio::spawn({
         let handler = handler.clone();

@@ -39,7 +39,10 @@ fn single_object_round_trip_with_cloudevents_headers() {
     assert_eq!(rec.key.as_deref(), Some(&b"patient-123"[..]));
     assert_eq!(rec.topic, TOPIC);
     assert_eq!(&rec.value[..2], &[0xC3, 0x01]);
-    assert_eq!(&rec.value[2..10], &PatientAdmitted::FINGERPRINT.to_le_bytes());
+    assert_eq!(
+        &rec.value[2..10],
+        &PatientAdmitted::FINGERPRINT.to_le_bytes()
+    );
     let mut datum = Vec::new();
     ev.encode_payload(&mut datum);
     assert_eq!(&rec.value[10..], &datum[..]);
@@ -50,7 +53,10 @@ fn single_object_round_trip_with_cloudevents_headers() {
     assert_eq!(header_str(hs, h::TIME), Some("2024-11-24T10:30:00Z"));
     assert_eq!(header_str(hs, h::SUBJECT), Some("patient-123"));
     assert_eq!(header_str(hs, h::CONTENT_TYPE), Some("application/avro"));
-    assert_eq!(header_str(hs, h::SCHEMA_FINGERPRINT), Some("1111222233334444"));
+    assert_eq!(
+        header_str(hs, h::SCHEMA_FINGERPRINT),
+        Some("1111222233334444")
+    );
     assert_eq!(header_str(hs, h::TENANT_ID), Some("hospital-456"));
     assert!(header(hs, h::TRACEPARENT).is_some());
     // No header holds the PHI notes.
@@ -91,12 +97,26 @@ fn structured_mode_reproduces_the_briefs_envelope_field_for_field() {
         Some("application/cloudevents+json")
     );
     let json: serde_json::Value = serde_json::from_slice(&rec.value).unwrap();
-    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
         [
-            "eventId", "eventType", "eventVersion", "eventTime", "aggregateId", "aggregateType",
-            "tenantId", "correlationId", "causationId", "metadata", "data"
+            "eventId",
+            "eventType",
+            "eventVersion",
+            "eventTime",
+            "aggregateId",
+            "aggregateType",
+            "tenantId",
+            "correlationId",
+            "causationId",
+            "metadata",
+            "data"
         ]
     );
     assert_eq!(json["eventVersion"], "1.0");
@@ -114,7 +134,10 @@ fn structured_mode_reproduces_the_briefs_envelope_field_for_field() {
 fn json_framing_round_trips() {
     let ev = PatientDischarged::new("p-2", 3);
     let rec = encode(&envelope(&ev), &ev, &Framing::Json).unwrap();
-    assert_eq!(header_str(&rec.headers, h::CONTENT_TYPE), Some("application/json"));
+    assert_eq!(
+        header_str(&rec.headers, h::CONTENT_TYPE),
+        Some("application/json")
+    );
     let (_, back): (Envelope, WardsEvent) = decode(&rec.headers, &rec.value).unwrap();
     assert_eq!(back, WardsEvent::PatientDischarged(ev));
 }

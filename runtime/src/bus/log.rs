@@ -162,8 +162,10 @@ impl BusState {
 
     fn append_at(&mut self, partition: i32, record: Record) -> RecordPosition {
         let retention = self.config.retention_records.max(1);
-        let log = &mut self.topics.get_mut(&record.topic).expect("placed topic exists")
-            [partition as usize];
+        let log = &mut self
+            .topics
+            .get_mut(&record.topic)
+            .expect("placed topic exists")[partition as usize];
         let offset = log.end();
         log.records.push_back(StoredRecord {
             key: record.key,
@@ -254,7 +256,11 @@ impl BusState {
         let groups: Vec<String> = self
             .groups
             .iter()
-            .filter(|(_, g)| g.members.values().any(|m| m.topics.iter().any(|t| t == topic)))
+            .filter(|(_, g)| {
+                g.members
+                    .values()
+                    .any(|m| m.topics.iter().any(|t| t == topic))
+            })
             .map(|(name, _)| name.clone())
             .collect();
         for g in groups {
@@ -300,8 +306,7 @@ impl BusState {
         // First revoke everywhere (committing stored work), then assign from committed offsets.
         for (id, member) in g.members.iter_mut() {
             let new = &target[id];
-            let revoked: Vec<TopicPartition> =
-                member.assignment.difference(new).cloned().collect();
+            let revoked: Vec<TopicPartition> = member.assignment.difference(new).cloned().collect();
             if revoked.is_empty() {
                 continue;
             }
@@ -316,10 +321,8 @@ impl BusState {
             member.notices.push_back(ConsumerEvent::Revoked(revoked));
         }
         for (id, member) in g.members.iter_mut() {
-            let assigned: Vec<TopicPartition> = target[id]
-                .difference(&member.assignment)
-                .cloned()
-                .collect();
+            let assigned: Vec<TopicPartition> =
+                target[id].difference(&member.assignment).cloned().collect();
             if assigned.is_empty() {
                 continue;
             }
@@ -365,7 +368,12 @@ impl BusState {
                 continue;
             }
             let log = &self.topics[&tp.topic][tp.partition as usize];
-            let pos = m.positions.get(tp).copied().unwrap_or(log.start).max(log.start);
+            let pos = m
+                .positions
+                .get(tp)
+                .copied()
+                .unwrap_or(log.start)
+                .max(log.start);
             if let Some(r) = log.get(pos) {
                 m.positions.insert(tp.clone(), pos + 1);
                 m.cursor = (m.cursor + i + 1) % parts.len();
@@ -491,6 +499,11 @@ impl BusState {
 
     /// Log end offset (next offset to be written) of a partition.
     pub(super) fn end_offset(&self, tp: &TopicPartition) -> Option<i64> {
-        Some(self.topics.get(&tp.topic)?.get(tp.partition as usize)?.end())
+        Some(
+            self.topics
+                .get(&tp.topic)?
+                .get(tp.partition as usize)?
+                .end(),
+        )
     }
 }

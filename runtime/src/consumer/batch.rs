@@ -144,7 +144,10 @@ impl<T: Transport> Consumer<T> {
                 }
                 Err((reason, error)) => {
                     let topic = crate::dead_letter::original_topic(&r);
-                    match processor.dead_letter(&r, &topic, &reason, &error, 0, shutdown).await {
+                    match processor
+                        .dead_letter(&r, &topic, &reason, &error, 0, shutdown)
+                        .await
+                    {
                         Outcome::Done => {}
                         Outcome::Interrupted => return Ok(None),
                         Outcome::Failed(m) => return Err(ConsumerError::HandlerFailed(m)),
@@ -166,8 +169,9 @@ impl<T: Transport> Consumer<T> {
                         .increment(items.len() as u64);
                     return Ok(Some(ends));
                 }
-                Err(e) if e.kind == HandlerErrorKind::Retriable
-                    && attempt < self.config.retry.attempts.max(1) =>
+                Err(e)
+                    if e.kind == HandlerErrorKind::Retriable
+                        && attempt < self.config.retry.attempts.max(1) =>
                 {
                     let mut sd = shutdown.clone();
                     tokio::select! {
@@ -182,7 +186,14 @@ impl<T: Transport> Consumer<T> {
         for r in &kept {
             let topic = crate::dead_letter::original_topic(r);
             let outcome = processor
-                .dead_letter(r, &topic, "handler-failed", &error.message, attempt, shutdown)
+                .dead_letter(
+                    r,
+                    &topic,
+                    "handler-failed",
+                    &error.message,
+                    attempt,
+                    shutdown,
+                )
                 .await;
             match outcome {
                 Outcome::Done => {}
@@ -203,7 +214,13 @@ impl<T: Transport> Consumer<T> {
         );
         let processor = self.decoder::<E>();
         let (_trigger, never) = Shutdown::channel();
-        let state = (consumer.clone(), processor, None::<(TopicPartition, i64)>, never, _trigger);
+        let state = (
+            consumer.clone(),
+            processor,
+            None::<(TopicPartition, i64)>,
+            never,
+            _trigger,
+        );
         let poll_timeout = self.config.poll_timeout;
         let inner = futures::stream::unfold(state, move |(c, p, last, sd, trig)| async move {
             if let Some((tp, next)) = &last {

@@ -7,8 +7,8 @@ use crate::claim_check::{self, SharedClaimCheck};
 use crate::dead_letter::{self as dl, ATTEMPTS, NOT_BEFORE, RETRY_LEVEL};
 use crate::envelope::Envelope;
 use crate::handler::{HandlerContext, HandlerErrorKind};
-use crate::topic::TopicHandler;
 use crate::publisher::Publisher;
+use crate::topic::TopicHandler;
 use crate::transport::{Headers, ReceivedRecord, Record, Transport, header_str};
 use std::sync::Arc;
 use std::time::Duration;
@@ -85,12 +85,9 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         &self,
         rec: &ReceivedRecord,
     ) -> Result<(Envelope, H::Events), (String, String)> {
-        let value = claim_check::check_out(
-            self.claim_check.as_deref(),
-            &rec.headers,
-            rec.value.clone(),
-        )
-        .map_err(|e| ("claim-check-missing".to_string(), e.to_string()))?;
+        let value =
+            claim_check::check_out(self.claim_check.as_deref(), &rec.headers, rec.value.clone())
+                .map_err(|e| ("claim-check-missing".to_string(), e.to_string()))?;
         crate::wire::decode::<H::Events>(&rec.headers, &value)
             .map_err(|e| (format!("poison-pill:{}", e.reason()), e.to_string()))
     }
@@ -103,7 +100,9 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 metrics::counter!("carebus_poison_pills_total", "topic" => topic.clone())
                     .increment(1);
                 tracing::warn!(%topic, partition = rec.partition, offset = rec.offset, %reason, "poison pill");
-                return self.dead_letter(&rec, &topic, &reason, &error, 0, shutdown).await;
+                return self
+                    .dead_letter(&rec, &topic, &reason, &error, 0, shutdown)
+                    .await;
             }
         };
         if let Some(d) = &self.dedupe
@@ -126,12 +125,10 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 attempt = ctx.attempt,
             );
             let started = std::time::Instant::now();
-            let result = crate::context::within(
-                ctx.clone(),
-                self.handler.handle(&ctx, event.clone()),
-            )
-            .instrument(span)
-            .await;
+            let result =
+                crate::context::within(ctx.clone(), self.handler.handle(&ctx, event.clone()))
+                    .instrument(span)
+                    .await;
             metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.clone())
                 .record(started.elapsed().as_secs_f64());
             let error = match result {
@@ -151,11 +148,20 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             let total = previous + attempt;
             if error.kind == HandlerErrorKind::Permanent {
                 return self
-                    .dead_letter(&rec, &topic, "handler-failed", &error.message, total, shutdown)
+                    .dead_letter(
+                        &rec,
+                        &topic,
+                        "handler-failed",
+                        &error.message,
+                        total,
+                        shutdown,
+                    )
                     .await;
             }
             if attempt >= policy.attempts.max(1) {
-                return self.give_up(&rec, &topic, &error.message, total, shutdown).await;
+                return self
+                    .give_up(&rec, &topic, &error.message, total, shutdown)
+                    .await;
             }
             metrics::counter!("carebus_consume_retries_total", "topic" => topic.clone())
                 .increment(1);

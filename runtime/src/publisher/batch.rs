@@ -65,7 +65,9 @@ impl<'p, T: Transport> Batch<'p, T> {
             if !inner.breaker.allow() {
                 return Err(PublishError::Transport {
                     topic,
-                    reason: "circuit open: transactions fail fast while the transport is unreachable".into(),
+                    reason:
+                        "circuit open: transactions fail fast while the transport is unreachable"
+                            .into(),
                 });
             }
             match inner.transport.send_transaction(records.clone()).await {

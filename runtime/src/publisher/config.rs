@@ -49,7 +49,9 @@ impl RetryPolicy {
     /// The pause before attempt `attempt + 1` (attempt counts from 1): a random duration up to
     /// `initial × multiplier^(attempt-1)`, capped at `max_backoff`, and at least a quarter of it.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self.multiplier.powi(attempt.saturating_sub(1).min(30) as i32);
+        let exp = self
+            .multiplier
+            .powi(attempt.saturating_sub(1).min(30) as i32);
         let ceiling = self
             .initial_backoff
             .mul_f64(exp.max(1.0))
@@ -166,10 +168,12 @@ impl PublisherConfig {
 
     /// Apply the `[publisher]` table of TOML text.
     pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
-        let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::File {
-            path: "<text>".into(),
-            reason: e.message().to_string(),
-        })?;
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::File {
+                path: "<text>".into(),
+                reason: e.message().to_string(),
+            })?;
         let Some(table) = doc.get("publisher").and_then(|v| v.as_table()) else {
             return Ok(self);
         };

@@ -50,7 +50,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return None;
     }
     (0..s.len())
@@ -60,11 +60,7 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 }
 
 fn to_line(id: u64, r: &Record) -> String {
-    let headers: Vec<Value> = r
-        .headers
-        .iter()
-        .map(|(n, v)| json!([n, hex(v)]))
-        .collect();
+    let headers: Vec<Value> = r.headers.iter().map(|(n, v)| json!([n, hex(v)])).collect();
     let mut line = json!({
         "id": id,
         "topic": r.topic,

@@ -46,7 +46,11 @@ fn route(waiting: &Waiting, record: ReceivedRecord) {
 }
 
 impl<T: Transport> Publisher<T> {
-    async fn ensure_reply_listener(&self, reply_topic: &str, timeout: Duration) -> Result<(), PublishError> {
+    async fn ensure_reply_listener(
+        &self,
+        reply_topic: &str,
+        timeout: Duration,
+    ) -> Result<(), PublishError> {
         let replies = &self.inner.replies;
         let failed = |reason: String| PublishError::Transport {
             topic: reply_topic.to_string(),
@@ -73,9 +77,15 @@ impl<T: Transport> Publisher<T> {
                 loop {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     if left.is_zero() {
-                        return Err(failed("no partition of the reply topic was assigned in time".into()));
+                        return Err(failed(
+                            "no partition of the reply topic was assigned in time".into(),
+                        ));
                     }
-                    match consumer.poll(left).await.map_err(|e| failed(e.to_string()))? {
+                    match consumer
+                        .poll(left)
+                        .await
+                        .map_err(|e| failed(e.to_string()))?
+                    {
                         Some(ConsumerEvent::Assigned(_)) => break,
                         Some(ConsumerEvent::Record(r)) => route(&waiting, r),
                         _ => {}
@@ -109,12 +119,15 @@ impl<T: Transport> Publisher<T> {
         mut options: PublishOptions,
         timeout: Duration,
     ) -> Result<(Envelope, R), PublishError> {
-        let reply_topic = self.inner.config.reply_topic.clone().ok_or_else(|| {
-            PublishError::Transport {
-                topic: E::TOPIC.into(),
-                reason: "request-reply needs `reply_topic` in the publisher config".into(),
-            }
-        })?;
+        let reply_topic =
+            self.inner
+                .config
+                .reply_topic
+                .clone()
+                .ok_or_else(|| PublishError::Transport {
+                    topic: E::TOPIC.into(),
+                    reason: "request-reply needs `reply_topic` in the publisher config".into(),
+                })?;
         self.ensure_reply_listener(&reply_topic, timeout).await?;
         options
             .headers
@@ -157,13 +170,16 @@ impl<T: Transport> Publisher<T> {
         ctx: &HandlerContext,
         event: E,
     ) -> Result<Delivery, PublishError> {
-        let reply_to = ctx.reply_to.clone().ok_or_else(|| PublishError::Transport {
-            topic: ctx.topic.clone(),
-            reason: format!(
-                "event {} is not a request (no {REPLY_TO_HEADER} header); nothing to reply to",
-                ctx.event_id
-            ),
-        })?;
+        let reply_to = ctx
+            .reply_to
+            .clone()
+            .ok_or_else(|| PublishError::Transport {
+                topic: ctx.topic.clone(),
+                reason: format!(
+                    "event {} is not a request (no {REPLY_TO_HEADER} header); nothing to reply to",
+                    ctx.event_id
+                ),
+            })?;
         let (envelope, mut record) = self.prepare(&event, PublishOptions::caused_by(ctx))?;
         record.topic = reply_to;
         self.send_prepared(&envelope, record).await

@@ -27,7 +27,9 @@ impl Recorder {
             delay: Duration::ZERO,
         }
     }
-    pub fn failing(f: impl Fn(&HandlerContext, &WardsEvent) -> HandlerResult + Send + Sync + 'static) -> Self {
+    pub fn failing(
+        f: impl Fn(&HandlerContext, &WardsEvent) -> HandlerResult + Send + Sync + 'static,
+    ) -> Self {
         Recorder {
             behaviour: Arc::new(f),
             ..Recorder::ok()

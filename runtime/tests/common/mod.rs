@@ -227,25 +227,41 @@ impl TopicEvents for WardsEvent {
 
     fn decode(event_type: &str, version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
         match (event_type, version) {
-            ("PatientAdmitted", 2) => PatientAdmitted::decode_payload(payload).map(Self::PatientAdmitted),
-            ("PatientAdmitted", 1) => PatientAdmittedV1::decode_payload(payload).map(Self::PatientAdmittedV1),
-            ("PatientDischarged", 1) => PatientDischarged::decode_payload(payload).map(Self::PatientDischarged),
+            ("PatientAdmitted", 2) => {
+                PatientAdmitted::decode_payload(payload).map(Self::PatientAdmitted)
+            }
+            ("PatientAdmitted", 1) => {
+                PatientAdmittedV1::decode_payload(payload).map(Self::PatientAdmittedV1)
+            }
+            ("PatientDischarged", 1) => {
+                PatientDischarged::decode_payload(payload).map(Self::PatientDischarged)
+            }
             _ => Err(unknown_event(Self::EVENTS, event_type, version)),
         }
     }
     fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> Result<Self, DecodeError> {
         match fingerprint {
-            PatientAdmitted::FINGERPRINT => PatientAdmitted::decode_payload(payload).map(Self::PatientAdmitted),
-            PatientAdmittedV1::FINGERPRINT => PatientAdmittedV1::decode_payload(payload).map(Self::PatientAdmittedV1),
-            PatientDischarged::FINGERPRINT => PatientDischarged::decode_payload(payload).map(Self::PatientDischarged),
+            PatientAdmitted::FINGERPRINT => {
+                PatientAdmitted::decode_payload(payload).map(Self::PatientAdmitted)
+            }
+            PatientAdmittedV1::FINGERPRINT => {
+                PatientAdmittedV1::decode_payload(payload).map(Self::PatientAdmittedV1)
+            }
+            PatientDischarged::FINGERPRINT => {
+                PatientDischarged::decode_payload(payload).map(Self::PatientDischarged)
+            }
             _ => Err(DecodeError::UnknownFingerprint { fingerprint }),
         }
     }
     fn decode_json(event_type: &str, version: u32, data: &Value) -> Result<Self, DecodeError> {
         match (event_type, version) {
             ("PatientAdmitted", 2) => PatientAdmitted::from_json(data).map(Self::PatientAdmitted),
-            ("PatientAdmitted", 1) => PatientAdmittedV1::from_json(data).map(Self::PatientAdmittedV1),
-            ("PatientDischarged", 1) => PatientDischarged::from_json(data).map(Self::PatientDischarged),
+            ("PatientAdmitted", 1) => {
+                PatientAdmittedV1::from_json(data).map(Self::PatientAdmittedV1)
+            }
+            ("PatientDischarged", 1) => {
+                PatientDischarged::from_json(data).map(Self::PatientDischarged)
+            }
             _ => Err(unknown_event(Self::EVENTS, event_type, version)),
         }
     }

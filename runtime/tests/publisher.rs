@@ -1,0 +1,474 @@
+//! The publisher on the in-process bus: validation, envelope inheritance, size limit and claim check, transactions, breaker + outbox with a transport that fails on demand, dead letters, request-reply, configuration.
+
+mod common;
+
+use carebus::bus::{Bus, BusConfig, BusConsumer};
+use carebus::claim_check::LocalDirStore;
+use carebus::envelope::headers as h;
+use carebus::publisher::BreakerState;
+use carebus::testing::{RecordingPublisher, TestConsumer, run_handler};
+use carebus::transport::{
+    Record, RecordPosition, SubscribeConfig, Transport, TransportError, header_str,
+};
+use carebus::{
+    Consumer, ConsumerConfig, HandlerContext, Publish, PublishError, PublishOptions, Publisher,
+    PublisherConfig, Shutdown, context,
+};
+use common::handlers::{Recorder, eventually};
+use common::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+const SECS5: Duration = Duration::from_secs(5);
+
+/// A transport that delegates to the bus but fails every send while `down` is set, as a
+/// broker that cannot be reached would.
+#[derive(Clone)]
+struct Flaky {
+    bus: Bus,
+    down: Arc<AtomicBool>,
+    sends: Arc<AtomicUsize>,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), TransportError> {
+        self.sends.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            Err(TransportError::Unreachable(
+                "broker 127.0.0.1:9092 refused the connection".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Transport for Flaky {
+    type Consumer = BusConsumer;
+    async fn send(&self, record: Record) -> Result<RecordPosition, TransportError> {
+        self.check()?;
+        self.bus.send(record).await
+    }
+    async fn send_transaction(
+        &self,
+        records: Vec<Record>,
+    ) -> Result<Vec<RecordPosition>, TransportError> {
+        self.check()?;
+        self.bus.send_transaction(records).await
+    }
+    async fn flush(&self, timeout: Duration) -> Result<(), TransportError> {
+        self.bus.flush(timeout).await
+    }
+    async fn partition_count(&self, topic: &str) -> Result<i32, TransportError> {
+        self.bus.partition_count(topic).await
+    }
+    async fn subscribe(&self, config: SubscribeConfig) -> Result<BusConsumer, TransportError> {
+        self.bus.subscribe(config).await
+    }
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("carebus-{name}-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[tokio::test]
+async fn invalid_events_are_rejected_before_anything_is_sent() {
+    let bus = Bus::default();
+    let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
+    let bad = PatientAdmitted::new("p-1", "a ward name that is far too long");
+    let err = publisher
+        .publish_event(bad, PublishOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PublishError::Invalid(_)));
+    assert_eq!(
+        err.to_string(),
+        "event failed validation: PatientAdmitted: field `ward` must be at most 16 characters"
+    );
+    let empty_tenant = PublishOptions {
+        tenant_id: Some(" ".into()),
+        ..PublishOptions::default()
+    };
+    let err = publisher
+        .publish_event(PatientDischarged::new("p", 1), empty_tenant)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PublishError::Envelope(_)), "{err}");
+    assert!(bus.topic_records(TOPIC).is_empty());
+}
+
+#[tokio::test]
+async fn events_published_while_handling_one_inherit_its_correlation_and_name_it_as_cause() {
+    let recorder = RecordingPublisher::new();
+    let handled = HandlerContext {
+        event_id: "evt-1".into(),
+        correlation_id: Some("request-789".into()),
+        tenant_id: Some("hospital-456".into()),
+        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+        ..HandlerContext::default()
+    };
+    context::within(handled, async {
+        recorder
+            .publish(PatientDischarged::new("p", 1), PublishOptions::default())
+            .await
+            .unwrap();
+    })
+    .await;
+    recorder
+        .publish(PatientDischarged::new("p", 2), PublishOptions::default())
+        .await
+        .unwrap();
+    let rec = recorder.recorded();
+    let inside = &rec[0].envelope;
+    assert_eq!(inside.correlation_id.as_deref(), Some("request-789"));
+    assert_eq!(inside.causation_id.as_deref(), Some("evt-1"));
+    assert_eq!(inside.tenant_id.as_deref(), Some("hospital-456"));
+    assert!(
+        inside
+            .traceparent
+            .as_deref()
+            .unwrap()
+            .starts_with("00-0af7651916cd43dd8448eb211c80319c-")
+    );
+    let outside = &rec[1].envelope;
+    assert_eq!(outside.correlation_id, None);
+    assert_eq!(outside.causation_id, None);
+    assert_eq!(recorder.events::<PatientDischarged>().len(), 2);
+    assert_eq!(rec[1].data["sequence"], 2);
+}
+
+#[tokio::test]
+async fn oversized_events_are_rejected_naming_type_and_size_or_claim_checked() {
+    let bus = Bus::default();
+    let config = PublisherConfig {
+        max_message_bytes: 300,
+        ..PublisherConfig::default()
+    };
+    let mut big = PatientAdmitted::new("p-1", "icu");
+    big.notes = carebus::Phi::new("Jane Doe ".repeat(100));
+    let publisher = Publisher::new(bus.clone(), config.clone()).unwrap();
+    let err = publisher
+        .publish_event(big.clone(), PublishOptions::default())
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, PublishError::TooLarge { size, max: 300, .. } if size > 900),
+        "{text}"
+    );
+    assert!(
+        text.contains("PatientAdmitted") && !text.contains("Jane"),
+        "{text}"
+    );
+    assert!(bus.topic_records(TOPIC).is_empty());
+
+    let dir = temp_dir("claims");
+    let checked = Publisher::new(
+        bus.clone(),
+        PublisherConfig {
+            claim_check_dir: Some(dir.clone()),
+            ..config
+        },
+    )
+    .unwrap();
+    checked
+        .publish_event(big.clone(), PublishOptions::default())
+        .await
+        .unwrap();
+    let sent = &bus.topic_records(TOPIC)[0];
+    assert!(sent.value.len() < 100, "only the reference travels");
+    assert!(!String::from_utf8_lossy(&sent.value).contains("Jane"));
+    let handler = Recorder::ok();
+    let consumer = Consumer::new(checked.clone(), ConsumerConfig::new("g"))
+        .with_claim_check(Arc::new(LocalDirStore::new(&dir).unwrap()));
+    let (trigger, shutdown) = Shutdown::channel();
+    let task = tokio::spawn({
+        let handler = handler.clone();
+        async move { consumer.run(handler, shutdown).await }
+    });
+    assert!(eventually(SECS5, || handler.count() == 1).await);
+    trigger.trigger();
+    task.await.unwrap().unwrap();
+    assert_eq!(handler.seen()[0].1, WardsEvent::PatientAdmitted(big));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn a_transaction_makes_all_events_visible_or_none() {
+    let bus = Bus::new(BusConfig {
+        max_record_bytes: 400,
+        ..BusConfig::default()
+    });
+    let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
+    let mut tx = publisher.batch();
+    tx.add(
+        PatientAdmitted::new("p-1", "icu"),
+        PublishOptions::default(),
+    )
+    .unwrap();
+    tx.add(PatientDischarged::new("p-1", 1), PublishOptions::default())
+        .unwrap();
+    assert!(
+        tx.add(PatientAdmitted::new("", "icu"), PublishOptions::default())
+            .is_err()
+    );
+    assert_eq!(tx.len(), 2, "the invalid event was not added");
+    let deliveries = tx.send_transaction().await.unwrap();
+    assert_eq!(deliveries.len(), 2);
+    assert_eq!(bus.topic_records(TOPIC).len(), 2);
+
+    // The bus refuses the second record (too large for the broker): nothing becomes visible.
+    let mut huge = PatientAdmitted::new("p-2", "icu");
+    huge.notes = carebus::Phi::new("x".repeat(1000));
+    let mut tx = publisher.batch();
+    tx.add(PatientDischarged::new("p-2", 1), PublishOptions::default())
+        .unwrap();
+    tx.add(huge, PublishOptions::default()).unwrap();
+    let err = tx.send_transaction().await.unwrap_err();
+    assert!(err.to_string().contains("transaction aborted"), "{err}");
+    assert_eq!(bus.topic_records(TOPIC).len(), 2);
+}
+
+#[tokio::test]
+async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_order() {
+    let bus = Bus::default();
+    bus.create_topic(TOPIC, 3);
+    let flaky = Flaky {
+        bus: bus.clone(),
+        down: Arc::new(AtomicBool::new(true)),
+        sends: Arc::default(),
+    };
+    let dir = temp_dir("outbox");
+    let mut config = PublisherConfig {
+        outbox_dir: Some(dir.clone()),
+        outbox_retry_interval: Duration::from_millis(20),
+        ..PublisherConfig::default()
+    };
+    config.retry.attempts = 3;
+    config.retry.initial_backoff = Duration::from_millis(1);
+    config.breaker.failure_threshold = 3;
+    config.breaker.open_for = Duration::from_millis(50);
+    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let err = publisher
+            .publish_event(
+                PatientDischarged::new(&format!("p-{}", i % 3), i),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap_err();
+        let PublishError::Queued { event_id, .. } = &err else {
+            panic!("expected Queued, got {err}");
+        };
+        ids.push(event_id.clone());
+    }
+    assert_eq!(publisher.breaker_state(), BreakerState::Open);
+    let sends_when_open = flaky.sends.load(Ordering::SeqCst);
+    assert!(
+        sends_when_open < 10,
+        "the open circuit fails fast ({sends_when_open} sends)"
+    );
+    assert_eq!(publisher.outbox_len(), 10);
+    assert!(bus.topic_records(TOPIC).is_empty());
+
+    // A restart while the broker is down: a new publisher finds the events on disk.
+    publisher.close().await;
+    drop(publisher);
+    let publisher = Publisher::new(flaky.clone(), config).unwrap();
+    assert_eq!(publisher.outbox_len(), 10);
+    flaky.down.store(false, Ordering::SeqCst);
+    assert!(eventually(SECS5, || publisher.outbox_len() == 0).await);
+    let records = bus.topic_records(TOPIC);
+    let mut delivered: Vec<String> = records
+        .iter()
+        .map(|r| header_str(&r.headers, h::ID).unwrap().to_string())
+        .collect();
+    delivered.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(
+        delivered, expected,
+        "every queued event was delivered exactly once"
+    );
+    // Order per key: offsets increase with the sequence number.
+    let publisher_seq = |r: &carebus::transport::ReceivedRecord| -> i64 {
+        match carebus::wire::decode::<WardsEvent>(&r.headers, &r.value)
+            .unwrap()
+            .1
+        {
+            WardsEvent::PatientDischarged(d) => d.sequence,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    for p in 0..3 {
+        let seqs: Vec<i64> = bus.records(TOPIC, p, 0).iter().map(publisher_seq).collect();
+        let mut sorted = seqs.clone();
+        sorted.sort();
+        assert_eq!(seqs, sorted, "partition {p} keeps publish order");
+    }
+    assert_eq!(publisher.breaker_state(), BreakerState::Closed);
+    // New events go straight through again.
+    publisher
+        .publish_event(PatientDischarged::new("p-0", 99), PublishOptions::default())
+        .await
+        .unwrap();
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn events_the_transport_refuses_for_good_go_to_the_dead_letter_topic() {
+    let bus = Bus::new(BusConfig {
+        auto_create_topics: false,
+        ..BusConfig::default()
+    });
+    bus.create_topic("carebus.publish.dlq", 1);
+    let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
+    let err = publisher
+        .publish_event(PatientDischarged::new("p", 1), PublishOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PublishError::DeadLettered { .. }), "{err}");
+    let dead = bus.topic_records("carebus.publish.dlq");
+    assert_eq!(dead.len(), 1);
+    assert_eq!(
+        header_str(&dead[0].headers, "carebus_dlq_reason"),
+        Some("publish-refused")
+    );
+    assert_eq!(
+        header_str(&dead[0].headers, "carebus_original_topic"),
+        Some(TOPIC)
+    );
+}
+
+#[tokio::test]
+async fn async_fire_and_forget_and_batch_publishing_deliver() {
+    let bus = Bus::default();
+    let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
+    let handle = publisher
+        .publish_async(PatientDischarged::new("p", 1), PublishOptions::default())
+        .unwrap();
+    let delivery = handle.await.unwrap();
+    assert_eq!(delivery.topic, TOPIC);
+    publisher
+        .publish_detached(PatientDischarged::new("p", 2), PublishOptions::default())
+        .unwrap();
+    let mut batch = publisher.batch();
+    for i in 3..6 {
+        batch
+            .add(PatientDischarged::new("q", i), PublishOptions::default())
+            .unwrap();
+    }
+    let results = batch.send().await;
+    assert!(results.iter().all(Result::is_ok));
+    assert!(eventually(SECS5, || bus.topic_records(TOPIC).len() == 5).await);
+    let mut watch = TestConsumer::<Bus, WardsEvent>::new(&bus).await.unwrap();
+    let (env, _) = watch
+        .expect(
+            |_, e| matches!(e, WardsEvent::PatientDischarged(d) if d.sequence == 4),
+            SECS5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(env.aggregate_id, "q");
+}
+
+#[tokio::test]
+async fn request_reply_correlates_the_reply_by_causation() {
+    let bus = Bus::default();
+    let config = PublisherConfig {
+        reply_topic: Some("healthcare.wards.replies".into()),
+        ..PublisherConfig::default()
+    };
+    let requester = Publisher::new(bus.clone(), config).unwrap();
+    let responder = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
+    struct Answer(Publisher<Bus>);
+    impl carebus::TopicHandler for Answer {
+        type Events = WardsEvent;
+        async fn handle(&self, ctx: &HandlerContext, e: WardsEvent) -> carebus::HandlerResult {
+            if let WardsEvent::PatientAdmitted(a) = e {
+                let reply = PatientDischarged::new(&a.patient_id, 42);
+                self.0
+                    .reply(ctx, reply)
+                    .await
+                    .map_err(|e| carebus::HandlerError::retriable(e.to_string()))?;
+            }
+            Ok(())
+        }
+    }
+    let running = run_handler(&bus, "responder", Answer(responder));
+    let (env, reply): (_, WardsEvent) = requester
+        .request(
+            PatientAdmitted::new("p-7", "icu"),
+            PublishOptions::default(),
+            SECS5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reply,
+        WardsEvent::PatientDischarged(PatientDischarged::new("p-7", 42))
+    );
+    assert!(env.causation_id.is_some());
+    running.stop().await.unwrap();
+    let timeout = requester
+        .request::<_, WardsEvent>(
+            PatientAdmitted::new("p-8", "icu"),
+            PublishOptions::default(),
+            Duration::from_millis(100),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(timeout, PublishError::ReplyTimeout { .. }),
+        "{timeout}"
+    );
+}
+
+#[test]
+fn configuration_comes_from_toml_then_environment_and_passes_properties_through() {
+    let mut config = PublisherConfig::default();
+    config
+        .apply_toml(
+            r#"
+            [publisher]
+            source = "PRM Service"
+            max_message_bytes = 2048
+            framing = "json"
+            [publisher.properties]
+            "bootstrap.servers" = "127.0.0.1:9092"
+            "compression.type" = "zstd"
+            "#,
+        )
+        .unwrap();
+    config
+        .apply_env([
+            ("CAREBUS_MAX_MESSAGE_BYTES".to_string(), "4096".to_string()),
+            (
+                "CAREBUS_PROP_ENABLE_IDEMPOTENCE".to_string(),
+                "true".to_string(),
+            ),
+            ("HOME".to_string(), "/root".to_string()),
+        ])
+        .unwrap();
+    assert_eq!(config.source, "PRM Service");
+    assert_eq!(
+        config.max_message_bytes, 4096,
+        "the environment wins over the file"
+    );
+    assert!(matches!(config.framing, carebus::wire::Framing::Json));
+    assert_eq!(config.properties["bootstrap.servers"], "127.0.0.1:9092");
+    assert_eq!(config.properties["compression.type"], "zstd");
+    assert_eq!(config.properties["enable.idempotence"], "true");
+    let err = config
+        .apply_toml("[publisher]\nmax_mesage_bytes = 1")
+        .unwrap_err();
+    assert!(err.to_string().contains("max_mesage_bytes"), "{err}");
+    let err = config
+        .apply_env([("CAREBUS_RETRY_ATTEMPTS".to_string(), "many".to_string())])
+        .unwrap_err();
+    assert!(err.to_string().contains("retry_attempts"), "{err}");
+}
