@@ -3,5 +3,5 @@
 //! A problem in a schema fails the build with file:line:column, what is wrong and how to fix
 //! it. The compatibility gate records new versions in `schema-history.lock`.
 fn main() {
-    carebus_codegen::Config::new().schemas_dir(".").generate_or_exit();
+    carebus_codegen::Config::new().generate_or_exit();
 }

@@ -3,9 +3,8 @@
 //! ```no_run
 //! // schemas/build.rs
 //! fn main() {
-//!     carebus_codegen::Config::new()
-//!         .schemas_dir("schemas")
-//!         .generate_or_exit();
+//!     // Schemas in this crate's folder, output in OUT_DIR.
+//!     carebus_codegen::Config::new().generate_or_exit();
 //! }
 //! ```
 
@@ -45,7 +44,7 @@ pub struct Generated {
 }
 
 impl Config {
-    /// Defaults: schemas in `./` (the build script's crate), output in `$OUT_DIR`, history at
+    /// Defaults: schemas in `$CARGO_MANIFEST_DIR` (the build script's crate), output in `$OUT_DIR`, history at
     /// `<schemas>/schema-history.lock`, and `cargo:` directives printed.
     pub fn new() -> Self {
         Config {
@@ -80,7 +79,10 @@ impl Config {
 
     /// Load, check (diagnostics and the compatibility gate), and write everything.
     pub fn generate(&self) -> Result<Generated, Diagnostics> {
-        let dir = self.schemas_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        let dir = match &self.schemas_dir {
+            Some(d) => d.clone(),
+            None => std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from),
+        };
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => match std::env::var_os("OUT_DIR") {
