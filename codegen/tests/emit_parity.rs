@@ -214,16 +214,37 @@ mod topics {
     struct Recorder(Mutex<Vec<String>>);
 
     impl ClinicHandler for Recorder {
-        async fn on_invoice_paid(&self, _ctx: &HandlerContext, event: InvoicePaid) -> HandlerResult {
-            self.0.lock().unwrap().push(format!("paid v2 by {}", event.payer));
+        async fn on_invoice_paid(
+            &self,
+            _ctx: &HandlerContext,
+            event: InvoicePaid,
+        ) -> HandlerResult {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("paid v2 by {}", event.payer));
             Ok(())
         }
-        async fn on_invoice_paid_v1(&self, _ctx: &HandlerContext, event: InvoicePaidV1) -> HandlerResult {
-            self.0.lock().unwrap().push(format!("paid v1 {}", event.amount_cents));
+        async fn on_invoice_paid_v1(
+            &self,
+            _ctx: &HandlerContext,
+            event: InvoicePaidV1,
+        ) -> HandlerResult {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("paid v1 {}", event.amount_cents));
             Ok(())
         }
-        async fn on_visit_recorded(&self, _ctx: &HandlerContext, event: VisitRecorded) -> HandlerResult {
-            self.0.lock().unwrap().push(format!("visit hr={} severity={:?}", event.heart_rate, event.severity));
+        async fn on_visit_recorded(
+            &self,
+            _ctx: &HandlerContext,
+            event: VisitRecorded,
+        ) -> HandlerResult {
+            self.0.lock().unwrap().push(format!(
+                "visit hr={} severity={:?}",
+                event.heart_rate, event.severity
+            ));
             Ok(())
         }
     }
@@ -291,8 +312,15 @@ mod topics {
         let ctx = HandlerContext::default();
         let events = [
             ClinicEvent::from(v1()),
-            ClinicEvent::from(InvoicePaidV1 { invoice_id: "i-1".into(), amount_cents: 500 }),
-            ClinicEvent::from(InvoicePaid { invoice_id: "i-2".into(), amount_cents: 1, payer: "acme".into() }),
+            ClinicEvent::from(InvoicePaidV1 {
+                invoice_id: "i-1".into(),
+                amount_cents: 500,
+            }),
+            ClinicEvent::from(InvoicePaid {
+                invoice_id: "i-2".into(),
+                amount_cents: 1,
+                payer: "acme".into(),
+            }),
         ];
         for e in events {
             ready(dispatcher.handle(&ctx, e)).unwrap();
@@ -310,11 +338,24 @@ mod topics {
             &self,
             event: E,
             _options: carebus::PublishOptions,
-        ) -> impl std::future::Future<Output = Result<carebus::Delivery, carebus::PublishError>> + Send {
-            let result = event.validate().map_err(carebus::PublishError::from).map(|()| {
-                self.0.lock().unwrap().push((E::EVENT_TYPE, E::EVENT_VERSION, event.aggregate_id()));
-                carebus::Delivery { event_id: "e-1".into(), topic: E::TOPIC.into(), partition: 0, offset: 0 }
-            });
+        ) -> impl std::future::Future<Output = Result<carebus::Delivery, carebus::PublishError>> + Send
+        {
+            let result = event
+                .validate()
+                .map_err(carebus::PublishError::from)
+                .map(|()| {
+                    self.0.lock().unwrap().push((
+                        E::EVENT_TYPE,
+                        E::EVENT_VERSION,
+                        event.aggregate_id(),
+                    ));
+                    carebus::Delivery {
+                        event_id: "e-1".into(),
+                        topic: E::TOPIC.into(),
+                        partition: 0,
+                        offset: 0,
+                    }
+                });
             std::future::ready(result)
         }
     }
@@ -322,11 +363,22 @@ mod topics {
     #[test]
     fn publisher_trait_is_available_on_every_publish() {
         let outbox = Outbox(Mutex::new(Vec::new()));
-        let paid = InvoicePaid { invoice_id: "i-9".into(), amount_cents: 100, payer: "acme".into() };
+        let paid = InvoicePaid {
+            invoice_id: "i-9".into(),
+            amount_cents: 100,
+            payer: "acme".into(),
+        };
         let delivery = ready(outbox.publish_invoice_paid(paid, Default::default())).unwrap();
         assert_eq!(delivery.topic, "healthcare.clinic.events");
-        let empty_id = InvoicePaid { invoice_id: String::new(), amount_cents: 1, payer: "x".into() };
+        let empty_id = InvoicePaid {
+            invoice_id: String::new(),
+            amount_cents: 1,
+            payer: "x".into(),
+        };
         assert!(ready(outbox.publish_invoice_paid(empty_id, Default::default())).is_err());
-        assert_eq!(*outbox.0.lock().unwrap(), [("InvoicePaid", 2, "i-9".to_string())]);
+        assert_eq!(
+            *outbox.0.lock().unwrap(),
+            [("InvoicePaid", 2, "i-9".to_string())]
+        );
     }
 }

@@ -39,7 +39,7 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         .iter()
         .map(|(id, shape)| shape.avro_encode(quote!(&self.#id), 0));
     let decode = fields.iter().map(|(id, shape)| {
-        let e = shape.avro_decode(0);
+        let e = shape.avro_decode();
         quote! { #id: #e, }
     });
     let doc = format!(
@@ -141,7 +141,7 @@ fn union(u: &UnionDef) -> TokenStream {
         match shape {
             RType::Unit => quote! { #pat => Self::#v, },
             _ => {
-                let body = shape.avro_decode(1);
+                let body = shape.avro_decode();
                 quote! { #pat => Self::#v(#body), }
             }
         }

@@ -232,7 +232,7 @@ impl RType {
                     out.push(0);
                 }
             }
-            RType::Phi(inner) => inner.avro_encode(quote!(#e.expose()), depth),
+            RType::Phi(inner) => inner.avro_encode(quote!(::carebus::Phi::expose(#e)), depth),
             RType::Prim(_) | RType::Named(_) => {
                 quote! { ::carebus::AvroCodec::encode_avro(#e, out); }
             }
@@ -240,7 +240,7 @@ impl RType {
     }
 
     /// An expression reading this shape from the reader `r` (propagating errors with `?`).
-    pub fn avro_decode(&self, depth: usize) -> TokenStream {
+    pub fn avro_decode(&self) -> TokenStream {
         if self.avro_direct() {
             return quote! { ::carebus::AvroCodec::decode_avro(r)? };
         }
@@ -249,7 +249,7 @@ impl RType {
             RType::Decimal { .. } => quote! { ::carebus::AvroCodec::decode_avro(r)? },
             RType::Option { inner, null_first } => {
                 let none_idx = int(if *null_first { 0 } else { 1 });
-                let body = inner.avro_decode(depth + 1);
+                let body = inner.avro_decode();
                 quote! {
                     if r.read_union_index(2)? == #none_idx {
                         ::std::option::Option::None
@@ -259,11 +259,11 @@ impl RType {
                 }
             }
             RType::Vec(inner) => {
-                let body = inner.avro_decode(depth + 1);
+                let body = inner.avro_decode();
                 quote! { r.read_blocks("array", |r| ::std::result::Result::Ok(#body))? }
             }
             RType::Map(inner) => {
-                let body = inner.avro_decode(depth + 1);
+                let body = inner.avro_decode();
                 quote! {
                     r.read_blocks("map", |r| ::std::result::Result::Ok((r.read_string()?, #body)))?
                         .into_iter()
@@ -271,7 +271,7 @@ impl RType {
                 }
             }
             RType::Phi(inner) => {
-                let body = inner.avro_decode(depth);
+                let body = inner.avro_decode();
                 quote! { ::carebus::Phi::new(#body) }
             }
             RType::Prim(_) | RType::Named(_) => quote! { ::carebus::AvroCodec::decode_avro(r)? },
@@ -301,18 +301,18 @@ impl RType {
             }
             RType::Vec(inner) => {
                 let body = inner.json_to(quote!(#v), depth + 1);
-                quote! { ::carebus::__private::serde_json::Value::Array(#e.iter().map(|#v| #body).collect()) }
+                quote! { ::carebus::__private::serde_json::Value::Array(::std::iter::IntoIterator::into_iter(#e).map(|#v| #body).collect()) }
             }
             RType::Map(inner) => {
                 let k = format_ident!("k{depth}");
                 let body = inner.json_to(quote!(#v), depth + 1);
                 quote! {
                     ::carebus::__private::serde_json::Value::Object(
-                        #e.iter().map(|(#k, #v)| (#k.clone(), #body)).collect()
+                        ::std::iter::IntoIterator::into_iter(#e).map(|(#k, #v)| (#k.clone(), #body)).collect()
                     )
                 }
             }
-            RType::Phi(inner) => inner.json_to(quote!(#e.expose()), depth),
+            RType::Phi(inner) => inner.json_to(quote!(::carebus::Phi::expose(#e)), depth),
             RType::Prim(_) | RType::Named(_) => quote! { ::carebus::JsonCodec::to_json(#e) },
         }
     }
@@ -422,7 +422,7 @@ impl RType {
             RType::Vec(inner) => {
                 let body = inner.validate(ctx, quote!(#v), quote!(&#p), depth + 1)?;
                 Some(quote! {
-                    for (i, #v) in (#e).iter().enumerate() {
+                    for (i, #v) in ::std::iter::IntoIterator::into_iter(#e).enumerate() {
                         let #p = ::std::format!("{}[{}]", #path, i);
                         #body
                     }
@@ -437,10 +437,12 @@ impl RType {
                     }
                 })
             }
-            RType::Phi(inner) => inner.validate(ctx, quote!((#e).expose()), path, depth),
+            RType::Phi(inner) => {
+                inner.validate(ctx, quote!(::carebus::Phi::expose(#e)), path, depth)
+            }
             RType::Named(id) => ctx
                 .has_decimals(id)
-                .then(|| quote! { #e.validate_decimals(event_type, #path)?; }),
+                .then(|| quote! { #id::validate_decimals(#e, event_type, #path)?; }),
         }
     }
 }

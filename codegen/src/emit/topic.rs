@@ -43,7 +43,12 @@ fn groups<'m>(ctx: &Ctx<'m>) -> Vec<TopicGroup<'m>> {
         .map(|name| TopicGroup {
             stem: topic_stem(&name),
             doc: ctx.model.topic(&name).and_then(|t| t.doc.as_deref()),
-            events: ctx.model.events.iter().filter(|e| e.topic == name).collect(),
+            events: ctx
+                .model
+                .events
+                .iter()
+                .filter(|e| e.topic == name)
+                .collect(),
             name,
         })
         .filter(|g| !g.events.is_empty())
@@ -89,13 +94,18 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
     });
     let doc = format!(" Every event version carried by topic `{topic}`.");
     let topic_doc = super::doc_attrs(g.doc);
-    let gap = if g.doc.is_some() { quote!(#[doc = ""]) } else { TokenStream::new() };
+    let gap = if g.doc.is_some() {
+        quote!(#[doc = ""])
+    } else {
+        TokenStream::new()
+    };
     let t = &types;
     quote! {
         #[doc = #doc]
         #gap
         #topic_doc
         #[derive(Clone, Debug, PartialEq)]
+        #[allow(clippy::large_enum_variant)] // events differ in size; boxing would cost every decode
         pub enum #name { #(#variants)* }
 
         impl ::carebus::TopicEvents for #name {
@@ -140,7 +150,11 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
 /// for an old version that cannot be upcast.
 fn handler_method(e: &Event, newest: bool) -> Ident {
     let base = format!("on_{}", e.name.to_snake_case());
-    ident::ident(&ident::snake(&if newest { base } else { format!("{base}_v{}", e.version) }))
+    ident::ident(&ident::snake(&if newest {
+        base
+    } else {
+        format!("{base}_v{}", e.version)
+    }))
 }
 
 fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
@@ -163,7 +177,10 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
                     .map(|o| format!("v{}", o.version))
                     .collect();
                 if !older.is_empty() {
-                    doc.push_str(&format!("; {} events are upcast to it first", older.join(", ")));
+                    doc.push_str(&format!(
+                        "; {} events are upcast to it first",
+                        older.join(", ")
+                    ));
                 }
                 doc.push_str(").");
                 let dep = super::deprecated_doc(e.deprecated.as_deref(), true);
@@ -175,33 +192,38 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
                 });
                 arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, event).await, });
             }
-            Some(newest) => match upcast::upcast(ctx, e, newest) {
-                Ok(_) => {
-                    let m = handler_method(newest, true);
-                    let nt = type_ident(ctx, newest);
-                    arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, #nt::from(event)).await, });
-                }
-                Err(reason) => {
-                    let m = handler_method(e, false);
-                    let doc = format!(
-                        " `{}` version {}, which cannot be upcast to version {}: {reason}.",
-                        e.name, e.version, newest.version
-                    );
-                    methods.push(quote! {
+            Some(newest) => {
+                match upcast::upcast(ctx, e, newest) {
+                    Ok(_) => {
+                        let m = handler_method(newest, true);
+                        let nt = type_ident(ctx, newest);
+                        arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, #nt::from(event)).await, });
+                    }
+                    Err(reason) => {
+                        let m = handler_method(e, false);
+                        let doc = format!(
+                            " `{}` version {}, which cannot be upcast to version {}: {reason}.",
+                            e.name, e.version, newest.version
+                        );
+                        methods.push(quote! {
                         #[doc = #doc]
                         fn #m(&self, ctx: &::carebus::HandlerContext, event: #t)
                             -> impl ::core::future::Future<Output = ::carebus::HandlerResult> + Send;
                     });
-                    arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, event).await, });
+                        arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, event).await, });
+                    }
                 }
-            },
+            }
         }
     }
     let trait_doc = format!(
         " Handles the events of topic `{}`: one method per event type, given the newest version (older versions are upcast before the call). Implement the methods with `async fn`; wrap the handler in [`{dispatcher}`] to consume the topic.",
         g.name
     );
-    let dispatcher_doc = format!(" Adapts a [`{trait_name}`] to `::carebus::TopicHandler` for topic `{}`.", g.name);
+    let dispatcher_doc = format!(
+        " Adapts a [`{trait_name}`] to `::carebus::TopicHandler` for topic `{}`.",
+        g.name
+    );
     quote! {
         #[doc = #trait_doc]
         pub trait #trait_name: Send + Sync + 'static {
@@ -215,12 +237,8 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
         impl<H: #trait_name> ::carebus::TopicHandler for #dispatcher<H> {
             type Events = #enum_name;
 
-            fn handle(&self, ctx: &::carebus::HandlerContext, event: #enum_name)
-                -> impl ::core::future::Future<Output = ::carebus::HandlerResult> + Send
-            {
-                async move {
-                    match event { #(#arms)* }
-                }
+            async fn handle(&self, ctx: &::carebus::HandlerContext, event: #enum_name) -> ::carebus::HandlerResult {
+                match event { #(#arms)* }
             }
         }
     }
@@ -258,9 +276,17 @@ fn publisher(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
 }
 
 fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
-    let all: Vec<Ident> = ctx.model.events.iter().map(|e| type_ident(ctx, e)).collect();
+    let all: Vec<Ident> = ctx
+        .model
+        .events
+        .iter()
+        .map(|e| type_ident(ctx, e))
+        .collect();
     let stems: Vec<Ident> = groups.iter().map(|g| ident::ident(&g.stem)).collect();
-    let enums: Vec<Ident> = groups.iter().map(|g| format_ident!("{}Event", g.stem)).collect();
+    let enums: Vec<Ident> = groups
+        .iter()
+        .map(|g| format_ident!("{}Event", g.stem))
+        .collect();
     let by_type = groups.iter().zip(stems.iter().zip(&enums)).map(|(g, (stem, en))| {
         let mut names: Vec<&str> = g.events.iter().map(|e| e.name.as_str()).collect();
         names.dedup();
@@ -268,7 +294,9 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
             #(#names)|* => <#en as ::carebus::TopicEvents>::decode(event_type, version, payload).map(AnyEvent::#stem),
         }
     });
-    let variant_docs = groups.iter().map(|g| format!(" An event of topic `{}`.", g.name));
+    let variant_docs = groups
+        .iter()
+        .map(|g| format!(" An event of topic `{}`.", g.name));
     let (s1, e1, s2, e2, s3) = (&stems, &enums, &stems, &enums, &stems);
     quote! {
         /// Every event version of every topic.
@@ -276,6 +304,7 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
 
         /// An event of any topic.
         #[derive(Clone, Debug, PartialEq)]
+        #[allow(clippy::large_enum_variant)] // events differ in size; boxing would cost every decode
         pub enum AnyEvent {
             #( #[doc = #variant_docs] #s1(#e1), )*
         }
