@@ -1,0 +1,128 @@
+//! The gate over the real `schemas/` files: the committed history in, no diagnostics out; and a copy of a real schema edited in place, breaking and compatible, in, the expected verdicts out.
+//!
+//! `fixtures/compat/schemas/` is a copy of the patient events and shared types as committed,
+//! so the edit tests do not depend on the working tree of `schemas/`.
+
+use carebus_codegen::check::gate;
+use carebus_codegen::diagnostic::DiagnosticKind;
+use carebus_codegen::history::History;
+use carebus_codegen::ir::Model;
+use carebus_codegen::load::{load_avro_sources, load_dir};
+use std::path::{Path, PathBuf};
+
+fn schemas_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
+}
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compat/schemas")
+}
+
+/// The fixture's `.avsc` files as (`schemas/avro/...`, text).
+fn fixture_files() -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    avro_files(&fixture_dir(), &fixture_dir().join("avro"), &mut files);
+    files
+}
+
+fn avro_files(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            avro_files(root, &p, out);
+        } else if p.extension().is_some_and(|e| e == "avsc") {
+            let relative = p.strip_prefix(root).unwrap().to_string_lossy();
+            let shown = format!("schemas/{relative}");
+            out.push((shown, std::fs::read_to_string(&p).unwrap()));
+        }
+    }
+}
+
+fn load(files: &[(String, String)]) -> Model {
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    load_avro_sources(&refs).unwrap_or_else(|d| panic!("{d}"))
+}
+
+/// Edit `patient_created.avsc` (v2, the newest) by inserting `field` as the first field.
+/// Returns the files and the 1-based line of the inserted field.
+fn with_first_field(files: &[(String, String)], field: &str) -> (Vec<(String, String)>, u32) {
+    let mut files = files.to_vec();
+    let (_, text) = files
+        .iter_mut()
+        .find(|(p, _)| p.ends_with("avro/patient/patient_created.avsc"))
+        .unwrap();
+    let at = text.find("\"fields\": [").unwrap() + "\"fields\": [".len();
+    let line = text[..at].lines().count() as u32 + 1;
+    text.insert_str(at, &format!("\n    {field},"));
+    (files, line)
+}
+
+#[test]
+fn the_committed_history_accepts_the_committed_schemas() {
+    let model = load_dir(&schemas_dir()).unwrap_or_else(|d| panic!("{d}"));
+    let history = History::load(schemas_dir().join("schema-history.lock")).unwrap();
+    let (_, diagnostics) = gate(&model, &history);
+    assert!(diagnostics.is_empty(), "{diagnostics}");
+}
+
+#[test]
+fn patient_created_v2_reads_v1_as_its_doc_promises() {
+    let files = fixture_files();
+    let (history, diagnostics) = gate(&load(&files), &History::default());
+    assert!(diagnostics.is_empty(), "{diagnostics}");
+    let v2 = history.version("PatientCreated", 2).unwrap();
+    let previous = v2.previous.as_ref().unwrap();
+    assert!(previous.compatible, "{:?}", previous.reasons);
+}
+
+#[test]
+fn editing_a_real_schema_in_place() {
+    let files = fixture_files();
+    let (history, diagnostics) = gate(&load(&files), &History::default());
+    assert!(diagnostics.is_empty(), "{diagnostics}");
+
+    // A required field: new readers cannot read the recorded v2 data.
+    let (broken, line) = with_first_field(&files, r#"{"name": "nhsNumber", "type": "string"}"#);
+    let (after, diagnostics) = gate(&load(&broken), &history);
+    assert_eq!(after, history);
+    assert_eq!(diagnostics.len(), 1, "{diagnostics}");
+    let d = &diagnostics.0[0];
+    assert_eq!(d.kind, DiagnosticKind::Incompatible);
+    assert!(
+        d.source.file.ends_with("avro/patient/patient_created.avsc"),
+        "{d}"
+    );
+    assert_eq!(d.source.line, line, "{d}");
+    assert!(
+        d.message.contains("`PatientCreated` v2")
+            && d.message.contains("`PatientCreated.nhsNumber`")
+            && d.message.contains("added without a default"),
+        "{d}"
+    );
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap()
+            .contains("patient_created.v2.avsc"),
+        "{d}"
+    );
+
+    // The same field, optional with a default: recorded as a second revision of v2.
+    let (compatible, _) = with_first_field(
+        &files,
+        r#"{"name": "nhsNumber", "type": ["null", "string"], "default": null}"#,
+    );
+    let (after, diagnostics) = gate(&load(&compatible), &history);
+    assert!(diagnostics.is_empty(), "{diagnostics}");
+    assert_eq!(
+        after.version("PatientCreated", 2).unwrap().revisions.len(),
+        2
+    );
+}
