@@ -77,12 +77,16 @@ impl Config {
         self
     }
 
-    /// Load, check (diagnostics and the compatibility gate), and write everything.
-    pub fn generate(&self) -> Result<Generated, Diagnostics> {
-        let dir = match &self.schemas_dir {
+    fn resolved_dir(&self) -> PathBuf {
+        match &self.schemas_dir {
             Some(d) => d.clone(),
             None => std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from),
-        };
+        }
+    }
+
+    /// Load, check (diagnostics and the compatibility gate), and write everything.
+    pub fn generate(&self) -> Result<Generated, Diagnostics> {
+        let dir = self.resolved_dir();
         let out_dir = match &self.out_dir {
             Some(d) => d.clone(),
             None => match std::env::var_os("OUT_DIR") {
@@ -140,7 +144,9 @@ impl Config {
         match self.generate() {
             Ok(g) => g,
             Err(diags) => {
-                eprintln!("{}", diags.render());
+                // Diagnostics name files relative to the schemas folder's parent.
+                let base = self.resolved_dir().parent().map(Path::to_path_buf).unwrap_or_default();
+                eprintln!("{}", diags.render_with(|file| std::fs::read_to_string(base.join(file)).ok()));
                 std::process::exit(1);
             }
         }

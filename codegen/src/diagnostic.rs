@@ -146,11 +146,17 @@ impl Diagnostics {
     pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
         self.0.iter()
     }
-    /// Render all, reading each file's text for the source lines.
+    /// Render all, reading each file's text (relative to the working directory) for the
+    /// source lines.
     pub fn render(&self) -> String {
+        self.render_with(|file| std::fs::read_to_string(file).ok())
+    }
+
+    /// Render all, getting each file's text from `text_of` (by the path in its source).
+    pub fn render_with(&self, text_of: impl Fn(&str) -> Option<String>) -> String {
         let mut out = String::new();
         for d in &self.0 {
-            let text = std::fs::read_to_string(&d.source.file).ok();
+            let text = text_of(&d.source.file);
             out.push_str(&d.render(text.as_deref()));
             out.push('\n');
         }
