@@ -188,7 +188,10 @@ fn descriptor_set_holds_the_files_and_their_imports_dependencies_first() {
         assert!(names.contains(&import), "{names:?}");
     }
     let analysis = out.descriptors.file.last().unwrap();
-    assert!(analysis.source_code_info.is_some(), "docs reach prost-build");
+    assert!(
+        analysis.source_code_info.is_some(),
+        "docs reach prost-build"
+    );
 }
 
 /// Load `text` as `healthcare/ai/scan.proto` and return the fingerprint and canonical form of
@@ -235,16 +238,38 @@ fn fingerprint_is_stable_and_follows_the_wire_format_only() {
     );
 
     let commented = SCANNED
-        .replace("// A study was scanned.", "// A study was scanned by the PACS.\n// Second line.")
-        .replace("  int32 slices = 3;", "\n   int32   slices = 3;  // how many");
-    assert_eq!(scanned(&commented).0, base, "comments and whitespace do not count");
+        .replace(
+            "// A study was scanned.",
+            "// A study was scanned by the PACS.\n// Second line.",
+        )
+        .replace(
+            "  int32 slices = 3;",
+            "\n   int32   slices = 3;  // how many",
+        );
+    assert_eq!(
+        scanned(&commented).0,
+        base,
+        "comments and whitespace do not count"
+    );
     let options = SCANNED.replace("\"Scan\"", "\"Study\"");
-    assert_eq!(scanned(&options).0, base, "carebus options are not wire format");
+    assert_eq!(
+        scanned(&options).0,
+        base,
+        "carebus options are not wire format"
+    );
 
     let retyped = SCANNED.replace("int32 slices = 3;", "int64 slices = 3;");
     assert_ne!(scanned(&retyped).0, base, "a field type change changes it");
     let renumbered = SCANNED.replace("int32 slices = 3;", "int32 slices = 4;");
-    assert_ne!(scanned(&renumbered).0, base, "a field number change changes it");
+    assert_ne!(
+        scanned(&renumbered).0,
+        base,
+        "a field number change changes it"
+    );
     let nested = SCANNED.replace("SIDE_LEFT = 1;", "SIDE_LEFT = 1; SIDE_RIGHT = 2;");
-    assert_ne!(scanned(&nested).0, base, "a change in a referenced type changes it");
+    assert_ne!(
+        scanned(&nested).0,
+        base,
+        "a change in a referenced type changes it"
+    );
 }

@@ -29,7 +29,11 @@ fn prost_build_writes_one_file_per_package_from_protox_descriptors() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    assert_eq!(files, ["healthcare.ai.rs"], "no carebus.rs or google.protobuf.rs");
+    assert_eq!(
+        files,
+        ["healthcare.ai.rs"],
+        "no carebus.rs or google.protobuf.rs"
+    );
 }
 
 /// protoc is not installed on the build machines (`which protoc` finds nothing here), and
@@ -44,21 +48,37 @@ fn builds_with_no_protoc_anywhere() {
         return;
     }
     let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "builds_with_no_protoc_anywhere", "--test-threads=1"])
+        .args([
+            "--exact",
+            "builds_with_no_protoc_anywhere",
+            "--test-threads=1",
+        ])
         .env("CAREBUS_NO_PROTOC_CHILD", "1")
         .env("PATH", "")
         .env("PROTOC", "/nonexistent/protoc")
         .status()
         .unwrap();
-    assert!(status.success(), "loading and prost-build failed without protoc");
+    assert!(
+        status.success(),
+        "loading and prost-build failed without protoc"
+    );
 }
 
 #[test]
 fn wire_paths_follow_prost_naming() {
     for (full_name, path) in [
-        ("healthcare.ai.AnalysisRequested", "wire :: healthcare :: ai :: AnalysisRequested"),
-        ("healthcare.ai.AnalysisCompleted.Finding", "wire :: healthcare :: ai :: analysis_completed :: Finding"),
-        ("healthcare.ai.lab_panel", "wire :: healthcare :: ai :: LabPanel"),
+        (
+            "healthcare.ai.AnalysisRequested",
+            "wire :: healthcare :: ai :: AnalysisRequested",
+        ),
+        (
+            "healthcare.ai.AnalysisCompleted.Finding",
+            "wire :: healthcare :: ai :: analysis_completed :: Finding",
+        ),
+        (
+            "healthcare.ai.lab_panel",
+            "wire :: healthcare :: ai :: LabPanel",
+        ),
         ("x.type.Mod", "wire :: x :: r#type :: Mod"),
     ] {
         assert_eq!(wire_path(full_name).to_string(), path, "{full_name}");
@@ -70,7 +90,11 @@ fn wire_module_nests_packages_and_includes_prost_output() {
     let out = load_fixture();
     let packages = wire_packages(&out.descriptors);
     assert_eq!(packages, ["healthcare.ai"]);
-    let model = Model { events: out.events, types: out.types, ..Model::default() };
+    let model = Model {
+        events: out.events,
+        types: out.types,
+        ..Model::default()
+    };
     assert_eq!(wire_packages_of(&model), packages);
 
     let tokens = wire_module(&["healthcare.ai".into(), "healthcare.lab".into()]);
@@ -90,7 +114,11 @@ fn wire_module_nests_packages_and_includes_prost_output() {
 #[test]
 fn conversions_cover_every_protobuf_record_both_ways() {
     let out = load_fixture();
-    let model = Model { events: out.events, types: out.types, ..Model::default() };
+    let model = Model {
+        events: out.events,
+        types: out.types,
+        ..Model::default()
+    };
     let file = syn::parse2::<syn::File>(conversions(&model)).expect("valid Rust");
     // Compare without whitespace: prettyplease wraps long impl headers.
     let text: String = prettyplease::unparse(&file)
@@ -109,7 +137,10 @@ fn conversions_cover_every_protobuf_record_both_ways() {
         );
     }
     // A required message field missing on the wire is a MissingField error.
-    assert!(text.contains("::carebus::DecodeError::MissingField"), "{text}");
+    assert!(
+        text.contains("::carebus::DecodeError::MissingField"),
+        "{text}"
+    );
     assert!(text.contains("\"primary\""), "{text}");
     // Enums go through their numbers, keeping unknown ones.
     assert!(text.contains("AnalysisKind::from_number"), "{text}");
@@ -118,5 +149,8 @@ fn conversions_cover_every_protobuf_record_both_ways() {
     assert!(text.contains(".expose()"), "{text}");
     assert!(text.contains("::carebus::Phi::new"), "{text}");
     assert!(!text.contains("compile_error"), "{text}");
-    assert!(text.contains("wire::healthcare::ai::Finding::from(&v.primary)"), "{text}");
+    assert!(
+        text.contains("wire::healthcare::ai::Finding::from(&v.primary)"),
+        "{text}"
+    );
 }

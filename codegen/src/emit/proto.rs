@@ -11,12 +11,15 @@
 //! [`conversions`] connects them: `From<&Domain> for Wire` (encode) and
 //! `TryFrom<Wire> for Domain` (decode), where a missing required message field is
 //! `DecodeError::MissingField` and `google.protobuf.Timestamp` becomes `carebus::Timestamp`.
+//! Enum values cross by number (`number()` / `from_number()`), so the conversions do not
+//! depend on how either side names the variants (prost strips the enum-name prefix, the
+//! domain enum keeps the whole symbol in UpperCamelCase).
 
 use super::{Ctx, RType, ident, rtype::Prim};
 use crate::ir::{Model, NamedType, SchemaFormat, Type};
 use proc_macro2::TokenStream;
 use prost_types::FileDescriptorSet;
-use quote::{format_ident, quote};
+use quote::{ToTokens, format_ident, quote};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
@@ -166,13 +169,13 @@ pub fn conversions(model: &Model) -> TokenStream {
         let to_fields = record.fields.iter().map(|f| {
             let id = ident::snake_ident(&f.name);
             let shape = RType::field(&ctx, domain, f);
-            let value = conv.field_to_wire(&shape, &f.ty, quote!(v.#id));
+            let value = conv.field_encode(&shape, &f.ty, quote!(v.#id));
             quote! { #id: #value, }
         });
         let from_fields = record.fields.iter().map(|f| {
             let id = ident::snake_ident(&f.name);
             let shape = RType::field(&ctx, domain, f);
-            let value = conv.field_from_wire(&shape, &f.ty, quote!(w.#id), &f.name);
+            let value = conv.field_decode(&shape, &f.ty, quote!(w.#id), &f.name);
             quote! { #id: #value, }
         });
         quote! {
@@ -194,6 +197,14 @@ pub fn conversions(model: &Model) -> TokenStream {
         return TokenStream::new();
     }
     let wire = wire_module(&wire_packages_of(model));
+    let uses_timestamps = records
+        .iter()
+        .any(|(_, r)| r.fields.iter().any(|f| holds_timestamp(&f.ty)));
+    let helpers = if uses_timestamps {
+        TIMESTAMP_HELPERS.into_token_stream()
+    } else {
+        TokenStream::new()
+    };
     quote! {
         #wire
         /// Domain ↔ prost wire struct conversions of the Protobuf events.
@@ -202,7 +213,7 @@ pub fn conversions(model: &Model) -> TokenStream {
         mod wire_conversions {
             use super::*;
             #(#impls)*
-            #TIMESTAMP_HELPERS
+            #helpers
         }
     }
 }
@@ -217,11 +228,11 @@ fn reachable_named(model: &Model, ty: &Type, seen: &mut BTreeSet<String>) {
             .iter()
             .for_each(|b| reachable_named(model, b, seen)),
         Type::Named { name } => {
-            if seen.insert(name.clone()) {
-                if let Some(NamedType::Record(r)) = model.named_type(name) {
-                    for f in &r.fields {
-                        reachable_named(model, &f.ty, seen);
-                    }
+            if seen.insert(name.clone())
+                && let Some(NamedType::Record(r)) = model.named_type(name)
+            {
+                for f in &r.fields {
+                    reachable_named(model, &f.ty, seen);
                 }
             }
         }
@@ -229,10 +240,20 @@ fn reachable_named(model: &Model, ty: &Type, seen: &mut BTreeSet<String>) {
     }
 }
 
+fn holds_timestamp(ty: &Type) -> bool {
+    match ty {
+        Type::TimestampMicros => true,
+        Type::Array { items } => holds_timestamp(items),
+        Type::Map { values } => holds_timestamp(values),
+        Type::Union { branches } => branches.iter().any(holds_timestamp),
+        _ => false,
+    }
+}
+
 const TIMESTAMP_HELPERS: TimestampHelpers = TimestampHelpers;
 struct TimestampHelpers;
 
-impl quote::ToTokens for TimestampHelpers {
+impl ToTokens for TimestampHelpers {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         tokens.extend(quote! {
             /// `carebus::Timestamp` (µs since the epoch) as the `SystemTime` prost's
@@ -281,8 +302,8 @@ impl Conv<'_, '_> {
     }
 
     /// A field's wire value from the place `e` (e.g. `v.kind`) holding the domain value.
-    fn field_to_wire(&self, shape: &RType, ty: &Type, e: TokenStream) -> TokenStream {
-        let value = self.to_wire(shape, ty, e, false, 0);
+    fn field_encode(&self, shape: &RType, ty: &Type, e: TokenStream) -> TokenStream {
+        let value = self.encode(shape, ty, e, false, 0);
         if self.wire_optional(ty) {
             quote! { ::std::option::Option::Some(#value) }
         } else {
@@ -292,7 +313,7 @@ impl Conv<'_, '_> {
 
     /// The wire value of `e`, which is the domain value itself (`is_ref == false`, a place
     /// expression) or a reference to it (closure parameters, `expose()`).
-    fn to_wire(
+    fn encode(
         &self,
         shape: &RType,
         ty: &Type,
@@ -305,18 +326,18 @@ impl Conv<'_, '_> {
         let by_ref = if is_ref { e.clone() } else { quote!(&#e) };
         let copied = if is_ref { quote!(*#e) } else { e.clone() };
         match (shape, ty) {
-            (RType::Phi(inner), _) => self.to_wire(inner, ty, quote!(#e.expose()), true, depth),
+            (RType::Phi(inner), _) => self.encode(inner, ty, quote!(#e.expose()), true, depth),
             (RType::Option { inner, .. }, Type::Union { .. }) => {
                 let t = ty.optional_inner().unwrap_or(ty);
-                let body = self.to_wire(inner, t, quote!(#v), true, depth + 1);
+                let body = self.encode(inner, t, quote!(#v), true, depth + 1);
                 quote! { #e.as_ref().map(|#v| #body) }
             }
             (RType::Vec(inner), Type::Array { items }) => {
-                let body = self.to_wire(inner, items, quote!(#v), true, depth + 1);
+                let body = self.encode(inner, items, quote!(#v), true, depth + 1);
                 quote! { #e.iter().map(|#v| #body).collect() }
             }
             (RType::Map(inner), Type::Map { values }) => {
-                let body = self.to_wire(inner, values, quote!(#v), true, depth + 1);
+                let body = self.encode(inner, values, quote!(#v), true, depth + 1);
                 quote! { #e.iter().map(|(#k, #v)| (#k.clone(), #body)).collect() }
             }
             (RType::Named(id), Type::Named { name }) => {
@@ -337,34 +358,28 @@ impl Conv<'_, '_> {
     }
 
     /// A field's domain value from `e: WireFieldType` (may use `?`).
-    fn field_from_wire(
-        &self,
-        shape: &RType,
-        ty: &Type,
-        e: TokenStream,
-        field: &str,
-    ) -> TokenStream {
+    fn field_decode(&self, shape: &RType, ty: &Type, e: TokenStream, field: &str) -> TokenStream {
         if self.wire_optional(ty) {
             let (phi, inner) = match shape {
                 RType::Phi(inner) => (true, inner.as_ref()),
                 other => (false, other),
             };
             let present = quote! {
-                (#e).ok_or_else(|| ::carebus::DecodeError::MissingField {
+                #e.ok_or_else(|| ::carebus::DecodeError::MissingField {
                     field: ::std::string::ToString::to_string(#field),
                 })?
             };
-            let value = self.from_wire(inner, ty, present, field, 0);
+            let value = self.decode(inner, ty, present, field, 0);
             return if phi {
                 quote! { ::carebus::Phi::new(#value) }
             } else {
                 value
             };
         }
-        self.from_wire(shape, ty, e, field, 0)
+        self.decode(shape, ty, e, field, 0)
     }
 
-    fn from_wire(
+    fn decode(
         &self,
         shape: &RType,
         ty: &Type,
@@ -377,12 +392,12 @@ impl Conv<'_, '_> {
         let ok = quote!(::std::result::Result::<_, ::carebus::DecodeError>::Ok);
         match (shape, ty) {
             (RType::Phi(inner), _) => {
-                let value = self.from_wire(inner, ty, e, field, depth);
+                let value = self.decode(inner, ty, e, field, depth);
                 quote! { ::carebus::Phi::new(#value) }
             }
             (RType::Option { inner, .. }, Type::Union { .. }) => {
                 let t = ty.optional_inner().unwrap_or(ty);
-                let body = self.from_wire(inner, t, quote!(#v), field, depth + 1);
+                let body = self.decode(inner, t, quote!(#v), field, depth + 1);
                 quote! {
                     match #e {
                         ::std::option::Option::Some(#v) => ::std::option::Option::Some(#body),
@@ -391,17 +406,17 @@ impl Conv<'_, '_> {
                 }
             }
             (RType::Vec(inner), Type::Array { items }) => {
-                let body = self.from_wire(inner, items, quote!(#v), field, depth + 1);
+                let body = self.decode(inner, items, quote!(#v), field, depth + 1);
                 quote! {
-                    (#e).into_iter()
+                    #e.into_iter()
                         .map(|#v| #ok(#body))
                         .collect::<::std::result::Result<::std::vec::Vec<_>, _>>()?
                 }
             }
             (RType::Map(inner), Type::Map { values }) => {
-                let body = self.from_wire(inner, values, quote!(#v), field, depth + 1);
+                let body = self.decode(inner, values, quote!(#v), field, depth + 1);
                 quote! {
-                    (#e).into_iter()
+                    #e.into_iter()
                         .map(|(#k, #v)| #ok((#k, #body)))
                         .collect::<::std::result::Result<::std::collections::BTreeMap<_, _>, _>>()?
                 }

@@ -79,14 +79,14 @@ impl Named {
 }
 
 fn label_and_type(f: &FieldDescriptor) -> String {
-    if f.is_map() {
-        if let Kind::Message(entry) = f.kind() {
-            return format!(
-                "map<{},{}>",
-                kind_name(&entry.map_entry_key_field().kind()),
-                kind_name(&entry.map_entry_value_field().kind())
-            );
-        }
+    if f.is_map()
+        && let Kind::Message(entry) = f.kind()
+    {
+        return format!(
+            "map<{},{}>",
+            kind_name(&entry.map_entry_key_field().kind()),
+            kind_name(&entry.map_entry_value_field().kind())
+        );
     }
     let label = if f.is_list() {
         "repeated "
