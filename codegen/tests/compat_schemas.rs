@@ -7,6 +7,7 @@ use carebus_codegen::check::gate;
 use carebus_codegen::diagnostic::DiagnosticKind;
 use carebus_codegen::history::History;
 use carebus_codegen::ir::Model;
+use carebus_codegen::load::proto::load_proto;
 use carebus_codegen::load::{load_avro_sources, load_dir};
 use std::path::{Path, PathBuf};
 
@@ -123,6 +124,73 @@ fn editing_a_real_schema_in_place() {
     assert!(diagnostics.is_empty(), "{diagnostics}");
     assert_eq!(
         after.version("PatientCreated", 2).unwrap().revisions.len(),
+        2
+    );
+}
+
+/// Load `ai/ai_events.proto` from the fixture copy, with `edit` applied, through a temp dir.
+fn proto_model(name: &str, edit: impl Fn(String) -> String) -> Model {
+    let fixture = fixture_dir().join("../proto");
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("compat_schemas")
+        .join(name);
+    for file in ["ai/ai_events.proto", "carebus/options.proto"] {
+        let text = std::fs::read_to_string(fixture.join(file)).unwrap();
+        let text = if file.starts_with("ai/") {
+            edit(text)
+        } else {
+            text
+        };
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let out = load_proto(&[root.join("ai/ai_events.proto")], &[root.clone()])
+        .unwrap_or_else(|d| panic!("{d}"));
+    Model {
+        events: out.events,
+        types: out.types,
+        ..Model::default()
+    }
+}
+
+#[test]
+fn editing_a_real_protobuf_message_in_place() {
+    let (history, diagnostics) = gate(&proto_model("orig", |t| t), &History::default());
+    assert!(diagnostics.is_empty(), "{diagnostics}");
+    assert!(history.version("AnalysisCompleted", 1).is_some());
+
+    // Field 6 reused for another field of another type.
+    let reused = proto_model("reused", |t| {
+        t.replacen("double confidence = 6", "string confidence_band = 6", 1)
+    });
+    let (after, diagnostics) = gate(&reused, &history);
+    assert_eq!(after, history);
+    let rules: Vec<bool> = ["field-number-reused", "field-number-type-changed"]
+        .iter()
+        .map(|rule| {
+            diagnostics
+                .iter()
+                .any(|d| d.message.contains(&format!("rule `{rule}`")))
+        })
+        .collect();
+    assert_eq!(rules, [true, true], "{diagnostics}");
+    let d = diagnostics.iter().next().unwrap();
+    assert!(d.message.contains("`AnalysisCompleted` v1"), "{d}");
+    assert!(d.source.file.ends_with("ai/ai_events.proto"), "{d}");
+
+    // An enum field read as int32: same varint encoding, a compatible revision.
+    let as_int = proto_model("as_int", |t| {
+        t.replacen("AnalysisKind kind = 3", "int32 kind = 3", 1)
+    });
+    let (after, diagnostics) = gate(&as_int, &history);
+    assert!(diagnostics.is_empty(), "{diagnostics}");
+    assert_eq!(
+        after
+            .version("AnalysisCompleted", 1)
+            .unwrap()
+            .revisions
+            .len(),
         2
     );
 }
