@@ -248,4 +248,8 @@ impl TransportConsumer for BusConsumer {
         self.leave(true);
         Ok(())
     }
+
+    fn lag(&self) -> Vec<(TopicPartition, i64)> {
+        self.bus.state().lag(&self.group, self.member)
+    }
 }

@@ -384,6 +384,14 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
     }
 
     async fn commit(&mut self) {
+        for (tp, lag) in self.consumer.lag() {
+            metrics::gauge!(
+                "carebus_consumer_lag",
+                "topic" => tp.topic,
+                "partition" => tp.partition.to_string()
+            )
+            .set(lag as f64);
+        }
         if self.dirty {
             match self.consumer.commit().await {
                 Ok(()) => self.dirty = false,

@@ -15,6 +15,7 @@ pub mod event;
 pub mod handler;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod observe;
 pub mod publish;
 pub mod publisher;
 pub mod testing;

@@ -32,6 +32,9 @@
 //!   passed through untouched; the Kafka transport forwards them to librdkafka, the bus
 //!   ignores them.
 //!
+//! `poll` must be cancel-safe (the consumer races it against completions and shutdown in a
+//! `select!`): a record is either returned or left for the next call, never lost.
+//!
 //! Methods return `impl Future + Send` (Rust 2024 return-position impl trait), so transports
 //! are used as generic parameters (`Publisher<T: Transport>`), not as trait objects.
 
@@ -318,4 +321,10 @@ pub trait TransportConsumer: Send + Sync + 'static {
 
     /// Commit stored offsets and leave the group (its partitions move to other members).
     fn close(&self) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Records not yet read per assigned partition (log end − position), for the
+    /// `carebus_consumer_lag` gauge. The default reports nothing.
+    fn lag(&self) -> Vec<(TopicPartition, i64)> {
+        Vec::new()
+    }
 }

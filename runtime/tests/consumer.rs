@@ -474,3 +474,68 @@ impl TestKey for WardsEvent {
         carebus::TopicEvents::aggregate_id(self)
     }
 }
+
+#[tokio::test]
+async fn batch_mode_hands_over_batches_and_commits_them() {
+    let (bus, publisher) = setup(1);
+    for i in 0..7 {
+        publisher
+            .publish_event(PatientDischarged::new("p", i), PublishOptions::default())
+            .await
+            .unwrap();
+    }
+    let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let consumer = Consumer::new(publisher.clone(), fast("batch"));
+    let (trigger, shutdown) = Shutdown::channel();
+    let task = tokio::spawn({
+        let sizes = sizes.clone();
+        async move {
+            consumer
+                .run_batch::<WardsEvent, _, _>(
+                    3,
+                    Duration::from_millis(20),
+                    move |batch| {
+                        sizes.lock().unwrap().push(batch.len());
+                        async { Ok(()) }
+                    },
+                    shutdown,
+                )
+                .await
+        }
+    });
+    assert!(eventually(SECS5, || bus.committed_offset("batch", TOPIC, 0) == Some(7)).await);
+    trigger.trigger();
+    let report = task.await.unwrap().unwrap();
+    assert_eq!(report.finished, 7);
+    let sizes = sizes.lock().unwrap().clone();
+    assert_eq!(sizes.iter().sum::<usize>(), 7);
+    assert!(sizes.iter().all(|s| *s <= 3), "{sizes:?}");
+}
+
+#[tokio::test]
+async fn stream_mode_yields_decoded_events_and_commits_on_close() {
+    use futures::StreamExt;
+    let (bus, publisher) = setup(1);
+    for i in 0..4 {
+        publisher
+            .publish_event(PatientDischarged::new("p", i), PublishOptions::default())
+            .await
+            .unwrap();
+    }
+    let consumer = Consumer::new(publisher.clone(), fast("stream"));
+    let mut stream = consumer.stream::<WardsEvent>().await.unwrap();
+    let mut items = Vec::new();
+    while items.len() < 3 {
+        items.push(stream.next().await.unwrap().unwrap());
+    }
+    let seqs: Vec<i64> = items
+        .iter()
+        .map(|i| match &i.event {
+            WardsEvent::PatientDischarged(d) => d.sequence,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(seqs, vec![0, 1, 2]);
+    stream.close(items.last()).await.unwrap();
+    assert_eq!(bus.committed_offset("stream", TOPIC, 0), Some(3));
+}

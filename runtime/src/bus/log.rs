@@ -473,6 +473,21 @@ impl BusState {
         Ok(self.member(group, id)?.assignment.iter().cloned().collect())
     }
 
+    /// Log end minus position for each partition assigned to a member.
+    pub(super) fn lag(&self, group: &str, id: u64) -> Vec<(TopicPartition, i64)> {
+        let Some(m) = self.groups.get(group).and_then(|g| g.members.get(&id)) else {
+            return Vec::new();
+        };
+        m.assignment
+            .iter()
+            .filter_map(|tp| {
+                let log = self.topics.get(&tp.topic)?.get(tp.partition as usize)?;
+                let pos = m.positions.get(tp).copied().unwrap_or(log.start);
+                Some((tp.clone(), (log.end() - pos).max(0)))
+            })
+            .collect()
+    }
+
     /// Records of a partition from `from` on (for inspection and tests).
     pub(super) fn read(&self, tp: &TopicPartition, from: i64) -> Vec<ReceivedRecord> {
         let Some(log) = self

@@ -1,0 +1,67 @@
+//! The observability endpoints: runtime metrics in Prometheus text on /metrics, /health, /ready.
+
+mod common;
+
+use carebus::bus::Bus;
+use carebus::observe::{Readiness, install_prometheus, serve};
+use carebus::{PublishOptions, Publisher, PublisherConfig};
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out
+}
+
+#[tokio::test]
+async fn metrics_health_and_readiness_are_served() {
+    let handle = install_prometheus().unwrap();
+    let readiness = Readiness::default();
+    let server = serve("127.0.0.1:0".parse().unwrap(), handle, readiness.clone())
+        .await
+        .unwrap();
+    let publisher = Publisher::new(Bus::default(), PublisherConfig::default()).unwrap();
+    for i in 0..3 {
+        publisher
+            .publish_event(PatientDischarged::new("p", i), PublishOptions::default())
+            .await
+            .unwrap();
+    }
+    let metrics = get(server.local_addr(), "/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains(r#"carebus_published_total{topic="healthcare.wards.events"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("carebus_publish_duration_seconds"),
+        "{metrics}"
+    );
+    assert!(
+        get(server.local_addr(), "/health")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        get(server.local_addr(), "/ready")
+            .await
+            .starts_with("HTTP/1.1 503")
+    );
+    readiness.set(true);
+    assert!(
+        get(server.local_addr(), "/ready")
+            .await
+            .starts_with("HTTP/1.1 200")
+    );
+    assert!(
+        get(server.local_addr(), "/nope")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
+    server.stop();
+}
