@@ -7,10 +7,12 @@ use carebus::transport::{Record, Transport};
 use carebus_tests::{kafka_cluster_bootstrap, services, unique_name};
 use kafka_support::{consume, spec, subscribe};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const KEYS: usize = 12;
-const PER_KEY: usize = 150;
+const PER_KEY: usize = 300;
 const KILLED_NODE: &str = "2";
 
 /// Restarts the killed node even when the test fails, so later tests find a whole cluster.
@@ -43,13 +45,15 @@ async fn killing_a_broker_mid_stream_loses_nothing_and_keeps_per_key_order() {
     // acks=all and idempotence are the defaults; allow time for leader election.
     config.delivery_timeout = Duration::from_secs(60);
     config.set("linger.ms", "2");
-    let kafka = std::sync::Arc::new(KafkaTransport::new(config).unwrap());
+    let kafka = Arc::new(KafkaTransport::new(config).unwrap());
 
     // One producing task per key, each sending its events in order in pipelined batches.
+    let acked = Arc::new(AtomicUsize::new(0));
     let mut producers = Vec::new();
     for k in 0..KEYS {
         let kafka = kafka.clone();
         let topic = topic.clone();
+        let acked = acked.clone();
         producers.push(tokio::spawn(async move {
             let mut failures = Vec::new();
             for chunk in (0..PER_KEY).collect::<Vec<_>>().chunks(10) {
@@ -64,28 +68,41 @@ async fn killing_a_broker_mid_stream_loses_nothing_and_keeps_per_key_order() {
                     })
                     .collect();
                 for result in kafka.send_batch(records).await {
-                    if let Err(e) = result {
-                        failures.push(e.to_string());
+                    match result {
+                        Ok(_) => {
+                            acked.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => failures.push(e.to_string()),
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
             failures
         }));
     }
-    // Kill a broker about a second into the stream (kill -9, no clean shutdown).
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Kill a broker (kill -9, no clean shutdown) once a quarter of the stream is acknowledged.
+    let total = KEYS * PER_KEY;
+    while acked.load(Ordering::Relaxed) < total / 4 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let restart = RestartNode;
     tokio::task::spawn_blocking(|| services(&["stop-node", KILLED_NODE]))
         .await
         .unwrap()
         .expect("stop-node");
+    let acked_at_kill = acked.load(Ordering::Relaxed);
+    assert!(
+        acked_at_kill < total,
+        "the stream ended before the broker was killed; make it longer"
+    );
 
     let mut failures = Vec::new();
     for p in producers {
         failures.extend(p.await.unwrap());
     }
     assert!(failures.is_empty(), "sends failed: {failures:?}");
+    assert_eq!(acked.load(Ordering::Relaxed), total);
+    eprintln!("{acked_at_kill} of {total} events acknowledged when node {KILLED_NODE} was killed");
     drop(restart);
 
     let consumer = subscribe(&kafka, &unique_name("cluster_reader"), &topic).await;

@@ -1,0 +1,144 @@
+//! The single broker stopped and started again under a publishing service: events in while Kafka is down, the breaker open and every event kept, then all of them out once Kafka is back.
+
+mod kafka_support;
+
+use carebus::envelope::headers as h;
+use carebus::kafka::{KafkaConfig, KafkaTransport};
+use carebus::publisher::BreakerState;
+use carebus::transport::{Record, Transport, TransportError, header_str};
+use carebus::{PublishError, PublishOptions, Publisher, PublisherConfig, Timestamp};
+use carebus_schemas::{DeactivationReason, PatientDeactivated, Reference};
+use carebus_tests::{kafka_bootstrap, services, unique_name};
+use kafka_support::{consume, create_topic, subscribe};
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+/// Starts the broker again even when the test fails, so the tests after this one find it.
+struct StartKafka;
+
+impl Drop for StartKafka {
+    fn drop(&mut self) {
+        if let Err(e) = services(&["start", "kafka"]) {
+            eprintln!("restarting the single Kafka broker failed: {e}");
+        }
+    }
+}
+
+fn deactivated(patient: &str) -> PatientDeactivated {
+    PatientDeactivated {
+        patient_id: patient.to_string(),
+        reason: DeactivationReason::PatientRequest,
+        deceased_at: None,
+        note: None,
+        deactivated_by: Reference {
+            r#type: "Practitioner".into(),
+            id: "pr-1".into(),
+            display: None,
+        },
+        deactivated_at: Timestamp::now(),
+    }
+}
+
+/// Publish one event to the test topic (the generated event names its own topic; the record
+/// is redirected so the test owns its data).
+async fn publish(
+    publisher: &Publisher<KafkaTransport>,
+    topic: &str,
+    patient: &str,
+) -> (String, Result<(), PublishError>) {
+    let (envelope, record) = publisher
+        .prepare(&deactivated(patient), PublishOptions::default())
+        .expect("valid event");
+    let record = Record {
+        topic: topic.to_string(),
+        ..record
+    };
+    let id = envelope.event_id.clone();
+    let result = publisher.send_prepared(&envelope, record).await.map(|_| ());
+    (id, result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_stopped_opens_the_breaker_keeps_events_and_delivers_them_when_it_returns() {
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("outage");
+    create_topic(&bootstrap, &topic, 3, 1).await;
+
+    let mut kafka = KafkaConfig::new(&bootstrap);
+    kafka.delivery_timeout = Duration::from_secs(3);
+    kafka.set("reconnect.backoff.max.ms", "500");
+    let outbox = std::env::temp_dir().join(unique_name("carebus_outbox"));
+    let mut config = PublisherConfig {
+        outbox_dir: Some(outbox.clone()),
+        outbox_retry_interval: Duration::from_millis(500),
+        ..PublisherConfig::default()
+    };
+    config.retry.attempts = 2;
+    config.retry.initial_backoff = Duration::from_millis(10);
+    config.breaker.failure_threshold = 2;
+    config.breaker.open_for = Duration::from_secs(5);
+    let publisher = Publisher::new(KafkaTransport::new(kafka).unwrap(), config).unwrap();
+
+    let mut ids = BTreeSet::new();
+    for i in 0..5 {
+        let (id, result) = publish(&publisher, &topic, &format!("p-{}", i % 3)).await;
+        result.expect("broker is up");
+        ids.insert(id);
+    }
+
+    let start_again = StartKafka;
+    services(&["stop", "kafka"]).expect("stop kafka");
+
+    // The transport reports the outage as retriable, so the publisher retries and counts it.
+    let error = publisher
+        .transport()
+        .send(Record::new(&topic, "probe", b"probe".to_vec()))
+        .await
+        .unwrap_err();
+    assert!(
+        error.is_retriable()
+            && matches!(
+                error,
+                TransportError::Timeout(_) | TransportError::Unreachable(_)
+            ),
+        "{error:?}"
+    );
+
+    let started = Instant::now();
+    for i in 0..10 {
+        let (id, result) = publish(&publisher, &topic, &format!("p-{}", i % 3)).await;
+        assert!(
+            matches!(result, Err(PublishError::Queued { .. })),
+            "event {i} while Kafka is down: {result:?}"
+        );
+        ids.insert(id);
+    }
+    assert_eq!(publisher.breaker_state(), BreakerState::Open);
+    assert_eq!(publisher.outbox_len(), 10, "every event is kept");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the open breaker fails fast instead of waiting on every event"
+    );
+
+    drop(start_again);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while publisher.outbox_len() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        publisher.outbox_len(),
+        0,
+        "the outbox drained after Kafka came back"
+    );
+
+    let reader = subscribe(publisher.transport(), &unique_name("outage_reader"), &topic).await;
+    let got = consume(&reader, ids.len(), true, Duration::from_secs(20)).await;
+    reader.close().await.unwrap();
+    let delivered: BTreeSet<String> = got
+        .iter()
+        .filter_map(|r| header_str(&r.headers, h::ID).map(str::to_string))
+        .collect();
+    assert_eq!(delivered, ids, "every event delivered, none lost");
+    publisher.close().await;
+    std::fs::remove_dir_all(outbox).ok();
+}
