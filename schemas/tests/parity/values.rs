@@ -1,0 +1,223 @@
+//! An Avro schema in, a proptest strategy of arbitrary valid `apache_avro::types::Value`s of that schema out.
+//!
+//! The strategy walks the parsed schema tree, so it covers every event without a hand-written
+//! generator per type: strings (empty, ASCII, any Unicode scalar), extreme ints and longs,
+//! every enum symbol, every union branch, empty and non-empty arrays and maps, decimals up to
+//! their precision (at the byte width apache-avro requires), and dates and timestamps over the
+//! whole `int`/`long` range including negatives.
+
+use apache_avro::Schema;
+use apache_avro::schema::{InnerDecimalSchema, Name, ResolvedSchema, UuidSchema};
+use apache_avro::types::Value;
+use proptest::prelude::*;
+use std::collections::HashMap;
+
+/// Named types of a self-contained schema, by full name, for resolving `Ref`s.
+pub struct NamedTypes(HashMap<Name, Schema>);
+
+impl NamedTypes {
+    pub fn of(schema: &Schema) -> NamedTypes {
+        let resolved = ResolvedSchema::try_from(schema)
+            .unwrap_or_else(|e| panic!("schema does not resolve its named types: {e}"));
+        NamedTypes(
+            resolved
+                .get_names()
+                .iter()
+                .map(|(name, s)| (name.clone(), (*s).clone()))
+                .collect(),
+        )
+    }
+}
+
+/// Longest arrays and maps generated: enough for the empty, one and several cases.
+const MAX_ITEMS: usize = 3;
+
+/// Strings: empty, plain ASCII, or any Unicode scalar values (controls, astral planes).
+pub fn text() -> BoxedStrategy<String> {
+    prop_oneof![
+        1 => Just(String::new()),
+        3 => "[a-zA-Z0-9 .:@-]{1,16}",
+        3 => proptest::collection::vec(any::<char>(), 0..8).prop_map(String::from_iter),
+    ]
+    .boxed()
+}
+
+fn int() -> BoxedStrategy<i32> {
+    prop_oneof![
+        Just(0),
+        Just(i32::MIN),
+        Just(i32::MAX),
+        -200..200i32,
+        any::<i32>()
+    ]
+    .boxed()
+}
+
+fn long() -> BoxedStrategy<i64> {
+    prop_oneof![
+        Just(0),
+        Just(i64::MIN),
+        Just(i64::MAX),
+        -200..200i64,
+        any::<i32>().prop_map(i64::from),
+        any::<i64>()
+    ]
+    .boxed()
+}
+
+/// Bytes an Avro decimal of `precision` digits needs in apache-avro: the smallest `n` with
+/// `floor(log10(2^(8n-1) - 1)) >= precision` (computed here independently of the runtime).
+pub fn decimal_width(precision: usize) -> usize {
+    (1..=16usize)
+        .find(|&n| {
+            let max = (1u128 << (8 * n - 1)) - 1;
+            max.checked_ilog10().unwrap_or(0) as usize >= precision
+        })
+        .unwrap_or(16)
+}
+
+/// A decimal of at most `precision` digits, as apache-avro's big-endian two's complement bytes
+/// sign-extended to [`decimal_width`].
+fn decimal(precision: usize) -> BoxedStrategy<Value> {
+    let max = 10i128
+        .checked_pow(precision.min(38) as u32)
+        .map_or(i128::MAX, |p| p - 1);
+    let width = decimal_width(precision);
+    prop_oneof![Just(0i128), Just(max), Just(-max), Just(-1i128), -max..=max]
+        .prop_map(move |unscaled| {
+            let bytes = unscaled.to_be_bytes();
+            Value::Decimal(apache_avro::Decimal::from(bytes[16 - width..].to_vec()))
+        })
+        .boxed()
+}
+
+/// Arbitrary valid values of `schema`.
+pub fn value_of(schema: &Schema, names: &NamedTypes) -> BoxedStrategy<Value> {
+    match schema {
+        Schema::Null => Just(Value::Null).boxed(),
+        Schema::Boolean => any::<bool>().prop_map(Value::Boolean).boxed(),
+        Schema::Int => int().prop_map(Value::Int).boxed(),
+        Schema::Long => long().prop_map(Value::Long).boxed(),
+        // NaN-free: events compare with PartialEq, and the JSON form has no NaN or infinity.
+        Schema::Float => {
+            (proptest::num::f32::NORMAL | proptest::num::f32::ZERO | proptest::num::f32::SUBNORMAL)
+                .prop_map(Value::Float)
+                .boxed()
+        }
+        Schema::Double => {
+            (proptest::num::f64::NORMAL | proptest::num::f64::ZERO | proptest::num::f64::SUBNORMAL)
+                .prop_map(Value::Double)
+                .boxed()
+        }
+        Schema::Bytes => proptest::collection::vec(any::<u8>(), 0..12)
+            .prop_map(Value::Bytes)
+            .boxed(),
+        Schema::String => text().prop_map(Value::String).boxed(),
+        Schema::Fixed(f) => proptest::collection::vec(any::<u8>(), f.size)
+            .prop_map(move |b| Value::Fixed(b.len(), b))
+            .boxed(),
+        Schema::Uuid(UuidSchema::String) => any::<u128>()
+            .prop_map(|u| Value::Uuid(apache_avro::Uuid::from_u128(u)))
+            .boxed(),
+        // Mostly dates the JSON form can write (incl. before 1970), sometimes any int or long.
+        Schema::Date => prop_oneof![4 => RFC3339_DAYS, 1 => int()]
+            .prop_map(Value::Date)
+            .boxed(),
+        Schema::TimestampMicros => prop_oneof![4 => RFC3339_MICROS, 1 => long()]
+            .prop_map(Value::TimestampMicros)
+            .boxed(),
+        Schema::TimestampMillis => prop_oneof![
+            4 => (RFC3339_MICROS.start() / 1000)..=(RFC3339_MICROS.end() / 1000),
+            1 => long()
+        ]
+        .prop_map(Value::TimestampMillis)
+        .boxed(),
+        Schema::Decimal(d) if matches!(d.inner, InnerDecimalSchema::Bytes) => decimal(d.precision),
+        Schema::Enum(e) => {
+            let symbols = e.symbols.clone();
+            (0..symbols.len())
+                .prop_map(move |i| Value::Enum(i as u32, symbols[i].clone()))
+                .boxed()
+        }
+        Schema::Array(a) => proptest::collection::vec(value_of(&a.items, names), 0..=MAX_ITEMS)
+            .prop_map(Value::Array)
+            .boxed(),
+        Schema::Map(m) => {
+            proptest::collection::hash_map(text(), value_of(&m.types, names), 0..=MAX_ITEMS)
+                .prop_map(Value::Map)
+                .boxed()
+        }
+        Schema::Union(u) => {
+            let branches: Vec<BoxedStrategy<Value>> = u
+                .variants()
+                .iter()
+                .enumerate()
+                .map(|(i, variant)| {
+                    value_of(variant, names)
+                        .prop_map(move |v| Value::Union(i as u32, Box::new(v)))
+                        .boxed()
+                })
+                .collect();
+            proptest::strategy::Union::new(branches).boxed()
+        }
+        Schema::Record(r) => {
+            let field_names: Vec<String> = r.fields.iter().map(|f| f.name.clone()).collect();
+            let fields: Vec<BoxedStrategy<Value>> = r
+                .fields
+                .iter()
+                .map(|f| value_of(&f.schema, names))
+                .collect();
+            fields
+                .prop_map(move |values| {
+                    Value::Record(field_names.iter().cloned().zip(values).collect())
+                })
+                .boxed()
+        }
+        Schema::Ref { name } => {
+            let named = names.0.get(name).unwrap_or_else(|| {
+                panic!("schema refers to {name} but does not define it (not self-contained)")
+            });
+            value_of(named, names)
+        }
+        other => panic!(
+            "the parity generator has no strategy for {other:?}; add one in tests/parity/values.rs"
+        ),
+    }
+}
+
+/// Whether a value holds a map of two or more entries: apache-avro writes map entries in
+/// `HashMap` order, so only for such values may valid bytes differ from the generated codec's
+/// (sorted) order; they are compared as values instead.
+pub fn has_unordered_map(v: &Value) -> bool {
+    match v {
+        Value::Map(m) => m.len() > 1 || m.values().any(has_unordered_map),
+        Value::Array(items) => items.iter().any(has_unordered_map),
+        Value::Record(fields) => fields.iter().any(|(_, v)| has_unordered_map(v)),
+        Value::Union(_, v) => has_unordered_map(v),
+        _ => false,
+    }
+}
+
+/// Days from 1970-01-01 to 0000-01-01 and to 9999-12-31: the dates RFC 3339 (the JSON form)
+/// can write.
+pub const RFC3339_DAYS: std::ops::RangeInclusive<i32> = -719_528..=2_932_896;
+/// Microseconds from the epoch to 0000-01-01T00:00:00Z and to 9999-12-31T23:59:59.999999Z.
+pub const RFC3339_MICROS: std::ops::RangeInclusive<i64> =
+    -62_167_219_200_000_000..=253_402_300_799_999_999;
+
+/// Whether every date and timestamp in a value lies in years 0000..=9999, the range the JSON
+/// form (RFC 3339) can write.
+pub fn in_rfc3339_range(v: &Value) -> bool {
+    match v {
+        Value::Date(d) => RFC3339_DAYS.contains(d),
+        Value::TimestampMicros(t) => RFC3339_MICROS.contains(t),
+        Value::TimestampMillis(t) => t
+            .checked_mul(1000)
+            .is_some_and(|t| RFC3339_MICROS.contains(&t)),
+        Value::Map(m) => m.values().all(in_rfc3339_range),
+        Value::Array(items) => items.iter().all(in_rfc3339_range),
+        Value::Record(fields) => fields.iter().all(|(_, v)| in_rfc3339_range(v)),
+        Value::Union(_, v) => in_rfc3339_range(v),
+        _ => true,
+    }
+}
