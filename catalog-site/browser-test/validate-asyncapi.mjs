@@ -1,9 +1,13 @@
 // asyncapi.json in, a pass/fail verdict out: validates the document against the official AsyncAPI 3.0.0 JSON schema (@asyncapi/specs) with ajv,
-// then checks that every $ref inside the document resolves.
+// checks that every $ref resolves and every channel has its Kafka binding, then parses it with the official @asyncapi/parser
+// (spec rules plus the Avro and Protobuf payload schemas).
 import fs from "node:fs";
 import Ajv from "ajv";
 import addFormats from "ajv-formats";
 import specs from "@asyncapi/specs";
+import { Parser } from "@asyncapi/parser";
+import { AvroSchemaParser } from "@asyncapi/avro-schema-parser";
+import { ProtoBuffSchemaParser } from "@asyncapi/protobuf-schema-parser";
 
 const file = process.argv[2];
 if (!file) {
@@ -57,6 +61,23 @@ for (const [id, channel] of Object.entries(doc.channels || {})) {
     console.error(`asyncapi.json/channels/${id}: missing or inconsistent Kafka binding (topic, partitions, replicas)`);
     failures++;
   }
+}
+
+// The official parser: spec rules and every payload schema parsed by its format's parser.
+const parser = new Parser();
+parser.registerSchemaParser(AvroSchemaParser());
+parser.registerSchemaParser(ProtoBuffSchemaParser());
+const { document, diagnostics } = await parser.parse(fs.readFileSync(file, "utf8"));
+const ERROR = 0;
+for (const d of diagnostics) {
+  if (d.severity === ERROR) {
+    console.error(`asyncapi.json/${d.path.join("/")}: ${d.code}: ${d.message}`);
+    failures++;
+  }
+}
+if (!document) {
+  console.error("asyncapi.json: @asyncapi/parser could not parse the document");
+  failures++;
 }
 
 const channels = Object.keys(doc.channels || {}).length;

@@ -8,7 +8,8 @@ use serde_json::{Map, Value, json};
 pub const KAFKA_BINDING_VERSION: &str = "0.5.0";
 /// Schema format of Avro payloads (the schema is the `.avsc` JSON).
 pub const AVRO_SCHEMA_FORMAT: &str = "application/vnd.apache.avro+json;version=1.9.0";
-/// Schema format of Protobuf payloads (the schema is the `.proto` text).
+/// Schema format of Protobuf payloads (the schema is self-contained `.proto` text, see
+/// [`crate::proto_text`]).
 pub const PROTOBUF_SCHEMA_FORMAT: &str = "application/vnd.google.protobuf;version=3";
 
 /// The message id of an event version: its generated Rust type name (`PatientCreated`,
@@ -17,7 +18,7 @@ pub fn message_id(model: &Model, event: &Event) -> String {
     model.rust_type_name(event)
 }
 
-fn payload(event: &Event) -> Value {
+fn payload(model: &Model, event: &Event) -> Value {
     match event.format {
         SchemaFormat::Avro => {
             // The .avsc text is JSON; keep it as a JSON value so tools can read it.
@@ -27,7 +28,7 @@ fn payload(event: &Event) -> Value {
         }
         SchemaFormat::Protobuf => json!({
             "schemaFormat": PROTOBUF_SCHEMA_FORMAT,
-            "schema": event.schema_text,
+            "schema": crate::proto_text::self_contained_proto(model, event),
         }),
     }
 }
@@ -51,7 +52,7 @@ fn message(model: &Model, event: &Event) -> Value {
         m.insert("summary".into(), json!(doc));
     }
     m.insert("contentType".into(), json!(content_type));
-    m.insert("payload".into(), payload(event));
+    m.insert("payload".into(), payload(model, event));
     m.insert(
         "bindings".into(),
         json!({ "kafka": {

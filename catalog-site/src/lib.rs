@@ -11,6 +11,7 @@ pub mod history;
 pub mod html;
 pub mod names;
 pub mod pages;
+pub mod proto_text;
 pub mod search;
 
 use carebus_codegen::ir::Model;

@@ -203,3 +203,18 @@ fn asyncapi_has_kafka_bindings_and_schema_formats() {
         "aggregate id (patientId)"
     );
 }
+
+#[test]
+fn protobuf_payloads_are_self_contained_proto3() {
+    let doc: serde_json::Value =
+        serde_json::from_str(site().text("asyncapi.json").unwrap()).unwrap();
+    let proto = doc["components"]["messages"]["VitalSignsRecorded"]["payload"]["schema"]
+        .as_str()
+        .unwrap();
+    assert!(proto.starts_with("syntax = \"proto3\";"));
+    assert!(proto.contains("package healthcare.clinical;"));
+    assert!(proto.contains("  uint32 heart_rate = 2;"));
+    assert!(proto.contains("  map<string, string> device_labels = 4;"));
+    assert!(!proto.contains("import"), "no imports: {proto}");
+    assert!(!proto.contains("carebus."), "no carebus options: {proto}");
+}
