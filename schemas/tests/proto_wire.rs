@@ -84,6 +84,9 @@ fn missing_required_message_is_a_missing_field_error() {
 #[test]
 fn garbage_bytes_are_a_decode_error_not_a_panic() {
     for bytes in [&[0xff_u8, 0xff, 0xff][..], &[0x0a, 0x05, b'a'], &[0x08]] {
-        assert!(AnalysisCompleted::decode_payload(bytes).is_err(), "{bytes:?}");
+        assert!(
+            AnalysisCompleted::decode_payload(bytes).is_err(),
+            "{bytes:?}"
+        );
     }
 }
