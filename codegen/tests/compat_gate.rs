@@ -303,7 +303,15 @@ fn a_reused_protobuf_field_number_fails() {
         "{}",
         d.message
     );
-    assert!(d.help.as_deref().unwrap().contains("`reserved`"));
+    let help = d.help.as_deref().unwrap();
+    assert!(
+        help.contains("give `summary` a number never used before and add `reserved 2;` and `reserved \"confidence\";`"),
+        "{help}"
+    );
+    assert!(
+        help.contains("`option (carebus.event_version) = 2;`"),
+        "{help}"
+    );
     assert_eq!(d.source.to_string(), "schemas/proto/ai/analysis.proto:3:5");
 }
 

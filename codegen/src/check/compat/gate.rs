@@ -57,7 +57,7 @@ pub fn gate(model: &Model, history: &History) -> (History, Diagnostics) {
                 .iter()
                 .any(|e| e.name == *name && e.version == v.version);
             if !defined {
-                diagnostics.push(removed_version(model, name, v.version));
+                diagnostics.push(removed_version(model, name, v));
             }
         }
     }
@@ -149,7 +149,7 @@ fn help(model: &Model, event: &Event, finding: &Finding) -> String {
         )
     } else if event.format == SchemaFormat::Protobuf {
         format!(
-            "declare a new version: keep the published message as it is and add the changed one as a new message with `option (carebus.event_version) = {};`, or keep field numbers stable: give the changed field a new number and mark the old one `reserved`",
+            "declare a new version: keep the published message in `{file}` as it is and add the changed one as a new message with `option (carebus.event_version) = {};`",
             v + 1
         )
     } else {
@@ -179,6 +179,23 @@ fn help(model: &Model, event: &Event, finding: &Finding) -> String {
         (Rule::NameChanged { .. }, _) => {
             "list the old name in the renamed type's `aliases`".to_string()
         }
+        (Rule::FieldNumberReused { number, old, .. }, _) => format!(
+            "give `{field}` a number never used before and add `reserved {number};` and `reserved \"{old}\";` to the message"
+        ),
+        (Rule::FieldNumberTypeChanged { number, old, .. }, _) => format!(
+            "keep field {number} as `{old}` and add the new type as a new field with an unused number"
+        ),
+        (
+            Rule::EnumValueNumberChanged { symbol, old, .. }
+            | Rule::EnumValueNumberReused {
+                new: symbol,
+                number: old,
+                ..
+            },
+            _,
+        ) => format!(
+            "keep enum numbers stable: {old} stays as published; give `{symbol}` a number never used before"
+        ),
         _ => String::new(),
     };
     if !way_out.is_empty() && v == newest {
@@ -187,16 +204,29 @@ fn help(model: &Model, event: &Event, finding: &Finding) -> String {
     help
 }
 
-fn removed_version(model: &Model, name: &str, version: u32) -> Diagnostic {
+fn removed_version(model: &Model, name: &str, recorded: &VersionHistory) -> Diagnostic {
+    let version = recorded.version;
     let remaining = model.versions(name);
     let source = remaining
         .last()
         .map_or_else(|| Source::new(LOCK_FILE, 1, 1), |e| e.source.clone());
+    let protobuf = recorded
+        .latest()
+        .is_some_and(|r| r.format == SchemaFormat::Protobuf);
     let example = remaining
         .last()
         .and_then(|e| Path::new(&e.source.file).file_stem())
+        .filter(|_| !protobuf)
         .map_or_else(
-            || "its schema file".to_string(),
+            || {
+                if protobuf {
+                    format!(
+                        "the message `{name}` with `option (carebus.event_version) = {version};`"
+                    )
+                } else {
+                    "its schema file".to_string()
+                }
+            },
             |stem| {
                 let stem = stem.to_string_lossy();
                 let stem = stem.split(".v").next().unwrap_or(&stem);
