@@ -394,3 +394,43 @@ fn ai_proto_compiles_and_its_events_carry_the_carebus_options() {
     }
     assert_no_problems("AI events", problems);
 }
+
+#[test]
+fn envelope_has_the_briefs_fields_and_every_event_names_its_patient() {
+    let files = avsc_files();
+    let envelope = files
+        .iter()
+        .find(|f| f.full_name() == "carebus.EventEnvelope")
+        .expect("avro/envelope.avsc");
+    let names: Vec<&str> = envelope.json["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    let brief = [
+        "eventId",
+        "eventType",
+        "eventVersion",
+        "eventTime",
+        "aggregateId",
+        "aggregateType",
+        "tenantId",
+        "correlationId",
+        "causationId",
+        "metadata",
+        "data",
+    ];
+    assert_eq!(names, brief);
+    // The patient is the encryption subject of PHI in the store: every event must say whose it is.
+    for f in files.iter().filter(|f| f.is_event()) {
+        let fields = f.json["fields"].as_array().unwrap();
+        assert!(
+            fields
+                .iter()
+                .any(|x| x["name"] == "patientId" && x["type"] == "string"),
+            "{}: no patientId",
+            f.rel
+        );
+    }
+}
