@@ -302,7 +302,7 @@ mod topics {
         ));
         let any = decode("VisitRecorded", 1, &bytes).unwrap();
         assert_eq!(any, AnyEvent::Clinic(by_version));
-        assert_eq!(EVENTS.len(), 4);
+        assert_eq!(EVENTS.len(), 5);
         assert_eq!(<ClinicEvent as TopicEvents>::EVENTS.len(), 4);
     }
 
@@ -380,5 +380,105 @@ mod topics {
             *outbox.0.lock().unwrap(),
             [("InvoicePaid", 2, "i-9".to_string())]
         );
+    }
+}
+
+mod odd_shapes {
+    use super::*;
+
+    fn odd(i: u32) -> OddShapesRecorded {
+        let mut limits = BTreeMap::new();
+        let mut weights = BTreeMap::new();
+        if i % 2 == 1 {
+            limits.insert(
+                "max".to_string(),
+                Decimal::new(-(10i128.pow(19)) + i as i128),
+            );
+            weights.insert("w".to_string(), (i % 3 != 0).then_some(i as f32 / 3.0));
+        }
+        OddShapesRecorded {
+            self_: format!("edge-{i}"),
+            r#match: -(i as i32),
+            _1st_reading: f64::from(i) * 0.25,
+            self_2: i % 2 == 0,
+            subject: match i % 3 {
+                0 => OddShapesRecordedSubject::PatientRef(PatientRef { id: "p".into() }),
+                1 => OddShapesRecordedSubject::DeviceRef(DeviceRef {
+                    serial: i64::MAX - i as i64,
+                    checksum: Md5([i as u8; 16]),
+                }),
+                _ => OddShapesRecordedSubject::Null,
+            },
+            doses: (0..i % 4)
+                .map(|k| (k % 2 == 0).then(|| Decimal::new(123_456 - k as i128)))
+                .collect(),
+            limits,
+            weights,
+            nested: (0..i % 3)
+                .map(|k| (0..k).map(|j| format!("{j}")).collect())
+                .collect(),
+            raw: (0..i as u8).collect(),
+            choice: match i % 3 {
+                0 => OddShapesRecordedChoice::Int(i as i32),
+                1 => OddShapesRecordedChoice::String("x".into()),
+                _ => OddShapesRecordedChoice::Array(vec![i as i64, -1]),
+            },
+            when_millis: carebus::TimestampMillis(1_700_000_000_000 + i as i64),
+            flag: (i % 2 == 0).then_some(Md5([0xab; 16])),
+        }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn keyword_fields_unions_fixed_and_nested_decimals_match_apache_avro() {
+        let schema = Schema::parse_str(OddShapesRecorded::SCHEMA).unwrap();
+        for i in 0..12 {
+            let v = odd(i);
+            let mut ours = Vec::new();
+            v.encode_payload(&mut ours);
+            assert_eq!(ours, apache_bytes(&schema, &v), "value {i}");
+            assert_eq!(
+                OddShapesRecorded::decode_payload(&ours).unwrap(),
+                v,
+                "value {i}"
+            );
+            let read = apache_avro::from_avro_datum(&schema, &mut &ours[..], None).unwrap();
+            assert!(read.validate(&schema), "value {i}");
+            assert_eq!(
+                OddShapesRecorded::from_json(&v.to_json()).unwrap(),
+                v,
+                "json {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn json_of_odd_shapes() {
+        let json = odd(1).to_json();
+        assert_eq!(json["self"], "edge-1");
+        assert_eq!(json["Self"], false);
+        assert_eq!(json["_1stReading"], 0.25);
+        assert_eq!(json["limits"]["max"], "-9999999999999999999");
+        assert_eq!(json["doses"][0], "123.456");
+        assert_eq!(
+            json["subject"]["checksum"],
+            "01010101010101010101010101010101"
+        );
+        assert_eq!(json["choice"], "x");
+        let mut bad = json.clone();
+        bad["doses"][0] = serde_json::json!("1.23456");
+        let err = OddShapesRecorded::from_json(&bad).unwrap_err();
+        assert!(err.to_string().contains("doses[0]"), "{err}");
+    }
+
+    #[test]
+    fn nested_decimal_precision_is_validated_with_its_path() {
+        let mut v = odd(3);
+        assert_eq!(v.validate(), Ok(()));
+        v.doses = vec![None, Some(Decimal::new(1_234_567))];
+        assert_eq!(v.validate().unwrap_err().field, "doses[1]");
+        let mut v = odd(3);
+        v.limits.insert("huge".into(), Decimal::new(10i128.pow(21)));
+        assert_eq!(v.validate().unwrap_err().field, "limits.huge");
     }
 }

@@ -639,3 +639,36 @@ mod decimal_width_tests {
         );
     }
 }
+
+/// `#[serde(with = "::carebus::event::fixed_bytes")]` on the `[u8; N]` of a generated Avro
+/// `fixed` type: the serde form is a byte string (what apache-avro resolves to `fixed`), for
+/// any size (serde's own array impls stop at 32).
+pub mod fixed_bytes {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+        struct Fixed<const N: usize>;
+        impl<'de, const N: usize> Visitor<'de> for Fixed<N> {
+            type Value = [u8; N];
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{N} bytes")
+            }
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<[u8; N], E> {
+                v.try_into().map_err(|_| E::invalid_length(v.len(), &self))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<[u8; N], A::Error> {
+                let mut out = [0u8; N];
+                for (i, slot) in out.iter_mut().enumerate() {
+                    *slot = a.next_element()?.ok_or_else(|| A::Error::invalid_length(i, &self))?;
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_bytes(Fixed::<N>)
+    }
+}

@@ -33,7 +33,12 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         .record
         .fields
         .iter()
-        .map(|f| (ident::snake_ident(&f.name), RType::field(ctx, name, f)))
+        .map(|f| {
+            (
+                ident::field_ident(&def.record.fields, &f.name),
+                RType::field(ctx, name, f),
+            )
+        })
         .collect();
     let encode = fields
         .iter()

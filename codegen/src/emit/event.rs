@@ -39,7 +39,7 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
 fn record_decimals(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     let name = &def.ident;
     let checks = def.record.fields.iter().filter_map(|f| {
-        let id = ident::snake_ident(&f.name);
+        let id = ident::field_ident(&def.record.fields, &f.name);
         let json = &f.name;
         RType::field(ctx, name, f).validate(
             ctx,
@@ -139,7 +139,7 @@ fn aggregate_id_expr(ctx: &Ctx<'_>, def: &RecordDef<'_>, event: &Event) -> Token
         );
         return quote! { ::std::compile_error!(#msg) };
     };
-    let id = ident::snake_ident(&field.name);
+    let id = ident::field_ident(&def.record.fields, &field.name);
     let shape = RType::field(ctx, &def.ident, field);
     let text = |shape: &RType, e: TokenStream| -> TokenStream {
         match shape {

@@ -71,6 +71,27 @@ pub fn camel_ident(name: &str) -> Ident {
     ident(&camel(name))
 }
 
+/// The field identifier of `name` among a record's `fields`: its snake_case form, with a
+/// `_2`, `_3`, ... suffix when an earlier field maps to the same identifier (`self` and `Self`
+/// both become `self_`).
+pub fn field_ident(fields: &[crate::ir::Field], name: &str) -> Ident {
+    let mut taken: Vec<String> = Vec::new();
+    for f in fields {
+        let base = snake(&f.name);
+        let mut text = base.clone();
+        let mut n = 2;
+        while taken.contains(&text) {
+            text = format!("{}_{n}", unraw(&base).trim_end_matches('_'));
+            n += 1;
+        }
+        if f.name == name {
+            return ident(&text);
+        }
+        taken.push(text);
+    }
+    snake_ident(name)
+}
+
 /// The name serde sees for an identifier (without `r#`).
 pub fn unraw(text: &str) -> &str {
     text.strip_prefix("r#").unwrap_or(text)
@@ -125,6 +146,28 @@ mod tests {
             assert_eq!(camel(input), expected, "camel({input:?})");
             syn::parse_str::<syn::Ident>(unraw(&camel(input))).unwrap();
         }
+    }
+
+    #[test]
+    fn colliding_field_names_get_a_suffix() {
+        let field = |name: &str| crate::ir::Field {
+            name: name.into(),
+            doc: None,
+            ty: crate::ir::Type::Int,
+            default: None,
+            aliases: vec![],
+            classification: Default::default(),
+            examples: vec![],
+            deprecated: None,
+            proto_number: None,
+            source: Default::default(),
+        };
+        let fields = [field("self"), field("Self"), field("type"), field("Type")];
+        let ids: Vec<String> = fields
+            .iter()
+            .map(|f| field_ident(&fields, &f.name).to_string())
+            .collect();
+        assert_eq!(ids, ["self_", "self_2", "r#type", "type_2"]);
     }
 
     #[test]

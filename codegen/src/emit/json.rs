@@ -27,7 +27,7 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         .map(|f| {
             (
                 f.name.as_str(),
-                ident::snake_ident(&f.name),
+                ident::field_ident(&def.record.fields, &f.name),
                 RType::field(ctx, name, f),
             )
         })

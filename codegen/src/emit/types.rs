@@ -59,8 +59,8 @@ fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     let fields = r.fields.iter().map(|f| {
         let shape = RType::field(ctx, name, f);
         let ty = shape.tokens();
-        let id_text = ident::snake(&f.name);
-        let id = ident::ident(&id_text);
+        let id = ident::field_ident(&r.fields, &f.name);
+        let id_text = id.to_string();
         let rename = if ident::unraw(&id_text) != f.name {
             let n = &f.name;
             quote! { #[serde(rename = #n)] }
@@ -227,7 +227,7 @@ fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
         #[doc = #what]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, #derives)]
         #[serde(crate = #SERDE_DERIVES)]
-        pub struct #name(pub [u8; #size]);
+        pub struct #name(#[serde(with = "::carebus::event::fixed_bytes")] pub [u8; #size]);
     }
 }
 

@@ -36,7 +36,7 @@ pub fn upcast(ctx: &Ctx<'_>, old: &Event, new: &Event) -> Result<TokenStream, St
     let mut used_old = false;
     let mut inits = Vec::new();
     for f in &new.record.fields {
-        let id = ident::snake_ident(&f.name);
+        let id = ident::field_ident(&new.record.fields, &f.name);
         let new_shape = RType::field(ctx, new_name, f);
         let matched = old
             .record
@@ -45,7 +45,7 @@ pub fn upcast(ctx: &Ctx<'_>, old: &Event, new: &Event) -> Result<TokenStream, St
             .find(|o| o.name == f.name || f.aliases.contains(&o.name));
         let value = match (matched, &f.default) {
             (Some(o), _) => {
-                let old_id = ident::snake_ident(&o.name);
+                let old_id = ident::field_ident(&old.record.fields, &o.name);
                 let old_shape = RType::field(ctx, old_name, o);
                 used_old = true;
                 convert(&old_shape, &new_shape, quote!(old.#old_id), 0).ok_or_else(|| {
@@ -267,7 +267,7 @@ pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Opti
                     .map(|f| {
                         let value = obj.get(&f.name).or(f.default.as_ref())?;
                         let shape = RType::field(ctx, id, f);
-                        let field_id = ident::snake_ident(&f.name);
+                        let field_id = ident::field_ident(&r.fields, &f.name);
                         let value = default_value(ctx, &f.ty, &shape, value)?;
                         Some(quote!(#field_id: #value))
                     })
