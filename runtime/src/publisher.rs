@@ -19,6 +19,7 @@
 mod batch;
 mod breaker;
 mod config;
+mod fallback;
 mod outbox;
 mod request;
 
@@ -32,7 +33,7 @@ use crate::claim_check::{self, LocalDirStore, SharedClaimCheck};
 use crate::envelope::{Envelope, EventMetadata, child_traceparent, new_traceparent};
 use crate::event::DomainEvent;
 use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
-use crate::transport::{Record, RecordPosition, Transport, TransportError};
+use crate::transport::{Record, RecordPosition, Transport};
 use crate::types::{Timestamp, Uuid};
 use std::future::Future;
 use std::pin::Pin;
@@ -340,135 +341,11 @@ impl<T: Transport> Publisher<T> {
                     tokio::time::sleep(inner.config.retry.backoff(attempt)).await;
                     attempt += 1;
                 }
-                Err(e) => return self.dead_letter(event_id, record, e).await,
-            }
-        }
-    }
-
-    /// Keep a record in the outbox (or fail when there is none).
-    fn queue(
-        &self,
-        event_id: &str,
-        record: Record,
-        reason: &str,
-    ) -> Result<Delivery, PublishError> {
-        let topic = record.topic.clone();
-        let Some(outbox) = &self.inner.outbox else {
-            return Err(PublishError::Transport {
-                topic,
-                reason: format!("{reason}; no outbox configured, the event was not sent"),
-            });
-        };
-        outbox.push(record).map_err(storage)?;
-        metrics::counter!("carebus_outbox_queued_total").increment(1);
-        self.start_draining();
-        Err(PublishError::Queued {
-            event_id: event_id.into(),
-            topic,
-        })
-    }
-
-    async fn dead_letter(
-        &self,
-        event_id: &str,
-        mut record: Record,
-        error: TransportError,
-    ) -> Result<Delivery, PublishError> {
-        let topic = record.topic.clone();
-        let Some(dlq) = self.inner.config.dead_letter_topic.clone() else {
-            return Err(PublishError::Transport {
-                topic,
-                reason: error.to_string(),
-            });
-        };
-        record
-            .headers
-            .extend(crate::dead_letter::dead_letter_headers(
-                "publish-refused",
-                &error.to_string(),
-                0,
-            ));
-        record.headers.push((
-            crate::dead_letter::ORIGINAL_TOPIC.into(),
-            topic.clone().into_bytes(),
-        ));
-        record.topic = dlq.clone();
-        record.partition = None;
-        match self.inner.transport.send(record).await {
-            Ok(_) => {
-                metrics::counter!("carebus_dead_lettered_total", "topic" => topic.clone())
-                    .increment(1);
-                Err(PublishError::DeadLettered {
-                    event_id: event_id.into(),
-                    topic,
-                    dead_letter_topic: dlq,
-                    reason: error.to_string(),
-                })
-            }
-            Err(dlq_error) => Err(PublishError::Transport {
-                topic,
-                reason: format!("{error}; the dead-letter topic {dlq} failed too: {dlq_error}"),
-            }),
-        }
-    }
-
-    /// Start the background task that empties the outbox (once).
-    fn start_draining(&self) {
-        if self.inner.outbox.is_none() || self.inner.draining.swap(true, Ordering::SeqCst) {
-            return;
-        }
-        let me = self.clone();
-        tokio::spawn(async move { me.drain().await });
-    }
-
-    async fn drain(self) {
-        let inner = &self.inner;
-        let Some(outbox) = &inner.outbox else { return };
-        let pause = inner.config.outbox_retry_interval;
-        loop {
-            if inner.closed.load(Ordering::SeqCst) {
-                inner.draining.store(false, Ordering::SeqCst);
-                return;
-            }
-            let Some((id, record)) = outbox.peek() else {
-                inner.draining.store(false, Ordering::SeqCst);
-                // A push may have raced with the store above: take over again if so.
-                if outbox.is_empty() || inner.draining.swap(true, Ordering::SeqCst) {
-                    return;
-                }
-                continue;
-            };
-            if !inner.breaker.allow() {
-                tokio::time::sleep(pause).await;
-                continue;
-            }
-            let event_id = crate::transport::header_str(&record.headers, "ce_id")
-                .unwrap_or("")
-                .to_string();
-            let sent = match inner.transport.send(record.clone()).await {
-                Ok(_) => {
+                Err(e) => {
+                    // The transport answered (it is reachable): a half-open probe succeeded.
                     inner.breaker.on_success();
-                    metrics::counter!("carebus_published_total", "topic" => record.topic.clone())
-                        .increment(1);
-                    true
+                    return self.dead_letter(event_id, record, e).await;
                 }
-                Err(e) if e.is_retriable() => {
-                    inner.breaker.on_failure();
-                    false
-                }
-                // Never dropped: refused records go to the dead-letter topic.
-                Err(e) => self
-                    .dead_letter(&event_id, record, e)
-                    .await
-                    .is_err_and(|e| matches!(e, PublishError::DeadLettered { .. })),
-            };
-            if sent {
-                if let Err(e) = outbox.mark_delivered(id) {
-                    tracing::error!(error = %e, "outbox: cannot record a delivery");
-                    tokio::time::sleep(pause).await;
-                }
-            } else {
-                tokio::time::sleep(pause).await;
             }
         }
     }

@@ -364,7 +364,7 @@ mod tests {
         let p = Phi::new("Jane Doe".to_string());
         assert_eq!(format!("{p:?}"), REDACTED);
         assert_eq!(format!("{p}"), REDACTED);
-        assert_eq!(format!("{:#?}", Some(&p)).contains("Jane"), false);
+        assert!(!format!("{:#?}", Some(&p)).contains("Jane"));
         assert_eq!(p.expose(), "Jane Doe");
     }
 

@@ -85,11 +85,15 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         &self,
         rec: &ReceivedRecord,
     ) -> Result<(Envelope, H::Events), (String, String)> {
+        let poison =
+            |e: crate::wire::WireError| (format!("poison-pill:{}", e.reason()), e.to_string());
+        if header_str(&rec.headers, claim_check::CLAIM_CHECK_HEADER).is_none() {
+            return crate::wire::decode::<H::Events>(&rec.headers, &rec.value).map_err(poison);
+        }
         let value =
             claim_check::check_out(self.claim_check.as_deref(), &rec.headers, rec.value.clone())
-                .map_err(|e| ("claim-check-missing".to_string(), e.to_string()))?;
-        crate::wire::decode::<H::Events>(&rec.headers, &value)
-            .map_err(|e| (format!("poison-pill:{}", e.reason()), e.to_string()))
+                .map_err(|e| ("claim-check-failed".to_string(), e.to_string()))?;
+        crate::wire::decode::<H::Events>(&rec.headers, &value).map_err(poison)
     }
 
     pub(crate) async fn process(&self, rec: ReceivedRecord, shutdown: &Shutdown) -> Outcome {

@@ -95,6 +95,8 @@ impl<'p, T: Transport> Batch<'p, T> {
                 Err(e) => {
                     if e.is_retriable() {
                         inner.breaker.on_failure();
+                    } else {
+                        inner.breaker.on_success(); // reachable, it refused
                     }
                     metrics::counter!("carebus_publish_errors_total", "reason" => "transaction")
                         .increment(1);
