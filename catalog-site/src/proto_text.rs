@@ -47,7 +47,7 @@ pub fn self_contained_proto(model: &Model, event: &Event) -> String {
             let _ = writeln!(
                 out,
                 "  {} {} = {number};",
-                field_type(model, event, f),
+                field_type(model, f),
                 proto_field_name(f)
             );
         }
@@ -78,18 +78,18 @@ fn proto_field_name(field: &Field) -> String {
     out
 }
 
-fn field_type(model: &Model, event: &Event, field: &Field) -> String {
+fn field_type(model: &Model, field: &Field) -> String {
     match &field.ty {
-        Type::Array { items } => format!("repeated {}", scalar(model, event, items)),
-        Type::Map { values } => format!("map<string, {}>", scalar(model, event, values)),
+        Type::Array { items } => format!("repeated {}", scalar(model, items)),
+        Type::Map { values } => format!("map<string, {}>", scalar(model, values)),
         ty => match ty.optional_inner() {
-            Some(inner) => format!("optional {}", scalar(model, event, inner)),
-            None => scalar(model, event, ty),
+            Some(inner) => format!("optional {}", scalar(model, inner)),
+            None => scalar(model, ty),
         },
     }
 }
 
-fn scalar(model: &Model, event: &Event, ty: &Type) -> String {
+fn scalar(model: &Model, ty: &Type) -> String {
     match ty {
         Type::Boolean => "bool".into(),
         Type::Int | Type::Date => "int32".into(),
@@ -114,7 +114,7 @@ fn scalar(model: &Model, event: &Event, ty: &Type) -> String {
             _ => "bytes".into(),
         },
         Type::Union { .. } => match ty.optional_inner() {
-            Some(inner) => scalar(model, event, inner),
+            Some(inner) => scalar(model, inner),
             None => "bytes".into(),
         },
         Type::Null | Type::Bytes | Type::Decimal { .. } | Type::Array { .. } | Type::Map { .. } => {
