@@ -115,6 +115,24 @@ fn editing_a_real_schema_in_place() {
         "{d}"
     );
 
+    // Rendered like rustc: the offending line of the new schema under the message.
+    let text = &broken.iter().find(|(p, _)| *p == d.source.file).unwrap().1;
+    let rendered = d.render(Some(text));
+    assert!(
+        rendered.starts_with("error[incompatible]: `PatientCreated` v2"),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains(&format!(
+            "{line} |     {{\"name\": \"nhsNumber\", \"type\": \"string\"}},"
+        )),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("= help: declare a new version"),
+        "{rendered}"
+    );
+
     // The same field, optional with a default: recorded as a second revision of v2.
     let (compatible, _) = with_first_field(
         &files,
@@ -145,8 +163,11 @@ fn proto_model(name: &str, edit: impl Fn(String) -> String) -> Model {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
-    let out = load_proto(&[root.join("ai/ai_events.proto")], &[root.clone()])
-        .unwrap_or_else(|d| panic!("{d}"));
+    let out = load_proto(
+        &[root.join("ai/ai_events.proto")],
+        std::slice::from_ref(&root),
+    )
+    .unwrap_or_else(|d| panic!("{d}"));
     Model {
         events: out.events,
         types: out.types,
