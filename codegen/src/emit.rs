@@ -67,6 +67,15 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
     }
 }
 
+/// What `#[derive(DomainEvent)]` adds to a hand-written struct: the same Avro codec, JSON
+/// codec and `DomainEvent` impl a generated event gets (the struct itself already exists).
+pub fn derive_tokens(ctx: &Ctx<'_>) -> TokenStream {
+    let avro = avro::items(ctx);
+    let json = json::items(ctx);
+    let events = event::items(ctx);
+    quote! { #avro #json #events }
+}
+
 /// Parse and pretty-print tokens, with the `@generated` header. Tokens that do not parse
 /// (a generator bug) are kept as unformatted text after a comment saying so, so the compiler
 /// points at the problem instead of the build script panicking.
@@ -180,6 +189,18 @@ impl<'m> Ctx<'m> {
                 collect_named(model, &f.ty, &mut avro_types);
             }
         }
+        // The envelope (an Avro record) is emitted like a shared record, with its codecs.
+        let envelope = model
+            .envelope
+            .as_ref()
+            .filter(|r| model.named_type(&r.full_name()).is_none());
+        if let Some(r) = envelope {
+            names.insert(r.full_name(), ident::camel_ident(&r.name));
+            avro_types.insert(r.full_name());
+            for f in &r.fields {
+                collect_named(model, &f.ty, &mut avro_types);
+            }
+        }
         let mut ctx = Ctx {
             model,
             records: Vec::new(),
@@ -196,15 +217,17 @@ impl<'m> Ctx<'m> {
                 avro: e.format == SchemaFormat::Avro,
             });
         }
-        for t in &model.types {
-            if let NamedType::Record(r) = t {
-                ctx.records.push(RecordDef {
-                    ident: ctx.names[&r.full_name()].clone(),
-                    record: r,
-                    event: None,
-                    avro: ctx.avro_types.contains(&r.full_name()),
-                });
-            }
+        let shared = model.types.iter().filter_map(|t| match t {
+            NamedType::Record(r) => Some(r),
+            _ => None,
+        });
+        for r in envelope.into_iter().chain(shared) {
+            ctx.records.push(RecordDef {
+                ident: ctx.named_ident(&r.full_name()),
+                record: r,
+                event: None,
+                avro: ctx.avro_types.contains(&r.full_name()),
+            });
         }
         let mut unions = Vec::new();
         for def in &ctx.records {
