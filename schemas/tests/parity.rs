@@ -13,6 +13,8 @@
 
 #[path = "parity/canonical.rs"]
 mod canonical;
+#[path = "parity/json_edges.rs"]
+mod json_edges;
 #[path = "parity/proto.rs"]
 mod proto;
 #[path = "parity/values.rs"]
@@ -134,6 +136,32 @@ where
             "{}: JSON round trip changed the event: {}",
             ty,
             json
+        );
+    }
+
+    // Through JSON text: the JSON form (the JSON wire format) and serde_json of the serde form
+    // (the benchmark's third codec). Floats: see `json_text_round_trips_doubles_exactly`.
+    if values::in_rfc3339_range(&value) && !values::has_float(&value) {
+        let text = event.to_json().to_string();
+        let parsed: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("{ty}: to_json wrote invalid JSON text: {e}")))?;
+        let back = E::from_json(&parsed)
+            .map_err(|e| fail(format!("{ty}: from_json rejected the JSON text: {e}")))?;
+        prop_assert!(
+            back == event,
+            "{}: JSON text round trip changed the event",
+            ty
+        );
+    }
+    if !values::has_float(&value) {
+        let serde_json_bytes = serde_json::to_vec(&event)
+            .map_err(|e| fail(format!("{ty}: serde_json::to_vec failed: {e}")))?;
+        let from_serde_json: E = serde_json::from_slice(&serde_json_bytes)
+            .map_err(|e| fail(format!("{ty}: serde_json::from_slice failed: {e}")))?;
+        prop_assert!(
+            from_serde_json == event,
+            "{}: serde_json round trip changed the event",
+            ty
         );
     }
 
