@@ -273,8 +273,11 @@ impl ToTokens for TimestampHelpers {
             ) -> ::std::result::Result<::carebus::Timestamp, ::carebus::DecodeError> {
                 let micros = match at.duration_since(::std::time::UNIX_EPOCH) {
                     ::std::result::Result::Ok(d) => i64::try_from(d.as_micros()).ok(),
+                    // Before the epoch: round down, as carebus::Timestamp's microseconds do.
                     ::std::result::Result::Err(e) => {
-                        i64::try_from(e.duration().as_micros()).ok().map(|m| -m)
+                        let d = e.duration();
+                        let partial = u128::from(d.subsec_nanos() % 1_000 != 0);
+                        i64::try_from(d.as_micros() + partial).ok().map(|m| -m)
                     }
                 };
                 micros.map(::carebus::Timestamp).ok_or_else(|| ::carebus::DecodeError::Malformed {
