@@ -21,6 +21,8 @@ pub struct StepVerdict {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct History {
     steps: BTreeMap<(String, u32, u32), StepVerdict>,
+    /// Fingerprints (16 hex digits) of the revisions recorded per (event, version), oldest first.
+    revisions: BTreeMap<(String, u32), Vec<String>>,
 }
 
 impl History {
@@ -41,6 +43,10 @@ impl History {
         let mut history = History::default();
         for (event, versions) in &recorded.events {
             for v in &versions.versions {
+                history.revisions.insert(
+                    (event.clone(), v.version),
+                    v.revisions.iter().map(|r| r.fingerprint.clone()).collect(),
+                );
                 if let Some(previous) = &v.previous {
                     history.insert(
                         event,
@@ -67,7 +73,21 @@ impl History {
         self.steps.get(&(event.to_string(), from, to))
     }
 
+    /// Records the revisions (fingerprints, oldest first) of one event version.
+    pub fn insert_revisions(&mut self, event: &str, version: u32, fingerprints: Vec<String>) {
+        self.revisions
+            .insert((event.to_string(), version), fingerprints);
+    }
+
+    /// The fingerprints of the recorded revisions of one event version, oldest first.
+    pub fn revisions(&self, event: &str, version: u32) -> &[String] {
+        self.revisions
+            .get(&(event.to_string(), version))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.steps.is_empty() && self.revisions.is_empty()
     }
 }

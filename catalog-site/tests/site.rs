@@ -22,6 +22,12 @@ fn history() -> History {
             reasons: vec![],
         },
     );
+    h.insert_revisions("PatientCreated", 1, vec!["8f3e2d1c0b0a0908".into()]);
+    h.insert_revisions(
+        "PatientCreated",
+        2,
+        vec!["00000000000000aa".into(), "0123456789abcdef".into()],
+    );
     h
 }
 
@@ -149,6 +155,7 @@ fn event_page_shows_diff_compatibility_example_and_rust_names() {
     assert!(page.contains("impl PatientsHandler for MyHandler"));
     assert!(page.contains("&quot;dateOfBirth&quot;: &quot;1990-01-01&quot;"));
     assert!(page.contains("0123456789abcdef"));
+    assert!(page.contains("revision 2 of 2 in the history"));
     let old = site.text("events/PatientCreated.v1.html").unwrap();
     assert!(old.contains("PatientCreatedV1"));
     assert!(old.contains("not recorded") || !old.contains("diff-v1-v2"));

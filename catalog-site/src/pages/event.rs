@@ -163,6 +163,31 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
     }
 }
 
+fn fingerprint_hex(fingerprint: u64) -> String {
+    format!("{fingerprint:016x}")
+}
+
+/// What the history lock says about this exact schema: recorded (after how many
+/// revisions), or not yet recorded.
+fn recorded_note(history: &History, event: &Event) -> String {
+    let revisions = history.revisions(&event.name, event.version);
+    if history.is_empty() {
+        return String::new();
+    }
+    let current = fingerprint_hex(event.fingerprint);
+    let note = match revisions.iter().position(|f| *f == current) {
+        Some(_) if revisions.len() == 1 => "recorded in the history".to_string(),
+        Some(i) => format!("revision {} of {} in the history", i + 1, revisions.len()),
+        None if revisions.is_empty() => "not yet in the history".to_string(),
+        None => format!(
+            "not yet in the history ({} earlier revision{})",
+            revisions.len(),
+            if revisions.len() == 1 { "" } else { "s" }
+        ),
+    };
+    format!(r#"<br><span class="muted small">{note}</span>"#)
+}
+
 fn versions_section(model: &Model, history: &History, event: &Event, links: &Links) -> String {
     let versions = model.versions(&event.name);
     let mut t = String::from(
@@ -223,9 +248,10 @@ fn versions_section(model: &Model, history: &History, event: &Event, links: &Lin
         };
         let _ = writeln!(
             t,
-            r#"<tr><th scope="row">{label}</th><td><code>{rust}</code></td><td><code>{fp:016x}</code></td><td>{step}</td></tr>"#,
+            r#"<tr><th scope="row">{label}</th><td><code>{rust}</code></td><td><code>{fp}</code>{recorded}</td><td>{step}</td></tr>"#,
             rust = esc(&model.rust_type_name(v)),
-            fp = v.fingerprint,
+            fp = fingerprint_hex(v.fingerprint),
+            recorded = recorded_note(history, v),
         );
         previous = Some(v);
     }
