@@ -45,6 +45,13 @@ const TYPES: &[&str] = &[
     r#"{"type": "record", "name": "PostalAddress", "aliases": ["Address"], "fields": [{"name": "city", "type": "bytes"}]}"#,
     r#"{"type": "record", "name": "Place", "fields": [{"name": "city", "type": "string"}]}"#,
     r#"["null", {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"}]}]"#,
+    r#"{"type": "array", "items": ["null", "string"]}"#,
+    r#"{"type": "map", "values": ["null", "long"]}"#,
+    r#"["null", {"type": "array", "items": "int"}]"#,
+    r#"["long", "int"]"#,
+    r#"["null", "float", "string"]"#,
+    r#"{"type": "array", "items": {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"}, {"name": "use", "type": {"type": "enum", "name": "AddressUse", "symbols": ["HOME", "WORK"]}}]}}"#,
+    r#"{"type": "array", "items": {"type": "record", "name": "Address", "fields": [{"name": "city", "type": "string"}, {"name": "use", "type": {"type": "enum", "name": "AddressUse", "symbols": ["HOME"]}}]}}"#,
 ];
 
 fn avsc(ty: &str) -> String {
