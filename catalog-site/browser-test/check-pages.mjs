@@ -63,7 +63,7 @@ try {
       const refs = [];
       for (const el of document.querySelectorAll("a[href], link[href], script[src], img[src]")) {
         const raw = el.getAttribute("href") ?? el.getAttribute("src");
-        refs.push({ raw, url: new URL(raw, document.baseURI).href });
+        refs.push({ raw, url: new URL(raw, document.baseURI).href, resource: el.localName !== "a" });
       }
       return {
         ids: [...document.querySelectorAll("[id]")].map((e) => e.id),
@@ -81,11 +81,12 @@ try {
     if (facts.main !== 1) problem(file, "page has no single <main> landmark");
     if (!facts.skip) problem(file, "page has no skip link to #main");
     if (facts.headerlessTables) problem(file, `${facts.headerlessTables} table(s) without header cells`);
-    for (const { raw, url } of facts.refs) {
+    for (const { raw, url, resource } of facts.refs) {
       const u = new URL(url);
       if (u.protocol === "data:" || u.protocol === "mailto:") continue;
       if (u.protocol !== "file:") {
-        problem(file, `links outside the site (${raw}); the catalog must work offline`);
+        // Guides may link to outside documentation; styles, scripts and images must be local.
+        if (resource) problem(file, `loads ${raw} from outside the site; the catalog must work offline`);
         continue;
       }
       const target = fileURLToPath(new URL(u.pathname, "file://"));

@@ -5,7 +5,7 @@ use crate::html::{
     Links, Page, Section, classification_badge, deprecated_badge, esc, path, table_wrap,
 };
 use carebus_codegen::ir::{Classification, Guide, Model, Service};
-use pulldown_cmark::{Options, Parser, html::push_html};
+use pulldown_cmark::{CowStr, Event, Options, Parser, Tag, html::push_html};
 use std::fmt::Write as _;
 
 /// A domain's page: its events (newest versions) and aggregates.
@@ -163,7 +163,21 @@ pub fn guide(guide: &Guide) -> Page {
     options.insert(Options::ENABLE_STRIKETHROUGH);
     options.insert(Options::ENABLE_HEADING_ATTRIBUTES);
     let mut html = String::new();
-    push_html(&mut html, Parser::new_ext(&guide.markdown, options));
+    let events = Parser::new_ext(&guide.markdown, options).map(|event| match event {
+        Event::Start(Tag::Link {
+            link_type,
+            dest_url,
+            title,
+            id,
+        }) => Event::Start(Tag::Link {
+            link_type,
+            dest_url: guide_link(dest_url),
+            title,
+            id,
+        }),
+        other => other,
+    });
+    push_html(&mut html, events);
     // Markdown tables become scrollable regions like every other table on the site.
     let html = html
         .replace(
@@ -186,5 +200,48 @@ pub fn guide(guide: &Guide) -> Page {
         section: Section::Guides,
         crumbs: vec![("Overview".to_string(), "index.html#guides".to_string())],
         body,
+    }
+}
+
+/// Links between guides are written to the Markdown files (`versioning.md#x`); on the site
+/// they point at the rendered pages beside this one (`versioning.html#x`).
+fn guide_link(dest: CowStr<'_>) -> CowStr<'_> {
+    if dest.contains("://") || dest.contains('/') {
+        return dest;
+    }
+    let (file, fragment) = match dest.split_once('#') {
+        Some((f, frag)) => (f, Some(frag)),
+        None => (dest.as_ref(), None),
+    };
+    match file.strip_suffix(".md") {
+        Some(stem) if !stem.is_empty() => {
+            let mut out = format!("{}.html", crate::html::slug(stem));
+            if let Some(frag) = fragment {
+                out.push('#');
+                out.push_str(frag);
+            }
+            CowStr::from(out)
+        }
+        _ => dest,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_links_between_guides_point_at_pages() {
+        let page = guide(&Guide {
+            slug: "integration".into(),
+            title: "Integration".into(),
+            markdown: "# I\n\nSee [versions](versioning.md#rules) and [spec](https://avro.apache.org/x.md).\n".into(),
+        });
+        assert!(
+            page.body.contains(r#"href="versioning.html#rules""#),
+            "{}",
+            page.body
+        );
+        assert!(page.body.contains(r#"href="https://avro.apache.org/x.md""#));
     }
 }
