@@ -524,7 +524,17 @@ pub fn decimal_avro_bytes(d: &Decimal, precision: u32) -> Vec<u8> {
 
 /// Write an Avro `decimal` (on `bytes`) of `precision` digits.
 pub fn write_decimal(out: &mut Vec<u8>, d: &Decimal, precision: u32) {
-    avro::write_bytes(out, &decimal_avro_bytes(d, precision))
+    // The 16 big-endian bytes are already sign-extended: write their last `width` bytes,
+    // where `width` covers both the precision and the value (no allocation on this path).
+    let full = d.unscaled.to_be_bytes();
+    let sign = if d.unscaled < 0 { 0xff } else { 0x00 };
+    let mut minimal = 16;
+    while minimal > 1 && full[16 - minimal] == sign && (full[17 - minimal] & 0x80) == (sign & 0x80)
+    {
+        minimal -= 1;
+    }
+    let width = minimal.max(decimal_avro_len(precision)).min(16);
+    avro::write_bytes(out, &full[16 - width..]);
 }
 
 /// Check a decimal against its schema precision (the type system cannot).
@@ -637,6 +647,28 @@ mod decimal_width_tests {
             decimal_avro_bytes(&Decimal::new(1250), 10),
             vec![0, 0, 0, 0x04, 0xe2]
         );
+        for v in [
+            0i128,
+            1,
+            -1,
+            127,
+            128,
+            -128,
+            -129,
+            1250,
+            -99_999_999,
+            i128::MAX,
+            i128::MIN,
+            1 << 70,
+        ] {
+            for p in [1, 4, 10, 20, 38] {
+                let mut fast = Vec::new();
+                write_decimal(&mut fast, &Decimal::new(v), p);
+                let mut slow = Vec::new();
+                avro::write_bytes(&mut slow, &decimal_avro_bytes(&Decimal::new(v), p));
+                assert_eq!(fast, slow, "{v} at precision {p}");
+            }
+        }
     }
 }
 
@@ -651,7 +683,9 @@ pub mod fixed_bytes {
         s.serialize_bytes(v)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(d: D) -> Result<[u8; N], D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
+        d: D,
+    ) -> Result<[u8; N], D::Error> {
         struct Fixed<const N: usize>;
         impl<'de, const N: usize> Visitor<'de> for Fixed<N> {
             type Value = [u8; N];
@@ -664,7 +698,9 @@ pub mod fixed_bytes {
             fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<[u8; N], A::Error> {
                 let mut out = [0u8; N];
                 for (i, slot) in out.iter_mut().enumerate() {
-                    *slot = a.next_element()?.ok_or_else(|| A::Error::invalid_length(i, &self))?;
+                    *slot = a
+                        .next_element()?
+                        .ok_or_else(|| A::Error::invalid_length(i, &self))?;
                 }
                 Ok(out)
             }
