@@ -6,6 +6,7 @@
 
 pub mod check;
 pub mod config;
+pub mod derive;
 pub mod diagnostic;
 pub mod emit;
 pub mod fingerprint;

@@ -1,0 +1,11 @@
+use carebus_macros::DomainEvent;
+
+#[derive(Clone, Debug, DomainEvent)]
+#[carebus(aggregate_type = "Patient", aggregate_id = "patient_id", topic = "t")]
+struct NoteAdded {
+    patient_id: String,
+    #[carebus(clasification = "phi")]
+    text: String,
+}
+
+fn main() {}
