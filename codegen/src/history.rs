@@ -4,7 +4,9 @@
 //! canonical text for people (Avro: the Parsing Canonical Form, which inlines every named
 //! type; Protobuf: the canonical descriptor text), and the IR of the record plus the named
 //! types it uses, so the gate can check a change against it without the current named types
-//! and without re-parsing. Events, versions and types are kept in a fixed order, so the file
+//! and without re-parsing. The IR is stored in its resolution form (no docs, examples,
+//! classifications or source positions): diagnostics always point into the current schema,
+//! and the lock stays small and does not change when only a doc does. Events, versions and types are kept in a fixed order, so the file
 //! only changes when a schema does. What the gate does with it: [`crate::check::compat`].
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind};
@@ -68,7 +70,7 @@ pub struct Revision {
     pub compatibility: Compatibility,
     /// The canonical schema text (self-contained), for people reading the lock.
     pub schema: String,
-    /// The record and the named types it uses, for the gate.
+    /// The record and the named types it uses, in resolution form, for the gate.
     pub ir: Snapshot,
 }
 
@@ -80,7 +82,7 @@ impl Revision {
             format: event.format,
             compatibility: event.compatibility,
             schema: event.canonical_form.clone(),
-            ir: Snapshot::of(event, model),
+            ir: Snapshot::of(event, model).resolution_form(),
         }
     }
 }

@@ -21,7 +21,9 @@
 
 use super::{Direction, Finding, Rule, Schema, check_mode};
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
-use crate::history::{History, LOCK_FILE, Revision, VersionCompatibility, VersionHistory};
+use crate::history::{
+    History, LOCK_FILE, Revision, Snapshot, VersionCompatibility, VersionHistory,
+};
 use crate::ir::{Compatibility, Event, Model, SchemaFormat, Source};
 use std::path::Path;
 
@@ -42,7 +44,9 @@ pub fn gate(model: &Model, history: &History) -> (History, Diagnostics) {
         }) {
             continue;
         }
-        let findings = in_place_findings(event, &revision, recorded);
+        // The current schema with its source positions, so diagnostics point into it.
+        let current = Snapshot::of(event, model);
+        let findings = in_place_findings(event, &current, recorded);
         if findings.is_empty() {
             next.record(&event.name, event.version, revision);
         }
@@ -68,13 +72,9 @@ pub fn gate(model: &Model, history: &History) -> (History, Diagnostics) {
 }
 
 /// An in-place change checked against the version's recorded revisions.
-fn in_place_findings(
-    event: &Event,
-    revision: &Revision,
-    recorded: &VersionHistory,
-) -> Vec<Finding> {
+fn in_place_findings(event: &Event, current: &Snapshot, recorded: &VersionHistory) -> Vec<Finding> {
     if let Some(old) = recorded.latest().filter(|r| r.format != event.format) {
-        return vec![format_changed(old, revision)];
+        return vec![format_changed(old.format, event.format, current)];
     }
     let previous: Vec<Schema<'_>> = recorded
         .revisions
@@ -82,26 +82,18 @@ fn in_place_findings(
         .filter(|r| r.format == event.format)
         .map(|r| r.ir.view())
         .collect();
-    check_mode(
-        event.format,
-        event.compatibility,
-        revision.ir.view(),
-        &previous,
-    )
+    check_mode(event.format, event.compatibility, current.view(), &previous)
 }
 
-fn format_changed(old: &Revision, new: &Revision) -> Finding {
+fn format_changed(old: SchemaFormat, new: SchemaFormat, current: &Snapshot) -> Finding {
     Finding {
         direction: Direction::NewReadsOld,
         against: 0,
         incompatibility: super::Incompatibility {
-            path: new.ir.record.name.clone(),
-            rule: Rule::FormatChanged {
-                old: old.format,
-                new: new.format,
-            },
-            writer_source: old.ir.record.source.clone(),
-            reader_source: new.ir.record.source.clone(),
+            path: current.record.name.clone(),
+            rule: Rule::FormatChanged { old, new },
+            writer_source: current.record.source.clone(),
+            reader_source: current.record.source.clone(),
         },
     }
 }
@@ -260,7 +252,7 @@ fn refresh_previous(versions: &mut [VersionHistory]) {
             mode
         };
         let findings = if old.format != new.format {
-            vec![format_changed(old, new)]
+            vec![format_changed(old.format, new.format, &new.ir)]
         } else {
             check_mode(new.format, checked_as, new.ir.view(), &[old.ir.view()])
         };
