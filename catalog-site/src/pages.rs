@@ -79,7 +79,7 @@ pub fn fields_table(fields: &[Field], owner: Option<&str>, caption: &str) -> Str
         };
         let _ = writeln!(
             t,
-            r#"<tr id="{anchor}"{row_class}><th scope="row"><code>{name}</code>{number}</th><td>{ty}</td><td>{required}</td><td>{default}</td><td>{badge}</td><td>{doc}</td></tr>"#,
+            r#"<tr id="{anchor}"{row_class}><th scope="row"><code>{name}</code>{number}</th><td data-label="Type">{ty}</td><td data-label="Required">{required}</td><td data-label="Default">{default}</td><td data-label="Class">{badge}</td><td data-label="Description">{doc}</td></tr>"#,
             anchor = field_anchor(owner, &f.name),
             name = esc(&f.name),
             ty = type_cell(&f.ty),
