@@ -25,26 +25,40 @@ if (pages.length === 0) {
   process.exit(1);
 }
 
-const problems = [];
-const problem = (page, text) => problems.push(`${path.relative(siteDir, page)}: ${text}`);
+// A Set: the phone-width pass revisits every page and would report the same problem twice.
+const problems = new Set();
+const problem = (page, text) => problems.add(`${path.relative(siteDir, page)}: ${text}`);
 const idsByFile = new Map(); // file path -> Set of ids
 const fragmentLinks = []; // [from page, target file, fragment]
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "carebus-chromium-"));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+// Each launch gets a fresh profile directory; removed again by closeBrowser.
+async function launch(options = {}) {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "carebus-chromium-"));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
+    ...options,
+  });
+  context.userDataDir = userDataDir;
+  return context;
+}
+async function closeBrowser(context) {
+  await context.close();
+  fs.rmSync(context.userDataDir, { recursive: true, force: true });
+}
+
+const context = await launch();
+let eventPage = null;
 
 try {
   const page = context.pages()[0] || (await context.newPage());
@@ -144,7 +158,7 @@ try {
   await page.screenshot({ path: path.join(shotsDir, "home.png"), fullPage: true });
   const events = pages.filter((p) => p.includes(`${path.sep}events${path.sep}`) && !/\.v\d+\.html$/.test(p));
   const versions = (p) => pages.filter((q) => q.startsWith(p.replace(/\.html$/, ".v"))).length;
-  const eventPage = events.sort((a, b) => versions(b) - versions(a) || a.localeCompare(b))[0];
+  eventPage = events.sort((a, b) => versions(b) - versions(a) || a.localeCompare(b))[0];
   if (eventPage) {
     current = eventPage;
     await page.goto(pathToFileURL(eventPage).href);
@@ -167,14 +181,35 @@ try {
     await page.goto(pathToFileURL(eventPage).href);
     await page.screenshot({ path: path.join(shotsDir, "event-phone.png"), fullPage: false });
   }
+
 } finally {
-  await context.close();
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await closeBrowser(context);
 }
 
-if (problems.length) {
+// Without JavaScript everything but search works: every version diff is listed, the picker stays hidden.
+if (eventPage) {
+  const plain = await launch({ javaScriptEnabled: false });
+  try {
+    const page = plain.pages()[0] || (await plain.newPage());
+    await page.goto(pathToFileURL(eventPage).href);
+    const state = await page.evaluate(() => ({
+      visible: [...document.querySelectorAll("section.diff")].filter((s) => s.offsetParent !== null).length,
+      all: document.querySelectorAll("section.diff").length,
+      picker: !!document.querySelector(".diff-picker:not([hidden])"),
+      fields: document.querySelectorAll("table.fields tbody tr").length,
+    }));
+    if (state.visible !== state.all) problem(eventPage, `without JavaScript only ${state.visible} of ${state.all} diffs are visible`);
+    if (state.picker) problem(eventPage, "without JavaScript the diff picker shows (it cannot work)");
+    if (state.fields === 0) problem(eventPage, "without JavaScript the fields table is empty");
+    console.log(`without JavaScript: ${state.all} version diffs listed, ${state.fields} field rows`);
+  } finally {
+    await closeBrowser(plain);
+  }
+}
+
+if (problems.size) {
   for (const p of problems) console.error(p);
-  console.error(`${problems.length} problem(s) in ${pages.length} pages`);
+  console.error(`${problems.size} problem(s) in ${pages.length} pages`);
   process.exit(1);
 }
 console.log(`${pages.length} pages opened in Chromium: no console errors, no broken links; screenshots in ${shotsDir}`);
