@@ -424,6 +424,11 @@ mod odd_shapes {
                 _ => OddShapesRecordedChoice::Array(vec![i as i64, -1]),
             },
             when_millis: carebus::TimestampMillis(1_700_000_000_000 + i as i64),
+            adjustments: if i % 2 == 0 {
+                OddShapesRecordedAdjustments::String("none".into())
+            } else {
+                OddShapesRecordedAdjustments::Array(vec![Decimal::new(-1234), Decimal::new(i as i128)])
+            },
             flag: (i % 2 == 0).then_some(Md5([0xab; 16])),
         }
     }
@@ -465,6 +470,7 @@ mod odd_shapes {
             "01010101010101010101010101010101"
         );
         assert_eq!(json["choice"], "x");
+        assert_eq!(json["adjustments"], serde_json::json!(["-123.4", "0.1"]));
         let mut bad = json.clone();
         bad["doses"][0] = serde_json::json!("1.23456");
         let err = OddShapesRecorded::from_json(&bad).unwrap_err();

@@ -152,7 +152,8 @@ fn union(u: &UnionDef) -> TokenStream {
         _ => {
             let attempt = shape.json_from_result(quote!(v), quote!(field));
             quote! {
-                if let ::std::result::Result::Ok(value) = #attempt {
+                let attempt = #attempt;
+                if let ::std::result::Result::Ok(value) = attempt {
                     return ::std::result::Result::Ok(Self::#v(value));
                 }
             }

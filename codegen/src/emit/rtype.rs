@@ -385,12 +385,19 @@ impl RType {
                 quote! { ::carebus::event::decimal_from_json(#v, #scale, #path) }
             }
             _ => {
-                let body = self.json_from(v, path, 1);
+                // A local fn, so `?` inside the nested reading has a `Result` to return into.
+                let body = self.json_from(quote!(v), quote!(field), 1);
                 quote! {
-                    (|| -> ::std::result::Result<#t, ::carebus::DecodeError> {
-                        let value = #body;
-                        ::std::result::Result::Ok(value)
-                    })()
+                    {
+                        fn read(
+                            v: &::carebus::__private::serde_json::Value,
+                            field: &str,
+                        ) -> ::std::result::Result<#t, ::carebus::DecodeError> {
+                            let value = #body;
+                            ::std::result::Result::Ok(value)
+                        }
+                        read(#v, #path)
+                    }
                 }
             }
         }
