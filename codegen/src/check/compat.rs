@@ -11,7 +11,9 @@
 //! transitive. carebus adds one rule: a reader that adds or changes a logical type
 //! (timestamp-millis → timestamp-micros, a decimal's precision or scale, string → uuid) is
 //! incompatible, because the bytes would still decode but mean something else; dropping a
-//! logical type (uuid → string) is fine.
+//! logical type (uuid → string) is fine. Verdicts are cross-checked against apache-avro's
+//! `SchemaCompatibility` (tests/compat_parity.rs); the one difference is that apache-avro
+//! 0.22 ignores a reader record's aliases, which the specification (and Java's checker) honour.
 //!
 //! Protobuf: wire rules after Buf's WIRE category ([`wire_breaks`]), see [`proto`].
 //!
@@ -23,8 +25,14 @@
 //! is a break whenever it was used). See [`check_mode`].
 //!
 //! # The gate
-//! See [`gate()`]: it compares the model with the committed history
-//! (`schemas/schema-history.lock`, [`crate::history`]).
+//! [`gate()`] compares the model with the committed history (`schemas/schema-history.lock`,
+//! [`crate::history`]). Per event version: not recorded yet → a deliberate new version, recorded
+//! (its compatibility with the previous version is recorded as information, never a failure);
+//! same fingerprint and same resolution-relevant IR → nothing; otherwise an in-place change,
+//! checked under the event's mode against the version's recorded revisions: compatible →
+//! a revision is appended; incompatible → an `incompatible` diagnostic naming event, field and
+//! rule, with help on declaring a new version. A recorded version that no schema defines any
+//! more is an error. The gate writes nothing; the caller saves the history it returns.
 
 pub mod avro;
 mod gate;
