@@ -146,6 +146,7 @@ fn event_options_without_topic() {
 fn unknown_type_and_unsupported_shapes() {
     let d = only(&event("", "  Strnig id = 1;"), DiagnosticKind::UnknownType);
     assert!(d.message.contains("Strnig"), "{d}");
+    assert_eq!(d.help.as_deref(), Some("did you mean `string`?"));
     assert_eq!((d.source.line, d.source.column), (6, 3));
 
     let d = only(
@@ -197,4 +198,69 @@ fn garbage_never_panics() {
         std::fs::write(&file, text).unwrap();
         let _ = load_proto(&[file], &[dir]);
     }
+}
+
+#[test]
+fn option_in_the_wrong_place_or_with_the_wrong_type() {
+    let d = only(
+        &event(
+            "  option (carebus.classification) = \"phi\";",
+            "  string id = 1;",
+        ),
+        DiagnosticKind::BadAnnotation,
+    );
+    assert_eq!(
+        d.message,
+        "`(carebus.classification)` is a field option, used here on a message"
+    );
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap()
+            .contains("[(carebus.classification) = ...]")
+    );
+    assert_eq!(d.source.line, 5, "{d}");
+
+    let d = only(
+        &event("", "  string id = 1 [(carebus.topic) = \"x\"];"),
+        DiagnosticKind::BadAnnotation,
+    );
+    assert_eq!(
+        d.message,
+        "`(carebus.topic)` is a message option, used here on a field"
+    );
+
+    let d = only(
+        &event(
+            "  option (carebus.event_version) = \"2\";",
+            "  string id = 1;",
+        ),
+        DiagnosticKind::BadAnnotation,
+    );
+    assert_eq!(
+        d.message,
+        "`(carebus.event_version)` takes a value of type int32"
+    );
+}
+
+#[test]
+fn a_message_that_would_contain_itself() {
+    let found = problems(&format!(
+        "{HEAD}message Node {{\n  Node next = 1;\n  repeated Node children = 2;\n}}\n\
+         message A {{\n  optional B b = 1;\n}}\nmessage B {{\n  A a = 1;\n}}\n"
+    ));
+    let mut fields: Vec<_> = found
+        .iter()
+        .map(|d| (d.kind, d.source.line, d.message.split('`').nth(1).unwrap()))
+        .collect();
+    fields.sort_by_key(|(_, line, _)| *line);
+    assert_eq!(
+        fields,
+        [
+            (DiagnosticKind::InvalidSchema, 5, "next"),
+            (DiagnosticKind::InvalidSchema, 9, "b"),
+            (DiagnosticKind::InvalidSchema, 12, "a"),
+        ],
+        "{found:#?}"
+    );
 }

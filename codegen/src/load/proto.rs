@@ -108,6 +108,16 @@ pub fn load_proto(files: &[PathBuf], include_dirs: &[PathBuf]) -> Result<ProtoOu
         }
     }
     out.types.sort_by_key(|t| t.full_name());
+    let records: Vec<&crate::ir::Record> = out
+        .events
+        .iter()
+        .map(|e| &e.record)
+        .chain(out.types.iter().filter_map(|t| match t {
+            NamedType::Record(r) => Some(r),
+            _ => None,
+        }))
+        .collect();
+    types::check_recursion(&records, &mut diags);
     if diags.is_empty() {
         Ok(out)
     } else {
@@ -242,19 +252,22 @@ fn compile_error(e: &protox::Error, given: &Path, include_dirs: &[PathBuf]) -> D
         return Diagnostic::new(DiagnosticKind::Io, source, message)
             .help("check that the file is readable");
     }
-    if let Some(d) = options::unknown_option(&message, source.clone()) {
+    if let Some(d) = options::option_error(&message, source.clone()) {
         return d;
     }
     if let Some(name) = undefined_name(&message) {
+        let help = match crate::diagnostic::suggest(name, SCALARS) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None => "define the message or enum, import the file that defines it, \
+                     or use a scalar type (string, int32, int64, bool, double, bytes, ...)"
+                .to_string(),
+        };
         return Diagnostic::new(
             DiagnosticKind::UnknownType,
             source,
             format!("unknown type `{name}`"),
         )
-        .help(
-            "define the message or enum, import the file that defines it, \
-             or use a scalar type (string, int32, int64, bool, double, bytes, ...)",
-        );
+        .help(help);
     }
     Diagnostic::new(
         DiagnosticKind::ProtobufSyntax,
@@ -263,6 +276,12 @@ fn compile_error(e: &protox::Error, given: &Path, include_dirs: &[PathBuf]) -> D
     )
     .help("fix the .proto file at this position; the Protobuf language guide (proto3) lists the valid syntax")
 }
+
+/// Protobuf's scalar type names, for "did you mean" on unknown types.
+const SCALARS: [&str; 15] = [
+    "double", "float", "int32", "int64", "uint32", "uint64", "sint32", "sint64", "fixed32",
+    "fixed64", "sfixed32", "sfixed64", "bool", "string", "bytes",
+];
 
 /// `name 'Foo' is not defined` → `Foo`.
 fn undefined_name(message: &str) -> Option<&str> {

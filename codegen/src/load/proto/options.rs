@@ -29,7 +29,7 @@ const MESSAGE_OPTIONS: [&str; 6] = [
     COMPATIBILITY,
     DEPRECATED,
 ];
-const FIELD_OPTIONS: [&str; 4] = [CLASSIFICATION, DEPRECATED, FIELD_DEPRECATED, EXAMPLES];
+const FIELD_OPTIONS: [&str; 3] = [CLASSIFICATION, FIELD_DEPRECATED, EXAMPLES];
 
 /// Field number of `options` in `DescriptorProto` and `FieldDescriptorProto`.
 const MESSAGE_OPTIONS_TAG: i32 = 7;
@@ -280,30 +280,78 @@ pub(crate) fn field_options(
     out
 }
 
-/// protox reports an undeclared option as `'carebus.topik' resolves to 'carebus.topik', which
-/// is not defined`: turn that into an unknown-annotation diagnostic with a suggestion.
-pub(crate) fn unknown_option(message: &str, source: Source) -> Option<Diagnostic> {
-    let rest = message.strip_prefix('\'')?;
-    let name = &rest[..rest.find('\'')?];
-    if !message.ends_with("is not defined") {
-        return None;
+/// Turn protox's errors about carebus options into annotation diagnostics:
+/// - `'carebus.topik' resolves to 'carebus.topik', which is not defined` → unknown annotation
+///   with a "did you mean";
+/// - `expected an extension to type 'google.protobuf.MessageOptions', but 'carebus.examples'
+///   extends 'google.protobuf.FieldOptions'` → an option in the wrong place;
+/// - `expected a value of type 'int32' for option '(carebus.event_version)', but found '"2"'`
+///   → a value of the wrong type.
+pub(crate) fn option_error(message: &str, source: Source) -> Option<Diagnostic> {
+    if message.ends_with("is not defined") {
+        let rest = message.strip_prefix('\'')?;
+        let name = &rest[..rest.find('\'')?];
+        let short = name.strip_prefix("carebus.")?;
+        let known = MESSAGE_OPTIONS.iter().chain(FIELD_OPTIONS.iter()).copied();
+        let help = match suggest(short, known) {
+            Some(s) => format!("did you mean `(carebus.{s})`?"),
+            None => format!(
+                "carebus options are: on messages {}; on fields {}",
+                MESSAGE_OPTIONS.join(", "),
+                FIELD_OPTIONS.join(", ")
+            ),
+        };
+        return Some(
+            Diagnostic::new(
+                DiagnosticKind::UnknownAnnotation,
+                source,
+                format!("unknown carebus option `({name})`"),
+            )
+            .help(help),
+        );
     }
-    let short = name.strip_prefix("carebus.")?;
-    let known = MESSAGE_OPTIONS.iter().chain(FIELD_OPTIONS.iter()).copied();
-    let help = match suggest(short, known) {
-        Some(s) => format!("did you mean `(carebus.{s})`?"),
-        None => format!(
-            "carebus options are: messages {}; fields {}",
-            MESSAGE_OPTIONS.join(", "),
-            FIELD_OPTIONS.join(", ")
-        ),
-    };
-    Some(
-        Diagnostic::new(
-            DiagnosticKind::UnknownAnnotation,
-            source,
-            format!("unknown carebus option `({name})`"),
-        )
-        .help(help),
-    )
+    let quoted: Vec<&str> = message.split('\'').skip(1).step_by(2).collect();
+    if message.starts_with("expected an extension to type") {
+        let (wanted, name, declared) = (quoted.first()?, quoted.get(1)?, quoted.get(2)?);
+        name.strip_prefix("carebus.")?;
+        let place = |t: &str| {
+            if t.ends_with("FieldOptions") {
+                "field"
+            } else {
+                "message"
+            }
+        };
+        return Some(
+            Diagnostic::new(
+                DiagnosticKind::BadAnnotation,
+                source,
+                format!(
+                    "`({name})` is a {} option, used here on a {}",
+                    place(declared),
+                    place(wanted)
+                ),
+            )
+            .help(if place(declared) == "field" {
+                format!("put it after a field: `string x = 1 [({name}) = ...];`")
+            } else {
+                format!("put it inside the message: `option ({name}) = ...;`")
+            }),
+        );
+    }
+    if message.starts_with("expected a value of type") {
+        let (ty, option) = (quoted.first()?, quoted.get(1)?);
+        option.strip_prefix("(carebus.")?;
+        return Some(
+            Diagnostic::new(
+                DiagnosticKind::BadAnnotation,
+                source,
+                format!("`{option}` takes a value of type {ty}"),
+            )
+            .help(match *ty {
+                "string" => "write the value in double quotes".to_string(),
+                _ => format!("write a {ty} literal without quotes, e.g. `2`"),
+            }),
+        );
+    }
+    None
 }

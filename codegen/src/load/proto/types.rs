@@ -187,3 +187,52 @@ pub(crate) fn open_enum(files: &SchemaFiles, e: &EnumDescriptor) -> Enum {
         source,
     }
 }
+
+/// Report singular message fields that lead back to their own message (`Node next = 1;`):
+/// the domain struct would contain itself. Repeated and map fields may recurse.
+pub(crate) fn check_recursion(records: &[&Record], diags: &mut Diagnostics) {
+    let by_name: std::collections::BTreeMap<String, &Record> =
+        records.iter().map(|r| (r.full_name(), *r)).collect();
+    let singular = |f: &Field| -> Option<String> {
+        match f.ty.optional_inner().unwrap_or(&f.ty) {
+            Type::Named { name } if by_name.contains_key(name) => Some(name.clone()),
+            _ => None,
+        }
+    };
+    let reaches = |from: &str, to: &str| {
+        let mut stack = vec![from.to_string()];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(n) = stack.pop() {
+            if n == to {
+                return true;
+            }
+            if seen.insert(n.clone())
+                && let Some(r) = by_name.get(&n)
+            {
+                stack.extend(r.fields.iter().filter_map(singular));
+            }
+        }
+        false
+    };
+    for r in records {
+        for f in &r.fields {
+            if let Some(target) = singular(f)
+                && reaches(&target, &r.full_name())
+            {
+                diags.push(
+                    Diagnostic::new(
+                        DiagnosticKind::InvalidSchema,
+                        f.source.clone(),
+                        format!(
+                            "field `{}` of `{}` leads back to `{}`: the message would contain itself",
+                            f.name,
+                            r.name,
+                            r.name
+                        ),
+                    )
+                    .help("make the field `repeated` (a list may be empty), or refer to the other message by id"),
+                );
+            }
+        }
+    }
+}
