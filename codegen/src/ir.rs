@@ -29,6 +29,15 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// `namespace.name`, or `name` alone in the null namespace (Avro full-name rules).
+pub fn full_name(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_string()
+    } else {
+        format!("{namespace}.{name}")
+    }
+}
+
 /// The whole domain: what one build of `schemas/` produces.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Model {
@@ -167,11 +176,7 @@ impl Event {
         (self.name.clone(), self.version)
     }
     pub fn full_name(&self) -> String {
-        if self.namespace.is_empty() {
-            self.name.clone()
-        } else {
-            format!("{}.{}", self.namespace, self.name)
-        }
+        full_name(&self.namespace, &self.name)
     }
 }
 
@@ -188,11 +193,7 @@ pub struct Record {
 
 impl Record {
     pub fn full_name(&self) -> String {
-        if self.namespace.is_empty() {
-            self.name.clone()
-        } else {
-            format!("{}.{}", self.namespace, self.name)
-        }
+        full_name(&self.namespace, &self.name)
     }
     pub fn field(&self, name: &str) -> Option<&Field> {
         self.fields.iter().find(|f| f.name == name)
@@ -347,11 +348,7 @@ pub struct Enum {
 
 impl Enum {
     pub fn full_name(&self) -> String {
-        if self.namespace.is_empty() {
-            self.name.clone()
-        } else {
-            format!("{}.{}", self.namespace, self.name)
-        }
+        full_name(&self.namespace, &self.name)
     }
 }
 
@@ -375,11 +372,7 @@ pub struct Fixed {
 
 impl Fixed {
     pub fn full_name(&self) -> String {
-        if self.namespace.is_empty() {
-            self.name.clone()
-        } else {
-            format!("{}.{}", self.namespace, self.name)
-        }
+        full_name(&self.namespace, &self.name)
     }
 }
 
