@@ -539,3 +539,95 @@ async fn stream_mode_yields_decoded_events_and_commits_on_close() {
     stream.close(items.last()).await.unwrap();
     assert_eq!(bus.committed_offset("stream", TOPIC, 0), Some(3));
 }
+
+#[tokio::test]
+async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the_uncommitted() {
+    let (bus, publisher) = setup(2);
+    for i in 0..40 {
+        publisher
+            .publish_event(
+                PatientDischarged::new(&format!("p-{}", i % 5), i),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let mut slow = Recorder::ok();
+    slow.delay = Duration::from_millis(5);
+    let consumer = Consumer::new(publisher.clone(), fast("g"));
+    let task = tokio::spawn({
+        let slow = slow.clone();
+        async move { consumer.run(slow, Shutdown::never()).await }
+    });
+    assert!(eventually(SECS5, || slow.count() >= 10).await);
+    task.abort(); // a crash: no shutdown commit, the member just disappears
+    let _ = task.await;
+    let before = slow.count();
+    let rest = Recorder::ok();
+    let running = run_handler_with(&bus, fast("g"), rest.clone());
+    let committed = |bus: &Bus| {
+        (0..2)
+            .map(|p| bus.committed_offset("g", TOPIC, p).unwrap_or(0))
+            .sum::<i64>()
+    };
+    assert!(eventually(SECS5, || committed(&bus) == 40).await);
+    running.stop().await.unwrap();
+    let mut all: Vec<i64> = slow
+        .seen()
+        .into_iter()
+        .chain(rest.seen())
+        .map(|(_, e)| match e {
+            WardsEvent::PatientDischarged(d) => d.sequence,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    assert!(before + rest.count() >= 40);
+    all.sort();
+    all.dedup();
+    assert_eq!(
+        all,
+        (0..40).collect::<Vec<_>>(),
+        "every event handled at least once"
+    );
+}
+
+#[tokio::test]
+async fn a_member_joining_mid_stream_takes_partitions_without_losing_events() {
+    let (bus, publisher) = setup(4);
+    let mut first = Recorder::ok();
+    first.delay = Duration::from_millis(2);
+    let a = run_handler_with(&bus, fast("g"), first.clone());
+    for i in 0..60 {
+        publisher
+            .publish_event(
+                PatientDischarged::new(&format!("p-{}", i % 12), i),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    assert!(eventually(SECS5, || first.count() >= 5).await);
+    let second = Recorder::ok();
+    let b = run_handler_with(&bus, fast("g"), second.clone());
+    let committed = |bus: &Bus| {
+        (0..4)
+            .map(|p| bus.committed_offset("g", TOPIC, p).unwrap_or(0))
+            .sum::<i64>()
+    };
+    assert!(eventually(SECS5, || committed(&bus) == 60).await);
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+    assert!(second.count() > 0, "the new member got partitions");
+    let mut all: Vec<i64> = first
+        .seen()
+        .into_iter()
+        .chain(second.seen())
+        .map(|(_, e)| match e {
+            WardsEvent::PatientDischarged(d) => d.sequence,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), 60);
+}

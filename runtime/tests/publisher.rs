@@ -250,7 +250,7 @@ async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_or
     config.retry.attempts = 3;
     config.retry.initial_backoff = Duration::from_millis(1);
     config.breaker.failure_threshold = 3;
-    config.breaker.open_for = Duration::from_millis(50);
+    config.breaker.open_for = Duration::from_millis(300);
     let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
     let mut ids = Vec::new();
     for i in 0..10 {
@@ -266,7 +266,8 @@ async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_or
         };
         ids.push(event_id.clone());
     }
-    assert_eq!(publisher.breaker_state(), BreakerState::Open);
+    // Open, or half-open when the open period ran out on a slow machine.
+    assert_ne!(publisher.breaker_state(), BreakerState::Closed);
     let sends_when_open = flaky.sends.load(Ordering::SeqCst);
     assert!(
         sends_when_open < 10,
