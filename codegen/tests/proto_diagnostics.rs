@@ -264,3 +264,26 @@ fn a_message_that_would_contain_itself() {
         "{found:#?}"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+    /// Schema-shaped noise: fragments of valid syntax in random order and amounts.
+    #[test]
+    fn schema_shaped_noise_never_panics(parts in proptest::collection::vec(
+        proptest::sample::select(vec![
+            "message ", "A", "B", " {", "}", ";", " = ", "1", "-1", "string ", "int32 ",
+            "repeated ", "optional ", "map<string, A> ", "oneof o {", "enum E {", "E_X = 0;",
+            "option (carebus.topic) = \"t\";", "option (carebus.aggregate_id) = \"a\";",
+            "[(carebus.classification) = \"phi\"]", "[(carebus.examples) = \"{\"]",
+            "import \"carebus/options.proto\";", "package p.q;", "syntax = \"proto3\";",
+            "\n", "// c\n", "/*", "\"", "\u{e9}", "reserved 2;", "a ", "b ",
+        ]),
+        0..40,
+    )) {
+        let dir = scratch_dir();
+        let file = dir.join("noise.proto");
+        std::fs::write(&file, parts.concat()).unwrap();
+        let _ = load_proto(&[file], &[dir.clone()]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

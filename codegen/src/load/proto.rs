@@ -50,8 +50,22 @@ pub fn load_proto(files: &[PathBuf], include_dirs: &[PathBuf]) -> Result<ProtoOu
     };
     compiler.include_source_info(true).include_imports(true);
     for file in files {
-        if let Err(e) = compiler.open_file(file) {
-            diags.push(compile_error(&e, file, include_dirs));
+        // protox reports errors as values; the guard only keeps a compiler bug from taking
+        // the build script down without saying which file triggered it.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compiler.open_file(file).map(|_| ())
+        }));
+        match opened {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => diags.push(compile_error(&e, file, include_dirs)),
+            Err(_) => diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::ProtobufSyntax,
+                    Source::new(file.display().to_string(), 0, 0),
+                    "the Protobuf compiler (protox) crashed on this file",
+                )
+                .help("simplify the file to find the construct that triggers it, and report it"),
+            ),
         }
     }
     if !diags.is_empty() {
@@ -185,8 +199,9 @@ impl SchemaFiles {
         });
         match location {
             Some(l) => {
-                let line = l.span.first().map_or(0, |v| *v as u32 + 1);
-                let column = l.span.get(1).map_or(0, |v| *v as u32 + 1);
+                let one_based = |v: &i32| u32::try_from(*v).map_or(0, |v| v.saturating_add(1));
+                let line = l.span.first().map_or(0, one_based);
+                let column = l.span.get(1).map_or(0, one_based);
                 (
                     Source::new(file, line, column),
                     l.leading_comments.as_deref().and_then(clean_comment),
