@@ -73,6 +73,7 @@
     input.addEventListener("keydown", function (ev) {
       if (ev.key === "Escape") { input.value = ""; render(box, ""); }
       if (ev.key === "ArrowDown") { var first = box.querySelector("a"); if (first) { ev.preventDefault(); first.focus(); } }
+      if (ev.key === "Enter") { var top = box.querySelector("a"); if (top) { ev.preventDefault(); window.location.href = top.href; } }
     });
     box.addEventListener("keydown", function (ev) {
       var links = Array.prototype.slice.call(box.querySelectorAll("a"));

@@ -91,3 +91,49 @@ impl History {
         self.steps.is_empty() && self.revisions.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carebus_codegen::ir::Compatibility;
+
+    #[test]
+    fn verdicts_come_from_each_versions_previous_step() {
+        let mut recorded = lock::History::default();
+        recorded.events.insert(
+            "PatientCreated".into(),
+            lock::EventHistory {
+                versions: vec![
+                    lock::VersionHistory {
+                        version: 1,
+                        revisions: vec![],
+                        previous: None,
+                    },
+                    lock::VersionHistory {
+                        version: 2,
+                        revisions: vec![],
+                        previous: Some(lock::VersionCompatibility {
+                            version: 1,
+                            mode: Compatibility::Full,
+                            compatible: false,
+                            reasons: vec!["field `mrn` was added without a default".into()],
+                        }),
+                    },
+                ],
+            },
+        );
+        let history = History::from_lock(&recorded);
+        let step = history.step("PatientCreated", 1, 2).unwrap();
+        assert!(!step.compatible);
+        assert_eq!(step.mode.as_deref(), Some("FULL"));
+        assert_eq!(step.reasons, ["field `mrn` was added without a default"]);
+        assert!(history.step("PatientCreated", 0, 1).is_none());
+        assert!(history.revisions("PatientCreated", 2).is_empty());
+    }
+
+    #[test]
+    fn a_missing_lock_is_an_empty_history() {
+        let history = History::read(Path::new("/nonexistent/schema-history.lock")).unwrap();
+        assert!(history.is_empty());
+    }
+}

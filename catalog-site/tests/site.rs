@@ -225,3 +225,30 @@ fn protobuf_payloads_are_self_contained_proto3() {
     assert!(!proto.contains("import"), "no imports: {proto}");
     assert!(!proto.contains("carebus."), "no carebus options: {proto}");
 }
+
+#[test]
+fn platform_flow_links_every_producer_topic_and_consumer() {
+    let site = site();
+    let home = site.text("index.html").unwrap();
+    let svg_start = home
+        .find("<svg id=\"flow-platform\"")
+        .expect("home has the platform flow");
+    let svg = &home[svg_start..home[svg_start..].find("</svg>").unwrap() + svg_start];
+    let model = fixture();
+    for service in &model.services {
+        assert!(
+            svg.contains(&format!("services/{}.html", service.name)),
+            "{} missing from the flow",
+            service.name
+        );
+    }
+    for topic in &model.topics {
+        assert!(svg.contains(&format!("topics/{}.html", topic.name)));
+    }
+    // Producers: prm → patients, scheduling → appointments, clinical → clinical (3).
+    // Consumers: patients → clinical, scheduling, analytics; appointments and clinical →
+    // analytics (5).
+    assert_eq!(svg.matches("class=\"flow-edge\"").count(), 3 + 5);
+    assert!(svg.contains("<desc id=\"flow-platform-desc\">"));
+    assert!(svg.contains("prm-service publishes to healthcare.patients.events."));
+}
