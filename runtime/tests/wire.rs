@@ -189,3 +189,142 @@ fn decoding_failures_are_typed_and_free_of_phi() {
     let e = decode::<WardsEvent>(&unknown_type, &confluent).unwrap_err();
     assert_eq!(e.reason(), "unknown-event-type-or-version");
 }
+
+/// A Protobuf-format event: `message TriageScored { string patient_id = 1; int64 score = 2; }`,
+/// encoded by hand as prost would.
+#[derive(Clone, Debug, PartialEq)]
+struct TriageScored {
+    patient_id: String,
+    score: i64,
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+impl DomainEvent for TriageScored {
+    const EVENT_TYPE: &'static str = "TriageScored";
+    const EVENT_VERSION: u32 = 1;
+    const AGGREGATE_TYPE: &'static str = "Patient";
+    const TOPIC: &'static str = "healthcare.triage.events";
+    const SCHEMA: &'static str = "message TriageScored { string patient_id = 1; int64 score = 2; }";
+    const FINGERPRINT: u64 = 0x7777;
+    const FORMAT: carebus::PayloadFormat = carebus::PayloadFormat::Protobuf;
+    const PHI_FIELDS: &'static [&'static str] = &[];
+    fn aggregate_id(&self) -> String {
+        self.patient_id.clone()
+    }
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        out.push(0x0A);
+        varint(out, self.patient_id.len() as u64);
+        out.extend_from_slice(self.patient_id.as_bytes());
+        out.push(0x10);
+        varint(out, self.score as u64);
+    }
+    fn decode_payload(b: &[u8]) -> Result<Self, carebus::DecodeError> {
+        let bad = || carebus::DecodeError::Protobuf("not a TriageScored message".into());
+        if b.len() < 2 || b[0] != 0x0A {
+            return Err(bad());
+        }
+        let n = b[1] as usize;
+        let id = b.get(2..2 + n).ok_or_else(bad)?;
+        if b.get(2 + n) != Some(&0x10) {
+            return Err(bad());
+        }
+        let score = *b.get(3 + n).ok_or_else(bad)? as i64;
+        Ok(TriageScored {
+            patient_id: String::from_utf8(id.to_vec()).map_err(|_| bad())?,
+            score,
+        })
+    }
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({"patientId": self.patient_id, "score": self.score})
+    }
+    fn from_json(_: &serde_json::Value) -> Result<Self, carebus::DecodeError> {
+        Err(carebus::DecodeError::Protobuf("unused".into()))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum TriageEvent {
+    TriageScored(TriageScored),
+}
+
+static TRIAGE_EVENTS: [carebus::EventInfo; 1] = [carebus::EventInfo {
+    event_type: "TriageScored",
+    version: 1,
+    aggregate_type: "Patient",
+    topic: "healthcare.triage.events",
+    fingerprint: 0x7777,
+    format: carebus::PayloadFormat::Protobuf,
+    schema: "",
+    phi_fields: &[],
+}];
+
+impl carebus::TopicEvents for TriageEvent {
+    const TOPIC: &'static str = "healthcare.triage.events";
+    const EVENTS: &'static [carebus::EventInfo] = &TRIAGE_EVENTS;
+    fn decode(t: &str, v: u32, payload: &[u8]) -> Result<Self, carebus::DecodeError> {
+        match (t, v) {
+            ("TriageScored", 1) => TriageScored::decode_payload(payload).map(Self::TriageScored),
+            _ => Err(carebus::DecodeError::UnknownEvent {
+                event_type: t.into(),
+                version: v,
+                known: "TriageScored v1".into(),
+            }),
+        }
+    }
+    fn decode_fingerprint(fingerprint: u64, _: &[u8]) -> Result<Self, carebus::DecodeError> {
+        Err(carebus::DecodeError::UnknownFingerprint { fingerprint })
+    }
+    fn info(&self) -> &'static carebus::EventInfo {
+        &TRIAGE_EVENTS[0]
+    }
+    fn aggregate_id(&self) -> String {
+        let Self::TriageScored(e) = self;
+        e.aggregate_id()
+    }
+    fn encode_payload(&self, out: &mut Vec<u8>) {
+        let Self::TriageScored(e) = self;
+        e.encode_payload(out)
+    }
+    fn to_json(&self) -> serde_json::Value {
+        let Self::TriageScored(e) = self;
+        e.to_json()
+    }
+}
+
+#[test]
+fn protobuf_events_carry_plain_bytes_or_confluent_framing_with_a_message_index() {
+    let ev = TriageScored {
+        patient_id: "patient-5".into(),
+        score: 3,
+    };
+    let env = envelope(&ev);
+    let mut plain = Vec::new();
+    ev.encode_payload(&mut plain);
+
+    let rec = encode(&env, &ev, &Framing::SingleObject).unwrap();
+    assert_eq!(rec.value, plain, "no Avro magic on Protobuf payloads");
+    assert_eq!(
+        header_str(&rec.headers, h::CONTENT_TYPE),
+        Some("application/protobuf")
+    );
+    let (_, back): (Envelope, TriageEvent) = decode(&rec.headers, &rec.value).unwrap();
+    assert_eq!(back, TriageEvent::TriageScored(ev.clone()));
+
+    let ids = SchemaIds::from_fn(|t, v| (t == "TriageScored" && v == 1).then_some(7));
+    let rec = encode(&env, &ev, &Framing::Confluent(ids)).unwrap();
+    assert_eq!(
+        &rec.value[..6],
+        &[0, 0, 0, 0, 7, 0],
+        "magic, id 7, message index [0]"
+    );
+    assert_eq!(&rec.value[6..], &plain[..]);
+    let (_, back): (Envelope, TriageEvent) = decode(&rec.headers, &rec.value).unwrap();
+    assert_eq!(back, TriageEvent::TriageScored(ev));
+}
