@@ -27,7 +27,8 @@ enum Command {
         /// Build from an IR JSON file (a serialized `carebus_codegen::ir::Model`) instead.
         #[arg(long)]
         model: Option<PathBuf>,
-        /// The compatibility gate's history lock; default `<schemas>/schema-history.lock`.
+        /// The compatibility gate's history lock; default `<schemas>/schema-history.lock`
+        /// (none with --model).
         #[arg(long)]
         history: Option<PathBuf>,
         /// Output directory (replaced if it holds an earlier catalog).
@@ -67,9 +68,17 @@ fn run(cli: Cli) -> Result<(), String> {
             out,
             title,
         } => {
+            // An IR file comes without its schemas folder: read a lock only when named.
+            let lock = match (&history, &model) {
+                (Some(path), _) => Some(path.clone()),
+                (None, None) => Some(schemas.join("schema-history.lock")),
+                (None, Some(_)) => None,
+            };
             let model = load_model(&schemas, model.as_deref())?;
-            let lock = history.unwrap_or_else(|| schemas.join("schema-history.lock"));
-            let history = History::read(&lock).map_err(|e| e.to_string())?;
+            let history = match lock {
+                Some(path) => History::read(&path)?,
+                None => History::default(),
+            };
             let site = render(&model, &history, &CatalogOptions { title });
             site.write_to(&out).map_err(|e| e.to_string())?;
             let pages = site.files().filter(|(p, _)| p.ends_with(".html")).count();
