@@ -14,7 +14,7 @@ fn visit(i: u32) -> VisitRecorded {
     // At most one entry: apache-avro writes map entries in HashMap order, so byte parity for
     // larger maps is not defined (both orders are valid Avro).
     let mut labels = BTreeMap::new();
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         labels.insert("ward".to_string(), format!("B{i}"));
     }
     VisitRecorded {
@@ -26,13 +26,18 @@ fn visit(i: u32) -> VisitRecorded {
             .map(|k| Coding {
                 system: "http://loinc.org".into(),
                 code: format!("8867-{k}"),
-                display: (k % 2 == 0).then(|| "Heart rate".to_string()),
+                display: (k.is_multiple_of(2)).then(|| "Heart rate".to_string()),
             })
             .collect(),
-        charge: Decimal::new(if i % 2 == 0 { 1250 } else { -99_999_999 }),
-        discount: (i % 3 != 0).then(|| Decimal::new(-(i as i128) * 5)),
+        charge: Decimal::new(if i.is_multiple_of(2) {
+            1250
+        } else {
+            -99_999_999
+        }),
+        discount: (!i.is_multiple_of(3)).then(|| Decimal::new(-(i as i128) * 5)),
         measured_at: Timestamp(1_732_443_000_000_000 + i as i64),
-        birth_date: (i % 2 == 1).then(|| Phi::new(Date::from_ymd(1990, 1, 1 + i % 20).unwrap())),
+        birth_date: (!i.is_multiple_of(2))
+            .then(|| Phi::new(Date::from_ymd(1990, 1, 1 + i % 20).unwrap())),
         labels,
         reading: match i % 3 {
             0 => VisitRecordedReading::Null,
@@ -40,7 +45,7 @@ fn visit(i: u32) -> VisitRecorded {
             _ => VisitRecordedReading::String("trace".into()),
         },
         r#type: "outpatient".into(),
-        weight_kg: (i % 4 != 0).then_some(70.5 + i as f32),
+        weight_kg: (!i.is_multiple_of(4)).then_some(70.5 + i as f32),
     }
 }
 
@@ -394,13 +399,16 @@ mod odd_shapes {
                 "max".to_string(),
                 Decimal::new(-(10i128.pow(19)) + i as i128),
             );
-            weights.insert("w".to_string(), (i % 3 != 0).then_some(i as f32 / 3.0));
+            weights.insert(
+                "w".to_string(),
+                (!i.is_multiple_of(3)).then_some(i as f32 / 3.0),
+            );
         }
         OddShapesRecorded {
             self_: format!("edge-{i}"),
             r#match: -(i as i32),
             _1st_reading: f64::from(i) * 0.25,
-            self_2: i % 2 == 0,
+            self_2: i.is_multiple_of(2),
             subject: match i % 3 {
                 0 => OddShapesRecordedSubject::PatientRef(PatientRef { id: "p".into() }),
                 1 => OddShapesRecordedSubject::DeviceRef(DeviceRef {
@@ -410,7 +418,7 @@ mod odd_shapes {
                 _ => OddShapesRecordedSubject::Null,
             },
             doses: (0..i % 4)
-                .map(|k| (k % 2 == 0).then(|| Decimal::new(123_456 - k as i128)))
+                .map(|k| (k.is_multiple_of(2)).then(|| Decimal::new(123_456 - k as i128)))
                 .collect(),
             limits,
             weights,
@@ -424,12 +432,15 @@ mod odd_shapes {
                 _ => OddShapesRecordedChoice::Array(vec![i as i64, -1]),
             },
             when_millis: carebus::TimestampMillis(1_700_000_000_000 + i as i64),
-            adjustments: if i % 2 == 0 {
+            adjustments: if i.is_multiple_of(2) {
                 OddShapesRecordedAdjustments::String("none".into())
             } else {
-                OddShapesRecordedAdjustments::Array(vec![Decimal::new(-1234), Decimal::new(i as i128)])
+                OddShapesRecordedAdjustments::Array(vec![
+                    Decimal::new(-1234),
+                    Decimal::new(i as i128),
+                ])
             },
-            flag: (i % 2 == 0).then_some(Md5([0xab; 16])),
+            flag: (i.is_multiple_of(2)).then_some(Md5([0xab; 16])),
         }
     }
 

@@ -260,7 +260,8 @@ impl RType {
             }
             RType::Vec(inner) => {
                 let body = inner.avro_decode();
-                quote! { r.read_blocks("array", |r| ::std::result::Result::Ok(#body))? }
+                let body = ok_of(body);
+                quote! { r.read_blocks("array", |r| #body)? }
             }
             RType::Map(inner) => {
                 let body = inner.avro_decode();
@@ -341,14 +342,14 @@ impl RType {
                 }
             }
             RType::Vec(inner) => {
-                let body = inner.json_from(quote!(#x), quote!(&#p), depth + 1);
+                let body = ok_of(inner.json_from(quote!(#x), quote!(&#p), depth + 1));
                 quote! {
                     ::carebus::event::json_array(#v, #path)?
                         .iter()
                         .enumerate()
                         .map(|(i, #x)| {
                             let #p = ::std::format!("{}[{}]", #path, i);
-                            ::std::result::Result::Ok(#body)
+                            #body
                         })
                         .collect::<::std::result::Result<::std::vec::Vec<_>, ::carebus::DecodeError>>()?
                 }
@@ -386,15 +387,14 @@ impl RType {
             }
             _ => {
                 // A local fn, so `?` inside the nested reading has a `Result` to return into.
-                let body = self.json_from(quote!(v), quote!(field), 1);
+                let body = ok_of(self.json_from(quote!(v), quote!(field), 1));
                 quote! {
                     {
                         fn read(
                             v: &::carebus::__private::serde_json::Value,
                             field: &str,
                         ) -> ::std::result::Result<#t, ::carebus::DecodeError> {
-                            let value = #body;
-                            ::std::result::Result::Ok(value)
+                            #body
                         }
                         read(#v, #path)
                     }
@@ -451,6 +451,19 @@ impl RType {
                 .has_decimals(id)
                 .then(|| quote! { #id::validate_decimals(#e, event_type, #path)?; }),
         }
+    }
+}
+
+/// `Ok(expr)` as an expression of type `Result`: an expression ending in `?` loses the `?`
+/// instead (`Ok(x?)` is what clippy's `needless_question_mark` rejects).
+fn ok_of(expr: TokenStream) -> TokenStream {
+    let mut tokens: Vec<proc_macro2::TokenTree> = expr.clone().into_iter().collect();
+    match tokens.last() {
+        Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '?' => {
+            tokens.pop();
+            tokens.into_iter().collect()
+        }
+        _ => quote! { ::std::result::Result::Ok(#expr) },
     }
 }
 
