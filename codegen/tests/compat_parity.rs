@@ -115,3 +115,53 @@ fn verdicts_agree_with_apache_avro_on_every_pair() {
     // The list is not trivially one-sided.
     assert!(compatible_pairs > schemas.len() && compatible_pairs < schemas.len().pow(2) / 2);
 }
+
+const LOGICAL: &[&str] = &[
+    r#""int""#,
+    r#""long""#,
+    r#""string""#,
+    r#""bytes""#,
+    r#"{"type": "int", "logicalType": "date"}"#,
+    r#"{"type": "long", "logicalType": "timestamp-millis"}"#,
+    r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
+    r#"{"type": "string", "logicalType": "uuid"}"#,
+    r#"{"type": "bytes", "logicalType": "decimal", "precision": 10, "scale": 2}"#,
+    r#"{"type": "bytes", "logicalType": "decimal", "precision": 12, "scale": 4}"#,
+];
+
+/// Logical types: the verdicts differ from apache-avro only where carebus is stricter on
+/// purpose (a reader adding or changing a logical type), never the other way round.
+#[test]
+fn logical_types_differ_only_where_carebus_is_stricter() {
+    let mut looser = Vec::new();
+    let mut stricter = Vec::new();
+    for wt in LOGICAL {
+        for rt in LOGICAL {
+            let (w, r) = (avsc(wt), avsc(rt));
+            let found = can_read(ours(&w).view(), ours(&r).view());
+            let theirs = matches!(
+                SchemaCompatibility::can_read(
+                    &apache_avro::Schema::parse_str(&w).unwrap(),
+                    &apache_avro::Schema::parse_str(&r).unwrap()
+                ),
+                Ok(Compatibility::Full)
+            );
+            match (found.is_empty(), theirs) {
+                (true, false) => looser.push(format!("{wt} → {rt}")),
+                (false, true) => {
+                    let codes: Vec<&str> = found.iter().map(|i| i.rule.code()).collect();
+                    assert_eq!(codes, ["logical-type-changed"], "{wt} → {rt}");
+                    stricter.push(format!("{wt} → {rt}"));
+                }
+                _ => {}
+            }
+        }
+    }
+    // e.g. long → timestamp-micros, timestamp-millis → timestamp-micros, string → uuid.
+    assert!(stricter.len() >= 3, "{stricter:?}");
+    assert!(
+        looser.is_empty(),
+        "looser than apache-avro:\n{}",
+        looser.join("\n")
+    );
+}
