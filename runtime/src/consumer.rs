@@ -429,9 +429,18 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         }
         self.report.unfinished = self.tracker.in_flight();
         self.dirty = true;
-        self.commit().await;
-        if let Err(e) = self.consumer.close().await {
-            tracing::warn!(error = %e, "leaving the consumer group failed");
+        // Committing and leaving get a few seconds of their own past the deadline.
+        let leave = async {
+            self.commit().await;
+            if let Err(e) = self.consumer.close().await {
+                tracing::warn!(error = %e, "leaving the consumer group failed");
+            }
+        };
+        if tokio::time::timeout(Duration::from_secs(10), leave)
+            .await
+            .is_err()
+        {
+            tracing::warn!("committing and leaving the group took longer than 10 s; gave up");
         }
         self.report.clone()
     }

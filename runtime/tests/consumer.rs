@@ -631,3 +631,52 @@ async fn a_member_joining_mid_stream_takes_partitions_without_losing_events() {
     all.dedup();
     assert_eq!(all.len(), 60);
 }
+
+#[tokio::test]
+async fn events_published_by_a_handler_carry_the_handled_events_correlation_and_cause() {
+    use carebus::testing::TestConsumer;
+    let (bus, publisher) = setup(1);
+    struct Discharger(Publisher<Bus>);
+    impl carebus::TopicHandler for Discharger {
+        type Events = WardsEvent;
+        async fn handle(
+            &self,
+            _: &carebus::HandlerContext,
+            e: WardsEvent,
+        ) -> carebus::HandlerResult {
+            if let WardsEvent::PatientAdmitted(a) = e {
+                // No options: correlation and causation come from the handled event.
+                self.0
+                    .publish_event(
+                        PatientDischarged::new(&a.patient_id, 1),
+                        PublishOptions::default(),
+                    )
+                    .await
+                    .map_err(|e| HandlerError::retriable(e.to_string()))?;
+            }
+            Ok(())
+        }
+    }
+    let mut watch = TestConsumer::<Bus, WardsEvent>::new(&bus).await.unwrap();
+    let running = run_handler(&bus, "discharger", Discharger(publisher.clone()));
+    let options = PublishOptions {
+        correlation_id: Some("request-789".into()),
+        tenant_id: Some("hospital-456".into()),
+        ..PublishOptions::default()
+    };
+    let admitted = publisher
+        .publish_event(PatientAdmitted::new("p-3", "icu"), options)
+        .await
+        .unwrap();
+    let (env, _) = watch
+        .expect(|_, e| matches!(e, WardsEvent::PatientDischarged(_)), SECS5)
+        .await
+        .unwrap();
+    running.stop().await.unwrap();
+    assert_eq!(env.correlation_id.as_deref(), Some("request-789"));
+    assert_eq!(
+        env.causation_id.as_deref(),
+        Some(admitted.event_id.as_str())
+    );
+    assert_eq!(env.tenant_id.as_deref(), Some("hospital-456"));
+}
