@@ -2,6 +2,18 @@
 //!
 //! The generated code (crate `carebus-schemas`) implements [`DomainEvent`], [`AvroCodec`] and
 //! [`JsonCodec`] for each event and calls the traits in [`publish`], [`topic`] and [`handler`].
+//!
+//! Moving events:
+//! - [`transport`]: the abstraction both transports implement; [`bus`] is the in-process one
+//!   (the embedded default), `kafka` (feature `kafka`) the rdkafka one.
+//! - [`envelope`] and [`wire`]: CloudEvents headers, Avro single-object / Confluent / JSON
+//!   framing, decoding back to a topic's event enum.
+//! - [`publisher`]: [`Publisher`] (implements [`Publish`]) with retries, circuit breaker,
+//!   outbox, dead letters, claim check, batches, transactions, request-reply.
+//! - [`consumer`]: [`Consumer`] running a generated [`TopicHandler`]; [`dead_letter`] to
+//!   inspect and redrive; [`context`] for correlation inside handlers.
+//! - [`testing`]: a recording publisher, a test consumer, handlers on the bus;
+//!   [`observe`]: `/metrics`, `/health`, `/ready`.
 
 pub mod avro;
 pub mod bus;
@@ -18,6 +30,7 @@ pub mod kafka;
 pub mod observe;
 pub mod publish;
 pub mod publisher;
+pub mod store;
 pub mod testing;
 pub mod topic;
 pub mod transport;
