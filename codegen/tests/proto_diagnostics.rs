@@ -283,7 +283,7 @@ proptest::proptest! {
         let dir = scratch_dir();
         let file = dir.join("noise.proto");
         std::fs::write(&file, parts.concat()).unwrap();
-        let _ = load_proto(&[file], &[dir.clone()]);
+        let _ = load_proto(&[file], std::slice::from_ref(&dir));
         let _ = std::fs::remove_dir_all(dir);
     }
 }
