@@ -92,8 +92,8 @@ impl Bus {
 
     /// Every retained record of a topic, partition by partition.
     pub fn topic_records(&self, topic: &str) -> Vec<ReceivedRecord> {
-        let mut st = self.state();
-        let n = st.partition_count(topic).unwrap_or(0);
+        let st = self.state();
+        let n = st.existing_partitions(topic);
         (0..n)
             .flat_map(|p| st.read(&TopicPartition::new(topic, p), 0))
             .collect()

@@ -512,6 +512,11 @@ impl BusState {
             .collect()
     }
 
+    /// Partitions of an existing topic (0 when it does not exist; nothing is created).
+    pub(super) fn existing_partitions(&self, topic: &str) -> i32 {
+        self.topics.get(topic).map_or(0, |l| l.len() as i32)
+    }
+
     /// Log end offset (next offset to be written) of a partition.
     pub(super) fn end_offset(&self, tp: &TopicPartition) -> Option<i64> {
         Some(
