@@ -499,3 +499,91 @@ mod odd_shapes {
         assert_eq!(v.validate().unwrap_err().field, "limits.huge");
     }
 }
+
+mod generated_values {
+    //! Byte parity and round trips over generated values, not only hand-picked ones.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decimal(precision: u32) -> impl Strategy<Value = Decimal> {
+        let max = 10i128.pow(precision) - 1;
+        (-max..=max).prop_map(Decimal::new)
+    }
+
+    fn coding() -> impl Strategy<Value = Coding> {
+        (
+            "[a-z:/.]{0,20}",
+            "[0-9-]{1,8}",
+            proptest::option::of("\\PC{0,12}"),
+        )
+            .prop_map(|(system, code, display)| Coding {
+                system,
+                code,
+                display,
+            })
+    }
+
+    fn reading() -> impl Strategy<Value = VisitRecordedReading> {
+        prop_oneof![
+            Just(VisitRecordedReading::Null),
+            any::<f64>()
+                .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                .prop_map(VisitRecordedReading::Double),
+            "\\PC{0,16}".prop_map(VisitRecordedReading::String),
+        ]
+    }
+
+    prop_compose! {
+        fn visit()(
+            id in any::<u128>(),
+            name in "\\PC{0,24}",
+            heart_rate in any::<i64>(),
+            severity in 0usize..3,
+            codes in proptest::collection::vec(coding(), 0..4),
+            charge in decimal(10),
+            discount in proptest::option::of(decimal(4)),
+            // Years 1-9999: the JSON form is RFC 3339 text.
+            measured_at in -62_135_596_800_000_000i64..253_402_300_799_999_999,
+            birth in proptest::option::of(-100_000i32..100_000),
+            label in proptest::option::of(("[a-z]{1,6}", "\\PC{0,6}")),
+            reading in reading(),
+            kind in "\\PC{0,10}",
+            weight in proptest::option::of(any::<f32>().prop_filter("JSON has no NaN or infinity", |f| f.is_finite())),
+        ) -> VisitRecorded {
+            VisitRecorded {
+                visit_id: Uuid::from_u128(id),
+                patient_name: Phi::new(name),
+                heart_rate,
+                severity: Severity::ALL[severity],
+                codes,
+                charge,
+                discount,
+                measured_at: Timestamp(measured_at),
+                birth_date: birth.map(|d| Phi::new(Date(d))),
+                labels: label.into_iter().collect(),
+                reading,
+                r#type: kind,
+                weight_kg: weight,
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        #[allow(deprecated)]
+        fn bytes_match_apache_avro_and_round_trip(v in visit()) {
+            let schema = Schema::parse_str(VisitRecorded::SCHEMA).unwrap();
+            let mut ours = Vec::new();
+            v.encode_payload(&mut ours);
+            prop_assert_eq!(&ours, &apache_bytes(&schema, &v));
+            prop_assert_eq!(VisitRecorded::decode_payload(&ours).unwrap(), v.clone());
+            prop_assert_eq!(VisitRecorded::from_json(&v.to_json()).unwrap(), v);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = VisitRecorded::decode_payload(&bytes);
+            let _ = OddShapesRecorded::decode_payload(&bytes);
+        }
+    }
+}
