@@ -286,3 +286,141 @@ fn avro_bytes(v: &Value) -> Option<Vec<u8>> {
         .map(|c| u8::try_from(c as u32).ok())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::Ctx;
+
+    fn event(version: u32, fields: &str) -> String {
+        format!(
+            r#"{{"type": "record", "name": "Thing", "namespace": "t", "event_version": {version},
+                "aggregate_type": "Thing", "aggregate_id": "id", "topic": "t.things.events",
+                "fields": [{{"name": "id", "type": "string"}}, {fields}]}}"#
+        )
+    }
+
+    /// The upcast of v1 (`old` fields) to v2 (`new` fields) as compact text, or the reason.
+    fn derive(old: &str, new: &str) -> Result<String, String> {
+        let shared =
+            r#"{"type": "enum", "name": "Level", "namespace": "t", "symbols": ["LOW", "HIGH"]}"#;
+        let (v1, v2) = (event(1, old), event(2, new));
+        let model = crate::load::load_avro_sources(&[
+            ("level.avsc", shared),
+            ("thing.v1.avsc", &v1),
+            ("thing.avsc", &v2),
+        ])
+        .unwrap_or_else(|d| panic!("{d}"));
+        let ctx = Ctx::new(&model);
+        let versions = model.versions("Thing");
+        upcast(&ctx, versions[0], versions[1]).map(|t| t.to_string().replace(' ', ""))
+    }
+
+    #[test]
+    fn derivable_changes_follow_schema_resolution() {
+        let table: &[(&str, &str, &str)] = &[
+            (
+                r#"{"name": "n", "type": "int"}"#,
+                r#"{"name": "n", "type": "long"}"#,
+                "n:i64::from(old.n)",
+            ),
+            (
+                r#"{"name": "n", "type": "int"}"#,
+                r#"{"name": "n", "type": "double"}"#,
+                "n:f64::from(old.n)",
+            ),
+            (
+                r#"{"name": "n", "type": "long"}"#,
+                r#"{"name": "n", "type": "float"}"#,
+                "n:old.nasf32",
+            ),
+            (
+                r#"{"name": "s", "type": "string"}"#,
+                r#"{"name": "s", "type": "bytes"}"#,
+                "s:old.s.into_bytes()",
+            ),
+            (
+                r#"{"name": "s", "type": "string"}"#,
+                r#"{"name": "s", "type": ["null", "string"], "default": null}"#,
+                "s:::std::option::Option::Some(old.s)",
+            ),
+            (
+                r#"{"name": "s", "type": "string"}"#,
+                r#"{"name": "s", "type": "string", "classification": "phi"}"#,
+                "s:::carebus::Phi::new(old.s)",
+            ),
+            (
+                r#"{"name": "old", "type": "string"}"#,
+                r#"{"name": "renamed", "type": "string", "aliases": ["old"]}"#,
+                "renamed:old.old",
+            ),
+            (
+                r#"{"name": "xs", "type": {"type": "array", "items": "int"}}"#,
+                r#"{"name": "xs", "type": {"type": "array", "items": "long"}}"#,
+                "xs:old.xs.into_iter().map(|v0|i64::from(v0)).collect()",
+            ),
+            (
+                r#"{"name": "gone", "type": "int"}"#,
+                r#"{"name": "level", "type": "t.Level", "default": "HIGH"}"#,
+                "level:Level::High",
+            ),
+            (
+                r#"{"name": "gone", "type": "int"}"#,
+                r#"{"name": "u", "type": {"type": "string", "logicalType": "uuid"}, "default": "00000000-0000-0000-0000-0000000000ff"}"#,
+                "u:::carebus::Uuid::from_u128(0x000000000000000000000000000000ff)",
+            ),
+            (
+                r#"{"name": "gone", "type": "int"}"#,
+                r#"{"name": "d", "type": {"type": "bytes", "logicalType": "decimal", "precision": 5, "scale": 2}, "default": "\u00ff\u0000"}"#,
+                "d:::carebus::Decimal::new(-256)",
+            ),
+            (
+                r#"{"name": "gone", "type": "int"}"#,
+                r#"{"name": "m", "type": {"type": "map", "values": "int"}, "default": {"a": 1}}"#,
+                "m:::std::collections::BTreeMap::from([(::std::string::String::from(\"a\"),1)])",
+            ),
+            (
+                r#"{"name": "gone", "type": "int"}"#,
+                r#"{"name": "w", "type": ["float", "null"], "default": 1.5}"#,
+                "w:::std::option::Option::Some(1.5)",
+            ),
+        ];
+        for (old, new, expected) in table {
+            let code = derive(old, new).unwrap_or_else(|e| panic!("{old} -> {new}: {e}"));
+            assert!(
+                code.contains(expected),
+                "{old} -> {new}: expected `{expected}` in\n{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn non_derivable_changes_say_why() {
+        let table: &[(&str, &str, &str)] = &[
+            (
+                r#"{"name": "n", "type": "long"}"#,
+                r#"{"name": "n", "type": "int"}"#,
+                "field `n` changed type",
+            ),
+            (
+                r#"{"name": "s", "type": "bytes"}"#,
+                r#"{"name": "s", "type": "string"}"#,
+                "field `s` changed type",
+            ),
+            (
+                r#"{"name": "s", "type": ["null", "string"], "default": null}"#,
+                r#"{"name": "s", "type": "string"}"#,
+                "field `s` changed type",
+            ),
+            (
+                r#"{"name": "gone", "type": "int"}"#,
+                r#"{"name": "payer", "type": "string"}"#,
+                "field `payer` is new in version 2 and has no default",
+            ),
+        ];
+        for (old, new, reason) in table {
+            let err = derive(old, new).expect_err(&format!("{old} -> {new} must not derive"));
+            assert!(err.contains(reason), "{old} -> {new}: {err}");
+        }
+    }
+}
