@@ -5,7 +5,7 @@
   document.documentElement.classList.add("js");
   var root = document.body.getAttribute("data-root") || "";
   var index = window.CAREBUS_SEARCH_INDEX || [];
-  var KIND_ORDER = { event: 0, field: 1, topic: 2, service: 3, guide: 4 };
+  var KIND_ORDER = { event: 0, field: 1, type: 2, topic: 3, service: 4, guide: 5 };
   var MAX_RESULTS = 60;
 
   function score(entry, q) {

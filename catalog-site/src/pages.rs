@@ -6,7 +6,7 @@ pub mod other;
 pub mod topic;
 
 use crate::html::{Links, classification_badge, deprecated_badge, esc, path, table_wrap};
-use crate::names::{is_optional, named_refs, short_name, type_label};
+use crate::names::{is_optional, named_refs, type_label};
 use carebus_codegen::ir::{Event, Field, Model, NamedType, Type};
 use std::fmt::Write as _;
 
@@ -16,15 +16,15 @@ pub fn field_anchor(owner: Option<&str>, field: &str) -> String {
         None => format!("field-{}", crate::html::slug(field)),
         Some(t) => format!(
             "type-{}-{}",
-            crate::html::slug(short_name(t)),
+            crate::html::slug(t),
             crate::html::slug(field)
         ),
     }
 }
 
-/// The HTML id of a nested named type's section.
+/// The HTML id of a nested named type's section (full name: short names may repeat).
 pub fn type_anchor(full_name: &str) -> String {
-    format!("type-{}", crate::html::slug(short_name(full_name)))
+    format!("type-{}", crate::html::slug(full_name))
 }
 
 /// A type label that links nested named types to their section on the same page.

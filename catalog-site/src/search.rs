@@ -2,14 +2,14 @@
 
 use crate::html::path;
 use crate::names::type_label;
-use crate::pages::{field_anchor, reachable_types};
+use crate::pages::{field_anchor, reachable_types, type_anchor};
 use carebus_codegen::ir::{Classification, Field, Model, NamedType};
 use serde::Serialize;
 
 /// One searchable thing. Short keys keep the index small.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Entry {
-    /// Kind: `event`, `field`, `topic`, `service`, `guide`.
+    /// Kind: `event`, `field`, `type`, `topic`, `service`, `guide`.
     pub k: &'static str,
     /// Name shown and matched first (field name, event name, ...).
     pub n: String,
@@ -97,6 +97,27 @@ pub fn entries(model: &Model) -> Vec<Entry> {
             }
         }
     }
+    // Shared types, once per event that uses them (newest versions), so searching a type
+    // name answers "which events carry an Identifier?".
+    for e in model.latest_events() {
+        for ty in reachable_types(model, &e.record.fields) {
+            let full = ty.full_name();
+            let kind = match ty {
+                NamedType::Record(_) => "record",
+                NamedType::Enum(_) => "enum",
+                NamedType::Fixed(_) => "fixed",
+            };
+            out.push(Entry {
+                k: "type",
+                n: crate::names::short_name(&full).to_string(),
+                c: format!("{} v{} · {kind} {full}", e.name, e.version),
+                t: String::new(),
+                s: String::new(),
+                d: String::new(),
+                u: format!("{}#{}", path::event(&e.name), type_anchor(&full)),
+            });
+        }
+    }
     let mut topics: Vec<_> = model.topics.iter().collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     for t in topics {
@@ -132,7 +153,7 @@ pub fn entries(model: &Model) -> Vec<Entry> {
             c: "guide".into(),
             t: String::new(),
             s: String::new(),
-            d: g.markdown.chars().take(2000).collect(),
+            d: g.markdown.clone(),
             u: path::guide(&g.slug),
         });
     }

@@ -134,6 +134,10 @@ fn search_index_lists_every_event_with_a_field_and_its_badge() {
         dob[1]["u"],
         "events/PatientCreated.v1.html#field-dateOfBirth"
     );
+    // Shared types are listed once per event that uses them.
+    assert!(entries.iter().any(|e| e["k"] == "type"
+        && e["n"] == "ContactDetails"
+        && e["u"] == "events/PatientCreated.html#type-healthcare.common.ContactDetails"));
     // Nested record fields are searchable too, pointing at their row on the event page.
     assert!(entries.iter().any(|e| e["n"] == "phone"
         && e["c"] == "PatientCreated v2 › ContactDetails"
