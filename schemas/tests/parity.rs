@@ -13,6 +13,8 @@
 
 #[path = "parity/canonical.rs"]
 mod canonical;
+#[path = "parity/control.rs"]
+mod control;
 #[path = "parity/json_edges.rs"]
 mod json_edges;
 #[path = "parity/proto.rs"]
@@ -73,6 +75,20 @@ where
             "{ty}: generated decode_payload rejected apache-avro's bytes: {e}"
         ))
     })?;
+
+    // The registry decodes the same bytes by (type, version) and by fingerprint (every event
+    // but the unregistered control type of `parity/control.rs`).
+    let registered = EVENTS
+        .iter()
+        .any(|i| i.event_type == ty && i.version == E::EVENT_VERSION);
+    if registered {
+        if let Err(e) = decode(ty, E::EVENT_VERSION, &apache) {
+            return Err(fail(format!("{ty}: the registry's decode failed: {e}")));
+        }
+        if let Err(e) = decode_fingerprint(E::FINGERPRINT, &apache) {
+            return Err(fail(format!("{ty}: decode_fingerprint failed: {e}")));
+        }
+    }
 
     // (c) the generated encoder writes apache-avro's bytes.
     let mut ours = Vec::new();
