@@ -18,105 +18,29 @@
 //!   `shutdown_deadline`), finished offsets are committed and the member leaves the group.
 
 mod batch;
+mod config;
 mod dedupe;
 pub mod offsets;
 mod process;
 mod shutdown;
 
 pub use batch::{EventStream, StreamItem};
+pub use config::{ConsumerConfig, ProcessingMode};
 pub use dedupe::{DedupeStore, RecentIds};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 use crate::claim_check::SharedClaimCheck;
-use crate::publisher::{Publisher, RetryPolicy};
+use crate::publisher::Publisher;
 use crate::topic::{TopicEvents, TopicHandler};
 use crate::transport::{
-    ConsumerEvent, OffsetReset, ReceivedRecord, SubscribeConfig, TopicPartition, Transport,
-    TransportConsumer, TransportError,
+    ConsumerEvent, ReceivedRecord, TopicPartition, Transport, TransportConsumer, TransportError,
 };
 use offsets::OffsetTracker;
 use process::{Outcome, Processor};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
-
-/// How records are handed to the handler.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProcessingMode {
-    /// One record at a time, in partition order.
-    Sequential,
-    /// Records of one key in order; different keys concurrently, at most `max_in_flight`.
-    KeyOrdered { max_in_flight: usize },
-}
-
-/// How a [`Consumer`] runs.
-#[derive(Clone, Debug)]
-pub struct ConsumerConfig {
-    pub group_id: String,
-    /// Topics to read; empty = the handler's topic.
-    pub topics: Vec<String>,
-    pub mode: ProcessingMode,
-    /// In-place retries of retriable handler errors.
-    pub retry: RetryPolicy,
-    /// Delays of the retry topics `<topic>.retry.1`, `.retry.2`, ...; empty = no retry topics.
-    pub retry_topic_delays: Vec<Duration>,
-    /// Send failed records and poison pills to `<topic>.dlq` (else stop on them).
-    pub dead_letter: bool,
-    pub commit_interval: Duration,
-    pub poll_timeout: Duration,
-    pub shutdown_deadline: Duration,
-    /// Records read but unfinished before the partitions are paused (backpressure).
-    pub max_buffered: usize,
-    pub offset_reset: OffsetReset,
-    /// Transport properties passed through (librdkafka for Kafka).
-    pub properties: BTreeMap<String, String>,
-}
-
-impl ConsumerConfig {
-    pub fn new(group_id: impl Into<String>) -> Self {
-        ConsumerConfig {
-            group_id: group_id.into(),
-            topics: Vec::new(),
-            mode: ProcessingMode::Sequential,
-            retry: RetryPolicy {
-                attempts: 3,
-                initial_backoff: Duration::from_millis(100),
-                max_backoff: Duration::from_secs(2),
-                multiplier: 2.0,
-            },
-            retry_topic_delays: Vec::new(),
-            dead_letter: true,
-            commit_interval: Duration::from_secs(1),
-            poll_timeout: Duration::from_millis(100),
-            shutdown_deadline: Duration::from_secs(30),
-            max_buffered: 1000,
-            offset_reset: OffsetReset::Earliest,
-            properties: BTreeMap::new(),
-        }
-    }
-
-    /// The topics to subscribe to: the main topics and their retry topics.
-    pub(crate) fn subscription(&self, default_topic: &str) -> SubscribeConfig {
-        let main: Vec<String> = if self.topics.is_empty() {
-            vec![default_topic.to_string()]
-        } else {
-            self.topics.clone()
-        };
-        let mut topics = main.clone();
-        for t in &main {
-            for level in 1..=self.retry_topic_delays.len() {
-                topics.push(crate::dead_letter::retry_topic(t, level));
-            }
-        }
-        SubscribeConfig {
-            group_id: self.group_id.clone(),
-            topics,
-            offset_reset: self.offset_reset,
-            properties: self.properties.clone(),
-        }
-    }
-}
 
 /// Why a consumer stopped with an error.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,253 @@
+//! Consumer settings from code, `CAREBUS_CONSUMER_*` environment variables and the `[consumer]` table of a TOML file turned into one `ConsumerConfig`.
+//!
+//! | TOML key (`[consumer]`) | environment | default |
+//! |---|---|---|
+//! | `group_id` | `CAREBUS_CONSUMER_GROUP_ID` | (from code) |
+//! | `topics` (comma list) | `CAREBUS_CONSUMER_TOPICS` | the handler's topic |
+//! | `mode` (`sequential`, `key-ordered:<N>`) | `CAREBUS_CONSUMER_MODE` | `sequential` |
+//! | `retry_attempts` | `CAREBUS_CONSUMER_RETRY_ATTEMPTS` | 3 |
+//! | `retry_topic_delays_ms` (comma list) | `CAREBUS_CONSUMER_RETRY_TOPIC_DELAYS_MS` | none |
+//! | `dead_letter` | `CAREBUS_CONSUMER_DEAD_LETTER` | true |
+//! | `commit_interval_ms`, `poll_timeout_ms`, `shutdown_deadline_ms` | `CAREBUS_CONSUMER_…` | 1000, 100, 30000 |
+//! | `max_buffered` | `CAREBUS_CONSUMER_MAX_BUFFERED` | 1000 |
+//! | `offset_reset` (`earliest`, `latest`) | `CAREBUS_CONSUMER_OFFSET_RESET` | `earliest` |
+//! | `[consumer.properties]` | `CAREBUS_CONSUMER_PROP_<NAME>` (`_` → `.`, lowercased) | — |
+
+use crate::publisher::{ConfigError, RetryPolicy};
+use crate::transport::{OffsetReset, SubscribeConfig};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How records are handed to the handler.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessingMode {
+    /// One record at a time, in partition order.
+    Sequential,
+    /// Records of one key in order; different keys concurrently, at most `max_in_flight`.
+    KeyOrdered { max_in_flight: usize },
+}
+
+/// How a [`Consumer`] runs.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    pub group_id: String,
+    /// Topics to read; empty = the handler's topic.
+    pub topics: Vec<String>,
+    pub mode: ProcessingMode,
+    /// In-place retries of retriable handler errors.
+    pub retry: RetryPolicy,
+    /// Delays of the retry topics `<topic>.retry.1`, `.retry.2`, ...; empty = no retry topics.
+    pub retry_topic_delays: Vec<Duration>,
+    /// Send failed records and poison pills to `<topic>.dlq` (else stop on them).
+    pub dead_letter: bool,
+    pub commit_interval: Duration,
+    pub poll_timeout: Duration,
+    pub shutdown_deadline: Duration,
+    /// Records read but unfinished before the partitions are paused (backpressure).
+    pub max_buffered: usize,
+    pub offset_reset: OffsetReset,
+    /// Transport properties passed through (librdkafka for Kafka).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl ConsumerConfig {
+    pub fn new(group_id: impl Into<String>) -> Self {
+        ConsumerConfig {
+            group_id: group_id.into(),
+            topics: Vec::new(),
+            mode: ProcessingMode::Sequential,
+            retry: RetryPolicy {
+                attempts: 3,
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                multiplier: 2.0,
+            },
+            retry_topic_delays: Vec::new(),
+            dead_letter: true,
+            commit_interval: Duration::from_secs(1),
+            poll_timeout: Duration::from_millis(100),
+            shutdown_deadline: Duration::from_secs(30),
+            max_buffered: 1000,
+            offset_reset: OffsetReset::Earliest,
+            properties: BTreeMap::new(),
+        }
+    }
+
+    /// The topics to subscribe to: the main topics and their retry topics.
+    pub(crate) fn subscription(&self, default_topic: &str) -> SubscribeConfig {
+        let main: Vec<String> = if self.topics.is_empty() {
+            vec![default_topic.to_string()]
+        } else {
+            self.topics.clone()
+        };
+        let mut topics = main.clone();
+        for t in &main {
+            for level in 1..=self.retry_topic_delays.len() {
+                topics.push(crate::dead_letter::retry_topic(t, level));
+            }
+        }
+        SubscribeConfig {
+            group_id: self.group_id.clone(),
+            topics,
+            offset_reset: self.offset_reset,
+            properties: self.properties.clone(),
+        }
+    }
+}
+
+fn parse<N: std::str::FromStr>(
+    key: &str,
+    value: &str,
+    expected: &'static str,
+) -> Result<N, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Value {
+        key: key.into(),
+        expected,
+    })
+}
+
+fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    parse(key, value, "milliseconds as a whole number").map(Duration::from_millis)
+}
+
+impl ConsumerConfig {
+    /// Set one setting by its TOML key; `Ok(false)` for an unknown key.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        let list = |v: &str| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        match key {
+            "group_id" => self.group_id = value.into(),
+            "topics" => self.topics = list(value),
+            "mode" => {
+                self.mode = match value.trim() {
+                    "sequential" => ProcessingMode::Sequential,
+                    other => match other.strip_prefix("key-ordered:") {
+                        Some(n) => ProcessingMode::KeyOrdered {
+                            max_in_flight: parse(key, n, "key-ordered:<max in flight>")?,
+                        },
+                        None => {
+                            return Err(ConfigError::Value {
+                                key: key.into(),
+                                expected: "sequential or key-ordered:<max in flight>",
+                            });
+                        }
+                    },
+                }
+            }
+            "retry_attempts" => self.retry.attempts = parse(key, value, "a whole number")?,
+            "retry_topic_delays_ms" => {
+                self.retry_topic_delays = list(value)
+                    .iter()
+                    .map(|v| millis(key, v))
+                    .collect::<Result<_, _>>()?
+            }
+            "dead_letter" => self.dead_letter = parse(key, value, "true or false")?,
+            "commit_interval_ms" => self.commit_interval = millis(key, value)?,
+            "poll_timeout_ms" => self.poll_timeout = millis(key, value)?,
+            "shutdown_deadline_ms" => self.shutdown_deadline = millis(key, value)?,
+            "max_buffered" => self.max_buffered = parse(key, value, "a whole number")?,
+            "offset_reset" => {
+                self.offset_reset = match value.trim() {
+                    "earliest" => OffsetReset::Earliest,
+                    "latest" => OffsetReset::Latest,
+                    _ => {
+                        return Err(ConfigError::Value {
+                            key: key.into(),
+                            expected: "earliest or latest",
+                        });
+                    }
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Apply the `[consumer]` table of TOML text; unknown keys are errors.
+    pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::File {
+                path: "<text>".into(),
+                reason: e.message().to_string(),
+            })?;
+        let Some(table) = doc.get("consumer").and_then(|v| v.as_table()) else {
+            return Ok(self);
+        };
+        for (key, value) in table {
+            let text = |v: &toml::Value| match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            if key == "properties" {
+                for (k, v) in value.as_table().into_iter().flatten() {
+                    self.properties.insert(k.clone(), text(v));
+                }
+            } else if !self.set(key, &text(value))? {
+                return Err(ConfigError::Value {
+                    key: format!("consumer.{key}"),
+                    expected: "a known consumer setting (see the ConsumerConfig docs)",
+                });
+            }
+        }
+        Ok(self)
+    }
+
+    /// Apply `CAREBUS_CONSUMER_*` variables from `vars` (pass `std::env::vars()`).
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<&mut Self, ConfigError> {
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("CAREBUS_CONSUMER_") else {
+                continue;
+            };
+            if let Some(prop) = rest.strip_prefix("PROP_") {
+                self.properties
+                    .insert(prop.to_ascii_lowercase().replace('_', "."), value);
+            } else {
+                self.set(&rest.to_ascii_lowercase(), &value)?;
+            }
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_then_environment() {
+        let mut c = ConsumerConfig::new("g");
+        c.apply_toml(
+            "[consumer]\nmode = \"key-ordered:16\"\nretry_topic_delays_ms = [1000, 60000]\n\
+             [consumer.properties]\n\"fetch.min.bytes\" = \"1024\"",
+        )
+        .unwrap();
+        c.apply_env([(
+            "CAREBUS_CONSUMER_DEAD_LETTER".to_string(),
+            "false".to_string(),
+        )])
+        .unwrap();
+        assert_eq!(c.mode, ProcessingMode::KeyOrdered { max_in_flight: 16 });
+        assert_eq!(
+            c.retry_topic_delays,
+            [Duration::from_secs(1), Duration::from_secs(60)]
+        );
+        assert!(!c.dead_letter);
+        assert_eq!(c.properties["fetch.min.bytes"], "1024");
+        assert!(c.apply_toml("[consumer]\nmode = \"fast\"").is_err());
+        assert!(c.apply_toml("[consumer]\ngroupid = \"x\"").is_err());
+    }
+}
