@@ -287,3 +287,37 @@ proptest::proptest! {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
+
+#[test]
+fn a_broken_import_is_reported_once() {
+    let dir = scratch_dir();
+    let common = dir.join("healthcare/common/codes.proto");
+    std::fs::create_dir_all(common.parent().unwrap()).unwrap();
+    std::fs::write(
+        &common,
+        "syntax = \"proto3\";\npackage healthcare.common;\nmessage Code { string code = 1 }\n",
+    )
+    .unwrap();
+    let mut files = vec![common];
+    for name in ["a", "b"] {
+        let file = dir.join(format!("healthcare/{name}/{name}.proto"));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(
+            &file,
+            format!("syntax = \"proto3\";\npackage healthcare.{name};\nimport \"healthcare/common/codes.proto\";\nmessage M {{ healthcare.common.Code c = 1; }}\n"),
+        )
+        .unwrap();
+        files.push(file);
+    }
+    let d = load_proto(&files, &[dir]).unwrap_err();
+    assert_eq!(d.len(), 1, "{d}");
+    assert_eq!(d.0[0].kind, DiagnosticKind::ProtobufSyntax);
+    assert!(
+        d.0[0]
+            .source
+            .file
+            .ends_with("healthcare/common/codes.proto"),
+        "{d}"
+    );
+    assert_eq!((d.0[0].source.line, d.0[0].source.column), (3, 32), "{d}");
+}

@@ -57,7 +57,13 @@ pub fn load_proto(files: &[PathBuf], include_dirs: &[PathBuf]) -> Result<ProtoOu
         }));
         match opened {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => diags.push(compile_error(&e, file, include_dirs)),
+            Ok(Err(e)) => {
+                // A broken file imported by several loaded files is reported once.
+                let d = compile_error(&e, file, include_dirs);
+                if !diags.0.contains(&d) {
+                    diags.push(d);
+                }
+            }
             Err(_) => diags.push(
                 Diagnostic::new(
                     DiagnosticKind::ProtobufSyntax,
