@@ -95,7 +95,9 @@ fn space_items(code: &str) -> String {
     while let Some(line) = lines.next() {
         out.push_str(line);
         out.push('\n');
-        let item_ends = line == "}" || (line.ends_with(';') && !line.starts_with(' '));
+        let top_level = !line.starts_with(' ') && !line.starts_with('/') && !line.starts_with('#');
+        let item_ends =
+            line == "}" || (top_level && (line.ends_with(';') || line.ends_with('}')));
         if item_ends && lines.peek().is_some_and(|next| !next.is_empty()) {
             out.push('\n');
         }
