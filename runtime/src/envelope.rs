@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `ce_specversion` | — | `1.0` |
 //! | `ce_id` | `event_id` | `550e8400-e29b-41d4-a716-446655440000` |
-//! | `ce_source` | `metadata.source` | `PRM Service` |
+//! | `ce_source` | `metadata.source`, percent-encoded into a URI-reference as the spec requires | `PRM%20Service` |
 //! | `ce_type` | `event_type` — the plain type name, the same string as `eventType` in the JSON form; the version is in `ce_eventversion` | `PatientCreated` |
 //! | `ce_time` | `event_time`, RFC 3339 UTC | `2024-11-24T10:30:00Z` |
 //! | `ce_subject` | `aggregate_id` | `patient-123` |
@@ -110,6 +110,45 @@ pub fn child_traceparent(parent: &str) -> String {
     }
 }
 
+/// Percent-encode every byte that may not appear in a URI-reference (RFC 3986), so a
+/// service name such as `PRM Service` is a valid CloudEvents `source` (`PRM%20Service`).
+pub fn uri_reference(text: &str) -> String {
+    const KEEP: &[u8] = b"-._~:/?#[]@!$&'()*+,;=";
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Undo [`uri_reference`] (invalid escapes are kept as they are).
+pub fn from_uri_reference(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `1` → `"1.0"`, the brief's `eventVersion` style.
 pub fn version_text(version: u32) -> String {
     format!("{version}.0")
@@ -156,7 +195,7 @@ impl Envelope {
         let mut h: Headers = vec![
             (SPECVERSION.into(), SPEC_VERSION.into()),
             (ID.into(), self.event_id.clone().into_bytes()),
-            (SOURCE.into(), self.metadata.source.clone().into_bytes()),
+            (SOURCE.into(), uri_reference(&self.metadata.source).into_bytes()),
             (TYPE.into(), self.event_type.clone().into_bytes()),
             (TIME.into(), self.event_time.to_string().into_bytes()),
             (SUBJECT.into(), self.aggregate_id.clone().into_bytes()),
@@ -236,7 +275,7 @@ impl Envelope {
             causation_id: optional(CAUSATION_ID),
             metadata: EventMetadata {
                 user_id: optional(USER_ID),
-                source: required(SOURCE)?,
+                source: from_uri_reference(&required(SOURCE)?),
                 ip_address: optional(IP_ADDRESS),
             },
             schema_fingerprint,
