@@ -9,6 +9,7 @@ pub mod admin;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod pause;
 pub mod plan;
 pub mod producer;
 pub mod spec;

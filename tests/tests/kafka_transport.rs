@@ -255,3 +255,44 @@ async fn rebalance_is_reported_and_finished_work_committed_before_revoke() {
     first.close().await.unwrap();
     second.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_partition_yields_nothing_until_resumed_then_continues_without_gaps() {
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("transport_pause");
+    create_topic(&bootstrap, &topic, 1, 1).await;
+    let kafka = transport(&bootstrap);
+    let sent = kafka
+        .send_batch(
+            (0..30)
+                .map(|i| Record::new(&topic, "k", vec![i as u8]))
+                .collect(),
+        )
+        .await;
+    assert!(sent.iter().all(Result::is_ok));
+    let consumer = subscribe(&kafka, &unique_name("pause_group"), &topic).await;
+    let first = consume(&consumer, 5, true, WAIT).await;
+    assert_eq!(first.len(), 5);
+    let tp = TopicPartition::new(&topic, 0);
+    consumer.pause(std::slice::from_ref(&tp)).unwrap();
+    let while_paused = consume(&consumer, 1, true, Duration::from_secs(2)).await;
+    assert!(
+        while_paused.is_empty(),
+        "got {} records while paused",
+        while_paused.len()
+    );
+    consumer.resume(std::slice::from_ref(&tp)).unwrap();
+    let rest = consume(&consumer, 25, true, WAIT).await;
+    let offsets: Vec<i64> = first.iter().chain(&rest).map(|r| r.offset).collect();
+    assert_eq!(offsets, (0..30).collect::<Vec<i64>>());
+    // A seek back while paused drops what was held and rereads from there.
+    consumer.pause(std::slice::from_ref(&tp)).unwrap();
+    consumer.seek(&tp, 10).unwrap();
+    consumer.resume(std::slice::from_ref(&tp)).unwrap();
+    let again = consume(&consumer, 20, true, WAIT).await;
+    assert_eq!(
+        again.iter().map(|r| r.offset).collect::<Vec<_>>(),
+        (10..30).collect::<Vec<i64>>()
+    );
+    consumer.close().await.unwrap();
+}

@@ -6,6 +6,7 @@
 
 use crate::kafka::config::KafkaConfig;
 use crate::kafka::error::transport_error;
+use crate::kafka::pause::{Arrival, PauseBuffer};
 use crate::kafka::producer::blocking;
 use crate::transport::{
     ConsumerEvent, ReceivedRecord, SubscribeConfig, TopicPartition, TransportError,
@@ -21,6 +22,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
+
+/// Records held per locally paused partition before its fetching is paused in librdkafka.
+const PAUSE_HOLD_CAP: usize = 5_000;
 
 /// How long a blocking group call (committed offsets, seek) may take.
 const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +75,8 @@ pub struct KafkaConsumer {
     notices: Notices,
     /// A record fetched while rebalance notices were waiting; returned after them.
     held: Mutex<Option<ReceivedRecord>>,
+    /// Pauses kept locally so prefetched records are not dropped and refetched.
+    pauses: Mutex<PauseBuffer>,
 }
 
 impl KafkaConsumer {
@@ -102,6 +108,7 @@ impl KafkaConsumer {
             consumer: RwLock::new(Some(Arc::new(consumer))),
             notices,
             held: Mutex::new(None),
+            pauses: Mutex::new(PauseBuffer::new(PAUSE_HOLD_CAP)),
         })
     }
 
@@ -129,25 +136,42 @@ impl KafkaConsumer {
         if let Some(event) = self.next_notice() {
             return Ok(Some(event));
         }
-        if let Some(record) = lock(&self.held).take() {
+        if let Some(record) = lock(&self.pauses).next_ready() {
             return Ok(Some(ConsumerEvent::Record(record)));
         }
-        let received = match tokio::time::timeout(timeout, consumer.recv()).await {
-            Err(_elapsed) => return Ok(self.next_notice()),
-            Ok(Err(e)) => return Err(transport_error("consume", &e)),
-            Ok(Ok(message)) => received(&message),
-        };
-        // Rebalance callbacks run inside recv: report them before the record.
-        if let Some(event) = self.next_notice() {
-            *lock(&self.held) = Some(received);
-            return Ok(Some(event));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let held = lock(&self.held).take();
+            let received = match held {
+                Some(record) => record,
+                None => match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                    Err(_elapsed) => return Ok(self.next_notice()),
+                    Ok(Err(e)) => return Err(transport_error("consume", &e)),
+                    Ok(Ok(message)) => received(&message),
+                },
+            };
+            // Rebalance callbacks run inside recv: report them before the record.
+            if let Some(event) = self.next_notice() {
+                *lock(&self.held) = Some(received);
+                return Ok(Some(event));
+            }
+            let arrival = lock(&self.pauses).arrive(received);
+            match arrival {
+                Arrival::Deliver(record) => return Ok(Some(ConsumerEvent::Record(record))),
+                Arrival::Held {
+                    pause_fetching: Some(tp),
+                } => consumer
+                    .pause(&list(&[tp]))
+                    .map_err(|e| transport_error("pause partitions", &e))?,
+                Arrival::Held { .. } => {}
+            }
         }
-        Ok(Some(ConsumerEvent::Record(received)))
     }
 
     fn next_notice(&self) -> Option<ConsumerEvent> {
         let event = lock(&self.notices).pop_front()?;
         if let ConsumerEvent::Revoked(revoked) = &event {
+            lock(&self.pauses).forget(revoked);
             let mut held = lock(&self.held);
             if held
                 .as_ref()
@@ -198,15 +222,22 @@ impl KafkaConsumer {
             }))
     }
 
+    /// Stop handing out records of these partitions. Records already fetched are held back
+    /// (see [`PauseBuffer`]), not dropped and refetched.
     pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
-        self.current()?
-            .pause(&list(partitions))
-            .map_err(|e| transport_error("pause partitions", &e))
+        self.current()?;
+        lock(&self.pauses).pause(partitions);
+        Ok(())
     }
 
     pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
-        self.current()?
-            .resume(&list(partitions))
+        let consumer = self.current()?;
+        let fetch_again = lock(&self.pauses).resume(partitions);
+        if fetch_again.is_empty() {
+            return Ok(());
+        }
+        consumer
+            .resume(&list(&fetch_again))
             .map_err(|e| transport_error("resume partitions", &e))
     }
 
@@ -215,6 +246,7 @@ impl KafkaConsumer {
         if held.as_ref().is_some_and(|r| r.topic_partition() == *tp) {
             *held = None;
         }
+        lock(&self.pauses).drop_held(tp);
         self.current()?
             .seek(
                 &tp.topic,

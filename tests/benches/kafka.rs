@@ -1,0 +1,350 @@
+//! `cargo bench -p carebus-tests --bench kafka`: typed carebus publishing and consuming against raw rdkafka with the same bytes on the same broker, printed as a table.
+//!
+//! Rows: publish throughput (typed publisher: validate + envelope + encode + send, vs raw
+//! FutureProducer sending the same pre-built records); publish latency p50/p99/p99.9 at a
+//! steady 2,000 events/s with acks=all (measured from each event's scheduled send time, so a
+//! stall is not hidden); consume throughput (typed Consumer + generated dispatcher vs a raw
+//! StreamConsumer loop). Needs the single broker (`scripts/services up kafka`).
+//! `CAREBUS_BENCH_EVENTS` sets the events per throughput run (default 50000).
+
+use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin, TopicsSpec};
+use carebus::transport::Record;
+use carebus::{
+    Consumer, ConsumerConfig, HandlerContext, HandlerResult, PublishOptions, Publisher,
+    PublisherConfig, Shutdown, Timestamp,
+};
+use carebus_schemas::{
+    DeactivationReason, PatientCreated, PatientDeactivated, PatientMerged, PatientUpdated,
+    PatientsDispatcher, PatientsHandler, Reference,
+};
+use carebus_tests::{kafka_bootstrap, unique_name};
+use futures::StreamExt;
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Sends in flight at once in the throughput runs.
+const WINDOW: usize = 5_000;
+const RATE_PER_SEC: u64 = 2_000;
+const LATENCY_RUN: Duration = Duration::from_secs(5);
+
+fn event(i: usize) -> PatientDeactivated {
+    PatientDeactivated {
+        patient_id: format!("patient-{}", i % 1000),
+        reason: DeactivationReason::PatientRequest,
+        deceased_at: None,
+        note: None,
+        deactivated_by: Reference {
+            r#type: "Practitioner".into(),
+            id: format!("pr-{}", i % 50),
+            display: Some("Dr. Example".into()),
+        },
+        deactivated_at: Timestamp::now(),
+    }
+}
+
+async fn create_topic(admin: &TopicAdmin, name: &str) {
+    let spec = TopicsSpec::parse(&format!(
+        "[[topic]]\nname = \"{name}\"\npartitions = 6\nreplication_factor = 1\n"
+    ))
+    .unwrap();
+    admin.apply(&spec).await.expect("create bench topic");
+}
+
+/// Typed: every event validated, enveloped, encoded and sent through the publisher.
+async fn publish_typed(publisher: &Publisher<KafkaTransport>, topic: &str, n: usize) -> Duration {
+    let events: Vec<PatientDeactivated> = (0..n).map(event).collect();
+    let started = Instant::now();
+    let sent = futures::stream::iter(events)
+        .map(|e| async move {
+            let (envelope, record) = publisher.prepare(&e, PublishOptions::default())?;
+            let record = Record {
+                topic: topic.to_string(),
+                ..record
+            };
+            publisher.send_prepared(&envelope, record).await
+        })
+        .buffer_unordered(WINDOW)
+        .filter(|r| std::future::ready(r.is_ok()))
+        .count()
+        .await;
+    assert_eq!(sent, n, "typed publish lost events");
+    started.elapsed()
+}
+
+/// Raw: the same records (key, value, headers) already built, straight into rdkafka.
+async fn publish_raw(producer: &FutureProducer, records: &[Record], topic: &str) -> Duration {
+    let started = Instant::now();
+    let sent = futures::stream::iter(records)
+        .map(|r| async move {
+            let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
+            for (key, value) in &r.headers {
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value.as_slice()),
+                });
+            }
+            let mut out = FutureRecord::<[u8], [u8]>::to(topic)
+                .payload(r.value.as_slice())
+                .headers(headers);
+            if let Some(k) = &r.key {
+                out = out.key(k.as_slice());
+            }
+            producer
+                .send(out, Timeout::After(Duration::from_secs(30)))
+                .await
+        })
+        .buffer_unordered(WINDOW)
+        .filter(|r| std::future::ready(r.is_ok()))
+        .count()
+        .await;
+    assert_eq!(sent, records.len(), "raw publish lost events");
+    started.elapsed()
+}
+
+/// Publish at a steady rate; latency of each event from its scheduled time to its ack.
+async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Duration> {
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_SEC));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let total = (RATE_PER_SEC as u128 * LATENCY_RUN.as_millis() / 1000) as usize;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..total {
+        let scheduled = ticks.tick().await;
+        let publisher = publisher.clone();
+        let topic = topic.to_string();
+        let samples = samples.clone();
+        tasks.spawn(async move {
+            let (envelope, record) = publisher
+                .prepare(&event(i), PublishOptions::default())
+                .unwrap();
+            let record = Record { topic, ..record };
+            publisher.send_prepared(&envelope, record).await.unwrap();
+            samples.lock().unwrap().push(scheduled.elapsed());
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let mut v = std::mem::take(&mut *samples.lock().unwrap());
+    v.sort();
+    v
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[derive(Clone)]
+struct Count {
+    seen: Arc<AtomicUsize>,
+    first: Arc<Mutex<Option<Instant>>>,
+    last: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Count {
+    fn hit(&self) -> HandlerResult {
+        let now = Instant::now();
+        self.first.lock().unwrap().get_or_insert(now);
+        *self.last.lock().unwrap() = Some(now);
+        self.seen.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl PatientsHandler for Count {
+    async fn on_patient_created(&self, _: &HandlerContext, _: PatientCreated) -> HandlerResult {
+        self.hit()
+    }
+    async fn on_patient_deactivated(
+        &self,
+        _: &HandlerContext,
+        e: PatientDeactivated,
+    ) -> HandlerResult {
+        std::hint::black_box(e);
+        self.hit()
+    }
+    async fn on_patient_merged(&self, _: &HandlerContext, _: PatientMerged) -> HandlerResult {
+        self.hit()
+    }
+    async fn on_patient_updated(&self, _: &HandlerContext, _: PatientUpdated) -> HandlerResult {
+        self.hit()
+    }
+}
+
+/// Typed consume: the carebus Consumer decoding into generated events and dispatching.
+/// Timed from the first handled event to the n-th (group join excluded).
+async fn consume_typed(publisher: &Publisher<KafkaTransport>, topic: &str, n: usize) -> Duration {
+    let count = Count {
+        seen: Arc::default(),
+        first: Arc::default(),
+        last: Arc::default(),
+    };
+    let mut config = ConsumerConfig::new(unique_name("bench_typed"));
+    config.topics = vec![topic.to_string()];
+    let consumer = Consumer::new(publisher.clone(), config);
+    let (stop, shutdown) = Shutdown::channel();
+    let handler = PatientsDispatcher(count.clone());
+    let run = async { consumer.run(handler, shutdown).await };
+    let watch = async {
+        while count.seen.load(Ordering::Relaxed) < n {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        stop.trigger();
+    };
+    let (report, ()) = tokio::join!(run, watch);
+    report.expect("typed consumer run");
+    let first = count.first.lock().unwrap().unwrap();
+    let last = count.last.lock().unwrap().unwrap();
+    last - first
+}
+
+/// Raw consume: a StreamConsumer loop touching every payload, same group settings.
+async fn consume_raw(config: &KafkaConfig, topic: &str, n: usize) -> Duration {
+    let sub = carebus::transport::SubscribeConfig::new(unique_name("bench_raw"), &[topic]);
+    let consumer: StreamConsumer = config.consumer_config(&sub).create().unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut first = None;
+    let mut bytes = 0usize;
+    for _ in 0..n {
+        let m = consumer.recv().await.unwrap();
+        first.get_or_insert_with(Instant::now);
+        bytes += rdkafka::Message::payload(&m).map_or(0, <[u8]>::len);
+    }
+    std::hint::black_box(bytes);
+    first.unwrap().elapsed()
+}
+
+/// Transport level: the Kafka transport's poll + store_offset, no decoding or dispatch.
+async fn consume_transport(kafka: &KafkaTransport, topic: &str, n: usize) -> Duration {
+    use carebus::transport::{ConsumerEvent, SubscribeConfig, Transport};
+    let consumer = kafka
+        .subscribe(SubscribeConfig::new(
+            unique_name("bench_transport"),
+            &[topic],
+        ))
+        .await
+        .unwrap();
+    let mut first = None;
+    let mut seen = 0;
+    while seen < n {
+        if let Some(ConsumerEvent::Record(r)) = consumer.poll(Duration::from_secs(5)).await.unwrap()
+        {
+            first.get_or_insert_with(Instant::now);
+            consumer
+                .store_offset(&r.topic_partition(), r.offset + 1)
+                .unwrap();
+            seen += 1;
+        }
+    }
+    let elapsed = first.unwrap().elapsed();
+    consumer.close().await.unwrap();
+    elapsed
+}
+
+fn row(what: &str, typed: f64, raw: f64, unit: &str) {
+    println!(
+        "| {what:<38} | {typed:>12.0} | {raw:>12.0} | {unit:<9} | {:>6.1}% |",
+        (typed / raw) * 100.0
+    );
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::var("CAREBUS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50_000);
+    let bootstrap = kafka_bootstrap();
+    let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
+    let typed_topic = unique_name("bench_typed");
+    let raw_topic = unique_name("bench_raw");
+    let latency_topic = unique_name("bench_latency");
+    for t in [&typed_topic, &raw_topic, &latency_topic] {
+        create_topic(&admin, t).await;
+    }
+    let config = KafkaConfig::new(&bootstrap);
+    let publisher = Publisher::new(
+        KafkaTransport::new(config.clone()).unwrap(),
+        PublisherConfig::default(),
+    )
+    .unwrap();
+    let raw: FutureProducer = config.producer_config().create().unwrap();
+    let records: Vec<Record> = (0..n)
+        .map(|i| {
+            publisher
+                .prepare(&event(i), PublishOptions::default())
+                .unwrap()
+                .1
+        })
+        .collect();
+    let avg = records.iter().map(Record::size).sum::<usize>() / n.max(1);
+
+    // Warm both paths (connections, metadata), then alternate and keep each one's best run.
+    publish_raw(&raw, &records[..n.min(2_000)], &raw_topic).await;
+    publish_typed(&publisher, &typed_topic, n.min(2_000)).await;
+    let mut best_raw = Duration::MAX;
+    let mut best_typed = Duration::MAX;
+    for _ in 0..2 {
+        best_raw = best_raw.min(publish_raw(&raw, &records, &raw_topic).await);
+        best_typed = best_typed.min(publish_typed(&publisher, &typed_topic, n).await);
+    }
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+
+    let typed_latency = latency(&publisher, &latency_topic).await;
+
+    // Both topics now hold 2n + 2000 events; read n of them.
+    let typed_consume = consume_typed(&publisher, &typed_topic, n).await;
+    let raw_consume = consume_raw(&config, &raw_topic, n).await;
+    let transport_consume = consume_transport(publisher.transport(), &raw_topic, n).await;
+
+    println!();
+    println!(
+        "carebus Kafka benchmark: {n} events/run, ~{avg} bytes/record (key+value+headers), 6 partitions, 1 broker, acks=all, idempotent, lz4, linger.ms=5"
+    );
+    println!();
+    println!(
+        "| {:<38} | {:>12} | {:>12} | {:<9} | {:>7} |",
+        "measure", "typed", "raw rdkafka", "unit", "typed/raw"
+    );
+    println!(
+        "|{:-<40}|{:-<14}|{:-<14}|{:-<11}|{:-<9}|",
+        "", "", "", "", ""
+    );
+    row(
+        "publish throughput (best of 2)",
+        rate(best_typed),
+        rate(best_raw),
+        "events/s",
+    );
+    row(
+        "consume throughput",
+        rate(typed_consume),
+        rate(raw_consume),
+        "events/s",
+    );
+    row(
+        "consume, transport poll only (no decode)",
+        rate(transport_consume),
+        rate(raw_consume),
+        "events/s",
+    );
+    println!();
+    println!(
+        "publish latency at a steady {RATE_PER_SEC} events/s for {}s (typed publisher, {} samples): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        LATENCY_RUN.as_secs(),
+        typed_latency.len(),
+        percentile(&typed_latency, 0.50),
+        percentile(&typed_latency, 0.99),
+        percentile(&typed_latency, 0.999),
+        percentile(&typed_latency, 1.0),
+    );
+    println!(
+        "floor from the brief: 100,000 events/minute (1,667/s), publish p99 < 10 ms; goal: typed within 10% of raw"
+    );
+    publisher.close().await;
+}
