@@ -273,3 +273,50 @@ fn fingerprint_is_stable_and_follows_the_wire_format_only() {
         "a change in a referenced type changes it"
     );
 }
+
+#[test]
+fn protobuf_deprecated_true_is_kept_and_a_carebus_reason_wins() {
+    let text = SCANNED
+        .replace(
+            "  option (carebus.aggregate_id) = \"scan_id\";",
+            "  option (carebus.aggregate_id) = \"scan_id\";\n  option deprecated = true;",
+        )
+        .replace("int32 slices = 3;", "int32 slices = 3 [deprecated = true];")
+        .replace(
+            "string code = 1;",
+            "string code = 1 [deprecated = true, (carebus.field_deprecated) = \"use side\"];",
+        );
+    let dir = scratch_dir();
+    let file = dir.join("healthcare/ai/scan.proto");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, text).unwrap();
+    let out = load_proto(&[file], &[dir]).unwrap_or_else(|d| panic!("{}", d.render()));
+    let scanned = &out.events[0];
+    assert!(
+        scanned
+            .deprecated
+            .as_deref()
+            .unwrap()
+            .contains("deprecated = true")
+    );
+    let slices = scanned.record.field("slices").unwrap();
+    assert!(
+        slices
+            .deprecated
+            .as_deref()
+            .unwrap()
+            .contains("deprecated = true")
+    );
+    let NamedType::Record(region) = out
+        .types
+        .iter()
+        .find(|t| t.full_name() == "healthcare.ai.Region")
+        .unwrap()
+    else {
+        panic!("Region is a record")
+    };
+    assert_eq!(
+        region.field("code").unwrap().deprecated.as_deref(),
+        Some("use side")
+    );
+}

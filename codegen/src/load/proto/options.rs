@@ -21,6 +21,10 @@ pub(crate) const EXAMPLES: &str = "examples";
 /// `deprecated` may be declared under this name instead.
 pub(crate) const FIELD_DEPRECATED: &str = "field_deprecated";
 
+/// The reason recorded for Protobuf's own `deprecated = true`, which carries none.
+pub(crate) const PROTOBUF_DEPRECATED: &str =
+    "marked `deprecated = true` in the .proto; the schema gives no replacement";
+
 const MESSAGE_OPTIONS: [&str; 6] = [
     EVENT_VERSION,
     AGGREGATE_TYPE,
@@ -114,7 +118,15 @@ pub(crate) fn event_options(
         aggregate_id: text(AGGREGATE_ID).unwrap_or_default(),
         topic,
         compatibility: Compatibility::default(),
-        deprecated: text(DEPRECATED),
+        deprecated: text(DEPRECATED).or_else(|| {
+            message
+                .descriptor_proto()
+                .options
+                .as_ref()
+                .and_then(|o| o.deprecated)
+                .filter(|d| *d)
+                .map(|_| PROTOBUF_DEPRECATED.to_string())
+        }),
     };
     if opts.topic.trim().is_empty() {
         diags.push(
@@ -223,7 +235,16 @@ pub(crate) fn field_options(
     source: &Source,
     diags: &mut Diagnostics,
 ) -> FieldOptions {
-    let mut out = FieldOptions::default();
+    let mut out = FieldOptions {
+        deprecated: field
+            .field_descriptor_proto()
+            .options
+            .as_ref()
+            .and_then(|o| o.deprecated)
+            .filter(|d| *d)
+            .map(|_| PROTOBUF_DEPRECATED.to_string()),
+        ..FieldOptions::default()
+    };
     for (name, number, value) in carebus_options(&field.options()) {
         let mut path = field.path().to_vec();
         path.extend([FIELD_OPTIONS_TAG, number as i32]);
