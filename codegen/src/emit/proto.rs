@@ -29,7 +29,8 @@ use convert::{Conv, holds_timestamp, timestamp_helpers};
 
 /// Generate prost's wire structs for `fds` into `out_dir`, one file per package
 /// (`healthcare.ai.rs`). Runs no external program: prost-build reads the descriptors that
-/// protox compiled.
+/// protox compiled. The generated code names `::prost` (and `::prost_types` when a schema
+/// uses `google.protobuf.Timestamp`), so the crate including it depends on those.
 pub fn compile_wire_types(fds: &FileDescriptorSet, out_dir: &Path) -> io::Result<()> {
     std::fs::create_dir_all(out_dir)?;
     let fds = fds.clone();
