@@ -39,6 +39,21 @@ impl Flow {
         Flow::of_events(model, |e| e.name == event.name, [event.topic.clone()])
     }
 
+    /// The flow of one service: the topics it publishes to and consumes from.
+    pub fn service(model: &Model, service: &str) -> Flow {
+        let mut flow = Flow::of_events(model, |_| true, []);
+        flow.produces.retain(|(s, _)| s == service);
+        flow.consumes.retain(|(_, s)| s == service);
+        flow.topics = flow
+            .produces
+            .iter()
+            .map(|(_, t)| t.clone())
+            .chain(flow.consumes.iter().map(|(t, _)| t.clone()))
+            .collect();
+        flow.unlisted.retain(|t| flow.topics.contains(t));
+        flow
+    }
+
     fn of_events(
         model: &Model,
         keep: impl Fn(&Event) -> bool,

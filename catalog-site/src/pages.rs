@@ -14,11 +14,7 @@ use std::fmt::Write as _;
 pub fn field_anchor(owner: Option<&str>, field: &str) -> String {
     match owner {
         None => format!("field-{}", crate::html::slug(field)),
-        Some(t) => format!(
-            "type-{}-{}",
-            crate::html::slug(t),
-            crate::html::slug(field)
-        ),
+        Some(t) => format!("type-{}-{}", crate::html::slug(t), crate::html::slug(field)),
     }
 }
 

@@ -62,7 +62,7 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
 <div><dt>Domain</dt><dd><a href="{domain_href}">{domain}</a></dd></div>
 <div><dt>Topic</dt><dd>{topic}</dd></div>
 <div><dt>Aggregate</dt><dd>{aggregate} <span class="muted">(id: <code>{aggregate_id}</code>)</span></dd></div>
-<div><dt>Schema</dt><dd>{format} · <code>{full_name}</code></dd></div>
+<div><dt>{format} schema</dt><dd><code>{full_name}</code></dd></div>
 <div><dt>Compatibility mode</dt><dd><code>{compat}</code></dd></div>
 <div><dt>Fingerprint</dt><dd><code>{fingerprint:016x}</code></dd></div>
 <div><dt>Rust type</dt><dd><code>{rust}</code></dd></div>

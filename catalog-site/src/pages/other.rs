@@ -1,6 +1,7 @@
 //! Domains, services and Markdown guides turned into their pages.
 
 use super::topic_link;
+use crate::flow::{Flow, svg};
 use crate::html::{
     Links, Page, Section, classification_badge, deprecated_badge, esc, path, table_wrap,
 };
@@ -142,6 +143,16 @@ pub fn service(model: &Model, service: &Service) -> Page {
         }
         b.push_str("\n</section>\n");
     }
+    let _ = write!(
+        b,
+        "<section aria-labelledby=\"flow-h\"><h2 id=\"flow-h\">Flow</h2>\n{}</section>\n",
+        svg(
+            &Flow::service(model, &service.name),
+            &links,
+            "flow-service",
+            &format!("Topics {} publishes to and consumes from", service.name)
+        )
+    );
     let _ = writeln!(
         b,
         r#"<p class="muted">Declared in <code>{}</code>.</p>"#,
