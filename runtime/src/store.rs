@@ -44,6 +44,21 @@ mod memory;
 pub mod postgres;
 mod subscription;
 mod upcast;
+// Store operations (query API, HTTP, compaction, crypto-shredding, tenancy, Kafka bridges).
+#[cfg(feature = "postgres")]
+pub mod compaction;
+#[cfg(feature = "postgres")]
+pub mod http;
+#[cfg(feature = "postgres")]
+pub mod outbox_relay;
+#[cfg(feature = "postgres")]
+pub mod query;
+#[cfg(feature = "postgres")]
+pub mod shred;
+#[cfg(feature = "postgres")]
+pub mod sink;
+#[cfg(feature = "postgres")]
+pub mod tenancy;
 
 pub use aggregate::{Aggregate, Loaded, Repository, RepositoryError, SnapshotPolicy};
 pub use error::StoreError;

@@ -1,0 +1,111 @@
+//! `events` / `events_archive` rows into [`StoredEvent`]s for the store-operation modules (query, compaction, shredding), and sqlx errors into [`StoreError`]s naming the operation, never the data.
+
+use crate::event::PayloadFormat;
+use crate::store::error::StoreError;
+use crate::store::event::{EventContext, StoredEvent};
+use crate::types::Timestamp;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+/// The columns both tables share, in table order (an `events_archive` row is this plus
+/// `archived_at`).
+pub(crate) const RAW_COLUMNS: &str = "global_position, tx_id, event_id, stream_id, \
+    stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
+    metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at";
+
+/// The live log and the archive as one relation `e` (for reads that include archived rows).
+pub(crate) const WITH_ARCHIVE: &str = "(SELECT global_position, tx_id, event_id, stream_id, \
+    stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
+    metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at FROM events \
+    UNION ALL SELECT global_position, tx_id, event_id, stream_id, \
+    stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
+    metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at FROM events_archive) e";
+
+/// What reads select, in the form [`stored_event`] decodes.
+pub(crate) const SELECT: &str = "global_position, tx_id::text AS tx_id, event_id, stream_id, \
+    stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
+    metadata, tenant_id, correlation_id, causation_id, \
+    (extract(epoch FROM event_time) * 1000000)::int8 AS event_time_us, \
+    (extract(epoch FROM recorded_at) * 1000000)::int8 AS recorded_at_us";
+
+/// Map a sqlx error, naming the operation (PostgreSQL's DETAIL, which holds row values, is
+/// dropped).
+pub(crate) fn backend(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| {
+        let (message, retriable) = match &e {
+            sqlx::Error::Database(db) => {
+                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
+                let retriable = matches!(code.as_str(), "40001" | "40P01" | "57P01" | "57P03")
+                    || code.starts_with("08");
+                (format!("{} (SQLSTATE {code})", db.message()), retriable)
+            }
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => {
+                (e.to_string(), true)
+            }
+            _ => (e.to_string(), false),
+        };
+        StoreError::Backend {
+            operation,
+            message,
+            retriable,
+        }
+    }
+}
+
+fn column<'r, T>(row: &'r PgRow, name: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
+{
+    row.try_get(name).map_err(backend("decode row"))
+}
+
+fn bad_row(what: &str) -> StoreError {
+    StoreError::Backend {
+        operation: "decode row",
+        message: format!("column {what} holds a value this version of carebus does not know"),
+        retriable: false,
+    }
+}
+
+/// A row selected with [`SELECT`].
+pub(crate) fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
+    let tx_text: String = column(row, "tx_id")?;
+    let tx_id = tx_text.parse().map_err(|_| bad_row("tx_id"))?;
+    let format = match column::<String>(row, "data_format")?.as_str() {
+        "avro" => PayloadFormat::Avro,
+        "protobuf" => PayloadFormat::Protobuf,
+        _ => return Err(bad_row("data_format")),
+    };
+    let metadata: Value = column(row, "metadata")?;
+    let meta = |k: &str| metadata.get(k).and_then(Value::as_str).map(str::to_owned);
+    let event_time = Timestamp(column(row, "event_time_us")?);
+    Ok(StoredEvent {
+        global_position: column(row, "global_position")?,
+        tx_id,
+        event_id: column(row, "event_id")?,
+        stream_id: column(row, "stream_id")?,
+        stream_version: column::<i64>(row, "stream_version")? as u64,
+        aggregate_type: column(row, "aggregate_type")?,
+        aggregate_id: meta("aggregateId").unwrap_or_default(),
+        event_type: column(row, "event_type")?,
+        event_version: column::<i32>(row, "event_version")? as u32,
+        topic: meta("topic").unwrap_or_default(),
+        format,
+        fingerprint: meta("schemaFingerprint").and_then(|f| u64::from_str_radix(&f, 16).ok()),
+        data: column(row, "data")?,
+        data_json: column(row, "data_json")?,
+        context: EventContext {
+            tenant_id: column(row, "tenant_id")?,
+            correlation_id: column(row, "correlation_id")?,
+            causation_id: column(row, "causation_id")?,
+            user_id: meta("userId"),
+            source: meta("source").unwrap_or_default(),
+            ip_address: meta("ipAddress"),
+            traceparent: meta("traceparent"),
+            event_time: Some(event_time),
+        },
+        event_time,
+        recorded_at: Timestamp(column(row, "recorded_at_us")?),
+    })
+}
