@@ -30,7 +30,7 @@ pub fn optional(t: Type) -> Type {
 pub fn scratch_dir() -> PathBuf {
     use std::sync::atomic::{AtomicUsize, Ordering};
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "carebus-proto-{}-{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
