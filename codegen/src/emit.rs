@@ -109,8 +109,7 @@ fn space_items(code: &str) -> String {
         out.push_str(line);
         out.push('\n');
         let top_level = !line.starts_with(' ') && !line.starts_with('/') && !line.starts_with('#');
-        let item_ends =
-            line == "}" || (top_level && (line.ends_with(';') || line.ends_with('}')));
+        let item_ends = line == "}" || (top_level && (line.ends_with(';') || line.ends_with('}')));
         if item_ends && lines.peek().is_some_and(|next| !next.is_empty()) {
             out.push('\n');
         }
