@@ -328,3 +328,48 @@ pub trait TransportConsumer: Send + Sync + 'static {
         Vec::new()
     }
 }
+
+/// A shared transport is a transport (e.g. one `Arc<KafkaTransport>` for a publisher and a
+/// consumer built separately).
+impl<T: Transport> Transport for std::sync::Arc<T> {
+    type Consumer = T::Consumer;
+
+    fn send(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
+        T::send(self, record)
+    }
+
+    fn send_batch(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Vec<Result<RecordPosition, TransportError>>> + Send {
+        T::send_batch(self, records)
+    }
+
+    fn send_transaction(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Result<Vec<RecordPosition>, TransportError>> + Send {
+        T::send_transaction(self, records)
+    }
+
+    fn flush(&self, timeout: Duration) -> impl Future<Output = Result<(), TransportError>> + Send {
+        T::flush(self, timeout)
+    }
+
+    fn partition_count(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<i32, TransportError>> + Send {
+        T::partition_count(self, topic)
+    }
+
+    fn subscribe(
+        &self,
+        config: SubscribeConfig,
+    ) -> impl Future<Output = Result<Self::Consumer, TransportError>> + Send {
+        T::subscribe(self, config)
+    }
+}
