@@ -235,3 +235,26 @@ pub fn has_float(v: &Value) -> bool {
         _ => false,
     }
 }
+
+/// The value with every float and double replaced by `x` (for NaN and infinity byte parity,
+/// which `PartialEq` and JSON cannot check).
+pub fn with_floats(v: &Value, x: f64) -> Value {
+    match v {
+        Value::Float(_) => Value::Float(x as f32),
+        Value::Double(_) => Value::Double(x),
+        Value::Map(m) => Value::Map(
+            m.iter()
+                .map(|(k, v)| (k.clone(), with_floats(v, x)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| with_floats(v, x)).collect()),
+        Value::Record(fields) => Value::Record(
+            fields
+                .iter()
+                .map(|(k, v)| (k.clone(), with_floats(v, x)))
+                .collect(),
+        ),
+        Value::Union(i, v) => Value::Union(*i, Box::new(with_floats(v, x))),
+        other => other.clone(),
+    }
+}
