@@ -186,3 +186,47 @@ pub fn source_diff(old: &str, new: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carebus_codegen::ir::Model;
+
+    fn patient_created() -> (Event, Event) {
+        let model: Model =
+            serde_json::from_str(include_str!("../tests/fixtures/model.json")).unwrap();
+        let v = model.versions("PatientCreated");
+        (v[0].clone(), v[1].clone())
+    }
+
+    #[test]
+    fn added_changed_and_removed_fields_are_named_with_the_rule_that_matters() {
+        let (v1, v2) = patient_created();
+        let forward = field_changes(&v1, &v2);
+        let summary: Vec<(&str, &str)> =
+            forward.iter().map(|c| (c.field.as_str(), c.kind)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("email", "changed"),
+                ("contact", "added"),
+                ("gender", "added")
+            ]
+        );
+        assert_eq!(forward[0].what, "deprecated: Use contact.email instead.");
+        assert_eq!(forward[2].what, "Gender (required, default \"UNKNOWN\")");
+        let backward = field_changes(&v2, &v1);
+        let removed: Vec<&FieldChange> = backward.iter().filter(|c| c.kind == "removed").collect();
+        assert_eq!(removed.len(), 2);
+        assert_eq!(removed[0].what, "ContactDetails?, had default null");
+    }
+
+    #[test]
+    fn source_diff_marks_inserted_and_deleted_lines() {
+        let html = source_diff("a\nb\n", "a\nc\n");
+        assert!(html.contains(r#"<span class="line-same">  a</span>"#));
+        assert!(html.contains(r#"<span class="line-del">- b</span>"#));
+        assert!(html.contains(r#"<span class="line-ins">+ c</span>"#));
+        assert!(source_diff("<x>", "<x>").contains("&lt;x&gt;"));
+    }
+}
