@@ -375,3 +375,16 @@ fn empty_payload_is_an_error_for_events_with_required_fields() {
         );
     }
 }
+
+#[test]
+fn fingerprints_identify_one_event_version_each() {
+    for (i, a) in EVENTS.iter().enumerate() {
+        for b in &EVENTS[i + 1..] {
+            assert_ne!(
+                a.fingerprint, b.fingerprint,
+                "{} v{} and {} v{} share a fingerprint, so decode_fingerprint cannot tell them apart",
+                a.event_type, a.version, b.event_type, b.version
+            );
+        }
+    }
+}
