@@ -329,14 +329,14 @@ async fn main() {
     let rate = |d: Duration| n as f64 / d.as_secs_f64();
 
     let typed_latency = latency(&publisher, &latency_topic).await;
-    let mut low_linger = config.clone();
-    low_linger.set("linger.ms", "1");
-    let low_linger_publisher = Publisher::new(
-        KafkaTransport::new(low_linger).unwrap(),
+    let mut high_linger = config.clone();
+    high_linger.set("linger.ms", "5");
+    let high_linger_publisher = Publisher::new(
+        KafkaTransport::new(high_linger).unwrap(),
         PublisherConfig::default(),
     )
     .unwrap();
-    let low_linger_latency = latency(&low_linger_publisher, &latency_topic).await;
+    let high_linger_latency = latency(&high_linger_publisher, &latency_topic).await;
 
     // Both topics now hold 2n + 2000 events; read n of them.
     let typed_consume = consume_typed(&publisher, &typed_topic, n).await;
@@ -345,7 +345,9 @@ async fn main() {
 
     println!();
     println!(
-        "carebus Kafka benchmark: {n} events/run, ~{avg} bytes/record (key+value+headers), 6 partitions, 1 broker, acks=all, idempotent, lz4, linger.ms=5"
+        "carebus Kafka benchmark: {n} events/run, ~{avg} bytes/record (key+value+headers), 6 partitions, 1 broker, acks=all, idempotent, {}, linger.ms={}",
+        config.compression.as_config(),
+        config.producer_config().get("linger.ms").unwrap_or("?"),
     );
     println!();
     println!(
@@ -381,7 +383,7 @@ async fn main() {
         "events/s",
     );
     println!();
-    for (linger, samples) in [("5 (default)", &typed_latency), ("1", &low_linger_latency)] {
+    for (linger, samples) in [("1 (default)", &typed_latency), ("5", &high_linger_latency)] {
         println!(
             "publish latency, steady {RATE_PER_SEC} events/s for {}s, linger.ms={linger} ({} samples): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
             LATENCY_RUN.as_secs(),
