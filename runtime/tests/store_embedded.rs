@@ -492,3 +492,61 @@ async fn live_subscription_sees_later_appends_and_filters() {
         Some(progress.cursor)
     );
 }
+
+#[tokio::test]
+async fn replay_onto_the_bus_publishes_records_consumers_decode() {
+    use carebus::bus::Bus;
+    use carebus::store::TransportSink;
+    let store = MemoryEventStore::new();
+    let ids: Vec<uuid::Uuid> = {
+        let batch = vec![step("k1", 5), step("k1", 6), step("k2", 7)];
+        let ids = batch.iter().map(|e| e.event_id).collect();
+        store
+            .append("Counter-k1", ExpectedVersion::Any, batch)
+            .await
+            .unwrap();
+        ids
+    };
+    let bus = Bus::default();
+    bus.create_topic("test.counters.events", 3);
+    let mut sink = TransportSink::new(store.clone(), "to-bus", Arc::new(bus.clone()));
+    let progress = CatchUp::new(store.clone())
+        .run_to_end(&mut sink, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(progress.done, 3);
+    let mut records = bus.topic_records("test.counters.events");
+    records.sort_by_key(|r| (r.partition, r.offset));
+    assert_eq!(records.len(), 3);
+    let mut got = Vec::new();
+    for r in &records {
+        let (envelope, event): (_, CounterEvent) =
+            carebus::wire::decode(&r.headers, &r.value).unwrap();
+        assert_eq!(r.key.as_deref(), Some(envelope.aggregate_id.as_bytes()));
+        got.push((uuid::Uuid::parse_str(&envelope.event_id).unwrap(), event));
+    }
+    got.sort_by_key(|(id, _)| ids.iter().position(|i| i == id));
+    assert_eq!(
+        got.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        ids,
+        "every event once, with its id"
+    );
+    assert_eq!(
+        got[2].1,
+        CounterEvent::Counted(Counted {
+            counter_id: "k2".into(),
+            amount: 7
+        })
+    );
+    // k1's two events share a partition and arrive in stream order.
+    let k1: Vec<String> = records
+        .iter()
+        .filter(|r| r.key.as_deref() == Some(b"k1".as_slice()))
+        .map(|r| {
+            carebus::transport::header_str(&r.headers, "ce_id")
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(k1, vec![ids[0].to_string(), ids[1].to_string()]);
+}

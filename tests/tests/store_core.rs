@@ -313,7 +313,10 @@ async fn appending_a_stored_event_id_again_is_a_no_op() {
     assert_eq!(mixed.events[1].stream_version, 4);
     // count(), not read_all(): the safe cursor may hold back events while transactions of
     // other tests (anywhere in the cluster) are still open.
-    let stored = store.count(&EventFilter::all(), Cursor::START).await.unwrap();
+    let stored = store
+        .count(&EventFilter::all(), Cursor::START)
+        .await
+        .unwrap();
     assert_eq!(stored, 4, "nothing stored twice");
 }
 
@@ -579,4 +582,60 @@ async fn inline_projection_commits_and_rolls_back_with_the_append() {
         .unwrap_err();
     assert!(matches!(err, StoreError::Projection { .. }), "{err}");
     assert_eq!(base.stream_version("Patient-in").await.unwrap(), Some(4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriber_held_back_by_an_open_transaction_reports_a_stall_then_catches_up() {
+    let store = fresh_store("stall").await;
+    let mut held = store.pool().begin().await.unwrap();
+    let first = NewEvent::from_event(&created("st-1"), &context()).unwrap();
+    store
+        .append_in(
+            &mut held,
+            "Patient-st-1",
+            ExpectedVersion::NoStream,
+            vec![first],
+        )
+        .await
+        .unwrap();
+    let later = NewEvent::from_event(&created("st-2"), &context()).unwrap();
+    store
+        .append("Patient-st-2", ExpectedVersion::NoStream, vec![later])
+        .await
+        .unwrap();
+
+    let seen = Arc::new(Mutex::new(0u64));
+    let sink_seen = seen.clone();
+    let mut sink = HandlerSink::new(store.clone(), "stalled", move |_: &StoredEvent| {
+        *sink_seen.lock().unwrap() += 1;
+        Ok(())
+    });
+    let subscription = CatchUp::new(store.clone())
+        .poll_interval(Duration::from_millis(10))
+        .stall_after(Duration::from_millis(100));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        subscription
+            .run_live(&mut sink, async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        0,
+        "the open transaction holds the cursor back"
+    );
+    held.commit().await.unwrap();
+    for _ in 0..500 {
+        if *seen.lock().unwrap() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop_tx.send(()).unwrap();
+    let progress = running.await.unwrap().unwrap();
+    assert_eq!(progress.done, 2);
+    assert!(progress.stalls >= 1, "stall reported: {progress:?}");
 }

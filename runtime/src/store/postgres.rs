@@ -1,4 +1,14 @@
 //! The PostgreSQL event store: [`EventStore`] over the `streams`/`events`/`snapshots`/`checkpoints` tables of `runtime/migrations`, appending one batch per transaction and reading by the safe `(tx_id, global_position)` cursor.
+//!
+//! Notes for operators:
+//! - `xmin` is cluster-wide: a transaction left open anywhere on the server (another database
+//!   included) holds every subscriber back until it ends. [`CatchUp`](crate::store::CatchUp)
+//!   reports that as a stall (metric + warning); `count` still sees the pending events.
+//! - `xid8` values do not survive `pg_dump`/restore into another cluster: after a restore,
+//!   `DELETE FROM checkpoints` and rebuild the projections (replays are idempotent by event id
+//!   for the Kafka sink; projections start from an empty read model via [`rebuild`]).
+//! - Every statement is parameterised; the only text put into SQL is the schema name of
+//!   [`PgEventStore::connect_in_schema`], checked to be a plain identifier first.
 
 mod append;
 mod projection;

@@ -48,6 +48,9 @@ pub struct Progress {
     pub elapsed: Duration,
     /// The checkpoint after the last batch.
     pub cursor: Cursor,
+    /// Times this run was found stalled (no progress for `stall_after` while events were
+    /// pending); each is also a [`STALLS_COUNTER`] increment and a `tracing` warning.
+    pub stalls: u64,
 }
 
 /// Reads a store after a checkpoint in batches and feeds a sink.
@@ -129,6 +132,7 @@ impl<S: EventStore> CatchUp<S> {
             events_per_sec: 0.0,
             elapsed: Duration::ZERO,
             cursor,
+            stalls: 0,
         };
         let mut last_progress = Instant::now();
         let mut stalled = false;
@@ -171,6 +175,7 @@ impl<S: EventStore> CatchUp<S> {
                 }
             } else if !stalled && last_progress.elapsed() >= self.stall_after {
                 stalled = true;
+                progress.stalls += 1;
                 metrics::gauge!(STALLED_GAUGE, "subscription" => name.clone()).set(1.0);
                 metrics::counter!(STALLS_COUNTER, "subscription" => name.clone()).increment(1);
                 tracing::warn!(
@@ -178,8 +183,9 @@ impl<S: EventStore> CatchUp<S> {
                     cursor = %cursor,
                     pending = remaining,
                     stalled_for_ms = last_progress.elapsed().as_millis() as u64,
-                    "subscription stalled: events are pending but none could be processed \
-                     (a long-running transaction holds the safe cursor back, or the sink fails)"
+                    "subscription stalled: events are committed but the safe cursor cannot pass \
+                     them; a transaction open since before them (anywhere in the cluster) holds \
+                     it back: look for old xact_start in pg_stat_activity"
                 );
             }
             match stop.as_mut() {
