@@ -370,8 +370,38 @@ pub(crate) fn doc_attrs(doc: Option<&str>) -> TokenStream {
     let Some(doc) = doc.map(str::trim).filter(|d| !d.is_empty()) else {
         return TokenStream::new();
     };
-    let lines = doc.lines().map(|l| format!(" {}", l.trim_end()));
+    let lines = doc
+        .lines()
+        .map(|l| format!(" {}", escape_markdown(l.trim_end())));
     quote! { #( #[doc = #lines] )* }
+}
+
+/// Schema docs are plain text: brackets (UCUM `mm[Hg]`) and `<` (`<2.0`) would be read by
+/// rustdoc as links and HTML, so they are escaped; bare URLs become `<autolinks>`.
+fn escape_markdown(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + 8);
+    let mut rest = line;
+    while let Some(c) = rest.chars().next() {
+        if rest.starts_with("http://") || rest.starts_with("https://") {
+            let end = rest
+                .find(|c: char| {
+                    c.is_whitespace() || matches!(c, ')' | ',' | ';' | '"' | '\'' | '>')
+                })
+                .unwrap_or(rest.len());
+            let url = rest[..end].trim_end_matches('.');
+            out.push('<');
+            out.push_str(url);
+            out.push('>');
+            rest = &rest[url.len()..];
+            continue;
+        }
+        if matches!(c, '[' | ']' | '<') {
+            out.push('\\');
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// A `Deprecated: reason` doc paragraph (instead of `#[deprecated]`, which would make the
@@ -380,7 +410,7 @@ pub(crate) fn doc_attrs(doc: Option<&str>) -> TokenStream {
 pub(crate) fn deprecated_doc(reason: Option<&str>, after_doc: bool) -> TokenStream {
     match reason {
         Some(r) => {
-            let line = format!(" **Deprecated:** {r}");
+            let line = format!(" **Deprecated:** {}", escape_markdown(r));
             let gap = if after_doc {
                 quote! { #[doc = ""] }
             } else {
@@ -395,4 +425,34 @@ pub(crate) fn deprecated_doc(reason: Option<&str>, after_doc: bool) -> TokenStre
 /// An unsuffixed integer literal (`3`, not `3i32`), for readable generated code.
 pub(crate) fn int(n: impl Into<i128>) -> proc_macro2::Literal {
     proc_macro2::Literal::i128_unsuffixed(n.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_docs_are_escaped_for_rustdoc() {
+        let table = [
+            ("mm[Hg] and <2.0", "mm\\[Hg\\] and \\<2.0"),
+            (
+                "ICD-10 (http://hl7.org/fhir/sid/icd-10-cm) for billing",
+                "ICD-10 (<http://hl7.org/fhir/sid/icd-10-cm>) for billing",
+            ),
+            ("see https://loinc.org.", "see <https://loinc.org>."),
+            ("plain text", "plain text"),
+        ];
+        for (input, expected) in table {
+            assert_eq!(escape_markdown(input), expected);
+        }
+    }
+
+    #[test]
+    fn items_are_separated_by_blank_lines() {
+        let code = "struct A;\nimpl A {}\nfn f() {\n    x;\n}\nstruct B;\n";
+        assert_eq!(
+            space_items(code),
+            "struct A;\n\nimpl A {}\n\nfn f() {\n    x;\n}\n\nstruct B;\n"
+        );
+    }
 }

@@ -244,11 +244,11 @@ fn union(u: &UnionDef) -> TokenStream {
     let list = u
         .branches
         .iter()
-        .map(|(v, _, _)| v.to_string())
+        .map(|(v, _, _)| format!("`{v}`"))
         .collect::<Vec<_>>()
         .join(", ");
     let doc =
-        format!(" A value of the Avro union [{list}] (one variant per branch, in schema order).");
+        format!(" A value of an Avro union: one variant per branch, in schema order ({list}).");
     let derives = serde_derive();
     quote! {
         #[doc = #doc]
