@@ -322,34 +322,52 @@ impl JsonCodec for Uuid {
             .ok_or_else(|| wrong(field, "a UUID string"))
     }
 }
+/// Dates and times are ISO 8601 / RFC 3339 text in JSON; values outside the years
+/// 0000-9999 (which that text cannot hold) are the raw Avro number (days or time units since
+/// the epoch), so every Avro value round-trips. Both forms are accepted when reading.
 impl JsonCodec for Date {
     fn to_json(&self) -> Value {
-        Value::String(self.to_string())
+        match self.iso_text() {
+            Some(text) => Value::String(text),
+            None => Value::from(self.0),
+        }
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        v.as_str()
-            .and_then(Date::parse_iso)
-            .ok_or_else(|| wrong(field, "a date YYYY-MM-DD"))
+        match v {
+            Value::Number(n) => n.as_i64().and_then(|d| i32::try_from(d).ok()).map(Date),
+            _ => v.as_str().and_then(Date::parse_iso),
+        }
+        .ok_or_else(|| wrong(field, "a date YYYY-MM-DD (or days since 1970-01-01)"))
     }
 }
 impl JsonCodec for Timestamp {
     fn to_json(&self) -> Value {
-        Value::String(self.to_string())
+        match self.rfc3339_text() {
+            Some(text) => Value::String(text),
+            None => Value::from(self.0),
+        }
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        v.as_str()
-            .and_then(Timestamp::parse_rfc3339)
-            .ok_or_else(|| wrong(field, "an RFC 3339 timestamp"))
+        match v {
+            Value::Number(n) => n.as_i64().map(Timestamp),
+            _ => v.as_str().and_then(Timestamp::parse_rfc3339),
+        }
+        .ok_or_else(|| wrong(field, "an RFC 3339 timestamp (or a count since the Unix epoch)"))
     }
 }
 impl JsonCodec for TimestampMillis {
     fn to_json(&self) -> Value {
-        Value::String(self.to_string())
+        match self.rfc3339_text() {
+            Some(text) => Value::String(text),
+            None => Value::from(self.0),
+        }
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        v.as_str()
-            .and_then(TimestampMillis::parse_rfc3339)
-            .ok_or_else(|| wrong(field, "an RFC 3339 timestamp"))
+        match v {
+            Value::Number(n) => n.as_i64().map(TimestampMillis),
+            _ => v.as_str().and_then(TimestampMillis::parse_rfc3339),
+        }
+        .ok_or_else(|| wrong(field, "an RFC 3339 timestamp (or a count since the Unix epoch)"))
     }
 }
 impl<T: JsonCodec> JsonCodec for Phi<T> {

@@ -76,6 +76,14 @@ impl Date {
         chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?
             .checked_add_signed(chrono::TimeDelta::try_days(self.0 as i64)?)
     }
+    /// `YYYY-MM-DD` for years 0000-9999; `None` outside them (ISO text cannot hold those
+    /// without an expanded year, which most readers reject).
+    pub fn iso_text(self) -> Option<String> {
+        use chrono::Datelike;
+        self.naive()
+            .filter(|d| (0..=9999).contains(&d.year()))
+            .map(|d| d.format("%Y-%m-%d").to_string())
+    }
     /// Parse `YYYY-MM-DD`.
     pub fn parse_iso(s: &str) -> Option<Date> {
         let nd = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?;
@@ -127,6 +135,13 @@ macro_rules! timestamp_type {
                 let secs = dt.timestamp().checked_mul($per_sec)?;
                 secs.checked_add(dt.timestamp_subsec_nanos() as i64 / (1_000_000_000 / $per_sec))
                     .map($name)
+            }
+            /// RFC 3339 text in UTC for years 0000-9999; `None` outside them.
+            pub fn rfc3339_text(self) -> Option<String> {
+                use chrono::Datelike;
+                self.to_chrono()
+                    .filter(|dt| (0..=9999).contains(&dt.year()))
+                    .map(|dt| dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
             }
             #[doc = concat!("Count of ", $unit, " since the Unix epoch.")]
             pub fn value(self) -> i64 {
