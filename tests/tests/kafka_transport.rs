@@ -296,3 +296,60 @@ async fn a_paused_partition_yields_nothing_until_resumed_then_continues_without_
     );
     consumer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consume_transform_produce_commits_output_and_input_offsets_together() {
+    let bootstrap = kafka_bootstrap();
+    let input = unique_name("ctp_in");
+    let output = unique_name("ctp_out");
+    create_topic(&bootstrap, &input, 1, 1).await;
+    create_topic(&bootstrap, &output, 1, 1).await;
+    let kafka = transport(&bootstrap);
+    for i in 0..6 {
+        kafka
+            .send(Record::new(&input, "k", format!("{i}").into_bytes()))
+            .await
+            .unwrap();
+    }
+    let group = unique_name("ctp_group");
+    let consumer = subscribe(&kafka, &group, &input).await;
+    let got = consume(&consumer, 6, false, WAIT).await;
+    assert_eq!(got.len(), 6);
+    let tp = TopicPartition::new(&input, 0);
+
+    // First three: transformed, then aborted — neither output nor offsets survive.
+    let txn = kafka.producer().begin().await.unwrap();
+    for r in &got[..3] {
+        txn.send(&Record::new(&output, "k", [b"x", &r.value[..]].concat()))
+            .await
+            .unwrap();
+    }
+    txn.send_offsets(&consumer, &[(tp.clone(), got[2].offset + 1)])
+        .await
+        .unwrap();
+    txn.abort().await.unwrap();
+    assert_eq!(consumer.committed(&tp).await.unwrap(), None);
+
+    // All six in one committed transaction: output visible, input offset committed with it.
+    let txn = kafka.producer().begin().await.unwrap();
+    for r in &got {
+        txn.send(&Record::new(&output, "k", [b"y", &r.value[..]].concat()))
+            .await
+            .unwrap();
+    }
+    txn.send_offsets(&consumer, &[(tp.clone(), got[5].offset + 1)])
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(consumer.committed(&tp).await.unwrap(), Some(6));
+    consumer.close().await.unwrap();
+
+    let reader = subscribe(&kafka, &unique_name("ctp_reader"), &output).await;
+    let out = consume(&reader, 7, false, Duration::from_secs(10)).await;
+    let values: Vec<String> = out
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+        .collect();
+    assert_eq!(values, ["y0", "y1", "y2", "y3", "y4", "y5"]);
+    reader.close().await.unwrap();
+}
