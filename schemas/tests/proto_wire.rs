@@ -90,3 +90,16 @@ fn garbage_bytes_are_a_decode_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn json_form_uses_proto3_lower_camel_case_names() {
+    let event = completed();
+    let json = event.to_json();
+    let obj = json.as_object().unwrap();
+    assert!(obj.contains_key("analysisId"), "{json}");
+    assert!(
+        !obj.keys().any(|k| k.contains('_')),
+        "no snake_case member names: {json}"
+    );
+    assert_eq!(AnalysisCompleted::from_json(&json).unwrap(), event);
+}
