@@ -353,3 +353,29 @@ async fn consume_transform_produce_commits_output_and_input_offsets_together() {
     assert_eq!(values, ["y0", "y1", "y2", "y3", "y4", "y5"]);
     reader.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_transport_delivers_what_is_still_queued() {
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("transport_drop_flush");
+    create_topic(&bootstrap, &topic, 1, 1).await;
+    let mut config = KafkaConfig::new(&bootstrap);
+    config.set("linger.ms", "200");
+    let kafka = KafkaTransport::new(config).unwrap();
+    let raw = kafka.producer().rdkafka();
+    for i in 0..100u8 {
+        let record = rdkafka::producer::FutureRecord::<[u8], [u8]>::to(&topic)
+            .key(b"k")
+            .payload(std::slice::from_ref(&i));
+        // Enqueued, not awaited: still in librdkafka's queue when the transport goes.
+        drop(raw.send_result(record).map_err(|(e, _)| e).unwrap());
+    }
+    drop(raw);
+    drop(kafka);
+
+    let reader_transport = transport(&bootstrap);
+    let reader = subscribe(&reader_transport, &unique_name("drop_flush_reader"), &topic).await;
+    let got = consume(&reader, 100, false, WAIT).await;
+    assert_eq!(got.len(), 100, "records queued at drop were lost");
+    reader.close().await.unwrap();
+}

@@ -165,6 +165,19 @@ impl KafkaProducer {
     }
 }
 
+impl Drop for KafkaProducer {
+    /// librdkafka purges whatever is still queued when its producer is dropped: flush first, so
+    /// every record handed to `send` is delivered (within the delivery timeout).
+    fn drop(&mut self) {
+        let producer = self.rdkafka();
+        if producer.in_flight_count() > 0
+            && let Err(e) = producer.flush(self.config.delivery_timeout)
+        {
+            tracing::warn!(error = %e, pending = producer.in_flight_count(), "records still unacknowledged when the Kafka producer was dropped");
+        }
+    }
+}
+
 /// An open Kafka transaction; finish it with [`commit`](Self::commit) or
 /// [`abort`](Self::abort). Dropping it leaves it to be aborted by the next `begin`.
 pub struct KafkaTransaction<'a> {
