@@ -85,6 +85,12 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
             (#event_type, #version) => <#t as ::carebus::DomainEvent>::decode_payload(payload).map(Self::#t),
         }
     });
+    let by_version_json = g.events.iter().zip(&types).map(|(e, t)| {
+        let (event_type, version) = (&e.name, super::int(e.version));
+        quote! {
+            (#event_type, #version) => <#t as ::carebus::DomainEvent>::from_json(data).map(Self::#t),
+        }
+    });
     let by_fingerprint = types.iter().map(|t| {
         quote! {
             if fingerprint == #t::INFO.fingerprint {
@@ -115,6 +121,12 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
             fn decode(event_type: &str, version: u32, payload: &[u8]) -> ::std::result::Result<Self, ::carebus::DecodeError> {
                 match (event_type, version) {
                     #(#by_version)*
+                    _ => ::std::result::Result::Err(::carebus::topic::unknown_event(Self::EVENTS, event_type, version)),
+                }
+            }
+            fn decode_json(event_type: &str, version: u32, data: &::carebus::__private::serde_json::Value) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+                match (event_type, version) {
+                    #(#by_version_json)*
                     _ => ::std::result::Result::Err(::carebus::topic::unknown_event(Self::EVENTS, event_type, version)),
                 }
             }
