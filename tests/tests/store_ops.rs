@@ -883,6 +883,13 @@ async fn outbox_relay_survives_a_broker_outage_and_the_audit_sink_archives_idemp
     stop_tx.send(()).unwrap();
     let stats = relay.await.unwrap().unwrap();
     assert!(stats.relayed >= 62, "{stats:?}");
+    // A new run resumes from the checkpoint: nothing left to send.
+    let again = OutboxRelay::new(store.clone(), transport.clone(), "relay-test")
+        .run_until_idle()
+        .await
+        .unwrap();
+    assert_eq!(again.relayed, 0, "{again:?}");
+    assert_eq!(again.cursor, all.last().unwrap().cursor());
 
     // Consume everything: nothing lost, per-stream order kept (first occurrences in order).
     let consumer = kafka_support::subscribe(

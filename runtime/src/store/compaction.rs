@@ -195,7 +195,7 @@ impl EventStore for WithArchive {
             .push_bind(after.position)
             .push(") AND tx_id < pg_snapshot_xmin(pg_current_snapshot())");
         push_filter(&mut q, filter);
-        q.push(" ORDER BY tx_id, global_position LIMIT ")
+        q.push(" ORDER BY e.tx_id, e.global_position LIMIT ")
             .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         let rows = q
             .build()

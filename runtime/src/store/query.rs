@@ -33,9 +33,10 @@ pub enum QueryError {
 }
 
 impl QueryError {
+    /// A refusal naming `param` (cut to 64 printable characters: names come from clients).
     pub(crate) fn invalid(param: &str, reason: impl Into<String>) -> QueryError {
         QueryError::Invalid {
-            param: param.to_string(),
+            param: param.chars().filter(|c| !c.is_control()).take(64).collect(),
             reason: reason.into(),
         }
     }
