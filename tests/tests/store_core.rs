@@ -257,6 +257,19 @@ async fn patient_created_v1_is_read_as_v2() {
         ("PatientCreated", 1)
     );
 
+    assert_eq!(
+        stored[0]
+            .data_json
+            .as_ref()
+            .and_then(|j| j.get("patientId")),
+        Some(&carebus::__private::serde_json::json!("old-1"))
+    );
+    // A lean store skips the JSON form; typed decoding only needs the binary payload.
+    let lean = store.clone().without_json_on_read();
+    let lean_rows = lean.read_stream("Patient-old-1", 1, 10).await.unwrap();
+    assert_eq!(lean_rows[0].data_json, None);
+    assert_eq!(lean_rows[0].data, stored[0].data);
+    assert_eq!(lean_rows[0].context, stored[0].context);
     let as_written: PatientsEvent = decode_stored(&stored[0], &Upcasters::new()).unwrap();
     assert!(matches!(as_written, PatientsEvent::PatientCreatedV1(_)));
 

@@ -20,7 +20,7 @@ use super::EventStore;
 use super::error::StoreError;
 use super::event::{AppendResult, Cursor, ExpectedVersion, NewEvent, Snapshot, StoredEvent};
 use super::filter::EventFilter;
-use rows::{COLUMNS, backend, stored_event};
+use rows::{COLUMNS, COLUMNS_WITHOUT_JSON, backend, stored_event};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::str::FromStr;
@@ -34,6 +34,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct PgEventStore {
     pool: PgPool,
     inline: Arc<Vec<Arc<dyn Projection>>>,
+    json_on_read: bool,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -50,6 +51,7 @@ impl PgEventStore {
         PgEventStore {
             pool,
             inline: Arc::new(Vec::new()),
+            json_on_read: true,
         }
     }
 
@@ -118,6 +120,13 @@ impl PgEventStore {
         self
     }
 
+    /// Reads leave [`StoredEvent::data_json`] `None` (the binary payload is always read):
+    /// replays and aggregates that decode typed events skip parsing the JSON form.
+    pub fn without_json_on_read(mut self) -> Self {
+        self.json_on_read = false;
+        self
+    }
+
     /// Append inside the caller's transaction (e.g. together with an outbox row or a
     /// projection). Inline projections run too. If a concurrent writer stored some of the
     /// same event ids first, this fails with a retriable error: roll back and retry.
@@ -143,16 +152,18 @@ impl PgEventStore {
     /// The safe-cursor read on a given connection (inside a transaction, it sees the
     /// transaction's snapshot).
     pub async fn read_on(
+        &self,
         conn: &mut PgConnection,
         filter: &EventFilter,
         after: Cursor,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM events WHERE "));
+        let columns = self.columns();
+        let mut q = QueryBuilder::<Postgres>::new(format!("SELECT {columns} FROM events WHERE "));
         push_after(&mut q, after);
         q.push(" AND tx_id < pg_snapshot_xmin(pg_current_snapshot())");
         push_filter(&mut q, filter);
-        q.push(" ORDER BY tx_id, global_position LIMIT ");
+        q.push(" ORDER BY events.tx_id, events.global_position LIMIT ");
         q.push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         let rows = q
             .build()
@@ -160,6 +171,16 @@ impl PgEventStore {
             .await
             .map_err(backend("read"))?;
         rows.iter().map(stored_event).collect()
+    }
+}
+
+impl PgEventStore {
+    fn columns(&self) -> &'static str {
+        if self.json_on_read {
+            COLUMNS
+        } else {
+            COLUMNS_WITHOUT_JSON
+        }
     }
 }
 
@@ -237,8 +258,9 @@ impl EventStore for PgEventStore {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let columns = self.columns();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM events WHERE stream_id = $1 AND stream_version >= $2 \
+            "SELECT {columns} FROM events WHERE stream_id = $1 AND stream_version >= $2 \
              ORDER BY stream_version LIMIT $3"
         )))
         .bind(stream)
@@ -266,7 +288,7 @@ impl EventStore for PgEventStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut conn = self.pool.acquire().await.map_err(backend("read"))?;
-        Self::read_on(&mut conn, filter, after, limit).await
+        self.read_on(&mut conn, filter, after, limit).await
     }
 
     async fn count(&self, filter: &EventFilter, after: Cursor) -> Result<u64, StoreError> {

@@ -4,14 +4,31 @@ use crate::event::PayloadFormat;
 use crate::store::error::StoreError;
 use crate::store::event::{Cursor, EventContext, Snapshot, StoredEvent};
 use crate::types::Timestamp;
-use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 
 /// The event columns every read selects, in the form [`stored_event`] reads.
-pub(crate) const COLUMNS: &str = "global_position, tx_id::text AS tx_id, event_id, stream_id, \
+///
+/// The text form of `tx_id` is aliased `tx_text`, not `tx_id`: an `ORDER BY tx_id` would
+/// otherwise sort by the *text* (`'10' < '9'`) instead of the `xid8` column.
+pub(crate) const COLUMNS: &str = "global_position, tx_id::text AS tx_text, event_id, stream_id, \
     stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
-    metadata, tenant_id, correlation_id, causation_id, \
+    metadata->>'aggregateId' AS m_aggregate_id, metadata->>'topic' AS m_topic, \
+    metadata->>'schemaFingerprint' AS m_fingerprint, metadata->>'userId' AS m_user_id, \
+    metadata->>'source' AS m_source, metadata->>'ipAddress' AS m_ip_address, \
+    metadata->>'traceparent' AS m_traceparent, tenant_id, correlation_id, causation_id, \
+    (extract(epoch FROM event_time) * 1000000)::int8 AS event_time_us, \
+    (extract(epoch FROM recorded_at) * 1000000)::int8 AS recorded_at_us";
+
+/// [`COLUMNS`] with `NULL` for `data_json`: replays that decode the binary payload skip
+/// parsing the JSON form (about twice as fast).
+pub(crate) const COLUMNS_WITHOUT_JSON: &str = "global_position, tx_id::text AS tx_text, event_id, \
+    stream_id, stream_version, aggregate_type, event_type, event_version, data_format, data, \
+    NULL::jsonb AS data_json, \
+    metadata->>'aggregateId' AS m_aggregate_id, metadata->>'topic' AS m_topic, \
+    metadata->>'schemaFingerprint' AS m_fingerprint, metadata->>'userId' AS m_user_id, \
+    metadata->>'source' AS m_source, metadata->>'ipAddress' AS m_ip_address, \
+    metadata->>'traceparent' AS m_traceparent, tenant_id, correlation_id, causation_id, \
     (extract(epoch FROM event_time) * 1000000)::int8 AS event_time_us, \
     (extract(epoch FROM recorded_at) * 1000000)::int8 AS recorded_at_us";
 
@@ -57,15 +74,14 @@ fn bad_row(what: &str) -> StoreError {
 
 /// An `events` row selected with [`COLUMNS`].
 pub(crate) fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
-    let tx_text: String = column(row, "tx_id")?;
+    let tx_text: String = column(row, "tx_text")?;
     let tx_id = tx_text.parse().map_err(|_| bad_row("tx_id"))?;
     let format = match column::<String>(row, "data_format")?.as_str() {
         "avro" => PayloadFormat::Avro,
         "protobuf" => PayloadFormat::Protobuf,
         _ => return Err(bad_row("data_format")),
     };
-    let metadata: Value = column(row, "metadata")?;
-    let meta = |k: &str| metadata.get(k).and_then(Value::as_str).map(str::to_owned);
+    let meta = |k: &str| column::<Option<String>>(row, k);
     let event_time = Timestamp(column(row, "event_time_us")?);
     Ok(StoredEvent {
         global_position: column(row, "global_position")?,
@@ -74,22 +90,22 @@ pub(crate) fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
         stream_id: column(row, "stream_id")?,
         stream_version: column::<i64>(row, "stream_version")? as u64,
         aggregate_type: column(row, "aggregate_type")?,
-        aggregate_id: meta("aggregateId").unwrap_or_default(),
+        aggregate_id: meta("m_aggregate_id")?.unwrap_or_default(),
         event_type: column(row, "event_type")?,
         event_version: column::<i32>(row, "event_version")? as u32,
-        topic: meta("topic").unwrap_or_default(),
+        topic: meta("m_topic")?.unwrap_or_default(),
         format,
-        fingerprint: meta("schemaFingerprint").and_then(|f| u64::from_str_radix(&f, 16).ok()),
+        fingerprint: meta("m_fingerprint")?.and_then(|f| u64::from_str_radix(&f, 16).ok()),
         data: column(row, "data")?,
         data_json: column(row, "data_json")?,
         context: EventContext {
             tenant_id: column(row, "tenant_id")?,
             correlation_id: column(row, "correlation_id")?,
             causation_id: column(row, "causation_id")?,
-            user_id: meta("userId"),
-            source: meta("source").unwrap_or_default(),
-            ip_address: meta("ipAddress"),
-            traceparent: meta("traceparent"),
+            user_id: meta("m_user_id")?,
+            source: meta("m_source")?.unwrap_or_default(),
+            ip_address: meta("m_ip_address")?,
+            traceparent: meta("m_traceparent")?,
             event_time: Some(event_time),
         },
         event_time,
