@@ -11,7 +11,7 @@ use super::event::{AppendResult, Cursor, ExpectedVersion, NewEvent, Snapshot, St
 use super::filter::EventFilter;
 use super::postgres::PgEventStore;
 use super::query::push_filter;
-use super::query::rows::{RAW_COLUMNS, SELECT, WITH_ARCHIVE, backend, stored_event};
+use super::query::rows::{RAW_COLUMNS, SELECT, SELECT_BINARY, WITH_ARCHIVE, backend, stored_event};
 use crate::types::Timestamp;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::collections::BTreeMap;
@@ -149,7 +149,26 @@ pub async fn apply_retention(
 /// their original order); writes, snapshots and checkpoints go to the store unchanged. Give it
 /// to [`CatchUp`](super::CatchUp) for a replay that includes archived events.
 #[derive(Clone, Debug)]
-pub struct WithArchive(pub PgEventStore);
+pub struct WithArchive {
+    store: PgEventStore,
+    json: bool,
+}
+
+impl WithArchive {
+    /// `store` with its archive.
+    pub fn new(store: PgEventStore) -> Self {
+        WithArchive { store, json: true }
+    }
+    /// Read events without their JSON form (`data_json` is `None`): faster replays for
+    /// consumers that decode the binary payload (typed events, republishing).
+    pub fn binary_only(mut self) -> Self {
+        self.json = false;
+        self
+    }
+    fn select(&self) -> &'static str {
+        if self.json { SELECT } else { SELECT_BINARY }
+    }
+}
 
 impl EventStore for WithArchive {
     async fn append(
@@ -158,7 +177,7 @@ impl EventStore for WithArchive {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        self.0.append(stream, expected, events).await
+        self.store.append(stream, expected, events).await
     }
     async fn read_stream(
         &self,
@@ -166,20 +185,21 @@ impl EventStore for WithArchive {
         from_version: u64,
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        let select = self.select();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SELECT} FROM {WITH_ARCHIVE} WHERE stream_id = $1 AND stream_version >= $2 \
+            "SELECT {select} FROM {WITH_ARCHIVE} WHERE stream_id = $1 AND stream_version >= $2 \
              ORDER BY stream_version LIMIT $3"
         )))
         .bind(stream)
         .bind(i64::try_from(from_version).unwrap_or(i64::MAX))
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.0.pool())
+        .fetch_all(self.store.pool())
         .await
         .map_err(backend("read stream with archive"))?;
         rows.iter().map(stored_event).collect()
     }
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
-        self.0.stream_version(stream).await
+        self.store.stream_version(stream).await
     }
     async fn read(
         &self,
@@ -188,7 +208,8 @@ impl EventStore for WithArchive {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let mut q = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {SELECT} FROM {WITH_ARCHIVE} WHERE (tx_id, global_position) > ("
+            "SELECT {} FROM {WITH_ARCHIVE} WHERE (tx_id, global_position) > (",
+            self.select()
         ));
         q.push_bind(after.tx_id.to_string())
             .push("::text::xid8, ")
@@ -199,7 +220,7 @@ impl EventStore for WithArchive {
             .push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
         let rows = q
             .build()
-            .fetch_all(self.0.pool())
+            .fetch_all(self.store.pool())
             .await
             .map_err(backend("read with archive"))?;
         rows.iter().map(stored_event).collect()
@@ -215,28 +236,28 @@ impl EventStore for WithArchive {
         push_filter(&mut q, filter);
         let n: i64 = q
             .build()
-            .fetch_one(self.0.pool())
+            .fetch_one(self.store.pool())
             .await
             .and_then(|r| r.try_get(0))
             .map_err(backend("count with archive"))?;
         Ok(n as u64)
     }
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.0.save_snapshot(snapshot).await
+        self.store.save_snapshot(snapshot).await
     }
     async fn latest_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
-        self.0.latest_snapshot(stream).await
+        self.store.latest_snapshot(stream).await
     }
     async fn prune_snapshots(&self, stream: &str, keep: usize) -> Result<u64, StoreError> {
-        self.0.prune_snapshots(stream, keep).await
+        self.store.prune_snapshots(stream, keep).await
     }
     async fn checkpoint(&self, subscription: &str) -> Result<Option<Cursor>, StoreError> {
-        self.0.checkpoint(subscription).await
+        self.store.checkpoint(subscription).await
     }
     async fn save_checkpoint(&self, subscription: &str, cursor: Cursor) -> Result<(), StoreError> {
-        self.0.save_checkpoint(subscription, cursor).await
+        self.store.save_checkpoint(subscription, cursor).await
     }
     async fn delete_checkpoint(&self, subscription: &str) -> Result<(), StoreError> {
-        self.0.delete_checkpoint(subscription).await
+        self.store.delete_checkpoint(subscription).await
     }
 }

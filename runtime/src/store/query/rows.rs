@@ -29,6 +29,14 @@ pub(crate) const SELECT: &str = "global_position, tx_id::text AS tx_id, event_id
     (extract(epoch FROM event_time) * 1000000)::int8 AS event_time_us, \
     (extract(epoch FROM recorded_at) * 1000000)::int8 AS recorded_at_us";
 
+/// [`SELECT`] without the JSON form (`data_json` reads as NULL): for replays that decode the
+/// binary payload, about a third less to transfer and parse.
+pub(crate) const SELECT_BINARY: &str = "global_position, tx_id::text AS tx_id, event_id, stream_id, \
+    stream_version, aggregate_type, event_type, event_version, data_format, data, \
+    NULL::jsonb AS data_json, metadata, tenant_id, correlation_id, causation_id, \
+    (extract(epoch FROM event_time) * 1000000)::int8 AS event_time_us, \
+    (extract(epoch FROM recorded_at) * 1000000)::int8 AS recorded_at_us";
+
 /// Map a sqlx error, naming the operation (PostgreSQL's DETAIL, which holds row values, is
 /// dropped).
 pub(crate) fn backend(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
