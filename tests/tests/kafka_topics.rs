@@ -147,3 +147,42 @@ async fn unreachable_cluster_error_names_the_command_that_starts_kafka() {
         .to_string();
     assert!(error.contains("scripts/services up kafka"), "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_validation_catches_configs_the_broker_rejects_and_apply_creates_nothing() {
+    let bootstrap = kafka_bootstrap();
+    let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
+    let name = unique_name("topics_invalid");
+    let bad = spec(&name, 1, 1, "[topic.configs]\n\"retention.bytez\" = \"10\"");
+    let plan = admin.plan(&bad).await.unwrap();
+    let problems = admin.validate(&plan).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].starts_with(&name), "{problems:?}");
+    let error = admin.apply(&bad).await.unwrap_err().to_string();
+    assert!(error.contains(&name), "{error}");
+    assert!(
+        !admin
+            .observe(&bad)
+            .await
+            .unwrap()
+            .topics
+            .contains_key(&name)
+    );
+
+    let good = spec(&name, 1, 1, "");
+    assert!(
+        admin
+            .validate(&admin.plan(&good).await.unwrap())
+            .await
+            .is_empty()
+    );
+    assert!(
+        !admin
+            .observe(&good)
+            .await
+            .unwrap()
+            .topics
+            .contains_key(&name),
+        "validation created nothing"
+    );
+}

@@ -35,7 +35,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the changes and drift without changing anything (exit code 2 when there are changes to apply).
+    /// Print the changes and drift without changing anything, with the changes checked by the
+    /// brokers (validate-only); exit code 2 when there are changes to apply, 1 when one would fail.
     Plan,
     /// Create missing topics, raise partition counts, update configs; report drift.
     Apply,
@@ -76,6 +77,14 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Plan => {
             let plan = admin.plan(&spec).await.map_err(|e| e.to_string())?;
             print!("{plan}");
+            let rejected = admin.validate(&plan).await;
+            if !rejected.is_empty() {
+                return Err(format!(
+                    "the brokers would reject {} change(s): {}",
+                    rejected.len(),
+                    rejected.join("; ")
+                ));
+            }
             Ok(if plan.changes.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -164,6 +164,22 @@ impl TopicAdmin {
         Ok(Plan::compute(spec, &self.observe(spec).await?))
     }
 
+    /// Ask the brokers to check every change of `plan` without making it (validate-only
+    /// requests): unknown config names, bad values, impossible partition counts. Returns one
+    /// message per rejected change; empty when all would succeed.
+    pub async fn validate(&self, plan: &Plan) -> Vec<String> {
+        let opts = AdminOptions::new()
+            .request_timeout(Some(ADMIN_TIMEOUT))
+            .validate_only(true);
+        let mut problems = Vec::new();
+        for change in &plan.changes {
+            if let Err(reason) = self.apply_change(change, &opts).await {
+                problems.push(format!("{}: {reason}", change_topic(change)));
+            }
+        }
+        problems
+    }
+
     /// Carry out the plan: create, raise partitions, alter configs. Drift is left in the
     /// report. Every change is attempted; failures are reported together.
     pub async fn apply(&self, spec: &TopicsSpec) -> Result<ApplyReport, AdminError> {
@@ -178,6 +194,7 @@ impl TopicAdmin {
             }
         }
         if failures.is_empty() {
+            self.settle(spec).await;
             Ok(ApplyReport { plan })
         } else {
             Err(AdminError::Apply {
@@ -185,6 +202,19 @@ impl TopicAdmin {
                 failures: failures.join("; "),
             })
         }
+    }
+
+    /// KRaft brokers apply new configs and partitions through the metadata log, a moment
+    /// after the admin call returns: wait (up to ~10 s) until the cluster shows them, so a
+    /// `plan` right after `apply` is clean.
+    async fn settle(&self, spec: &TopicsSpec) {
+        for _ in 0..20 {
+            match self.plan(spec).await {
+                Ok(again) if again.changes.is_empty() => return,
+                _ => tokio::time::sleep(Duration::from_millis(500)).await,
+            }
+        }
+        tracing::warn!("topic changes were applied but are not all visible yet");
     }
 
     async fn apply_change(&self, change: &Change, opts: &AdminOptions) -> Result<(), String> {
