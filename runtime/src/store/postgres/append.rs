@@ -1,11 +1,14 @@
 //! One append = one transaction: skip event ids already stored, move `streams.version` from the expected version (0 rows = conflict), insert the batch with one multi-row `INSERT ... SELECT FROM UNNEST`, run inline projections.
 
 use super::projection::Projection;
-use super::rows::{COLUMNS, backend, stored_event};
+use super::rows::backend;
 use crate::event::PayloadFormat;
 use crate::store::check_stream_id;
 use crate::store::error::StoreError;
-use crate::store::event::{AppendResult, AppendedEvent, Cursor, ExpectedVersion, NewEvent};
+use crate::store::event::{
+    AppendResult, AppendedEvent, Cursor, ExpectedVersion, NewEvent, StoredEvent,
+};
+use crate::types::Timestamp;
 use sqlx::{PgConnection, PgPool, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -171,7 +174,7 @@ pub(crate) async fn append_tx(
         causations.push(e.context.causation_id.as_deref());
         times.push(e.event_time.0);
     }
-    let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
+    let inserted = sqlx::query(
         "INSERT INTO events (event_id, stream_id, stream_version, aggregate_type, event_type, \
            event_version, data_format, data, data_json, metadata, tenant_id, correlation_id, \
            causation_id, event_time) \
@@ -184,8 +187,9 @@ pub(crate) async fn append_tx(
            data, data_json, metadata, tenant_id, correlation_id, causation_id, event_time_us) \
          ORDER BY u.stream_version \
          ON CONFLICT (event_id) DO NOTHING \
-         RETURNING {COLUMNS}"
-    )))
+         RETURNING event_id, global_position, tx_id::text AS tx_text, stream_version, \
+           (extract(epoch FROM recorded_at) * 1000000)::int8 AS recorded_at_us",
+    )
     .bind(stream)
     .bind(&fresh_ids)
     .bind(&versions)
@@ -215,30 +219,49 @@ pub(crate) async fn append_tx(
     if inserted.len() != fresh.len() {
         return Ok(Outcome::Raced);
     }
-    let mut stored = inserted
-        .iter()
-        .map(stored_event)
-        .collect::<Result<Vec<_>, _>>()?;
-    stored.sort_by_key(|e| e.stream_version);
-    for projection in inline {
-        for event in &stored {
-            projection.apply(&mut *conn, event).await?;
+    let mut by_id: HashMap<uuid::Uuid, AppendedEvent> = existing.clone();
+    let mut recorded_at = HashMap::with_capacity(inserted.len());
+    for r in &inserted {
+        let decoded = (|| -> Result<_, sqlx::Error> {
+            let id: uuid::Uuid = r.try_get("event_id")?;
+            let tx: String = r.try_get("tx_text")?;
+            Ok((
+                AppendedEvent {
+                    event_id: id,
+                    stream_version: r.try_get::<i64, _>("stream_version")? as u64,
+                    cursor: Cursor {
+                        tx_id: tx.parse().unwrap_or(0),
+                        position: r.try_get("global_position")?,
+                    },
+                },
+                Timestamp(r.try_get("recorded_at_us")?),
+            ))
+        })()
+        .map_err(backend("append insert"))?;
+        recorded_at.insert(decoded.0.event_id, decoded.1);
+        by_id.insert(decoded.0.event_id, decoded.0);
+    }
+    if !inline.is_empty() {
+        // Inline projections see the events as stored, in stream order.
+        let stored: Vec<StoredEvent> = fresh
+            .iter()
+            .filter_map(|e| {
+                let at = by_id.get(&e.event_id)?;
+                Some(StoredEvent::from_new(
+                    (*e).clone(),
+                    stream,
+                    at.stream_version,
+                    at.cursor,
+                    recorded_at.get(&e.event_id).copied().unwrap_or_default(),
+                ))
+            })
+            .collect();
+        for projection in inline {
+            for event in &stored {
+                projection.apply(&mut *conn, event).await?;
+            }
         }
     }
-    let by_id: HashMap<uuid::Uuid, AppendedEvent> = stored
-        .iter()
-        .map(|e| {
-            (
-                e.event_id,
-                AppendedEvent {
-                    event_id: e.event_id,
-                    stream_version: e.stream_version,
-                    cursor: e.cursor(),
-                },
-            )
-        })
-        .chain(existing.iter().map(|(k, v)| (*k, *v)))
-        .collect();
     Ok(Outcome::Done(AppendResult {
         stream_id: stream.to_string(),
         events: ids.iter().filter_map(|id| by_id.get(id).copied()).collect(),
