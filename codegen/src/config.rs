@@ -1,11 +1,8 @@
 //! Build-script settings in, generated Rust, prost wire types, IR JSON and an updated schema history out — the one call a `build.rs` makes.
 //!
 //! ```no_run
-//! // schemas/build.rs
-//! fn main() {
-//!     // Schemas in this crate's folder, output in OUT_DIR.
-//!     carebus_codegen::Config::new().generate_or_exit();
-//! }
+//! // schemas/build.rs: schemas in this crate's folder, output in OUT_DIR.
+//! carebus_codegen::Config::new().generate_or_exit();
 //! ```
 
 use crate::check;
@@ -80,7 +77,8 @@ impl Config {
     fn resolved_dir(&self) -> PathBuf {
         match &self.schemas_dir {
             Some(d) => d.clone(),
-            None => std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from),
+            None => std::env::var_os("CARGO_MANIFEST_DIR")
+                .map_or_else(|| PathBuf::from("."), PathBuf::from),
         }
     }
 
@@ -91,10 +89,19 @@ impl Config {
             Some(d) => d.clone(),
             None => match std::env::var_os("OUT_DIR") {
                 Some(d) => PathBuf::from(d),
-                None => return Err(one(DiagnosticKind::Io, "OUT_DIR is not set", "call Config::out_dir, or run from a build script")),
+                None => {
+                    return Err(one(
+                        DiagnosticKind::Io,
+                        "OUT_DIR is not set",
+                        "call Config::out_dir, or run from a build script",
+                    ));
+                }
             },
         };
-        let history_path = self.history.clone().unwrap_or_else(|| dir.join(HISTORY_FILE));
+        let history_path = self
+            .history
+            .clone()
+            .unwrap_or_else(|| dir.join(HISTORY_FILE));
         if self.cargo_directives {
             println!("cargo:rerun-if-changed={}", dir.display());
             println!("cargo:rerun-if-changed={}", history_path.display());
@@ -110,14 +117,19 @@ impl Config {
         }
         let project = project?;
 
-        let history = if history_path.exists() { History::load(&history_path).map_err(|d| Diagnostics(vec![d]))? } else { History::default() };
+        let history = if history_path.exists() {
+            History::load(&history_path).map_err(|d| Diagnostics(vec![d]))?
+        } else {
+            History::default()
+        };
         let (next, diags) = check::gate(&project.model, &history);
         if !diags.is_empty() {
             return Err(diags);
         }
         let history_updated = next != history;
         if history_updated {
-            next.save_if_changed(&history_path).map_err(|d| Diagnostics(vec![d]))?;
+            next.save_if_changed(&history_path)
+                .map_err(|d| Diagnostics(vec![d]))?;
         }
 
         // The generated code includes prost's wire structs (its `wire` module) from OUT_DIR.
@@ -145,8 +157,15 @@ impl Config {
             Ok(g) => g,
             Err(diags) => {
                 // Diagnostics name files relative to the schemas folder's parent.
-                let base = self.resolved_dir().parent().map(Path::to_path_buf).unwrap_or_default();
-                eprintln!("{}", diags.render_with(|file| std::fs::read_to_string(base.join(file)).ok()));
+                let base = self
+                    .resolved_dir()
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default();
+                eprintln!(
+                    "{}",
+                    diags.render_with(|file| std::fs::read_to_string(base.join(file)).ok())
+                );
                 std::process::exit(1);
             }
         }
@@ -154,14 +173,22 @@ impl Config {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
-            if !p.file_name().is_some_and(|n| n == "target" || n == "src" || n == "tests") {
+            if !p
+                .file_name()
+                .is_some_and(|n| n == "target" || n == "src" || n == "tests")
+            {
                 collect_files(&p, out);
             }
-        } else if p.extension().is_some_and(|x| x == "avsc" || x == "proto" || x == "toml" || x == "md") {
+        } else if p
+            .extension()
+            .is_some_and(|x| x == "avsc" || x == "proto" || x == "toml" || x == "md")
+        {
             out.push(p);
         }
     }
@@ -169,11 +196,18 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn one(kind: DiagnosticKind, msg: &str, help: &str) -> Diagnostics {
-    Diagnostics(vec![Diagnostic::new(kind, Source::default(), msg).help(help)])
+    Diagnostics(vec![
+        Diagnostic::new(kind, Source::default(), msg).help(help),
+    ])
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> Diagnostics {
     Diagnostics(vec![
-        Diagnostic::new(DiagnosticKind::Io, Source::new(path.display().to_string(), 0, 0), format!("cannot write generated output: {e}")).help("check free disk space and permissions of the target directory"),
+        Diagnostic::new(
+            DiagnosticKind::Io,
+            Source::new(path.display().to_string(), 0, 0),
+            format!("cannot write generated output: {e}"),
+        )
+        .help("check free disk space and permissions of the target directory"),
     ])
 }

@@ -509,7 +509,7 @@ fn shape_of(ty: &syn::Type, decimal: Option<(u32, u32)>, errors: &mut Errors) ->
                 });
             }
             ("BTreeMap", [key, value]) => {
-                if !last_segment(key).is_some_and(|(i, _)| i == "String") {
+                if last_segment(key).is_none_or(|(i, _)| i != "String") {
                     errors.at(
                         key.span(),
                         "Avro maps have string keys: use `BTreeMap<String, T>`",

@@ -76,8 +76,8 @@ pub fn load(files: &[AvroSource]) -> Result<AvroOutput, Diagnostics> {
     }
     // Pass 1: every named type's full name.
     let mut known = BTreeMap::new();
-    for (path, tree) in &trees {
-        collect_names(tree, "", path, &mut known);
+    for (_, tree) in &trees {
+        collect_names(tree, "", &mut known);
     }
     let mut cx = Cx {
         known,
@@ -162,9 +162,9 @@ fn join(ns: &str, name: &str) -> String {
     }
 }
 
-fn collect_names(node: &Spanned, ns: &str, file: &str, known: &mut BTreeMap<String, String>) {
+fn collect_names(node: &Spanned, ns: &str, known: &mut BTreeMap<String, String>) {
     match &node.value {
-        Json::Array(items) => items.iter().for_each(|i| collect_names(i, ns, file, known)),
+        Json::Array(items) => items.iter().for_each(|i| collect_names(i, ns, known)),
         Json::Object(_) => {
             let kind = node.get("type").and_then(|m| m.value.as_str());
             let mut inner_ns = ns.to_string();
@@ -181,20 +181,20 @@ fn collect_names(node: &Spanned, ns: &str, file: &str, known: &mut BTreeMap<Stri
                     .or_insert_with(|| kind.unwrap_or("record").to_string());
                 inner_ns = n_ns;
             }
-            if let Some(t) = node.get("type") {
-                if !matches!(t.value.value, Json::String(_)) {
-                    collect_names(&t.value, &inner_ns, file, known);
-                }
+            if let Some(t) = node.get("type")
+                && !matches!(t.value.value, Json::String(_))
+            {
+                collect_names(&t.value, &inner_ns, known);
             }
             for key in ["items", "values"] {
                 if let Some(m) = node.get(key) {
-                    collect_names(&m.value, &inner_ns, file, known);
+                    collect_names(&m.value, &inner_ns, known);
                 }
             }
             if let Some(fields) = node.get("fields").and_then(|m| m.value.as_array()) {
                 for f in fields {
                     if let Some(t) = f.get("type") {
-                        collect_names(&t.value, &inner_ns, file, known);
+                        collect_names(&t.value, &inner_ns, known);
                     }
                 }
             }
@@ -237,25 +237,25 @@ impl Cx {
                 .any(|m| EVENT_ANNOTATIONS.contains(&m.key.as_str()) && m.key != "deprecated")
         });
         if is_record && has_event_keys {
-            if let Some(rec) = self.record(tree, "", true) {
-                if let Some(ev) = self.event(tree, rec, text) {
-                    if out
-                        .events
-                        .iter()
-                        .any(|e| e.full_name() == ev.full_name() && e.version == ev.version)
-                    {
-                        self.err(
-                            DiagnosticKind::DuplicateName,
-                            tree.pos,
-                            format!(
-                                "event `{}` version {} is defined twice",
-                                ev.name, ev.version
-                            ),
-                            "each file holds one version; bump `event_version` in the newer one",
-                        );
-                    } else {
-                        out.events.push(ev);
-                    }
+            if let Some(rec) = self.record(tree, "", true)
+                && let Some(ev) = self.event(tree, rec, text)
+            {
+                if out
+                    .events
+                    .iter()
+                    .any(|e| e.full_name() == ev.full_name() && e.version == ev.version)
+                {
+                    self.err(
+                        DiagnosticKind::DuplicateName,
+                        tree.pos,
+                        format!(
+                            "event `{}` version {} is defined twice",
+                            ev.name, ev.version
+                        ),
+                        "each file holds one version; bump `event_version` in the newer one",
+                    );
+                } else {
+                    out.events.push(ev);
                 }
             }
             return;
@@ -263,10 +263,10 @@ impl Cx {
         let before = self.diags.len();
         let ty = self.ty(tree, "");
         if let Type::Named { name } = &ty {
-            if name == "carebus.EventEnvelope" {
-                if let Some(NamedType::Record(r)) = self.types.get(name) {
-                    out.envelope = Some(r.clone());
-                }
+            if name == "carebus.EventEnvelope"
+                && let Some(NamedType::Record(r)) = self.types.get(name)
+            {
+                out.envelope = Some(r.clone());
             }
         } else if self.diags.len() == before {
             self.err(
@@ -653,18 +653,18 @@ impl Cx {
                 }
             },
         };
-        if let Some(m) = node.get("order") {
-            if !matches!(
+        if let Some(m) = node.get("order")
+            && !matches!(
                 m.value.as_str(),
                 Some("ascending" | "descending" | "ignore")
-            ) {
-                self.err(
-                    DiagnosticKind::InvalidSchema,
-                    m.value.pos,
-                    "`order` must be \"ascending\", \"descending\" or \"ignore\"",
-                    "remove it or use one of those values",
-                );
-            }
+            )
+        {
+            self.err(
+                DiagnosticKind::InvalidSchema,
+                m.value.pos,
+                "`order` must be \"ascending\", \"descending\" or \"ignore\"",
+                "remove it or use one of those values",
+            );
         }
         Some(Field {
             name,

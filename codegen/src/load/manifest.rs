@@ -79,11 +79,11 @@ fn toml_error(path: &str, text: &str, e: &toml::de::Error, what: &str) -> Diagno
     ))
 }
 
-/// Topics and, per topic, the events its spec lists (topic name → event names).
-pub fn topics(
-    path: &str,
-    text: &str,
-) -> Result<(Vec<Topic>, Vec<(String, String, Source)>), Diagnostics> {
+/// One `events = [...]` entry of the topics spec: (topic, event name, where the topic is).
+pub type TopicListing = (String, String, Source);
+
+/// Topics and, per topic, the events its spec lists.
+pub fn topics(path: &str, text: &str) -> Result<(Vec<Topic>, Vec<TopicListing>), Diagnostics> {
     let file: TopicsFile = toml::from_str(text)
         .map_err(|e| Diagnostics(vec![toml_error(path, text, &e, "topics spec")]))?;
     let mut diags = Diagnostics::default();
