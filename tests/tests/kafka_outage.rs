@@ -88,6 +88,12 @@ async fn broker_stopped_opens_the_breaker_keeps_events_and_delivers_them_when_it
 
     let start_again = StartKafka;
     services(&["stop", "kafka"]).expect("stop kafka");
+    assert!(
+        carebus_tests::check_reachable("Kafka", &bootstrap, "kafka", "CAREBUS_KAFKA_BOOTSTRAP")
+            .is_err(),
+        "Kafka at {bootstrap} still answers after `scripts/services stop kafka`: this test needs \
+         the broker scripts/services runs (unset CAREBUS_KAFKA_BOOTSTRAP)"
+    );
 
     // The transport reports the outage as retriable, so the publisher retries and counts it.
     let error = publisher
