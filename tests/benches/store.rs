@@ -41,10 +41,10 @@ impl Aggregate for PatientFile {
             PatientsEvent::PatientCreated(e) => self.patient_id = e.patient_id.clone(),
             PatientsEvent::PatientUpdated(e) => {
                 self.updates += 1;
-                if let Some(l) = &e.preferred_language {
-                    if !self.languages.contains(l) {
-                        self.languages.push(l.clone());
-                    }
+                if let Some(l) = &e.preferred_language
+                    && !self.languages.contains(l)
+                {
+                    self.languages.push(l.clone());
                 }
             }
             _ => {}

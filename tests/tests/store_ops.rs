@@ -706,13 +706,21 @@ async fn archive_then_replay_includes_archived_rows_and_retention_applies() {
         .await
         .unwrap();
     assert_eq!(archived, 6);
-    let with = WithArchive(store.clone());
+    let with = WithArchive::new(store.clone());
     let full = with.read_stream("Patient-r1", 1, 100).await.unwrap();
     assert_eq!(
         full.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
         (1..=10).collect::<Vec<_>>()
     );
 
+    let lean = WithArchive::new(store.clone()).binary_only();
+    let lean_events = lean.read_stream("Patient-r1", 1, 100).await.unwrap();
+    assert_eq!(lean_events.len(), 10);
+    assert!(lean_events.iter().all(|e| e.data_json.is_none()));
+    assert_eq!(
+        lean_events.iter().map(|e| &e.data).collect::<Vec<_>>(),
+        full.iter().map(|e| &e.data).collect::<Vec<_>>()
+    );
     // A replay through the archive view sees every event in the original order.
     let replayed = Arc::new(Mutex::new(Vec::new()));
     let sink_seen = replayed.clone();
