@@ -652,3 +652,32 @@ async fn subscriber_held_back_by_an_open_transaction_reports_a_stall_then_catche
     assert_eq!(progress.done, 2);
     assert!(progress.stalls >= 1, "stall reported: {progress:?}");
 }
+
+#[tokio::test]
+async fn safe_cursor_orders_by_transaction_id_numerically_then_position() {
+    let store = fresh_store("tx_order").await;
+    // Rows written by transactions 10 (first, lower position) and 9 (later, higher position):
+    // readers must see transaction 9 first, and compare ids as numbers ('10' < '9' as text).
+    for (tx, id) in [
+        ("10", "00000000-0000-4000-8000-00000000000a"),
+        ("9", "00000000-0000-4000-8000-000000000009"),
+    ] {
+        sqlx::query(
+            "INSERT INTO events (tx_id, event_id, stream_id, stream_version, aggregate_type, \
+             event_type, event_version, data_format, data, event_time) \
+             VALUES ($1::text::xid8, $2::uuid, 'Patient-tx-' || $1, 1, 'Patient', \
+             'PatientUpdated', 1, 'avro', '\\x00'::bytea, now())",
+        )
+        .bind(tx)
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let all = store.read_all(Cursor::START, 10).await.unwrap();
+    let order: Vec<(u64, i64)> = all.iter().map(|e| (e.tx_id, e.global_position)).collect();
+    assert_eq!(order, vec![(9, 2), (10, 1)]);
+    let after_nine = store.read_all(all[0].cursor(), 10).await.unwrap();
+    assert_eq!(after_nine.len(), 1);
+    assert_eq!(after_nine[0].tx_id, 10);
+}
