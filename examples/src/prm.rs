@@ -41,7 +41,7 @@ pub fn new_patient(n: usize) -> PatientCreated {
             given.to_lowercase(),
             n
         ))),
-        gender: Phi::new(if n % 2 == 0 {
+        gender: Phi::new(if n.is_multiple_of(2) {
             AdministrativeGender::Female
         } else {
             AdministrativeGender::Male
