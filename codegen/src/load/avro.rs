@@ -14,7 +14,7 @@ use crate::ir::{
 use std::collections::BTreeMap;
 
 /// Keys the Avro specification gives meaning to.
-const AVRO_KEYS: &[&str] = &[
+pub const AVRO_KEYS: &[&str] = &[
     "type",
     "name",
     "namespace",

@@ -2,41 +2,16 @@
 
 use serde_json::Value;
 
-pub const AVRO_KEYS: &[&str] = &[
-    "type",
-    "name",
-    "namespace",
-    "doc",
-    "aliases",
-    "fields",
-    "symbols",
-    "default",
-    "order",
-    "items",
-    "values",
-    "size",
-    "logicalType",
-    "precision",
-    "scale",
-];
-pub const EVENT_ANNOTATIONS: &[&str] = &[
-    "event_version",
-    "aggregate_type",
-    "aggregate_id",
-    "topic",
-    "compatibility",
-    "deprecated",
-];
-pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "examples", "deprecated"];
-pub const COMPATIBILITY: &[&str] = &[
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-    "NONE",
-];
+// The vocabulary is the loader's own, so the two can never disagree.
+pub use carebus_codegen::load::avro::{AVRO_KEYS, EVENT_ANNOTATIONS, FIELD_ANNOTATIONS};
+
+/// Every compatibility mode's spelling.
+pub fn compatibility_modes() -> Vec<&'static str> {
+    carebus_codegen::ir::Compatibility::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect()
+}
 
 /// Checks one named type definition (and the types nested in it); `top` is true for a file's
 /// top-level schema, where event annotations are allowed.
