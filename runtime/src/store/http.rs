@@ -8,6 +8,8 @@
 //! must be UTF-8 without control characters and at most 512 bytes; anything else, an unknown
 //! parameter or a repeated one is a 400 with a JSON `{"error": ...}` that names the parameter,
 //! never echoing its value. Give a tenant-scoped pool ([`super::tenancy`]) to serve one tenant.
+//! Events written through [`super::shred::ShreddingStore`] show their PHI paths sealed
+//! (`{"$phi": "..."}`): this endpoint never decrypts.
 
 use super::filter::EventFilter;
 use super::query::{Direction, EventQuery, GroupBy, Page, PageCursor, QueryError, query, stats};
@@ -253,5 +255,54 @@ async fn event_stats(State(pool): State<PgPool>, RawQuery(raw): RawQuery) -> Res
     match run.await {
         Ok(groups) => Json(json!({ "groups": groups })).into_response(),
         Err(e) => error_response(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_are_percent_decoded_and_checked() {
+        let p = parse_query("stream=Patient-1&event_type=A+B&event_type=%43").unwrap();
+        assert_eq!(
+            p,
+            vec![
+                ("stream".to_string(), "Patient-1".to_string()),
+                ("event_type".to_string(), "A B".to_string()),
+                ("event_type".to_string(), "C".to_string()),
+            ]
+        );
+        for bad in [
+            "stream=%FF",
+            "stream=%0A",
+            "stream=%4",
+            "stream=%G1",
+            "%FF=1",
+        ] {
+            assert!(parse_query(bad).is_err(), "{bad}");
+        }
+        assert!(parse_query(&format!("stream={}", "a".repeat(MAX_VALUE_LEN + 1))).is_err());
+    }
+
+    #[test]
+    fn parameters_build_one_query_or_a_named_refusal() {
+        let params = parse_query("tenant=t&limit=10&before=AAAAAAAAAAU").unwrap();
+        let (q, _) = build(params, true).unwrap();
+        assert_eq!(q.filter.tenant_id.as_deref(), Some("t"));
+        assert_eq!(q.limit, 10);
+        assert_eq!(q.direction, Direction::Backward);
+        assert_eq!(q.cursor, Some(PageCursor(5)));
+        for (bad, param) in [
+            ("after=AAAAAAAAAAU&before=AAAAAAAAAAU", "before"),
+            ("limit=1e3", "limit"),
+            ("group_by=type", "group_by"),
+            ("from=yesterday", "from"),
+        ] {
+            let err = build(parse_query(bad).unwrap(), true).unwrap_err();
+            assert!(err.to_string().contains(param), "{bad}: {err}");
+        }
+        let (_, g) = build(parse_query("group_by=day").unwrap(), false).unwrap();
+        assert_eq!(g, Some(GroupBy::Day));
     }
 }
