@@ -116,7 +116,11 @@ impl<S: EventStore, T: Transport> AuditSink<S, T> {
             let record = match polled {
                 Ok(Some(ConsumerEvent::Record(r))) => r,
                 Ok(_) => continue,
-                Err(e) if e.is_retriable() => continue,
+                Err(e) if e.is_retriable() => {
+                    tracing::debug!(error = %e, "audit sink poll failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    continue;
+                }
                 Err(e) => return Err(transport_error(e)),
             };
             match record_to_event(&record) {
