@@ -15,8 +15,12 @@ pub fn example_data(model: &Model, record: &Record) -> Value {
 /// The whole example message: envelope fields around [`example_data`].
 pub fn example_envelope(model: &Model, event: &Event) -> Value {
     let data = example_data(model, &event.record);
+    let id_member = event
+        .record
+        .field(&event.aggregate_id)
+        .map_or_else(|| event.aggregate_id.clone(), |f| f.json_name());
     let aggregate_id = data
-        .get(&event.aggregate_id)
+        .get(&id_member)
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_else(|| "aggregate-123".to_string());
     let mut envelope = Map::new();
@@ -59,7 +63,7 @@ pub fn example_envelope(model: &Model, event: &Event) -> Value {
 fn record_example(model: &Model, record: &Record, depth: usize) -> Value {
     let mut out = Map::new();
     for field in &record.fields {
-        out.insert(field.name.clone(), field_example(model, field, depth));
+        out.insert(field.json_name(), field_example(model, field, depth));
     }
     Value::Object(out)
 }

@@ -227,6 +227,19 @@ pub struct Field {
     pub source: Source,
 }
 
+impl Field {
+    /// The member name in the JSON form: the Avro field name as written (camelCase by
+    /// convention); for Protobuf fields the proto3 JSON name, lowerCamelCase
+    /// (`analysis_id` → `analysisId`).
+    pub fn json_name(&self) -> String {
+        if self.proto_number.is_some() {
+            heck::ToLowerCamelCase::to_lower_camel_case(self.name.as_str())
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
 /// Deserialize a present JSON value, `null` included, as `Some`: an absent key is `None`
 /// (through `#[serde(default)]`). Without this a null default would read back as no default.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {

@@ -17,16 +17,6 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
     quote! { #(#records)* #(#named)* #(#unions)* }
 }
 
-/// The member name in the JSON form: the Avro field name as written (camelCase by convention);
-/// for Protobuf fields the proto3 JSON name, lowerCamelCase (`analysis_id` → `analysisId`).
-pub fn json_name(f: &crate::ir::Field) -> String {
-    if f.proto_number.is_some() {
-        heck::ToLowerCamelCase::to_lower_camel_case(f.name.as_str())
-    } else {
-        f.name.clone()
-    }
-}
-
 /// `JsonCodec` for one record (also used by the derive macros).
 pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     let name = &def.ident;
@@ -36,7 +26,7 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         .iter()
         .map(|f| {
             (
-                json_name(f),
+                f.json_name(),
                 ident::field_ident(&def.record.fields, &f.name),
                 RType::field(ctx, name, f),
             )
