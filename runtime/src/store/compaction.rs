@@ -11,7 +11,9 @@ use super::event::{AppendResult, Cursor, ExpectedVersion, NewEvent, Snapshot, St
 use super::filter::EventFilter;
 use super::postgres::PgEventStore;
 use super::query::push_filter;
-use super::query::rows::{RAW_COLUMNS, SELECT, SELECT_BINARY, WITH_ARCHIVE, backend, stored_event};
+use super::query::rows::{
+    RAW_COLUMNS, SELECT, SELECT_BINARY, WITH_ARCHIVE, backend, stored_event, stored_event_binary,
+};
 use crate::types::Timestamp;
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::collections::BTreeMap;
@@ -165,6 +167,13 @@ impl WithArchive {
         self.json = false;
         self
     }
+    fn decode(&self, rows: &[sqlx::postgres::PgRow]) -> Result<Vec<StoredEvent>, StoreError> {
+        if self.json {
+            rows.iter().map(stored_event).collect()
+        } else {
+            rows.iter().map(stored_event_binary).collect()
+        }
+    }
     fn select(&self) -> &'static str {
         if self.json { SELECT } else { SELECT_BINARY }
     }
@@ -196,7 +205,7 @@ impl EventStore for WithArchive {
         .fetch_all(self.store.pool())
         .await
         .map_err(backend("read stream with archive"))?;
-        rows.iter().map(stored_event).collect()
+        self.decode(&rows)
     }
     async fn stream_version(&self, stream: &str) -> Result<Option<u64>, StoreError> {
         self.store.stream_version(stream).await
@@ -223,7 +232,7 @@ impl EventStore for WithArchive {
             .fetch_all(self.store.pool())
             .await
             .map_err(backend("read with archive"))?;
-        rows.iter().map(stored_event).collect()
+        self.decode(&rows)
     }
     async fn count(&self, filter: &EventFilter, after: Cursor) -> Result<u64, StoreError> {
         let mut q = QueryBuilder::<Postgres>::new(format!(

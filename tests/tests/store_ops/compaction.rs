@@ -152,6 +152,14 @@ async fn archive_then_replay_includes_archived_rows_and_retention_applies() {
     let lean_events = lean.read_stream("Patient-r1", 1, 100).await.unwrap();
     assert_eq!(lean_events.len(), 10);
     assert!(lean_events.iter().all(|e| e.data_json.is_none()));
+    for (lean_event, full_event) in lean_events.iter().zip(&full) {
+        let mut with_json = lean_event.clone();
+        with_json.data_json = full_event.data_json.clone();
+        assert_eq!(
+            &with_json, full_event,
+            "binary-only rows keep every other field"
+        );
+    }
     assert_eq!(
         lean_events.iter().map(|e| &e.data).collect::<Vec<_>>(),
         full.iter().map(|e| &e.data).collect::<Vec<_>>()
