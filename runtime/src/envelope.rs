@@ -195,7 +195,10 @@ impl Envelope {
         let mut h: Headers = vec![
             (SPECVERSION.into(), SPEC_VERSION.into()),
             (ID.into(), self.event_id.clone().into_bytes()),
-            (SOURCE.into(), uri_reference(&self.metadata.source).into_bytes()),
+            (
+                SOURCE.into(),
+                uri_reference(&self.metadata.source).into_bytes(),
+            ),
             (TYPE.into(), self.event_type.clone().into_bytes()),
             (TIME.into(), self.event_time.to_string().into_bytes()),
             (SUBJECT.into(), self.aggregate_id.clone().into_bytes()),

@@ -352,7 +352,12 @@ impl JsonCodec for Timestamp {
             Value::Number(n) => n.as_i64().map(Timestamp),
             _ => v.as_str().and_then(Timestamp::parse_rfc3339),
         }
-        .ok_or_else(|| wrong(field, "an RFC 3339 timestamp (or a count since the Unix epoch)"))
+        .ok_or_else(|| {
+            wrong(
+                field,
+                "an RFC 3339 timestamp (or a count since the Unix epoch)",
+            )
+        })
     }
 }
 impl JsonCodec for TimestampMillis {
@@ -367,7 +372,12 @@ impl JsonCodec for TimestampMillis {
             Value::Number(n) => n.as_i64().map(TimestampMillis),
             _ => v.as_str().and_then(TimestampMillis::parse_rfc3339),
         }
-        .ok_or_else(|| wrong(field, "an RFC 3339 timestamp (or a count since the Unix epoch)"))
+        .ok_or_else(|| {
+            wrong(
+                field,
+                "an RFC 3339 timestamp (or a count since the Unix epoch)",
+            )
+        })
     }
 }
 impl<T: JsonCodec> JsonCodec for Phi<T> {

@@ -37,11 +37,11 @@ pub mod transport;
 pub mod types;
 pub mod wire;
 
+pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
 pub use handler::{HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
 pub use publish::{Delivery, Publish, PublishError, PublishOptions};
-pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use publisher::{Publisher, PublisherConfig};
 pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};

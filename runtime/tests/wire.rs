@@ -52,7 +52,11 @@ fn single_object_round_trip_with_cloudevents_headers() {
     assert_eq!(header_str(hs, h::EVENT_VERSION), Some("2"));
     assert_eq!(header_str(hs, h::TIME), Some("2024-11-24T10:30:00Z"));
     assert_eq!(header_str(hs, h::SUBJECT), Some("patient-123"));
-    assert_eq!(header_str(hs, h::SOURCE), Some("PRM%20Service"), "a URI-reference");
+    assert_eq!(
+        header_str(hs, h::SOURCE),
+        Some("PRM%20Service"),
+        "a URI-reference"
+    );
     assert_eq!(header_str(hs, h::CONTENT_TYPE), Some("application/avro"));
     assert_eq!(
         header_str(hs, h::SCHEMA_FINGERPRINT),
