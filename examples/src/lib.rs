@@ -1,4 +1,5 @@
 //! Example services (PRM front desk, FHIR sync, reminders, journey engine) built on the generated healthcare events and the carebus runtime.
 
+pub mod chart;
 pub mod prm;
 pub mod summary;

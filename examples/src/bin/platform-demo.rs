@@ -156,6 +156,38 @@ impl JourneysHandler for JourneyAudit {
     }
 }
 
+/// Rebuild one patient's chart from the embedded event store, with and without a snapshot.
+async fn print_chart(
+    store: &carebus::store::MemoryEventStore,
+    expected: usize,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    use carebus::store::{Repository, SnapshotPolicy, Upcasters};
+    use carebus_examples::chart::PatientChart;
+    let repo: Repository<_, PatientChart> = Repository::new(store.clone(), Upcasters::new())
+        .with_snapshots(SnapshotPolicy::on_demand());
+    let chart = repo.load("patient-00010").await?;
+    repo.snapshot("patient-00010").await?;
+    let again = repo.load("patient-00010").await?;
+    println!();
+    println!(
+        "  event store (embedded): {} events in patient streams (expected {expected})",
+        store.len()
+    );
+    println!(
+        "  patient-00010 chart at version {}: registered={}, updates={}, language={:?}; reloaded from snapshot v{:?}: same state = {}",
+        chart.version,
+        chart.state.registered,
+        chart.state.updates,
+        chart.state.preferred_language,
+        again.from_snapshot,
+        again.state == chart.state
+    );
+    Ok(store.len() == expected
+        && chart.state.registered
+        && chart.state.updates == 1
+        && again.state == chart.state)
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let patients: usize = std::env::args()
@@ -175,7 +207,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let summary = Arc::new(Summary::default());
 
+    let store = carebus::store::MemoryEventStore::new();
     let consumers = vec![
+        carebus::testing::run_handler(
+            &bus,
+            "event-store",
+            PatientsDispatcher(carebus_examples::chart::StoreWriter(store.clone())),
+        ),
         carebus::testing::run_handler(
             &bus,
             "fhir-service",
@@ -209,12 +247,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while summary.total_handled() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let stored_expected = patients + patients.div_ceil(10);
+    while store.len() < stored_expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let elapsed = started.elapsed();
     for c in consumers {
         c.stop().await?;
     }
     summary.print(published, expected, elapsed, &bus);
-    if summary.total_handled() < expected || !summary.causation_ok() {
+    let chart_ok = print_chart(&store, stored_expected).await?;
+    if summary.total_handled() < expected || !summary.causation_ok() || !chart_ok {
         return Err("the demo did not see every event handled: see the summary above".into());
     }
     Ok(())
