@@ -262,6 +262,53 @@ async fn failing_handler_retries_then_dead_letters_without_phi_and_others_go_on(
             .map(Vec::len),
         Some(1)
     );
+
+    // Inspect and redrive (what `carebus-dlq list` / `redrive` do): once fixed, the event is
+    // handled from its original topic.
+    let t = transport(&bootstrap);
+    let dlq_name = dead_letter::dlq_topic(&topic);
+    eprintln!("dead-letter topic: {dlq_name}");
+    let listed = dead_letter::inspect(&t, &dlq_name, Duration::from_secs(3))
+        .await
+        .expect("inspect");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reason.as_deref(), Some("handler-failed"));
+    assert!(
+        !format!("{:?}", listed[0]).contains("Secret Street"),
+        "Debug of a dead letter holds no payload"
+    );
+    let fixed = Recorder::default();
+    let rerun = run(
+        &bootstrap,
+        &topic,
+        &carebus_tests::unique_name("after-fix"),
+        ProcessingMode::Sequential,
+        fixed.clone(),
+    );
+    let report = dead_letter::redrive(
+        &t,
+        &dlq_name,
+        &carebus_tests::unique_name("redrive"),
+        Duration::from_secs(3),
+        |d| d.reason.as_deref() == Some("handler-failed"),
+    )
+    .await
+    .expect("redrive");
+    assert_eq!(report.redriven, 1);
+    wait_for("the redriven event", Duration::from_secs(60), || {
+        // The new group reads the original record too (from the earliest offset), then the
+        // redriven copy.
+        fixed
+            .seen
+            .lock()
+            .unwrap()
+            .get("patient-bad")
+            .map_or(0, Vec::len)
+            >= 2
+    })
+    .await;
+    rerun.trigger.trigger();
+    rerun.task.await.unwrap().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
