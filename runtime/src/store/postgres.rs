@@ -12,7 +12,7 @@
 
 mod append;
 mod projection;
-mod rows;
+pub(crate) mod rows;
 
 pub use projection::{Projection, ProjectionSink, rebuild};
 

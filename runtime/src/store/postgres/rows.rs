@@ -57,14 +57,14 @@ pub(crate) fn backend(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreE
     }
 }
 
-fn column<'r, T>(row: &'r PgRow, name: &str) -> Result<T, StoreError>
+pub(crate) fn column<'r, T>(row: &'r PgRow, name: &str) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     row.try_get(name).map_err(backend("decode row"))
 }
 
-fn bad_row(what: &str) -> StoreError {
+pub(crate) fn bad_row(what: &str) -> StoreError {
     StoreError::Backend {
         operation: "decode row",
         message: format!("column {what} holds a value this version of carebus does not know"),

@@ -39,44 +39,8 @@ pub(crate) const SELECT_BINARY: &str = "global_position, tx_id::text, event_id, 
     metadata->>'aggregateId', metadata->>'topic', metadata->>'schemaFingerprint', \
     metadata->>'source', metadata->>'userId', metadata->>'ipAddress', metadata->>'traceparent'";
 
-/// Map a sqlx error, naming the operation (PostgreSQL's DETAIL, which holds row values, is
-/// dropped).
-pub(crate) fn backend(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
-    move |e| {
-        let (message, retriable) = match &e {
-            sqlx::Error::Database(db) => {
-                let code = db.code().map(|c| c.to_string()).unwrap_or_default();
-                let retriable = matches!(code.as_str(), "40001" | "40P01" | "57P01" | "57P03")
-                    || code.starts_with("08");
-                (format!("{} (SQLSTATE {code})", db.message()), retriable)
-            }
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Protocol(_) => {
-                (e.to_string(), true)
-            }
-            _ => (e.to_string(), false),
-        };
-        StoreError::Backend {
-            operation,
-            message,
-            retriable,
-        }
-    }
-}
-
-fn column<'r, T>(row: &'r PgRow, name: &str) -> Result<T, StoreError>
-where
-    T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
-{
-    row.try_get(name).map_err(backend("decode row"))
-}
-
-fn bad_row(what: &str) -> StoreError {
-    StoreError::Backend {
-        operation: "decode row",
-        message: format!("column {what} holds a value this version of carebus does not know"),
-        retriable: false,
-    }
-}
+// Error mapping and column access are the core store's, so both read paths report alike.
+pub(crate) use crate::store::postgres::rows::{backend, bad_row, column};
 
 /// A row selected with [`SELECT`].
 pub(crate) fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
