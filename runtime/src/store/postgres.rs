@@ -211,8 +211,9 @@ fn push_after(q: &mut QueryBuilder<Postgres>, after: Cursor) {
     q.push(")");
 }
 
-/// The filter as parameterised conditions (`AND ...`); values are always bound.
-fn push_filter(q: &mut QueryBuilder<Postgres>, f: &EventFilter) {
+/// The filter as parameterised conditions (`AND ...`) over the columns of `events`; values
+/// are always bound.
+pub(crate) fn push_filter(q: &mut QueryBuilder<Postgres>, f: &EventFilter) {
     if let Some(s) = &f.stream_id {
         q.push(" AND stream_id = ").push_bind(s.clone());
     }

@@ -146,36 +146,8 @@ pub struct GroupCount {
     pub count: u64,
 }
 
-/// The filter as parameterised conditions (`AND ...`) over the columns of `events`.
-pub(crate) fn push_filter(q: &mut QueryBuilder<Postgres>, f: &EventFilter) {
-    if let Some(s) = &f.stream_id {
-        q.push(" AND stream_id = ").push_bind(s.clone());
-    }
-    if let Some(a) = &f.aggregate_type {
-        q.push(" AND aggregate_type = ").push_bind(a.clone());
-    }
-    if !f.event_types.is_empty() {
-        q.push(" AND event_type = ANY(")
-            .push_bind(f.event_types.clone())
-            .push(")");
-    }
-    if let Some(t) = &f.tenant_id {
-        q.push(" AND tenant_id = ").push_bind(t.clone());
-    }
-    if let Some(from) = f.recorded_from {
-        q.push(" AND recorded_at >= to_timestamp(0) + ")
-            .push_bind(from.0)
-            .push(" * interval '1 microsecond'");
-    }
-    if let Some(until) = f.recorded_until {
-        q.push(" AND recorded_at < to_timestamp(0) + ")
-            .push_bind(until.0)
-            .push(" * interval '1 microsecond'");
-    }
-    if let Some(c) = &f.correlation_id {
-        q.push(" AND correlation_id = ").push_bind(c.clone());
-    }
-}
+// The filter's SQL is the core store's, so every read path filters alike.
+pub(crate) use super::postgres::push_filter;
 
 fn source(include_archived: bool) -> &'static str {
     if include_archived {
