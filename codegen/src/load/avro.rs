@@ -485,6 +485,17 @@ impl Cx {
         }
     }
 
+    /// (namespace, short name) of a named type: its `name`, qualified by its `namespace`, by
+    /// the dots in its name, or by the enclosing namespace `ns` (Avro's rules).
+    fn qualified_name(&mut self, node: &Spanned, ns: &str, what: &str) -> Option<(String, String)> {
+        let (name, _) = self.name_of(node, what)?;
+        let explicit = node
+            .get("namespace")
+            .and_then(|m| m.value.as_str())
+            .unwrap_or(ns);
+        Some(full_name(&name, explicit))
+    }
+
     fn doc(&mut self, node: &Spanned) -> Option<String> {
         let m = node.get("doc")?;
         match m.value.as_str() {
@@ -531,12 +542,7 @@ impl Cx {
             if top { EVENT_ANNOTATIONS } else { &[] },
             "a record",
         );
-        let (name, _) = self.name_of(node, "record")?;
-        let explicit_ns = node
-            .get("namespace")
-            .and_then(|m| m.value.as_str())
-            .unwrap_or(ns);
-        let (rns, short) = full_name(&name, explicit_ns);
+        let (rns, short) = self.qualified_name(node, ns, "record")?;
         let doc = self.doc(node);
         let aliases = self.aliases(node);
         let Some(fields_m) = node.get("fields") else {
@@ -820,14 +826,9 @@ impl Cx {
                     &[],
                     "an enum",
                 );
-                let Some((name, _)) = self.name_of(node, "enum") else {
+                let Some((ens, short)) = self.qualified_name(node, ns, "enum") else {
                     return Type::Null;
                 };
-                let explicit = node
-                    .get("namespace")
-                    .and_then(|m| m.value.as_str())
-                    .unwrap_or(ns);
-                let (ens, short) = full_name(&name, explicit);
                 let mut symbols: Vec<EnumSymbol> = Vec::new();
                 match node.get("symbols").map(|m| (&m.value, m.value.as_array())) {
                     Some((_, Some(items))) => {
@@ -899,14 +900,9 @@ impl Cx {
                     &[],
                     "a fixed",
                 );
-                let Some((name, _)) = self.name_of(node, "fixed") else {
+                let Some((fns, short)) = self.qualified_name(node, ns, "fixed") else {
                     return Type::Null;
                 };
-                let explicit = node
-                    .get("namespace")
-                    .and_then(|m| m.value.as_str())
-                    .unwrap_or(ns);
-                let (fns, short) = full_name(&name, explicit);
                 let size = match node.get("size").map(|m| (&m.value, m.value.value.clone())) {
                     Some((_, Json::Number(n)))
                         if n.as_u64().is_some_and(|s| s <= u32::MAX as u64) =>
