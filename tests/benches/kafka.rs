@@ -11,13 +11,13 @@ use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin, TopicsSpec};
 use carebus::transport::Record;
 use carebus::{
     Consumer, ConsumerConfig, HandlerContext, HandlerResult, PublishOptions, Publisher,
-    PublisherConfig, Shutdown, Timestamp,
+    PublisherConfig, Shutdown,
 };
 use carebus_schemas::{
-    DeactivationReason, PatientCreated, PatientDeactivated, PatientMerged, PatientUpdated,
-    PatientsDispatcher, PatientsHandler, Reference,
+    PatientCreated, PatientDeactivated, PatientMerged, PatientUpdated, PatientsDispatcher,
+    PatientsHandler,
 };
-use carebus_tests::{kafka_bootstrap, unique_name};
+use carebus_tests::{bench_event, kafka_bootstrap, unique_name};
 use futures::StreamExt;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -33,21 +33,6 @@ const WINDOW: usize = 5_000;
 const RATE_PER_SEC: u64 = 2_000;
 const LATENCY_RUN: Duration = Duration::from_secs(5);
 
-fn event(i: usize) -> PatientDeactivated {
-    PatientDeactivated {
-        patient_id: format!("patient-{}", i % 1000),
-        reason: DeactivationReason::PatientRequest,
-        deceased_at: None,
-        note: None,
-        deactivated_by: Reference {
-            r#type: "Practitioner".into(),
-            id: format!("pr-{}", i % 50),
-            display: Some("Dr. Example".into()),
-        },
-        deactivated_at: Timestamp::now(),
-    }
-}
-
 async fn create_topic(admin: &TopicAdmin, name: &str) {
     let spec = TopicsSpec::parse(&format!(
         "[[topic]]\nname = \"{name}\"\npartitions = 6\nreplication_factor = 1\n"
@@ -58,7 +43,7 @@ async fn create_topic(admin: &TopicAdmin, name: &str) {
 
 /// Typed: every event validated, enveloped, encoded and sent through the publisher.
 async fn publish_typed(publisher: &Publisher<KafkaTransport>, topic: &str, n: usize) -> Duration {
-    let events: Vec<PatientDeactivated> = (0..n).map(event).collect();
+    let events: Vec<PatientDeactivated> = (0..n).map(bench_event).collect();
     let started = Instant::now();
     let sent = futures::stream::iter(events)
         .map(|e| async move {
@@ -131,7 +116,7 @@ async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Dura
     // Warm up: connections and metadata of a fresh producer are not what is measured.
     for i in 0..200 {
         let (envelope, record) = publisher
-            .prepare(&event(i), PublishOptions::default())
+            .prepare(&bench_event(i), PublishOptions::default())
             .unwrap();
         let record = Record {
             topic: topic.to_string(),
@@ -151,7 +136,7 @@ async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Dura
         let samples = samples.clone();
         tasks.spawn(async move {
             let (envelope, record) = publisher
-                .prepare(&event(i), PublishOptions::default())
+                .prepare(&bench_event(i), PublishOptions::default())
                 .unwrap();
             let record = Record { topic, ..record };
             publisher.send_prepared(&envelope, record).await.unwrap();
@@ -307,7 +292,7 @@ async fn main() {
     let records: Vec<Record> = (0..n)
         .map(|i| {
             publisher
-                .prepare(&event(i), PublishOptions::default())
+                .prepare(&bench_event(i), PublishOptions::default())
                 .unwrap()
                 .1
         })

@@ -235,6 +235,24 @@ pub fn database_address(url: &str) -> Option<String> {
     })
 }
 
+/// The event the benchmarks send: a patient deactivation of one of a thousand patients
+/// (about 400 bytes on the wire with its CloudEvents headers).
+pub fn bench_event(i: usize) -> carebus_schemas::PatientDeactivated {
+    use carebus_schemas::{DeactivationReason, PatientDeactivated, Reference};
+    PatientDeactivated {
+        patient_id: format!("patient-{}", i % 1000),
+        reason: DeactivationReason::PatientRequest,
+        deceased_at: None,
+        note: None,
+        deactivated_by: Reference {
+            r#type: "Practitioner".into(),
+            id: format!("pr-{}", i % 50),
+            display: Some("Dr. Example".into()),
+        },
+        deactivated_at: carebus::Timestamp::now(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
