@@ -76,11 +76,13 @@ enum Lane {
     Key(String, Option<Vec<u8>>),
 }
 
+/// A record a lane worker is done with.
 struct Finished {
-    lane: Lane,
     tp: TopicPartition,
     offset: i64,
     outcome: Outcome,
+    /// Records of the lane dropped after it (the outcome was not `Done`).
+    dropped: usize,
 }
 
 impl<T: Transport> Consumer<T> {
@@ -139,12 +141,15 @@ impl<T: Transport> Consumer<T> {
             ProcessingMode::Sequential => 1,
             ProcessingMode::KeyOrdered { max_in_flight } => max_in_flight.max(1),
         };
+        let (finished_tx, finished) = tokio::sync::mpsc::unbounded_channel();
         let mut run = Run {
             consumer,
             processor,
             semaphore: Arc::new(tokio::sync::Semaphore::new(permits)),
             lanes: HashMap::new(),
-            jobs: JoinSet::new(),
+            workers: JoinSet::new(),
+            finished_tx,
+            finished,
             tracker: OffsetTracker::default(),
             buffered: 0,
             paused: false,
@@ -160,13 +165,38 @@ impl<T: Transport> Consumer<T> {
     }
 }
 
+/// The records of one lane waiting for its worker, shared by the poll loop (which pushes)
+/// and the lane's worker task (which pops, in order).
+#[derive(Default)]
+struct LaneQueue {
+    records: VecDeque<ReceivedRecord>,
+    /// A worker task is draining this queue.
+    working: bool,
+}
+
+type SharedLane = Arc<std::sync::Mutex<LaneQueue>>;
+
+fn lock(lane: &SharedLane) -> std::sync::MutexGuard<'_, LaneQueue> {
+    lane.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How many records the poll loop reads in a row before it looks at finished records and the
+/// commit timer again.
+const POLL_BURST: usize = 256;
+
+/// One run of the poll loop. Each lane (a partition, or a key in key-ordered mode) has a
+/// worker task that handles its records in order while the loop keeps polling, so polling,
+/// decoding and handling overlap; workers report finished records over a channel.
 struct Run<T: Transport, H: TopicHandler> {
     consumer: T::Consumer,
     processor: Arc<Processor<T, H>>,
     semaphore: Arc<tokio::sync::Semaphore>,
-    /// Lanes with a running job, and the records waiting behind it.
-    lanes: HashMap<Lane, VecDeque<ReceivedRecord>>,
-    jobs: JoinSet<Finished>,
+    /// Lanes that have records waiting or a worker running.
+    lanes: HashMap<Lane, SharedLane>,
+    /// Lane workers; each returns its lane when its queue ran dry.
+    workers: JoinSet<Lane>,
+    finished_tx: tokio::sync::mpsc::UnboundedSender<Finished>,
+    finished: tokio::sync::mpsc::UnboundedReceiver<Finished>,
     tracker: OffsetTracker,
     buffered: usize,
     paused: bool,
@@ -179,30 +209,58 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
     async fn main_loop(&mut self, mut shutdown: Shutdown) -> Result<(), ConsumerError> {
         let cfg = self.processor.config.clone();
         let mut commit_tick = tokio::time::interval(cfg.commit_interval);
+        let mut done = Vec::with_capacity(POLL_BURST);
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.wait() => return Ok(()),
-                Some(joined) = self.jobs.join_next(), if !self.jobs.is_empty() => {
-                    let finished = joined.map_err(|e| {
+                Some(joined) = self.workers.join_next(), if !self.workers.is_empty() => {
+                    let lane = joined.map_err(|e| {
                         ConsumerError::HandlerFailed(format!("a handler task panicked: {e}"))
                     })?;
-                    self.on_finished(finished)?;
+                    self.retire(&lane);
+                }
+                n = self.finished.recv_many(&mut done, POLL_BURST) => {
+                    for f in done.drain(..n) {
+                        self.on_finished(f)?;
+                    }
                 }
                 _ = commit_tick.tick() => self.commit().await,
-                polled = self.consumer.poll(cfg.poll_timeout) => match polled {
-                    Ok(Some(ConsumerEvent::Record(r))) => self.dispatch(r),
-                    Ok(Some(ConsumerEvent::Revoked(parts))) => self.revoke(&parts),
-                    Ok(Some(ConsumerEvent::Assigned(_))) | Ok(None) => {}
-                    Err(e) if e.is_retriable() => {
-                        tracing::warn!(error = %e, "poll failed; retrying");
-                        tokio::time::sleep(cfg.poll_timeout).await;
+                polled = self.consumer.poll(cfg.poll_timeout) => {
+                    self.on_polled(polled, &cfg).await?;
+                    // Read what is already fetched without going round the select.
+                    for _ in 1..POLL_BURST {
+                        if self.paused || !self.finished.is_empty() {
+                            break;
+                        }
+                        match self.consumer.poll(Duration::ZERO).await {
+                            Ok(None) => break,
+                            polled => self.on_polled(polled, &cfg).await?,
+                        }
+                        self.backpressure(&cfg)?;
                     }
-                    Err(e) => return Err(e.into()),
-                },
+                }
             }
             self.backpressure(&cfg)?;
         }
+    }
+
+    async fn on_polled(
+        &mut self,
+        polled: Result<Option<ConsumerEvent>, TransportError>,
+        cfg: &ConsumerConfig,
+    ) -> Result<(), ConsumerError> {
+        match polled {
+            Ok(Some(ConsumerEvent::Record(r))) => self.dispatch(r),
+            Ok(Some(ConsumerEvent::Revoked(parts))) => self.revoke(&parts),
+            Ok(Some(ConsumerEvent::Assigned(_))) | Ok(None) => {}
+            Err(e) if e.is_retriable() => {
+                tracing::warn!(error = %e, "poll failed; retrying");
+                tokio::time::sleep(cfg.poll_timeout).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
     }
 
     fn lane_of(&self, r: &ReceivedRecord) -> Lane {
@@ -212,44 +270,81 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         }
     }
 
+    /// Queue a record on its lane, starting the lane's worker if none runs.
     fn dispatch(&mut self, r: ReceivedRecord) {
         self.tracker.start(&r.topic_partition(), r.offset);
         self.buffered += 1;
         let lane = self.lane_of(&r);
-        match self.lanes.get_mut(&lane) {
-            Some(waiting) => waiting.push_back(r),
-            None => {
-                self.lanes.insert(lane.clone(), VecDeque::new());
-                self.spawn(lane, r);
-            }
+        let queue = self.lanes.entry(lane.clone()).or_default().clone();
+        let mut q = lock(&queue);
+        q.records.push_back(r);
+        if !q.working {
+            q.working = true;
+            drop(q);
+            self.start_worker(lane, queue);
         }
     }
 
-    fn spawn(&mut self, lane: Lane, r: ReceivedRecord) {
+    /// A task that handles the lane's records in order until its queue is empty, or until a
+    /// record ends other than done (later records of the lane must not overtake it: they are
+    /// dropped and read again later).
+    fn start_worker(&mut self, lane: Lane, queue: SharedLane) {
         let processor = self.processor.clone();
         let semaphore = self.semaphore.clone();
         let shutdown = self.shutdown.clone();
-        self.jobs.spawn(async move {
-            let (tp, offset) = (r.topic_partition(), r.offset);
-            let outcome = if process::wait_not_before(&r, &shutdown).await {
-                match semaphore.acquire_owned().await {
-                    Ok(_permit) => processor.process(r, &shutdown).await,
-                    Err(_) => Outcome::Interrupted,
+        let report = self.finished_tx.clone();
+        self.workers.spawn(async move {
+            loop {
+                let next = {
+                    let mut q = lock(&queue);
+                    let next = q.records.pop_front();
+                    q.working = next.is_some();
+                    next
+                };
+                let Some(r) = next else { return lane };
+                let (tp, offset) = (r.topic_partition(), r.offset);
+                let outcome = if process::wait_not_before(&r, &shutdown).await {
+                    match semaphore.acquire().await {
+                        Ok(_permit) => processor.process(r, &shutdown).await,
+                        Err(_) => Outcome::Interrupted,
+                    }
+                } else {
+                    Outcome::Interrupted
+                };
+                let stopped = outcome != Outcome::Done;
+                let dropped = if stopped {
+                    let mut q = lock(&queue);
+                    q.working = false;
+                    std::mem::take(&mut q.records).len()
+                } else {
+                    0
+                };
+                let finished = Finished {
+                    tp,
+                    offset,
+                    outcome,
+                    dropped,
+                };
+                if report.send(finished).is_err() || stopped {
+                    return lane;
                 }
-            } else {
-                Outcome::Interrupted
-            };
-            Finished {
-                lane,
-                tp,
-                offset,
-                outcome,
             }
         });
     }
 
+    /// A lane's worker ended: forget the lane if nothing arrived for it meanwhile.
+    fn retire(&mut self, lane: &Lane) {
+        if let Some(queue) = self.lanes.get(lane) {
+            let q = lock(queue);
+            if !q.working && q.records.is_empty() {
+                drop(q);
+                self.lanes.remove(lane);
+            }
+        }
+    }
+
     fn on_finished(&mut self, f: Finished) -> Result<(), ConsumerError> {
-        self.buffered = self.buffered.saturating_sub(1);
+        self.buffered = self.buffered.saturating_sub(1 + f.dropped);
         match f.outcome {
             Outcome::Done => {
                 self.report.finished += 1;
@@ -259,39 +354,20 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                         self.dirty = true;
                     }
                 }
-                let next = self.lanes.get_mut(&f.lane).and_then(VecDeque::pop_front);
-                match next {
-                    Some(r) => self.spawn(f.lane, r),
-                    None => {
-                        self.lanes.remove(&f.lane);
-                    }
-                }
                 Ok(())
             }
-            // Later records of the lane must not overtake it: drop them (redelivered later).
-            Outcome::Interrupted => {
-                self.drop_lane(&f.lane);
-                Ok(())
-            }
-            Outcome::Failed(message) => {
-                self.drop_lane(&f.lane);
-                Err(ConsumerError::HandlerFailed(message))
-            }
-        }
-    }
-
-    fn drop_lane(&mut self, lane: &Lane) {
-        if let Some(waiting) = self.lanes.remove(lane) {
-            self.buffered = self.buffered.saturating_sub(waiting.len());
+            Outcome::Interrupted => Ok(()),
+            Outcome::Failed(message) => Err(ConsumerError::HandlerFailed(message)),
         }
     }
 
     fn revoke(&mut self, parts: &[TopicPartition]) {
         self.tracker.revoke(parts);
-        for waiting in self.lanes.values_mut() {
-            let before = waiting.len();
-            waiting.retain(|r| !parts.contains(&r.topic_partition()));
-            self.buffered = self.buffered.saturating_sub(before - waiting.len());
+        for queue in self.lanes.values() {
+            let mut q = lock(queue);
+            let before = q.records.len();
+            q.records.retain(|r| !parts.contains(&r.topic_partition()));
+            self.buffered = self.buffered.saturating_sub(before - q.records.len());
         }
     }
 
@@ -326,30 +402,35 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
 
     /// Stop: let running handlers finish within the deadline, commit, leave the group.
     async fn finish(&mut self) -> RunReport {
-        let waiting: Vec<Lane> = self.lanes.keys().cloned().collect();
-        for lane in &waiting {
-            if let Some(q) = self.lanes.get_mut(lane) {
-                self.buffered = self.buffered.saturating_sub(q.len());
-                q.clear();
-            }
+        // Records not yet started are dropped (read again later); running ones may finish.
+        for queue in self.lanes.values() {
+            let mut q = lock(queue);
+            self.buffered = self.buffered.saturating_sub(q.records.len());
+            q.records.clear();
         }
         let deadline = tokio::time::Instant::now() + self.processor.config.shutdown_deadline;
-        while !self.jobs.is_empty() {
-            match tokio::time::timeout_at(deadline, self.jobs.join_next()).await {
-                Ok(Some(Ok(f))) => {
-                    let _ = self.on_finished(f);
+        let mut done = Vec::new();
+        while !self.workers.is_empty() {
+            tokio::select! {
+                biased;
+                n = self.finished.recv_many(&mut done, POLL_BURST) => {
+                    for f in done.drain(..n) {
+                        let _ = self.on_finished(f);
+                    }
                 }
-                Ok(Some(Err(_))) => self.buffered = self.buffered.saturating_sub(1),
-                Ok(None) => break,
-                Err(_) => {
+                _ = self.workers.join_next() => {}
+                _ = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
-                        running = self.jobs.len(),
+                        running = self.workers.len(),
                         "shutdown deadline passed; abandoning running handlers"
                     );
-                    self.jobs.abort_all();
+                    self.workers.abort_all();
                     break;
                 }
             }
+        }
+        while let Ok(f) = self.finished.try_recv() {
+            let _ = self.on_finished(f);
         }
         self.report.unfinished = self.tracker.in_flight();
         self.dirty = true;
