@@ -56,6 +56,10 @@ impl Transport for KafkaTransport {
     type Consumer = KafkaConsumer;
 
     async fn send(&self, record: Record) -> Result<RecordPosition, TransportError> {
+        self.producer.send(&record).await
+    }
+
+    async fn send_ref(&self, record: &Record) -> Result<RecordPosition, TransportError> {
         self.producer.send(record).await
     }
 

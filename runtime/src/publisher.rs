@@ -325,7 +325,7 @@ impl<T: Transport> Publisher<T> {
         let attempts = inner.config.retry.attempts.max(1);
         let mut attempt = 1;
         loop {
-            match inner.transport.send(record.clone()).await {
+            match inner.transport.send_ref(&record).await {
                 Ok(pos) => {
                     inner.breaker.on_success();
                     return Ok(delivery(pos));

@@ -253,6 +253,16 @@ pub trait Transport: Send + Sync + 'static {
         record: Record,
     ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send;
 
+    /// Send a record the caller keeps (to retry it, or keep it when sending fails). The
+    /// default clones it into [`Transport::send`]; a transport that copies the record anyway
+    /// (Kafka hands the bytes to librdkafka) sends from the borrow.
+    fn send_ref(
+        &self,
+        record: &Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
+        self.send(record.clone())
+    }
+
     /// Send several records, each independently (some may fail). The default sends them
     /// concurrently through [`Transport::send`]; results are in input order.
     fn send_batch(
@@ -339,6 +349,13 @@ impl<T: Transport> Transport for std::sync::Arc<T> {
         record: Record,
     ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
         T::send(self, record)
+    }
+
+    fn send_ref(
+        &self,
+        record: &Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
+        T::send_ref(self, record)
     }
 
     fn send_batch(

@@ -39,8 +39,13 @@ impl Transport for NullTransport {
     type Consumer = NullConsumer;
 
     async fn send(&self, record: Record) -> Result<RecordPosition, TransportError> {
+        self.send_ref(&record).await
+    }
+
+    /// Like Kafka's: the record is copied out of the borrow (here: only its topic).
+    async fn send_ref(&self, record: &Record) -> Result<RecordPosition, TransportError> {
         Ok(RecordPosition {
-            topic: record.topic,
+            topic: record.topic.clone(),
             partition: 0,
             offset: self.offset.fetch_add(1, Ordering::Relaxed),
         })

@@ -238,7 +238,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     async fn send_until_done(&self, record: Record, shutdown: &Shutdown) -> Outcome {
         let mut attempt = 1;
         loop {
-            match self.publisher.transport().send(record.clone()).await {
+            match self.publisher.transport().send_ref(&record).await {
                 Ok(_) => return Outcome::Done,
                 Err(e) if !e.is_retriable() => {
                     return Outcome::Failed(format!("cannot forward to {}: {e}", record.topic));

@@ -54,10 +54,10 @@ impl KafkaProducer {
     }
 
     /// Send one record and wait for its delivery report.
-    pub async fn send(&self, record: Record) -> Result<RecordPosition, TransportError> {
-        self.check_size(&record)?;
+    pub async fn send(&self, record: &Record) -> Result<RecordPosition, TransportError> {
+        self.check_size(record)?;
         let producer = self.rdkafka();
-        let result = send_with(&producer, &record, &self.config).await;
+        let result = send_with(&producer, record, &self.config).await;
         if result.is_err() {
             self.renew_if_fatal(&producer);
         }

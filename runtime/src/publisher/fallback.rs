@@ -106,7 +106,7 @@ impl<T: Transport> Publisher<T> {
             let event_id = crate::transport::header_str(&record.headers, "ce_id")
                 .unwrap_or("")
                 .to_string();
-            let sent = match inner.transport.send(record.clone()).await {
+            let sent = match inner.transport.send_ref(&record).await {
                 Ok(_) => {
                     inner.breaker.on_success();
                     metrics::counter!("carebus_published_total", "topic" => record.topic.clone())
