@@ -90,7 +90,7 @@ pub fn check_in(
 /// If the record is claim-checked, fetch its original value.
 pub fn check_out(
     store: Option<&dyn ClaimCheckStore>,
-    headers: &[(String, Vec<u8>)],
+    headers: &[(crate::transport::HeaderName, Vec<u8>)],
     value: Vec<u8>,
 ) -> std::io::Result<Vec<u8>> {
     match header_str(headers, CLAIM_CHECK_HEADER) {

@@ -53,7 +53,7 @@ pub fn forward(record: &ReceivedRecord, target: String, extra: Headers) -> Recor
     let mut headers: Headers = record
         .headers
         .iter()
-        .filter(|(n, _)| !TRANSIENT.contains(&n.as_str()))
+        .filter(|(n, _)| !TRANSIENT.contains(&&**n))
         .cloned()
         .collect();
     if header_str(&headers, ORIGINAL_TOPIC).is_none() {

@@ -21,7 +21,7 @@
 //!
 //! Optional fields that are absent have no header. Headers never carry event data.
 
-use crate::transport::{Headers, header_str};
+use crate::transport::{HeaderName, Headers, header_str};
 use crate::types::Timestamp;
 use serde_json::{Value, json};
 
@@ -89,6 +89,28 @@ pub mod headers {
     pub const USER_ID: &str = "ce_userid";
     pub const IP_ADDRESS: &str = "ce_ipaddress";
     pub const TRACEPARENT: &str = "traceparent";
+
+    /// Every header name above: a received record's headers are looked up here so the usual
+    /// ones cost no allocation ([`crate::transport::header_name`]).
+    pub const ALL: [&str; 17] = [
+        SPECVERSION,
+        ID,
+        SOURCE,
+        TYPE,
+        TIME,
+        SUBJECT,
+        DATASCHEMA,
+        CONTENT_TYPE,
+        TENANT_ID,
+        CORRELATION_ID,
+        CAUSATION_ID,
+        AGGREGATE_TYPE,
+        EVENT_VERSION,
+        SCHEMA_FINGERPRINT,
+        USER_ID,
+        IP_ADDRESS,
+        TRACEPARENT,
+    ];
 }
 
 /// A new random W3C `traceparent` (version 00, sampled).
@@ -232,7 +254,7 @@ impl Envelope {
     }
 
     /// Read the envelope from binary-mode headers.
-    pub fn from_headers(h: &[(String, Vec<u8>)]) -> Result<Envelope, EnvelopeError> {
+    pub fn from_headers(h: &[(HeaderName, Vec<u8>)]) -> Result<Envelope, EnvelopeError> {
         use headers::*;
         let required = |name: &'static str| {
             header_str(h, name)

@@ -178,7 +178,7 @@ impl<T: Transport> Publisher<T> {
         for (name, value) in options.headers {
             // The envelope's own headers cannot be overridden.
             if !name.starts_with("ce_") && name != "content-type" {
-                record.headers.push((name, value.into_bytes()));
+                record.headers.push((name.into(), value.into_bytes()));
             }
         }
         let size = record.size();

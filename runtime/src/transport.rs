@@ -43,10 +43,26 @@ use std::future::Future;
 use std::time::Duration;
 
 /// Record headers in order; a name may repeat (Kafka allows it). Values are raw bytes.
-pub type Headers = Vec<(String, Vec<u8>)>;
+pub type Headers = Vec<(HeaderName, Vec<u8>)>;
+
+/// A header name: usually one of carebus's own constant names (borrowed, no allocation per
+/// record), or any name a producer chose (owned). Build it with `.into()` from either.
+pub type HeaderName = std::borrow::Cow<'static, str>;
+
+/// A received header's name: borrowed when it is one of the CloudEvents or carebus names,
+/// owned otherwise.
+pub fn header_name(name: &str) -> HeaderName {
+    crate::envelope::headers::ALL
+        .iter()
+        .find(|known| **known == name)
+        .map_or_else(
+            || HeaderName::Owned(name.to_owned()),
+            |known| HeaderName::Borrowed(known),
+        )
+}
 
 /// Look up the first header with `name` (exact, case-sensitive as Kafka's).
-pub fn header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
+pub fn header<'h>(headers: &'h [(HeaderName, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
     headers
         .iter()
         .find(|(n, _)| n == name)
@@ -54,7 +70,7 @@ pub fn header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u
 }
 
 /// Look up the first header with `name` as UTF-8 text; `None` when absent or not UTF-8.
-pub fn header_str<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h str> {
+pub fn header_str<'h>(headers: &'h [(HeaderName, Vec<u8>)], name: &str) -> Option<&'h str> {
     header(headers, name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
@@ -83,7 +99,7 @@ impl Record {
     }
 
     /// Add a header.
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<Vec<u8>>) -> Record {
+    pub fn with_header(mut self, name: impl Into<HeaderName>, value: impl Into<Vec<u8>>) -> Record {
         self.headers.push((name.into(), value.into()));
         self
     }

@@ -147,7 +147,7 @@ fn json_framing_round_trips() {
     assert_eq!(back, WardsEvent::PatientDischarged(ev));
 }
 
-fn set_header(hs: &mut Headers, name: &str, value: &str) {
+fn set_header(hs: &mut Headers, name: &'static str, value: &str) {
     hs.retain(|(n, _)| n != name);
     hs.push((name.into(), value.as_bytes().to_vec()));
 }

@@ -35,7 +35,7 @@ impl Default for BusConfig {
 struct StoredRecord {
     key: Option<Vec<u8>>,
     value: Vec<u8>,
-    headers: Vec<(String, Vec<u8>)>,
+    headers: crate::transport::Headers,
     timestamp_ms: i64,
 }
 

@@ -9,7 +9,7 @@ use crate::kafka::error::transport_error;
 use crate::kafka::pause::{Arrival, PauseBuffer};
 use crate::kafka::producer::blocking;
 use crate::transport::{
-    ConsumerEvent, ReceivedRecord, SubscribeConfig, TopicPartition, TransportError,
+    ConsumerEvent, ReceivedRecord, SubscribeConfig, TopicPartition, TransportError, header_name,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
@@ -300,7 +300,7 @@ fn received(message: &BorrowedMessage<'_>) -> ReceivedRecord {
         .headers()
         .map(|h| {
             h.iter()
-                .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                .map(|h| (header_name(h.key), h.value.unwrap_or_default().to_vec()))
                 .collect()
         })
         .unwrap_or_default();

@@ -12,7 +12,7 @@
 //! The files hold event payloads, which may be PHI: put the directory on encrypted storage
 //! readable only by the service.
 
-use crate::transport::Record;
+use crate::transport::{Record, header_name};
 use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
@@ -79,7 +79,7 @@ fn from_line(line: &str) -> Option<(u64, Record)> {
     let headers = v["headers"]
         .as_array()?
         .iter()
-        .map(|h| Some((h[0].as_str()?.to_string(), unhex(h[1].as_str()?)?)))
+        .map(|h| Some((header_name(h[0].as_str()?), unhex(h[1].as_str()?)?)))
         .collect::<Option<Vec<_>>>()?;
     Some((
         v["id"].as_u64()?,
