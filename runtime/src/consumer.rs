@@ -151,6 +151,7 @@ impl<T: Transport> Consumer<T> {
             finished_tx,
             finished,
             tracker: OffsetTracker::default(),
+            to_store: Vec::new(),
             buffered: 0,
             paused: false,
             dirty: false,
@@ -198,6 +199,8 @@ struct Run<T: Transport, H: TopicHandler> {
     finished_tx: tokio::sync::mpsc::UnboundedSender<Finished>,
     finished: tokio::sync::mpsc::UnboundedReceiver<Finished>,
     tracker: OffsetTracker,
+    /// Next offsets to store, per partition, from the batch of finished records in hand.
+    to_store: Vec<(TopicPartition, i64)>,
     buffered: usize,
     paused: bool,
     dirty: bool,
@@ -209,6 +212,8 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
     async fn main_loop(&mut self, mut shutdown: Shutdown) -> Result<(), ConsumerError> {
         let cfg = self.processor.config.clone();
         let mut commit_tick = tokio::time::interval(cfg.commit_interval);
+        let mut paused_tick = tokio::time::interval(cfg.poll_timeout);
+        paused_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut done = Vec::with_capacity(POLL_BURST);
         loop {
             tokio::select! {
@@ -221,12 +226,19 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                     self.retire(&lane);
                 }
                 n = self.finished.recv_many(&mut done, POLL_BURST) => {
-                    for f in done.drain(..n) {
-                        self.on_finished(f)?;
-                    }
+                    let handled = done.drain(..n).try_for_each(|f| self.on_finished(f));
+                    self.store_finished();
+                    handled?;
                 }
                 _ = commit_tick.tick() => self.commit().await,
-                polled = self.consumer.poll(cfg.poll_timeout) => {
+                // Paused (the buffer is full): poll only now and then, to stay in the group
+                // and see rebalances, and let the transport keep what it prefetched instead
+                // of drawing it all into its pause buffer.
+                _ = paused_tick.tick(), if self.paused => {
+                    let polled = self.consumer.poll(Duration::ZERO).await;
+                    self.on_polled(polled, &cfg).await?;
+                }
+                polled = self.consumer.poll(cfg.poll_timeout), if !self.paused => {
                     self.on_polled(polled, &cfg).await?;
                     // Read what is already fetched without going round the select.
                     for _ in 1..POLL_BURST {
@@ -349,15 +361,26 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
             Outcome::Done => {
                 self.report.finished += 1;
                 if let Some(next) = self.tracker.finish(&f.tp, f.offset) {
-                    // Refused when the partition was revoked meanwhile: the new owner redoes it.
-                    if self.consumer.store_offset(&f.tp, next).is_ok() {
-                        self.dirty = true;
+                    match self.to_store.iter_mut().find(|(tp, _)| *tp == f.tp) {
+                        Some((_, stored)) => *stored = next,
+                        None => self.to_store.push((f.tp, next)),
                     }
                 }
                 Ok(())
             }
             Outcome::Interrupted => Ok(()),
             Outcome::Failed(message) => Err(ConsumerError::HandlerFailed(message)),
+        }
+    }
+
+    /// Store the offsets a batch of finished records advanced: one call per partition, not one
+    /// per record.
+    fn store_finished(&mut self) {
+        for (tp, next) in self.to_store.drain(..) {
+            // Refused when the partition was revoked meanwhile: the new owner redoes it.
+            if self.consumer.store_offset(&tp, next).is_ok() {
+                self.dirty = true;
+            }
         }
     }
 
@@ -432,6 +455,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         while let Ok(f) = self.finished.try_recv() {
             let _ = self.on_finished(f);
         }
+        self.store_finished();
         self.report.unfinished = self.tracker.in_flight();
         self.dirty = true;
         // Committing and leaving get a few seconds of their own past the deadline.

@@ -118,7 +118,21 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         let previous: u32 = parse_header(&rec.headers, ATTEMPTS).unwrap_or(0);
         let policy = &self.config.retry;
         let mut attempt = 1;
+        // The first attempt takes the decoded event; a retry decodes it again (it decoded
+        // once, so it does again), which spares a copy of every event for the rare retry.
+        let mut decoded = Some(event);
         loop {
+            let event = match decoded.take() {
+                Some(event) => event,
+                None => match self.decode(&rec) {
+                    Ok((_, event)) => event,
+                    Err((reason, error)) => {
+                        return self
+                            .dead_letter(&rec, &topic, &reason, &error, 0, shutdown)
+                            .await;
+                    }
+                },
+            };
             let ctx = context(&env, &rec, previous + attempt);
             let span = tracing::info_span!(
                 "handle",
@@ -129,10 +143,9 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 attempt = ctx.attempt,
             );
             let started = std::time::Instant::now();
-            let result =
-                crate::context::within(ctx.clone(), self.handler.handle(&ctx, event.clone()))
-                    .instrument(span)
-                    .await;
+            let result = crate::context::within(ctx.clone(), self.handler.handle(&ctx, event))
+                .instrument(span)
+                .await;
             metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.clone())
                 .record(started.elapsed().as_secs_f64());
             let error = match result {

@@ -158,12 +158,17 @@ impl KafkaConsumer {
             let arrival = lock(&self.pauses).arrive(received);
             match arrival {
                 Arrival::Deliver(record) => return Ok(Some(ConsumerEvent::Record(record))),
-                Arrival::Held {
-                    pause_fetching: Some(tp),
-                } => consumer
-                    .pause(&list(&[tp]))
-                    .map_err(|e| transport_error("pause partitions", &e))?,
-                Arrival::Held { .. } => {}
+                // Held for a paused partition: return rather than read on, so a paused
+                // consumer that keeps polling (to stay in the group) does not drain librdkafka's
+                // prefetched records into the pause buffer.
+                Arrival::Held { pause_fetching } => {
+                    if let Some(tp) = pause_fetching {
+                        consumer
+                            .pause(&list(&[tp]))
+                            .map_err(|e| transport_error("pause partitions", &e))?;
+                    }
+                    return Ok(None);
+                }
             }
         }
     }
