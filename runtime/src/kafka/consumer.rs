@@ -139,36 +139,33 @@ impl KafkaConsumer {
         if let Some(record) = lock(&self.pauses).next_ready() {
             return Ok(Some(ConsumerEvent::Record(record)));
         }
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let held = lock(&self.held).take();
-            let received = match held {
-                Some(record) => record,
-                None => match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                    Err(_elapsed) => return Ok(self.next_notice()),
-                    Ok(Err(e)) => return Err(transport_error("consume", &e)),
-                    Ok(Ok(message)) => received(&message),
-                },
-            };
-            // Rebalance callbacks run inside recv: report them before the record.
-            if let Some(event) = self.next_notice() {
-                *lock(&self.held) = Some(received);
-                return Ok(Some(event));
-            }
-            let arrival = lock(&self.pauses).arrive(received);
-            match arrival {
-                Arrival::Deliver(record) => return Ok(Some(ConsumerEvent::Record(record))),
-                // Held for a paused partition: return rather than read on, so a paused
-                // consumer that keeps polling (to stay in the group) does not drain librdkafka's
-                // prefetched records into the pause buffer.
-                Arrival::Held { pause_fetching } => {
-                    if let Some(tp) = pause_fetching {
-                        consumer
-                            .pause(&list(&[tp]))
-                            .map_err(|e| transport_error("pause partitions", &e))?;
-                    }
-                    return Ok(None);
+        let held = lock(&self.held).take();
+        let received = match held {
+            Some(record) => record,
+            None => match tokio::time::timeout(timeout, consumer.recv()).await {
+                Err(_elapsed) => return Ok(self.next_notice()),
+                Ok(Err(e)) => return Err(transport_error("consume", &e)),
+                Ok(Ok(message)) => received(&message),
+            },
+        };
+        // Rebalance callbacks run inside recv: report them before the record.
+        if let Some(event) = self.next_notice() {
+            *lock(&self.held) = Some(received);
+            return Ok(Some(event));
+        }
+        let arrival = lock(&self.pauses).arrive(received);
+        match arrival {
+            Arrival::Deliver(record) => Ok(Some(ConsumerEvent::Record(record))),
+            // Held for a paused partition: return rather than read on, so a paused consumer
+            // that keeps polling (to stay in the group) does not drain librdkafka's prefetched
+            // records into the pause buffer.
+            Arrival::Held { pause_fetching } => {
+                if let Some(tp) = pause_fetching {
+                    consumer
+                        .pause(&list(&[tp]))
+                        .map_err(|e| transport_error("pause partitions", &e))?;
                 }
+                Ok(None)
             }
         }
     }
