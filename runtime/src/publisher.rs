@@ -344,7 +344,8 @@ impl<T: Transport> Publisher<T> {
                 Err(e) => {
                     // The transport answered (it is reachable): a half-open probe succeeded.
                     inner.breaker.on_success();
-                    return self.dead_letter(event_id, record, e).await;
+                    // Boxed: the rare path would otherwise double the size of every send future.
+                    return Box::pin(self.dead_letter(event_id, record, e)).await;
                 }
             }
         }
