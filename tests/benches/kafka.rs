@@ -17,22 +17,15 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin, TopicsSpec};
 use carebus::transport::Record;
-use carebus::{
-    Consumer, ConsumerConfig, HandlerContext, HandlerResult, PublishOptions, Publisher,
-    PublisherConfig, Shutdown,
-};
-use carebus_schemas::{
-    PatientCreated, PatientDeactivated, PatientMerged, PatientUpdated, PatientsDispatcher,
-    PatientsHandler,
-};
-use carebus_tests::{bench_event, kafka_bootstrap, unique_name};
+use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
+use carebus_schemas::{PatientDeactivated, PatientsDispatcher};
+use carebus_tests::{DeactivationProbe, bench_event, kafka_bootstrap, unique_name};
 use futures::StreamExt;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,32 +42,48 @@ async fn create_topic(admin: &TopicAdmin, name: &str) {
     admin.apply(&spec).await.expect("create bench topic");
 }
 
+/// Run the sends, [`WINDOW`] in flight at once, and time them until the last is
+/// acknowledged. A failed send fails the benchmark: one that loses events measures nothing.
+async fn timed_sends<T, E: std::fmt::Debug>(
+    what: &str,
+    sends: impl futures::Stream<Item = impl Future<Output = Result<T, E>>>,
+) -> Duration {
+    let started = Instant::now();
+    let first_error = std::pin::pin!(
+        sends
+            .buffer_unordered(WINDOW)
+            .filter_map(|r| std::future::ready(r.err()))
+    )
+    .next()
+    .await;
+    if let Some(e) = first_error {
+        panic!("{what}: a send failed: {e:?}");
+    }
+    started.elapsed()
+}
+
 /// Typed: every event validated, enveloped, encoded and sent through the publisher.
 async fn publish_typed(publisher: &Publisher<KafkaTransport>, topic: &str, n: usize) -> Duration {
     let events: Vec<PatientDeactivated> = (0..n).map(bench_event).collect();
-    let started = Instant::now();
-    let sent = futures::stream::iter(events)
-        .map(|e| async move {
+    timed_sends(
+        "typed publish lost events",
+        futures::stream::iter(events).map(|e| async move {
             let (envelope, record) = publisher.prepare(&e, PublishOptions::default())?;
             let record = Record {
                 topic: topic.to_string(),
                 ..record
             };
             publisher.send_prepared(&envelope, record).await
-        })
-        .buffer_unordered(WINDOW)
-        .filter(|r| std::future::ready(r.is_ok()))
-        .count()
-        .await;
-    assert_eq!(sent, n, "typed publish lost events");
-    started.elapsed()
+        }),
+    )
+    .await
 }
 
 /// Raw: the same records (key, value, headers) already built, straight into rdkafka.
 async fn publish_raw(producer: &FutureProducer, records: &[Record], topic: &str) -> Duration {
-    let started = Instant::now();
-    let sent = futures::stream::iter(records)
-        .map(|r| async move {
+    timed_sends(
+        "raw publish lost events",
+        futures::stream::iter(records).map(|r| async move {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
             for (key, value) in &r.headers {
                 headers = headers.insert(Header {
@@ -91,13 +100,9 @@ async fn publish_raw(producer: &FutureProducer, records: &[Record], topic: &str)
             producer
                 .send(out, Timeout::After(Duration::from_secs(30)))
                 .await
-        })
-        .buffer_unordered(WINDOW)
-        .filter(|r| std::future::ready(r.is_ok()))
-        .count()
-        .await;
-    assert_eq!(sent, records.len(), "raw publish lost events");
-    started.elapsed()
+        }),
+    )
+    .await
 }
 
 /// Raw, building each record by hand as code without carebus must to send the same bytes:
@@ -107,9 +112,9 @@ async fn publish_raw_building(producer: &FutureProducer, topic: &str, n: usize) 
     use carebus::DomainEvent;
     use carebus::envelope::{headers as ce, new_traceparent};
     let events: Vec<PatientDeactivated> = (0..n).map(bench_event).collect();
-    let started = Instant::now();
-    let sent = futures::stream::iter(events)
-        .map(|e| async move {
+    timed_sends(
+        "raw building publish lost events",
+        futures::stream::iter(events).map(|e| async move {
             let mut value = Vec::with_capacity(128);
             value.extend_from_slice(&carebus::wire::SINGLE_OBJECT_MAGIC);
             value.extend_from_slice(&PatientDeactivated::FINGERPRINT.to_le_bytes());
@@ -146,28 +151,20 @@ async fn publish_raw_building(producer: &FutureProducer, topic: &str, n: usize) 
             producer
                 .send(out, Timeout::After(Duration::from_secs(30)))
                 .await
-        })
-        .buffer_unordered(WINDOW)
-        .filter(|r| std::future::ready(r.is_ok()))
-        .count()
-        .await;
-    assert_eq!(sent, n, "raw building publish lost events");
-    started.elapsed()
+        }),
+    )
+    .await
 }
 
 /// Transport level: the same pre-built records (addressed to their topic) through the Kafka
 /// transport's send.
 async fn publish_transport(kafka: &KafkaTransport, records: &[Record]) -> Duration {
     use carebus::transport::Transport;
-    let started = Instant::now();
-    let sent = futures::stream::iter(records)
-        .map(|r| kafka.send_ref(r))
-        .buffer_unordered(WINDOW)
-        .filter(|r| std::future::ready(r.is_ok()))
-        .count()
-        .await;
-    assert_eq!(sent, records.len(), "transport publish lost events");
-    started.elapsed()
+    timed_sends(
+        "transport publish lost events",
+        futures::stream::iter(records).map(|r| kafka.send_ref(r)),
+    )
+    .await
 }
 
 /// Publish at a steady rate; latency of each event from its scheduled time to its ack.
@@ -213,72 +210,6 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-#[derive(Clone)]
-struct Count {
-    seen: Arc<AtomicUsize>,
-    first: Arc<Mutex<Option<Instant>>>,
-    last: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Count {
-    fn hit(&self) -> HandlerResult {
-        let now = Instant::now();
-        self.first.lock().unwrap().get_or_insert(now);
-        *self.last.lock().unwrap() = Some(now);
-        self.seen.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-}
-
-impl PatientsHandler for Count {
-    async fn on_patient_created(&self, _: &HandlerContext, _: PatientCreated) -> HandlerResult {
-        self.hit()
-    }
-    async fn on_patient_deactivated(
-        &self,
-        _: &HandlerContext,
-        e: PatientDeactivated,
-    ) -> HandlerResult {
-        std::hint::black_box(e);
-        self.hit()
-    }
-    async fn on_patient_merged(&self, _: &HandlerContext, _: PatientMerged) -> HandlerResult {
-        self.hit()
-    }
-    async fn on_patient_updated(&self, _: &HandlerContext, _: PatientUpdated) -> HandlerResult {
-        self.hit()
-    }
-}
-
-/// Records, per handled deactivation, the time from the event's creation (`deactivatedAt`,
-/// set when the publisher builds it) to its handler: publish + broker + consumer, an upper
-/// bound of the consumer's lag.
-#[derive(Clone, Default)]
-struct EndToEnd {
-    micros: Arc<Mutex<Vec<i64>>>,
-}
-
-impl PatientsHandler for EndToEnd {
-    async fn on_patient_created(&self, _: &HandlerContext, _: PatientCreated) -> HandlerResult {
-        Ok(())
-    }
-    async fn on_patient_deactivated(
-        &self,
-        _: &HandlerContext,
-        e: PatientDeactivated,
-    ) -> HandlerResult {
-        let lag = carebus::Timestamp::now().0 - e.deactivated_at.0;
-        self.micros.lock().unwrap().push(lag);
-        Ok(())
-    }
-    async fn on_patient_merged(&self, _: &HandlerContext, _: PatientMerged) -> HandlerResult {
-        Ok(())
-    }
-    async fn on_patient_updated(&self, _: &HandlerContext, _: PatientUpdated) -> HandlerResult {
-        Ok(())
-    }
-}
-
 /// Publish at the steady rate (as [`latency`]) to a fresh topic while a typed consumer reads
 /// it; returns the publish latencies and each event's creation-to-handler time.
 async fn latency_with_consumer(
@@ -289,17 +220,17 @@ async fn latency_with_consumer(
     config.topics = vec![topic.to_string()];
     let consumer = Consumer::new(publisher.clone(), config);
     let (stop, shutdown) = Shutdown::channel();
-    let seen = EndToEnd::default();
-    let handler = PatientsDispatcher(seen.clone());
+    let probe = DeactivationProbe::default();
+    let handler = PatientsDispatcher(probe.clone());
     let run = async { consumer.run(handler, shutdown).await };
     let wait_for = |n: usize| {
-        let seen = seen.clone();
+        let probe = probe.clone();
         async move {
             let deadline = Instant::now() + Duration::from_secs(60);
-            while seen.micros.lock().unwrap().len() < n && Instant::now() < deadline {
+            while probe.seen() < n && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            std::mem::take(&mut *seen.micros.lock().unwrap())
+            probe.take_lags()
         }
     };
     let publish = async {
@@ -315,21 +246,17 @@ async fn latency_with_consumer(
         assert_eq!(wait_for(1).await.len(), 1, "the lag consumer never started");
         // `latency` sends 200 warm-up events, then the measured ones.
         let publish_latency = latency(publisher, topic).await;
-        let handled = wait_for(publish_latency.len() + 200).await;
+        let handled = wait_for(publish_latency.len() + 201).await;
         stop.trigger();
         (publish_latency, handled)
     };
-    let (report, (publish_latency, all)) = tokio::join!(run, publish);
+    let (report, (publish_latency, mut lags)) = tokio::join!(run, publish);
     report.expect("lag consumer run");
     assert_eq!(
-        all.len(),
+        lags.len(),
         publish_latency.len() + 200,
         "the consumer lost events"
     );
-    let mut lags: Vec<Duration> = all
-        .into_iter()
-        .map(|us| Duration::from_micros(us.max(0) as u64))
-        .collect();
     lags.sort();
     (publish_latency, lags)
 }
@@ -337,28 +264,22 @@ async fn latency_with_consumer(
 /// Typed consume: the carebus Consumer decoding into generated events and dispatching.
 /// Timed from the first handled event to the n-th (group join excluded).
 async fn consume_typed(publisher: &Publisher<KafkaTransport>, topic: &str, n: usize) -> Duration {
-    let count = Count {
-        seen: Arc::default(),
-        first: Arc::default(),
-        last: Arc::default(),
-    };
+    let probe = DeactivationProbe::default();
     let mut config = ConsumerConfig::new(unique_name("bench_typed"));
     config.topics = vec![topic.to_string()];
     let consumer = Consumer::new(publisher.clone(), config);
     let (stop, shutdown) = Shutdown::channel();
-    let handler = PatientsDispatcher(count.clone());
+    let handler = PatientsDispatcher(probe.clone());
     let run = async { consumer.run(handler, shutdown).await };
     let watch = async {
-        while count.seen.load(Ordering::Relaxed) < n {
+        while probe.seen() < n {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         stop.trigger();
     };
     let (report, ()) = tokio::join!(run, watch);
     report.expect("typed consumer run");
-    let first = count.first.lock().unwrap().unwrap();
-    let last = count.last.lock().unwrap().unwrap();
-    last - first
+    probe.span().expect("events were handled")
 }
 
 /// Raw consume: a StreamConsumer loop touching every payload, same group settings.

@@ -10,19 +10,13 @@ use carebus::transport::{
     ConsumerEvent, ReceivedRecord, Record, RecordPosition, SubscribeConfig, TopicPartition,
     Transport, TransportConsumer, TransportError,
 };
-use carebus::{
-    Consumer, ConsumerConfig, HandlerContext, HandlerResult, PublishOptions, Publisher,
-    PublisherConfig, Shutdown,
-};
-use carebus_schemas::{
-    PatientCreated, PatientDeactivated, PatientMerged, PatientUpdated, PatientsDispatcher,
-    PatientsHandler,
-};
-use carebus_tests::bench_event;
+use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
+use carebus_schemas::PatientsDispatcher;
+use carebus_tests::{DeactivationProbe, bench_event};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::VecDeque;
 use std::hint::black_box;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -118,30 +112,6 @@ impl TransportConsumer for NullConsumer {
     }
 }
 
-#[derive(Clone, Default)]
-struct Count(Arc<AtomicUsize>);
-
-impl PatientsHandler for Count {
-    async fn on_patient_created(&self, _: &HandlerContext, _: PatientCreated) -> HandlerResult {
-        Ok(())
-    }
-    async fn on_patient_deactivated(
-        &self,
-        _: &HandlerContext,
-        e: PatientDeactivated,
-    ) -> HandlerResult {
-        black_box(e);
-        self.0.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-    async fn on_patient_merged(&self, _: &HandlerContext, _: PatientMerged) -> HandlerResult {
-        Ok(())
-    }
-    async fn on_patient_updated(&self, _: &HandlerContext, _: PatientUpdated) -> HandlerResult {
-        Ok(())
-    }
-}
-
 fn received(record: Record, offset: i64) -> ReceivedRecord {
     ReceivedRecord {
         topic: record.topic,
@@ -227,15 +197,15 @@ fn consume(c: &mut Criterion) {
                     queue.clear();
                     queue.extend((0..n).map(|i| received(record.clone(), i as i64)));
                 }
-                let count = Count::default();
+                let probe = DeactivationProbe::default();
                 let mut config = ConsumerConfig::new("bench");
                 config.topics = vec![TOPIC.to_string()];
                 let consumer = Consumer::new(publisher, config);
                 let (stop, shutdown) = Shutdown::channel();
                 let started = Instant::now();
-                let run = consumer.run(PatientsDispatcher(count.clone()), shutdown);
+                let run = consumer.run(PatientsDispatcher(probe.clone()), shutdown);
                 let watch = async {
-                    while count.0.load(Ordering::Relaxed) < n {
+                    while probe.seen() < n {
                         tokio::task::yield_now().await;
                     }
                     stop.trigger();

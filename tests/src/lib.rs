@@ -253,6 +253,88 @@ pub fn bench_event(i: usize) -> carebus_schemas::PatientDeactivated {
     }
 }
 
+/// The benchmarks' handler of patient events: counts handled deactivations, notes when the
+/// first and the last were handled, and how long after its creation (`deactivatedAt`) each
+/// one reached it. Clones share their records.
+#[derive(Clone, Default)]
+pub struct DeactivationProbe {
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    times: std::sync::Arc<std::sync::Mutex<ProbeTimes>>,
+}
+
+#[derive(Default)]
+struct ProbeTimes {
+    first: Option<std::time::Instant>,
+    last: Option<std::time::Instant>,
+    /// Microseconds from each event's creation to its handler, in handling order.
+    lags: Vec<i64>,
+}
+
+impl DeactivationProbe {
+    /// Deactivations handled so far.
+    pub fn seen(&self) -> usize {
+        self.seen.load(Ordering::Relaxed)
+    }
+
+    /// Time from the first handled deactivation to the last.
+    pub fn span(&self) -> Option<Duration> {
+        let t = self.times.lock().unwrap_or_else(|p| p.into_inner());
+        Some(t.last? - t.first?)
+    }
+
+    /// Take the creation-to-handler times recorded so far.
+    pub fn take_lags(&self) -> Vec<Duration> {
+        let mut t = self.times.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut t.lags)
+            .into_iter()
+            .map(|us| Duration::from_micros(us.max(0) as u64))
+            .collect()
+    }
+
+    fn record(&self, e: &carebus_schemas::PatientDeactivated) {
+        let lag = carebus::Timestamp::now().0 - e.deactivated_at.0;
+        let now = std::time::Instant::now();
+        let mut t = self.times.lock().unwrap_or_else(|p| p.into_inner());
+        t.first.get_or_insert(now);
+        t.last = Some(now);
+        t.lags.push(lag);
+        drop(t);
+        self.seen.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl carebus_schemas::PatientsHandler for DeactivationProbe {
+    async fn on_patient_created(
+        &self,
+        _: &carebus::HandlerContext,
+        _: carebus_schemas::PatientCreated,
+    ) -> carebus::HandlerResult {
+        Ok(())
+    }
+    async fn on_patient_deactivated(
+        &self,
+        _: &carebus::HandlerContext,
+        e: carebus_schemas::PatientDeactivated,
+    ) -> carebus::HandlerResult {
+        self.record(&e);
+        Ok(())
+    }
+    async fn on_patient_merged(
+        &self,
+        _: &carebus::HandlerContext,
+        _: carebus_schemas::PatientMerged,
+    ) -> carebus::HandlerResult {
+        Ok(())
+    }
+    async fn on_patient_updated(
+        &self,
+        _: &carebus::HandlerContext,
+        _: carebus_schemas::PatientUpdated,
+    ) -> carebus::HandlerResult {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
