@@ -115,20 +115,46 @@ pub mod headers {
 
 /// A new random W3C `traceparent` (version 00, sampled).
 pub fn new_traceparent() -> String {
-    format!(
-        "00-{:032x}-{:016x}-01",
-        fastrand::u128(1..),
-        fastrand::u64(1..)
-    )
+    let mut out = String::with_capacity(55);
+    out.push_str("00-");
+    push_hex(&mut out, fastrand::u128(1..), 32);
+    out.push('-');
+    push_hex(&mut out, u128::from(fastrand::u64(1..)), 16);
+    out.push_str("-01");
+    out
 }
 
 /// A `traceparent` in the same trace as `parent` with a new span id (a child span).
 pub fn child_traceparent(parent: &str) -> String {
-    let parts: Vec<&str> = parent.split('-').collect();
-    if parts.len() == 4 && parts[1].len() == 32 && parts[1].bytes().all(|b| b.is_ascii_hexdigit()) {
-        format!("00-{}-{:016x}-{}", parts[1], fastrand::u64(1..), parts[3])
-    } else {
-        new_traceparent()
+    let mut parts = parent.split('-');
+    let (Some(_), Some(trace_id), Some(_), Some(flags), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return new_traceparent();
+    };
+    if trace_id.len() != 32 || !trace_id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return new_traceparent();
+    }
+    let mut out = String::with_capacity(parent.len());
+    out.push_str("00-");
+    out.push_str(trace_id);
+    out.push('-');
+    push_hex(&mut out, u128::from(fastrand::u64(1..)), 16);
+    out.push('-');
+    out.push_str(flags);
+    out
+}
+
+/// Append the low `digits` hex digits of `value`, lower case, zero-padded (what `{:0Nx}`
+/// writes, without the formatting machinery: trace ids are made for every event).
+fn push_hex(out: &mut String, value: u128, digits: usize) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for i in (0..digits).rev() {
+        out.push(char::from(HEX[((value >> (4 * i)) & 0xf) as usize]));
     }
 }
 
@@ -389,5 +415,61 @@ impl Envelope {
             .cloned()
             .ok_or(EnvelopeError::MissingHeader("data"))?;
         Ok((env, data))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_traceparent(t: &str) -> bool {
+        let parts: Vec<&str> = t.split('-').collect();
+        parts.len() == 4
+            && parts[0] == "00"
+            && parts[1].len() == 32
+            && parts[2].len() == 16
+            && parts[3] == "01"
+            && t.bytes()
+                .all(|b| b == b'-' || matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && parts[1] != "0".repeat(32)
+            && parts[2] != "0".repeat(16)
+    }
+
+    #[test]
+    fn hex_digits_are_what_format_writes() {
+        for v in [
+            0u128,
+            1,
+            0xabc,
+            u128::from(u64::MAX),
+            u128::MAX,
+            0x0af7_6519_16cd_43dd,
+        ] {
+            let mut out = String::new();
+            push_hex(&mut out, v, 32);
+            assert_eq!(out, format!("{v:032x}"));
+            let mut short = String::new();
+            push_hex(&mut short, v & u128::from(u64::MAX), 16);
+            assert_eq!(short, format!("{:016x}", v & u128::from(u64::MAX)));
+        }
+    }
+
+    #[test]
+    fn new_and_child_traceparents_are_w3c_and_children_keep_the_trace() {
+        let parent = new_traceparent();
+        assert!(is_traceparent(&parent), "{parent}");
+        let child = child_traceparent(&parent);
+        assert!(is_traceparent(&child), "{child}");
+        assert_eq!(child[..35], parent[..35], "same version and trace id");
+        assert_ne!(child[36..52], parent[36..52], "a new span id");
+        // Not a traceparent: a new trace.
+        for bad in [
+            "",
+            "00-xyz-1-01",
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",
+        ] {
+            let fresh = child_traceparent(bad);
+            assert!(is_traceparent(&fresh), "{bad} → {fresh}");
+        }
     }
 }

@@ -106,6 +106,41 @@ impl fmt::Debug for Date {
     }
 }
 
+/// RFC 3339 in UTC exactly as chrono's `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes
+/// it (`2024-11-24T10:30:00.123Z`: no fraction, or 3, 6 or 9 digits, the fewest that are
+/// exact), without its allocation: every published event's `ce_time` goes through here.
+fn write_rfc3339_utc(f: &mut fmt::Formatter<'_>, dt: chrono::DateTime<chrono::Utc>) -> fmt::Result {
+    use chrono::{Datelike, Timelike};
+    let nanos = dt.nanosecond();
+    if !(0..=9999).contains(&dt.year()) || nanos >= 1_000_000_000 {
+        return f.write_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+    }
+    fn digits(out: &mut [u8], mut value: u32) {
+        for slot in out.iter_mut().rev() {
+            *slot = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    }
+    let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+    digits(&mut buf[0..4], dt.year() as u32);
+    digits(&mut buf[5..7], dt.month());
+    digits(&mut buf[8..10], dt.day());
+    digits(&mut buf[11..13], dt.hour());
+    digits(&mut buf[14..16], dt.minute());
+    digits(&mut buf[17..19], dt.second());
+    let fraction = match nanos {
+        0 => 0,
+        n if n % 1_000_000 == 0 => 3,
+        n if n % 1_000 == 0 => 6,
+        _ => 9,
+    };
+    digits(&mut buf[20..29], nanos);
+    let end = if fraction == 0 { 19 } else { 20 + fraction };
+    buf[end] = b'Z';
+    // Only ASCII digits and separators were written.
+    f.write_str(std::str::from_utf8(&buf[..=end]).map_err(|_| fmt::Error)?)
+}
+
 macro_rules! timestamp_type {
     ($name:ident, $unit:literal, $per_sec:expr, $doc:literal) => {
         #[doc = $doc]
@@ -151,11 +186,7 @@ macro_rules! timestamp_type {
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 match self.to_chrono() {
-                    Some(dt) => write!(
-                        f,
-                        "{}",
-                        dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-                    ),
+                    Some(dt) => write_rfc3339_utc(f, dt),
                     None => write!(f, "{} {}", self.0, $unit),
                 }
             }
@@ -373,6 +404,46 @@ impl<T> fmt::Display for Phi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_display_as_chrono_writes_rfc3339() {
+        let chrono_text = |micros: i64| {
+            chrono::DateTime::from_timestamp_micros(micros)
+                .map(|dt| dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        };
+        // Whole seconds, millis, micros; the epoch, before it, and far dates at both ends of
+        // the four-digit years and beyond them.
+        let mut cases = vec![
+            0,
+            1,
+            -1,
+            1_000,
+            1_000_000,
+            1_732_444_200_000_000,
+            1_732_444_200_123_000,
+            1_732_444_200_123_456,
+            -62_167_219_200_000_000,
+            253_402_300_799_999_999,
+            253_402_300_800_000_000,
+            -62_167_219_200_000_001,
+        ];
+        let mut x: i64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(x % 400_000_000_000_000_000);
+        }
+        for micros in cases {
+            if let Some(expected) = chrono_text(micros) {
+                assert_eq!(Timestamp(micros).to_string(), expected, "{micros} µs");
+            }
+        }
+        assert_eq!(
+            TimestampMillis(1_732_444_200_120).to_string(),
+            "2024-11-24T10:30:00.120Z"
+        );
+    }
 
     #[test]
     fn phi_never_prints_its_value() {
