@@ -137,8 +137,8 @@ impl<T: Transport> Publisher<T> {
         options: PublishOptions,
     ) -> Result<(Envelope, Record), PublishError> {
         event.validate()?;
-        let ctx = crate::context::current();
-        let inherited = ctx.as_ref().map(PublishOptions::caused_by);
+        let ctx = crate::context::current_shared();
+        let inherited = ctx.as_deref().map(PublishOptions::caused_by);
         let pick = |own: Option<String>, f: fn(&PublishOptions) -> Option<String>| {
             own.or_else(|| inherited.as_ref().and_then(f))
         };

@@ -143,9 +143,11 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 attempt = ctx.attempt,
             );
             let started = std::time::Instant::now();
-            let result = crate::context::within(ctx.clone(), self.handler.handle(&ctx, event))
-                .instrument(span)
-                .await;
+            let ctx = Arc::new(ctx);
+            let result =
+                crate::context::within_shared(ctx.clone(), self.handler.handle(&ctx, event))
+                    .instrument(span)
+                    .await;
             metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.clone())
                 .record(started.elapsed().as_secs_f64());
             let error = match result {
