@@ -93,13 +93,19 @@ EOF
 # Formats the node's storage once, with the cluster id shared by every node of its shape.
 node_format() {
   [[ -f "$N_DIR/data/meta.properties" ]] && return 0
-  if [[ ! -s "$N_ID_FILE" ]]; then
-    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$N_ID_FILE"
+  if [[ ! -s "$N_ID_FILE" || "$(head -c 1 "$N_ID_FILE")" == "-" ]]; then
+    # A Kafka cluster id is 16 random bytes in URL-safe base64 without padding. Like Kafka's
+    # own Uuid.randomUuid, never one that starts with '-': the storage tool's argument parser
+    # would take it for an option (one fresh machine in 64 failed to format).
+    local id="-"
+    while [[ "$id" == -* ]]; do
+      id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
+    printf '%s' "$id" >"$N_ID_FILE"
   fi
   if ! java -cp "$KAFKA_LIBS/*" -Dkafka.logs.dir="$N_DIR/logs" \
     -Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.xml" \
-    kafka.tools.StorageTool format -t "$(cat "$N_ID_FILE")" -c "$N_DIR/server.properties" \
+    kafka.tools.StorageTool format --cluster-id="$(cat "$N_ID_FILE")" -c "$N_DIR/server.properties" \
     >"$N_DIR/logs/format.log" 2>&1; then
     die "formatting Kafka storage of the $N_LABEL failed; see $(rel "$N_DIR/logs/format.log")"
   fi
