@@ -18,7 +18,7 @@
 
 mod batch;
 mod breaker;
-mod config;
+pub(crate) mod config;
 mod fallback;
 mod outbox;
 mod request;

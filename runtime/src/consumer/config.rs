@@ -13,6 +13,7 @@
 //! | `offset_reset` (`earliest`, `latest`) | `CAREBUS_CONSUMER_OFFSET_RESET` | `earliest` |
 //! | `[consumer.properties]` | `CAREBUS_CONSUMER_PROP_<NAME>` (`_` → `.`, lowercased) | — |
 
+use crate::publisher::config::{apply_env_vars, apply_toml_section};
 use crate::publisher::{ConfigError, RetryPolicy};
 use crate::transport::{OffsetReset, SubscribeConfig};
 use std::collections::BTreeMap;
@@ -170,37 +171,10 @@ impl ConsumerConfig {
 
     /// Apply the `[consumer]` table of TOML text; unknown keys are errors.
     pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
-        let doc: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::File {
-                path: "<text>".into(),
-                reason: e.message().to_string(),
-            })?;
-        let Some(table) = doc.get("consumer").and_then(|v| v.as_table()) else {
-            return Ok(self);
-        };
-        for (key, value) in table {
-            let text = |v: &toml::Value| match v {
-                toml::Value::String(s) => s.clone(),
-                toml::Value::Array(items) => items
-                    .iter()
-                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => other.to_string(),
-            };
-            if key == "properties" {
-                for (k, v) in value.as_table().into_iter().flatten() {
-                    self.properties.insert(k.clone(), text(v));
-                }
-            } else if !self.set(key, &text(value))? {
-                return Err(ConfigError::Value {
-                    key: format!("consumer.{key}"),
-                    expected: "a known consumer setting (see the ConsumerConfig docs)",
-                });
-            }
-        }
-        Ok(self)
+        let mut properties = std::mem::take(&mut self.properties);
+        let applied = apply_toml_section(text, "consumer", &mut properties, |k, v| self.set(k, v));
+        self.properties = properties;
+        applied.map(|()| self)
     }
 
     /// Apply `CAREBUS_CONSUMER_*` variables from `vars` (pass `std::env::vars()`).
@@ -208,24 +182,40 @@ impl ConsumerConfig {
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<&mut Self, ConfigError> {
-        for (name, value) in vars {
-            let Some(rest) = name.strip_prefix("CAREBUS_CONSUMER_") else {
-                continue;
-            };
-            if let Some(prop) = rest.strip_prefix("PROP_") {
-                self.properties
-                    .insert(prop.to_ascii_lowercase().replace('_', "."), value);
-            } else {
-                self.set(&rest.to_ascii_lowercase(), &value)?;
-            }
-        }
-        Ok(self)
+        let mut properties = std::mem::take(&mut self.properties);
+        let applied = apply_env_vars(vars, "CAREBUS_CONSUMER_", &[], &mut properties, |k, v| {
+            self.set(k, v)
+        });
+        self.properties = properties;
+        applied.map(|()| self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_keys_and_malformed_properties_are_errors_naming_the_key() {
+        let key_of = |text: &str| match ConsumerConfig::new("g").apply_toml(text) {
+            Err(ConfigError::Value { key, .. }) => key,
+            other => panic!("expected a value error, got {other:?}"),
+        };
+        assert_eq!(
+            key_of(
+                "[consumer]
+mood = \"calm\""
+            ),
+            "consumer.mood"
+        );
+        assert_eq!(
+            key_of(
+                "[consumer]
+properties = 3"
+            ),
+            "consumer.properties"
+        );
+    }
 
     #[test]
     fn toml_then_environment() {

@@ -168,62 +168,24 @@ impl PublisherConfig {
 
     /// Apply the `[publisher]` table of TOML text.
     pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
-        let doc: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigError::File {
-                path: "<text>".into(),
-                reason: e.message().to_string(),
-            })?;
-        let Some(table) = doc.get("publisher").and_then(|v| v.as_table()) else {
-            return Ok(self);
-        };
-        for (key, value) in table {
-            if key == "properties" {
-                let props = value.as_table().ok_or(ConfigError::Value {
-                    key: "publisher.properties".into(),
-                    expected: "a table of strings",
-                })?;
-                for (k, v) in props {
-                    let text = match v {
-                        toml::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    self.properties.insert(k.clone(), text);
-                }
-                continue;
-            }
-            let text = match value {
-                toml::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            if !self.set(key, &text)? {
-                return Err(ConfigError::Value {
-                    key: format!("publisher.{key}"),
-                    expected: "a known publisher setting (see the PublisherConfig docs)",
-                });
-            }
-        }
-        Ok(self)
+        let mut properties = std::mem::take(&mut self.properties);
+        let applied = apply_toml_section(text, "publisher", &mut properties, |k, v| self.set(k, v));
+        self.properties = properties;
+        applied.map(|()| self)
     }
 
-    /// Apply `CAREBUS_*` variables from `vars` (pass `std::env::vars()`).
+    /// Apply `CAREBUS_*` variables from `vars` (pass `std::env::vars()`). Unknown `CAREBUS_*`
+    /// variables may belong to other components: ignored.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
     ) -> Result<&mut Self, ConfigError> {
-        for (name, value) in vars {
-            let Some(rest) = name.strip_prefix("CAREBUS_") else {
-                continue;
-            };
-            if let Some(prop) = rest.strip_prefix("PROP_") {
-                self.properties
-                    .insert(prop.to_ascii_lowercase().replace('_', "."), value);
-            } else if rest != "CONFIG" {
-                // Unknown CAREBUS_* variables may belong to other components: ignored.
-                self.set(&rest.to_ascii_lowercase(), &value)?;
-            }
-        }
-        Ok(self)
+        let mut properties = std::mem::take(&mut self.properties);
+        let applied = apply_env_vars(vars, "CAREBUS_", &["CONFIG"], &mut properties, |k, v| {
+            self.set(k, v)
+        });
+        self.properties = properties;
+        applied.map(|()| self)
     }
 
     /// Set one setting by its TOML key; unknown keys are ignored by `apply_env` and reported
@@ -271,4 +233,77 @@ impl PublisherConfig {
         self.properties.insert(name.into(), value.into());
         self
     }
+}
+
+/// Apply the `[section]` table of TOML text: `properties` (a table) into `properties`, every
+/// other key through `set`, which says whether it knows the key; an unknown key is an error
+/// naming `section.key`. Shared by the publisher's and the consumer's configuration.
+pub(crate) fn apply_toml_section(
+    text: &str,
+    section: &str,
+    properties: &mut BTreeMap<String, String>,
+    mut set: impl FnMut(&str, &str) -> Result<bool, ConfigError>,
+) -> Result<(), ConfigError> {
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::File {
+            path: "<text>".into(),
+            reason: e.message().to_string(),
+        })?;
+    let Some(table) = doc.get(section).and_then(|v| v.as_table()) else {
+        return Ok(());
+    };
+    for (key, value) in table {
+        if key == "properties" {
+            let props = value.as_table().ok_or_else(|| ConfigError::Value {
+                key: format!("{section}.properties"),
+                expected: "a table of strings",
+            })?;
+            for (k, v) in props {
+                properties.insert(k.clone(), setting_text(v));
+            }
+        } else if !set(key, &setting_text(value))? {
+            return Err(ConfigError::Value {
+                key: format!("{section}.{key}"),
+                expected: "a known setting of this section (see the PublisherConfig and ConsumerConfig docs)",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A TOML value as the text a setting takes: strings as they are, arrays joined by commas,
+/// anything else as TOML writes it.
+fn setting_text(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
+    }
+}
+
+/// Apply environment variables named `<prefix>KEY` (`KEY` lower-cased is the setting) and
+/// `<prefix>PROP_A_B` (property `a.b`); names in `skip` are left alone.
+pub(crate) fn apply_env_vars(
+    vars: impl IntoIterator<Item = (String, String)>,
+    prefix: &str,
+    skip: &[&str],
+    properties: &mut BTreeMap<String, String>,
+    mut set: impl FnMut(&str, &str) -> Result<bool, ConfigError>,
+) -> Result<(), ConfigError> {
+    for (name, value) in vars {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            continue;
+        };
+        if let Some(prop) = rest.strip_prefix("PROP_") {
+            properties.insert(prop.to_ascii_lowercase().replace('_', "."), value);
+        } else if !skip.contains(&rest) {
+            set(&rest.to_ascii_lowercase(), &value)?;
+        }
+    }
+    Ok(())
 }
