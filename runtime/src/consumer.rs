@@ -76,6 +76,16 @@ enum Lane {
     Key(String, Option<Vec<u8>>),
 }
 
+/// A record's processing, started inline by the poll loop and handed to a lane worker because
+/// it did not finish at once (it waits on I/O, a backoff or the semaphore).
+struct Started {
+    tp: TopicPartition,
+    offset: i64,
+    job: Job,
+}
+
+type Job = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
 /// A record a lane worker is done with.
 struct Finished {
     tp: TopicPartition,
@@ -181,6 +191,26 @@ fn lock(lane: &SharedLane) -> std::sync::MutexGuard<'_, LaneQueue> {
     lane.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Poll a job once in the caller's task: its outcome if it finished, `None` if it waits (a
+/// lane worker then polls it on). A panicking handler ends the run with an error instead of
+/// unwinding through the poll loop.
+async fn poll_once(job: &mut Job) -> Result<Option<Outcome>, ConsumerError> {
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::task::Poll;
+    std::future::poll_fn(|cx| {
+        Poll::Ready(
+            match catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(cx))) {
+                Ok(Poll::Ready(outcome)) => Ok(Some(outcome)),
+                Ok(Poll::Pending) => Ok(None),
+                Err(_) => Err(ConsumerError::HandlerFailed(
+                    "a handler panicked; the record was not committed".into(),
+                )),
+            },
+        )
+    })
+    .await
+}
+
 /// How many records the poll loop reads in a row before it looks at finished records and the
 /// commit timer again.
 const POLL_BURST: usize = 256;
@@ -245,6 +275,9 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                         if self.paused || !self.finished.is_empty() {
                             break;
                         }
+                        // Let other tasks of this thread run now and then: a consumer
+                        // with records always at hand would otherwise never yield.
+                        tokio::task::consume_budget().await;
                         match self.consumer.poll(Duration::ZERO).await {
                             Ok(None) => break,
                             polled => self.on_polled(polled, &cfg).await?,
@@ -253,6 +286,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                     }
                 }
             }
+            self.store_finished();
             self.backpressure(&cfg)?;
         }
     }
@@ -263,7 +297,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         cfg: &ConsumerConfig,
     ) -> Result<(), ConsumerError> {
         match polled {
-            Ok(Some(ConsumerEvent::Record(r))) => self.dispatch(r),
+            Ok(Some(ConsumerEvent::Record(r))) => self.dispatch(r).await?,
             Ok(Some(ConsumerEvent::Revoked(parts))) => self.revoke(&parts),
             Ok(Some(ConsumerEvent::Assigned(_))) | Ok(None) => {}
             Err(e) if e.is_retriable() => {
@@ -282,46 +316,87 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         }
     }
 
-    /// Queue a record on its lane, starting the lane's worker if none runs.
-    fn dispatch(&mut self, r: ReceivedRecord) {
-        self.tracker.start(&r.topic_partition(), r.offset);
+    /// Handle a record: at once when its lane is idle and a permit is free (a handler that
+    /// finishes without waiting then costs no task switch), else queued on its lane, whose
+    /// worker runs it in order.
+    async fn dispatch(&mut self, r: ReceivedRecord) -> Result<(), ConsumerError> {
+        let tp = r.topic_partition();
+        self.tracker.start(&tp, r.offset);
         self.buffered += 1;
         let lane = self.lane_of(&r);
+        let idle = self.lanes.get(&lane).is_none_or(|q| {
+            let q = lock(q);
+            !q.working && q.records.is_empty()
+        });
+        if idle
+            && process::due(&r)
+            && let Ok(permit) = self.semaphore.clone().try_acquire_owned()
+        {
+            let offset = r.offset;
+            let processor = self.processor.clone();
+            let shutdown = self.shutdown.clone();
+            let mut job: Job = Box::pin(async move {
+                let _permit = permit;
+                processor.process(r, &shutdown).await
+            });
+            return match poll_once(&mut job).await? {
+                Some(outcome) => self.on_finished(Finished {
+                    tp,
+                    offset,
+                    outcome,
+                    dropped: 0,
+                }),
+                None => {
+                    let queue = SharedLane::default();
+                    lock(&queue).working = true;
+                    self.lanes.insert(lane.clone(), queue.clone());
+                    self.start_worker(lane, queue, Some(Started { tp, offset, job }));
+                    Ok(())
+                }
+            };
+        }
         let queue = self.lanes.entry(lane.clone()).or_default().clone();
         let mut q = lock(&queue);
         q.records.push_back(r);
         if !q.working {
             q.working = true;
             drop(q);
-            self.start_worker(lane, queue);
+            self.start_worker(lane, queue, None);
         }
+        Ok(())
     }
 
     /// A task that handles the lane's records in order until its queue is empty, or until a
     /// record ends other than done (later records of the lane must not overtake it: they are
     /// dropped and read again later).
-    fn start_worker(&mut self, lane: Lane, queue: SharedLane) {
+    fn start_worker(&mut self, lane: Lane, queue: SharedLane, first: Option<Started>) {
         let processor = self.processor.clone();
         let semaphore = self.semaphore.clone();
         let shutdown = self.shutdown.clone();
         let report = self.finished_tx.clone();
         self.workers.spawn(async move {
+            let mut first = first;
             loop {
-                let next = {
-                    let mut q = lock(&queue);
-                    let next = q.records.pop_front();
-                    q.working = next.is_some();
-                    next
-                };
-                let Some(r) = next else { return lane };
-                let (tp, offset) = (r.topic_partition(), r.offset);
-                let outcome = if process::wait_not_before(&r, &shutdown).await {
-                    match semaphore.acquire().await {
-                        Ok(_permit) => processor.process(r, &shutdown).await,
-                        Err(_) => Outcome::Interrupted,
-                    }
+                let (tp, offset, outcome) = if let Some(started) = first.take() {
+                    (started.tp, started.offset, started.job.await)
                 } else {
-                    Outcome::Interrupted
+                    let next = {
+                        let mut q = lock(&queue);
+                        let next = q.records.pop_front();
+                        q.working = next.is_some();
+                        next
+                    };
+                    let Some(r) = next else { return lane };
+                    let (tp, offset) = (r.topic_partition(), r.offset);
+                    let outcome = if process::wait_not_before(&r, &shutdown).await {
+                        match semaphore.acquire().await {
+                            Ok(_permit) => processor.process(r, &shutdown).await,
+                            Err(_) => Outcome::Interrupted,
+                        }
+                    } else {
+                        Outcome::Interrupted
+                    };
+                    (tp, offset, outcome)
                 };
                 let stopped = outcome != Outcome::Done;
                 let dropped = if stopped {

@@ -21,7 +21,7 @@
 //!
 //! Optional fields that are absent have no header. Headers never carry event data.
 
-use crate::transport::{HeaderName, Headers, header_str};
+use crate::transport::{HeaderName, Headers};
 use crate::types::Timestamp;
 use serde_json::{Value, json};
 
@@ -113,6 +113,31 @@ pub mod headers {
     ];
 }
 
+/// The position of a CloudEvents or carebus header name in [`headers::ALL`].
+pub fn known_index(name: &str) -> Option<usize> {
+    use headers::*;
+    Some(match name {
+        SPECVERSION => 0,
+        ID => 1,
+        SOURCE => 2,
+        TYPE => 3,
+        TIME => 4,
+        SUBJECT => 5,
+        DATASCHEMA => 6,
+        CONTENT_TYPE => 7,
+        TENANT_ID => 8,
+        CORRELATION_ID => 9,
+        CAUSATION_ID => 10,
+        AGGREGATE_TYPE => 11,
+        EVENT_VERSION => 12,
+        SCHEMA_FINGERPRINT => 13,
+        USER_ID => 14,
+        IP_ADDRESS => 15,
+        TRACEPARENT => 16,
+        _ => return None,
+    })
+}
+
 /// A new random W3C `traceparent` (version 00, sampled).
 pub fn new_traceparent() -> String {
     let mut out = String::with_capacity(55);
@@ -175,6 +200,9 @@ pub fn uri_reference(text: &str) -> String {
 
 /// Undo [`uri_reference`] (invalid escapes are kept as they are).
 pub fn from_uri_reference(text: &str) -> String {
+    if !text.contains('%') {
+        return text.to_owned();
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -282,56 +310,65 @@ impl Envelope {
     /// Read the envelope from binary-mode headers.
     pub fn from_headers(h: &[(HeaderName, Vec<u8>)]) -> Result<Envelope, EnvelopeError> {
         use headers::*;
-        let required = |name: &'static str| {
-            header_str(h, name)
-                .map(str::to_owned)
-                .ok_or(EnvelopeError::MissingHeader(name))
+        // One pass over the headers: the first value of each known name, as the lookups of
+        // `header_str` would find it (a value that is not UTF-8 counts as absent).
+        let mut found: [Option<&[u8]>; ALL.len()] = [None; ALL.len()];
+        for (name, value) in h {
+            if let Some(i) = known_index(name) {
+                found[i].get_or_insert(value.as_slice());
+            }
+        }
+        let optional = |name: &'static str| {
+            known_index(name)
+                .and_then(|i| found[i])
+                .and_then(|v| std::str::from_utf8(v).ok())
         };
-        let optional = |name: &'static str| header_str(h, name).map(str::to_owned);
-        let spec = required(SPECVERSION)?;
-        if spec != SPEC_VERSION {
+        let required =
+            |name: &'static str| optional(name).ok_or(EnvelopeError::MissingHeader(name));
+        if required(SPECVERSION)? != SPEC_VERSION {
             return Err(EnvelopeError::BadHeader {
                 name: SPECVERSION,
                 reason: format!("expected {SPEC_VERSION}"),
             });
         }
-        let time = required(TIME)?;
-        let event_time = Timestamp::parse_rfc3339(&time).ok_or(EnvelopeError::BadHeader {
-            name: TIME,
-            reason: "not an RFC 3339 timestamp".into(),
-        })?;
-        let version = required(EVENT_VERSION)?;
-        let event_version = parse_version(&version).ok_or(EnvelopeError::BadHeader {
-            name: EVENT_VERSION,
-            reason: "not a whole version number".into(),
-        })?;
+        let event_time =
+            Timestamp::parse_rfc3339(required(TIME)?).ok_or(EnvelopeError::BadHeader {
+                name: TIME,
+                reason: "not an RFC 3339 timestamp".into(),
+            })?;
+        let event_version =
+            parse_version(required(EVENT_VERSION)?).ok_or(EnvelopeError::BadHeader {
+                name: EVENT_VERSION,
+                reason: "not a whole version number".into(),
+            })?;
         let schema_fingerprint = match optional(SCHEMA_FINGERPRINT) {
             None => None,
             Some(t) => Some(
-                u64::from_str_radix(&t, 16).map_err(|_| EnvelopeError::BadHeader {
+                u64::from_str_radix(t, 16).map_err(|_| EnvelopeError::BadHeader {
                     name: SCHEMA_FINGERPRINT,
                     reason: "not 16 hex digits".into(),
                 })?,
             ),
         };
+        let owned = |name| optional(name).map(str::to_owned);
         Ok(Envelope {
-            event_id: required(ID)?,
-            event_type: required(TYPE)?,
+            event_id: required(ID)?.to_owned(),
+            event_type: required(TYPE)?.to_owned(),
             event_version,
             event_time,
-            aggregate_id: required(SUBJECT)?,
-            aggregate_type: optional(AGGREGATE_TYPE).unwrap_or_default(),
-            tenant_id: optional(TENANT_ID),
-            correlation_id: optional(CORRELATION_ID),
-            causation_id: optional(CAUSATION_ID),
+            aggregate_id: required(SUBJECT)?.to_owned(),
+            aggregate_type: owned(AGGREGATE_TYPE).unwrap_or_default(),
+            tenant_id: owned(TENANT_ID),
+            correlation_id: owned(CORRELATION_ID),
+            causation_id: owned(CAUSATION_ID),
             metadata: EventMetadata {
-                user_id: optional(USER_ID),
-                source: from_uri_reference(&required(SOURCE)?),
-                ip_address: optional(IP_ADDRESS),
+                user_id: owned(USER_ID),
+                source: from_uri_reference(required(SOURCE)?),
+                ip_address: owned(IP_ADDRESS),
             },
             schema_fingerprint,
-            data_schema: optional(DATASCHEMA),
-            traceparent: optional(TRACEPARENT),
+            data_schema: owned(DATASCHEMA),
+            traceparent: owned(TRACEPARENT),
         })
     }
 
@@ -421,6 +458,36 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_index_finds_every_known_header_name_and_nothing_else() {
+        for (i, name) in headers::ALL.iter().enumerate() {
+            assert_eq!(known_index(name), Some(i), "{name}");
+        }
+        for other in ["", "ce_", "ce_ID", "ce_id ", "x-custom", "carebus_attempts"] {
+            assert_eq!(known_index(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn from_headers_reads_the_first_of_repeated_headers() {
+        let mut h = Envelope {
+            event_id: "first".into(),
+            event_type: "PatientCreated".into(),
+            event_version: 1,
+            aggregate_id: "p-1".into(),
+            metadata: EventMetadata {
+                source: "PRM Service".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .to_headers();
+        h.push((headers::ID.into(), b"second".to_vec()));
+        let env = Envelope::from_headers(&h).unwrap();
+        assert_eq!(env.event_id, "first");
+        assert_eq!(env.metadata.source, "PRM Service");
+    }
 
     fn is_traceparent(t: &str) -> bool {
         let parts: Vec<&str> = t.split('-').collect();

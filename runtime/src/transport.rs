@@ -52,13 +52,10 @@ pub type HeaderName = std::borrow::Cow<'static, str>;
 /// A received header's name: borrowed when it is one of the CloudEvents or carebus names,
 /// owned otherwise.
 pub fn header_name(name: &str) -> HeaderName {
-    crate::envelope::headers::ALL
-        .iter()
-        .find(|known| **known == name)
-        .map_or_else(
-            || HeaderName::Owned(name.to_owned()),
-            |known| HeaderName::Borrowed(known),
-        )
+    match crate::envelope::known_index(name) {
+        Some(i) => HeaderName::Borrowed(crate::envelope::headers::ALL[i]),
+        None => HeaderName::Owned(name.to_owned()),
+    }
 }
 
 /// Look up the first header with `name` (exact, case-sensitive as Kafka's).

@@ -266,6 +266,10 @@ pub struct DeactivationProbe {
 struct ProbeTimes {
     first: Option<std::time::Instant>,
     last: Option<std::time::Instant>,
+    /// When the `target`-th deactivation was handled (see [`DeactivationProbe::until`]).
+    target: usize,
+    at_target: Option<std::time::Instant>,
+    handled: usize,
     /// Microseconds from each event's creation to its handler, in handling order.
     lags: Vec<i64>,
 }
@@ -276,10 +280,19 @@ impl DeactivationProbe {
         self.seen.load(Ordering::Relaxed)
     }
 
-    /// Time from the first handled deactivation to the last.
+    /// A probe whose [`span`](Self::span) ends at the `n`-th handled deactivation, however
+    /// many more the consumer handles before it sees the stop signal.
+    pub fn until(n: usize) -> Self {
+        let probe = Self::default();
+        probe.times.lock().unwrap_or_else(|p| p.into_inner()).target = n;
+        probe
+    }
+
+    /// Time from the first handled deactivation to the target one (see
+    /// [`until`](Self::until)), else to the last.
     pub fn span(&self) -> Option<Duration> {
         let t = self.times.lock().unwrap_or_else(|p| p.into_inner());
-        Some(t.last? - t.first?)
+        Some(t.at_target.or(t.last)? - t.first?)
     }
 
     /// Take the creation-to-handler times recorded so far.
@@ -297,6 +310,10 @@ impl DeactivationProbe {
         let mut t = self.times.lock().unwrap_or_else(|p| p.into_inner());
         t.first.get_or_insert(now);
         t.last = Some(now);
+        t.handled += 1;
+        if t.handled == t.target {
+            t.at_target = Some(now);
+        }
         t.lags.push(lag);
         drop(t);
         self.seen.fetch_add(1, Ordering::Relaxed);

@@ -40,6 +40,13 @@ fn parse_header<N: std::str::FromStr>(h: &Headers, name: &str) -> Option<N> {
     header_str(h, name).and_then(|s| s.parse().ok())
 }
 
+/// Whether a record may be handled now: not held back by a retry topic's
+/// `carebus_not_before` time.
+pub(crate) fn due(rec: &ReceivedRecord) -> bool {
+    parse_header::<i64>(&rec.headers, NOT_BEFORE)
+        .is_none_or(|not_before| not_before <= chrono::Utc::now().timestamp_millis())
+}
+
 /// Retry topics: wait until the record's `carebus_not_before` time. `false` when shutdown
 /// came first.
 pub(crate) async fn wait_not_before(rec: &ReceivedRecord, shutdown: &Shutdown) -> bool {
@@ -57,25 +64,25 @@ pub(crate) async fn wait_not_before(rec: &ReceivedRecord, shutdown: &Shutdown) -
     }
 }
 
-/// The handler context of a decoded record.
-pub(crate) fn context(env: &Envelope, rec: &ReceivedRecord, attempt: u32) -> HandlerContext {
+/// The handler context of a decoded record (its envelope moves into it).
+pub(crate) fn context(env: Envelope, rec: &ReceivedRecord, attempt: u32) -> HandlerContext {
     HandlerContext {
-        event_id: env.event_id.clone(),
-        event_type: env.event_type.clone(),
+        event_id: env.event_id,
+        event_type: env.event_type,
         event_version: env.event_version,
-        aggregate_id: env.aggregate_id.clone(),
-        aggregate_type: env.aggregate_type.clone(),
-        tenant_id: env.tenant_id.clone(),
-        correlation_id: env.correlation_id.clone(),
-        causation_id: env.causation_id.clone(),
+        aggregate_id: env.aggregate_id,
+        aggregate_type: env.aggregate_type,
+        tenant_id: env.tenant_id,
+        correlation_id: env.correlation_id,
+        causation_id: env.causation_id,
         topic: dl::original_topic(rec),
         partition: rec.partition,
         offset: rec.offset,
         attempt,
         reply_to: header_str(&rec.headers, crate::publisher::REPLY_TO_HEADER).map(str::to_owned),
-        traceparent: env.traceparent.clone(),
-        source: Some(env.metadata.source.clone()).filter(|s| !s.is_empty()),
-        user_id: env.metadata.user_id.clone(),
+        traceparent: env.traceparent,
+        source: Some(env.metadata.source).filter(|s| !s.is_empty()),
+        user_id: env.metadata.user_id,
     }
 }
 
@@ -116,6 +123,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             return Outcome::Done;
         }
         let previous: u32 = parse_header(&rec.headers, ATTEMPTS).unwrap_or(0);
+        // Shared with the task-local of the handler; a retry changes only its attempt.
+        let mut ctx = Arc::new(context(env, &rec, previous + 1));
         let policy = &self.config.retry;
         let mut attempt = 1;
         // The first attempt takes the decoded event; a retry decodes it again (it decoded
@@ -133,17 +142,16 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                     }
                 },
             };
-            let ctx = context(&env, &rec, previous + attempt);
+            Arc::make_mut(&mut ctx).attempt = previous + attempt;
             let span = tracing::info_span!(
                 "handle",
                 topic = %topic,
-                event_type = %env.event_type,
-                event_id = %env.event_id,
-                correlation_id = env.correlation_id.as_deref().unwrap_or(""),
+                event_type = %ctx.event_type,
+                event_id = %ctx.event_id,
+                correlation_id = ctx.correlation_id.as_deref().unwrap_or(""),
                 attempt = ctx.attempt,
             );
             let started = std::time::Instant::now();
-            let ctx = Arc::new(ctx);
             let result =
                 crate::context::within_shared(ctx.clone(), self.handler.handle(&ctx, event))
                     .instrument(span)
@@ -155,7 +163,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                     metrics::counter!("carebus_consumed_total", "topic" => topic.clone())
                         .increment(1);
                     if let Some(d) = &self.dedupe {
-                        d.remember(&env.event_id);
+                        d.remember(&ctx.event_id);
                     }
                     return Outcome::Done;
                 }

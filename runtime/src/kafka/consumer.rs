@@ -142,11 +142,19 @@ impl KafkaConsumer {
         let held = lock(&self.held).take();
         let received = match held {
             Some(record) => record,
-            None => match tokio::time::timeout(timeout, consumer.recv()).await {
-                Err(_elapsed) => return Ok(self.next_notice()),
-                Ok(Err(e)) => return Err(transport_error("consume", &e)),
-                Ok(Ok(message)) => received(&message),
-            },
+            None => {
+                // A zero timeout takes only what is already fetched, without a timer.
+                let polled = if timeout.is_zero() {
+                    futures::FutureExt::now_or_never(consumer.recv())
+                } else {
+                    tokio::time::timeout(timeout, consumer.recv()).await.ok()
+                };
+                match polled {
+                    None => return Ok(self.next_notice()),
+                    Some(Err(e)) => return Err(transport_error("consume", &e)),
+                    Some(Ok(message)) => received(&message),
+                }
+            }
         };
         // Rebalance callbacks run inside recv: report them before the record.
         if let Some(event) = self.next_notice() {
