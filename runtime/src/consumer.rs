@@ -250,8 +250,13 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                 biased;
                 _ = shutdown.wait() => return Ok(()),
                 Some(joined) = self.workers.join_next(), if !self.workers.is_empty() => {
+                    // The panic's message is not repeated: it may quote event data.
                     let lane = joined.map_err(|e| {
-                        ConsumerError::HandlerFailed(format!("a handler task panicked: {e}"))
+                        ConsumerError::HandlerFailed(if e.is_panic() {
+                            "a handler panicked; the record was not committed".into()
+                        } else {
+                            "a handler task was cancelled; the record was not committed".into()
+                        })
                     })?;
                     self.retire(&lane);
                 }

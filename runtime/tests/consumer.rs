@@ -680,3 +680,100 @@ async fn events_published_by_a_handler_carry_the_handled_events_correlation_and_
     );
     assert_eq!(env.tenant_id.as_deref(), Some("hospital-456"));
 }
+
+#[tokio::test]
+async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_do_not() {
+    // Handlers that finish at once run inline in the poll loop; those that wait are handed to
+    // their lane's worker. Records after a waiting one must not overtake it, and sequential
+    // mode never runs two handlers at once.
+    let (bus, publisher) = setup(2);
+    for seq in 0..40 {
+        publisher
+            .publish_event(
+                PatientDischarged::new(&format!("patient-{}", seq % 5), seq),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    struct SometimesWaits {
+        now: Arc<AtomicUsize>,
+        max: Arc<AtomicUsize>,
+        order: common::handlers::Seen,
+    }
+    impl carebus::TopicHandler for SometimesWaits {
+        type Events = WardsEvent;
+        async fn handle(
+            &self,
+            ctx: &carebus::HandlerContext,
+            e: WardsEvent,
+        ) -> carebus::HandlerResult {
+            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max.fetch_max(n, Ordering::SeqCst);
+            if let WardsEvent::PatientDischarged(d) = &e
+                && d.sequence % 3 == 0
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            self.order.lock().unwrap().push((ctx.clone(), e));
+            self.now.fetch_sub(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+    let order = common::handlers::Seen::default();
+    let max = Arc::new(AtomicUsize::new(0));
+    let running = run_handler_with(
+        &bus,
+        fast("g"),
+        SometimesWaits {
+            now: Arc::default(),
+            max: max.clone(),
+            order: order.clone(),
+        },
+    );
+    assert!(eventually(SECS5, || order.lock().unwrap().len() == 40).await);
+    let report = running.stop().await.unwrap();
+    assert_eq!(report.finished, 40);
+    assert_eq!(max.load(Ordering::SeqCst), 1, "one handler at a time");
+    let seen = order.lock().unwrap().clone();
+    for partition in 0..2 {
+        let offsets: Vec<i64> = seen
+            .iter()
+            .filter(|(ctx, _)| ctx.partition == partition)
+            .map(|(ctx, _)| ctx.offset)
+            .collect();
+        assert!(!offsets.is_empty(), "partition {partition} got events");
+        let expected: Vec<i64> = (0..offsets.len() as i64).collect();
+        assert_eq!(offsets, expected, "partition {partition} in offset order");
+        assert_eq!(
+            bus.committed_offset("g", TOPIC, partition),
+            Some(offsets.len() as i64)
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_panicking_handler_stops_the_consumer_with_an_error_and_commits_nothing_after_it() {
+    let (bus, publisher) = setup(1);
+    for seq in 0..3 {
+        publisher
+            .publish_event(PatientDischarged::new("p", seq), PublishOptions::default())
+            .await
+            .unwrap();
+    }
+    let panicking = Recorder::failing(|_, e| match e {
+        WardsEvent::PatientDischarged(d) if d.sequence == 1 => panic!("bug in the handler"),
+        _ => Ok(()),
+    });
+    let consumer = Consumer::new(publisher.clone(), fast("g"));
+    let err = tokio::time::timeout(SECS5, consumer.run(panicking.clone(), Shutdown::never()))
+        .await
+        .expect("the consumer stops instead of hanging")
+        .unwrap_err();
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert_eq!(
+        bus.committed_offset("g", TOPIC, 0),
+        Some(1),
+        "event 0 is committed, the event whose handler panicked is not"
+    );
+}
