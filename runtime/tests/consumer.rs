@@ -12,7 +12,7 @@ use carebus::{
     Consumer, ConsumerConfig, HandlerError, ProcessingMode, PublishOptions, Publisher,
     PublisherConfig, Shutdown,
 };
-use common::handlers::{Recorder, eventually, retriable};
+use common::handlers::{Overlap, Recorder, eventually, retriable};
 use common::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +25,19 @@ fn setup(partitions: i32) -> (Bus, Publisher<Bus>) {
     bus.create_topic(TOPIC, partitions);
     let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
     (bus, publisher)
+}
+
+/// Publish discharges with sequence numbers `0..n`, spread over `keys` patients (`p-0`, …).
+async fn publish_discharges(publisher: &Publisher<Bus>, n: i64, keys: i64) {
+    for seq in 0..n {
+        publisher
+            .publish_event(
+                PatientDischarged::new(&format!("p-{}", seq % keys), seq),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
 }
 
 fn fast(group: &str) -> ConsumerConfig {
@@ -76,12 +89,7 @@ async fn published_events_reach_the_typed_handler_with_their_envelope() {
 #[tokio::test]
 async fn a_failed_handler_leaves_the_offset_uncommitted_and_the_group_redelivers() {
     let (bus, publisher) = setup(1);
-    for i in 0..3 {
-        publisher
-            .publish_event(PatientDischarged::new("p", i), PublishOptions::default())
-            .await
-            .unwrap();
-    }
+    publish_discharges(&publisher, 3, 1).await;
     let mut config = fast("g");
     config.dead_letter = false;
     config.retry.attempts = 2;
@@ -186,40 +194,11 @@ async fn key_ordered_mode_keeps_each_keys_order_and_runs_keys_concurrently() {
                 .unwrap();
         }
     }
-    let running_now = Arc::new(AtomicUsize::new(0));
-    let max_seen = Arc::new(AtomicUsize::new(0));
-    struct Concurrent {
-        now: Arc<AtomicUsize>,
-        max: Arc<AtomicUsize>,
-        order: common::handlers::Seen,
-    }
-    impl carebus::TopicHandler for Concurrent {
-        type Events = WardsEvent;
-        async fn handle(
-            &self,
-            ctx: &carebus::HandlerContext,
-            e: WardsEvent,
-        ) -> carebus::HandlerResult {
-            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max.fetch_max(n, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(0..4))).await;
-            self.order.lock().unwrap().push((ctx.clone(), e));
-            self.now.fetch_sub(1, Ordering::SeqCst);
-            Ok(())
-        }
-    }
-    let order = common::handlers::Seen::default();
+    let handler = Overlap::new(|_| Duration::from_millis(fastrand::u64(0..4)));
+    let order = handler.order.clone();
     let mut config = fast("g");
     config.mode = ProcessingMode::KeyOrdered { max_in_flight: 8 };
-    let running = run_handler_with(
-        &bus,
-        config,
-        Concurrent {
-            now: running_now,
-            max: max_seen.clone(),
-            order: order.clone(),
-        },
-    );
+    let running = run_handler_with(&bus, config, handler.clone());
     assert!(
         eventually(Duration::from_secs(10), || order.lock().unwrap().len()
             == 80)
@@ -238,10 +217,7 @@ async fn key_ordered_mode_keeps_each_keys_order_and_runs_keys_concurrently() {
             .collect();
         assert_eq!(seqs, (0..10).collect::<Vec<_>>(), "order of {k}");
     }
-    assert!(
-        max_seen.load(Ordering::SeqCst) > 1,
-        "different keys ran concurrently"
-    );
+    assert!(handler.max_running() > 1, "different keys ran concurrently");
 }
 
 #[tokio::test]
@@ -543,15 +519,7 @@ async fn stream_mode_yields_decoded_events_and_commits_on_close() {
 #[tokio::test]
 async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the_uncommitted() {
     let (bus, publisher) = setup(2);
-    for i in 0..40 {
-        publisher
-            .publish_event(
-                PatientDischarged::new(&format!("p-{}", i % 5), i),
-                PublishOptions::default(),
-            )
-            .await
-            .unwrap();
-    }
+    publish_discharges(&publisher, 40, 5).await;
     let mut slow = Recorder::ok();
     slow.delay = Duration::from_millis(5);
     let consumer = Consumer::new(publisher.clone(), fast("g"));
@@ -687,54 +655,17 @@ async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_
     // their lane's worker. Records after a waiting one must not overtake it, and sequential
     // mode never runs two handlers at once.
     let (bus, publisher) = setup(2);
-    for seq in 0..40 {
-        publisher
-            .publish_event(
-                PatientDischarged::new(&format!("patient-{}", seq % 5), seq),
-                PublishOptions::default(),
-            )
-            .await
-            .unwrap();
-    }
-    struct SometimesWaits {
-        now: Arc<AtomicUsize>,
-        max: Arc<AtomicUsize>,
-        order: common::handlers::Seen,
-    }
-    impl carebus::TopicHandler for SometimesWaits {
-        type Events = WardsEvent;
-        async fn handle(
-            &self,
-            ctx: &carebus::HandlerContext,
-            e: WardsEvent,
-        ) -> carebus::HandlerResult {
-            let n = self.now.fetch_add(1, Ordering::SeqCst) + 1;
-            self.max.fetch_max(n, Ordering::SeqCst);
-            if let WardsEvent::PatientDischarged(d) = &e
-                && d.sequence % 3 == 0
-            {
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            self.order.lock().unwrap().push((ctx.clone(), e));
-            self.now.fetch_sub(1, Ordering::SeqCst);
-            Ok(())
-        }
-    }
-    let order = common::handlers::Seen::default();
-    let max = Arc::new(AtomicUsize::new(0));
-    let running = run_handler_with(
-        &bus,
-        fast("g"),
-        SometimesWaits {
-            now: Arc::default(),
-            max: max.clone(),
-            order: order.clone(),
-        },
-    );
+    publish_discharges(&publisher, 40, 5).await;
+    let handler = Overlap::new(|e| match e {
+        WardsEvent::PatientDischarged(d) if d.sequence % 3 == 0 => Duration::from_millis(2),
+        _ => Duration::ZERO,
+    });
+    let order = handler.order.clone();
+    let running = run_handler_with(&bus, fast("g"), handler.clone());
     assert!(eventually(SECS5, || order.lock().unwrap().len() == 40).await);
     let report = running.stop().await.unwrap();
     assert_eq!(report.finished, 40);
-    assert_eq!(max.load(Ordering::SeqCst), 1, "one handler at a time");
+    assert_eq!(handler.max_running(), 1, "one handler at a time");
     let seen = order.lock().unwrap().clone();
     for partition in 0..2 {
         let offsets: Vec<i64> = seen
@@ -755,12 +686,7 @@ async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_
 #[tokio::test]
 async fn a_panicking_handler_stops_the_consumer_with_an_error_and_commits_nothing_after_it() {
     let (bus, publisher) = setup(1);
-    for seq in 0..3 {
-        publisher
-            .publish_event(PatientDischarged::new("p", seq), PublishOptions::default())
-            .await
-            .unwrap();
-    }
+    publish_discharges(&publisher, 3, 1).await;
     let panicking = Recorder::failing(|_, e| match e {
         WardsEvent::PatientDischarged(d) if d.sequence == 1 => panic!("bug in the handler"),
         _ => Ok(()),

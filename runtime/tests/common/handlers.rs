@@ -2,6 +2,7 @@
 
 use super::WardsEvent;
 use carebus::{HandlerContext, HandlerError, HandlerResult, TopicHandler};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -51,6 +52,48 @@ impl TopicHandler for Recorder {
         }
         self.seen.lock().unwrap().push((ctx.clone(), event.clone()));
         (self.behaviour)(ctx, &event)
+    }
+}
+
+/// Records events in handling order and the most handlers it saw running at once; before
+/// recording an event it waits as `wait` says (zero: it finishes without waiting).
+#[derive(Clone)]
+pub struct Overlap {
+    pub running: Arc<AtomicUsize>,
+    pub max_running: Arc<AtomicUsize>,
+    pub order: Seen,
+    pub wait: fn(&WardsEvent) -> Duration,
+}
+
+impl Overlap {
+    pub fn new(wait: fn(&WardsEvent) -> Duration) -> Self {
+        Overlap {
+            running: Arc::default(),
+            max_running: Arc::default(),
+            order: Seen::default(),
+            wait,
+        }
+    }
+    pub fn max_running(&self) -> usize {
+        self.max_running.load(Ordering::SeqCst)
+    }
+    pub fn count(&self) -> usize {
+        self.order.lock().unwrap().len()
+    }
+}
+
+impl TopicHandler for Overlap {
+    type Events = WardsEvent;
+    async fn handle(&self, ctx: &HandlerContext, event: WardsEvent) -> HandlerResult {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_running.fetch_max(now, Ordering::SeqCst);
+        let wait = (self.wait)(&event);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        self.order.lock().unwrap().push((ctx.clone(), event));
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
     }
 }
 
