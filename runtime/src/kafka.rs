@@ -6,6 +6,7 @@
 //! property can be passed through as a string ([`KafkaConfig`]).
 
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod error;

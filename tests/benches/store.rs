@@ -7,7 +7,7 @@ use carebus::store::compaction::WithArchive;
 use carebus::store::postgres::PgEventStore;
 use carebus::store::{
     Aggregate, CatchUp, EventContext, EventStore, ExpectedVersion, HandlerSink, NewEvent,
-    Repository, StoredEvent, Upcasters, decode_stored,
+    Repository, StoreError, StoredEvent, Upcasters, decode_stored,
 };
 use carebus::{Date, Phi, Timestamp};
 use carebus_schemas::{PatientCreated, PatientCreatedV1, PatientUpdated, PatientsEvent, Reference};
@@ -306,6 +306,31 @@ async fn load_aggregate() -> (Row, Row) {
     (full, snap)
 }
 
+/// Replay every event of `source` through `handle` from the start (a new subscriber `name`,
+/// batches of 5,000) and time it; asserts each of the [`REPLAY_EVENTS`] reached `handle`.
+async fn timed_replay<S: EventStore + Clone>(
+    source: S,
+    name: &str,
+    mut handle: impl FnMut(&StoredEvent) -> Result<(), StoreError> + Send,
+) -> Duration {
+    let mut seen = 0usize;
+    let mut sink = HandlerSink::new(source.clone(), name, |e: &StoredEvent| {
+        handle(e)?;
+        seen += 1;
+        Ok(())
+    });
+    let started = Instant::now();
+    CatchUp::new(source)
+        .batch_size(5000)
+        .run_to_end(&mut sink, |_| {})
+        .await
+        .expect("replay");
+    let elapsed = started.elapsed();
+    drop(sink);
+    assert_eq!(seen, REPLAY_EVENTS, "{name} saw every event");
+    elapsed
+}
+
 async fn replay() -> (Row, Row, Row, Row) {
     let store = fresh("bench_replay").await;
     for s in 0..REPLAY_EVENTS / 1000 {
@@ -326,67 +351,14 @@ async fn replay() -> (Row, Row, Row, Row) {
         .execute(store.pool())
         .await
         .expect("analyze");
-    let mut n = 0usize;
-    let mut sink = HandlerSink::new(store.clone(), "bench-replay", |_: &StoredEvent| {
-        n += 1;
-        Ok(())
-    });
-    let started = Instant::now();
-    CatchUp::new(store.clone())
-        .batch_size(5000)
-        .run_to_end(&mut sink, |_| {})
-        .await
-        .expect("replay");
-    let raw = started.elapsed();
-    drop(sink);
-    assert_eq!(n, REPLAY_EVENTS);
     let upcasters = Upcasters::new();
-    let mut decoded = 0usize;
-    let mut sink = HandlerSink::new(store.clone(), "bench-replay-typed", |e: &StoredEvent| {
-        decode_stored::<PatientsEvent>(e, &upcasters)?;
-        decoded += 1;
-        Ok(())
-    });
-    let started = Instant::now();
-    CatchUp::new(store.clone())
-        .batch_size(5000)
-        .run_to_end(&mut sink, |_| {})
-        .await
-        .expect("replay");
-    let typed = started.elapsed();
-    drop(sink);
-    assert_eq!(decoded, REPLAY_EVENTS);
+    let typed_decode = |e: &StoredEvent| decode_stored::<PatientsEvent>(e, &upcasters).map(drop);
+    let raw = timed_replay(store.clone(), "bench-replay", |_| Ok(())).await;
+    let typed = timed_replay(store.clone(), "bench-replay-typed", typed_decode).await;
     let with = WithArchive::new(store.clone());
-    let mut m = 0usize;
-    let mut sink = HandlerSink::new(with.clone(), "bench-replay-archive", |_: &StoredEvent| {
-        m += 1;
-        Ok(())
-    });
-    let started = Instant::now();
-    CatchUp::new(with)
-        .batch_size(5000)
-        .run_to_end(&mut sink, |_| {})
-        .await
-        .expect("replay");
-    let archive = started.elapsed();
-    drop(sink);
-    assert_eq!(m, REPLAY_EVENTS);
+    let archive = timed_replay(with, "bench-replay-archive", |_| Ok(())).await;
     let lean = WithArchive::new(store.clone()).binary_only();
-    let mut k = 0usize;
-    let mut sink = HandlerSink::new(lean.clone(), "bench-replay-binary", |e: &StoredEvent| {
-        decode_stored::<PatientsEvent>(e, &upcasters)?;
-        k += 1;
-        Ok(())
-    });
-    let started = Instant::now();
-    CatchUp::new(lean)
-        .batch_size(5000)
-        .run_to_end(&mut sink, |_| {})
-        .await
-        .expect("replay");
-    let binary = started.elapsed();
-    drop(sink);
-    assert_eq!(k, REPLAY_EVENTS);
+    let binary = timed_replay(lean, "bench-replay-binary", typed_decode).await;
     (
         Row {
             what: "replay (CatchUp, batches of 5,000)".into(),

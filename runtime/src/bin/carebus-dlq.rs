@@ -5,6 +5,7 @@
 //! republishes matching dead letters once per consumer group (`--group`).
 
 use carebus::dead_letter::{DeadLetter, inspect, redrive};
+use carebus::kafka::cli::ClusterArgs;
 use carebus::kafka::{KafkaConfig, KafkaTransport};
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -16,17 +17,8 @@ use std::time::Duration;
     about = "Inspect and redrive carebus dead-letter topics"
 )]
 struct Cli {
-    /// Kafka bootstrap servers (host:port,...).
-    #[arg(
-        long,
-        env = "CAREBUS_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:19092",
-        global = true
-    )]
-    bootstrap: String,
-    /// Extra librdkafka property, e.g. -X security.protocol=SSL.
-    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
-    property: Vec<String>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// Stop reading after this many seconds without a new record.
     #[arg(long, default_value_t = 3, global = true)]
     idle_seconds: u64,
@@ -75,16 +67,16 @@ fn row(d: &DeadLetter) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut config = KafkaConfig::new(&cli.bootstrap);
-    for p in &cli.property {
-        match p.split_once('=') {
-            Some((k, v)) => {
+    let mut config = KafkaConfig::new(&cli.cluster.bootstrap);
+    match cli.cluster.properties() {
+        Ok(properties) => {
+            for (k, v) in &properties {
                 config.set(k, v);
             }
-            None => {
-                eprintln!("carebus-dlq: -X takes KEY=VALUE, got `{p}`");
-                return ExitCode::from(2);
-            }
+        }
+        Err(e) => {
+            eprintln!("carebus-dlq: {e}");
+            return ExitCode::from(2);
         }
     }
     let transport = match KafkaTransport::new(config) {
@@ -92,7 +84,7 @@ async fn main() -> ExitCode {
         Err(e) => {
             eprintln!(
                 "carebus-dlq: cannot reach Kafka at {}: {e} (start it with `scripts/services up kafka`)",
-                cli.bootstrap
+                cli.cluster.bootstrap
             );
             return ExitCode::FAILURE;
         }

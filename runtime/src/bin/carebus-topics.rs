@@ -3,9 +3,9 @@
 //! `carebus-topics plan` prints the changes and drift without touching the cluster;
 //! `carebus-topics apply` makes the changes. Topics are never deleted, partitions never lowered.
 
+use carebus::kafka::cli::ClusterArgs;
 use carebus::kafka::{TopicAdmin, TopicsSpec};
 use clap::{Parser, Subcommand};
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -15,20 +15,11 @@ use std::process::ExitCode;
     about = "Apply schemas/topics.toml to a Kafka cluster"
 )]
 struct Cli {
-    /// Kafka bootstrap servers (host:port,...).
-    #[arg(
-        long,
-        env = "CAREBUS_KAFKA_BOOTSTRAP",
-        default_value = "127.0.0.1:19092",
-        global = true
-    )]
-    bootstrap: String,
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// The topics spec.
     #[arg(long, default_value = "schemas/topics.toml", global = true)]
     spec: PathBuf,
-    /// Extra librdkafka property for the admin client, e.g. -X security.protocol=SSL.
-    #[arg(short = 'X', value_name = "KEY=VALUE", global = true)]
-    property: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,14 +56,9 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<ExitCode, String> {
     let spec = TopicsSpec::load(&cli.spec).map_err(|e| e.to_string())?;
-    let mut properties = BTreeMap::new();
-    for p in &cli.property {
-        let (k, v) = p
-            .split_once('=')
-            .ok_or_else(|| format!("-X {p}: expected KEY=VALUE"))?;
-        properties.insert(k.to_string(), v.to_string());
-    }
-    let admin = TopicAdmin::connect(&cli.bootstrap, &properties).map_err(|e| e.to_string())?;
+    let properties = cli.cluster.properties()?;
+    let admin =
+        TopicAdmin::connect(&cli.cluster.bootstrap, &properties).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Plan => {
             let plan = admin.plan(&spec).await.map_err(|e| e.to_string())?;
