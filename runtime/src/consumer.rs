@@ -33,10 +33,11 @@ use crate::claim_check::SharedClaimCheck;
 use crate::publisher::Publisher;
 use crate::topic::{TopicEvents, TopicHandler};
 use crate::transport::{
-    ConsumerEvent, ReceivedRecord, TopicPartition, Transport, TransportConsumer, TransportError,
+    ConsumerEvent, Polled, ReceivedRecord, RecordView, TopicPartition, Transport,
+    TransportConsumer, TransportError,
 };
 use offsets::OffsetTracker;
-use process::{Outcome, Processor};
+use process::{Job, Outcome, Processor, Start};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,8 +84,6 @@ struct Started {
     offset: i64,
     job: Job,
 }
-
-type Job = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
 
 /// A record a lane worker is done with.
 struct Finished {
@@ -146,6 +145,7 @@ impl<T: Transport> Consumer<T> {
             config: self.config.clone(),
             dedupe: self.dedupe.clone(),
             claim_check: self.claim_check.clone(),
+            metrics: Default::default(),
         });
         let permits = match self.config.mode {
             ProcessingMode::Sequential => 1,
@@ -191,24 +191,64 @@ fn lock(lane: &SharedLane) -> std::sync::MutexGuard<'_, LaneQueue> {
     lane.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// Poll a job once in the caller's task: its outcome if it finished, `None` if it waits (a
-/// lane worker then polls it on). A panicking handler ends the run with an error instead of
-/// unwinding through the poll loop.
-async fn poll_once(job: &mut Job) -> Result<Option<Outcome>, ConsumerError> {
-    use std::panic::{AssertUnwindSafe, catch_unwind};
-    use std::task::Poll;
-    std::future::poll_fn(|cx| {
-        Poll::Ready(
-            match catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(cx))) {
-                Ok(Poll::Ready(outcome)) => Ok(Some(outcome)),
-                Ok(Poll::Pending) => Ok(None),
-                Err(_) => Err(ConsumerError::HandlerFailed(
-                    "a handler panicked; the record was not committed".into(),
-                )),
-            },
-        )
-    })
-    .await
+/// What the poll loop made of a record while the transport lent it.
+enum Visited {
+    /// Handled during the poll (never copied).
+    Finished {
+        tp: TopicPartition,
+        offset: i64,
+        outcome: Outcome,
+    },
+    /// Started during the poll; its lane's worker runs it on.
+    Running { lane: Lane, started: Started },
+    /// Its lane is busy, no permit is free or it is not due yet: copied, to be queued.
+    Queued(ReceivedRecord),
+    /// Its handler panicked.
+    Panicked,
+}
+
+/// Handle a lent record at once when its lane is idle and a permit is free (a handler that
+/// finishes without waiting then costs no copy and no task switch), else copy it for its lane.
+fn visit<T: Transport, H: TopicHandler>(
+    processor: &Arc<Processor<T, H>>,
+    lanes: &HashMap<Lane, SharedLane>,
+    semaphore: &Arc<tokio::sync::Semaphore>,
+    shutdown: &Shutdown,
+    view: RecordView<'_>,
+) -> Visited {
+    let mode = processor.config.mode;
+    let lane = || lane_of(mode, view.topic, view.partition, view.key);
+    let idle = lanes.is_empty()
+        || lanes.get(&lane()).is_none_or(|q| {
+            let q = lock(q);
+            !q.working && q.records.is_empty()
+        });
+    if !idle || !process::due(view.headers) {
+        return Visited::Queued(view.to_owned());
+    }
+    let Ok(permit) = semaphore.clone().try_acquire_owned() else {
+        return Visited::Queued(view.to_owned());
+    };
+    let (tp, offset) = (view.topic_partition(), view.offset);
+    match processor.start(view, permit, shutdown) {
+        Start::Finished(outcome) => Visited::Finished {
+            tp,
+            offset,
+            outcome,
+        },
+        Start::Running(job) => Visited::Running {
+            lane: lane(),
+            started: Started { tp, offset, job },
+        },
+        Start::Panicked => Visited::Panicked,
+    }
+}
+
+fn lane_of(mode: ProcessingMode, topic: &str, partition: i32, key: Option<&[u8]>) -> Lane {
+    match mode {
+        ProcessingMode::Sequential => Lane::Partition(TopicPartition::new(topic, partition)),
+        ProcessingMode::KeyOrdered { .. } => Lane::Key(topic.to_owned(), key.map(<[u8]>::to_vec)),
+    }
 }
 
 /// How many records the poll loop reads in a row before it looks at finished records and the
@@ -270,10 +310,14 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                 // and see rebalances, and let the transport keep what it prefetched instead
                 // of drawing it all into its pause buffer.
                 _ = paused_tick.tick(), if self.paused => {
-                    let polled = self.consumer.poll(Duration::ZERO).await;
+                    let polled = self.consumer.poll_view(Duration::ZERO, |view| {
+                        visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, view)
+                    }).await;
                     self.on_polled(polled, &cfg).await?;
                 }
-                polled = self.consumer.poll(cfg.poll_timeout), if !self.paused => {
+                polled = self.consumer.poll_view(cfg.poll_timeout, |view| {
+                    visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, view)
+                }), if !self.paused => {
                     self.on_polled(polled, &cfg).await?;
                     // Read what is already fetched without going round the select.
                     for _ in 1..POLL_BURST {
@@ -283,7 +327,10 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                         // Let other tasks of this thread run now and then: a consumer
                         // with records always at hand would otherwise never yield.
                         tokio::task::consume_budget().await;
-                        match self.consumer.poll(Duration::ZERO).await {
+                        let polled = self.consumer.poll_view(Duration::ZERO, |view| {
+                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, view)
+                        }).await;
+                        match polled {
                             Ok(None) => break,
                             polled => self.on_polled(polled, &cfg).await?,
                         }
@@ -298,13 +345,14 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
 
     async fn on_polled(
         &mut self,
-        polled: Result<Option<ConsumerEvent>, TransportError>,
+        polled: Result<Option<Polled<Visited>>, TransportError>,
         cfg: &ConsumerConfig,
     ) -> Result<(), ConsumerError> {
         match polled {
-            Ok(Some(ConsumerEvent::Record(r))) => self.dispatch(r).await?,
-            Ok(Some(ConsumerEvent::Revoked(parts))) => self.revoke(&parts),
-            Ok(Some(ConsumerEvent::Assigned(_))) | Ok(None) => {}
+            Ok(Some(Polled::Record(visited))) => self.on_visited(visited)?,
+            Ok(Some(Polled::Notice(ConsumerEvent::Revoked(parts)))) => self.revoke(&parts),
+            Ok(Some(Polled::Notice(ConsumerEvent::Record(r)))) => self.dispatch(r),
+            Ok(Some(Polled::Notice(ConsumerEvent::Assigned(_)))) | Ok(None) => {}
             Err(e) if e.is_retriable() => {
                 tracing::warn!(error = %e, "poll failed; retrying");
                 tokio::time::sleep(cfg.poll_timeout).await;
@@ -314,52 +362,51 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         Ok(())
     }
 
-    fn lane_of(&self, r: &ReceivedRecord) -> Lane {
-        match self.processor.config.mode {
-            ProcessingMode::Sequential => Lane::Partition(r.topic_partition()),
-            ProcessingMode::KeyOrdered { .. } => Lane::Key(r.topic.clone(), r.key.clone()),
-        }
-    }
-
-    /// Handle a record: at once when its lane is idle and a permit is free (a handler that
-    /// finishes without waiting then costs no task switch), else queued on its lane, whose
-    /// worker runs it in order.
-    async fn dispatch(&mut self, r: ReceivedRecord) -> Result<(), ConsumerError> {
-        let tp = r.topic_partition();
-        self.tracker.start(&tp, r.offset);
-        self.buffered += 1;
-        let lane = self.lane_of(&r);
-        let idle = self.lanes.get(&lane).is_none_or(|q| {
-            let q = lock(q);
-            !q.working && q.records.is_empty()
-        });
-        if idle
-            && process::due(&r)
-            && let Ok(permit) = self.semaphore.clone().try_acquire_owned()
-        {
-            let offset = r.offset;
-            let processor = self.processor.clone();
-            let shutdown = self.shutdown.clone();
-            let mut job: Job = Box::pin(async move {
-                let _permit = permit;
-                processor.process(r, &shutdown).await
-            });
-            return match poll_once(&mut job).await? {
-                Some(outcome) => self.on_finished(Finished {
+    /// Account for a record the poll loop visited.
+    fn on_visited(&mut self, visited: Visited) -> Result<(), ConsumerError> {
+        match visited {
+            Visited::Queued(r) => self.dispatch(r),
+            Visited::Finished {
+                tp,
+                offset,
+                outcome,
+            } => {
+                self.tracker.start(&tp, offset);
+                self.buffered += 1;
+                self.on_finished(Finished {
                     tp,
                     offset,
                     outcome,
                     dropped: 0,
-                }),
-                None => {
-                    let queue = SharedLane::default();
-                    lock(&queue).working = true;
-                    self.lanes.insert(lane.clone(), queue.clone());
-                    self.start_worker(lane, queue, Some(Started { tp, offset, job }));
-                    Ok(())
-                }
-            };
+                })?;
+            }
+            Visited::Running { lane, started } => {
+                self.tracker.start(&started.tp, started.offset);
+                self.buffered += 1;
+                let queue = SharedLane::default();
+                lock(&queue).working = true;
+                self.lanes.insert(lane.clone(), queue.clone());
+                self.start_worker(lane, queue, Some(started));
+            }
+            Visited::Panicked => {
+                return Err(ConsumerError::HandlerFailed(
+                    "a handler panicked; the record was not committed".into(),
+                ));
+            }
         }
+        Ok(())
+    }
+
+    /// Queue a record on its lane, starting the lane's worker if none runs.
+    fn dispatch(&mut self, r: ReceivedRecord) {
+        self.tracker.start(&r.topic_partition(), r.offset);
+        self.buffered += 1;
+        let lane = lane_of(
+            self.processor.config.mode,
+            &r.topic,
+            r.partition,
+            r.key.as_deref(),
+        );
         let queue = self.lanes.entry(lane.clone()).or_default().clone();
         let mut q = lock(&queue);
         q.records.push_back(r);
@@ -368,7 +415,6 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
             drop(q);
             self.start_worker(lane, queue, None);
         }
-        Ok(())
     }
 
     /// A task that handles the lane's records in order until its queue is empty, or until a

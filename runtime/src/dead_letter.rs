@@ -42,9 +42,14 @@ pub fn dlq_topic(topic: &str) -> String {
 
 /// The topic a record was first read from (its own topic unless forwarded).
 pub fn original_topic(record: &ReceivedRecord) -> String {
-    header_str(&record.headers, ORIGINAL_TOPIC)
-        .map(str::to_owned)
-        .unwrap_or_else(|| record.topic.clone())
+    original_topic_in(&record.headers, &record.topic)
+}
+
+/// [`original_topic`] of a record with these headers, read from `topic`.
+pub fn original_topic_in(headers: &[(impl AsRef<str>, impl AsRef<[u8]>)], topic: &str) -> String {
+    header_str(headers, ORIGINAL_TOPIC)
+        .unwrap_or(topic)
+        .to_owned()
 }
 
 /// The record to send to `target` for a failed `record`: same key, value and envelope

@@ -21,7 +21,7 @@
 //!
 //! Optional fields that are absent have no header. Headers never carry event data.
 
-use crate::transport::{HeaderName, Headers};
+use crate::transport::Headers;
 use crate::types::Timestamp;
 use serde_json::{Value, json};
 
@@ -308,14 +308,16 @@ impl Envelope {
     }
 
     /// Read the envelope from binary-mode headers.
-    pub fn from_headers(h: &[(HeaderName, Vec<u8>)]) -> Result<Envelope, EnvelopeError> {
+    pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
+        h: &[(N, V)],
+    ) -> Result<Envelope, EnvelopeError> {
         use headers::*;
         // One pass over the headers: the first value of each known name, as the lookups of
         // `header_str` would find it (a value that is not UTF-8 counts as absent).
         let mut found: [Option<&[u8]>; ALL.len()] = [None; ALL.len()];
         for (name, value) in h {
-            if let Some(i) = known_index(name) {
-                found[i].get_or_insert(value.as_slice());
+            if let Some(i) = known_index(name.as_ref()) {
+                found[i].get_or_insert(value.as_ref());
             }
         }
         let optional = |name: &'static str| {

@@ -24,8 +24,8 @@ pub use spec::{CleanupPolicy, SpecError, TopicSpec, TopicsSpec};
 
 use crate::kafka::error::transport_error;
 use crate::transport::{
-    ConsumerEvent, Record, RecordPosition, SubscribeConfig, TopicPartition, Transport,
-    TransportConsumer, TransportError,
+    ConsumerEvent, Polled, Record, RecordPosition, RecordView, SubscribeConfig, TopicPartition,
+    Transport, TransportConsumer, TransportError,
 };
 use rdkafka::producer::Producer;
 use std::time::Duration;
@@ -101,6 +101,14 @@ impl Transport for KafkaTransport {
 impl TransportConsumer for KafkaConsumer {
     async fn poll(&self, timeout: Duration) -> Result<Option<ConsumerEvent>, TransportError> {
         KafkaConsumer::poll(self, timeout).await
+    }
+
+    async fn poll_view<R: Send>(
+        &self,
+        timeout: Duration,
+        visit: impl FnOnce(RecordView<'_>) -> R + Send,
+    ) -> Result<Option<Polled<R>>, TransportError> {
+        KafkaConsumer::poll_view(self, timeout, visit).await
     }
 
     fn store_offset(&self, tp: &TopicPartition, next_offset: i64) -> Result<(), TransportError> {

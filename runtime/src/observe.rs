@@ -17,6 +17,9 @@
 //! | `carebus_retry_topic_forwards_total`, `carebus_duplicates_skipped_total` | counter | topic |
 //! | `carebus_consumer_lag` | gauge | topic, partition |
 //!
+//! Install the recorder before consumers start: a consumer registers its per-topic metrics
+//! once, when its first record of a topic arrives, and keeps the handles.
+//!
 //! ```ignore
 //! let metrics = carebus::observe::install_prometheus()?;
 //! let readiness = Readiness::default();

@@ -58,16 +58,23 @@ pub fn header_name(name: &str) -> HeaderName {
     }
 }
 
-/// Look up the first header with `name` (exact, case-sensitive as Kafka's).
-pub fn header<'h>(headers: &'h [(HeaderName, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
+/// Look up the first header with `name` (exact, case-sensitive as Kafka's), in owned
+/// [`Headers`] or in a [`RecordView`]'s borrowed ones.
+pub fn header<'h, N: AsRef<str>, V: AsRef<[u8]>>(
+    headers: &'h [(N, V)],
+    name: &str,
+) -> Option<&'h [u8]> {
     headers
         .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_slice())
+        .find(|(n, _)| n.as_ref() == name)
+        .map(|(_, v)| v.as_ref())
 }
 
 /// Look up the first header with `name` as UTF-8 text; `None` when absent or not UTF-8.
-pub fn header_str<'h>(headers: &'h [(HeaderName, Vec<u8>)], name: &str) -> Option<&'h str> {
+pub fn header_str<'h, N: AsRef<str>, V: AsRef<[u8]>>(
+    headers: &'h [(N, V)],
+    name: &str,
+) -> Option<&'h str> {
     header(headers, name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
@@ -161,6 +168,67 @@ impl ReceivedRecord {
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition::new(self.topic.clone(), self.partition)
     }
+}
+
+/// A received record borrowed from the transport (for Kafka: from librdkafka's message),
+/// read without copying; [`RecordView::to_owned`] copies it when it must outlive the poll.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub timestamp_ms: i64,
+}
+
+impl RecordView<'_> {
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic, self.partition)
+    }
+
+    pub fn to_owned(&self) -> ReceivedRecord {
+        ReceivedRecord {
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.to_vec(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value)| (header_name(name), value.to_vec()))
+                .collect(),
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// Borrow `record` as a view; `headers` is filled with its borrowed header pairs.
+pub fn view_of<'a>(
+    record: &'a ReceivedRecord,
+    headers: &'a mut Vec<(&'a str, &'a [u8])>,
+) -> RecordView<'a> {
+    headers.extend(record.headers.iter().map(|(n, v)| (&**n, v.as_slice())));
+    RecordView {
+        topic: &record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        key: record.key.as_deref(),
+        value: &record.value,
+        headers,
+        timestamp_ms: record.timestamp_ms,
+    }
+}
+
+/// What [`TransportConsumer::poll_view`] yields: what the visitor made of a record, or a
+/// rebalance notice.
+#[derive(Debug)]
+pub enum Polled<R> {
+    Record(R),
+    /// `Assigned` or `Revoked` (never `Record`).
+    Notice(ConsumerEvent),
 }
 
 /// What [`TransportConsumer::poll`] yields.
@@ -317,6 +385,26 @@ pub trait TransportConsumer: Send + Sync + 'static {
         timeout: Duration,
     ) -> impl Future<Output = Result<Option<ConsumerEvent>, TransportError>> + Send;
 
+    /// Like [`TransportConsumer::poll`], but a record is handed to `visit` borrowed, so a
+    /// consumer that is done with it during the visit never copies it. The default polls an
+    /// owned record and lends it.
+    fn poll_view<R: Send>(
+        &self,
+        timeout: Duration,
+        visit: impl FnOnce(RecordView<'_>) -> R + Send,
+    ) -> impl Future<Output = Result<Option<Polled<R>>, TransportError>> + Send {
+        async move {
+            Ok(match self.poll(timeout).await? {
+                None => None,
+                Some(ConsumerEvent::Record(record)) => {
+                    let mut headers = Vec::with_capacity(record.headers.len());
+                    Some(Polled::Record(visit(view_of(&record, &mut headers))))
+                }
+                Some(notice) => Some(Polled::Notice(notice)),
+            })
+        }
+    }
+
     /// Mark everything before `next_offset` in the partition as processed. Not yet committed:
     /// [`TransportConsumer::commit`] (or the rebalance/close path) commits it.
     fn store_offset(&self, tp: &TopicPartition, next_offset: i64) -> Result<(), TransportError>;
@@ -401,5 +489,38 @@ impl<T: Transport> Transport for std::sync::Arc<T> {
         config: SubscribeConfig,
     ) -> impl Future<Output = Result<Self::Consumer, TransportError>> + Send {
         T::subscribe(self, config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_lends_every_field_and_its_copy_equals_the_record() {
+        let record = ReceivedRecord {
+            topic: "healthcare.patients.events".into(),
+            partition: 3,
+            offset: 42,
+            key: Some(b"patient-1".to_vec()),
+            value: vec![0xc3, 0x01, 7, 7],
+            headers: vec![
+                ("ce_id".into(), b"id-1".to_vec()),
+                ("x-custom".into(), b"yes".to_vec()),
+                ("ce_id".into(), b"id-2".to_vec()),
+            ],
+            timestamp_ms: 1_700_000_000_000,
+        };
+        let mut headers = Vec::new();
+        let view = view_of(&record, &mut headers);
+        assert_eq!(view.topic_partition(), record.topic_partition());
+        assert_eq!(header_str(view.headers, "ce_id"), Some("id-1"));
+        assert_eq!(header_str(view.headers, "x-custom"), Some("yes"));
+        let copy = view.to_owned();
+        assert_eq!(copy, record);
+        assert!(
+            matches!(copy.headers[0].0, HeaderName::Borrowed(_)),
+            "known names cost no allocation"
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::envelope::{Envelope, EnvelopeError, headers};
 use crate::error::DecodeError;
 use crate::event::{DomainEvent, PayloadFormat};
 use crate::topic::TopicEvents;
-use crate::transport::{Headers, Record, header_str};
+use crate::transport::{Record, header_str};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -174,7 +174,10 @@ pub fn encode<E: DomainEvent>(
 }
 
 /// Turn a record's headers and value back into its envelope and typed event.
-pub fn decode<E: TopicEvents>(headers: &Headers, value: &[u8]) -> Result<(Envelope, E), WireError> {
+pub fn decode<E: TopicEvents>(
+    headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+    value: &[u8],
+) -> Result<(Envelope, E), WireError> {
     let content_type = header_str(headers, headers::CONTENT_TYPE).unwrap_or("");
     if content_type.starts_with(CONTENT_TYPE_STRUCTURED) {
         let json: serde_json::Value =

@@ -336,8 +336,8 @@ struct RawEnvelope {
 
 /// What a hand-written rdkafka consumer does to get what a typed handler gets: read the
 /// CloudEvents envelope from the headers, decode the payload by its type and version with the
-/// generated codec, hand both to a handler, store the offset. The work of the typed consumer
-/// without carebus (no lanes, retries, dead letters or metrics).
+/// generated codec, hand the event to the typed consumer's handler work, store the offset:
+/// the typed consumer's work without carebus (no lanes, retries, dead letters or metrics).
 async fn consume_raw_enveloped(config: &KafkaConfig, topic: &str, n: usize) -> Duration {
     use carebus::topic::TopicEvents;
     use carebus_schemas::PatientsEvent;
@@ -347,6 +347,8 @@ async fn consume_raw_enveloped(config: &KafkaConfig, topic: &str, n: usize) -> D
     consumer.subscribe(&[topic]).unwrap();
     let mut first = None;
     let mut handled = Vec::with_capacity(n);
+    // The same handler work as the typed consumer's.
+    let probe = DeactivationProbe::default();
     for _ in 0..n {
         let m = consumer.recv().await.unwrap();
         first.get_or_insert_with(Instant::now);
@@ -369,11 +371,15 @@ async fn consume_raw_enveloped(config: &KafkaConfig, topic: &str, n: usize) -> D
         let payload = rdkafka::Message::payload(&m).unwrap_or_default();
         let event =
             PatientsEvent::decode(&env.event_type, env.version, &payload[10..]).expect("decodes");
+        if let PatientsEvent::PatientDeactivated(e) = &event {
+            probe.record(e);
+        }
         handled.push(std::hint::black_box((env, event)).0.time);
         consumer.store_offset_from_message(&m).unwrap();
     }
     let elapsed = first.unwrap().elapsed();
     assert!(handled.iter().all(Option::is_some), "every ce_time parses");
+    assert_eq!(probe.seen(), n, "every event reached the handler");
     elapsed
 }
 

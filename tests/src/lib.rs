@@ -304,7 +304,8 @@ impl DeactivationProbe {
             .collect()
     }
 
-    fn record(&self, e: &carebus_schemas::PatientDeactivated) {
+    /// What the handler does with each deactivation (raw baselines call it too).
+    pub fn record(&self, e: &carebus_schemas::PatientDeactivated) {
         let lag = carebus::Timestamp::now().0 - e.deactivated_at.0;
         let now = std::time::Instant::now();
         let mut t = self.times.lock().unwrap_or_else(|p| p.into_inner());

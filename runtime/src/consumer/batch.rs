@@ -40,6 +40,7 @@ impl<T: Transport> Consumer<T> {
             config: self.config.clone(),
             dedupe: self.dedupe.clone(),
             claim_check: self.claim_check.clone(),
+            metrics: Default::default(),
         })
     }
 

@@ -6,13 +6,27 @@ use super::shutdown::Shutdown;
 use crate::claim_check::{self, SharedClaimCheck};
 use crate::dead_letter::{self as dl, ATTEMPTS, NOT_BEFORE, RETRY_LEVEL};
 use crate::envelope::Envelope;
+use crate::handler::HandlerResult;
 use crate::handler::{HandlerContext, HandlerErrorKind};
 use crate::publisher::Publisher;
 use crate::topic::TopicHandler;
-use crate::transport::{Headers, ReceivedRecord, Record, Transport, header_str};
+use crate::transport::{ReceivedRecord, Record, RecordView, Transport, header, header_str};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
+
+/// A record's processing, left running by [`Processor::start`] for a lane worker.
+pub(crate) type Job = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
+
+/// How [`Processor::start`] left a borrowed record.
+pub(crate) enum Start {
+    /// Finished during the poll.
+    Finished(Outcome),
+    /// Goes on in a lane worker.
+    Running(Job),
+    /// The handler panicked; the record stays unfinished.
+    Panicked,
+}
 
 /// How processing a record ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,16 +48,46 @@ pub(crate) struct Processor<T: Transport, H> {
     pub config: ConsumerConfig,
     pub dedupe: Option<Arc<dyn DedupeStore>>,
     pub claim_check: Option<SharedClaimCheck>,
+    pub metrics: HandledMetrics,
 }
 
-fn parse_header<N: std::str::FromStr>(h: &Headers, name: &str) -> Option<N> {
+/// Handles to the per-topic metrics of handled records, registered on first use (so the
+/// recorder must be installed before records arrive) instead of looked up per record.
+#[derive(Default)]
+pub(crate) struct HandledMetrics(std::sync::Mutex<Vec<(String, TopicMetrics)>>);
+
+#[derive(Clone)]
+struct TopicMetrics {
+    duration: metrics::Histogram,
+    consumed: metrics::Counter,
+}
+
+impl HandledMetrics {
+    fn of(&self, topic: &str) -> TopicMetrics {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, m)) = known.iter().find(|(t, _)| t == topic) {
+            return m.clone();
+        }
+        let m = TopicMetrics {
+            duration: metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.to_string()),
+            consumed: metrics::counter!("carebus_consumed_total", "topic" => topic.to_string()),
+        };
+        known.push((topic.to_string(), m.clone()));
+        m
+    }
+}
+
+fn parse_header<N: std::str::FromStr>(
+    h: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+    name: &str,
+) -> Option<N> {
     header_str(h, name).and_then(|s| s.parse().ok())
 }
 
-/// Whether a record may be handled now: not held back by a retry topic's
+/// Whether a record with these headers may be handled now: not held back by a retry topic's
 /// `carebus_not_before` time.
-pub(crate) fn due(rec: &ReceivedRecord) -> bool {
-    parse_header::<i64>(&rec.headers, NOT_BEFORE)
+pub(crate) fn due(headers: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> bool {
+    parse_header::<i64>(headers, NOT_BEFORE)
         .is_none_or(|not_before| not_before <= chrono::Utc::now().timestamp_millis())
 }
 
@@ -66,6 +110,19 @@ pub(crate) async fn wait_not_before(rec: &ReceivedRecord, shutdown: &Shutdown) -
 
 /// The handler context of a decoded record (its envelope moves into it).
 pub(crate) fn context(env: Envelope, rec: &ReceivedRecord, attempt: u32) -> HandlerContext {
+    let topic = dl::original_topic(rec);
+    context_of(env, &rec.headers, topic, rec.partition, rec.offset, attempt)
+}
+
+/// [`context`] of a record with these headers; `topic` is its original topic.
+fn context_of(
+    env: Envelope,
+    headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+    topic: String,
+    partition: i32,
+    offset: i64,
+    attempt: u32,
+) -> HandlerContext {
     HandlerContext {
         event_id: env.event_id,
         event_type: env.event_type,
@@ -75,11 +132,11 @@ pub(crate) fn context(env: Envelope, rec: &ReceivedRecord, attempt: u32) -> Hand
         tenant_id: env.tenant_id,
         correlation_id: env.correlation_id,
         causation_id: env.causation_id,
-        topic: dl::original_topic(rec),
-        partition: rec.partition,
-        offset: rec.offset,
+        topic,
+        partition,
+        offset,
         attempt,
-        reply_to: header_str(&rec.headers, crate::publisher::REPLY_TO_HEADER).map(str::to_owned),
+        reply_to: header_str(headers, crate::publisher::REPLY_TO_HEADER).map(str::to_owned),
         traceparent: env.traceparent,
         source: Some(env.metadata.source).filter(|s| !s.is_empty()),
         user_id: env.metadata.user_id,
@@ -103,6 +160,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         crate::wire::decode::<H::Events>(&rec.headers, &value).map_err(poison)
     }
 
+    /// Process an owned record: decode (a poison pill goes to the dead-letter topic), skip a
+    /// duplicate, run the handler, retry or forward it when it fails.
     pub(crate) async fn process(&self, rec: ReceivedRecord, shutdown: &Shutdown) -> Outcome {
         let topic = dl::original_topic(&rec);
         let (env, event) = match self.decode(&rec) {
@@ -116,59 +175,136 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                     .await;
             }
         };
+        let Some((ctx, previous)) = self.admit(env, &rec.headers, topic, rec.partition, rec.offset)
+        else {
+            return Outcome::Done;
+        };
+        let first = self.attempt(&ctx, event).await;
+        self.conclude(rec, ctx, first, previous, shutdown).await
+    }
+
+    /// Start a borrowed record in the poll loop: decode it and poll its handler once. A record
+    /// finished there is never copied; one that is not (its handler waits or failed, or it
+    /// needs the owned path: claim check, poison pill) is copied into the job that goes on.
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        view: RecordView<'_>,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        shutdown: &Shutdown,
+    ) -> Start {
+        let owned = |rec: ReceivedRecord, permit: tokio::sync::OwnedSemaphorePermit| {
+            let (this, shutdown) = (self.clone(), shutdown.clone());
+            Start::Running(Box::pin(async move {
+                let _permit = permit;
+                this.process(rec, &shutdown).await
+            }))
+        };
+        if header(view.headers, claim_check::CLAIM_CHECK_HEADER).is_some() {
+            return owned(view.to_owned(), permit);
+        }
+        let Ok((env, event)) = crate::wire::decode::<H::Events>(view.headers, view.value) else {
+            return owned(view.to_owned(), permit);
+        };
+        let topic = dl::original_topic_in(view.headers, view.topic);
+        let Some((ctx, previous)) =
+            self.admit(env, view.headers, topic, view.partition, view.offset)
+        else {
+            return Start::Finished(Outcome::Done);
+        };
+        let this = self.clone();
+        let first_ctx = ctx.clone();
+        let mut first: std::pin::Pin<Box<dyn Future<Output = HandlerResult> + Send>> =
+            Box::pin(async move { this.attempt(&first_ctx, event).await });
+        // A waker that does nothing: a handler that waits is polled again by the lane worker
+        // it moves to, which registers the worker's waker.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            first.as_mut().poll(&mut cx)
+        }));
+        let first = match polled {
+            Err(_) => return Start::Panicked,
+            Ok(std::task::Poll::Ready(Ok(()))) => return Start::Finished(Outcome::Done),
+            Ok(std::task::Poll::Ready(Err(e))) => Err(e),
+            Ok(std::task::Poll::Pending) => Ok(first),
+        };
+        let rec = view.to_owned();
+        let (this, shutdown) = (self.clone(), shutdown.clone());
+        Start::Running(Box::pin(async move {
+            let _permit = permit;
+            let result = match first {
+                Ok(running) => running.await,
+                Err(error) => Err(error),
+            };
+            this.conclude(rec, ctx, result, previous, &shutdown).await
+        }))
+    }
+
+    /// A decoded record's handler context, or `None` for a duplicate (skipped); with the
+    /// attempts it already had before (retry topics).
+    fn admit(
+        &self,
+        env: Envelope,
+        headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+        topic: String,
+        partition: i32,
+        offset: i64,
+    ) -> Option<(Arc<HandlerContext>, u32)> {
         if let Some(d) = &self.dedupe
             && d.seen(&env.event_id)
         {
             metrics::counter!("carebus_duplicates_skipped_total", "topic" => topic).increment(1);
-            return Outcome::Done;
+            return None;
         }
-        let previous: u32 = parse_header(&rec.headers, ATTEMPTS).unwrap_or(0);
-        // Shared with the task-local of the handler; a retry changes only its attempt.
-        let mut ctx = Arc::new(context(env, &rec, previous + 1));
+        let previous: u32 = parse_header(headers, ATTEMPTS).unwrap_or(0);
+        let ctx = context_of(env, headers, topic, partition, offset, previous + 1);
+        Some((Arc::new(ctx), previous))
+    }
+
+    /// One call of the handler, in its span, timed and counted. The context is shared with
+    /// the handler's task-local (events it publishes inherit correlation and cause).
+    async fn attempt(&self, ctx: &Arc<HandlerContext>, event: H::Events) -> HandlerResult {
+        let span = tracing::info_span!(
+            "handle",
+            topic = %ctx.topic,
+            event_type = %ctx.event_type,
+            event_id = %ctx.event_id,
+            correlation_id = ctx.correlation_id.as_deref().unwrap_or(""),
+            attempt = ctx.attempt,
+        );
+        let started = std::time::Instant::now();
+        let result = crate::context::within_shared(ctx.clone(), self.handler.handle(ctx, event))
+            .instrument(span)
+            .await;
+        let metrics = self.metrics.of(&ctx.topic);
+        metrics.duration.record(started.elapsed().as_secs_f64());
+        if result.is_ok() {
+            metrics.consumed.increment(1);
+            if let Some(d) = &self.dedupe {
+                d.remember(&ctx.event_id);
+            }
+        }
+        result
+    }
+
+    /// After the first attempt: done, or in-place retries with backoff, then a retry topic or
+    /// the dead-letter topic. A retry decodes the record again (it decoded once, so it does
+    /// again), which spares a copy of every event for the rare retry.
+    async fn conclude(
+        &self,
+        rec: ReceivedRecord,
+        mut ctx: Arc<HandlerContext>,
+        first: HandlerResult,
+        previous: u32,
+        shutdown: &Shutdown,
+    ) -> Outcome {
+        let mut error = match first {
+            Ok(()) => return Outcome::Done,
+            Err(e) => e,
+        };
         let policy = &self.config.retry;
+        let topic = ctx.topic.clone();
         let mut attempt = 1;
-        // The first attempt takes the decoded event; a retry decodes it again (it decoded
-        // once, so it does again), which spares a copy of every event for the rare retry.
-        let mut decoded = Some(event);
         loop {
-            let event = match decoded.take() {
-                Some(event) => event,
-                None => match self.decode(&rec) {
-                    Ok((_, event)) => event,
-                    Err((reason, error)) => {
-                        return self
-                            .dead_letter(&rec, &topic, &reason, &error, 0, shutdown)
-                            .await;
-                    }
-                },
-            };
-            Arc::make_mut(&mut ctx).attempt = previous + attempt;
-            let span = tracing::info_span!(
-                "handle",
-                topic = %topic,
-                event_type = %ctx.event_type,
-                event_id = %ctx.event_id,
-                correlation_id = ctx.correlation_id.as_deref().unwrap_or(""),
-                attempt = ctx.attempt,
-            );
-            let started = std::time::Instant::now();
-            let result =
-                crate::context::within_shared(ctx.clone(), self.handler.handle(&ctx, event))
-                    .instrument(span)
-                    .await;
-            metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.clone())
-                .record(started.elapsed().as_secs_f64());
-            let error = match result {
-                Ok(()) => {
-                    metrics::counter!("carebus_consumed_total", "topic" => topic.clone())
-                        .increment(1);
-                    if let Some(d) = &self.dedupe {
-                        d.remember(&ctx.event_id);
-                    }
-                    return Outcome::Done;
-                }
-                Err(e) => e,
-            };
             metrics::counter!("carebus_handler_errors_total", "topic" => topic.clone())
                 .increment(1);
             tracing::warn!(error = %error, attempt, "handler failed");
@@ -198,6 +334,19 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 _ = sd.wait() => return Outcome::Interrupted,
             }
             attempt += 1;
+            let event = match self.decode(&rec) {
+                Ok((_, event)) => event,
+                Err((reason, error)) => {
+                    return self
+                        .dead_letter(&rec, &topic, &reason, &error, 0, shutdown)
+                        .await;
+                }
+            };
+            Arc::make_mut(&mut ctx).attempt = previous + attempt;
+            match self.attempt(&ctx, event).await {
+                Ok(()) => return Outcome::Done,
+                Err(e) => error = e,
+            }
         }
     }
 

@@ -9,7 +9,8 @@ use crate::kafka::error::transport_error;
 use crate::kafka::pause::{Arrival, PauseBuffer};
 use crate::kafka::producer::blocking;
 use crate::transport::{
-    ConsumerEvent, ReceivedRecord, SubscribeConfig, TopicPartition, TransportError, header_name,
+    ConsumerEvent, Polled, ReceivedRecord, RecordView, SubscribeConfig, TopicPartition,
+    TransportError, header_name, view_of,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
@@ -132,38 +133,80 @@ impl KafkaConsumer {
 
     /// Next notice or record; see [`crate::transport::TransportConsumer::poll`].
     pub async fn poll(&self, timeout: Duration) -> Result<Option<ConsumerEvent>, TransportError> {
+        Ok(self
+            .poll_view(timeout, |view| view.to_owned())
+            .await?
+            .map(|polled| match polled {
+                Polled::Record(record) => ConsumerEvent::Record(record),
+                Polled::Notice(notice) => notice,
+            }))
+    }
+
+    /// Next notice, or the next record lent to `visit` straight from librdkafka's message
+    /// (copied only when it must be held back: behind a rebalance notice or for a paused
+    /// partition); see [`crate::transport::TransportConsumer::poll_view`].
+    pub async fn poll_view<R>(
+        &self,
+        timeout: Duration,
+        visit: impl FnOnce(RecordView<'_>) -> R,
+    ) -> Result<Option<Polled<R>>, TransportError> {
         let consumer = self.current()?;
         if let Some(event) = self.next_notice() {
-            return Ok(Some(event));
+            return Ok(Some(Polled::Notice(event)));
         }
-        if let Some(record) = lock(&self.pauses).next_ready() {
-            return Ok(Some(ConsumerEvent::Record(record)));
+        let ready = lock(&self.pauses).next_ready();
+        if let Some(record) = ready {
+            return Ok(Some(Polled::Record(lend(&record, visit))));
         }
         let held = lock(&self.held).take();
-        let received = match held {
-            Some(record) => record,
-            None => {
-                // A zero timeout takes only what is already fetched, without a timer.
-                let polled = if timeout.is_zero() {
-                    futures::FutureExt::now_or_never(consumer.recv())
-                } else {
-                    tokio::time::timeout(timeout, consumer.recv()).await.ok()
-                };
-                match polled {
-                    None => return Ok(self.next_notice()),
-                    Some(Err(e)) => return Err(transport_error("consume", &e)),
-                    Some(Ok(message)) => received(&message),
-                }
-            }
+        if let Some(record) = held {
+            return self.arrived(&consumer, record, visit);
+        }
+        // A zero timeout takes only what is already fetched, without a timer.
+        let polled = if timeout.is_zero() {
+            futures::FutureExt::now_or_never(consumer.recv())
+        } else {
+            tokio::time::timeout(timeout, consumer.recv()).await.ok()
         };
-        // Rebalance callbacks run inside recv: report them before the record.
+        let message = match polled {
+            None => return Ok(self.next_notice().map(Polled::Notice)),
+            Some(Err(e)) => return Err(transport_error("consume", &e)),
+            Some(Ok(message)) => message,
+        };
+        // Rebalance callbacks run inside recv, and held records go first: both need a copy.
+        if self.has_notices() || !lock(&self.pauses).is_empty() {
+            return self.arrived(&consumer, received(&message), visit);
+        }
+        let mut headers = Vec::with_capacity(16);
+        if let Some(h) = message.headers() {
+            headers.extend(h.iter().map(|h| (h.key, h.value.unwrap_or_default())));
+        }
+        Ok(Some(Polled::Record(visit(RecordView {
+            topic: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            key: message.key(),
+            value: message.payload().unwrap_or_default(),
+            headers: &headers,
+            timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
+        }))))
+    }
+
+    /// An owned record that arrived (or was held): after any rebalance notice, and held back
+    /// while its partition is paused.
+    fn arrived<R>(
+        &self,
+        consumer: &StreamConsumer<GroupContext>,
+        received: ReceivedRecord,
+        visit: impl FnOnce(RecordView<'_>) -> R,
+    ) -> Result<Option<Polled<R>>, TransportError> {
         if let Some(event) = self.next_notice() {
             *lock(&self.held) = Some(received);
-            return Ok(Some(event));
+            return Ok(Some(Polled::Notice(event)));
         }
         let arrival = lock(&self.pauses).arrive(received);
         match arrival {
-            Arrival::Deliver(record) => Ok(Some(ConsumerEvent::Record(record))),
+            Arrival::Deliver(record) => Ok(Some(Polled::Record(lend(&record, visit)))),
             // Held for a paused partition: return rather than read on, so a paused consumer
             // that keeps polling (to stay in the group) does not drain librdkafka's prefetched
             // records into the pause buffer.
@@ -176,6 +219,10 @@ impl KafkaConsumer {
                 Ok(None)
             }
         }
+    }
+
+    fn has_notices(&self) -> bool {
+        !lock(&self.notices).is_empty()
     }
 
     fn next_notice(&self) -> Option<ConsumerEvent> {
@@ -303,6 +350,11 @@ impl KafkaConsumer {
             _ => Ok(()),
         }
     }
+}
+
+fn lend<R>(record: &ReceivedRecord, visit: impl FnOnce(RecordView<'_>) -> R) -> R {
+    let mut headers = Vec::with_capacity(record.headers.len());
+    visit(view_of(record, &mut headers))
 }
 
 fn received(message: &BorrowedMessage<'_>) -> ReceivedRecord {

@@ -59,6 +59,11 @@ impl PauseBuffer {
         fetch_again
     }
 
+    /// Nothing paused and nothing held: a fetched record can be handed out as it is.
+    pub fn is_empty(&self) -> bool {
+        self.paused.is_empty() && self.held.values().all(VecDeque::is_empty)
+    }
+
     /// A record fetched from librdkafka.
     pub fn arrive(&mut self, record: ReceivedRecord) -> Arrival {
         let tp = record.topic_partition();
