@@ -17,8 +17,9 @@
 //! | `carebus_retry_topic_forwards_total`, `carebus_duplicates_skipped_total` | counter | topic |
 //! | `carebus_consumer_lag` | gauge | topic, partition |
 //!
-//! Install the recorder before consumers start: a consumer registers its per-topic metrics
-//! once, when its first record of a topic arrives, and keeps the handles.
+//! Install the recorder before publishing and consuming start: publishers and consumers
+//! register their per-topic metrics once, at their first event of a topic, and keep the
+//! handles.
 //!
 //! ```ignore
 //! let metrics = carebus::observe::install_prometheus()?;
@@ -33,6 +34,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+/// Metric handles per topic, registered with the recorder on first use and kept: looking a
+/// labelled metric up in the recorder for every event costs more than a fast handler.
+pub(crate) struct PerTopic<M>(std::sync::Mutex<Vec<(String, M)>>);
+
+impl<M> Default for PerTopic<M> {
+    fn default() -> Self {
+        PerTopic(std::sync::Mutex::new(Vec::new()))
+    }
+}
+
+impl<M: Clone> PerTopic<M> {
+    /// The handles of `topic`, made by `register` the first time.
+    pub(crate) fn get(&self, topic: &str, register: impl FnOnce(&str) -> M) -> M {
+        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, m)) = known.iter().find(|(t, _)| t == topic) {
+            return m.clone();
+        }
+        let m = register(topic);
+        known.push((topic.to_string(), m.clone()));
+        m
+    }
+}
 
 /// Whether the service is ready for traffic (`/ready` answers 200 or 503).
 #[derive(Clone, Debug, Default)]

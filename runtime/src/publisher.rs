@@ -52,6 +52,8 @@ pub(crate) struct Inner<T: Transport> {
     draining: AtomicBool,
     closed: AtomicBool,
     replies: request::Replies,
+    /// `carebus_published_total` and `carebus_publish_duration_seconds` per topic.
+    published: crate::observe::PerTopic<(metrics::Counter, metrics::Histogram)>,
 }
 
 /// Publishes typed events through a transport. Clone it freely; clones share everything.
@@ -105,6 +107,7 @@ impl<T: Transport> Publisher<T> {
                 draining: AtomicBool::new(false),
                 closed: AtomicBool::new(false),
                 replies: request::Replies::default(),
+                published: Default::default(),
             }),
         };
         if publisher.outbox_len() > 0 && tokio::runtime::Handle::try_current().is_ok() {
@@ -288,7 +291,6 @@ impl<T: Transport> Publisher<T> {
             correlation_id = envelope.correlation_id.as_deref().unwrap_or(""),
         );
         let started = std::time::Instant::now();
-        let topic = record.topic.clone();
         let result = self
             .send_record(&envelope.event_id, record)
             .instrument(span)
@@ -299,10 +301,15 @@ impl<T: Transport> Publisher<T> {
             Err(PublishError::DeadLettered { .. }) => "dead_lettered",
             Err(_) => "error",
         };
-        if result.is_ok() {
-            metrics::counter!("carebus_published_total", "topic" => topic.clone()).increment(1);
-            metrics::histogram!("carebus_publish_duration_seconds", "topic" => topic)
-                .record(started.elapsed().as_secs_f64());
+        if let Ok(delivery) = &result {
+            let (published, duration) = self.inner.published.get(&delivery.topic, |topic| {
+                (
+                    metrics::counter!("carebus_published_total", "topic" => topic.to_string()),
+                    metrics::histogram!("carebus_publish_duration_seconds", "topic" => topic.to_string()),
+                )
+            });
+            published.increment(1);
+            duration.record(started.elapsed().as_secs_f64());
         } else {
             metrics::counter!("carebus_publish_errors_total", "reason" => outcome).increment(1);
         }

@@ -25,15 +25,32 @@ async fn metrics_health_and_readiness_are_served() {
     let server = serve("127.0.0.1:0".parse().unwrap(), handle, readiness.clone())
         .await
         .unwrap();
-    let publisher = Publisher::new(Bus::default(), PublisherConfig::default()).unwrap();
+    let bus = Bus::default();
+    let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
     for i in 0..3 {
         publisher
             .publish_event(PatientDischarged::new("p", i), PublishOptions::default())
             .await
             .unwrap();
     }
+    // A consumer of those events counts and times what it handled, per topic.
+    let recorder = common::handlers::Recorder::ok();
+    let running = carebus::testing::run_handler(&bus, "observed", recorder.clone());
+    assert!(
+        common::handlers::eventually(std::time::Duration::from_secs(5), || recorder.count() == 3)
+            .await
+    );
+    running.stop().await.unwrap();
     let metrics = get(server.local_addr(), "/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(
+        metrics.contains(r#"carebus_consumed_total{topic="healthcare.wards.events"} 3"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("carebus_handle_duration_seconds"),
+        "{metrics}"
+    );
     assert!(
         metrics.contains(r#"carebus_published_total{topic="healthcare.wards.events"} 3"#),
         "{metrics}"

@@ -51,31 +51,8 @@ pub(crate) struct Processor<T: Transport, H> {
     pub metrics: HandledMetrics,
 }
 
-/// Handles to the per-topic metrics of handled records, registered on first use (so the
-/// recorder must be installed before records arrive) instead of looked up per record.
-#[derive(Default)]
-pub(crate) struct HandledMetrics(std::sync::Mutex<Vec<(String, TopicMetrics)>>);
-
-#[derive(Clone)]
-struct TopicMetrics {
-    duration: metrics::Histogram,
-    consumed: metrics::Counter,
-}
-
-impl HandledMetrics {
-    fn of(&self, topic: &str) -> TopicMetrics {
-        let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, m)) = known.iter().find(|(t, _)| t == topic) {
-            return m.clone();
-        }
-        let m = TopicMetrics {
-            duration: metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.to_string()),
-            consumed: metrics::counter!("carebus_consumed_total", "topic" => topic.to_string()),
-        };
-        known.push((topic.to_string(), m.clone()));
-        m
-    }
-}
+/// Handles to the per-topic metrics of handled records.
+pub(crate) type HandledMetrics = crate::observe::PerTopic<(metrics::Histogram, metrics::Counter)>;
 
 fn parse_header<N: std::str::FromStr>(
     h: &[(impl AsRef<str>, impl AsRef<[u8]>)],
@@ -275,10 +252,15 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         let result = crate::context::within_shared(ctx.clone(), self.handler.handle(ctx, event))
             .instrument(span)
             .await;
-        let metrics = self.metrics.of(&ctx.topic);
-        metrics.duration.record(started.elapsed().as_secs_f64());
+        let (duration, consumed) = self.metrics.get(&ctx.topic, |topic| {
+            (
+                metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.to_string()),
+                metrics::counter!("carebus_consumed_total", "topic" => topic.to_string()),
+            )
+        });
+        duration.record(started.elapsed().as_secs_f64());
         if result.is_ok() {
-            metrics.consumed.increment(1);
+            consumed.increment(1);
             if let Some(d) = &self.dedupe {
                 d.remember(&ctx.event_id);
             }
