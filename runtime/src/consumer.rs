@@ -223,7 +223,8 @@ fn visit<T: Transport, H: TopicHandler>(
             let q = lock(q);
             !q.working && q.records.is_empty()
         });
-    if !idle || !process::due(view.headers) {
+    let held_back = || process::has_carebus_headers(view.headers) && !process::due(view.headers);
+    if !idle || held_back() {
         return Visited::Queued(view.to_owned());
     }
     let Ok(permit) = semaphore.clone().try_acquire_owned() else {
@@ -369,6 +370,16 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
             Visited::Finished {
                 tp,
                 offset,
+                outcome: Outcome::Done,
+            } => {
+                self.report.finished += 1;
+                if let Some(next) = self.tracker.start_finished(&tp, offset) {
+                    self.store_later(tp, next);
+                }
+            }
+            Visited::Finished {
+                tp,
+                offset,
                 outcome,
             } => {
                 self.tracker.start(&tp, offset);
@@ -487,15 +498,20 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
             Outcome::Done => {
                 self.report.finished += 1;
                 if let Some(next) = self.tracker.finish(&f.tp, f.offset) {
-                    match self.to_store.iter_mut().find(|(tp, _)| *tp == f.tp) {
-                        Some((_, stored)) => *stored = next,
-                        None => self.to_store.push((f.tp, next)),
-                    }
+                    self.store_later(f.tp, next);
                 }
                 Ok(())
             }
             Outcome::Interrupted => Ok(()),
             Outcome::Failed(message) => Err(ConsumerError::HandlerFailed(message)),
+        }
+    }
+
+    /// Remember the next offset to store for a partition, for [`Run::store_finished`].
+    fn store_later(&mut self, tp: TopicPartition, next: i64) {
+        match self.to_store.iter_mut().find(|(stored, _)| *stored == tp) {
+            Some((_, stored)) => *stored = next,
+            None => self.to_store.push((tp, next)),
         }
     }
 

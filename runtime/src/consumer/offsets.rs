@@ -28,6 +28,22 @@ impl OffsetTracker {
             .insert(offset, false);
     }
 
+    /// A record at `offset` started and finished at once (handled during the poll); the
+    /// new safe offset, as [`OffsetTracker::finish`] returns it.
+    pub fn start_finished(&mut self, tp: &TopicPartition, offset: i64) -> Option<i64> {
+        match self.partitions.get_mut(tp) {
+            // Nothing of the partition in flight: everything up to this record is finished.
+            Some(p) if p.started.is_empty() => {
+                p.safe = Some(offset + 1);
+                p.safe
+            }
+            _ => {
+                self.start(tp, offset);
+                self.finish(tp, offset)
+            }
+        }
+    }
+
     /// The record at `offset` is finished (handled, or forwarded to a retry or dead-letter
     /// topic). Returns the new safe offset when the contiguous prefix grew.
     pub fn finish(&mut self, tp: &TopicPartition, offset: i64) -> Option<i64> {
@@ -75,6 +91,20 @@ impl OffsetTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_finished_at_once_advances_only_past_finished_work() {
+        let tp = TopicPartition::new("t", 0);
+        let mut t = OffsetTracker::default();
+        assert_eq!(t.start_finished(&tp, 0), Some(1));
+        assert_eq!(t.start_finished(&tp, 1), Some(2));
+        t.start(&tp, 2);
+        assert_eq!(t.start_finished(&tp, 3), None, "offset 2 is still running");
+        assert_eq!(t.finish(&tp, 2), Some(4));
+        assert_eq!(t.start_finished(&tp, 4), Some(5));
+        assert_eq!(t.in_flight(), 0);
+        assert_eq!(t.safe_offset(&tp), Some(5));
+    }
 
     #[test]
     fn only_the_contiguous_finished_prefix_is_safe() {

@@ -61,6 +61,12 @@ fn parse_header<N: std::str::FromStr>(
     header_str(h, name).and_then(|s| s.parse().ok())
 }
 
+/// Whether any header is one of carebus's own (`carebus_…`: claim check, retry and dead-letter
+/// bookkeeping, reply topic). Most records have none, and their lookups can be skipped.
+pub(crate) fn has_carebus_headers(headers: &[(&str, &[u8])]) -> bool {
+    headers.iter().any(|(name, _)| name.starts_with("carebus_"))
+}
+
 /// Whether a record with these headers may be handled now: not held back by a retry topic's
 /// `carebus_not_before` time.
 pub(crate) fn due(headers: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> bool {
@@ -176,16 +182,20 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 this.process(rec, &shutdown).await
             }))
         };
-        if header(view.headers, claim_check::CLAIM_CHECK_HEADER).is_some() {
+        // carebus's own headers, looked up only when the record has some.
+        let own: &[(&str, &[u8])] = if has_carebus_headers(view.headers) {
+            view.headers
+        } else {
+            &[]
+        };
+        if header(own, claim_check::CLAIM_CHECK_HEADER).is_some() {
             return owned(view.to_owned(), permit);
         }
         let Ok((env, event)) = crate::wire::decode::<H::Events>(view.headers, view.value) else {
             return owned(view.to_owned(), permit);
         };
-        let topic = dl::original_topic_in(view.headers, view.topic);
-        let Some((ctx, previous)) =
-            self.admit(env, view.headers, topic, view.partition, view.offset)
-        else {
+        let topic = dl::original_topic_in(own, view.topic);
+        let Some((ctx, previous)) = self.admit(env, own, topic, view.partition, view.offset) else {
             return Start::Finished(Outcome::Done);
         };
         let this = self.clone();
