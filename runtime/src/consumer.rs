@@ -9,6 +9,11 @@
 //!   [`ProcessingMode::KeyOrdered`] runs different keys (aggregates) concurrently and each
 //!   key's records in order. Batch and stream modes: [`Consumer::run_batch`],
 //!   [`Consumer::stream`].
+//! - **Fast path**: the transport lends each record ([`TransportConsumer::poll_view`]); when
+//!   its lane is idle and a permit is free the poll loop decodes it and polls its handler once
+//!   right then. A handler that finishes costs no copy and no task switch; one that waits (or
+//!   fails) moves with a copy of the record to its lane's worker, ahead of the lane's later
+//!   records.
 //! - **Failures**: retriable handler errors are retried in place with backoff, then sent
 //!   through the retry topics `<topic>.retry.<n>` (each with its delay, not blocking the main
 //!   topic), then to `<topic>.dlq`. Permanent errors and poison pills (undecodable payloads,
