@@ -28,7 +28,7 @@ pub enum ProcessingMode {
     KeyOrdered { max_in_flight: usize },
 }
 
-/// How a [`Consumer`] runs.
+/// How a [`Consumer`](crate::Consumer) runs.
 #[derive(Clone, Debug)]
 pub struct ConsumerConfig {
     pub group_id: String,
