@@ -82,8 +82,9 @@ enum Lane {
     Key(String, Option<Vec<u8>>),
 }
 
-/// A record's processing, started inline by the poll loop and handed to a lane worker because
-/// it did not finish at once (it waits on I/O, a backoff or the semaphore).
+/// A record's processing, started by the poll loop while the record was lent and handed to
+/// its lane's worker because it did not finish there (its handler waits, or failed and is
+/// retried or forwarded, or the record needs the owned path).
 struct Started {
     tp: TopicPartition,
     offset: i64,
