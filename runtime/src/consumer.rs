@@ -231,10 +231,10 @@ fn visit<T: Transport, H: TopicHandler>(
         });
     let held_back = || process::has_carebus_headers(view.headers) && !process::due(view.headers);
     if !idle || held_back() {
-        return Visited::Queued(view.to_owned());
+        return Visited::Queued(view.to_received());
     }
     let Ok(permit) = semaphore.clone().try_acquire_owned() else {
-        return Visited::Queued(view.to_owned());
+        return Visited::Queued(view.to_received());
     };
     let (tp, offset) = (view.topic_partition(), view.offset);
     match processor.start(view, permit, shutdown) {

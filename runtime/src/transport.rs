@@ -171,7 +171,7 @@ impl ReceivedRecord {
 }
 
 /// A received record borrowed from the transport (for Kafka: from librdkafka's message),
-/// read without copying; [`RecordView::to_owned`] copies it when it must outlive the poll.
+/// read without copying; [`RecordView::to_received`] copies it when it must outlive the poll.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordView<'a> {
     pub topic: &'a str,
@@ -188,7 +188,8 @@ impl RecordView<'_> {
         TopicPartition::new(self.topic, self.partition)
     }
 
-    pub fn to_owned(&self) -> ReceivedRecord {
+    /// A copy that owns its data, for a record that must outlive the poll.
+    pub fn to_received(&self) -> ReceivedRecord {
         ReceivedRecord {
             topic: self.topic.to_owned(),
             partition: self.partition,
@@ -203,6 +204,13 @@ impl RecordView<'_> {
             timestamp_ms: self.timestamp_ms,
         }
     }
+}
+
+/// Lend an owned record to `visit` as a view (the default `poll_view`, and a transport's
+/// records that were held back).
+pub fn lend<R>(record: &ReceivedRecord, visit: impl FnOnce(RecordView<'_>) -> R) -> R {
+    let mut headers = Vec::with_capacity(record.headers.len());
+    visit(view_of(record, &mut headers))
 }
 
 /// Borrow `record` as a view; `headers` is filled with its borrowed header pairs.
@@ -396,10 +404,7 @@ pub trait TransportConsumer: Send + Sync + 'static {
         async move {
             Ok(match self.poll(timeout).await? {
                 None => None,
-                Some(ConsumerEvent::Record(record)) => {
-                    let mut headers = Vec::with_capacity(record.headers.len());
-                    Some(Polled::Record(visit(view_of(&record, &mut headers))))
-                }
+                Some(ConsumerEvent::Record(record)) => Some(Polled::Record(lend(&record, visit))),
                 Some(notice) => Some(Polled::Notice(notice)),
             })
         }
@@ -516,7 +521,7 @@ mod tests {
         assert_eq!(view.topic_partition(), record.topic_partition());
         assert_eq!(header_str(view.headers, "ce_id"), Some("id-1"));
         assert_eq!(header_str(view.headers, "x-custom"), Some("yes"));
-        let copy = view.to_owned();
+        let copy = view.to_received();
         assert_eq!(copy, record);
         assert!(
             matches!(copy.headers[0].0, HeaderName::Borrowed(_)),

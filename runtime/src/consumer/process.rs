@@ -70,23 +70,25 @@ pub(crate) fn has_carebus_headers(headers: &[(&str, &[u8])]) -> bool {
 /// Whether a record with these headers may be handled now: not held back by a retry topic's
 /// `carebus_not_before` time.
 pub(crate) fn due(headers: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> bool {
-    parse_header::<i64>(headers, NOT_BEFORE)
-        .is_none_or(|not_before| not_before <= chrono::Utc::now().timestamp_millis())
+    still_held_back(headers).is_none()
+}
+
+/// How long a retry topic's `carebus_not_before` time still holds the record back.
+fn still_held_back(headers: &[(impl AsRef<str>, impl AsRef<[u8]>)]) -> Option<Duration> {
+    let not_before = parse_header::<i64>(headers, NOT_BEFORE)?;
+    let wait = not_before - chrono::Utc::now().timestamp_millis();
+    (wait > 0).then(|| Duration::from_millis(wait as u64))
 }
 
 /// Retry topics: wait until the record's `carebus_not_before` time. `false` when shutdown
 /// came first.
 pub(crate) async fn wait_not_before(rec: &ReceivedRecord, shutdown: &Shutdown) -> bool {
-    let Some(not_before) = parse_header::<i64>(&rec.headers, NOT_BEFORE) else {
+    let Some(wait) = still_held_back(&rec.headers) else {
         return true;
     };
-    let wait = not_before - chrono::Utc::now().timestamp_millis();
-    if wait <= 0 {
-        return true;
-    }
     let mut sd = shutdown.clone();
     tokio::select! {
-        _ = tokio::time::sleep(Duration::from_millis(wait as u64)) => true,
+        _ = tokio::time::sleep(wait) => true,
         _ = sd.wait() => false,
     }
 }
@@ -189,10 +191,10 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             &[]
         };
         if header(own, claim_check::CLAIM_CHECK_HEADER).is_some() {
-            return owned(view.to_owned(), permit);
+            return owned(view.to_received(), permit);
         }
         let Ok((env, event)) = crate::wire::decode::<H::Events>(view.headers, view.value) else {
-            return owned(view.to_owned(), permit);
+            return owned(view.to_received(), permit);
         };
         let topic = dl::original_topic_in(own, view.topic);
         let Some((ctx, previous)) = self.admit(env, own, topic, view.partition, view.offset) else {
@@ -214,7 +216,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             Ok(std::task::Poll::Ready(Err(e))) => Err(e),
             Ok(std::task::Poll::Pending) => Ok(first),
         };
-        let rec = view.to_owned();
+        let rec = view.to_received();
         let (this, shutdown) = (self.clone(), shutdown.clone());
         Start::Running(Box::pin(async move {
             let _permit = permit;

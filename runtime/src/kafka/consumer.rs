@@ -10,7 +10,7 @@ use crate::kafka::pause::{Arrival, PauseBuffer};
 use crate::kafka::producer::blocking;
 use crate::transport::{
     ConsumerEvent, Polled, ReceivedRecord, RecordView, SubscribeConfig, TopicPartition,
-    TransportError, header_name, view_of,
+    TransportError, lend,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
@@ -18,7 +18,7 @@ use rdkafka::consumer::{
     StreamConsumer,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -134,7 +134,7 @@ impl KafkaConsumer {
     /// Next notice or record; see [`crate::transport::TransportConsumer::poll`].
     pub async fn poll(&self, timeout: Duration) -> Result<Option<ConsumerEvent>, TransportError> {
         Ok(self
-            .poll_view(timeout, |view| view.to_owned())
+            .poll_view(timeout, |view| view.to_received())
             .await?
             .map(|polled| match polled {
                 Polled::Record(record) => ConsumerEvent::Record(record),
@@ -173,15 +173,11 @@ impl KafkaConsumer {
             Some(Err(e)) => return Err(transport_error("consume", &e)),
             Some(Ok(message)) => message,
         };
-        // Rebalance callbacks run inside recv, and held records go first: both need a copy.
-        if self.has_notices() || !lock(&self.pauses).is_empty() {
-            return self.arrived(&consumer, received(&message), visit);
-        }
         let mut headers = Vec::with_capacity(16);
         if let Some(h) = message.headers() {
             headers.extend(h.iter().map(|h| (h.key, h.value.unwrap_or_default())));
         }
-        Ok(Some(Polled::Record(visit(RecordView {
+        let view = RecordView {
             topic: message.topic(),
             partition: message.partition(),
             offset: message.offset(),
@@ -189,7 +185,12 @@ impl KafkaConsumer {
             value: message.payload().unwrap_or_default(),
             headers: &headers,
             timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
-        }))))
+        };
+        // Rebalance callbacks run inside recv, and held records go first: both need a copy.
+        if self.has_notices() || !lock(&self.pauses).is_empty() {
+            return self.arrived(&consumer, view.to_received(), visit);
+        }
+        Ok(Some(Polled::Record(visit(view))))
     }
 
     /// An owned record that arrived (or was held): after any rebalance notice, and held back
@@ -349,31 +350,6 @@ impl KafkaConsumer {
             Err(e) if !is_no_offset(&e) => Err(transport_error("commit offsets on close", &e)),
             _ => Ok(()),
         }
-    }
-}
-
-fn lend<R>(record: &ReceivedRecord, visit: impl FnOnce(RecordView<'_>) -> R) -> R {
-    let mut headers = Vec::with_capacity(record.headers.len());
-    visit(view_of(record, &mut headers))
-}
-
-fn received(message: &BorrowedMessage<'_>) -> ReceivedRecord {
-    let headers = message
-        .headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| (header_name(h.key), h.value.unwrap_or_default().to_vec()))
-                .collect()
-        })
-        .unwrap_or_default();
-    ReceivedRecord {
-        topic: message.topic().to_string(),
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().unwrap_or_default().to_vec(),
-        headers,
-        timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
     }
 }
 
