@@ -186,10 +186,19 @@ fn push_hex(out: &mut String, value: u128, digits: usize) {
 /// Percent-encode every byte that may not appear in a URI-reference (RFC 3986), so a
 /// service name such as `PRM Service` is a valid CloudEvents `source` (`PRM%20Service`).
 pub fn uri_reference(text: &str) -> String {
+    into_uri_reference(text.to_owned())
+}
+
+/// [`uri_reference`] of an owned text, kept as it is (no copy) when nothing needs escaping.
+fn into_uri_reference(text: String) -> String {
     const KEEP: &[u8] = b"-._~:/?#[]@!$&'()*+,;=";
-    let mut out = String::with_capacity(text.len());
+    let keep = |b: u8| b.is_ascii_alphanumeric() || KEEP.contains(&b);
+    if text.bytes().all(keep) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + 8);
     for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || KEEP.contains(&b) {
+        if keep(b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -267,38 +276,43 @@ impl Envelope {
 
     /// The binary-mode headers (without `content-type`, which the wire format adds).
     pub fn to_headers(&self) -> Headers {
+        self.clone().into_headers()
+    }
+
+    /// The binary-mode headers, moving the envelope's text into them (what the publisher
+    /// does: one allocation per field, not two). Room is left for `content-type`.
+    pub fn into_headers(self) -> Headers {
         use headers::*;
-        let mut h: Headers = vec![
+        let optional = [
+            (TENANT_ID, self.tenant_id),
+            (CORRELATION_ID, self.correlation_id),
+            (CAUSATION_ID, self.causation_id),
+            (USER_ID, self.metadata.user_id),
+            (IP_ADDRESS, self.metadata.ip_address),
+            (DATASCHEMA, self.data_schema),
+            (TRACEPARENT, self.traceparent),
+        ];
+        let mut h =
+            Headers::with_capacity(10 + optional.iter().filter(|(_, v)| v.is_some()).count());
+        h.extend([
             (SPECVERSION.into(), SPEC_VERSION.into()),
-            (ID.into(), self.event_id.clone().into_bytes()),
+            (ID.into(), self.event_id.into_bytes()),
             (
                 SOURCE.into(),
-                uri_reference(&self.metadata.source).into_bytes(),
+                into_uri_reference(self.metadata.source).into_bytes(),
             ),
-            (TYPE.into(), self.event_type.clone().into_bytes()),
+            (TYPE.into(), self.event_type.into_bytes()),
             (TIME.into(), self.event_time.to_string().into_bytes()),
-            (SUBJECT.into(), self.aggregate_id.clone().into_bytes()),
+            (SUBJECT.into(), self.aggregate_id.into_bytes()),
             (
                 EVENT_VERSION.into(),
                 self.event_version.to_string().into_bytes(),
             ),
-            (
-                AGGREGATE_TYPE.into(),
-                self.aggregate_type.clone().into_bytes(),
-            ),
-        ];
-        let optional = [
-            (TENANT_ID, &self.tenant_id),
-            (CORRELATION_ID, &self.correlation_id),
-            (CAUSATION_ID, &self.causation_id),
-            (USER_ID, &self.metadata.user_id),
-            (IP_ADDRESS, &self.metadata.ip_address),
-            (DATASCHEMA, &self.data_schema),
-            (TRACEPARENT, &self.traceparent),
-        ];
+            (AGGREGATE_TYPE.into(), self.aggregate_type.into_bytes()),
+        ]);
         for (name, v) in optional {
             if let Some(v) = v {
-                h.push((name.into(), v.clone().into_bytes()));
+                h.push((name.into(), v.into_bytes()));
             }
         }
         if let Some(fp) = self.schema_fingerprint {

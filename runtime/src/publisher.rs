@@ -30,10 +30,10 @@ pub use outbox::Outbox;
 pub use request::REPLY_TO_HEADER;
 
 use crate::claim_check::{self, LocalDirStore, SharedClaimCheck};
-use crate::envelope::{Envelope, EventMetadata, child_traceparent, new_traceparent};
+use crate::envelope::{Envelope, EventMetadata, child_traceparent, headers, new_traceparent};
 use crate::event::DomainEvent;
 use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
-use crate::transport::{Record, RecordPosition, Transport};
+use crate::transport::{Record, RecordPosition, Transport, header_str};
 use crate::types::{Timestamp, Uuid};
 use std::future::Future;
 use std::pin::Pin;
@@ -133,12 +133,14 @@ impl<T: Transport> Publisher<T> {
         self.inner.outbox.as_ref().map_or(0, Outbox::len)
     }
 
-    /// Validate an event, build its envelope and frame it, without sending.
+    /// Validate an event, build its envelope and frame it, without sending. The envelope is in
+    /// the record's headers (CloudEvents binary mode); read it back with
+    /// [`Envelope::from_headers`] when you need it.
     pub fn prepare<E: DomainEvent>(
         &self,
         event: &E,
         options: PublishOptions,
-    ) -> Result<(Envelope, Record), PublishError> {
+    ) -> Result<Record, PublishError> {
         event.validate()?;
         let ctx = crate::context::current_shared();
         let inherited = ctx.as_deref().map(PublishOptions::caused_by);
@@ -177,7 +179,7 @@ impl<T: Transport> Publisher<T> {
             ),
         };
         envelope.check()?;
-        let mut record = crate::wire::encode(&envelope, event, &cfg.framing)?;
+        let mut record = crate::wire::encode(envelope, event, &cfg.framing)?;
         for (name, value) in options.headers {
             // The envelope's own headers cannot be overridden.
             if !name.starts_with("ce_") && name != "content-type" {
@@ -188,7 +190,8 @@ impl<T: Transport> Publisher<T> {
         if size > cfg.max_message_bytes {
             match &self.inner.claim_check {
                 Some(store) => {
-                    claim_check::check_in(store.as_ref(), &envelope.event_id, &mut record)
+                    let event_id = event_id(&record).to_owned();
+                    claim_check::check_in(store.as_ref(), &event_id, &mut record)
                         .map_err(storage)?;
                     metrics::counter!("carebus_claim_checked_total").increment(1);
                 }
@@ -201,7 +204,7 @@ impl<T: Transport> Publisher<T> {
                 }
             }
         }
-        Ok((envelope, record))
+        Ok(record)
     }
 
     /// Publish and wait for the delivery report (sync publishing).
@@ -210,10 +213,10 @@ impl<T: Transport> Publisher<T> {
         event: E,
         options: PublishOptions,
     ) -> Result<Delivery, PublishError> {
-        let (envelope, record) = self.prepare(&event, options).inspect_err(|_| {
+        let record = self.prepare(&event, options).inspect_err(|_| {
             metrics::counter!("carebus_publish_errors_total", "reason" => "invalid").increment(1);
         })?;
-        self.send_prepared(&envelope, record).await
+        self.send_prepared(record).await
     }
 
     /// Validate now, send in the background; await the returned handle for the delivery
@@ -223,10 +226,10 @@ impl<T: Transport> Publisher<T> {
         event: E,
         options: PublishOptions,
     ) -> Result<DeliveryHandle, PublishError> {
-        let (envelope, record) = self.prepare(&event, options)?;
+        let record = self.prepare(&event, options)?;
         let me = self.clone();
         Ok(DeliveryHandle(tokio::spawn(async move {
-            me.send_prepared(&envelope, record).await
+            me.send_prepared(record).await
         })))
     }
 
@@ -277,24 +280,19 @@ impl<T: Transport> Publisher<T> {
         }
     }
 
-    /// Send a prepared record: breaker, retries, outbox, dead letter.
-    pub async fn send_prepared(
-        &self,
-        envelope: &Envelope,
-        record: Record,
-    ) -> Result<Delivery, PublishError> {
+    /// Send a prepared record (from [`Publisher::prepare`]): breaker, retries, outbox, dead
+    /// letter.
+    pub async fn send_prepared(&self, record: Record) -> Result<Delivery, PublishError> {
+        let text = |name| header_str(&record.headers, name).unwrap_or("");
         let span = tracing::info_span!(
             "publish",
             topic = %record.topic,
-            event_type = %envelope.event_type,
-            event_id = %envelope.event_id,
-            correlation_id = envelope.correlation_id.as_deref().unwrap_or(""),
+            event_type = text(headers::TYPE),
+            event_id = text(headers::ID),
+            correlation_id = text(headers::CORRELATION_ID),
         );
         let started = std::time::Instant::now();
-        let result = self
-            .send_record(&envelope.event_id, record)
-            .instrument(span)
-            .await;
+        let result = self.send_record(record).instrument(span).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(PublishError::Queued { .. }) => "queued",
@@ -316,10 +314,10 @@ impl<T: Transport> Publisher<T> {
         result
     }
 
-    async fn send_record(&self, event_id: &str, record: Record) -> Result<Delivery, PublishError> {
+    async fn send_record(&self, record: Record) -> Result<Delivery, PublishError> {
         let inner = &self.inner;
-        let delivery = |p: RecordPosition| Delivery {
-            event_id: event_id.to_string(),
+        let delivery = |p: RecordPosition, record: &Record| Delivery {
+            event_id: event_id(record).to_owned(),
             topic: p.topic,
             partition: p.partition,
             offset: p.offset,
@@ -327,7 +325,7 @@ impl<T: Transport> Publisher<T> {
         // Keep order behind anything already queued, and fail fast while the circuit is open.
         let queued_before = inner.outbox.as_ref().is_some_and(|o| !o.is_empty());
         if queued_before || !inner.breaker.allow() {
-            return self.queue(event_id, record, "circuit open");
+            return self.queue(record, "circuit open");
         }
         let attempts = inner.config.retry.attempts.max(1);
         let mut attempt = 1;
@@ -335,28 +333,34 @@ impl<T: Transport> Publisher<T> {
             match inner.transport.send_ref(&record).await {
                 Ok(pos) => {
                     inner.breaker.on_success();
-                    return Ok(delivery(pos));
+                    return Ok(delivery(pos, &record));
                 }
                 Err(e) if e.is_retriable() => {
                     inner.breaker.on_failure();
                     let open = inner.breaker.state() == BreakerState::Open;
                     if attempt >= attempts || open {
                         tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
-                        return self.queue(event_id, record, &e.to_string());
+                        return self.queue(record, &e.to_string());
                     }
                     metrics::counter!("carebus_publish_retries_total").increment(1);
-                    tokio::time::sleep(inner.config.retry.backoff(attempt)).await;
+                    // Boxed, as the dead letter below: keeps every send future small.
+                    Box::pin(tokio::time::sleep(inner.config.retry.backoff(attempt))).await;
                     attempt += 1;
                 }
                 Err(e) => {
                     // The transport answered (it is reachable): a half-open probe succeeded.
                     inner.breaker.on_success();
                     // Boxed: the rare path would otherwise double the size of every send future.
-                    return Box::pin(self.dead_letter(event_id, record, e)).await;
+                    return Box::pin(self.dead_letter(record, e)).await;
                 }
             }
         }
     }
+}
+
+/// The CloudEvents id of a record the publisher prepared (empty when it has none).
+pub(crate) fn event_id(record: &Record) -> &str {
+    header_str(&record.headers, headers::ID).unwrap_or("")
 }
 
 impl<T: Transport> Publish for Publisher<T> {

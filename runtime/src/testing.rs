@@ -97,25 +97,25 @@ impl Publish for RecordingPublisher {
         event: E,
         options: PublishOptions,
     ) -> impl Future<Output = Result<Delivery, PublishError>> + Send {
-        let result = self
-            .shaper
-            .prepare(&event, options)
-            .map(|(envelope, record)| {
-                let mut payload = Vec::new();
-                event.encode_payload(&mut payload);
-                let mut recorded = self.lock();
-                recorded.push(RecordedEvent {
-                    envelope: envelope.clone(),
-                    data: event.to_json(),
-                    payload,
-                });
-                Delivery {
-                    event_id: envelope.event_id,
-                    topic: record.topic,
-                    partition: 0,
-                    offset: recorded.len() as i64 - 1,
-                }
+        let result = self.shaper.prepare(&event, options).and_then(|record| {
+            // The shaper frames in binary mode, so the headers hold the whole envelope.
+            let envelope = Envelope::from_headers(&record.headers)
+                .map_err(|e| PublishError::Encode(e.into()))?;
+            let mut payload = Vec::new();
+            event.encode_payload(&mut payload);
+            let mut recorded = self.lock();
+            recorded.push(RecordedEvent {
+                envelope: envelope.clone(),
+                data: event.to_json(),
+                payload,
             });
+            Ok(Delivery {
+                event_id: envelope.event_id,
+                topic: record.topic,
+                partition: 0,
+                offset: recorded.len() as i64 - 1,
+            })
+        });
         std::future::ready(result)
     }
 }

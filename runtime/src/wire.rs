@@ -27,6 +27,8 @@ use std::sync::Arc;
 
 /// Magic bytes of Avro single-object encoding.
 pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+/// Room reserved for a framed value: most healthcare events fit, so the buffer grows rarely.
+const VALUE_CAPACITY: usize = 256;
 /// Magic byte of Confluent framing.
 pub const CONFLUENT_MAGIC: u8 = 0x00;
 pub const CONTENT_TYPE_JSON: &str = "application/json";
@@ -112,13 +114,14 @@ impl WireError {
     }
 }
 
-/// Turn an event and its envelope into a record, framing the value as `framing` says.
+/// Turn an event and its envelope into a record, framing the value as `framing` says. The
+/// envelope's text moves into the headers.
 pub fn encode<E: DomainEvent>(
-    envelope: &Envelope,
+    envelope: Envelope,
     event: &E,
     framing: &Framing,
 ) -> Result<Record, WireError> {
-    let mut headers = envelope.to_headers();
+    let key = envelope.aggregate_id.clone().into_bytes();
     let content_type = match framing {
         Framing::Json => CONTENT_TYPE_JSON,
         Framing::StructuredJson => CONTENT_TYPE_STRUCTURED,
@@ -126,7 +129,7 @@ pub fn encode<E: DomainEvent>(
     };
     let value = match framing {
         Framing::SingleObject => {
-            let mut v = Vec::with_capacity(64);
+            let mut v = Vec::with_capacity(VALUE_CAPACITY);
             if E::FORMAT == PayloadFormat::Avro {
                 v.extend_from_slice(&SINGLE_OBJECT_MAGIC);
                 v.extend_from_slice(&E::FINGERPRINT.to_le_bytes());
@@ -141,7 +144,7 @@ pub fn encode<E: DomainEvent>(
                         event_type: E::EVENT_TYPE.to_string(),
                         version: E::EVENT_VERSION,
                     })?;
-            let mut v = Vec::with_capacity(64);
+            let mut v = Vec::with_capacity(VALUE_CAPACITY);
             v.push(CONFLUENT_MAGIC);
             v.extend_from_slice(&id.to_be_bytes());
             if E::FORMAT == PayloadFormat::Protobuf {
@@ -153,20 +156,21 @@ pub fn encode<E: DomainEvent>(
         Framing::Json => {
             serde_json::to_vec(&event.to_json()).map_err(|e| WireError::Json(e.to_string()))?
         }
-        Framing::StructuredJson => {
-            // The envelope lives in the value; keep only the trace context in headers.
-            headers.retain(|(n, _)| n == headers::TRACEPARENT);
-            serde_json::to_vec(&envelope.to_json(event.to_json()))
-                .map_err(|e| WireError::Json(e.to_string()))?
-        }
+        Framing::StructuredJson => serde_json::to_vec(&envelope.to_json(event.to_json()))
+            .map_err(|e| WireError::Json(e.to_string()))?,
     };
+    let mut headers = envelope.into_headers();
+    if let Framing::StructuredJson = framing {
+        // The envelope lives in the value; keep only the trace context in headers.
+        headers.retain(|(n, _)| n == headers::TRACEPARENT);
+    }
     headers.push((
         headers::CONTENT_TYPE.into(),
         content_type.as_bytes().to_vec(),
     ));
     Ok(Record {
         topic: E::TOPIC.to_string(),
-        key: Some(envelope.aggregate_id.clone().into_bytes()),
+        key: Some(key),
         value,
         headers,
         partition: None,

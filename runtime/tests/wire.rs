@@ -35,7 +35,7 @@ fn envelope<E: DomainEvent>(e: &E) -> Envelope {
 fn single_object_round_trip_with_cloudevents_headers() {
     let ev = PatientAdmitted::new("patient-123", "cardiology");
     let env = envelope(&ev);
-    let rec = encode(&env, &ev, &Framing::SingleObject).unwrap();
+    let rec = encode(env.clone(), &ev, &Framing::SingleObject).unwrap();
     assert_eq!(rec.key.as_deref(), Some(&b"patient-123"[..]));
     assert_eq!(rec.topic, TOPIC);
     assert_eq!(&rec.value[..2], &[0xC3, 0x01]);
@@ -78,13 +78,13 @@ fn confluent_framing_uses_the_supplied_schema_id() {
     let ev = PatientDischarged::new("p-1", 7);
     let env = envelope(&ev);
     let ids = SchemaIds::from_map(HashMap::from([(("PatientDischarged".to_string(), 1), 42)]));
-    let rec = encode(&env, &ev, &Framing::Confluent(ids)).unwrap();
+    let rec = encode(env.clone(), &ev, &Framing::Confluent(ids)).unwrap();
     assert_eq!(&rec.value[..5], &[0, 0, 0, 0, 42]);
     let (_, back): (Envelope, WardsEvent) = decode(&rec.headers, &rec.value).unwrap();
     assert_eq!(back, WardsEvent::PatientDischarged(ev.clone()));
     let none = SchemaIds::from_fn(|_, _| None);
     assert!(matches!(
-        encode(&env, &ev, &Framing::Confluent(none)),
+        encode(env.clone(), &ev, &Framing::Confluent(none)),
         Err(WireError::NoSchemaId { .. })
     ));
 }
@@ -96,7 +96,7 @@ fn structured_mode_reproduces_the_briefs_envelope_field_for_field() {
         ward: "cardiology".into(),
     };
     let env = envelope(&ev);
-    let rec = encode(&env, &ev, &Framing::StructuredJson).unwrap();
+    let rec = encode(env.clone(), &ev, &Framing::StructuredJson).unwrap();
     assert_eq!(
         header_str(&rec.headers, h::CONTENT_TYPE),
         Some("application/cloudevents+json")
@@ -138,7 +138,7 @@ fn structured_mode_reproduces_the_briefs_envelope_field_for_field() {
 #[test]
 fn json_framing_round_trips() {
     let ev = PatientDischarged::new("p-2", 3);
-    let rec = encode(&envelope(&ev), &ev, &Framing::Json).unwrap();
+    let rec = encode(envelope(&ev), &ev, &Framing::Json).unwrap();
     assert_eq!(
         header_str(&rec.headers, h::CONTENT_TYPE),
         Some("application/json")
@@ -155,7 +155,7 @@ fn set_header(hs: &mut Headers, name: &'static str, value: &str) {
 #[test]
 fn decoding_failures_are_typed_and_free_of_phi() {
     let ev = PatientAdmitted::new("patient-123", "cardiology");
-    let rec = encode(&envelope(&ev), &ev, &Framing::SingleObject).unwrap();
+    let rec = encode(envelope(&ev), &ev, &Framing::SingleObject).unwrap();
 
     let mut missing = rec.headers.clone();
     missing.retain(|(n, _)| n != h::TYPE);
@@ -313,7 +313,7 @@ fn protobuf_events_carry_plain_bytes_or_confluent_framing_with_a_message_index()
     let mut plain = Vec::new();
     ev.encode_payload(&mut plain);
 
-    let rec = encode(&env, &ev, &Framing::SingleObject).unwrap();
+    let rec = encode(env.clone(), &ev, &Framing::SingleObject).unwrap();
     assert_eq!(rec.value, plain, "no Avro magic on Protobuf payloads");
     assert_eq!(
         header_str(&rec.headers, h::CONTENT_TYPE),
@@ -323,7 +323,7 @@ fn protobuf_events_carry_plain_bytes_or_confluent_framing_with_a_message_index()
     assert_eq!(back, TriageEvent::TriageScored(ev.clone()));
 
     let ids = SchemaIds::from_fn(|t, v| (t == "TriageScored" && v == 1).then_some(7));
-    let rec = encode(&env, &ev, &Framing::Confluent(ids)).unwrap();
+    let rec = encode(env.clone(), &ev, &Framing::Confluent(ids)).unwrap();
     assert_eq!(
         &rec.value[..6],
         &[0, 0, 0, 0, 7, 0],

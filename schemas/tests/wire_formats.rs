@@ -54,7 +54,7 @@ fn every_framing_round_trips_a_generated_event() {
         Framing::StructuredJson,
     ] {
         let record =
-            wire::encode(&env, &event, &framing).unwrap_or_else(|e| panic!("{framing:?}: {e}"));
+            wire::encode(env.clone(), &event, &framing).unwrap_or_else(|e| panic!("{framing:?}: {e}"));
         assert_eq!(
             record.key.as_deref(),
             Some(b"patient-123".as_slice()),
@@ -76,7 +76,7 @@ fn every_framing_round_trips_a_generated_event() {
 #[test]
 fn single_object_framing_carries_the_schema_fingerprint() {
     let event = patient();
-    let record = wire::encode(&envelope(&event), &event, &Framing::SingleObject).unwrap();
+    let record = wire::encode(envelope(&event), &event, &Framing::SingleObject).unwrap();
     assert_eq!(&record.value[..2], &[0xC3, 0x01]);
     assert_eq!(
         &record.value[2..10],
@@ -90,7 +90,7 @@ fn single_object_framing_carries_the_schema_fingerprint() {
 #[test]
 fn structured_mode_reproduces_the_briefs_envelope_fields() {
     let event = patient();
-    let record = wire::encode(&envelope(&event), &event, &Framing::StructuredJson).unwrap();
+    let record = wire::encode(envelope(&event), &event, &Framing::StructuredJson).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
     for key in [
         "eventId",
@@ -117,7 +117,7 @@ fn structured_mode_reproduces_the_briefs_envelope_fields() {
 #[test]
 fn headers_never_carry_phi() {
     let event = patient();
-    let record = wire::encode(&envelope(&event), &event, &Framing::SingleObject).unwrap();
+    let record = wire::encode(envelope(&event), &event, &Framing::SingleObject).unwrap();
     for (name, value) in &record.headers {
         let text = String::from_utf8_lossy(value);
         for phi in ["John", "Doe", "1990-01-01", "john.doe@example.com"] {

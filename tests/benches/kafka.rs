@@ -71,12 +71,12 @@ async fn publish_typed(publisher: &Publisher<KafkaTransport>, topic: &str, n: us
     timed_sends(
         "typed publish lost events",
         futures::stream::iter(events).map(|e| async move {
-            let (envelope, record) = publisher.prepare(&e, PublishOptions::default())?;
+            let record = publisher.prepare(&e, PublishOptions::default())?;
             let record = Record {
                 topic: topic.to_string(),
                 ..record
             };
-            publisher.send_prepared(&envelope, record).await
+            publisher.send_prepared(record).await
         }),
     )
     .await
@@ -174,14 +174,14 @@ async fn publish_transport(kafka: &KafkaTransport, records: &[Record]) -> Durati
 async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Duration> {
     // Warm up: connections and metadata of a fresh producer are not what is measured.
     for i in 0..200 {
-        let (envelope, record) = publisher
+        let record = publisher
             .prepare(&bench_event(i), PublishOptions::default())
             .unwrap();
         let record = Record {
             topic: topic.to_string(),
             ..record
         };
-        publisher.send_prepared(&envelope, record).await.unwrap();
+        publisher.send_prepared(record).await.unwrap();
     }
     let samples = Arc::new(Mutex::new(Vec::new()));
     let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_SEC));
@@ -194,11 +194,11 @@ async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Dura
         let topic = topic.to_string();
         let samples = samples.clone();
         tasks.spawn(async move {
-            let (envelope, record) = publisher
+            let record = publisher
                 .prepare(&bench_event(i), PublishOptions::default())
                 .unwrap();
             let record = Record { topic, ..record };
-            publisher.send_prepared(&envelope, record).await.unwrap();
+            publisher.send_prepared(record).await.unwrap();
             samples.lock().unwrap().push(scheduled.elapsed());
         });
     }
@@ -238,14 +238,14 @@ async fn latency_with_consumer(
     };
     let publish = async {
         // Nothing is measured until the consumer has joined the group and read a first event.
-        let (envelope, record) = publisher
+        let record = publisher
             .prepare(&bench_event(0), PublishOptions::default())
             .unwrap();
         let record = Record {
             topic: topic.to_string(),
             ..record
         };
-        publisher.send_prepared(&envelope, record).await.unwrap();
+        publisher.send_prepared(record).await.unwrap();
         assert_eq!(wait_for(1).await.len(), 1, "the lag consumer never started");
         // `latency` sends 200 warm-up events, then the measured ones.
         let publish_latency = latency(publisher, topic).await;
@@ -445,7 +445,6 @@ async fn main() {
             publisher
                 .prepare(&bench_event(i), PublishOptions::default())
                 .unwrap()
-                .1
         })
         .collect();
     let avg = records.iter().map(Record::size).sum::<usize>() / n.max(1);

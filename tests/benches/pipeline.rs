@@ -13,7 +13,7 @@ use carebus::transport::{
 use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
 use carebus_schemas::PatientsDispatcher;
 use carebus_tests::{DeactivationProbe, bench_event};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::collections::VecDeque;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -132,11 +132,16 @@ fn publish(c: &mut Criterion) {
     let _guard = rt.enter();
     let publisher = Publisher::new(NullTransport::default(), PublisherConfig::default()).unwrap();
     let e = bench_event(7);
-    let (envelope, _) = publisher.prepare(&e, PublishOptions::default()).unwrap();
+    let prepared = publisher.prepare(&e, PublishOptions::default()).unwrap();
+    let envelope = carebus::envelope::Envelope::from_headers(&prepared.headers).unwrap();
     let mut g = c.benchmark_group("publish");
     g.throughput(Throughput::Elements(1));
     g.bench_function("wire::encode", |b| {
-        b.iter(|| carebus::wire::encode(&envelope, black_box(&e), &Default::default()).unwrap())
+        b.iter_batched(
+            || envelope.clone(),
+            |envelope| carebus::wire::encode(envelope, black_box(&e), &Default::default()).unwrap(),
+            BatchSize::SmallInput,
+        )
     });
     g.bench_function("prepare", |b| {
         b.iter(|| {
@@ -147,10 +152,10 @@ fn publish(c: &mut Criterion) {
     });
     g.bench_function("prepare+send_prepared", |b| {
         b.to_async(&rt).iter(|| async {
-            let (envelope, record) = publisher
+            let record = publisher
                 .prepare(black_box(&e), PublishOptions::default())
                 .unwrap();
-            publisher.send_prepared(&envelope, record).await.unwrap()
+            publisher.send_prepared(record).await.unwrap()
         })
     });
     g.finish();
@@ -169,8 +174,7 @@ fn consume(c: &mut Criterion) {
     };
     let record = publisher
         .prepare(&bench_event(7), PublishOptions::default())
-        .unwrap()
-        .1;
+        .unwrap();
     let one = received(record.clone(), 0);
     let mut g = c.benchmark_group("consume");
     g.throughput(Throughput::Elements(1));

@@ -43,7 +43,7 @@ fn patient(id: &str, n: usize) -> PatientUpdated {
 
 /// Publish through the typed publisher, redirected to the test's own topic.
 async fn publish(publisher: &Publisher<KafkaTransport>, topic: &str, event: PatientUpdated) {
-    let (envelope, record) = publisher
+    let record = publisher
         .prepare(&event, PublishOptions::default())
         .expect("valid event");
     let record = Record {
@@ -51,7 +51,7 @@ async fn publish(publisher: &Publisher<KafkaTransport>, topic: &str, event: Pati
         ..record
     };
     publisher
-        .send_prepared(&envelope, record)
+        .send_prepared(record)
         .await
         .expect("published");
 }

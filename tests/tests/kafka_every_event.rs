@@ -36,7 +36,7 @@ async fn send<E: DomainEvent, T: TopicEvents>(
     checks: &mut BTreeMap<String, (String, serde_json::Value, Check)>,
 ) {
     let event: E = example(model);
-    let (envelope, record) = publisher
+    let record = publisher
         .prepare(
             &event,
             PublishOptions {
@@ -49,8 +49,11 @@ async fn send<E: DomainEvent, T: TopicEvents>(
         topic: topic.to_string(),
         ..record
     };
+    let event_id = header_str(&record.headers, "ce_id")
+        .expect("an event id")
+        .to_owned();
     publisher
-        .send_prepared(&envelope, record)
+        .send_prepared(record)
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
     let check: Check = Box::new(|r| {
@@ -58,7 +61,7 @@ async fn send<E: DomainEvent, T: TopicEvents>(
         Ok(decoded.to_json())
     });
     checks.insert(
-        envelope.event_id.clone(),
+        event_id,
         (
             format!("{} v{}", E::EVENT_TYPE, E::EVENT_VERSION),
             event.to_json(),

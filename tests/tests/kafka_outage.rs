@@ -46,15 +46,15 @@ async fn publish(
     topic: &str,
     patient: &str,
 ) -> (String, Result<(), PublishError>) {
-    let (envelope, record) = publisher
+    let record = publisher
         .prepare(&deactivated(patient), PublishOptions::default())
         .expect("valid event");
     let record = Record {
         topic: topic.to_string(),
         ..record
     };
-    let id = envelope.event_id.clone();
-    let result = publisher.send_prepared(&envelope, record).await.map(|_| ());
+    let id = header_str(&record.headers, h::ID).expect("an event id").to_owned();
+    let result = publisher.send_prepared(record).await.map(|_| ());
     (id, result)
 }
 

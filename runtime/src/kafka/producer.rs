@@ -6,8 +6,7 @@ use crate::kafka::error::{code_error, transport_error};
 use crate::transport::{Record, RecordPosition, TopicPartition, TransportError};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::util::Timeout;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -281,11 +280,64 @@ fn check_size(record: &Record, config: &KafkaConfig) -> Result<(), TransportErro
     Ok(())
 }
 
+/// Send `record` and wait for its delivery report.
+///
+/// The record is handed to librdkafka at once, without awaiting (`send_result`), so what the
+/// caller awaits afterwards is only the small delivery future: with thousands of sends in
+/// flight, rdkafka's own `send` future (which keeps a copy of the record for retrying while
+/// the local queue is full) would be the largest part of each. Only a full queue takes the
+/// slower path that waits for room, up to `queue.timeout`.
 async fn send_with(
     producer: &FutureProducer,
     record: &Record,
     config: &KafkaConfig,
 ) -> Result<RecordPosition, TransportError> {
+    let delivery = match producer.send_result(future_record(record)) {
+        Ok(delivery) => delivery,
+        Err((e, _)) if is_queue_full(&e) => {
+            // Boxed: the rare path would otherwise enlarge every send future.
+            Box::pin(send_when_room(producer, record, config)).await?
+        }
+        Err((e, _)) => return Err(produce_error(&e, record, config)),
+    };
+    match delivery.await {
+        Ok(Ok(d)) => Ok(RecordPosition {
+            topic: record.topic.clone(),
+            partition: d.partition,
+            offset: d.offset,
+        }),
+        Ok(Err((e, _))) => Err(produce_error(&e, record, config)),
+        Err(_) => Err(TransportError::Other {
+            message: format!(
+                "the Kafka producer was closed before {} acknowledged the record",
+                record.topic
+            ),
+            retriable: true,
+        }),
+    }
+}
+
+/// The local queue (`queue.buffering.max.messages`) is full: try again every 100 ms, as
+/// rdkafka's `send` does, until `queue_timeout` has passed.
+async fn send_when_room(
+    producer: &FutureProducer,
+    record: &Record,
+    config: &KafkaConfig,
+) -> Result<DeliveryFuture, TransportError> {
+    let deadline = tokio::time::Instant::now() + config.queue_timeout;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match producer.send_result(future_record(record)) {
+            Ok(delivery) => return Ok(delivery),
+            Err((e, _)) if is_queue_full(&e) && tokio::time::Instant::now() < deadline => {}
+            Err((e, _)) => return Err(produce_error(&e, record, config)),
+        }
+    }
+}
+
+/// The record as rdkafka takes it, borrowing everything but the headers (which librdkafka
+/// copies from a list it owns).
+fn future_record(record: &Record) -> FutureRecord<'_, [u8], [u8]> {
     let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
     for (key, value) in &record.headers {
         headers = headers.insert(Header {
@@ -302,34 +354,33 @@ async fn send_with(
     if let Some(p) = record.partition {
         out = out.partition(p);
     }
-    match producer
-        .send(out, Timeout::After(config.queue_timeout))
-        .await
-    {
-        Ok(d) => Ok(RecordPosition {
+    out
+}
+
+fn is_queue_full(e: &KafkaError) -> bool {
+    e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+}
+
+/// What a failed produce means for the caller, naming the topic (never the record's data).
+fn produce_error(e: &KafkaError, record: &Record, config: &KafkaConfig) -> TransportError {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownPartition) => TransportError::UnknownPartition {
             topic: record.topic.clone(),
-            partition: d.partition,
-            offset: d.offset,
-        }),
-        Err((e, _)) => Err(match e.rdkafka_error_code() {
-            Some(RDKafkaErrorCode::UnknownPartition) => TransportError::UnknownPartition {
-                topic: record.topic.clone(),
-                partition: record.partition.unwrap_or(-1),
-            },
-            Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
-                TransportError::MessageTooLarge {
-                    size: record.size(),
-                    max: config.message_max_bytes,
-                }
+            partition: record.partition.unwrap_or(-1),
+        },
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+            TransportError::MessageTooLarge {
+                size: record.size(),
+                max: config.message_max_bytes,
             }
-            Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => {
-                TransportError::UnknownTopic(record.topic.clone())
-            }
-            Some(code) if !matches!(e, KafkaError::Transaction(_)) => {
-                code_error(&format!("produce to {}", record.topic), code)
-            }
-            _ => transport_error(&format!("produce to {}", record.topic), &e),
-        }),
+        }
+        Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => {
+            TransportError::UnknownTopic(record.topic.clone())
+        }
+        Some(code) if !matches!(e, KafkaError::Transaction(_)) => {
+            code_error(&format!("produce to {}", record.topic), code)
+        }
+        _ => transport_error(&format!("produce to {}", record.topic), e),
     }
 }
 

@@ -1,7 +1,6 @@
 //! Batches: several typed events validated and framed up front, then sent independently or as one all-or-nothing transaction.
 
-use super::Publisher;
-use crate::envelope::Envelope;
+use super::{Publisher, event_id};
 use crate::event::DomainEvent;
 use crate::publish::{Delivery, PublishError, PublishOptions};
 use crate::transport::{Record, Transport};
@@ -10,7 +9,7 @@ use crate::transport::{Record, Transport};
 /// reaches `send`/`send_transaction` holds only valid events.
 pub struct Batch<'p, T: Transport> {
     publisher: &'p Publisher<T>,
-    items: Vec<(Envelope, Record)>,
+    items: Vec<Record>,
 }
 
 impl<'p, T: Transport> Batch<'p, T> {
@@ -46,7 +45,7 @@ impl<'p, T: Transport> Batch<'p, T> {
         futures::future::join_all(
             self.items
                 .into_iter()
-                .map(|(env, rec)| async move { publisher.send_prepared(&env, rec).await }),
+                .map(|record| publisher.send_prepared(record)),
         )
         .await
     }
@@ -56,8 +55,8 @@ impl<'p, T: Transport> Batch<'p, T> {
     /// all-or-nothing promise could not be kept there), so a failure is returned.
     pub async fn send_transaction(self) -> Result<Vec<Delivery>, PublishError> {
         let inner = &self.publisher.inner;
-        let ids: Vec<String> = self.items.iter().map(|(e, _)| e.event_id.clone()).collect();
-        let records: Vec<Record> = self.items.into_iter().map(|(_, r)| r).collect();
+        let records = self.items;
+        let ids: Vec<String> = records.iter().map(|r| event_id(r).to_owned()).collect();
         let topic = records.first().map(|r| r.topic.clone()).unwrap_or_default();
         let attempts = inner.config.retry.attempts.max(1);
         let mut attempt = 1;

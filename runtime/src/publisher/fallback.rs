@@ -1,19 +1,15 @@
 //! Fallbacks of the publisher: records the transport cannot take now turned into outbox entries delivered by a background task, and records it refuses for good turned into dead letters.
 
-use super::{Publisher, storage};
+use super::{Publisher, event_id, storage};
 use crate::publish::{Delivery, PublishError};
 use crate::transport::{Record, Transport, TransportError};
 use std::sync::atomic::Ordering;
 
 impl<T: Transport> Publisher<T> {
     /// Keep a record in the outbox (or fail when there is none).
-    pub(super) fn queue(
-        &self,
-        event_id: &str,
-        record: Record,
-        reason: &str,
-    ) -> Result<Delivery, PublishError> {
+    pub(super) fn queue(&self, record: Record, reason: &str) -> Result<Delivery, PublishError> {
         let topic = record.topic.clone();
+        let event_id = event_id(&record).to_owned();
         let Some(outbox) = &self.inner.outbox else {
             return Err(PublishError::Transport {
                 topic,
@@ -23,19 +19,16 @@ impl<T: Transport> Publisher<T> {
         outbox.push(record).map_err(storage)?;
         metrics::counter!("carebus_outbox_queued_total").increment(1);
         self.start_draining();
-        Err(PublishError::Queued {
-            event_id: event_id.into(),
-            topic,
-        })
+        Err(PublishError::Queued { event_id, topic })
     }
 
     pub(super) async fn dead_letter(
         &self,
-        event_id: &str,
         mut record: Record,
         error: TransportError,
     ) -> Result<Delivery, PublishError> {
         let topic = record.topic.clone();
+        let event_id = event_id(&record).to_owned();
         let Some(dlq) = self.inner.config.dead_letter_topic.clone() else {
             return Err(PublishError::Transport {
                 topic,
@@ -60,7 +53,7 @@ impl<T: Transport> Publisher<T> {
                 metrics::counter!("carebus_dead_lettered_total", "topic" => topic.clone())
                     .increment(1);
                 Err(PublishError::DeadLettered {
-                    event_id: event_id.into(),
+                    event_id,
                     topic,
                     dead_letter_topic: dlq,
                     reason: error.to_string(),
@@ -103,9 +96,6 @@ impl<T: Transport> Publisher<T> {
                 tokio::time::sleep(pause).await;
                 continue;
             }
-            let event_id = crate::transport::header_str(&record.headers, "ce_id")
-                .unwrap_or("")
-                .to_string();
             let sent = match inner.transport.send_ref(&record).await {
                 Ok(_) => {
                     inner.breaker.on_success();
@@ -120,7 +110,7 @@ impl<T: Transport> Publisher<T> {
                 // Never dropped: refused records go to the dead-letter topic.
                 Err(e) => {
                     inner.breaker.on_success();
-                    self.dead_letter(&event_id, record, e)
+                    self.dead_letter(record, e)
                         .await
                         .is_err_and(|e| matches!(e, PublishError::DeadLettered { .. }))
                 }

@@ -132,20 +132,21 @@ impl<T: Transport> Publisher<T> {
         options
             .headers
             .push((REPLY_TO_HEADER.into(), reply_topic.clone()));
-        let (envelope, record) = self.prepare(&event, options)?;
+        let record = self.prepare(&event, options)?;
+        let event_id = super::event_id(&record).to_owned();
         let (tx, rx) = oneshot::channel();
         let waiting = self.inner.replies.waiting.clone();
         waiting
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(envelope.event_id.clone(), tx);
+            .insert(event_id.clone(), tx);
         let forget = || {
             waiting
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .remove(&envelope.event_id);
+                .remove(&event_id);
         };
-        if let Err(e) = self.send_prepared(&envelope, record).await {
+        if let Err(e) = self.send_prepared(record).await {
             forget();
             return Err(e);
         }
@@ -180,8 +181,8 @@ impl<T: Transport> Publisher<T> {
                     ctx.event_id
                 ),
             })?;
-        let (envelope, mut record) = self.prepare(&event, PublishOptions::caused_by(ctx))?;
+        let mut record = self.prepare(&event, PublishOptions::caused_by(ctx))?;
         record.topic = reply_to;
-        self.send_prepared(&envelope, record).await
+        self.send_prepared(record).await
     }
 }
