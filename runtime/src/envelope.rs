@@ -142,9 +142,11 @@ pub fn known_index(name: &str) -> Option<usize> {
 pub fn new_traceparent() -> String {
     let mut out = String::with_capacity(55);
     out.push_str("00-");
-    push_hex(&mut out, fastrand::u128(1..), 32);
+    let trace_id = fastrand::u128(1..);
+    push_hex((trace_id >> 64) as u64, &mut out);
+    push_hex(trace_id as u64, &mut out);
     out.push('-');
-    push_hex(&mut out, u128::from(fastrand::u64(1..)), 16);
+    push_hex(fastrand::u64(1..), &mut out);
     out.push_str("-01");
     out
 }
@@ -168,19 +170,21 @@ pub fn child_traceparent(parent: &str) -> String {
     out.push_str("00-");
     out.push_str(trace_id);
     out.push('-');
-    push_hex(&mut out, u128::from(fastrand::u64(1..)), 16);
+    push_hex(fastrand::u64(1..), &mut out);
     out.push('-');
     out.push_str(flags);
     out
 }
 
-/// Append the low `digits` hex digits of `value`, lower case, zero-padded (what `{:0Nx}`
-/// writes, without the formatting machinery: trace ids are made for every event).
-fn push_hex(out: &mut String, value: u128, digits: usize) {
+/// Append `value` as 16 lower-case hex digits, zero-padded (what `{:016x}` writes, without
+/// the formatting machinery: trace ids and fingerprints are written for every event).
+fn push_hex(value: u64, out: &mut String) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for i in (0..digits).rev() {
-        out.push(char::from(HEX[((value >> (4 * i)) & 0xf) as usize]));
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = HEX[((value >> (60 - 4 * i)) & 0xf) as usize];
     }
+    out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
 }
 
 /// Percent-encode every byte that may not appear in a URI-reference (RFC 3986), so a
@@ -294,29 +298,25 @@ impl Envelope {
         ];
         let mut h =
             Headers::with_capacity(10 + optional.iter().filter(|(_, v)| v.is_some()).count());
-        h.extend([
-            (SPECVERSION.into(), SPEC_VERSION.into()),
-            (ID.into(), self.event_id.into_bytes()),
-            (
-                SOURCE.into(),
-                into_uri_reference(self.metadata.source).into_bytes(),
-            ),
-            (TYPE.into(), self.event_type.into_bytes()),
-            (TIME.into(), self.event_time.to_string().into_bytes()),
-            (SUBJECT.into(), self.aggregate_id.into_bytes()),
-            (
-                EVENT_VERSION.into(),
-                self.event_version.to_string().into_bytes(),
-            ),
-            (AGGREGATE_TYPE.into(), self.aggregate_type.into_bytes()),
-        ]);
+        h.push((SPECVERSION.into(), SPEC_VERSION.into()));
+        h.push((ID.into(), self.event_id.into_bytes()));
+        let source = into_uri_reference(self.metadata.source);
+        h.push((SOURCE.into(), source.into_bytes()));
+        h.push((TYPE.into(), self.event_type.into_bytes()));
+        h.push((TIME.into(), self.event_time.to_string().into_bytes()));
+        h.push((SUBJECT.into(), self.aggregate_id.into_bytes()));
+        let version = self.event_version.to_string();
+        h.push((EVENT_VERSION.into(), version.into_bytes()));
+        h.push((AGGREGATE_TYPE.into(), self.aggregate_type.into_bytes()));
         for (name, v) in optional {
             if let Some(v) = v {
                 h.push((name.into(), v.into_bytes()));
             }
         }
         if let Some(fp) = self.schema_fingerprint {
-            h.push((SCHEMA_FINGERPRINT.into(), format!("{fp:016x}").into_bytes()));
+            let mut hex = String::with_capacity(16);
+            push_hex(fp, &mut hex);
+            h.push((SCHEMA_FINGERPRINT.into(), hex.into_bytes()));
         }
         h
     }
@@ -529,11 +529,12 @@ mod tests {
             0x0af7_6519_16cd_43dd,
         ] {
             let mut out = String::new();
-            push_hex(&mut out, v, 32);
+            push_hex((v >> 64) as u64, &mut out);
+            push_hex(v as u64, &mut out);
             assert_eq!(out, format!("{v:032x}"));
             let mut short = String::new();
-            push_hex(&mut short, v & u128::from(u64::MAX), 16);
-            assert_eq!(short, format!("{:016x}", v & u128::from(u64::MAX)));
+            push_hex(v as u64, &mut short);
+            assert_eq!(short, format!("{:016x}", v as u64));
         }
     }
 

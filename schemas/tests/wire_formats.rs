@@ -53,8 +53,8 @@ fn every_framing_round_trips_a_generated_event() {
         Framing::Json,
         Framing::StructuredJson,
     ] {
-        let record =
-            wire::encode(env.clone(), &event, &framing).unwrap_or_else(|e| panic!("{framing:?}: {e}"));
+        let record = wire::encode(env.clone(), &event, &framing)
+            .unwrap_or_else(|e| panic!("{framing:?}: {e}"));
         assert_eq!(
             record.key.as_deref(),
             Some(b"patient-123".as_slice()),

@@ -50,10 +50,7 @@ async fn publish(publisher: &Publisher<KafkaTransport>, topic: &str, event: Pati
         topic: topic.to_string(),
         ..record
     };
-    publisher
-        .send_prepared(record)
-        .await
-        .expect("published");
+    publisher.send_prepared(record).await.expect("published");
 }
 
 /// Records what it handled, per patient, in order; fails as told.

@@ -53,7 +53,9 @@ async fn publish(
         topic: topic.to_string(),
         ..record
     };
-    let id = header_str(&record.headers, h::ID).expect("an event id").to_owned();
+    let id = header_str(&record.headers, h::ID)
+        .expect("an event id")
+        .to_owned();
     let result = publisher.send_prepared(record).await.map(|_| ());
     (id, result)
 }

@@ -76,6 +76,47 @@ async fn records_round_trip_with_keys_headers_and_kafkas_key_partitioning() {
     ));
 }
 
+/// The consumer lends headers from a list on the stack and spills longer lists to the heap:
+/// every header arrives, in order and with repeats, either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_with_many_headers_arrive_with_all_of_them_in_order() {
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("transport_many_headers");
+    create_topic(&bootstrap, &topic, 1, 1).await;
+    let kafka = transport(&bootstrap);
+    let counts = [0usize, 1, 24, 25, 60];
+    for &count in &counts {
+        let mut record = Record::new(&topic, "patient-1", format!("{count}").into_bytes());
+        for h in 0..count {
+            // Every fifth name repeats the one before: Kafka keeps repeated headers.
+            let name = format!("x-header-{}", h - usize::from(h % 5 == 4));
+            record = record.with_header(name, format!("value-{count}-{h}"));
+        }
+        kafka.send(record).await.unwrap();
+    }
+    let consumer = subscribe(&kafka, &unique_name("many_headers_group"), &topic).await;
+    let got = consume(&consumer, counts.len(), true, WAIT).await;
+    assert_eq!(got.len(), counts.len());
+    for (r, &count) in got.iter().zip(&counts) {
+        assert_eq!(r.value, format!("{count}").into_bytes());
+        let expected: Vec<(String, Vec<u8>)> = (0..count)
+            .map(|h| {
+                (
+                    format!("x-header-{}", h - usize::from(h % 5 == 4)),
+                    format!("value-{count}-{h}").into_bytes(),
+                )
+            })
+            .collect();
+        let headers: Vec<(String, Vec<u8>)> = r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.clone()))
+            .collect();
+        assert_eq!(headers, expected, "record with {count} headers");
+    }
+    consumer.close().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_records_are_rejected_not_truncated() {
     let bootstrap = kafka_bootstrap();

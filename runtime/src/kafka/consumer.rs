@@ -27,6 +27,9 @@ use std::time::Duration;
 /// Records held per locally paused partition before its fetching is paused in librdkafka.
 const PAUSE_HOLD_CAP: usize = 5_000;
 
+/// Headers of a lent record kept on the stack; more spill to the heap.
+const STACK_HEADERS: usize = 24;
+
 /// How long a blocking group call (committed offsets, seek) may take.
 const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -173,17 +176,30 @@ impl KafkaConsumer {
             Some(Err(e)) => return Err(transport_error("consume", &e)),
             Some(Ok(message)) => message,
         };
-        let mut headers = Vec::with_capacity(16);
-        if let Some(h) = message.headers() {
-            headers.extend(h.iter().map(|h| (h.key, h.value.unwrap_or_default())));
-        }
+        // The header list lives on the stack (a record seldom has more than a CloudEvents
+        // envelope's worth); only a longer one takes a heap allocation.
+        let mut on_stack: [(&str, &[u8]); STACK_HEADERS] = [("", &[]); STACK_HEADERS];
+        let mut spilled = Vec::new();
+        let headers: &[(&str, &[u8])] = match message.headers() {
+            None => &[],
+            Some(h) if h.count() <= STACK_HEADERS => {
+                for (slot, h) in on_stack.iter_mut().zip(h.iter()) {
+                    *slot = (h.key, h.value.unwrap_or_default());
+                }
+                &on_stack[..h.count()]
+            }
+            Some(h) => {
+                spilled.extend(h.iter().map(|h| (h.key, h.value.unwrap_or_default())));
+                &spilled
+            }
+        };
         let view = RecordView {
             topic: message.topic(),
             partition: message.partition(),
             offset: message.offset(),
             key: message.key(),
             value: message.payload().unwrap_or_default(),
-            headers: &headers,
+            headers,
             timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
         };
         // Rebalance callbacks run inside recv, and held records go first: both need a copy.

@@ -2,6 +2,7 @@
 
 use super::config::BreakerConfig;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The breaker's state, as reported by [`Breaker::state`].
@@ -27,6 +28,9 @@ enum Inner {
 pub struct Breaker {
     config: BreakerConfig,
     inner: Mutex<Inner>,
+    /// Closed with no failure counted: every send takes this lock-free path while the
+    /// transport is healthy. Written under the lock whenever `inner` changes.
+    healthy: AtomicBool,
 }
 
 impl Breaker {
@@ -34,6 +38,7 @@ impl Breaker {
         Breaker {
             config,
             inner: Mutex::new(Inner::Closed { failures: 0 }),
+            healthy: AtomicBool::new(true),
         }
     }
 
@@ -53,6 +58,9 @@ impl Breaker {
     /// Whether a send may go to the transport now. In half-open state only one caller (the
     /// probe) gets `true` until it reports back.
     pub fn allow(&self) -> bool {
+        if self.healthy.load(Ordering::Acquire) {
+            return true;
+        }
         let mut inner = self.lock();
         match *inner {
             Inner::Closed { .. } => true,
@@ -77,6 +85,9 @@ impl Breaker {
 
     /// A send succeeded: close the circuit.
     pub fn on_success(&self) {
+        if self.healthy.load(Ordering::Acquire) {
+            return;
+        }
         let mut inner = self.lock();
         if !matches!(*inner, Inner::Closed { failures: 0 }) {
             if !matches!(*inner, Inner::Closed { .. }) {
@@ -84,12 +95,14 @@ impl Breaker {
             }
             *inner = Inner::Closed { failures: 0 };
         }
+        self.healthy.store(true, Ordering::Release);
     }
 
     /// A send failed with a retriable error: count it; open the circuit at the threshold, or
     /// re-open it when the half-open probe failed.
     pub fn on_failure(&self) {
         let mut inner = self.lock();
+        self.healthy.store(false, Ordering::Release);
         let open = match *inner {
             Inner::Closed { failures } => {
                 let failures = failures + 1;
