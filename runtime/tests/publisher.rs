@@ -29,12 +29,23 @@ struct Flaky {
     bus: Bus,
     down: Arc<AtomicBool>,
     sends: Arc<AtomicUsize>,
+    /// The number of the one send that fails although the broker is up (0: none).
+    fail_send: Arc<AtomicUsize>,
 }
 
 impl Flaky {
+    fn new(bus: &Bus) -> Flaky {
+        Flaky {
+            bus: bus.clone(),
+            down: Arc::new(AtomicBool::new(true)),
+            sends: Arc::default(),
+            fail_send: Arc::default(),
+        }
+    }
+
     fn check(&self) -> Result<(), TransportError> {
-        self.sends.fetch_add(1, Ordering::SeqCst);
-        if self.down.load(Ordering::SeqCst) {
+        let n = self.sends.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.down.load(Ordering::SeqCst) || n == self.fail_send.load(Ordering::SeqCst) {
             Err(TransportError::Unreachable(
                 "broker 127.0.0.1:9092 refused the connection".into(),
             ))
@@ -232,18 +243,11 @@ async fn a_transaction_makes_all_events_visible_or_none() {
     assert_eq!(bus.topic_records(TOPIC).len(), 2);
 }
 
-#[tokio::test]
-async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_order() {
-    let bus = Bus::default();
-    bus.create_topic(TOPIC, 3);
-    let flaky = Flaky {
-        bus: bus.clone(),
-        down: Arc::new(AtomicBool::new(true)),
-        sends: Arc::default(),
-    };
-    let dir = temp_dir("outbox");
+/// A publisher config with an outbox in `dir`, quick retries and a breaker that opens after
+/// three failures.
+fn outbox_config(dir: &std::path::Path) -> PublisherConfig {
     let mut config = PublisherConfig {
-        outbox_dir: Some(dir.clone()),
+        outbox_dir: Some(dir.to_path_buf()),
         outbox_retry_interval: Duration::from_millis(20),
         ..PublisherConfig::default()
     };
@@ -251,9 +255,14 @@ async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_or
     config.retry.initial_backoff = Duration::from_millis(1);
     config.breaker.failure_threshold = 3;
     config.breaker.open_for = Duration::from_millis(300);
-    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
+    config
+}
+
+/// Publish `n` discharges over three patients while the transport is down; each must be
+/// kept in the outbox. Their event ids, in publish order.
+async fn publish_while_down(publisher: &Publisher<Flaky>, n: i64) -> Vec<String> {
     let mut ids = Vec::new();
-    for i in 0..10 {
+    for i in 0..n {
         let err = publisher
             .publish_event(
                 PatientDischarged::new(&format!("p-{}", i % 3), i),
@@ -266,6 +275,110 @@ async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_or
         };
         ids.push(event_id.clone());
     }
+    ids
+}
+
+/// The sequence number of a discharge record.
+fn discharge_sequence(r: &carebus::transport::ReceivedRecord) -> i64 {
+    match carebus::wire::decode::<WardsEvent>(&r.headers, &r.value)
+        .unwrap()
+        .1
+    {
+        WardsEvent::PatientDischarged(d) => d.sequence,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A backlog longer than one drain round: every round's records are in flight together, and
+/// still every event arrives once, each partition in publish order.
+#[tokio::test]
+async fn a_long_outbox_backlog_drains_in_rounds_exactly_once_and_in_order() {
+    let bus = Bus::default();
+    bus.create_topic(TOPIC, 3);
+    let flaky = Flaky::new(&bus);
+    let dir = temp_dir("outbox-long");
+    let publisher = Publisher::new(flaky.clone(), outbox_config(&dir)).unwrap();
+    let ids = publish_while_down(&publisher, 1_100).await;
+    assert_eq!(publisher.outbox_len(), 1_100);
+    flaky.down.store(false, Ordering::SeqCst);
+    // A publish now goes behind the backlog (and starts the drain).
+    let last = publisher
+        .publish_event(
+            PatientDischarged::new("p-0", 1_100),
+            PublishOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert!(last.is_queued(), "{last}");
+    assert!(eventually(SECS5 * 4, || publisher.outbox_len() == 0).await);
+    let records = bus.topic_records(TOPIC);
+    assert_eq!(records.len(), 1_101, "each event once");
+    let delivered: std::collections::BTreeSet<String> = records
+        .iter()
+        .map(|r| header_str(&r.headers, h::ID).unwrap().to_string())
+        .collect();
+    assert!(ids.iter().all(|id| delivered.contains(id)));
+    for p in 0..3 {
+        let seqs: Vec<i64> = bus
+            .records(TOPIC, p, 0)
+            .iter()
+            .map(discharge_sequence)
+            .collect();
+        assert!(seqs.is_sorted(), "partition {p} keeps publish order");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A send that fails in the middle of a drain round: that record and the rest of the round
+/// stay queued and are sent again, so nothing is lost (later records of the round may arrive
+/// twice: at-least-once).
+#[tokio::test]
+async fn a_send_failing_mid_round_loses_nothing() {
+    let bus = Bus::default();
+    bus.create_topic(TOPIC, 3);
+    let flaky = Flaky::new(&bus);
+    let dir = temp_dir("outbox-mid-round");
+    let config = PublisherConfig {
+        outbox_retry_interval: Duration::from_millis(300),
+        ..outbox_config(&dir)
+    };
+    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
+    let ids = publish_while_down(&publisher, 600).await;
+    publisher.close().await;
+    drop(publisher);
+    // The 200th send of the drain fails once.
+    flaky
+        .fail_send
+        .store(flaky.sends.load(Ordering::SeqCst) + 200, Ordering::SeqCst);
+    flaky.down.store(false, Ordering::SeqCst);
+    let publisher = Publisher::new(flaky.clone(), config).unwrap();
+    assert!(eventually(SECS5 * 4, || publisher.outbox_len() == 0).await);
+    let records = bus.topic_records(TOPIC);
+    let delivered: Vec<String> = records
+        .iter()
+        .map(|r| header_str(&r.headers, h::ID).unwrap().to_string())
+        .collect();
+    let failed = &ids[199];
+    assert_eq!(
+        delivered.iter().filter(|id| *id == failed).count(),
+        1,
+        "the record whose send failed arrives once, on the next round"
+    );
+    assert!(ids.iter().all(|id| delivered.contains(id)), "none lost");
+    // The rest of the first round (records 201..=512) arrived, and arrives again.
+    assert_eq!(records.len(), 600 + (512 - 200));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[tokio::test]
+async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_order() {
+    let bus = Bus::default();
+    bus.create_topic(TOPIC, 3);
+    let flaky = Flaky::new(&bus);
+    let dir = temp_dir("outbox");
+    let config = outbox_config(&dir);
+    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
+    let ids = publish_while_down(&publisher, 10).await;
     // Open, or half-open when the open period ran out on a slow machine.
     assert_ne!(publisher.breaker_state(), BreakerState::Closed);
     let sends_when_open = flaky.sends.load(Ordering::SeqCst);
@@ -296,17 +409,12 @@ async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_or
         "every queued event was delivered exactly once"
     );
     // Order per key: offsets increase with the sequence number.
-    let publisher_seq = |r: &carebus::transport::ReceivedRecord| -> i64 {
-        match carebus::wire::decode::<WardsEvent>(&r.headers, &r.value)
-            .unwrap()
-            .1
-        {
-            WardsEvent::PatientDischarged(d) => d.sequence,
-            other => panic!("unexpected {other:?}"),
-        }
-    };
     for p in 0..3 {
-        let seqs: Vec<i64> = bus.records(TOPIC, p, 0).iter().map(publisher_seq).collect();
+        let seqs: Vec<i64> = bus
+            .records(TOPIC, p, 0)
+            .iter()
+            .map(discharge_sequence)
+            .collect();
         let mut sorted = seqs.clone();
         sorted.sort();
         assert_eq!(seqs, sorted, "partition {p} keeps publish order");

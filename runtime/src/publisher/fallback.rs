@@ -5,6 +5,9 @@ use crate::publish::{Delivery, PublishError};
 use crate::transport::{Record, Transport, TransportError};
 use std::sync::atomic::Ordering;
 
+/// Outbox records sent per drain round, all in flight at once.
+const DRAIN_WINDOW: usize = 512;
+
 impl<T: Transport> Publisher<T> {
     /// Keep a record in the outbox (or fail when there is none).
     pub(super) fn queue(&self, record: Record, reason: &str) -> Result<Delivery, PublishError> {
@@ -75,6 +78,10 @@ impl<T: Transport> Publisher<T> {
         tokio::spawn(async move { me.drain().await });
     }
 
+    /// Deliver the outbox in queue order, [`DRAIN_WINDOW`] records per round: all of a
+    /// round's records are handed to the transport before any delivery report is awaited, so
+    /// a backlog drains at the transport's pace, not one round trip per record (new events
+    /// queue behind the backlog to keep order, so a slow drain would never catch up).
     async fn drain(self) {
         let inner = &self.inner;
         let Some(outbox) = &inner.outbox else { return };
@@ -84,45 +91,83 @@ impl<T: Transport> Publisher<T> {
                 inner.draining.store(false, Ordering::SeqCst);
                 return;
             }
-            let Some((id, record)) = outbox.peek() else {
+            let round = outbox.peek_many(DRAIN_WINDOW);
+            if round.is_empty() {
                 inner.draining.store(false, Ordering::SeqCst);
                 // A push may have raced with the store above: take over again if so.
                 if outbox.is_empty() || inner.draining.swap(true, Ordering::SeqCst) {
                     return;
                 }
                 continue;
-            };
+            }
             if !inner.breaker.allow() {
                 tokio::time::sleep(pause).await;
                 continue;
             }
-            let sent = match inner.transport.send_ref(&record).await {
-                Ok(_) => {
-                    inner.breaker.on_success();
-                    metrics::counter!("carebus_published_total", "topic" => record.topic.clone())
-                        .increment(1);
-                    true
-                }
-                Err(e) if e.is_retriable() => {
-                    inner.breaker.on_failure();
-                    false
-                }
-                // Never dropped: refused records go to the dead-letter topic.
-                Err(e) => {
-                    inner.breaker.on_success();
-                    self.dead_letter(record, e)
-                        .await
-                        .is_err_and(|e| matches!(e, PublishError::DeadLettered { .. }))
-                }
-            };
-            if sent {
-                if let Err(e) = outbox.mark_delivered(id) {
-                    tracing::error!(error = %e, "outbox: cannot record a delivery");
-                    tokio::time::sleep(pause).await;
-                }
-            } else {
+            let (delivered, complete) = self.deliver_round(round).await;
+            if let Err(e) = outbox.mark_delivered_many(&delivered) {
+                tracing::error!(error = %e, "outbox: cannot record deliveries");
+                tokio::time::sleep(pause).await;
+            } else if !complete {
                 tokio::time::sleep(pause).await;
             }
         }
+    }
+
+    /// Send one round of outbox records; the ids delivered (or dead-lettered), in order, and
+    /// whether the whole round got through. A round stops at its first retriable failure:
+    /// that record and every later one stay queued, and later ones that did arrive are sent
+    /// again next time (at-least-once). Within a partition none arrives after a failed one
+    /// (Kafka's idempotent producer fails a partition's later records with it), so order holds.
+    async fn deliver_round(&self, round: Vec<(u64, Record)>) -> (Vec<u64>, bool) {
+        let inner = &self.inner;
+        // Each record enters the transport when its send is first polled: poll every send
+        // once, in queue order, before awaiting any.
+        let mut sends: Vec<_> = round
+            .iter()
+            .map(|(_, record)| {
+                futures::future::maybe_done(Box::pin(inner.transport.send_ref(record)))
+            })
+            .collect();
+        std::future::poll_fn(|cx| {
+            for send in &mut sends {
+                let _ = std::pin::Pin::new(send).poll(cx);
+            }
+            std::task::Poll::Ready(())
+        })
+        .await;
+        let mut results = Vec::with_capacity(sends.len());
+        for mut send in sends {
+            (&mut send).await;
+            results.push(std::pin::Pin::new(&mut send).take_output());
+        }
+        let mut delivered = Vec::with_capacity(round.len());
+        for ((id, record), result) in round.into_iter().zip(results) {
+            match result {
+                Some(Ok(_)) => {
+                    inner.breaker.on_success();
+                    metrics::counter!("carebus_published_total", "topic" => record.topic.clone())
+                        .increment(1);
+                    delivered.push(id);
+                }
+                // Never dropped: refused records go to the dead-letter topic.
+                Some(Err(e)) if !e.is_retriable() => {
+                    inner.breaker.on_success();
+                    let kept = self
+                        .dead_letter(record, e)
+                        .await
+                        .is_err_and(|e| matches!(e, PublishError::DeadLettered { .. }));
+                    if !kept {
+                        return (delivered, false);
+                    }
+                    delivered.push(id);
+                }
+                _ => {
+                    inner.breaker.on_failure();
+                    return (delivered, false);
+                }
+            }
+        }
+        (delivered, true)
     }
 }

@@ -162,12 +162,38 @@ impl Outbox {
         self.lock().pending.front().cloned()
     }
 
+    /// The oldest pending records, up to `max`, in queue order.
+    pub fn peek_many(&self, max: usize) -> Vec<(u64, Record)> {
+        self.lock().pending.iter().take(max).cloned().collect()
+    }
+
     /// Record that `id` was delivered (fsync'ed); truncates both files once nothing is pending.
     pub fn mark_delivered(&self, id: u64) -> std::io::Result<()> {
+        self.mark_delivered_many(&[id])
+    }
+
+    /// Record that these ids were delivered, with one write and one fsync for all of them;
+    /// truncates both files once nothing is pending.
+    pub fn mark_delivered_many(&self, ids: &[u64]) -> std::io::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let mut st = self.lock();
-        writeln!(st.delivered, "{id}")?;
+        let lines: String = ids.iter().map(|id| format!("{id}\n")).collect();
+        st.delivered.write_all(lines.as_bytes())?;
         st.delivered.sync_data()?;
-        st.pending.retain(|(i, _)| *i != id);
+        // Deliveries come in queue order: take them off the front, and search only for the rest.
+        let mut rest: HashSet<u64> = HashSet::new();
+        for &id in ids {
+            if st.pending.front().is_some_and(|(front, _)| *front == id) {
+                st.pending.pop_front();
+            } else {
+                rest.insert(id);
+            }
+        }
+        if !rest.is_empty() {
+            st.pending.retain(|(i, _)| !rest.contains(i));
+        }
         if st.pending.is_empty() {
             st.log.set_len(0)?;
             st.log.sync_all()?;
@@ -195,6 +221,36 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deliveries_marked_together_leave_the_rest_in_order_across_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("carebus-outbox-{}", fastrand::u64(..)));
+        let ob = Outbox::open(&dir).unwrap();
+        for i in 0..6u8 {
+            ob.push(Record::new("t", format!("k{i}"), vec![i])).unwrap();
+        }
+        let round = ob.peek_many(4);
+        let ids: Vec<u64> = round.iter().map(|(id, _)| *id).collect();
+        let keys: Vec<&[u8]> = round
+            .iter()
+            .map(|(_, r)| r.key.as_deref().unwrap())
+            .collect();
+        assert_eq!(keys, [b"k0", b"k1", b"k2", b"k3"]);
+        // The front two and, out of line, the fourth.
+        ob.mark_delivered_many(&[ids[0], ids[1], ids[3]]).unwrap();
+        ob.mark_delivered_many(&[]).unwrap();
+        let left =
+            |ob: &Outbox| -> Vec<u8> { ob.peek_many(10).iter().map(|(_, r)| r.value[0]).collect() };
+        assert_eq!(left(&ob), [2, 4, 5]);
+        drop(ob);
+        let ob = Outbox::open(&dir).unwrap();
+        assert_eq!(left(&ob), [2, 4, 5]);
+        let rest: Vec<u64> = ob.peek_many(10).iter().map(|(id, _)| *id).collect();
+        ob.mark_delivered_many(&rest).unwrap();
+        assert!(ob.is_empty());
+        assert_eq!(std::fs::metadata(dir.join(DELIVERED)).unwrap().len(), 0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn pending_records_survive_a_reopen_and_delivered_ones_do_not() {
