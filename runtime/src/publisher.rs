@@ -325,7 +325,8 @@ impl<T: Transport> Publisher<T> {
         // Keep order behind anything already queued, and fail fast while the circuit is open.
         let queued_before = inner.outbox.as_ref().is_some_and(|o| !o.is_empty());
         if queued_before || !inner.breaker.allow() {
-            return self.queue(record, "circuit open");
+            // Boxed, as the other rare paths: keeps every send future small.
+            return Box::pin(self.queue(record, "circuit open")).await;
         }
         let attempts = inner.config.retry.attempts.max(1);
         let mut attempt = 1;
@@ -340,7 +341,7 @@ impl<T: Transport> Publisher<T> {
                     let open = inner.breaker.state() == BreakerState::Open;
                     if attempt >= attempts || open {
                         tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
-                        return self.queue(record, &e.to_string());
+                        return Box::pin(self.queue(record, &e.to_string())).await;
                     }
                     metrics::counter!("carebus_publish_retries_total").increment(1);
                     // Boxed, as the dead letter below: keeps every send future small.

@@ -9,17 +9,29 @@ use std::sync::atomic::Ordering;
 const DRAIN_WINDOW: usize = 512;
 
 impl<T: Transport> Publisher<T> {
-    /// Keep a record in the outbox (or fail when there is none).
-    pub(super) fn queue(&self, record: Record, reason: &str) -> Result<Delivery, PublishError> {
+    /// Keep a record in the outbox (or fail when there is none). The write and its fsync run
+    /// on a blocking thread, so a slow disk does not stall the runtime's workers.
+    pub(super) async fn queue(
+        &self,
+        record: Record,
+        reason: &str,
+    ) -> Result<Delivery, PublishError> {
         let topic = record.topic.clone();
         let event_id = event_id(&record).to_owned();
-        let Some(outbox) = &self.inner.outbox else {
+        if self.inner.outbox.is_none() {
             return Err(PublishError::Transport {
                 topic,
                 reason: format!("{reason}; no outbox configured, the event was not sent"),
             });
-        };
-        outbox.push(record).map_err(storage)?;
+        }
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || match &me.inner.outbox {
+            Some(outbox) => outbox.push(record),
+            None => Ok(()),
+        })
+        .await
+        .map_err(|e| PublishError::Storage(format!("the outbox write did not finish: {e}")))?
+        .map_err(storage)?;
         metrics::counter!("carebus_outbox_queued_total").increment(1);
         self.start_draining();
         Err(PublishError::Queued { event_id, topic })

@@ -34,6 +34,16 @@ struct State {
 pub struct Outbox {
     dir: PathBuf,
     state: Mutex<State>,
+    durable: Mutex<Durable>,
+}
+
+/// The fsync side of the log, apart from its writers: while one push waits for the disk,
+/// others append, and one fsync then covers them all (group commit).
+struct Durable {
+    /// The log, for fsync only.
+    log: File,
+    /// Every record with a lower id is on disk.
+    below: u64,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -130,9 +140,14 @@ impl Outbox {
         if !pending.is_empty() {
             tracing::info!(pending = pending.len(), "outbox has undelivered events");
         }
+        let log = open_append(&log_path)?;
         Ok(Outbox {
+            durable: Mutex::new(Durable {
+                log: log.try_clone()?,
+                below: next_id,
+            }),
             state: Mutex::new(State {
-                log: open_append(&log_path)?,
+                log,
                 delivered: open_append(&delivered_path)?,
                 pending,
                 next_id,
@@ -145,15 +160,32 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Append a record and fsync; returns once it is on disk.
+    /// Append a record and fsync; returns once it is on disk. Blocks on the disk: from async
+    /// code, call it on a blocking thread. Concurrent pushes share one fsync.
     pub fn push(&self, record: Record) -> std::io::Result<()> {
-        let mut st = self.lock();
-        let id = st.next_id;
-        st.log.write_all(to_line(id, &record).as_bytes())?;
-        st.log.sync_data()?;
-        st.next_id += 1;
-        st.pending.push_back((id, record));
-        metrics::gauge!("carebus_outbox_pending").set(st.pending.len() as f64);
+        let id = {
+            let mut st = self.lock();
+            let id = st.next_id;
+            st.log.write_all(to_line(id, &record).as_bytes())?;
+            st.next_id += 1;
+            st.pending.push_back((id, record));
+            metrics::gauge!("carebus_outbox_pending").set(st.pending.len() as f64);
+            id
+        };
+        self.sync_through(id)
+    }
+
+    /// Wait until the record `id` is on disk, syncing the log unless another push's fsync
+    /// already covered it.
+    fn sync_through(&self, id: u64) -> std::io::Result<()> {
+        let mut durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
+        if durable.below > id {
+            return Ok(());
+        }
+        // Everything written so far goes into this fsync.
+        let below = self.lock().next_id;
+        durable.log.sync_data()?;
+        durable.below = below;
         Ok(())
     }
 
