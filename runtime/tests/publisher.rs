@@ -258,6 +258,17 @@ fn outbox_config(dir: &std::path::Path) -> PublisherConfig {
     config
 }
 
+/// A bus with the test topic behind a transport that is down, and an outbox config in a
+/// fresh directory named after `name`.
+fn outage(name: &str) -> (Bus, Flaky, std::path::PathBuf, PublisherConfig) {
+    let bus = Bus::default();
+    bus.create_topic(TOPIC, 3);
+    let flaky = Flaky::new(&bus);
+    let dir = temp_dir(name);
+    let config = outbox_config(&dir);
+    (bus, flaky, dir, config)
+}
+
 /// Publish `n` discharges over three patients while the transport is down; each must be
 /// kept in the outbox. Their event ids, in publish order.
 async fn publish_while_down(publisher: &Publisher<Flaky>, n: i64) -> Vec<String> {
@@ -298,11 +309,8 @@ fn sequence_of(headers: &[(impl AsRef<str>, impl AsRef<[u8]>)], value: &[u8]) ->
 /// still every event arrives once, each partition in publish order.
 #[tokio::test]
 async fn a_long_outbox_backlog_drains_in_rounds_exactly_once_and_in_order() {
-    let bus = Bus::default();
-    bus.create_topic(TOPIC, 3);
-    let flaky = Flaky::new(&bus);
-    let dir = temp_dir("outbox-long");
-    let publisher = Publisher::new(flaky.clone(), outbox_config(&dir)).unwrap();
+    let (bus, flaky, dir, config) = outage("outbox-long");
+    let publisher = Publisher::new(flaky.clone(), config).unwrap();
     let ids = publish_while_down(&publisher, 1_100).await;
     assert_eq!(publisher.outbox_len(), 1_100);
     flaky.down.store(false, Ordering::SeqCst);
@@ -339,12 +347,8 @@ async fn a_long_outbox_backlog_drains_in_rounds_exactly_once_and_in_order() {
 /// same directory finds them all).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_publishes_during_an_outage_are_all_kept_on_disk() {
-    let bus = Bus::default();
-    bus.create_topic(TOPIC, 3);
-    let flaky = Flaky::new(&bus);
-    let dir = temp_dir("outbox-concurrent");
-    let config = outbox_config(&dir);
-    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
+    let (_bus, flaky, dir, config) = outage("outbox-concurrent");
+    let publisher = Publisher::new(flaky.clone(), config).unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..8i64 {
         let publisher = publisher.clone();
@@ -396,13 +400,10 @@ async fn concurrent_publishes_during_an_outage_are_all_kept_on_disk() {
 /// twice: at-least-once).
 #[tokio::test]
 async fn a_send_failing_mid_round_loses_nothing() {
-    let bus = Bus::default();
-    bus.create_topic(TOPIC, 3);
-    let flaky = Flaky::new(&bus);
-    let dir = temp_dir("outbox-mid-round");
+    let (bus, flaky, dir, config) = outage("outbox-mid-round");
     let config = PublisherConfig {
         outbox_retry_interval: Duration::from_millis(300),
-        ..outbox_config(&dir)
+        ..config
     };
     let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
     let ids = publish_while_down(&publisher, 600).await;
@@ -434,11 +435,7 @@ async fn a_send_failing_mid_round_loses_nothing() {
 
 #[tokio::test]
 async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_order() {
-    let bus = Bus::default();
-    bus.create_topic(TOPIC, 3);
-    let flaky = Flaky::new(&bus);
-    let dir = temp_dir("outbox");
-    let config = outbox_config(&dir);
+    let (bus, flaky, dir, config) = outage("outbox");
     let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
     let ids = publish_while_down(&publisher, 10).await;
     // Open, or half-open when the open period ran out on a slow machine.
