@@ -289,6 +289,21 @@ async fn publish_while_down(publisher: &Publisher<Flaky>, n: i64) -> Vec<String>
     ids
 }
 
+/// Each partition of the test topic holds its discharges in sequence order.
+fn assert_partitions_in_publish_order(bus: &Bus) {
+    for p in 0..3 {
+        let seqs: Vec<i64> = bus
+            .records(TOPIC, p, 0)
+            .iter()
+            .map(discharge_sequence)
+            .collect();
+        assert!(
+            seqs.is_sorted(),
+            "partition {p} keeps publish order: {seqs:?}"
+        );
+    }
+}
+
 /// The sequence number of a discharge record.
 fn discharge_sequence(r: &carebus::transport::ReceivedRecord) -> i64 {
     sequence_of(&r.headers, &r.value)
@@ -331,14 +346,7 @@ async fn a_long_outbox_backlog_drains_in_rounds_exactly_once_and_in_order() {
         .map(|r| header_str(&r.headers, h::ID).unwrap().to_string())
         .collect();
     assert!(ids.iter().all(|id| delivered.contains(id)));
-    for p in 0..3 {
-        let seqs: Vec<i64> = bus
-            .records(TOPIC, p, 0)
-            .iter()
-            .map(discharge_sequence)
-            .collect();
-        assert!(seqs.is_sorted(), "partition {p} keeps publish order");
-    }
+    assert_partitions_in_publish_order(&bus);
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -468,16 +476,8 @@ async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_or
         "every queued event was delivered exactly once"
     );
     // Order per key: offsets increase with the sequence number.
-    for p in 0..3 {
-        let seqs: Vec<i64> = bus
-            .records(TOPIC, p, 0)
-            .iter()
-            .map(discharge_sequence)
-            .collect();
-        let mut sorted = seqs.clone();
-        sorted.sort();
-        assert_eq!(seqs, sorted, "partition {p} keeps publish order");
-    }
+    assert_partitions_in_publish_order(&bus);
+
     assert_eq!(publisher.breaker_state(), BreakerState::Closed);
     // New events go straight through again.
     publisher
