@@ -441,6 +441,30 @@ async fn a_send_failing_mid_round_loses_nothing() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// A drain window of 1 sends one record at a time: a failed send is the last of its round, so
+/// nothing arrives twice and every partition keeps publish order.
+#[tokio::test]
+async fn a_drain_window_of_one_keeps_strict_order_through_a_failed_send() {
+    let (bus, flaky, dir, config) = outage("outbox-window-one");
+    let config = PublisherConfig {
+        outbox_drain_window: 1,
+        ..config
+    };
+    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
+    publish_while_down(&publisher, 60).await;
+    publisher.close().await;
+    drop(publisher);
+    flaky
+        .fail_send
+        .store(flaky.sends.load(Ordering::SeqCst) + 20, Ordering::SeqCst);
+    flaky.down.store(false, Ordering::SeqCst);
+    let publisher = Publisher::new(flaky.clone(), config).unwrap();
+    assert!(eventually(SECS5 * 4, || publisher.outbox_len() == 0).await);
+    assert_eq!(bus.topic_records(TOPIC).len(), 60, "each event once");
+    assert_partitions_in_publish_order(&bus);
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[tokio::test]
 async fn the_breaker_opens_the_outbox_keeps_events_and_delivers_them_later_in_order() {
     let (bus, flaky, dir, config) = outage("outbox");
@@ -606,6 +630,7 @@ fn configuration_comes_from_toml_then_environment_and_passes_properties_through(
             source = "PRM Service"
             max_message_bytes = 2048
             framing = "json"
+            outbox_drain_window = 64
             [publisher.properties]
             "bootstrap.servers" = "127.0.0.1:9092"
             "compression.type" = "zstd"
@@ -615,6 +640,7 @@ fn configuration_comes_from_toml_then_environment_and_passes_properties_through(
     config
         .apply_env([
             ("CAREBUS_MAX_MESSAGE_BYTES".to_string(), "4096".to_string()),
+            ("CAREBUS_OUTBOX_DRAIN_WINDOW".to_string(), "1".to_string()),
             (
                 "CAREBUS_PROP_ENABLE_IDEMPOTENCE".to_string(),
                 "true".to_string(),
@@ -628,6 +654,7 @@ fn configuration_comes_from_toml_then_environment_and_passes_properties_through(
         "the environment wins over the file"
     );
     assert!(matches!(config.framing, carebus::wire::Framing::Json));
+    assert_eq!(config.outbox_drain_window, 1);
     assert_eq!(config.properties["bootstrap.servers"], "127.0.0.1:9092");
     assert_eq!(config.properties["compression.type"], "zstd");
     assert_eq!(config.properties["enable.idempotence"], "true");

@@ -11,6 +11,7 @@
 //! | `retry_initial_ms` / `retry_max_ms` | `CAREBUS_RETRY_INITIAL_MS` / `CAREBUS_RETRY_MAX_MS` | 50 / 5000 |
 //! | `breaker_failures` / `breaker_open_ms` | `CAREBUS_BREAKER_FAILURES` / `CAREBUS_BREAKER_OPEN_MS` | 5 / 5000 |
 //! | `outbox_dir` | `CAREBUS_OUTBOX_DIR` | none (no outbox) |
+//! | `outbox_retry_ms` / `outbox_drain_window` | `CAREBUS_OUTBOX_RETRY_MS` / `CAREBUS_OUTBOX_DRAIN_WINDOW` | 500 / 512 |
 //! | `claim_check_dir` | `CAREBUS_CLAIM_CHECK_DIR` | none |
 //! | `dead_letter_topic` | `CAREBUS_DEAD_LETTER_TOPIC` | `carebus.publish.dlq` |
 //! | `reply_topic` | `CAREBUS_REPLY_TOPIC` | none |
@@ -93,6 +94,12 @@ pub struct PublisherConfig {
     pub outbox_dir: Option<PathBuf>,
     /// How often the outbox is retried while the transport is down.
     pub outbox_retry_interval: Duration,
+    /// Outbox records in flight at once while the outbox drains. A round stops at its first
+    /// failure and is sent again from there; records after the failed one may already be
+    /// written (librdkafka writes 1, 4, 5 when 2 and 3 time out), so after such a failure a
+    /// partition can hold a record after later ones, then those again. 1 keeps strict order
+    /// at one round trip per record.
+    pub outbox_drain_window: usize,
     /// Directory of the claim-check store for oversized events; `None` rejects them.
     pub claim_check_dir: Option<PathBuf>,
     /// Topic for events the transport refuses for good; `None` returns the error only.
@@ -115,6 +122,7 @@ impl Default for PublisherConfig {
             breaker: BreakerConfig::default(),
             outbox_dir: None,
             outbox_retry_interval: Duration::from_millis(500),
+            outbox_drain_window: 512,
             claim_check_dir: None,
             dead_letter_topic: Some("carebus.publish.dlq".into()),
             reply_topic: None,
@@ -219,6 +227,7 @@ impl PublisherConfig {
             "outbox_retry_ms" => {
                 self.outbox_retry_interval = Duration::from_millis(num(key, value)?)
             }
+            "outbox_drain_window" => self.outbox_drain_window = num(key, value)?,
             "claim_check_dir" => self.claim_check_dir = opt(value).map(PathBuf::from),
             "dead_letter_topic" => self.dead_letter_topic = opt(value),
             "reply_topic" => self.reply_topic = opt(value),

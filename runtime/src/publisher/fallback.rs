@@ -5,9 +5,6 @@ use crate::publish::{Delivery, PublishError};
 use crate::transport::{Record, Transport, TransportError};
 use std::sync::atomic::Ordering;
 
-/// Outbox records sent per drain round, all in flight at once.
-const DRAIN_WINDOW: usize = 512;
-
 impl<T: Transport> Publisher<T> {
     /// Keep a record in the outbox (or fail when there is none). The write and its fsync run
     /// on a blocking thread, so a slow disk does not stall the runtime's workers.
@@ -90,7 +87,7 @@ impl<T: Transport> Publisher<T> {
         tokio::spawn(async move { me.drain().await });
     }
 
-    /// Deliver the outbox in queue order, [`DRAIN_WINDOW`] records per round: all of a
+    /// Deliver the outbox in queue order, `outbox_drain_window` records per round: all of a
     /// round's records are handed to the transport before any delivery report is awaited, so
     /// a backlog drains at the transport's pace, not one round trip per record (new events
     /// queue behind the backlog to keep order, so a slow drain would never catch up).
@@ -103,7 +100,7 @@ impl<T: Transport> Publisher<T> {
                 inner.draining.store(false, Ordering::SeqCst);
                 return;
             }
-            let round = outbox.peek_many(DRAIN_WINDOW);
+            let round = outbox.peek_many(inner.config.outbox_drain_window.max(1));
             if round.is_empty() {
                 inner.draining.store(false, Ordering::SeqCst);
                 // A push may have raced with the store above: take over again if so.
@@ -129,8 +126,8 @@ impl<T: Transport> Publisher<T> {
     /// Send one round of outbox records; the ids delivered (or dead-lettered), in order, and
     /// whether the whole round got through. A round stops at its first retriable failure:
     /// that record and every later one stay queued, and later ones that did arrive are sent
-    /// again next time (at-least-once). Within a partition none arrives after a failed one
-    /// (Kafka's idempotent producer fails a partition's later records with it), so order holds.
+    /// again next time (at-least-once). Those may have arrived before the failed one (see
+    /// [`PublisherConfig::outbox_drain_window`](super::PublisherConfig::outbox_drain_window)).
     async fn deliver_round(&self, round: Vec<(u64, Record)>) -> (Vec<u64>, bool) {
         let inner = &self.inner;
         // Each record enters the transport when its send is first polled: poll every send
