@@ -403,6 +403,29 @@ async fn concurrent_publishes_during_an_outage_are_all_kept_on_disk() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// Keep `events` in the outbox while the transport is down, then bring it up with the
+/// `failing`-th send of the drain failing once, under a restarted publisher; returns when the
+/// outbox is empty, with the event ids in publish order.
+async fn drain_with_a_failed_send(
+    flaky: &Flaky,
+    config: PublisherConfig,
+    events: i64,
+    failing: usize,
+) -> Vec<String> {
+    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
+    let ids = publish_while_down(&publisher, events).await;
+    publisher.close().await;
+    drop(publisher);
+    flaky.fail_send.store(
+        flaky.sends.load(Ordering::SeqCst) + failing,
+        Ordering::SeqCst,
+    );
+    flaky.down.store(false, Ordering::SeqCst);
+    let publisher = Publisher::new(flaky.clone(), config).unwrap();
+    assert!(eventually(SECS5 * 4, || publisher.outbox_len() == 0).await);
+    ids
+}
+
 /// A send that fails in the middle of a drain round: that record and the rest of the round
 /// stay queued and are sent again, so nothing is lost (later records of the round may arrive
 /// twice: at-least-once).
@@ -413,17 +436,8 @@ async fn a_send_failing_mid_round_loses_nothing() {
         outbox_retry_interval: Duration::from_millis(300),
         ..config
     };
-    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
-    let ids = publish_while_down(&publisher, 600).await;
-    publisher.close().await;
-    drop(publisher);
     // The 200th send of the drain fails once.
-    flaky
-        .fail_send
-        .store(flaky.sends.load(Ordering::SeqCst) + 200, Ordering::SeqCst);
-    flaky.down.store(false, Ordering::SeqCst);
-    let publisher = Publisher::new(flaky.clone(), config).unwrap();
-    assert!(eventually(SECS5 * 4, || publisher.outbox_len() == 0).await);
+    let ids = drain_with_a_failed_send(&flaky, config, 600, 200).await;
     let records = bus.topic_records(TOPIC);
     let delivered: Vec<String> = records
         .iter()
@@ -450,16 +464,7 @@ async fn a_drain_window_of_one_keeps_strict_order_through_a_failed_send() {
         outbox_drain_window: 1,
         ..config
     };
-    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
-    publish_while_down(&publisher, 60).await;
-    publisher.close().await;
-    drop(publisher);
-    flaky
-        .fail_send
-        .store(flaky.sends.load(Ordering::SeqCst) + 20, Ordering::SeqCst);
-    flaky.down.store(false, Ordering::SeqCst);
-    let publisher = Publisher::new(flaky.clone(), config).unwrap();
-    assert!(eventually(SECS5 * 4, || publisher.outbox_len() == 0).await);
+    drain_with_a_failed_send(&flaky, config, 60, 20).await;
     assert_eq!(bus.topic_records(TOPIC).len(), 60, "each event once");
     assert_partitions_in_publish_order(&bus);
     std::fs::remove_dir_all(dir).ok();
