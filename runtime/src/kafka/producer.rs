@@ -286,7 +286,7 @@ fn check_size(record: &Record, config: &KafkaConfig) -> Result<(), TransportErro
 /// caller awaits afterwards is only the small delivery future: with thousands of sends in
 /// flight, rdkafka's own `send` future (which keeps a copy of the record for retrying while
 /// the local queue is full) would be the largest part of each. Only a full queue takes the
-/// slower path that waits for room, up to `queue.timeout`.
+/// slower path that waits for room, up to `KafkaConfig::queue_timeout`.
 async fn send_with(
     producer: &FutureProducer,
     record: &Record,
