@@ -13,8 +13,9 @@
 //! 4. Sent: retriable failures are retried with exponential backoff and jitter and counted by
 //!    the circuit breaker. While the circuit is open, or when retries run out, the record goes
 //!    to the durable outbox ([`PublishError::Queued`]) and a background task delivers it when
-//!    the transport is back, in order, in rounds of many records in flight. A failure that can never succeed sends the record to
-//!    the dead-letter topic ([`PublishError::DeadLettered`]).
+//!    the transport is back, in order, in rounds of many records in flight. A failure that
+//!    can never succeed sends the record to the dead-letter topic
+//!    ([`PublishError::DeadLettered`]).
 
 mod batch;
 mod breaker;

@@ -10,7 +10,8 @@
 //!     [`SchemaIds`] table, then the datum; Protobuf adds the message-index list `0x00`.
 //!   - [`Framing::Json`]: the event's JSON form (`content-type: application/json`).
 //!   - [`Framing::StructuredJson`]: CloudEvents structured mode — the brief's whole JSON
-//!     envelope with `data` in the value, `content-type: application/cloudevents+json`.
+//!     envelope with `data` in the value, `content-type: application/cloudevents+json`. Only
+//!     `traceparent` and `ce_id` stay in the headers (readers of structured mode ignore them).
 //! - **Headers**: CloudEvents binary mode, see [`crate::envelope`].
 //!
 //! Decoding ([`decode`]) needs no configuration: structured mode is recognised by its
@@ -161,8 +162,9 @@ pub fn encode<E: DomainEvent>(
     };
     let mut headers = envelope.into_headers();
     if let Framing::StructuredJson = framing {
-        // The envelope lives in the value; keep only the trace context in headers.
-        headers.retain(|(n, _)| n == headers::TRACEPARENT);
+        // The envelope lives in the value. Headers keep the trace context, and the event id:
+        // the publisher's outbox, claim check and delivery reports name a record by it.
+        headers.retain(|(n, _)| n == headers::TRACEPARENT || n == headers::ID);
     }
     headers.push((
         headers::CONTENT_TYPE.into(),

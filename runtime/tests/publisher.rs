@@ -207,6 +207,53 @@ async fn oversized_events_are_rejected_naming_type_and_size_or_claim_checked() {
     std::fs::remove_dir_all(dir).ok();
 }
 
+/// In structured mode the envelope travels in the value, yet the publisher still knows each
+/// record's event id: deliveries report it, and oversized events are claim-checked under
+/// their own ids (two of them must not share one stored value).
+#[tokio::test]
+async fn structured_mode_events_keep_their_ids_through_delivery_and_claim_check() {
+    let bus = Bus::default();
+    let dir = temp_dir("claims-structured");
+    let publisher = Publisher::new(
+        bus.clone(),
+        PublisherConfig {
+            max_message_bytes: 300,
+            framing: carebus::wire::Framing::StructuredJson,
+            claim_check_dir: Some(dir.clone()),
+            ..PublisherConfig::default()
+        },
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    let mut ids = Vec::new();
+    for (patient, notes) in [("p-1", "first note "), ("p-2", "second note ")] {
+        let mut big = PatientAdmitted::new(patient, "icu");
+        big.notes = carebus::Phi::new(notes.repeat(60));
+        let delivery = publisher
+            .publish_event(big.clone(), PublishOptions::default())
+            .await
+            .unwrap();
+        assert!(
+            !delivery.event_id.is_empty(),
+            "the delivery names its event"
+        );
+        ids.push(delivery.event_id);
+        events.push(WardsEvent::PatientAdmitted(big));
+    }
+    assert_ne!(ids[0], ids[1]);
+    let store = LocalDirStore::new(&dir).unwrap();
+    for (record, (id, expected)) in bus.topic_records(TOPIC).iter().zip(ids.iter().zip(&events)) {
+        let value =
+            carebus::claim_check::check_out(Some(&store), &record.headers, record.value.clone())
+                .unwrap();
+        let (envelope, event) =
+            carebus::wire::decode::<WardsEvent>(&record.headers, &value).unwrap();
+        assert_eq!(&envelope.event_id, id);
+        assert_eq!(&event, expected, "each record's own payload comes back");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
 #[tokio::test]
 async fn a_transaction_makes_all_events_visible_or_none() {
     let bus = Bus::new(BusConfig {
