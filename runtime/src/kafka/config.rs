@@ -13,6 +13,10 @@ use std::time::Duration;
 /// The bootstrap address used when none is configured (the test broker of `scripts/services`).
 pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:19092";
 
+/// How long librdkafka waits before fetching again for a partition whose prefetch queue was
+/// full (its default is 1,000).
+const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 /// Payload compression of produced batches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Compression {
@@ -257,6 +261,11 @@ impl KafkaConfig {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("enable.partition.eof", "false")
+            // librdkafka postpones a partition's next fetch by this much once its prefetch
+            // queue is over `queued.min.messages` / `queued.max.messages.kbytes`; at its
+            // default (1 s) a consumer that drains the queue sooner sits idle until the
+            // backoff ends (measured: a typed consumer idle for 600 ms of a 1.6 s run).
+            .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
             .set(
                 "auto.offset.reset",
                 match subscribe.offset_reset {
@@ -321,6 +330,11 @@ mod tests {
         assert_eq!(c.get("isolation.level"), Some("read_committed"));
         assert_eq!(c.get("auto.offset.reset"), Some("latest"));
         assert_eq!(c.get("max.poll.interval.ms"), Some("60000"));
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some(FETCH_QUEUE_BACKOFF_MS));
+        sub.properties
+            .insert("fetch.queue.backoff.ms".into(), "250".into());
+        let c = KafkaConfig::default().consumer_config(&sub);
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("250"));
     }
 
     #[test]
