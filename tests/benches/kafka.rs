@@ -20,7 +20,7 @@ use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin, TopicsSpec};
 use carebus::transport::Record;
 use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
 use carebus_schemas::{PatientDeactivated, PatientsDispatcher};
-use carebus_tests::{DeactivationProbe, bench_event, kafka_bootstrap, unique_name};
+use carebus_tests::{DeactivationProbe, RawEnvelope, bench_event, kafka_bootstrap, unique_name};
 use futures::StreamExt;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -326,21 +326,6 @@ async fn consume_raw_decoding(config: &KafkaConfig, topic: &str, n: usize) -> Du
     first.unwrap().elapsed()
 }
 
-/// The envelope a hand-written consumer reads to know what it received: the CloudEvents
-/// headers carebus sets, in one pass over them.
-#[derive(Default)]
-struct RawEnvelope {
-    id: String,
-    event_type: String,
-    time: Option<carebus::Timestamp>,
-    subject: String,
-    source: String,
-    version: u32,
-    aggregate_type: String,
-    correlation_id: Option<String>,
-    traceparent: Option<String>,
-}
-
 /// What a hand-written rdkafka consumer does to get what a typed handler gets: read the
 /// CloudEvents envelope from the headers, decode the payload by its type and version with the
 /// generated codec, hand the event to the typed consumer's handler work, store the offset:
@@ -359,22 +344,12 @@ async fn consume_raw_enveloped(config: &KafkaConfig, topic: &str, n: usize) -> D
     for _ in 0..n {
         let m = consumer.recv().await.unwrap();
         first.get_or_insert_with(Instant::now);
-        let mut env = RawEnvelope::default();
-        for h in rdkafka::Message::headers(&m).iter().flat_map(|h| h.iter()) {
-            let text = || std::str::from_utf8(h.value.unwrap_or_default()).unwrap_or_default();
-            match h.key {
-                "ce_id" => env.id = text().to_owned(),
-                "ce_type" => env.event_type = text().to_owned(),
-                "ce_time" => env.time = carebus::Timestamp::parse_rfc3339(text()),
-                "ce_subject" => env.subject = text().to_owned(),
-                "ce_source" => env.source = text().to_owned(),
-                "ce_eventversion" => env.version = text().parse().unwrap_or_default(),
-                "ce_aggregatetype" => env.aggregate_type = text().to_owned(),
-                "ce_correlationid" => env.correlation_id = Some(text().to_owned()),
-                "traceparent" => env.traceparent = Some(text().to_owned()),
-                _ => {}
-            }
-        }
+        let env = RawEnvelope::read(
+            rdkafka::Message::headers(&m)
+                .iter()
+                .flat_map(|h| h.iter())
+                .map(|h| (h.key, h.value.unwrap_or_default())),
+        );
         let payload = rdkafka::Message::payload(&m).unwrap_or_default();
         let event =
             PatientsEvent::decode(&env.event_type, env.version, &payload[10..]).expect("decodes");

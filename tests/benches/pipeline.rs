@@ -6,123 +6,17 @@
 //! decode, dispatch to the generated handler) over a transport whose poll hands out pre-built
 //! records. What is left of the Kafka benchmark's typed/raw gap after these is librdkafka.
 
-use carebus::transport::{
-    ConsumerEvent, ReceivedRecord, Record, RecordPosition, SubscribeConfig, TopicPartition,
-    Transport, TransportConsumer, TransportError,
-};
 use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
-use carebus_schemas::PatientsDispatcher;
-use carebus_tests::{DeactivationProbe, bench_event};
+use carebus_schemas::{PatientsDispatcher, PatientsEvent};
+use carebus_tests::{DeactivationProbe, RawEnvelope, bench_event};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use std::collections::VecDeque;
+use null_transport::{Lent, NullTransport, TOPIC, received};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-const TOPIC: &str = "healthcare.patients.events";
-
-/// Acknowledges every send at once; its consumers hand out a queue of pre-built records.
-#[derive(Clone, Default)]
-struct NullTransport {
-    offset: Arc<AtomicI64>,
-    records: Arc<Mutex<VecDeque<ReceivedRecord>>>,
-}
-
-impl Transport for NullTransport {
-    type Consumer = NullConsumer;
-
-    async fn send(&self, record: Record) -> Result<RecordPosition, TransportError> {
-        self.send_ref(&record).await
-    }
-
-    /// Like Kafka's: the record is copied out of the borrow (here: only its topic).
-    async fn send_ref(&self, record: &Record) -> Result<RecordPosition, TransportError> {
-        Ok(RecordPosition {
-            topic: record.topic.clone(),
-            partition: 0,
-            offset: self.offset.fetch_add(1, Ordering::Relaxed),
-        })
-    }
-
-    async fn send_transaction(
-        &self,
-        records: Vec<Record>,
-    ) -> Result<Vec<RecordPosition>, TransportError> {
-        let mut positions = Vec::with_capacity(records.len());
-        for r in records {
-            positions.push(self.send(r).await?);
-        }
-        Ok(positions)
-    }
-
-    async fn flush(&self, _: Duration) -> Result<(), TransportError> {
-        Ok(())
-    }
-
-    async fn partition_count(&self, _: &str) -> Result<i32, TransportError> {
-        Ok(1)
-    }
-
-    async fn subscribe(&self, _: SubscribeConfig) -> Result<NullConsumer, TransportError> {
-        Ok(NullConsumer {
-            records: self.records.clone(),
-        })
-    }
-}
-
-struct NullConsumer {
-    records: Arc<Mutex<VecDeque<ReceivedRecord>>>,
-}
-
-impl TransportConsumer for NullConsumer {
-    async fn poll(&self, timeout: Duration) -> Result<Option<ConsumerEvent>, TransportError> {
-        let next = self.records.lock().unwrap().pop_front();
-        match next {
-            Some(r) => Ok(Some(ConsumerEvent::Record(r))),
-            None => {
-                tokio::time::sleep(timeout.min(Duration::from_millis(1))).await;
-                Ok(None)
-            }
-        }
-    }
-    fn store_offset(&self, _: &TopicPartition, _: i64) -> Result<(), TransportError> {
-        Ok(())
-    }
-    async fn commit(&self) -> Result<(), TransportError> {
-        Ok(())
-    }
-    async fn committed(&self, _: &TopicPartition) -> Result<Option<i64>, TransportError> {
-        Ok(None)
-    }
-    fn pause(&self, _: &[TopicPartition]) -> Result<(), TransportError> {
-        Ok(())
-    }
-    fn resume(&self, _: &[TopicPartition]) -> Result<(), TransportError> {
-        Ok(())
-    }
-    fn seek(&self, _: &TopicPartition, _: i64) -> Result<(), TransportError> {
-        Ok(())
-    }
-    fn assignment(&self) -> Result<Vec<TopicPartition>, TransportError> {
-        Ok(vec![TopicPartition::new(TOPIC, 0)])
-    }
-    async fn close(&self) -> Result<(), TransportError> {
-        Ok(())
-    }
-}
-
-fn received(record: Record, offset: i64) -> ReceivedRecord {
-    ReceivedRecord {
-        topic: record.topic,
-        partition: 0,
-        offset,
-        key: record.key,
-        value: record.value,
-        headers: record.headers,
-        timestamp_ms: 0,
-    }
-}
+#[path = "support/null_transport.rs"]
+mod null_transport;
 
 fn publish(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -187,41 +81,77 @@ fn consume(c: &mut Criterion) {
             .unwrap()
         })
     });
-    // The whole consumer: `iters` records queued, timed from the run's start to the last one
-    // handled.
+    // The whole consumer: `iters` records queued (owned, each dropped after handling), timed
+    // from the run's start to the last one handled.
     g.bench_function("Consumer::run (sequential)", |b| {
         b.to_async(&rt).iter_custom(|iters| {
-            let transport = transport.clone();
-            let publisher = publisher.clone();
-            let record = record.clone();
-            async move {
-                let n = iters as usize;
-                {
-                    let mut queue = transport.records.lock().unwrap();
-                    queue.clear();
-                    queue.extend((0..n).map(|i| received(record.clone(), i as i64)));
+            let n = iters as usize;
+            let mut queue = transport.records.lock().unwrap();
+            queue.clear();
+            queue.extend((0..n).map(|i| received(record.clone(), i as i64)));
+            drop(queue);
+            run_consumer(publisher.clone(), n)
+        })
+    });
+    // The same, with one record lent `iters` times as the Kafka consumer lends librdkafka's
+    // messages: the consumer's own cost per record.
+    transport.lent.record.set(one.clone()).expect("set once");
+    g.bench_function("Consumer::run (lent records)", |b| {
+        b.to_async(&rt).iter_custom(|iters| {
+            transport
+                .lent
+                .remaining
+                .store(iters as usize, Ordering::Relaxed);
+            run_consumer(publisher.clone(), iters as usize)
+        })
+    });
+    // What a hand-written consumer does with the same lent record to get the same event to the
+    // same handler work: read the envelope, decode by type and version, call the probe. The
+    // baseline of the Consumer's own cost (the Kafka benchmark's "raw reading envelope" row).
+    let probe = DeactivationProbe::default();
+    let lent = Lent::default();
+    lent.record.set(one.clone()).expect("set once");
+    g.bench_function("hand-written loop (lent records)", |b| {
+        b.iter(|| {
+            lent.remaining.store(1, Ordering::Relaxed);
+            lent.lend(|view| {
+                let env = RawEnvelope::read(view.headers.iter().copied());
+                let event = <PatientsEvent as carebus::topic::TopicEvents>::decode(
+                    &env.event_type,
+                    env.version,
+                    &view.value[10..],
+                )
+                .expect("decodes");
+                if let PatientsEvent::PatientDeactivated(e) = &event {
+                    probe.record(e);
                 }
-                let probe = DeactivationProbe::default();
-                let mut config = ConsumerConfig::new("bench");
-                config.topics = vec![TOPIC.to_string()];
-                let consumer = Consumer::new(publisher, config);
-                let (stop, shutdown) = Shutdown::channel();
-                let started = Instant::now();
-                let run = consumer.run(PatientsDispatcher(probe.clone()), shutdown);
-                let watch = async {
-                    while probe.seen() < n {
-                        tokio::task::yield_now().await;
-                    }
-                    stop.trigger();
-                    started.elapsed()
-                };
-                let (report, elapsed) = tokio::join!(run, watch);
-                report.expect("consumer run");
-                elapsed
-            }
+                black_box((env, event));
+            })
         })
     });
     g.finish();
+}
+
+/// Run a Consumer over the null transport until `n` deactivations were handled; the time from
+/// its start to the last one.
+async fn run_consumer(publisher: Publisher<NullTransport>, n: usize) -> Duration {
+    let probe = DeactivationProbe::default();
+    let mut config = ConsumerConfig::new("bench");
+    config.topics = vec![TOPIC.to_string()];
+    let consumer = Consumer::new(publisher, config);
+    let (stop, shutdown) = Shutdown::channel();
+    let started = Instant::now();
+    let run = consumer.run(PatientsDispatcher(probe.clone()), shutdown);
+    let watch = async {
+        while probe.seen() < n {
+            tokio::task::yield_now().await;
+        }
+        stop.trigger();
+        started.elapsed()
+    };
+    let (report, elapsed) = tokio::join!(run, watch);
+    report.expect("consumer run");
+    elapsed
 }
 
 criterion_group!(benches, publish, consume);

@@ -253,6 +253,44 @@ pub fn bench_event(i: usize) -> carebus_schemas::PatientDeactivated {
     }
 }
 
+/// The envelope a hand-written consumer reads to know what it received: the CloudEvents
+/// headers carebus sets, in one pass over them. The benchmarks' raw baselines read it.
+#[derive(Default)]
+pub struct RawEnvelope {
+    pub id: String,
+    pub event_type: String,
+    pub time: Option<carebus::Timestamp>,
+    pub subject: String,
+    pub source: String,
+    pub version: u32,
+    pub aggregate_type: String,
+    pub correlation_id: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+impl RawEnvelope {
+    /// Read the envelope from a record's headers (name, value).
+    pub fn read<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> RawEnvelope {
+        let mut env = RawEnvelope::default();
+        for (name, value) in headers {
+            let text = || std::str::from_utf8(value).unwrap_or_default();
+            match name {
+                "ce_id" => env.id = text().to_owned(),
+                "ce_type" => env.event_type = text().to_owned(),
+                "ce_time" => env.time = carebus::Timestamp::parse_rfc3339(text()),
+                "ce_subject" => env.subject = text().to_owned(),
+                "ce_source" => env.source = text().to_owned(),
+                "ce_eventversion" => env.version = text().parse().unwrap_or_default(),
+                "ce_aggregatetype" => env.aggregate_type = text().to_owned(),
+                "ce_correlationid" => env.correlation_id = Some(text().to_owned()),
+                "traceparent" => env.traceparent = Some(text().to_owned()),
+                _ => {}
+            }
+        }
+        env
+    }
+}
+
 /// The benchmarks' handler of patient events: counts handled deactivations, notes when the
 /// first and the last were handled, and how long after its creation (`deactivatedAt`) each
 /// one reached it. Clones share their records.
