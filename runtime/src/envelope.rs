@@ -113,29 +113,53 @@ pub mod headers {
     ];
 }
 
-/// The position of a CloudEvents or carebus header name in [`headers::ALL`].
+/// The position of a CloudEvents or carebus header name in [`headers::ALL`]. Every record
+/// header is looked up here, so the names are told apart by length first.
 pub fn known_index(name: &str) -> Option<usize> {
     use headers::*;
-    Some(match name {
-        SPECVERSION => 0,
-        ID => 1,
-        SOURCE => 2,
-        TYPE => 3,
-        TIME => 4,
-        SUBJECT => 5,
-        DATASCHEMA => 6,
-        CONTENT_TYPE => 7,
-        TENANT_ID => 8,
-        CORRELATION_ID => 9,
-        CAUSATION_ID => 10,
-        AGGREGATE_TYPE => 11,
-        EVENT_VERSION => 12,
-        SCHEMA_FINGERPRINT => 13,
-        USER_ID => 14,
-        IP_ADDRESS => 15,
-        TRACEPARENT => 16,
-        _ => return None,
-    })
+    macro_rules! one_of {
+        ($($known:ident),+) => {{
+            $(if name == $known {
+                return Some(const { at($known) });
+            })+
+        }};
+    }
+    match name.len() {
+        5 => one_of!(ID),
+        7 => one_of!(TYPE, TIME),
+        9 => one_of!(SOURCE, USER_ID),
+        10 => one_of!(SUBJECT),
+        11 => one_of!(TENANT_ID, TRACEPARENT),
+        12 => one_of!(CONTENT_TYPE, IP_ADDRESS),
+        13 => one_of!(DATASCHEMA),
+        14 => one_of!(SPECVERSION, CAUSATION_ID),
+        15 => one_of!(EVENT_VERSION),
+        16 => one_of!(CORRELATION_ID, AGGREGATE_TYPE),
+        20 => one_of!(SCHEMA_FINGERPRINT),
+        _ => {}
+    }
+    None
+}
+
+/// The position of a known header name in [`headers::ALL`], at compile time where the name is
+/// a constant (the lookups of [`Envelope::from_headers`]).
+const fn at(name: &str) -> usize {
+    let mut i = 0;
+    while i < headers::ALL.len() {
+        let known = headers::ALL[i].as_bytes();
+        let wanted = name.as_bytes();
+        if known.len() == wanted.len() {
+            let mut j = 0;
+            while j < known.len() && known[j] == wanted[j] {
+                j += 1;
+            }
+            if j == known.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not a known header name")
 }
 
 /// A new random W3C `traceparent` (version 00, sampled).
@@ -244,6 +268,22 @@ pub fn version_text(version: u32) -> String {
 }
 
 /// Read `"2"`, `"2.0"` (or a JSON number) as version 2.
+/// A fingerprint's hex digits (1 to 16 of them, either case), as carebus writes them; no sign.
+fn parse_hex_u64(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 16 {
+        return None;
+    }
+    text.bytes().try_fold(0u64, |n, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u64::from(digit))
+    })
+}
+
 pub fn parse_version(text: &str) -> Option<u32> {
     let major = text.strip_suffix(".0").unwrap_or(text);
     major.parse().ok()
@@ -334,57 +374,64 @@ impl Envelope {
                 found[i].get_or_insert(value.as_ref());
             }
         }
-        let optional = |name: &'static str| {
-            known_index(name)
-                .and_then(|i| found[i])
-                .and_then(|v| std::str::from_utf8(v).ok())
-        };
-        let required =
-            |name: &'static str| optional(name).ok_or(EnvelopeError::MissingHeader(name));
-        if required(SPECVERSION)? != SPEC_VERSION {
+        let text = |i: usize| found[i].and_then(|v| std::str::from_utf8(v).ok());
+        // The header's index in `found` is worked out at compile time.
+        macro_rules! optional {
+            ($name:ident) => {
+                text(const { at($name) })
+            };
+        }
+        macro_rules! required {
+            ($name:ident) => {
+                optional!($name).ok_or(EnvelopeError::MissingHeader($name))
+            };
+        }
+        macro_rules! owned {
+            ($name:ident) => {
+                optional!($name).map(str::to_owned)
+            };
+        }
+        if required!(SPECVERSION)? != SPEC_VERSION {
             return Err(EnvelopeError::BadHeader {
                 name: SPECVERSION,
                 reason: format!("expected {SPEC_VERSION}"),
             });
         }
         let event_time =
-            Timestamp::parse_rfc3339(required(TIME)?).ok_or(EnvelopeError::BadHeader {
+            Timestamp::parse_rfc3339(required!(TIME)?).ok_or(EnvelopeError::BadHeader {
                 name: TIME,
                 reason: "not an RFC 3339 timestamp".into(),
             })?;
         let event_version =
-            parse_version(required(EVENT_VERSION)?).ok_or(EnvelopeError::BadHeader {
+            parse_version(required!(EVENT_VERSION)?).ok_or(EnvelopeError::BadHeader {
                 name: EVENT_VERSION,
                 reason: "not a whole version number".into(),
             })?;
-        let schema_fingerprint = match optional(SCHEMA_FINGERPRINT) {
+        let schema_fingerprint = match optional!(SCHEMA_FINGERPRINT) {
             None => None,
-            Some(t) => Some(
-                u64::from_str_radix(t, 16).map_err(|_| EnvelopeError::BadHeader {
-                    name: SCHEMA_FINGERPRINT,
-                    reason: "not 16 hex digits".into(),
-                })?,
-            ),
+            Some(t) => Some(parse_hex_u64(t).ok_or(EnvelopeError::BadHeader {
+                name: SCHEMA_FINGERPRINT,
+                reason: "not 16 hex digits".into(),
+            })?),
         };
-        let owned = |name| optional(name).map(str::to_owned);
         Ok(Envelope {
-            event_id: required(ID)?.to_owned(),
-            event_type: required(TYPE)?.to_owned(),
+            event_id: required!(ID)?.to_owned(),
+            event_type: required!(TYPE)?.to_owned(),
             event_version,
             event_time,
-            aggregate_id: required(SUBJECT)?.to_owned(),
-            aggregate_type: owned(AGGREGATE_TYPE).unwrap_or_default(),
-            tenant_id: owned(TENANT_ID),
-            correlation_id: owned(CORRELATION_ID),
-            causation_id: owned(CAUSATION_ID),
+            aggregate_id: required!(SUBJECT)?.to_owned(),
+            aggregate_type: owned!(AGGREGATE_TYPE).unwrap_or_default(),
+            tenant_id: owned!(TENANT_ID),
+            correlation_id: owned!(CORRELATION_ID),
+            causation_id: owned!(CAUSATION_ID),
             metadata: EventMetadata {
-                user_id: owned(USER_ID),
-                source: from_uri_reference(required(SOURCE)?),
-                ip_address: owned(IP_ADDRESS),
+                user_id: owned!(USER_ID),
+                source: from_uri_reference(required!(SOURCE)?),
+                ip_address: owned!(IP_ADDRESS),
             },
             schema_fingerprint,
-            data_schema: owned(DATASCHEMA),
-            traceparent: owned(TRACEPARENT),
+            data_schema: owned!(DATASCHEMA),
+            traceparent: owned!(TRACEPARENT),
         })
     }
 
@@ -482,6 +529,33 @@ mod tests {
         }
         for other in ["", "ce_", "ce_ID", "ce_id ", "x-custom", "carebus_attempts"] {
             assert_eq!(known_index(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_read_as_hex() {
+        for (text, expected) in [
+            ("0", Some(0)),
+            ("00000000000000ff", Some(255)),
+            ("DEADbeef", Some(0xdead_beef)),
+            ("ffffffffffffffff", Some(u64::MAX)),
+            ("", None),
+            ("+ff", None),
+            ("-1", None),
+            ("0x10", None),
+            ("1ffffffffffffffff", None),
+            ("12 34", None),
+        ] {
+            assert_eq!(parse_hex_u64(text), expected, "{text:?}");
+        }
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        for _ in 0..1_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut text = String::new();
+            push_hex(x, &mut text);
+            assert_eq!(parse_hex_u64(&text), Some(x), "{text}");
         }
     }
 

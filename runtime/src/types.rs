@@ -141,6 +141,60 @@ fn write_rfc3339_utc(f: &mut fmt::Formatter<'_>, dt: chrono::DateTime<chrono::Ut
     f.write_str(std::str::from_utf8(&buf[..=end]).map_err(|_| fmt::Error)?)
 }
 
+/// Seconds since the epoch and nanoseconds of RFC 3339 text in the shape carebus writes it
+/// (`YYYY-MM-DDTHH:MM:SS`, up to 9 fraction digits, `Z`), read without chrono's general
+/// parser: every received event's `ce_time` comes through here. `None` for any other shape
+/// (offsets, lower-case separators, leap seconds), which chrono then reads.
+fn parse_rfc3339_utc(s: &str) -> Option<(i64, u32)> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0u32, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > month_days || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let fraction = &b[19..b.len() - 1];
+    let nanos = match fraction {
+        [] => 0,
+        [b'.', digits @ ..] if (1..=9).contains(&digits.len()) => {
+            num(20..20 + digits.len())? * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    // Days from the civil date (Howard Hinnant's algorithm), March-based years.
+    let (y, m) = if month <= 2 {
+        (i64::from(year) - 1, month + 9)
+    } else {
+        (i64::from(year), month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = i64::from((153 * m + 2) / 5 + day - 1);
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second);
+    Some((secs, nanos))
+}
+
 macro_rules! timestamp_type {
     ($name:ident, $unit:literal, $per_sec:expr, $doc:literal) => {
         #[doc = $doc]
@@ -166,9 +220,15 @@ macro_rules! timestamp_type {
             }
             /// Parse RFC 3339 text (`2024-11-24T10:30:00Z`).
             pub fn parse_rfc3339(s: &str) -> Option<Self> {
-                let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
-                let secs = dt.timestamp().checked_mul($per_sec)?;
-                secs.checked_add(dt.timestamp_subsec_nanos() as i64 / (1_000_000_000 / $per_sec))
+                let (secs, nanos) = match parse_rfc3339_utc(s) {
+                    Some(utc) => utc,
+                    None => {
+                        let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+                        (dt.timestamp(), dt.timestamp_subsec_nanos())
+                    }
+                };
+                secs.checked_mul($per_sec)?
+                    .checked_add(nanos as i64 / (1_000_000_000 / $per_sec))
                     .map($name)
             }
             /// RFC 3339 text in UTC for years 0000-9999; `None` outside them.
@@ -443,6 +503,70 @@ mod tests {
             TimestampMillis(1_732_444_200_120).to_string(),
             "2024-11-24T10:30:00.120Z"
         );
+    }
+
+    #[test]
+    fn rfc3339_is_read_as_chrono_reads_it() {
+        let chrono_nanos = |text: &str| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .ok()
+                .map(|dt| (dt.timestamp(), dt.timestamp_subsec_nanos()))
+        };
+        let mut texts: Vec<String> = [
+            "2024-11-24T10:30:00Z",
+            "2024-02-29T23:59:59.5Z",
+            "2000-02-29T00:00:00.000000001Z",
+            "1900-02-28T12:00:00.123Z",
+            "0000-01-01T00:00:00Z",
+            "9999-12-31T23:59:59.999999999Z",
+            "1969-12-31T23:59:59.999999Z",
+            // Not the fast path's shape, or not valid at all: chrono decides.
+            "2023-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2024-04-31T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-00-10T00:00:00Z",
+            "2024-11-00T00:00:00Z",
+            "2024-11-24T24:00:00Z",
+            "2024-11-24T10:60:00Z",
+            "2016-12-31T23:59:60Z",
+            "2024-11-24t10:30:00z",
+            "2024-11-24T10:30:00+01:00",
+            "2024-11-24T10:30:00.1234567891Z",
+            "2024-11-24T10:30:00.Z",
+            "2024-11-24T10:30:00,5Z",
+            "2024-11-24 10:30:00Z",
+            "+2024-11-24T10:30:00Z",
+            "2024-1-24T10:30:00Z",
+            "２024-11-24T10:30:00Z",
+            "",
+            "Z",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut x: i64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let micros = x % 253_402_300_799_999_999;
+            texts.push(Timestamp(micros).to_string());
+            let nanos = (x.unsigned_abs() % 1_000_000_000) as u32;
+            if let Some(dt) = chrono::DateTime::from_timestamp(micros / 1_000_000, nanos) {
+                texts.push(dt.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true));
+            }
+        }
+        for text in &texts {
+            let expected = chrono_nanos(text);
+            assert_eq!(
+                Timestamp::parse_rfc3339(text),
+                expected.map(|(s, n)| Timestamp(s * 1_000_000 + i64::from(n) / 1_000)),
+                "{text}"
+            );
+            if let Some(fast) = parse_rfc3339_utc(text) {
+                assert_eq!(Some(fast), expected, "{text}");
+            }
+        }
     }
 
     #[test]
