@@ -330,7 +330,10 @@ mod tests {
         assert_eq!(c.get("isolation.level"), Some("read_committed"));
         assert_eq!(c.get("auto.offset.reset"), Some("latest"));
         assert_eq!(c.get("max.poll.interval.ms"), Some("60000"));
-        assert_eq!(c.get("fetch.queue.backoff.ms"), Some(FETCH_QUEUE_BACKOFF_MS));
+        assert_eq!(
+            c.get("fetch.queue.backoff.ms"),
+            Some(FETCH_QUEUE_BACKOFF_MS)
+        );
         sub.properties
             .insert("fetch.queue.backoff.ms".into(), "250".into());
         let c = KafkaConfig::default().consumer_config(&sub);

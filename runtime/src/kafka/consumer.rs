@@ -21,6 +21,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -33,7 +34,43 @@ const STACK_HEADERS: usize = 24;
 /// How long a blocking group call (committed offsets, seek) may take.
 const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-type Notices = Arc<Mutex<VecDeque<ConsumerEvent>>>;
+type Notices = Arc<NoticeQueue>;
+
+/// Rebalance notices waiting to be handed out; whether any wait is readable without the lock
+/// (the poll loop asks once per record).
+#[derive(Default)]
+struct NoticeQueue {
+    queue: Mutex<VecDeque<ConsumerEvent>>,
+    waiting: AtomicBool,
+}
+
+impl NoticeQueue {
+    fn push(&self, notice: ConsumerEvent) {
+        let mut queue = lock(&self.queue);
+        queue.push_back(notice);
+        self.waiting.store(true, Ordering::Release);
+    }
+
+    fn pop(&self) -> Option<ConsumerEvent> {
+        if !self.any() {
+            return None;
+        }
+        let mut queue = lock(&self.queue);
+        let notice = queue.pop_front();
+        self.waiting.store(!queue.is_empty(), Ordering::Release);
+        notice
+    }
+
+    fn any(&self) -> bool {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    fn clear(&self) {
+        let mut queue = lock(&self.queue);
+        queue.clear();
+        self.waiting.store(false, Ordering::Release);
+    }
+}
 
 /// The rdkafka context: turns rebalances into notices and commits before a revoke.
 pub struct GroupContext {
@@ -53,7 +90,7 @@ impl ConsumerContext for GroupContext {
             }
             let revoked = partitions(tpl);
             if !revoked.is_empty() {
-                lock(&self.notices).push_back(ConsumerEvent::Revoked(revoked));
+                self.notices.push(ConsumerEvent::Revoked(revoked));
             }
         }
     }
@@ -63,7 +100,7 @@ impl ConsumerContext for GroupContext {
             Rebalance::Assign(tpl) => {
                 let assigned = partitions(tpl);
                 if !assigned.is_empty() {
-                    lock(&self.notices).push_back(ConsumerEvent::Assigned(assigned));
+                    self.notices.push(ConsumerEvent::Assigned(assigned));
                 }
             }
             Rebalance::Error(e) => tracing::warn!(error = %e, "consumer group rebalance failed"),
@@ -81,6 +118,9 @@ pub struct KafkaConsumer {
     held: Mutex<Option<ReceivedRecord>>,
     /// Pauses kept locally so prefetched records are not dropped and refetched.
     pauses: Mutex<PauseBuffer>,
+    /// A record is held or the pause buffer is not empty: records cannot be lent straight
+    /// from librdkafka. Kept with every change under the locks, read without them.
+    holding: AtomicBool,
 }
 
 impl KafkaConsumer {
@@ -113,6 +153,7 @@ impl KafkaConsumer {
             notices,
             held: Mutex::new(None),
             pauses: Mutex::new(PauseBuffer::new(PAUSE_HOLD_CAP)),
+            holding: AtomicBool::new(false),
         })
     }
 
@@ -157,13 +198,15 @@ impl KafkaConsumer {
         if let Some(event) = self.next_notice() {
             return Ok(Some(Polled::Notice(event)));
         }
-        let ready = lock(&self.pauses).next_ready();
-        if let Some(record) = ready {
-            return Ok(Some(Polled::Record(lend(&record, visit))));
-        }
-        let held = lock(&self.held).take();
-        if let Some(record) = held {
-            return self.arrived(&consumer, record, visit);
+        if self.holding.load(Ordering::Acquire) {
+            let ready = self.with_pauses(PauseBuffer::next_ready);
+            if let Some(record) = ready {
+                return Ok(Some(Polled::Record(lend(&record, visit))));
+            }
+            let held = self.with_held(Option::take);
+            if let Some(record) = held {
+                return self.arrived(&consumer, record, visit);
+            }
         }
         // A zero timeout takes only what is already fetched, without a timer.
         let polled = if timeout.is_zero() {
@@ -203,7 +246,7 @@ impl KafkaConsumer {
             timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
         };
         // Rebalance callbacks run inside recv, and held records go first: both need a copy.
-        if self.has_notices() || !lock(&self.pauses).is_empty() {
+        if self.notices.any() || self.holding.load(Ordering::Acquire) {
             return self.arrived(&consumer, view.to_received(), visit);
         }
         Ok(Some(Polled::Record(visit(view))))
@@ -218,10 +261,10 @@ impl KafkaConsumer {
         visit: impl FnOnce(RecordView<'_>) -> R,
     ) -> Result<Option<Polled<R>>, TransportError> {
         if let Some(event) = self.next_notice() {
-            *lock(&self.held) = Some(received);
+            self.with_held(|held| *held = Some(received));
             return Ok(Some(Polled::Notice(event)));
         }
-        let arrival = lock(&self.pauses).arrive(received);
+        let arrival = self.with_pauses(|pauses| pauses.arrive(received));
         match arrival {
             Arrival::Deliver(record) => Ok(Some(Polled::Record(lend(&record, visit)))),
             // Held for a paused partition: return rather than read on, so a paused consumer
@@ -238,23 +281,40 @@ impl KafkaConsumer {
         }
     }
 
-    fn has_notices(&self) -> bool {
-        !lock(&self.notices).is_empty()
-    }
-
     fn next_notice(&self) -> Option<ConsumerEvent> {
-        let event = lock(&self.notices).pop_front()?;
+        let event = self.notices.pop()?;
         if let ConsumerEvent::Revoked(revoked) = &event {
-            lock(&self.pauses).forget(revoked);
-            let mut held = lock(&self.held);
-            if held
-                .as_ref()
-                .is_some_and(|r| revoked.contains(&r.topic_partition()))
-            {
-                *held = None;
-            }
+            self.with_pauses(|pauses| pauses.forget(revoked));
+            self.with_held(|held| {
+                if held
+                    .as_ref()
+                    .is_some_and(|r| revoked.contains(&r.topic_partition()))
+                {
+                    *held = None;
+                }
+            });
         }
         Some(event)
+    }
+
+    /// Change the pause buffer, keeping `holding` up to date.
+    fn with_pauses<R>(&self, change: impl FnOnce(&mut PauseBuffer) -> R) -> R {
+        let mut pauses = lock(&self.pauses);
+        let result = change(&mut pauses);
+        let held = lock(&self.held);
+        self.holding
+            .store(!pauses.is_empty() || held.is_some(), Ordering::Release);
+        result
+    }
+
+    /// Change the held record, keeping `holding` up to date.
+    fn with_held<R>(&self, change: impl FnOnce(&mut Option<ReceivedRecord>) -> R) -> R {
+        let pauses = lock(&self.pauses);
+        let mut held = lock(&self.held);
+        let result = change(&mut held);
+        self.holding
+            .store(!pauses.is_empty() || held.is_some(), Ordering::Release);
+        result
     }
 
     /// Mark everything before `next_offset` as processed.
@@ -300,13 +360,13 @@ impl KafkaConsumer {
     /// (see [`PauseBuffer`]), not dropped and refetched.
     pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
         self.current()?;
-        lock(&self.pauses).pause(partitions);
+        self.with_pauses(|pauses| pauses.pause(partitions));
         Ok(())
     }
 
     pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
         let consumer = self.current()?;
-        let fetch_again = lock(&self.pauses).resume(partitions);
+        let fetch_again = self.with_pauses(|pauses| pauses.resume(partitions));
         if fetch_again.is_empty() {
             return Ok(());
         }
@@ -316,11 +376,12 @@ impl KafkaConsumer {
     }
 
     pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), TransportError> {
-        let mut held = lock(&self.held);
-        if held.as_ref().is_some_and(|r| r.topic_partition() == *tp) {
-            *held = None;
-        }
-        lock(&self.pauses).drop_held(tp);
+        self.with_held(|held| {
+            if held.as_ref().is_some_and(|r| r.topic_partition() == *tp) {
+                *held = None;
+            }
+        });
+        self.with_pauses(|pauses| pauses.drop_held(tp));
         self.current()?
             .seek(
                 &tp.topic,
@@ -360,8 +421,8 @@ impl KafkaConsumer {
             drop(consumer);
         })
         .await?;
-        lock(&self.notices).clear();
-        *lock(&self.held) = None;
+        self.notices.clear();
+        self.with_held(|held| *held = None);
         match committed {
             Err(e) if !is_no_offset(&e) => Err(transport_error("commit offsets on close", &e)),
             _ => Ok(()),
