@@ -168,6 +168,7 @@ impl<T: Transport> Consumer<T> {
             finished,
             tracker: OffsetTracker::default(),
             to_store: Vec::new(),
+            last_topic: String::new(),
             buffered: 0,
             paused: false,
             dirty: false,
@@ -199,9 +200,12 @@ fn lock(lane: &SharedLane) -> std::sync::MutexGuard<'_, LaneQueue> {
 
 /// What the poll loop made of a record while the transport lent it.
 enum Visited {
-    /// Handled during the poll (never copied).
+    /// Handled during the poll (never copied). Its topic is named only when it is not the
+    /// one of the record visited before (the poll loop keeps that one), which spares a copy
+    /// of the name per record.
     Finished {
-        tp: TopicPartition,
+        new_topic: Option<String>,
+        partition: i32,
         offset: i64,
         outcome: Outcome,
     },
@@ -220,6 +224,7 @@ fn visit<T: Transport, H: TopicHandler>(
     lanes: &HashMap<Lane, SharedLane>,
     semaphore: &Arc<tokio::sync::Semaphore>,
     shutdown: &Shutdown,
+    last_topic: &str,
     view: RecordView<'_>,
 ) -> Visited {
     let mode = processor.config.mode;
@@ -233,19 +238,24 @@ fn visit<T: Transport, H: TopicHandler>(
     if !idle || held_back() {
         return Visited::Queued(view.to_received());
     }
-    let Ok(permit) = semaphore.clone().try_acquire_owned() else {
+    if semaphore.available_permits() == 0 {
         return Visited::Queued(view.to_received());
-    };
-    let (tp, offset) = (view.topic_partition(), view.offset);
-    match processor.start(view, permit, shutdown) {
+    }
+    let (partition, offset) = (view.partition, view.offset);
+    match processor.start(view, semaphore, shutdown) {
         Start::Finished(outcome) => Visited::Finished {
-            tp,
+            new_topic: (view.topic != last_topic).then(|| view.topic.to_owned()),
+            partition,
             offset,
             outcome,
         },
         Start::Running(job) => Visited::Running {
             lane: lane(),
-            started: Started { tp, offset, job },
+            started: Started {
+                tp: view.topic_partition(),
+                offset,
+                job,
+            },
         },
         Start::Panicked => Visited::Panicked,
     }
@@ -255,6 +265,17 @@ fn lane_of(mode: ProcessingMode, topic: &str, partition: i32, key: Option<&[u8]>
     match mode {
         ProcessingMode::Sequential => Lane::Partition(TopicPartition::new(topic, partition)),
         ProcessingMode::KeyOrdered { .. } => Lane::Key(topic.to_owned(), key.map(<[u8]>::to_vec)),
+    }
+}
+
+/// Remember the next offset to store for a partition, for [`Run::store_finished`].
+fn store_later(to_store: &mut Vec<(TopicPartition, i64)>, topic: &str, partition: i32, next: i64) {
+    match to_store
+        .iter_mut()
+        .find(|(tp, _)| tp.partition == partition && tp.topic == topic)
+    {
+        Some((_, stored)) => *stored = next,
+        None => to_store.push((TopicPartition::new(topic, partition), next)),
     }
 }
 
@@ -278,6 +299,8 @@ struct Run<T: Transport, H: TopicHandler> {
     tracker: OffsetTracker,
     /// Next offsets to store, per partition, from the batch of finished records in hand.
     to_store: Vec<(TopicPartition, i64)>,
+    /// The topic of the record visited last (see [`Visited::Finished`]).
+    last_topic: String,
     buffered: usize,
     paused: bool,
     dirty: bool,
@@ -318,12 +341,12 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                 // of drawing it all into its pause buffer.
                 _ = paused_tick.tick(), if self.paused => {
                     let polled = self.consumer.poll_view(Duration::ZERO, |view| {
-                        visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, view)
+                        visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, view)
                     }).await;
                     self.on_polled(polled, &cfg).await?;
                 }
                 polled = self.consumer.poll_view(cfg.poll_timeout, |view| {
-                    visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, view)
+                    visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, view)
                 }), if !self.paused => {
                     self.on_polled(polled, &cfg).await?;
                     // Read what is already fetched without going round the select.
@@ -335,7 +358,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                         // with records always at hand would otherwise never yield.
                         tokio::task::consume_budget().await;
                         let polled = self.consumer.poll_view(Duration::ZERO, |view| {
-                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, view)
+                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, view)
                         }).await;
                         match polled {
                             Ok(None) => break,
@@ -374,20 +397,23 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         match visited {
             Visited::Queued(r) => self.dispatch(r),
             Visited::Finished {
-                tp,
-                offset,
-                outcome: Outcome::Done,
-            } => {
-                self.report.finished += 1;
-                if let Some(next) = self.tracker.start_finished(&tp, offset) {
-                    self.store_later(tp, next);
-                }
-            }
-            Visited::Finished {
-                tp,
+                new_topic,
+                partition,
                 offset,
                 outcome,
             } => {
+                if let Some(topic) = new_topic {
+                    self.last_topic = topic;
+                }
+                let topic = &self.last_topic;
+                if outcome == Outcome::Done {
+                    self.report.finished += 1;
+                    if let Some(next) = self.tracker.start_finished_in(topic, partition, offset) {
+                        store_later(&mut self.to_store, topic, partition, next);
+                    }
+                    return Ok(());
+                }
+                let tp = TopicPartition::new(topic.as_str(), partition);
                 self.tracker.start(&tp, offset);
                 self.buffered += 1;
                 self.on_finished(Finished {
@@ -504,20 +530,12 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
             Outcome::Done => {
                 self.report.finished += 1;
                 if let Some(next) = self.tracker.finish(&f.tp, f.offset) {
-                    self.store_later(f.tp, next);
+                    store_later(&mut self.to_store, &f.tp.topic, f.tp.partition, next);
                 }
                 Ok(())
             }
             Outcome::Interrupted => Ok(()),
             Outcome::Failed(message) => Err(ConsumerError::HandlerFailed(message)),
-        }
-    }
-
-    /// Remember the next offset to store for a partition, for [`Run::store_finished`].
-    fn store_later(&mut self, tp: TopicPartition, next: i64) {
-        match self.to_store.iter_mut().find(|(stored, _)| *stored == tp) {
-            Some((_, stored)) => *stored = next,
-            None => self.to_store.push((tp, next)),
         }
     }
 

@@ -2,7 +2,9 @@
 
 use crate::handler::HandlerContext;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 tokio::task_local! {
     static CURRENT: Arc<HandlerContext>;
@@ -14,10 +16,33 @@ pub async fn within<F: Future>(ctx: HandlerContext, f: F) -> F::Output {
     CURRENT.scope(Arc::new(ctx), f).await
 }
 
-/// [`within`] for a context the caller keeps too (the consumer hands the same one to the
-/// handler), without copying it.
-pub(crate) async fn within_shared<F: Future>(ctx: Arc<HandlerContext>, f: F) -> F::Output {
-    CURRENT.scope(ctx, f).await
+pin_project_lite::pin_project! {
+    /// A handler's future run with its context as the current one and inside its span, both
+    /// set for each poll. One wrapper instead of a task-local scope inside an instrumented
+    /// future: the handler's future, often hundreds of bytes with its event, is moved once
+    /// less into each.
+    pub(crate) struct Handling<F> {
+        #[pin]
+        handler: F,
+        ctx: Arc<HandlerContext>,
+        span: tracing::Span,
+    }
+}
+
+impl<F: Future> Handling<F> {
+    pub(crate) fn new(ctx: Arc<HandlerContext>, span: tracing::Span, handler: F) -> Self {
+        Handling { handler, ctx, span }
+    }
+}
+
+impl<F: Future> Future for Handling<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
+        CURRENT.sync_scope(this.ctx.clone(), || this.handler.poll(cx))
+    }
 }
 
 /// The context of the event being handled by the current task, if any.
