@@ -8,7 +8,7 @@
 //! decodes them and stores offsets, and vs one that also reads the CloudEvents envelope as a
 //! hand-written consumer must); event creation → typed handler while publishing at that steady rate (an
 //! upper bound of the consumer lag). Needs the single broker (`scripts/services up kafka`).
-//! `CAREBUS_BENCH_EVENTS` sets the events per throughput run (default 50000).
+//! `CAREBUS_BENCH_EVENTS` sets the events per throughput run (default 200000: shorter runs, a fraction of a second each, swing too much between runs on a shared machine).
 
 // Both sides, typed and raw, run on mimalloc: with glibc's malloc the typed paths (which
 // allocate more per event) lose about a third of their throughput; services that care pick
@@ -404,7 +404,7 @@ async fn main() {
     let n: usize = std::env::var("CAREBUS_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+        .unwrap_or(200_000);
     let bootstrap = kafka_bootstrap();
     let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
     let typed_topic = unique_name("bench_typed");
