@@ -238,11 +238,11 @@ fn visit<T: Transport, H: TopicHandler>(
     if !idle || held_back() {
         return Visited::Queued(view.to_received());
     }
-    if semaphore.available_permits() == 0 {
+    let Ok(permit) = semaphore.clone().try_acquire_owned() else {
         return Visited::Queued(view.to_received());
-    }
+    };
     let (partition, offset) = (view.partition, view.offset);
-    match processor.start(view, semaphore, shutdown) {
+    match processor.start(view, permit, shutdown) {
         Start::Finished(outcome) => Visited::Finished {
             new_topic: (view.topic != last_topic).then(|| view.topic.to_owned()),
             partition,

@@ -13,7 +13,7 @@ use crate::topic::TopicHandler;
 use crate::transport::{ReceivedRecord, Record, RecordView, Transport, header, header_str};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// A record's processing, left running by [`Processor::start`] for a lane worker.
 pub(crate) type Job = std::pin::Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -26,30 +26,6 @@ pub(crate) enum Start {
     Running(Job),
     /// The handler panicked; the record stays unfinished.
     Panicked,
-}
-
-/// The permit of a job that goes on after the poll: taken at once when one is free, else
-/// awaited by the job before it goes on (a lane worker may have taken the last one meanwhile).
-pub(crate) enum Permit {
-    Held(OwnedSemaphorePermit),
-    Wait(Arc<Semaphore>),
-}
-
-impl Permit {
-    pub(crate) fn take(semaphore: &Arc<Semaphore>) -> Permit {
-        match semaphore.clone().try_acquire_owned() {
-            Ok(permit) => Permit::Held(permit),
-            Err(_) => Permit::Wait(semaphore.clone()),
-        }
-    }
-
-    /// The permit; `None` if the semaphore was closed.
-    pub(crate) async fn held(self) -> Option<OwnedSemaphorePermit> {
-        match self {
-            Permit::Held(permit) => Some(permit),
-            Permit::Wait(semaphore) => semaphore.acquire_owned().await.ok(),
-        }
-    }
 }
 
 /// How processing a record ended.
@@ -195,21 +171,18 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     /// Start a borrowed record in the poll loop: decode it and poll its handler once. A record
     /// finished there is never copied; one that is not (its handler waits or failed, or it
     /// needs the owned path: claim check, poison pill) is copied into the job that goes on.
-    /// The caller saw a permit free: a record finished during the poll never takes it, a job
-    /// that goes on takes it (or waits for it before it goes on).
+    /// `permit` is held while the handler runs (here, then in the job that goes on), so the
+    /// processing mode's bound on handlers running at once holds for both.
     pub(crate) fn start(
         self: &Arc<Self>,
         view: RecordView<'_>,
-        semaphore: &Arc<Semaphore>,
+        permit: OwnedSemaphorePermit,
         shutdown: &Shutdown,
     ) -> Start {
-        let owned = |rec: ReceivedRecord| {
+        let owned = |rec: ReceivedRecord, permit: OwnedSemaphorePermit| {
             let (this, shutdown) = (self.clone(), shutdown.clone());
-            let permit = Permit::take(semaphore);
             Start::Running(Box::pin(async move {
-                let Some(_permit) = permit.held().await else {
-                    return Outcome::Interrupted;
-                };
+                let _permit = permit;
                 this.process(rec, &shutdown).await
             }))
         };
@@ -220,10 +193,10 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             &[]
         };
         if header(own, claim_check::CLAIM_CHECK_HEADER).is_some() {
-            return owned(view.to_received());
+            return owned(view.to_received(), permit);
         }
         let Ok((env, event)) = crate::wire::decode::<H::Events>(view.headers, view.value) else {
-            return owned(view.to_received());
+            return owned(view.to_received(), permit);
         };
         let topic = dl::original_topic_in(own, view.topic);
         let Some((ctx, previous)) = self.admit(env, own, topic, view.partition, view.offset) else {
@@ -247,11 +220,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         };
         let rec = view.to_received();
         let (this, shutdown) = (self.clone(), shutdown.clone());
-        let permit = Permit::take(semaphore);
         Start::Running(Box::pin(async move {
-            let Some(_permit) = permit.held().await else {
-                return Outcome::Interrupted;
-            };
+            let _permit = permit;
             let result = match first {
                 Ok(running) => running.await,
                 Err(error) => Err(error),
