@@ -150,9 +150,7 @@ impl<T: Transport> Publisher<T> {
         };
         let cfg = &self.inner.config;
         let envelope = Envelope {
-            event_id: options
-                .event_id
-                .unwrap_or_else(|| Uuid::new_v4().to_string()),
+            event_id: options.event_id.unwrap_or_else(|| Uuid::new_v4().to_text()),
             event_type: E::EVENT_TYPE.into(),
             event_version: E::EVENT_VERSION,
             event_time: Timestamp::now(),

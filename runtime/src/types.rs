@@ -24,6 +24,15 @@ impl Uuid {
     }
 }
 
+impl Uuid {
+    /// The hyphenated lower-case text (what `to_string` gives), without the formatting
+    /// machinery: every published event's id is made here.
+    pub fn to_text(self) -> String {
+        let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        self.0.hyphenated().encode_lower(&mut buf).to_owned()
+    }
+}
+
 impl fmt::Display for Uuid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.hyphenated().fmt(f)
@@ -108,13 +117,18 @@ impl fmt::Debug for Date {
 
 /// RFC 3339 in UTC exactly as chrono's `to_rfc3339_opts(SecondsFormat::AutoSi, true)` writes
 /// it (`2024-11-24T10:30:00.123Z`: no fraction, or 3, 6 or 9 digits, the fewest that are
-/// exact), without its allocation: every published event's `ce_time` goes through here.
-fn write_rfc3339_utc(f: &mut fmt::Formatter<'_>, dt: chrono::DateTime<chrono::Utc>) -> fmt::Result {
-    use chrono::{Datelike, Timelike};
-    let nanos = dt.nanosecond();
-    if !(0..=9999).contains(&dt.year()) || nanos >= 1_000_000_000 {
-        return f.write_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true));
+/// exact), for years 0000-9999, from seconds and nanoseconds since the epoch, without chrono
+/// or an allocation: every published event's `ce_time` goes through here. The bytes and how
+/// many of them are used; `None` outside those years.
+fn rfc3339_utc(secs: i64, nanos: u32) -> Option<([u8; 30], usize)> {
+    if nanos >= 1_000_000_000 {
+        return None;
     }
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let second_of_day = secs.rem_euclid(86_400) as u32;
     fn digits(out: &mut [u8], mut value: u32) {
         for slot in out.iter_mut().rev() {
             *slot = b'0' + (value % 10) as u8;
@@ -122,12 +136,12 @@ fn write_rfc3339_utc(f: &mut fmt::Formatter<'_>, dt: chrono::DateTime<chrono::Ut
         }
     }
     let mut buf = *b"0000-00-00T00:00:00.000000000Z";
-    digits(&mut buf[0..4], dt.year() as u32);
-    digits(&mut buf[5..7], dt.month());
-    digits(&mut buf[8..10], dt.day());
-    digits(&mut buf[11..13], dt.hour());
-    digits(&mut buf[14..16], dt.minute());
-    digits(&mut buf[17..19], dt.second());
+    digits(&mut buf[0..4], year as u32);
+    digits(&mut buf[5..7], month);
+    digits(&mut buf[8..10], day);
+    digits(&mut buf[11..13], second_of_day / 3600);
+    digits(&mut buf[14..16], second_of_day / 60 % 60);
+    digits(&mut buf[17..19], second_of_day % 60);
     let fraction = match nanos {
         0 => 0,
         n if n % 1_000_000 == 0 => 3,
@@ -137,8 +151,27 @@ fn write_rfc3339_utc(f: &mut fmt::Formatter<'_>, dt: chrono::DateTime<chrono::Ut
     digits(&mut buf[20..29], nanos);
     let end = if fraction == 0 { 19 } else { 20 + fraction };
     buf[end] = b'Z';
-    // Only ASCII digits and separators were written.
-    f.write_str(std::str::from_utf8(&buf[..=end]).map_err(|_| fmt::Error)?)
+    Some((buf, end + 1))
+}
+
+/// The civil date (year, month, day) of a count of days since 1970-01-01 (Howard Hinnant's
+/// algorithm, the inverse of the one in [`parse_rfc3339_utc`]).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Seconds since the epoch and nanoseconds of RFC 3339 text in the shape carebus writes it
@@ -245,8 +278,16 @@ macro_rules! timestamp_type {
         }
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let secs = self.0.div_euclid($per_sec);
+                let nanos = self.0.rem_euclid($per_sec) * (1_000_000_000 / $per_sec);
+                if let Some((text, len)) = rfc3339_utc(secs, nanos as u32) {
+                    // Only ASCII digits and separators were written.
+                    return f.write_str(std::str::from_utf8(&text[..len]).map_err(|_| fmt::Error)?);
+                }
                 match self.to_chrono() {
-                    Some(dt) => write_rfc3339_utc(f, dt),
+                    Some(dt) => {
+                        f.write_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+                    }
                     None => write!(f, "{} {}", self.0, $unit),
                 }
             }
@@ -566,6 +607,16 @@ mod tests {
             if let Some(fast) = parse_rfc3339_utc(text) {
                 assert_eq!(Some(fast), expected, "{text}");
             }
+        }
+    }
+
+    #[test]
+    fn uuid_text_is_its_display() {
+        for u in [Uuid::from_u128(0), Uuid::from_u128(u128::MAX)]
+            .into_iter()
+            .chain((0..100).map(|_| Uuid::new_v4()))
+        {
+            assert_eq!(u.to_text(), u.to_string());
         }
     }
 
