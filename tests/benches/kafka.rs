@@ -585,4 +585,31 @@ async fn main() {
         "floor from the brief: 100,000 events/minute (1,667/s), publish p99 < 10 ms, consumer lag < 1 s; goal: typed within 10% of raw"
     );
     publisher.close().await;
+    drop_topics(
+        &config,
+        &[&typed_topic, &raw_topic, &latency_topic, &lag_topic],
+    )
+    .await;
+}
+
+/// Delete the benchmark's topics: each run writes a few gigabytes, and a broker that keeps
+/// them from earlier runs measures slower (its page cache and disk are busy with them).
+async fn drop_topics(config: &KafkaConfig, topics: &[&str]) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let admin: AdminClient<DefaultClientContext> = config
+        .producer_config()
+        .create()
+        .expect("admin client for the benchmark's topics");
+    match admin.delete_topics(topics, &AdminOptions::new()).await {
+        Ok(results) => {
+            for failed in results.iter().filter_map(|r| r.as_ref().err()) {
+                eprintln!(
+                    "could not delete benchmark topic {}: {:?}",
+                    failed.0, failed.1
+                );
+            }
+        }
+        Err(e) => eprintln!("could not delete the benchmark topics: {e}"),
+    }
 }
