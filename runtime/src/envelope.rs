@@ -267,23 +267,16 @@ pub fn version_text(version: u32) -> String {
     format!("{version}.0")
 }
 
-/// Read `"2"`, `"2.0"` (or a JSON number) as version 2.
-/// A fingerprint's hex digits (1 to 16 of them, either case), as carebus writes them; no sign.
+/// A fingerprint's hex digits (1 to 16 of them, either case), as carebus writes them; no sign
+/// (`from_str_radix` alone would take a leading `+`).
 fn parse_hex_u64(text: &str) -> Option<u64> {
-    if text.is_empty() || text.len() > 16 {
+    if text.starts_with('+') {
         return None;
     }
-    text.bytes().try_fold(0u64, |n, b| {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        Some(n << 4 | u64::from(digit))
-    })
+    u64::from_str_radix(text, 16).ok()
 }
 
+/// Read `"2"`, `"2.0"` (or a JSON number) as version 2.
 pub fn parse_version(text: &str) -> Option<u32> {
     let major = text.strip_suffix(".0").unwrap_or(text);
     major.parse().ok()
