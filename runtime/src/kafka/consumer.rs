@@ -114,13 +114,32 @@ pub struct KafkaConsumer {
     group_id: String,
     consumer: RwLock<Option<Arc<StreamConsumer<GroupContext>>>>,
     notices: Notices,
+    /// Records that cannot be lent straight from librdkafka.
+    holding: Mutex<Holding>,
+    /// Whether `holding` holds anything: kept with every change under its lock, read without
+    /// it (the poll loop asks once per record).
+    holds_any: AtomicBool,
+}
+
+/// Records held back by the consumer itself.
+struct Holding {
     /// A record fetched while rebalance notices were waiting; returned after them.
-    held: Mutex<Option<ReceivedRecord>>,
+    held: Option<ReceivedRecord>,
     /// Pauses kept locally so prefetched records are not dropped and refetched.
-    pauses: Mutex<PauseBuffer>,
-    /// A record is held or the pause buffer is not empty: records cannot be lent straight
-    /// from librdkafka. Kept with every change under the locks, read without them.
-    holding: AtomicBool,
+    pauses: PauseBuffer,
+}
+
+impl Holding {
+    /// Drop the held record if it belongs to one of these partitions.
+    fn drop_held_of(&mut self, partitions: &[TopicPartition]) {
+        if self
+            .held
+            .as_ref()
+            .is_some_and(|r| partitions.contains(&r.topic_partition()))
+        {
+            self.held = None;
+        }
+    }
 }
 
 impl KafkaConsumer {
@@ -151,9 +170,11 @@ impl KafkaConsumer {
             group_id: subscribe.group_id.clone(),
             consumer: RwLock::new(Some(Arc::new(consumer))),
             notices,
-            held: Mutex::new(None),
-            pauses: Mutex::new(PauseBuffer::new(PAUSE_HOLD_CAP)),
-            holding: AtomicBool::new(false),
+            holding: Mutex::new(Holding {
+                held: None,
+                pauses: PauseBuffer::new(PAUSE_HOLD_CAP),
+            }),
+            holds_any: AtomicBool::new(false),
         })
     }
 
@@ -198,12 +219,12 @@ impl KafkaConsumer {
         if let Some(event) = self.next_notice() {
             return Ok(Some(Polled::Notice(event)));
         }
-        if self.holding.load(Ordering::Acquire) {
-            let ready = self.with_pauses(PauseBuffer::next_ready);
+        if self.holds_any.load(Ordering::Acquire) {
+            let ready = self.hold(|h| h.pauses.next_ready());
             if let Some(record) = ready {
                 return Ok(Some(Polled::Record(lend(&record, visit))));
             }
-            let held = self.with_held(Option::take);
+            let held = self.hold(|h| h.held.take());
             if let Some(record) = held {
                 return self.arrived(&consumer, record, visit);
             }
@@ -246,7 +267,7 @@ impl KafkaConsumer {
             timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
         };
         // Rebalance callbacks run inside recv, and held records go first: both need a copy.
-        if self.notices.any() || self.holding.load(Ordering::Acquire) {
+        if self.notices.any() || self.holds_any.load(Ordering::Acquire) {
             return self.arrived(&consumer, view.to_received(), visit);
         }
         Ok(Some(Polled::Record(visit(view))))
@@ -261,10 +282,10 @@ impl KafkaConsumer {
         visit: impl FnOnce(RecordView<'_>) -> R,
     ) -> Result<Option<Polled<R>>, TransportError> {
         if let Some(event) = self.next_notice() {
-            self.with_held(|held| *held = Some(received));
+            self.hold(|h| h.held = Some(received));
             return Ok(Some(Polled::Notice(event)));
         }
-        let arrival = self.with_pauses(|pauses| pauses.arrive(received));
+        let arrival = self.hold(|h| h.pauses.arrive(received));
         match arrival {
             Arrival::Deliver(record) => Ok(Some(Polled::Record(lend(&record, visit)))),
             // Held for a paused partition: return rather than read on, so a paused consumer
@@ -284,36 +305,20 @@ impl KafkaConsumer {
     fn next_notice(&self) -> Option<ConsumerEvent> {
         let event = self.notices.pop()?;
         if let ConsumerEvent::Revoked(revoked) = &event {
-            self.with_pauses(|pauses| pauses.forget(revoked));
-            self.with_held(|held| {
-                if held
-                    .as_ref()
-                    .is_some_and(|r| revoked.contains(&r.topic_partition()))
-                {
-                    *held = None;
-                }
+            self.hold(|h| {
+                h.pauses.forget(revoked);
+                h.drop_held_of(revoked);
             });
         }
         Some(event)
     }
 
-    /// Change the pause buffer, keeping `holding` up to date.
-    fn with_pauses<R>(&self, change: impl FnOnce(&mut PauseBuffer) -> R) -> R {
-        let mut pauses = lock(&self.pauses);
-        let result = change(&mut pauses);
-        let held = lock(&self.held);
-        self.holding
-            .store(!pauses.is_empty() || held.is_some(), Ordering::Release);
-        result
-    }
-
-    /// Change the held record, keeping `holding` up to date.
-    fn with_held<R>(&self, change: impl FnOnce(&mut Option<ReceivedRecord>) -> R) -> R {
-        let pauses = lock(&self.pauses);
-        let mut held = lock(&self.held);
-        let result = change(&mut held);
-        self.holding
-            .store(!pauses.is_empty() || held.is_some(), Ordering::Release);
+    /// Change what the consumer holds back, keeping `holds_any` up to date.
+    fn hold<R>(&self, change: impl FnOnce(&mut Holding) -> R) -> R {
+        let mut holding = lock(&self.holding);
+        let result = change(&mut holding);
+        let any = holding.held.is_some() || !holding.pauses.is_empty();
+        self.holds_any.store(any, Ordering::Release);
         result
     }
 
@@ -360,13 +365,13 @@ impl KafkaConsumer {
     /// (see [`PauseBuffer`]), not dropped and refetched.
     pub fn pause(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
         self.current()?;
-        self.with_pauses(|pauses| pauses.pause(partitions));
+        self.hold(|h| h.pauses.pause(partitions));
         Ok(())
     }
 
     pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
         let consumer = self.current()?;
-        let fetch_again = self.with_pauses(|pauses| pauses.resume(partitions));
+        let fetch_again = self.hold(|h| h.pauses.resume(partitions));
         if fetch_again.is_empty() {
             return Ok(());
         }
@@ -376,12 +381,10 @@ impl KafkaConsumer {
     }
 
     pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), TransportError> {
-        self.with_held(|held| {
-            if held.as_ref().is_some_and(|r| r.topic_partition() == *tp) {
-                *held = None;
-            }
+        self.hold(|h| {
+            h.drop_held_of(std::slice::from_ref(tp));
+            h.pauses.drop_held(tp);
         });
-        self.with_pauses(|pauses| pauses.drop_held(tp));
         self.current()?
             .seek(
                 &tp.topic,
@@ -422,7 +425,7 @@ impl KafkaConsumer {
         })
         .await?;
         self.notices.clear();
-        self.with_held(|held| *held = None);
+        self.hold(|h| h.held = None);
         match committed {
             Err(e) if !is_no_offset(&e) => Err(transport_error("commit offsets on close", &e)),
             _ => Ok(()),
