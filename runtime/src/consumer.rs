@@ -408,7 +408,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                 let topic = &self.last_topic;
                 if outcome == Outcome::Done {
                     self.report.finished += 1;
-                    if let Some(next) = self.tracker.start_finished_in(topic, partition, offset) {
+                    if let Some(next) = self.tracker.start_finished(topic, partition, offset) {
                         store_later(&mut self.to_store, topic, partition, next);
                     }
                     return Ok(());

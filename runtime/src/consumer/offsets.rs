@@ -58,14 +58,9 @@ impl OffsetTracker {
             .insert(offset, false);
     }
 
-    /// A record at `offset` started and finished at once (handled during the poll); the
-    /// new safe offset, as [`OffsetTracker::finish`] returns it.
-    pub fn start_finished(&mut self, tp: &TopicPartition, offset: i64) -> Option<i64> {
-        self.start_finished_in(&tp.topic, tp.partition, offset)
-    }
-
-    /// [`OffsetTracker::start_finished`] of a record of `topic`'s `partition`.
-    pub fn start_finished_in(&mut self, topic: &str, partition: i32, offset: i64) -> Option<i64> {
+    /// A record of `topic`'s `partition` at `offset` started and finished at once (handled
+    /// during the poll); the new safe offset, as [`OffsetTracker::finish`] returns it.
+    pub fn start_finished(&mut self, topic: &str, partition: i32, offset: i64) -> Option<i64> {
         let p = self.entry(topic, partition);
         if p.started.is_empty() {
             // Nothing of the partition in flight: everything up to this record is finished.
@@ -131,12 +126,16 @@ mod tests {
     fn a_record_finished_at_once_advances_only_past_finished_work() {
         let tp = TopicPartition::new("t", 0);
         let mut t = OffsetTracker::default();
-        assert_eq!(t.start_finished(&tp, 0), Some(1));
-        assert_eq!(t.start_finished(&tp, 1), Some(2));
+        assert_eq!(t.start_finished(&tp.topic, tp.partition, 0), Some(1));
+        assert_eq!(t.start_finished(&tp.topic, tp.partition, 1), Some(2));
         t.start(&tp, 2);
-        assert_eq!(t.start_finished(&tp, 3), None, "offset 2 is still running");
+        assert_eq!(
+            t.start_finished(&tp.topic, tp.partition, 3),
+            None,
+            "offset 2 is still running"
+        );
         assert_eq!(t.finish(&tp, 2), Some(4));
-        assert_eq!(t.start_finished(&tp, 4), Some(5));
+        assert_eq!(t.start_finished(&tp.topic, tp.partition, 4), Some(5));
         assert_eq!(t.in_flight(), 0);
         assert_eq!(t.safe_offset(&tp), Some(5));
     }
@@ -169,10 +168,10 @@ mod tests {
         );
         let mut t = OffsetTracker::default();
         t.start(&a0, 0);
-        assert_eq!(t.start_finished(&a1, 7), Some(8));
-        assert_eq!(t.start_finished_in("b", 0, 3), Some(4));
+        assert_eq!(t.start_finished(&a1.topic, a1.partition, 7), Some(8));
+        assert_eq!(t.start_finished("b", 0, 3), Some(4));
         assert_eq!(
-            t.start_finished(&a0, 1),
+            t.start_finished(&a0.topic, a0.partition, 1),
             None,
             "a/0 offset 0 is still running"
         );
@@ -183,7 +182,7 @@ mod tests {
         assert_eq!(t.safe_offset(&a0), Some(2));
         assert_eq!(t.safe_offset(&b0), Some(4));
         assert_eq!(
-            t.start_finished_in("a", 1, 9),
+            t.start_finished("a", 1, 9),
             Some(10),
             "a revoked partition starts over"
         );
