@@ -331,8 +331,6 @@ async fn consume_raw_decoding(config: &KafkaConfig, topic: &str, n: usize) -> Du
 /// generated codec, hand the event to the typed consumer's handler work, store the offset:
 /// the typed consumer's work without carebus (no lanes, retries, dead letters or metrics).
 async fn consume_raw_enveloped(config: &KafkaConfig, topic: &str, n: usize) -> Duration {
-    use carebus::topic::TopicEvents;
-    use carebus_schemas::PatientsEvent;
     use rdkafka::message::Headers;
     let sub = carebus::transport::SubscribeConfig::new(unique_name("bench_raw_env"), &[topic]);
     let consumer: StreamConsumer = config.consumer_config(&sub).create().unwrap();
@@ -350,12 +348,7 @@ async fn consume_raw_enveloped(config: &KafkaConfig, topic: &str, n: usize) -> D
                 .flat_map(|h| h.iter())
                 .map(|h| (h.key, h.value.unwrap_or_default())),
         );
-        let payload = rdkafka::Message::payload(&m).unwrap_or_default();
-        let event =
-            PatientsEvent::decode(&env.event_type, env.version, &payload[10..]).expect("decodes");
-        if let PatientsEvent::PatientDeactivated(e) = &event {
-            probe.record(e);
-        }
+        let event = env.handle(rdkafka::Message::payload(&m).unwrap_or_default(), &probe);
         handled.push(std::hint::black_box((env, event)).0.time);
         consumer.store_offset_from_message(&m).unwrap();
     }

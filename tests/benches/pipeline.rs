@@ -7,7 +7,7 @@
 //! records. What is left of the Kafka benchmark's typed/raw gap after these is librdkafka.
 
 use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
-use carebus_schemas::{PatientsDispatcher, PatientsEvent};
+use carebus_schemas::PatientsDispatcher;
 use carebus_tests::{DeactivationProbe, RawEnvelope, bench_event};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use null_transport::{Lent, NullTransport, TOPIC, received};
@@ -116,15 +116,7 @@ fn consume(c: &mut Criterion) {
             lent.remaining.store(1, Ordering::Relaxed);
             lent.lend(|view| {
                 let env = RawEnvelope::read(view.headers.iter().copied());
-                let event = <PatientsEvent as carebus::topic::TopicEvents>::decode(
-                    &env.event_type,
-                    env.version,
-                    &view.value[10..],
-                )
-                .expect("decodes");
-                if let PatientsEvent::PatientDeactivated(e) = &event {
-                    probe.record(e);
-                }
+                let event = env.handle(view.value, &probe);
                 black_box((env, event));
             })
         })

@@ -289,6 +289,25 @@ impl RawEnvelope {
         }
         env
     }
+
+    /// What a hand-written consumer does with a record once it read the envelope: decode the
+    /// single-object-framed payload by the envelope's type and version with the generated
+    /// codec, and hand a deactivation to the benchmarks' handler work.
+    pub fn handle(
+        &self,
+        framed: &[u8],
+        probe: &DeactivationProbe,
+    ) -> carebus_schemas::PatientsEvent {
+        use carebus::topic::TopicEvents;
+        use carebus_schemas::PatientsEvent;
+        let payload = &framed[carebus::wire::SINGLE_OBJECT_MAGIC.len() + 8..];
+        let event =
+            PatientsEvent::decode(&self.event_type, self.version, payload).expect("decodes");
+        if let PatientsEvent::PatientDeactivated(e) = &event {
+            probe.record(e);
+        }
+        event
+    }
 }
 
 /// The benchmarks' handler of patient events: counts handled deactivations, notes when the
