@@ -50,16 +50,16 @@ pub struct StoreWriter(pub MemoryEventStore);
 
 impl StoreWriter {
     async fn append<E: DomainEvent>(&self, ctx: &HandlerContext, event: &E) -> HandlerResult {
-        let mut context = EventContext::new(ctx.source.clone().unwrap_or_else(|| "carebus".into()));
-        if let Some(t) = &ctx.tenant_id {
-            context = context.tenant(t.clone());
+        let mut context = EventContext::new(ctx.source().unwrap_or("carebus"));
+        if let Some(t) = ctx.tenant_id() {
+            context = context.tenant(t);
         }
-        if let Some(c) = &ctx.correlation_id {
-            context = context.correlation(c.clone());
+        if let Some(c) = ctx.correlation_id() {
+            context = context.correlation(c);
         }
         let mut new = NewEvent::from_event(event, &context)
             .map_err(|e| HandlerError::permanent(e.to_string()))?;
-        if let Ok(id) = uuid::Uuid::parse_str(&ctx.event_id) {
+        if let Ok(id) = uuid::Uuid::parse_str(ctx.event_id()) {
             new = new.with_event_id(id);
         }
         let stream = stream_name(E::AGGREGATE_TYPE, &event.aggregate_id());

@@ -108,8 +108,8 @@ pub fn onboarding_journey(patient_id: &str, ctx: &HandlerContext) -> JourneyStar
         ],
         trigger: JourneyTrigger {
             kind: TriggerKind::DomainEvent,
-            source_event_type: Some(ctx.event_type.clone()),
-            source_event_id: Uuid::parse(&ctx.event_id).ok(),
+            source_event_type: Some(ctx.event_type().to_owned()),
+            source_event_id: Uuid::parse(ctx.event_id()).ok(),
             rule: None,
         },
         care_team: None,

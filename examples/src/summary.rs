@@ -23,13 +23,13 @@ impl Summary {
     /// One event handled by `service`.
     pub fn handled(&self, service: &str, ctx: &HandlerContext) {
         let mut h = self.handled.lock().unwrap_or_else(|p| p.into_inner());
-        *h.entry((service.to_string(), ctx.event_type.clone()))
+        *h.entry((service.to_string(), ctx.event_type().to_owned()))
             .or_default() += 1;
         drop(h);
         self.partitions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .entry(ctx.topic.clone())
+            .entry(ctx.topic().to_owned())
             .or_default()
             .insert(ctx.partition);
         self.total.fetch_add(1, Ordering::SeqCst);
@@ -50,14 +50,12 @@ impl Summary {
     pub fn check_causation(&self, ctx: &HandlerContext) {
         self.causation_checked.fetch_add(1, Ordering::SeqCst);
         let ok = ctx
-            .causation_id
-            .as_deref()
-            .is_some_and(|c| !c.is_empty() && c != ctx.event_id)
+            .causation_id()
+            .is_some_and(|c| !c.is_empty() && c != ctx.event_id())
             && ctx
-                .correlation_id
-                .as_deref()
+                .correlation_id()
                 .is_some_and(|c| c.starts_with("request-"))
-            && ctx.tenant_id.is_some();
+            && ctx.tenant_id().is_some();
         if !ok {
             self.causation_broken.fetch_add(1, Ordering::SeqCst);
         }

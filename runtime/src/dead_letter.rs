@@ -42,14 +42,15 @@ pub fn dlq_topic(topic: &str) -> String {
 
 /// The topic a record was first read from (its own topic unless forwarded).
 pub fn original_topic(record: &ReceivedRecord) -> String {
-    original_topic_in(&record.headers, &record.topic)
+    original_topic_in(&record.headers, &record.topic).to_owned()
 }
 
 /// [`original_topic`] of a record with these headers, read from `topic`.
-pub fn original_topic_in(headers: &[(impl AsRef<str>, impl AsRef<[u8]>)], topic: &str) -> String {
-    header_str(headers, ORIGINAL_TOPIC)
-        .unwrap_or(topic)
-        .to_owned()
+pub fn original_topic_in<'a>(
+    headers: &'a [(impl AsRef<str>, impl AsRef<[u8]>)],
+    topic: &'a str,
+) -> &'a str {
+    header_str(headers, ORIGINAL_TOPIC).unwrap_or(topic)
 }
 
 /// The record to send to `target` for a failed `record`: same key, value and envelope

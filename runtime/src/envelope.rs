@@ -24,6 +24,7 @@
 use crate::transport::Headers;
 use crate::types::Timestamp;
 use serde_json::{Value, json};
+use std::borrow::Cow;
 
 /// Envelope facts that are not the event's data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,6 +54,151 @@ pub struct Envelope {
     pub data_schema: Option<String>,
     /// W3C `traceparent`.
     pub traceparent: Option<String>,
+}
+
+/// An [`Envelope`] read from a record, its text borrowed from the headers where it can be:
+/// the consumer builds its handler context from it without copying every field first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvelopeRef<'a> {
+    pub event_id: Cow<'a, str>,
+    pub event_type: Cow<'a, str>,
+    pub event_version: u32,
+    pub event_time: Timestamp,
+    pub aggregate_id: Cow<'a, str>,
+    pub aggregate_type: Cow<'a, str>,
+    pub tenant_id: Option<Cow<'a, str>>,
+    pub correlation_id: Option<Cow<'a, str>>,
+    pub causation_id: Option<Cow<'a, str>>,
+    pub user_id: Option<Cow<'a, str>>,
+    pub source: Cow<'a, str>,
+    pub ip_address: Option<Cow<'a, str>>,
+    pub schema_fingerprint: Option<u64>,
+    pub data_schema: Option<Cow<'a, str>>,
+    pub traceparent: Option<Cow<'a, str>>,
+}
+
+impl EnvelopeRef<'_> {
+    /// The envelope owning its text (borrowed fields are copied, owned ones moved).
+    pub fn into_owned(self) -> Envelope {
+        let own = |t: Option<Cow<'_, str>>| t.map(Cow::into_owned);
+        Envelope {
+            event_id: self.event_id.into_owned(),
+            event_type: self.event_type.into_owned(),
+            event_version: self.event_version,
+            event_time: self.event_time,
+            aggregate_id: self.aggregate_id.into_owned(),
+            aggregate_type: self.aggregate_type.into_owned(),
+            tenant_id: own(self.tenant_id),
+            correlation_id: own(self.correlation_id),
+            causation_id: own(self.causation_id),
+            metadata: EventMetadata {
+                user_id: own(self.user_id),
+                source: self.source.into_owned(),
+                ip_address: own(self.ip_address),
+            },
+            schema_fingerprint: self.schema_fingerprint,
+            data_schema: own(self.data_schema),
+            traceparent: own(self.traceparent),
+        }
+    }
+}
+
+impl From<Envelope> for EnvelopeRef<'static> {
+    /// An owned envelope's text moved in, not copied.
+    fn from(env: Envelope) -> Self {
+        let own = |t: Option<String>| t.map(Cow::Owned);
+        EnvelopeRef {
+            event_id: Cow::Owned(env.event_id),
+            event_type: Cow::Owned(env.event_type),
+            event_version: env.event_version,
+            event_time: env.event_time,
+            aggregate_id: Cow::Owned(env.aggregate_id),
+            aggregate_type: Cow::Owned(env.aggregate_type),
+            tenant_id: own(env.tenant_id),
+            correlation_id: own(env.correlation_id),
+            causation_id: own(env.causation_id),
+            user_id: own(env.metadata.user_id),
+            source: Cow::Owned(env.metadata.source),
+            ip_address: own(env.metadata.ip_address),
+            schema_fingerprint: env.schema_fingerprint,
+            data_schema: own(env.data_schema),
+            traceparent: own(env.traceparent),
+        }
+    }
+}
+
+impl<'a> EnvelopeRef<'a> {
+    /// Read the envelope from binary-mode headers, borrowing their text.
+    pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
+        h: &'a [(N, V)],
+    ) -> Result<EnvelopeRef<'a>, EnvelopeError> {
+        use headers::*;
+        // One pass over the headers: the first value of each known name, as the lookups of
+        // `header_str` would find it (a value that is not UTF-8 counts as absent).
+        let mut found: [Option<&[u8]>; ALL.len()] = [None; ALL.len()];
+        for (name, value) in h {
+            if let Some(i) = known_index(name.as_ref()) {
+                found[i].get_or_insert(value.as_ref());
+            }
+        }
+        let text = |i: usize| found[i].and_then(|v| std::str::from_utf8(v).ok());
+        // The header's index in `found` is worked out at compile time.
+        macro_rules! optional {
+            ($name:ident) => {
+                text(const { at($name) })
+            };
+        }
+        macro_rules! required {
+            ($name:ident) => {
+                optional!($name).ok_or(EnvelopeError::MissingHeader($name))
+            };
+        }
+        macro_rules! borrowed {
+            ($name:ident) => {
+                optional!($name).map(Cow::Borrowed)
+            };
+        }
+        if required!(SPECVERSION)? != SPEC_VERSION {
+            return Err(EnvelopeError::BadHeader {
+                name: SPECVERSION,
+                reason: format!("expected {SPEC_VERSION}"),
+            });
+        }
+        let event_time =
+            Timestamp::parse_rfc3339(required!(TIME)?).ok_or(EnvelopeError::BadHeader {
+                name: TIME,
+                reason: "not an RFC 3339 timestamp".into(),
+            })?;
+        let event_version =
+            parse_version(required!(EVENT_VERSION)?).ok_or(EnvelopeError::BadHeader {
+                name: EVENT_VERSION,
+                reason: "not a whole version number".into(),
+            })?;
+        let schema_fingerprint = match optional!(SCHEMA_FINGERPRINT) {
+            None => None,
+            Some(t) => Some(parse_hex_u64(t).ok_or(EnvelopeError::BadHeader {
+                name: SCHEMA_FINGERPRINT,
+                reason: "not 16 hex digits".into(),
+            })?),
+        };
+        Ok(EnvelopeRef {
+            event_id: Cow::Borrowed(required!(ID)?),
+            event_type: Cow::Borrowed(required!(TYPE)?),
+            event_version,
+            event_time,
+            aggregate_id: Cow::Borrowed(required!(SUBJECT)?),
+            aggregate_type: borrowed!(AGGREGATE_TYPE).unwrap_or_default(),
+            tenant_id: borrowed!(TENANT_ID),
+            correlation_id: borrowed!(CORRELATION_ID),
+            causation_id: borrowed!(CAUSATION_ID),
+            user_id: borrowed!(USER_ID),
+            source: uri_reference_text(required!(SOURCE)?),
+            ip_address: borrowed!(IP_ADDRESS),
+            schema_fingerprint,
+            data_schema: borrowed!(DATASCHEMA),
+            traceparent: borrowed!(TRACEPARENT),
+        })
+    }
 }
 
 /// An envelope field or header is missing or malformed. Names the field, never its value.
@@ -237,8 +383,13 @@ fn into_uri_reference(text: String) -> String {
 
 /// Undo [`uri_reference`] (invalid escapes are kept as they are).
 pub fn from_uri_reference(text: &str) -> String {
+    uri_reference_text(text).into_owned()
+}
+
+/// [`from_uri_reference`], borrowing `text` when it has no escapes.
+fn uri_reference_text(text: &str) -> Cow<'_, str> {
     if !text.contains('%') {
-        return text.to_owned();
+        return Cow::Borrowed(text);
     }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
@@ -259,7 +410,7 @@ pub fn from_uri_reference(text: &str) -> String {
             }
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// `1` → `"1.0"`, the brief's `eventVersion` style.
@@ -358,74 +509,7 @@ impl Envelope {
     pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
         h: &[(N, V)],
     ) -> Result<Envelope, EnvelopeError> {
-        use headers::*;
-        // One pass over the headers: the first value of each known name, as the lookups of
-        // `header_str` would find it (a value that is not UTF-8 counts as absent).
-        let mut found: [Option<&[u8]>; ALL.len()] = [None; ALL.len()];
-        for (name, value) in h {
-            if let Some(i) = known_index(name.as_ref()) {
-                found[i].get_or_insert(value.as_ref());
-            }
-        }
-        let text = |i: usize| found[i].and_then(|v| std::str::from_utf8(v).ok());
-        // The header's index in `found` is worked out at compile time.
-        macro_rules! optional {
-            ($name:ident) => {
-                text(const { at($name) })
-            };
-        }
-        macro_rules! required {
-            ($name:ident) => {
-                optional!($name).ok_or(EnvelopeError::MissingHeader($name))
-            };
-        }
-        macro_rules! owned {
-            ($name:ident) => {
-                optional!($name).map(str::to_owned)
-            };
-        }
-        if required!(SPECVERSION)? != SPEC_VERSION {
-            return Err(EnvelopeError::BadHeader {
-                name: SPECVERSION,
-                reason: format!("expected {SPEC_VERSION}"),
-            });
-        }
-        let event_time =
-            Timestamp::parse_rfc3339(required!(TIME)?).ok_or(EnvelopeError::BadHeader {
-                name: TIME,
-                reason: "not an RFC 3339 timestamp".into(),
-            })?;
-        let event_version =
-            parse_version(required!(EVENT_VERSION)?).ok_or(EnvelopeError::BadHeader {
-                name: EVENT_VERSION,
-                reason: "not a whole version number".into(),
-            })?;
-        let schema_fingerprint = match optional!(SCHEMA_FINGERPRINT) {
-            None => None,
-            Some(t) => Some(parse_hex_u64(t).ok_or(EnvelopeError::BadHeader {
-                name: SCHEMA_FINGERPRINT,
-                reason: "not 16 hex digits".into(),
-            })?),
-        };
-        Ok(Envelope {
-            event_id: required!(ID)?.to_owned(),
-            event_type: required!(TYPE)?.to_owned(),
-            event_version,
-            event_time,
-            aggregate_id: required!(SUBJECT)?.to_owned(),
-            aggregate_type: owned!(AGGREGATE_TYPE).unwrap_or_default(),
-            tenant_id: owned!(TENANT_ID),
-            correlation_id: owned!(CORRELATION_ID),
-            causation_id: owned!(CAUSATION_ID),
-            metadata: EventMetadata {
-                user_id: owned!(USER_ID),
-                source: from_uri_reference(required!(SOURCE)?),
-                ip_address: owned!(IP_ADDRESS),
-            },
-            schema_fingerprint,
-            data_schema: owned!(DATASCHEMA),
-            traceparent: owned!(TRACEPARENT),
-        })
+        EnvelopeRef::from_headers(h).map(EnvelopeRef::into_owned)
     }
 
     /// The brief's JSON envelope, field for field, with `data` as the event's JSON form.

@@ -40,7 +40,7 @@ pub mod wire;
 pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
-pub use handler::{HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
+pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
 pub use publish::{Delivery, Publish, PublishError, PublishOptions};
 pub use publisher::{Publisher, PublisherConfig};
 pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};

@@ -90,12 +90,14 @@ impl PublishOptions {
     /// handled event's id when it had none), causation = its event id, same tenant.
     pub fn caused_by(ctx: &crate::handler::HandlerContext) -> Self {
         PublishOptions {
-            tenant_id: ctx.tenant_id.clone(),
+            tenant_id: ctx.tenant_id().map(str::to_owned),
             correlation_id: ctx
-                .correlation_id
-                .clone()
-                .or_else(|| Some(ctx.event_id.clone()).filter(|s| !s.is_empty())),
-            causation_id: Some(ctx.event_id.clone()).filter(|s| !s.is_empty()),
+                .correlation_id()
+                .or(Some(ctx.event_id()).filter(|s| !s.is_empty()))
+                .map(str::to_owned),
+            causation_id: Some(ctx.event_id())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned),
             ..PublishOptions::default()
         }
     }

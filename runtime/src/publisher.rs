@@ -162,7 +162,7 @@ impl<T: Transport> Publisher<T> {
             metadata: EventMetadata {
                 user_id: options
                     .user_id
-                    .or_else(|| ctx.as_ref().and_then(|c| c.user_id.clone())),
+                    .or_else(|| ctx.as_ref().and_then(|c| c.user_id().map(str::to_owned))),
                 source: options.source.unwrap_or_else(|| cfg.source.clone()),
                 ip_address: options.ip_address,
             },
@@ -173,7 +173,7 @@ impl<T: Transport> Publisher<T> {
                 .map(|b| format!("{b}/{}.v{}", E::EVENT_TYPE, E::EVENT_VERSION)),
             traceparent: Some(
                 ctx.as_ref()
-                    .and_then(|c| c.traceparent.as_deref())
+                    .and_then(|c| c.traceparent())
                     .map_or_else(new_traceparent, child_traceparent),
             ),
         };

@@ -18,7 +18,7 @@
 //! content type; otherwise the headers give the envelope, and the framing is recognised by
 //! its magic bytes. Every failure is a typed [`WireError`] whose text holds no event data.
 
-use crate::envelope::{Envelope, EnvelopeError, headers};
+use crate::envelope::{Envelope, EnvelopeError, EnvelopeRef, headers};
 use crate::error::DecodeError;
 use crate::event::{DomainEvent, PayloadFormat};
 use crate::topic::TopicEvents;
@@ -184,6 +184,15 @@ pub fn decode<E: TopicEvents>(
     headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
     value: &[u8],
 ) -> Result<(Envelope, E), WireError> {
+    decode_ref(headers, value).map(|(env, event)| (env.into_owned(), event))
+}
+
+/// [`decode`] with the envelope's text borrowed from the headers (binary mode; a structured
+/// JSON envelope is owned).
+pub fn decode_ref<'a, E: TopicEvents>(
+    headers: &'a [(impl AsRef<str>, impl AsRef<[u8]>)],
+    value: &[u8],
+) -> Result<(EnvelopeRef<'a>, E), WireError> {
     let content_type = header_str(headers, headers::CONTENT_TYPE).unwrap_or("");
     if content_type.starts_with(CONTENT_TYPE_STRUCTURED) {
         let json: serde_json::Value =
@@ -191,15 +200,15 @@ pub fn decode<E: TopicEvents>(
         let (mut env, data) = Envelope::from_json(&json)?;
         env.traceparent = header_str(headers, headers::TRACEPARENT).map(str::to_owned);
         let event = E::decode_json(&env.event_type, env.event_version, &data)
-            .map_err(|e| classify(&env, e))?;
-        return Ok((env, event));
+            .map_err(|e| classify(&env.event_type, env.event_version, e))?;
+        return Ok((env.into(), event));
     }
-    let env = Envelope::from_headers(headers)?;
+    let env = EnvelopeRef::from_headers(headers)?;
     if content_type.starts_with(CONTENT_TYPE_JSON) {
         let data: serde_json::Value =
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
         let event = E::decode_json(&env.event_type, env.event_version, &data)
-            .map_err(|e| classify(&env, e))?;
+            .map_err(|e| classify(&env.event_type, env.event_version, e))?;
         return Ok((env, event));
     }
     let info = E::EVENTS
@@ -216,8 +225,8 @@ pub fn decode<E: TopicEvents>(
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&value[2..10]);
         let fingerprint = u64::from_le_bytes(fp);
-        let event =
-            E::decode_fingerprint(fingerprint, &value[10..]).map_err(|e| classify(&env, e))?;
+        let event = E::decode_fingerprint(fingerprint, &value[10..])
+            .map_err(|e| classify(&env.event_type, env.event_version, e))?;
         let found = event.info();
         if found.event_type != env.event_type || found.version != env.event_version {
             return Err(WireError::TypeMismatch {
@@ -238,12 +247,14 @@ pub fn decode<E: TopicEvents>(
             start = skip_message_indexes(value, start)?;
         }
         E::decode(&env.event_type, env.event_version, &value[start..])
-            .map_err(|e| classify(&env, e))?
+            .map_err(|e| classify(&env.event_type, env.event_version, e))?
     } else if is_protobuf {
-        E::decode(&env.event_type, env.event_version, value).map_err(|e| classify(&env, e))?
+        E::decode(&env.event_type, env.event_version, value)
+            .map_err(|e| classify(&env.event_type, env.event_version, e))?
     } else if info.is_none() {
         return Err(classify(
-            &env,
+            &env.event_type,
+            env.event_version,
             crate::topic::unknown_event(E::EVENTS, &env.event_type, env.event_version),
         ));
     } else {
@@ -272,14 +283,14 @@ fn skip_message_indexes(value: &[u8], mut pos: usize) -> Result<usize, WireError
     Ok(pos)
 }
 
-fn classify(env: &Envelope, e: DecodeError) -> WireError {
+fn classify(event_type: &str, version: u32, e: DecodeError) -> WireError {
     match e {
         DecodeError::UnknownEvent { .. } | DecodeError::UnknownFingerprint { .. } => {
             WireError::Unknown(e)
         }
         other => WireError::Payload {
-            event_type: env.event_type.clone(),
-            version: env.event_version,
+            event_type: event_type.to_owned(),
+            version,
             source: other,
         },
     }

@@ -74,9 +74,9 @@ async fn published_events_reach_the_typed_handler_with_their_envelope() {
     assert_eq!(seen[0].1, WardsEvent::PatientAdmitted(admitted));
     assert_eq!(seen[1].1, WardsEvent::PatientDischarged(discharged));
     let ctx = &seen[0].0;
-    assert_eq!(ctx.event_id, d1.event_id);
-    assert_eq!(ctx.tenant_id.as_deref(), Some("hospital-456"));
-    assert_eq!(ctx.correlation_id.as_deref(), Some("request-789"));
+    assert_eq!(ctx.event_id(), d1.event_id);
+    assert_eq!(ctx.tenant_id(), Some("hospital-456"));
+    assert_eq!(ctx.correlation_id(), Some("request-789"));
     assert_eq!(
         (ctx.partition, ctx.offset, ctx.attempt),
         (d1.partition, d1.offset, 1)
@@ -242,7 +242,7 @@ async fn retriable_failures_go_through_the_retry_topics_then_the_dead_letter_top
     );
     let attempts: Vec<u32> = failing.seen().iter().map(|(c, _)| c.attempt).collect();
     assert_eq!(attempts, vec![1, 2, 3, 4, 5, 6]);
-    assert!(failing.seen().iter().all(|(c, _)| c.topic == TOPIC));
+    assert!(failing.seen().iter().all(|(c, _)| c.topic() == TOPIC));
     assert_eq!(
         bus.topic_records(&dead_letter::retry_topic(TOPIC, 1)).len(),
         1

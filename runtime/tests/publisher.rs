@@ -11,8 +11,8 @@ use carebus::transport::{
     Record, RecordPosition, SubscribeConfig, Transport, TransportError, header_str,
 };
 use carebus::{
-    Consumer, ConsumerConfig, HandlerContext, Publish, PublishError, PublishOptions, Publisher,
-    PublisherConfig, Shutdown, context,
+    Consumer, ConsumerConfig, ContextFields, HandlerContext, Publish, PublishError, PublishOptions,
+    Publisher, PublisherConfig, Shutdown, context,
 };
 use common::handlers::{Recorder, eventually};
 use common::*;
@@ -114,13 +114,14 @@ async fn invalid_events_are_rejected_before_anything_is_sent() {
 #[tokio::test]
 async fn events_published_while_handling_one_inherit_its_correlation_and_name_it_as_cause() {
     let recorder = RecordingPublisher::new();
-    let handled = HandlerContext {
-        event_id: "evt-1".into(),
-        correlation_id: Some("request-789".into()),
-        tenant_id: Some("hospital-456".into()),
-        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
-        ..HandlerContext::default()
-    };
+    let handled: HandlerContext = ContextFields {
+        event_id: "evt-1",
+        correlation_id: Some("request-789"),
+        tenant_id: Some("hospital-456"),
+        traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+        ..ContextFields::default()
+    }
+    .into();
     context::within(handled, async {
         recorder
             .publish(PatientDischarged::new("p", 1), PublishOptions::default())

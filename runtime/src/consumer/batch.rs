@@ -140,7 +140,7 @@ impl<T: Transport> Consumer<T> {
             ends.insert(r.topic_partition(), r.offset + 1);
             match processor.decode(&r) {
                 Ok((env, event)) => {
-                    items.push((context(env, &r, 1), event));
+                    items.push((context(&env, &r, 1), event));
                     kept.push(r);
                 }
                 Err((reason, error)) => {
@@ -234,7 +234,7 @@ impl<T: Transport> Consumer<T> {
                         match p.decode(&r) {
                             Ok((env, event)) => {
                                 let item = StreamItem {
-                                    context: context(env, &r, 1),
+                                    context: context(&env, &r, 1),
                                     event,
                                     position: done.clone().expect("set above"),
                                 };

@@ -5,9 +5,9 @@ use super::dedupe::DedupeStore;
 use super::shutdown::Shutdown;
 use crate::claim_check::{self, SharedClaimCheck};
 use crate::dead_letter::{self as dl, ATTEMPTS, NOT_BEFORE, RETRY_LEVEL};
-use crate::envelope::Envelope;
+use crate::envelope::EnvelopeRef;
 use crate::handler::HandlerResult;
-use crate::handler::{HandlerContext, HandlerErrorKind};
+use crate::handler::{ContextFields, HandlerContext, HandlerErrorKind};
 use crate::publisher::Publisher;
 use crate::topic::TopicHandler;
 use crate::transport::{ReceivedRecord, Record, RecordView, Transport, header, header_str};
@@ -93,56 +93,57 @@ pub(crate) async fn wait_not_before(rec: &ReceivedRecord, shutdown: &Shutdown) -
     }
 }
 
-/// The handler context of a decoded record (its envelope moves into it).
-pub(crate) fn context(env: Envelope, rec: &ReceivedRecord, attempt: u32) -> HandlerContext {
-    let topic = dl::original_topic(rec);
+/// The handler context of a decoded record.
+pub(crate) fn context(env: &EnvelopeRef<'_>, rec: &ReceivedRecord, attempt: u32) -> HandlerContext {
+    let topic = dl::original_topic_in(&rec.headers, &rec.topic);
     context_of(env, &rec.headers, topic, rec.partition, rec.offset, attempt)
 }
 
 /// [`context`] of a record with these headers; `topic` is its original topic.
 fn context_of(
-    env: Envelope,
+    env: &EnvelopeRef<'_>,
     headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
-    topic: String,
+    topic: &str,
     partition: i32,
     offset: i64,
     attempt: u32,
 ) -> HandlerContext {
-    HandlerContext {
-        event_id: env.event_id,
-        event_type: env.event_type,
+    ContextFields {
+        event_id: &env.event_id,
+        event_type: &env.event_type,
         event_version: env.event_version,
-        aggregate_id: env.aggregate_id,
-        aggregate_type: env.aggregate_type,
-        tenant_id: env.tenant_id,
-        correlation_id: env.correlation_id,
-        causation_id: env.causation_id,
+        aggregate_id: &env.aggregate_id,
+        aggregate_type: &env.aggregate_type,
+        tenant_id: env.tenant_id.as_deref(),
+        correlation_id: env.correlation_id.as_deref(),
+        causation_id: env.causation_id.as_deref(),
         topic,
         partition,
         offset,
         attempt,
-        reply_to: header_str(headers, crate::publisher::REPLY_TO_HEADER).map(str::to_owned),
-        traceparent: env.traceparent,
-        source: Some(env.metadata.source).filter(|s| !s.is_empty()),
-        user_id: env.metadata.user_id,
+        reply_to: header_str(headers, crate::publisher::REPLY_TO_HEADER),
+        traceparent: env.traceparent.as_deref(),
+        source: Some(&*env.source).filter(|s| !s.is_empty()),
+        user_id: env.user_id.as_deref(),
     }
+    .into()
 }
 
 impl<T: Transport, H: TopicHandler> Processor<T, H> {
     /// Decode a record (after the claim check), or say why it is a poison pill.
-    pub(crate) fn decode(
+    pub(crate) fn decode<'r>(
         &self,
-        rec: &ReceivedRecord,
-    ) -> Result<(Envelope, H::Events), (String, String)> {
+        rec: &'r ReceivedRecord,
+    ) -> Result<(EnvelopeRef<'r>, H::Events), (String, String)> {
         let poison =
             |e: crate::wire::WireError| (format!("poison-pill:{}", e.reason()), e.to_string());
         if header_str(&rec.headers, claim_check::CLAIM_CHECK_HEADER).is_none() {
-            return crate::wire::decode::<H::Events>(&rec.headers, &rec.value).map_err(poison);
+            return crate::wire::decode_ref::<H::Events>(&rec.headers, &rec.value).map_err(poison);
         }
         let value =
             claim_check::check_out(self.claim_check.as_deref(), &rec.headers, rec.value.clone())
                 .map_err(|e| ("claim-check-failed".to_string(), e.to_string()))?;
-        crate::wire::decode::<H::Events>(&rec.headers, &value).map_err(poison)
+        crate::wire::decode_ref::<H::Events>(&rec.headers, &value).map_err(poison)
     }
 
     /// Process an owned record: decode (a poison pill goes to the dead-letter topic), skip a
@@ -160,7 +161,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                     .await;
             }
         };
-        let Some((ctx, previous)) = self.admit(env, &rec.headers, topic, rec.partition, rec.offset)
+        let Some((ctx, previous)) =
+            self.admit(&env, &rec.headers, &topic, rec.partition, rec.offset)
         else {
             return Outcome::Done;
         };
@@ -195,11 +197,13 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         if header(own, claim_check::CLAIM_CHECK_HEADER).is_some() {
             return owned(view.to_received(), permit);
         }
-        let Ok((env, event)) = crate::wire::decode::<H::Events>(view.headers, view.value) else {
+        let Ok((env, event)) = crate::wire::decode_ref::<H::Events>(view.headers, view.value)
+        else {
             return owned(view.to_received(), permit);
         };
         let topic = dl::original_topic_in(own, view.topic);
-        let Some((ctx, previous)) = self.admit(env, own, topic, view.partition, view.offset) else {
+        let Some((ctx, previous)) = self.admit(&env, own, topic, view.partition, view.offset)
+        else {
             return Start::Finished(Outcome::Done);
         };
         let this = self.clone();
@@ -234,16 +238,17 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     /// attempts it already had before (retry topics).
     fn admit(
         &self,
-        env: Envelope,
+        env: &EnvelopeRef<'_>,
         headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
-        topic: String,
+        topic: &str,
         partition: i32,
         offset: i64,
     ) -> Option<(Arc<HandlerContext>, u32)> {
         if let Some(d) = &self.dedupe
             && d.seen(&env.event_id)
         {
-            metrics::counter!("carebus_duplicates_skipped_total", "topic" => topic).increment(1);
+            metrics::counter!("carebus_duplicates_skipped_total", "topic" => topic.to_owned())
+                .increment(1);
             return None;
         }
         let previous: u32 = parse_header(headers, ATTEMPTS).unwrap_or(0);
@@ -256,16 +261,16 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     async fn attempt(&self, ctx: &Arc<HandlerContext>, event: H::Events) -> HandlerResult {
         let span = tracing::info_span!(
             "handle",
-            topic = %ctx.topic,
-            event_type = %ctx.event_type,
-            event_id = %ctx.event_id,
-            correlation_id = ctx.correlation_id.as_deref().unwrap_or(""),
+            topic = ctx.topic(),
+            event_type = ctx.event_type(),
+            event_id = ctx.event_id(),
+            correlation_id = ctx.correlation_id().unwrap_or(""),
             attempt = ctx.attempt,
         );
         let started = std::time::Instant::now();
         let result =
             crate::context::Handling::new(ctx.clone(), span, self.handler.handle(ctx, event)).await;
-        let (duration, consumed) = self.metrics.get(&ctx.topic, |topic| {
+        let (duration, consumed) = self.metrics.get(ctx.topic(), |topic| {
             (
                 metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.to_string()),
                 metrics::counter!("carebus_consumed_total", "topic" => topic.to_string()),
@@ -275,7 +280,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         if result.is_ok() {
             consumed.increment(1);
             if let Some(d) = &self.dedupe {
-                d.remember(&ctx.event_id);
+                d.remember(ctx.event_id());
             }
         }
         result
@@ -297,7 +302,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             Err(e) => e,
         };
         let policy = &self.config.retry;
-        let topic = ctx.topic.clone();
+        let topic = ctx.topic().to_owned();
         let mut attempt = 1;
         loop {
             metrics::counter!("carebus_handler_errors_total", "topic" => topic.clone())

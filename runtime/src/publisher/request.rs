@@ -171,18 +171,15 @@ impl<T: Transport> Publisher<T> {
         ctx: &HandlerContext,
         event: E,
     ) -> Result<Delivery, PublishError> {
-        let reply_to = ctx
-            .reply_to
-            .clone()
-            .ok_or_else(|| PublishError::Transport {
-                topic: ctx.topic.clone(),
-                reason: format!(
-                    "event {} is not a request (no {REPLY_TO_HEADER} header); nothing to reply to",
-                    ctx.event_id
-                ),
-            })?;
+        let reply_to = ctx.reply_to().ok_or_else(|| PublishError::Transport {
+            topic: ctx.topic().to_owned(),
+            reason: format!(
+                "event {} is not a request (no {REPLY_TO_HEADER} header); nothing to reply to",
+                ctx.event_id()
+            ),
+        })?;
         let mut record = self.prepare(&event, PublishOptions::caused_by(ctx))?;
-        record.topic = reply_to;
+        record.topic = reply_to.to_owned();
         self.send_prepared(record).await
     }
 }
