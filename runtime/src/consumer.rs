@@ -234,15 +234,20 @@ fn visit<T: Transport, H: TopicHandler>(
             let q = lock(q);
             !q.working && q.records.is_empty()
         });
-    let held_back = || process::has_carebus_headers(view.headers) && !process::due(view.headers);
-    if !idle || held_back() {
+    // carebus's own headers, looked up only when the record has some.
+    let own: &[(&str, &[u8])] = if process::has_carebus_headers(view.headers) {
+        view.headers
+    } else {
+        &[]
+    };
+    if !idle || !process::due(own) {
         return Visited::Queued(view.to_received());
     }
     let Ok(permit) = semaphore.clone().try_acquire_owned() else {
         return Visited::Queued(view.to_received());
     };
     let (partition, offset) = (view.partition, view.offset);
-    match processor.start(view, permit, shutdown) {
+    match processor.start(view, own, permit, shutdown) {
         Start::Finished(outcome) => Visited::Finished {
             new_topic: (view.topic != last_topic).then(|| view.topic.to_owned()),
             partition,

@@ -127,25 +127,53 @@ impl From<Envelope> for EnvelopeRef<'static> {
     }
 }
 
-impl<'a> EnvelopeRef<'a> {
-    /// Read the envelope from binary-mode headers, borrowing their text.
-    pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
-        h: &'a [(N, V)],
-    ) -> Result<EnvelopeRef<'a>, EnvelopeError> {
-        use headers::*;
-        // One pass over the headers: the first value of each known name, as the lookups of
-        // `header_str` would find it (a value that is not UTF-8 counts as absent).
-        let mut found: [Option<&[u8]>; ALL.len()] = [None; ALL.len()];
+/// The first value of each CloudEvents and carebus header name of a record, found in one pass
+/// over its headers, as the lookups of `header_str` would find them.
+pub(crate) struct KnownHeaders<'a>([Option<&'a [u8]>; headers::ALL.len()]);
+
+impl<'a> KnownHeaders<'a> {
+    #[inline]
+    pub(crate) fn find<N: AsRef<str>, V: AsRef<[u8]>>(h: &'a [(N, V)]) -> Self {
+        let mut found = [None; headers::ALL.len()];
         for (name, value) in h {
             if let Some(i) = known_index(name.as_ref()) {
                 found[i].get_or_insert(value.as_ref());
             }
         }
-        let text = |i: usize| found[i].and_then(|v| std::str::from_utf8(v).ok());
+        KnownHeaders(found)
+    }
+
+    /// The text of the header at `index` in [`headers::ALL`] (a value that is not UTF-8
+    /// counts as absent).
+    fn text(&self, index: usize) -> Option<&'a str> {
+        self.0[index].and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// `content-type`, empty when absent.
+    pub(crate) fn content_type(&self) -> &'a str {
+        self.text(const { at(headers::CONTENT_TYPE) })
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn traceparent(&self) -> Option<&'a str> {
+        self.text(const { at(headers::TRACEPARENT) })
+    }
+}
+
+impl<'a> EnvelopeRef<'a> {
+    /// Read the envelope from binary-mode headers, borrowing their text.
+    pub fn from_headers<N: AsRef<str>, V: AsRef<[u8]>>(
+        h: &'a [(N, V)],
+    ) -> Result<EnvelopeRef<'a>, EnvelopeError> {
+        Self::from_known(&KnownHeaders::find(h))
+    }
+
+    pub(crate) fn from_known(found: &KnownHeaders<'a>) -> Result<EnvelopeRef<'a>, EnvelopeError> {
+        use headers::*;
         // The header's index in `found` is worked out at compile time.
         macro_rules! optional {
             ($name:ident) => {
-                text(const { at($name) })
+                found.text(const { at($name) })
             };
         }
         macro_rules! required {
@@ -421,10 +449,20 @@ pub fn version_text(version: u32) -> String {
 /// A fingerprint's hex digits (1 to 16 of them, either case), as carebus writes them; no sign
 /// (`from_str_radix` alone would take a leading `+`).
 fn parse_hex_u64(text: &str) -> Option<u64> {
-    if text.starts_with('+') {
+    if text.is_empty() || text.len() > 16 {
         return None;
     }
-    u64::from_str_radix(text, 16).ok()
+    // A byte at a time: `from_str_radix` checks for overflow at every digit, which costs a
+    // consumer several times more per record (16 digits cannot overflow).
+    text.bytes().try_fold(0, |n: u64, b| {
+        let digit = match b {
+            b'0'..=b'9' => b - b'0',
+            b'a'..=b'f' => b - b'a' + 10,
+            b'A'..=b'F' => b - b'A' + 10,
+            _ => return None,
+        };
+        Some(n << 4 | u64::from(digit))
+    })
 }
 
 /// Read `"2"`, `"2.0"` (or a JSON number) as version 2.

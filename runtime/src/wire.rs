@@ -18,11 +18,11 @@
 //! content type; otherwise the headers give the envelope, and the framing is recognised by
 //! its magic bytes. Every failure is a typed [`WireError`] whose text holds no event data.
 
-use crate::envelope::{Envelope, EnvelopeError, EnvelopeRef, headers};
+use crate::envelope::{Envelope, EnvelopeError, EnvelopeRef, KnownHeaders, headers};
 use crate::error::DecodeError;
 use crate::event::{DomainEvent, PayloadFormat};
 use crate::topic::TopicEvents;
-use crate::transport::{Record, header_str};
+use crate::transport::Record;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -193,23 +193,35 @@ pub fn decode_ref<'a, E: TopicEvents>(
     headers: &'a [(impl AsRef<str>, impl AsRef<[u8]>)],
     value: &[u8],
 ) -> Result<(EnvelopeRef<'a>, E), WireError> {
-    let content_type = header_str(headers, headers::CONTENT_TYPE).unwrap_or("");
+    let found = KnownHeaders::find(headers);
+    let content_type = found.content_type();
     if content_type.starts_with(CONTENT_TYPE_STRUCTURED) {
         let json: serde_json::Value =
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
         let (mut env, data) = Envelope::from_json(&json)?;
-        env.traceparent = header_str(headers, headers::TRACEPARENT).map(str::to_owned);
+        env.traceparent = found.traceparent().map(str::to_owned);
         let event = E::decode_json(&env.event_type, env.event_version, &data)
             .map_err(|e| classify(&env.event_type, env.event_version, e))?;
         return Ok((env.into(), event));
     }
-    let env = EnvelopeRef::from_headers(headers)?;
+    let env = EnvelopeRef::from_known(&found)?;
+    let event = decode_binary(&env, content_type, value)?;
+    Ok((env, event))
+}
+
+/// The event of a binary-mode record (envelope in headers) whose envelope is read: its
+/// payload decoded by `content_type` and framing, and checked against the envelope's type.
+pub(crate) fn decode_binary<E: TopicEvents>(
+    env: &EnvelopeRef<'_>,
+    content_type: &str,
+    value: &[u8],
+) -> Result<E, WireError> {
     if content_type.starts_with(CONTENT_TYPE_JSON) {
         let data: serde_json::Value =
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
         let event = E::decode_json(&env.event_type, env.event_version, &data)
             .map_err(|e| classify(&env.event_type, env.event_version, e))?;
-        return Ok((env, event));
+        return Ok(event);
     }
     let info = E::EVENTS
         .iter()
@@ -262,7 +274,7 @@ pub fn decode_ref<'a, E: TopicEvents>(
             "Avro value starts with neither single-object (C3 01) nor Confluent (00) magic".into(),
         ));
     };
-    Ok((env, event))
+    Ok(event)
 }
 
 /// Skip Confluent's Protobuf message-index list: a zig-zag varint count, then that many

@@ -5,7 +5,7 @@ use super::dedupe::DedupeStore;
 use super::shutdown::Shutdown;
 use crate::claim_check::{self, SharedClaimCheck};
 use crate::dead_letter::{self as dl, ATTEMPTS, NOT_BEFORE, RETRY_LEVEL};
-use crate::envelope::EnvelopeRef;
+use crate::envelope::{EnvelopeRef, KnownHeaders};
 use crate::handler::HandlerResult;
 use crate::handler::{ContextFields, HandlerContext, HandlerErrorKind};
 use crate::publisher::Publisher;
@@ -148,7 +148,11 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
 
     /// Process an owned record: decode (a poison pill goes to the dead-letter topic), skip a
     /// duplicate, run the handler, retry or forward it when it fails.
-    pub(crate) async fn process(&self, rec: ReceivedRecord, shutdown: &Shutdown) -> Outcome {
+    pub(crate) async fn process(
+        self: &Arc<Self>,
+        rec: ReceivedRecord,
+        shutdown: &Shutdown,
+    ) -> Outcome {
         let topic = dl::original_topic(&rec);
         let (env, event) = match self.decode(&rec) {
             Ok(decoded) => decoded,
@@ -175,9 +179,11 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     /// needs the owned path: claim check, poison pill) is copied into the job that goes on.
     /// `permit` is held while the handler runs (here, then in the job that goes on), so the
     /// processing mode's bound on handlers running at once holds for both.
+    /// `own` is the record's headers if some are carebus's own, else empty.
     pub(crate) fn start(
         self: &Arc<Self>,
         view: RecordView<'_>,
+        own: &[(&str, &[u8])],
         permit: OwnedSemaphorePermit,
         shutdown: &Shutdown,
     ) -> Start {
@@ -188,16 +194,20 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 this.process(rec, &shutdown).await
             }))
         };
-        // carebus's own headers, looked up only when the record has some.
-        let own: &[(&str, &[u8])] = if has_carebus_headers(view.headers) {
-            view.headers
-        } else {
-            &[]
-        };
         if header(own, claim_check::CLAIM_CHECK_HEADER).is_some() {
             return owned(view.to_received(), permit);
         }
-        let Ok((env, event)) = crate::wire::decode_ref::<H::Events>(view.headers, view.value)
+        // What `wire::decode_ref` does, in steps whose results are not moved around: the
+        // envelope (binary mode; structured mode takes the owned path), then the event.
+        let found = KnownHeaders::find(view.headers);
+        let content_type = found.content_type();
+        if content_type.starts_with(crate::wire::CONTENT_TYPE_STRUCTURED) {
+            return owned(view.to_received(), permit);
+        }
+        let Ok(env) = EnvelopeRef::from_known(&found) else {
+            return owned(view.to_received(), permit);
+        };
+        let Ok(event) = crate::wire::decode_binary::<H::Events>(&env, content_type, view.value)
         else {
             return owned(view.to_received(), permit);
         };
@@ -206,10 +216,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         else {
             return Start::Finished(Outcome::Done);
         };
-        let this = self.clone();
-        let first_ctx = ctx.clone();
         let mut first: std::pin::Pin<Box<dyn Future<Output = HandlerResult> + Send>> =
-            Box::pin(async move { this.attempt(&first_ctx, event).await });
+            Box::pin(self.attempt(&ctx, event));
         // A waker that does nothing: a handler that waits is polled again by the lane worker
         // it moves to, which registers the worker's waker.
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -257,8 +265,14 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     }
 
     /// One call of the handler, in its span, timed and counted. The context is shared with
-    /// the handler's task-local (events it publishes inherit correlation and cause).
-    async fn attempt(&self, ctx: &Arc<HandlerContext>, event: H::Events) -> HandlerResult {
+    /// the handler's task-local (events it publishes inherit correlation and cause). The
+    /// handler's future is wrapped once, not nested in one future per layer: a record's event
+    /// is moved fewer times on its way to the handler.
+    fn attempt(
+        self: &Arc<Self>,
+        ctx: &Arc<HandlerContext>,
+        event: H::Events,
+    ) -> crate::context::Handling<impl Future<Output = HandlerResult> + Send + 'static> {
         let span = tracing::info_span!(
             "handle",
             topic = ctx.topic(),
@@ -267,9 +281,17 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             correlation_id = ctx.correlation_id().unwrap_or(""),
             attempt = ctx.attempt,
         );
-        let started = std::time::Instant::now();
-        let result =
-            crate::context::Handling::new(ctx.clone(), span, self.handler.handle(ctx, event)).await;
+        let (this, shared) = (self.clone(), ctx.clone());
+        crate::context::Handling::new(ctx.clone(), span, async move {
+            let started = std::time::Instant::now();
+            let result = this.handler.handle(&shared, event).await;
+            this.handled(&shared, started, &result);
+            result
+        })
+    }
+
+    /// Metrics (and the dedupe store) after a handler call that started at `started`.
+    fn handled(&self, ctx: &HandlerContext, started: std::time::Instant, result: &HandlerResult) {
         let (duration, consumed) = self.metrics.get(ctx.topic(), |topic| {
             (
                 metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.to_string()),
@@ -283,14 +305,13 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 d.remember(ctx.event_id());
             }
         }
-        result
     }
 
     /// After the first attempt: done, or in-place retries with backoff, then a retry topic or
     /// the dead-letter topic. A retry decodes the record again (it decoded once, so it does
     /// again), which spares a copy of every event for the rare retry.
     async fn conclude(
-        &self,
+        self: &Arc<Self>,
         rec: ReceivedRecord,
         mut ctx: Arc<HandlerContext>,
         first: HandlerResult,
