@@ -45,6 +45,14 @@ impl<F: Future> Future for Handling<F> {
     }
 }
 
+/// Whether anything would see a span: a tracing subscriber, or a `log` logger (tracing hands
+/// spans to `log` while no subscriber is set when its `log` feature is on, as sqlx turns it
+/// on). When nothing would, the publisher and consumer make no span per event: with that
+/// feature, tracing works out a disabled span's fields all the same.
+pub(crate) fn spans_seen() -> bool {
+    tracing::dispatcher::has_been_set() || log::max_level() != log::LevelFilter::Off
+}
+
 /// The context of the event being handled by the current task, if any.
 pub fn current() -> Option<HandlerContext> {
     CURRENT.try_with(|c| HandlerContext::clone(c)).ok()

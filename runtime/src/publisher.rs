@@ -283,13 +283,17 @@ impl<T: Transport> Publisher<T> {
     /// letter.
     pub async fn send_prepared(&self, record: Record) -> Result<Delivery, PublishError> {
         let text = |name| header_str(&record.headers, name).unwrap_or("");
-        let span = tracing::info_span!(
-            "publish",
-            topic = %record.topic,
-            event_type = text(headers::TYPE),
-            event_id = text(headers::ID),
-            correlation_id = text(headers::CORRELATION_ID),
-        );
+        let span = if crate::context::spans_seen() {
+            tracing::info_span!(
+                "publish",
+                topic = %record.topic,
+                event_type = text(headers::TYPE),
+                event_id = text(headers::ID),
+                correlation_id = text(headers::CORRELATION_ID),
+            )
+        } else {
+            tracing::Span::none()
+        };
         let started = std::time::Instant::now();
         let result = self.send_record(record).instrument(span).await;
         let outcome = match &result {

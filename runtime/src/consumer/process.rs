@@ -273,14 +273,18 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         ctx: &Arc<HandlerContext>,
         event: H::Events,
     ) -> crate::context::Handling<impl Future<Output = HandlerResult> + Send + 'static> {
-        let span = tracing::info_span!(
-            "handle",
-            topic = ctx.topic(),
-            event_type = ctx.event_type(),
-            event_id = ctx.event_id(),
-            correlation_id = ctx.correlation_id().unwrap_or(""),
-            attempt = ctx.attempt,
-        );
+        let span = if crate::context::spans_seen() {
+            tracing::info_span!(
+                "handle",
+                topic = ctx.topic(),
+                event_type = ctx.event_type(),
+                event_id = ctx.event_id(),
+                correlation_id = ctx.correlation_id().unwrap_or(""),
+                attempt = ctx.attempt,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let (this, shared) = (self.clone(), ctx.clone());
         crate::context::Handling::new(ctx.clone(), span, async move {
             let started = std::time::Instant::now();
