@@ -704,3 +704,74 @@ async fn a_panicking_handler_stops_the_consumer_with_an_error_and_commits_nothin
         "event 0 is committed, the event whose handler panicked is not"
     );
 }
+
+#[tokio::test]
+async fn events_in_every_framing_reach_the_handler_with_their_envelope() {
+    use carebus::wire::{Framing, SchemaIds};
+    let bus = Bus::default();
+    bus.create_topic(TOPIC, 2);
+    let recorder = Recorder::ok();
+    let running = run_handler(&bus, "g", recorder.clone());
+    let framings = [
+        Framing::SingleObject,
+        Framing::Confluent(SchemaIds::from_fn(|_, _| Some(7))),
+        Framing::Json,
+        Framing::StructuredJson,
+    ];
+    let mut sent = Vec::new();
+    for (i, framing) in framings.into_iter().enumerate() {
+        let config = PublisherConfig {
+            framing,
+            source: "Ward Service".into(),
+            ..PublisherConfig::default()
+        };
+        let publisher = Publisher::new(bus.clone(), config).unwrap();
+        let options = PublishOptions {
+            tenant_id: Some("hospital-456".into()),
+            correlation_id: Some(format!("request-{i}")),
+            user_id: Some("nurse-7".into()),
+            ..PublishOptions::default()
+        };
+        let event = PatientDischarged::new(&format!("patient-{i}"), i as i64);
+        let delivery = publisher
+            .publish_event(event.clone(), options)
+            .await
+            .unwrap();
+        sent.push((delivery, event));
+    }
+    assert!(eventually(SECS5, || recorder.count() == sent.len()).await);
+    running.stop().await.unwrap();
+    let seen = recorder.seen();
+    for (i, (delivery, event)) in sent.iter().enumerate() {
+        let (ctx, handled) = seen
+            .iter()
+            .find(|(c, _)| c.event_id() == delivery.event_id)
+            .unwrap_or_else(|| panic!("framing {i}: event not handled"));
+        assert_eq!(
+            handled,
+            &WardsEvent::PatientDischarged(event.clone()),
+            "{i}"
+        );
+        let expected = carebus::ContextFields {
+            event_id: &delivery.event_id,
+            event_type: "PatientDischarged",
+            event_version: 1,
+            aggregate_id: &event.patient_id,
+            aggregate_type: ctx.aggregate_type(),
+            tenant_id: Some("hospital-456"),
+            correlation_id: Some(&format!("request-{i}")),
+            causation_id: None,
+            topic: TOPIC,
+            partition: delivery.partition,
+            offset: delivery.offset,
+            attempt: 1,
+            reply_to: None,
+            traceparent: ctx.traceparent(),
+            source: Some("Ward Service"),
+            user_id: Some("nurse-7"),
+        };
+        assert_eq!(ctx.fields(), expected, "framing {i}");
+        assert!(!ctx.aggregate_type().is_empty(), "{i}");
+        assert!(ctx.traceparent().is_some_and(|t| t.len() == 55), "{i}");
+    }
+}
