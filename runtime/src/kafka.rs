@@ -25,7 +25,7 @@ pub use spec::{CleanupPolicy, SpecError, TopicSpec, TopicsSpec};
 use crate::kafka::error::transport_error;
 use crate::transport::{
     ConsumerEvent, Polled, Record, RecordPosition, RecordView, SubscribeConfig, TopicPartition,
-    Transport, TransportConsumer, TransportError,
+    Transport, TransportConsumer, TransportError, Unsent,
 };
 use rdkafka::producer::Producer;
 use std::time::Duration;
@@ -62,6 +62,10 @@ impl Transport for KafkaTransport {
 
     async fn send_ref(&self, record: &Record) -> Result<RecordPosition, TransportError> {
         self.producer.send(record).await
+    }
+
+    async fn send_owned(&self, record: Record) -> Result<RecordPosition, Unsent> {
+        self.producer.send_owned(record).await
     }
 
     async fn send_transaction(

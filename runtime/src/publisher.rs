@@ -34,7 +34,7 @@ use crate::claim_check::{self, LocalDirStore, SharedClaimCheck};
 use crate::envelope::{Envelope, EventMetadata, child_traceparent, headers, new_traceparent};
 use crate::event::DomainEvent;
 use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
-use crate::transport::{Record, RecordPosition, Transport, header_str};
+use crate::transport::{Record, Transport, Unsent, header_str};
 use crate::types::{Timestamp, Uuid};
 use std::future::Future;
 use std::pin::Pin;
@@ -317,47 +317,59 @@ impl<T: Transport> Publisher<T> {
         result
     }
 
-    async fn send_record(&self, record: Record) -> Result<Delivery, PublishError> {
+    /// Send a record, giving it up to the transport: the publisher keeps no copy while the
+    /// send is in flight; a record that fails comes back from the transport to be retried,
+    /// kept in the outbox or dead-lettered.
+    async fn send_record(&self, mut record: Record) -> Result<Delivery, PublishError> {
         let inner = &self.inner;
-        let delivery = |p: RecordPosition, record: &Record| Delivery {
-            event_id: event_id(record).to_owned(),
-            topic: p.topic,
-            partition: p.partition,
-            offset: p.offset,
-        };
         // Keep order behind anything already queued, and fail fast while the circuit is open.
         let queued_before = inner.outbox.as_ref().is_some_and(|o| !o.is_empty());
         if queued_before || !inner.breaker.allow() {
             // Boxed, as the other rare paths: keeps every send future small.
             return Box::pin(self.queue(record, "circuit open")).await;
         }
+        let event_id = event_id(&record).to_owned();
         let attempts = inner.config.retry.attempts.max(1);
         let mut attempt = 1;
         loop {
-            match inner.transport.send_ref(&record).await {
+            let e = match inner.transport.send_owned(record).await {
                 Ok(pos) => {
                     inner.breaker.on_success();
-                    return Ok(delivery(pos, &record));
+                    return Ok(Delivery {
+                        event_id,
+                        topic: pos.topic,
+                        partition: pos.partition,
+                        offset: pos.offset,
+                    });
                 }
-                Err(e) if e.is_retriable() => {
+                Err(Unsent::Returned(e, returned)) => {
+                    record = returned;
+                    e
+                }
+                Err(Unsent::Unknown(e, topic)) => {
                     inner.breaker.on_failure();
-                    let open = inner.breaker.state() == BreakerState::Open;
-                    if attempt >= attempts || open {
-                        tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
-                        return Box::pin(self.queue(record, &e.to_string())).await;
-                    }
-                    metrics::counter!("carebus_publish_retries_total").increment(1);
-                    // Boxed, as the dead letter below: keeps every send future small.
-                    Box::pin(tokio::time::sleep(inner.config.retry.backoff(attempt))).await;
-                    attempt += 1;
+                    return Err(PublishError::Transport {
+                        topic,
+                        reason: e.to_string(),
+                    });
                 }
-                Err(e) => {
-                    // The transport answered (it is reachable): a half-open probe succeeded.
-                    inner.breaker.on_success();
-                    // Boxed: the rare path would otherwise double the size of every send future.
-                    return Box::pin(self.dead_letter(record, e)).await;
-                }
+            };
+            if !e.is_retriable() {
+                // The transport answered (it is reachable): a half-open probe succeeded.
+                inner.breaker.on_success();
+                // Boxed: the rare path would otherwise double the size of every send future.
+                return Box::pin(self.dead_letter(record, e)).await;
             }
+            inner.breaker.on_failure();
+            let open = inner.breaker.state() == BreakerState::Open;
+            if attempt >= attempts || open {
+                tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
+                return Box::pin(self.queue(record, &e.to_string())).await;
+            }
+            metrics::counter!("carebus_publish_retries_total").increment(1);
+            // Boxed, as the dead letter: keeps every send future small.
+            Box::pin(tokio::time::sleep(inner.config.retry.backoff(attempt))).await;
+            attempt += 1;
         }
     }
 }

@@ -352,6 +352,24 @@ pub trait Transport: Send + Sync + 'static {
         self.send(record.clone())
     }
 
+    /// Send a record and give it up: resolves to its position, or gives it back with the
+    /// error ([`Unsent`]) for the caller to retry, keep or dead-letter. The publisher sends
+    /// this way. The default sends from a borrow and keeps the record until the outcome; a
+    /// transport that copies the record when it takes it (Kafka: librdkafka) frees it at once
+    /// and rebuilds it only when sending fails (librdkafka returns the message with the
+    /// error), so thousands of sends in flight do not keep thousands of records.
+    fn send_owned(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, Unsent>> + Send {
+        async move {
+            match self.send_ref(&record).await {
+                Ok(position) => Ok(position),
+                Err(error) => Err(Unsent::Returned(error, record)),
+            }
+        }
+    }
+
     /// Send several records, each independently (some may fail). The default sends them
     /// concurrently through [`Transport::send`]; results are in input order.
     fn send_batch(
@@ -445,6 +463,18 @@ pub trait TransportConsumer: Send + Sync + 'static {
     }
 }
 
+/// A record [`Transport::send_owned`] did not deliver.
+#[derive(Debug)]
+pub enum Unsent {
+    /// Not delivered: the error, and the record as it was handed over.
+    Returned(TransportError, Record),
+    /// Handed over, then the transport lost track of it before learning the outcome (Kafka:
+    /// the producer closed before the delivery report, which carebus's producer does not do
+    /// while a send waits): it may or may not be written. The error says so; the topic is the
+    /// record's.
+    Unknown(TransportError, String),
+}
+
 /// A shared transport is a transport (e.g. one `Arc<KafkaTransport>` for a publisher and a
 /// consumer built separately).
 impl<T: Transport> Transport for std::sync::Arc<T> {
@@ -462,6 +492,13 @@ impl<T: Transport> Transport for std::sync::Arc<T> {
         record: &Record,
     ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
         T::send_ref(self, record)
+    }
+
+    fn send_owned(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, Unsent>> + Send {
+        T::send_owned(self, record)
     }
 
     fn send_batch(

@@ -5,7 +5,7 @@ mod kafka_support;
 use carebus::bus::partition_for_key;
 use carebus::kafka::{KafkaConfig, KafkaTransport};
 use carebus::transport::{
-    ConsumerEvent, Record, SubscribeConfig, TopicPartition, Transport, TransportError,
+    ConsumerEvent, Record, SubscribeConfig, TopicPartition, Transport, TransportError, Unsent,
 };
 use carebus_tests::{kafka_bootstrap, unique_name};
 use kafka_support::{consume, create_topic, subscribe, transport};
@@ -132,6 +132,31 @@ async fn oversized_records_are_rejected_not_truncated() {
         "{error:?}"
     );
     assert!(!error.is_retriable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_that_cannot_be_delivered_comes_back_as_it_was_sent() {
+    // Nothing listens on this port: librdkafka takes (copies) the record, the transport frees
+    // its own, and the delivery report fails once the message times out.
+    let mut config = KafkaConfig::new("127.0.0.1:1");
+    config.set("message.timeout.ms", "1000");
+    let kafka = KafkaTransport::new(config).unwrap();
+    for partition in [None, Some(2)] {
+        let mut record = Record::new("healthcare.unreachable", "patient-1", b"payload".to_vec());
+        record.headers = vec![
+            ("ce_id".into(), b"id-1".to_vec()),
+            ("x-custom".into(), b"yes".to_vec()),
+            ("ce_id".into(), b"id-2".to_vec()),
+        ];
+        record.partition = partition;
+        match kafka.send_owned(record.clone()).await {
+            Err(Unsent::Returned(error, returned)) => {
+                assert_eq!(returned, record, "partition {partition:?}");
+                assert!(error.is_retriable(), "{error}");
+            }
+            other => panic!("partition {partition:?}: {other:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,12 @@
 use crate::kafka::config::KafkaConfig;
 use crate::kafka::consumer::KafkaConsumer;
 use crate::kafka::error::{code_error, transport_error};
-use crate::transport::{Record, RecordPosition, TopicPartition, TransportError};
+use crate::transport::{
+    Record, RecordPosition, TopicPartition, TransportError, Unsent, header_name,
+};
+use rdkafka::Message;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::sync::{Arc, RwLock};
@@ -61,6 +64,40 @@ impl KafkaProducer {
             self.renew_if_fatal(&producer);
         }
         result
+    }
+
+    /// Send one record, free it as soon as librdkafka has its copy, and wait for the delivery
+    /// report. A record that fails comes back, rebuilt from the message librdkafka returns
+    /// with the error ([`Transport::send_owned`](crate::transport::Transport::send_owned)).
+    pub async fn send_owned(&self, mut record: Record) -> Result<RecordPosition, Unsent> {
+        if let Err(error) = self.check_size(&record) {
+            return Err(Unsent::Returned(error, record));
+        }
+        let producer = self.rdkafka();
+        let delivery = match enqueue(&producer, &record, &self.config).await {
+            Ok(delivery) => delivery,
+            Err(error) => {
+                self.renew_if_fatal(&producer);
+                return Err(Unsent::Returned(error, record));
+            }
+        };
+        let partition = record.partition;
+        let topic = std::mem::take(&mut record.topic);
+        drop(record);
+        match delivery.await {
+            Ok(Ok(d)) => Ok(RecordPosition {
+                topic,
+                partition: d.partition,
+                offset: d.offset,
+            }),
+            Ok(Err((e, message))) => {
+                let record = returned_record(&message, topic, partition);
+                let error = produce_error(&e, &record, &self.config);
+                self.renew_if_fatal(&producer);
+                Err(Unsent::Returned(error, record))
+            }
+            Err(_) => Err(Unsent::Unknown(closed_before_report(&topic), topic)),
+        }
     }
 
     /// Wait until every record sent so far is delivered or failed.
@@ -292,14 +329,7 @@ async fn send_with(
     record: &Record,
     config: &KafkaConfig,
 ) -> Result<RecordPosition, TransportError> {
-    let delivery = match producer.send_result(future_record(record)) {
-        Ok(delivery) => delivery,
-        Err((e, _)) if is_queue_full(&e) => {
-            // Boxed: the rare path would otherwise enlarge every send future.
-            Box::pin(send_when_room(producer, record, config)).await?
-        }
-        Err((e, _)) => return Err(produce_error(&e, record, config)),
-    };
+    let delivery = enqueue(producer, record, config).await?;
     match delivery.await {
         Ok(Ok(d)) => Ok(RecordPosition {
             topic: record.topic.clone(),
@@ -307,13 +337,50 @@ async fn send_with(
             offset: d.offset,
         }),
         Ok(Err((e, _))) => Err(produce_error(&e, record, config)),
-        Err(_) => Err(TransportError::Other {
-            message: format!(
-                "the Kafka producer was closed before {} acknowledged the record",
-                record.topic
-            ),
-            retriable: true,
-        }),
+        Err(_) => Err(closed_before_report(&record.topic)),
+    }
+}
+
+/// Hand a record to librdkafka (which copies it), waiting for room while its queue is full.
+async fn enqueue(
+    producer: &FutureProducer,
+    record: &Record,
+    config: &KafkaConfig,
+) -> Result<DeliveryFuture, TransportError> {
+    match producer.send_result(future_record(record)) {
+        Ok(delivery) => Ok(delivery),
+        Err((e, _)) if is_queue_full(&e) => {
+            // Boxed: the rare path would otherwise enlarge every send future.
+            Box::pin(send_when_room(producer, record, config)).await
+        }
+        Err((e, _)) => Err(produce_error(&e, record, config)),
+    }
+}
+
+fn closed_before_report(topic: &str) -> TransportError {
+    TransportError::Other {
+        message: format!("the Kafka producer was closed before {topic} acknowledged the record"),
+        retriable: true,
+    }
+}
+
+/// The record a failed delivery report gives back (librdkafka's copy), as it was sent: its
+/// topic and explicit partition (if any) are the sender's, the rest is the message's.
+fn returned_record(message: &OwnedMessage, topic: String, partition: Option<i32>) -> Record {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (header_name(h.key), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        topic,
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().unwrap_or_default().to_vec(),
+        headers,
+        partition,
     }
 }
 
