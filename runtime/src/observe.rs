@@ -45,16 +45,23 @@ impl<M> Default for PerTopic<M> {
     }
 }
 
-impl<M: Clone> PerTopic<M> {
-    /// The handles of `topic`, made by `register` the first time.
-    pub(crate) fn get(&self, topic: &str, register: impl FnOnce(&str) -> M) -> M {
+impl<M> PerTopic<M> {
+    /// Use the handles of `topic` (made by `register` the first time) in place: no clone of
+    /// them, two atomic counts fewer per event.
+    pub(crate) fn with<R>(
+        &self,
+        topic: &str,
+        register: impl FnOnce(&str) -> M,
+        use_them: impl FnOnce(&M) -> R,
+    ) -> R {
         let mut known = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, m)) = known.iter().find(|(t, _)| t == topic) {
-            return m.clone();
+            return use_them(m);
         }
         let m = register(topic);
-        known.push((topic.to_string(), m.clone()));
-        m
+        let r = use_them(&m);
+        known.push((topic.to_string(), m));
+        r
     }
 }
 

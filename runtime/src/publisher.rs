@@ -303,14 +303,19 @@ impl<T: Transport> Publisher<T> {
             Err(_) => "error",
         };
         if let Ok(delivery) = &result {
-            let (published, duration) = self.inner.published.get(&delivery.topic, |topic| {
+            let register = |topic: &str| {
                 (
                     metrics::counter!("carebus_published_total", "topic" => topic.to_string()),
                     metrics::histogram!("carebus_publish_duration_seconds", "topic" => topic.to_string()),
                 )
-            });
-            published.increment(1);
-            duration.record(started.elapsed().as_secs_f64());
+            };
+            let elapsed = started.elapsed().as_secs_f64();
+            self.inner
+                .published
+                .with(&delivery.topic, register, |(published, duration)| {
+                    published.increment(1);
+                    duration.record(elapsed);
+                });
         } else {
             metrics::counter!("carebus_publish_errors_total", "reason" => outcome).increment(1);
         }

@@ -296,15 +296,21 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
 
     /// Metrics (and the dedupe store) after a handler call that started at `started`.
     fn handled(&self, ctx: &HandlerContext, started: std::time::Instant, result: &HandlerResult) {
-        let (duration, consumed) = self.metrics.get(ctx.topic(), |topic| {
+        let register = |topic: &str| {
             (
                 metrics::histogram!("carebus_handle_duration_seconds", "topic" => topic.to_string()),
                 metrics::counter!("carebus_consumed_total", "topic" => topic.to_string()),
             )
-        });
-        duration.record(started.elapsed().as_secs_f64());
+        };
+        let elapsed = started.elapsed().as_secs_f64();
+        self.metrics
+            .with(ctx.topic(), register, |(duration, consumed)| {
+                duration.record(elapsed);
+                if result.is_ok() {
+                    consumed.increment(1);
+                }
+            });
         if result.is_ok() {
-            consumed.increment(1);
             if let Some(d) = &self.dedupe {
                 d.remember(ctx.event_id());
             }
