@@ -189,6 +189,7 @@ pub fn decode<E: TopicEvents>(
 
 /// [`decode`] with the envelope's text borrowed from the headers (binary mode; a structured
 /// JSON envelope is owned).
+#[inline]
 pub fn decode_ref<'a, E: TopicEvents>(
     headers: &'a [(impl AsRef<str>, impl AsRef<[u8]>)],
     value: &[u8],
@@ -211,6 +212,7 @@ pub fn decode_ref<'a, E: TopicEvents>(
 
 /// The event of a binary-mode record (envelope in headers) whose envelope is read: its
 /// payload decoded by `content_type` and framing, and checked against the envelope's type.
+#[inline]
 pub(crate) fn decode_binary<E: TopicEvents>(
     env: &EnvelopeRef<'_>,
     content_type: &str,
