@@ -310,10 +310,10 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                     consumed.increment(1);
                 }
             });
-        if result.is_ok() {
-            if let Some(d) = &self.dedupe {
-                d.remember(ctx.event_id());
-            }
+        if result.is_ok()
+            && let Some(d) = &self.dedupe
+        {
+            d.remember(ctx.event_id());
         }
     }
 
