@@ -78,8 +78,8 @@ pub fn header_str<'h, N: AsRef<str>, V: AsRef<[u8]>>(
     header(headers, name).and_then(|v| std::str::from_utf8(v).ok())
 }
 
-/// A record to produce.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A record to produce. Its `Debug` shows no key, value or header value ([`Redacted`]).
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Record {
     pub topic: String,
     /// Partition key: the aggregate id's UTF-8 bytes for carebus events.
@@ -151,8 +151,54 @@ pub struct RecordPosition {
     pub offset: i64,
 }
 
-/// A record read by a consumer.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Bytes a record's `Debug` shows by size only: keys (aggregate ids), values (event data) and
+/// header values (subject, user...) may hold PHI, and a record or an [`Unsent`] printed with
+/// `{:?}` into a log must not carry it there.
+pub struct Redacted<'a>(pub &'a [u8]);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+/// Header names as they are, values by size only.
+fn redacted_headers(headers: &Headers) -> Vec<(&str, Redacted<'_>)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_ref(), Redacted(value)))
+        .collect()
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("key", &self.key.as_deref().map(Redacted))
+            .field("value", &Redacted(&self.value))
+            .field("headers", &redacted_headers(&self.headers))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ReceivedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedRecord")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("key", &self.key.as_deref().map(Redacted))
+            .field("value", &Redacted(&self.value))
+            .field("headers", &redacted_headers(&self.headers))
+            .field("timestamp_ms", &self.timestamp_ms)
+            .finish()
+    }
+}
+
+/// A record read by a consumer. Its `Debug` shows no key, value or header value
+/// ([`Redacted`]).
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReceivedRecord {
     pub topic: String,
     pub partition: i32,
@@ -564,5 +610,31 @@ mod tests {
             matches!(copy.headers[0].0, HeaderName::Borrowed(_)),
             "known names cost no allocation"
         );
+    }
+
+    #[test]
+    fn records_print_no_key_value_or_header_value() {
+        let mut record = Record::new(
+            "healthcare.patients.events",
+            "patient-1",
+            b"Jane Doe".to_vec(),
+        );
+        record.headers = vec![("ce_subject".into(), b"patient-1".to_vec())];
+        let received = ReceivedRecord {
+            topic: record.topic.clone(),
+            partition: 0,
+            offset: 7,
+            key: record.key.clone(),
+            value: record.value.clone(),
+            headers: record.headers.clone(),
+            timestamp_ms: 0,
+        };
+        for printed in [format!("{record:?}"), format!("{received:?}")] {
+            assert!(!printed.contains("patient-1"), "{printed}");
+            assert!(!printed.contains("74, 97, 110, 101"), "{printed}"); // "Jane"
+            assert!(printed.contains("healthcare.patients.events"), "{printed}");
+            assert!(printed.contains("ce_subject"), "{printed}");
+            assert!(printed.contains("<8 bytes>"), "{printed}");
+        }
     }
 }
