@@ -201,9 +201,10 @@ pub fn decode_ref<'a, E: TopicEvents>(
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
         let (mut env, data) = Envelope::from_json(&json)?;
         env.traceparent = found.traceparent().map(str::to_owned);
+        let env = EnvelopeRef::from(env);
         let event = E::decode_json(&env.event_type, env.event_version, &data)
-            .map_err(|e| classify(&env.event_type, env.event_version, e))?;
-        return Ok((env.into(), event));
+            .map_err(|e| classify(&env, e))?;
+        return Ok((env, event));
     }
     let env = EnvelopeRef::from_known(&found)?;
     let event = decode_binary(&env, content_type, value)?;
@@ -222,7 +223,7 @@ pub(crate) fn decode_binary<E: TopicEvents>(
         let data: serde_json::Value =
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
         let event = E::decode_json(&env.event_type, env.event_version, &data)
-            .map_err(|e| classify(&env.event_type, env.event_version, e))?;
+            .map_err(|e| classify(env, e))?;
         return Ok(event);
     }
     let info = E::EVENTS
@@ -239,8 +240,8 @@ pub(crate) fn decode_binary<E: TopicEvents>(
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&value[2..10]);
         let fingerprint = u64::from_le_bytes(fp);
-        let event = E::decode_fingerprint(fingerprint, &value[10..])
-            .map_err(|e| classify(&env.event_type, env.event_version, e))?;
+        let event =
+            E::decode_fingerprint(fingerprint, &value[10..]).map_err(|e| classify(env, e))?;
         let found = event.info();
         if found.event_type != env.event_type || found.version != env.event_version {
             return Err(WireError::TypeMismatch {
@@ -261,14 +262,12 @@ pub(crate) fn decode_binary<E: TopicEvents>(
             start = skip_message_indexes(value, start)?;
         }
         E::decode(&env.event_type, env.event_version, &value[start..])
-            .map_err(|e| classify(&env.event_type, env.event_version, e))?
+            .map_err(|e| classify(env, e))?
     } else if is_protobuf {
-        E::decode(&env.event_type, env.event_version, value)
-            .map_err(|e| classify(&env.event_type, env.event_version, e))?
+        E::decode(&env.event_type, env.event_version, value).map_err(|e| classify(env, e))?
     } else if info.is_none() {
         return Err(classify(
-            &env.event_type,
-            env.event_version,
+            env,
             crate::topic::unknown_event(E::EVENTS, &env.event_type, env.event_version),
         ));
     } else {
@@ -297,14 +296,14 @@ fn skip_message_indexes(value: &[u8], mut pos: usize) -> Result<usize, WireError
     Ok(pos)
 }
 
-fn classify(event_type: &str, version: u32, e: DecodeError) -> WireError {
+fn classify(env: &EnvelopeRef<'_>, e: DecodeError) -> WireError {
     match e {
         DecodeError::UnknownEvent { .. } | DecodeError::UnknownFingerprint { .. } => {
             WireError::Unknown(e)
         }
         other => WireError::Payload {
-            event_type: event_type.to_owned(),
-            version,
+            event_type: env.event_type.to_string(),
+            version: env.event_version,
             source: other,
         },
     }
