@@ -35,6 +35,7 @@ pub use dedupe::{DedupeStore, RecentIds};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 use crate::claim_check::SharedClaimCheck;
+use crate::envelope::KnownHeaders;
 use crate::publisher::Publisher;
 use crate::topic::{TopicEvents, TopicHandler};
 use crate::transport::{
@@ -169,6 +170,7 @@ impl<T: Transport> Consumer<T> {
             tracker: OffsetTracker::default(),
             to_store: Vec::new(),
             last_topic: String::new(),
+            spare_context: None,
             buffered: 0,
             paused: false,
             dirty: false,
@@ -225,6 +227,7 @@ fn visit<T: Transport, H: TopicHandler>(
     semaphore: &Arc<tokio::sync::Semaphore>,
     shutdown: &Shutdown,
     last_topic: &str,
+    spare: &mut Option<Arc<crate::handler::HandlerContext>>,
     view: RecordView<'_>,
 ) -> Visited {
     let mode = processor.config.mode;
@@ -234,8 +237,9 @@ fn visit<T: Transport, H: TopicHandler>(
             let q = lock(q);
             !q.working && q.records.is_empty()
         });
+    let found = KnownHeaders::find(view.headers);
     // carebus's own headers, looked up only when the record has some.
-    let own: &[(&str, &[u8])] = if process::has_carebus_headers(view.headers) {
+    let own: &[(&str, &[u8])] = if found.any_carebus_own() {
         view.headers
     } else {
         &[]
@@ -247,7 +251,7 @@ fn visit<T: Transport, H: TopicHandler>(
         return Visited::Queued(view.to_received());
     };
     let (partition, offset) = (view.partition, view.offset);
-    match processor.start(view, own, permit, shutdown) {
+    match processor.start(view, &found, own, permit, shutdown, spare) {
         Start::Finished(outcome) => Visited::Finished {
             new_topic: (view.topic != last_topic).then(|| view.topic.to_owned()),
             partition,
@@ -306,6 +310,8 @@ struct Run<T: Transport, H: TopicHandler> {
     to_store: Vec<(TopicPartition, i64)>,
     /// The topic of the record visited last (see [`Visited::Finished`]).
     last_topic: String,
+    /// A handler context a record finished in the poll left for the next one to refill.
+    spare_context: Option<Arc<crate::handler::HandlerContext>>,
     buffered: usize,
     paused: bool,
     dirty: bool,
@@ -346,12 +352,12 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                 // of drawing it all into its pause buffer.
                 _ = paused_tick.tick(), if self.paused => {
                     let polled = self.consumer.poll_view(Duration::ZERO, |view| {
-                        visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, view)
+                        visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare_context, view)
                     }).await;
                     self.on_polled(polled, &cfg).await?;
                 }
                 polled = self.consumer.poll_view(cfg.poll_timeout, |view| {
-                    visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, view)
+                    visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare_context, view)
                 }), if !self.paused => {
                     self.on_polled(polled, &cfg).await?;
                     // Read what is already fetched without going round the select.
@@ -363,7 +369,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                         // with records always at hand would otherwise never yield.
                         tokio::task::consume_budget().await;
                         let polled = self.consumer.poll_view(Duration::ZERO, |view| {
-                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, view)
+                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare_context, view)
                         }).await;
                         match polled {
                             Ok(None) => break,

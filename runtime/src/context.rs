@@ -1,19 +1,61 @@
 //! The handled event's context made ambient for a task, so events published while handling it inherit its correlation id (and name it as their cause) without passing it around.
 
 use crate::handler::HandlerContext;
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-tokio::task_local! {
-    static CURRENT: Arc<HandlerContext>;
+thread_local! {
+    /// The context of the handler being polled on this thread: moved in by [`Handling::poll`]
+    /// for the length of one poll and moved back out after it (no reference count touched per
+    /// poll: the consumer polls one handler per record).
+    static CURRENT: Cell<Option<Arc<HandlerContext>>> = const { Cell::new(None) };
 }
 
 /// Run `f` with `ctx` as the current handler context. The consumer wraps every handler call in
 /// this; call it yourself when handling events outside a [`Consumer`](crate::consumer::Consumer).
 pub async fn within<F: Future>(ctx: HandlerContext, f: F) -> F::Output {
-    CURRENT.scope(Arc::new(ctx), f).await
+    Handling::new(Arc::new(ctx), tracing::Span::none(), f).await
+}
+
+/// Lends a handler's context to [`CURRENT`] for one poll; on drop (also when the poll
+/// panics) moves it back and restores the context that was current before. While the thread
+/// is being torn down (its locals gone) nothing is lent.
+struct Lent<'a> {
+    home: &'a mut Option<Arc<HandlerContext>>,
+    before: Option<Option<Arc<HandlerContext>>>,
+}
+
+impl<'a> Lent<'a> {
+    fn new(home: &'a mut Option<Arc<HandlerContext>>) -> Lent<'a> {
+        let before = CURRENT
+            .try_with(|current| current.replace(home.take()))
+            .ok();
+        Lent { home, before }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(before) = self.before.take() {
+            let _ = CURRENT.try_with(|current| *self.home = current.replace(before));
+        }
+    }
+}
+
+/// [`current`] without copying the context.
+pub(crate) fn current_shared() -> Option<Arc<HandlerContext>> {
+    CURRENT
+        .try_with(|current| {
+            let ctx = current.take();
+            let shared = ctx.clone();
+            current.set(ctx);
+            shared
+        })
+        .ok()
+        .flatten()
 }
 
 pin_project_lite::pin_project! {
@@ -24,14 +66,19 @@ pin_project_lite::pin_project! {
     pub(crate) struct Handling<F> {
         #[pin]
         handler: F,
-        ctx: Arc<HandlerContext>,
+        // `None` only while lent to `CURRENT` during a poll.
+        ctx: Option<Arc<HandlerContext>>,
         span: tracing::Span,
     }
 }
 
 impl<F: Future> Handling<F> {
     pub(crate) fn new(ctx: Arc<HandlerContext>, span: tracing::Span, handler: F) -> Self {
-        Handling { handler, ctx, span }
+        Handling {
+            handler,
+            ctx: Some(ctx),
+            span,
+        }
     }
 }
 
@@ -41,7 +88,8 @@ impl<F: Future> Future for Handling<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _entered = (!this.span.is_disabled()).then(|| this.span.enter());
-        CURRENT.sync_scope(this.ctx.clone(), || this.handler.poll(cx))
+        let _lent = Lent::new(this.ctx);
+        this.handler.poll(cx)
     }
 }
 
@@ -55,10 +103,5 @@ pub(crate) fn spans_seen() -> bool {
 
 /// The context of the event being handled by the current task, if any.
 pub fn current() -> Option<HandlerContext> {
-    CURRENT.try_with(|c| HandlerContext::clone(c)).ok()
-}
-
-/// [`current`] without copying the context.
-pub(crate) fn current_shared() -> Option<Arc<HandlerContext>> {
-    CURRENT.try_with(Arc::clone).ok()
+    current_shared().map(|c| HandlerContext::clone(&c))
 }

@@ -128,25 +128,40 @@ impl From<Envelope> for EnvelopeRef<'static> {
 }
 
 /// The first value of each CloudEvents and carebus header name of a record, found in one pass
-/// over its headers, as the lookups of `header_str` would find them.
-pub(crate) struct KnownHeaders<'a>([Option<&'a [u8]>; headers::ALL.len()]);
+/// over its headers, as the lookups of `header_str` would find them; and whether any of its
+/// other headers is one of carebus's own bookkeeping headers (`carebus_…`).
+pub(crate) struct KnownHeaders<'a> {
+    found: [Option<&'a [u8]>; headers::ALL.len()],
+    carebus_own: bool,
+}
 
 impl<'a> KnownHeaders<'a> {
     #[inline]
     pub(crate) fn find<N: AsRef<str>, V: AsRef<[u8]>>(h: &'a [(N, V)]) -> Self {
         let mut found = [None; headers::ALL.len()];
+        let mut carebus_own = false;
         for (name, value) in h {
-            if let Some(i) = known_index(name.as_ref()) {
-                found[i].get_or_insert(value.as_ref());
+            let name = name.as_ref();
+            match known_index(name) {
+                Some(i) => {
+                    found[i].get_or_insert(value.as_ref());
+                }
+                None => carebus_own |= name.starts_with(CAREBUS_PREFIX),
             }
         }
-        KnownHeaders(found)
+        KnownHeaders { found, carebus_own }
+    }
+
+    /// Whether some header is carebus's own (claim check, retry and dead-letter bookkeeping,
+    /// reply topic): most records have none, and their lookups can be skipped.
+    pub(crate) fn any_carebus_own(&self) -> bool {
+        self.carebus_own
     }
 
     /// The text of the header at `index` in [`headers::ALL`] (a value that is not UTF-8
     /// counts as absent).
     fn text(&self, index: usize) -> Option<&'a str> {
-        self.0[index].and_then(|v| std::str::from_utf8(v).ok())
+        self.found[index].and_then(|v| std::str::from_utf8(v).ok())
     }
 
     /// `content-type`, empty when absent.
@@ -314,6 +329,9 @@ pub fn known_index(name: &str) -> Option<usize> {
     }
     None
 }
+
+/// The name prefix of carebus's own bookkeeping headers.
+pub(crate) const CAREBUS_PREFIX: &str = "carebus_";
 
 /// The position of a known header name in [`headers::ALL`], at compile time where the name is
 /// a constant (the lookups of [`Envelope::from_headers`]).

@@ -10,7 +10,7 @@ use std::fmt;
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct HandlerContext {
     /// The text fields one after another, in [`Text`] order.
-    text: Box<str>,
+    text: String,
     /// Where each text field ends in `text`.
     ends: [u32; Text::COUNT],
     /// Which optional text fields are present (bit `Text as u16`).
@@ -72,6 +72,16 @@ pub struct ContextFields<'a> {
 
 impl From<ContextFields<'_>> for HandlerContext {
     fn from(f: ContextFields<'_>) -> Self {
+        let mut ctx = HandlerContext::default();
+        ctx.refill(f);
+        ctx
+    }
+}
+
+impl HandlerContext {
+    /// Make this the context of `f`, keeping the text buffer's allocation (the consumer reuses
+    /// one context per record while its handlers finish without keeping it).
+    pub(crate) fn refill(&mut self, f: ContextFields<'_>) {
         let texts: [Option<&str>; Text::COUNT] = [
             Some(f.event_id),
             Some(f.event_type),
@@ -86,29 +96,21 @@ impl From<ContextFields<'_>> for HandlerContext {
             f.source,
             f.user_id,
         ];
-        let mut text = String::with_capacity(texts.iter().flatten().map(|t| t.len()).sum());
-        let mut ends = [0; Text::COUNT];
-        let mut present = 0;
+        self.text.clear();
+        self.present = 0;
         for (i, t) in texts.iter().enumerate() {
             if let Some(t) = t {
-                text.push_str(t);
-                present |= 1 << i;
+                self.text.push_str(t);
+                self.present |= 1 << i;
             }
-            ends[i] = text.len() as u32;
+            self.ends[i] = self.text.len() as u32;
         }
-        HandlerContext {
-            text: text.into_boxed_str(),
-            ends,
-            present,
-            event_version: f.event_version,
-            partition: f.partition,
-            offset: f.offset,
-            attempt: f.attempt,
-        }
+        self.event_version = f.event_version;
+        self.partition = f.partition;
+        self.offset = f.offset;
+        self.attempt = f.attempt;
     }
-}
 
-impl HandlerContext {
     fn text(&self, field: Text) -> &str {
         let i = field as usize;
         let start = if i == 0 { 0 } else { self.ends[i - 1] };
