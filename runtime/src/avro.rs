@@ -266,7 +266,7 @@ impl<'a> Reader<'a> {
                 return Ok(out);
             }
             if count < 0 {
-                count = count.checked_neg().ok_or(DecodeError::Malformed {
+                count = count.checked_neg().ok_or_else(|| DecodeError::Malformed {
                     what,
                     detail: "block count overflow".into(),
                 })?;

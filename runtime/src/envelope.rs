@@ -144,7 +144,7 @@ impl<'a> KnownHeaders<'a> {
             let name = name.as_ref();
             match known_index(name) {
                 Some(i) => {
-                    found[i].get_or_insert(value.as_ref());
+                    found[i].get_or_insert_with(|| value.as_ref());
                 }
                 None => carebus_own |= name.starts_with(CAREBUS_PREFIX),
             }
@@ -208,18 +208,18 @@ impl<'a> EnvelopeRef<'a> {
             });
         }
         let event_time =
-            Timestamp::parse_rfc3339(required!(TIME)?).ok_or(EnvelopeError::BadHeader {
+            Timestamp::parse_rfc3339(required!(TIME)?).ok_or_else(|| EnvelopeError::BadHeader {
                 name: TIME,
                 reason: "not an RFC 3339 timestamp".into(),
             })?;
         let event_version =
-            parse_version(required!(EVENT_VERSION)?).ok_or(EnvelopeError::BadHeader {
+            parse_version(required!(EVENT_VERSION)?).ok_or_else(|| EnvelopeError::BadHeader {
                 name: EVENT_VERSION,
                 reason: "not a whole version number".into(),
             })?;
         let schema_fingerprint = match optional!(SCHEMA_FINGERPRINT) {
             None => None,
-            Some(t) => Some(parse_hex_u64(t).ok_or(EnvelopeError::BadHeader {
+            Some(t) => Some(parse_hex_u64(t).ok_or_else(|| EnvelopeError::BadHeader {
                 name: SCHEMA_FINGERPRINT,
                 reason: "not 16 hex digits".into(),
             })?),
@@ -609,7 +609,7 @@ impl Envelope {
 
     /// Read the brief's JSON envelope; returns the envelope and its `data` member.
     pub fn from_json(v: &Value) -> Result<(Envelope, Value), EnvelopeError> {
-        let obj = v.as_object().ok_or(EnvelopeError::BadHeader {
+        let obj = v.as_object().ok_or_else(|| EnvelopeError::BadHeader {
             name: "value",
             reason: "structured mode needs a JSON object".into(),
         })?;
@@ -627,15 +627,16 @@ impl Envelope {
             Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
             _ => None,
         }
-        .ok_or(EnvelopeError::BadHeader {
+        .ok_or_else(|| EnvelopeError::BadHeader {
             name: "eventVersion",
             reason: "expected a version like \"1.0\"".into(),
         })?;
-        let event_time =
-            Timestamp::parse_rfc3339(&text("eventTime")?).ok_or(EnvelopeError::BadHeader {
+        let event_time = Timestamp::parse_rfc3339(&text("eventTime")?).ok_or_else(|| {
+            EnvelopeError::BadHeader {
                 name: "eventTime",
                 reason: "not an RFC 3339 timestamp".into(),
-            })?;
+            }
+        })?;
         let empty = serde_json::Map::new();
         let meta = obj
             .get("metadata")

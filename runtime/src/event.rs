@@ -179,7 +179,7 @@ impl AvroCodec for Decimal {
     }
     fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let b = r.read_bytes()?;
-        Decimal::from_be_bytes(&b).ok_or(DecodeError::Malformed {
+        Decimal::from_be_bytes(&b).ok_or_else(|| DecodeError::Malformed {
             what: "decimal",
             detail: format!("{} bytes is wider than 128 bits", b.len()),
         })

@@ -93,7 +93,7 @@ impl PublishOptions {
             tenant_id: ctx.tenant_id().map(str::to_owned),
             correlation_id: ctx
                 .correlation_id()
-                .or(Some(ctx.event_id()).filter(|s| !s.is_empty()))
+                .or_else(|| Some(ctx.event_id()).filter(|s| !s.is_empty()))
                 .map(str::to_owned),
             causation_id: Some(ctx.event_id())
                 .filter(|s| !s.is_empty())

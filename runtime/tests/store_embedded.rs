@@ -35,7 +35,7 @@ impl From<CountedV1> for Counted {
 }
 
 fn field<'v>(v: &'v Value, name: &str) -> Result<&'v Value, DecodeError> {
-    v.get(name).ok_or(DecodeError::MissingField {
+    v.get(name).ok_or_else(|| DecodeError::MissingField {
         field: name.to_string(),
     })
 }

@@ -49,7 +49,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> usize {
     a.iter()
         .zip(b)
         .position(|(x, y)| x != y)
-        .unwrap_or(a.len().min(b.len()))
+        .unwrap_or_else(|| a.len().min(b.len()))
 }
 
 /// Every property of one Avro value of event `E`'s schema.

@@ -164,7 +164,7 @@ impl Parser<'_> {
         } else {
             let found = self
                 .peek()
-                .map_or("end of file".to_string(), |f| format!("`{f}`"));
+                .map_or_else(|| "end of file".to_string(), |f| format!("`{f}`"));
             Err(self.err(&format!("expected `{c}`, found {found}"), help))
         }
     }

@@ -59,7 +59,7 @@ fn row(d: &DeadLetter) -> String {
         d.reason.as_deref().unwrap_or("?"),
         d.event_type.as_deref().unwrap_or("?"),
         origin,
-        d.attempts.map_or("?".into(), |a| a.to_string()),
+        d.attempts.map_or_else(|| "?".into(), |a| a.to_string()),
         d.error.as_deref().unwrap_or("")
     )
 }

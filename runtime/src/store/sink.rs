@@ -50,7 +50,7 @@ pub fn record_to_event(record: &ReceivedRecord) -> Result<NewEvent, String> {
     if !protobuf && data.starts_with(&crate::wire::SINGLE_OBJECT_MAGIC) && data.len() >= 10 {
         let mut fp = [0u8; 8];
         fp.copy_from_slice(&data[2..10]);
-        fingerprint = fingerprint.or(Some(u64::from_le_bytes(fp)));
+        fingerprint = fingerprint.or_else(|| Some(u64::from_le_bytes(fp)));
         data = &data[10..];
     }
     Ok(NewEvent {

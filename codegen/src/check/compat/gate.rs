@@ -153,7 +153,7 @@ fn help(model: &Model, event: &Event, finding: &Finding) -> String {
             .map_or(String::new(), |d| format!("{d}/"));
         let stem = path
             .file_stem()
-            .map_or(event.name.clone(), |s| s.to_string_lossy().into_owned());
+            .map_or_else(|| event.name.clone(), |s| s.to_string_lossy().into_owned());
         format!(
             "declare a new version: keep the published v{v} by copying it to `{dir}{stem}.v{v}.avsc` (`git show HEAD:{file} > {dir}{stem}.v{v}.avsc`), then set \"event_version\": {} in `{file}`",
             v + 1
