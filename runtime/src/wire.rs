@@ -226,6 +226,19 @@ pub(crate) fn decode_binary<E: TopicEvents>(
             .map_err(|e| classify(env, e))?;
         return Ok(event);
     }
+    // The common case first, without looking the envelope's type up: an Avro single-object
+    // value of that type. Anything else (or a failure) takes the full path below.
+    if let Some(fingerprint) = single_object_fingerprint(value)
+        && let Ok(event) = E::decode_fingerprint(fingerprint, &value[10..])
+    {
+        let found = event.info();
+        if found.event_type == env.event_type
+            && found.version == env.event_version
+            && found.format != PayloadFormat::Protobuf
+        {
+            return Ok(event);
+        }
+    }
     let info = E::EVENTS
         .iter()
         .find(|i| i.event_type == env.event_type && i.version == env.event_version);
@@ -237,9 +250,7 @@ pub(crate) fn decode_binary<E: TopicEvents>(
                 value.len()
             )));
         }
-        let mut fp = [0u8; 8];
-        fp.copy_from_slice(&value[2..10]);
-        let fingerprint = u64::from_le_bytes(fp);
+        let fingerprint = single_object_fingerprint(value).unwrap_or_default();
         let event =
             E::decode_fingerprint(fingerprint, &value[10..]).map_err(|e| classify(env, e))?;
         let found = event.info();
@@ -276,6 +287,15 @@ pub(crate) fn decode_binary<E: TopicEvents>(
         ));
     };
     Ok(event)
+}
+
+/// The schema fingerprint of a single-object encoded value (magic `C3 01`, then 8 bytes
+/// little-endian), if it is one.
+#[inline]
+pub(crate) fn single_object_fingerprint(value: &[u8]) -> Option<u64> {
+    let header = value.get(..10)?;
+    let fingerprint = header.strip_prefix(&SINGLE_OBJECT_MAGIC)?;
+    Some(u64::from_le_bytes(fingerprint.try_into().ok()?))
 }
 
 /// Skip Confluent's Protobuf message-index list: a zig-zag varint count, then that many

@@ -47,10 +47,8 @@ pub fn record_to_event(record: &ReceivedRecord) -> Result<NewEvent, String> {
         .is_some_and(|c| c.contains("protobuf"));
     let mut data = record.value.as_slice();
     let mut fingerprint = env.schema_fingerprint;
-    if !protobuf && data.starts_with(&crate::wire::SINGLE_OBJECT_MAGIC) && data.len() >= 10 {
-        let mut fp = [0u8; 8];
-        fp.copy_from_slice(&data[2..10]);
-        fingerprint = fingerprint.or_else(|| Some(u64::from_le_bytes(fp)));
+    if !protobuf && let Some(fp) = crate::wire::single_object_fingerprint(data) {
+        fingerprint = fingerprint.or(Some(fp));
         data = &data[10..];
     }
     Ok(NewEvent {
