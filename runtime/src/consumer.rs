@@ -43,7 +43,7 @@ use crate::transport::{
     TransportConsumer, TransportError,
 };
 use offsets::OffsetTracker;
-use process::{Job, Outcome, Processor, Start};
+use process::{Job, Outcome, Processor, Spare, Start};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,7 +170,7 @@ impl<T: Transport> Consumer<T> {
             tracker: OffsetTracker::default(),
             to_store: Vec::new(),
             last_topic: String::new(),
-            spare_context: None,
+            spare: Spare::default(),
             buffered: 0,
             paused: false,
             dirty: false,
@@ -227,7 +227,7 @@ fn visit<T: Transport, H: TopicHandler>(
     semaphore: &Arc<tokio::sync::Semaphore>,
     shutdown: &Shutdown,
     last_topic: &str,
-    spare: &mut Option<Arc<crate::handler::HandlerContext>>,
+    spare: &mut Spare,
     view: RecordView<'_>,
 ) -> Visited {
     let mode = processor.config.mode;
@@ -247,8 +247,12 @@ fn visit<T: Transport, H: TopicHandler>(
     if !idle || !process::due(own) {
         return Visited::Queued(view.to_received());
     }
-    let Ok(permit) = semaphore.clone().try_acquire_owned() else {
-        return Visited::Queued(view.to_received());
+    let permit = match spare.permit.take() {
+        Some(permit) => permit,
+        None => match semaphore.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => return Visited::Queued(view.to_received()),
+        },
     };
     let (partition, offset) = (view.partition, view.offset);
     match processor.start(view, &found, own, permit, shutdown, spare) {
@@ -310,8 +314,8 @@ struct Run<T: Transport, H: TopicHandler> {
     to_store: Vec<(TopicPartition, i64)>,
     /// The topic of the record visited last (see [`Visited::Finished`]).
     last_topic: String,
-    /// A handler context a record finished in the poll left for the next one to refill.
-    spare_context: Option<Arc<crate::handler::HandlerContext>>,
+    /// What a record finished in the poll left for the next one.
+    spare: Spare,
     buffered: usize,
     paused: bool,
     dirty: bool,
@@ -352,12 +356,12 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                 // of drawing it all into its pause buffer.
                 _ = paused_tick.tick(), if self.paused => {
                     let polled = self.consumer.poll_view(Duration::ZERO, |view| {
-                        visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare_context, view)
+                        visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare, view)
                     }).await;
                     self.on_polled(polled, &cfg).await?;
                 }
                 polled = self.consumer.poll_view(cfg.poll_timeout, |view| {
-                    visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare_context, view)
+                    visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare, view)
                 }), if !self.paused => {
                     self.on_polled(polled, &cfg).await?;
                     // Read what is already fetched without going round the select.
@@ -369,7 +373,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                         // with records always at hand would otherwise never yield.
                         tokio::task::consume_budget().await;
                         let polled = self.consumer.poll_view(Duration::ZERO, |view| {
-                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare_context, view)
+                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare, view)
                         }).await;
                         match polled {
                             Ok(None) => break,
@@ -379,6 +383,8 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                     }
                 }
             }
+            // The burst is over: a permit kept from it would hold a lane worker back.
+            self.spare.permit = None;
             self.store_finished();
             self.backpressure(&cfg)?;
         }
@@ -396,6 +402,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
             Ok(Some(Polled::Notice(ConsumerEvent::Assigned(_)))) | Ok(None) => {}
             Err(e) if e.is_retriable() => {
                 tracing::warn!(error = %e, "poll failed; retrying");
+                self.spare.permit = None;
                 tokio::time::sleep(cfg.poll_timeout).await;
             }
             Err(e) => return Err(e.into()),
@@ -602,6 +609,7 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
 
     /// Stop: let running handlers finish within the deadline, commit, leave the group.
     async fn finish(&mut self) -> RunReport {
+        self.spare.permit = None;
         // Records not yet started are dropped (read again later); running ones may finish.
         for queue in self.lanes.values() {
             let mut q = lock(queue);

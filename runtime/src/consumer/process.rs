@@ -28,6 +28,16 @@ pub(crate) enum Start {
     Panicked,
 }
 
+/// What a record finished in the poll leaves for the next one: its handler context (refilled
+/// instead of allocated when nothing else holds it) and its permit (held across the rest of
+/// the poll loop's burst instead of taken and given back per record; the loop lets it go
+/// before it waits for anything).
+#[derive(Default)]
+pub(crate) struct Spare {
+    pub context: Option<Arc<HandlerContext>>,
+    pub permit: Option<OwnedSemaphorePermit>,
+}
+
 /// How processing a record ended.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -177,9 +187,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     /// needs the owned path: claim check, poison pill) is copied into the job that goes on.
     /// `permit` is held while the handler runs (here, then in the job that goes on), so the
     /// processing mode's bound on handlers running at once holds for both.
-    /// `found` is its headers' index; `own` is its headers if some are carebus's own, else empty. `spare` is a
-    /// context to refill instead of allocating one; a record finished here leaves its context
-    /// there for the next.
+    /// `found` is its headers' index; `own` is its headers if some are carebus's own, else
+    /// empty. A record finished here leaves its context and permit in `spare` for the next.
     pub(crate) fn start(
         self: &Arc<Self>,
         view: RecordView<'_>,
@@ -187,7 +196,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         own: &[(&str, &[u8])],
         permit: OwnedSemaphorePermit,
         shutdown: &Shutdown,
-        spare: &mut Option<Arc<HandlerContext>>,
+        spare: &mut Spare,
     ) -> Start {
         let owned = |rec: ReceivedRecord, permit: OwnedSemaphorePermit| {
             let (this, shutdown) = (self.clone(), shutdown.clone());
@@ -214,9 +223,15 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             return owned(view.to_received(), permit);
         };
         let topic = dl::original_topic_in(own, view.topic);
-        let Some((ctx, previous)) =
-            self.admit(&env, own, topic, view.partition, view.offset, spare)
-        else {
+        let Some((ctx, previous)) = self.admit(
+            &env,
+            own,
+            topic,
+            view.partition,
+            view.offset,
+            &mut spare.context,
+        ) else {
+            spare.permit = Some(permit);
             return Start::Finished(Outcome::Done);
         };
         let mut first: std::pin::Pin<Box<dyn Future<Output = HandlerResult> + Send>> =
@@ -231,7 +246,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             Err(_) => return Start::Panicked,
             Ok(std::task::Poll::Ready(Ok(()))) => {
                 drop(first);
-                *spare = Some(ctx);
+                spare.context = Some(ctx);
+                spare.permit = Some(permit);
                 return Start::Finished(Outcome::Done);
             }
             Ok(std::task::Poll::Ready(Err(e))) => Err(e),
