@@ -17,10 +17,12 @@ use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, ConsumerGroupMetadata, Rebalance,
     StreamConsumer,
 };
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Headers, Message};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
+use smallvec::SmallVec;
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -215,26 +217,58 @@ impl KafkaConsumer {
         timeout: Duration,
         visit: impl FnOnce(RecordView<'_>) -> R,
     ) -> Result<Option<Polled<R>>, TransportError> {
+        // A zero timeout takes only what is already fetched: no timer, no waiting, and the
+        // consumer borrowed under the lock instead of its handle cloned (the poll loop reads
+        // most records this way, one call per record).
+        if timeout.is_zero() {
+            let current = self.consumer.read().unwrap_or_else(PoisonError::into_inner);
+            let consumer = current.as_deref().ok_or(TransportError::Closed)?;
+            let visit = match self.before_fetching(consumer, visit) {
+                ControlFlow::Break(ready) => return ready,
+                ControlFlow::Continue(visit) => visit,
+            };
+            let polled = futures::FutureExt::now_or_never(consumer.recv());
+            return self.fetched(consumer, polled, visit);
+        }
         let consumer = self.current()?;
+        let visit = match self.before_fetching(&consumer, visit) {
+            ControlFlow::Break(ready) => return ready,
+            ControlFlow::Continue(visit) => visit,
+        };
+        let polled = tokio::time::timeout(timeout, consumer.recv()).await.ok();
+        self.fetched(&consumer, polled, visit)
+    }
+
+    /// What comes before fetching: a rebalance notice, then records held back; else `visit`
+    /// back, unused.
+    fn before_fetching<R, V: FnOnce(RecordView<'_>) -> R>(
+        &self,
+        consumer: &StreamConsumer<GroupContext>,
+        visit: V,
+    ) -> ControlFlow<Result<Option<Polled<R>>, TransportError>, V> {
         if let Some(event) = self.next_notice() {
-            return Ok(Some(Polled::Notice(event)));
+            return ControlFlow::Break(Ok(Some(Polled::Notice(event))));
         }
         if self.holds_any.load(Ordering::Acquire) {
             let ready = self.hold(|h| h.pauses.next_ready());
             if let Some(record) = ready {
-                return Ok(Some(Polled::Record(lend(&record, visit))));
+                return ControlFlow::Break(Ok(Some(Polled::Record(lend(&record, visit)))));
             }
             let held = self.hold(|h| h.held.take());
             if let Some(record) = held {
-                return self.arrived(&consumer, record, visit);
+                return ControlFlow::Break(self.arrived(consumer, record, visit));
             }
         }
-        // A zero timeout takes only what is already fetched, without a timer.
-        let polled = if timeout.is_zero() {
-            futures::FutureExt::now_or_never(consumer.recv())
-        } else {
-            tokio::time::timeout(timeout, consumer.recv()).await.ok()
-        };
+        ControlFlow::Continue(visit)
+    }
+
+    /// A fetched message (or none, or an error) lent to `visit`.
+    fn fetched<R>(
+        &self,
+        consumer: &StreamConsumer<GroupContext>,
+        polled: Option<KafkaResult<BorrowedMessage<'_>>>,
+        visit: impl FnOnce(RecordView<'_>) -> R,
+    ) -> Result<Option<Polled<R>>, TransportError> {
         let message = match polled {
             None => return Ok(self.next_notice().map(Polled::Notice)),
             Some(Err(e)) => return Err(transport_error("consume", &e)),
@@ -242,33 +276,26 @@ impl KafkaConsumer {
         };
         // The header list lives on the stack (a record seldom has more than a CloudEvents
         // envelope's worth); only a longer one takes a heap allocation.
-        let mut on_stack: [(&str, &[u8]); STACK_HEADERS] = [("", &[]); STACK_HEADERS];
-        let mut spilled = Vec::new();
-        let headers: &[(&str, &[u8])] = match message.headers() {
-            None => &[],
-            Some(h) if h.count() <= STACK_HEADERS => {
-                for (slot, h) in on_stack.iter_mut().zip(h.iter()) {
-                    *slot = (h.key, h.value.unwrap_or_default());
-                }
-                &on_stack[..h.count()]
-            }
-            Some(h) => {
-                spilled.extend(h.iter().map(|h| (h.key, h.value.unwrap_or_default())));
-                &spilled
-            }
-        };
+        let headers: SmallVec<[(&str, &[u8]); STACK_HEADERS]> = message
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key, h.value.unwrap_or_default()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let view = RecordView {
             topic: message.topic(),
             partition: message.partition(),
             offset: message.offset(),
             key: message.key(),
             value: message.payload().unwrap_or_default(),
-            headers,
+            headers: &headers,
             timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
         };
         // Rebalance callbacks run inside recv, and held records go first: both need a copy.
         if self.notices.any() || self.holds_any.load(Ordering::Acquire) {
-            return self.arrived(&consumer, view.to_received(), visit);
+            return self.arrived(consumer, view.to_received(), visit);
         }
         Ok(Some(Polled::Record(visit(view))))
     }
