@@ -164,6 +164,12 @@ impl<'a> KnownHeaders<'a> {
         self.found[index].and_then(|v| std::str::from_utf8(v).ok())
     }
 
+    /// The raw value of the header at `index` in [`headers::ALL`], for values compared or
+    /// parsed as ASCII without being kept as text.
+    fn bytes(&self, index: usize) -> Option<&'a [u8]> {
+        self.found[index]
+    }
+
     /// `content-type`, empty when absent.
     pub(crate) fn content_type(&self) -> &'a str {
         self.text(const { at(headers::CONTENT_TYPE) })
@@ -201,7 +207,10 @@ impl<'a> EnvelopeRef<'a> {
                 optional!($name).map(Cow::Borrowed)
             };
         }
-        if required!(SPECVERSION)? != SPEC_VERSION {
+        let spec_version = found
+            .bytes(const { at(SPECVERSION) })
+            .ok_or(EnvelopeError::MissingHeader(SPECVERSION))?;
+        if spec_version != SPEC_VERSION.as_bytes() {
             return Err(EnvelopeError::BadHeader {
                 name: SPECVERSION,
                 reason: format!("expected {SPEC_VERSION}"),
@@ -217,7 +226,7 @@ impl<'a> EnvelopeRef<'a> {
                 name: EVENT_VERSION,
                 reason: "not a whole version number".into(),
             })?;
-        let schema_fingerprint = match optional!(SCHEMA_FINGERPRINT) {
+        let schema_fingerprint = match found.bytes(const { at(SCHEMA_FINGERPRINT) }) {
             None => None,
             Some(t) => Some(parse_hex_u64(t).ok_or_else(|| EnvelopeError::BadHeader {
                 name: SCHEMA_FINGERPRINT,
@@ -472,7 +481,7 @@ pub fn version_text(version: u32) -> String {
 
 /// A fingerprint's hex digits (1 to 16 of them, either case), as carebus writes them; no sign
 /// (`from_str_radix` alone would take a leading `+`).
-fn parse_hex_u64(text: &str) -> Option<u64> {
+fn parse_hex_u64(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > 16 {
         return None;
     }
@@ -490,7 +499,7 @@ fn parse_hex_u64(text: &str) -> Option<u64> {
         table
     };
     let mut n = 0u64;
-    for b in text.bytes() {
+    for &b in text {
         let digit = VALUE[b as usize];
         if digit == NOT_HEX {
             return None;
@@ -697,7 +706,7 @@ mod tests {
             ("1ffffffffffffffff", None),
             ("12 34", None),
         ] {
-            assert_eq!(parse_hex_u64(text), expected, "{text:?}");
+            assert_eq!(parse_hex_u64(text.as_bytes()), expected, "{text:?}");
         }
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..1_000 {
@@ -706,7 +715,7 @@ mod tests {
             x ^= x << 17;
             let mut text = String::new();
             push_hex(x, &mut text);
-            assert_eq!(parse_hex_u64(&text), Some(x), "{text}");
+            assert_eq!(parse_hex_u64(text.as_bytes()), Some(x), "{text}");
         }
     }
 
