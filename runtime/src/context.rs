@@ -1,4 +1,4 @@
-//! The handled event's context made ambient for a task, so events published while handling it inherit its correlation id (and name it as their cause) without passing it around.
+//! The handled event's context made ambient while its handler is polled, so events published while handling it inherit its correlation id (and name it as their cause) without passing it around.
 
 use crate::handler::HandlerContext;
 use std::cell::Cell;
@@ -60,9 +60,8 @@ pub(crate) fn current_shared() -> Option<Arc<HandlerContext>> {
 
 pin_project_lite::pin_project! {
     /// A handler's future run with its context as the current one and inside its span, both
-    /// set for each poll. One wrapper instead of a task-local scope inside an instrumented
-    /// future: the handler's future, often hundreds of bytes with its event, is moved once
-    /// less into each.
+    /// set for each poll. One wrapper instead of a scope inside an instrumented future: the
+    /// handler's future, often hundreds of bytes with its event, is moved once less into each.
     pub(crate) struct Handling<F> {
         #[pin]
         handler: F,

@@ -299,8 +299,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         Some((ctx, previous))
     }
 
-    /// One call of the handler, in its span, timed and counted. The context is shared with
-    /// the handler's task-local (events it publishes inherit correlation and cause). The
+    /// One call of the handler, in its span, timed and counted. The context is the current one
+    /// while the handler is polled (events it publishes inherit correlation and cause). The
     /// handler's future is wrapped once, not nested in one future per layer: a record's event
     /// is moved fewer times on its way to the handler.
     fn attempt(
