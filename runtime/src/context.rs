@@ -100,7 +100,61 @@ pub(crate) fn spans_seen() -> bool {
     tracing::dispatcher::has_been_set() || log::max_level() != log::LevelFilter::Off
 }
 
-/// The context of the event being handled by the current task, if any.
+/// The context of the event whose handler is running (being polled) here, if any.
 pub fn current() -> Option<HandlerContext> {
     current_shared().map(|c| HandlerContext::clone(&c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handler::ContextFields;
+
+    fn context(event_id: &str) -> HandlerContext {
+        ContextFields {
+            event_id,
+            ..ContextFields::default()
+        }
+        .into()
+    }
+
+    fn current_id() -> Option<String> {
+        current().map(|c| c.event_id().to_owned())
+    }
+
+    #[tokio::test]
+    async fn the_context_is_current_only_while_its_handler_runs_and_nests() {
+        assert_eq!(current_id(), None);
+        let seen = within(context("outer"), async {
+            let before = current_id();
+            let inner = within(context("inner"), async {
+                tokio::task::yield_now().await;
+                current_id()
+            })
+            .await;
+            // Across an await the context is set again on the next poll.
+            tokio::task::yield_now().await;
+            (before, inner, current_id())
+        })
+        .await;
+        assert_eq!(
+            seen,
+            (
+                Some("outer".into()),
+                Some("inner".into()),
+                Some("outer".into())
+            )
+        );
+        assert_eq!(current_id(), None);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_leaves_no_context_behind() {
+        let handler = std::panic::AssertUnwindSafe(within(context("boom"), async {
+            panic!("handler failed");
+        }));
+        let caught = futures::FutureExt::catch_unwind(handler).await;
+        assert!(caught.is_err());
+        assert_eq!(current_id(), None);
+    }
 }

@@ -275,4 +275,46 @@ mod tests {
         assert_eq!(HandlerContext::default().fields(), ContextFields::default());
         assert!(format!("{ctx:?}").contains("event_type: \"PatientCreated\""));
     }
+
+    #[test]
+    fn a_refilled_context_keeps_nothing_of_the_record_before() {
+        let before = ContextFields {
+            event_id: "evt-1-with-a-longer-id",
+            event_type: "PatientCreated",
+            event_version: 2,
+            aggregate_id: "patient-123",
+            aggregate_type: "Patient",
+            tenant_id: Some("hospital-456"),
+            correlation_id: Some("request-789"),
+            causation_id: Some("evt-0"),
+            topic: "prm.patients",
+            partition: 3,
+            offset: 42,
+            attempt: 2,
+            reply_to: Some("prm.replies"),
+            traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            source: Some("PRM Service"),
+            user_id: Some("nurse-7"),
+        };
+        // Shorter text and every optional field absent: stale bytes or presence bits of the
+        // record before would show.
+        let after = ContextFields {
+            event_id: "e2",
+            event_type: "PatientMerged",
+            event_version: 1,
+            aggregate_id: "p9",
+            aggregate_type: "Patient",
+            topic: "prm.patients",
+            partition: 0,
+            offset: 7,
+            attempt: 1,
+            ..ContextFields::default()
+        };
+        let mut ctx = HandlerContext::from(before);
+        ctx.refill(after);
+        assert_eq!(ctx.fields(), after);
+        assert_eq!(ctx, HandlerContext::from(after));
+        ctx.refill(before);
+        assert_eq!(ctx.fields(), before);
+    }
 }

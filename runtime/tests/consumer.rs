@@ -87,6 +87,45 @@ async fn published_events_reach_the_typed_handler_with_their_envelope() {
 }
 
 #[tokio::test]
+async fn each_handler_sees_its_own_records_envelope_not_one_left_from_the_record_before() {
+    // The consumer refills one context per record; optional fields present on one record and
+    // absent on the next must not carry over.
+    let (bus, publisher) = setup(1);
+    let with = |tenant: &str, user: &str| PublishOptions {
+        tenant_id: Some(tenant.into()),
+        user_id: Some(user.into()),
+        ..PublishOptions::default()
+    };
+    let options = [
+        with("hospital-456", "nurse-7"),
+        PublishOptions::default(),
+        with("hospital-9", "doctor-2"),
+    ];
+    let mut deliveries = Vec::new();
+    for (seq, options) in options.iter().enumerate() {
+        let event = PatientDischarged::new(&format!("patient-{seq}"), seq as i64);
+        deliveries.push(
+            publisher
+                .publish_event(event, options.clone())
+                .await
+                .unwrap(),
+        );
+    }
+    let recorder = Recorder::ok();
+    let running = run_handler(&bus, "g", recorder.clone());
+    assert!(eventually(SECS5, || recorder.count() == 3).await);
+    let seen = recorder.seen();
+    for (((ctx, _), options), delivery) in seen.iter().zip(&options).zip(&deliveries) {
+        assert_eq!(ctx.event_id(), delivery.event_id);
+        assert_eq!(ctx.offset, delivery.offset);
+        assert_eq!(ctx.tenant_id(), options.tenant_id.as_deref());
+        assert_eq!(ctx.user_id(), options.user_id.as_deref());
+    }
+    assert_eq!(seen[1].0.aggregate_id(), "patient-1");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_failed_handler_leaves_the_offset_uncommitted_and_the_group_redelivers() {
     let (bus, publisher) = setup(1);
     publish_discharges(&publisher, 3, 1).await;
