@@ -35,6 +35,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The start of a timed operation for a duration histogram (a publish, a handler call).
+/// quanta reads the CPU's time-stamp counter: about 20 ns for a start and its `elapsed`,
+/// against about 50 ns with `std::time::Instant`'s clock calls, twice per event.
+pub(crate) fn started() -> quanta::Instant {
+    quanta::Instant::now()
+}
+
 /// Metric handles per topic, registered with the recorder on first use and kept: looking a
 /// labelled metric up in the recorder for every event costs more than a fast handler.
 pub(crate) struct PerTopic<M>(std::sync::Mutex<Vec<(String, M)>>);

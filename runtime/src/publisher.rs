@@ -294,7 +294,7 @@ impl<T: Transport> Publisher<T> {
         } else {
             tracing::Span::none()
         };
-        let started = std::time::Instant::now();
+        let started = crate::observe::started();
         let result = self.send_record(record).instrument(span).await;
         let outcome = match &result {
             Ok(_) => "ok",

@@ -322,9 +322,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         };
         let (this, shared) = (self.clone(), ctx.clone());
         crate::context::Handling::new(ctx.clone(), span, async move {
-            // quanta reads the CPU's time-stamp counter: a fraction of a clock_gettime call,
-            // and this is timed twice per handled record.
-            let started = quanta::Instant::now();
+            let started = crate::observe::started();
             let result = this.handler.handle(&shared, event).await;
             this.handled(&shared, started, &result);
             result
