@@ -23,11 +23,13 @@
 //!   `shutdown_deadline`), finished offsets are committed and the member leaves the group.
 
 mod batch;
+mod burst;
 mod config;
 mod dedupe;
 pub mod offsets;
 mod process;
 mod shutdown;
+mod source;
 
 pub use batch::{EventStream, StreamItem};
 pub use config::{ConsumerConfig, ProcessingMode};
@@ -44,6 +46,7 @@ use crate::transport::{
 };
 use offsets::OffsetTracker;
 use process::{Job, Outcome, Processor, Spare, Start};
+use source::Source;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -134,7 +137,7 @@ impl<T: Transport> Consumer<T> {
         shutdown: Shutdown,
     ) -> Result<RunReport, ConsumerError> {
         let subscription = self.config.subscription(<H::Events as TopicEvents>::TOPIC);
-        let consumer = self.publisher.transport().subscribe(subscription).await?;
+        let consumer = Arc::new(self.publisher.transport().subscribe(subscription).await?);
         // An internal stop signal: fired by `shutdown` or by a failure, it interrupts the
         // backoff sleeps of running jobs.
         let (stop, internal) = Shutdown::channel();
@@ -160,6 +163,7 @@ impl<T: Transport> Consumer<T> {
         };
         let (finished_tx, finished) = tokio::sync::mpsc::unbounded_channel();
         let mut run = Run {
+            source: Source::new(&consumer, &self.config),
             consumer,
             processor,
             semaphore: Arc::new(tokio::sync::Semaphore::new(permits)),
@@ -300,7 +304,9 @@ const POLL_BURST: usize = 256;
 /// worker task that handles its records in order while the loop keeps polling, so polling,
 /// decoding and handling overlap; workers report finished records over a channel.
 struct Run<T: Transport, H: TopicHandler> {
-    consumer: T::Consumer,
+    consumer: Arc<T::Consumer>,
+    /// Where records are read: in place, or from a polling thread.
+    source: Source<T::Consumer>,
     processor: Arc<Processor<T, H>>,
     semaphore: Arc<tokio::sync::Semaphore>,
     /// Lanes that have records waiting or a worker running.
@@ -353,33 +359,21 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
                 _ = commit_tick.tick() => self.commit().await,
                 // Paused (the buffer is full): poll only now and then, to stay in the group
                 // and see rebalances, and let the transport keep what it prefetched instead
-                // of drawing it all into its pause buffer.
+                // of drawing it all into its pause buffer. What a polling thread read before
+                // the pause is taken now (queued), so notices behind it are not held up.
                 _ = paused_tick.tick(), if self.paused => {
-                    let polled = self.consumer.poll_view(Duration::ZERO, |view| {
+                    let polled = self.source.poll_view(Duration::ZERO, |view| {
                         visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare, view)
                     }).await;
-                    self.on_polled(polled, &cfg).await?;
+                    if self.on_polled(polled, &cfg).await? {
+                        self.read_on(&cfg, true).await?;
+                    }
                 }
-                polled = self.consumer.poll_view(cfg.poll_timeout, |view| {
+                polled = self.source.poll_view(cfg.poll_timeout, |view| {
                     visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare, view)
                 }), if !self.paused => {
-                    self.on_polled(polled, &cfg).await?;
-                    // Read what is already fetched without going round the select.
-                    for _ in 1..POLL_BURST {
-                        if self.paused || !self.finished.is_empty() {
-                            break;
-                        }
-                        // Let other tasks of this thread run now and then: a consumer
-                        // with records always at hand would otherwise never yield.
-                        tokio::task::consume_budget().await;
-                        let polled = self.consumer.poll_view(Duration::ZERO, |view| {
-                            visit(&self.processor, &self.lanes, &self.semaphore, &self.shutdown, &self.last_topic, &mut self.spare, view)
-                        }).await;
-                        match polled {
-                            Ok(None) => break,
-                            polled => self.on_polled(polled, &cfg).await?,
-                        }
-                        self.backpressure(&cfg)?;
+                    if self.on_polled(polled, &cfg).await? {
+                        self.read_on(&cfg, false).await?;
                     }
                 }
             }
@@ -390,24 +384,64 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         }
     }
 
+    /// Read what is already at hand without going round the select: up to a burst of
+    /// records, stopping early when finished records wait to be accounted for, or (unless
+    /// `while_paused`) when the buffer filled up.
+    async fn read_on(
+        &mut self,
+        cfg: &ConsumerConfig,
+        while_paused: bool,
+    ) -> Result<(), ConsumerError> {
+        for _ in 1..POLL_BURST {
+            if (self.paused && !while_paused) || !self.finished.is_empty() {
+                break;
+            }
+            // Let other tasks of this thread run now and then: a consumer with records
+            // always at hand would otherwise never yield.
+            tokio::task::consume_budget().await;
+            let polled = self
+                .source
+                .poll_view(Duration::ZERO, |view| {
+                    visit(
+                        &self.processor,
+                        &self.lanes,
+                        &self.semaphore,
+                        &self.shutdown,
+                        &self.last_topic,
+                        &mut self.spare,
+                        view,
+                    )
+                })
+                .await;
+            if !self.on_polled(polled, cfg).await? {
+                break;
+            }
+            self.backpressure(cfg)?;
+        }
+        Ok(())
+    }
+
+    /// Account for what a poll returned; `false` when it returned nothing (or failed).
     async fn on_polled(
         &mut self,
         polled: Result<Option<Polled<Visited>>, TransportError>,
         cfg: &ConsumerConfig,
-    ) -> Result<(), ConsumerError> {
+    ) -> Result<bool, ConsumerError> {
         match polled {
             Ok(Some(Polled::Record(visited))) => self.on_visited(visited)?,
             Ok(Some(Polled::Notice(ConsumerEvent::Revoked(parts)))) => self.revoke(&parts),
             Ok(Some(Polled::Notice(ConsumerEvent::Record(r)))) => self.dispatch(r),
-            Ok(Some(Polled::Notice(ConsumerEvent::Assigned(_)))) | Ok(None) => {}
+            Ok(Some(Polled::Notice(ConsumerEvent::Assigned(_)))) => {}
+            Ok(None) => return Ok(false),
             Err(e) if e.is_retriable() => {
                 tracing::warn!(error = %e, "poll failed; retrying");
                 self.spare.permit = None;
                 tokio::time::sleep(cfg.poll_timeout).await;
+                return Ok(false);
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Account for a record the poll loop visited.
@@ -583,9 +617,11 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
         if !self.paused && self.buffered >= limit {
             self.consumer.pause(&self.consumer.assignment()?)?;
             self.paused = true;
+            self.source.set_paused(true);
         } else if self.paused && self.buffered <= limit / 2 {
             self.consumer.resume(&self.consumer.assignment()?)?;
             self.paused = false;
+            self.source.set_paused(false);
         }
         Ok(())
     }
@@ -610,6 +646,8 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
     /// Stop: let running handlers finish within the deadline, commit, leave the group.
     async fn finish(&mut self) -> RunReport {
         self.spare.permit = None;
+        // Records read but not handed to the loop yet are never started: read again later.
+        self.source.stop().await;
         // Records not yet started are dropped (read again later); running ones may finish.
         for queue in self.lanes.values() {
             let mut q = lock(queue);
