@@ -119,3 +119,89 @@ impl Burst {
         self.records = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::TopicPartition;
+
+    fn view<'a>(
+        topic: &'a str,
+        offset: i64,
+        key: Option<&'a [u8]>,
+        headers: &'a [(&'a str, &'a [u8])],
+    ) -> RecordView<'a> {
+        RecordView {
+            topic,
+            partition: offset as i32 % 3,
+            offset,
+            key,
+            value: topic.as_bytes(),
+            headers,
+            timestamp_ms: 1_700_000_000_000 + offset,
+        }
+    }
+
+    /// What `burst` lends next, as owned parts; notices and errors named.
+    fn drain(burst: &mut Burst) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(item) = burst.next() {
+            out.push(match item {
+                Item::Record(at) => burst.lend(&at, |v| format!("{v:?}")),
+                Item::Notice(n) => format!("notice {n:?}"),
+                Item::Error(e) => format!("error {e}"),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn records_come_back_as_lent_in_order_with_notices_and_errors_where_they_came() {
+        let headers: [(&str, &[u8]); 3] = [("ce_id", b"e-1"), ("ce_type", b""), ("x", b"\xff\x00")];
+        let views = [
+            view("healthcare.patients.events", 0, Some(b"p-1"), &headers),
+            view("healthcare.patients.events", 1, None, &[]),
+            view(
+                "healthcare.patients.events.retry.1",
+                2,
+                Some(b""),
+                &headers[..1],
+            ),
+            view("healthcare.patients.events", 3, Some(b"p-2"), &headers[1..]),
+        ];
+        let revoked = ConsumerEvent::Revoked(vec![TopicPartition::new("t", 1)]);
+        let mut burst = Burst::default();
+        burst.push(views[0]);
+        burst.push(views[1]);
+        burst.push_notice(revoked.clone());
+        burst.push(views[2]);
+        burst.push_error(TransportError::Closed);
+        burst.push(views[3]);
+        assert_eq!(burst.records(), 4);
+        let expected = vec![
+            format!("{:?}", views[0]),
+            format!("{:?}", views[1]),
+            format!("notice {revoked:?}"),
+            format!("{:?}", views[2]),
+            format!("error {}", TransportError::Closed),
+            format!("{:?}", views[3]),
+        ];
+        assert_eq!(drain(&mut burst), expected);
+        assert!(burst.is_empty());
+    }
+
+    #[test]
+    fn a_cleared_burst_keeps_nothing_of_the_records_before() {
+        let headers: [(&str, &[u8]); 1] = [("ce_id", b"first")];
+        let mut burst = Burst::default();
+        for offset in 0..300 {
+            burst.push(view("a", offset, Some(b"k"), &headers));
+        }
+        burst.clear();
+        assert!(burst.is_empty());
+        assert_eq!(burst.records(), 0);
+        let second = view("b", 7, None, &[]);
+        burst.push(second);
+        assert_eq!(drain(&mut burst), vec![format!("{second:?}")]);
+    }
+}

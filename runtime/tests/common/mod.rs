@@ -295,3 +295,4 @@ impl TopicEvents for WardsEvent {
     }
 }
 pub mod handlers;
+pub mod scenarios;
