@@ -118,6 +118,17 @@ fn run(
     mode: ProcessingMode,
     handler: Recorder,
 ) -> Running {
+    run_with(bootstrap, topic, group, mode, handler, |_| {})
+}
+
+fn run_with(
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    mode: ProcessingMode,
+    handler: Recorder,
+    tweak: impl FnOnce(&mut ConsumerConfig),
+) -> Running {
     let publisher =
         Publisher::new(transport(bootstrap), PublisherConfig::default()).expect("publisher");
     let mut config = ConsumerConfig::new(group);
@@ -126,6 +137,7 @@ fn run(
     config.commit_interval = Duration::from_millis(200);
     config.retry.attempts = 2;
     config.retry.initial_backoff = Duration::from_millis(20);
+    tweak(&mut config);
     let consumer = Consumer::new(publisher, config);
     let (trigger, shutdown): (ShutdownTrigger, Shutdown) = Shutdown::channel();
     let task =
@@ -193,6 +205,51 @@ async fn parallel_mode_keeps_per_key_order_and_graceful_shutdown_commits() {
     second.trigger.trigger();
     second.task.await.unwrap().unwrap();
     assert_eq!(again.total(), 0, "offsets were committed at shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequential_mode_reads_in_place_or_on_the_polling_thread_with_the_same_result() {
+    let bootstrap = carebus_tests::kafka_bootstrap();
+    let topic = carebus_tests::unique_name("carebus-polling");
+    create_topic(&bootstrap, &topic, 3, 1).await;
+    let publisher = Publisher::new(transport(&bootstrap), PublisherConfig::default()).unwrap();
+    let patients: Vec<String> = (0..6).map(|i| format!("patient-{i}")).collect();
+    for n in 0..20 {
+        for p in &patients {
+            publish(&publisher, &topic, patient(p, n)).await;
+        }
+    }
+    for polling_thread in [false, true] {
+        let group = carebus_tests::unique_name("polling-group");
+        let handler = Recorder::default();
+        let running = run_with(
+            &bootstrap,
+            &topic,
+            &group,
+            ProcessingMode::Sequential,
+            handler.clone(),
+            |c| c.polling_thread = polling_thread,
+        );
+        wait_for("120 events handled", Duration::from_secs(60), || {
+            handler.total() >= 120
+        })
+        .await;
+        running.trigger.trigger();
+        let report = running.task.await.unwrap().expect("graceful shutdown");
+        assert_eq!(
+            (report.finished, report.unfinished),
+            (120, 0),
+            "polling thread {polling_thread}: every event handled once, nothing left"
+        );
+        for p in &patients {
+            let order = handler.seen.lock().unwrap()[p].clone();
+            let expected: Vec<String> = (0..20).map(|n| format!("change-{n}")).collect();
+            assert_eq!(
+                order, expected,
+                "polling thread {polling_thread}: {p} in order"
+            );
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
