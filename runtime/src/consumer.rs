@@ -9,11 +9,17 @@
 //!   [`ProcessingMode::KeyOrdered`] runs different keys (aggregates) concurrently and each
 //!   key's records in order. Batch and stream modes: [`Consumer::run_batch`],
 //!   [`Consumer::stream`].
-//! - **Fast path**: the transport lends each record ([`TransportConsumer::poll_view`]); when
-//!   its lane is idle and a permit is free the poll loop decodes it and polls its handler once
-//!   right then. A handler that finishes costs no copy and no task switch; one that waits (or
-//!   fails) moves with a copy of the record to its lane's worker, ahead of the lane's later
-//!   records.
+//! - **Polling thread**: by default records are read on a thread of the consumer's own, which
+//!   copies them into bursts (one buffer each) and hands those to the poll loop in order,
+//!   rebalance notices in their place: taking a record from librdkafka costs about as much as
+//!   handling it, so the two run on two cores. With `polling_thread` off the poll loop reads
+//!   them itself (lent, never copied). Records read ahead but not yet handled are never
+//!   stored: after a rebalance or a stop the group reads them again.
+//! - **Fast path**: the poll loop is lent each record (by the burst, or by the transport:
+//!   [`TransportConsumer::poll_view`]); when its lane is idle and a permit is free it decodes it
+//!   and polls its handler once right then. A handler that finishes costs no copy and no task
+//!   switch; one that waits (or fails) moves with a copy of the record to its lane's worker,
+//!   ahead of the lane's later records.
 //! - **Failures**: retriable handler errors are retried in place with backoff, then sent
 //!   through the retry topics `<topic>.retry.<n>` (each with its delay, not blocking the main
 //!   topic), then to `<topic>.dlq`. Permanent errors and poison pills (undecodable payloads,

@@ -391,7 +391,7 @@ async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
 
 #[tokio::test]
 async fn graceful_shutdown_finishes_in_flight_work_commits_and_leaves() {
-    scenarios::graceful_shutdown_finishes_in_flight_work_commits_and_leaves().await;
+    scenarios::graceful_shutdown_finishes_in_flight_work_commits_and_leaves(false).await;
 }
 
 #[tokio::test]
@@ -502,13 +502,15 @@ async fn stream_mode_yields_decoded_events_and_commits_on_close() {
 
 #[tokio::test]
 async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the_uncommitted() {
-    scenarios::a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the_uncommitted()
-        .await;
+    scenarios::a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the_uncommitted(
+        false,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_member_joining_mid_stream_takes_partitions_without_losing_events() {
-    scenarios::a_member_joining_mid_stream_takes_partitions_without_losing_events().await;
+    scenarios::a_member_joining_mid_stream_takes_partitions_without_losing_events(false).await;
 }
 
 #[tokio::test]
@@ -562,12 +564,12 @@ async fn events_published_by_a_handler_carry_the_handled_events_correlation_and_
 
 #[tokio::test]
 async fn backpressure_pauses_and_resumes_without_losing_or_reordering_events() {
-    scenarios::backpressure_pauses_and_resumes_without_losing_or_reordering_events().await;
+    scenarios::backpressure_pauses_and_resumes_without_losing_or_reordering_events(false).await;
 }
 
 #[tokio::test]
 async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_do_not() {
-    scenarios::sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_do_not()
+    scenarios::sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_do_not(false)
         .await;
 }
 

@@ -44,6 +44,11 @@ impl Burst {
         self.records
     }
 
+    /// Bytes of the records held.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

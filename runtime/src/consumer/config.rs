@@ -48,8 +48,7 @@ pub struct ConsumerConfig {
     /// Records read but unfinished before the partitions are paused (backpressure).
     pub max_buffered: usize,
     pub offset_reset: OffsetReset,
-    /// Read records on a thread of their own while the poll loop handles the ones read before
-    /// (on a multi-threaded tokio runtime; a current-thread runtime always reads in place).
+    /// Read records on a thread of their own while the poll loop handles the ones read before.
     /// Taking a record from librdkafka costs about as much as handling it, so the two halves
     /// run on two cores; it costs a thread and one copy of each record's bytes. Off: the poll
     /// loop reads each record itself, lent, never copied.

@@ -1,6 +1,6 @@
 //! Where the poll loop's records come from: the transport polled in place, or a polling thread of its own that copies what it reads into bursts, so reading records and handling them run on two cores.
 //!
-//! On a multi-threaded runtime the consumer polls on its own thread: taking a record from
+//! By default the consumer polls on a thread of its own: taking a record from
 //! librdkafka costs about as much as decoding and handling it, and one thread doing both was
 //! the consumer's bottleneck. The polling thread copies each record into its burst's one
 //! buffer (no allocation per record) and hands the burst over; the poll loop lends the
@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 
 /// Records a burst takes before it is handed over.
 const BURST_RECORDS: usize = 256;
+/// Bytes a burst takes before it is handed over (the records' parts are indexed with `u32`:
+/// this plus one record, at most 2 GiB in Kafka, stays below 4 GiB).
+const BURST_BYTES: usize = 16 << 20;
 /// Bursts handed over and not yet taken by the poll loop: the polling thread waits when the
 /// loop is this far behind.
 const BURSTS_AHEAD: usize = 4;
@@ -49,17 +52,13 @@ struct Shared {
 }
 
 impl<C: TransportConsumer> Source<C> {
-    /// A polling thread when the config asks for one and the runtime is multi-threaded (on a
-    /// current-thread runtime the handlers could not run beside it); else, or when no thread
-    /// can be started, polling in place.
+    /// A polling thread when the config asks for one (polling in place when no thread can be
+    /// started, with a warning); else polling in place.
     pub(crate) fn new(consumer: &Arc<C>, config: &ConsumerConfig) -> Source<C> {
-        let runtime = tokio::runtime::Handle::current();
-        if !config.polling_thread
-            || runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
-        {
+        if !config.polling_thread {
             return Source::InPlace(consumer.clone());
         }
-        match Poller::start(consumer.clone(), runtime, config.poll_timeout) {
+        match Poller::start(consumer.clone(), config.poll_timeout) {
             Ok(poller) => Source::Thread(poller),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a polling thread; polling in place");
@@ -100,11 +99,16 @@ impl<C: TransportConsumer> Source<C> {
 }
 
 impl Poller {
+    /// The thread runs on a runtime of its own (a current-thread one, for the transport's
+    /// timers), so it neither needs nor outlives the caller's: it stops once the poll loop is
+    /// gone, whatever happened to the runtime the loop ran on.
     fn start<C: TransportConsumer>(
         consumer: Arc<C>,
-        runtime: tokio::runtime::Handle,
         poll_timeout: Duration,
     ) -> std::io::Result<Poller> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
         let (handed, bursts) = mpsc::channel(BURSTS_AHEAD);
         let (used, reuse) = std::sync::mpsc::channel();
         let shared = Arc::new(Shared::default());
@@ -183,7 +187,7 @@ async fn poll_thread<C: TransportConsumer>(
         // Only a poll that finds nothing fetched waits (a timer costs more than a look).
         let mut timeout = Duration::ZERO;
         let mut failed = false;
-        while burst.records() < BURST_RECORDS {
+        while burst.records() < BURST_RECORDS && burst.bytes() < BURST_BYTES {
             match consumer.poll_view(timeout, |view| burst.push(view)).await {
                 Ok(Some(Polled::Record(()))) => timeout = Duration::ZERO,
                 Ok(Some(Polled::Notice(notice))) => {

@@ -1,4 +1,4 @@
-//! Consumer scenarios on the in-process bus, each run twice: by `consumer.rs` on a current-thread runtime (the poll loop reads records in place) and by `polling_thread.rs` on a multi-threaded one (records read on the consumer's polling thread).
+//! Consumer scenarios on the in-process bus, each run by `consumer.rs` with the poll loop reading records in place and by `polling_thread.rs` with records read on the consumer's polling thread (on a current-thread and a multi-threaded runtime).
 
 use super::handlers::{Overlap, Recorder, eventually};
 use super::*;
@@ -29,6 +29,13 @@ pub async fn publish_discharges(publisher: &Publisher<Bus>, n: i64, keys: i64) {
     }
 }
 
+/// [`fast`], reading records on the consumer's polling thread or in place.
+pub fn reading(group: &str, polling_thread: bool) -> ConsumerConfig {
+    let mut c = fast(group);
+    c.polling_thread = polling_thread;
+    c
+}
+
 pub fn fast(group: &str) -> ConsumerConfig {
     let mut c = ConsumerConfig::new(group);
     c.commit_interval = Duration::from_millis(20);
@@ -38,7 +45,7 @@ pub fn fast(group: &str) -> ConsumerConfig {
     c
 }
 
-pub async fn graceful_shutdown_finishes_in_flight_work_commits_and_leaves() {
+pub async fn graceful_shutdown_finishes_in_flight_work_commits_and_leaves(polling_thread: bool) {
     let (bus, publisher) = setup(1);
     for i in 0..20 {
         publisher
@@ -48,7 +55,7 @@ pub async fn graceful_shutdown_finishes_in_flight_work_commits_and_leaves() {
     }
     let mut slow = Recorder::ok();
     slow.delay = Duration::from_millis(40);
-    let mut config = fast("g");
+    let mut config = reading("g", polling_thread);
     config.commit_interval = Duration::from_secs(60); // only the shutdown commits
     let running = run_handler_with(&bus, config.clone(), slow.clone());
     assert!(eventually(SECS5, || slow.count() >= 3).await);
@@ -67,12 +74,14 @@ pub async fn graceful_shutdown_finishes_in_flight_work_commits_and_leaves() {
     running.stop().await.unwrap();
 }
 
-pub async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the_uncommitted() {
+pub async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the_uncommitted(
+    polling_thread: bool,
+) {
     let (bus, publisher) = setup(2);
     publish_discharges(&publisher, 40, 5).await;
     let mut slow = Recorder::ok();
     slow.delay = Duration::from_millis(5);
-    let consumer = Consumer::new(publisher.clone(), fast("g"));
+    let consumer = Consumer::new(publisher.clone(), reading("g", polling_thread));
     let task = tokio::spawn({
         let slow = slow.clone();
         async move { consumer.run(slow, Shutdown::never()).await }
@@ -82,7 +91,7 @@ pub async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the
     let _ = task.await;
     let before = slow.count();
     let rest = Recorder::ok();
-    let running = run_handler_with(&bus, fast("g"), rest.clone());
+    let running = run_handler_with(&bus, reading("g", polling_thread), rest.clone());
     let committed = |bus: &Bus| {
         (0..2)
             .map(|p| bus.committed_offset("g", TOPIC, p).unwrap_or(0))
@@ -109,11 +118,13 @@ pub async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the
     );
 }
 
-pub async fn a_member_joining_mid_stream_takes_partitions_without_losing_events() {
+pub async fn a_member_joining_mid_stream_takes_partitions_without_losing_events(
+    polling_thread: bool,
+) {
     let (bus, publisher) = setup(4);
     let mut first = Recorder::ok();
     first.delay = Duration::from_millis(2);
-    let a = run_handler_with(&bus, fast("g"), first.clone());
+    let a = run_handler_with(&bus, reading("g", polling_thread), first.clone());
     for i in 0..60 {
         publisher
             .publish_event(
@@ -125,7 +136,7 @@ pub async fn a_member_joining_mid_stream_takes_partitions_without_losing_events(
     }
     assert!(eventually(SECS5, || first.count() >= 5).await);
     let second = Recorder::ok();
-    let b = run_handler_with(&bus, fast("g"), second.clone());
+    let b = run_handler_with(&bus, reading("g", polling_thread), second.clone());
     let committed = |bus: &Bus| {
         (0..4)
             .map(|p| bus.committed_offset("g", TOPIC, p).unwrap_or(0))
@@ -149,7 +160,9 @@ pub async fn a_member_joining_mid_stream_takes_partitions_without_losing_events(
     assert_eq!(all.len(), 60);
 }
 
-pub async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_do_not() {
+pub async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_do_not(
+    polling_thread: bool,
+) {
     // Handlers that finish at once run inline in the poll loop; those that wait are handed to
     // their lane's worker. Records after a waiting one must not overtake it, and sequential
     // mode never runs two handlers at once.
@@ -160,7 +173,7 @@ pub async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_s
         _ => Duration::ZERO,
     });
     let order = handler.order.clone();
-    let running = run_handler_with(&bus, fast("g"), handler.clone());
+    let running = run_handler_with(&bus, reading("g", polling_thread), handler.clone());
     assert!(eventually(SECS5, || order.lock().unwrap().len() == 40).await);
     let report = running.stop().await.unwrap();
     assert_eq!(report.finished, 40);
@@ -182,7 +195,9 @@ pub async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_s
     }
 }
 
-pub async fn backpressure_pauses_and_resumes_without_losing_or_reordering_events() {
+pub async fn backpressure_pauses_and_resumes_without_losing_or_reordering_events(
+    polling_thread: bool,
+) {
     // Every handler waits, so records queue behind it and the consumer pauses at four
     // buffered; what was read before the pause (in place or by the polling thread) and what
     // comes after the resume all arrive, each partition in order.
@@ -190,7 +205,7 @@ pub async fn backpressure_pauses_and_resumes_without_losing_or_reordering_events
     publish_discharges(&publisher, 60, 6).await;
     let handler = Overlap::new(|_| Duration::from_millis(1));
     let order = handler.order.clone();
-    let mut config = fast("g");
+    let mut config = reading("g", polling_thread);
     config.max_buffered = 4;
     let running = run_handler_with(&bus, config, handler.clone());
     assert!(eventually(SECS5, || order.lock().unwrap().len() == 60).await);
