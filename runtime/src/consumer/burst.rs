@@ -5,6 +5,10 @@ use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::ops::Range;
 
+/// Bytes a reused burst keeps allocated: plenty for bursts of ordinary events (256 of them
+/// are about 100 KiB), while one burst of large records does not pin its size for good.
+const KEPT_BYTES: usize = 1 << 20;
+
 /// Header pairs of one lent record kept on the stack (a CloudEvents envelope's worth).
 const STACK_HEADERS: usize = 24;
 
@@ -115,9 +119,11 @@ impl Burst {
         })
     }
 
-    /// Empty it for reuse, keeping its buffers.
+    /// Empty it for reuse, keeping its buffers (but not more than [`KEPT_BYTES`] of a burst
+    /// of large records).
     pub(crate) fn clear(&mut self) {
         self.bytes.clear();
+        self.bytes.shrink_to(KEPT_BYTES);
         self.headers.clear();
         self.topics.clear();
         self.items.clear();
@@ -202,9 +208,20 @@ mod tests {
         for offset in 0..300 {
             burst.push(view("a", offset, Some(b"k"), &headers));
         }
+        let large = vec![7u8; 64 << 10];
+        for offset in 300..330 {
+            burst.push(RecordView {
+                value: &large,
+                ..view("a", offset, None, &[])
+            });
+        }
         burst.clear();
         assert!(burst.is_empty());
-        assert_eq!(burst.records(), 0);
+        assert_eq!((burst.records(), burst.bytes()), (0, 0));
+        assert!(
+            burst.bytes.capacity() <= KEPT_BYTES,
+            "a burst of large records is not kept"
+        );
         let second = view("b", 7, None, &[]);
         burst.push(second);
         assert_eq!(drain(&mut burst), vec![format!("{second:?}")]);
