@@ -153,18 +153,43 @@ async fn wait_for(what: &str, deadline: Duration, mut done: impl FnMut() -> bool
     }
 }
 
+/// Publish `changes` updates of each of `patients` patients, round-robin; their ids.
+async fn publish_changes(
+    publisher: &Publisher<KafkaTransport>,
+    topic: &str,
+    patients: usize,
+    changes: usize,
+) -> Vec<String> {
+    let ids: Vec<String> = (0..patients).map(|i| format!("patient-{i}")).collect();
+    for n in 0..changes {
+        for p in &ids {
+            publish(publisher, topic, patient(p, n)).await;
+        }
+    }
+    ids
+}
+
+/// Every patient's updates reached `handler` once each, in the order published.
+fn each_patients_changes_in_order(
+    handler: &Recorder,
+    patients: &[String],
+    changes: usize,
+    run: &str,
+) {
+    let expected: Vec<String> = (0..changes).map(|n| format!("change-{n}")).collect();
+    for p in patients {
+        let order = handler.seen.lock().unwrap()[p].clone();
+        assert_eq!(order, expected, "{run}: {p}'s events in order");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parallel_mode_keeps_per_key_order_and_graceful_shutdown_commits() {
     let bootstrap = carebus_tests::kafka_bootstrap();
     let topic = carebus_tests::unique_name("carebus-order");
     create_topic(&bootstrap, &topic, 6, 1).await;
     let publisher = Publisher::new(transport(&bootstrap), PublisherConfig::default()).unwrap();
-    let patients: Vec<String> = (0..12).map(|i| format!("patient-{i}")).collect();
-    for n in 0..10 {
-        for p in &patients {
-            publish(&publisher, &topic, patient(p, n)).await;
-        }
-    }
+    let patients = publish_changes(&publisher, &topic, 12, 10).await;
     let group = carebus_tests::unique_name("order-group");
     let handler = Recorder {
         delay: Duration::from_millis(2),
@@ -187,11 +212,7 @@ async fn parallel_mode_keeps_per_key_order_and_graceful_shutdown_commits() {
         report.unfinished, 0,
         "in-flight work finished before leaving"
     );
-    for p in &patients {
-        let order = handler.seen.lock().unwrap()[p].clone();
-        let expected: Vec<String> = (0..10).map(|n| format!("change-{n}")).collect();
-        assert_eq!(order, expected, "{p}'s events in order");
-    }
+    each_patients_changes_in_order(&handler, &patients, 10, "key-ordered");
     // Committed: a new member of the same group gets nothing to redo.
     let again = Recorder::default();
     let second = run(
@@ -213,12 +234,7 @@ async fn sequential_mode_reads_in_place_or_on_the_polling_thread_with_the_same_r
     let topic = carebus_tests::unique_name("carebus-polling");
     create_topic(&bootstrap, &topic, 3, 1).await;
     let publisher = Publisher::new(transport(&bootstrap), PublisherConfig::default()).unwrap();
-    let patients: Vec<String> = (0..6).map(|i| format!("patient-{i}")).collect();
-    for n in 0..20 {
-        for p in &patients {
-            publish(&publisher, &topic, patient(p, n)).await;
-        }
-    }
+    let patients = publish_changes(&publisher, &topic, 6, 20).await;
     for polling_thread in [false, true] {
         let group = carebus_tests::unique_name("polling-group");
         let handler = Recorder::default();
@@ -241,14 +257,8 @@ async fn sequential_mode_reads_in_place_or_on_the_polling_thread_with_the_same_r
             (120, 0),
             "polling thread {polling_thread}: every event handled once, nothing left"
         );
-        for p in &patients {
-            let order = handler.seen.lock().unwrap()[p].clone();
-            let expected: Vec<String> = (0..20).map(|n| format!("change-{n}")).collect();
-            assert_eq!(
-                order, expected,
-                "polling thread {polling_thread}: {p} in order"
-            );
-        }
+        let run = format!("polling thread {polling_thread}");
+        each_patients_changes_in_order(&handler, &patients, 20, &run);
     }
 }
 

@@ -178,21 +178,7 @@ pub async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_s
     let report = running.stop().await.unwrap();
     assert_eq!(report.finished, 40);
     assert_eq!(handler.max_running(), 1, "one handler at a time");
-    let seen = order.lock().unwrap().clone();
-    for partition in 0..2 {
-        let offsets: Vec<i64> = seen
-            .iter()
-            .filter(|(ctx, _)| ctx.partition == partition)
-            .map(|(ctx, _)| ctx.offset)
-            .collect();
-        assert!(!offsets.is_empty(), "partition {partition} got events");
-        let expected: Vec<i64> = (0..offsets.len() as i64).collect();
-        assert_eq!(offsets, expected, "partition {partition} in offset order");
-        assert_eq!(
-            bus.committed_offset("g", TOPIC, partition),
-            Some(offsets.len() as i64)
-        );
-    }
+    handled_in_partition_order_and_committed(&bus, &order.lock().unwrap(), 2);
 }
 
 pub async fn backpressure_pauses_and_resumes_without_losing_or_reordering_events(
@@ -212,13 +198,23 @@ pub async fn backpressure_pauses_and_resumes_without_losing_or_reordering_events
     let report = running.stop().await.unwrap();
     assert_eq!(report.finished, 60);
     assert_eq!(handler.max_running(), 1, "one handler at a time");
-    let seen = order.lock().unwrap().clone();
-    for partition in 0..2 {
+    handled_in_partition_order_and_committed(&bus, &order.lock().unwrap(), 2);
+}
+
+/// Each of the first `partitions` partitions got events, handled in offset order from 0,
+/// and group `g` committed past the last of them.
+fn handled_in_partition_order_and_committed(
+    bus: &Bus,
+    seen: &[(carebus::HandlerContext, WardsEvent)],
+    partitions: i32,
+) {
+    for partition in 0..partitions {
         let offsets: Vec<i64> = seen
             .iter()
             .filter(|(ctx, _)| ctx.partition == partition)
             .map(|(ctx, _)| ctx.offset)
             .collect();
+        assert!(!offsets.is_empty(), "partition {partition} got events");
         let expected: Vec<i64> = (0..offsets.len() as i64).collect();
         assert_eq!(offsets, expected, "partition {partition} in offset order");
         assert_eq!(
