@@ -64,8 +64,12 @@ impl Transport for KafkaTransport {
         self.producer.send(record).await
     }
 
-    async fn send_owned(&self, record: Record) -> Result<RecordPosition, Unsent> {
-        self.producer.send_owned(record).await
+    fn send_owned(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, Unsent>> + Send {
+        // The producer's future itself, not one wrapping it (which would hold the record again).
+        self.producer.send_owned(record)
     }
 
     async fn send_transaction(

@@ -280,8 +280,16 @@ impl<T: Transport> Publisher<T> {
     }
 
     /// Send a prepared record (from [`Publisher::prepare`]): breaker, retries, outbox, dead
-    /// letter.
-    pub async fn send_prepared(&self, record: Record) -> Result<Delivery, PublishError> {
+    /// letter. Timed from this call to the delivery report.
+    ///
+    /// The send futures of this module are built so that each holds its record once: an
+    /// `async fn` keeps its arguments twice (as arguments and as the body's locals), and a
+    /// future wrapped in an `async` block once more; with thousands of sends in flight the
+    /// copies were a tenth of the publishing thread's time and megabytes of memory.
+    pub fn send_prepared(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<Delivery, PublishError>> + Send + '_ {
         let text = |name| header_str(&record.headers, name).unwrap_or("");
         let span = if crate::context::spans_seen() {
             tracing::info_span!(
@@ -294,15 +302,22 @@ impl<T: Transport> Publisher<T> {
         } else {
             tracing::Span::none()
         };
-        let started = crate::observe::started();
-        let result = self.send_record(record).instrument(span).await;
-        let outcome = match &result {
+        Counted {
+            started: crate::observe::started(),
+            publisher: self,
+            sending: self.send_record(record).instrument(span),
+        }
+    }
+
+    /// Metrics of a send that started at `started` and ended with `result`.
+    fn count(&self, result: &Result<Delivery, PublishError>, started: quanta::Instant) {
+        let outcome = match result {
             Ok(_) => "ok",
             Err(PublishError::Queued { .. }) => "queued",
             Err(PublishError::DeadLettered { .. }) => "dead_lettered",
             Err(_) => "error",
         };
-        if let Ok(delivery) = &result {
+        if let Ok(delivery) = result {
             let register = |topic: &str| {
                 (
                     metrics::counter!("carebus_published_total", "topic" => topic.to_string()),
@@ -319,63 +334,92 @@ impl<T: Transport> Publisher<T> {
         } else {
             metrics::counter!("carebus_publish_errors_total", "reason" => outcome).increment(1);
         }
-        result
     }
 
     /// Send a record, giving it up to the transport: the publisher keeps no copy while the
     /// send is in flight; a record that fails comes back from the transport to be retried,
     /// kept in the outbox or dead-lettered.
-    async fn send_record(&self, mut record: Record) -> Result<Delivery, PublishError> {
-        let inner = &self.inner;
-        // Keep order behind anything already queued, and fail fast while the circuit is open.
-        let queued_before = inner.outbox.as_ref().is_some_and(|o| !o.is_empty());
-        if queued_before || !inner.breaker.allow() {
-            // Boxed, as the other rare paths: keeps every send future small.
-            return Box::pin(self.queue(record, "circuit open")).await;
-        }
-        let event_id = event_id(&record).to_owned();
-        let attempts = inner.config.retry.attempts.max(1);
-        let mut attempt = 1;
-        loop {
-            let e = match inner.transport.send_owned(record).await {
-                Ok(pos) => {
+    // An `async fn` would keep the record twice in the future (see `send_prepared`).
+    #[allow(clippy::manual_async_fn)]
+    fn send_record(
+        &self,
+        mut record: Record,
+    ) -> impl Future<Output = Result<Delivery, PublishError>> + Send + '_ {
+        async move {
+            let inner = &self.inner;
+            // Keep order behind anything already queued, and fail fast while the circuit is open.
+            let queued_before = inner.outbox.as_ref().is_some_and(|o| !o.is_empty());
+            if queued_before || !inner.breaker.allow() {
+                // Boxed, as the other rare paths: keeps every send future small.
+                return Box::pin(self.queue(record, "circuit open")).await;
+            }
+            let event_id = event_id(&record).to_owned();
+            let attempts = inner.config.retry.attempts.max(1);
+            let mut attempt = 1;
+            loop {
+                let e = match inner.transport.send_owned(record).await {
+                    Ok(pos) => {
+                        inner.breaker.on_success();
+                        return Ok(Delivery {
+                            event_id,
+                            topic: pos.topic,
+                            partition: pos.partition,
+                            offset: pos.offset,
+                        });
+                    }
+                    Err(Unsent::Returned(e, returned)) => {
+                        record = returned;
+                        e
+                    }
+                    Err(Unsent::Unknown(e, topic)) => {
+                        inner.breaker.on_failure();
+                        return Err(PublishError::Transport {
+                            topic,
+                            reason: e.to_string(),
+                        });
+                    }
+                };
+                if !e.is_retriable() {
+                    // The transport answered (it is reachable): a half-open probe succeeded.
                     inner.breaker.on_success();
-                    return Ok(Delivery {
-                        event_id,
-                        topic: pos.topic,
-                        partition: pos.partition,
-                        offset: pos.offset,
-                    });
+                    // Boxed: the rare path would otherwise double the size of every send future.
+                    return Box::pin(self.dead_letter(record, e)).await;
                 }
-                Err(Unsent::Returned(e, returned)) => {
-                    record = returned;
-                    e
+                inner.breaker.on_failure();
+                let open = inner.breaker.state() == BreakerState::Open;
+                if attempt >= attempts || open {
+                    tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
+                    return Box::pin(self.queue(record, &e.to_string())).await;
                 }
-                Err(Unsent::Unknown(e, topic)) => {
-                    inner.breaker.on_failure();
-                    return Err(PublishError::Transport {
-                        topic,
-                        reason: e.to_string(),
-                    });
-                }
-            };
-            if !e.is_retriable() {
-                // The transport answered (it is reachable): a half-open probe succeeded.
-                inner.breaker.on_success();
-                // Boxed: the rare path would otherwise double the size of every send future.
-                return Box::pin(self.dead_letter(record, e)).await;
+                metrics::counter!("carebus_publish_retries_total").increment(1);
+                // Boxed, as the dead letter: keeps every send future small.
+                Box::pin(tokio::time::sleep(inner.config.retry.backoff(attempt))).await;
+                attempt += 1;
             }
-            inner.breaker.on_failure();
-            let open = inner.breaker.state() == BreakerState::Open;
-            if attempt >= attempts || open {
-                tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
-                return Box::pin(self.queue(record, &e.to_string())).await;
-            }
-            metrics::counter!("carebus_publish_retries_total").increment(1);
-            // Boxed, as the dead letter: keeps every send future small.
-            Box::pin(tokio::time::sleep(inner.config.retry.backoff(attempt))).await;
-            attempt += 1;
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A send counted in the publisher's metrics when it ends ([`Publisher::send_prepared`]).
+    struct Counted<'a, T: Transport, F> {
+        #[pin]
+        sending: F,
+        publisher: &'a Publisher<T>,
+        started: quanta::Instant,
+    }
+}
+
+impl<T: Transport, F: Future<Output = Result<Delivery, PublishError>>> Future
+    for Counted<'_, T, F>
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let result = std::task::ready!(this.sending.poll(cx));
+        this.publisher.count(&result, *this.started);
+        Poll::Ready(result)
     }
 }
 

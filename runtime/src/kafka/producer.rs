@@ -69,34 +69,43 @@ impl KafkaProducer {
     /// Send one record, free it as soon as librdkafka has its copy, and wait for the delivery
     /// report. A record that fails comes back, rebuilt from the message librdkafka returns
     /// with the error ([`Transport::send_owned`](crate::transport::Transport::send_owned)).
-    pub async fn send_owned(&self, mut record: Record) -> Result<RecordPosition, Unsent> {
-        if let Err(error) = self.check_size(&record) {
-            return Err(Unsent::Returned(error, record));
-        }
-        let producer = self.rdkafka();
-        let delivery = match enqueue(&producer, &record, &self.config).await {
-            Ok(delivery) => delivery,
-            Err(error) => {
-                self.renew_if_fatal(&producer);
+    ///
+    /// Not an `async fn`, which would keep the record twice in every send in flight.
+    // An `async fn` would keep the record twice in the future (see `send_prepared`).
+    #[allow(clippy::manual_async_fn)]
+    pub fn send_owned(
+        &self,
+        mut record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, Unsent>> + Send + '_ {
+        async move {
+            if let Err(error) = self.check_size(&record) {
                 return Err(Unsent::Returned(error, record));
             }
-        };
-        let partition = record.partition;
-        let topic = std::mem::take(&mut record.topic);
-        drop(record);
-        match delivery.await {
-            Ok(Ok(d)) => Ok(RecordPosition {
-                topic,
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Ok(Err((e, message))) => {
-                let record = returned_record(&message, topic, partition);
-                let error = produce_error(&e, &record, &self.config);
-                self.renew_if_fatal(&producer);
-                Err(Unsent::Returned(error, record))
+            let producer = self.rdkafka();
+            let delivery = match enqueue(&producer, &record, &self.config).await {
+                Ok(delivery) => delivery,
+                Err(error) => {
+                    self.renew_if_fatal(&producer);
+                    return Err(Unsent::Returned(error, record));
+                }
+            };
+            let partition = record.partition;
+            let topic = std::mem::take(&mut record.topic);
+            drop(record);
+            match delivery.await {
+                Ok(Ok(d)) => Ok(RecordPosition {
+                    topic,
+                    partition: d.partition,
+                    offset: d.offset,
+                }),
+                Ok(Err((e, message))) => {
+                    let record = returned_record(&message, topic, partition);
+                    let error = produce_error(&e, &record, &self.config);
+                    self.renew_if_fatal(&producer);
+                    Err(Unsent::Returned(error, record))
+                }
+                Err(_) => Err(Unsent::Unknown(closed_before_report(&topic), topic)),
             }
-            Err(_) => Err(Unsent::Unknown(closed_before_report(&topic), topic)),
         }
     }
 
@@ -348,13 +357,13 @@ async fn enqueue(
     config: &KafkaConfig,
 ) -> Result<DeliveryFuture, TransportError> {
     match producer.send_result(future_record(record)) {
-        Ok(delivery) => Ok(delivery),
-        Err((e, _)) if is_queue_full(&e) => {
-            // Boxed: the rare path would otherwise enlarge every send future.
-            Box::pin(send_when_room(producer, record, config)).await
-        }
-        Err((e, _)) => Err(produce_error(&e, record, config)),
+        Ok(delivery) => return Ok(delivery),
+        Err((e, _)) if is_queue_full(&e) => {}
+        Err((e, _)) => return Err(produce_error(&e, record, config)),
     }
+    // Awaited after the match, so the refused message rdkafka hands back is not kept across
+    // the wait (in every send future); boxed, as the rare path it is.
+    Box::pin(send_when_room(producer, record, config)).await
 }
 
 fn closed_before_report(topic: &str) -> TransportError {
