@@ -206,16 +206,19 @@ impl<T: Transport> Publisher<T> {
         Ok(record)
     }
 
-    /// Publish and wait for the delivery report (sync publishing).
-    pub async fn publish_event<E: DomainEvent>(
+    /// Publish and wait for the delivery report (sync publishing). The event is validated,
+    /// enveloped and encoded at the call (its time, and the handled event it is caused by, are
+    /// the caller's at that moment); the returned future sends it and holds only the record,
+    /// not the event and options as well.
+    pub fn publish_event<E: DomainEvent>(
         &self,
         event: E,
         options: PublishOptions,
-    ) -> Result<Delivery, PublishError> {
-        let record = self.prepare(&event, options).inspect_err(|_| {
+    ) -> impl Future<Output = Result<Delivery, PublishError>> + Send + '_ {
+        let prepared = self.prepare(&event, options).inspect_err(|_| {
             metrics::counter!("carebus_publish_errors_total", "reason" => "invalid").increment(1);
-        })?;
-        self.send_prepared(record).await
+        });
+        async move { self.send_prepared(prepared?).await }
     }
 
     /// Validate now, send in the background; await the returned handle for the delivery
