@@ -229,6 +229,10 @@ pub struct RecordView<'a> {
     pub timestamp_ms: i64,
 }
 
+/// The header list a transport builds to lend a record: on the stack for a CloudEvents
+/// envelope's worth of headers (a longer list spills to the heap).
+pub(crate) type LentHeaders<'a> = smallvec::SmallVec<[(&'a str, &'a [u8]); 24]>;
+
 impl RecordView<'_> {
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition::new(self.topic, self.partition)

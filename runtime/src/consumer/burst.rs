@@ -1,16 +1,12 @@
 //! Records the transport lends, copied into one buffer per burst (one copy of their bytes, no allocation per record), and lent again as `RecordView`s on another thread.
 
-use crate::transport::{ConsumerEvent, RecordView, TransportError};
-use smallvec::SmallVec;
+use crate::transport::{ConsumerEvent, LentHeaders, RecordView, TransportError};
 use std::collections::VecDeque;
 use std::ops::Range;
 
 /// Bytes a reused burst keeps allocated: plenty for bursts of ordinary events (256 of them
 /// are about 100 KiB), while one burst of large records does not pin its size for good.
 const KEPT_BYTES: usize = 1 << 20;
-
-/// Header pairs of one lent record kept on the stack (a CloudEvents envelope's worth).
-const STACK_HEADERS: usize = 24;
 
 /// What the polling thread read, in order: records (their bytes in `bytes`), rebalance
 /// notices and poll errors.
@@ -102,7 +98,7 @@ impl Burst {
     /// Lend a record taken with [`Burst::next`] to `visit`.
     pub(crate) fn lend<R>(&self, at: &Copied, visit: impl FnOnce(RecordView<'_>) -> R) -> R {
         let part = |r: &Range<u32>| &self.bytes[r.start as usize..r.end as usize];
-        let headers: SmallVec<[(&str, &[u8]); STACK_HEADERS]> = self.headers
+        let headers: LentHeaders<'_> = self.headers
             [at.headers.start as usize..at.headers.end as usize]
             .iter()
             // Names were copied from `&str`s, so they are UTF-8.

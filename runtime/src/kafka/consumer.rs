@@ -9,8 +9,8 @@ use crate::kafka::error::transport_error;
 use crate::kafka::pause::{Arrival, PauseBuffer};
 use crate::kafka::producer::blocking;
 use crate::transport::{
-    ConsumerEvent, Polled, ReceivedRecord, RecordView, SubscribeConfig, TopicPartition,
-    TransportError, lend,
+    ConsumerEvent, LentHeaders, Polled, ReceivedRecord, RecordView, SubscribeConfig,
+    TopicPartition, TransportError, lend,
 };
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
@@ -20,7 +20,6 @@ use rdkafka::consumer::{
 use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use smallvec::SmallVec;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -29,9 +28,6 @@ use std::time::Duration;
 
 /// Records held per locally paused partition before its fetching is paused in librdkafka.
 const PAUSE_HOLD_CAP: usize = 5_000;
-
-/// Headers of a lent record kept on the stack; more spill to the heap.
-const STACK_HEADERS: usize = 24;
 
 /// How long a blocking group call (committed offsets, seek) may take.
 const GROUP_CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -276,7 +272,7 @@ impl KafkaConsumer {
         };
         // The header list lives on the stack (a record seldom has more than a CloudEvents
         // envelope's worth); only a longer one takes a heap allocation.
-        let headers: SmallVec<[(&str, &[u8]); STACK_HEADERS]> = message
+        let headers: LentHeaders<'_> = message
             .headers()
             .map(|h| {
                 h.iter()

@@ -71,7 +71,6 @@ impl KafkaProducer {
     /// with the error ([`Transport::send_owned`](crate::transport::Transport::send_owned)).
     ///
     /// Not an `async fn`, which would keep the record twice in every send in flight.
-    // An `async fn` would keep the record twice in the future (see `send_prepared`).
     #[allow(clippy::manual_async_fn)]
     pub fn send_owned(
         &self,
