@@ -92,25 +92,10 @@ pub async fn a_consumer_killed_mid_stream_loses_nothing_the_group_redelivers_the
     let before = slow.count();
     let rest = Recorder::ok();
     let running = run_handler_with(&bus, reading("g", polling_thread), rest.clone());
-    let committed = |bus: &Bus| {
-        (0..2)
-            .map(|p| bus.committed_offset("g", TOPIC, p).unwrap_or(0))
-            .sum::<i64>()
-    };
-    assert!(eventually(SECS5, || committed(&bus) == 40).await);
+    assert!(eventually(SECS5, || committed_total(&bus, 2) == 40).await);
     running.stop().await.unwrap();
-    let mut all: Vec<i64> = slow
-        .seen()
-        .into_iter()
-        .chain(rest.seen())
-        .map(|(_, e)| match e {
-            WardsEvent::PatientDischarged(d) => d.sequence,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
     assert!(before + rest.count() >= 40);
-    all.sort();
-    all.dedup();
+    let all = distinct_sequences(&[&slow, &rest]);
     assert_eq!(
         all,
         (0..40).collect::<Vec<_>>(),
@@ -137,27 +122,11 @@ pub async fn a_member_joining_mid_stream_takes_partitions_without_losing_events(
     assert!(eventually(SECS5, || first.count() >= 5).await);
     let second = Recorder::ok();
     let b = run_handler_with(&bus, reading("g", polling_thread), second.clone());
-    let committed = |bus: &Bus| {
-        (0..4)
-            .map(|p| bus.committed_offset("g", TOPIC, p).unwrap_or(0))
-            .sum::<i64>()
-    };
-    assert!(eventually(SECS5, || committed(&bus) == 60).await);
+    assert!(eventually(SECS5, || committed_total(&bus, 4) == 60).await);
     a.stop().await.unwrap();
     b.stop().await.unwrap();
     assert!(second.count() > 0, "the new member got partitions");
-    let mut all: Vec<i64> = first
-        .seen()
-        .into_iter()
-        .chain(second.seen())
-        .map(|(_, e)| match e {
-            WardsEvent::PatientDischarged(d) => d.sequence,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
-    all.sort();
-    all.dedup();
-    assert_eq!(all.len(), 60);
+    assert_eq!(distinct_sequences(&[&first, &second]).len(), 60);
 }
 
 pub async fn sequential_mode_keeps_partition_order_when_some_handlers_wait_and_some_do_not(
@@ -222,4 +191,26 @@ fn handled_in_partition_order_and_committed(
             Some(offsets.len() as i64)
         );
     }
+}
+
+/// Offsets group `g` committed over the first `partitions` partitions.
+fn committed_total(bus: &Bus, partitions: i32) -> i64 {
+    (0..partitions)
+        .map(|p| bus.committed_offset("g", TOPIC, p).unwrap_or(0))
+        .sum()
+}
+
+/// The discharge sequence numbers the recorders saw, each once, in order.
+fn distinct_sequences(recorders: &[&Recorder]) -> Vec<i64> {
+    let mut all: Vec<i64> = recorders
+        .iter()
+        .flat_map(|r| r.seen())
+        .map(|(_, e)| match e {
+            WardsEvent::PatientDischarged(d) => d.sequence,
+            other => panic!("unexpected {other:?}"),
+        })
+        .collect();
+    all.sort();
+    all.dedup();
+    all
 }
