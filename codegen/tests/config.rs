@@ -51,7 +51,7 @@ fn generates_code_ir_and_history_and_skips_unchanged_writes() {
     assert!(code.starts_with("// @generated"), "header: {}", &code[..80]);
     assert!(code.contains("pub struct NoteAdded"));
     assert!(
-        code.contains("::carebus::Phi<::std::string::String>"),
+        code.contains("::carebus_core::Phi<::std::string::String>"),
         "PHI field is wrapped"
     );
     assert!(code.contains("pub static TOPICS"));

@@ -138,7 +138,7 @@ fn conversions_cover_every_protobuf_record_both_ways() {
     }
     // A required message field missing on the wire is a MissingField error.
     assert!(
-        text.contains("::carebus::DecodeError::MissingField"),
+        text.contains("::carebus_core::DecodeError::MissingField"),
         "{text}"
     );
     assert!(text.contains("\"primary\""), "{text}");
@@ -147,7 +147,7 @@ fn conversions_cover_every_protobuf_record_both_ways() {
     assert!(text.contains("AnalysisKind::number"), "{text}");
     // PHI is unwrapped only to build the wire struct, and wrapped again on decode.
     assert!(text.contains(".expose()"), "{text}");
-    assert!(text.contains("::carebus::Phi::new"), "{text}");
+    assert!(text.contains("::carebus_core::Phi::new"), "{text}");
     assert!(!text.contains("compile_error"), "{text}");
     assert!(
         text.contains("wire::healthcare::ai::Finding::from(&v.primary)"),

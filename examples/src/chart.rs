@@ -59,7 +59,7 @@ impl StoreWriter {
         }
         let mut new = NewEvent::from_event(event, &context)
             .map_err(|e| HandlerError::permanent(e.to_string()))?;
-        if let Ok(id) = uuid::Uuid::parse_str(ctx.event_id()) {
+        if let Ok(id) = carebus::Uuid::parse(ctx.event_id()) {
             new = new.with_event_id(id);
         }
         let stream = stream_name(E::AGGREGATE_TYPE, &event.aggregate_id());

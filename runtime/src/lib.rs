@@ -15,27 +15,29 @@
 //! - [`testing`]: a recording publisher, a test consumer, handlers on the bus;
 //!   [`observe`]: `/metrics`, `/health`, `/ready`.
 
-pub mod avro;
 pub mod bus;
-pub mod claim_check;
 pub mod consumer;
 pub mod context;
-pub mod dead_letter;
-pub mod envelope;
-pub mod error;
-pub mod event;
-pub mod handler;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 pub mod observe;
-pub mod publish;
 pub mod publisher;
-pub mod store;
 pub mod testing;
-pub mod topic;
-pub mod transport;
-pub mod types;
-pub mod wire;
+
+/// The event store API and the embedded in-memory store (crate `carebus-store`).
+#[cfg(feature = "store")]
+pub use carebus_store as store;
+
+/// The PostgreSQL event store (crate `carebus-postgres`).
+#[cfg(feature = "postgres")]
+pub use carebus_postgres as postgres;
+
+/// The Kafka transport, topic admin and topics plan (crate `carebus-kafka`).
+#[cfg(feature = "kafka")]
+pub use carebus_kafka as kafka;
+
+pub use carebus_core::{
+    avro, claim_check, dead_letter, envelope, error, event, handler, publish, topic, transport,
+    types, wire,
+};
 
 pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use error::{DecodeError, ValidationError};
@@ -48,8 +50,4 @@ pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.
 #[doc(hidden)]
-pub mod __private {
-    pub use prost;
-    pub use serde;
-    pub use serde_json;
-}
+pub use carebus_core::__private;

@@ -406,7 +406,7 @@ async fn interrupted_replay_resumes_and_sees_every_event_once() {
             .await
             .unwrap();
     }
-    let seen: Arc<Mutex<Vec<uuid::Uuid>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<carebus::Uuid>>> = Arc::default();
     let replay = CatchUp::new(store.clone()).batch_size(7);
     // First run fails in the middle of its 5th batch: that batch's checkpoint is not saved.
     let mut n = 0;
@@ -498,7 +498,7 @@ async fn replay_onto_the_bus_publishes_records_consumers_decode() {
     use carebus::bus::Bus;
     use carebus::store::TransportSink;
     let store = MemoryEventStore::new();
-    let ids: Vec<uuid::Uuid> = {
+    let ids: Vec<carebus::Uuid> = {
         let batch = vec![step("k1", 5), step("k1", 6), step("k2", 7)];
         let ids = batch.iter().map(|e| e.event_id).collect();
         store
@@ -523,7 +523,7 @@ async fn replay_onto_the_bus_publishes_records_consumers_decode() {
         let (envelope, event): (_, CounterEvent) =
             carebus::wire::decode(&r.headers, &r.value).unwrap();
         assert_eq!(r.key.as_deref(), Some(envelope.aggregate_id.as_bytes()));
-        got.push((uuid::Uuid::parse_str(&envelope.event_id).unwrap(), event));
+        got.push((carebus::Uuid::parse(&envelope.event_id).unwrap(), event));
     }
     got.sort_by_key(|(id, _)| ids.iter().position(|i| i == id));
     assert_eq!(

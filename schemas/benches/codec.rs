@@ -10,7 +10,7 @@
 
 use apache_avro::Schema;
 use apache_avro::schema::{NamesRef, ResolvedSchema};
-use carebus::DomainEvent;
+use carebus_core::DomainEvent;
 use carebus_schemas::{LabResultReceived, PatientCreated};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use serde::Serialize;

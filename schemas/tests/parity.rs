@@ -24,7 +24,7 @@ mod values;
 
 use apache_avro::Schema;
 use apache_avro::types::Value;
-use carebus::{DomainEvent, PayloadFormat};
+use carebus_core::{DomainEvent, PayloadFormat};
 use carebus_schemas::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};

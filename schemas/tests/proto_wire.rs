@@ -1,6 +1,6 @@
 //! The AI service's Protobuf events in, prost bytes out and back: domain ↔ wire round trips, unknown enum numbers kept, missing required messages reported.
 
-use carebus::{DecodeError, DomainEvent, Phi};
+use carebus_core::{DecodeError, DomainEvent, Phi};
 use carebus_schemas::wire::healthcare::ai as wire;
 use carebus_schemas::{
     AnalysisCompleted, AnalysisKind, Finding, FindingCode, FindingSeverity, InputReference,

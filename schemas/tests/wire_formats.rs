@@ -1,8 +1,8 @@
 //! Generated events through every wire framing (single-object, Confluent, JSON, structured JSON) and back through the topic enums.
 
-use carebus::envelope::{Envelope, EventMetadata};
-use carebus::wire::{self, Framing, SchemaIds};
-use carebus::{Date, DomainEvent, Phi, Timestamp};
+use carebus_core::envelope::{Envelope, EventMetadata};
+use carebus_core::wire::{self, Framing, SchemaIds};
+use carebus_core::{Date, DomainEvent, Phi, Timestamp};
 use carebus_schemas::*;
 use std::collections::HashMap;
 

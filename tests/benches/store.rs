@@ -3,8 +3,8 @@
 //! Run: `scripts/services up postgres && cargo bench -p carebus-tests --bench store`.
 //! Each measurement runs in its own fresh schema of the test database.
 
-use carebus::store::compaction::WithArchive;
-use carebus::store::postgres::PgEventStore;
+use carebus::postgres::PgEventStore;
+use carebus::postgres::compaction::WithArchive;
 use carebus::store::{
     Aggregate, CatchUp, EventContext, EventStore, ExpectedVersion, HandlerSink, NewEvent,
     Repository, StoreError, StoredEvent, Upcasters, decode_stored,
@@ -161,7 +161,7 @@ async fn raw_insert(batch: usize) -> Row {
             let versions: Vec<i64> = (0..n).map(|i| (c * batch + i + 1) as i64).collect();
             let times: Vec<String> = chunk.iter().map(|e| e.event_time.to_string()).collect();
             sqlx::query(RAW_INSERT)
-                .bind(chunk.iter().map(|e| e.event_id).collect::<Vec<_>>())
+                .bind(chunk.iter().map(|e| e.event_id.0).collect::<Vec<_>>())
                 .bind(vec![stream.as_str(); n])
                 .bind(&versions)
                 .bind(

@@ -6,7 +6,7 @@
 mod store_support;
 
 use carebus::TopicEvents;
-use carebus::store::postgres::{PgEventStore, Projection, ProjectionSink, rebuild};
+use carebus::postgres::{PgEventStore, Projection, ProjectionSink, rebuild};
 use carebus::store::{
     CatchUp, Cursor, EventFilter, EventStore, ExpectedVersion, HandlerSink, NewEvent, Repository,
     SnapshotPolicy, StoreError, StoredEvent, Upcasters, decode_stored,
@@ -74,7 +74,7 @@ async fn sixteen_concurrent_writers_one_winner_per_version_and_no_gaps() {
             (mine, conflicts)
         });
     }
-    let mut won: HashMap<u64, sqlx::types::Uuid> = HashMap::new();
+    let mut won: HashMap<u64, carebus::Uuid> = HashMap::new();
     while let Some(r) = tasks.join_next().await {
         let (mine, _conflicts) = r.unwrap();
         for (version, id) in mine {
@@ -103,7 +103,7 @@ async fn sixteen_concurrent_writers_one_winner_per_version_and_no_gaps() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn live_subscriber_misses_nothing_when_transactions_commit_out_of_order() {
     let store = fresh_store("out_of_order").await;
-    let seen: Arc<Mutex<Vec<sqlx::types::Uuid>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<carebus::Uuid>>> = Arc::default();
     let sink_seen = seen.clone();
     let mut sink = HandlerSink::new(store.clone(), "audit", move |e: &StoredEvent| {
         sink_seen.lock().unwrap().push(e.event_id);
@@ -390,7 +390,7 @@ impl Projection for SeenProjection {
                  ON CONFLICT (event_id) DO UPDATE SET n = {}.n + 1",
                 self.table, self.table
             )))
-            .bind(event.event_id)
+            .bind(event.event_id.0)
             .execute(tx)
             .await
             .map_err(|e| StoreError::projection(self.table, e))?;

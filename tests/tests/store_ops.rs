@@ -5,17 +5,17 @@
 
 mod kafka_support;
 
-use carebus::store::compaction::{
+use carebus::postgres::PgEventStore;
+use carebus::postgres::compaction::{
     RetentionAction, RetentionPolicy, WithArchive, apply_retention, archive_to_snapshot,
 };
-use carebus::store::outbox_relay::OutboxRelay;
-use carebus::store::postgres::PgEventStore;
-use carebus::store::query::{Direction, EventQuery, GroupBy, PageCursor, query, stats};
-use carebus::store::shred::{
+use carebus::postgres::query::{Direction, EventQuery, GroupBy, PageCursor, query, stats};
+use carebus::postgres::shred::{
     ERASED, Erasable, MasterKey, PhiPolicy, ShreddingStore, decode_erasable,
 };
+use carebus::postgres::tenancy::{connect_tenant, tenant_store};
+use carebus::store::outbox_relay::OutboxRelay;
 use carebus::store::sink::AuditSink;
-use carebus::store::tenancy::{connect_tenant, tenant_store};
 use carebus::store::{
     CatchUp, Cursor, EventContext, EventFilter, EventStore, ExpectedVersion, HandlerSink, NewEvent,
     Snapshot, StoredEvent, Upcasters,

@@ -1,4 +1,4 @@
-//! Records, enums, fixed types and unions reachable from Avro events in, direct `::carebus::AvroCodec` impls out (binary Avro, field by field in schema order, no `apache_avro::types::Value`).
+//! Records, enums, fixed types and unions reachable from Avro events in, direct `::carebus_core::AvroCodec` impls out (binary Avro, field by field in schema order, no `apache_avro::types::Value`).
 
 use super::{Ctx, RType, RecordDef, UnionDef, ident, int};
 use crate::ir::{Enum, Fixed, NamedType};
@@ -63,11 +63,11 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     };
     quote! {
         #[doc = #doc]
-        impl ::carebus::AvroCodec for #name {
+        impl ::carebus_core::AvroCodec for #name {
             fn encode_avro(&self, #unused_out: &mut ::std::vec::Vec<u8>) {
                 #(#encode)*
             }
-            fn decode_avro(#unused_r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode_avro(#unused_r: &mut ::carebus_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 ::std::result::Result::Ok(Self { #(#decode)* })
             }
         }
@@ -93,15 +93,15 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
     };
     quote! {
         #[doc = #doc]
-        impl ::carebus::AvroCodec for #name {
+        impl ::carebus_core::AvroCodec for #name {
             fn encode_avro(&self, out: &mut ::std::vec::Vec<u8>) {
                 let index = match self { #( Self::#v1 => #i1, )* #fallback };
-                ::carebus::avro::write_int(out, index);
+                ::carebus_core::avro::write_int(out, index);
             }
-            fn decode_avro(r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode_avro(r: &mut ::carebus_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 match r.read_enum_index()? {
                     #( #i2 => ::std::result::Result::Ok(Self::#v2), )*
-                    index => ::std::result::Result::Err(::carebus::DecodeError::UnknownSymbol { enum_name: #full, index }),
+                    index => ::std::result::Result::Err(::carebus_core::DecodeError::UnknownSymbol { enum_name: #full, index }),
                 }
             }
         }
@@ -112,11 +112,11 @@ fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
     let name = ctx.named_ident(&f.full_name());
     let size = int(f.size);
     quote! {
-        impl ::carebus::AvroCodec for #name {
+        impl ::carebus_core::AvroCodec for #name {
             fn encode_avro(&self, out: &mut ::std::vec::Vec<u8>) {
-                ::carebus::avro::write_fixed(out, &self.0);
+                ::carebus_core::avro::write_fixed(out, &self.0);
             }
-            fn decode_avro(r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode_avro(r: &mut ::carebus_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 r.read_fixed::<#size>().map(Self)
             }
         }
@@ -129,10 +129,10 @@ fn union(u: &UnionDef) -> TokenStream {
     let encode = u.branches.iter().enumerate().map(|(i, (v, _, shape))| {
         let i = int(i as i64);
         match shape {
-            RType::Unit => quote! { Self::#v => ::carebus::avro::write_long(out, #i), },
+            RType::Unit => quote! { Self::#v => ::carebus_core::avro::write_long(out, #i), },
             _ => {
                 let body = shape.avro_encode(quote!(value), 1);
-                quote! { Self::#v(value) => { ::carebus::avro::write_long(out, #i); #body } }
+                quote! { Self::#v(value) => { ::carebus_core::avro::write_long(out, #i); #body } }
             }
         }
     });
@@ -155,11 +155,11 @@ fn union(u: &UnionDef) -> TokenStream {
     let doc = " Avro union: the branch index as a long, then the branch's value.";
     quote! {
         #[doc = #doc]
-        impl ::carebus::AvroCodec for #name {
+        impl ::carebus_core::AvroCodec for #name {
             fn encode_avro(&self, out: &mut ::std::vec::Vec<u8>) {
                 match self { #(#encode)* }
             }
-            fn decode_avro(r: &mut ::carebus::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode_avro(r: &mut ::carebus_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 ::std::result::Result::Ok(match r.read_union_index(#branches)? { #(#decode)* })
             }
         }

@@ -1,4 +1,4 @@
-//! Events of the IR in, `::carebus::DomainEvent` impls out (identity, topic, schema, fingerprint, PHI paths, aggregate id, payload and JSON codecs, validation), plus the decimal checks of every type holding decimals.
+//! Events of the IR in, `::carebus_core::DomainEvent` impls out (identity, topic, schema, fingerprint, PHI paths, aggregate id, payload and JSON codecs, validation), plus the decimal checks of every type holding decimals.
 
 use super::{Ctx, RType, RecordDef, ident, schema};
 use crate::ir::{Event, Model, NamedType, Record, SchemaFormat, Type};
@@ -25,7 +25,7 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
         quote! {
             impl #name {
                 /// Check every decimal against its schema precision; `path` names this value in errors.
-                pub fn validate_decimals(&self, event_type: &'static str, path: &str) -> ::std::result::Result<(), ::carebus::ValidationError> {
+                pub fn validate_decimals(&self, event_type: &'static str, path: &str) -> ::std::result::Result<(), ::carebus_core::ValidationError> {
                     #[allow(clippy::single_match)]
                     match self { #(#arms)* _ => {} }
                     ::std::result::Result::Ok(())
@@ -44,7 +44,7 @@ fn record_decimals(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         RType::field(ctx, name, f).validate(
             ctx,
             quote!(&self.#id),
-            quote!(&::carebus::event::json_path(path, #json)),
+            quote!(&::carebus_core::event::json_path(path, #json)),
             0,
         )
     });
@@ -52,7 +52,7 @@ fn record_decimals(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         impl #name {
             /// Check every decimal against its schema precision (the type system cannot);
             /// `path` prefixes field names in errors.
-            pub fn validate_decimals(&self, event_type: &'static str, path: &str) -> ::std::result::Result<(), ::carebus::ValidationError> {
+            pub fn validate_decimals(&self, event_type: &'static str, path: &str) -> ::std::result::Result<(), ::carebus_core::ValidationError> {
                 #(#checks)*
                 ::std::result::Result::Ok(())
             }
@@ -178,11 +178,11 @@ fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
     let aggregate_id = aggregate_id_expr(ctx, def, e);
     let (format, encode, decode) = match e.format {
         SchemaFormat::Avro => (
-            quote!(::carebus::PayloadFormat::Avro),
-            quote! { ::carebus::AvroCodec::encode_avro(self, out); },
+            quote!(::carebus_core::PayloadFormat::Avro),
+            quote! { ::carebus_core::AvroCodec::encode_avro(self, out); },
             quote! {
-                let mut r = ::carebus::avro::Reader::new(bytes);
-                let event = <Self as ::carebus::AvroCodec>::decode_avro(&mut r)?;
+                let mut r = ::carebus_core::avro::Reader::new(bytes);
+                let event = <Self as ::carebus_core::AvroCodec>::decode_avro(&mut r)?;
                 r.finish()?;
                 ::std::result::Result::Ok(event)
             },
@@ -190,14 +190,14 @@ fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
         SchemaFormat::Protobuf => {
             let wire = super::proto::wire_path(&e.record.full_name());
             (
-                quote!(::carebus::PayloadFormat::Protobuf),
+                quote!(::carebus_core::PayloadFormat::Protobuf),
                 quote! {
                     let wire = #wire::from(self);
-                    out.extend_from_slice(&::carebus::__private::prost::Message::encode_to_vec(&wire));
+                    out.extend_from_slice(&::carebus_core::__private::prost::Message::encode_to_vec(&wire));
                 },
                 quote! {
-                    let wire = <#wire as ::carebus::__private::prost::Message>::decode(bytes)
-                        .map_err(|e| ::carebus::DecodeError::Protobuf(e.to_string()))?;
+                    let wire = <#wire as ::carebus_core::__private::prost::Message>::decode(bytes)
+                        .map_err(|e| ::carebus_core::DecodeError::Protobuf(e.to_string()))?;
                     <Self as ::std::convert::TryFrom<#wire>>::try_from(wire)
                 },
             )
@@ -212,16 +212,16 @@ fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
     quote! {
         impl #name {
             /// Registry facts of this event version.
-            pub const INFO: ::carebus::EventInfo = ::carebus::topic::event_info::<Self>();
+            pub const INFO: ::carebus_core::EventInfo = ::carebus_core::topic::event_info::<Self>();
         }
-        impl ::carebus::DomainEvent for #name {
+        impl ::carebus_core::DomainEvent for #name {
             const EVENT_TYPE: &'static str = #event_type;
             const EVENT_VERSION: u32 = #version;
             const AGGREGATE_TYPE: &'static str = #aggregate_type;
             const TOPIC: &'static str = #topic;
             const SCHEMA: &'static str = #schema;
             const FINGERPRINT: u64 = #fingerprint;
-            const FORMAT: ::carebus::PayloadFormat = #format;
+            const FORMAT: ::carebus_core::PayloadFormat = #format;
             const PHI_FIELDS: &'static [&'static str] = &[#(#phi),*];
 
             fn aggregate_id(&self) -> ::std::string::String {
@@ -230,18 +230,18 @@ fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
             fn encode_payload(&self, out: &mut ::std::vec::Vec<u8>) {
                 #encode
             }
-            fn decode_payload(bytes: &[u8]) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode_payload(bytes: &[u8]) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 #decode
             }
-            fn to_json(&self) -> ::carebus::__private::serde_json::Value {
-                <Self as ::carebus::JsonCodec>::to_json(self)
+            fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
+                <Self as ::carebus_core::JsonCodec>::to_json(self)
             }
-            fn from_json(value: &::carebus::__private::serde_json::Value) -> ::std::result::Result<Self, ::carebus::DecodeError> {
-                <Self as ::carebus::JsonCodec>::from_json(value, "")
+            fn from_json(value: &::carebus_core::__private::serde_json::Value) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
+                <Self as ::carebus_core::JsonCodec>::from_json(value, "")
             }
-            fn validate(&self) -> ::std::result::Result<(), ::carebus::ValidationError> {
-                if ::carebus::DomainEvent::aggregate_id(self).is_empty() {
-                    return ::std::result::Result::Err(::carebus::ValidationError {
+            fn validate(&self) -> ::std::result::Result<(), ::carebus_core::ValidationError> {
+                if ::carebus_core::DomainEvent::aggregate_id(self).is_empty() {
+                    return ::std::result::Result::Err(::carebus_core::ValidationError {
                         event_type: Self::EVENT_TYPE,
                         field: #id_field.to_owned(),
                         rule: "must not be empty: it is the aggregate id (the partition key)".to_owned(),

@@ -1,4 +1,4 @@
-//! Records, enums, fixed types and unions in, `::carebus::JsonCodec` impls out: the JSON form (schema field names, ISO dates, decimals as text at the schema's scale, enum symbols, null for absent options).
+//! Records, enums, fixed types and unions in, `::carebus_core::JsonCodec` impls out: the JSON form (schema field names, ISO dates, decimals as text at the schema's scale, enum symbols, null for absent options).
 
 use super::{Ctx, RType, RecordDef, UnionDef, ident};
 use crate::ir::{Enum, Fixed, NamedType};
@@ -38,13 +38,13 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     });
     let from = fields.iter().map(|(json, id, shape)| {
         let member = if matches!(shape, RType::Option { .. }) {
-            quote! { ::carebus::event::json_member_or_null(obj, #json) }
+            quote! { ::carebus_core::event::json_member_or_null(obj, #json) }
         } else {
-            quote! { ::carebus::event::json_field(obj, #json, field)? }
+            quote! { ::carebus_core::event::json_field(obj, #json, field)? }
         };
         let value = shape.json_from(
             member,
-            quote!(&::carebus::event::json_path(field, #json)),
+            quote!(&::carebus_core::event::json_path(field, #json)),
             0,
         );
         quote! { #id: #value, }
@@ -55,14 +55,14 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         (quote!(let mut obj), quote!(let obj))
     };
     quote! {
-        impl ::carebus::JsonCodec for #name {
-            fn to_json(&self) -> ::carebus::__private::serde_json::Value {
-                #obj_to = ::carebus::__private::serde_json::Map::new();
+        impl ::carebus_core::JsonCodec for #name {
+            fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
+                #obj_to = ::carebus_core::__private::serde_json::Map::new();
                 #(#to)*
-                ::carebus::__private::serde_json::Value::Object(obj)
+                ::carebus_core::__private::serde_json::Value::Object(obj)
             }
-            fn from_json(v: &::carebus::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus::DecodeError> {
-                #obj_from = ::carebus::event::json_object(v, field)?;
+            fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
+                #obj_from = ::carebus_core::event::json_object(v, field)?;
                 ::std::result::Result::Ok(Self { #(#from)* })
             }
         }
@@ -80,34 +80,34 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
     if e.open {
         let expected = format!("a symbol of {} ({symbols}) or its number", e.name);
         quote! {
-            impl ::carebus::JsonCodec for #name {
-                fn to_json(&self) -> ::carebus::__private::serde_json::Value {
+            impl ::carebus_core::JsonCodec for #name {
+                fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
                     match self.symbol() {
-                        ::std::option::Option::Some(s) => ::carebus::__private::serde_json::Value::from(s),
-                        ::std::option::Option::None => ::carebus::__private::serde_json::Value::from(self.number()),
+                        ::std::option::Option::Some(s) => ::carebus_core::__private::serde_json::Value::from(s),
+                        ::std::option::Option::None => ::carebus_core::__private::serde_json::Value::from(self.number()),
                     }
                 }
-                fn from_json(v: &::carebus::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+                fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                     if let ::std::option::Option::Some(n) = v.as_i64().and_then(|n| i32::try_from(n).ok()) {
                         return ::std::result::Result::Ok(Self::from_number(n));
                     }
                     v.as_str()
                         .and_then(Self::from_symbol)
-                        .ok_or_else(|| ::carebus::DecodeError::WrongType { field: field.to_owned(), expected: #expected })
+                        .ok_or_else(|| ::carebus_core::DecodeError::WrongType { field: field.to_owned(), expected: #expected })
                 }
             }
         }
     } else {
         let expected = format!("a symbol of {} ({symbols})", e.name);
         quote! {
-            impl ::carebus::JsonCodec for #name {
-                fn to_json(&self) -> ::carebus::__private::serde_json::Value {
-                    ::carebus::__private::serde_json::Value::from(self.symbol())
+            impl ::carebus_core::JsonCodec for #name {
+                fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
+                    ::carebus_core::__private::serde_json::Value::from(self.symbol())
                 }
-                fn from_json(v: &::carebus::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+                fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                     v.as_str()
                         .and_then(Self::from_symbol)
-                        .ok_or_else(|| ::carebus::DecodeError::WrongType { field: field.to_owned(), expected: #expected })
+                        .ok_or_else(|| ::carebus_core::DecodeError::WrongType { field: field.to_owned(), expected: #expected })
                 }
             }
         }
@@ -119,16 +119,16 @@ fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
     let expected = format!("{} bytes as hex text", f.size);
     quote! {
         /// JSON form: the bytes as hex text.
-        impl ::carebus::JsonCodec for #name {
-            fn to_json(&self) -> ::carebus::__private::serde_json::Value {
-                ::carebus::JsonCodec::to_json(&self.0.to_vec())
+        impl ::carebus_core::JsonCodec for #name {
+            fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
+                ::carebus_core::JsonCodec::to_json(&self.0.to_vec())
             }
-            fn from_json(v: &::carebus::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus::DecodeError> {
-                let bytes = <::std::vec::Vec<u8> as ::carebus::JsonCodec>::from_json(v, field)?;
+            fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
+                let bytes = <::std::vec::Vec<u8> as ::carebus_core::JsonCodec>::from_json(v, field)?;
                 bytes
                     .try_into()
                     .map(Self)
-                    .map_err(|_| ::carebus::DecodeError::WrongType { field: field.to_owned(), expected: #expected })
+                    .map_err(|_| ::carebus_core::DecodeError::WrongType { field: field.to_owned(), expected: #expected })
             }
         }
     }
@@ -137,7 +137,7 @@ fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
 fn union(u: &UnionDef) -> TokenStream {
     let name = &u.ident;
     let to = u.branches.iter().map(|(v, _, shape)| match shape {
-        RType::Unit => quote! { Self::#v => ::carebus::__private::serde_json::Value::Null, },
+        RType::Unit => quote! { Self::#v => ::carebus_core::__private::serde_json::Value::Null, },
         _ => {
             let value = shape.json_to(quote!(value), 1);
             quote! { Self::#v(value) => #value, }
@@ -168,13 +168,13 @@ fn union(u: &UnionDef) -> TokenStream {
     let expected = format!("a value of one of the branches {list}");
     quote! {
         /// JSON form: the branch's value itself; reading tries the branches in schema order.
-        impl ::carebus::JsonCodec for #name {
-            fn to_json(&self) -> ::carebus::__private::serde_json::Value {
+        impl ::carebus_core::JsonCodec for #name {
+            fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
                 match self { #(#to)* }
             }
-            fn from_json(v: &::carebus::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 #(#from)*
-                ::std::result::Result::Err(::carebus::event::json_no_branch(field, #expected))
+                ::std::result::Result::Err(::carebus_core::event::json_no_branch(field, #expected))
             }
         }
     }

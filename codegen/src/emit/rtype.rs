@@ -1,7 +1,7 @@
 //! IR field types in, Rust type shapes (`RType`) out, plus the per-shape code for Rust type tokens, Avro encode/decode, JSON and decimal validation.
 //!
 //! Shapes that the runtime's `AvroCodec`/`JsonCodec` impls cover are delegated to the trait
-//! (`::carebus::AvroCodec::encode_avro(&self.x, out)`), which keeps the generated code short;
+//! (`::carebus_core::AvroCodec::encode_avro(&self.x, out)`), which keeps the generated code short;
 //! the rest (decimals at a schema scale, `[T, "null"]` unions, unit) get inline code.
 
 use super::{Ctx, ident, int};
@@ -122,14 +122,14 @@ impl RType {
                 Prim::Double => quote!(f64),
                 Prim::Bytes => quote!(::std::vec::Vec<u8>),
                 Prim::String => quote!(::std::string::String),
-                Prim::Uuid => quote!(::carebus::Uuid),
-                Prim::Date => quote!(::carebus::Date),
-                Prim::TimestampMillis => quote!(::carebus::TimestampMillis),
-                Prim::Timestamp => quote!(::carebus::Timestamp),
+                Prim::Uuid => quote!(::carebus_core::Uuid),
+                Prim::Date => quote!(::carebus_core::Date),
+                Prim::TimestampMillis => quote!(::carebus_core::TimestampMillis),
+                Prim::Timestamp => quote!(::carebus_core::Timestamp),
                 Prim::U32 => quote!(u32),
                 Prim::U64 => quote!(u64),
             },
-            RType::Decimal { .. } => quote!(::carebus::Decimal),
+            RType::Decimal { .. } => quote!(::carebus_core::Decimal),
             RType::Option { inner, .. } => {
                 let t = inner.tokens();
                 quote!(::std::option::Option<#t>)
@@ -144,7 +144,7 @@ impl RType {
             }
             RType::Phi(inner) => {
                 let t = inner.tokens();
-                quote!(::carebus::Phi<#t>)
+                quote!(::carebus_core::Phi<#t>)
             }
             RType::Named(id) => quote!(#id),
         }
@@ -172,7 +172,7 @@ impl RType {
     }
 
     /// The decimal precision when this is a decimal, possibly inside Option/Vec/Map/Phi
-    /// (the shapes `::carebus::event::DecimalSerde` covers).
+    /// (the shapes `::carebus_core::event::DecimalSerde` covers).
     pub fn decimal_precision(&self) -> Option<u32> {
         match self {
             RType::Decimal { precision, .. } => Some(*precision),
@@ -187,14 +187,14 @@ impl RType {
     /// Statements appending the Avro encoding of `e` (an expression of type `&T`) to `out`.
     pub fn avro_encode(&self, e: TokenStream, depth: usize) -> TokenStream {
         if self.avro_direct() {
-            return quote! { ::carebus::AvroCodec::encode_avro(#e, out); };
+            return quote! { ::carebus_core::AvroCodec::encode_avro(#e, out); };
         }
         let v = format_ident!("v{depth}");
         match self {
             RType::Unit => quote! { let _ = #e; },
             RType::Decimal { precision, .. } => {
                 let precision = int(*precision);
-                quote! { ::carebus::event::write_decimal(out, #e, #precision); }
+                quote! { ::carebus_core::event::write_decimal(out, #e, #precision); }
             }
             RType::Option { inner, null_first } => {
                 let (none_idx, some_idx) = if *null_first {
@@ -206,16 +206,16 @@ impl RType {
                 quote! {
                     match #e {
                         ::std::option::Option::Some(#v) => {
-                            ::carebus::avro::write_long(out, #some_idx);
+                            ::carebus_core::avro::write_long(out, #some_idx);
                             #body
                         }
-                        ::std::option::Option::None => ::carebus::avro::write_long(out, #none_idx),
+                        ::std::option::Option::None => ::carebus_core::avro::write_long(out, #none_idx),
                     }
                 }
             }
             RType::Vec(inner) => {
                 let body = inner.avro_encode(quote!(#v), depth + 1);
-                quote! { ::carebus::avro::write_array(out, #e, |out, #v| { #body }); }
+                quote! { ::carebus_core::avro::write_array(out, #e, |out, #v| { #body }); }
             }
             RType::Map(inner) => {
                 let k = format_ident!("k{depth}");
@@ -223,18 +223,18 @@ impl RType {
                 quote! {
                     let map = #e;
                     if !map.is_empty() {
-                        ::carebus::avro::write_long(out, map.len() as i64);
+                        ::carebus_core::avro::write_long(out, map.len() as i64);
                         for (#k, #v) in map {
-                            ::carebus::avro::write_string(out, #k);
+                            ::carebus_core::avro::write_string(out, #k);
                             #body
                         }
                     }
                     out.push(0);
                 }
             }
-            RType::Phi(inner) => inner.avro_encode(quote!(::carebus::Phi::expose(#e)), depth),
+            RType::Phi(inner) => inner.avro_encode(quote!(::carebus_core::Phi::expose(#e)), depth),
             RType::Prim(_) | RType::Named(_) => {
-                quote! { ::carebus::AvroCodec::encode_avro(#e, out); }
+                quote! { ::carebus_core::AvroCodec::encode_avro(#e, out); }
             }
         }
     }
@@ -242,11 +242,11 @@ impl RType {
     /// An expression reading this shape from the reader `r` (propagating errors with `?`).
     pub fn avro_decode(&self) -> TokenStream {
         if self.avro_direct() {
-            return quote! { ::carebus::AvroCodec::decode_avro(r)? };
+            return quote! { ::carebus_core::AvroCodec::decode_avro(r)? };
         }
         match self {
             RType::Unit => quote! { () },
-            RType::Decimal { .. } => quote! { ::carebus::AvroCodec::decode_avro(r)? },
+            RType::Decimal { .. } => quote! { ::carebus_core::AvroCodec::decode_avro(r)? },
             RType::Option { inner, null_first } => {
                 let none_idx = int(if *null_first { 0 } else { 1 });
                 let body = inner.avro_decode();
@@ -273,48 +273,50 @@ impl RType {
             }
             RType::Phi(inner) => {
                 let body = inner.avro_decode();
-                quote! { ::carebus::Phi::new(#body) }
+                quote! { ::carebus_core::Phi::new(#body) }
             }
-            RType::Prim(_) | RType::Named(_) => quote! { ::carebus::AvroCodec::decode_avro(r)? },
+            RType::Prim(_) | RType::Named(_) => {
+                quote! { ::carebus_core::AvroCodec::decode_avro(r)? }
+            }
         }
     }
 
     /// An expression turning `e` (of type `&T`) into a `serde_json::Value`.
     pub fn json_to(&self, e: TokenStream, depth: usize) -> TokenStream {
         if self.json_direct() {
-            return quote! { ::carebus::JsonCodec::to_json(#e) };
+            return quote! { ::carebus_core::JsonCodec::to_json(#e) };
         }
         let v = format_ident!("v{depth}");
         match self {
-            RType::Unit => quote! { ::carebus::__private::serde_json::Value::Null },
+            RType::Unit => quote! { ::carebus_core::__private::serde_json::Value::Null },
             RType::Decimal { scale, .. } => {
                 let scale = int(*scale);
-                quote! { ::carebus::event::decimal_to_json(#e, #scale) }
+                quote! { ::carebus_core::event::decimal_to_json(#e, #scale) }
             }
             RType::Option { inner, .. } => {
                 let body = inner.json_to(quote!(#v), depth + 1);
                 quote! {
                     match #e {
                         ::std::option::Option::Some(#v) => #body,
-                        ::std::option::Option::None => ::carebus::__private::serde_json::Value::Null,
+                        ::std::option::Option::None => ::carebus_core::__private::serde_json::Value::Null,
                     }
                 }
             }
             RType::Vec(inner) => {
                 let body = inner.json_to(quote!(#v), depth + 1);
-                quote! { ::carebus::__private::serde_json::Value::Array(::std::iter::IntoIterator::into_iter(#e).map(|#v| #body).collect()) }
+                quote! { ::carebus_core::__private::serde_json::Value::Array(::std::iter::IntoIterator::into_iter(#e).map(|#v| #body).collect()) }
             }
             RType::Map(inner) => {
                 let k = format_ident!("k{depth}");
                 let body = inner.json_to(quote!(#v), depth + 1);
                 quote! {
-                    ::carebus::__private::serde_json::Value::Object(
+                    ::carebus_core::__private::serde_json::Value::Object(
                         ::std::iter::IntoIterator::into_iter(#e).map(|(#k, #v)| (#k.clone(), #body)).collect()
                     )
                 }
             }
-            RType::Phi(inner) => inner.json_to(quote!(::carebus::Phi::expose(#e)), depth),
-            RType::Prim(_) | RType::Named(_) => quote! { ::carebus::JsonCodec::to_json(#e) },
+            RType::Phi(inner) => inner.json_to(quote!(::carebus_core::Phi::expose(#e)), depth),
+            RType::Prim(_) | RType::Named(_) => quote! { ::carebus_core::JsonCodec::to_json(#e) },
         }
     }
 
@@ -322,7 +324,7 @@ impl RType {
     /// naming the place for errors.
     pub fn json_from(&self, v: TokenStream, path: TokenStream, depth: usize) -> TokenStream {
         if self.json_direct() {
-            return quote! { ::carebus::JsonCodec::from_json(#v, #path)? };
+            return quote! { ::carebus_core::JsonCodec::from_json(#v, #path)? };
         }
         let x = format_ident!("x{depth}");
         let p = format_ident!("path{depth}");
@@ -330,7 +332,7 @@ impl RType {
             RType::Unit => quote! { () },
             RType::Decimal { scale, .. } => {
                 let scale = int(*scale);
-                quote! { ::carebus::event::decimal_from_json(#v, #scale, #path)? }
+                quote! { ::carebus_core::event::decimal_from_json(#v, #scale, #path)? }
             }
             RType::Option { inner, .. } => {
                 let body = inner.json_from(quote!(#x), path, depth + 1);
@@ -344,34 +346,34 @@ impl RType {
             RType::Vec(inner) => {
                 let body = ok_of(inner.json_from(quote!(#x), quote!(&#p), depth + 1));
                 quote! {
-                    ::carebus::event::json_array(#v, #path)?
+                    ::carebus_core::event::json_array(#v, #path)?
                         .iter()
                         .enumerate()
                         .map(|(i, #x)| {
                             let #p = ::std::format!("{}[{}]", #path, i);
                             #body
                         })
-                        .collect::<::std::result::Result<::std::vec::Vec<_>, ::carebus::DecodeError>>()?
+                        .collect::<::std::result::Result<::std::vec::Vec<_>, ::carebus_core::DecodeError>>()?
                 }
             }
             RType::Map(inner) => {
                 let body = inner.json_from(quote!(#x), quote!(&#p), depth + 1);
                 quote! {
-                    ::carebus::event::json_object(#v, #path)?
+                    ::carebus_core::event::json_object(#v, #path)?
                         .iter()
                         .map(|(k, #x)| {
-                            let #p = ::carebus::event::json_path(#path, k);
+                            let #p = ::carebus_core::event::json_path(#path, k);
                             ::std::result::Result::Ok((k.clone(), #body))
                         })
-                        .collect::<::std::result::Result<::std::collections::BTreeMap<_, _>, ::carebus::DecodeError>>()?
+                        .collect::<::std::result::Result<::std::collections::BTreeMap<_, _>, ::carebus_core::DecodeError>>()?
                 }
             }
             RType::Phi(inner) => {
                 let body = inner.json_from(v, path, depth);
-                quote! { ::carebus::Phi::new(#body) }
+                quote! { ::carebus_core::Phi::new(#body) }
             }
             RType::Prim(_) | RType::Named(_) => {
-                quote! { ::carebus::JsonCodec::from_json(#v, #path)? }
+                quote! { ::carebus_core::JsonCodec::from_json(#v, #path)? }
             }
         }
     }
@@ -380,10 +382,10 @@ impl RType {
     pub fn json_from_result(&self, v: TokenStream, path: TokenStream) -> TokenStream {
         let t = self.tokens();
         match self {
-            _ if self.json_direct() => quote! { ::carebus::JsonCodec::from_json(#v, #path) },
+            _ if self.json_direct() => quote! { ::carebus_core::JsonCodec::from_json(#v, #path) },
             RType::Decimal { scale, .. } => {
                 let scale = int(*scale);
-                quote! { ::carebus::event::decimal_from_json(#v, #scale, #path) }
+                quote! { ::carebus_core::event::decimal_from_json(#v, #scale, #path) }
             }
             _ => {
                 // A local fn, so `?` inside the nested reading has a `Result` to return into.
@@ -391,9 +393,9 @@ impl RType {
                 quote! {
                     {
                         fn read(
-                            v: &::carebus::__private::serde_json::Value,
+                            v: &::carebus_core::__private::serde_json::Value,
                             field: &str,
-                        ) -> ::std::result::Result<#t, ::carebus::DecodeError> {
+                        ) -> ::std::result::Result<#t, ::carebus_core::DecodeError> {
                             #body
                         }
                         read(#v, #path)
@@ -419,7 +421,7 @@ impl RType {
             RType::Decimal { precision, .. } => {
                 let precision = int(*precision);
                 Some(
-                    quote! { ::carebus::event::check_decimal(#e, #precision, event_type, #path)?; },
+                    quote! { ::carebus_core::event::check_decimal(#e, #precision, event_type, #path)?; },
                 )
             }
             RType::Option { inner, .. } => {
@@ -439,13 +441,13 @@ impl RType {
                 let body = inner.validate(ctx, quote!(#v), quote!(&#p), depth + 1)?;
                 Some(quote! {
                     for (k, #v) in #e {
-                        let #p = ::carebus::event::json_path(#path, k);
+                        let #p = ::carebus_core::event::json_path(#path, k);
                         #body
                     }
                 })
             }
             RType::Phi(inner) => {
-                inner.validate(ctx, quote!(::carebus::Phi::expose(#e)), path, depth)
+                inner.validate(ctx, quote!(::carebus_core::Phi::expose(#e)), path, depth)
             }
             RType::Named(id) => ctx
                 .has_decimals(id)

@@ -82,19 +82,19 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
     let by_version = g.events.iter().zip(&types).map(|(e, t)| {
         let (event_type, version) = (&e.name, super::int(e.version));
         quote! {
-            (#event_type, #version) => <#t as ::carebus::DomainEvent>::decode_payload(payload).map(Self::#t),
+            (#event_type, #version) => <#t as ::carebus_core::DomainEvent>::decode_payload(payload).map(Self::#t),
         }
     });
     let by_version_json = g.events.iter().zip(&types).map(|(e, t)| {
         let (event_type, version) = (&e.name, super::int(e.version));
         quote! {
-            (#event_type, #version) => <#t as ::carebus::DomainEvent>::from_json(data).map(Self::#t),
+            (#event_type, #version) => <#t as ::carebus_core::DomainEvent>::from_json(data).map(Self::#t),
         }
     });
     let by_fingerprint = types.iter().map(|t| {
         quote! {
             if fingerprint == #t::INFO.fingerprint {
-                return <#t as ::carebus::DomainEvent>::decode_payload(payload).map(Self::#t);
+                return <#t as ::carebus_core::DomainEvent>::decode_payload(payload).map(Self::#t);
             }
         }
     });
@@ -114,37 +114,37 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
         #[allow(clippy::large_enum_variant)] // events differ in size; boxing would cost every decode
         pub enum #name { #(#variants)* }
 
-        impl ::carebus::TopicEvents for #name {
+        impl ::carebus_core::TopicEvents for #name {
             const TOPIC: &'static str = #topic;
-            const EVENTS: &'static [::carebus::EventInfo] = &[#(#t::INFO),*];
+            const EVENTS: &'static [::carebus_core::EventInfo] = &[#(#t::INFO),*];
 
-            fn decode(event_type: &str, version: u32, payload: &[u8]) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode(event_type: &str, version: u32, payload: &[u8]) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 match (event_type, version) {
                     #(#by_version)*
-                    _ => ::std::result::Result::Err(::carebus::topic::unknown_event(Self::EVENTS, event_type, version)),
+                    _ => ::std::result::Result::Err(::carebus_core::topic::unknown_event(Self::EVENTS, event_type, version)),
                 }
             }
-            fn decode_json(event_type: &str, version: u32, data: &::carebus::__private::serde_json::Value) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode_json(event_type: &str, version: u32, data: &::carebus_core::__private::serde_json::Value) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 match (event_type, version) {
                     #(#by_version_json)*
-                    _ => ::std::result::Result::Err(::carebus::topic::unknown_event(Self::EVENTS, event_type, version)),
+                    _ => ::std::result::Result::Err(::carebus_core::topic::unknown_event(Self::EVENTS, event_type, version)),
                 }
             }
-            fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> ::std::result::Result<Self, ::carebus::DecodeError> {
+            fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
                 #(#by_fingerprint)*
-                ::std::result::Result::Err(::carebus::DecodeError::UnknownFingerprint { fingerprint })
+                ::std::result::Result::Err(::carebus_core::DecodeError::UnknownFingerprint { fingerprint })
             }
-            fn info(&self) -> &'static ::carebus::EventInfo {
+            fn info(&self) -> &'static ::carebus_core::EventInfo {
                 match self { #( Self::#t(_) => &#t::INFO, )* }
             }
             fn aggregate_id(&self) -> ::std::string::String {
-                match self { #( Self::#t(event) => ::carebus::DomainEvent::aggregate_id(event), )* }
+                match self { #( Self::#t(event) => ::carebus_core::DomainEvent::aggregate_id(event), )* }
             }
             fn encode_payload(&self, out: &mut ::std::vec::Vec<u8>) {
-                match self { #( Self::#t(event) => ::carebus::DomainEvent::encode_payload(event, out), )* }
+                match self { #( Self::#t(event) => ::carebus_core::DomainEvent::encode_payload(event, out), )* }
             }
-            fn to_json(&self) -> ::carebus::__private::serde_json::Value {
-                match self { #( Self::#t(event) => ::carebus::DomainEvent::to_json(event), )* }
+            fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
+                match self { #( Self::#t(event) => ::carebus_core::DomainEvent::to_json(event), )* }
             }
         }
 
@@ -199,8 +199,8 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
                 methods.push(quote! {
                     #[doc = #doc]
                     #dep
-                    fn #m(&self, ctx: &::carebus::HandlerContext, event: #t)
-                        -> impl ::core::future::Future<Output = ::carebus::HandlerResult> + Send;
+                    fn #m(&self, ctx: &::carebus_core::HandlerContext, event: #t)
+                        -> impl ::core::future::Future<Output = ::carebus_core::HandlerResult> + Send;
                 });
                 arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, event).await, });
             }
@@ -219,8 +219,8 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
                         );
                         methods.push(quote! {
                         #[doc = #doc]
-                        fn #m(&self, ctx: &::carebus::HandlerContext, event: #t)
-                            -> impl ::core::future::Future<Output = ::carebus::HandlerResult> + Send;
+                        fn #m(&self, ctx: &::carebus_core::HandlerContext, event: #t)
+                            -> impl ::core::future::Future<Output = ::carebus_core::HandlerResult> + Send;
                     });
                         arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, event).await, });
                     }
@@ -233,7 +233,7 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
         g.name
     );
     let dispatcher_doc = format!(
-        " Adapts a [`{trait_name}`] to `::carebus::TopicHandler` for topic `{}`.",
+        " Adapts a [`{trait_name}`] to `::carebus_core::TopicHandler` for topic `{}`.",
         g.name
     );
     quote! {
@@ -246,10 +246,10 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
         #[derive(Clone, Debug, Default)]
         pub struct #dispatcher<H>(pub H);
 
-        impl<H: #trait_name> ::carebus::TopicHandler for #dispatcher<H> {
+        impl<H: #trait_name> ::carebus_core::TopicHandler for #dispatcher<H> {
             type Events = #enum_name;
 
-            async fn handle(&self, ctx: &::carebus::HandlerContext, event: #enum_name) -> ::carebus::HandlerResult {
+            async fn handle(&self, ctx: &::carebus_core::HandlerContext, event: #enum_name) -> ::carebus_core::HandlerResult {
                 match event { #(#arms)* }
             }
         }
@@ -266,24 +266,24 @@ fn publisher(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
         quote! {
             #[doc = #doc]
             #dep
-            fn #m(&self, event: #t, options: ::carebus::PublishOptions)
-                -> impl ::core::future::Future<Output = ::std::result::Result<::carebus::Delivery, ::carebus::PublishError>> + Send
+            fn #m(&self, event: #t, options: ::carebus_core::PublishOptions)
+                -> impl ::core::future::Future<Output = ::std::result::Result<::carebus_core::Delivery, ::carebus_core::PublishError>> + Send
             {
-                ::carebus::Publish::publish(self, event, options)
+                ::carebus_core::Publish::publish(self, event, options)
             }
         }
     });
     let doc = format!(
-        " Typed publishing to topic `{}`: one method per event type (newest version), available on every `::carebus::Publish`.",
+        " Typed publishing to topic `{}`: one method per event type (newest version), available on every `::carebus_core::Publish`.",
         g.name
     );
     quote! {
         #[doc = #doc]
-        pub trait #trait_name: ::carebus::Publish {
+        pub trait #trait_name: ::carebus_core::Publish {
             #(#methods)*
         }
 
-        impl<P: ::carebus::Publish + ?Sized> #trait_name for P {}
+        impl<P: ::carebus_core::Publish + ?Sized> #trait_name for P {}
     }
 }
 
@@ -303,7 +303,7 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
         let mut names: Vec<&str> = g.events.iter().map(|e| e.name.as_str()).collect();
         names.dedup();
         quote! {
-            #(#names)|* => <#en as ::carebus::TopicEvents>::decode(event_type, version, payload).map(AnyEvent::#stem),
+            #(#names)|* => <#en as ::carebus_core::TopicEvents>::decode(event_type, version, payload).map(AnyEvent::#stem),
         }
     });
     let variant_docs = groups
@@ -312,7 +312,7 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
     let (s1, e1, s2, e2, s3) = (&stems, &enums, &stems, &enums, &stems);
     quote! {
         /// Every event version of every topic.
-        pub static EVENTS: &[::carebus::EventInfo] = &[#(#all::INFO),*];
+        pub static EVENTS: &[::carebus_core::EventInfo] = &[#(#all::INFO),*];
 
         /// An event of any topic.
         #[derive(Clone, Debug, PartialEq)]
@@ -323,27 +323,27 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
 
         impl AnyEvent {
             /// Facts about the event version held.
-            pub fn info(&self) -> &'static ::carebus::EventInfo {
-                match self { #( AnyEvent::#s3(events) => ::carebus::TopicEvents::info(events), )* }
+            pub fn info(&self) -> &'static ::carebus_core::EventInfo {
+                match self { #( AnyEvent::#s3(events) => ::carebus_core::TopicEvents::info(events), )* }
             }
         }
 
         /// Decode a payload given its event type and version (from the envelope headers).
-        pub fn decode(event_type: &str, version: u32, payload: &[u8]) -> ::std::result::Result<AnyEvent, ::carebus::DecodeError> {
+        pub fn decode(event_type: &str, version: u32, payload: &[u8]) -> ::std::result::Result<AnyEvent, ::carebus_core::DecodeError> {
             match event_type {
                 #(#by_type)*
-                _ => ::std::result::Result::Err(::carebus::topic::unknown_event(EVENTS, event_type, version)),
+                _ => ::std::result::Result::Err(::carebus_core::topic::unknown_event(EVENTS, event_type, version)),
             }
         }
 
         /// Decode a payload given its schema fingerprint (from single-object framing).
-        pub fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> ::std::result::Result<AnyEvent, ::carebus::DecodeError> {
+        pub fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> ::std::result::Result<AnyEvent, ::carebus_core::DecodeError> {
             #(
-                if <#e2 as ::carebus::TopicEvents>::EVENTS.iter().any(|info| info.fingerprint == fingerprint) {
-                    return <#e2 as ::carebus::TopicEvents>::decode_fingerprint(fingerprint, payload).map(AnyEvent::#s2);
+                if <#e2 as ::carebus_core::TopicEvents>::EVENTS.iter().any(|info| info.fingerprint == fingerprint) {
+                    return <#e2 as ::carebus_core::TopicEvents>::decode_fingerprint(fingerprint, payload).map(AnyEvent::#s2);
                 }
             )*
-            ::std::result::Result::Err(::carebus::DecodeError::UnknownFingerprint { fingerprint })
+            ::std::result::Result::Err(::carebus_core::DecodeError::UnknownFingerprint { fingerprint })
         }
     }
 }

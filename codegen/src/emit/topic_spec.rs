@@ -4,7 +4,7 @@ use super::Ctx;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// `pub static TOPICS: &[::carebus::TopicSpec] = &[...];` in topic-name order.
+/// `pub static TOPICS: &[::carebus_core::TopicSpec] = &[...];` in topic-name order.
 pub fn items(ctx: &Ctx<'_>) -> TokenStream {
     let topics = ctx.model.topics.iter().map(|t| {
         let name = &t.name;
@@ -21,7 +21,7 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
         };
         let configs = t.configs.iter().map(|(k, v)| quote!((#k, #v)));
         quote! {
-            ::carebus::TopicSpec {
+            ::carebus_core::TopicSpec {
                 name: #name,
                 partitions: #partitions,
                 replication_factor: #rf,
@@ -34,6 +34,6 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
     });
     quote! {
         /// Every Kafka topic of the topics spec (`schemas/topics.toml`).
-        pub static TOPICS: &[::carebus::TopicSpec] = &[#(#topics),*];
+        pub static TOPICS: &[::carebus_core::TopicSpec] = &[#(#topics),*];
     }
 }

@@ -17,10 +17,10 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
     quote! { #(#records)* #(#named)* #(#unions)* }
 }
 
-const SERDE_DERIVES: &str = "::carebus::__private::serde";
+const SERDE_DERIVES: &str = "::carebus_core::__private::serde";
 
 fn serde_derive() -> TokenStream {
-    quote! { ::carebus::__private::serde::Serialize, ::carebus::__private::serde::Deserialize }
+    quote! { ::carebus_core::__private::serde::Serialize, ::carebus_core::__private::serde::Deserialize }
 }
 
 /// The serde attribute for a field or variant holding decimals: the serde form carries the
@@ -28,7 +28,7 @@ fn serde_derive() -> TokenStream {
 fn decimal_serde(shape: &RType) -> TokenStream {
     match shape.decimal_precision() {
         Some(p) => {
-            let path = format!("::carebus::event::serialize_decimal::<{p}, _, _>");
+            let path = format!("::carebus_core::event::serialize_decimal::<{p}, _, _>");
             quote! { #[serde(serialize_with = #path)] }
         }
         None => TokenStream::new(),
@@ -227,7 +227,7 @@ fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
         #[doc = #what]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, #derives)]
         #[serde(crate = #SERDE_DERIVES)]
-        pub struct #name(#[serde(with = "::carebus::event::fixed_bytes")] pub [u8; #size]);
+        pub struct #name(#[serde(with = "::carebus_core::event::fixed_bytes")] pub [u8; #size]);
     }
 }
 

@@ -99,11 +99,11 @@ fn convert(from: &RType, to: &RType, e: TokenStream, depth: usize) -> Option<Tok
         },
         (RType::Phi(a), RType::Phi(b)) => {
             let inner = convert(a, b, quote!(#e.into_inner()), depth)?;
-            quote!(::carebus::Phi::new(#inner))
+            quote!(::carebus_core::Phi::new(#inner))
         }
         (a, RType::Phi(b)) => {
             let inner = convert(a, b, e, depth)?;
-            quote!(::carebus::Phi::new(#inner))
+            quote!(::carebus_core::Phi::new(#inner))
         }
         (RType::Phi(a), b) => convert(a, b, quote!(#e.into_inner()), depth)?,
         (RType::Option { inner: a, .. }, RType::Option { inner: b, .. }) => {
@@ -132,7 +132,7 @@ pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Opti
     use super::rtype::Prim;
     if let RType::Phi(inner) = shape {
         let value = default_value(ctx, ty, inner, v)?;
-        return Some(quote!(::carebus::Phi::new(#value)));
+        return Some(quote!(::carebus_core::Phi::new(#value)));
     }
     Some(match (ty, shape) {
         (Type::Union { branches }, RType::Option { inner, .. }) => {
@@ -179,19 +179,19 @@ pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Opti
                 let hex: String = v.as_str()?.chars().filter(|c| *c != '-').collect();
                 let n = u128::from_str_radix(&hex, 16).ok()?;
                 let lit = format!("0x{n:032x}").parse::<TokenStream>().ok()?;
-                quote!(::carebus::Uuid::from_u128(#lit))
+                quote!(::carebus_core::Uuid::from_u128(#lit))
             }
             Prim::Date => {
                 let n = int(v.as_i64()?);
-                quote!(::carebus::Date(#n))
+                quote!(::carebus_core::Date(#n))
             }
             Prim::Timestamp => {
                 let n = int(v.as_i64()?);
-                quote!(::carebus::Timestamp(#n))
+                quote!(::carebus_core::Timestamp(#n))
             }
             Prim::TimestampMillis => {
                 let n = int(v.as_i64()?);
-                quote!(::carebus::TimestampMillis(#n))
+                quote!(::carebus_core::TimestampMillis(#n))
             }
         },
         (_, RType::Decimal { .. }) => {
@@ -207,7 +207,7 @@ pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Opti
             let mut full = [fill; 16];
             full[16 - bytes.len()..].copy_from_slice(&bytes);
             let n = int(i128::from_be_bytes(full));
-            quote!(::carebus::Decimal::new(#n))
+            quote!(::carebus_core::Decimal::new(#n))
         }
         (Type::Array { items }, RType::Vec(inner)) => {
             let values: Vec<TokenStream> = v
@@ -347,7 +347,7 @@ mod tests {
             (
                 r#"{"name": "s", "type": "string"}"#,
                 r#"{"name": "s", "type": "string", "classification": "phi"}"#,
-                "s:::carebus::Phi::new(old.s)",
+                "s:::carebus_core::Phi::new(old.s)",
             ),
             (
                 r#"{"name": "old", "type": "string"}"#,
@@ -367,12 +367,12 @@ mod tests {
             (
                 r#"{"name": "gone", "type": "int"}"#,
                 r#"{"name": "u", "type": {"type": "string", "logicalType": "uuid"}, "default": "00000000-0000-0000-0000-0000000000ff"}"#,
-                "u:::carebus::Uuid::from_u128(0x000000000000000000000000000000ff)",
+                "u:::carebus_core::Uuid::from_u128(0x000000000000000000000000000000ff)",
             ),
             (
                 r#"{"name": "gone", "type": "int"}"#,
                 r#"{"name": "d", "type": {"type": "bytes", "logicalType": "decimal", "precision": 5, "scale": 2}, "default": "\u00ff\u0000"}"#,
-                "d:::carebus::Decimal::new(-256)",
+                "d:::carebus_core::Decimal::new(-256)",
             ),
             (
                 r#"{"name": "gone", "type": "int"}"#,

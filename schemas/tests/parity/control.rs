@@ -1,8 +1,8 @@
 //! A deliberately wrong codec in, a failing parity check out: the control that shows the
 //! properties in `parity.rs` catch a codec whose bytes differ from apache-avro's.
 
-use carebus::avro::{self, Reader};
-use carebus::{DecodeError, DomainEvent, PayloadFormat};
+use carebus_core::avro::{self, Reader};
+use carebus_core::{DecodeError, DomainEvent, PayloadFormat};
 use serde::{Deserialize, Serialize};
 
 /// A two-field event whose encoder writes its fields in the wrong order (and whose decoder

@@ -5,7 +5,7 @@
 //! the epoch); doubles use serde_json's exact `float_roundtrip` parsing.
 
 use super::values::{RFC3339_DAYS, RFC3339_MICROS};
-use carebus::{Date, JsonCodec, Timestamp};
+use carebus_core::{Date, JsonCodec, Timestamp};
 use proptest::prelude::*;
 
 fn through_text<T: JsonCodec>(v: &T) -> Result<T, String> {

@@ -2,7 +2,7 @@
 //! the descriptor (prost-reflect, compiled with protox) decode with the generated codec exactly
 //! as prost's wire structs decode them, re-encode to prost's bytes, and round-trip.
 
-use carebus::{DomainEvent, PayloadFormat};
+use carebus_core::{DomainEvent, PayloadFormat};
 use carebus_schemas::wire::healthcare::ai as wire;
 use carebus_schemas::*;
 use proptest::prelude::*;

@@ -198,7 +198,7 @@ async fn http_endpoint_serves_pages_and_stats_and_refuses_hostile_input() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(carebus::store::http::serve(
+    let server = tokio::spawn(carebus::postgres::http::serve(
         listener,
         store.pool().clone(),
         async move {

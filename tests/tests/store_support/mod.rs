@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use carebus::store::postgres::PgEventStore;
+use carebus::postgres::PgEventStore;
 use carebus::store::{Aggregate, EventContext, Upcasters};
 use carebus::{Date, Phi, Timestamp};
 use carebus_schemas::{

@@ -22,7 +22,7 @@ pub(super) fn timestamp_helpers() -> TokenStream {
     quote! {
             /// `carebus::Timestamp` (µs since the epoch) as the `SystemTime` prost's
             /// `Timestamp` converts from.
-            fn timestamp_to_wire(t: &::carebus::Timestamp) -> ::std::time::SystemTime {
+            fn timestamp_to_wire(t: &::carebus_core::Timestamp) -> ::std::time::SystemTime {
                 let micros = ::std::time::Duration::from_micros(t.0.unsigned_abs());
                 let at = if t.0 >= 0 {
                     ::std::time::UNIX_EPOCH.checked_add(micros)
@@ -34,7 +34,7 @@ pub(super) fn timestamp_helpers() -> TokenStream {
             /// A `SystemTime` read from prost's `Timestamp` as `carebus::Timestamp`.
             fn timestamp_from_wire(
                 at: ::std::time::SystemTime,
-            ) -> ::std::result::Result<::carebus::Timestamp, ::carebus::DecodeError> {
+            ) -> ::std::result::Result<::carebus_core::Timestamp, ::carebus_core::DecodeError> {
                 let micros = match at.duration_since(::std::time::UNIX_EPOCH) {
                     ::std::result::Result::Ok(d) => i64::try_from(d.as_micros()).ok(),
                     // Before the epoch: round down, as carebus::Timestamp's microseconds do.
@@ -44,7 +44,7 @@ pub(super) fn timestamp_helpers() -> TokenStream {
                         i64::try_from(d.as_micros() + partial).ok().map(|m| -m)
                     }
                 };
-                micros.map(::carebus::Timestamp).ok_or_else(|| ::carebus::DecodeError::Malformed {
+                micros.map(::carebus_core::Timestamp).ok_or_else(|| ::carebus_core::DecodeError::Malformed {
                     what: "timestamp",
                     detail: "outside the range of microseconds since 1970 in an i64".to_string(),
                 })
@@ -137,13 +137,13 @@ impl Conv<'_, '_> {
                 other => (false, other),
             };
             let present = quote! {
-                #e.ok_or_else(|| ::carebus::DecodeError::MissingField {
+                #e.ok_or_else(|| ::carebus_core::DecodeError::MissingField {
                     field: ::std::string::ToString::to_string(#field),
                 })?
             };
             let value = self.decode(inner, ty, present, field, 0);
             return if phi {
-                quote! { ::carebus::Phi::new(#value) }
+                quote! { ::carebus_core::Phi::new(#value) }
             } else {
                 value
             };
@@ -161,11 +161,11 @@ impl Conv<'_, '_> {
     ) -> TokenStream {
         let v = format_ident!("v{depth}");
         let k = format_ident!("k{depth}");
-        let ok = quote!(::std::result::Result::<_, ::carebus::DecodeError>::Ok);
+        let ok = quote!(::std::result::Result::<_, ::carebus_core::DecodeError>::Ok);
         match (shape, ty) {
             (RType::Phi(inner), _) => {
                 let value = self.decode(inner, ty, e, field, depth);
-                quote! { ::carebus::Phi::new(#value) }
+                quote! { ::carebus_core::Phi::new(#value) }
             }
             (RType::Option { inner, .. }, Type::Union { .. }) => {
                 let t = ty.optional_inner().unwrap_or(ty);
@@ -206,7 +206,7 @@ impl Conv<'_, '_> {
             }
             (RType::Prim(Prim::Timestamp), _) => quote! {
                 timestamp_from_wire(
-                    ::std::convert::TryFrom::try_from(#e).map_err(|_| ::carebus::DecodeError::Malformed {
+                    ::std::convert::TryFrom::try_from(#e).map_err(|_| ::carebus_core::DecodeError::Malformed {
                         what: "timestamp",
                         detail: ::std::format!("field `{}` holds an invalid google.protobuf.Timestamp", #field),
                     })?,

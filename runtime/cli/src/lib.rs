@@ -1,0 +1,5 @@
+//! carebus's command-line tools (`carebus-topics`, `carebus-dlq`) and the cluster options they share.
+
+pub mod cluster;
+
+pub use cluster::ClusterArgs;

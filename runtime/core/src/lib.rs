@@ -1,0 +1,43 @@
+//! carebus core: the types, codecs, wire format and traits every other carebus crate and the generated code are written against.
+//!
+//! - [`types`]: [`Uuid`], [`Timestamp`], [`Date`], [`Decimal`] and [`Phi`] (redacted PHI).
+//! - [`event`]: [`DomainEvent`], [`AvroCodec`], [`JsonCodec`]; [`avro`]: the Avro binary reader
+//!   and writer the generated codecs call.
+//! - [`envelope`] and [`wire`]: CloudEvents headers (Kafka protocol binding), Avro single-object /
+//!   Confluent / JSON / Protobuf framing, decoding back to a topic's event enum.
+//! - [`transport`]: the producer/consumer abstraction the in-process bus and Kafka implement.
+//! - [`topic`], [`handler`], [`publish`]: the per-topic contracts the generated code implements
+//!   and calls ([`TopicEvents`], [`TopicHandler`], [`Publish`]).
+//! - [`dead_letter`] and [`claim_check`]: the dead-letter record format and the claim-check
+//!   pattern, over any transport.
+//!
+//! Applications depend on the facade crate `carebus`, which re-exports all of this; generated
+//! code (crate `carebus-schemas`) depends on this crate only.
+
+pub mod avro;
+pub mod claim_check;
+pub mod dead_letter;
+pub mod envelope;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod publish;
+pub mod topic;
+pub mod transport;
+pub mod types;
+pub mod wire;
+
+pub use error::{DecodeError, ValidationError};
+pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
+pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
+pub use publish::{Delivery, Publish, PublishError, PublishOptions};
+pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
+pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
+
+/// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.
+#[doc(hidden)]
+pub mod __private {
+    pub use prost;
+    pub use serde;
+    pub use serde_json;
+}

@@ -1,0 +1,645 @@
+//! The transport abstraction: records (topic, key, value, headers) in and out of a log with Kafka's semantics, implemented by the in-process bus and by Kafka.
+//!
+//! Everything above this module — the wire format, the [`Publisher`](crate::publisher::Publisher)
+//! and the [`Consumer`](crate::consumer::Consumer) — is written once against these two traits:
+//!
+//! - [`Transport`]: the producer side (send one record and get its `(partition, offset)`, send a
+//!   batch, send several records as one all-or-nothing transaction, flush), partition-count
+//!   lookup, and a factory for group consumers.
+//! - [`TransportConsumer`]: one member of a consumer group (poll records and rebalance
+//!   notices, store and commit offsets per partition, pause/resume/seek, close = leave the
+//!   group).
+//!
+//! # Contract for implementors
+//!
+//! - **Offsets** are Kafka's: a record's `offset` is its position in its partition; a stored or
+//!   committed offset is the *next* offset to read (last processed + 1). `rdkafka`'s
+//!   `store_offset(topic, partition, offset)` takes that same number.
+//! - **Partitioning**: a record with `partition: None` and a key goes to
+//!   `murmur2(key) & 0x7fffffff % partitions`, Kafka's default partitioner
+//!   ([`crate::bus::partition_for_key`]); without a key to any partition.
+//! - **Rebalance**: before partitions are taken away from a member, the transport commits the
+//!   offsets that member has *stored* for them (rdkafka: commit in the pre-rebalance callback),
+//!   then reports [`ConsumerEvent::Revoked`] from the next `poll`. Newly assigned partitions are
+//!   reported as [`ConsumerEvent::Assigned`] before their first record. The consumer drops its
+//!   in-flight bookkeeping for revoked partitions; their unfinished records are redelivered to
+//!   the new owner (at-least-once).
+//! - **Transactions** ([`Transport::send_transaction`]): either every record becomes visible
+//!   to (read-committed) consumers or none does.
+//! - **Errors**: [`TransportError::is_retriable`] decides whether the publisher retries (with
+//!   backoff) and whether the circuit breaker counts the failure.
+//! - **Properties**: [`SubscribeConfig::properties`] and the publisher's property map are
+//!   passed through untouched; the Kafka transport forwards them to librdkafka, the bus
+//!   ignores them.
+//!
+//! `poll` must be cancel-safe (the consumer races it against completions and shutdown in a
+//! `select!`): a record is either returned or left for the next call, never lost.
+//!
+//! Methods return `impl Future + Send` (Rust 2024 return-position impl trait), so transports
+//! are used as generic parameters (`Publisher<T: Transport>`), not as trait objects.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+/// Record headers in order; a name may repeat (Kafka allows it). Values are raw bytes.
+pub type Headers = Vec<(HeaderName, Vec<u8>)>;
+
+/// A header name: usually one of carebus's own constant names (borrowed, no allocation per
+/// record), or any name a producer chose (owned). Build it with `.into()` from either.
+pub type HeaderName = std::borrow::Cow<'static, str>;
+
+/// A received header's name: borrowed when it is one of the CloudEvents or carebus names,
+/// owned otherwise.
+pub fn header_name(name: &str) -> HeaderName {
+    match crate::envelope::known_index(name) {
+        Some(i) => HeaderName::Borrowed(crate::envelope::headers::ALL[i]),
+        None => HeaderName::Owned(name.to_owned()),
+    }
+}
+
+/// Look up the first header with `name` (exact, case-sensitive as Kafka's), in owned
+/// [`Headers`] or in a [`RecordView`]'s borrowed ones.
+pub fn header<'h, N: AsRef<str>, V: AsRef<[u8]>>(
+    headers: &'h [(N, V)],
+    name: &str,
+) -> Option<&'h [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| n.as_ref() == name)
+        .map(|(_, v)| v.as_ref())
+}
+
+/// Look up the first header with `name` as UTF-8 text; `None` when absent or not UTF-8.
+pub fn header_str<'h, N: AsRef<str>, V: AsRef<[u8]>>(
+    headers: &'h [(N, V)],
+    name: &str,
+) -> Option<&'h str> {
+    header(headers, name).and_then(|v| std::str::from_utf8(v).ok())
+}
+
+/// A record to produce. Its `Debug` shows no key, value or header value ([`Redacted`]).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    /// Partition key: the aggregate id's UTF-8 bytes for carebus events.
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Headers,
+    /// An explicit partition; `None` lets the key decide (Kafka's default partitioner).
+    pub partition: Option<i32>,
+}
+
+impl Record {
+    /// A record keyed by `key`, partition chosen by the key.
+    pub fn new(topic: impl Into<String>, key: impl Into<Vec<u8>>, value: Vec<u8>) -> Record {
+        Record {
+            topic: topic.into(),
+            key: Some(key.into()),
+            value,
+            headers: Vec::new(),
+            partition: None,
+        }
+    }
+
+    /// Add a header.
+    pub fn with_header(mut self, name: impl Into<HeaderName>, value: impl Into<Vec<u8>>) -> Record {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Bytes the record takes on the wire, roughly as Kafka counts them against
+    /// `message.max.bytes` (key + value + header names and values).
+    pub fn size(&self) -> usize {
+        self.key.as_ref().map_or(0, Vec::len)
+            + self.value.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>()
+    }
+}
+
+/// A topic and partition number.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    pub topic: String,
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    pub fn new(topic: impl Into<String>, partition: i32) -> Self {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+}
+
+impl std::fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}[{}]", self.topic, self.partition)
+    }
+}
+
+/// Where a produced record landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordPosition {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Bytes a record's `Debug` shows by size only: keys (aggregate ids), values (event data) and
+/// header values (subject, user...) may hold PHI, and a record or an [`Unsent`] printed with
+/// `{:?}` into a log must not carry it there.
+pub struct Redacted<'a>(pub &'a [u8]);
+
+impl std::fmt::Debug for Redacted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+/// Header names as they are, values by size only.
+fn redacted_headers(headers: &Headers) -> Vec<(&str, Redacted<'_>)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_ref(), Redacted(value)))
+        .collect()
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Record")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("key", &self.key.as_deref().map(Redacted))
+            .field("value", &Redacted(&self.value))
+            .field("headers", &redacted_headers(&self.headers))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ReceivedRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivedRecord")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("key", &self.key.as_deref().map(Redacted))
+            .field("value", &Redacted(&self.value))
+            .field("headers", &redacted_headers(&self.headers))
+            .field("timestamp_ms", &self.timestamp_ms)
+            .finish()
+    }
+}
+
+/// A record read by a consumer. Its `Debug` shows no key, value or header value
+/// ([`Redacted`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReceivedRecord {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: Headers,
+    /// Milliseconds since the Unix epoch when the record was appended (or produced).
+    pub timestamp_ms: i64,
+}
+
+impl ReceivedRecord {
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic.clone(), self.partition)
+    }
+}
+
+/// A received record borrowed from the transport (for Kafka: from librdkafka's message),
+/// read without copying; [`RecordView::to_received`] copies it when it must outlive the poll.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordView<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<&'a [u8]>,
+    pub value: &'a [u8],
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub timestamp_ms: i64,
+}
+
+/// The header list a transport builds to lend a record: on the stack for a CloudEvents
+/// envelope's worth of headers (a longer list spills to the heap).
+#[doc(hidden)]
+pub type LentHeaders<'a> = smallvec::SmallVec<[(&'a str, &'a [u8]); 24]>;
+
+impl RecordView<'_> {
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(self.topic, self.partition)
+    }
+
+    /// A copy that owns its data, for a record that must outlive the poll.
+    pub fn to_received(&self) -> ReceivedRecord {
+        ReceivedRecord {
+            topic: self.topic.to_owned(),
+            partition: self.partition,
+            offset: self.offset,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.to_vec(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(name, value)| (header_name(name), value.to_vec()))
+                .collect(),
+            timestamp_ms: self.timestamp_ms,
+        }
+    }
+}
+
+/// Lend an owned record to `visit` as a view (the default `poll_view`, and a transport's
+/// records that were held back).
+pub fn lend<R>(record: &ReceivedRecord, visit: impl FnOnce(RecordView<'_>) -> R) -> R {
+    let mut headers = Vec::with_capacity(record.headers.len());
+    visit(view_of(record, &mut headers))
+}
+
+/// Borrow `record` as a view; `headers` is filled with its borrowed header pairs.
+pub fn view_of<'a>(
+    record: &'a ReceivedRecord,
+    headers: &'a mut Vec<(&'a str, &'a [u8])>,
+) -> RecordView<'a> {
+    headers.extend(record.headers.iter().map(|(n, v)| (&**n, v.as_slice())));
+    RecordView {
+        topic: &record.topic,
+        partition: record.partition,
+        offset: record.offset,
+        key: record.key.as_deref(),
+        value: &record.value,
+        headers,
+        timestamp_ms: record.timestamp_ms,
+    }
+}
+
+/// What [`TransportConsumer::poll_view`] yields: what the visitor made of a record, or a
+/// rebalance notice.
+#[derive(Debug)]
+pub enum Polled<R> {
+    Record(R),
+    /// `Assigned` or `Revoked` (never `Record`).
+    Notice(ConsumerEvent),
+}
+
+/// What [`TransportConsumer::poll`] yields.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConsumerEvent {
+    /// The next record of an assigned partition.
+    Record(ReceivedRecord),
+    /// These partitions now belong to this member.
+    Assigned(Vec<TopicPartition>),
+    /// These partitions were taken away; stored offsets for them were committed first.
+    Revoked(Vec<TopicPartition>),
+}
+
+/// Where a group starts reading a partition that has no committed offset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// From the oldest retained record (Kafka `auto.offset.reset=earliest`).
+    #[default]
+    Earliest,
+    /// Only records appended after the assignment (`latest`).
+    Latest,
+}
+
+/// How to join a consumer group.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SubscribeConfig {
+    /// Consumer group id (`group.id`).
+    pub group_id: String,
+    /// Topics to subscribe to.
+    pub topics: Vec<String>,
+    pub offset_reset: OffsetReset,
+    /// Transport properties passed through (librdkafka properties for Kafka).
+    pub properties: BTreeMap<String, String>,
+}
+
+impl SubscribeConfig {
+    pub fn new(group_id: impl Into<String>, topics: &[&str]) -> Self {
+        SubscribeConfig {
+            group_id: group_id.into(),
+            topics: topics.iter().map(|t| t.to_string()).collect(),
+            ..SubscribeConfig::default()
+        }
+    }
+}
+
+/// Why a transport operation failed. Texts name topics, partitions and sizes, never payloads.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The broker (or bus) cannot be reached right now; worth retrying.
+    #[error("transport unreachable: {0}")]
+    Unreachable(String),
+    /// An operation timed out; worth retrying.
+    #[error("timed out: {0}")]
+    Timeout(String),
+    /// The local send queue is full; worth retrying after a pause.
+    #[error("producer queue is full; retry after a pause or raise the queue size")]
+    QueueFull,
+    /// The record is larger than the transport accepts.
+    #[error("record of {size} bytes exceeds the limit of {max} bytes")]
+    MessageTooLarge { size: usize, max: usize },
+    /// The topic does not exist and will not be created.
+    #[error("unknown topic {0}; create it first (see schemas/topics.toml)")]
+    UnknownTopic(String),
+    /// The partition does not exist in the topic.
+    #[error("topic {topic} has no partition {partition}")]
+    UnknownPartition { topic: String, partition: i32 },
+    /// A transaction was aborted; none of its records is visible.
+    #[error("transaction aborted: {0}")]
+    TransactionAborted(String),
+    /// The consumer or producer was closed.
+    #[error("transport handle is closed")]
+    Closed,
+    /// Anything else the transport reports; `retriable` says whether a retry may succeed.
+    #[error("{message}")]
+    Other { message: String, retriable: bool },
+}
+
+impl TransportError {
+    /// Whether retrying the same operation may succeed.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            TransportError::Unreachable(_)
+            | TransportError::Timeout(_)
+            | TransportError::QueueFull => true,
+            TransportError::Other { retriable, .. } => *retriable,
+            _ => false,
+        }
+    }
+}
+
+/// The producer side of a transport, plus partition lookup and the consumer factory.
+///
+/// One value is shared by the whole process (it is `Send + Sync`; the publisher keeps it in an
+/// `Arc`).
+pub trait Transport: Send + Sync + 'static {
+    /// A member of a consumer group on this transport.
+    type Consumer: TransportConsumer;
+
+    /// Send one record; resolves when the transport acknowledged it (Kafka: the delivery
+    /// report, with `acks=all` by default).
+    fn send(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send;
+
+    /// Send a record the caller keeps (to retry it, or keep it when sending fails). The
+    /// default clones it into [`Transport::send`]; a transport that copies the record anyway
+    /// (Kafka hands the bytes to librdkafka) sends from the borrow.
+    fn send_ref(
+        &self,
+        record: &Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
+        self.send(record.clone())
+    }
+
+    /// Send a record and give it up: resolves to its position, or gives it back with the
+    /// error ([`Unsent`]) for the caller to retry, keep or dead-letter. The publisher sends
+    /// this way. The default sends from a borrow and keeps the record until the outcome; a
+    /// transport that copies the record when it takes it (Kafka: librdkafka) frees it at once
+    /// and rebuilds it only when sending fails (librdkafka returns the message with the
+    /// error), so thousands of sends in flight do not keep thousands of records.
+    fn send_owned(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, Unsent>> + Send {
+        async move {
+            match self.send_ref(&record).await {
+                Ok(position) => Ok(position),
+                Err(error) => Err(Unsent::Returned(error, record)),
+            }
+        }
+    }
+
+    /// Send several records, each independently (some may fail). The default sends them
+    /// concurrently through [`Transport::send`]; results are in input order.
+    fn send_batch(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Vec<Result<RecordPosition, TransportError>>> + Send {
+        futures::future::join_all(records.into_iter().map(|r| self.send(r)))
+    }
+
+    /// Send several records as one transaction: all become visible or none does.
+    fn send_transaction(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Result<Vec<RecordPosition>, TransportError>> + Send;
+
+    /// Wait until every record handed to `send` so far is acknowledged or failed.
+    fn flush(&self, timeout: Duration) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Number of partitions of `topic`.
+    fn partition_count(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<i32, TransportError>> + Send;
+
+    /// Join a consumer group subscribed to `config.topics`.
+    fn subscribe(
+        &self,
+        config: SubscribeConfig,
+    ) -> impl Future<Output = Result<Self::Consumer, TransportError>> + Send;
+}
+
+/// One member of a consumer group. Methods take `&self` so the poll loop and the tasks that
+/// finish handlers can share it (in an `Arc`).
+pub trait TransportConsumer: Send + Sync + 'static {
+    /// The next record or rebalance notice, waiting at most `timeout`; `Ok(None)` when nothing
+    /// arrived in time. Must be called regularly (Kafka: `max.poll.interval.ms`).
+    fn poll(
+        &self,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<ConsumerEvent>, TransportError>> + Send;
+
+    /// Like [`TransportConsumer::poll`], but a record is handed to `visit` borrowed, so a
+    /// consumer that is done with it during the visit never copies it. The default polls an
+    /// owned record and lends it.
+    fn poll_view<R: Send>(
+        &self,
+        timeout: Duration,
+        visit: impl FnOnce(RecordView<'_>) -> R + Send,
+    ) -> impl Future<Output = Result<Option<Polled<R>>, TransportError>> + Send {
+        async move {
+            Ok(match self.poll(timeout).await? {
+                None => None,
+                Some(ConsumerEvent::Record(record)) => Some(Polled::Record(lend(&record, visit))),
+                Some(notice) => Some(Polled::Notice(notice)),
+            })
+        }
+    }
+
+    /// Mark everything before `next_offset` in the partition as processed. Not yet committed:
+    /// [`TransportConsumer::commit`] (or the rebalance/close path) commits it.
+    fn store_offset(&self, tp: &TopicPartition, next_offset: i64) -> Result<(), TransportError>;
+
+    /// Commit the stored offsets of every assigned partition, waiting for the acknowledgement.
+    fn commit(&self) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// The group's committed offset for a partition (next offset to read), if any.
+    fn committed(
+        &self,
+        tp: &TopicPartition,
+    ) -> impl Future<Output = Result<Option<i64>, TransportError>> + Send;
+
+    /// Stop returning records of these partitions until resumed (they stay assigned).
+    fn pause(&self, partitions: &[TopicPartition]) -> Result<(), TransportError>;
+
+    /// Resume paused partitions.
+    fn resume(&self, partitions: &[TopicPartition]) -> Result<(), TransportError>;
+
+    /// Make the next record returned for the partition the one at `offset`.
+    fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), TransportError>;
+
+    /// Partitions currently assigned to this member.
+    fn assignment(&self) -> Result<Vec<TopicPartition>, TransportError>;
+
+    /// Commit stored offsets and leave the group (its partitions move to other members).
+    fn close(&self) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Records not yet read per assigned partition (log end − position), for the
+    /// `carebus_consumer_lag` gauge. The default reports nothing.
+    fn lag(&self) -> Vec<(TopicPartition, i64)> {
+        Vec::new()
+    }
+}
+
+/// A record [`Transport::send_owned`] did not deliver.
+#[derive(Debug)]
+pub enum Unsent {
+    /// Not delivered: the error, and the record as it was handed over.
+    Returned(TransportError, Record),
+    /// Handed over, then the transport lost track of it before learning the outcome (Kafka:
+    /// the producer closed before the delivery report, which carebus's producer does not do
+    /// while a send waits): it may or may not be written. The error says so; the topic is the
+    /// record's.
+    Unknown(TransportError, String),
+}
+
+/// A shared transport is a transport (e.g. one `Arc<KafkaTransport>` for a publisher and a
+/// consumer built separately).
+impl<T: Transport> Transport for std::sync::Arc<T> {
+    type Consumer = T::Consumer;
+
+    fn send(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
+        T::send(self, record)
+    }
+
+    fn send_ref(
+        &self,
+        record: &Record,
+    ) -> impl Future<Output = Result<RecordPosition, TransportError>> + Send {
+        T::send_ref(self, record)
+    }
+
+    fn send_owned(
+        &self,
+        record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, Unsent>> + Send {
+        T::send_owned(self, record)
+    }
+
+    fn send_batch(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Vec<Result<RecordPosition, TransportError>>> + Send {
+        T::send_batch(self, records)
+    }
+
+    fn send_transaction(
+        &self,
+        records: Vec<Record>,
+    ) -> impl Future<Output = Result<Vec<RecordPosition>, TransportError>> + Send {
+        T::send_transaction(self, records)
+    }
+
+    fn flush(&self, timeout: Duration) -> impl Future<Output = Result<(), TransportError>> + Send {
+        T::flush(self, timeout)
+    }
+
+    fn partition_count(
+        &self,
+        topic: &str,
+    ) -> impl Future<Output = Result<i32, TransportError>> + Send {
+        T::partition_count(self, topic)
+    }
+
+    fn subscribe(
+        &self,
+        config: SubscribeConfig,
+    ) -> impl Future<Output = Result<Self::Consumer, TransportError>> + Send {
+        T::subscribe(self, config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_lends_every_field_and_its_copy_equals_the_record() {
+        let record = ReceivedRecord {
+            topic: "healthcare.patients.events".into(),
+            partition: 3,
+            offset: 42,
+            key: Some(b"patient-1".to_vec()),
+            value: vec![0xc3, 0x01, 7, 7],
+            headers: vec![
+                ("ce_id".into(), b"id-1".to_vec()),
+                ("x-custom".into(), b"yes".to_vec()),
+                ("ce_id".into(), b"id-2".to_vec()),
+            ],
+            timestamp_ms: 1_700_000_000_000,
+        };
+        let mut headers = Vec::new();
+        let view = view_of(&record, &mut headers);
+        assert_eq!(view.topic_partition(), record.topic_partition());
+        assert_eq!(header_str(view.headers, "ce_id"), Some("id-1"));
+        assert_eq!(header_str(view.headers, "x-custom"), Some("yes"));
+        let copy = view.to_received();
+        assert_eq!(copy, record);
+        assert!(
+            matches!(copy.headers[0].0, HeaderName::Borrowed(_)),
+            "known names cost no allocation"
+        );
+    }
+
+    #[test]
+    fn records_print_no_key_value_or_header_value() {
+        let mut record = Record::new(
+            "healthcare.patients.events",
+            "patient-1",
+            b"Jane Doe".to_vec(),
+        );
+        record.headers = vec![("ce_subject".into(), b"patient-1".to_vec())];
+        let received = ReceivedRecord {
+            topic: record.topic.clone(),
+            partition: 0,
+            offset: 7,
+            key: record.key.clone(),
+            value: record.value.clone(),
+            headers: record.headers.clone(),
+            timestamp_ms: 0,
+        };
+        for printed in [format!("{record:?}"), format!("{received:?}")] {
+            assert!(!printed.contains("patient-1"), "{printed}");
+            assert!(!printed.contains("74, 97, 110, 101"), "{printed}"); // "Jane"
+            assert!(printed.contains("healthcare.patients.events"), "{printed}");
+            assert!(printed.contains("ce_subject"), "{printed}");
+            assert!(printed.contains("<8 bytes>"), "{printed}");
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! Typed events plus envelopes turned into transport records (key, framed value, CloudEvents headers) and records turned back into envelopes and topic events.
+//!
+//! - **Key**: the aggregate id's UTF-8 bytes (so one aggregate's events share a partition).
+//! - **Value**, by [`Framing`]:
+//!   - [`Framing::SingleObject`] (default): Avro single-object encoding — `0xC3 0x01`, the
+//!     8-byte little-endian CRC-64-AVRO fingerprint, then the Avro datum. Needs no registry: a
+//!     consumer in another language reads it with the `.avsc` alone. Protobuf events carry
+//!     their plain protobuf bytes (single-object framing is Avro's).
+//!   - [`Framing::Confluent`]: `0x00`, the 4-byte big-endian schema id from a user-supplied
+//!     [`SchemaIds`] table, then the datum; Protobuf adds the message-index list `0x00`.
+//!   - [`Framing::Json`]: the event's JSON form (`content-type: application/json`).
+//!   - [`Framing::StructuredJson`]: CloudEvents structured mode — the brief's whole JSON
+//!     envelope with `data` in the value, `content-type: application/cloudevents+json`. Only
+//!     `traceparent` and `ce_id` stay in the headers (readers of structured mode ignore them).
+//! - **Headers**: CloudEvents binary mode, see [`crate::envelope`].
+//!
+//! Decoding ([`decode`]) needs no configuration: structured mode is recognised by its
+//! content type; otherwise the headers give the envelope, and the framing is recognised by
+//! its magic bytes. Every failure is a typed [`WireError`] whose text holds no event data.
+
+use crate::envelope::{Envelope, EnvelopeError, EnvelopeRef, KnownHeaders, headers};
+use crate::error::DecodeError;
+use crate::event::{DomainEvent, PayloadFormat};
+use crate::topic::TopicEvents;
+use crate::transport::Record;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Magic bytes of Avro single-object encoding.
+pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
+/// Room reserved for a framed value: most healthcare events fit, so the buffer grows rarely.
+const VALUE_CAPACITY: usize = 256;
+/// Magic byte of Confluent framing.
+pub const CONFLUENT_MAGIC: u8 = 0x00;
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+pub const CONTENT_TYPE_STRUCTURED: &str = "application/cloudevents+json";
+
+/// Schema ids for Confluent framing, by event type and version (no registry runs here).
+#[derive(Clone)]
+pub struct SchemaIds(Arc<SchemaIdFn>);
+
+/// Looks up the schema id of an event type and version.
+type SchemaIdFn = dyn Fn(&str, u32) -> Option<u32> + Send + Sync;
+
+impl SchemaIds {
+    /// Ids from a table of `(event type, version) → id`.
+    pub fn from_map(map: HashMap<(String, u32), u32>) -> Self {
+        SchemaIds(Arc::new(move |t, v| map.get(&(t.to_string(), v)).copied()))
+    }
+    /// Ids from a function of event type and version.
+    pub fn from_fn(f: impl Fn(&str, u32) -> Option<u32> + Send + Sync + 'static) -> Self {
+        SchemaIds(Arc::new(f))
+    }
+    pub fn id(&self, event_type: &str, version: u32) -> Option<u32> {
+        (self.0)(event_type, version)
+    }
+}
+
+impl std::fmt::Debug for SchemaIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SchemaIds(..)")
+    }
+}
+
+/// How the payload is framed in the record value.
+#[derive(Clone, Debug, Default)]
+pub enum Framing {
+    #[default]
+    SingleObject,
+    Confluent(SchemaIds),
+    Json,
+    StructuredJson,
+}
+
+/// A record could not be encoded or decoded. Texts name headers, types and sizes only.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum WireError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error("bad framing: {0}")]
+    Framing(String),
+    #[error("payload of {event_type} v{version} could not be decoded: {source}")]
+    Payload {
+        event_type: String,
+        version: u32,
+        source: DecodeError,
+    },
+    #[error(transparent)]
+    Unknown(DecodeError),
+    #[error("headers say {header_type} but the payload's fingerprint is {payload_type}")]
+    TypeMismatch {
+        header_type: String,
+        payload_type: String,
+    },
+    #[error(
+        "no Confluent schema id configured for {event_type} v{version}; add it to the SchemaIds table"
+    )]
+    NoSchemaId { event_type: String, version: u32 },
+    #[error("structured JSON is not valid: {0}")]
+    Json(String),
+}
+
+impl WireError {
+    /// A short machine-readable reason, used in dead-letter headers.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WireError::Envelope(_) => "bad-envelope",
+            WireError::Framing(_) | WireError::Json(_) => "bad-framing",
+            WireError::Payload { .. } => "undecodable-payload",
+            WireError::Unknown(DecodeError::UnknownFingerprint { .. }) => "unknown-fingerprint",
+            WireError::Unknown(_) => "unknown-event-type-or-version",
+            WireError::TypeMismatch { .. } => "type-mismatch",
+            WireError::NoSchemaId { .. } => "no-schema-id",
+        }
+    }
+}
+
+/// Turn an event and its envelope into a record, framing the value as `framing` says. The
+/// envelope's text moves into the headers.
+pub fn encode<E: DomainEvent>(
+    envelope: Envelope,
+    event: &E,
+    framing: &Framing,
+) -> Result<Record, WireError> {
+    let key = envelope.aggregate_id.clone().into_bytes();
+    let content_type = match framing {
+        Framing::Json => CONTENT_TYPE_JSON,
+        Framing::StructuredJson => CONTENT_TYPE_STRUCTURED,
+        _ => E::FORMAT.content_type(),
+    };
+    let value = match framing {
+        Framing::SingleObject => {
+            let mut v = Vec::with_capacity(VALUE_CAPACITY);
+            if E::FORMAT == PayloadFormat::Avro {
+                v.extend_from_slice(&SINGLE_OBJECT_MAGIC);
+                v.extend_from_slice(&E::FINGERPRINT.to_le_bytes());
+            }
+            event.encode_payload(&mut v);
+            v
+        }
+        Framing::Confluent(ids) => {
+            let id =
+                ids.id(E::EVENT_TYPE, E::EVENT_VERSION)
+                    .ok_or_else(|| WireError::NoSchemaId {
+                        event_type: E::EVENT_TYPE.to_string(),
+                        version: E::EVENT_VERSION,
+                    })?;
+            let mut v = Vec::with_capacity(VALUE_CAPACITY);
+            v.push(CONFLUENT_MAGIC);
+            v.extend_from_slice(&id.to_be_bytes());
+            if E::FORMAT == PayloadFormat::Protobuf {
+                v.push(0x00); // message indexes: the first message of the file
+            }
+            event.encode_payload(&mut v);
+            v
+        }
+        Framing::Json => {
+            serde_json::to_vec(&event.to_json()).map_err(|e| WireError::Json(e.to_string()))?
+        }
+        Framing::StructuredJson => serde_json::to_vec(&envelope.to_json(event.to_json()))
+            .map_err(|e| WireError::Json(e.to_string()))?,
+    };
+    let mut headers = envelope.into_headers();
+    if let Framing::StructuredJson = framing {
+        // The envelope lives in the value. Headers keep the trace context, and the event id:
+        // the publisher's outbox, claim check and delivery reports name a record by it.
+        headers.retain(|(n, _)| n == headers::TRACEPARENT || n == headers::ID);
+    }
+    headers.push((
+        headers::CONTENT_TYPE.into(),
+        content_type.as_bytes().to_vec(),
+    ));
+    Ok(Record {
+        topic: E::TOPIC.to_string(),
+        key: Some(key),
+        value,
+        headers,
+        partition: None,
+    })
+}
+
+/// Turn a record's headers and value back into its envelope and typed event.
+pub fn decode<E: TopicEvents>(
+    headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+    value: &[u8],
+) -> Result<(Envelope, E), WireError> {
+    decode_ref(headers, value).map(|(env, event)| (env.into_owned(), event))
+}
+
+/// [`decode`] with the envelope's text borrowed from the headers (binary mode; a structured
+/// JSON envelope is owned).
+#[inline]
+pub fn decode_ref<'a, E: TopicEvents>(
+    headers: &'a [(impl AsRef<str>, impl AsRef<[u8]>)],
+    value: &[u8],
+) -> Result<(EnvelopeRef<'a>, E), WireError> {
+    let found = KnownHeaders::find(headers);
+    let content_type = found.content_type();
+    if content_type.starts_with(CONTENT_TYPE_STRUCTURED) {
+        let json: serde_json::Value =
+            serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
+        let (mut env, data) = Envelope::from_json(&json)?;
+        env.traceparent = found.traceparent().map(str::to_owned);
+        let env = EnvelopeRef::from(env);
+        let event = E::decode_json(&env.event_type, env.event_version, &data)
+            .map_err(|e| classify(&env, e))?;
+        return Ok((env, event));
+    }
+    let env = EnvelopeRef::from_known(&found)?;
+    let event = decode_binary(&env, content_type, value)?;
+    Ok((env, event))
+}
+
+/// The event of a binary-mode record (envelope in headers) whose envelope is read: its
+/// payload decoded by `content_type` and framing, and checked against the envelope's type.
+#[inline]
+#[doc(hidden)]
+pub fn decode_binary<E: TopicEvents>(
+    env: &EnvelopeRef<'_>,
+    content_type: &str,
+    value: &[u8],
+) -> Result<E, WireError> {
+    if content_type.starts_with(CONTENT_TYPE_JSON) {
+        let data: serde_json::Value =
+            serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
+        let event = E::decode_json(&env.event_type, env.event_version, &data)
+            .map_err(|e| classify(env, e))?;
+        return Ok(event);
+    }
+    // The common case first, without looking the envelope's type up: an Avro single-object
+    // value of that type. Anything else (or a failure) takes the full path below.
+    if let Some(fingerprint) = single_object_fingerprint(value)
+        && let Ok(event) = E::decode_fingerprint(fingerprint, &value[10..])
+    {
+        let found = event.info();
+        if found.event_type == env.event_type
+            && found.version == env.event_version
+            && found.format != PayloadFormat::Protobuf
+        {
+            return Ok(event);
+        }
+    }
+    let info = E::EVENTS
+        .iter()
+        .find(|i| i.event_type == env.event_type && i.version == env.event_version);
+    let is_protobuf = info.is_some_and(|i| i.format == PayloadFormat::Protobuf);
+    let event = if value.starts_with(&SINGLE_OBJECT_MAGIC) && !is_protobuf {
+        if value.len() < 10 {
+            return Err(WireError::Framing(format!(
+                "single-object value of {} bytes is shorter than its 10-byte header",
+                value.len()
+            )));
+        }
+        let fingerprint = single_object_fingerprint(value).unwrap_or_default();
+        let event =
+            E::decode_fingerprint(fingerprint, &value[10..]).map_err(|e| classify(env, e))?;
+        let found = event.info();
+        if found.event_type != env.event_type || found.version != env.event_version {
+            return Err(WireError::TypeMismatch {
+                header_type: format!("{} v{}", env.event_type, env.event_version),
+                payload_type: format!("{} v{}", found.event_type, found.version),
+            });
+        }
+        event
+    } else if value.first() == Some(&CONFLUENT_MAGIC) {
+        let mut start = 5;
+        if value.len() < start {
+            return Err(WireError::Framing(format!(
+                "Confluent-framed value of {} bytes is shorter than its 5-byte header",
+                value.len()
+            )));
+        }
+        if is_protobuf {
+            start = skip_message_indexes(value, start)?;
+        }
+        E::decode(&env.event_type, env.event_version, &value[start..])
+            .map_err(|e| classify(env, e))?
+    } else if is_protobuf {
+        E::decode(&env.event_type, env.event_version, value).map_err(|e| classify(env, e))?
+    } else if info.is_none() {
+        return Err(classify(
+            env,
+            crate::topic::unknown_event(E::EVENTS, &env.event_type, env.event_version),
+        ));
+    } else {
+        return Err(WireError::Framing(
+            "Avro value starts with neither single-object (C3 01) nor Confluent (00) magic".into(),
+        ));
+    };
+    Ok(event)
+}
+
+/// The schema fingerprint of a single-object encoded value (magic `C3 01`, then 8 bytes
+/// little-endian), if it is one.
+#[inline]
+#[doc(hidden)]
+pub fn single_object_fingerprint(value: &[u8]) -> Option<u64> {
+    let header = value.get(..10)?;
+    let fingerprint = header.strip_prefix(&SINGLE_OBJECT_MAGIC)?;
+    Some(u64::from_le_bytes(fingerprint.try_into().ok()?))
+}
+
+/// Skip Confluent's Protobuf message-index list: a zig-zag varint count, then that many
+/// varint indexes (a lone `0x00` means "the first message").
+fn skip_message_indexes(value: &[u8], mut pos: usize) -> Result<usize, WireError> {
+    let read_varint = |pos: &mut usize| -> Result<i64, WireError> {
+        let mut r = crate::avro::Reader::new(&value[*pos..]);
+        let v = r
+            .read_long()
+            .map_err(|_| WireError::Framing("truncated Protobuf message-index list".into()))?;
+        *pos += r.position();
+        Ok(v)
+    };
+    let count = read_varint(&mut pos)?;
+    for _ in 0..count.max(0) {
+        read_varint(&mut pos)?;
+    }
+    Ok(pos)
+}
+
+fn classify(env: &EnvelopeRef<'_>, e: DecodeError) -> WireError {
+    match e {
+        DecodeError::UnknownEvent { .. } | DecodeError::UnknownFingerprint { .. } => {
+            WireError::Unknown(e)
+        }
+        other => WireError::Payload {
+            event_type: env.event_type.to_string(),
+            version: env.event_version,
+            source: other,
+        },
+    }
+}

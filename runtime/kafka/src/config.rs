@@ -1,0 +1,379 @@
+//! Kafka transport settings (from code, environment or a TOML file) in, librdkafka producer and consumer configurations out.
+//!
+//! carebus sets safe defaults — idempotent producer, `acks=all`, Kafka's murmur2 partitioner
+//! (so the in-process bus and Kafka put a key on the same partition), read-committed consumers
+//! that store offsets only after processing — and then applies every property the user passed,
+//! untouched, so any librdkafka setting can be changed.
+
+use carebus_core::transport::{OffsetReset, SubscribeConfig};
+use rdkafka::ClientConfig;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The bootstrap address used when none is configured (the test broker of `scripts/services`).
+pub const DEFAULT_BOOTSTRAP: &str = "127.0.0.1:19092";
+
+/// How long librdkafka waits before fetching again for a partition whose prefetch queue was
+/// full (its default is 1,000).
+const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
+/// Payload compression of produced batches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    #[default]
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    /// The librdkafka `compression.type` value.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// Parse `none`, `gzip`, `snappy`, `lz4` or `zstd`.
+    pub fn parse(text: &str) -> Result<Compression, ConfigError> {
+        Ok(match text.trim().to_ascii_lowercase().as_str() {
+            "none" => Compression::None,
+            "gzip" => Compression::Gzip,
+            "snappy" => Compression::Snappy,
+            "lz4" => Compression::Lz4,
+            "zstd" => Compression::Zstd,
+            other => {
+                return Err(ConfigError(format!(
+                    "compression `{other}` is not one of none, gzip, snappy, lz4, zstd"
+                )));
+            }
+        })
+    }
+}
+
+/// A setting could not be understood; the message names it and says what is accepted.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("kafka configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Settings of the Kafka transport.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`, a comma-separated host:port list.
+    pub bootstrap: String,
+    /// `client.id`, shown in broker logs and metrics.
+    pub client_id: String,
+    pub compression: Compression,
+    /// Largest record accepted (`message.max.bytes`); larger ones are rejected before sending.
+    pub message_max_bytes: usize,
+    /// How long a record may wait for its acknowledgement, retries included
+    /// (`message.timeout.ms`). Short enough that a dead broker surfaces as an error the
+    /// publisher's breaker can act on.
+    pub delivery_timeout: Duration,
+    /// How long `send` waits for room in the local queue before failing with QueueFull.
+    pub queue_timeout: Duration,
+    /// `transactional.id` of the transactional producer; a unique one is generated when None.
+    pub transactional_id: Option<String>,
+    /// librdkafka properties for producers and consumers, applied after carebus's defaults.
+    pub properties: BTreeMap<String, String>,
+    /// librdkafka properties for producers only.
+    pub producer_properties: BTreeMap<String, String>,
+    /// librdkafka properties for consumers only.
+    pub consumer_properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap: DEFAULT_BOOTSTRAP.into(),
+            client_id: "carebus".into(),
+            compression: Compression::default(),
+            message_max_bytes: 1_000_000,
+            delivery_timeout: Duration::from_secs(30),
+            queue_timeout: Duration::from_secs(5),
+            transactional_id: None,
+            properties: BTreeMap::new(),
+            producer_properties: BTreeMap::new(),
+            consumer_properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// The file form: `[kafka]` with the fields above and `[kafka.properties]`,
+/// `[kafka.producer]`, `[kafka.consumer]` tables of librdkafka properties.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    bootstrap: Option<String>,
+    client_id: Option<String>,
+    compression: Option<String>,
+    message_max_bytes: Option<usize>,
+    delivery_timeout_ms: Option<u64>,
+    queue_timeout_ms: Option<u64>,
+    transactional_id: Option<String>,
+    #[serde(default)]
+    properties: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    producer: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    consumer: BTreeMap<String, toml::Value>,
+}
+
+impl KafkaConfig {
+    /// Defaults with the given bootstrap servers.
+    pub fn new(bootstrap: impl Into<String>) -> KafkaConfig {
+        KafkaConfig {
+            bootstrap: bootstrap.into(),
+            ..KafkaConfig::default()
+        }
+    }
+
+    /// Set one librdkafka property for producers and consumers.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
+        self.properties.insert(key.into(), value.into());
+        self
+    }
+
+    /// Apply the environment: `CAREBUS_KAFKA_BOOTSTRAP`, `CAREBUS_KAFKA_COMPRESSION`, and
+    /// `CAREBUS_KAFKA_PROPERTIES` as `key=value` pairs separated by commas or newlines.
+    pub fn apply_env(&mut self) -> Result<&mut Self, ConfigError> {
+        self.apply_vars(|name| std::env::var(name).ok())
+    }
+
+    fn apply_vars(
+        &mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<&mut Self, ConfigError> {
+        if let Some(b) = var("CAREBUS_KAFKA_BOOTSTRAP").filter(|b| !b.trim().is_empty()) {
+            self.bootstrap = b.trim().to_string();
+        }
+        if let Some(c) = var("CAREBUS_KAFKA_COMPRESSION") {
+            self.compression = Compression::parse(&c)?;
+        }
+        if let Some(props) = var("CAREBUS_KAFKA_PROPERTIES") {
+            for pair in props
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                let (k, v) = pair.split_once('=').ok_or_else(|| {
+                    ConfigError(format!(
+                        "CAREBUS_KAFKA_PROPERTIES entry `{pair}` is not key=value"
+                    ))
+                })?;
+                self.properties
+                    .insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+        Ok(self)
+    }
+
+    /// Apply the `[kafka]` table of a TOML document (other tables are ignored).
+    pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
+        let doc: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError(format!("not valid TOML: {e}")))?;
+        let Some(section) = doc.get("kafka") else {
+            return Ok(self);
+        };
+        let file: FileConfig = section
+            .clone()
+            .try_into()
+            .map_err(|e| ConfigError(format!("[kafka]: {e}")))?;
+        if let Some(b) = file.bootstrap {
+            self.bootstrap = b;
+        }
+        if let Some(c) = file.client_id {
+            self.client_id = c;
+        }
+        if let Some(c) = file.compression {
+            self.compression = Compression::parse(&c)?;
+        }
+        if let Some(m) = file.message_max_bytes {
+            self.message_max_bytes = m;
+        }
+        if let Some(ms) = file.delivery_timeout_ms {
+            self.delivery_timeout = Duration::from_millis(ms);
+        }
+        if let Some(ms) = file.queue_timeout_ms {
+            self.queue_timeout = Duration::from_millis(ms);
+        }
+        if file.transactional_id.is_some() {
+            self.transactional_id = file.transactional_id;
+        }
+        for (table, target) in [
+            (file.properties, &mut self.properties),
+            (file.producer, &mut self.producer_properties),
+            (file.consumer, &mut self.consumer_properties),
+        ] {
+            for (k, v) in table {
+                target.insert(k, toml_scalar(&v)?);
+            }
+        }
+        Ok(self)
+    }
+
+    /// The producer configuration: idempotent, acks=all, murmur2 partitioner, then user
+    /// properties (which may override any of it).
+    pub fn producer_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", &self.client_id)
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .set("compression.type", self.compression.as_config())
+            .set("message.max.bytes", self.message_max_bytes.to_string())
+            .set(
+                "message.timeout.ms",
+                self.delivery_timeout.as_millis().to_string(),
+            )
+            // 1 ms rather than librdkafka's 5: under load batches fill anyway, and at a steady
+            // 2,000 events/s it keeps publish p99 under 10 ms (see `cargo bench --bench kafka`).
+            .set("linger.ms", "1");
+        for (k, v) in self.properties.iter().chain(&self.producer_properties) {
+            c.set(k, v);
+        }
+        c
+    }
+
+    /// The transactional producer's configuration.
+    pub fn transactional_config(&self, transactional_id: &str) -> ClientConfig {
+        let mut c = self.producer_config();
+        c.set("transactional.id", transactional_id);
+        c
+    }
+
+    /// The consumer configuration for one group member: offsets stored only after
+    /// processing and auto-committed, read-committed isolation, then user and subscription
+    /// properties.
+    pub fn consumer_config(&self, subscribe: &SubscribeConfig) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", &self.client_id)
+            .set("group.id", &subscribe.group_id)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "false")
+            // librdkafka postpones a partition's next fetch by this much once its prefetch
+            // queue is over `queued.min.messages` / `queued.max.messages.kbytes`; at its
+            // default (1 s) a consumer that drains the queue sooner sits idle until the
+            // backoff ends (measured: a typed consumer idle for 600 ms of a 1.6 s run).
+            .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
+            .set(
+                "auto.offset.reset",
+                match subscribe.offset_reset {
+                    OffsetReset::Earliest => "earliest",
+                    OffsetReset::Latest => "latest",
+                },
+            );
+        for (k, v) in self
+            .properties
+            .iter()
+            .chain(&self.consumer_properties)
+            .chain(&subscribe.properties)
+        {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+fn toml_scalar(v: &toml::Value) -> Result<String, ConfigError> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err(ConfigError(
+            "property values must be strings, numbers or booleans".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producer_defaults_are_safe_and_user_properties_win() {
+        let mut cfg = KafkaConfig::new("b:9092");
+        cfg.compression = Compression::Zstd;
+        cfg.set("linger.ms", "0");
+        let c = cfg.producer_config();
+        assert_eq!(c.get("enable.idempotence"), Some("true"));
+        assert_eq!(c.get("acks"), Some("all"));
+        assert_eq!(c.get("compression.type"), Some("zstd"));
+        assert_eq!(c.get("partitioner"), Some("murmur2_random"));
+        assert_eq!(c.get("linger.ms"), Some("0"));
+        assert_eq!(
+            cfg.transactional_config("t-1").get("transactional.id"),
+            Some("t-1")
+        );
+    }
+
+    #[test]
+    fn consumers_store_after_processing_and_read_committed() {
+        let mut sub = SubscribeConfig::new("g", &["t"]);
+        sub.offset_reset = OffsetReset::Latest;
+        sub.properties
+            .insert("max.poll.interval.ms".into(), "60000".into());
+        let c = KafkaConfig::default().consumer_config(&sub);
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("enable.auto.commit"), Some("true"));
+        assert_eq!(c.get("isolation.level"), Some("read_committed"));
+        assert_eq!(c.get("auto.offset.reset"), Some("latest"));
+        assert_eq!(c.get("max.poll.interval.ms"), Some("60000"));
+        assert_eq!(
+            c.get("fetch.queue.backoff.ms"),
+            Some(FETCH_QUEUE_BACKOFF_MS)
+        );
+        sub.properties
+            .insert("fetch.queue.backoff.ms".into(), "250".into());
+        let c = KafkaConfig::default().consumer_config(&sub);
+        assert_eq!(c.get("fetch.queue.backoff.ms"), Some("250"));
+    }
+
+    #[test]
+    fn file_and_environment_settings_apply() {
+        let mut cfg = KafkaConfig::default();
+        cfg.apply_toml(
+            r#"
+[kafka]
+bootstrap = "k1:9092,k2:9092"
+compression = "gzip"
+delivery_timeout_ms = 5000
+[kafka.properties]
+"socket.keepalive.enable" = true
+[kafka.producer]
+"linger.ms" = 20
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.bootstrap, "k1:9092,k2:9092");
+        assert_eq!(cfg.compression, Compression::Gzip);
+        assert_eq!(cfg.delivery_timeout, Duration::from_secs(5));
+        assert_eq!(cfg.properties["socket.keepalive.enable"], "true");
+        assert_eq!(cfg.producer_config().get("linger.ms"), Some("20"));
+        let vars = |name: &str| match name {
+            "CAREBUS_KAFKA_BOOTSTRAP" => Some("env:1".to_string()),
+            "CAREBUS_KAFKA_PROPERTIES" => Some("a=1, b = 2".to_string()),
+            _ => None,
+        };
+        cfg.apply_vars(vars).unwrap();
+        assert_eq!(cfg.bootstrap, "env:1");
+        assert_eq!(cfg.properties["b"], "2");
+        assert!(
+            KafkaConfig::default()
+                .apply_toml("[kafka]\nbogus = 1")
+                .is_err()
+        );
+        assert!(Compression::parse("brotli").is_err());
+    }
+}

@@ -1,0 +1,380 @@
+//! The topics spec and the cluster's observed topics in, the changes that would align them (and the drift that cannot be fixed safely) out.
+//!
+//! Pure: no Kafka calls, so the rules (never lower partitions, never delete, clamp the
+//! replication factor to the broker count) are unit-tested here and applied by `admin`.
+
+use crate::spec::{TopicSpec, TopicsSpec};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// What the cluster has for one topic.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedTopic {
+    pub partitions: i32,
+    /// Replicas of the first partition.
+    pub replication_factor: i32,
+    /// Every config value the broker reports for the topic (defaults included).
+    pub configs: BTreeMap<String, String>,
+    /// Configs set on the topic itself (source DynamicTopic); alter_configs replaces this set
+    /// wholesale, so it is carried over when one value changes.
+    pub overrides: BTreeMap<String, String>,
+}
+
+/// The cluster as far as the plan needs it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObservedCluster {
+    pub brokers: i32,
+    pub topics: BTreeMap<String, ObservedTopic>,
+}
+
+/// One change `apply` makes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Create {
+        topic: String,
+        partitions: i32,
+        replication_factor: i32,
+        configs: BTreeMap<String, String>,
+    },
+    RaisePartitions {
+        topic: String,
+        from: i32,
+        to: i32,
+    },
+    AlterConfigs {
+        topic: String,
+        /// (config, current value if any, desired value)
+        changed: Vec<(String, Option<String>, String)>,
+        /// The full override set to send: current overrides with the changes merged in.
+        overrides: BTreeMap<String, String>,
+    },
+}
+
+/// Something `apply` reports but leaves alone.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drift {
+    /// The spec asks for fewer partitions than exist; lowering would break key ordering and
+    /// lose data, so it is never done.
+    PartitionsAboveSpec {
+        topic: String,
+        actual: i32,
+        spec: i32,
+    },
+    /// Changing the replication factor of an existing topic needs a partition reassignment.
+    ReplicationFactorDiffers {
+        topic: String,
+        actual: i32,
+        spec: i32,
+    },
+    /// The cluster has fewer brokers than the spec's replication factor.
+    ReplicationFactorClamped {
+        topic: String,
+        spec: i32,
+        brokers: i32,
+    },
+}
+
+/// Changes and drift for a whole spec.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub changes: Vec<Change>,
+    pub drift: Vec<Drift>,
+}
+
+impl Plan {
+    /// Compare the spec with the cluster.
+    pub fn compute(spec: &TopicsSpec, cluster: &ObservedCluster) -> Plan {
+        let mut plan = Plan::default();
+        for topic in &spec.topics {
+            plan.add_topic(topic, cluster);
+        }
+        plan
+    }
+
+    fn add_topic(&mut self, topic: &TopicSpec, cluster: &ObservedCluster) {
+        let brokers = cluster.brokers.max(1);
+        let rf = topic.replication_factor.min(brokers);
+        if rf < topic.replication_factor {
+            self.drift.push(Drift::ReplicationFactorClamped {
+                topic: topic.name.clone(),
+                spec: topic.replication_factor,
+                brokers,
+            });
+        }
+        let Some(seen) = cluster.topics.get(&topic.name) else {
+            self.changes.push(Change::Create {
+                topic: topic.name.clone(),
+                partitions: topic.partitions,
+                replication_factor: rf,
+                configs: topic.desired_configs(rf),
+            });
+            return;
+        };
+        if seen.partitions < topic.partitions {
+            self.changes.push(Change::RaisePartitions {
+                topic: topic.name.clone(),
+                from: seen.partitions,
+                to: topic.partitions,
+            });
+        } else if seen.partitions > topic.partitions {
+            self.drift.push(Drift::PartitionsAboveSpec {
+                topic: topic.name.clone(),
+                actual: seen.partitions,
+                spec: topic.partitions,
+            });
+        }
+        if seen.replication_factor != rf {
+            self.drift.push(Drift::ReplicationFactorDiffers {
+                topic: topic.name.clone(),
+                actual: seen.replication_factor,
+                spec: rf,
+            });
+        }
+        let mut changed = Vec::new();
+        let mut overrides = seen.overrides.clone();
+        for (key, want) in topic.desired_configs(seen.replication_factor.max(1)) {
+            let current = seen.configs.get(&key).or_else(|| seen.overrides.get(&key));
+            if current != Some(&want) {
+                changed.push((key.clone(), current.cloned(), want.clone()));
+            }
+            overrides.insert(key, want);
+        }
+        if !changed.is_empty() {
+            self.changes.push(Change::AlterConfigs {
+                topic: topic.name.clone(),
+                changed,
+                overrides,
+            });
+        }
+    }
+
+    /// Nothing to change and nothing drifted.
+    pub fn is_clean(&self) -> bool {
+        self.changes.is_empty() && self.drift.is_empty()
+    }
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Create {
+                topic,
+                partitions,
+                replication_factor,
+                configs,
+            } => {
+                write!(
+                    f,
+                    "+ create {topic}: {partitions} partitions, replication factor {replication_factor}"
+                )?;
+                for (k, v) in configs {
+                    write!(f, "\n    {k} = {v}")?;
+                }
+                Ok(())
+            }
+            Change::RaisePartitions { topic, from, to } => {
+                write!(f, "~ {topic}: partitions {from} -> {to}")
+            }
+            Change::AlterConfigs { topic, changed, .. } => {
+                write!(f, "~ {topic}: configs")?;
+                for (k, old, new) in changed {
+                    let old = old.as_deref().unwrap_or("(unset)");
+                    write!(f, "\n    {k}: {old} -> {new}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Drift::PartitionsAboveSpec {
+                topic,
+                actual,
+                spec,
+            } => write!(
+                f,
+                "! {topic}: has {actual} partitions, spec says {spec}; partitions are never lowered (it would reorder keys) — raise the spec to {actual} or recreate the topic by hand"
+            ),
+            Drift::ReplicationFactorDiffers {
+                topic,
+                actual,
+                spec,
+            } => write!(
+                f,
+                "! {topic}: replication factor is {actual}, spec wants {spec}; change it with kafka-reassign-partitions, carebus-topics does not move replicas"
+            ),
+            Drift::ReplicationFactorClamped {
+                topic,
+                spec,
+                brokers,
+            } => write!(
+                f,
+                "! {topic}: replication factor {spec} clamped to {brokers} because the cluster has only {brokers} broker(s); fine for development, not for production"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_clean() {
+            return writeln!(f, "topics match the spec; nothing to do");
+        }
+        for c in &self.changes {
+            writeln!(f, "{c}")?;
+        }
+        for d in &self.drift {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> TopicsSpec {
+        TopicsSpec::parse(
+            r#"
+[[topic]]
+name = "p"
+partitions = 12
+replication_factor = 3
+retention_days = 30
+min_insync_replicas = 2
+[topic.configs]
+"compression.type" = "zstd"
+"#,
+        )
+        .unwrap()
+    }
+
+    fn observed(partitions: i32, rf: i32, configs: &[(&str, &str)]) -> ObservedTopic {
+        let configs: BTreeMap<String, String> = configs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ObservedTopic {
+            partitions,
+            replication_factor: rf,
+            overrides: configs.clone(),
+            configs,
+        }
+    }
+
+    #[test]
+    fn missing_topic_is_created_with_rf_and_min_isr_clamped_on_one_broker() {
+        let cluster = ObservedCluster {
+            brokers: 1,
+            topics: BTreeMap::new(),
+        };
+        let plan = Plan::compute(&spec(), &cluster);
+        let Change::Create {
+            replication_factor,
+            configs,
+            partitions,
+            ..
+        } = &plan.changes[0]
+        else {
+            panic!("expected a create, got {plan:?}");
+        };
+        assert_eq!((*partitions, *replication_factor), (12, 1));
+        assert_eq!(configs["min.insync.replicas"], "1");
+        assert_eq!(configs["retention.ms"], "2592000000");
+        assert!(matches!(
+            plan.drift[0],
+            Drift::ReplicationFactorClamped {
+                spec: 3,
+                brokers: 1,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn partitions_are_raised_never_lowered_and_configs_updated_keeping_other_overrides() {
+        let mut cluster = ObservedCluster {
+            brokers: 3,
+            topics: BTreeMap::new(),
+        };
+        let mut t = observed(
+            6,
+            3,
+            &[
+                ("retention.ms", "1000"),
+                ("cleanup.policy", "delete"),
+                ("min.insync.replicas", "2"),
+                ("segment.bytes", "1000000"),
+            ],
+        );
+        t.configs
+            .insert("compression.type".into(), "producer".into());
+        cluster.topics.insert("p".into(), t);
+        let plan = Plan::compute(&spec(), &cluster);
+        assert!(plan.drift.is_empty(), "{plan:?}");
+        assert_eq!(
+            plan.changes[0],
+            Change::RaisePartitions {
+                topic: "p".into(),
+                from: 6,
+                to: 12
+            }
+        );
+        let Change::AlterConfigs {
+            changed, overrides, ..
+        } = &plan.changes[1]
+        else {
+            panic!("expected alter configs: {plan:?}");
+        };
+        let keys: Vec<&str> = changed.iter().map(|c| c.0.as_str()).collect();
+        assert_eq!(keys, ["compression.type", "retention.ms"]);
+        assert_eq!(
+            overrides["segment.bytes"], "1000000",
+            "unrelated override kept"
+        );
+        assert_eq!(overrides["retention.ms"], "2592000000");
+
+        cluster.topics.get_mut("p").unwrap().partitions = 24;
+        let plan = Plan::compute(&spec(), &cluster);
+        assert!(
+            !plan
+                .changes
+                .iter()
+                .any(|c| matches!(c, Change::RaisePartitions { .. }))
+        );
+        assert!(plan.drift.contains(&Drift::PartitionsAboveSpec {
+            topic: "p".into(),
+            actual: 24,
+            spec: 12
+        }));
+        assert!(plan.to_string().contains("never lowered"));
+    }
+
+    #[test]
+    fn matching_topic_gives_a_clean_plan() {
+        let cluster = ObservedCluster {
+            brokers: 3,
+            topics: [(
+                "p".to_string(),
+                observed(
+                    12,
+                    3,
+                    &[
+                        ("retention.ms", "2592000000"),
+                        ("cleanup.policy", "delete"),
+                        ("min.insync.replicas", "2"),
+                        ("compression.type", "zstd"),
+                    ],
+                ),
+            )]
+            .into(),
+        };
+        let plan = Plan::compute(&spec(), &cluster);
+        assert!(plan.is_clean(), "{plan}");
+        assert!(plan.to_string().contains("nothing to do"));
+    }
+}

@@ -1,0 +1,483 @@
+//! Records in, Kafka delivery reports out: one shared idempotent producer per process (recreated after a fatal error) and a transactional producer for all-or-nothing batches.
+
+use crate::config::KafkaConfig;
+use crate::consumer::KafkaConsumer;
+use crate::error::{code_error, transport_error};
+use carebus_core::transport::{
+    Record, RecordPosition, TopicPartition, TransportError, Unsent, header_name,
+};
+use rdkafka::Message;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// How long transaction control calls (init, commit, abort) may take.
+const TXN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The process's producer: idempotent, `acks=all` unless configured otherwise.
+pub struct KafkaProducer {
+    config: KafkaConfig,
+    producer: RwLock<Arc<FutureProducer>>,
+    transactional: tokio::sync::Mutex<TxnSlot>,
+}
+
+/// The transactional producer, created on first use, and whether a transaction was left
+/// open (a [`KafkaTransaction`] dropped without commit or abort).
+#[derive(Default)]
+struct TxnSlot {
+    producer: Option<Arc<FutureProducer>>,
+    open: bool,
+}
+
+impl KafkaProducer {
+    /// Create the producer. Nothing is sent yet; a wrong property fails here.
+    pub fn new(config: KafkaConfig) -> Result<KafkaProducer, TransportError> {
+        let producer = create(&config, None)?;
+        Ok(KafkaProducer {
+            config,
+            producer: RwLock::new(Arc::new(producer)),
+            transactional: tokio::sync::Mutex::new(TxnSlot::default()),
+        })
+    }
+
+    pub fn config(&self) -> &KafkaConfig {
+        &self.config
+    }
+
+    /// The rdkafka producer in use (for metrics or benchmarks against raw rdkafka).
+    pub fn rdkafka(&self) -> Arc<FutureProducer> {
+        self.producer
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Send one record and wait for its delivery report.
+    pub async fn send(&self, record: &Record) -> Result<RecordPosition, TransportError> {
+        self.check_size(record)?;
+        let producer = self.rdkafka();
+        let result = send_with(&producer, record, &self.config).await;
+        if result.is_err() {
+            self.renew_if_fatal(&producer);
+        }
+        result
+    }
+
+    /// Send one record, free it as soon as librdkafka has its copy, and wait for the delivery
+    /// report. A record that fails comes back, rebuilt from the message librdkafka returns
+    /// with the error ([`Transport::send_owned`](carebus_core::transport::Transport::send_owned)).
+    ///
+    /// Not an `async fn`, which would keep the record twice in every send in flight.
+    #[allow(clippy::manual_async_fn)]
+    pub fn send_owned(
+        &self,
+        mut record: Record,
+    ) -> impl Future<Output = Result<RecordPosition, Unsent>> + Send + '_ {
+        async move {
+            if let Err(error) = self.check_size(&record) {
+                return Err(Unsent::Returned(error, record));
+            }
+            let producer = self.rdkafka();
+            let delivery = match enqueue(&producer, &record, &self.config).await {
+                Ok(delivery) => delivery,
+                Err(error) => {
+                    self.renew_if_fatal(&producer);
+                    return Err(Unsent::Returned(error, record));
+                }
+            };
+            let partition = record.partition;
+            let topic = std::mem::take(&mut record.topic);
+            drop(record);
+            match delivery.await {
+                Ok(Ok(d)) => Ok(RecordPosition {
+                    topic,
+                    partition: d.partition,
+                    offset: d.offset,
+                }),
+                Ok(Err((e, message))) => {
+                    let record = returned_record(&message, topic, partition);
+                    let error = produce_error(&e, &record, &self.config);
+                    self.renew_if_fatal(&producer);
+                    Err(Unsent::Returned(error, record))
+                }
+                Err(_) => Err(Unsent::Unknown(closed_before_report(&topic), topic)),
+            }
+        }
+    }
+
+    /// Wait until every record sent so far is delivered or failed.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), TransportError> {
+        let producer = self.rdkafka();
+        blocking(move || producer.flush(timeout))
+            .await?
+            .map_err(|e| transport_error("flush the producer", &e))
+    }
+
+    /// Start a transaction. One runs at a time per process; the next `begin` waits.
+    pub async fn begin(&self) -> Result<KafkaTransaction<'_>, TransportError> {
+        let mut slot = self.transactional.lock().await;
+        let producer = match slot.producer.clone() {
+            Some(p) => p,
+            None => {
+                let id = self.config.transactional_id.clone().unwrap_or_else(|| {
+                    format!(
+                        "{}-tx-{}",
+                        self.config.client_id,
+                        carebus_core::Uuid::new_v4()
+                    )
+                });
+                let p = Arc::new(create(&self.config, Some(&id))?);
+                let init = p.clone();
+                blocking(move || init.init_transactions(TXN_TIMEOUT))
+                    .await?
+                    .map_err(|e| transport_error("initialise transactions", &e))?;
+                slot.producer = Some(p.clone());
+                p
+            }
+        };
+        if slot.open {
+            let abort = producer.clone();
+            let aborted = blocking(move || abort.abort_transaction(TXN_TIMEOUT)).await?;
+            if let Err(e) = aborted {
+                slot.producer = None;
+                slot.open = false;
+                return Err(transport_error("abort an abandoned transaction", &e));
+            }
+            slot.open = false;
+        }
+        if let Err(e) = producer.begin_transaction() {
+            if is_fatal(&e) {
+                slot.producer = None;
+            }
+            return Err(transport_error("begin a transaction", &e));
+        }
+        slot.open = true;
+        Ok(KafkaTransaction {
+            slot,
+            producer,
+            config: &self.config,
+        })
+    }
+
+    /// Send the records in one transaction: all become visible to read-committed consumers,
+    /// or none does.
+    pub async fn send_transaction(
+        &self,
+        records: Vec<Record>,
+    ) -> Result<Vec<RecordPosition>, TransportError> {
+        for r in &records {
+            self.check_size(r)?;
+        }
+        let txn = self.begin().await?;
+        let sent = futures::future::join_all(records.iter().map(|r| txn.send(r))).await;
+        let mut positions = Vec::with_capacity(sent.len());
+        for result in sent {
+            match result {
+                Ok(p) => positions.push(p),
+                Err(e) => {
+                    let reason = e.to_string();
+                    txn.abort().await?;
+                    return Err(TransportError::TransactionAborted(reason));
+                }
+            }
+        }
+        txn.commit().await?;
+        Ok(positions)
+    }
+
+    fn check_size(&self, record: &Record) -> Result<(), TransportError> {
+        check_size(record, &self.config)
+    }
+
+    /// A fatal error (e.g. the idempotent producer lost its sequence) leaves the producer
+    /// unusable: replace it, once, for everyone.
+    fn renew_if_fatal(&self, failed: &Arc<FutureProducer>) {
+        let Some((code, reason)) = failed.client().fatal_error() else {
+            return;
+        };
+        let mut current = self
+            .producer
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !Arc::ptr_eq(&current, failed) {
+            return;
+        }
+        tracing::warn!(%code, %reason, "fatal Kafka producer error; recreating the producer");
+        match create(&self.config, None) {
+            Ok(p) => *current = Arc::new(p),
+            Err(e) => tracing::error!(error = %e, "recreating the Kafka producer failed"),
+        }
+    }
+}
+
+impl Drop for KafkaProducer {
+    /// librdkafka purges whatever is still queued when its producer is dropped: flush first, so
+    /// every record handed to `send` is delivered (within the delivery timeout).
+    fn drop(&mut self) {
+        let producer = self.rdkafka();
+        if producer.in_flight_count() > 0
+            && let Err(e) = producer.flush(self.config.delivery_timeout)
+        {
+            tracing::warn!(error = %e, pending = producer.in_flight_count(), "records still unacknowledged when the Kafka producer was dropped");
+        }
+    }
+}
+
+/// An open Kafka transaction; finish it with [`commit`](Self::commit) or
+/// [`abort`](Self::abort). Dropping it leaves it to be aborted by the next `begin`.
+pub struct KafkaTransaction<'a> {
+    slot: tokio::sync::MutexGuard<'a, TxnSlot>,
+    producer: Arc<FutureProducer>,
+    config: &'a KafkaConfig,
+}
+
+impl KafkaTransaction<'_> {
+    /// Send a record inside the transaction; resolves when the broker has it (still invisible
+    /// to read-committed consumers until commit).
+    pub async fn send(&self, record: &Record) -> Result<RecordPosition, TransportError> {
+        check_size(record, self.config)?;
+        send_with(&self.producer, record, self.config).await
+    }
+
+    /// Commit a consumer's offsets as part of the transaction (consume-transform-produce):
+    /// `offsets` are next offsets to read, as for `store_offset`.
+    pub async fn send_offsets(
+        &self,
+        consumer: &KafkaConsumer,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Result<(), TransportError> {
+        let group = consumer.group_metadata()?;
+        let mut tpl = TopicPartitionList::new();
+        for (tp, next) in offsets {
+            tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(*next))
+                .map_err(|e| transport_error("list offsets for the transaction", &e))?;
+        }
+        let producer = self.producer.clone();
+        blocking(move || producer.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT))
+            .await?
+            .map_err(|e| transport_error("send offsets to the transaction", &e))
+    }
+
+    /// Make every record of the transaction visible. A failure that requires an abort aborts
+    /// and reports [`TransportError::TransactionAborted`].
+    pub async fn commit(mut self) -> Result<(), TransportError> {
+        let producer = self.producer.clone();
+        let result = blocking(move || producer.commit_transaction(TXN_TIMEOUT)).await?;
+        match result {
+            Ok(()) => {
+                self.slot.open = false;
+                Ok(())
+            }
+            Err(e) => {
+                let error = transport_error("commit the transaction", &e);
+                if is_fatal(&e) {
+                    self.slot.producer = None;
+                    self.slot.open = false;
+                    return Err(error);
+                }
+                self.abort_inner().await?;
+                Err(match error {
+                    TransportError::TransactionAborted(m) => TransportError::TransactionAborted(m),
+                    other => TransportError::TransactionAborted(other.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Discard every record of the transaction.
+    pub async fn abort(mut self) -> Result<(), TransportError> {
+        self.abort_inner().await
+    }
+
+    async fn abort_inner(&mut self) -> Result<(), TransportError> {
+        let producer = self.producer.clone();
+        let result = blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await?;
+        self.slot.open = false;
+        result.map_err(|e| {
+            self.slot.producer = None;
+            transport_error("abort the transaction", &e)
+        })
+    }
+}
+
+fn create(
+    config: &KafkaConfig,
+    transactional_id: Option<&str>,
+) -> Result<FutureProducer, TransportError> {
+    let client = match transactional_id {
+        Some(id) => config.transactional_config(id),
+        None => config.producer_config(),
+    };
+    client.create().map_err(|e| TransportError::Other {
+        message: format!("cannot create the Kafka producer (check the kafka properties): {e}"),
+        retriable: false,
+    })
+}
+
+/// Records over `message.max.bytes` are rejected before sending, never truncated.
+fn check_size(record: &Record, config: &KafkaConfig) -> Result<(), TransportError> {
+    let size = record.size();
+    if size > config.message_max_bytes {
+        return Err(TransportError::MessageTooLarge {
+            size,
+            max: config.message_max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Send `record` and wait for its delivery report.
+///
+/// The record is handed to librdkafka at once, without awaiting (`send_result`), so what the
+/// caller awaits afterwards is only the small delivery future: with thousands of sends in
+/// flight, rdkafka's own `send` future (which keeps a copy of the record for retrying while
+/// the local queue is full) would be the largest part of each. Only a full queue takes the
+/// slower path that waits for room, up to `KafkaConfig::queue_timeout`.
+async fn send_with(
+    producer: &FutureProducer,
+    record: &Record,
+    config: &KafkaConfig,
+) -> Result<RecordPosition, TransportError> {
+    let delivery = enqueue(producer, record, config).await?;
+    match delivery.await {
+        Ok(Ok(d)) => Ok(RecordPosition {
+            topic: record.topic.clone(),
+            partition: d.partition,
+            offset: d.offset,
+        }),
+        Ok(Err((e, _))) => Err(produce_error(&e, record, config)),
+        Err(_) => Err(closed_before_report(&record.topic)),
+    }
+}
+
+/// Hand a record to librdkafka (which copies it), waiting for room while its queue is full.
+async fn enqueue(
+    producer: &FutureProducer,
+    record: &Record,
+    config: &KafkaConfig,
+) -> Result<DeliveryFuture, TransportError> {
+    match producer.send_result(future_record(record)) {
+        Ok(delivery) => return Ok(delivery),
+        Err((e, _)) if is_queue_full(&e) => {}
+        Err((e, _)) => return Err(produce_error(&e, record, config)),
+    }
+    // Awaited after the match, so the refused message rdkafka hands back is not kept across
+    // the wait (in every send future); boxed, as the rare path it is.
+    Box::pin(send_when_room(producer, record, config)).await
+}
+
+fn closed_before_report(topic: &str) -> TransportError {
+    TransportError::Other {
+        message: format!("the Kafka producer was closed before {topic} acknowledged the record"),
+        retriable: true,
+    }
+}
+
+/// The record a failed delivery report gives back (librdkafka's copy), as it was sent: its
+/// topic and explicit partition (if any) are the sender's, the rest is the message's.
+fn returned_record(message: &OwnedMessage, topic: String, partition: Option<i32>) -> Record {
+    let headers = message
+        .headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (header_name(h.key), h.value.unwrap_or_default().to_vec()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        topic,
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().unwrap_or_default().to_vec(),
+        headers,
+        partition,
+    }
+}
+
+/// The local queue (`queue.buffering.max.messages`) is full: try again every 100 ms, as
+/// rdkafka's `send` does, until `queue_timeout` has passed.
+async fn send_when_room(
+    producer: &FutureProducer,
+    record: &Record,
+    config: &KafkaConfig,
+) -> Result<DeliveryFuture, TransportError> {
+    let deadline = tokio::time::Instant::now() + config.queue_timeout;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        match producer.send_result(future_record(record)) {
+            Ok(delivery) => return Ok(delivery),
+            Err((e, _)) if is_queue_full(&e) && tokio::time::Instant::now() < deadline => {}
+            Err((e, _)) => return Err(produce_error(&e, record, config)),
+        }
+    }
+}
+
+/// The record as rdkafka takes it, borrowing everything but the headers (which librdkafka
+/// copies from a list it owns).
+fn future_record(record: &Record) -> FutureRecord<'_, [u8], [u8]> {
+    let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
+    for (key, value) in &record.headers {
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_slice()),
+        });
+    }
+    let mut out = FutureRecord::<[u8], [u8]>::to(&record.topic)
+        .payload(record.value.as_slice())
+        .headers(headers);
+    if let Some(key) = &record.key {
+        out = out.key(key.as_slice());
+    }
+    if let Some(p) = record.partition {
+        out = out.partition(p);
+    }
+    out
+}
+
+fn is_queue_full(e: &KafkaError) -> bool {
+    e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull)
+}
+
+/// What a failed produce means for the caller, naming the topic (never the record's data).
+fn produce_error(e: &KafkaError, record: &Record, config: &KafkaConfig) -> TransportError {
+    match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownPartition) => TransportError::UnknownPartition {
+            topic: record.topic.clone(),
+            partition: record.partition.unwrap_or(-1),
+        },
+        Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
+            TransportError::MessageTooLarge {
+                size: record.size(),
+                max: config.message_max_bytes,
+            }
+        }
+        Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => {
+            TransportError::UnknownTopic(record.topic.clone())
+        }
+        Some(code) if !matches!(e, KafkaError::Transaction(_)) => {
+            code_error(&format!("produce to {}", record.topic), code)
+        }
+        _ => transport_error(&format!("produce to {}", record.topic), e),
+    }
+}
+
+fn is_fatal(e: &KafkaError) -> bool {
+    match e {
+        KafkaError::Transaction(t) => t.is_fatal(),
+        other => other.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal),
+    }
+}
+
+/// Run a blocking librdkafka call off the async threads.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, TransportError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| TransportError::Other {
+            message: format!("a Kafka client call panicked or was cancelled: {e}"),
+            retriable: false,
+        })
+}
