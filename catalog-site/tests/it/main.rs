@@ -1,0 +1,4 @@
+//! The catalog site's tests in one binary: pages and AsyncAPI from the IR (snapshots), and headless-browser checks.
+
+mod browser;
+mod site;

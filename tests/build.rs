@@ -1,0 +1,78 @@
+//! The generator's fixture schemas (`codegen/tests/fixtures`) in, their generated Rust in `OUT_DIR` out, so the tests compile and run the code exactly as a user's build.rs produces it.
+//!
+//! - `clinic.rs`: the Avro fixture (`codegen/tests/fixtures/emit`), whose text the generator's
+//!   snapshot test pins;
+//! - `proto_fixture.rs` (+ prost's `healthcare.ai.rs`): the Protobuf fixture
+//!   (`codegen/tests/fixtures/proto`), the shapes the real AI events do not use.
+
+use carebus_codegen::emit;
+use carebus_codegen::ir::{Model, Source, Topic};
+use carebus_codegen::load::{load_avro_sources, proto::load_proto};
+use std::path::{Path, PathBuf};
+
+fn avsc_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            avsc_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "avsc") {
+            out.push(p);
+        }
+    }
+}
+
+fn main() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../codegen/tests/fixtures");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    println!("cargo:rerun-if-changed={}", fixtures.display());
+
+    let emit_dir = fixtures.join("emit");
+    let mut files = Vec::new();
+    avsc_files(&emit_dir, &mut files);
+    let texts: Vec<(String, String)> = files
+        .iter()
+        .map(|p| {
+            let shown = p.strip_prefix(&emit_dir).unwrap().display();
+            (
+                format!("fixtures/emit/{shown}"),
+                std::fs::read_to_string(p).unwrap(),
+            )
+        })
+        .collect();
+    let sources: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let clinic = load_avro_sources(&sources).unwrap_or_else(|d| panic!("{d}"));
+    std::fs::write(out_dir.join("clinic.rs"), emit::generate(&clinic)).unwrap();
+
+    let proto_dir = fixtures.join("proto");
+    let loaded = load_proto(
+        &[proto_dir.join("healthcare/ai/analysis.proto")],
+        std::slice::from_ref(&proto_dir),
+    )
+    .unwrap_or_else(|d| panic!("{}", d.render()));
+    emit::proto::compile_wire_types(&loaded.descriptors, &out_dir).unwrap();
+    let model = Model {
+        events: loaded.events,
+        types: loaded.types,
+        topics: vec![Topic {
+            name: "healthcare.ai.events".into(),
+            doc: None,
+            partitions: 6,
+            replication_factor: 3,
+            retention_ms: None,
+            compacted: false,
+            min_insync_replicas: None,
+            configs: Vec::new(),
+            key: "analysis id".into(),
+            source: Source::default(),
+        }],
+        ..Model::default()
+    };
+    std::fs::write(out_dir.join("proto_fixture.rs"), emit::generate(&model)).unwrap();
+}
