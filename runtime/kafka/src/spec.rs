@@ -348,7 +348,7 @@ min_insync_replicas = 2
 
     #[test]
     fn the_repository_spec_is_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/topics.toml");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/topics.toml");
         let spec = TopicsSpec::load(&path).unwrap();
         assert!(
             spec.topics
