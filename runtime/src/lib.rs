@@ -35,10 +35,11 @@ pub use carebus_postgres as postgres;
 pub use carebus_kafka as kafka;
 
 pub use carebus_core::{
-    avro, claim_check, dead_letter, envelope, error, event, handler, publish, topic, transport,
-    types, wire,
+    avro, claim_check, config, dead_letter, envelope, error, event, handler, publish, topic,
+    transport, types, wire,
 };
 
+pub use config::{ConfigError, Settings};
 pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};

@@ -24,9 +24,10 @@ mod fallback;
 mod outbox;
 mod request;
 
+pub use crate::config::ConfigError;
 pub use batch::Batch;
 pub use breaker::{Breaker, BreakerState};
-pub use config::{BreakerConfig, ConfigError, PublisherConfig, RetryPolicy};
+pub use config::{BreakerConfig, PublisherConfig, RetryPolicy};
 pub use outbox::Outbox;
 pub use request::REPLY_TO_HEADER;
 

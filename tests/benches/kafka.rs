@@ -16,6 +16,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use carebus::Settings;
 use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin, TopicsSpec};
 use carebus::transport::Record;
 use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
@@ -463,7 +464,7 @@ async fn main() {
     create_topic(&admin, &lag_topic).await;
     let (_, end_to_end) = latency_with_consumer(&publisher, &lag_topic).await;
     let mut high_linger = config.clone();
-    high_linger.set("linger.ms", "5");
+    high_linger.property("linger.ms", "5");
     let high_linger_publisher = Publisher::new(
         KafkaTransport::new(high_linger).unwrap(),
         PublisherConfig::default(),

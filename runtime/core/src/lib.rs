@@ -16,6 +16,7 @@
 
 pub mod avro;
 pub mod claim_check;
+pub mod config;
 pub mod dead_letter;
 pub mod envelope;
 pub mod error;

@@ -5,6 +5,7 @@
 //! that store offsets only after processing — and then applies every property the user passed,
 //! untouched, so any librdkafka setting can be changed.
 
+use carebus_core::config::{self, ConfigError, Settings};
 use carebus_core::transport::{OffsetReset, SubscribeConfig};
 use rdkafka::ClientConfig;
 use std::collections::BTreeMap;
@@ -49,18 +50,14 @@ impl Compression {
             "lz4" => Compression::Lz4,
             "zstd" => Compression::Zstd,
             other => {
-                return Err(ConfigError(format!(
-                    "compression `{other}` is not one of none, gzip, snappy, lz4, zstd"
-                )));
+                return Err(ConfigError::value(
+                    "compression",
+                    format!("none, gzip, snappy, lz4 or zstd (not `{other}`)"),
+                ));
             }
         })
     }
 }
-
-/// A setting could not be understood; the message names it and says what is accepted.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("kafka configuration: {0}")]
-pub struct ConfigError(pub String);
 
 /// Settings of the Kafka transport.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,26 +102,6 @@ impl Default for KafkaConfig {
     }
 }
 
-/// The file form: `[kafka]` with the fields above and `[kafka.properties]`,
-/// `[kafka.producer]`, `[kafka.consumer]` tables of librdkafka properties.
-#[derive(serde::Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    bootstrap: Option<String>,
-    client_id: Option<String>,
-    compression: Option<String>,
-    message_max_bytes: Option<usize>,
-    delivery_timeout_ms: Option<u64>,
-    queue_timeout_ms: Option<u64>,
-    transactional_id: Option<String>,
-    #[serde(default)]
-    properties: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    producer: BTreeMap<String, toml::Value>,
-    #[serde(default)]
-    consumer: BTreeMap<String, toml::Value>,
-}
-
 impl KafkaConfig {
     /// Defaults with the given bootstrap servers.
     pub fn new(bootstrap: impl Into<String>) -> KafkaConfig {
@@ -132,90 +109,6 @@ impl KafkaConfig {
             bootstrap: bootstrap.into(),
             ..KafkaConfig::default()
         }
-    }
-
-    /// Set one librdkafka property for producers and consumers.
-    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) -> &mut Self {
-        self.properties.insert(key.into(), value.into());
-        self
-    }
-
-    /// Apply the environment: `CAREBUS_KAFKA_BOOTSTRAP`, `CAREBUS_KAFKA_COMPRESSION`, and
-    /// `CAREBUS_KAFKA_PROPERTIES` as `key=value` pairs separated by commas or newlines.
-    pub fn apply_env(&mut self) -> Result<&mut Self, ConfigError> {
-        self.apply_vars(|name| std::env::var(name).ok())
-    }
-
-    fn apply_vars(
-        &mut self,
-        var: impl Fn(&str) -> Option<String>,
-    ) -> Result<&mut Self, ConfigError> {
-        if let Some(b) = var("CAREBUS_KAFKA_BOOTSTRAP").filter(|b| !b.trim().is_empty()) {
-            self.bootstrap = b.trim().to_string();
-        }
-        if let Some(c) = var("CAREBUS_KAFKA_COMPRESSION") {
-            self.compression = Compression::parse(&c)?;
-        }
-        if let Some(props) = var("CAREBUS_KAFKA_PROPERTIES") {
-            for pair in props
-                .split([',', '\n'])
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-            {
-                let (k, v) = pair.split_once('=').ok_or_else(|| {
-                    ConfigError(format!(
-                        "CAREBUS_KAFKA_PROPERTIES entry `{pair}` is not key=value"
-                    ))
-                })?;
-                self.properties
-                    .insert(k.trim().to_string(), v.trim().to_string());
-            }
-        }
-        Ok(self)
-    }
-
-    /// Apply the `[kafka]` table of a TOML document (other tables are ignored).
-    pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
-        let doc: toml::Table =
-            toml::from_str(text).map_err(|e| ConfigError(format!("not valid TOML: {e}")))?;
-        let Some(section) = doc.get("kafka") else {
-            return Ok(self);
-        };
-        let file: FileConfig = section
-            .clone()
-            .try_into()
-            .map_err(|e| ConfigError(format!("[kafka]: {e}")))?;
-        if let Some(b) = file.bootstrap {
-            self.bootstrap = b;
-        }
-        if let Some(c) = file.client_id {
-            self.client_id = c;
-        }
-        if let Some(c) = file.compression {
-            self.compression = Compression::parse(&c)?;
-        }
-        if let Some(m) = file.message_max_bytes {
-            self.message_max_bytes = m;
-        }
-        if let Some(ms) = file.delivery_timeout_ms {
-            self.delivery_timeout = Duration::from_millis(ms);
-        }
-        if let Some(ms) = file.queue_timeout_ms {
-            self.queue_timeout = Duration::from_millis(ms);
-        }
-        if file.transactional_id.is_some() {
-            self.transactional_id = file.transactional_id;
-        }
-        for (table, target) in [
-            (file.properties, &mut self.properties),
-            (file.producer, &mut self.producer_properties),
-            (file.consumer, &mut self.consumer_properties),
-        ] {
-            for (k, v) in table {
-                target.insert(k, toml_scalar(&v)?);
-            }
-        }
-        Ok(self)
     }
 
     /// The producer configuration: idempotent, acks=all, murmur2 partitioner, then user
@@ -285,15 +178,55 @@ impl KafkaConfig {
     }
 }
 
-fn toml_scalar(v: &toml::Value) -> Result<String, ConfigError> {
-    match v {
-        toml::Value::String(s) => Ok(s.clone()),
-        toml::Value::Integer(i) => Ok(i.to_string()),
-        toml::Value::Float(f) => Ok(f.to_string()),
-        toml::Value::Boolean(b) => Ok(b.to_string()),
-        _ => Err(ConfigError(
-            "property values must be strings, numbers or booleans".into(),
-        )),
+/// `[kafka]` in files (with `[kafka.properties]`, `[kafka.producer]`, `[kafka.consumer]`
+/// tables of librdkafka properties); `CAREBUS_KAFKA_<KEY>` in the environment, and
+/// `CAREBUS_KAFKA_PROPERTIES` as `key=value` pairs separated by commas or newlines.
+impl Settings for KafkaConfig {
+    const SECTION: &'static str = "kafka";
+    const ENV_PREFIX: &'static str = "CAREBUS_KAFKA_";
+
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+        match key {
+            "bootstrap" => {
+                if !value.trim().is_empty() {
+                    self.bootstrap = value.trim().to_string();
+                }
+            }
+            "client_id" => self.client_id = value.to_string(),
+            "compression" => self.compression = Compression::parse(value)?,
+            "message_max_bytes" => {
+                self.message_max_bytes = config::parse(key, value, "a whole number of bytes")?
+            }
+            "delivery_timeout_ms" => self.delivery_timeout = config::millis(key, value)?,
+            "queue_timeout_ms" => self.queue_timeout = config::millis(key, value)?,
+            "transactional_id" => {
+                self.transactional_id = Some(value.to_string()).filter(|v| !v.is_empty())
+            }
+            "properties" => {
+                for pair in value
+                    .split([',', '\n'])
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                {
+                    let (k, v) = pair.split_once('=').ok_or_else(|| {
+                        ConfigError::value(key, "key=value pairs separated by commas")
+                    })?;
+                    self.properties
+                        .insert(k.trim().to_string(), v.trim().to_string());
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn properties(&mut self, table: &str) -> Option<&mut BTreeMap<String, String>> {
+        match table {
+            "properties" => Some(&mut self.properties),
+            "producer" => Some(&mut self.producer_properties),
+            "consumer" => Some(&mut self.consumer_properties),
+            _ => None,
+        }
     }
 }
 
@@ -305,7 +238,7 @@ mod tests {
     fn producer_defaults_are_safe_and_user_properties_win() {
         let mut cfg = KafkaConfig::new("b:9092");
         cfg.compression = Compression::Zstd;
-        cfg.set("linger.ms", "0");
+        cfg.property("linger.ms", "0");
         let c = cfg.producer_config();
         assert_eq!(c.get("enable.idempotence"), Some("true"));
         assert_eq!(c.get("acks"), Some("all"));
@@ -361,12 +294,12 @@ delivery_timeout_ms = 5000
         assert_eq!(cfg.delivery_timeout, Duration::from_secs(5));
         assert_eq!(cfg.properties["socket.keepalive.enable"], "true");
         assert_eq!(cfg.producer_config().get("linger.ms"), Some("20"));
-        let vars = |name: &str| match name {
-            "CAREBUS_KAFKA_BOOTSTRAP" => Some("env:1".to_string()),
-            "CAREBUS_KAFKA_PROPERTIES" => Some("a=1, b = 2".to_string()),
-            _ => None,
-        };
-        cfg.apply_vars(vars).unwrap();
+        let vars = [
+            ("CAREBUS_KAFKA_BOOTSTRAP", "env:1"),
+            ("CAREBUS_KAFKA_PROPERTIES", "a=1, b = 2"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        cfg.apply_env(vars).unwrap();
         assert_eq!(cfg.bootstrap, "env:1");
         assert_eq!(cfg.properties["b"], "2");
         assert!(

@@ -15,7 +15,8 @@ pub mod producer;
 pub mod spec;
 
 pub use admin::{AdminError, ApplyReport, TopicAdmin};
-pub use config::{Compression, ConfigError, KafkaConfig};
+pub use carebus_core::config::ConfigError;
+pub use config::{Compression, KafkaConfig};
 pub use consumer::KafkaConsumer;
 pub use plan::{Change, Drift, ObservedCluster, ObservedTopic, Plan};
 pub use producer::{KafkaProducer, KafkaTransaction};

@@ -14,8 +14,8 @@
 //! | `polling_thread` | `CAREBUS_CONSUMER_POLLING_THREAD` | true |
 //! | `[consumer.properties]` | `CAREBUS_CONSUMER_PROP_<NAME>` (`_` → `.`, lowercased) | — |
 
-use crate::publisher::config::{apply_env_vars, apply_toml_section};
-use crate::publisher::{ConfigError, RetryPolicy};
+use crate::config::{ConfigError, Settings, list, millis, parse};
+use crate::publisher::RetryPolicy;
 use crate::transport::{OffsetReset, SubscribeConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -103,31 +103,12 @@ impl ConsumerConfig {
     }
 }
 
-fn parse<N: std::str::FromStr>(
-    key: &str,
-    value: &str,
-    expected: &'static str,
-) -> Result<N, ConfigError> {
-    value.trim().parse().map_err(|_| ConfigError::Value {
-        key: key.into(),
-        expected,
-    })
-}
+/// `[consumer]` in files; `CAREBUS_CONSUMER_<KEY>` in the environment.
+impl Settings for ConsumerConfig {
+    const SECTION: &'static str = "consumer";
+    const ENV_PREFIX: &'static str = "CAREBUS_CONSUMER_";
 
-fn millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
-    parse(key, value, "milliseconds as a whole number").map(Duration::from_millis)
-}
-
-impl ConsumerConfig {
-    /// Set one setting by its TOML key; `Ok(false)` for an unknown key.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
-        let list = |v: &str| -> Vec<String> {
-            v.split(',')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()
-        };
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
         match key {
             "group_id" => self.group_id = value.into(),
             "topics" => self.topics = list(value),
@@ -139,10 +120,10 @@ impl ConsumerConfig {
                             max_in_flight: parse(key, n, "key-ordered:<max in flight>")?,
                         },
                         None => {
-                            return Err(ConfigError::Value {
-                                key: key.into(),
-                                expected: "sequential or key-ordered:<max in flight>",
-                            });
+                            return Err(ConfigError::value(
+                                key,
+                                "sequential or key-ordered:<max in flight>",
+                            ));
                         }
                     },
                 }
@@ -164,12 +145,7 @@ impl ConsumerConfig {
                 self.offset_reset = match value.trim() {
                     "earliest" => OffsetReset::Earliest,
                     "latest" => OffsetReset::Latest,
-                    _ => {
-                        return Err(ConfigError::Value {
-                            key: key.into(),
-                            expected: "earliest or latest",
-                        });
-                    }
+                    _ => return Err(ConfigError::value(key, "earliest or latest")),
                 }
             }
             _ => return Ok(false),
@@ -177,25 +153,8 @@ impl ConsumerConfig {
         Ok(true)
     }
 
-    /// Apply the `[consumer]` table of TOML text; unknown keys are errors.
-    pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
-        let mut properties = std::mem::take(&mut self.properties);
-        let applied = apply_toml_section(text, "consumer", &mut properties, |k, v| self.set(k, v));
-        self.properties = properties;
-        applied.map(|()| self)
-    }
-
-    /// Apply `CAREBUS_CONSUMER_*` variables from `vars` (pass `std::env::vars()`).
-    pub fn apply_env(
-        &mut self,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<&mut Self, ConfigError> {
-        let mut properties = std::mem::take(&mut self.properties);
-        let applied = apply_env_vars(vars, "CAREBUS_CONSUMER_", &[], &mut properties, |k, v| {
-            self.set(k, v)
-        });
-        self.properties = properties;
-        applied.map(|()| self)
+    fn properties(&mut self, table: &str) -> Option<&mut BTreeMap<String, String>> {
+        (table == "properties").then_some(&mut self.properties)
     }
 }
 

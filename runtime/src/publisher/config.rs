@@ -20,6 +20,7 @@
 //! `properties` are passed through to the transport untouched (librdkafka properties such as
 //! `bootstrap.servers`, `compression.type`, `acks` for Kafka).
 
+use crate::config::{self, ConfigError, Settings};
 use crate::wire::Framing;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -132,73 +133,25 @@ impl Default for PublisherConfig {
     }
 }
 
-/// A setting could not be read. Names the key and what was expected.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}: {reason}")]
-    File { path: String, reason: String },
-    #[error("setting `{key}`: expected {expected}")]
-    Value { key: String, expected: &'static str },
-}
-
 fn num<T: std::str::FromStr>(key: &str, text: &str) -> Result<T, ConfigError> {
-    text.trim().parse().map_err(|_| ConfigError::Value {
-        key: key.into(),
-        expected: "a whole number",
-    })
+    config::parse(key, text, "a whole number")
 }
 
 impl PublisherConfig {
     /// Defaults, overridden by the file at `CAREBUS_CONFIG` (if set), then by `CAREBUS_*`.
     pub fn load() -> Result<Self, ConfigError> {
-        let mut c = PublisherConfig::default();
-        if let Ok(path) = std::env::var("CAREBUS_CONFIG") {
-            c.apply_file(&path)?;
-        }
-        c.apply_env(std::env::vars())?;
-        Ok(c)
+        Settings::load(PublisherConfig::default())
     }
+}
 
-    /// Read the `[publisher]` table of a TOML file.
-    pub fn apply_file(&mut self, path: &str) -> Result<&mut Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
-        self.apply_toml(&text).map_err(|e| match e {
-            ConfigError::File { reason, .. } => ConfigError::File {
-                path: path.into(),
-                reason,
-            },
-            other => other,
-        })
-    }
+/// `[publisher]` in files; `CAREBUS_<KEY>` in the environment (unknown `CAREBUS_*` variables
+/// belong to other components and are left alone).
+impl Settings for PublisherConfig {
+    const SECTION: &'static str = "publisher";
+    const ENV_PREFIX: &'static str = "CAREBUS_";
+    const ENV_SKIP: &'static [&'static str] = &["CONFIG"];
 
-    /// Apply the `[publisher]` table of TOML text.
-    pub fn apply_toml(&mut self, text: &str) -> Result<&mut Self, ConfigError> {
-        let mut properties = std::mem::take(&mut self.properties);
-        let applied = apply_toml_section(text, "publisher", &mut properties, |k, v| self.set(k, v));
-        self.properties = properties;
-        applied.map(|()| self)
-    }
-
-    /// Apply `CAREBUS_*` variables from `vars` (pass `std::env::vars()`). Unknown `CAREBUS_*`
-    /// variables may belong to other components: ignored.
-    pub fn apply_env(
-        &mut self,
-        vars: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<&mut Self, ConfigError> {
-        let mut properties = std::mem::take(&mut self.properties);
-        let applied = apply_env_vars(vars, "CAREBUS_", &["CONFIG"], &mut properties, |k, v| {
-            self.set(k, v)
-        });
-        self.properties = properties;
-        applied.map(|()| self)
-    }
-
-    /// Set one setting by its TOML key; unknown keys are ignored by `apply_env` and reported
-    /// by files.
-    pub fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
+    fn set(&mut self, key: &str, value: &str) -> Result<bool, ConfigError> {
         let opt = |v: &str| Some(v.to_string()).filter(|s| !s.is_empty());
         match key {
             "source" => self.source = value.into(),
@@ -208,10 +161,10 @@ impl PublisherConfig {
                     "json" => Framing::Json,
                     "structured-json" => Framing::StructuredJson,
                     _ => {
-                        return Err(ConfigError::Value {
-                            key: key.into(),
-                            expected: "single-object, json or structured-json (Confluent framing needs schema ids: set it in code)",
-                        });
+                        return Err(ConfigError::value(
+                            key,
+                            "single-object, json or structured-json (Confluent framing needs schema ids: set it in code)",
+                        ));
                     }
                 }
             }
@@ -237,82 +190,7 @@ impl PublisherConfig {
         Ok(true)
     }
 
-    /// Set a transport property (passed through untouched).
-    pub fn property(&mut self, name: &str, value: &str) -> &mut Self {
-        self.properties.insert(name.into(), value.into());
-        self
+    fn properties(&mut self, table: &str) -> Option<&mut BTreeMap<String, String>> {
+        (table == "properties").then_some(&mut self.properties)
     }
-}
-
-/// Apply the `[section]` table of TOML text: `properties` (a table) into `properties`, every
-/// other key through `set`, which says whether it knows the key; an unknown key is an error
-/// naming `section.key`. Shared by the publisher's and the consumer's configuration.
-pub(crate) fn apply_toml_section(
-    text: &str,
-    section: &str,
-    properties: &mut BTreeMap<String, String>,
-    mut set: impl FnMut(&str, &str) -> Result<bool, ConfigError>,
-) -> Result<(), ConfigError> {
-    let doc: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::File {
-            path: "<text>".into(),
-            reason: e.message().to_string(),
-        })?;
-    let Some(table) = doc.get(section).and_then(|v| v.as_table()) else {
-        return Ok(());
-    };
-    for (key, value) in table {
-        if key == "properties" {
-            let props = value.as_table().ok_or_else(|| ConfigError::Value {
-                key: format!("{section}.properties"),
-                expected: "a table of strings",
-            })?;
-            for (k, v) in props {
-                properties.insert(k.clone(), setting_text(v));
-            }
-        } else if !set(key, &setting_text(value))? {
-            return Err(ConfigError::Value {
-                key: format!("{section}.{key}"),
-                expected: "a known setting of this section (see the PublisherConfig and ConsumerConfig docs)",
-            });
-        }
-    }
-    Ok(())
-}
-
-/// A TOML value as the text a setting takes: strings as they are, arrays joined by commas,
-/// anything else as TOML writes it.
-fn setting_text(v: &toml::Value) -> String {
-    match v {
-        toml::Value::String(s) => s.clone(),
-        toml::Value::Array(items) => items
-            .iter()
-            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join(","),
-        other => other.to_string(),
-    }
-}
-
-/// Apply environment variables named `<prefix>KEY` (`KEY` lower-cased is the setting) and
-/// `<prefix>PROP_A_B` (property `a.b`); names in `skip` are left alone.
-pub(crate) fn apply_env_vars(
-    vars: impl IntoIterator<Item = (String, String)>,
-    prefix: &str,
-    skip: &[&str],
-    properties: &mut BTreeMap<String, String>,
-    mut set: impl FnMut(&str, &str) -> Result<bool, ConfigError>,
-) -> Result<(), ConfigError> {
-    for (name, value) in vars {
-        let Some(rest) = name.strip_prefix(prefix) else {
-            continue;
-        };
-        if let Some(prop) = rest.strip_prefix("PROP_") {
-            properties.insert(prop.to_ascii_lowercase().replace('_', "."), value);
-        } else if !skip.contains(&rest) {
-            set(&rest.to_ascii_lowercase(), &value)?;
-        }
-    }
-    Ok(())
 }

@@ -2,6 +2,7 @@
 
 use crate::common::handlers::{Recorder, eventually};
 use crate::common::*;
+use carebus::Settings;
 use carebus::bus::{Bus, BusConfig, BusConsumer};
 use carebus::claim_check::LocalDirStore;
 use carebus::envelope::headers as h;
@@ -716,5 +717,5 @@ fn configuration_comes_from_toml_then_environment_and_passes_properties_through(
     let err = config
         .apply_env([("CAREBUS_RETRY_ATTEMPTS".to_string(), "many".to_string())])
         .unwrap_err();
-    assert!(err.to_string().contains("retry_attempts"), "{err}");
+    assert!(err.to_string().contains("CAREBUS_RETRY_ATTEMPTS"), "{err}");
 }

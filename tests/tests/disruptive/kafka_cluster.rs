@@ -1,6 +1,7 @@
 //! The Kafka transport on the three-node cluster: a stream of keyed events in while one broker is killed, every event out exactly once and in per-key order.
 
 use crate::kafka_support::{consume, spec, subscribe};
+use carebus::Settings;
 use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin};
 use carebus::transport::{Record, Transport};
 use carebus_tests::{kafka_cluster_bootstrap, services, unique_name};
@@ -42,7 +43,7 @@ async fn killing_a_broker_mid_stream_loses_nothing_and_keeps_per_key_order() {
     let mut config = KafkaConfig::new(&bootstrap);
     // acks=all and idempotence are the defaults; allow time for leader election.
     config.delivery_timeout = Duration::from_secs(60);
-    config.set("linger.ms", "2");
+    config.property("linger.ms", "2");
     let kafka = Arc::new(KafkaTransport::new(config).unwrap());
 
     // One producing task per key, each sending its events in order in pipelined batches.

@@ -1,6 +1,7 @@
 //! The single broker stopped and started again under a publishing service: events in while Kafka is down, the breaker open and every event kept, then all of them out once Kafka is back.
 
 use crate::kafka_support::{consume, create_topic, subscribe};
+use carebus::Settings;
 use carebus::envelope::headers as h;
 use carebus::kafka::{KafkaConfig, KafkaTransport};
 use carebus::publisher::BreakerState;
@@ -69,7 +70,7 @@ async fn broker_stopped_opens_the_breaker_keeps_events_and_delivers_them_when_it
 
     let mut kafka = KafkaConfig::new(&bootstrap);
     kafka.delivery_timeout = Duration::from_secs(3);
-    kafka.set("reconnect.backoff.max.ms", "500");
+    kafka.property("reconnect.backoff.max.ms", "500");
     let outbox = std::env::temp_dir().join(unique_name("carebus_outbox"));
     let mut config = PublisherConfig {
         outbox_dir: Some(outbox.clone()),

@@ -1,6 +1,7 @@
 //! The Kafka transport against the real single broker: records in, the same records (keys, headers, partitions, offsets) out; transactions all-or-nothing; at-least-once across a killed consumer.
 
 use crate::kafka_support::{consume, create_topic, subscribe, transport};
+use carebus::Settings;
 use carebus::bus::partition_for_key;
 use carebus::kafka::{KafkaConfig, KafkaTransport};
 use carebus::transport::{
@@ -137,7 +138,7 @@ async fn a_record_that_cannot_be_delivered_comes_back_as_it_was_sent() {
     // Nothing listens on this port: librdkafka takes (copies) the record, the transport frees
     // its own, and the delivery report fails once the message times out.
     let mut config = KafkaConfig::new("127.0.0.1:1");
-    config.set("message.timeout.ms", "1000");
+    config.property("message.timeout.ms", "1000");
     let kafka = KafkaTransport::new(config).unwrap();
     for partition in [None, Some(2)] {
         let mut record = Record::new("healthcare.unreachable", "patient-1", b"payload".to_vec());
@@ -441,7 +442,7 @@ async fn dropping_the_transport_delivers_what_is_still_queued() {
     let topic = unique_name("transport_drop_flush");
     create_topic(&bootstrap, &topic, 1, 1).await;
     let mut config = KafkaConfig::new(&bootstrap);
-    config.set("linger.ms", "200");
+    config.property("linger.ms", "200");
     let kafka = KafkaTransport::new(config).unwrap();
     let raw = kafka.producer().rdkafka();
     for i in 0..100u8 {

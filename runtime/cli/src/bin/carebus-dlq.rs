@@ -4,6 +4,7 @@
 //! `carebus-dlq redrive healthcare.patients.events.dlq [--reason handler-failed] [--event-type X]`
 //! republishes matching dead letters once per consumer group (`--group`).
 
+use carebus::Settings;
 use carebus::dead_letter::{DeadLetter, inspect, redrive};
 use carebus::kafka::{KafkaConfig, KafkaTransport};
 use carebus_cli::ClusterArgs;
@@ -71,7 +72,7 @@ async fn main() -> ExitCode {
     match cli.cluster.properties() {
         Ok(properties) => {
             for (k, v) in &properties {
-                config.set(k, v);
+                config.property(k, v);
             }
         }
         Err(e) => {

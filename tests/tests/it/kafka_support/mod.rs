@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use carebus::Settings;
 use carebus::kafka::{KafkaConfig, KafkaConsumer, KafkaTransport, TopicAdmin, TopicsSpec};
 use carebus::transport::{ConsumerEvent, ReceivedRecord, SubscribeConfig};
 use std::collections::BTreeMap;
@@ -28,7 +29,7 @@ pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, replicat
 pub fn transport(bootstrap: &str) -> KafkaTransport {
     let mut config = KafkaConfig::new(bootstrap);
     config.delivery_timeout = Duration::from_secs(20);
-    config.set("linger.ms", "1");
+    config.property("linger.ms", "1");
     KafkaTransport::new(config).expect("kafka transport")
 }
 
