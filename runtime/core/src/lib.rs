@@ -22,6 +22,7 @@ pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod headers;
 pub mod publish;
 pub mod topic;
 pub mod transport;

@@ -52,8 +52,8 @@ pub type HeaderName = std::borrow::Cow<'static, str>;
 /// A received header's name: borrowed when it is one of the CloudEvents or carebus names,
 /// owned otherwise.
 pub fn header_name(name: &str) -> HeaderName {
-    match crate::envelope::known_index(name) {
-        Some(i) => HeaderName::Borrowed(crate::envelope::headers::ALL[i]),
+    match crate::headers::known_index(name) {
+        Some(i) => HeaderName::Borrowed(crate::headers::ALL[i]),
         None => HeaderName::Owned(name.to_owned()),
     }
 }
@@ -333,15 +333,43 @@ impl SubscribeConfig {
     }
 }
 
-/// Why a transport operation failed. Texts name topics, partitions and sizes, never payloads.
+/// Why a transport operation failed: what kind of failure, which operation (e.g. `produce to
+/// healthcare.patients.events`), the transport's own error code and text when it gave one, and
+/// whether a retry may succeed. Texts name topics, partitions and sizes, never payloads.
+///
+/// ```
+/// use carebus_core::transport::{ErrorCode, TransportError, TransportErrorKind};
+///
+/// let e = TransportError::new(TransportErrorKind::Timeout, "produce to healthcare.patients.events")
+///     .with_code(ErrorCode::new(-192, "MessageTimedOut"))
+///     .with_detail("Local: Message timed out");
+/// assert!(e.is_retriable());
+/// assert_eq!(e.operation(), "produce to healthcare.patients.events");
+/// assert_eq!(e.code().map(|c| c.code), Some(-192));
+/// assert_eq!(
+///     e.to_string(),
+///     "produce to healthcare.patients.events: timed out: Local: Message timed out (MessageTimedOut, code -192)"
+/// );
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportError {
+    kind: TransportErrorKind,
+    operation: String,
+    detail: Option<String>,
+    code: Option<ErrorCode>,
+    retriable: Option<bool>,
+}
+
+/// The kind of a [`TransportError`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TransportError {
+#[non_exhaustive]
+pub enum TransportErrorKind {
     /// The broker (or bus) cannot be reached right now; worth retrying.
-    #[error("transport unreachable: {0}")]
-    Unreachable(String),
+    #[error("transport unreachable")]
+    Unreachable,
     /// An operation timed out; worth retrying.
-    #[error("timed out: {0}")]
-    Timeout(String),
+    #[error("timed out")]
+    Timeout,
     /// The local send queue is full; worth retrying after a pause.
     #[error("producer queue is full; retry after a pause or raise the queue size")]
     QueueFull,
@@ -349,34 +377,133 @@ pub enum TransportError {
     #[error("record of {size} bytes exceeds the limit of {max} bytes")]
     MessageTooLarge { size: usize, max: usize },
     /// The topic does not exist and will not be created.
-    #[error("unknown topic {0}; create it first (see schemas/topics.toml)")]
-    UnknownTopic(String),
+    #[error(
+        "unknown topic {topic}; create it first (`carebus-topics apply`, see schemas/topics.toml)"
+    )]
+    UnknownTopic { topic: String },
     /// The partition does not exist in the topic.
     #[error("topic {topic} has no partition {partition}")]
     UnknownPartition { topic: String, partition: i32 },
     /// A transaction was aborted; none of its records is visible.
-    #[error("transaction aborted: {0}")]
-    TransactionAborted(String),
+    #[error("transaction aborted")]
+    TransactionAborted,
     /// The consumer or producer was closed.
     #[error("transport handle is closed")]
     Closed,
-    /// Anything else the transport reports; `retriable` says whether a retry may succeed.
-    #[error("{message}")]
-    Other { message: String, retriable: bool },
+    /// The transport refused the operation (not authorised, bad configuration, a broker error
+    /// without a kind of its own); see the code and detail.
+    #[error("failed")]
+    Other,
 }
 
-impl TransportError {
-    /// Whether retrying the same operation may succeed.
+impl TransportErrorKind {
+    /// Whether a failure of this kind may succeed when retried.
     pub fn is_retriable(&self) -> bool {
-        match self {
-            TransportError::Unreachable(_)
-            | TransportError::Timeout(_)
-            | TransportError::QueueFull => true,
-            TransportError::Other { retriable, .. } => *retriable,
-            _ => false,
+        matches!(
+            self,
+            TransportErrorKind::Unreachable
+                | TransportErrorKind::Timeout
+                | TransportErrorKind::QueueFull
+        )
+    }
+}
+
+/// A transport's own error code: for Kafka librdkafka's `rd_kafka_resp_err_t` (negative for
+/// client-side errors, the Kafka protocol's error code otherwise) and its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorCode {
+    pub code: i32,
+    pub name: String,
+}
+
+impl ErrorCode {
+    pub fn new(code: i32, name: impl Into<String>) -> ErrorCode {
+        ErrorCode {
+            code,
+            name: name.into(),
         }
     }
 }
+
+impl TransportError {
+    /// A failure of `kind` while doing `operation`.
+    pub fn new(kind: TransportErrorKind, operation: impl Into<String>) -> TransportError {
+        TransportError {
+            kind,
+            operation: operation.into(),
+            detail: None,
+            code: None,
+            retriable: None,
+        }
+    }
+
+    /// A failure the transport describes only in text; `retriable` says whether a retry may
+    /// succeed.
+    pub fn other(
+        operation: impl Into<String>,
+        detail: impl Into<String>,
+        retriable: bool,
+    ) -> TransportError {
+        TransportError::new(TransportErrorKind::Other, operation)
+            .with_detail(detail)
+            .with_retriable(retriable)
+    }
+
+    /// The transport's own text about the failure (never a payload).
+    pub fn with_detail(mut self, detail: impl Into<String>) -> TransportError {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// The transport's own error code.
+    pub fn with_code(mut self, code: ErrorCode) -> TransportError {
+        self.code = Some(code);
+        self
+    }
+
+    /// Whether a retry may succeed, where the transport knows better than the kind.
+    pub fn with_retriable(mut self, retriable: bool) -> TransportError {
+        self.retriable = Some(retriable);
+        self
+    }
+
+    pub fn kind(&self) -> &TransportErrorKind {
+        &self.kind
+    }
+
+    /// What was being done, e.g. `produce to healthcare.patients.events`.
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    pub fn detail(&self) -> Option<&str> {
+        self.detail.as_deref()
+    }
+
+    pub fn code(&self) -> Option<&ErrorCode> {
+        self.code.as_ref()
+    }
+
+    /// Whether retrying the same operation may succeed.
+    pub fn is_retriable(&self) -> bool {
+        self.retriable.unwrap_or_else(|| self.kind.is_retriable())
+    }
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.operation, self.kind)?;
+        if let Some(detail) = &self.detail {
+            write!(f, ": {detail}")?;
+        }
+        if let Some(code) = &self.code {
+            write!(f, " ({}, code {})", code.name, code.code)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for TransportError {}
 
 /// The producer side of a transport, plus partition lookup and the consumer factory.
 ///

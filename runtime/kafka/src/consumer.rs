@@ -4,10 +4,10 @@
 //! consumer logic stored (after its handler succeeded) are ever committed. The rebalance
 //! callback commits them synchronously before revoked partitions move to another member.
 
+use crate::blocking::blocking;
 use crate::config::KafkaConfig;
 use crate::error::transport_error;
 use crate::pause::{Arrival, PauseBuffer};
-use crate::producer::blocking;
 use carebus_core::transport::{
     ConsumerEvent, LentHeaders, Polled, ReceivedRecord, RecordView, SubscribeConfig,
     TopicPartition, TransportError, lend,
@@ -153,12 +153,12 @@ impl KafkaConsumer {
         let consumer: StreamConsumer<GroupContext> = config
             .consumer_config(subscribe)
             .create_with_context(context)
-            .map_err(|e| TransportError::Other {
-                message: format!(
-                    "cannot create the Kafka consumer for group {} (check the kafka properties): {e}",
-                    subscribe.group_id
-                ),
-                retriable: false,
+            .map_err(|e| {
+                transport_error(
+                    &format!("create the Kafka consumer of group {}", subscribe.group_id),
+                    &e,
+                )
+                .with_detail("check the kafka properties")
             })?;
         let topics: Vec<&str> = subscribe.topics.iter().map(String::as_str).collect();
         consumer
@@ -181,17 +181,18 @@ impl KafkaConsumer {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or(TransportError::Closed)
+            .ok_or_else(closed)
     }
 
     /// The group's identity for committing offsets inside a producer transaction.
     pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata, TransportError> {
-        self.current()?
-            .group_metadata()
-            .ok_or_else(|| TransportError::Other {
-                message: format!("group {} has no metadata yet", self.group_id),
-                retriable: true,
-            })
+        self.current()?.group_metadata().ok_or_else(|| {
+            TransportError::other(
+                format!("read the metadata of group {}", self.group_id),
+                "the group has no metadata yet",
+                true,
+            )
+        })
     }
 
     /// Next notice or record; see [`carebus_core::transport::TransportConsumer::poll`].
@@ -218,7 +219,7 @@ impl KafkaConsumer {
         // most records this way, one call per record).
         if timeout.is_zero() {
             let current = self.consumer.read().unwrap_or_else(PoisonError::into_inner);
-            let consumer = current.as_deref().ok_or(TransportError::Closed)?;
+            let consumer = current.as_deref().ok_or_else(closed)?;
             let visit = match self.before_fetching(consumer, visit) {
                 ControlFlow::Break(ready) => return ready,
                 ControlFlow::Continue(visit) => visit,
@@ -362,7 +363,11 @@ impl KafkaConsumer {
     /// Commit stored offsets now and wait for the broker.
     pub async fn commit(&self) -> Result<(), TransportError> {
         let consumer = self.current()?;
-        match blocking(move || consumer.commit_consumer_state(CommitMode::Sync)).await? {
+        match blocking("commit offsets", move || {
+            consumer.commit_consumer_state(CommitMode::Sync)
+        })
+        .await?
+        {
             Err(e) if !is_no_offset(&e) => Err(transport_error("commit offsets", &e)),
             _ => Ok(()),
         }
@@ -373,9 +378,11 @@ impl KafkaConsumer {
         let consumer = self.current()?;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition(&tp.topic, tp.partition);
-        let list = blocking(move || consumer.committed_offsets(tpl, GROUP_CALL_TIMEOUT))
-            .await?
-            .map_err(|e| transport_error("read committed offsets", &e))?;
+        let list = blocking("read committed offsets", move || {
+            consumer.committed_offsets(tpl, GROUP_CALL_TIMEOUT)
+        })
+        .await?
+        .map_err(|e| transport_error("read committed offsets", &e))?;
         Ok(list
             .find_partition(&tp.topic, tp.partition)
             .and_then(|e| match e.offset() {
@@ -436,13 +443,13 @@ impl KafkaConsumer {
         else {
             return Ok(());
         };
-        let committed = blocking({
+        let committed = blocking("commit offsets before leaving the group", {
             let consumer = consumer.clone();
             move || consumer.commit_consumer_state(CommitMode::Sync)
         })
         .await?;
         // Dropping the last handle runs rd_kafka_consumer_close: revoke, leave the group.
-        blocking(move || {
+        blocking("leave the group", move || {
             consumer.unsubscribe();
             drop(consumer);
         })
@@ -477,4 +484,12 @@ fn is_no_offset(e: &KafkaError) -> bool {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// This member left its group (closed), or was never created.
+fn closed() -> TransportError {
+    TransportError::new(
+        carebus_core::transport::TransportErrorKind::Closed,
+        "use a closed Kafka consumer",
+    )
 }

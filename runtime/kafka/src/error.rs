@@ -1,6 +1,6 @@
 //! rdkafka errors in, the transport's [`TransportError`] out, with retriable failures (broker down, timeouts, leader moves) marked so the publisher retries and its breaker counts them.
 
-use carebus_core::transport::TransportError;
+use carebus_core::transport::{ErrorCode, TransportError, TransportErrorKind};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode as Code};
 
 /// Whether a failure with this code may succeed when retried.
@@ -38,50 +38,48 @@ pub fn is_retriable_code(code: Code) -> bool {
     )
 }
 
+/// librdkafka's error code as the transport error keeps it: its number and name.
+pub fn error_code(code: Code) -> ErrorCode {
+    ErrorCode::new(code as i32, format!("{code:?}"))
+}
+
 /// Map an rdkafka error of `operation` (e.g. "produce to healthcare.patients.events") to a
-/// transport error. `size` and `max` describe the record for size errors.
+/// transport error keeping librdkafka's code and text.
 pub fn transport_error(operation: &str, error: &KafkaError) -> TransportError {
     if let KafkaError::Transaction(e) = error {
-        let message = format!("{operation}: {}", e.string());
-        return if e.txn_requires_abort() {
-            TransportError::TransactionAborted(message)
+        let kind = if e.txn_requires_abort() {
+            TransportErrorKind::TransactionAborted
         } else {
-            TransportError::Other {
-                message,
-                retriable: e.is_retriable() && !e.is_fatal(),
-            }
+            TransportErrorKind::Other
         };
+        return TransportError::new(kind, operation)
+            .with_code(error_code(e.code()))
+            .with_detail(e.string())
+            .with_retriable(e.is_retriable() && !e.is_fatal());
     }
-    let Some(code) = error.rdkafka_error_code() else {
-        return TransportError::Other {
-            message: format!("{operation}: {error}"),
-            retriable: false,
-        };
-    };
-    code_error(operation, code)
+    match error.rdkafka_error_code() {
+        Some(code) => code_error(operation, code).with_detail(error.to_string()),
+        None => TransportError::other(operation, error.to_string(), false),
+    }
 }
 
 /// Map a bare error code (delivery reports, admin results) to a transport error.
 pub fn code_error(operation: &str, code: Code) -> TransportError {
-    let message = format!("{operation}: {code}");
-    match code {
-        Code::QueueFull => TransportError::QueueFull,
+    let kind = match code {
+        Code::QueueFull => TransportErrorKind::QueueFull,
         Code::BrokerTransportFailure
         | Code::AllBrokersDown
         | Code::Resolve
-        | Code::NetworkException => TransportError::Unreachable(message),
+        | Code::NetworkException => TransportErrorKind::Unreachable,
         Code::MessageTimedOut
         | Code::OperationTimedOut
         | Code::RequestTimedOut
-        | Code::TimedOutQueue => TransportError::Timeout(message),
-        Code::UnknownTopic | Code::UnknownTopicOrPartition => {
-            TransportError::UnknownTopic(operation.to_string())
-        }
-        _ => TransportError::Other {
-            message,
-            retriable: is_retriable_code(code),
-        },
-    }
+        | Code::TimedOutQueue => TransportErrorKind::Timeout,
+        _ => TransportErrorKind::Other,
+    };
+    TransportError::new(kind, operation)
+        .with_code(error_code(code))
+        .with_retriable(is_retriable_code(code))
 }
 
 #[cfg(test)]
@@ -110,9 +108,19 @@ mod tests {
             let e = transport_error("produce to t", &KafkaError::MessageProduction(code));
             assert!(!e.is_retriable(), "{code:?} → {e:?}");
         }
-        assert!(matches!(
-            code_error("produce to t", Code::AllBrokersDown),
-            TransportError::Unreachable(m) if m.contains("produce to t")
-        ));
+        let e = code_error("produce to t", Code::AllBrokersDown);
+        assert_eq!(e.kind(), &TransportErrorKind::Unreachable);
+        assert_eq!(e.operation(), "produce to t");
+        assert_eq!(e.code().map(|c| c.code), Some(Code::AllBrokersDown as i32));
+        assert!(e.to_string().contains("AllBrokersDown"), "{e}");
+        let e = transport_error(
+            "produce to t",
+            &KafkaError::MessageProduction(Code::TopicAuthorizationFailed),
+        );
+        assert_eq!(e.kind(), &TransportErrorKind::Other);
+        assert_eq!(
+            e.code().map(|c| c.name.as_str()),
+            Some("TopicAuthorizationFailed")
+        );
     }
 }

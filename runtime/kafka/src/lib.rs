@@ -6,6 +6,7 @@
 //! property can be passed through as a string ([`KafkaConfig`]).
 
 pub mod admin;
+mod blocking;
 pub mod config;
 pub mod consumer;
 pub mod error;
@@ -86,7 +87,7 @@ impl Transport for KafkaTransport {
     async fn partition_count(&self, topic: &str) -> Result<i32, TransportError> {
         let producer = self.producer.rdkafka();
         let name = topic.to_string();
-        let metadata = producer::blocking(move || {
+        let metadata = blocking::blocking("look up topic metadata", move || {
             producer
                 .client()
                 .fetch_metadata(Some(&name), Duration::from_secs(10))
@@ -97,7 +98,12 @@ impl Transport for KafkaTransport {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
                 Ok(t.partitions().len() as i32)
             }
-            _ => Err(TransportError::UnknownTopic(topic.to_string())),
+            _ => Err(TransportError::new(
+                carebus_core::transport::TransportErrorKind::UnknownTopic {
+                    topic: topic.to_string(),
+                },
+                format!("look up the partitions of {topic}"),
+            )),
         }
     }
 

@@ -1,10 +1,11 @@
 //! Records in, Kafka delivery reports out: one shared idempotent producer per process (recreated after a fatal error) and a transactional producer for all-or-nothing batches.
 
+use crate::blocking::blocking;
 use crate::config::KafkaConfig;
 use crate::consumer::KafkaConsumer;
 use crate::error::{code_error, transport_error};
 use carebus_core::transport::{
-    Record, RecordPosition, TopicPartition, TransportError, Unsent, header_name,
+    Record, RecordPosition, TopicPartition, TransportError, TransportErrorKind, Unsent, header_name,
 };
 use rdkafka::Message;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -111,7 +112,7 @@ impl KafkaProducer {
     /// Wait until every record sent so far is delivered or failed.
     pub async fn flush(&self, timeout: Duration) -> Result<(), TransportError> {
         let producer = self.rdkafka();
-        blocking(move || producer.flush(timeout))
+        blocking("flush the producer", move || producer.flush(timeout))
             .await?
             .map_err(|e| transport_error("flush the producer", &e))
     }
@@ -131,16 +132,21 @@ impl KafkaProducer {
                 });
                 let p = Arc::new(create(&self.config, Some(&id))?);
                 let init = p.clone();
-                blocking(move || init.init_transactions(TXN_TIMEOUT))
-                    .await?
-                    .map_err(|e| transport_error("initialise transactions", &e))?;
+                blocking("start the transactional producer", move || {
+                    init.init_transactions(TXN_TIMEOUT)
+                })
+                .await?
+                .map_err(|e| transport_error("initialise transactions", &e))?;
                 slot.producer = Some(p.clone());
                 p
             }
         };
         if slot.open {
             let abort = producer.clone();
-            let aborted = blocking(move || abort.abort_transaction(TXN_TIMEOUT)).await?;
+            let aborted = blocking("abort the transaction", move || {
+                abort.abort_transaction(TXN_TIMEOUT)
+            })
+            .await?;
             if let Err(e) = aborted {
                 slot.producer = None;
                 slot.open = false;
@@ -180,7 +186,11 @@ impl KafkaProducer {
                 Err(e) => {
                     let reason = e.to_string();
                     txn.abort().await?;
-                    return Err(TransportError::TransactionAborted(reason));
+                    return Err(TransportError::new(
+                        TransportErrorKind::TransactionAborted,
+                        "send records in a transaction",
+                    )
+                    .with_detail(reason));
                 }
             }
         }
@@ -256,16 +266,21 @@ impl KafkaTransaction<'_> {
                 .map_err(|e| transport_error("list offsets for the transaction", &e))?;
         }
         let producer = self.producer.clone();
-        blocking(move || producer.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT))
-            .await?
-            .map_err(|e| transport_error("send offsets to the transaction", &e))
+        blocking("send offsets to the transaction", move || {
+            producer.send_offsets_to_transaction(&tpl, &group, TXN_TIMEOUT)
+        })
+        .await?
+        .map_err(|e| transport_error("send offsets to the transaction", &e))
     }
 
     /// Make every record of the transaction visible. A failure that requires an abort aborts
     /// and reports [`TransportError::TransactionAborted`].
     pub async fn commit(mut self) -> Result<(), TransportError> {
         let producer = self.producer.clone();
-        let result = blocking(move || producer.commit_transaction(TXN_TIMEOUT)).await?;
+        let result = blocking("commit the transaction", move || {
+            producer.commit_transaction(TXN_TIMEOUT)
+        })
+        .await?;
         match result {
             Ok(()) => {
                 self.slot.open = false;
@@ -279,9 +294,13 @@ impl KafkaTransaction<'_> {
                     return Err(error);
                 }
                 self.abort_inner().await?;
-                Err(match error {
-                    TransportError::TransactionAborted(m) => TransportError::TransactionAborted(m),
-                    other => TransportError::TransactionAborted(other.to_string()),
+                Err(match error.kind() {
+                    TransportErrorKind::TransactionAborted => error,
+                    _ => TransportError::new(
+                        TransportErrorKind::TransactionAborted,
+                        "commit the transaction",
+                    )
+                    .with_detail(error.to_string()),
                 })
             }
         }
@@ -294,7 +313,10 @@ impl KafkaTransaction<'_> {
 
     async fn abort_inner(&mut self) -> Result<(), TransportError> {
         let producer = self.producer.clone();
-        let result = blocking(move || producer.abort_transaction(TXN_TIMEOUT)).await?;
+        let result = blocking("abort the transaction", move || {
+            producer.abort_transaction(TXN_TIMEOUT)
+        })
+        .await?;
         self.slot.open = false;
         result.map_err(|e| {
             self.slot.producer = None;
@@ -311,9 +333,9 @@ fn create(
         Some(id) => config.transactional_config(id),
         None => config.producer_config(),
     };
-    client.create().map_err(|e| TransportError::Other {
-        message: format!("cannot create the Kafka producer (check the kafka properties): {e}"),
-        retriable: false,
+    client.create().map_err(|e| {
+        let error = transport_error("create the Kafka producer", &e);
+        error.with_detail("check the kafka properties")
     })
 }
 
@@ -321,10 +343,13 @@ fn create(
 fn check_size(record: &Record, config: &KafkaConfig) -> Result<(), TransportError> {
     let size = record.size();
     if size > config.message_max_bytes {
-        return Err(TransportError::MessageTooLarge {
-            size,
-            max: config.message_max_bytes,
-        });
+        return Err(TransportError::new(
+            TransportErrorKind::MessageTooLarge {
+                size,
+                max: config.message_max_bytes,
+            },
+            format!("produce to {}", record.topic),
+        ));
     }
     Ok(())
 }
@@ -370,10 +395,11 @@ async fn enqueue(
 }
 
 fn closed_before_report(topic: &str) -> TransportError {
-    TransportError::Other {
-        message: format!("the Kafka producer was closed before {topic} acknowledged the record"),
-        retriable: true,
-    }
+    TransportError::other(
+        format!("produce to {topic}"),
+        "the Kafka producer was closed before the broker acknowledged the record",
+        true,
+    )
 }
 
 /// The record a failed delivery report gives back (librdkafka's copy), as it was sent: its
@@ -442,24 +468,33 @@ fn is_queue_full(e: &KafkaError) -> bool {
 
 /// What a failed produce means for the caller, naming the topic (never the record's data).
 fn produce_error(e: &KafkaError, record: &Record, config: &KafkaConfig) -> TransportError {
-    match e.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::UnknownPartition) => TransportError::UnknownPartition {
+    let operation = format!("produce to {}", record.topic);
+    let kind = match e.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::UnknownPartition) => TransportErrorKind::UnknownPartition {
             topic: record.topic.clone(),
             partition: record.partition.unwrap_or(-1),
         },
         Some(RDKafkaErrorCode::MessageSizeTooLarge | RDKafkaErrorCode::InvalidMessageSize) => {
-            TransportError::MessageTooLarge {
+            TransportErrorKind::MessageTooLarge {
                 size: record.size(),
                 max: config.message_max_bytes,
             }
         }
         Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => {
-            TransportError::UnknownTopic(record.topic.clone())
+            TransportErrorKind::UnknownTopic {
+                topic: record.topic.clone(),
+            }
         }
         Some(code) if !matches!(e, KafkaError::Transaction(_)) => {
-            code_error(&format!("produce to {}", record.topic), code)
+            return code_error(&operation, code);
         }
-        _ => transport_error(&format!("produce to {}", record.topic), e),
+        _ => return transport_error(&operation, e),
+    };
+    let code = e.rdkafka_error_code().map(crate::error::error_code);
+    let error = TransportError::new(kind, operation);
+    match code {
+        Some(code) => error.with_code(code),
+        None => error,
     }
 }
 
@@ -468,16 +503,4 @@ fn is_fatal(e: &KafkaError) -> bool {
         KafkaError::Transaction(t) => t.is_fatal(),
         other => other.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal),
     }
-}
-
-/// Run a blocking librdkafka call off the async threads.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, TransportError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| TransportError::Other {
-            message: format!("a Kafka client call panicked or was cancelled: {e}"),
-            retriable: false,
-        })
 }

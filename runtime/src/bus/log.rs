@@ -3,7 +3,7 @@
 use super::partitioner::partition_for_key;
 use crate::transport::{
     ConsumerEvent, OffsetReset, ReceivedRecord, Record, RecordPosition, TopicPartition,
-    TransportError,
+    TransportError, TransportErrorKind,
 };
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -103,9 +103,10 @@ impl BusState {
 
     pub(super) fn check_reachable(&self) -> Result<(), TransportError> {
         if self.unreachable {
-            Err(TransportError::Unreachable(
-                "the in-process bus is marked unreachable".into(),
-            ))
+            Err(
+                TransportError::new(TransportErrorKind::Unreachable, "use the in-process bus")
+                    .with_detail("the bus is marked unreachable"),
+            )
         } else {
             Ok(())
         }
@@ -125,7 +126,12 @@ impl BusState {
             return Ok(());
         }
         if !self.config.auto_create_topics {
-            return Err(TransportError::UnknownTopic(topic.to_string()));
+            return Err(TransportError::new(
+                TransportErrorKind::UnknownTopic {
+                    topic: topic.to_string(),
+                },
+                format!("produce to {topic}"),
+            ));
         }
         self.create_topic(topic, self.config.default_partitions);
         Ok(())
@@ -140,17 +146,23 @@ impl BusState {
     fn place(&mut self, record: &Record) -> Result<i32, TransportError> {
         let size = record.size();
         if size > self.config.max_record_bytes {
-            return Err(TransportError::MessageTooLarge {
-                size,
-                max: self.config.max_record_bytes,
-            });
+            return Err(TransportError::new(
+                TransportErrorKind::MessageTooLarge {
+                    size,
+                    max: self.config.max_record_bytes,
+                },
+                format!("produce to {}", record.topic),
+            ));
         }
         let count = self.partition_count(&record.topic)?;
         match (record.partition, &record.key) {
-            (Some(p), _) if p < 0 || p >= count => Err(TransportError::UnknownPartition {
-                topic: record.topic.clone(),
-                partition: p,
-            }),
+            (Some(p), _) if p < 0 || p >= count => Err(TransportError::new(
+                TransportErrorKind::UnknownPartition {
+                    topic: record.topic.clone(),
+                    partition: p,
+                },
+                format!("produce to {}", record.topic),
+            )),
             (Some(p), _) => Ok(p),
             (None, Some(key)) => Ok(partition_for_key(key, count)),
             (None, None) => {
@@ -200,10 +212,10 @@ impl BusState {
         self.check_reachable()?;
         let mut placed = Vec::with_capacity(records.len());
         for r in &records {
-            placed.push(
-                self.place(r)
-                    .map_err(|e| TransportError::TransactionAborted(e.to_string()))?,
-            );
+            placed.push(self.place(r).map_err(|e| {
+                TransportError::new(TransportErrorKind::TransactionAborted, "send a transaction")
+                    .with_detail(e.to_string())
+            })?);
         }
         Ok(placed
             .into_iter()
@@ -344,7 +356,7 @@ impl BusState {
         self.groups
             .get_mut(group)
             .and_then(|g| g.members.get_mut(&id))
-            .ok_or(TransportError::Closed)
+            .ok_or_else(closed)
     }
 
     /// The next notice or record for a member, advancing its position; `None` when idle.
@@ -355,9 +367,9 @@ impl BusState {
     ) -> Result<Option<ConsumerEvent>, TransportError> {
         self.check_reachable()?;
         let Some(g) = self.groups.get_mut(group) else {
-            return Err(TransportError::Closed);
+            return Err(closed());
         };
-        let m = g.members.get_mut(&id).ok_or(TransportError::Closed)?;
+        let m = g.members.get_mut(&id).ok_or_else(closed)?;
         if let Some(n) = m.notices.pop_front() {
             return Ok(Some(n));
         }
@@ -401,10 +413,11 @@ impl BusState {
         let m = self.member(group, id)?;
         if !m.assignment.contains(tp) {
             // Kafka rejects storing offsets for partitions not assigned (after a revoke).
-            return Err(TransportError::Other {
-                message: format!("partition {tp} is not assigned to this consumer"),
-                retriable: false,
-            });
+            return Err(TransportError::other(
+                format!("store the offset of {tp}"),
+                "the partition is not assigned to this consumer",
+                false,
+            ));
         }
         m.stored.insert(tp.clone(), next);
         Ok(())
@@ -418,7 +431,7 @@ impl BusState {
             .iter()
             .map(|(tp, o)| (tp.clone(), *o))
             .collect();
-        let g = self.groups.get_mut(group).ok_or(TransportError::Closed)?;
+        let g = self.groups.get_mut(group).ok_or_else(closed)?;
         for (tp, off) in stored {
             g.committed.insert(tp, off);
         }
@@ -456,10 +469,11 @@ impl BusState {
     ) -> Result<(), TransportError> {
         let m = self.member(group, id)?;
         if !m.assignment.contains(tp) {
-            return Err(TransportError::Other {
-                message: format!("cannot seek {tp}: not assigned to this consumer"),
-                retriable: false,
-            });
+            return Err(TransportError::other(
+                format!("seek {tp}"),
+                "the partition is not assigned to this consumer",
+                false,
+            ));
         }
         m.positions.insert(tp.clone(), offset);
         Ok(())
@@ -526,4 +540,12 @@ impl BusState {
                 .end(),
         )
     }
+}
+
+/// A group member that left (or never joined) the bus.
+fn closed() -> TransportError {
+    TransportError::new(
+        TransportErrorKind::Closed,
+        "use a consumer of the in-process bus",
+    )
 }

@@ -130,6 +130,10 @@ impl Burst {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn closed() -> TransportError {
+        TransportError::new(crate::transport::TransportErrorKind::Closed, "poll")
+    }
     use crate::transport::TopicPartition;
 
     fn view<'a>(
@@ -182,7 +186,7 @@ mod tests {
         burst.push(views[1]);
         burst.push_notice(revoked.clone());
         burst.push(views[2]);
-        burst.push_error(TransportError::Closed);
+        burst.push_error(closed());
         burst.push(views[3]);
         assert_eq!(burst.records(), 4);
         let expected = vec![
@@ -190,7 +194,7 @@ mod tests {
             format!("{:?}", views[1]),
             format!("notice {revoked:?}"),
             format!("{:?}", views[2]),
-            format!("error {}", TransportError::Closed),
+            format!("error {}", closed()),
             format!("{:?}", views[3]),
         ];
         assert_eq!(drain(&mut burst), expected);

@@ -147,14 +147,12 @@ impl Poller {
                 match self.bursts.try_recv() {
                     Ok(burst) => burst,
                     Err(mpsc::error::TryRecvError::Empty) => return Ok(None),
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        return Err(TransportError::Closed);
-                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => return Err(thread_gone()),
                 }
             } else {
                 match tokio::time::timeout(timeout, self.bursts.recv()).await {
                     Ok(Some(burst)) => burst,
-                    Ok(None) => return Err(TransportError::Closed),
+                    Ok(None) => return Err(thread_gone()),
                     Err(_) => return Ok(None),
                 }
             };
@@ -211,4 +209,12 @@ async fn poll_thread<C: TransportConsumer>(
             tokio::time::sleep(poll_timeout).await;
         }
     }
+}
+
+/// The polling thread stopped handing bursts over (it ended or panicked).
+fn thread_gone() -> TransportError {
+    TransportError::new(
+        crate::transport::TransportErrorKind::Closed,
+        "take records from the polling thread",
+    )
 }

@@ -3,7 +3,7 @@
 use carebus::bus::{Bus, BusConfig, murmur2, partition_for_key};
 use carebus::transport::{
     ConsumerEvent, Record, SubscribeConfig, TopicPartition, Transport, TransportConsumer,
-    TransportError,
+    TransportErrorKind,
 };
 use std::time::Duration;
 
@@ -156,7 +156,7 @@ async fn a_transaction_is_all_or_nothing() {
         ])
         .await
         .unwrap_err();
-    assert!(matches!(err, TransportError::TransactionAborted(_)));
+    assert_eq!(err.kind(), &TransportErrorKind::TransactionAborted);
     assert_eq!(
         bus.topic_records("t").len(),
         2,

@@ -9,7 +9,8 @@ use carebus::envelope::headers as h;
 use carebus::publisher::BreakerState;
 use carebus::testing::{RecordingPublisher, TestConsumer, run_handler};
 use carebus::transport::{
-    Record, RecordPosition, SubscribeConfig, Transport, TransportError, header_str,
+    Record, RecordPosition, SubscribeConfig, Transport, TransportError, TransportErrorKind,
+    header_str,
 };
 use carebus::{
     Consumer, ConsumerConfig, ContextFields, HandlerContext, Publish, PublishError, PublishOptions,
@@ -45,9 +46,10 @@ impl Flaky {
     fn check(&self) -> Result<(), TransportError> {
         let n = self.sends.fetch_add(1, Ordering::SeqCst) + 1;
         if self.down.load(Ordering::SeqCst) || n == self.fail_send.load(Ordering::SeqCst) {
-            Err(TransportError::Unreachable(
-                "broker 127.0.0.1:9092 refused the connection".into(),
-            ))
+            Err(
+                TransportError::new(TransportErrorKind::Unreachable, "produce")
+                    .with_detail("broker 127.0.0.1:9092 refused the connection"),
+            )
         } else {
             Ok(())
         }
