@@ -1,9 +1,9 @@
 //! The demo's event-sourcing side: patient events in, appended to the embedded event store per patient stream, and a patient chart aggregate rebuilt from them.
 
 use carebus::store::{
-    Aggregate, EventContext, EventStore, ExpectedVersion, MemoryEventStore, NewEvent, stream_name,
+    Aggregate, EventStore, ExpectedVersion, MemoryEventStore, NewEvent, stream_name,
 };
-use carebus::{DomainEvent, HandlerContext, HandlerError, HandlerResult};
+use carebus::{DomainEvent, HandlerContext, HandlerResult};
 use carebus_schemas::*;
 use serde::{Deserialize, Serialize};
 
@@ -50,24 +50,12 @@ pub struct StoreWriter(pub MemoryEventStore);
 
 impl StoreWriter {
     async fn append<E: DomainEvent>(&self, ctx: &HandlerContext, event: &E) -> HandlerResult {
-        let mut context = EventContext::new(ctx.source().unwrap_or("carebus"));
-        if let Some(t) = ctx.tenant_id() {
-            context = context.tenant(t);
-        }
-        if let Some(c) = ctx.correlation_id() {
-            context = context.correlation(c);
-        }
-        let mut new = NewEvent::from_event(event, &context)
-            .map_err(|e| HandlerError::permanent(e.to_string()))?;
-        if let Ok(id) = carebus::Uuid::parse(ctx.event_id()) {
-            new = new.with_event_id(id);
-        }
         let stream = stream_name(E::AGGREGATE_TYPE, &event.aggregate_id());
+        let handled = NewEvent::from_handled(ctx, event)?;
         self.0
-            .append(&stream, ExpectedVersion::Any, vec![new])
-            .await
-            .map(|_| ())
-            .map_err(|e| HandlerError::retriable(e.to_string()))
+            .append(&stream, ExpectedVersion::Any, vec![handled])
+            .await?;
+        Ok(())
     }
 }
 

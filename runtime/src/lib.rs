@@ -44,7 +44,7 @@ pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
 pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
-pub use publish::{Delivery, Publish, PublishError, PublishOptions};
+pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use publisher::{Publisher, PublisherConfig};
 pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};

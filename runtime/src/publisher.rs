@@ -34,7 +34,7 @@ pub use request::REPLY_TO_HEADER;
 use crate::claim_check::{self, LocalDirStore, SharedClaimCheck};
 use crate::envelope::{Envelope, EventMetadata, child_traceparent, headers, new_traceparent};
 use crate::event::DomainEvent;
-use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
+use crate::publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 use crate::transport::{Record, Transport, Unsent, header_str};
 use crate::types::{Timestamp, Uuid};
 use std::future::Future;
@@ -71,8 +71,9 @@ impl<T: Transport> Clone for Publisher<T> {
     }
 }
 
-fn storage(e: std::io::Error) -> PublishError {
-    PublishError::Storage(e.to_string())
+/// A failure of the local store `what` (the outbox, the claim-check store).
+fn storage(what: &'static str) -> impl FnOnce(std::io::Error) -> PublishError {
+    move |source| PublishError::Storage { what, source }
 }
 
 impl<T: Transport> Publisher<T> {
@@ -81,9 +82,9 @@ impl<T: Transport> Publisher<T> {
     /// background (when called inside a tokio runtime).
     pub fn new(transport: T, config: PublisherConfig) -> Result<Self, PublishError> {
         let store = match &config.claim_check_dir {
-            Some(dir) => {
-                Some(Arc::new(LocalDirStore::new(dir).map_err(storage)?) as SharedClaimCheck)
-            }
+            Some(dir) => Some(Arc::new(
+                LocalDirStore::new(dir).map_err(storage("claim-check store"))?,
+            ) as SharedClaimCheck),
             None => None,
         };
         Self::with_claim_check(transport, config, store)
@@ -96,7 +97,7 @@ impl<T: Transport> Publisher<T> {
         store: Option<SharedClaimCheck>,
     ) -> Result<Self, PublishError> {
         let outbox = match &config.outbox_dir {
-            Some(dir) => Some(Outbox::open(dir).map_err(storage)?),
+            Some(dir) => Some(Outbox::open(dir).map_err(storage("outbox"))?),
             None => None,
         };
         let publisher = Publisher {
@@ -192,7 +193,7 @@ impl<T: Transport> Publisher<T> {
                 Some(store) => {
                     let event_id = event_id(&record).to_owned();
                     claim_check::check_in(store.as_ref(), &event_id, &mut record)
-                        .map_err(storage)?;
+                        .map_err(storage("claim-check store"))?;
                     metrics::counter!("carebus_claim_checked_total").increment(1);
                 }
                 None => {
@@ -245,9 +246,7 @@ impl<T: Transport> Publisher<T> {
     ) -> Result<(), PublishError> {
         let handle = self.publish_async(event, options)?;
         tokio::spawn(async move {
-            if let Err(e) = handle.await
-                && !e.is_queued()
-            {
+            if let Err(e) = handle.await {
                 tracing::error!(error = %e, "fire-and-forget publish failed");
             }
         });
@@ -265,10 +264,7 @@ impl<T: Transport> Publisher<T> {
             .transport
             .flush(timeout)
             .await
-            .map_err(|e| PublishError::Transport {
-                topic: "*".into(),
-                reason: e.to_string(),
-            })
+            .map_err(PublishError::Flush)
     }
 
     /// Stop delivering from the outbox (what is left stays on disk for the next start) and
@@ -316,8 +312,8 @@ impl<T: Transport> Publisher<T> {
     /// Metrics of a send that started at `started` and ended with `result`.
     fn count(&self, result: &Result<Delivery, PublishError>, started: quanta::Instant) {
         let outcome = match result {
+            Ok(Delivery::Queued { .. }) => "queued",
             Ok(_) => "ok",
-            Err(PublishError::Queued { .. }) => "queued",
             Err(PublishError::DeadLettered { .. }) => "dead_lettered",
             Err(_) => "error",
         };
@@ -331,7 +327,7 @@ impl<T: Transport> Publisher<T> {
             let elapsed = started.elapsed().as_secs_f64();
             self.inner
                 .published
-                .with(&delivery.topic, register, |(published, duration)| {
+                .with(delivery.topic(), register, |(published, duration)| {
                     published.increment(1);
                     duration.record(elapsed);
                 });
@@ -355,7 +351,7 @@ impl<T: Transport> Publisher<T> {
             let queued_before = inner.outbox.as_ref().is_some_and(|o| !o.is_empty());
             if queued_before || !inner.breaker.allow() {
                 // Boxed, as the other rare paths: keeps every send future small.
-                return Box::pin(self.queue(record, "circuit open")).await;
+                return Box::pin(self.queue(record, None)).await;
             }
             let event_id = event_id(&record).to_owned();
             let attempts = inner.config.retry.attempts.max(1);
@@ -364,12 +360,12 @@ impl<T: Transport> Publisher<T> {
                 let e = match inner.transport.send_owned(record).await {
                     Ok(pos) => {
                         inner.breaker.on_success();
-                        return Ok(Delivery {
+                        return Ok(Delivery::Delivered(Delivered {
                             event_id,
                             topic: pos.topic,
                             partition: pos.partition,
                             offset: pos.offset,
-                        });
+                        }));
                     }
                     Err(Unsent::Returned(e, returned)) => {
                         record = returned;
@@ -377,10 +373,7 @@ impl<T: Transport> Publisher<T> {
                     }
                     Err(Unsent::Unknown(e, topic)) => {
                         inner.breaker.on_failure();
-                        return Err(PublishError::Transport {
-                            topic,
-                            reason: e.to_string(),
-                        });
+                        return Err(PublishError::Transport { topic, source: e });
                     }
                 };
                 if !e.is_retriable() {
@@ -393,7 +386,7 @@ impl<T: Transport> Publisher<T> {
                 let open = inner.breaker.state() == BreakerState::Open;
                 if attempt >= attempts || open {
                     tracing::warn!(error = %e, attempt, "publish failed; keeping the event");
-                    return Box::pin(self.queue(record, &e.to_string())).await;
+                    return Box::pin(self.queue(record, Some(e))).await;
                 }
                 metrics::counter!("carebus_publish_retries_total").increment(1);
                 // Boxed, as the dead letter: keeps every send future small.
@@ -450,9 +443,8 @@ impl Future for DeliveryHandle {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         Pin::new(&mut self.0).poll(cx).map(|joined| {
             joined.unwrap_or_else(|e| {
-                Err(PublishError::Transport {
-                    topic: "*".into(),
-                    reason: format!("the publish task did not finish: {e}"),
+                Err(PublishError::Aborted {
+                    reason: e.to_string(),
                 })
             })
         })

@@ -19,7 +19,7 @@ use crate::consumer::{
 };
 use crate::envelope::Envelope;
 use crate::event::DomainEvent;
-use crate::publish::{Delivery, Publish, PublishError, PublishOptions};
+use crate::publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 use crate::publisher::{Publisher, PublisherConfig};
 use crate::topic::{TopicEvents, TopicHandler};
 use crate::transport::{ConsumerEvent, OffsetReset, SubscribeConfig, Transport, TransportConsumer};
@@ -109,12 +109,12 @@ impl Publish for RecordingPublisher {
                 data: event.to_json(),
                 payload,
             });
-            Ok(Delivery {
+            Ok(Delivery::Delivered(Delivered {
                 event_id: envelope.event_id,
                 topic: record.topic,
                 partition: 0,
                 offset: recorded.len() as i64 - 1,
-            })
+            }))
         });
         std::future::ready(result)
     }

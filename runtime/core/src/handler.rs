@@ -1,6 +1,7 @@
 //! What a handler is given (the event's envelope and delivery facts) and what it returns.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Envelope and delivery facts of the event being handled.
 ///
@@ -200,19 +201,45 @@ impl fmt::Debug for HandlerContext {
 /// The outcome of handling one event.
 pub type HandlerResult = Result<(), HandlerError>;
 
-/// Why a handler failed; decides between retry and dead letter.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Why a handler failed; its kind decides between retry and dead letter.
+///
+/// Build one with [`HandlerError::retriable`] / [`HandlerError::permanent`], or from any error
+/// with the [`HandlerResultExt`] methods so `?` works in handlers:
+///
+/// ```
+/// use carebus_core::{HandlerResult, HandlerResultExt};
+///
+/// fn handle(text: &str) -> HandlerResult {
+///     let n: u32 = text.parse().permanent()?; // bad data never parses: dead-letter it
+///     std::fs::metadata("/tmp").retriable()?; // a dependency may come back: retry
+///     let _ = n;
+///     Ok(())
+/// }
+/// assert!(handle("x").unwrap_err().is_permanent());
+/// ```
+///
+/// The message goes to logs and dead-letter headers: it must not hold PHI. The methods of
+/// [`HandlerResultExt`] use the error's `Display` text, so use them with errors whose text
+/// names no patient data (carebus's own errors never do).
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("{kind} handler error: {message}")]
 pub struct HandlerError {
     pub kind: HandlerErrorKind,
     /// A message free of PHI: it goes to logs and dead-letter headers.
     pub message: String,
+    /// The error that caused it, if any.
+    #[source]
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HandlerErrorKind {
     /// Worth retrying (a dependency was down, a timeout).
+    #[error("retriable")]
     Retriable,
     /// Will never succeed (bad data, a rule broken): straight to the dead-letter topic.
+    #[error("permanent")]
     Permanent,
 }
 
@@ -221,31 +248,127 @@ impl HandlerError {
         HandlerError {
             kind: HandlerErrorKind::Retriable,
             message: message.into(),
+            source: None,
         }
     }
+
     pub fn permanent(message: impl Into<String>) -> Self {
         HandlerError {
             kind: HandlerErrorKind::Permanent,
             message: message.into(),
+            source: None,
         }
     }
-}
 
-impl fmt::Display for HandlerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.kind {
-            HandlerErrorKind::Retriable => "retriable",
-            HandlerErrorKind::Permanent => "permanent",
-        };
-        write!(f, "{kind} handler error: {}", self.message)
+    /// Keep `source` as the cause.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    /// An error of `kind` caused by `source`, with its text as the message.
+    pub fn from_error(
+        kind: HandlerErrorKind,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        HandlerError {
+            kind,
+            message: source.to_string(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    pub fn is_retriable(&self) -> bool {
+        self.kind == HandlerErrorKind::Retriable
+    }
+
+    pub fn is_permanent(&self) -> bool {
+        self.kind == HandlerErrorKind::Permanent
     }
 }
 
-impl std::error::Error for HandlerError {}
+/// Equal when kind and message are (the source is not compared).
+impl PartialEq for HandlerError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for HandlerError {}
+
+/// `?` for any error in a handler: say whether retrying may help.
+pub trait HandlerResultExt<T> {
+    /// A failure worth retrying (a dependency down, a timeout).
+    fn retriable(self) -> Result<T, HandlerError>;
+    /// A failure that will never succeed: the event goes to the dead-letter topic.
+    fn permanent(self) -> Result<T, HandlerError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> HandlerResultExt<T> for Result<T, E> {
+    fn retriable(self) -> Result<T, HandlerError> {
+        self.map_err(|e| HandlerError::from_error(HandlerErrorKind::Retriable, e))
+    }
+
+    fn permanent(self) -> Result<T, HandlerError> {
+        self.map_err(|e| HandlerError::from_error(HandlerErrorKind::Permanent, e))
+    }
+}
+
+/// An event that breaks its schema's constraints will never pass: permanent.
+impl From<crate::error::ValidationError> for HandlerError {
+    fn from(e: crate::error::ValidationError) -> Self {
+        HandlerError::from_error(HandlerErrorKind::Permanent, e)
+    }
+}
+
+/// Publishing from a handler: retriable when the transport may come back, else permanent.
+/// (A publish queued in the outbox is `Ok`, not an error.)
+impl From<crate::publish::PublishError> for HandlerError {
+    fn from(e: crate::publish::PublishError) -> Self {
+        use crate::publish::PublishError as P;
+        let kind = match &e {
+            P::Transport { source, .. } if source.is_retriable() => HandlerErrorKind::Retriable,
+            P::CircuitOpen { .. }
+            | P::ReplyTimeout { .. }
+            | P::Flush(_)
+            | P::Storage { .. }
+            | P::Aborted { .. } => HandlerErrorKind::Retriable,
+            _ => HandlerErrorKind::Permanent,
+        };
+        HandlerError::from_error(kind, e)
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::transport::{TransportError, TransportErrorKind};
+
+    #[test]
+    fn handler_errors_keep_their_cause_and_say_whether_to_retry() {
+        let parsed: Result<u32, _> = "x".parse::<u32>();
+        let e = parsed.permanent().unwrap_err();
+        assert!(e.is_permanent());
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(e.to_string(), format!("permanent handler error: {}", e.message));
+
+        let down = |kind| crate::publish::PublishError::Transport {
+            topic: "t".into(),
+            source: TransportError::new(kind, "produce to t"),
+        };
+        assert!(HandlerError::from(down(TransportErrorKind::Timeout)).is_retriable());
+        assert!(HandlerError::from(down(TransportErrorKind::Other)).is_permanent());
+        let invalid = crate::error::ValidationError {
+            event_type: "PatientCreated",
+            field: "patientId".into(),
+            rule: "must not be empty".into(),
+        };
+        assert!(HandlerError::from(invalid).is_permanent());
+        assert_eq!(
+            HandlerError::retriable("a"),
+            HandlerError::retriable("a").with_source(std::fmt::Error)
+        );
+    }
 
     #[test]
     fn a_context_gives_back_the_fields_it_was_built_from() {

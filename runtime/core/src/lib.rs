@@ -31,8 +31,10 @@ pub mod wire;
 
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
-pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
-pub use publish::{Delivery, Publish, PublishError, PublishOptions};
+pub use handler::{
+    ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult, HandlerResultExt,
+};
+pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
 

@@ -20,22 +20,86 @@ pub struct PublishOptions {
     pub event_id: Option<String>,
 }
 
-/// Where an event landed.
+/// What became of a published event: acknowledged by the transport, or kept durably in the
+/// local outbox to be delivered when the transport is back. Both are success: nothing is lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
+#[non_exhaustive]
+pub enum Delivery {
+    /// The transport acknowledged the event at this position.
+    Delivered(Delivered),
+    /// The transport is unreachable (circuit open or retries exhausted); the event is kept in
+    /// the outbox and delivered, in order, when it is back.
+    Queued { event_id: String, topic: String },
+}
+
+/// Where an acknowledged event landed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
     pub event_id: String,
     pub topic: String,
     pub partition: i32,
     pub offset: i64,
 }
 
-/// Why publishing failed.
+impl Delivery {
+    /// The event's id (the envelope's `ce_id`).
+    pub fn event_id(&self) -> &str {
+        match self {
+            Delivery::Delivered(d) => &d.event_id,
+            Delivery::Queued { event_id, .. } => event_id,
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        match self {
+            Delivery::Delivered(d) => &d.topic,
+            Delivery::Queued { topic, .. } => topic,
+        }
+    }
+
+    /// Where the event landed; `None` while it waits in the outbox.
+    pub fn delivered(&self) -> Option<&Delivered> {
+        match self {
+            Delivery::Delivered(d) => Some(d),
+            Delivery::Queued { .. } => None,
+        }
+    }
+
+    /// The partition, once delivered.
+    pub fn partition(&self) -> Option<i32> {
+        self.delivered().map(|d| d.partition)
+    }
+
+    /// The offset, once delivered.
+    pub fn offset(&self) -> Option<i64> {
+        self.delivered().map(|d| d.offset)
+    }
+
+    /// Whether the event waits in the outbox.
+    pub fn is_queued(&self) -> bool {
+        matches!(self, Delivery::Queued { .. })
+    }
+}
+
+/// Why publishing failed. Texts name topics, event types and ids, never event data.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PublishError {
     #[error("event failed validation: {0}")]
     Invalid(#[from] crate::error::ValidationError),
-    #[error("publish to {topic} failed: {reason}")]
-    Transport { topic: String, reason: String },
+    /// The transport failed (after the configured retries) and no outbox kept the event.
+    #[error("publish to {topic} failed: {source}")]
+    Transport {
+        topic: String,
+        #[source]
+        source: crate::transport::TransportError,
+    },
+    /// The circuit breaker is open and no outbox is configured: the event was not sent.
+    #[error(
+        "publish to {topic} refused: the circuit is open while the transport is unreachable, and \
+         no outbox is configured to keep the event (set outbox_dir)"
+    )]
+    CircuitOpen { topic: String },
     /// A required envelope field is missing or empty.
     #[error("envelope is incomplete: {0}")]
     Envelope(#[from] crate::envelope::EnvelopeError),
@@ -52,37 +116,51 @@ pub enum PublishError {
         size: usize,
         max: usize,
     },
-    /// Not delivered yet, but kept durably in the local outbox; it is delivered when the
-    /// transport is reachable again. Nothing is lost.
-    #[error(
-        "{topic} is unreachable (circuit open or retries exhausted); event {event_id} is kept in \
-         the outbox and will be delivered when the transport is back"
-    )]
-    Queued { event_id: String, topic: String },
     /// The transport refused the event for good; it was sent to the dead-letter topic.
-    #[error("{topic} refused event {event_id} ({reason}); it was sent to {dead_letter_topic}")]
+    #[error("{topic} refused event {event_id}; it was sent to {dead_letter_topic}: {source}")]
     DeadLettered {
         event_id: String,
         topic: String,
         dead_letter_topic: String,
-        reason: String,
+        #[source]
+        source: crate::transport::TransportError,
     },
+    /// The transport refused the event for good, and the dead-letter topic failed too.
+    #[error(
+        "{topic} refused event {event_id} ({refused}), and sending it to {dead_letter_topic} \
+         failed too: {source}"
+    )]
+    DeadLetterFailed {
+        event_id: String,
+        topic: String,
+        dead_letter_topic: String,
+        refused: crate::transport::TransportError,
+        #[source]
+        source: crate::transport::TransportError,
+    },
+    /// The publisher is not configured for what was asked (e.g. request-reply without a
+    /// reply topic, a reply to an event that is not a request).
+    #[error("cannot publish to {topic}: {reason}")]
+    Misconfigured { topic: String, reason: String },
     /// No reply arrived in time (request-reply).
     #[error("no reply on {reply_topic} within {timeout_ms} ms")]
     ReplyTimeout {
         reply_topic: String,
         timeout_ms: u64,
     },
+    /// Waiting for the transport to acknowledge everything sent failed.
+    #[error("flushing the transport failed: {0}")]
+    Flush(#[source] crate::transport::TransportError),
     /// The local outbox or claim-check store failed.
-    #[error("local storage failed: {0}")]
-    Storage(String),
-}
-
-impl PublishError {
-    /// Whether the event is safe (delivered later from the outbox) despite the error.
-    pub fn is_queued(&self) -> bool {
-        matches!(self, PublishError::Queued { .. })
-    }
+    #[error("local {what} failed: {source}")]
+    Storage {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The task publishing the event panicked or was cancelled.
+    #[error("the publish task did not finish: {reason}")]
+    Aborted { reason: String },
 }
 
 impl PublishOptions {

@@ -352,7 +352,12 @@ impl SubscribeConfig {
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TransportError {
+pub struct TransportError(Box<Failure>);
+
+/// What a [`TransportError`] holds, boxed: errors are the rare path, and every result and
+/// send future carrying one stays small.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Failure {
     kind: TransportErrorKind,
     operation: String,
     detail: Option<String>,
@@ -428,13 +433,13 @@ impl ErrorCode {
 impl TransportError {
     /// A failure of `kind` while doing `operation`.
     pub fn new(kind: TransportErrorKind, operation: impl Into<String>) -> TransportError {
-        TransportError {
+        TransportError(Box::new(Failure {
             kind,
             operation: operation.into(),
             detail: None,
             code: None,
             retriable: None,
-        }
+        }))
     }
 
     /// A failure the transport describes only in text; `retriable` says whether a retry may
@@ -451,52 +456,54 @@ impl TransportError {
 
     /// The transport's own text about the failure (never a payload).
     pub fn with_detail(mut self, detail: impl Into<String>) -> TransportError {
-        self.detail = Some(detail.into());
+        self.0.detail = Some(detail.into());
         self
     }
 
     /// The transport's own error code.
     pub fn with_code(mut self, code: ErrorCode) -> TransportError {
-        self.code = Some(code);
+        self.0.code = Some(code);
         self
     }
 
     /// Whether a retry may succeed, where the transport knows better than the kind.
     pub fn with_retriable(mut self, retriable: bool) -> TransportError {
-        self.retriable = Some(retriable);
+        self.0.retriable = Some(retriable);
         self
     }
 
     pub fn kind(&self) -> &TransportErrorKind {
-        &self.kind
+        &self.0.kind
     }
 
     /// What was being done, e.g. `produce to healthcare.patients.events`.
     pub fn operation(&self) -> &str {
-        &self.operation
+        &self.0.operation
     }
 
     pub fn detail(&self) -> Option<&str> {
-        self.detail.as_deref()
+        self.0.detail.as_deref()
     }
 
     pub fn code(&self) -> Option<&ErrorCode> {
-        self.code.as_ref()
+        self.0.code.as_ref()
     }
 
     /// Whether retrying the same operation may succeed.
     pub fn is_retriable(&self) -> bool {
-        self.retriable.unwrap_or_else(|| self.kind.is_retriable())
+        self.0
+            .retriable
+            .unwrap_or_else(|| self.0.kind.is_retriable())
     }
 }
 
 impl std::fmt::Display for TransportError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.operation, self.kind)?;
-        if let Some(detail) = &self.detail {
+        write!(f, "{}: {}", self.0.operation, self.0.kind)?;
+        if let Some(detail) = &self.0.detail {
             write!(f, ": {detail}")?;
         }
-        if let Some(code) = &self.code {
+        if let Some(code) = &self.0.code {
             write!(f, " ({}, code {})", code.name, code.code)?;
         }
         Ok(())

@@ -48,6 +48,7 @@ pub(crate) async fn append(
             "concurrent appends of the same event ids to stream `{stream}` kept racing; retry"
         ),
         retriable: true,
+        source: None,
     })
 }
 

@@ -77,6 +77,7 @@ impl PgEventStore {
             operation: "connect",
             message: format!("the database URL is not valid ({e}); expected postgres://user:password@host:port/database"),
             retriable: false,
+            source: None,
         })?;
         if let Some(schema) = schema {
             check_identifier(schema)?;
@@ -108,6 +109,7 @@ impl PgEventStore {
                 operation: "migrate",
                 message: e.to_string(),
                 retriable: false,
+                source: None,
             })
     }
 
@@ -150,6 +152,7 @@ impl PgEventStore {
                           roll back and retry the transaction"
                     .into(),
                 retriable: true,
+                source: None,
             }),
         }
     }
@@ -204,6 +207,7 @@ fn check_identifier(schema: &str) -> Result<(), StoreError> {
             operation: "connect",
             message: "schema name must be lower-case ASCII letters, digits and _ (at most 63, not starting with a digit)".into(),
             retriable: false,
+            source: None,
         })
     }
 }

@@ -53,6 +53,7 @@ pub(crate) fn backend(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreE
             operation,
             message,
             retriable,
+            source: Some(Box::new(e)),
         }
     }
 }
@@ -69,6 +70,7 @@ pub(crate) fn bad_row(what: &str) -> StoreError {
         operation: "decode row",
         message: format!("column {what} holds a value this version of carebus does not know"),
         retriable: false,
+        source: None,
     }
 }
 

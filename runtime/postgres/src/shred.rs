@@ -174,6 +174,7 @@ fn crypto_error(operation: &'static str) -> impl Fn(CryptoError) -> StoreError {
         operation,
         message: e.to_string(),
         retriable: false,
+        source: None,
     }
 }
 

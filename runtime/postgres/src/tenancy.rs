@@ -27,6 +27,7 @@ pub fn check_tenant_id(tenant: &str) -> Result<(), StoreError> {
             operation: "connect tenant",
             message: "a tenant id must be 1 to 128 bytes without control characters".into(),
             retriable: false,
+            source: None,
         });
     }
     Ok(())
@@ -48,6 +49,7 @@ pub async fn connect_tenant(
             "the database URL is not valid ({e}); expected postgres://user:password@host:port/database"
         ),
         retriable: false,
+        source: None,
     })?;
     if let Some(schema) = schema {
         options = options.options([("search_path", schema)]);

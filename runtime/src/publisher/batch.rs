@@ -2,7 +2,7 @@
 
 use super::{Publisher, event_id};
 use crate::event::DomainEvent;
-use crate::publish::{Delivery, PublishError, PublishOptions};
+use crate::publish::{Delivered, Delivery, PublishError, PublishOptions};
 use crate::transport::{Record, Transport};
 
 /// Events collected for one send. Every event is validated when added, so a batch that
@@ -62,12 +62,7 @@ impl<'p, T: Transport> Batch<'p, T> {
         let mut attempt = 1;
         loop {
             if !inner.breaker.allow() {
-                return Err(PublishError::Transport {
-                    topic,
-                    reason:
-                        "circuit open: transactions fail fast while the transport is unreachable"
-                            .into(),
-                });
+                return Err(PublishError::CircuitOpen { topic });
             }
             match inner.transport.send_transaction(records.clone()).await {
                 Ok(positions) => {
@@ -77,11 +72,13 @@ impl<'p, T: Transport> Batch<'p, T> {
                     return Ok(positions
                         .into_iter()
                         .zip(ids)
-                        .map(|(p, event_id)| Delivery {
-                            event_id,
-                            topic: p.topic,
-                            partition: p.partition,
-                            offset: p.offset,
+                        .map(|(p, event_id)| {
+                            Delivery::Delivered(Delivered {
+                                event_id,
+                                topic: p.topic,
+                                partition: p.partition,
+                                offset: p.offset,
+                            })
                         })
                         .collect());
                 }
@@ -99,10 +96,7 @@ impl<'p, T: Transport> Batch<'p, T> {
                     }
                     metrics::counter!("carebus_publish_errors_total", "reason" => "transaction")
                         .increment(1);
-                    return Err(PublishError::Transport {
-                        topic,
-                        reason: e.to_string(),
-                    });
+                    return Err(PublishError::Transport { topic, source: e });
                 }
             }
         }

@@ -1,6 +1,6 @@
 //! Fallbacks of the publisher: records the transport cannot take now turned into outbox entries delivered by a background task, and records it refuses for good turned into dead letters.
 
-use super::{Publisher, event_id, storage};
+use super::{Publisher, event_id};
 use crate::publish::{Delivery, PublishError};
 use crate::transport::{Record, Transport, TransportError};
 use std::sync::atomic::Ordering;
@@ -11,14 +11,14 @@ impl<T: Transport> Publisher<T> {
     pub(super) async fn queue(
         &self,
         record: Record,
-        reason: &str,
+        cause: Option<TransportError>,
     ) -> Result<Delivery, PublishError> {
         let topic = record.topic.clone();
         let event_id = event_id(&record).to_owned();
         if self.inner.outbox.is_none() {
-            return Err(PublishError::Transport {
-                topic,
-                reason: format!("{reason}; no outbox configured, the event was not sent"),
+            return Err(match cause {
+                Some(source) => PublishError::Transport { topic, source },
+                None => PublishError::CircuitOpen { topic },
             });
         }
         let me = self.clone();
@@ -27,11 +27,17 @@ impl<T: Transport> Publisher<T> {
             None => Ok(()),
         })
         .await
-        .map_err(|e| PublishError::Storage(format!("the outbox write did not finish: {e}")))?
-        .map_err(storage)?;
+        .map_err(|e| PublishError::Storage {
+            what: "outbox write",
+            source: std::io::Error::other(e),
+        })?
+        .map_err(|source| PublishError::Storage {
+            what: "outbox write",
+            source,
+        })?;
         metrics::counter!("carebus_outbox_queued_total").increment(1);
         self.start_draining();
-        Err(PublishError::Queued { event_id, topic })
+        Ok(Delivery::Queued { event_id, topic })
     }
 
     pub(super) async fn dead_letter(
@@ -44,7 +50,7 @@ impl<T: Transport> Publisher<T> {
         let Some(dlq) = self.inner.config.dead_letter_topic.clone() else {
             return Err(PublishError::Transport {
                 topic,
-                reason: error.to_string(),
+                source: error,
             });
         };
         record
@@ -68,12 +74,15 @@ impl<T: Transport> Publisher<T> {
                     event_id,
                     topic,
                     dead_letter_topic: dlq,
-                    reason: error.to_string(),
+                    source: error,
                 })
             }
-            Err(dlq_error) => Err(PublishError::Transport {
+            Err(dlq_error) => Err(PublishError::DeadLetterFailed {
+                event_id,
                 topic,
-                reason: format!("{error}; the dead-letter topic {dlq} failed too: {dlq_error}"),
+                dead_letter_topic: dlq,
+                refused: error,
+                source: dlq_error,
             }),
         }
     }

@@ -13,7 +13,7 @@ use crate::publish::{Delivery, PublishError, PublishOptions};
 use crate::topic::TopicEvents;
 use crate::transport::{
     ConsumerEvent, OffsetReset, ReceivedRecord, SubscribeConfig, Transport, TransportConsumer,
-    header_str,
+    TransportError, header_str,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -52,9 +52,9 @@ impl<T: Transport> Publisher<T> {
         timeout: Duration,
     ) -> Result<(), PublishError> {
         let replies = &self.inner.replies;
-        let failed = |reason: String| PublishError::Transport {
+        let failed = |source: TransportError| PublishError::Transport {
             topic: reply_topic.to_string(),
-            reason,
+            source,
         };
         replies
             .listener
@@ -70,7 +70,7 @@ impl<T: Transport> Publisher<T> {
                     .transport
                     .subscribe(config)
                     .await
-                    .map_err(|e| failed(e.to_string()))?;
+                    .map_err(failed)?;
                 // Wait for the assignment so no reply published after the request is missed.
                 let deadline = tokio::time::Instant::now() + timeout;
                 let waiting = replies.waiting.clone();
@@ -78,14 +78,14 @@ impl<T: Transport> Publisher<T> {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
                     if left.is_zero() {
                         return Err(failed(
-                            "no partition of the reply topic was assigned in time".into(),
+                            TransportError::new(
+                                crate::transport::TransportErrorKind::Timeout,
+                                format!("join the reply group of {reply_topic}"),
+                            )
+                            .with_detail("no partition of the reply topic was assigned in time"),
                         ));
                     }
-                    match consumer
-                        .poll(left)
-                        .await
-                        .map_err(|e| failed(e.to_string()))?
-                    {
+                    match consumer.poll(left).await.map_err(failed)? {
                         Some(ConsumerEvent::Assigned(_)) => break,
                         Some(ConsumerEvent::Record(r)) => route(&waiting, r),
                         _ => {}
@@ -124,7 +124,7 @@ impl<T: Transport> Publisher<T> {
                 .config
                 .reply_topic
                 .clone()
-                .ok_or_else(|| PublishError::Transport {
+                .ok_or_else(|| PublishError::Misconfigured {
                     topic: E::TOPIC.into(),
                     reason: "request-reply needs `reply_topic` in the publisher config".into(),
                 })?;
@@ -171,7 +171,7 @@ impl<T: Transport> Publisher<T> {
         ctx: &HandlerContext,
         event: E,
     ) -> Result<Delivery, PublishError> {
-        let reply_to = ctx.reply_to().ok_or_else(|| PublishError::Transport {
+        let reply_to = ctx.reply_to().ok_or_else(|| PublishError::Misconfigured {
             topic: ctx.topic().to_owned(),
             reason: format!(
                 "event {} is not a request (no {REPLY_TO_HEADER} header); nothing to reply to",

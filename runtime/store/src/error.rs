@@ -5,6 +5,7 @@ use carebus_core::error::{DecodeError, ValidationError};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Optimistic concurrency: the stream moved since the caller read it.
     #[error(
@@ -57,6 +58,9 @@ pub enum StoreError {
         message: String,
         /// Whether retrying may succeed (connection loss, serialization failure, deadlock).
         retriable: bool,
+        /// The backend's own error (for PostgreSQL a `sqlx::Error`; downcast to inspect it).
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 }
 
@@ -78,5 +82,17 @@ impl StoreError {
             name: name.into(),
             reason: reason.to_string(),
         }
+    }
+}
+
+/// Appending or reading from a handler: retriable when the backend may recover, else permanent.
+impl From<StoreError> for carebus_core::HandlerError {
+    fn from(e: StoreError) -> Self {
+        let kind = if e.is_retriable() {
+            carebus_core::HandlerErrorKind::Retriable
+        } else {
+            carebus_core::HandlerErrorKind::Permanent
+        };
+        carebus_core::HandlerError::from_error(kind, e)
     }
 }

@@ -1,8 +1,9 @@
 //! The store's records: typed events plus their context in ([`NewEvent`]), stored rows with positions out ([`StoredEvent`]), and the cursor, expected-version and snapshot values around them.
 
-use super::error::StoreError;
 use carebus_core::envelope::{Envelope, EventMetadata};
+use carebus_core::error::ValidationError;
 use carebus_core::event::{DomainEvent, PayloadFormat};
+use carebus_core::handler::HandlerContext;
 use carebus_core::topic::TopicEvents;
 use carebus_core::transport::Record;
 use carebus_core::types::Timestamp;
@@ -74,6 +75,23 @@ pub struct EventContext {
     pub event_time: Option<Timestamp>,
 }
 
+/// The envelope facts of a handled event: its source, tenant, correlation, causation, user and
+/// trace; the event time is the time of appending.
+impl From<&HandlerContext> for EventContext {
+    fn from(ctx: &HandlerContext) -> EventContext {
+        EventContext {
+            tenant_id: ctx.tenant_id().map(str::to_owned),
+            correlation_id: ctx.correlation_id().map(str::to_owned),
+            causation_id: ctx.causation_id().map(str::to_owned),
+            user_id: ctx.user_id().map(str::to_owned),
+            source: ctx.source().unwrap_or("carebus").to_owned(),
+            ip_address: None,
+            traceparent: ctx.traceparent().map(str::to_owned),
+            event_time: None,
+        }
+    }
+}
+
 impl EventContext {
     /// A context for events produced by `source`.
     pub fn new(source: impl Into<String>) -> Self {
@@ -130,7 +148,7 @@ impl NewEvent {
     pub fn from_event<E: DomainEvent>(
         event: &E,
         context: &EventContext,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<Self, ValidationError> {
         event.validate()?;
         let mut data = Vec::with_capacity(64);
         event.encode_payload(&mut data);
@@ -177,6 +195,37 @@ impl NewEvent {
             context: context.clone(),
             event_time: context.event_time.unwrap_or_else(Timestamp::now),
         }
+    }
+
+    /// The event a handler is handling, as it arrived: the producer's event id (so a redelivered
+    /// event appends nothing twice) and its envelope facts ([`EventContext::from`]). Storing
+    /// what a consumer handled is one line:
+    ///
+    /// ```
+    /// use carebus_core::{DomainEvent, HandlerContext};
+    /// use carebus_store::{EventStore, ExpectedVersion, NewEvent, StoreError, stream_name};
+    ///
+    /// async fn record<E: DomainEvent>(
+    ///     store: &impl EventStore,
+    ///     ctx: &HandlerContext,
+    ///     event: &E,
+    /// ) -> Result<(), StoreError> {
+    ///     let stream = stream_name(E::AGGREGATE_TYPE, &event.aggregate_id());
+    ///     store.append(&stream, ExpectedVersion::Any, vec![NewEvent::from_handled(ctx, event)?]).await?;
+    ///     Ok(())
+    /// }
+    /// ```
+    ///
+    /// An event id that is not a UUID (another producer's `ce_id`) gets a new random id.
+    pub fn from_handled<E: DomainEvent>(
+        ctx: &HandlerContext,
+        event: &E,
+    ) -> Result<Self, ValidationError> {
+        let new = NewEvent::from_event(event, &EventContext::from(ctx))?;
+        Ok(match carebus_core::Uuid::parse(ctx.event_id()) {
+            Ok(id) => new.with_event_id(id),
+            Err(_) => new,
+        })
     }
 
     /// Use a fixed event id (the producer's id, for idempotent retries).

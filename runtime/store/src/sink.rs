@@ -101,6 +101,7 @@ impl<S: EventStore, T: Transport> AuditSink<S, T> {
             operation: "audit sink consume",
             message: e.to_string(),
             retriable: e.is_retriable(),
+            source: None,
         };
         let consumer = self
             .transport

@@ -41,16 +41,19 @@ async fn published_events_reach_the_typed_handler_with_their_envelope() {
     assert_eq!(seen[0].1, WardsEvent::PatientAdmitted(admitted));
     assert_eq!(seen[1].1, WardsEvent::PatientDischarged(discharged));
     let ctx = &seen[0].0;
-    assert_eq!(ctx.event_id(), d1.event_id);
+    assert_eq!(ctx.event_id(), d1.event_id());
     assert_eq!(ctx.tenant_id(), Some("hospital-456"));
     assert_eq!(ctx.correlation_id(), Some("request-789"));
     assert_eq!(
         (ctx.partition, ctx.offset, ctx.attempt),
-        (d1.partition, d1.offset, 1)
+        (d1.partition().unwrap(), d1.offset().unwrap(), 1)
     );
     let report = running.stop().await.unwrap();
     assert_eq!(report.finished, 2);
-    assert_eq!(bus.committed_offset("g", TOPIC, d1.partition), Some(2));
+    assert_eq!(
+        bus.committed_offset("g", TOPIC, d1.partition().unwrap()),
+        Some(2)
+    );
 }
 
 #[tokio::test]
@@ -83,8 +86,8 @@ async fn each_handler_sees_its_own_records_envelope_not_one_left_from_the_record
     assert!(eventually(SECS5, || recorder.count() == 3).await);
     let seen = recorder.seen();
     for (((ctx, _), options), delivery) in seen.iter().zip(&options).zip(&deliveries) {
-        assert_eq!(ctx.event_id(), delivery.event_id);
-        assert_eq!(ctx.offset, delivery.offset);
+        assert_eq!(ctx.event_id(), delivery.event_id());
+        assert_eq!(ctx.offset, delivery.offset().unwrap());
         assert_eq!(ctx.tenant_id(), options.tenant_id.as_deref());
         assert_eq!(ctx.user_id(), options.user_id.as_deref());
     }
@@ -265,9 +268,9 @@ async fn retriable_failures_go_through_the_retry_topics_then_the_dead_letter_top
     assert_eq!(l.reason.as_deref(), Some("handler-failed"));
     assert_eq!(l.error.as_deref(), Some("lab system timed out"));
     assert_eq!(l.original_topic.as_deref(), Some(TOPIC));
-    assert_eq!(l.original_offset, Some(d.offset));
+    assert_eq!(l.original_offset, Some(d.offset().unwrap()));
     assert_eq!(l.attempts, Some(6));
-    assert_eq!(l.event_id.as_deref(), Some(d.event_id.as_str()));
+    assert_eq!(l.event_id.as_deref(), Some(d.event_id()));
     // Everything was finished, so everything is committed.
     assert_eq!(bus.committed_offset("g", TOPIC, 0), Some(1));
 }
@@ -553,10 +556,7 @@ async fn events_published_by_a_handler_carry_the_handled_events_correlation_and_
         .unwrap();
     running.stop().await.unwrap();
     assert_eq!(env.correlation_id.as_deref(), Some("request-789"));
-    assert_eq!(
-        env.causation_id.as_deref(),
-        Some(admitted.event_id.as_str())
-    );
+    assert_eq!(env.causation_id.as_deref(), Some(admitted.event_id()));
     assert_eq!(env.tenant_id.as_deref(), Some("hospital-456"));
 }
 
@@ -632,7 +632,7 @@ async fn events_in_every_framing_reach_the_handler_with_their_envelope() {
     for (i, (delivery, event)) in sent.iter().enumerate() {
         let (ctx, handled) = seen
             .iter()
-            .find(|(c, _)| c.event_id() == delivery.event_id)
+            .find(|(c, _)| c.event_id() == delivery.event_id())
             .unwrap_or_else(|| panic!("framing {i}: event not handled"));
         assert_eq!(
             handled,
@@ -640,7 +640,7 @@ async fn events_in_every_framing_reach_the_handler_with_their_envelope() {
             "{i}"
         );
         let expected = carebus::ContextFields {
-            event_id: &delivery.event_id,
+            event_id: delivery.event_id(),
             event_type: "PatientDischarged",
             event_version: 1,
             aggregate_id: &event.patient_id,
@@ -649,8 +649,8 @@ async fn events_in_every_framing_reach_the_handler_with_their_envelope() {
             correlation_id: Some(&format!("request-{i}")),
             causation_id: None,
             topic: TOPIC,
-            partition: delivery.partition,
-            offset: delivery.offset,
+            partition: delivery.partition().unwrap(),
+            offset: delivery.offset().unwrap(),
             attempt: 1,
             reply_to: None,
             traceparent: ctx.traceparent(),

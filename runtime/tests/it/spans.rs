@@ -74,7 +74,7 @@ async fn publishing_and_handling_an_event_open_spans_carrying_its_correlation_id
     let expected = |extra: &[(&str, &str)]| {
         let mut f: Fields = [
             ("event_type", "PatientDischarged"),
-            ("event_id", delivery.event_id.as_str()),
+            ("event_id", delivery.event_id()),
             ("correlation_id", "request-789"),
             ("topic", TOPIC),
         ]

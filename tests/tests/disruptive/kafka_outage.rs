@@ -6,7 +6,7 @@ use carebus::envelope::headers as h;
 use carebus::kafka::{KafkaConfig, KafkaTransport};
 use carebus::publisher::BreakerState;
 use carebus::transport::{Record, Transport, TransportErrorKind, header_str};
-use carebus::{PublishError, PublishOptions, Publisher, PublisherConfig, Timestamp};
+use carebus::{Delivery, PublishError, PublishOptions, Publisher, PublisherConfig, Timestamp};
 use carebus_schemas::{DeactivationReason, PatientDeactivated, Reference};
 use carebus_tests::{kafka_bootstrap, services, unique_name};
 use std::collections::{BTreeMap, BTreeSet};
@@ -44,7 +44,7 @@ async fn publish(
     publisher: &Publisher<KafkaTransport>,
     topic: &str,
     patient: &str,
-) -> (String, Result<(), PublishError>) {
+) -> (String, Result<Delivery, PublishError>) {
     let record = publisher
         .prepare(&deactivated(patient), PublishOptions::default())
         .expect("valid event");
@@ -55,7 +55,7 @@ async fn publish(
     let id = header_str(&record.headers, h::ID)
         .expect("an event id")
         .to_owned();
-    let result = publisher.send_prepared(record).await.map(|_| ());
+    let result = publisher.send_prepared(record).await;
     (id, result)
 }
 
@@ -89,7 +89,10 @@ async fn broker_stopped_opens_the_breaker_keeps_events_and_delivers_them_when_it
     for i in 0..5 {
         let patient = format!("p-{}", i % 3);
         let (id, result) = publish(&publisher, &topic, &patient).await;
-        result.expect("broker is up");
+        assert!(
+            matches!(result, Ok(Delivery::Delivered(_))),
+            "broker is up: {result:?}"
+        );
         ids.insert(id.clone());
         published.entry(patient).or_default().push(id);
     }
@@ -124,7 +127,7 @@ async fn broker_stopped_opens_the_breaker_keeps_events_and_delivers_them_when_it
         let patient = format!("p-{}", i % 3);
         let (id, result) = publish(&publisher, &topic, &patient).await;
         assert!(
-            matches!(result, Err(PublishError::Queued { .. })),
+            matches!(result, Ok(Delivery::Queued { .. })),
             "event {i} while Kafka is down: {result:?}"
         );
         ids.insert(id.clone());

@@ -354,12 +354,12 @@ mod topics {
                         E::EVENT_VERSION,
                         event.aggregate_id(),
                     ));
-                    carebus::Delivery {
+                    carebus::Delivery::Delivered(carebus::Delivered {
                         event_id: "e-1".into(),
                         topic: E::TOPIC.into(),
                         partition: 0,
                         offset: 0,
-                    }
+                    })
                 });
             std::future::ready(result)
         }
@@ -374,7 +374,7 @@ mod topics {
             payer: "acme".into(),
         };
         let delivery = ready(outbox.publish_invoice_paid(paid, Default::default())).unwrap();
-        assert_eq!(delivery.topic, "healthcare.clinic.events");
+        assert_eq!(delivery.topic(), "healthcare.clinic.events");
         let empty_id = InvoicePaid {
             invoice_id: String::new(),
             amount_cents: 1,

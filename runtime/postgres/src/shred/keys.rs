@@ -38,6 +38,7 @@ impl SubjectKeys {
                     operation: "unwrap subject key",
                     message: format!("{e}; is the master key the one the keys were wrapped with?"),
                     retriable: false,
+                    source: None,
                 }),
         }
     }
