@@ -38,7 +38,7 @@ mod shutdown;
 mod source;
 
 pub use batch::{EventStream, StreamItem};
-pub use config::{ConsumerConfig, ProcessingMode};
+pub use config::{ConsumerConfig, ProcessingMode, UnknownEvents};
 pub use dedupe::{DedupeStore, RecentIds};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 

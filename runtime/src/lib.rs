@@ -40,7 +40,7 @@ pub use carebus_core::{
 };
 
 pub use config::{ConfigError, Settings};
-pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown};
+pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown, UnknownEvents};
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
 pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};

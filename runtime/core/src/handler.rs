@@ -350,7 +350,10 @@ mod tests {
         let e = parsed.permanent().unwrap_err();
         assert!(e.is_permanent());
         assert!(std::error::Error::source(&e).is_some());
-        assert_eq!(e.to_string(), format!("permanent handler error: {}", e.message));
+        assert_eq!(
+            e.to_string(),
+            format!("permanent handler error: {}", e.message)
+        );
 
         let down = |kind| crate::publish::PublishError::Transport {
             topic: "t".into(),

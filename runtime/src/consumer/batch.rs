@@ -143,12 +143,9 @@ impl<T: Transport> Consumer<T> {
                     items.push((context(&env, &r, 1), event));
                     kept.push(r);
                 }
-                Err((reason, error)) => {
+                Err(undecoded) => {
                     let topic = crate::dead_letter::original_topic(&r);
-                    match processor
-                        .dead_letter(&r, &topic, &reason, &error, 0, shutdown)
-                        .await
-                    {
+                    match processor.undecodable(&r, &topic, undecoded, shutdown).await {
                         Outcome::Done => {}
                         Outcome::Interrupted => return Ok(None),
                         Outcome::Failed(m) => return Err(ConsumerError::HandlerFailed(m)),
@@ -240,10 +237,10 @@ impl<T: Transport> Consumer<T> {
                                 };
                                 return Some((Ok(item), (c, p, done, sd, trig)));
                             }
-                            Err((reason, error)) => {
+                            Err(undecoded) => {
                                 let topic = crate::dead_letter::original_topic(&r);
                                 if let Outcome::Failed(m) =
-                                    p.dead_letter(&r, &topic, &reason, &error, 0, &sd).await
+                                    p.undecodable(&r, &topic, undecoded, &sd).await
                                 {
                                     let err = ConsumerError::HandlerFailed(m);
                                     return Some((Err(err), (c, p, None, sd, trig)));

@@ -8,6 +8,7 @@
 //! | `retry_attempts` | `CAREBUS_CONSUMER_RETRY_ATTEMPTS` | 3 |
 //! | `retry_topic_delays_ms` (comma list) | `CAREBUS_CONSUMER_RETRY_TOPIC_DELAYS_MS` | none |
 //! | `dead_letter` | `CAREBUS_CONSUMER_DEAD_LETTER` | true |
+//! | `unknown_events` (`skip`, `dead-letter`) | `CAREBUS_CONSUMER_UNKNOWN_EVENTS` | `skip` |
 //! | `commit_interval_ms`, `poll_timeout_ms`, `shutdown_deadline_ms` | `CAREBUS_CONSUMER_…` | 1000, 100, 30000 |
 //! | `max_buffered` | `CAREBUS_CONSUMER_MAX_BUFFERED` | 1000 |
 //! | `offset_reset` (`earliest`, `latest`) | `CAREBUS_CONSUMER_OFFSET_RESET` | `earliest` |
@@ -29,6 +30,19 @@ pub enum ProcessingMode {
     KeyOrdered { max_in_flight: usize },
 }
 
+/// What the consumer does with an event type or version it does not know (a producer is ahead
+/// of it: a new event on the topic, or a newer version than the consumer was built with).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnknownEvents {
+    /// Commit past it and count it (`carebus_unknown_events_skipped_total{topic}`): adding an
+    /// event to a topic does not disturb the consumers that do not handle it.
+    #[default]
+    Skip,
+    /// Send it to the dead-letter topic with reason `poison-pill:unknown-event-type-or-version`
+    /// (or `…:unknown-fingerprint`), to be redriven once the consumer knows it.
+    DeadLetter,
+}
+
 /// How a [`Consumer`](crate::Consumer) runs.
 #[derive(Clone, Debug)]
 pub struct ConsumerConfig {
@@ -42,6 +56,8 @@ pub struct ConsumerConfig {
     pub retry_topic_delays: Vec<Duration>,
     /// Send failed records and poison pills to `<topic>.dlq` (else stop on them).
     pub dead_letter: bool,
+    /// Event types or versions the handler's topic enum does not know.
+    pub unknown_events: UnknownEvents,
     pub commit_interval: Duration,
     pub poll_timeout: Duration,
     pub shutdown_deadline: Duration,
@@ -71,6 +87,7 @@ impl ConsumerConfig {
             },
             retry_topic_delays: Vec::new(),
             dead_letter: true,
+            unknown_events: UnknownEvents::Skip,
             commit_interval: Duration::from_secs(1),
             poll_timeout: Duration::from_millis(100),
             shutdown_deadline: Duration::from_secs(30),
@@ -136,6 +153,13 @@ impl Settings for ConsumerConfig {
                     .collect::<Result<_, _>>()?
             }
             "dead_letter" => self.dead_letter = parse(key, value, "true or false")?,
+            "unknown_events" => {
+                self.unknown_events = match value.trim() {
+                    "skip" => UnknownEvents::Skip,
+                    "dead-letter" => UnknownEvents::DeadLetter,
+                    _ => return Err(ConfigError::value(key, "skip or dead-letter")),
+                }
+            }
             "commit_interval_ms" => self.commit_interval = millis(key, value)?,
             "poll_timeout_ms" => self.poll_timeout = millis(key, value)?,
             "shutdown_deadline_ms" => self.shutdown_deadline = millis(key, value)?,

@@ -1,6 +1,7 @@
 //! One received record turned into a handled event: claim check, decode (poison pills to the dead-letter topic), dedupe, the handler with in-place retries, then a retry topic or the dead-letter topic when it keeps failing.
 
 use super::ConsumerConfig;
+use super::config::UnknownEvents;
 use super::dedupe::DedupeStore;
 use super::shutdown::Shutdown;
 use crate::claim_check::{self, SharedClaimCheck};
@@ -97,6 +98,14 @@ pub(crate) async fn wait_not_before(rec: &ReceivedRecord, shutdown: &Shutdown) -
     }
 }
 
+/// Why a record could not be decoded: the dead-letter reason and error text, and whether its
+/// event type or version is one the consumer does not know (see [`UnknownEvents`]).
+pub(crate) struct Undecoded {
+    unknown: bool,
+    reason: String,
+    error: String,
+}
+
 /// The handler context of a decoded record.
 pub(crate) fn context(env: &EnvelopeRef<'_>, rec: &ReceivedRecord, attempt: u32) -> HandlerContext {
     let topic = dl::original_topic_in(&rec.headers, &rec.topic);
@@ -137,16 +146,45 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
     pub(crate) fn decode<'r>(
         &self,
         rec: &'r ReceivedRecord,
-    ) -> Result<(EnvelopeRef<'r>, H::Events), (String, String)> {
-        let poison =
-            |e: crate::wire::WireError| (format!("poison-pill:{}", e.reason()), e.to_string());
+    ) -> Result<(EnvelopeRef<'r>, H::Events), Undecoded> {
+        let poison = |e: crate::wire::WireError| Undecoded {
+            unknown: matches!(e, crate::wire::WireError::Unknown(_)),
+            reason: format!("poison-pill:{}", e.reason()),
+            error: e.to_string(),
+        };
         if header_str(&rec.headers, claim_check::CLAIM_CHECK_HEADER).is_none() {
             return crate::wire::decode_ref::<H::Events>(&rec.headers, &rec.value).map_err(poison);
         }
         let value =
             claim_check::check_out(self.claim_check.as_deref(), &rec.headers, rec.value.clone())
-                .map_err(|e| ("claim-check-failed".to_string(), e.to_string()))?;
+                .map_err(|e| Undecoded {
+                    unknown: false,
+                    reason: "claim-check-failed".to_string(),
+                    error: e.to_string(),
+                })?;
         crate::wire::decode_ref::<H::Events>(&rec.headers, &value).map_err(poison)
+    }
+
+    /// A record that did not decode: an unknown event type or version is skipped and counted
+    /// when the configuration says so; anything else is a poison pill for the dead-letter topic.
+    pub(crate) async fn undecodable(
+        &self,
+        rec: &ReceivedRecord,
+        topic: &str,
+        u: Undecoded,
+        shutdown: &Shutdown,
+    ) -> Outcome {
+        if u.unknown && self.config.unknown_events == UnknownEvents::Skip {
+            // A producer is ahead of this consumer: the event is not for this version of it.
+            metrics::counter!("carebus_unknown_events_skipped_total", "topic" => topic.to_owned())
+                .increment(1);
+            tracing::debug!(%topic, partition = rec.partition, offset = rec.offset, reason = %u.reason, "unknown event skipped");
+            return Outcome::Done;
+        }
+        metrics::counter!("carebus_poison_pills_total", "topic" => topic.to_owned()).increment(1);
+        tracing::warn!(%topic, partition = rec.partition, offset = rec.offset, reason = %u.reason, "poison pill");
+        self.dead_letter(rec, topic, &u.reason, &u.error, 0, shutdown)
+            .await
     }
 
     /// Process an owned record: decode (a poison pill goes to the dead-letter topic), skip a
@@ -159,14 +197,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         let topic = dl::original_topic(&rec);
         let (env, event) = match self.decode(&rec) {
             Ok(decoded) => decoded,
-            Err((reason, error)) => {
-                metrics::counter!("carebus_poison_pills_total", "topic" => topic.clone())
-                    .increment(1);
-                tracing::warn!(%topic, partition = rec.partition, offset = rec.offset, %reason, "poison pill");
-                return self
-                    .dead_letter(&rec, &topic, &reason, &error, 0, shutdown)
-                    .await;
-            }
+            Err(u) => return self.undecodable(&rec, &topic, u, shutdown).await,
         };
         let Some((ctx, previous)) = self.admit(
             &env,
@@ -402,7 +433,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             attempt += 1;
             let event = match self.decode(&rec) {
                 Ok((_, event)) => event,
-                Err((reason, error)) => {
+                Err(Undecoded { reason, error, .. }) => {
                     return self
                         .dead_letter(&rec, &topic, &reason, &error, 0, shutdown)
                         .await;

@@ -10,7 +10,8 @@ use carebus::envelope::headers as h;
 use carebus::testing::{run_handler, run_handler_with};
 use carebus::transport::{Record, Transport, header_str};
 use carebus::{
-    Consumer, HandlerError, ProcessingMode, PublishOptions, Publisher, PublisherConfig, Shutdown,
+    Consumer, ConsumerConfig, HandlerError, ProcessingMode, PublishOptions, Publisher,
+    PublisherConfig, Shutdown, UnknownEvents,
 };
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -315,10 +316,48 @@ async fn permanent_errors_skip_retries_and_dead_letters_can_be_redriven() {
 }
 
 #[tokio::test]
-async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
+async fn unknown_event_versions_are_skipped_and_committed_by_default() {
     let (bus, publisher) = setup(1);
     let handler = Recorder::ok();
     let running = run_handler(&bus, "g", handler.clone());
+    let good = publisher
+        .prepare(
+            &PatientAdmitted::new("p-1", "icu"),
+            PublishOptions::default(),
+        )
+        .unwrap();
+    // A version this consumer does not know (a producer ahead of it), by header and fingerprint.
+    let mut newer = good.clone();
+    newer.headers.retain(|(n, _)| n != h::EVENT_VERSION);
+    newer.headers.push((h::EVENT_VERSION.into(), b"7".to_vec()));
+    newer.value[2..10].copy_from_slice(&0xabcdu64.to_le_bytes());
+    bus.send(newer).await.unwrap();
+    bus.send(good).await.unwrap();
+    assert!(
+        eventually(SECS5, || handler.count() == 1).await,
+        "the known event after the unknown one is handled"
+    );
+    assert!(
+        eventually(SECS5, || bus.committed_offset("g", TOPIC, 0) == Some(2)).await,
+        "the unknown event is committed past, not left to block the partition"
+    );
+    running.stop().await.unwrap();
+    assert!(
+        bus.topic_records(&dead_letter::dlq_topic(TOPIC)).is_empty(),
+        "skipped, not dead-lettered"
+    );
+    assert_eq!(handler.count(), 1);
+}
+
+#[tokio::test]
+async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
+    let (bus, publisher) = setup(1);
+    let handler = Recorder::ok();
+    let config = ConsumerConfig {
+        unknown_events: UnknownEvents::DeadLetter,
+        ..fast("g")
+    };
+    let running = run_handler_with(&bus, config, handler.clone());
     let mut good = publisher
         .prepare(
             &PatientAdmitted::new("p-1", "icu"),
