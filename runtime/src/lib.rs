@@ -20,6 +20,7 @@ pub mod consumer;
 pub mod context;
 pub mod observe;
 pub mod publisher;
+pub mod service;
 pub mod testing;
 
 /// The event store API and the embedded in-memory store (crate `carebus-store`).
@@ -46,6 +47,7 @@ pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
 pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use publisher::{Publisher, PublisherConfig};
+pub use service::{RunningService, Service, ServiceError, ServiceReport};
 pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
 

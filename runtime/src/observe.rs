@@ -1,4 +1,4 @@
-//! Observability endpoints: metrics recorded through the `metrics` facade turned into Prometheus text on `/metrics`, plus `/health` and `/ready`, served by a tiny HTTP/1.1 server on tokio.
+//! Observability endpoints: metrics recorded through the `metrics` facade turned into Prometheus text on `/metrics`, plus `/health` and `/ready`, served with axum.
 //!
 //! Metric names recorded by the runtime:
 //!
@@ -21,19 +21,29 @@
 //! register their per-topic metrics once, at their first event of a topic, and keep the
 //! handles.
 //!
-//! ```ignore
-//! let metrics = carebus::observe::install_prometheus()?;
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use carebus::observe::{Readiness, install_prometheus, serve};
+//! let metrics = install_prometheus()?;
 //! let readiness = Readiness::default();
-//! let server = carebus::observe::serve("0.0.0.0:9464".parse()?, metrics, readiness.clone()).await?;
+//! let server = serve("0.0.0.0:9464".parse()?, metrics, readiness.clone()).await?;
 //! readiness.set(true); // once the consumers have joined their groups
+//! # server.stop().await;
+//! # Ok(())
+//! # }
 //! ```
+//!
+//! A [`Service`](crate::Service) does all of this itself.
 
+use axum::Router;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// The start of a timed operation for a duration histogram (a publish, a handler call).
 /// quanta reads the CPU's time-stamp counter: about 20 ns for a start and its `elapsed`,
@@ -90,16 +100,27 @@ impl Readiness {
 #[error("cannot install the Prometheus metrics recorder (is another recorder installed?): {0}")]
 pub struct InstallError(String);
 
-/// Install the Prometheus recorder as the process's `metrics` recorder (once per process).
+/// The process's Prometheus recorder, once installed here.
+static PROMETHEUS: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+
+/// Install the Prometheus recorder as the process's `metrics` recorder; later calls return the
+/// same handle. Fails when another recorder was installed first.
 pub fn install_prometheus() -> Result<PrometheusHandle, InstallError> {
-    PrometheusBuilder::new()
+    static INSTALLING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(handle) = PROMETHEUS.get() {
+        return Ok(handle.clone());
+    }
+    let handle = PrometheusBuilder::new()
         .install_recorder()
-        .map_err(|e| InstallError(e.to_string()))
+        .map_err(|e| InstallError(e.to_string()))?;
+    Ok(PROMETHEUS.get_or_init(|| handle).clone())
 }
 
 /// The running HTTP server.
 pub struct ObserveServer {
     addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -108,13 +129,16 @@ impl ObserveServer {
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
-    /// Stop serving.
-    pub fn stop(self) {
-        self.task.abort();
+
+    /// Stop serving: requests in progress finish, then the listener closes.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
     }
 }
 
-/// Serve `/metrics`, `/health` and `/ready` on `addr`.
+/// Serve `/metrics` (Prometheus text format 0.0.4), `/health` (200 while the process runs) and
+/// `/ready` (200 once `readiness` is set, else 503) on `addr`.
 pub async fn serve(
     addr: SocketAddr,
     metrics: PrometheusHandle,
@@ -122,60 +146,39 @@ pub async fn serve(
 ) -> std::io::Result<ObserveServer> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let (metrics, readiness) = (metrics.clone(), readiness.clone());
-            tokio::spawn(async move {
-                if let Err(e) = answer(stream, &metrics, &readiness).await {
-                    tracing::debug!(error = %e, "observe: request failed");
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let body = metrics.render();
+                async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
+            }),
+        )
+        .route("/health", get(|| async { "ok\n" }))
+        .route(
+            "/ready",
+            get(move || {
+                let ready = readiness.is_ready();
+                async move {
+                    if ready {
+                        (StatusCode::OK, "ready\n")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+                    }
                 }
-            });
+            }),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "try /metrics, /health or /ready\n") });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the observability endpoint stopped");
         }
     });
-    Ok(ObserveServer { addr, task })
-}
-
-/// Read one request head (up to 8 KiB) and answer it.
-async fn answer(
-    mut stream: TcpStream,
-    metrics: &PrometheusHandle,
-    readiness: &Readiness,
-) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-        let n = stream.read(&mut buf).await?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buf[..n]);
-    }
-    let line = String::from_utf8_lossy(&head);
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let (status, content_type, body) = match (method, path.split('?').next().unwrap_or("")) {
-        ("GET", "/metrics") => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-        ("GET", "/health") => ("200 OK", "text/plain", "ok\n".to_string()),
-        ("GET", "/ready") if readiness.is_ready() => ("200 OK", "text/plain", "ready\n".into()),
-        ("GET", "/ready") => (
-            "503 Service Unavailable",
-            "text/plain",
-            "not ready\n".into(),
-        ),
-        ("GET", _) => (
-            "404 Not Found",
-            "text/plain",
-            "try /metrics, /health or /ready\n".into(),
-        ),
-        _ => ("405 Method Not Allowed", "text/plain", "GET only\n".into()),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    Ok(ObserveServer { addr, stop, task })
 }

@@ -4,7 +4,9 @@
 //! groups, committed offsets, redelivery), so the same handlers run unchanged on Kafka.
 
 use carebus::bus::{Bus, BusConfig};
-use carebus::{HandlerContext, HandlerResult, PublishOptions, Publisher, PublisherConfig};
+use carebus::{
+    ConsumerConfig, HandlerContext, HandlerResult, PublishOptions, PublisherConfig, Service,
+};
 use carebus_examples::{prm, summary::Summary};
 use carebus_schemas::*;
 use std::sync::Arc;
@@ -156,6 +158,14 @@ impl JourneysHandler for JourneyAudit {
     }
 }
 
+/// A consumer group that commits often: the demo stops as soon as everything is handled.
+fn fast(group: &str) -> ConsumerConfig {
+    let mut config = ConsumerConfig::new(group);
+    config.commit_interval = Duration::from_millis(50);
+    config.poll_timeout = Duration::from_millis(20);
+    config
+}
+
 /// Rebuild one patient's chart from the embedded event store, with and without a snapshot.
 async fn print_chart(
     store: &carebus::store::MemoryEventStore,
@@ -198,46 +208,44 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for info in carebus_schemas::TOPICS {
         bus.create_topic(info.name, info.partitions as i32);
     }
-    let publisher = Publisher::new(
+    // One service runner for the demo's services: one shared publisher, a consumer group per
+    // service, graceful shutdown (a real deployment runs one `Service` per process).
+    let mut platform = Service::new(
+        "prm-service",
         bus.clone(),
         PublisherConfig {
             source: "prm-service".into(),
             ..PublisherConfig::default()
         },
     )?;
+    let publisher = platform.publisher().clone();
     let summary = Arc::new(Summary::default());
-
     let store = carebus::store::MemoryEventStore::new();
-    let consumers = vec![
-        carebus::testing::run_handler(
-            &bus,
-            "event-store",
+    platform
+        .consume(
+            fast("event-store"),
             PatientsDispatcher(carebus_examples::chart::StoreWriter(store.clone())),
-        ),
-        carebus::testing::run_handler(
-            &bus,
-            "fhir-service",
+        )
+        .consume(
+            fast("fhir-service"),
             PatientsDispatcher(FhirSync(summary.clone())),
-        ),
-        carebus::testing::run_handler(
-            &bus,
-            "realtime-service",
+        )
+        .consume(
+            fast("realtime-service"),
             AppointmentsDispatcher(Reminders(summary.clone())),
-        ),
-        carebus::testing::run_handler(
-            &bus,
-            "workflow-engine",
+        )
+        .consume(
+            fast("workflow-engine"),
             PatientsDispatcher(JourneyEngine {
                 summary: summary.clone(),
                 publisher: publisher.clone(),
             }),
-        ),
-        carebus::testing::run_handler(
-            &bus,
-            "audit-log",
+        )
+        .consume(
+            fast("audit-log"),
             JourneysDispatcher(JourneyAudit(summary.clone())),
-        ),
-    ];
+        );
+    let running = platform.start().await?;
 
     let started = Instant::now();
     let published = prm::run_front_desk(&publisher, patients, &summary).await?;
@@ -252,9 +260,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = started.elapsed();
-    for c in consumers {
-        c.stop().await?;
-    }
+    running.stop().await?;
     summary.print(published, expected, elapsed, &bus);
     let chart_ok = print_chart(&store, stored_expected).await?;
     if summary.total_handled() < expected || !summary.causation_ok() || !chart_ok {

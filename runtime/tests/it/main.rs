@@ -6,6 +6,7 @@ mod consumer;
 mod observe;
 mod polling_thread;
 mod publisher;
+mod service;
 mod signals;
 mod spans;
 mod store_embedded;
