@@ -223,6 +223,45 @@ macro_rules! timestamp_type {
                 write!(f, "{}({self})", stringify!($name))
             }
         }
+        impl $name {
+            fn units(d: std::time::Duration) -> i64 {
+                i64::try_from(d.as_nanos() / (1_000_000_000 / $per_sec) as u128).unwrap_or(i64::MAX)
+            }
+            /// `self + d`, or `None` past the last representable instant.
+            pub fn checked_add(self, d: std::time::Duration) -> Option<Self> {
+                self.0.checked_add(Self::units(d)).map($name)
+            }
+            /// `self - d`, or `None` before the first representable instant.
+            pub fn checked_sub(self, d: std::time::Duration) -> Option<Self> {
+                self.0.checked_sub(Self::units(d)).map($name)
+            }
+            /// How long after `earlier` this is; `None` if it is before.
+            pub fn duration_since(self, earlier: Self) -> Option<std::time::Duration> {
+                let units = u64::try_from(self.0.checked_sub(earlier.0)?).ok()?;
+                Some(std::time::Duration::from_nanos(
+                    units.saturating_mul(1_000_000_000 / $per_sec),
+                ))
+            }
+        }
+        /// An instant later by a duration (a deadline, an SLA). Saturates at the last instant.
+        impl std::ops::Add<std::time::Duration> for $name {
+            type Output = $name;
+            fn add(self, d: std::time::Duration) -> $name {
+                $name(self.0.saturating_add(Self::units(d)))
+            }
+        }
+        /// An instant earlier by a duration. Saturates at the first instant.
+        impl std::ops::Sub<std::time::Duration> for $name {
+            type Output = $name;
+            fn sub(self, d: std::time::Duration) -> $name {
+                $name(self.0.saturating_sub(Self::units(d)))
+            }
+        }
+        impl std::ops::AddAssign<std::time::Duration> for $name {
+            fn add_assign(&mut self, d: std::time::Duration) {
+                *self = *self + d;
+            }
+        }
     };
 }
 
@@ -431,6 +470,31 @@ impl<T> fmt::Display for Phi<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamps_move_by_durations() {
+        use std::time::Duration;
+        let t = Timestamp::parse_rfc3339("2024-11-24T10:30:00Z").unwrap();
+        let deadline = t + Duration::from_secs(48 * 3600);
+        assert_eq!(deadline.to_string(), "2024-11-26T10:30:00Z");
+        assert_eq!(deadline - Duration::from_secs(48 * 3600), t);
+        assert_eq!(
+            deadline.duration_since(t),
+            Some(Duration::from_secs(48 * 3600))
+        );
+        assert_eq!(t.duration_since(deadline), None);
+        assert_eq!(
+            Timestamp(i64::MAX) + Duration::from_secs(1),
+            Timestamp(i64::MAX)
+        );
+        assert_eq!(
+            Timestamp(i64::MAX).checked_add(Duration::from_secs(1)),
+            None
+        );
+        let mut m = TimestampMillis(1_000);
+        m += Duration::from_micros(2_500);
+        assert_eq!(m, TimestampMillis(1_002), "whole milliseconds only");
+    }
 
     #[test]
     fn timestamps_display_as_chrono_writes_rfc3339() {
