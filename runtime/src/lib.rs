@@ -48,7 +48,7 @@ pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind,
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use publisher::{Publisher, PublisherConfig};
 pub use service::{RunningService, Service, ServiceError, ServiceReport};
-pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
+pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.

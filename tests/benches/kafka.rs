@@ -17,7 +17,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use carebus::Settings;
-use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin, TopicsSpec};
+use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin};
 use carebus::transport::Record;
 use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
 use carebus_schemas::{PatientDeactivated, PatientsDispatcher};
@@ -44,11 +44,10 @@ async fn settle() {
 }
 
 async fn create_topic(admin: &TopicAdmin, name: &str) {
-    let spec = TopicsSpec::parse(&format!(
-        "[[topic]]\nname = \"{name}\"\npartitions = 6\nreplication_factor = 1\n"
-    ))
-    .unwrap();
-    admin.apply(&spec).await.expect("create bench topic");
+    admin
+        .apply(&[carebus::TopicSpec::new(name, 6, 1)])
+        .await
+        .expect("create bench topic");
 }
 
 /// Run the sends, [`WINDOW`] in flight at once, and time them until the last is

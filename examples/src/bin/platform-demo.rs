@@ -206,7 +206,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(500);
     let bus = Bus::new(BusConfig::default());
     for info in carebus_schemas::TOPICS {
-        bus.create_topic(info.name, info.partitions as i32);
+        bus.create_topic(info.name, info.partitions);
     }
     // One service runner for the demo's services: one shared publisher, a consumer group per
     // service, graceful shutdown (a real deployment runs one `Service` per process).

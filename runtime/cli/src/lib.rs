@@ -1,5 +1,6 @@
 //! carebus's command-line tools (`carebus-topics`, `carebus-dlq`) and the cluster options they share.
 
 pub mod cluster;
+pub mod topics;
 
 pub use cluster::ClusterArgs;

@@ -35,7 +35,7 @@ pub use handler::{
     ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult, HandlerResultExt,
 };
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
-pub use topic::{EventInfo, TopicEvents, TopicHandler, TopicSpec};
+pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.

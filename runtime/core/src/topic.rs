@@ -17,20 +17,65 @@ pub struct EventInfo {
     pub phi_fields: &'static [&'static str],
 }
 
-/// A Kafka topic as the topics spec (`schemas/topics.toml`) declares it; the generated
-/// `TOPICS` lists every one, so code can create or check topics without reading the file.
+/// A Kafka topic as the topics spec (`schemas/topics.toml`) declares it: the generated
+/// `TOPICS` table lists every one (`TopicSpec<'static>`), so services and `carebus-topics`
+/// create and check topics from the code the build generated, never from a second reading of
+/// the file. Tests and tools build their own with [`TopicSpec::new`] and struct update syntax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TopicSpec {
-    pub name: &'static str,
-    pub partitions: u32,
-    pub replication_factor: u16,
+pub struct TopicSpec<'a> {
+    pub name: &'a str,
+    pub doc: Option<&'a str>,
+    pub partitions: i32,
+    pub replication_factor: i32,
     /// `retention.ms`; `None` = the broker's default.
     pub retention_ms: Option<i64>,
-    /// `cleanup.policy=compact` (else `delete`).
-    pub compacted: bool,
-    pub min_insync_replicas: Option<u16>,
-    /// Further topic configs, passed through verbatim.
-    pub configs: &'static [(&'static str, &'static str)],
+    pub cleanup_policy: CleanupPolicy,
+    pub min_insync_replicas: Option<i32>,
+    /// What the record key holds, e.g. `aggregate id (patientId)`.
+    pub key: &'a str,
+    /// The events the topic carries (names, every version).
+    pub events: &'a [&'a str],
+    /// Further topic configs, passed through verbatim (e.g. `compression.type`).
+    pub configs: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> TopicSpec<'a> {
+    /// A topic with `partitions` and `replication_factor`, deleting by the broker's default
+    /// retention, with no further configs.
+    pub const fn new(name: &'a str, partitions: i32, replication_factor: i32) -> TopicSpec<'a> {
+        TopicSpec {
+            name,
+            doc: None,
+            partitions,
+            replication_factor,
+            retention_ms: None,
+            cleanup_policy: CleanupPolicy::Delete,
+            min_insync_replicas: None,
+            key: "",
+            events: &[],
+            configs: &[],
+        }
+    }
+}
+
+/// `cleanup.policy` of a topic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CleanupPolicy {
+    /// Records older than the retention are deleted.
+    #[default]
+    Delete,
+    /// The newest record per key is kept.
+    Compact,
+}
+
+impl CleanupPolicy {
+    /// The broker's `cleanup.policy` value.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            CleanupPolicy::Delete => "delete",
+            CleanupPolicy::Compact => "compact",
+        }
+    }
 }
 
 /// The generated enum of every event (every version) carried by one topic.

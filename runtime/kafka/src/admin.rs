@@ -5,7 +5,7 @@
 //! partition count.
 
 use crate::plan::{Change, ObservedCluster, ObservedTopic, Plan};
-use crate::spec::TopicsSpec;
+use carebus_core::TopicSpec;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, ConfigSource, NewPartitions, NewTopic,
@@ -74,7 +74,7 @@ impl TopicAdmin {
     }
 
     /// Brokers and the spec's topics as the cluster has them now.
-    pub async fn observe(&self, spec: &TopicsSpec) -> Result<ObservedCluster, AdminError> {
+    pub async fn observe(&self, topics: &[TopicSpec<'_>]) -> Result<ObservedCluster, AdminError> {
         let client = self.client.clone();
         let metadata = tokio::task::spawn_blocking(move || {
             client.inner().fetch_metadata(None, Duration::from_secs(10))
@@ -92,7 +92,7 @@ impl TopicAdmin {
             brokers: metadata.brokers().len() as i32,
             topics: BTreeMap::new(),
         };
-        let wanted: Vec<&str> = spec.topics.iter().map(|t| t.name.as_str()).collect();
+        let wanted: Vec<&str> = topics.iter().map(|t| t.name).collect();
         for topic in metadata.topics() {
             if topic.error().is_some() || !wanted.contains(&topic.name()) {
                 continue;
@@ -160,8 +160,8 @@ impl TopicAdmin {
     }
 
     /// Compare the spec with the cluster without changing anything.
-    pub async fn plan(&self, spec: &TopicsSpec) -> Result<Plan, AdminError> {
-        Ok(Plan::compute(spec, &self.observe(spec).await?))
+    pub async fn plan(&self, topics: &[TopicSpec<'_>]) -> Result<Plan, AdminError> {
+        Ok(Plan::compute(topics, &self.observe(topics).await?))
     }
 
     /// Ask the brokers to check every change of `plan` without making it (validate-only
@@ -182,8 +182,8 @@ impl TopicAdmin {
 
     /// Carry out the plan: create, raise partitions, alter configs. Drift is left in the
     /// report. Every change is attempted; failures are reported together.
-    pub async fn apply(&self, spec: &TopicsSpec) -> Result<ApplyReport, AdminError> {
-        let plan = self.plan(spec).await?;
+    pub async fn apply(&self, topics: &[TopicSpec<'_>]) -> Result<ApplyReport, AdminError> {
+        let plan = self.plan(topics).await?;
         let opts = AdminOptions::new()
             .request_timeout(Some(ADMIN_TIMEOUT))
             .operation_timeout(Some(ADMIN_TIMEOUT));
@@ -194,7 +194,7 @@ impl TopicAdmin {
             }
         }
         if failures.is_empty() {
-            self.settle(spec).await;
+            self.settle(topics).await;
             Ok(ApplyReport { plan })
         } else {
             Err(AdminError::Apply {
@@ -207,9 +207,9 @@ impl TopicAdmin {
     /// KRaft brokers apply new configs and partitions through the metadata log, a moment
     /// after the admin call returns: wait (up to ~10 s) until the cluster shows them, so a
     /// `plan` right after `apply` is clean.
-    async fn settle(&self, spec: &TopicsSpec) {
+    async fn settle(&self, topics: &[TopicSpec<'_>]) {
         for _ in 0..20 {
-            match self.plan(spec).await {
+            match self.plan(topics).await {
                 Ok(again) if again.changes.is_empty() => return,
                 _ => tokio::time::sleep(Duration::from_millis(500)).await,
             }

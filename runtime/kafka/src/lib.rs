@@ -13,15 +13,14 @@ pub mod error;
 pub mod pause;
 pub mod plan;
 pub mod producer;
-pub mod spec;
 
 pub use admin::{AdminError, ApplyReport, TopicAdmin};
 pub use carebus_core::config::ConfigError;
+pub use carebus_core::{CleanupPolicy, TopicSpec};
 pub use config::{Compression, KafkaConfig};
 pub use consumer::KafkaConsumer;
-pub use plan::{Change, Drift, ObservedCluster, ObservedTopic, Plan};
+pub use plan::{Change, Drift, ObservedCluster, ObservedTopic, Plan, desired_configs};
 pub use producer::{KafkaProducer, KafkaTransaction};
-pub use spec::{CleanupPolicy, SpecError, TopicSpec, TopicsSpec};
 
 use crate::error::transport_error;
 use carebus_core::transport::{

@@ -3,7 +3,7 @@
 //! Pure: no Kafka calls, so the rules (never lower partitions, never delete, clamp the
 //! replication factor to the broker count) are unit-tested here and applied by `admin`.
 
-use crate::spec::{TopicSpec, TopicsSpec};
+use carebus_core::TopicSpec;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -82,57 +82,57 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Compare the spec with the cluster.
-    pub fn compute(spec: &TopicsSpec, cluster: &ObservedCluster) -> Plan {
+    /// Compare the spec's topics with the cluster.
+    pub fn compute(topics: &[TopicSpec<'_>], cluster: &ObservedCluster) -> Plan {
         let mut plan = Plan::default();
-        for topic in &spec.topics {
+        for topic in topics {
             plan.add_topic(topic, cluster);
         }
         plan
     }
 
-    fn add_topic(&mut self, topic: &TopicSpec, cluster: &ObservedCluster) {
+    fn add_topic(&mut self, topic: &TopicSpec<'_>, cluster: &ObservedCluster) {
         let brokers = cluster.brokers.max(1);
         let rf = topic.replication_factor.min(brokers);
         if rf < topic.replication_factor {
             self.drift.push(Drift::ReplicationFactorClamped {
-                topic: topic.name.clone(),
+                topic: topic.name.to_string(),
                 spec: topic.replication_factor,
                 brokers,
             });
         }
-        let Some(seen) = cluster.topics.get(&topic.name) else {
+        let Some(seen) = cluster.topics.get(topic.name) else {
             self.changes.push(Change::Create {
-                topic: topic.name.clone(),
+                topic: topic.name.to_string(),
                 partitions: topic.partitions,
                 replication_factor: rf,
-                configs: topic.desired_configs(rf),
+                configs: desired_configs(topic, rf),
             });
             return;
         };
         if seen.partitions < topic.partitions {
             self.changes.push(Change::RaisePartitions {
-                topic: topic.name.clone(),
+                topic: topic.name.to_string(),
                 from: seen.partitions,
                 to: topic.partitions,
             });
         } else if seen.partitions > topic.partitions {
             self.drift.push(Drift::PartitionsAboveSpec {
-                topic: topic.name.clone(),
+                topic: topic.name.to_string(),
                 actual: seen.partitions,
                 spec: topic.partitions,
             });
         }
         if seen.replication_factor != rf {
             self.drift.push(Drift::ReplicationFactorDiffers {
-                topic: topic.name.clone(),
+                topic: topic.name.to_string(),
                 actual: seen.replication_factor,
                 spec: rf,
             });
         }
         let mut changed = Vec::new();
         let mut overrides = seen.overrides.clone();
-        for (key, want) in topic.desired_configs(seen.replication_factor.max(1)) {
+        for (key, want) in desired_configs(topic, seen.replication_factor.max(1)) {
             let current = seen.configs.get(&key).or_else(|| seen.overrides.get(&key));
             if current != Some(&want) {
                 changed.push((key.clone(), current.cloned(), want.clone()));
@@ -141,7 +141,7 @@ impl Plan {
         }
         if !changed.is_empty() {
             self.changes.push(Change::AlterConfigs {
-                topic: topic.name.clone(),
+                topic: topic.name.to_string(),
                 changed,
                 overrides,
             });
@@ -152,6 +152,30 @@ impl Plan {
     pub fn is_clean(&self) -> bool {
         self.changes.is_empty() && self.drift.is_empty()
     }
+}
+
+/// The broker topic configs a topic's spec asks for, given the replication factor actually
+/// used (min.insync.replicas is clamped to it so acks=all writes stay possible).
+pub fn desired_configs(topic: &TopicSpec<'_>, effective_rf: i32) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = topic
+        .configs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    out.insert(
+        "cleanup.policy".into(),
+        topic.cleanup_policy.as_config().into(),
+    );
+    if let Some(ms) = topic.retention_ms {
+        out.insert("retention.ms".into(), ms.to_string());
+    }
+    if let Some(m) = topic.min_insync_replicas {
+        out.insert(
+            "min.insync.replicas".into(),
+            m.min(effective_rf).to_string(),
+        );
+    }
+    out
 }
 
 impl fmt::Display for Change {
@@ -237,20 +261,13 @@ impl fmt::Display for Plan {
 mod tests {
     use super::*;
 
-    fn spec() -> TopicsSpec {
-        TopicsSpec::parse(
-            r#"
-[[topic]]
-name = "p"
-partitions = 12
-replication_factor = 3
-retention_days = 30
-min_insync_replicas = 2
-[topic.configs]
-"compression.type" = "zstd"
-"#,
-        )
-        .unwrap()
+    fn spec() -> [TopicSpec<'static>; 1] {
+        [TopicSpec {
+            retention_ms: Some(30 * 86_400_000),
+            min_insync_replicas: Some(2),
+            configs: &[("compression.type", "zstd")],
+            ..TopicSpec::new("p", 12, 3)
+        }]
     }
 
     fn observed(partitions: i32, rf: i32, configs: &[(&str, &str)]) -> ObservedTopic {

@@ -1,6 +1,6 @@
 //! The Kafka transport on the three-node cluster: a stream of keyed events in while one broker is killed, every event out exactly once and in per-key order.
 
-use crate::kafka_support::{consume, spec, subscribe};
+use crate::kafka_support::{consume, subscribe};
 use carebus::Settings;
 use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin};
 use carebus::transport::{Record, Transport};
@@ -31,7 +31,10 @@ async fn killing_a_broker_mid_stream_loses_nothing_and_keeps_per_key_order() {
     let topic = unique_name("cluster_failover");
     let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
     let report = admin
-        .apply(&spec(&topic, 6, 3, "min_insync_replicas = 2"))
+        .apply(&[carebus::TopicSpec {
+            min_insync_replicas: Some(2),
+            ..carebus::TopicSpec::new(&topic, 6, 3)
+        }])
         .await
         .unwrap();
     assert!(

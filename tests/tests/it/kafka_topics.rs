@@ -1,7 +1,8 @@
 //! Topics as code against the real single broker: a spec in, created topics, raised partitions, updated configs and reported drift out.
 
 use crate::kafka_support::spec;
-use carebus::kafka::{Change, Drift, TopicAdmin, TopicsSpec};
+use carebus::kafka::{Change, Drift, TopicAdmin};
+use carebus::{CleanupPolicy, TopicSpec};
 use carebus_tests::{kafka_bootstrap, unique_name};
 use std::collections::BTreeMap;
 
@@ -10,12 +11,12 @@ async fn apply_creates_raises_updates_and_reports_drift_with_rf_clamped_on_one_b
     let bootstrap = kafka_bootstrap();
     let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
     let name = unique_name("topics_apply");
-    let first = spec(
-        &name,
-        3,
-        3,
-        "retention_days = 7\nmin_insync_replicas = 2\n[topic.configs]\n\"segment.bytes\" = \"10485760\"",
-    );
+    let first = [TopicSpec {
+        retention_ms: Some(7 * 86_400_000),
+        min_insync_replicas: Some(2),
+        configs: &[("segment.bytes", "10485760")],
+        ..TopicSpec::new(&name, 3, 3)
+    }];
 
     // Create: RF 3 and min.insync.replicas 2 clamped to the single broker, with a warning.
     let report = admin.apply(&first).await.unwrap();
@@ -55,12 +56,12 @@ async fn apply_creates_raises_updates_and_reports_drift_with_rf_clamped_on_one_b
 
     // Raise partitions, change retention and compaction: plan shows it, apply does it,
     // the passthrough config the new spec no longer names is kept, not reset.
-    let second = spec(
-        &name,
-        6,
-        3,
-        "retention_ms = 3600000\ncleanup_policy = \"compact\"\nmin_insync_replicas = 2",
-    );
+    let second = [TopicSpec {
+        retention_ms: Some(3_600_000),
+        cleanup_policy: CleanupPolicy::Compact,
+        min_insync_replicas: Some(2),
+        ..TopicSpec::new(&name, 6, 3)
+    }];
     let plan = admin.plan(&second).await.unwrap();
     assert!(plan.changes.contains(&Change::RaisePartitions {
         topic: name.clone(),
@@ -89,12 +90,11 @@ async fn apply_creates_raises_updates_and_reports_drift_with_rf_clamped_on_one_b
     assert!(admin.plan(&second).await.unwrap().changes.is_empty());
 
     // A spec with fewer partitions is drift, never a change; the topic keeps its 6.
-    let lower = spec(
-        &name,
-        2,
-        1,
-        "retention_ms = 3600000\ncleanup_policy = \"compact\"",
-    );
+    let lower = [TopicSpec {
+        retention_ms: Some(3_600_000),
+        cleanup_policy: CleanupPolicy::Compact,
+        ..TopicSpec::new(&name, 2, 1)
+    }];
     let report = admin.apply(&lower).await.unwrap();
     assert!(
         !report
@@ -118,10 +118,14 @@ async fn apply_creates_raises_updates_and_reports_drift_with_rf_clamped_on_one_b
 async fn the_repository_spec_is_planned_against_the_broker() {
     let bootstrap = kafka_bootstrap();
     let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
-    let spec = TopicsSpec::load(&carebus_tests::repo_root().join("schemas/topics.toml")).unwrap();
-    let plan = admin.plan(&spec).await.unwrap();
+    let topics = carebus_schemas::TOPICS;
+    assert!(
+        topics.len() >= 4,
+        "the generated table lists the spec's topics"
+    );
+    let plan = admin.plan(topics).await.unwrap();
     // Every spec topic is either planned for creation or compared; nothing is ever deleted.
-    for topic in &spec.topics {
+    for topic in topics {
         let mentioned = plan.changes.iter().any(|c| match c {
             Change::Create { topic: t, .. }
             | Change::RaisePartitions { topic: t, .. }
@@ -139,7 +143,7 @@ async fn the_repository_spec_is_planned_against_the_broker() {
 async fn unreachable_cluster_error_names_the_command_that_starts_kafka() {
     let admin = TopicAdmin::connect("127.0.0.1:1", &BTreeMap::new()).unwrap();
     let error = admin
-        .plan(&spec("never_created", 1, 1, ""))
+        .plan(&spec("never_created", 1, 1))
         .await
         .unwrap_err()
         .to_string();
@@ -151,7 +155,10 @@ async fn plan_validation_catches_configs_the_broker_rejects_and_apply_creates_no
     let bootstrap = kafka_bootstrap();
     let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
     let name = unique_name("topics_invalid");
-    let bad = spec(&name, 1, 1, "[topic.configs]\n\"retention.bytez\" = \"10\"");
+    let bad = [TopicSpec {
+        configs: &[("retention.bytez", "10")],
+        ..TopicSpec::new(&name, 1, 1)
+    }];
     let plan = admin.plan(&bad).await.unwrap();
     let problems = admin.validate(&plan).await;
     assert_eq!(problems.len(), 1, "{problems:?}");
@@ -167,7 +174,7 @@ async fn plan_validation_catches_configs_the_broker_rejects_and_apply_creates_no
             .contains_key(&name)
     );
 
-    let good = spec(&name, 1, 1, "");
+    let good = spec(&name, 1, 1);
     assert!(
         admin
             .validate(&admin.plan(&good).await.unwrap())

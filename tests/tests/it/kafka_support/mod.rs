@@ -3,24 +3,22 @@
 #![allow(dead_code)]
 
 use carebus::Settings;
-use carebus::kafka::{KafkaConfig, KafkaConsumer, KafkaTransport, TopicAdmin, TopicsSpec};
+use carebus::TopicSpec;
+use carebus::kafka::{KafkaConfig, KafkaConsumer, KafkaTransport, TopicAdmin};
 use carebus::transport::{ConsumerEvent, ReceivedRecord, SubscribeConfig};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-/// A topics spec with one topic.
-pub fn spec(name: &str, partitions: i32, replication_factor: i32, extra: &str) -> TopicsSpec {
-    TopicsSpec::parse(&format!(
-        "[[topic]]\nname = \"{name}\"\npartitions = {partitions}\nreplication_factor = {replication_factor}\n{extra}\n"
-    ))
-    .expect("test spec is valid")
+/// A topics spec with one topic; set other fields with struct update syntax.
+pub fn spec(name: &str, partitions: i32, replication_factor: i32) -> [TopicSpec<'_>; 1] {
+    [TopicSpec::new(name, partitions, replication_factor)]
 }
 
 /// Create a topic through carebus's own topics-as-code path.
 pub async fn create_topic(bootstrap: &str, name: &str, partitions: i32, replication_factor: i32) {
     let admin = TopicAdmin::connect(bootstrap, &BTreeMap::new()).expect("admin client");
     admin
-        .apply(&spec(name, partitions, replication_factor, ""))
+        .apply(&spec(name, partitions, replication_factor))
         .await
         .unwrap_or_else(|e| panic!("creating {name}: {e}"));
 }
