@@ -24,6 +24,10 @@ use std::process::ExitCode;
 struct Cli {
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Create topics with fewer replicas than the spec asks for when the cluster has fewer
+    /// live brokers (a development cluster of one broker); without it such topics are refused.
+    #[arg(long, global = true)]
+    allow_under_replicated: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -31,9 +35,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print the changes and drift without changing anything, with the changes checked by the
-    /// brokers (validate-only); exit code 2 when there are changes to apply, 1 when one would fail.
+    /// brokers (validate-only); exit code 2 when there are changes to apply, 1 when one would
+    /// fail or a topic is refused (too few live brokers for its replication factor).
     Plan,
-    /// Create missing topics, raise partition counts, update configs; report drift.
+    /// Create missing topics, raise partition counts, update configs; report drift. Changes
+    /// nothing and exits 1 when a topic is refused.
     Apply,
     /// List the topics of the table (name, partitions, replication factor, events).
     List,
@@ -75,12 +81,19 @@ pub fn main(topics: &[TopicSpec<'_>]) -> ExitCode {
 
 async fn run(cli: Cli, topics: &[TopicSpec<'_>]) -> Result<ExitCode, String> {
     let properties = cli.cluster.properties()?;
-    let admin =
+    let mut admin =
         TopicAdmin::connect(&cli.cluster.bootstrap, &properties).map_err(|e| e.to_string())?;
+    admin.allow_under_replicated(cli.allow_under_replicated);
     match cli.command {
         Command::Plan => {
             let plan = admin.plan(topics).await.map_err(|e| e.to_string())?;
             print!("{plan}");
+            if !plan.refused.is_empty() {
+                return Err(format!(
+                    "{} topic(s) refused: apply would change nothing",
+                    plan.refused.len()
+                ));
+            }
             let rejected = admin.validate(&plan).await;
             if !rejected.is_empty() {
                 return Err(format!(

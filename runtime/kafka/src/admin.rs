@@ -4,7 +4,7 @@
 //! runs CreateTopics, CreatePartitions and AlterConfigs. Never deletes a topic or lowers a
 //! partition count.
 
-use crate::plan::{Change, ObservedCluster, ObservedTopic, Plan};
+use crate::plan::{Change, ObservedCluster, ObservedTopic, Plan, PlanRules, Refusal};
 use carebus_core::TopicSpec;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{
@@ -34,12 +34,16 @@ pub enum AdminError {
     Describe { topic: String, reason: String },
     #[error("applying topics failed for {count} change(s): {failures}")]
     Apply { count: usize, failures: String },
+    /// The plan refuses some topics (see [`Refusal`]); nothing was changed.
+    #[error("nothing applied: {}", refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Refused { refused: Vec<Refusal> },
 }
 
 /// An admin connection to one cluster.
 pub struct TopicAdmin {
     bootstrap: String,
     client: Arc<AdminClient<DefaultClientContext>>,
+    rules: PlanRules,
 }
 
 /// What `apply` did.
@@ -70,6 +74,7 @@ impl TopicAdmin {
         Ok(TopicAdmin {
             bootstrap: bootstrap.to_string(),
             client: Arc::new(client),
+            rules: PlanRules::default(),
         })
     }
 
@@ -159,9 +164,20 @@ impl TopicAdmin {
         })
     }
 
+    /// Create topics with fewer replicas than the spec asks for when the cluster has fewer
+    /// live brokers (clamped, reported as drift) instead of refusing: development clusters only.
+    pub fn allow_under_replicated(&mut self, allow: bool) -> &mut Self {
+        self.rules.allow_under_replicated = allow;
+        self
+    }
+
     /// Compare the spec with the cluster without changing anything.
     pub async fn plan(&self, topics: &[TopicSpec<'_>]) -> Result<Plan, AdminError> {
-        Ok(Plan::compute(topics, &self.observe(topics).await?))
+        Ok(Plan::compute(
+            topics,
+            &self.observe(topics).await?,
+            self.rules,
+        ))
     }
 
     /// Ask the brokers to check every change of `plan` without making it (validate-only
@@ -184,6 +200,11 @@ impl TopicAdmin {
     /// report. Every change is attempted; failures are reported together.
     pub async fn apply(&self, topics: &[TopicSpec<'_>]) -> Result<ApplyReport, AdminError> {
         let plan = self.plan(topics).await?;
+        if !plan.refused.is_empty() {
+            return Err(AdminError::Refused {
+                refused: plan.refused,
+            });
+        }
         let opts = AdminOptions::new()
             .request_timeout(Some(ADMIN_TIMEOUT))
             .operation_timeout(Some(ADMIN_TIMEOUT));

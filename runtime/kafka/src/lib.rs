@@ -19,7 +19,9 @@ pub use carebus_core::config::ConfigError;
 pub use carebus_core::{CleanupPolicy, TopicSpec};
 pub use config::{Compression, KafkaConfig};
 pub use consumer::KafkaConsumer;
-pub use plan::{Change, Drift, ObservedCluster, ObservedTopic, Plan, desired_configs};
+pub use plan::{
+    Change, Drift, ObservedCluster, ObservedTopic, Plan, PlanRules, Refusal, desired_configs,
+};
 pub use producer::{KafkaProducer, KafkaTransaction};
 
 use crate::error::transport_error;

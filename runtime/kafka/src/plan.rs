@@ -1,7 +1,8 @@
 //! The topics spec and the cluster's observed topics in, the changes that would align them (and the drift that cannot be fixed safely) out.
 //!
-//! Pure: no Kafka calls, so the rules (never lower partitions, never delete, clamp the
-//! replication factor to the broker count) are unit-tested here and applied by `admin`.
+//! Pure: no Kafka calls, so the rules (never lower partitions, never delete, never create a
+//! topic with fewer replicas than the spec asks for unless told to) are unit-tested here and
+//! applied by `admin`.
 
 use carebus_core::TopicSpec;
 use std::collections::BTreeMap;
@@ -50,6 +51,27 @@ pub enum Change {
     },
 }
 
+/// A topic `apply` refuses to create or change, and why; any of them makes `apply` change
+/// nothing at all.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Refusal {
+    /// The spec asks for more replicas than the cluster has live brokers: a topic created now
+    /// would keep that lower replication factor for good (raising it needs a reassignment).
+    UnderReplicated {
+        topic: String,
+        spec: i32,
+        brokers: i32,
+    },
+}
+
+/// How strict a plan is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlanRules {
+    /// Create topics with the replication factor (and `min.insync.replicas`) clamped to the
+    /// live broker count instead of refusing: for a development cluster of one broker.
+    pub allow_under_replicated: bool,
+}
+
 /// Something `apply` reports but leaves alone.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Drift {
@@ -66,7 +88,8 @@ pub enum Drift {
         actual: i32,
         spec: i32,
     },
-    /// The cluster has fewer brokers than the spec's replication factor.
+    /// The cluster has fewer brokers than the spec's replication factor, and the plan was
+    /// allowed to clamp it ([`PlanRules::allow_under_replicated`]).
     ReplicationFactorClamped {
         topic: String,
         spec: i32,
@@ -79,22 +102,32 @@ pub enum Drift {
 pub struct Plan {
     pub changes: Vec<Change>,
     pub drift: Vec<Drift>,
+    /// Topics the plan refuses to create or change; `apply` changes nothing while any is left.
+    pub refused: Vec<Refusal>,
 }
 
 impl Plan {
     /// Compare the spec's topics with the cluster.
-    pub fn compute(topics: &[TopicSpec<'_>], cluster: &ObservedCluster) -> Plan {
+    pub fn compute(topics: &[TopicSpec<'_>], cluster: &ObservedCluster, rules: PlanRules) -> Plan {
         let mut plan = Plan::default();
         for topic in topics {
-            plan.add_topic(topic, cluster);
+            plan.add_topic(topic, cluster, rules);
         }
         plan
     }
 
-    fn add_topic(&mut self, topic: &TopicSpec<'_>, cluster: &ObservedCluster) {
+    fn add_topic(&mut self, topic: &TopicSpec<'_>, cluster: &ObservedCluster, rules: PlanRules) {
         let brokers = cluster.brokers.max(1);
         let rf = topic.replication_factor.min(brokers);
         if rf < topic.replication_factor {
+            if !rules.allow_under_replicated {
+                self.refused.push(Refusal::UnderReplicated {
+                    topic: topic.name.to_string(),
+                    spec: topic.replication_factor,
+                    brokers: cluster.brokers,
+                });
+                return;
+            }
             self.drift.push(Drift::ReplicationFactorClamped {
                 topic: topic.name.to_string(),
                 spec: topic.replication_factor,
@@ -148,9 +181,9 @@ impl Plan {
         }
     }
 
-    /// Nothing to change and nothing drifted.
+    /// Nothing to change, nothing drifted, nothing refused.
     pub fn is_clean(&self) -> bool {
-        self.changes.is_empty() && self.drift.is_empty()
+        self.changes.is_empty() && self.drift.is_empty() && self.refused.is_empty()
     }
 }
 
@@ -242,10 +275,30 @@ impl fmt::Display for Drift {
     }
 }
 
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::UnderReplicated {
+                topic,
+                spec,
+                brokers,
+            } => write!(
+                f,
+                "x {topic}: the spec asks for replication factor {spec} but the cluster has {brokers} live broker(s); \
+                 refusing to create or change it with fewer replicas, which could not be raised later \
+                 (bring the brokers back, or pass --allow-under-replicated on a development cluster)"
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_clean() {
             return writeln!(f, "topics match the spec; nothing to do");
+        }
+        for r in &self.refused {
+            writeln!(f, "{r}")?;
         }
         for c in &self.changes {
             writeln!(f, "{c}")?;
@@ -284,12 +337,39 @@ mod tests {
     }
 
     #[test]
-    fn missing_topic_is_created_with_rf_and_min_isr_clamped_on_one_broker() {
+    fn too_few_brokers_for_the_replication_factor_is_refused_unless_allowed() {
+        let cluster = ObservedCluster {
+            brokers: 2,
+            topics: BTreeMap::new(),
+        };
+        let plan = Plan::compute(&spec(), &cluster, PlanRules::default());
+        assert!(plan.changes.is_empty(), "nothing is created: {plan:?}");
+        assert_eq!(
+            plan.refused,
+            [Refusal::UnderReplicated {
+                topic: "p".into(),
+                spec: 3,
+                brokers: 2
+            }]
+        );
+        assert!(!plan.is_clean());
+        let text = plan.to_string();
+        assert!(
+            text.contains("2 live broker(s)") && text.contains("--allow-under-replicated"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn missing_topic_is_created_with_rf_and_min_isr_clamped_on_one_broker_when_allowed() {
         let cluster = ObservedCluster {
             brokers: 1,
             topics: BTreeMap::new(),
         };
-        let plan = Plan::compute(&spec(), &cluster);
+        let rules = PlanRules {
+            allow_under_replicated: true,
+        };
+        let plan = Plan::compute(&spec(), &cluster, rules);
         let Change::Create {
             replication_factor,
             configs,
@@ -331,7 +411,7 @@ mod tests {
         t.configs
             .insert("compression.type".into(), "producer".into());
         cluster.topics.insert("p".into(), t);
-        let plan = Plan::compute(&spec(), &cluster);
+        let plan = Plan::compute(&spec(), &cluster, PlanRules::default());
         assert!(plan.drift.is_empty(), "{plan:?}");
         assert_eq!(
             plan.changes[0],
@@ -356,7 +436,7 @@ mod tests {
         assert_eq!(overrides["retention.ms"], "2592000000");
 
         cluster.topics.get_mut("p").unwrap().partitions = 24;
-        let plan = Plan::compute(&spec(), &cluster);
+        let plan = Plan::compute(&spec(), &cluster, PlanRules::default());
         assert!(
             !plan
                 .changes
@@ -390,7 +470,7 @@ mod tests {
             )]
             .into(),
         };
-        let plan = Plan::compute(&spec(), &cluster);
+        let plan = Plan::compute(&spec(), &cluster, PlanRules::default());
         assert!(plan.is_clean(), "{plan}");
         assert!(plan.to_string().contains("nothing to do"));
     }

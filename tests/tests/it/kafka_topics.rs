@@ -1,7 +1,7 @@
 //! Topics as code against the real single broker: a spec in, created topics, raised partitions, updated configs and reported drift out.
 
 use crate::kafka_support::spec;
-use carebus::kafka::{Change, Drift, TopicAdmin};
+use carebus::kafka::{Change, Drift, Refusal, TopicAdmin};
 use carebus::{CleanupPolicy, TopicSpec};
 use carebus_tests::{kafka_bootstrap, unique_name};
 use std::collections::BTreeMap;
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_creates_raises_updates_and_reports_drift_with_rf_clamped_on_one_broker() {
     let bootstrap = kafka_bootstrap();
-    let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
+    let mut admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
     let name = unique_name("topics_apply");
     let first = [TopicSpec {
         retention_ms: Some(7 * 86_400_000),
@@ -18,7 +18,25 @@ async fn apply_creates_raises_updates_and_reports_drift_with_rf_clamped_on_one_b
         ..TopicSpec::new(&name, 3, 3)
     }];
 
-    // Create: RF 3 and min.insync.replicas 2 clamped to the single broker, with a warning.
+    // Refused by default: RF 3 on a one-broker cluster would stay RF 1 for good.
+    let refused = admin.apply(&first).await.unwrap_err().to_string();
+    assert!(
+        refused.contains("1 live broker(s)") && refused.contains(&name),
+        "{refused}"
+    );
+    assert!(
+        !admin
+            .observe(&first)
+            .await
+            .unwrap()
+            .topics
+            .contains_key(&name),
+        "nothing created"
+    );
+
+    // Allowed (a development cluster): RF 3 and min.insync.replicas 2 clamped to the single
+    // broker, with a warning.
+    admin.allow_under_replicated(true);
     let report = admin.apply(&first).await.unwrap();
     assert!(
         matches!(
@@ -124,8 +142,20 @@ async fn the_repository_spec_is_planned_against_the_broker() {
         "the generated table lists the spec's topics"
     );
     let plan = admin.plan(topics).await.unwrap();
-    // Every spec topic is either planned for creation or compared; nothing is ever deleted.
+    // Every spec topic is either planned for creation, compared, or (replication factor above
+    // the one broker's count) refused; nothing is ever deleted.
     for topic in topics {
+        if topic.replication_factor > 1 {
+            assert!(
+                plan.refused.iter().any(|r| match r {
+                    Refusal::UnderReplicated { topic: t, .. } => *t == topic.name,
+                }),
+                "{} (replication factor {}) is refused on one broker:\n{plan}",
+                topic.name,
+                topic.replication_factor
+            );
+            continue;
+        }
         let mentioned = plan.changes.iter().any(|c| match c {
             Change::Create { topic: t, .. }
             | Change::RaisePartitions { topic: t, .. }
