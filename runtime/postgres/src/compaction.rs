@@ -14,7 +14,9 @@ use carebus_core::types::Timestamp;
 use carebus_store::EventFilter;
 use carebus_store::EventStore;
 use carebus_store::StoreError;
-use carebus_store::{AppendResult, Cursor, ExpectedVersion, NewEvent, Snapshot, StoredEvent};
+use carebus_store::{
+    AppendResult, Cursor, ExpectedVersion, NewEvent, ParkedEvent, Snapshot, StoredEvent,
+};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -268,5 +270,17 @@ impl EventStore for WithArchive {
     }
     async fn delete_checkpoint(&self, subscription: &str) -> Result<(), StoreError> {
         self.store.delete_checkpoint(subscription).await
+    }
+
+    async fn park(&self, parked: ParkedEvent) -> Result<(), StoreError> {
+        self.store.park(parked).await
+    }
+
+    async fn parked(&self, relay: &str) -> Result<Vec<ParkedEvent>, StoreError> {
+        self.store.parked(relay).await
+    }
+
+    async fn unpark(&self, relay: &str, event_id: carebus_core::Uuid) -> Result<(), StoreError> {
+        self.store.unpark(relay, event_id).await
     }
 }

@@ -24,7 +24,9 @@ pub use projection::{Projection, ProjectionSink, rebuild};
 use carebus_store::EventFilter;
 use carebus_store::EventStore;
 use carebus_store::StoreError;
-use carebus_store::{AppendResult, Cursor, ExpectedVersion, NewEvent, Snapshot, StoredEvent};
+use carebus_store::{
+    AppendResult, Cursor, ExpectedVersion, NewEvent, ParkedEvent, Snapshot, StoredEvent,
+};
 use rows::{COLUMNS, COLUMNS_WITHOUT_JSON, backend, stored_event};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
@@ -379,6 +381,69 @@ impl EventStore for PgEventStore {
             .execute(&self.pool)
             .await
             .map_err(backend("delete checkpoint"))?;
+        Ok(())
+    }
+
+    async fn park(&self, parked: ParkedEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox_parked \
+             (relay, event_id, tx_id, global_position, event_type, topic, reason, parked_at) \
+             VALUES ($1, $2, $3::text::xid8, $4, $5, $6, $7, to_timestamp($8::float8 / 1000000)) \
+             ON CONFLICT (relay, event_id) DO UPDATE \
+             SET reason = EXCLUDED.reason, parked_at = EXCLUDED.parked_at",
+        )
+        .bind(&parked.relay)
+        .bind(parked.event_id.0)
+        .bind(parked.cursor.tx_id.to_string())
+        .bind(parked.cursor.position)
+        .bind(&parked.event_type)
+        .bind(&parked.topic)
+        .bind(&parked.reason)
+        .bind(parked.parked_at.value() as f64)
+        .execute(&self.pool)
+        .await
+        .map_err(backend("park event"))?;
+        Ok(())
+    }
+
+    async fn parked(&self, relay: &str) -> Result<Vec<ParkedEvent>, StoreError> {
+        sqlx::query(
+            "SELECT event_id, tx_id::text AS tx, global_position, event_type, topic, reason, \
+             (extract(epoch FROM parked_at) * 1000000)::int8 AS parked_us \
+             FROM outbox_parked WHERE relay = $1 ORDER BY tx_id, global_position",
+        )
+        .bind(relay)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend("list parked events"))?
+        .iter()
+        .map(|r| {
+            let tx: String = rows::column(r, "tx")?;
+            Ok(ParkedEvent {
+                relay: relay.to_string(),
+                event_id: carebus_core::Uuid(rows::column(r, "event_id")?),
+                cursor: Cursor {
+                    tx_id: tx
+                        .parse()
+                        .map_err(|_| rows::bad_row("outbox_parked.tx_id"))?,
+                    position: rows::column(r, "global_position")?,
+                },
+                event_type: rows::column(r, "event_type")?,
+                topic: rows::column(r, "topic")?,
+                reason: rows::column(r, "reason")?,
+                parked_at: carebus_core::Timestamp(rows::column(r, "parked_us")?),
+            })
+        })
+        .collect()
+    }
+
+    async fn unpark(&self, relay: &str, event_id: carebus_core::Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM outbox_parked WHERE relay = $1 AND event_id = $2")
+            .bind(relay)
+            .bind(event_id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(backend("unpark event"))?;
         Ok(())
     }
 }

@@ -32,7 +32,9 @@ use carebus_core::topic::{EventInfo, TopicEvents};
 use carebus_store::EventFilter;
 use carebus_store::EventStore;
 use carebus_store::StoreError;
-use carebus_store::{AppendResult, Cursor, ExpectedVersion, NewEvent, Snapshot, StoredEvent};
+use carebus_store::{
+    AppendResult, Cursor, ExpectedVersion, NewEvent, ParkedEvent, Snapshot, StoredEvent,
+};
 use carebus_store::{Upcasters, decode_stored};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -381,5 +383,17 @@ impl<S: EventStore + Clone> EventStore for ShreddingStore<S> {
     }
     async fn delete_checkpoint(&self, subscription: &str) -> Result<(), StoreError> {
         self.inner.delete_checkpoint(subscription).await
+    }
+
+    async fn park(&self, parked: ParkedEvent) -> Result<(), StoreError> {
+        self.inner.park(parked).await
+    }
+
+    async fn parked(&self, relay: &str) -> Result<Vec<ParkedEvent>, StoreError> {
+        self.inner.parked(relay).await
+    }
+
+    async fn unpark(&self, relay: &str, event_id: carebus_core::Uuid) -> Result<(), StoreError> {
+        self.inner.unpark(relay, event_id).await
     }
 }

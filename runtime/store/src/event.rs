@@ -301,6 +301,22 @@ pub struct StoredEvent {
     pub recorded_at: Timestamp,
 }
 
+/// An event a relay could not deliver for good (the transport refused it: too large, unknown
+/// topic, not authorised), set aside so the relay goes on; the event itself stays in the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedEvent {
+    /// The relay (its checkpoint name) that parked it.
+    pub relay: String,
+    pub event_id: carebus_core::Uuid,
+    /// Where the event is in the store-wide order.
+    pub cursor: Cursor,
+    pub event_type: String,
+    pub topic: String,
+    /// Why the transport refused it (names the topic and the failure, never event data).
+    pub reason: String,
+    pub parked_at: Timestamp,
+}
+
 impl StoredEvent {
     /// This event's place in the store-wide order (what a checkpoint records).
     pub fn cursor(&self) -> Cursor {

@@ -48,8 +48,8 @@ mod upcast;
 pub use aggregate::{Aggregate, Loaded, Repository, RepositoryError, SnapshotPolicy};
 pub use error::StoreError;
 pub use event::{
-    AppendResult, AppendedEvent, Cursor, EventContext, ExpectedVersion, NewEvent, Snapshot,
-    StoredEvent, stream_name,
+    AppendResult, AppendedEvent, Cursor, EventContext, ExpectedVersion, NewEvent, ParkedEvent,
+    Snapshot, StoredEvent, stream_name,
 };
 pub use filter::EventFilter;
 pub use memory::MemoryEventStore;
@@ -156,6 +156,22 @@ pub trait EventStore: Send + Sync + 'static {
     fn delete_checkpoint(
         &self,
         subscription: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Set an event aside for a relay (replacing the reason if it is parked already).
+    fn park(&self, parked: ParkedEvent) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The events `relay` parked, in store order.
+    fn parked(
+        &self,
+        relay: &str,
+    ) -> impl Future<Output = Result<Vec<ParkedEvent>, StoreError>> + Send;
+
+    /// Take an event off `relay`'s parked list (it was delivered, or given up by an operator).
+    fn unpark(
+        &self,
+        relay: &str,
+        event_id: carebus_core::Uuid,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

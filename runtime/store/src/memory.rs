@@ -2,7 +2,8 @@
 
 use super::error::StoreError;
 use super::event::{
-    AppendResult, AppendedEvent, Cursor, ExpectedVersion, NewEvent, Snapshot, StoredEvent,
+    AppendResult, AppendedEvent, Cursor, ExpectedVersion, NewEvent, ParkedEvent, Snapshot,
+    StoredEvent,
 };
 use super::filter::EventFilter;
 use super::{EventStore, check_stream_id};
@@ -25,6 +26,7 @@ struct Inner {
     streams: HashMap<String, Vec<usize>>,
     snapshots: HashMap<String, Vec<Snapshot>>,
     checkpoints: HashMap<String, Cursor>,
+    parked: Vec<ParkedEvent>,
     last_tx: u64,
 }
 
@@ -253,6 +255,33 @@ impl EventStore for MemoryEventStore {
 
     async fn delete_checkpoint(&self, subscription: &str) -> Result<(), StoreError> {
         self.lock().checkpoints.remove(subscription);
+        Ok(())
+    }
+
+    async fn park(&self, parked: ParkedEvent) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner
+            .parked
+            .retain(|p| !(p.relay == parked.relay && p.event_id == parked.event_id));
+        inner.parked.push(parked);
+        inner.parked.sort_by_key(|p| p.cursor);
+        Ok(())
+    }
+
+    async fn parked(&self, relay: &str) -> Result<Vec<ParkedEvent>, StoreError> {
+        Ok(self
+            .lock()
+            .parked
+            .iter()
+            .filter(|p| p.relay == relay)
+            .cloned()
+            .collect())
+    }
+
+    async fn unpark(&self, relay: &str, event_id: carebus_core::Uuid) -> Result<(), StoreError> {
+        self.lock()
+            .parked
+            .retain(|p| !(p.relay == relay && p.event_id == event_id));
         Ok(())
     }
 }

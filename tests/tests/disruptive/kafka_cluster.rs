@@ -27,6 +27,7 @@ impl Drop for RestartNode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_broker_mid_stream_loses_nothing_and_keeps_per_key_order() {
+    let _exclusive = crate::exclusive().await;
     let bootstrap = kafka_cluster_bootstrap();
     let topic = unique_name("cluster_failover");
     let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();

@@ -64,6 +64,7 @@ const QUEUED: usize = 600;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broker_stopped_opens_the_breaker_keeps_events_and_delivers_them_when_it_returns() {
+    let _exclusive = crate::exclusive().await;
     let bootstrap = kafka_bootstrap();
     let topic = unique_name("outage");
     create_topic(&bootstrap, &topic, 3, 1).await;

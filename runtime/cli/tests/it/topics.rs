@@ -33,7 +33,8 @@ fn under_replicated_topics_are_refused_unless_allowed() {
         let out = topics(&[command]);
         assert_eq!(out.status.code(), Some(1), "{command}: {}", text(&out));
         assert!(
-            text(&out).contains("1 live broker(s)") && text(&out).contains("--allow-under-replicated"),
+            text(&out).contains("1 live broker(s)")
+                && text(&out).contains("--allow-under-replicated"),
             "{command}: {}",
             text(&out)
         );

@@ -1,6 +1,6 @@
 //! Kafka bridge tests: the outbox relay through a broker outage and the idempotent Kafka → store audit sink.
 
-use super::*;
+use crate::store_common::*;
 
 /// Events of `streams` patients with their topic set to `topic`.
 fn topic_events(id: &str, updates: u32, topic: &str) -> Vec<NewEvent> {
@@ -31,6 +31,7 @@ async fn wait_for_checkpoint(store: &PgEventStore, name: &str, target: Cursor, w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn outbox_relay_survives_a_broker_outage_and_the_audit_sink_archives_idempotently() {
+    let _exclusive = crate::exclusive().await;
     let bootstrap = carebus_tests::kafka_bootstrap();
     let (store, _) = fresh("ops_relay").await;
     let topic = carebus_tests::unique_name("store_ops_relay");
