@@ -3,8 +3,12 @@
 //! Both decode like the record-at-a-time consumer (poison pills go to `<topic>.dlq`). A batch is
 //! retried in place as a whole; when it keeps failing every record of it is dead-lettered (or,
 //! with dead letters off, the consumer stops without committing it). In stream mode an item
-//! counts as processed when the next one is requested (or at [`EventStream::close`]).
+//! counts as processed only when it is acknowledged ([`StreamItem::ack`]); the offset of a
+//! partition moves past an item only once it and every item before it are acknowledged, so
+//! buffering, reordering or concurrent stream combinators never commit an event that was not
+//! processed (at-least-once).
 
+use super::offsets::OffsetTracker;
 use super::process::{Outcome, Processor, context};
 use super::{Consumer, ConsumerError, RunReport, Shutdown};
 use crate::handler::{HandlerContext, HandlerErrorKind, HandlerResult};
@@ -17,7 +21,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -202,7 +206,9 @@ impl<T: Transport> Consumer<T> {
         Ok(Some(ends))
     }
 
-    /// The group's events as a `Stream`. Poison pills are dead-lettered and skipped.
+    /// The group's events as a `Stream`. Poison pills are dead-lettered (or skipped, for
+    /// unknown event types) and committed past. Acknowledge each item once it is processed
+    /// ([`StreamItem::ack`]): only acknowledged items are committed.
     pub async fn stream<E: TopicEvents>(&self) -> Result<EventStream<T, E>, ConsumerError> {
         let consumer = Arc::new(
             self.publisher
@@ -211,31 +217,32 @@ impl<T: Transport> Consumer<T> {
                 .await?,
         );
         let processor = self.decoder::<E>();
-        let (_trigger, never) = Shutdown::channel();
-        let state = (
-            consumer.clone(),
-            processor,
-            None::<(TopicPartition, i64)>,
-            never,
-            _trigger,
-        );
+        let (trigger, never) = Shutdown::channel();
+        let offsets: Arc<Mutex<OffsetTracker>> = Arc::default();
+        let acks = Acks {
+            consumer: consumer.clone(),
+            offsets: offsets.clone(),
+        };
+        let state = (consumer.clone(), processor, acks, never, trigger);
         let poll_timeout = self.config.poll_timeout;
-        let inner = futures::stream::unfold(state, move |(c, p, last, sd, trig)| async move {
-            if let Some((tp, next)) = &last {
-                let _ = c.store_offset(tp, *next);
-            }
+        let inner = futures::stream::unfold(state, move |(c, p, acks, sd, trig)| async move {
             loop {
                 match c.poll(poll_timeout).await {
                     Ok(Some(ConsumerEvent::Record(r))) => {
-                        let done = Some((r.topic_partition(), r.offset + 1));
+                        let tp = r.topic_partition();
                         match p.decode(&r) {
                             Ok((env, event)) => {
+                                acks.lock().start(&tp, r.offset);
                                 let item = StreamItem {
                                     context: context(&env, &r, 1),
                                     event,
-                                    position: done.clone().expect("set above"),
+                                    ack: Ack {
+                                        acks: acks.clone(),
+                                        tp,
+                                        offset: r.offset,
+                                    },
                                 };
-                                return Some((Ok(item), (c, p, done, sd, trig)));
+                                return Some((Ok(item), (c, p, acks, sd, trig)));
                             }
                             Err(undecoded) => {
                                 let topic = crate::dead_letter::original_topic(&r);
@@ -243,61 +250,139 @@ impl<T: Transport> Consumer<T> {
                                     p.undecodable(&r, &topic, undecoded, &sd).await
                                 {
                                     let err = ConsumerError::HandlerFailed(m);
-                                    return Some((Err(err), (c, p, None, sd, trig)));
+                                    return Some((Err(err), (c, p, acks, sd, trig)));
                                 }
-                                let _ = c.store_offset(&r.topic_partition(), r.offset + 1);
+                                // Dead-lettered (or skipped): finished, in its place.
+                                let safe =
+                                    acks.lock()
+                                        .start_finished(&tp.topic, tp.partition, r.offset);
+                                acks.store(&tp, safe);
                             }
                         }
                     }
+                    Ok(Some(ConsumerEvent::Revoked(parts))) => acks.lock().revoke(&parts),
                     Ok(_) => {}
                     Err(e) if e.is_retriable() => tokio::time::sleep(poll_timeout).await,
-                    Err(e) => return Some((Err(e.into()), (c, p, None, sd, trig))),
+                    Err(e) => return Some((Err(e.into()), (c, p, acks, sd, trig))),
                 }
             }
         });
         Ok(EventStream {
             inner: Box::pin(inner),
             consumer,
+            offsets,
         })
     }
 }
 
-/// One decoded event of an [`EventStream`].
-#[derive(Clone, Debug)]
-pub struct StreamItem<E> {
-    pub context: HandlerContext,
-    pub event: E,
-    /// The record's partition and the offset after it.
-    position: (TopicPartition, i64),
+/// The acknowledgement side of an [`EventStream`]: which items are processed, and the member
+/// whose offsets it stores.
+struct Acks<C> {
+    consumer: Arc<C>,
+    offsets: Arc<Mutex<OffsetTracker>>,
 }
 
-type ItemStream<E> = Pin<Box<dyn Stream<Item = Result<StreamItem<E>, ConsumerError>> + Send>>;
+impl<C> Clone for Acks<C> {
+    fn clone(&self) -> Self {
+        Acks {
+            consumer: self.consumer.clone(),
+            offsets: self.offsets.clone(),
+        }
+    }
+}
 
-/// A consumer group's events as a `Stream`; call [`EventStream::close`] to commit and leave.
+impl<C: TransportConsumer> Acks<C> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, OffsetTracker> {
+        self.offsets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Store `safe` (the end of the partition's acknowledged prefix) when it moved.
+    fn store(&self, tp: &TopicPartition, safe: Option<i64>) {
+        if let Some(next) = safe
+            && let Err(e) = self.consumer.store_offset(tp, next)
+        {
+            // A partition revoked meanwhile: its new owner reads the item again.
+            tracing::debug!(%tp, error = %e, "stream: offset not stored");
+        }
+    }
+}
+
+/// The handle that marks one [`StreamItem`] processed.
+struct Ack<C> {
+    acks: Acks<C>,
+    tp: TopicPartition,
+    offset: i64,
+}
+
+/// One decoded event of an [`EventStream`]. Call [`ack`](StreamItem::ack) once it is
+/// processed; an item never acknowledged is never committed, and the group delivers it again
+/// after a restart or a rebalance.
+pub struct StreamItem<T: Transport, E> {
+    pub context: HandlerContext,
+    pub event: E,
+    ack: Ack<T::Consumer>,
+}
+
+impl<T: Transport, E> StreamItem<T, E> {
+    /// Mark the event processed: its offset (and the offsets of the items before it on its
+    /// partition, once they are acknowledged too) will be committed.
+    pub fn ack(&self) {
+        let safe = self.ack.acks.lock().finish(&self.ack.tp, self.ack.offset);
+        self.ack.acks.store(&self.ack.tp, safe);
+    }
+
+    /// The record's partition and offset.
+    pub fn position(&self) -> (&TopicPartition, i64) {
+        (&self.ack.tp, self.ack.offset)
+    }
+}
+
+impl<T: Transport, E: std::fmt::Debug> std::fmt::Debug for StreamItem<T, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamItem")
+            .field("context", &self.context)
+            .field("event", &self.event)
+            .field("partition", &self.ack.tp)
+            .field("offset", &self.ack.offset)
+            .finish()
+    }
+}
+
+type ItemStream<T, E> = Pin<Box<dyn Stream<Item = Result<StreamItem<T, E>, ConsumerError>> + Send>>;
+
+/// A consumer group's events as a `Stream`; call [`EventStream::close`] to commit what was
+/// acknowledged and leave the group.
 pub struct EventStream<T: Transport, E> {
-    inner: ItemStream<E>,
+    inner: ItemStream<T, E>,
     consumer: Arc<T::Consumer>,
+    offsets: Arc<Mutex<OffsetTracker>>,
 }
 
 impl<T: Transport, E: TopicEvents> EventStream<T, E> {
-    /// Commit what was processed so far (every item before the last one yielded).
+    /// Commit what was acknowledged so far (each partition up to its first unacknowledged
+    /// item).
     pub async fn commit(&self) -> Result<(), ConsumerError> {
         Ok(self.consumer.commit().await?)
     }
 
-    /// Mark the last yielded item processed too, commit, and leave the group.
-    pub async fn close(self, last: Option<&StreamItem<E>>) -> Result<(), ConsumerError> {
-        if let Some(item) = last {
-            let (tp, next) = &item.position;
-            let _ = self.consumer.store_offset(tp, *next);
-        }
+    /// Items handed out and not acknowledged yet.
+    pub fn unacknowledged(&self) -> usize {
+        self.offsets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .in_flight()
+    }
+
+    /// Commit what was acknowledged and leave the group; unacknowledged items are delivered
+    /// again to the group.
+    pub async fn close(self) -> Result<(), ConsumerError> {
         self.consumer.commit().await?;
         Ok(self.consumer.close().await?)
     }
 }
 
 impl<T: Transport, E: TopicEvents> Stream for EventStream<T, E> {
-    type Item = Result<StreamItem<E>, ConsumerError>;
+    type Item = Result<StreamItem<T, E>, ConsumerError>;
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.inner.as_mut().poll_next(cx)
     }

@@ -513,7 +513,7 @@ async fn batch_mode_hands_over_batches_and_commits_them() {
 }
 
 #[tokio::test]
-async fn stream_mode_yields_decoded_events_and_commits_on_close() {
+async fn stream_mode_yields_decoded_events_and_commits_what_was_acknowledged() {
     use futures::StreamExt;
     let (bus, publisher) = setup(1);
     for i in 0..4 {
@@ -528,16 +528,114 @@ async fn stream_mode_yields_decoded_events_and_commits_on_close() {
     while items.len() < 3 {
         items.push(stream.next().await.unwrap().unwrap());
     }
-    let seqs: Vec<i64> = items
-        .iter()
-        .map(|i| match &i.event {
-            WardsEvent::PatientDischarged(d) => d.sequence,
-            other => panic!("unexpected {other:?}"),
-        })
-        .collect();
+    let seqs: Vec<i64> = items.iter().map(|i| sequence(&i.event)).collect();
     assert_eq!(seqs, vec![0, 1, 2]);
-    stream.close(items.last()).await.unwrap();
-    assert_eq!(bus.committed_offset("stream", TOPIC, 0), Some(3));
+    items[0].ack();
+    items[1].ack();
+    assert_eq!(stream.unacknowledged(), 1);
+    stream.close().await.unwrap();
+    assert_eq!(
+        bus.committed_offset("stream", TOPIC, 0),
+        Some(2),
+        "the third item was handed out but never acknowledged: not committed"
+    );
+}
+
+fn sequence(event: &WardsEvent) -> i64 {
+    match event {
+        WardsEvent::PatientDischarged(d) => d.sequence,
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A buffering, reordering combinator (`buffer_unordered`) over the stream: items finish out
+/// of order and some never finish before the stream is closed. No offset past an unprocessed
+/// event is ever committed, and the group delivers exactly the unprocessed ones again.
+#[tokio::test]
+async fn stream_mode_under_a_reordering_combinator_commits_no_unprocessed_event() {
+    use futures::StreamExt;
+    use std::collections::BTreeSet;
+    let (bus, publisher) = setup(1);
+    publish_discharges(&publisher, 40, 1).await;
+    let consumer = Consumer::new(publisher.clone(), fast("reorder"));
+    let mut stream = consumer.stream::<WardsEvent>().await.unwrap();
+    let processed: Arc<std::sync::Mutex<BTreeSet<i64>>> = Arc::default();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    {
+        let processed = processed.clone();
+        let mut stop_seen = stopped.clone();
+        let work = stream
+            .by_ref()
+            .take(30)
+            .map(|item| {
+                let processed = processed.clone();
+                let mut stopped = stopped.clone();
+                async move {
+                    let item = item.unwrap();
+                    let seq = sequence(&item.event);
+                    // Every fourth event is slow: it is still in flight when the stream stops.
+                    let slow = seq % 4 == 1;
+                    let wait =
+                        Duration::from_millis(if slow { 10_000 } else { (seq % 3) as u64 * 5 });
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {
+                            processed.lock().unwrap().insert(seq);
+                            item.ack();
+                        }
+                        _ = stopped.wait_for(|s| *s) => {}
+                    }
+                }
+            })
+            .buffer_unordered(8)
+            .for_each(|()| async {});
+        tokio::select! {
+            () = work => {}
+            _ = async {
+                eventually(SECS5, || processed.lock().unwrap().len() >= 20).await;
+                let _ = stop.send(true);
+                stop_seen.wait_for(|s| *s).await
+            } => {}
+        }
+    }
+    let done = processed.lock().unwrap().clone();
+    let first_unprocessed = (0..40).find(|s| !done.contains(s)).unwrap();
+    assert!(
+        first_unprocessed < 30,
+        "some of the 30 taken stayed in flight"
+    );
+    stream.commit().await.unwrap();
+    let committed = bus.committed_offset("reorder", TOPIC, 0).unwrap_or(0);
+    assert!(
+        committed <= first_unprocessed,
+        "committed {committed}, but event {first_unprocessed} was never processed"
+    );
+    assert_eq!(
+        committed, first_unprocessed,
+        "everything before the first unprocessed event is committed"
+    );
+    stream.close().await.unwrap();
+
+    // The group delivers again everything from the first unprocessed event on.
+    let again = Consumer::new(publisher.clone(), fast("reorder"));
+    let mut again = again.stream::<WardsEvent>().await.unwrap();
+    let mut seen = BTreeSet::new();
+    while seen.len() < (40 - first_unprocessed) as usize {
+        let item = tokio::time::timeout(SECS5, again.next())
+            .await
+            .expect("redelivery")
+            .unwrap()
+            .unwrap();
+        seen.insert(sequence(&item.event));
+        item.ack();
+    }
+    assert_eq!(seen, (first_unprocessed..40).collect::<BTreeSet<_>>());
+    for lost in (0..40).filter(|s| !done.contains(s)) {
+        assert!(
+            seen.contains(&lost),
+            "unprocessed event {lost} is delivered again"
+        );
+    }
+    again.close().await.unwrap();
 }
 
 #[tokio::test]
