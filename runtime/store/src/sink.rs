@@ -1,24 +1,35 @@
-//! The Kafka → store sink: records of consumed topics into the event store, idempotently by event id (the audit trail), each in its aggregate's stream, committing offsets only after the append.
+//! The Kafka → store sink: records of one topic into the event store (the audit trail), each decoded to its typed event and stored in its aggregate's stream, idempotently by event id; a record it cannot store goes to the topic's dead-letter topic with the reason, and no offset is committed before its record is stored or dead-lettered.
 //!
-//! A record needs the CloudEvents binary-mode headers carebus publishers write (the envelope:
-//! `ce_id`, `ce_type`, version, aggregate, ...); its value is stored as the payload (Avro
-//! single-object framing stripped, the fingerprint kept). Appends use
-//! [`ExpectedVersion::Any`] on `stream_name(aggregate_type, aggregate_id)`; an event id
-//! already stored is a no-op, so redelivery after a crash or rebalance never duplicates.
-//! Records without a valid envelope are counted and logged (topic, partition, offset; never
-//! the value) and skipped.
+//! Every framing a consumer reads is stored (through [`wire::decode`]): Avro single-object,
+//! Confluent, Protobuf, JSON, and CloudEvents structured mode; a claim-checked record is stored
+//! with its payload fetched from the claim-check store, not the reference. The stored payload
+//! is the event's binary form in its schema's format (Avro or Protobuf, the format column
+//! says which), so it decodes later with [`decode_stored`](crate::decode_stored) whatever
+//! framing it arrived in; its JSON form is stored beside it, so a crypto-shredding store finds
+//! every event's patient and encrypts its PHI.
+//!
+//! Appends use [`ExpectedVersion::Any`] on `stream_name(aggregate_type, aggregate_id)`; an
+//! event id already stored is a no-op, so redelivery after a crash or rebalance never
+//! duplicates. A `ce_id` that is not a UUID (another producer's) is stored under a UUID derived
+//! from the source and id, the same each time.
 
 use super::EventStore;
 use super::error::StoreError;
 use super::event::{EventContext, ExpectedVersion, NewEvent, stream_name};
+use carebus_core::claim_check::{self, SharedClaimCheck};
+use carebus_core::dead_letter;
 use carebus_core::envelope::Envelope;
-use carebus_core::event::PayloadFormat;
+use carebus_core::topic::TopicEvents;
 use carebus_core::transport::{
-    ConsumerEvent, ReceivedRecord, SubscribeConfig, Transport, TransportConsumer, header_str,
+    ConsumerEvent, ReceivedRecord, SubscribeConfig, Transport, TransportConsumer, TransportError,
 };
 use std::future::Future;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Counter (label `topic`): records the sink could not store, sent to the dead-letter topic.
+pub const DEAD_LETTERED_COUNTER: &str = "carebus_store_sink_dead_lettered_total";
 
 /// What a sink run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,69 +38,104 @@ pub struct SinkStats {
     pub stored: u64,
     /// Records whose event id was already stored.
     pub duplicates: u64,
-    /// Records without a valid envelope (skipped).
-    pub rejected: u64,
+    /// Records it could not store, sent to the dead-letter topic with the reason.
+    pub dead_lettered: u64,
 }
 
-/// Archives consumed records into a store.
-pub struct AuditSink<S, T> {
+/// Why a record cannot be stored: a short reason for the dead-letter header and an error
+/// text, neither holding event data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unstorable {
+    pub reason: &'static str,
+    pub error: String,
+}
+
+/// Archives the records of topic `E::TOPIC` into a store.
+pub struct AuditSink<S, T, E> {
     store: S,
     transport: Arc<T>,
     subscribe: SubscribeConfig,
+    claim_check: Option<SharedClaimCheck>,
+    events: PhantomData<fn() -> E>,
 }
 
-/// The event a record carries, or why it carries none (no PHI in the reason).
-pub fn record_to_event(record: &ReceivedRecord) -> Result<NewEvent, String> {
-    let env = Envelope::from_headers(&record.headers).map_err(|e| e.to_string())?;
-    let event_id = carebus_core::Uuid::parse(&env.event_id)
-        .map_err(|_| "the ce_id header is not a UUID".to_string())?;
-    let protobuf = header_str(
-        &record.headers,
-        carebus_core::envelope::headers::CONTENT_TYPE,
-    )
-    .is_some_and(|c| c.contains("protobuf"));
-    let mut data = record.value.as_slice();
-    let mut fingerprint = env.schema_fingerprint;
-    if !protobuf && let Some(fp) = carebus_core::wire::single_object_fingerprint(data) {
-        fingerprint = fingerprint.or(Some(fp));
-        data = &data[10..];
-    }
-    Ok(NewEvent {
+/// The event a record carries, ready to append, or why it cannot be stored.
+pub fn record_to_event<E: TopicEvents>(
+    record: &ReceivedRecord,
+    claim_check: Option<&dyn claim_check::ClaimCheckStore>,
+) -> Result<NewEvent, Unstorable> {
+    let value = claim_check::check_out(claim_check, &record.headers, record.value.clone())
+        .map_err(|e| Unstorable {
+            reason: "claim-check-failed",
+            error: e.to_string(),
+        })?;
+    let (envelope, event) =
+        carebus_core::wire::decode::<E>(&record.headers, &value).map_err(|e| Unstorable {
+            reason: e.reason(),
+            error: e.to_string(),
+        })?;
+    let Envelope {
         event_id,
-        event_type: env.event_type,
-        event_version: env.event_version.max(1),
-        aggregate_type: env.aggregate_type,
-        aggregate_id: env.aggregate_id,
-        topic: record.topic.clone(),
-        format: if protobuf {
-            PayloadFormat::Protobuf
-        } else {
-            PayloadFormat::Avro
-        },
-        fingerprint: fingerprint.unwrap_or(0),
-        data: data.to_vec(),
-        data_json: None,
-        context: EventContext {
-            tenant_id: env.tenant_id,
-            correlation_id: env.correlation_id,
-            causation_id: env.causation_id,
-            user_id: env.metadata.user_id,
-            source: env.metadata.source,
-            ip_address: env.metadata.ip_address,
-            traceparent: env.traceparent,
-            event_time: Some(env.event_time),
-        },
-        event_time: env.event_time,
-    })
+        event_time,
+        tenant_id,
+        correlation_id,
+        causation_id,
+        traceparent,
+        metadata,
+        ..
+    } = envelope;
+    let event_id = carebus_core::Uuid::parse(&event_id)
+        .unwrap_or_else(|_| name_based_id(&metadata.source, &event_id));
+    let context = EventContext {
+        tenant_id,
+        correlation_id,
+        causation_id,
+        user_id: metadata.user_id,
+        source: metadata.source,
+        ip_address: metadata.ip_address,
+        traceparent,
+        event_time: Some(event_time),
+    };
+    Ok(NewEvent::from_topic_event(&event, &context).with_event_id(event_id))
 }
 
-impl<S: EventStore, T: Transport> AuditSink<S, T> {
-    pub fn new(store: S, transport: Arc<T>, subscribe: SubscribeConfig) -> Self {
+/// A stable UUID for a CloudEvents id that is not one: FNV-1a (128 bit) of source and id, as a
+/// version 8 (custom) UUID. The same record always maps to the same id, so redelivery stays
+/// idempotent.
+fn name_based_id(source: &str, id: &str) -> carebus_core::Uuid {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013b;
+    let mut hash = OFFSET;
+    for byte in source.bytes().chain([0]).chain(id.bytes()) {
+        hash ^= u128::from(byte);
+        hash = hash.wrapping_mul(PRIME);
+    }
+    // Version 8, RFC 4122 variant.
+    hash = (hash & !(0xf << 76)) | (0x8 << 76);
+    hash = (hash & !(0x3 << 62)) | (0x2 << 62);
+    carebus_core::Uuid::from_u128(hash)
+}
+
+impl<S: EventStore, T: Transport, E: TopicEvents> AuditSink<S, T, E> {
+    /// A sink of `E::TOPIC` (the subscription's topics default to it) in consumer group
+    /// `subscribe.group_id`.
+    pub fn new(store: S, transport: Arc<T>, mut subscribe: SubscribeConfig) -> Self {
+        if subscribe.topics.is_empty() {
+            subscribe.topics = vec![E::TOPIC.to_string()];
+        }
         AuditSink {
             store,
             transport,
             subscribe,
+            claim_check: None,
+            events: PhantomData,
         }
+    }
+
+    /// Fetch claim-checked payloads from `store` (the publishers' claim-check store).
+    pub fn with_claim_check(mut self, store: SharedClaimCheck) -> Self {
+        self.claim_check = Some(store);
+        self
     }
 
     /// Consume and store until `stop` resolves; offsets are committed on the way out.
@@ -97,17 +143,11 @@ impl<S: EventStore, T: Transport> AuditSink<S, T> {
         &self,
         stop: impl Future<Output = ()> + Send,
     ) -> Result<SinkStats, StoreError> {
-        let transport_error = |e: carebus_core::transport::TransportError| StoreError::Backend {
-            operation: "audit sink consume",
-            message: e.to_string(),
-            retriable: e.is_retriable(),
-            source: None,
-        };
         let consumer = self
             .transport
             .subscribe(self.subscribe.clone())
             .await
-            .map_err(transport_error)?;
+            .map_err(transport_error("audit sink subscribe"))?;
         let mut stats = SinkStats::default();
         let mut stop = std::pin::pin!(stop);
         loop {
@@ -123,41 +163,96 @@ impl<S: EventStore, T: Transport> AuditSink<S, T> {
                     tokio::time::sleep(Duration::from_millis(200)).await;
                     continue;
                 }
-                Err(e) => return Err(transport_error(e)),
+                Err(e) => return Err(transport_error("audit sink poll")(e)),
             };
-            match record_to_event(&record) {
-                Ok(event) => {
-                    let stream = stream_name(&event.aggregate_type, &event.aggregate_id);
-                    let done = self
-                        .store
-                        .append(&stream, ExpectedVersion::Any, vec![event])
-                        .await?;
-                    if done.duplicates > 0 {
-                        stats.duplicates += 1;
-                    } else {
-                        stats.stored += 1;
-                    }
-                }
-                Err(reason) => {
-                    stats.rejected += 1;
-                    tracing::warn!(
-                        topic = %record.topic,
-                        partition = record.partition,
-                        offset = record.offset,
-                        reason = %reason,
-                        "audit sink skipped a record without a valid event envelope"
-                    );
+            let outcome = match record_to_event::<E>(&record, self.claim_check.as_deref()) {
+                Ok(event) => self.append(event).await,
+                Err(unstorable) => Err(unstorable),
+            };
+            match outcome {
+                Ok(true) => stats.stored += 1,
+                Ok(false) => stats.duplicates += 1,
+                Err(unstorable) => {
+                    self.dead_letter(&record, &unstorable).await?;
+                    stats.dead_lettered += 1;
                 }
             }
             consumer
                 .store_offset(&record.topic_partition(), record.offset + 1)
-                .map_err(transport_error)?;
+                .map_err(transport_error("audit sink store offset"))?;
         }
         // Offsets are also auto-committed; a commit with nothing new stored is not an error.
         if let Err(e) = consumer.commit().await {
             tracing::debug!(error = %e, "audit sink final commit");
         }
-        consumer.close().await.map_err(transport_error)?;
+        consumer
+            .close()
+            .await
+            .map_err(transport_error("audit sink close"))?;
         Ok(stats)
+    }
+
+    /// Append one event, retrying while the store is unavailable (retriable errors); `true`
+    /// when it was new, `false` for a duplicate. An event the store refuses for good (an
+    /// invalid stream, a broken constraint) is unstorable.
+    async fn append(&self, event: NewEvent) -> Result<bool, Unstorable> {
+        let stream = stream_name(&event.aggregate_type, &event.aggregate_id);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self
+                .store
+                .append(&stream, ExpectedVersion::Any, vec![event.clone()])
+                .await
+            {
+                Ok(done) => return Ok(done.duplicates == 0),
+                Err(e) if e.is_retriable() => {
+                    tracing::warn!(%stream, error = %e, "audit sink append failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => {
+                    return Err(Unstorable {
+                        reason: "store-refused",
+                        error: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Send a record the sink cannot store to its topic's dead-letter topic, with the reason;
+    /// an error when that fails too (the record's offset is then not committed).
+    async fn dead_letter(
+        &self,
+        record: &ReceivedRecord,
+        why: &Unstorable,
+    ) -> Result<(), StoreError> {
+        let topic = dead_letter::original_topic(record);
+        let target = dead_letter::dlq_topic(&topic);
+        tracing::warn!(
+            %topic,
+            partition = record.partition,
+            offset = record.offset,
+            reason = why.reason,
+            error = %why.error,
+            dead_letter_topic = %target,
+            "audit sink could not store a record; dead-lettered"
+        );
+        metrics::counter!(DEAD_LETTERED_COUNTER, "topic" => topic).increment(1);
+        let headers = dead_letter::dead_letter_headers(why.reason, &why.error, 1);
+        self.transport
+            .send(dead_letter::forward(record, target, headers))
+            .await
+            .map(|_| ())
+            .map_err(transport_error("audit sink dead-letter"))
+    }
+}
+
+fn transport_error(operation: &'static str) -> impl Fn(TransportError) -> StoreError {
+    move |e| StoreError::Backend {
+        operation,
+        message: e.to_string(),
+        retriable: e.is_retriable(),
+        source: Some(Box::new(e)),
     }
 }

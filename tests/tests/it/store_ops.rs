@@ -13,5 +13,7 @@ mod compaction;
 mod query_api;
 #[path = "store_ops/relay.rs"]
 mod relay;
+#[path = "store_ops/sink.rs"]
+mod sink;
 #[path = "store_ops/tenancy.rs"]
 mod tenancy;
