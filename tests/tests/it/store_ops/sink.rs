@@ -68,7 +68,7 @@ async fn sink_until<S: EventStore + Clone, E: TopicEvents>(
     claim_check: Option<SharedClaimCheck>,
     expected: usize,
 ) -> carebus::store::sink::SinkStats {
-    let subscribe = SubscribeConfig::new(&carebus_tests::unique_name("sink"), &[topic]);
+    let subscribe = SubscribeConfig::new(carebus_tests::unique_name("sink"), &[topic]);
     let mut sink =
         AuditSink::<S, KafkaTransport, E>::new(store.clone(), transport.clone(), subscribe);
     if let Some(c) = claim_check {
