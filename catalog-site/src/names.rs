@@ -1,51 +1,7 @@
 //! Schema types and event names turned into what readers see: readable type strings and the generated Rust names (per docs/conventions.md).
 
-use carebus_codegen::ir::{Event, Model, ProtoScalar, Type};
+use carebus_codegen::ir::{Event, Model, Type};
 use heck::{ToSnakeCase, ToUpperCamelCase};
-
-/// A readable, schema-neutral spelling of a field type, e.g. `string?`, `array<uuid>`.
-pub fn type_label(ty: &Type) -> String {
-    match ty {
-        Type::Null => "null".into(),
-        Type::Boolean => "boolean".into(),
-        Type::Int => "int".into(),
-        Type::Long => "long".into(),
-        Type::Float => "float".into(),
-        Type::Double => "double".into(),
-        Type::Bytes => "bytes".into(),
-        Type::String => "string".into(),
-        Type::Uuid => "uuid".into(),
-        Type::Date => "date".into(),
-        Type::TimestampMillis => "timestamp-millis".into(),
-        Type::TimestampMicros => "timestamp-micros".into(),
-        Type::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
-        Type::Array { items } => format!("array<{}>", type_label(items)),
-        Type::Map { values } => format!("map<string, {}>", type_label(values)),
-        Type::Union { branches } => match ty.optional_inner() {
-            Some(inner) => format!("{}?", type_label(inner)),
-            None => branches
-                .iter()
-                .map(type_label)
-                .collect::<Vec<_>>()
-                .join(" | "),
-        },
-        Type::Named { name } => short_name(name).to_string(),
-        Type::Proto { scalar } => proto_scalar(*scalar).into(),
-    }
-}
-
-fn proto_scalar(scalar: ProtoScalar) -> &'static str {
-    match scalar {
-        ProtoScalar::Uint32 => "uint32",
-        ProtoScalar::Uint64 => "uint64",
-        ProtoScalar::Sint32 => "sint32",
-        ProtoScalar::Sint64 => "sint64",
-        ProtoScalar::Fixed32 => "fixed32",
-        ProtoScalar::Fixed64 => "fixed64",
-        ProtoScalar::Sfixed32 => "sfixed32",
-        ProtoScalar::Sfixed64 => "sfixed64",
-    }
-}
 
 /// The last segment of a dotted full name.
 pub fn short_name(full_name: &str) -> &str {
@@ -125,14 +81,14 @@ mod tests {
         let opt = Type::Union {
             branches: vec![Type::Null, Type::Uuid],
         };
-        assert_eq!(type_label(&opt), "uuid?");
+        assert_eq!(opt.to_string(), "uuid?");
         assert!(is_optional(&opt));
         let arr = Type::Array {
             items: Box::new(Type::Named {
                 name: "healthcare.common.Code".into(),
             }),
         };
-        assert_eq!(type_label(&arr), "array<Code>");
+        assert_eq!(arr.to_string(), "array<Code>");
         assert!(!is_optional(&arr));
     }
 }

@@ -304,6 +304,46 @@ impl Type {
     }
 }
 
+/// The one text spelling of a type, read by diagnostics and the catalog: primitives and
+/// logical types by their Avro names (`string`, `timestamp-millis`, `decimal(10,2)`),
+/// `array<T>`, `map<string, T>`, `T?` for an optional union, `A | B` for other unions, named
+/// types by their unqualified name, Protobuf scalars by their Protobuf names.
+impl std::fmt::Display for Type {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Type::Null => f.write_str("null"),
+            Type::Boolean => f.write_str("boolean"),
+            Type::Int => f.write_str("int"),
+            Type::Long => f.write_str("long"),
+            Type::Float => f.write_str("float"),
+            Type::Double => f.write_str("double"),
+            Type::Bytes => f.write_str("bytes"),
+            Type::String => f.write_str("string"),
+            Type::Uuid => f.write_str("uuid"),
+            Type::Date => f.write_str("date"),
+            Type::TimestampMillis => f.write_str("timestamp-millis"),
+            Type::TimestampMicros => f.write_str("timestamp-micros"),
+            Type::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
+            Type::Array { items } => write!(f, "array<{items}>"),
+            Type::Map { values } => write!(f, "map<string, {values}>"),
+            Type::Union { branches } => match self.optional_inner() {
+                Some(inner) => write!(f, "{inner}?"),
+                None => {
+                    for (i, b) in branches.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(" | ")?;
+                        }
+                        write!(f, "{b}")?;
+                    }
+                    Ok(())
+                }
+            },
+            Type::Named { name } => f.write_str(name.rsplit('.').next().unwrap_or(name)),
+            Type::Proto { scalar } => f.write_str(scalar.as_str()),
+        }
+    }
+}
+
 /// Protobuf scalar types that differ from Avro's on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -316,6 +356,22 @@ pub enum ProtoScalar {
     Fixed64,
     Sfixed32,
     Sfixed64,
+}
+
+impl ProtoScalar {
+    /// The Protobuf spelling, e.g. `sint64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtoScalar::Uint32 => "uint32",
+            ProtoScalar::Uint64 => "uint64",
+            ProtoScalar::Sint32 => "sint32",
+            ProtoScalar::Sint64 => "sint64",
+            ProtoScalar::Fixed32 => "fixed32",
+            ProtoScalar::Fixed64 => "fixed64",
+            ProtoScalar::Sfixed32 => "sfixed32",
+            ProtoScalar::Sfixed64 => "sfixed64",
+        }
+    }
 }
 
 /// A named type: record, enum or fixed.
@@ -465,6 +521,56 @@ impl Model {
             event.name.clone()
         } else {
             format!("{}V{}", event.name, event.version)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_have_one_spelling() {
+        let named = |n: &str| Type::Named { name: n.into() };
+        let table = [
+            (
+                Type::Union {
+                    branches: vec![Type::Null, Type::Uuid],
+                },
+                "uuid?",
+            ),
+            (
+                Type::Union {
+                    branches: vec![Type::String, Type::Null],
+                },
+                "string?",
+            ),
+            (
+                Type::Union {
+                    branches: vec![Type::String, Type::Long, named("healthcare.common.Coding")],
+                },
+                "string | long | Coding",
+            ),
+            (
+                Type::Map {
+                    values: Box::new(Type::Decimal {
+                        precision: 10,
+                        scale: 2,
+                    }),
+                },
+                "map<string, decimal(10,2)>",
+            ),
+            (
+                Type::Array {
+                    items: Box::new(Type::Proto {
+                        scalar: ProtoScalar::Sint64,
+                    }),
+                },
+                "array<sint64>",
+            ),
+        ];
+        for (ty, text) in table {
+            assert_eq!(ty.to_string(), text);
         }
     }
 }
