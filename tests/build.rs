@@ -71,6 +71,7 @@ fn main() {
             configs: Vec::new(),
             key: "analysis id".into(),
             source: Source::default(),
+            rust: Default::default(),
         }],
         ..Model::default()
     };

@@ -47,7 +47,7 @@ pub fn field_changes(old: &Event, new: &Event) -> Vec<FieldChange> {
             out.push(FieldChange {
                 field: field.name.clone(),
                 kind: "removed",
-                what: format!("{}{default}", field.ty.to_string()),
+                what: format!("{}{default}", field.ty),
             });
         }
     }
@@ -64,7 +64,7 @@ fn added_note(field: &Field) -> String {
     } else {
         "required"
     };
-    format!("{} ({requirement}, {default})", field.ty.to_string())
+    format!("{} ({requirement}, {default})", field.ty)
 }
 
 fn classification_name(c: Classification) -> &'static str {
@@ -78,11 +78,7 @@ fn classification_name(c: Classification) -> &'static str {
 fn changed_notes(before: &Field, after: &Field) -> Vec<String> {
     let mut notes = Vec::new();
     if before.ty != after.ty {
-        notes.push(format!(
-            "type {} → {}",
-            before.ty.to_string(),
-            after.ty.to_string()
-        ));
+        notes.push(format!("type {} → {}", before.ty, after.ty));
     }
     if before.default != after.default {
         let show = |d: &Option<serde_json::Value>| match d {

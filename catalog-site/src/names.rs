@@ -1,7 +1,7 @@
-//! Schema types and event names turned into what readers see: readable type strings and the generated Rust names (per docs/conventions.md).
+//! Schema types and event names turned into what readers see: optionality, named-type references and the generated Rust names as the generator recorded them in the IR.
 
 use carebus_codegen::ir::{Event, Model, Type};
-use heck::{ToSnakeCase, ToUpperCamelCase};
+use carebus_codegen::rust_names;
 
 /// The last segment of a dotted full name.
 pub fn short_name(full_name: &str) -> &str {
@@ -28,39 +28,55 @@ pub fn named_refs(ty: &Type, out: &mut Vec<String>) {
     }
 }
 
-/// The Rust stem of a topic: its middle segment(s) in UpperCamelCase
-/// (`healthcare.patients.events` → `Patients`).
-pub fn topic_stem(topic: &str) -> String {
-    let parts: Vec<&str> = topic.split('.').collect();
-    let middle = if parts.len() > 2 {
-        &parts[1..parts.len() - 1]
-    } else {
-        &parts[..]
-    };
-    middle.iter().map(|p| p.to_upper_camel_case()).collect()
-}
-
-/// The generated Rust names for one event version.
+/// The generated Rust names of one event version, as the generator recorded them in the IR
+/// (`rust` on the event, its record, its fields and its topic).
 pub struct RustNames {
+    /// The type's name: `PatientCreated`, `PatientCreatedV1`.
     pub type_name: String,
+    /// What to import: the name at the crate root when it is re-exported there, else its
+    /// module path (`healthcare::ai::Coding`).
+    pub type_path: String,
     pub handler_trait: String,
+    pub dispatcher: String,
     pub publisher_trait: String,
     pub topic_enum: String,
-    pub publish_method: String,
+    /// The publisher method; newest version only.
+    pub publish_method: Option<String>,
+    /// The handler method that receives this version: its own (`on_patient_created`,
+    /// `on_patient_created_v1`), or the newest version's when this one is upcast first.
     pub handle_method: String,
+    /// Whether `handle_method` takes this version itself (not the upcast newest).
+    pub own_handler: bool,
+    /// The struct's field names as written in Rust (`patient_id`, `r#type`).
+    pub fields: Vec<String>,
 }
 
 impl RustNames {
     pub fn of(model: &Model, event: &Event) -> RustNames {
-        let stem = topic_stem(&event.topic);
-        let snake = event.name.to_snake_case();
+        let topic = model
+            .topic(&event.topic)
+            .map_or_else(|| rust_names::topic(&event.topic), |t| t.rust.clone());
+        let rust = &event.record.rust;
+        let handle_method = event.rust.handler_method.clone().or_else(|| {
+            model
+                .newest(&event.name)
+                .and_then(|n| n.rust.handler_method.clone())
+        });
         RustNames {
-            type_name: model.rust_type_name(event),
-            handler_trait: format!("{stem}Handler"),
-            publisher_trait: format!("{stem}Publisher"),
-            topic_enum: format!("{stem}Event"),
-            publish_method: format!("publish_{snake}"),
-            handle_method: format!("on_{snake}"),
+            type_name: rust.name.clone(),
+            type_path: if rust.flat {
+                rust.name.clone()
+            } else {
+                rust.path()
+            },
+            handler_trait: topic.handler_trait,
+            dispatcher: topic.dispatcher,
+            publisher_trait: topic.publisher_trait,
+            topic_enum: topic.events_enum,
+            publish_method: event.rust.publish_method.clone(),
+            handle_method: handle_method.unwrap_or_default(),
+            own_handler: event.rust.handler_method.is_some(),
+            fields: event.record.fields.iter().map(|f| f.rust.clone()).collect(),
         }
     }
 }
@@ -68,13 +84,6 @@ impl RustNames {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn topic_stems_follow_the_conventions() {
-        assert_eq!(topic_stem("healthcare.patients.events"), "Patients");
-        assert_eq!(topic_stem("healthcare.ai.events"), "Ai");
-        assert_eq!(topic_stem("healthcare.care_plans.events"), "CarePlans");
-    }
 
     #[test]
     fn labels_read_naturally() {

@@ -15,11 +15,11 @@ pub mod schema;
 mod topic;
 mod topic_spec;
 mod types;
-mod upcast;
+pub mod upcast;
 
-use crate::ir::{Event, Model, NamedType, Record, SchemaFormat, Type};
+use crate::ir::{Event, Model, NamedType, Record, RustType, SchemaFormat, Type};
 use proc_macro2::{Ident, TokenStream};
-use quote::quote;
+use quote::{ToTokens, quote};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::Path;
@@ -39,11 +39,25 @@ const CONTENTS: &str = "//
 // conversions to and from the Protobuf wire types.
 ";
 
-/// Generate the Rust source for the whole model.
+/// Generate the Rust source for the whole model. A model built by hand (not by the loader)
+/// gets its Rust names assigned here first.
 pub fn generate(model: &Model) -> String {
-    let ctx = Ctx::new(model);
+    let model = named(model);
+    let ctx = Ctx::new(&model);
     let tokens = tokens(&ctx);
     format_tokens(tokens)
+}
+
+/// The model with its Rust names: as given when the loader assigned them, else a copy with
+/// them assigned ([`crate::rust_names::assign`]).
+pub fn named(model: &Model) -> std::borrow::Cow<'_, Model> {
+    if crate::rust_names::is_named(model) {
+        std::borrow::Cow::Borrowed(model)
+    } else {
+        let mut copy = model.clone();
+        crate::rust_names::assign(&mut copy);
+        std::borrow::Cow::Owned(copy)
+    }
 }
 
 /// The generated items, unformatted (the derive macros reuse parts of this).
@@ -81,7 +95,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
 /// codec and `DomainEvent` impl a generated event gets (the struct itself already exists).
 pub fn derive_tokens(ctx: &Ctx<'_>) -> TokenStream {
     let avro = avro::items(ctx);
-    let json = json::items(ctx);
+    let json = json::codecs(ctx);
     let events = event::items(ctx);
     quote! { #avro #json #events }
 }
@@ -101,7 +115,8 @@ pub fn format_tokens(tokens: TokenStream) -> String {
     }
 }
 
-/// A blank line after every top-level item (prettyplease packs them together).
+/// A blank line after every top-level item, and between the items of a module (prettyplease
+/// packs them together).
 fn space_items(code: &str) -> String {
     let mut out = String::with_capacity(code.len() + code.len() / 20);
     let mut lines = code.lines().peekable();
@@ -110,7 +125,19 @@ fn space_items(code: &str) -> String {
         out.push('\n');
         let top_level = !line.starts_with(' ') && !line.starts_with('/') && !line.starts_with('#');
         let item_ends = line == "}" || (top_level && (line.ends_with(';') || line.ends_with('}')));
-        if item_ends && lines.peek().is_some_and(|next| !next.is_empty()) {
+        // Inside a module: a closing brace followed, at its own indentation, by the next item.
+        let indent = line.len() - line.trim_start().len();
+        let trimmed = line.trim_start();
+        let nested_item_ends = (trimmed == "}"
+            || (trimmed.starts_with("pub ") && trimmed.ends_with(';')))
+            && lines.peek().is_some_and(|next| {
+                let rest = next.trim_start();
+                next.len() - rest.len() == indent
+                    && ["///", "#[", "pub ", "impl"]
+                        .iter()
+                        .any(|p| rest.starts_with(p))
+            });
+        if (item_ends || nested_item_ends) && lines.peek().is_some_and(|next| !next.is_empty()) {
             out.push('\n');
         }
     }
@@ -134,10 +161,68 @@ pub fn write_if_changed(path: impl AsRef<Path>, contents: &str) -> io::Result<bo
     Ok(true)
 }
 
+/// A generated type as code refers to it: its module path from the root and its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TypeRef {
+    pub module: Vec<String>,
+    pub name: String,
+}
+
+impl TypeRef {
+    pub fn of(rust: &RustType) -> TypeRef {
+        TypeRef {
+            module: rust.module.clone(),
+            name: rust.name.clone(),
+        }
+    }
+
+    /// The type's own identifier (for its definition).
+    pub fn ident(&self) -> Ident {
+        ident::ident(&self.name)
+    }
+
+    /// The path as written inside module `from`: the name alone in the same module, else
+    /// `super::` up to the common ancestor and down (`super::common::Coding`).
+    pub fn path_from(&self, from: &[String]) -> TokenStream {
+        let common = from
+            .iter()
+            .zip(&self.module)
+            .take_while(|(a, b)| a == b)
+            .count();
+        let up = (common..from.len()).map(|_| quote!(super));
+        let down = self.module[common..].iter().map(|m| ident::ident(m));
+        let name = self.ident();
+        quote! { #(#up ::)* #(#down ::)* #name }
+    }
+
+    /// A type beside this one, named after it (`VisitRecorded` + `Reason` → the union
+    /// `VisitRecordedReason` in the same module).
+    pub fn beside(&self, suffix: &str) -> TypeRef {
+        TypeRef {
+            module: self.module.clone(),
+            name: format!("{}{suffix}", self.name),
+        }
+    }
+}
+
+/// The path from the root of the generated file (`healthcare::patient::PatientCreated`).
+impl quote::ToTokens for TypeRef {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        tokens.extend(self.path_from(&[]));
+    }
+}
+
+/// The type's name alone, for docs and names derived from it.
+impl std::fmt::Display for TypeRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 /// A record to emit as a struct: an event version's payload or a shared named record.
 pub struct RecordDef<'m> {
-    /// Rust type name (`PatientCreated`, `PatientCreatedV1`, `HumanName`).
-    pub ident: Ident,
+    /// The struct (`healthcare::patient::PatientCreated`, `...::PatientCreatedV1`).
+    pub ty: TypeRef,
     pub record: &'m Record,
     /// The event, when this record is an event's payload.
     pub event: Option<&'m Event>,
@@ -145,54 +230,47 @@ pub struct RecordDef<'m> {
     pub avro: bool,
 }
 
-/// A union (other than `["null", T]`) that becomes its own Rust enum.
+impl RecordDef<'_> {
+    /// Why the struct is deprecated: its event's reason, or a named record's.
+    pub fn deprecated(&self) -> Option<&str> {
+        match self.event {
+            Some(e) => e.deprecated.as_deref(),
+            None => self.record.deprecated.as_deref(),
+        }
+    }
+}
+
+/// A union (other than `["null", T]`) that becomes its own Rust enum, in the module of the
+/// record whose field holds it.
 pub struct UnionDef {
-    pub ident: Ident,
+    pub ty: TypeRef,
     pub branches: Vec<(Ident, Type, RType)>,
     pub avro: bool,
 }
 
-/// What every emitter reads: the model and the names chosen for it.
+/// What every emitter reads: the model (with the Rust names [`crate::rust_names`] gave it)
+/// and what follows from it.
 pub struct Ctx<'m> {
     pub model: &'m Model,
     pub records: Vec<RecordDef<'m>>,
     pub unions: Vec<UnionDef>,
-    /// Named type full name → Rust type name.
-    names: BTreeMap<String, Ident>,
+    /// Named type full name → its generated type.
+    names: BTreeMap<String, TypeRef>,
     /// Full names of named types reachable from Avro events.
     avro_types: BTreeSet<String>,
-    /// Rust names of records and unions holding a decimal (directly or nested): they get a
+    /// Paths of records and unions holding a decimal (directly or nested): they get a
     /// `validate_decimals` method.
     decimal_types: BTreeSet<String>,
 }
 
 impl<'m> Ctx<'m> {
+    /// The context of a model whose Rust names are assigned (see [`generate`]).
     pub fn new(model: &'m Model) -> Ctx<'m> {
-        // Types live in one flat module: a short name used by two namespaces (or by an event)
-        // gets its namespace's last segment as a prefix (`healthcare.ai.Coding` → `AiCoding`).
-        let short_of = |t: &NamedType| match t {
-            NamedType::Record(r) => (r.name.clone(), r.namespace.clone()),
-            NamedType::Enum(e) => (e.name.clone(), e.namespace.clone()),
-            NamedType::Fixed(f) => (f.name.clone(), f.namespace.clone()),
-        };
-        let mut uses: BTreeMap<String, usize> = BTreeMap::new();
-        for t in &model.types {
-            *uses.entry(short_of(t).0).or_default() += 1;
-        }
-        for e in model.latest_events() {
-            *uses.entry(e.name.clone()).or_default() += 1;
-        }
-        let mut names = BTreeMap::new();
-        for t in &model.types {
-            let (short, namespace) = short_of(t);
-            let rust = if uses.get(&short).copied().unwrap_or(0) > 1 {
-                let segment = namespace.rsplit('.').next().unwrap_or_default();
-                format!("{}{short}", ident::camel(segment))
-            } else {
-                short
-            };
-            names.insert(t.full_name(), ident::camel_ident(&rust));
-        }
+        let mut names: BTreeMap<String, TypeRef> = model
+            .types
+            .iter()
+            .map(|t| (t.full_name(), TypeRef::of(t.rust())))
+            .collect();
         let mut avro_types = BTreeSet::new();
         for e in model
             .events
@@ -209,7 +287,7 @@ impl<'m> Ctx<'m> {
             .as_ref()
             .filter(|r| model.named_type(&r.full_name()).is_none());
         if let Some(r) = envelope {
-            names.insert(r.full_name(), ident::camel_ident(&r.name));
+            names.insert(r.full_name(), TypeRef::of(&r.rust));
             avro_types.insert(r.full_name());
             for f in &r.fields {
                 collect_named(model, &f.ty, &mut avro_types);
@@ -225,7 +303,7 @@ impl<'m> Ctx<'m> {
         };
         for e in &model.events {
             ctx.records.push(RecordDef {
-                ident: ident::camel_ident(&model.rust_type_name(e)),
+                ty: TypeRef::of(&e.record.rust),
                 record: &e.record,
                 event: Some(e),
                 avro: e.format == SchemaFormat::Avro,
@@ -237,7 +315,7 @@ impl<'m> Ctx<'m> {
         });
         for r in envelope.into_iter().chain(shared) {
             ctx.records.push(RecordDef {
-                ident: ctx.named_ident(&r.full_name()),
+                ty: TypeRef::of(&r.rust),
                 record: r,
                 event: None,
                 avro: ctx.avro_types.contains(&r.full_name()),
@@ -246,8 +324,8 @@ impl<'m> Ctx<'m> {
         let mut unions = Vec::new();
         for def in &ctx.records {
             for f in &def.record.fields {
-                let hint = format!("{}{}", def.ident, ident::camel(&f.name));
-                ctx.collect_unions(&f.ty, &hint, def.avro, &mut unions);
+                let at = def.ty.beside(&ident::camel(&f.name));
+                ctx.collect_unions(&f.ty, &at, def.avro, &mut unions);
             }
         }
         ctx.unions = unions;
@@ -255,9 +333,10 @@ impl<'m> Ctx<'m> {
         ctx
     }
 
-    /// Whether the record or union named `id` holds a decimal anywhere inside.
-    pub fn has_decimals(&self, id: &Ident) -> bool {
-        self.decimal_types.contains(&id.to_string())
+    /// Whether the record or union `ty` holds a decimal anywhere inside.
+    pub fn has_decimals(&self, ty: &TypeRef) -> bool {
+        self.decimal_types
+            .contains(&ty.to_token_stream().to_string())
     }
 
     fn find_decimal_types(&self) -> BTreeSet<String> {
@@ -265,13 +344,13 @@ impl<'m> Ctx<'m> {
         for def in &self.records {
             let fields = def.record.fields.iter();
             shapes.push((
-                def.ident.to_string(),
-                fields.map(|f| RType::field(self, &def.ident, f)).collect(),
+                def.ty.to_token_stream().to_string(),
+                fields.map(|f| RType::field(self, &def.ty, f)).collect(),
             ));
         }
         for u in &self.unions {
             shapes.push((
-                u.ident.to_string(),
+                u.ty.to_token_stream().to_string(),
                 u.branches.iter().map(|b| b.2.clone()).collect(),
             ));
         }
@@ -289,13 +368,61 @@ impl<'m> Ctx<'m> {
         }
     }
 
-    /// Rust name of a named type; an unknown name (the loader reports it) maps to a
-    /// placeholder identifier that fails to compile with a clear name.
-    pub fn named_ident(&self, full_name: &str) -> Ident {
+    /// The generated type of a named type; an unknown name (the loader reports it) maps to a
+    /// placeholder that fails to compile with a clear name.
+    pub fn named(&self, full_name: &str) -> TypeRef {
         self.names
             .get(full_name)
             .cloned()
-            .unwrap_or_else(|| ident::camel_ident(&format!("Unresolved_{full_name}")))
+            .unwrap_or_else(|| TypeRef {
+                module: Vec::new(),
+                name: ident::camel(&format!("Unresolved_{full_name}")),
+            })
+    }
+
+    /// Whether code about the record touches a deprecated item: the event or record itself,
+    /// one of its fields, or a type a field uses.
+    pub fn touches_deprecated(&self, def: &RecordDef<'_>) -> bool {
+        def.deprecated().is_some()
+            || def
+                .record
+                .fields
+                .iter()
+                .any(|f| f.deprecated.is_some() || self.uses_deprecated(&f.ty))
+    }
+
+    /// Whether a field type names a deprecated record or enum.
+    pub fn uses_deprecated(&self, ty: &Type) -> bool {
+        match ty {
+            Type::Array { items } => self.uses_deprecated(items),
+            Type::Map { values } => self.uses_deprecated(values),
+            Type::Union { branches } => branches.iter().any(|b| self.uses_deprecated(b)),
+            Type::Named { name } => match self.model.named_type(name) {
+                Some(NamedType::Record(r)) => r.deprecated.is_some(),
+                Some(NamedType::Enum(e)) => e.deprecated.is_some(),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Whether a union has a branch of a deprecated type.
+    pub fn union_uses_deprecated(&self, u: &UnionDef) -> bool {
+        u.branches.iter().any(|(_, ty, _)| self.uses_deprecated(ty))
+    }
+
+    /// The generated types marked `#[deprecated]` (events, records, enums).
+    pub fn deprecated_types(&self) -> BTreeSet<TypeRef> {
+        let events = self
+            .records
+            .iter()
+            .filter(|d| d.deprecated().is_some())
+            .map(|d| d.ty.clone());
+        let enums = self.model.types.iter().filter_map(|t| match t {
+            NamedType::Enum(e) if e.deprecated.is_some() => Some(TypeRef::of(&e.rust)),
+            _ => None,
+        });
+        events.chain(enums).collect()
     }
 
     pub fn is_avro_type(&self, full_name: &str) -> bool {
@@ -307,16 +434,16 @@ impl<'m> Ctx<'m> {
         self.records
             .iter()
             .find(|d| d.event.is_some_and(|e| std::ptr::eq(e, event)))
-            .expect("every event has a record definition")
+            .expect("every event of the model has a record definition")
     }
 
-    fn collect_unions(&self, ty: &Type, hint: &str, avro: bool, out: &mut Vec<UnionDef>) {
+    fn collect_unions(&self, ty: &Type, at: &TypeRef, avro: bool, out: &mut Vec<UnionDef>) {
         match ty {
-            Type::Array { items } => self.collect_unions(items, &format!("{hint}Item"), avro, out),
-            Type::Map { values } => self.collect_unions(values, &format!("{hint}Value"), avro, out),
+            Type::Array { items } => self.collect_unions(items, &at.beside("Item"), avro, out),
+            Type::Map { values } => self.collect_unions(values, &at.beside("Value"), avro, out),
             Type::Union { .. } if ty.optional_inner().is_some() => {
                 let inner = ty.optional_inner().unwrap_or(ty);
-                self.collect_unions(inner, hint, avro, out)
+                self.collect_unions(inner, at, avro, out)
             }
             Type::Union { branches } => {
                 let mut used = BTreeSet::new();
@@ -327,7 +454,7 @@ impl<'m> Ctx<'m> {
                         name = format!("{name}{i}");
                         used.insert(name.clone());
                     }
-                    let nested = format!("{hint}{name}");
+                    let nested = at.beside(&name);
                     self.collect_unions(b, &nested, avro, out);
                     defs.push((
                         ident::camel_ident(&name),
@@ -336,7 +463,10 @@ impl<'m> Ctx<'m> {
                     ));
                 }
                 out.push(UnionDef {
-                    ident: ident::camel_ident(hint),
+                    ty: TypeRef {
+                        module: at.module.clone(),
+                        name: ident::camel(&at.name),
+                    },
                     branches: defs,
                     avro,
                 });
@@ -404,21 +534,21 @@ fn escape_markdown(line: &str) -> String {
     out
 }
 
-/// A `Deprecated: reason` doc paragraph (instead of `#[deprecated]`, which would make the
-/// generated code itself warn wherever it touches the item).
-/// `after_doc`: whether doc lines precede (then a blank line separates the paragraph).
-pub(crate) fn deprecated_doc(reason: Option<&str>, after_doc: bool) -> TokenStream {
+/// `#[deprecated = "reason"]` for a deprecated schema item (a user's use of it warns; the
+/// generated code that touches it allows the lint, see [`allow_deprecated`]).
+pub(crate) fn deprecated_attr(reason: Option<&str>) -> TokenStream {
     match reason {
-        Some(r) => {
-            let line = format!(" **Deprecated:** {}", escape_markdown(r));
-            let gap = if after_doc {
-                quote! { #[doc = ""] }
-            } else {
-                TokenStream::new()
-            };
-            quote! { #gap #[doc = #line] }
-        }
+        Some(r) => quote! { #[deprecated = #r] },
         None => TokenStream::new(),
+    }
+}
+
+/// `#[allow(deprecated)]` on generated code that touches a deprecated item, when `touches`.
+pub(crate) fn allow_deprecated(touches: bool) -> TokenStream {
+    if touches {
+        quote! { #[allow(deprecated)] }
+    } else {
+        TokenStream::new()
     }
 }
 
@@ -453,6 +583,11 @@ mod tests {
         assert_eq!(
             space_items(code),
             "struct A;\n\nimpl A {}\n\nfn f() {\n    x;\n}\n\nstruct B;\n"
+        );
+        let module = "pub mod m {\n    pub struct A {\n        x: i32,\n    }\n    /// B.\n    pub struct B {\n        y: i32,\n    }\n}\n";
+        assert_eq!(
+            space_items(module),
+            "pub mod m {\n    pub struct A {\n        x: i32,\n    }\n\n    /// B.\n    pub struct B {\n        y: i32,\n    }\n}\n"
         );
     }
 }

@@ -167,11 +167,13 @@ pub struct Event {
     /// CRC-64-AVRO (Rabin) of `canonical_form`.
     pub fingerprint: u64,
     pub source: Source,
+    /// The handler and publisher methods generated for this version (the type's names are
+    /// on `record.rust`).
+    #[serde(default)]
+    pub rust: RustEvent,
 }
 
 impl Event {
-    /// Rust type name: the latest version gets the plain name; older ones a `V{n}` suffix.
-    /// Filled by the loader after all versions are known.
     pub fn key(&self) -> (String, u32) {
         (self.name.clone(), self.version)
     }
@@ -189,6 +191,13 @@ pub struct Record {
     pub aliases: Vec<String>,
     pub fields: Vec<Field>,
     pub source: Source,
+    /// Annotation `deprecated` on a named record: the reason. An event's record leaves it
+    /// empty (the event carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+    /// The generated struct's module path and name.
+    #[serde(default, skip_serializing_if = "RustType::is_unset")]
+    pub rust: RustType,
 }
 
 impl Record {
@@ -225,6 +234,9 @@ pub struct Field {
     /// Protobuf field number (None for Avro).
     pub proto_number: Option<u32>,
     pub source: Source,
+    /// The generated struct field's identifier, as written in Rust (`patient_id`, `r#type`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rust: String,
 }
 
 impl Field {
@@ -384,6 +396,14 @@ pub enum NamedType {
 }
 
 impl NamedType {
+    /// The generated type's names.
+    pub fn rust(&self) -> &RustType {
+        match self {
+            NamedType::Record(r) => &r.rust,
+            NamedType::Enum(e) => &e.rust,
+            NamedType::Fixed(f) => &f.rust,
+        }
+    }
     pub fn full_name(&self) -> String {
         match self {
             NamedType::Record(r) => r.full_name(),
@@ -413,6 +433,12 @@ pub struct Enum {
     /// fallback); closed enums (Avro) reject them.
     pub open: bool,
     pub source: Source,
+    /// Annotation `deprecated`: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+    /// The generated enum's module path and name.
+    #[serde(default, skip_serializing_if = "RustType::is_unset")]
+    pub rust: RustType,
 }
 
 impl Enum {
@@ -437,12 +463,71 @@ pub struct Fixed {
     pub aliases: Vec<String>,
     pub size: u32,
     pub source: Source,
+    /// The generated struct's module path and name.
+    #[serde(default, skip_serializing_if = "RustType::is_unset")]
+    pub rust: RustType,
 }
 
 impl Fixed {
     pub fn full_name(&self) -> String {
         full_name(&self.namespace, &self.name)
     }
+}
+
+/// The Rust names of a generated type, computed by [`crate::rust_names`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RustType {
+    /// Module path from the generated file's root, one module per namespace segment
+    /// (`["healthcare", "patient"]`); empty for the null namespace.
+    pub module: Vec<String>,
+    /// Type name: `PatientCreated`, `PatientCreatedV1` for an older event version, `Coding`.
+    pub name: String,
+    /// Whether the name is also re-exported at the root (`pub use healthcare::patient::PatientCreated;`):
+    /// true unless another namespace defines the same name.
+    pub flat: bool,
+}
+
+impl RustType {
+    /// Whether no name was assigned (a model built by hand, a schema-history snapshot).
+    pub fn is_unset(&self) -> bool {
+        self.name.is_empty()
+    }
+
+    /// The path from the generated file's root: `healthcare::patient::PatientCreated`.
+    pub fn path(&self) -> String {
+        self.module
+            .iter()
+            .map(String::as_str)
+            .chain([self.name.as_str()])
+            .collect::<Vec<_>>()
+            .join("::")
+    }
+}
+
+/// The Rust names generated for one event version, computed by [`crate::rust_names`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RustEvent {
+    /// The topic handler trait's method for this version: `on_patient_created` for the newest,
+    /// `on_patient_created_v1` for an older version that cannot be upcast, `None` for an older
+    /// version that is upcast to the newest and handled by the newest's method.
+    pub handler_method: Option<String>,
+    /// The topic publisher trait's method (`publish_patient_created`); newest version only.
+    pub publish_method: Option<String>,
+}
+
+/// The Rust names generated for one topic, computed by [`crate::rust_names`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RustTopic {
+    /// The enum of every event version on the topic: `PatientsEvent`.
+    pub events_enum: String,
+    /// The handler trait: `PatientsHandler`.
+    pub handler_trait: String,
+    /// The dispatcher adapting a handler to `TopicHandler`: `PatientsDispatcher`.
+    pub dispatcher: String,
+    /// The publisher trait: `PatientsPublisher`.
+    pub publisher_trait: String,
+    /// The variant of `AnyEvent` holding this topic's events: `Patients`.
+    pub any_event_variant: String,
 }
 
 /// A Kafka topic from the topics spec.
@@ -462,6 +547,9 @@ pub struct Topic {
     /// What the record key holds (e.g. `aggregate id (patientId)`).
     pub key: String,
     pub source: Source,
+    /// The generated per-topic items' names.
+    #[serde(default)]
+    pub rust: RustTopic,
 }
 
 /// A service from the services manifest.
@@ -510,18 +598,12 @@ impl Model {
     pub fn topic(&self, name: &str) -> Option<&Topic> {
         self.topics.iter().find(|t| t.name == name)
     }
-    /// Rust type name of an event version: plain name for the newest, `NameV{n}` otherwise.
-    pub fn rust_type_name(&self, event: &Event) -> String {
-        let newest = self
-            .versions(&event.name)
-            .last()
-            .map(|e| e.version)
-            .unwrap_or(event.version);
-        if event.version == newest {
-            event.name.clone()
-        } else {
-            format!("{}V{}", event.name, event.version)
-        }
+    /// The newest version of the event `name`.
+    pub fn newest(&self, name: &str) -> Option<&Event> {
+        self.events
+            .iter()
+            .filter(|e| e.name == name)
+            .max_by_key(|e| e.version)
     }
 }
 
