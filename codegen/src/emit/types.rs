@@ -71,42 +71,36 @@ impl Module {
 }
 
 /// `pub use healthcare::patient::{PatientCreated, ...};`: every type whose name no other
-/// namespace defines (the IR's `flat`), and every union whose name is unique, by module.
+/// namespace defines (the IR's `flat`), and every union whose name no other type has, by module.
 fn reexports(ctx: &Ctx<'_>) -> TokenStream {
-    let mut all: Vec<(&TypeRef, bool)> = Vec::new();
-    let record_types: Vec<TypeRef> = ctx.records.iter().map(|d| d.ty.clone()).collect();
-    let named: Vec<(TypeRef, bool)> = ctx
-        .model
-        .types
+    let records = ctx
+        .records
         .iter()
-        .filter(|t| !matches!(t, NamedType::Record(_)))
-        .map(|t| (TypeRef::of(t.rust()), t.rust().flat))
-        .collect();
-    for (def, ty) in ctx.records.iter().zip(&record_types) {
-        all.push((ty, def.record.rust.flat));
-    }
-    for (ty, flat) in &named {
-        all.push((ty, *flat));
-    }
+        .map(|d| (d.ty.clone(), d.record.rust.flat));
+    let named = ctx.model.types.iter().filter_map(|t| match t {
+        NamedType::Record(_) => None,
+        _ => Some((TypeRef::of(t.rust()), t.rust().flat)),
+    });
+    let mut all: Vec<(TypeRef, bool)> = records.chain(named).collect();
     let taken = crate::rust_names::root_names(ctx.model);
-    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
-    for (ty, _) in &all {
-        *count.entry(ty.name.as_str()).or_default() += 1;
-    }
-    for u in &ctx.unions {
-        *count.entry(u.ty.name.as_str()).or_default() += 1;
-    }
-    for u in &ctx.unions {
-        let unique = count[u.ty.name.as_str()] == 1 && !taken.contains(&u.ty.name);
-        all.push((&u.ty, unique));
-    }
+    let unique = |name: &str| {
+        let types = all.iter().filter(|(t, _)| t.name == name).count();
+        let unions = ctx.unions.iter().filter(|u| u.ty.name == name).count();
+        types + unions == 1 && !taken.contains(name)
+    };
+    let unions: Vec<(TypeRef, bool)> = ctx
+        .unions
+        .iter()
+        .map(|u| (u.ty.clone(), unique(&u.ty.name)))
+        .collect();
+    all.extend(unions);
     let deprecated = ctx.deprecated_types();
-    let mut by_module: BTreeMap<&[String], (Vec<Ident>, bool)> = BTreeMap::new();
+    let mut by_module: BTreeMap<Vec<String>, (Vec<Ident>, bool)> = BTreeMap::new();
     for (ty, flat) in all {
         if flat && !ty.module.is_empty() {
-            let entry = by_module.entry(&ty.module).or_default();
+            let entry = by_module.entry(ty.module.clone()).or_default();
             entry.0.push(ty.ident());
-            entry.1 |= deprecated.contains(ty);
+            entry.1 |= deprecated.contains(&ty);
         }
     }
     let uses = by_module.into_iter().map(|(module, (names, deprecated))| {
