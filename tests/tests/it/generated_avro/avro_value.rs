@@ -40,7 +40,7 @@ fn value(schema: &Schema, json: &Json, names: &HashMap<Name, Schema>) -> Option<
         Schema::Bytes => Value::Bytes(read::<Vec<u8>>(json)?),
         Schema::Fixed(f) => {
             let bytes = read::<Vec<u8>>(json)?;
-            (bytes.len() == f.size).then(|| Value::Fixed(f.size, bytes))?
+            (bytes.len() == f.size).then_some(Value::Fixed(f.size, bytes))?
         }
         Schema::Uuid(UuidSchema::String) => Value::Uuid(apache_avro::Uuid::from_u128(
             read::<Uuid>(json)?.0.as_u128(),
