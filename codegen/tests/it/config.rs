@@ -59,13 +59,19 @@ fn config(schemas: &Path, out: &Path) -> Config {
     config
 }
 
-#[test]
-fn generates_code_and_ir_and_skips_unchanged_writes() {
-    let root = scratch("ok");
+/// A scratch project with the note event and its topic: (root, schemas folder, output folder).
+fn note_project(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let root = scratch(name);
     let schemas = root.join("schemas");
     write(&schemas, "avro/note_added.avsc", EVENT);
     write(&schemas, "topics.toml", TOPICS);
     let out = root.join("out");
+    (root, schemas, out)
+}
+
+#[test]
+fn generates_code_and_ir_and_skips_unchanged_writes() {
+    let (root, schemas, out) = note_project("ok");
     let config = config(&schemas, &out);
     assert!(config.lock().unwrap_or_else(|d| panic!("{}", d.render())));
     let g = config
@@ -101,11 +107,7 @@ fn generates_code_and_ir_and_skips_unchanged_writes() {
 
 #[test]
 fn a_stale_lock_fails_the_build_naming_the_command_and_leaves_the_sources_alone() {
-    let root = scratch("stale");
-    let schemas = root.join("schemas");
-    write(&schemas, "avro/note_added.avsc", EVENT);
-    write(&schemas, "topics.toml", TOPICS);
-    let out = root.join("out");
+    let (root, schemas, out) = note_project("stale");
     let config = config(&schemas, &out);
     let sources = tree(&schemas);
 
@@ -171,11 +173,7 @@ fn a_stale_lock_fails_the_build_naming_the_command_and_leaves_the_sources_alone(
 
 #[test]
 fn a_failing_ir_write_is_an_error() {
-    let root = scratch("ir-write");
-    let schemas = root.join("schemas");
-    write(&schemas, "avro/note_added.avsc", EVENT);
-    write(&schemas, "topics.toml", TOPICS);
-    let out = root.join("out");
+    let (root, schemas, out) = note_project("ir-write");
     // A directory where the IR file goes: writing it fails.
     std::fs::create_dir_all(out.join(carebus_codegen::config::IR_FILE)).unwrap();
     let config = config(&schemas, &out);
@@ -234,11 +232,7 @@ fn a_bad_schema_fails_with_every_diagnostic_and_writes_nothing() {
 
 #[test]
 fn a_breaking_change_fails_the_gate_naming_event_and_field() {
-    let root = scratch("gate");
-    let schemas = root.join("schemas");
-    write(&schemas, "avro/note_added.avsc", EVENT);
-    write(&schemas, "topics.toml", TOPICS);
-    let out = root.join("out");
+    let (root, schemas, out) = note_project("gate");
     let config = config(&schemas, &out);
     config.lock().unwrap_or_else(|d| panic!("{}", d.render()));
     // A new required field without a default: new readers cannot read old data.

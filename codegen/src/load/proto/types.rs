@@ -37,13 +37,13 @@ pub(crate) fn record(
         .filter_map(|f| field(files, &f, diags))
         .collect();
     // `option deprecated = true;` on a message; an event's is the event's (set by the caller).
-    let deprecated = message
-        .descriptor_proto()
-        .options
-        .as_ref()
-        .and_then(|o| o.deprecated)
-        .filter(|d| *d)
-        .map(|_| super::options::PROTOBUF_DEPRECATED.to_string());
+    let deprecated = super::options::protobuf_deprecated(
+        message
+            .descriptor_proto()
+            .options
+            .as_ref()
+            .and_then(|o| o.deprecated),
+    );
     Record {
         rust: Default::default(),
         deprecated,
@@ -186,13 +186,12 @@ pub(crate) fn open_enum(files: &SchemaFiles, e: &EnumDescriptor) -> Enum {
         .collect();
     Enum {
         rust: Default::default(),
-        deprecated: e
-            .enum_descriptor_proto()
-            .options
-            .as_ref()
-            .and_then(|o| o.deprecated)
-            .filter(|d| *d)
-            .map(|_| super::options::PROTOBUF_DEPRECATED.to_string()),
+        deprecated: super::options::protobuf_deprecated(
+            e.enum_descriptor_proto()
+                .options
+                .as_ref()
+                .and_then(|o| o.deprecated),
+        ),
         name: e.name().to_string(),
         namespace: namespace_of(e.full_name()),
         doc,
