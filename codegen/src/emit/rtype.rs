@@ -180,19 +180,6 @@ impl RType {
         }
     }
 
-    /// The decimal precision when this is a decimal, possibly inside Option/Vec/Map/Phi
-    /// (the shapes `::carebus_core::event::DecimalSerde` covers).
-    pub fn decimal_precision(&self) -> Option<u32> {
-        match self {
-            RType::Decimal { precision, .. } => Some(*precision),
-            RType::Option { inner, .. }
-            | RType::Vec(inner)
-            | RType::Map(inner)
-            | RType::Phi(inner) => inner.decimal_precision(),
-            _ => None,
-        }
-    }
-
     /// Statements appending the Avro encoding of `e` (an expression of type `&T`) to `out`.
     pub fn avro_encode(&self, e: TokenStream, depth: usize) -> TokenStream {
         if self.avro_direct() {
