@@ -250,7 +250,12 @@ fn stale_lock(gated: &Gated, dir: &Path) -> Result<(), Diagnostics> {
     } else {
         format!("{LOCK_COMMAND} --schemas {}", dir.display())
     };
-    let lock = gated.history_path.display();
+    // Named as diagnostics name schema files: relative to the schemas folder's parent.
+    let shown = dir
+        .parent()
+        .and_then(|base| gated.history_path.strip_prefix(base).ok())
+        .unwrap_or(&gated.history_path);
+    let lock = shown.display();
     let help = format!(
         "run `{command}` from the workspace root to record it, then commit {lock} (the build never writes into the source tree)"
     );
