@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod rust;
+mod type_text;
+pub use rust::{RustEvent, RustTopic, RustType};
+
 /// Where a node was written: file path (as given to the loader), 1-based line and column.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Source {
@@ -316,46 +320,6 @@ impl Type {
     }
 }
 
-/// The one text spelling of a type, read by diagnostics and the catalog: primitives and
-/// logical types by their Avro names (`string`, `timestamp-millis`, `decimal(10,2)`),
-/// `array<T>`, `map<string, T>`, `T?` for an optional union, `A | B` for other unions, named
-/// types by their unqualified name, Protobuf scalars by their Protobuf names.
-impl std::fmt::Display for Type {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Type::Null => f.write_str("null"),
-            Type::Boolean => f.write_str("boolean"),
-            Type::Int => f.write_str("int"),
-            Type::Long => f.write_str("long"),
-            Type::Float => f.write_str("float"),
-            Type::Double => f.write_str("double"),
-            Type::Bytes => f.write_str("bytes"),
-            Type::String => f.write_str("string"),
-            Type::Uuid => f.write_str("uuid"),
-            Type::Date => f.write_str("date"),
-            Type::TimestampMillis => f.write_str("timestamp-millis"),
-            Type::TimestampMicros => f.write_str("timestamp-micros"),
-            Type::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
-            Type::Array { items } => write!(f, "array<{items}>"),
-            Type::Map { values } => write!(f, "map<string, {values}>"),
-            Type::Union { branches } => match self.optional_inner() {
-                Some(inner) => write!(f, "{inner}?"),
-                None => {
-                    for (i, b) in branches.iter().enumerate() {
-                        if i > 0 {
-                            f.write_str(" | ")?;
-                        }
-                        write!(f, "{b}")?;
-                    }
-                    Ok(())
-                }
-            },
-            Type::Named { name } => f.write_str(name.rsplit('.').next().unwrap_or(name)),
-            Type::Proto { scalar } => f.write_str(scalar.as_str()),
-        }
-    }
-}
-
 /// Protobuf scalar types that differ from Avro's on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -474,62 +438,6 @@ impl Fixed {
     }
 }
 
-/// The Rust names of a generated type, computed by [`crate::rust_names`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RustType {
-    /// Module path from the generated file's root, one module per namespace segment
-    /// (`["healthcare", "patient"]`); empty for the null namespace.
-    pub module: Vec<String>,
-    /// Type name: `PatientCreated`, `PatientCreatedV1` for an older event version, `Coding`.
-    pub name: String,
-    /// Whether the name is also re-exported at the root (`pub use healthcare::patient::PatientCreated;`):
-    /// true unless another namespace defines the same name.
-    pub flat: bool,
-}
-
-impl RustType {
-    /// Whether no name was assigned (a model built by hand, a schema-history snapshot).
-    pub fn is_unset(&self) -> bool {
-        self.name.is_empty()
-    }
-
-    /// The path from the generated file's root: `healthcare::patient::PatientCreated`.
-    pub fn path(&self) -> String {
-        self.module
-            .iter()
-            .map(String::as_str)
-            .chain([self.name.as_str()])
-            .collect::<Vec<_>>()
-            .join("::")
-    }
-}
-
-/// The Rust names generated for one event version, computed by [`crate::rust_names`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RustEvent {
-    /// The topic handler trait's method for this version: `on_patient_created` for the newest,
-    /// `on_patient_created_v1` for an older version that cannot be upcast, `None` for an older
-    /// version that is upcast to the newest and handled by the newest's method.
-    pub handler_method: Option<String>,
-    /// The topic publisher trait's method (`publish_patient_created`); newest version only.
-    pub publish_method: Option<String>,
-}
-
-/// The Rust names generated for one topic, computed by [`crate::rust_names`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RustTopic {
-    /// The enum of every event version on the topic: `PatientsEvent`.
-    pub events_enum: String,
-    /// The handler trait: `PatientsHandler`.
-    pub handler_trait: String,
-    /// The dispatcher adapting a handler to `TopicHandler`: `PatientsDispatcher`.
-    pub dispatcher: String,
-    /// The publisher trait: `PatientsPublisher`.
-    pub publisher_trait: String,
-    /// The variant of `AnyEvent` holding this topic's events: `Patients`.
-    pub any_event_variant: String,
-}
-
 /// A Kafka topic from the topics spec.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Topic {
@@ -604,55 +512,5 @@ impl Model {
             .iter()
             .filter(|e| e.name == name)
             .max_by_key(|e| e.version)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn types_have_one_spelling() {
-        let named = |n: &str| Type::Named { name: n.into() };
-        let table = [
-            (
-                Type::Union {
-                    branches: vec![Type::Null, Type::Uuid],
-                },
-                "uuid?",
-            ),
-            (
-                Type::Union {
-                    branches: vec![Type::String, Type::Null],
-                },
-                "string?",
-            ),
-            (
-                Type::Union {
-                    branches: vec![Type::String, Type::Long, named("healthcare.common.Coding")],
-                },
-                "string | long | Coding",
-            ),
-            (
-                Type::Map {
-                    values: Box::new(Type::Decimal {
-                        precision: 10,
-                        scale: 2,
-                    }),
-                },
-                "map<string, decimal(10,2)>",
-            ),
-            (
-                Type::Array {
-                    items: Box::new(Type::Proto {
-                        scalar: ProtoScalar::Sint64,
-                    }),
-                },
-                "array<sint64>",
-            ),
-        ];
-        for (ty, text) in table {
-            assert_eq!(ty.to_string(), text);
-        }
     }
 }

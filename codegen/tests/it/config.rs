@@ -269,3 +269,41 @@ fn a_breaking_change_fails_the_gate_naming_event_and_field() {
     );
     let _ = std::fs::remove_dir_all(root);
 }
+
+#[test]
+fn a_type_name_two_namespaces_define_is_a_warning_not_an_error() {
+    let (root, schemas, out) = note_project("ambiguous");
+    for ns in ["healthcare.common", "healthcare.ai"] {
+        let file = format!("avro/{}_coding.avsc", ns.replace('.', "_"));
+        let schema = format!(
+            r#"{{"type": "record", "name": "Coding", "namespace": "{ns}",
+               "fields": [{{"name": "code", "type": "string"}}]}}"#
+        );
+        write(&schemas, &file, &schema);
+    }
+    write(
+        &schemas,
+        "avro/note_added.avsc",
+        &EVENT.replace(
+            r#"{"name": "patientId", "type": "string"},"#,
+            r#"{"name": "patientId", "type": "string"},
+               {"name": "a", "type": ["null", "healthcare.common.Coding"], "default": null},
+               {"name": "b", "type": ["null", "healthcare.ai.Coding"], "default": null},"#,
+        ),
+    );
+    let config = config(&schemas, &out);
+    config.lock().unwrap_or_else(|d| panic!("{}", d.render()));
+    let g = config
+        .generate()
+        .unwrap_or_else(|d| panic!("{}", d.render()));
+    let [w] = g.warnings.as_slice() else {
+        panic!("{:?}", g.warnings);
+    };
+    assert_eq!(w.kind, DiagnosticKind::AmbiguousName);
+    assert!(w.source.file.starts_with("schemas/avro/"), "{w}");
+    let code = std::fs::read_to_string(&g.rust_file).unwrap();
+    assert!(code.contains("pub a: ::std::option::Option<super::common::Coding>"));
+    assert!(code.contains("pub b: ::std::option::Option<super::ai::Coding>"));
+    assert!(!code.contains("pub use healthcare::ai::Coding"));
+    let _ = std::fs::remove_dir_all(root);
+}
