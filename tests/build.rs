@@ -2,6 +2,7 @@
 //!
 //! - `clinic.rs`: the Avro fixture (`codegen/tests/fixtures/emit`), whose text the generator's
 //!   snapshot test pins;
+//! - `collision.rs`: two namespaces defining `Coding` (`codegen/tests/fixtures/collision`);
 //! - `proto_fixture.rs` (+ prost's `healthcare.ai.rs`): the Protobuf fixture
 //!   (`codegen/tests/fixtures/proto`), the shapes the real AI events do not use.
 
@@ -25,20 +26,17 @@ fn avsc_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn main() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../codegen/tests/fixtures");
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    println!("cargo:rerun-if-changed={}", fixtures.display());
-
-    let emit_dir = fixtures.join("emit");
+/// The Avro fixture `fixtures/<name>`, loaded with the real loader.
+fn load_avro_fixture(fixtures: &Path, name: &str) -> Model {
+    let dir = fixtures.join(name);
     let mut files = Vec::new();
-    avsc_files(&emit_dir, &mut files);
+    avsc_files(&dir, &mut files);
     let texts: Vec<(String, String)> = files
         .iter()
         .map(|p| {
-            let shown = p.strip_prefix(&emit_dir).unwrap().display();
+            let shown = p.strip_prefix(&dir).unwrap().display();
             (
-                format!("fixtures/emit/{shown}"),
+                format!("fixtures/{name}/{shown}"),
                 std::fs::read_to_string(p).unwrap(),
             )
         })
@@ -47,8 +45,18 @@ fn main() {
         .iter()
         .map(|(p, t)| (p.as_str(), t.as_str()))
         .collect();
-    let clinic = load_avro_sources(&sources).unwrap_or_else(|d| panic!("{d}"));
-    std::fs::write(out_dir.join("clinic.rs"), emit::generate(&clinic)).unwrap();
+    load_avro_sources(&sources).unwrap_or_else(|d| panic!("{d}"))
+}
+
+fn main() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../codegen/tests/fixtures");
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    println!("cargo:rerun-if-changed={}", fixtures.display());
+
+    for (name, file) in [("emit", "clinic.rs"), ("collision", "collision.rs")] {
+        let model = load_avro_fixture(&fixtures, name);
+        std::fs::write(out_dir.join(file), emit::generate(&model)).unwrap();
+    }
 
     let proto_dir = fixtures.join("proto");
     let loaded = load_proto(
@@ -71,6 +79,7 @@ fn main() {
             configs: Vec::new(),
             key: "analysis id".into(),
             source: Source::default(),
+            rust: Default::default(),
         }],
         ..Model::default()
     };

@@ -14,8 +14,8 @@ pub const PROTOBUF_SCHEMA_FORMAT: &str = "application/vnd.google.protobuf;versio
 
 /// The message id of an event version: its generated Rust type name (`PatientCreated`,
 /// `PatientCreatedV1`), unique per version.
-pub fn message_id(model: &Model, event: &Event) -> String {
-    model.rust_type_name(event)
+pub fn message_id(event: &Event) -> String {
+    event.record.rust.name.clone()
 }
 
 fn payload(model: &Model, event: &Event) -> Value {
@@ -85,7 +85,7 @@ pub fn document(model: &Model, title: &str) -> Value {
 
     let mut messages = Map::new();
     for e in &events {
-        messages.insert(message_id(model, e), message(model, e));
+        messages.insert(message_id(e), message(model, e));
     }
 
     let mut topics: Vec<_> = model.topics.iter().collect();
@@ -94,7 +94,7 @@ pub fn document(model: &Model, title: &str) -> Value {
     for topic in &topics {
         let mut channel_messages = Map::new();
         for e in events.iter().filter(|e| e.topic == topic.name) {
-            let id = message_id(model, e);
+            let id = message_id(e);
             channel_messages.insert(
                 id.clone(),
                 json!({ "$ref": format!("#/components/messages/{id}") }),
@@ -134,11 +134,15 @@ pub fn document(model: &Model, title: &str) -> Value {
             continue;
         }
         let names = RustNames::of(model, e);
-        let id = message_id(model, e);
+        let id = message_id(e);
         let message_ref = json!([{ "$ref": format!("#/channels/{}/messages/{id}", e.topic) }]);
         let channel_ref = json!({ "$ref": format!("#/channels/{}", e.topic) });
         for (producing, op_id, action) in [
-            (true, names.publish_method.clone(), "send"),
+            (
+                true,
+                names.publish_method.clone().unwrap_or_default(),
+                "send",
+            ),
             (false, names.handle_method.clone(), "receive"),
         ] {
             let services = crate::pages::services_of(model, &e.name, producing);

@@ -1,7 +1,7 @@
 //! Two versions of an event turned into a readable HTML diff: a field-by-field change table and a line diff of the schema source.
 
 use crate::html::{esc, table_wrap};
-use crate::names::{is_optional, type_label};
+use crate::names::is_optional;
 use carebus_codegen::ir::{Classification, Event, Field};
 use similar::{ChangeTag, TextDiff};
 use std::fmt::Write as _;
@@ -47,7 +47,7 @@ pub fn field_changes(old: &Event, new: &Event) -> Vec<FieldChange> {
             out.push(FieldChange {
                 field: field.name.clone(),
                 kind: "removed",
-                what: format!("{}{default}", type_label(&field.ty)),
+                what: format!("{}{default}", field.ty),
             });
         }
     }
@@ -64,7 +64,7 @@ fn added_note(field: &Field) -> String {
     } else {
         "required"
     };
-    format!("{} ({requirement}, {default})", type_label(&field.ty))
+    format!("{} ({requirement}, {default})", field.ty)
 }
 
 fn classification_name(c: Classification) -> &'static str {
@@ -78,11 +78,7 @@ fn classification_name(c: Classification) -> &'static str {
 fn changed_notes(before: &Field, after: &Field) -> Vec<String> {
     let mut notes = Vec::new();
     if before.ty != after.ty {
-        notes.push(format!(
-            "type {} → {}",
-            type_label(&before.ty),
-            type_label(&after.ty)
-        ));
+        notes.push(format!("type {} → {}", before.ty, after.ty));
     }
     if before.default != after.default {
         let show = |d: &Option<serde_json::Value>| match d {

@@ -114,7 +114,11 @@ impl Site {
 }
 
 /// Renders the whole catalog: every page, the assets, the search index and `asyncapi.json`.
+///
+/// The generated Rust names come from the IR; a model without them (IR written by hand) gets
+/// them from the generator first.
 pub fn render(model: &Model, history: &History, options: &CatalogOptions) -> Site {
+    let model = &*carebus_codegen::emit::named(model);
     let mut site = Site::default();
     let title = options.title.as_str();
     let add_page = |site: &mut Site, page: html::Page| {

@@ -1,51 +1,7 @@
-//! Schema types and event names turned into what readers see: readable type strings and the generated Rust names (per docs/conventions.md).
+//! Schema types and event names turned into what readers see: optionality, named-type references and the generated Rust names as the generator recorded them in the IR.
 
-use carebus_codegen::ir::{Event, Model, ProtoScalar, Type};
-use heck::{ToSnakeCase, ToUpperCamelCase};
-
-/// A readable, schema-neutral spelling of a field type, e.g. `string?`, `array<uuid>`.
-pub fn type_label(ty: &Type) -> String {
-    match ty {
-        Type::Null => "null".into(),
-        Type::Boolean => "boolean".into(),
-        Type::Int => "int".into(),
-        Type::Long => "long".into(),
-        Type::Float => "float".into(),
-        Type::Double => "double".into(),
-        Type::Bytes => "bytes".into(),
-        Type::String => "string".into(),
-        Type::Uuid => "uuid".into(),
-        Type::Date => "date".into(),
-        Type::TimestampMillis => "timestamp-millis".into(),
-        Type::TimestampMicros => "timestamp-micros".into(),
-        Type::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
-        Type::Array { items } => format!("array<{}>", type_label(items)),
-        Type::Map { values } => format!("map<string, {}>", type_label(values)),
-        Type::Union { branches } => match ty.optional_inner() {
-            Some(inner) => format!("{}?", type_label(inner)),
-            None => branches
-                .iter()
-                .map(type_label)
-                .collect::<Vec<_>>()
-                .join(" | "),
-        },
-        Type::Named { name } => short_name(name).to_string(),
-        Type::Proto { scalar } => proto_scalar(*scalar).into(),
-    }
-}
-
-fn proto_scalar(scalar: ProtoScalar) -> &'static str {
-    match scalar {
-        ProtoScalar::Uint32 => "uint32",
-        ProtoScalar::Uint64 => "uint64",
-        ProtoScalar::Sint32 => "sint32",
-        ProtoScalar::Sint64 => "sint64",
-        ProtoScalar::Fixed32 => "fixed32",
-        ProtoScalar::Fixed64 => "fixed64",
-        ProtoScalar::Sfixed32 => "sfixed32",
-        ProtoScalar::Sfixed64 => "sfixed64",
-    }
-}
+use carebus_codegen::ir::{Event, Model, Type};
+use carebus_codegen::rust_names;
 
 /// The last segment of a dotted full name.
 pub fn short_name(full_name: &str) -> &str {
@@ -72,39 +28,55 @@ pub fn named_refs(ty: &Type, out: &mut Vec<String>) {
     }
 }
 
-/// The Rust stem of a topic: its middle segment(s) in UpperCamelCase
-/// (`healthcare.patients.events` → `Patients`).
-pub fn topic_stem(topic: &str) -> String {
-    let parts: Vec<&str> = topic.split('.').collect();
-    let middle = if parts.len() > 2 {
-        &parts[1..parts.len() - 1]
-    } else {
-        &parts[..]
-    };
-    middle.iter().map(|p| p.to_upper_camel_case()).collect()
-}
-
-/// The generated Rust names for one event version.
+/// The generated Rust names of one event version, as the generator recorded them in the IR
+/// (`rust` on the event, its record, its fields and its topic).
 pub struct RustNames {
+    /// The type's name: `PatientCreated`, `PatientCreatedV1`.
     pub type_name: String,
+    /// What to import: the name at the crate root when it is re-exported there, else its
+    /// module path (`healthcare::ai::Coding`).
+    pub type_path: String,
     pub handler_trait: String,
+    pub dispatcher: String,
     pub publisher_trait: String,
     pub topic_enum: String,
-    pub publish_method: String,
+    /// The publisher method; newest version only.
+    pub publish_method: Option<String>,
+    /// The handler method that receives this version: its own (`on_patient_created`,
+    /// `on_patient_created_v1`), or the newest version's when this one is upcast first.
     pub handle_method: String,
+    /// Whether `handle_method` takes this version itself (not the upcast newest).
+    pub own_handler: bool,
+    /// The struct's field names as written in Rust (`patient_id`, `r#type`).
+    pub fields: Vec<String>,
 }
 
 impl RustNames {
     pub fn of(model: &Model, event: &Event) -> RustNames {
-        let stem = topic_stem(&event.topic);
-        let snake = event.name.to_snake_case();
+        let topic = model
+            .topic(&event.topic)
+            .map_or_else(|| rust_names::topic(&event.topic), |t| t.rust.clone());
+        let rust = &event.record.rust;
+        let handle_method = event.rust.handler_method.clone().or_else(|| {
+            model
+                .newest(&event.name)
+                .and_then(|n| n.rust.handler_method.clone())
+        });
         RustNames {
-            type_name: model.rust_type_name(event),
-            handler_trait: format!("{stem}Handler"),
-            publisher_trait: format!("{stem}Publisher"),
-            topic_enum: format!("{stem}Event"),
-            publish_method: format!("publish_{snake}"),
-            handle_method: format!("on_{snake}"),
+            type_name: rust.name.clone(),
+            type_path: if rust.flat {
+                rust.name.clone()
+            } else {
+                rust.path()
+            },
+            handler_trait: topic.handler_trait,
+            dispatcher: topic.dispatcher,
+            publisher_trait: topic.publisher_trait,
+            topic_enum: topic.events_enum,
+            publish_method: event.rust.publish_method.clone(),
+            handle_method: handle_method.unwrap_or_default(),
+            own_handler: event.rust.handler_method.is_some(),
+            fields: event.record.fields.iter().map(|f| f.rust.clone()).collect(),
         }
     }
 }
@@ -114,25 +86,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn topic_stems_follow_the_conventions() {
-        assert_eq!(topic_stem("healthcare.patients.events"), "Patients");
-        assert_eq!(topic_stem("healthcare.ai.events"), "Ai");
-        assert_eq!(topic_stem("healthcare.care_plans.events"), "CarePlans");
-    }
-
-    #[test]
     fn labels_read_naturally() {
         let opt = Type::Union {
             branches: vec![Type::Null, Type::Uuid],
         };
-        assert_eq!(type_label(&opt), "uuid?");
+        assert_eq!(opt.to_string(), "uuid?");
         assert!(is_optional(&opt));
         let arr = Type::Array {
             items: Box::new(Type::Named {
                 name: "healthcare.common.Code".into(),
             }),
         };
-        assert_eq!(type_label(&arr), "array<Code>");
+        assert_eq!(arr.to_string(), "array<Code>");
         assert!(!is_optional(&arr));
     }
 }

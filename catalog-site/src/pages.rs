@@ -6,7 +6,7 @@ pub mod other;
 pub mod topic;
 
 use crate::html::{Links, classification_badge, deprecated_badge, esc, path, table_wrap};
-use crate::names::{is_optional, named_refs, type_label};
+use crate::names::{is_optional, named_refs};
 use carebus_codegen::ir::{Event, Field, Model, NamedType, Type};
 use std::fmt::Write as _;
 
@@ -27,7 +27,7 @@ pub fn type_anchor(full_name: &str) -> String {
 fn type_cell(ty: &Type) -> String {
     let mut refs = Vec::new();
     named_refs(ty, &mut refs);
-    let label = esc(&type_label(ty));
+    let label = esc(&ty.to_string());
     match refs.as_slice() {
         [one] => format!(
             r##"<a href="#{}"><code>{label}</code></a>"##,

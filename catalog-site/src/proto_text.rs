@@ -6,7 +6,7 @@
 
 use crate::names::short_name;
 use crate::pages::reachable_types;
-use carebus_codegen::ir::{Event, Field, Model, NamedType, ProtoScalar, Type};
+use carebus_codegen::ir::{Event, Field, Model, NamedType, Type};
 use std::fmt::Write as _;
 
 /// The proto3 text of `event`'s message and every message and enum it uses.
@@ -97,17 +97,7 @@ fn scalar(model: &Model, ty: &Type) -> String {
         Type::Float => "float".into(),
         Type::Double => "double".into(),
         Type::String | Type::Uuid => "string".into(),
-        Type::Proto { scalar } => match scalar {
-            ProtoScalar::Uint32 => "uint32",
-            ProtoScalar::Uint64 => "uint64",
-            ProtoScalar::Sint32 => "sint32",
-            ProtoScalar::Sint64 => "sint64",
-            ProtoScalar::Fixed32 => "fixed32",
-            ProtoScalar::Fixed64 => "fixed64",
-            ProtoScalar::Sfixed32 => "sfixed32",
-            ProtoScalar::Sfixed64 => "sfixed64",
-        }
-        .into(),
+        Type::Proto { scalar } => scalar.as_str().into(),
         Type::Named { name } => match model.named_type(name) {
             // Every reachable type is emitted into this one file under its short name.
             Some(NamedType::Record(_)) | Some(NamedType::Enum(_)) => short_name(name).into(),

@@ -1,7 +1,6 @@
 //! The model turned into the client-side search index: a JS file assigning one global, so search works from `file://` without fetch().
 
 use crate::html::path;
-use crate::names::type_label;
 use crate::pages::{field_anchor, reachable_types, type_anchor};
 use carebus_codegen::ir::{Classification, Field, Model, NamedType};
 use serde::Serialize;
@@ -45,7 +44,7 @@ fn field_entry(field: &Field, context: String, url: String) -> Entry {
         k: "field",
         n: field.name.clone(),
         c: context,
-        t: type_label(&field.ty),
+        t: field.ty.to_string(),
         s: class_key(field.classification),
         d: doc,
         u: url,

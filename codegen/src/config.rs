@@ -1,9 +1,13 @@
-//! Build-script settings in, generated Rust, prost wire types, IR JSON and an updated schema history out — the one call a `build.rs` makes.
+//! Build-script settings in, generated Rust, prost wire types and IR JSON out — the one call a `build.rs` makes — plus the schema-history lock check and update behind `carebus-codegen check` / `lock`.
 //!
 //! ```no_run
 //! // schemas/build.rs: schemas in this crate's folder, output in OUT_DIR.
 //! carebus_codegen::Config::new().generate_or_exit();
 //! ```
+//!
+//! The build never writes into the source tree: when `schema-history.lock` does not record
+//! the schemas as they are, [`Config::generate`] fails with a diagnostic naming
+//! [`LOCK_COMMAND`], which records them ([`Config::lock`]).
 
 use crate::check;
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
@@ -20,6 +24,8 @@ pub const GENERATED_FILE: &str = "carebus_generated.rs";
 pub const IR_FILE: &str = "carebus-ir.json";
 /// Name of the schema history lock inside the schemas folder.
 pub const HISTORY_FILE: &str = "schema-history.lock";
+/// The command that records new schema versions and revisions in the lock.
+pub const LOCK_COMMAND: &str = "cargo run -p carebus-codegen -- lock";
 
 /// Settings for one generation run. Setters take `&mut self` and return it for chaining.
 #[derive(Clone, Debug, Default)]
@@ -36,8 +42,17 @@ pub struct Generated {
     pub model: Model,
     pub rust_file: PathBuf,
     pub ir_file: PathBuf,
-    /// Whether the schema history gained entries (new versions or compatible revisions).
-    pub history_updated: bool,
+    /// Problems that do not stop the build (a type name defined in two namespaces).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The schemas loaded and checked against the lock: the history as recorded and as it
+/// would be with the schemas as they are.
+struct Gated {
+    project: load::Project,
+    history_path: PathBuf,
+    recorded: History,
+    next: History,
 }
 
 impl Config {
@@ -82,26 +97,16 @@ impl Config {
         }
     }
 
-    /// Load, check (diagnostics and the compatibility gate), and write everything.
-    pub fn generate(&self) -> Result<Generated, Diagnostics> {
-        let dir = self.resolved_dir();
-        let out_dir = match &self.out_dir {
-            Some(d) => d.clone(),
-            None => match std::env::var_os("OUT_DIR") {
-                Some(d) => PathBuf::from(d),
-                None => {
-                    return Err(one(
-                        DiagnosticKind::Io,
-                        "OUT_DIR is not set",
-                        "call Config::out_dir, or run from a build script",
-                    ));
-                }
-            },
-        };
-        let history_path = self
-            .history
+    fn history_path(&self, dir: &Path) -> PathBuf {
+        self.history
             .clone()
-            .unwrap_or_else(|| dir.join(HISTORY_FILE));
+            .unwrap_or_else(|| dir.join(HISTORY_FILE))
+    }
+
+    /// Load the schemas and run the compatibility gate against the lock (writes nothing).
+    fn gated(&self) -> Result<Gated, Diagnostics> {
+        let dir = self.resolved_dir();
+        let history_path = self.history_path(&dir);
         if self.cargo_directives {
             println!("cargo:rerun-if-changed={}", dir.display());
             println!("cargo:rerun-if-changed={}", history_path.display());
@@ -116,21 +121,59 @@ impl Config {
             }
         }
         let project = project?;
-
-        let history = if history_path.exists() {
-            History::load(&history_path).map_err(|d| Diagnostics(vec![d]))?
-        } else {
-            History::default()
-        };
-        let (next, diags) = check::gate(&project.model, &history);
+        let recorded = History::load(&history_path).map_err(|d| Diagnostics(vec![d]))?;
+        let (next, diags) = check::gate(&project.model, &recorded);
         if !diags.is_empty() {
             return Err(diags);
         }
-        let history_updated = next != history;
-        if history_updated {
-            next.save_if_changed(&history_path)
-                .map_err(|d| Diagnostics(vec![d]))?;
+        Ok(Gated {
+            project,
+            history_path,
+            recorded,
+            next,
+        })
+    }
+
+    /// Check that the lock records every event version and revision of the schemas, and that
+    /// every change is compatible. Writes nothing (`carebus-codegen check`).
+    pub fn check(&self) -> Result<(), Diagnostics> {
+        let gated = self.gated()?;
+        stale_lock(&gated, &self.resolved_dir())
+    }
+
+    /// Record new event versions and compatible revisions in the lock; incompatible changes
+    /// fail with their diagnostics and write nothing (`carebus-codegen lock`). Returns whether
+    /// the lock changed.
+    pub fn lock(&self) -> Result<bool, Diagnostics> {
+        let gated = self.gated()?;
+        if gated.next == gated.recorded {
+            return Ok(false);
         }
+        gated
+            .next
+            .save_if_changed(&gated.history_path)
+            .map_err(|d| Diagnostics(vec![d]))
+    }
+
+    /// Load, check (diagnostics, the compatibility gate, the lock being up to date), and write
+    /// the generated files to the output folder. Never writes into the schemas folder.
+    pub fn generate(&self) -> Result<Generated, Diagnostics> {
+        let out_dir = match &self.out_dir {
+            Some(d) => d.clone(),
+            None => match std::env::var_os("OUT_DIR") {
+                Some(d) => PathBuf::from(d),
+                None => {
+                    return Err(one(
+                        DiagnosticKind::Io,
+                        "OUT_DIR is not set",
+                        "call Config::out_dir, or run from a build script",
+                    ));
+                }
+            },
+        };
+        let gated = self.gated()?;
+        stale_lock(&gated, &self.resolved_dir())?;
+        let project = gated.project;
 
         // The generated code includes prost's wire structs (its `wire` module) from OUT_DIR.
         if let Some(fds) = &project.descriptors {
@@ -140,28 +183,42 @@ impl Config {
         let rust_file = out_dir.join(GENERATED_FILE);
         emit::write_if_changed(&rust_file, &code).map_err(|e| io_error(&rust_file, e))?;
         let ir_file = out_dir.join(IR_FILE);
-        let ir = serde_json::to_string_pretty(&project.model).unwrap_or_default();
+        let ir = serde_json::to_string_pretty(&project.model)
+            .map_err(|e| io_error(&ir_file, std::io::Error::other(e)))?;
         emit::write_if_changed(&ir_file, &ir).map_err(|e| io_error(&ir_file, e))?;
         Ok(Generated {
             model: project.model,
             rust_file,
             ir_file,
-            history_updated,
+            warnings: project.warnings,
         })
     }
 
     /// [`Config::generate`] for build scripts: on problems, print every diagnostic with its
     /// source line and exit with status 1 so cargo shows them and stops the build.
+    /// Warnings are printed as `cargo:warning=` lines (cargo shows them and the build goes on).
     pub fn generate_or_exit(&self) -> Generated {
         match self.generate() {
-            Ok(g) => g,
+            Ok(g) => {
+                let base = self.diagnostics_base();
+                for w in &g.warnings {
+                    let text = w.render(
+                        std::fs::read_to_string(base.join(&w.source.file))
+                            .ok()
+                            .as_deref(),
+                    );
+                    for line in text.lines() {
+                        if self.cargo_directives {
+                            println!("cargo:warning={line}");
+                        } else {
+                            eprintln!("{line}");
+                        }
+                    }
+                }
+                g
+            }
             Err(diags) => {
-                // Diagnostics name files relative to the schemas folder's parent.
-                let base = self
-                    .resolved_dir()
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default();
+                let base = self.diagnostics_base();
                 eprintln!(
                     "{}",
                     diags.render_with(|file| std::fs::read_to_string(base.join(file)).ok())
@@ -170,6 +227,71 @@ impl Config {
             }
         }
     }
+}
+
+impl Config {
+    /// Diagnostics name files relative to the schemas folder's parent.
+    fn diagnostics_base(&self) -> PathBuf {
+        self.resolved_dir()
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+/// One diagnostic per event version the lock does not record as it is now, at the event's
+/// schema, naming the command that records it.
+fn stale_lock(gated: &Gated, dir: &Path) -> Result<(), Diagnostics> {
+    if gated.next == gated.recorded {
+        return Ok(());
+    }
+    let command = if dir.file_name().is_some_and(|n| n == "schemas") {
+        LOCK_COMMAND.to_string()
+    } else {
+        format!("{LOCK_COMMAND} --schemas {}", dir.display())
+    };
+    // Named as diagnostics name schema files: relative to the schemas folder's parent.
+    let shown = dir
+        .parent()
+        .and_then(|base| gated.history_path.strip_prefix(base).ok())
+        .unwrap_or(&gated.history_path);
+    let lock = shown.display();
+    let help = format!(
+        "run `{command}` from the workspace root to record it, then commit {lock} (the build never writes into the source tree)"
+    );
+    let mut diags = Diagnostics::default();
+    for e in &gated.project.model.events {
+        let (before, after) = (
+            gated.recorded.version(&e.name, e.version),
+            gated.next.version(&e.name, e.version),
+        );
+        if before == after {
+            continue;
+        }
+        let what = match before {
+            None => "is not recorded",
+            Some(_) => "changed compatibly and the change is not recorded",
+        };
+        diags.push(
+            Diagnostic::new(
+                DiagnosticKind::StaleLock,
+                e.source.clone(),
+                format!("event `{}` version {} {what} in {lock}", e.name, e.version),
+            )
+            .help(help.clone()),
+        );
+    }
+    if diags.is_empty() {
+        diags.push(
+            Diagnostic::new(
+                DiagnosticKind::StaleLock,
+                Source::new(lock.to_string(), 1, 1),
+                format!("{lock} does not record the schemas as they are"),
+            )
+            .help(help),
+        );
+    }
+    Err(diags)
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -208,6 +330,6 @@ fn io_error(path: &Path, e: std::io::Error) -> Diagnostics {
             Source::new(path.display().to_string(), 0, 0),
             format!("cannot write generated output: {e}"),
         )
-        .help("check free disk space and permissions of the target directory"),
+        .help("check free disk space and permissions of the output directory (OUT_DIR, or Config::out_dir)"),
     ])
 }

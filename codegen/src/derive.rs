@@ -246,6 +246,8 @@ pub fn event_model(input: &DeriveInput) -> Result<Model, syn::Error> {
         }
     }
     let record = Record {
+        rust: Default::default(),
+        deprecated: None,
         name: name.clone(),
         namespace: namespace.clone(),
         doc: doc_of(&input.attrs),
@@ -285,6 +287,7 @@ pub fn event_model(input: &DeriveInput) -> Result<Model, syn::Error> {
 
     let domain = namespace.rsplit('.').next().unwrap_or_default().to_string();
     let mut event = Event {
+        rust: Default::default(),
         name: record.name.clone(),
         namespace,
         version,
@@ -307,10 +310,17 @@ pub fn event_model(input: &DeriveInput) -> Result<Model, syn::Error> {
     event.fingerprint = crate::fingerprint::crc64_avro(canonical.as_bytes());
     event.schema_text = text;
     event.canonical_form = canonical;
-    Ok(Model {
+    let mut model = Model {
         events: vec![event],
         ..Model::default()
-    })
+    };
+    crate::rust_names::assign(&mut model);
+    // The impls name the user's struct where it stands, not a namespace module.
+    for e in &mut model.events {
+        e.record.rust.module.clear();
+        e.record.rust.name = input.ident.to_string();
+    }
+    Ok(model)
 }
 
 fn field(f: &syn::Field, errors: &mut Errors) -> Option<Field> {
@@ -413,6 +423,7 @@ fn field(f: &syn::Field, errors: &mut Errors) -> Option<Field> {
         );
     }
     Some(Field {
+        rust: Default::default(),
         name: avro_name,
         doc: doc_of(&f.attrs),
         ty: shape.ty,

@@ -30,8 +30,13 @@ pub enum DiagnosticKind {
     UnknownTopic,
     /// A schema change breaks its compatibility mode.
     Incompatible,
-    /// Reading a file failed.
+    /// Reading or writing a file failed.
     Io,
+    /// The schema history lock does not record the schemas as they are (a warning-free
+    /// build needs `cargo run -p carebus-codegen -- lock`).
+    StaleLock,
+    /// A warning: a type name defined in more than one namespace, reachable by module path only.
+    AmbiguousName,
 }
 
 impl DiagnosticKind {
@@ -49,6 +54,22 @@ impl DiagnosticKind {
             DiagnosticKind::UnknownTopic => "unknown-topic",
             DiagnosticKind::Incompatible => "incompatible",
             DiagnosticKind::Io => "io",
+            DiagnosticKind::StaleLock => "stale-lock",
+            DiagnosticKind::AmbiguousName => "ambiguous-name",
+        }
+    }
+
+    /// Whether this kind is a warning (reported, the build goes on) rather than an error.
+    pub fn is_warning(self) -> bool {
+        matches!(self, DiagnosticKind::AmbiguousName)
+    }
+
+    /// `error` or `warning`, as rendered.
+    pub fn severity(self) -> &'static str {
+        if self.is_warning() {
+            "warning"
+        } else {
+            "error"
         }
     }
 }
@@ -89,7 +110,12 @@ impl Diagnostic {
     ///    = help: did you mean `string`?
     /// ```
     pub fn render(&self, source_text: Option<&str>) -> String {
-        let mut out = format!("error[{}]: {}\n", self.kind.code(), self.message);
+        let mut out = format!(
+            "{}[{}]: {}\n",
+            self.kind.severity(),
+            self.kind.code(),
+            self.message
+        );
         let line_no = self.source.line.to_string();
         let pad = " ".repeat(line_no.len());
         out.push_str(&format!("{pad}--> {}\n", self.source));
@@ -117,8 +143,9 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: error[{}]: {}",
+            "{}: {}[{}]: {}",
             self.source,
+            self.kind.severity(),
             self.kind.code(),
             self.message
         )?;

@@ -127,10 +127,17 @@ impl Snapshot {
             }
         }
         types.sort_by_key(|t| t.full_name());
-        Snapshot {
-            record: event.record.clone(),
-            types,
+        // The lock records schemas, not the Rust names the generator gives them.
+        let mut record = event.record.clone();
+        clear_rust_names(&mut record);
+        for t in &mut types {
+            match t {
+                NamedType::Record(r) => clear_rust_names(r),
+                NamedType::Enum(e) => e.rust = Default::default(),
+                NamedType::Fixed(f) => f.rust = Default::default(),
+            }
         }
+        Snapshot { record, types }
     }
 
     /// The snapshot without what schema resolution ignores (docs, sources, examples,
@@ -145,6 +152,7 @@ impl Snapshot {
                 NamedType::Record(r) => strip_record(r),
                 NamedType::Enum(e) => {
                     e.doc = None;
+                    e.deprecated = None;
                     e.source = Source::default();
                     e.symbols.iter_mut().for_each(|s| s.doc = None);
                 }
@@ -165,8 +173,14 @@ impl Snapshot {
     }
 }
 
+fn clear_rust_names(r: &mut Record) {
+    r.rust = Default::default();
+    r.fields.iter_mut().for_each(|f| f.rust.clear());
+}
+
 fn strip_record(r: &mut Record) {
     r.doc = None;
+    r.deprecated = None;
     r.source = Source::default();
     for f in &mut r.fields {
         f.doc = None;

@@ -5,6 +5,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod rust;
+mod type_text;
+pub use rust::{RustEvent, RustTopic, RustType};
+
 /// Where a node was written: file path (as given to the loader), 1-based line and column.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Source {
@@ -167,11 +171,13 @@ pub struct Event {
     /// CRC-64-AVRO (Rabin) of `canonical_form`.
     pub fingerprint: u64,
     pub source: Source,
+    /// The handler and publisher methods generated for this version (the type's names are
+    /// on `record.rust`).
+    #[serde(default)]
+    pub rust: RustEvent,
 }
 
 impl Event {
-    /// Rust type name: the latest version gets the plain name; older ones a `V{n}` suffix.
-    /// Filled by the loader after all versions are known.
     pub fn key(&self) -> (String, u32) {
         (self.name.clone(), self.version)
     }
@@ -189,6 +195,13 @@ pub struct Record {
     pub aliases: Vec<String>,
     pub fields: Vec<Field>,
     pub source: Source,
+    /// Annotation `deprecated` on a named record: the reason. An event's record leaves it
+    /// empty (the event carries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+    /// The generated struct's module path and name.
+    #[serde(default, skip_serializing_if = "RustType::is_unset")]
+    pub rust: RustType,
 }
 
 impl Record {
@@ -225,6 +238,9 @@ pub struct Field {
     /// Protobuf field number (None for Avro).
     pub proto_number: Option<u32>,
     pub source: Source,
+    /// The generated struct field's identifier, as written in Rust (`patient_id`, `r#type`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub rust: String,
 }
 
 impl Field {
@@ -318,6 +334,22 @@ pub enum ProtoScalar {
     Sfixed64,
 }
 
+impl ProtoScalar {
+    /// The Protobuf spelling, e.g. `sint64`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProtoScalar::Uint32 => "uint32",
+            ProtoScalar::Uint64 => "uint64",
+            ProtoScalar::Sint32 => "sint32",
+            ProtoScalar::Sint64 => "sint64",
+            ProtoScalar::Fixed32 => "fixed32",
+            ProtoScalar::Fixed64 => "fixed64",
+            ProtoScalar::Sfixed32 => "sfixed32",
+            ProtoScalar::Sfixed64 => "sfixed64",
+        }
+    }
+}
+
 /// A named type: record, enum or fixed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -328,6 +360,14 @@ pub enum NamedType {
 }
 
 impl NamedType {
+    /// The generated type's names.
+    pub fn rust(&self) -> &RustType {
+        match self {
+            NamedType::Record(r) => &r.rust,
+            NamedType::Enum(e) => &e.rust,
+            NamedType::Fixed(f) => &f.rust,
+        }
+    }
     pub fn full_name(&self) -> String {
         match self {
             NamedType::Record(r) => r.full_name(),
@@ -357,6 +397,12 @@ pub struct Enum {
     /// fallback); closed enums (Avro) reject them.
     pub open: bool,
     pub source: Source,
+    /// Annotation `deprecated`: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deprecated: Option<String>,
+    /// The generated enum's module path and name.
+    #[serde(default, skip_serializing_if = "RustType::is_unset")]
+    pub rust: RustType,
 }
 
 impl Enum {
@@ -381,6 +427,9 @@ pub struct Fixed {
     pub aliases: Vec<String>,
     pub size: u32,
     pub source: Source,
+    /// The generated struct's module path and name.
+    #[serde(default, skip_serializing_if = "RustType::is_unset")]
+    pub rust: RustType,
 }
 
 impl Fixed {
@@ -406,6 +455,9 @@ pub struct Topic {
     /// What the record key holds (e.g. `aggregate id (patientId)`).
     pub key: String,
     pub source: Source,
+    /// The generated per-topic items' names.
+    #[serde(default)]
+    pub rust: RustTopic,
 }
 
 /// A service from the services manifest.
@@ -454,17 +506,11 @@ impl Model {
     pub fn topic(&self, name: &str) -> Option<&Topic> {
         self.topics.iter().find(|t| t.name == name)
     }
-    /// Rust type name of an event version: plain name for the newest, `NameV{n}` otherwise.
-    pub fn rust_type_name(&self, event: &Event) -> String {
-        let newest = self
-            .versions(&event.name)
-            .last()
-            .map(|e| e.version)
-            .unwrap_or(event.version);
-        if event.version == newest {
-            event.name.clone()
-        } else {
-            format!("{}V{}", event.name, event.version)
-        }
+    /// The newest version of the event `name`.
+    pub fn newest(&self, name: &str) -> Option<&Event> {
+        self.events
+            .iter()
+            .filter(|e| e.name == name)
+            .max_by_key(|e| e.version)
     }
 }

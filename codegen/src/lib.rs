@@ -13,6 +13,7 @@ pub mod fingerprint;
 pub mod history;
 pub mod ir;
 pub mod load;
+pub mod rust_names;
 
 pub use config::Config;
 pub use diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};

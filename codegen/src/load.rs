@@ -24,6 +24,8 @@ pub struct Project {
     pub files: Vec<PathBuf>,
     /// Compiled Protobuf descriptors (for prost-build), when the folder has `.proto` files.
     pub descriptors: Option<prost_types::FileDescriptorSet>,
+    /// Problems that do not stop the build (e.g. a type name defined in two namespaces).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Load only Avro sources (no manifests): for tests and tools.
@@ -43,6 +45,7 @@ pub fn load_avro_sources(sources: &[(&str, &str)]) -> Result<Model, Diagnostics>
         ..Model::default()
     };
     sort(&mut model);
+    crate::rust_names::assign(&mut model);
     Ok(model)
 }
 
@@ -182,6 +185,7 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
     }
     sort(&mut project.model);
     if diags.is_empty() {
+        project.warnings = crate::rust_names::assign(&mut project.model);
         Ok(project)
     } else {
         Err(diags)

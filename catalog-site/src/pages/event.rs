@@ -249,7 +249,7 @@ fn versions_section(model: &Model, history: &History, event: &Event, links: &Lin
         let _ = writeln!(
             t,
             r#"<tr><th scope="row">{label}</th><td><code>{rust}</code></td><td><code>{fp}</code>{recorded}</td><td>{step}</td></tr>"#,
-            rust = esc(&model.rust_type_name(v)),
+            rust = esc(&v.record.rust.name),
             fp = fingerprint_hex(v.fingerprint),
             recorded = recorded_note(history, v),
         );
@@ -319,15 +319,9 @@ fn diffs_section(versions: &[&Event]) -> String {
 }
 
 fn rust_section(event: &Event, names: &RustNames, newest: bool, model: &Model) -> String {
-    let snippet = if newest {
+    let handler = |ty: &str| {
         format!(
-            r#"use carebus::{{HandlerContext, HandlerResult, PublishOptions}};
-use carebus_schemas::{{{ty}, {handler}, {publisher}}};
-
-// Publish: every carebus::Publish implements {publisher}.
-publisher.{publish}(event, PublishOptions::default()).await?;
-
-// Handle: wrap the handler in {stem}Dispatcher to subscribe it to {topic}.
+            r#"// Handle: wrap the handler in {dispatcher} to subscribe it to {topic}.
 struct MyHandler;
 
 impl {handler} for MyHandler {{
@@ -336,24 +330,54 @@ impl {handler} for MyHandler {{
         Ok(())
     }}
 }}"#,
-            ty = names.type_name,
+            dispatcher = names.dispatcher,
             handler = names.handler_trait,
-            publisher = names.publisher_trait,
-            publish = names.publish_method,
             on = names.handle_method,
-            stem = names.handler_trait.trim_end_matches("Handler"),
             topic = event.topic,
+        )
+    };
+    let fields = format!("// Fields: {}.", names.fields.join(", "));
+    let snippet = if newest {
+        format!(
+            r#"use carebus::{{HandlerContext, HandlerResult, PublishOptions}};
+use carebus_schemas::{{{path}, {handler_trait}, {publisher}}};
+
+{fields}
+
+// Publish: every carebus::Publish implements {publisher}.
+publisher.{publish}(event, PublishOptions::default()).await?;
+
+{handler}"#,
+            path = names.type_path,
+            handler_trait = names.handler_trait,
+            publisher = names.publisher_trait,
+            publish = names.publish_method.as_deref().unwrap_or_default(),
+            handler = handler(&names.type_name),
+        )
+    } else if names.own_handler {
+        format!(
+            r#"// Version {v} cannot be upcast to the newest: handlers get it through its own method.
+use carebus::{{HandlerContext, HandlerResult}};
+use carebus_schemas::{{{path}, {handler_trait}}};
+
+{fields}
+
+{handler}"#,
+            v = event.version,
+            path = names.type_path,
+            handler_trait = names.handler_trait,
+            handler = handler(&names.type_name),
         )
     } else {
         let newest_name = model
-            .versions(&event.name)
-            .last()
-            .map(|e| model.rust_type_name(e))
+            .newest(&event.name)
+            .map(|e| e.record.rust.name.clone())
             .unwrap_or_default();
         format!(
-            "// Data written with version {v} decodes as `{ty}`.\n// Publishers and handlers use the newest version, `{newest_name}`.\nuse carebus_schemas::{ty};",
+            "// Data written with version {v} decodes as `{ty}`.\n// Publishers and handlers use the newest version, `{newest_name}`.\nuse carebus_schemas::{path};\n\n{fields}",
             v = event.version,
             ty = names.type_name,
+            path = names.type_path,
         )
     };
     format!(

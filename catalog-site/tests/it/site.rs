@@ -256,3 +256,42 @@ fn platform_flow_links_every_producer_topic_and_consumer() {
     assert!(svg.contains("<desc id=\"flow-platform-desc\">"));
     assert!(svg.contains("prm-service publishes to healthcare.patients.events."));
 }
+
+/// The Rust names the generator recorded in the IR: a handler method of its own for an old
+/// version that cannot be upcast (`on_…_v1`), and keyword fields escaped (`r#type`).
+#[test]
+fn event_pages_show_the_generators_rust_names() {
+    let v1 = r#"{"type": "record", "name": "VisitBooked", "namespace": "healthcare.visit",
+        "event_version": 1, "aggregate_type": "Visit", "aggregate_id": "visitId",
+        "topic": "healthcare.visits.events",
+        "fields": [{"name": "visitId", "type": "string"}, {"name": "type", "type": "string"}]}"#;
+    // Version 2 adds a required field without a default: version 1 cannot be upcast.
+    let v2 = r#"{"type": "record", "name": "VisitBooked", "namespace": "healthcare.visit",
+        "event_version": 2, "aggregate_type": "Visit", "aggregate_id": "visitId",
+        "topic": "healthcare.visits.events",
+        "fields": [{"name": "visitId", "type": "string"}, {"name": "type", "type": "string"},
+                   {"name": "room", "type": "string"}]}"#;
+    let model = carebus_codegen::load::load_avro_sources(&[
+        ("avro/visit_booked.v1.avsc", v1),
+        ("avro/visit_booked.avsc", v2),
+    ])
+    .unwrap_or_else(|d| panic!("{d}"));
+    let site = render(&model, &History::default(), &CatalogOptions::default());
+    let old = site.text("events/VisitBooked.v1.html").unwrap();
+    assert!(
+        old.contains(
+            "async fn on_visit_booked_v1(&amp;self, ctx: &amp;HandlerContext, event: VisitBookedV1)"
+        ),
+        "{old}"
+    );
+    assert!(old.contains("// Fields: visit_id, r#type."), "{old}");
+    let newest = site.text("events/VisitBooked.html").unwrap();
+    assert!(
+        newest.contains("async fn on_visit_booked(&amp;self"),
+        "{newest}"
+    );
+    assert!(
+        newest.contains("// Fields: visit_id, r#type, room."),
+        "{newest}"
+    );
+}

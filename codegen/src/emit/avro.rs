@@ -1,44 +1,46 @@
 //! Records, enums, fixed types and unions reachable from Avro events in, direct `::carebus_core::AvroCodec` impls out (binary Avro, field by field in schema order, no `apache_avro::types::Value`).
 
-use super::{Ctx, RType, RecordDef, UnionDef, ident, int};
+use super::{Ctx, RType, RecordDef, TypeRef, UnionDef, allow_deprecated, ident, int};
 use crate::ir::{Enum, Fixed, NamedType};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 /// `AvroCodec` for every type an Avro event uses.
 pub fn items(ctx: &Ctx<'_>) -> TokenStream {
-    let records = ctx
-        .records
-        .iter()
-        .filter(|d| d.avro)
-        .map(|d| record(ctx, d));
-    let named = ctx
-        .model
-        .types
-        .iter()
-        .filter(|t| ctx.is_avro_type(&t.full_name()))
-        .map(|t| match t {
-            NamedType::Record(_) => TokenStream::new(),
-            NamedType::Enum(e) => enumeration(ctx, e),
-            NamedType::Fixed(f) => fixed(ctx, f),
-        });
-    let unions = ctx.unions.iter().filter(|u| u.avro).map(union);
-    quote! { #(#records)* #(#named)* #(#unions)* }
+    let mut out = TokenStream::new();
+    for d in ctx.records.iter().filter(|d| d.avro) {
+        let allow = allow_deprecated(ctx.touches_deprecated(d));
+        let codec = record(ctx, d);
+        out.extend(quote! { #allow #codec });
+    }
+    for t in &ctx.model.types {
+        if !ctx.is_avro_type(&t.full_name()) {
+            continue;
+        }
+        let (codec, deprecated) = match t {
+            NamedType::Record(_) => continue,
+            NamedType::Enum(e) => (enumeration(e), e.deprecated.is_some()),
+            NamedType::Fixed(f) => (fixed(f), false),
+        };
+        let allow = allow_deprecated(deprecated);
+        out.extend(quote! { #allow #codec });
+    }
+    for u in ctx.unions.iter().filter(|u| u.avro) {
+        let allow = allow_deprecated(ctx.union_uses_deprecated(u));
+        let codec = union(u);
+        out.extend(quote! { #allow #codec });
+    }
+    out
 }
 
 /// `AvroCodec` for one record (also used by the derive macros).
 pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
-    let name = &def.ident;
+    let name = &def.ty;
     let fields: Vec<_> = def
         .record
         .fields
         .iter()
-        .map(|f| {
-            (
-                ident::field_ident(&def.record.fields, &f.name),
-                RType::field(ctx, name, f),
-            )
-        })
+        .map(|f| (ident::ident(&f.rust), RType::field(ctx, name, f)))
         .collect();
     let encode = fields
         .iter()
@@ -74,8 +76,8 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     }
 }
 
-fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
-    let name = ctx.named_ident(&e.full_name());
+fn enumeration(e: &Enum) -> TokenStream {
+    let name = TypeRef::of(&e.rust);
     let full = e.full_name();
     let doc = format!(" Avro enum `{full}`: the symbol's index in the schema, as an int.");
     let variants: Vec<_> = e
@@ -108,8 +110,8 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
     }
 }
 
-fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
-    let name = ctx.named_ident(&f.full_name());
+fn fixed(f: &Fixed) -> TokenStream {
+    let name = TypeRef::of(&f.rust);
     let size = int(f.size);
     quote! {
         impl ::carebus_core::AvroCodec for #name {
@@ -124,7 +126,7 @@ fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
 }
 
 fn union(u: &UnionDef) -> TokenStream {
-    let name = &u.ident;
+    let name = &u.ty;
     let n = u.branches.len();
     let encode = u.branches.iter().enumerate().map(|(i, (v, _, shape))| {
         let i = int(i as i64);

@@ -1,6 +1,6 @@
 //! Events of the IR in, `::carebus_core::DomainEvent` impls out (identity, topic, schema, fingerprint, PHI paths, aggregate id, payload and JSON codecs, validation), plus the decimal checks of every type holding decimals.
 
-use super::{Ctx, RType, RecordDef, ident, schema};
+use super::{Ctx, RType, RecordDef, allow_deprecated, ident, schema};
 use crate::ir::{Event, Model, NamedType, Record, SchemaFormat, Type};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -14,15 +14,17 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
     let decimals = ctx
         .records
         .iter()
-        .filter(|d| ctx.has_decimals(&d.ident))
+        .filter(|d| ctx.has_decimals(&d.ty))
         .map(|d| record_decimals(ctx, d));
-    let unions = ctx.unions.iter().filter(|u| ctx.has_decimals(&u.ident)).map(|u| {
-        let name = &u.ident;
+    let unions = ctx.unions.iter().filter(|u| ctx.has_decimals(&u.ty)).map(|u| {
+        let name = &u.ty;
         let arms = u.branches.iter().filter_map(|(v, _, shape)| {
             let check = shape.validate(ctx, quote!(value), quote!(path), 1)?;
             Some(quote! { Self::#v(value) => { #check } })
         });
+        let allow = allow_deprecated(ctx.union_uses_deprecated(u));
         quote! {
+            #allow
             impl #name {
                 /// Check every decimal against its schema precision; `path` names this value in errors.
                 pub fn validate_decimals(&self, event_type: &'static str, path: &str) -> ::std::result::Result<(), ::carebus_core::ValidationError> {
@@ -37,9 +39,9 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
 }
 
 fn record_decimals(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
-    let name = &def.ident;
+    let name = &def.ty;
     let checks = def.record.fields.iter().filter_map(|f| {
-        let id = ident::field_ident(&def.record.fields, &f.name);
+        let id = ident::ident(&f.rust);
         let json = &f.name;
         RType::field(ctx, name, f).validate(
             ctx,
@@ -48,7 +50,9 @@ fn record_decimals(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
             0,
         )
     });
+    let allow = allow_deprecated(ctx.touches_deprecated(def));
     quote! {
+        #allow
         impl #name {
             /// Check every decimal against its schema precision (the type system cannot);
             /// `path` prefixes field names in errors.
@@ -139,8 +143,8 @@ fn aggregate_id_expr(ctx: &Ctx<'_>, def: &RecordDef<'_>, event: &Event) -> Token
         );
         return quote! { ::std::compile_error!(#msg) };
     };
-    let id = ident::field_ident(&def.record.fields, &field.name);
-    let shape = RType::field(ctx, &def.ident, field);
+    let id = ident::ident(&field.rust);
+    let shape = RType::field(ctx, &def.ty, field);
     let text = |shape: &RType, e: TokenStream| -> TokenStream {
         match shape {
             RType::Prim(super::rtype::Prim::String) => quote! { #e.clone() },
@@ -162,7 +166,7 @@ fn aggregate_id_expr(ctx: &Ctx<'_>, def: &RecordDef<'_>, event: &Event) -> Token
 }
 
 fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
-    let name = &def.ident;
+    let name = &def.ty;
     let (event_type, version, aggregate_type, topic) =
         (&e.name, super::int(e.version), &e.aggregate_type, &e.topic);
     let schema_text = match e.format {
@@ -209,11 +213,14 @@ fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
     } else {
         TokenStream::new()
     };
+    let allow = allow_deprecated(ctx.touches_deprecated(def));
     quote! {
+        #allow
         impl #name {
             /// Registry facts of this event version.
             pub const INFO: ::carebus_core::EventInfo = ::carebus_core::topic::event_info::<Self>();
         }
+        #allow
         impl ::carebus_core::DomainEvent for #name {
             const EVENT_TYPE: &'static str = #event_type;
             const EVENT_VERSION: u32 = #version;

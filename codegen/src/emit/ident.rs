@@ -53,11 +53,22 @@ pub fn camel(name: &str) -> String {
     sanitize(name.to_upper_camel_case(), "Unnamed")
 }
 
-/// An identifier from sanitized text (handles the `r#` prefix).
+/// An identifier from sanitized text (handles the `r#` prefix). Text that is no identifier
+/// (empty, or not sanitized) is sanitized here rather than panicking.
 pub fn ident(text: &str) -> Ident {
+    let valid = |t: &str| syn::parse_str::<Ident>(t).is_ok();
     match text.strip_prefix("r#") {
-        Some(raw) => Ident::new_raw(raw, Span::call_site()),
-        None => Ident::new(text, Span::call_site()),
+        Some(raw) if valid(text) => Ident::new_raw(raw, Span::call_site()),
+        None if valid(text) => Ident::new(text, Span::call_site()),
+        _ => {
+            let clean = sanitize(text.to_string(), "unnamed");
+            let clean = if valid(&clean) && !clean.starts_with("r#") {
+                clean
+            } else {
+                "unnamed".to_string()
+            };
+            Ident::new(&clean, Span::call_site())
+        }
     }
 }
 
@@ -151,6 +162,7 @@ mod tests {
     #[test]
     fn colliding_field_names_get_a_suffix() {
         let field = |name: &str| crate::ir::Field {
+            rust: Default::default(),
             name: name.into(),
             doc: None,
             ty: crate::ir::Type::Int,
@@ -168,6 +180,14 @@ mod tests {
             .map(|f| field_ident(&fields, &f.name).to_string())
             .collect();
         assert_eq!(ids, ["self_", "self_2", "r#type", "type_2"]);
+    }
+
+    #[test]
+    fn text_that_is_no_identifier_is_sanitized_not_a_panic() {
+        assert_eq!(ident("").to_string(), "unnamed");
+        assert_eq!(ident("_").to_string(), "__");
+        assert_eq!(ident("a-b").to_string(), "a_b");
+        assert_eq!(ident("r#type").to_string(), "r#type");
     }
 
     #[test]

@@ -1,25 +1,81 @@
-//! Records, enums, fixed types and unions in, `::carebus_core::JsonCodec` impls out: the JSON form (schema field names, ISO dates, decimals as text at the schema's scale, enum symbols, null for absent options).
+//! Records, enums, fixed types and unions in, `::carebus_core::JsonCodec` impls out, with serde's `Serialize`/`Deserialize` delegating to them: the one JSON form (schema field names, ISO dates, decimals as text at the schema's scale, enum symbols, null for absent options).
 
-use super::{Ctx, RType, RecordDef, UnionDef, ident};
+use super::{Ctx, RType, RecordDef, TypeRef, UnionDef, allow_deprecated, ident};
 use crate::ir::{Enum, Fixed, NamedType};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// `JsonCodec` for every generated type.
+/// `JsonCodec` for every generated type, and serde's `Serialize`/`Deserialize` in that same
+/// JSON form.
 pub fn items(ctx: &Ctx<'_>) -> TokenStream {
-    let records = ctx.records.iter().map(|d| record(ctx, d));
-    let named = ctx.model.types.iter().map(|t| match t {
-        NamedType::Record(_) => TokenStream::new(),
-        NamedType::Enum(e) => enumeration(ctx, e),
-        NamedType::Fixed(f) => fixed(ctx, f),
-    });
-    let unions = ctx.unions.iter().map(union);
-    quote! { #(#records)* #(#named)* #(#unions)* }
+    impls(ctx, true)
+}
+
+/// `JsonCodec` alone: what `#[derive(DomainEvent)]` adds (the struct derives serde itself).
+pub fn codecs(ctx: &Ctx<'_>) -> TokenStream {
+    impls(ctx, false)
+}
+
+fn impls(ctx: &Ctx<'_>, with_serde: bool) -> TokenStream {
+    let serde_via_json = |ty: &TypeRef, allow: &TokenStream| {
+        if with_serde {
+            serde_via_json(ty, allow)
+        } else {
+            TokenStream::new()
+        }
+    };
+    let mut out = TokenStream::new();
+    for d in &ctx.records {
+        let allow = allow_deprecated(ctx.touches_deprecated(d));
+        let codec = record(ctx, d);
+        let serde = serde_via_json(&d.ty, &allow);
+        out.extend(quote! { #allow #codec #serde });
+    }
+    for t in &ctx.model.types {
+        let (codec, deprecated) = match t {
+            NamedType::Record(_) => continue,
+            NamedType::Enum(e) => (enumeration(e), e.deprecated.is_some()),
+            NamedType::Fixed(f) => (fixed(f), false),
+        };
+        let allow = allow_deprecated(deprecated);
+        let serde = serde_via_json(&TypeRef::of(t.rust()), &allow);
+        out.extend(quote! { #allow #codec #serde });
+    }
+    for u in &ctx.unions {
+        let allow = allow_deprecated(ctx.union_uses_deprecated(u));
+        let codec = union(u);
+        let serde = serde_via_json(&u.ty, &allow);
+        out.extend(quote! { #allow #codec #serde });
+    }
+    out
+}
+
+/// `Serialize` and `Deserialize` through the JSON form, so serde (`serde_json::to_value`,
+/// axum's `Json`, ...) writes and reads exactly what `to_json`/`from_json` do.
+fn serde_via_json(ty: &TypeRef, allow: &TokenStream) -> TokenStream {
+    quote! {
+        /// Serialized as its JSON form (`JsonCodec::to_json`).
+        #allow
+        impl ::carebus_core::__private::serde::Serialize for #ty {
+            fn serialize<S: ::carebus_core::__private::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
+                ::carebus_core::__private::serde::Serialize::serialize(&::carebus_core::JsonCodec::to_json(self), serializer)
+            }
+        }
+        /// Deserialized from its JSON form (`JsonCodec::from_json`).
+        #allow
+        impl<'de> ::carebus_core::__private::serde::Deserialize<'de> for #ty {
+            fn deserialize<D: ::carebus_core::__private::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
+                let value = <::carebus_core::__private::serde_json::Value as ::carebus_core::__private::serde::Deserialize>::deserialize(deserializer)?;
+                ::carebus_core::JsonCodec::from_json(&value, "")
+                    .map_err(<D::Error as ::carebus_core::__private::serde::de::Error>::custom)
+            }
+        }
+    }
 }
 
 /// `JsonCodec` for one record (also used by the derive macros).
 pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
-    let name = &def.ident;
+    let name = &def.ty;
     let fields: Vec<_> = def
         .record
         .fields
@@ -27,7 +83,7 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         .map(|f| {
             (
                 f.json_name(),
-                ident::field_ident(&def.record.fields, &f.name),
+                ident::ident(&f.rust),
                 RType::field(ctx, name, f),
             )
         })
@@ -69,8 +125,8 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     }
 }
 
-fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
-    let name = ctx.named_ident(&e.full_name());
+fn enumeration(e: &Enum) -> TokenStream {
+    let name = TypeRef::of(&e.rust);
     let symbols = e
         .symbols
         .iter()
@@ -114,8 +170,8 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
     }
 }
 
-fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
-    let name = ctx.named_ident(&f.full_name());
+fn fixed(f: &Fixed) -> TokenStream {
+    let name = TypeRef::of(&f.rust);
     let expected = format!("{} bytes as hex text", f.size);
     quote! {
         /// JSON form: the bytes as hex text.
@@ -135,7 +191,7 @@ fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
 }
 
 fn union(u: &UnionDef) -> TokenStream {
-    let name = &u.ident;
+    let name = &u.ty;
     let to = u.branches.iter().map(|(v, _, shape)| match shape {
         RType::Unit => quote! { Self::#v => ::carebus_core::__private::serde_json::Value::Null, },
         _ => {

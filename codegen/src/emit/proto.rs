@@ -148,6 +148,7 @@ fn package_of(model: &Model, namespace: &str) -> String {
 /// and every record it uses (in a private module). Empty when there are no Protobuf events.
 /// The schemas crate's build.rs must have run [`compile_wire_types`] into its `OUT_DIR`.
 pub fn conversions(model: &Model) -> TokenStream {
+    let model = &*super::named(model);
     let ctx = Ctx::new(model);
     let mut records = Vec::new();
     let mut seen = BTreeSet::new();
@@ -156,7 +157,7 @@ pub fn conversions(model: &Model) -> TokenStream {
         .iter()
         .filter(|e| e.format == SchemaFormat::Protobuf)
     {
-        let domain = ctx.event_def(e).ident.clone();
+        let domain = ctx.event_def(e).ty.clone();
         records.push((domain, &e.record));
         for f in &e.record.fields {
             reachable_named(model, &f.ty, &mut seen);
@@ -164,23 +165,27 @@ pub fn conversions(model: &Model) -> TokenStream {
     }
     for name in &seen {
         if let Some(NamedType::Record(r)) = model.named_type(name) {
-            records.push((ctx.named_ident(name), r));
+            records.push((ctx.named(name), r));
         }
     }
     let impls = records.iter().map(|(domain, record)| {
         let wire = wire_path(&record.full_name());
         let conv = Conv { ctx: &ctx };
         let to_fields = record.fields.iter().map(|f| {
+            // prost's field name on the left, the domain struct's on the right.
             let id = ident::snake_ident(&f.name);
+            let domain_id = ident::ident(&f.rust);
             let shape = RType::field(&ctx, domain, f);
-            let value = conv.field_encode(&shape, &f.ty, quote!(v.#id));
+            let value = conv.field_encode(&shape, &f.ty, quote!(v.#domain_id));
             quote! { #id: #value, }
         });
         let from_fields = record.fields.iter().map(|f| {
+            // prost's field name on the right, the domain struct's on the left.
             let id = ident::snake_ident(&f.name);
+            let domain_id = ident::ident(&f.rust);
             let shape = RType::field(&ctx, domain, f);
             let value = conv.field_decode(&shape, &f.ty, quote!(w.#id), &f.name);
-            quote! { #id: #value, }
+            quote! { #domain_id: #value, }
         });
         quote! {
             impl ::std::convert::From<&#domain> for #wire {
@@ -213,7 +218,7 @@ pub fn conversions(model: &Model) -> TokenStream {
         #wire
         /// Domain ↔ prost wire struct conversions of the Protobuf events.
         #[doc(hidden)]
-        #[allow(clippy::all, unused_imports, unused_variables)]
+        #[allow(clippy::all, deprecated, unused_imports, unused_variables)]
         mod wire_conversions {
             use super::*;
             #(#impls)*

@@ -4,9 +4,9 @@
 //! (`::carebus_core::AvroCodec::encode_avro(&self.x, out)`), which keeps the generated code short;
 //! the rest (decimals at a schema scale, `[T, "null"]` unions, unit) get inline code.
 
-use super::{Ctx, ident, int};
+use super::{Ctx, TypeRef, ident, int};
 use crate::ir::{Classification, Field, ProtoScalar, Type};
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 /// Runtime types with both codec impls.
@@ -46,13 +46,14 @@ pub enum RType {
     Map(Box<RType>),
     /// A PHI-classified value.
     Phi(Box<RType>),
-    /// A generated type (record, enum, fixed or union) by Rust name.
-    Named(Ident),
+    /// A generated type (record, enum, fixed or union).
+    Named(TypeRef),
 }
 
 impl RType {
-    /// The shape of an IR type; `hint` names a union found here (owner + field name).
-    pub fn of(ctx: &Ctx<'_>, ty: &Type, hint: &str) -> RType {
+    /// The shape of an IR type; `at` names a union found here (owner + field name, in the
+    /// owner's module).
+    pub fn of(ctx: &Ctx<'_>, ty: &Type, at: &TypeRef) -> RType {
         match ty {
             Type::Null => RType::Unit,
             Type::Boolean => RType::Prim(Prim::Bool),
@@ -71,19 +72,22 @@ impl RType {
                 scale: *scale,
             },
             Type::Array { items } => {
-                RType::Vec(Box::new(RType::of(ctx, items, &format!("{hint}Item"))))
+                RType::Vec(Box::new(RType::of(ctx, items, &at.beside("Item"))))
             }
             Type::Map { values } => {
-                RType::Map(Box::new(RType::of(ctx, values, &format!("{hint}Value"))))
+                RType::Map(Box::new(RType::of(ctx, values, &at.beside("Value"))))
             }
             Type::Union { branches } => match ty.optional_inner() {
                 Some(inner) => RType::Option {
-                    inner: Box::new(RType::of(ctx, inner, hint)),
+                    inner: Box::new(RType::of(ctx, inner, at)),
                     null_first: branches[0] == Type::Null,
                 },
-                None => RType::Named(ident::camel_ident(hint)),
+                None => RType::Named(TypeRef {
+                    module: at.module.clone(),
+                    name: ident::camel(&at.name),
+                }),
             },
-            Type::Named { name } => RType::Named(ctx.named_ident(name)),
+            Type::Named { name } => RType::Named(ctx.named(name)),
             Type::Proto { scalar } => RType::Prim(match scalar {
                 ProtoScalar::Uint32 | ProtoScalar::Fixed32 => Prim::U32,
                 ProtoScalar::Uint64 | ProtoScalar::Fixed64 => Prim::U64,
@@ -95,9 +99,9 @@ impl RType {
 
     /// The shape of a field of the record named `owner`: PHI wraps the value (inside the
     /// `Option` of an optional field, so presence is not hidden).
-    pub fn field(ctx: &Ctx<'_>, owner: &Ident, field: &Field) -> RType {
-        let hint = format!("{owner}{}", ident::camel(&field.name));
-        let shape = RType::of(ctx, &field.ty, &hint);
+    pub fn field(ctx: &Ctx<'_>, owner: &TypeRef, field: &Field) -> RType {
+        let at = owner.beside(&ident::camel(&field.name));
+        let shape = RType::of(ctx, &field.ty, &at);
         if field.classification != Classification::Phi {
             return shape;
         }
@@ -110,8 +114,13 @@ impl RType {
         }
     }
 
-    /// Rust type tokens.
+    /// Rust type tokens, as written at the root of the generated file.
     pub fn tokens(&self) -> TokenStream {
+        self.tokens_in(&[])
+    }
+
+    /// Rust type tokens, as written inside module `module` (generated types by relative path).
+    pub fn tokens_in(&self, module: &[String]) -> TokenStream {
         match self {
             RType::Unit => quote!(()),
             RType::Prim(p) => match p {
@@ -131,22 +140,22 @@ impl RType {
             },
             RType::Decimal { .. } => quote!(::carebus_core::Decimal),
             RType::Option { inner, .. } => {
-                let t = inner.tokens();
+                let t = inner.tokens_in(module);
                 quote!(::std::option::Option<#t>)
             }
             RType::Vec(inner) => {
-                let t = inner.tokens();
+                let t = inner.tokens_in(module);
                 quote!(::std::vec::Vec<#t>)
             }
             RType::Map(inner) => {
-                let t = inner.tokens();
+                let t = inner.tokens_in(module);
                 quote!(::std::collections::BTreeMap<::std::string::String, #t>)
             }
             RType::Phi(inner) => {
-                let t = inner.tokens();
+                let t = inner.tokens_in(module);
                 quote!(::carebus_core::Phi<#t>)
             }
-            RType::Named(id) => quote!(#id),
+            RType::Named(ty) => ty.path_from(module),
         }
     }
 
@@ -168,19 +177,6 @@ impl RType {
             RType::Prim(_) | RType::Named(_) => true,
             RType::Option { inner, .. } => inner.json_direct(),
             RType::Vec(i) | RType::Map(i) | RType::Phi(i) => i.json_direct(),
-        }
-    }
-
-    /// The decimal precision when this is a decimal, possibly inside Option/Vec/Map/Phi
-    /// (the shapes `::carebus_core::event::DecimalSerde` covers).
-    pub fn decimal_precision(&self) -> Option<u32> {
-        match self {
-            RType::Decimal { precision, .. } => Some(*precision),
-            RType::Option { inner, .. }
-            | RType::Vec(inner)
-            | RType::Map(inner)
-            | RType::Phi(inner) => inner.decimal_precision(),
-            _ => None,
         }
     }
 
@@ -449,9 +445,9 @@ impl RType {
             RType::Phi(inner) => {
                 inner.validate(ctx, quote!(::carebus_core::Phi::expose(#e)), path, depth)
             }
-            RType::Named(id) => ctx
-                .has_decimals(id)
-                .then(|| quote! { #id::validate_decimals(#e, event_type, #path)?; }),
+            RType::Named(ty) => ctx
+                .has_decimals(ty)
+                .then(|| quote! { #ty::validate_decimals(#e, event_type, #path)?; }),
         }
     }
 }
@@ -477,7 +473,7 @@ pub fn holds_decimal(t: &RType, decimal_types: &std::collections::BTreeSet<Strin
         RType::Option { inner, .. } | RType::Vec(inner) | RType::Map(inner) | RType::Phi(inner) => {
             holds_decimal(inner, decimal_types)
         }
-        RType::Named(id) => decimal_types.contains(&id.to_string()),
+        RType::Named(ty) => decimal_types.contains(&quote!(#ty).to_string()),
     }
 }
 
@@ -500,7 +496,7 @@ pub fn branch_name(ctx: &Ctx<'_>, ty: &Type) -> String {
         Type::Array { .. } => "Array".into(),
         Type::Map { .. } => "Map".into(),
         Type::Union { .. } => "Union".into(),
-        Type::Named { name } => ident::unraw(&ctx.named_ident(name).to_string()).to_string(),
+        Type::Named { name } => ident::unraw(&ctx.named(name).name).to_string(),
         Type::Proto { scalar } => format!("{scalar:?}"),
     }
 }

@@ -1,29 +1,24 @@
 //! Topics and their events in, per-topic event enums (`TopicEvents`), typed handler traits with their dispatchers, typed publisher traits, and the registry over all topics (`EVENTS`, `AnyEvent`, `decode`) out.
 
-use super::{Ctx, ident, upcast};
-use crate::ir::Event;
-use heck::ToSnakeCase;
+use super::{Ctx, TypeRef, ident};
+use crate::ir::{Event, RustTopic};
+use crate::rust_names;
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
 /// One topic with its events (every version), in model order.
 struct TopicGroup<'m> {
     name: String,
-    stem: String,
+    rust: RustTopic,
     doc: Option<&'m str>,
     events: Vec<&'m Event>,
 }
 
-/// The Rust stem of a topic: its middle segment(s) in UpperCamelCase
-/// (`healthcare.patients.events` → `Patients`, `healthcare.ai.events` → `Ai`).
-pub fn topic_stem(topic: &str) -> String {
-    let segments: Vec<&str> = topic.split('.').collect();
-    let middle = if segments.len() >= 3 {
-        segments[1..segments.len() - 1].join("_")
-    } else {
-        topic.replace('.', "_")
-    };
-    ident::camel(&middle)
+impl TopicGroup<'_> {
+    /// Whether an event version of the topic is deprecated (code naming its type allows the lint).
+    fn touches_deprecated(&self) -> bool {
+        self.events.iter().any(|e| e.deprecated.is_some())
+    }
 }
 
 fn groups<'m>(ctx: &Ctx<'m>) -> Vec<TopicGroup<'m>> {
@@ -40,16 +35,20 @@ fn groups<'m>(ctx: &Ctx<'m>) -> Vec<TopicGroup<'m>> {
     names.extend(extra);
     names
         .into_iter()
-        .map(|name| TopicGroup {
-            stem: topic_stem(&name),
-            doc: ctx.model.topic(&name).and_then(|t| t.doc.as_deref()),
-            events: ctx
-                .model
-                .events
-                .iter()
-                .filter(|e| e.topic == name)
-                .collect(),
-            name,
+        .map(|name| {
+            let spec = ctx.model.topic(&name);
+            TopicGroup {
+                // A topic missing from the spec (a model built by hand) is named the same way.
+                rust: spec.map_or_else(|| rust_names::topic(&name), |t| t.rust.clone()),
+                doc: spec.and_then(|t| t.doc.as_deref()),
+                events: ctx
+                    .model
+                    .events
+                    .iter()
+                    .filter(|e| e.topic == name)
+                    .collect(),
+                name,
+            }
         })
         .filter(|g| !g.events.is_empty())
         .collect()
@@ -59,42 +58,49 @@ pub fn items(ctx: &Ctx<'_>) -> TokenStream {
     let groups = groups(ctx);
     let mut out = TokenStream::new();
     for g in &groups {
-        out.extend(topic_enum(ctx, g));
+        out.extend(topic_enum(g));
         out.extend(handler(ctx, g));
-        out.extend(publisher(ctx, g));
+        out.extend(publisher(g));
     }
     out.extend(registry(ctx, &groups));
     out
 }
 
-fn type_ident(ctx: &Ctx<'_>, e: &Event) -> Ident {
-    ctx.event_def(e).ident.clone()
+/// The event version's struct, by path from the root.
+fn event_type(e: &Event) -> TypeRef {
+    TypeRef::of(&e.record.rust)
 }
 
-fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
-    let name = format_ident!("{}Event", g.stem);
+fn topic_enum(g: &TopicGroup<'_>) -> TokenStream {
+    let name = ident::ident(&g.rust.events_enum);
     let topic = &g.name;
-    let types: Vec<Ident> = g.events.iter().map(|e| type_ident(ctx, e)).collect();
-    let variants = g.events.iter().zip(&types).map(|(e, t)| {
-        let doc = format!(" `{}` version {}.", e.name, e.version);
-        quote! { #[doc = #doc] #t(#t), }
-    });
-    let by_version = g.events.iter().zip(&types).map(|(e, t)| {
+    let types: Vec<TypeRef> = g.events.iter().map(|e| event_type(e)).collect();
+    // Each variant is named after its event type (`PatientCreatedV1(...)`).
+    let v: Vec<Ident> = types.iter().map(TypeRef::ident).collect();
+    let variants = g
+        .events
+        .iter()
+        .zip(types.iter().zip(&v))
+        .map(|(e, (t, v))| {
+            let doc = format!(" `{}` version {}.", e.name, e.version);
+            quote! { #[doc = #doc] #v(#t), }
+        });
+    let by_version = g.events.iter().zip(types.iter().zip(&v)).map(|(e, (t, v))| {
         let (event_type, version) = (&e.name, super::int(e.version));
         quote! {
-            (#event_type, #version) => <#t as ::carebus_core::DomainEvent>::decode_payload(payload).map(Self::#t),
+            (#event_type, #version) => <#t as ::carebus_core::DomainEvent>::decode_payload(payload).map(Self::#v),
         }
     });
-    let by_version_json = g.events.iter().zip(&types).map(|(e, t)| {
+    let by_version_json = g.events.iter().zip(types.iter().zip(&v)).map(|(e, (t, v))| {
         let (event_type, version) = (&e.name, super::int(e.version));
         quote! {
-            (#event_type, #version) => <#t as ::carebus_core::DomainEvent>::from_json(data).map(Self::#t),
+            (#event_type, #version) => <#t as ::carebus_core::DomainEvent>::from_json(data).map(Self::#v),
         }
     });
-    let by_fingerprint = types.iter().map(|t| {
+    let by_fingerprint = types.iter().zip(&v).map(|(t, v)| {
         quote! {
             if fingerprint == #t::INFO.fingerprint {
-                return <#t as ::carebus_core::DomainEvent>::decode_payload(payload).map(Self::#t);
+                return <#t as ::carebus_core::DomainEvent>::decode_payload(payload).map(Self::#v);
             }
         }
     });
@@ -106,14 +112,17 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
         TokenStream::new()
     };
     let t = &types;
+    let allow = super::allow_deprecated(g.touches_deprecated());
     quote! {
         #[doc = #doc]
         #gap
         #topic_doc
+        #allow
         #[derive(Clone, Debug, PartialEq)]
         #[allow(clippy::large_enum_variant)] // events differ in size; boxing would cost every decode
         pub enum #name { #(#variants)* }
 
+        #allow
         impl ::carebus_core::TopicEvents for #name {
             const TOPIC: &'static str = #topic;
             const EVENTS: &'static [::carebus_core::EventInfo] = &[#(#t::INFO),*];
@@ -135,111 +144,116 @@ fn topic_enum(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
                 ::std::result::Result::Err(::carebus_core::DecodeError::UnknownFingerprint { fingerprint })
             }
             fn info(&self) -> &'static ::carebus_core::EventInfo {
-                match self { #( Self::#t(_) => &#t::INFO, )* }
+                match self { #( Self::#v(_) => &#t::INFO, )* }
             }
             fn aggregate_id(&self) -> ::std::string::String {
-                match self { #( Self::#t(event) => ::carebus_core::DomainEvent::aggregate_id(event), )* }
+                match self { #( Self::#v(event) => ::carebus_core::DomainEvent::aggregate_id(event), )* }
             }
             fn encode_payload(&self, out: &mut ::std::vec::Vec<u8>) {
-                match self { #( Self::#t(event) => ::carebus_core::DomainEvent::encode_payload(event, out), )* }
+                match self { #( Self::#v(event) => ::carebus_core::DomainEvent::encode_payload(event, out), )* }
             }
             fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
-                match self { #( Self::#t(event) => ::carebus_core::DomainEvent::to_json(event), )* }
+                match self { #( Self::#v(event) => ::carebus_core::DomainEvent::to_json(event), )* }
             }
         }
 
         #(
+            #allow
             impl ::std::convert::From<#t> for #name {
                 fn from(event: #t) -> Self {
-                    Self::#t(event)
+                    Self::#v(event)
                 }
             }
         )*
     }
 }
 
-/// The handler method of an event version: `on_patient_created`, or `on_patient_created_v1`
-/// for an old version that cannot be upcast.
-fn handler_method(e: &Event, newest: bool) -> Ident {
-    let base = format!("on_{}", e.name.to_snake_case());
-    ident::ident(&ident::snake(&if newest {
-        base
-    } else {
-        format!("{base}_v{}", e.version)
-    }))
-}
-
 fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
-    let trait_name = format_ident!("{}Handler", g.stem);
-    let dispatcher = format_ident!("{}Dispatcher", g.stem);
-    let enum_name = format_ident!("{}Event", g.stem);
+    let trait_name = ident::ident(&g.rust.handler_trait);
+    let dispatcher = ident::ident(&g.rust.dispatcher);
+    let enum_name = ident::ident(&g.rust.events_enum);
     let mut methods = Vec::new();
     let mut arms = Vec::new();
     for e in &g.events {
-        let t = type_ident(ctx, e);
-        match upcast::newest_of(ctx, e) {
+        let t = event_type(e);
+        let v = t.ident();
+        let Some(method) = &e.rust.handler_method else {
+            // An older version upcast to the newest: handled by the newest's method.
+            let Some((m, nt)) = ctx.model.newest(&e.name).and_then(|n| {
+                let m = n.rust.handler_method.as_deref()?;
+                Some((ident::ident(m), event_type(n)))
+            }) else {
+                continue;
+            };
+            arms.push(quote! { #enum_name::#v(event) => self.0.#m(ctx, #nt::from(event)).await, });
+            continue;
+        };
+        let m = ident::ident(method);
+        let newest = ctx.model.newest(&e.name).filter(|n| n.version != e.version);
+        let mut doc = match newest {
             None => {
-                let m = handler_method(e, true);
-                let mut doc = format!(" `{}` (version {}", e.name, e.version);
                 let older: Vec<String> = ctx
                     .model
                     .versions(&e.name)
                     .iter()
-                    .filter(|o| o.version != e.version && upcast::upcast(ctx, o, e).is_ok())
+                    .filter(|o| o.version != e.version && o.rust.handler_method.is_none())
                     .map(|o| format!("v{}", o.version))
                     .collect();
-                if !older.is_empty() {
-                    doc.push_str(&format!(
-                        "; {} events are upcast to it first",
-                        older.join(", ")
-                    ));
-                }
-                doc.push_str(").");
-                let dep = super::deprecated_doc(e.deprecated.as_deref(), true);
-                methods.push(quote! {
-                    #[doc = #doc]
-                    #dep
-                    fn #m(&self, ctx: &::carebus_core::HandlerContext, event: #t)
-                        -> impl ::core::future::Future<Output = ::carebus_core::HandlerResult> + Send;
-                });
-                arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, event).await, });
+                let upcast = if older.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} events are upcast to it first", older.join(", "))
+                };
+                format!(" `{}` (version {}{upcast}).", e.name, e.version)
             }
             Some(newest) => {
-                match upcast::upcast(ctx, e, newest) {
-                    Ok(_) => {
-                        let m = handler_method(newest, true);
-                        let nt = type_ident(ctx, newest);
-                        arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, #nt::from(event)).await, });
-                    }
-                    Err(reason) => {
-                        let m = handler_method(e, false);
-                        let doc = format!(
-                            " `{}` version {}, which cannot be upcast to version {}: {reason}.",
-                            e.name, e.version, newest.version
-                        );
-                        methods.push(quote! {
-                        #[doc = #doc]
-                        fn #m(&self, ctx: &::carebus_core::HandlerContext, event: #t)
-                            -> impl ::core::future::Future<Output = ::carebus_core::HandlerResult> + Send;
-                    });
-                        arms.push(quote! { #enum_name::#t(event) => self.0.#m(ctx, event).await, });
-                    }
-                }
+                let reason = match super::upcast::upcast(ctx, e, newest) {
+                    Err(reason) => format!(": {reason}"),
+                    Ok(_) => String::new(),
+                };
+                format!(
+                    " `{}` version {}, which cannot be upcast to version {}{reason}.",
+                    e.name, e.version, newest.version
+                )
             }
-        }
+        };
+        doc.push_str(" Unless implemented, passes the event to [`Self::unhandled`].");
+        let dep = super::deprecated_attr(e.deprecated.as_deref());
+        methods.push(quote! {
+            #[doc = #doc]
+            #dep
+            fn #m(&self, ctx: &::carebus_core::HandlerContext, event: #t)
+                -> impl ::core::future::Future<Output = ::carebus_core::HandlerResult> + Send
+            {
+                self.unhandled(ctx, #enum_name::#v(event))
+            }
+        });
+        arms.push(quote! { #enum_name::#v(event) => self.0.#m(ctx, event).await, });
     }
     let trait_doc = format!(
-        " Handles the events of topic `{}`: one method per event type, given the newest version (older versions are upcast before the call). Implement the methods with `async fn`; wrap the handler in [`{dispatcher}`] to consume the topic.",
+        " Handles the events of topic `{}`: one method per event type, given the newest version (older versions are upcast before the call). Implement the methods of the events you handle with `async fn`; the others go to [`{trait_name}::unhandled`], which acknowledges them unless you implement it too. Wrap the handler in [`{dispatcher}`] to consume the topic.",
         g.name
     );
     let dispatcher_doc = format!(
         " Adapts a [`{trait_name}`] to `::carebus_core::TopicHandler` for topic `{}`.",
         g.name
     );
+    let allow = super::allow_deprecated(g.touches_deprecated());
     quote! {
         #[doc = #trait_doc]
+        #allow
         pub trait #trait_name: Send + Sync + 'static {
             #(#methods)*
+
+            /// Every event whose method this handler does not implement. By default it
+            /// acknowledges the event (`Ok(())`): a consumer implements only the events it
+            /// handles, and an event added to the topic does not break its build.
+            fn unhandled(&self, ctx: &::carebus_core::HandlerContext, event: #enum_name)
+                -> impl ::core::future::Future<Output = ::carebus_core::HandlerResult> + Send
+            {
+                let _ = (ctx, event);
+                ::core::future::ready(::std::result::Result::Ok(()))
+            }
         }
 
         #[doc = #dispatcher_doc]
@@ -249,6 +263,7 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
         impl<H: #trait_name> ::carebus_core::TopicHandler for #dispatcher<H> {
             type Events = #enum_name;
 
+            #allow
             async fn handle(&self, ctx: &::carebus_core::HandlerContext, event: #enum_name) -> ::carebus_core::HandlerResult {
                 match event { #(#arms)* }
             }
@@ -256,14 +271,14 @@ fn handler(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
     }
 }
 
-fn publisher(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
-    let trait_name = format_ident!("{}Publisher", g.stem);
-    let methods = g.events.iter().filter(|e| upcast::newest_of(ctx, e).is_none()).map(|e| {
-        let t = type_ident(ctx, e);
-        let m = ident::ident(&ident::snake(&format!("publish_{}", e.name.to_snake_case())));
+fn publisher(g: &TopicGroup<'_>) -> TokenStream {
+    let trait_name = ident::ident(&g.rust.publisher_trait);
+    let methods = g.events.iter().filter_map(|e| {
+        let m = ident::ident(e.rust.publish_method.as_deref()?);
+        let t = event_type(e);
         let doc = format!(" Publish `{}` (version {}) to `{}`.", e.name, e.version, g.name);
-        let dep = super::deprecated_doc(e.deprecated.as_deref(), true);
-        quote! {
+        let dep = super::deprecated_attr(e.deprecated.as_deref());
+        Some(quote! {
             #[doc = #doc]
             #dep
             fn #m(&self, event: #t, options: ::carebus_core::PublishOptions)
@@ -271,14 +286,16 @@ fn publisher(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
             {
                 ::carebus_core::Publish::publish(self, event, options)
             }
-        }
+        })
     });
     let doc = format!(
         " Typed publishing to topic `{}`: one method per event type (newest version), available on every `::carebus_core::Publish`.",
         g.name
     );
+    let allow = super::allow_deprecated(g.touches_deprecated());
     quote! {
         #[doc = #doc]
+        #allow
         pub trait #trait_name: ::carebus_core::Publish {
             #(#methods)*
         }
@@ -288,16 +305,14 @@ fn publisher(ctx: &Ctx<'_>, g: &TopicGroup<'_>) -> TokenStream {
 }
 
 fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
-    let all: Vec<Ident> = ctx
-        .model
-        .events
+    let all: Vec<TypeRef> = ctx.model.events.iter().map(event_type).collect();
+    let stems: Vec<Ident> = groups
         .iter()
-        .map(|e| type_ident(ctx, e))
+        .map(|g| ident::ident(&g.rust.any_event_variant))
         .collect();
-    let stems: Vec<Ident> = groups.iter().map(|g| ident::ident(&g.stem)).collect();
     let enums: Vec<Ident> = groups
         .iter()
-        .map(|g| format_ident!("{}Event", g.stem))
+        .map(|g| ident::ident(&g.rust.events_enum))
         .collect();
     let by_type = groups.iter().zip(stems.iter().zip(&enums)).map(|(g, (stem, en))| {
         let mut names: Vec<&str> = g.events.iter().map(|e| e.name.as_str()).collect();
@@ -310,8 +325,10 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
         .iter()
         .map(|g| format!(" An event of topic `{}`.", g.name));
     let (s1, e1, s2, e2, s3) = (&stems, &enums, &stems, &enums, &stems);
+    let allow = super::allow_deprecated(groups.iter().any(TopicGroup::touches_deprecated));
     quote! {
         /// Every event version of every topic.
+        #allow
         pub static EVENTS: &[::carebus_core::EventInfo] = &[#(#all::INFO),*];
 
         /// An event of any topic.

@@ -1,42 +1,119 @@
-//! Records, enums, fixed types and unions of the IR in, Rust type definitions out (structs and enums with docs and serde attributes matching the Avro field names).
+//! Records, enums, fixed types and unions of the IR in, Rust type definitions out: one module per schema namespace, with docs and `#[deprecated]` from the schemas, and root re-exports of the names no two namespaces share.
 
-use super::{Ctx, RType, RecordDef, UnionDef, deprecated_doc, doc_attrs, ident};
+use super::{
+    Ctx, RType, RecordDef, TypeRef, UnionDef, allow_deprecated, deprecated_attr, doc_attrs, ident,
+};
 use crate::ir::{Enum, Fixed, NamedType};
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
+use std::collections::BTreeMap;
 
-/// Every type definition, events first, then shared types, then unions.
+/// Every type definition in the module of its namespace (events first, then shared types,
+/// then unions), and the root re-exports of the names no two namespaces share.
 pub fn items(ctx: &Ctx<'_>) -> TokenStream {
-    let records = ctx.records.iter().map(|d| record(ctx, d));
-    let named = ctx.model.types.iter().map(|t| match t {
-        NamedType::Record(_) => TokenStream::new(),
-        NamedType::Enum(e) => enumeration(ctx, e),
-        NamedType::Fixed(f) => fixed(ctx, f),
-    });
-    let unions = ctx.unions.iter().map(union);
-    quote! { #(#records)* #(#named)* #(#unions)* }
-}
-
-const SERDE_DERIVES: &str = "::carebus_core::__private::serde";
-
-fn serde_derive() -> TokenStream {
-    quote! { ::carebus_core::__private::serde::Serialize, ::carebus_core::__private::serde::Deserialize }
-}
-
-/// The serde attribute for a field or variant holding decimals: the serde form carries the
-/// bytes at the precision's width, which apache-avro's `to_value` path requires.
-fn decimal_serde(shape: &RType) -> TokenStream {
-    match shape.decimal_precision() {
-        Some(p) => {
-            let path = format!("::carebus_core::event::serialize_decimal::<{p}, _, _>");
-            quote! { #[serde(serialize_with = #path)] }
+    let mut root = Module::default();
+    for d in &ctx.records {
+        root.add(&d.ty.module, record(ctx, d));
+    }
+    for t in &ctx.model.types {
+        match t {
+            NamedType::Record(_) => {}
+            NamedType::Enum(e) => root.add(&e.rust.module, enumeration(e)),
+            NamedType::Fixed(f) => root.add(&f.rust.module, fixed(f)),
         }
-        None => TokenStream::new(),
+    }
+    for u in &ctx.unions {
+        root.add(&u.ty.module, union(ctx, u));
+    }
+    let modules = root.tokens(&[]);
+    let reexports = reexports(ctx);
+    quote! { #modules #reexports }
+}
+
+/// A module of the generated file: its items and its child modules.
+#[derive(Default)]
+struct Module {
+    items: Vec<TokenStream>,
+    children: BTreeMap<String, Module>,
+}
+
+impl Module {
+    fn add(&mut self, path: &[String], item: TokenStream) {
+        match path.split_first() {
+            None => self.items.push(item),
+            Some((first, rest)) => self
+                .children
+                .entry(first.clone())
+                .or_default()
+                .add(rest, item),
+        }
+    }
+
+    fn tokens(&self, path: &[String]) -> TokenStream {
+        let items = &self.items;
+        let children = self.children.iter().map(|(name, child)| {
+            let path: Vec<String> = path.iter().chain([name]).cloned().collect();
+            let namespace = path
+                .iter()
+                .map(|s| ident::unraw(s))
+                .collect::<Vec<_>>()
+                .join(".");
+            let doc = format!(" Types of the schema namespace `{namespace}`.");
+            let id = ident::ident(name);
+            let body = child.tokens(&path);
+            quote! {
+                #[doc = #doc]
+                pub mod #id { #body }
+            }
+        });
+        quote! { #(#items)* #(#children)* }
     }
 }
 
+/// `pub use healthcare::patient::{PatientCreated, ...};`: every type whose name no other
+/// namespace defines (the IR's `flat`), and every union whose name no other type has, by module.
+fn reexports(ctx: &Ctx<'_>) -> TokenStream {
+    let records = ctx
+        .records
+        .iter()
+        .map(|d| (d.ty.clone(), d.record.rust.flat));
+    let named = ctx.model.types.iter().filter_map(|t| match t {
+        NamedType::Record(_) => None,
+        _ => Some((TypeRef::of(t.rust()), t.rust().flat)),
+    });
+    let mut all: Vec<(TypeRef, bool)> = records.chain(named).collect();
+    let taken = crate::rust_names::root_names(ctx.model);
+    let unique = |name: &str| {
+        let types = all.iter().filter(|(t, _)| t.name == name).count();
+        let unions = ctx.unions.iter().filter(|u| u.ty.name == name).count();
+        types + unions == 1 && !taken.contains(name)
+    };
+    let unions: Vec<(TypeRef, bool)> = ctx
+        .unions
+        .iter()
+        .map(|u| (u.ty.clone(), unique(&u.ty.name)))
+        .collect();
+    all.extend(unions);
+    let deprecated = ctx.deprecated_types();
+    let mut by_module: BTreeMap<Vec<String>, (Vec<Ident>, bool)> = BTreeMap::new();
+    for (ty, flat) in all {
+        if flat && !ty.module.is_empty() {
+            let entry = by_module.entry(ty.module.clone()).or_default();
+            entry.0.push(ty.ident());
+            entry.1 |= deprecated.contains(&ty);
+        }
+    }
+    let uses = by_module.into_iter().map(|(module, (names, deprecated))| {
+        let path = module.iter().map(|m| ident::ident(m));
+        let allow = allow_deprecated(deprecated);
+        quote! { #allow pub use #(#path)::* :: { #(#names),* }; }
+    });
+    quote! { #(#uses)* }
+}
+
 fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
-    let name = &def.ident;
+    let name = def.ty.ident();
+    let module = &def.ty.module;
     let r = def.record;
     let mut docs = vec![doc_attrs(r.doc.as_deref())];
     if let Some(e) = def.event {
@@ -48,7 +125,6 @@ fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
             docs.push(quote! { #[doc = ""] });
         }
         docs.push(quote! { #[doc = #line] });
-        docs.push(deprecated_doc(e.deprecated.as_deref(), true));
     } else {
         let line = format!(" Avro record `{}`.", r.full_name());
         if r.doc.is_some() {
@@ -56,41 +132,33 @@ fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         }
         docs.push(quote! { #[doc = #line] });
     }
+    let deprecated = deprecated_attr(def.deprecated());
+    // A field of a deprecated type: the definition itself names it.
+    let allow = allow_deprecated(r.fields.iter().any(|f| ctx.uses_deprecated(&f.ty)));
     let fields = r.fields.iter().map(|f| {
-        let shape = RType::field(ctx, name, f);
-        let ty = shape.tokens();
-        let id = ident::field_ident(&r.fields, &f.name);
-        let id_text = id.to_string();
-        let rename = if ident::unraw(&id_text) != f.name {
-            let n = &f.name;
-            quote! { #[serde(rename = #n)] }
-        } else {
-            TokenStream::new()
-        };
+        let shape = RType::field(ctx, &def.ty, f);
+        let ty = shape.tokens_in(module);
+        let id = ident::ident(&f.rust);
         let doc = doc_attrs(f.doc.as_deref());
         let phi = if f.classification == crate::ir::Classification::Phi {
             quote! { #[doc = " PHI: redacted in `Debug`, logs and errors; read with `expose()`."] }
         } else {
             TokenStream::new()
         };
-        let dep = deprecated_doc(
-            f.deprecated.as_deref(),
-            f.doc.is_some() || f.classification == crate::ir::Classification::Phi,
-        );
-        let dec = decimal_serde(&shape);
-        quote! { #doc #phi #dep #rename #dec pub #id: #ty, }
+        let dep = deprecated_attr(f.deprecated.as_deref());
+        quote! { #doc #phi #dep pub #id: #ty, }
     });
-    let derives = serde_derive();
     quote! {
         #(#docs)*
-        #[derive(Clone, Debug, PartialEq, #derives)]
-        #[serde(crate = #SERDE_DERIVES)]
+        #deprecated
+        #allow
+        #[derive(Clone, Debug, PartialEq)]
         pub struct #name { #(#fields)* }
     }
 }
 
-fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
-    let name = ctx.named_ident(&e.full_name());
+fn enumeration(e: &Enum) -> TokenStream {
+    let name = ident::ident(&e.rust.name);
     let mut doc = doc_attrs(e.doc.as_deref());
     if e.doc.is_some() {
         doc.extend(quote! { #[doc = ""] });
@@ -111,17 +179,17 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
     let unknown = unknown_variant(e);
     let defs = e.symbols.iter().zip(&variants).map(|(s, v)| {
         let d = doc_attrs(s.doc.as_deref());
-        let sym = &s.name;
-        quote! { #d #[serde(rename = #sym)] #v, }
+        quote! { #d #v, }
     });
     let symbols = e.symbols.iter().map(|s| &s.name);
-    let derives = serde_derive();
+    let deprecated = deprecated_attr(e.deprecated.as_deref());
+    let allow = allow_deprecated(e.deprecated.is_some());
     let mut out = if e.open {
         quote! {
             #doc
             #[doc = #what]
-            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, #derives)]
-            #[serde(crate = #SERDE_DERIVES)]
+            #deprecated
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
             pub enum #name {
                 #(#defs)*
                 /// A number this build does not know (sent by a newer schema).
@@ -132,8 +200,8 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
         quote! {
             #doc
             #[doc = #what]
-            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, #derives)]
-            #[serde(crate = #SERDE_DERIVES)]
+            #deprecated
+            #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
             pub enum #name { #(#defs)* }
         }
     };
@@ -150,6 +218,7 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
             numbers,
         );
         out.extend(quote! {
+            #allow
             impl #name {
                 /// The symbol as written in the schema; None for an unknown number.
                 pub fn symbol(self) -> ::std::option::Option<&'static str> {
@@ -184,6 +253,7 @@ fn enumeration(ctx: &Ctx<'_>, e: &Enum) -> TokenStream {
     } else {
         let (v1, s1, v2, s2, v3) = (&variants, symbols.clone(), &variants, symbols, &variants);
         out.extend(quote! {
+            #allow
             impl #name {
                 /// Every symbol, in schema order.
                 pub const ALL: &'static [#name] = &[ #( Self::#v3, )* ];
@@ -213,32 +283,29 @@ pub fn unknown_variant(e: &Enum) -> proc_macro2::Ident {
     }
 }
 
-fn fixed(ctx: &Ctx<'_>, f: &Fixed) -> TokenStream {
-    let name = ctx.named_ident(&f.full_name());
+fn fixed(f: &Fixed) -> TokenStream {
+    let name = ident::ident(&f.rust.name);
     let mut doc = doc_attrs(f.doc.as_deref());
     if f.doc.is_some() {
         doc.extend(quote! { #[doc = ""] });
     }
     let what = format!(" Avro fixed `{}` ({} bytes).", f.full_name(), f.size);
     let size = super::int(f.size);
-    let derives = serde_derive();
     quote! {
         #doc
         #[doc = #what]
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, #derives)]
-        #[serde(crate = #SERDE_DERIVES)]
-        pub struct #name(#[serde(with = "::carebus_core::event::fixed_bytes")] pub [u8; #size]);
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub struct #name(pub [u8; #size]);
     }
 }
 
-fn union(u: &UnionDef) -> TokenStream {
-    let name = &u.ident;
+fn union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
+    let name = u.ty.ident();
     let variants = u.branches.iter().map(|(v, _, shape)| match shape {
         RType::Unit => quote! { #v, },
         _ => {
-            let t = shape.tokens();
-            let dec = decimal_serde(shape);
-            quote! { #dec #v(#t), }
+            let t = shape.tokens_in(&u.ty.module);
+            quote! { #v(#t), }
         }
     });
     let list = u
@@ -249,11 +316,11 @@ fn union(u: &UnionDef) -> TokenStream {
         .join(", ");
     let doc =
         format!(" A value of an Avro union: one variant per branch, in schema order ({list}).");
-    let derives = serde_derive();
+    let allow = allow_deprecated(ctx.union_uses_deprecated(u));
     quote! {
         #[doc = #doc]
-        #[derive(Clone, Debug, PartialEq, #derives)]
-        #[serde(crate = #SERDE_DERIVES, untagged)]
+        #allow
+        #[derive(Clone, Debug, PartialEq)]
         pub enum #name { #(#variants)* }
     }
 }

@@ -32,11 +32,11 @@ pub fn newest_of<'m>(ctx: &Ctx<'m>, e: &Event) -> Option<&'m Event> {
 /// The `From` impl upcasting `old` to `new`, or why it cannot be derived.
 pub fn upcast(ctx: &Ctx<'_>, old: &Event, new: &Event) -> Result<TokenStream, String> {
     let (old_def, new_def) = (ctx.event_def(old), ctx.event_def(new));
-    let (old_name, new_name) = (&old_def.ident, &new_def.ident);
+    let (old_name, new_name) = (&old_def.ty, &new_def.ty);
     let mut used_old = false;
     let mut inits = Vec::new();
     for f in &new.record.fields {
-        let id = ident::field_ident(&new.record.fields, &f.name);
+        let id = ident::ident(&f.rust);
         let new_shape = RType::field(ctx, new_name, f);
         let matched = old
             .record
@@ -45,7 +45,7 @@ pub fn upcast(ctx: &Ctx<'_>, old: &Event, new: &Event) -> Result<TokenStream, St
             .find(|o| o.name == f.name || f.aliases.contains(&o.name));
         let value = match (matched, &f.default) {
             (Some(o), _) => {
-                let old_id = ident::field_ident(&old.record.fields, &o.name);
+                let old_id = ident::ident(&o.rust);
                 let old_shape = RType::field(ctx, old_name, o);
                 used_old = true;
                 convert(&old_shape, &new_shape, quote!(old.#old_id), 0).ok_or_else(|| {
@@ -71,8 +71,11 @@ pub fn upcast(ctx: &Ctx<'_>, old: &Event, new: &Event) -> Result<TokenStream, St
         " Upcast `{}` version {} to version {} by Avro schema resolution: fields matched by name or alias, new fields take their schema default, removed fields are dropped.",
         old.name, old.version, new.version
     );
+    let allow =
+        super::allow_deprecated(ctx.touches_deprecated(old_def) || ctx.touches_deprecated(new_def));
     Ok(quote! {
         #[doc = #doc]
+        #allow
         impl ::std::convert::From<#old_name> for #new_name {
             fn from(#param: #old_name) -> Self {
                 Self { #(#inits)* }
@@ -237,7 +240,7 @@ pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Opti
             }
         }
         (Type::Union { branches }, RType::Named(id)) => {
-            let union = ctx.unions.iter().find(|u| &u.ident == id)?;
+            let union = ctx.unions.iter().find(|u| &u.ty == id)?;
             let (variant, branch_ty, branch_shape) = union.branches.first()?;
             if branches.first()? == &Type::Null {
                 quote!(#id::#variant)
@@ -362,7 +365,7 @@ mod tests {
             (
                 r#"{"name": "gone", "type": "int"}"#,
                 r#"{"name": "level", "type": "t.Level", "default": "HIGH"}"#,
-                "level:Level::High",
+                "level:t::Level::High",
             ),
             (
                 r#"{"name": "gone", "type": "int"}"#,

@@ -40,6 +40,8 @@ pub const EVENT_ANNOTATIONS: &[&str] = &[
     "compatibility",
     "deprecated",
 ];
+/// carebus annotations allowed on a named record (not an event's) or an enum.
+pub const TYPE_ANNOTATIONS: &[&str] = &["deprecated"];
 /// carebus annotations allowed on a field.
 pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "examples", "deprecated"];
 const RECORD_KEYS: &[&str] = &["type", "name", "namespace", "doc", "aliases", "fields"];
@@ -399,6 +401,7 @@ impl Cx {
             .unwrap_or_default()
             .to_string();
         Some(Event {
+            rust: Default::default(),
             name: record.name.clone(),
             namespace: record.namespace.clone(),
             version,
@@ -512,6 +515,23 @@ impl Cx {
         }
     }
 
+    /// The `deprecated` annotation: the reason, a string.
+    fn deprecated(&mut self, node: &Spanned) -> Option<String> {
+        let m = node.get("deprecated")?;
+        match m.value.as_str() {
+            Some(s) => Some(s.to_string()),
+            None => {
+                self.err(
+                    DiagnosticKind::BadAnnotation,
+                    m.value.pos,
+                    "`deprecated` must be a string giving the reason",
+                    "write e.g. \"deprecated\": \"use contactPoints instead\"",
+                );
+                None
+            }
+        }
+    }
+
     fn aliases(&mut self, node: &Spanned) -> Vec<String> {
         let Some(m) = node.get("aliases") else {
             return Vec::new();
@@ -539,9 +559,15 @@ impl Cx {
         self.check_keys(
             members,
             RECORD_KEYS,
-            if top { EVENT_ANNOTATIONS } else { &[] },
+            if top {
+                EVENT_ANNOTATIONS
+            } else {
+                TYPE_ANNOTATIONS
+            },
             "a record",
         );
+        // An event's deprecation is the event's (`Event::deprecated`).
+        let deprecated = if top { None } else { self.deprecated(node) };
         let (rns, short) = self.qualified_name(node, ns, "record")?;
         let doc = self.doc(node);
         let aliases = self.aliases(node);
@@ -579,6 +605,8 @@ impl Cx {
             }
         }
         Some(Record {
+            rust: Default::default(),
+            deprecated,
             name: short,
             namespace: rns,
             doc,
@@ -644,21 +672,7 @@ impl Cx {
                 }
             },
         };
-        let deprecated = match node.get("deprecated") {
-            None => None,
-            Some(m) => match m.value.as_str() {
-                Some(s) => Some(s.to_string()),
-                None => {
-                    self.err(
-                        DiagnosticKind::BadAnnotation,
-                        m.value.pos,
-                        "`deprecated` must be a string giving the reason",
-                        "write e.g. \"deprecated\": \"use contactPoints instead\"",
-                    );
-                    None
-                }
-            },
-        };
+        let deprecated = self.deprecated(node);
         if let Some(m) = node.get("order")
             && !matches!(
                 m.value.as_str(),
@@ -673,6 +687,7 @@ impl Cx {
             );
         }
         Some(Field {
+            rust: Default::default(),
             name,
             doc,
             ty,
@@ -823,7 +838,7 @@ impl Cx {
                         "symbols",
                         "default",
                     ],
-                    &[],
+                    TYPE_ANNOTATIONS,
                     "an enum",
                 );
                 let Some((ens, short)) = self.qualified_name(node, ns, "enum") else {
@@ -872,6 +887,8 @@ impl Cx {
                     }
                 });
                 let e = Enum {
+                    rust: Default::default(),
+                    deprecated: self.deprecated(node),
                     name: short,
                     namespace: ens,
                     doc: self.doc(node),
@@ -929,6 +946,7 @@ impl Cx {
                     }
                 };
                 let f = Fixed {
+                    rust: Default::default(),
                     name: short,
                     namespace: fns,
                     doc: self.doc(node),

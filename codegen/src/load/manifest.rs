@@ -160,6 +160,7 @@ pub fn topics(path: &str, text: &str) -> Result<(Vec<Topic>, Vec<TopicListing>),
             })
             .collect();
         out.push(Topic {
+            rust: Default::default(),
             name: t.name,
             doc: t.doc,
             partitions: t.partitions,

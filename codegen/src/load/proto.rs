@@ -97,6 +97,7 @@ pub fn load_proto(files: &[PathBuf], include_dirs: &[PathBuf]) -> Result<ProtoOu
                 Some(opts) => {
                     let canonical_form = canonical::canonical_form(&message);
                     out.events.push(Event {
+                        rust: Default::default(),
                         name: loaded.name.clone(),
                         namespace: loaded.namespace.clone(),
                         version: opts.version,
@@ -112,7 +113,11 @@ pub fn load_proto(files: &[PathBuf], include_dirs: &[PathBuf]) -> Result<ProtoOu
                         schema_text: files.text(file.name()),
                         fingerprint: crate::fingerprint::crc64_avro(canonical_form.as_bytes()),
                         canonical_form,
-                        record: loaded,
+                        // The event carries the deprecation, not its record.
+                        record: crate::ir::Record {
+                            deprecated: None,
+                            ..loaded
+                        },
                     });
                 }
                 None => out.types.push(NamedType::Record(loaded)),

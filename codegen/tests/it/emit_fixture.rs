@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/emit")
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn avsc_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -26,7 +28,12 @@ fn avsc_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The fixture model, loaded with the real Avro loader.
 pub fn fixture_model() -> carebus_codegen::Model {
-    let dir = fixture_dir();
+    fixture_model_of("emit")
+}
+
+/// The Avro fixture in `tests/fixtures/<name>`, loaded with the real Avro loader.
+fn fixture_model_of(name: &str) -> carebus_codegen::Model {
+    let dir = fixture_dir(name);
     let mut files = Vec::new();
     avsc_files(&dir, &mut files);
     let texts: Vec<(String, String)> = files
@@ -34,7 +41,7 @@ pub fn fixture_model() -> carebus_codegen::Model {
         .map(|p| {
             let shown = p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
             (
-                format!("fixtures/emit/{shown}"),
+                format!("fixtures/{name}/{shown}"),
                 std::fs::read_to_string(p).unwrap(),
             )
         })
@@ -123,7 +130,13 @@ fn the_domain_schemas_generate_code_that_parses() {
 /// messages, Timestamp) as domain types, the `wire` module and the conversions.
 #[test]
 fn protobuf_fixture_snapshot() {
-    let loaded = crate::proto_harness::load_fixture();
+    let mut loaded = crate::proto_harness::load_fixture();
+    // The loader names files as given (absolute here); the snapshot must not depend on where
+    // the repository is checked out.
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/");
+    for e in &mut loaded.events {
+        e.source.file = e.source.file.replace(root, "codegen/");
+    }
     let model = carebus_codegen::Model {
         events: loaded.events,
         types: loaded.types,
@@ -157,4 +170,58 @@ fn derive_expansion_snapshot() {
         "derive_note_added",
         carebus_codegen::emit::format_tokens(tokens)
     );
+}
+
+/// Two namespaces define `Coding` (`tests/fixtures/collision`): each keeps its name in its own
+/// module, generated code names each by its path, neither is re-exported flat, and the
+/// generator warns naming both namespaces and both paths.
+#[test]
+fn colliding_type_names_stay_in_their_modules() {
+    let mut model = fixture_model_of("collision");
+    let warnings = carebus_codegen::rust_names::assign(&mut model);
+    let [warning] = warnings.as_slice() else {
+        panic!("one warning expected: {warnings:?}");
+    };
+    assert_eq!(warning.kind, carebus_codegen::DiagnosticKind::AmbiguousName);
+    assert!(warning.kind.is_warning());
+    let text = warning.to_string();
+    for part in [
+        "warning[ambiguous-name]",
+        "`Coding`",
+        "`healthcare.ai`",
+        "`healthcare.common`",
+        "`healthcare::ai::Coding`",
+        "`healthcare::common::Coding`",
+    ] {
+        assert!(text.contains(part), "{part} in {text}");
+    }
+    assert!(
+        warning.source.file.starts_with("fixtures/collision/"),
+        "{warning}"
+    );
+
+    let code = carebus_codegen::emit::generate(&model);
+    insta::assert_snapshot!("collision_fixture", code);
+    let file = syn::parse_file(&code).unwrap();
+    let reexported: Vec<String> = file
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Use(u) => Some(quote::ToTokens::to_token_stream(u).to_string()),
+            _ => None,
+        })
+        .collect();
+    assert!(!reexported.is_empty());
+    assert!(
+        reexported.iter().all(|u| !u.contains("Coding")),
+        "{reexported:?}"
+    );
+    assert!(
+        code.contains("pub labels: ::std::vec::Vec<Coding>,"),
+        "ai's own Coding"
+    );
+    assert!(code.contains("pub source: super::common::Coding,"));
+    assert!(code.contains("pub code: super::common::Coding,"));
+    assert!(code.contains("impl ::carebus_core::AvroCodec for healthcare::ai::Coding"));
+    assert!(code.contains("impl ::carebus_core::AvroCodec for healthcare::common::Coding"));
 }

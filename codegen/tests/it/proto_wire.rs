@@ -127,11 +127,15 @@ fn conversions_cover_every_protobuf_record_both_ways() {
     for record in ["AnalysisRequested", "AnalysisCompleted", "Finding"] {
         let wire = format!("wire::healthcare::ai::{record}");
         assert!(
-            text.contains(&format!("impl::std::convert::From<&{record}>for{wire}")),
+            text.contains(&format!(
+                "impl::std::convert::From<&healthcare::ai::{record}>for{wire}"
+            )),
             "{record}: {text}"
         );
         assert!(
-            text.contains(&format!("impl::std::convert::TryFrom<{wire}>for{record}")),
+            text.contains(&format!(
+                "impl::std::convert::TryFrom<{wire}>forhealthcare::ai::{record}"
+            )),
             "{record}: {text}"
         );
     }

@@ -7,6 +7,7 @@ use carebus_schemas::{
 };
 use prost::Message;
 
+#[allow(deprecated)] // fills result_text, which the schema deprecates, to cover it on the wire
 fn completed() -> AnalysisCompleted {
     AnalysisCompleted {
         analysis_id: "3c1f9a52-8d7e-4b0a-9f61-2e4d5c6b7a80".into(),

@@ -6,6 +6,7 @@ use carebus_core::{Date, DomainEvent, Phi, Timestamp};
 use carebus_schemas::*;
 use std::collections::HashMap;
 
+#[allow(deprecated)] // fills email, which the schema deprecates, to cover it on the wire
 fn patient() -> PatientCreated {
     PatientCreated {
         patient_id: "patient-123".into(),

@@ -5,6 +5,8 @@
 //! another, so no test here finds its broker stopped by another.
 
 mod generated_avro;
+mod generated_collision;
+mod generated_handlers;
 mod generated_proto;
 mod kafka_consumer;
 mod kafka_every_event;

@@ -130,38 +130,6 @@ fn names_match(writer: &str, reader: &str, reader_aliases: &[String]) -> bool {
     writer == short(reader) || reader_aliases.iter().any(|a| short(a) == writer)
 }
 
-/// The name used in messages: primitives by Avro name, logical types by theirs, named
-/// types by their unqualified name.
-pub fn type_name(ty: &Type) -> String {
-    match ty {
-        Type::Null => "null".into(),
-        Type::Boolean => "boolean".into(),
-        Type::Int => "int".into(),
-        Type::Long => "long".into(),
-        Type::Float => "float".into(),
-        Type::Double => "double".into(),
-        Type::Bytes => "bytes".into(),
-        Type::String => "string".into(),
-        Type::Uuid => "uuid".into(),
-        Type::Date => "date".into(),
-        Type::TimestampMillis => "timestamp-millis".into(),
-        Type::TimestampMicros => "timestamp-micros".into(),
-        Type::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
-        Type::Array { items } => format!("array<{}>", type_name(items)),
-        Type::Map { values } => format!("map<{}>", type_name(values)),
-        Type::Union { branches } => format!(
-            "[{}]",
-            branches
-                .iter()
-                .map(type_name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        Type::Named { name } => name.rsplit('.').next().unwrap_or(name).to_string(),
-        Type::Proto { scalar } => format!("{scalar:?}").to_ascii_lowercase(),
-    }
-}
-
 /// Where resolution is: the path from the event record, and the nearest source on each side.
 struct At<'a> {
     path: String,
@@ -247,7 +215,7 @@ impl<'a> Resolver<'a> {
                         None => self.push(
                             at,
                             Rule::UnionBranchUnreadable {
-                                branch: type_name(b),
+                                branch: b.to_string(),
                             },
                         ),
                     }
@@ -258,7 +226,7 @@ impl<'a> Resolver<'a> {
                 None => self.push(
                     at,
                     Rule::NoMatchingUnionBranch {
-                        writer: type_name(w),
+                        writer: w.to_string(),
                     },
                 ),
             },
@@ -269,8 +237,8 @@ impl<'a> Resolver<'a> {
                     self.push(
                         at,
                         Rule::LogicalTypeChanged {
-                            writer: type_name(wt),
-                            reader: type_name(rl),
+                            writer: wt.to_string(),
+                            reader: rl.to_string(),
                         },
                     );
                 }
@@ -380,8 +348,8 @@ impl<'a> Resolver<'a> {
 
 fn not_promotable(w: &Type, r: &Type) -> Rule {
     Rule::TypeNotPromotable {
-        writer: type_name(w),
-        reader: type_name(r),
+        writer: w.to_string(),
+        reader: r.to_string(),
     }
 }
 

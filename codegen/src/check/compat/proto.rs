@@ -9,7 +9,6 @@
 //! so reuse of a removed number is caught instead, by checking against every recorded
 //! revision.
 
-use super::avro::type_name;
 use super::{Incompatibility, Rule, Schema};
 use crate::ir::{Enum, NamedType, ProtoScalar, Record, Source, Type};
 use std::collections::HashSet;
@@ -109,8 +108,8 @@ impl<'a> Comparer<'a> {
             if let Err((o, n)) = self.same_wire(&path, &of.ty, &nf.ty) {
                 let rule = Rule::FieldNumberTypeChanged {
                     number,
-                    old: type_name(o),
-                    new: type_name(n),
+                    old: o.to_string(),
+                    new: n.to_string(),
                 };
                 self.push(path, &of.source, &nf.source, rule);
             }

@@ -25,6 +25,14 @@ pub(crate) const FIELD_DEPRECATED: &str = "field_deprecated";
 pub(crate) const PROTOBUF_DEPRECATED: &str =
     "marked `deprecated = true` in the .proto; the schema gives no replacement";
 
+/// The reason recorded for Protobuf's own `deprecated` option: [`PROTOBUF_DEPRECATED`] when it
+/// is set to true, none otherwise.
+pub(crate) fn protobuf_deprecated(option: Option<bool>) -> Option<String> {
+    option
+        .filter(|d| *d)
+        .map(|_| PROTOBUF_DEPRECATED.to_string())
+}
+
 const MESSAGE_OPTIONS: [&str; 6] = [
     EVENT_VERSION,
     AGGREGATE_TYPE,
@@ -119,13 +127,13 @@ pub(crate) fn event_options(
         topic,
         compatibility: Compatibility::default(),
         deprecated: text(DEPRECATED).or_else(|| {
-            message
-                .descriptor_proto()
-                .options
-                .as_ref()
-                .and_then(|o| o.deprecated)
-                .filter(|d| *d)
-                .map(|_| PROTOBUF_DEPRECATED.to_string())
+            protobuf_deprecated(
+                message
+                    .descriptor_proto()
+                    .options
+                    .as_ref()
+                    .and_then(|o| o.deprecated),
+            )
         }),
     };
     if opts.topic.trim().is_empty() {
@@ -236,13 +244,13 @@ pub(crate) fn field_options(
     diags: &mut Diagnostics,
 ) -> FieldOptions {
     let mut out = FieldOptions {
-        deprecated: field
-            .field_descriptor_proto()
-            .options
-            .as_ref()
-            .and_then(|o| o.deprecated)
-            .filter(|d| *d)
-            .map(|_| PROTOBUF_DEPRECATED.to_string()),
+        deprecated: protobuf_deprecated(
+            field
+                .field_descriptor_proto()
+                .options
+                .as_ref()
+                .and_then(|o| o.deprecated),
+        ),
         ..FieldOptions::default()
     };
     for (name, number, value) in carebus_options(&field.options()) {

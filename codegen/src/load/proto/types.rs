@@ -36,7 +36,17 @@ pub(crate) fn record(
         .fields()
         .filter_map(|f| field(files, &f, diags))
         .collect();
+    // `option deprecated = true;` on a message; an event's is the event's (set by the caller).
+    let deprecated = super::options::protobuf_deprecated(
+        message
+            .descriptor_proto()
+            .options
+            .as_ref()
+            .and_then(|o| o.deprecated),
+    );
     Record {
+        rust: Default::default(),
+        deprecated,
         name: message.name().to_string(),
         namespace: namespace_of(message.full_name()),
         doc,
@@ -106,6 +116,7 @@ fn field(files: &SchemaFiles, f: &FieldDescriptor, diags: &mut Diagnostics) -> O
     };
     let annotations = options::field_options(files, f, &source, diags);
     Some(Field {
+        rust: Default::default(),
         name: f.name().to_string(),
         doc,
         ty,
@@ -174,6 +185,13 @@ pub(crate) fn open_enum(files: &SchemaFiles, e: &EnumDescriptor) -> Enum {
         })
         .collect();
     Enum {
+        rust: Default::default(),
+        deprecated: super::options::protobuf_deprecated(
+            e.enum_descriptor_proto()
+                .options
+                .as_ref()
+                .and_then(|o| o.deprecated),
+        ),
         name: e.name().to_string(),
         namespace: namespace_of(e.full_name()),
         doc,

@@ -13,6 +13,7 @@ pub const NS: &str = "healthcare.common";
 
 pub fn field(name: &str, ty: Type) -> Field {
     Field {
+        rust: Default::default(),
         name: name.into(),
         doc: None,
         ty,
@@ -54,6 +55,8 @@ pub fn record_in(file: &str, name: &str, namespace: &str, fields: Vec<Field>) ->
         })
         .collect();
     Record {
+        rust: Default::default(),
+        deprecated: None,
         name: name.into(),
         namespace: namespace.into(),
         doc: None,
@@ -102,6 +105,8 @@ pub fn enumeration(name: &str, symbols: &[&str], default: Option<&str>) -> Named
 
 pub fn numbered_enum(name: &str, symbols: &[(&str, i32)], default: Option<&str>) -> NamedType {
     NamedType::Enum(Enum {
+        rust: Default::default(),
+        deprecated: None,
         name: name.into(),
         namespace: NS.into(),
         doc: None,
@@ -122,6 +127,7 @@ pub fn numbered_enum(name: &str, symbols: &[(&str, i32)], default: Option<&str>)
 
 pub fn fixed(name: &str, size: u32) -> NamedType {
     NamedType::Fixed(Fixed {
+        rust: Default::default(),
         name: name.into(),
         namespace: NS.into(),
         doc: None,
@@ -169,6 +175,7 @@ pub fn event(
 ) -> Event {
     let canonical = serde_json::to_string(&record).unwrap();
     Event {
+        rust: Default::default(),
         name: record.name.clone(),
         namespace: record.namespace.clone(),
         version,
