@@ -1,7 +1,7 @@
 //! A hand-written struct in, the same DomainEvent, schema and codecs as a generated event out — checked against apache-avro.
 
 use apache_avro::types::Value;
-use carebus::{Date, DomainEvent, Phi, Timestamp, Uuid};
+use carebus_core::{Date, DomainEvent, Phi, Timestamp, Uuid};
 use carebus_macros::DomainEvent;
 use std::collections::BTreeMap;
 

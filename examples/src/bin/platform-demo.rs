@@ -91,6 +91,8 @@ impl AppointmentsHandler for Reminders {
 
 /// Workflow engine: every new patient starts an onboarding journey. The JourneyStarted event
 /// it publishes carries the PatientCreated's correlation id, and its event id as causation.
+/// It implements only the event it cares about: the other patient events are acknowledged by
+/// the trait's default `unhandled`.
 struct JourneyEngine<P> {
     summary: Arc<Summary>,
     publisher: P,
@@ -106,23 +108,7 @@ impl<P: carebus::Publish + 'static> PatientsHandler for JourneyEngine<P> {
         let journey = prm::onboarding_journey(&event.patient_id, ctx);
         self.publisher
             .publish_journey_started(journey, PublishOptions::default())
-            .await
-            .map_err(|e| {
-                carebus::HandlerError::retriable(format!("could not start the journey: {e}"))
-            })?;
-        Ok(())
-    }
-    async fn on_patient_updated(&self, _: &HandlerContext, _: PatientUpdated) -> HandlerResult {
-        Ok(())
-    }
-    async fn on_patient_merged(&self, _: &HandlerContext, _: PatientMerged) -> HandlerResult {
-        Ok(())
-    }
-    async fn on_patient_deactivated(
-        &self,
-        _: &HandlerContext,
-        _: PatientDeactivated,
-    ) -> HandlerResult {
+            .await?;
         Ok(())
     }
 }

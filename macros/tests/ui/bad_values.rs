@@ -9,7 +9,7 @@ struct NoteAdded {
     #[carebus(default = "\"ten\"")]
     count: i32,
     #[carebus(decimal(precision = 50, scale = 2))]
-    amount: carebus::Decimal,
+    amount: carebus_core::Decimal,
 }
 
 fn main() {}

@@ -6,7 +6,7 @@ struct NoteAdded {
     patient_id: String,
     #[carebus(classification = "phi")]
     text: String,
-    note: carebus::Phi<Option<String>>,
+    note: carebus_core::Phi<Option<String>>,
 }
 
 fn main() {}

@@ -9,7 +9,7 @@ struct NoteAdded {
     patient_id: String,
     home: Address,
     count: u64,
-    amount: carebus::Decimal,
+    amount: carebus_core::Decimal,
     by_code: std::collections::BTreeMap<i32, String>,
 }
 
