@@ -78,6 +78,8 @@ fn main() {
             min_insync_replicas: None,
             configs: Vec::new(),
             key: "analysis id".into(),
+            retry_levels: 0,
+            dead_letter: true,
             source: Source::default(),
             rust: Default::default(),
         }],

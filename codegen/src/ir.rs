@@ -454,11 +454,42 @@ pub struct Topic {
     pub configs: Vec<(String, String)>,
     /// What the record key holds (e.g. `aggregate id (patientId)`).
     pub key: String,
+    /// How many retry topics (`<name>.retry.1` …) consumers of it may use.
+    #[serde(default)]
+    pub retry_levels: u32,
+    /// Whether it has a dead-letter topic (`<name>.dlq`).
+    #[serde(default = "yes")]
+    pub dead_letter: bool,
     pub source: Source,
     /// The generated per-topic items' names.
     #[serde(default)]
     pub rust: RustTopic,
 }
+
+fn yes() -> bool {
+    true
+}
+
+/// The topics carebus writes on behalf of one topic, derived from its spec: its dead-letter
+/// topic and its retry topics. The names follow the runtime's convention
+/// (`carebus_core::dead_letter::{dlq_topic, retry_topic}`; a test holds the two together).
+impl Topic {
+    /// `<name>.dlq`, when the topic has one.
+    pub fn dead_letter_topic(&self) -> Option<String> {
+        self.dead_letter.then(|| format!("{}.dlq", self.name))
+    }
+
+    /// `<name>.retry.1` … `<name>.retry.<retry_levels>`.
+    pub fn retry_topics(&self) -> Vec<String> {
+        (1..=self.retry_levels)
+            .map(|level| format!("{}.retry.{level}", self.name))
+            .collect()
+    }
+}
+
+/// The topic publishers send events to that the transport refused for good
+/// (`PublisherConfig::dead_letter_topic`'s default).
+pub const PUBLISH_DEAD_LETTER_TOPIC: &str = "carebus.publish.dlq";
 
 /// A service from the services manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

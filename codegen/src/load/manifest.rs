@@ -18,6 +18,11 @@ struct TopicSpec {
     cleanup_policy: Option<String>,
     min_insync_replicas: Option<u16>,
     key: Option<String>,
+    /// Retry topics `<name>.retry.1` … `.retry.N` that consumers with retry-topic delays use.
+    #[serde(default)]
+    retry_levels: u32,
+    /// Whether the topic has a dead-letter topic `<name>.dlq` (default true).
+    dead_letter: Option<bool>,
     #[serde(default)]
     events: Vec<String>,
     #[serde(default)]
@@ -170,6 +175,8 @@ pub fn topics(path: &str, text: &str) -> Result<(Vec<Topic>, Vec<TopicListing>),
             min_insync_replicas: t.min_insync_replicas,
             configs,
             key: t.key.unwrap_or_else(|| "aggregate id".into()),
+            retry_levels: t.retry_levels,
+            dead_letter: t.dead_letter.unwrap_or(true),
             source: src,
         });
     }

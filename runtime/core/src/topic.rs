@@ -37,6 +37,10 @@ pub struct TopicSpec<'a> {
     pub events: &'a [&'a str],
     /// Further topic configs, passed through verbatim (e.g. `compression.type`).
     pub configs: &'a [(&'a str, &'a str)],
+    /// The topic this one serves, for the topics carebus writes on another's behalf: its
+    /// dead-letter topic (`<topic>.dlq`) and retry topics (`<topic>.retry.N`). `None` for a
+    /// topic of the spec.
+    pub derived_from: Option<&'a str>,
 }
 
 impl<'a> TopicSpec<'a> {
@@ -54,6 +58,7 @@ impl<'a> TopicSpec<'a> {
             key: "",
             events: &[],
             configs: &[],
+            derived_from: None,
         }
     }
 }
