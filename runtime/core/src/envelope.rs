@@ -292,10 +292,10 @@ impl<'a> EnvelopeRef<'a> {
 /// An envelope field or header is missing or malformed. Names the field, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
+    /// A required header (or JSON member, in structured mode) is absent; holds its name.
     #[error(
         "header `{0}` is missing; was the record produced by carebus or a CloudEvents binary-mode producer?"
     )]
-    /// A required header (or JSON member, in structured mode) is absent; holds its name.
     MissingHeader(&'static str),
     /// A header or JSON member has a value that does not parse.
     #[error("header `{name}` is malformed: {reason}")]

@@ -109,10 +109,10 @@ pub enum WireError {
         /// Type and version of the event the fingerprint belongs to.
         payload_type: String,
     },
+    /// Confluent framing was asked for an event the [`SchemaIds`] table has no id for.
     #[error(
         "no Confluent schema id configured for {event_type} v{version}; add it to the SchemaIds table"
     )]
-    /// Confluent framing was asked for an event the [`SchemaIds`] table has no id for.
     NoSchemaId {
         /// The event type published.
         event_type: String,

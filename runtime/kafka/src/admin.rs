@@ -51,7 +51,10 @@ pub enum AdminError {
     },
     /// The plan refuses some topics (see [`Refusal`]); nothing was changed.
     #[error("nothing applied: {}", refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Refused { refused: Vec<Refusal> },
+    Refused {
+        /// Every topic the plan refuses, and why.
+        refused: Vec<Refusal>,
+    },
 }
 
 /// An admin connection to one cluster.

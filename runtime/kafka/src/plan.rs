@@ -25,7 +25,8 @@ pub struct ObservedTopic {
 /// The cluster as far as the plan needs it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedCluster {
-    /// Number of brokers in the cluster (the replication factor is clamped to it).
+    /// Live brokers in the metadata (a spec asking for more replicas is refused, or clamped
+    /// when allowed).
     pub brokers: i32,
     /// The spec's topics that exist, by name (a topic missing here is created).
     pub topics: BTreeMap<String, ObservedTopic>,
@@ -73,8 +74,11 @@ pub enum Refusal {
     /// The spec asks for more replicas than the cluster has live brokers: a topic created now
     /// would keep that lower replication factor for good (raising it needs a reassignment).
     UnderReplicated {
+        /// The topic's name.
         topic: String,
+        /// The spec's replication factor.
         spec: i32,
+        /// Live brokers in the cluster.
         brokers: i32,
     },
 }

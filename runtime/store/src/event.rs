@@ -343,13 +343,17 @@ pub struct StoredEvent {
 pub struct ParkedEvent {
     /// The relay (its checkpoint name) that parked it.
     pub relay: String,
+    /// The parked event's id.
     pub event_id: carebus_core::Uuid,
     /// Where the event is in the store-wide order.
     pub cursor: Cursor,
+    /// The parked event's type.
     pub event_type: String,
+    /// The topic the relay could not publish it to.
     pub topic: String,
     /// Why the transport refused it (names the topic and the failure, never event data).
     pub reason: String,
+    /// When the relay parked it.
     pub parked_at: Timestamp,
 }
 

@@ -46,7 +46,10 @@ pub struct SinkStats {
 /// text, neither holding event data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unstorable {
+    /// Short machine-readable reason for the `carebus_dlq_reason` header
+    /// (`claim-check-failed`, `store-refused`, or the wire error's, e.g. `bad-envelope`).
     pub reason: &'static str,
+    /// The error's text for the `carebus_dlq_error` header.
     pub error: String,
 }
 

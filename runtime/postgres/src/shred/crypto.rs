@@ -13,10 +13,10 @@ const NONCE_LEN: usize = 12;
 /// Why a key or ciphertext could not be used. Never holds key material or plaintext.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
+    /// The master key text is not standard base64 of 32 bytes; says which.
     #[error(
         "the master key must be 32 bytes in standard base64 (e.g. `openssl rand -base64 32`); {0}"
     )]
-    /// The master key text is not standard base64 of 32 bytes; says which.
     BadMasterKey(&'static str),
     /// `CAREBUS_MASTER_KEY` is not set.
     #[error("{MASTER_KEY_VAR} is not set; set it to 32 random bytes in base64")]
