@@ -1,7 +1,7 @@
 //! The transport abstraction: records (topic, key, value, headers) in and out of a log with Kafka's semantics, implemented by the in-process bus and by Kafka.
 //!
-//! Everything above this module — the wire format, the [`Publisher`](crate::publisher::Publisher)
-//! and the [`Consumer`](crate::consumer::Consumer) — is written once against these two traits:
+//! Everything above this module — the wire format, and the `Publisher` and `Consumer` of the
+//! facade crate `carebus` — is written once against these two traits:
 //!
 //! - [`Transport`]: the producer side (send one record and get its `(partition, offset)`, send a
 //!   batch, send several records as one all-or-nothing transaction, flush), partition-count
@@ -16,8 +16,8 @@
 //!   committed offset is the *next* offset to read (last processed + 1). `rdkafka`'s
 //!   `store_offset(topic, partition, offset)` takes that same number.
 //! - **Partitioning**: a record with `partition: None` and a key goes to
-//!   `murmur2(key) & 0x7fffffff % partitions`, Kafka's default partitioner
-//!   ([`crate::bus::partition_for_key`]); without a key to any partition.
+//!   `(murmur2(key) & 0x7fffffff) % partitions`, Kafka's default partitioner
+//!   (`carebus::bus::partition_for_key`); without a key to any partition.
 //! - **Rebalance**: before partitions are taken away from a member, the transport commits the
 //!   offsets that member has *stored* for them (rdkafka: commit in the pre-rebalance callback),
 //!   then reports [`ConsumerEvent::Revoked`] from the next `poll`. Newly assigned partitions are
