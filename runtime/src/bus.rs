@@ -54,6 +54,7 @@ impl std::fmt::Debug for Bus {
 }
 
 impl Bus {
+    /// An empty bus storing records as `config` says.
     pub fn new(config: BusConfig) -> Self {
         Bus {
             shared: Arc::new(Shared {
@@ -78,7 +79,9 @@ impl Bus {
         self.shared.changed.notify_waiters();
     }
 
-    /// Make every operation fail with [`TransportError::Unreachable`] (`true`) or work again.
+    /// Make every operation fail with
+    /// [`TransportErrorKind::Unreachable`](crate::transport::TransportErrorKind::Unreachable)
+    /// (`true`) or work again.
     pub fn set_unreachable(&self, unreachable: bool) {
         self.state().unreachable = unreachable;
         self.shared.changed.notify_waiters();

@@ -61,6 +61,7 @@ use tokio::task::JoinSet;
 /// Why a consumer stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
+    /// Joining the group, polling, committing or forwarding failed for good.
     #[error("transport: {0}")]
     Transport(#[from] TransportError),
     /// A record failed and could not be dead-lettered; it was not committed.
@@ -111,6 +112,8 @@ struct Finished {
 }
 
 impl<T: Transport> Consumer<T> {
+    /// A consumer for `config`'s group; `publisher` forwards to retry and dead-letter topics and
+    /// its transport carries the group.
     pub fn new(publisher: Publisher<T>, config: ConsumerConfig) -> Self {
         Consumer {
             publisher,
@@ -132,6 +135,7 @@ impl<T: Transport> Consumer<T> {
         self
     }
 
+    /// The settings the consumer runs with.
     pub fn config(&self) -> &ConsumerConfig {
         &self.config
     }

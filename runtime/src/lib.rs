@@ -15,6 +15,8 @@
 //! - [`testing`]: a recording publisher, a test consumer, handlers on the bus;
 //!   [`observe`]: `/metrics`, `/health`, `/ready`.
 
+#![warn(missing_docs)]
+
 pub mod bus;
 pub mod consumer;
 pub mod context;

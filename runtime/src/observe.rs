@@ -87,9 +87,11 @@ impl<M> PerTopic<M> {
 pub struct Readiness(Arc<AtomicBool>);
 
 impl Readiness {
+    /// Mark the service ready (`/ready` answers 200) or not (503).
     pub fn set(&self, ready: bool) {
         self.0.store(ready, Ordering::SeqCst);
     }
+    /// Whether `/ready` answers 200 now.
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

@@ -12,9 +12,9 @@
 //!    when a store is configured, else rejected with [`PublishError::TooLarge`].
 //! 4. Sent: retriable failures are retried with exponential backoff and jitter and counted by
 //!    the circuit breaker. While the circuit is open, or when retries run out, the record goes
-//!    to the durable outbox ([`PublishError::Queued`]) and a background task delivers it when
-//!    the transport is back, in order, in rounds of many records in flight. A failure that
-//!    can never succeed sends the record to the dead-letter topic
+//!    to the durable outbox (a success: [`Delivery::Queued`]) and a background task delivers
+//!    it when the transport is back, in order, in rounds of many records in flight. A failure
+//!    that can never succeed sends the record to the dead-letter topic
 //!    ([`PublishError::DeadLettered`]).
 
 mod batch;
@@ -119,14 +119,17 @@ impl<T: Transport> Publisher<T> {
         Ok(publisher)
     }
 
+    /// The transport records are sent through.
     pub fn transport(&self) -> &T {
         &self.inner.transport
     }
 
+    /// The settings the publisher was built with.
     pub fn config(&self) -> &PublisherConfig {
         &self.inner.config
     }
 
+    /// The circuit breaker's state now (open while the transport is considered down).
     pub fn breaker_state(&self) -> BreakerState {
         self.inner.breaker.state()
     }

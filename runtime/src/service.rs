@@ -71,6 +71,7 @@ pub struct Service<T: Transport> {
 /// What a service's run did, per consumer group.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceReport {
+    /// Each consumer group that stopped cleanly, with what its run did.
     pub consumers: Vec<(String, RunReport)>,
 }
 
@@ -81,38 +82,51 @@ pub enum ServiceError {
     /// The publisher could not be opened (its outbox or claim-check directory).
     #[error("service {service}: the publisher could not start: {source}")]
     Publisher {
+        /// The service's name.
         service: String,
+        /// Why the publisher could not open.
         #[source]
         source: PublishError,
     },
     /// The metrics recorder could not be installed.
     #[error("service {service}: {source}")]
     Metrics {
+        /// The service's name.
         service: String,
+        /// Why the recorder could not be installed.
         #[source]
         source: InstallError,
     },
     /// The observability endpoint could not listen.
     #[error("service {service}: cannot serve /metrics, /health and /ready on {addr}: {source}")]
     Endpoint {
+        /// The service's name.
         service: String,
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why it could not listen there.
         #[source]
         source: std::io::Error,
     },
     /// A consumer stopped with an error (it committed nothing it did not finish).
     #[error("service {service}: consumer group {group} stopped: {source}")]
     Consumer {
+        /// The service's name.
         service: String,
+        /// The consumer group that stopped.
         group: String,
+        /// Why it stopped.
         #[source]
         source: ConsumerError,
     },
     /// A consumer task panicked or was cancelled.
     #[error("service {service}: consumer group {group} did not finish: {reason}")]
     Aborted {
+        /// The service's name.
         service: String,
+        /// The consumer group whose task ended.
         group: String,
+        /// The join error's text (panic or cancellation).
         reason: String,
     },
 }

@@ -1,16 +1,107 @@
 //! Test utilities for services: a recording publisher, a test consumer that awaits expected events, and a handler run against the in-process bus.
 //!
-//! ```ignore
-//! let recorder = RecordingPublisher::new();
-//! service.admit(&recorder, ...).await?;
-//! let admitted: Vec<PatientAdmitted> = recorder.events();
+//! ```
+//! # use carebus::avro::Reader;
+//! # use carebus::{AvroCodec, DecodeError, DomainEvent, EventInfo, HandlerContext};
+//! # use carebus::{HandlerResult, JsonCodec, PayloadFormat, TopicEvents, TopicHandler};
+//! # // What the generator emits for a `healthcare.wards.events` topic, written by hand.
+//! # #[derive(Clone, Debug, PartialEq)]
+//! # pub struct PatientAdmitted { pub patient_id: String, pub ward: String }
+//! # impl DomainEvent for PatientAdmitted {
+//! #     const EVENT_TYPE: &'static str = "PatientAdmitted";
+//! #     const EVENT_VERSION: u32 = 1;
+//! #     const AGGREGATE_TYPE: &'static str = "Patient";
+//! #     const TOPIC: &'static str = "healthcare.wards.events";
+//! #     const SCHEMA: &'static str = "{}";
+//! #     const FINGERPRINT: u64 = 0x1111_2222_3333_4444;
+//! #     const FORMAT: PayloadFormat = PayloadFormat::Avro;
+//! #     const PHI_FIELDS: &'static [&'static str] = &[];
+//! #     fn aggregate_id(&self) -> String { self.patient_id.clone() }
+//! #     fn encode_payload(&self, out: &mut Vec<u8>) {
+//! #         self.patient_id.encode_avro(out);
+//! #         self.ward.encode_avro(out);
+//! #     }
+//! #     fn decode_payload(bytes: &[u8]) -> Result<Self, DecodeError> {
+//! #         let mut r = Reader::new(bytes);
+//! #         let patient_id = String::decode_avro(&mut r)?;
+//! #         let ward = String::decode_avro(&mut r)?;
+//! #         r.finish()?;
+//! #         Ok(PatientAdmitted { patient_id, ward })
+//! #     }
+//! #     fn to_json(&self) -> serde_json::Value {
+//! #         serde_json::json!({ "patientId": self.patient_id, "ward": self.ward })
+//! #     }
+//! #     fn from_json(v: &serde_json::Value) -> Result<Self, DecodeError> {
+//! #         let obj = carebus::event::json_object(v, "")?;
+//! #         let text = |name| carebus::event::json_field(obj, name, "").and_then(|v| String::from_json(v, name));
+//! #         Ok(PatientAdmitted { patient_id: text("patientId")?, ward: text("ward")? })
+//! #     }
+//! # }
+//! # #[derive(Clone, Debug, PartialEq)]
+//! # pub enum WardsEvent { PatientAdmitted(PatientAdmitted) }
+//! # impl TopicEvents for WardsEvent {
+//! #     const TOPIC: &'static str = "healthcare.wards.events";
+//! #     const EVENTS: &'static [EventInfo] = &[carebus::topic::event_info::<PatientAdmitted>()];
+//! #     fn decode(event_type: &str, version: u32, payload: &[u8]) -> Result<Self, DecodeError> {
+//! #         match (event_type, version) {
+//! #             ("PatientAdmitted", 1) => PatientAdmitted::decode_payload(payload).map(WardsEvent::PatientAdmitted),
+//! #             _ => Err(carebus::topic::unknown_event(Self::EVENTS, event_type, version)),
+//! #         }
+//! #     }
+//! #     fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> Result<Self, DecodeError> {
+//! #         if fingerprint == PatientAdmitted::FINGERPRINT {
+//! #             return Self::decode("PatientAdmitted", 1, payload);
+//! #         }
+//! #         Err(DecodeError::UnknownFingerprint { fingerprint })
+//! #     }
+//! #     fn info(&self) -> &'static EventInfo { &Self::EVENTS[0] }
+//! #     fn aggregate_id(&self) -> String { match self { WardsEvent::PatientAdmitted(e) => e.aggregate_id() } }
+//! #     fn encode_payload(&self, out: &mut Vec<u8>) { match self { WardsEvent::PatientAdmitted(e) => e.encode_payload(out) } }
+//! #     fn to_json(&self) -> serde_json::Value { match self { WardsEvent::PatientAdmitted(e) => e.to_json() } }
+//! # }
+//! # /// The ward service's handler (generated code wraps a typed one in a dispatcher).
+//! # struct Wards;
+//! # impl TopicHandler for Wards {
+//! #     type Events = WardsEvent;
+//! #     async fn handle(&self, _ctx: &HandlerContext, _event: WardsEvent) -> HandlerResult { Ok(()) }
+//! # }
+//! use carebus::bus::Bus;
+//! use carebus::testing::{RecordingPublisher, TestConsumer, run_handler};
+//! use carebus::{Publish, PublishError, Publisher, PublisherConfig};
+//! use std::time::Duration;
 //!
+//! // The code under test publishes through any `Publish`.
+//! async fn admit(publisher: &impl Publish, patient_id: &str) -> Result<(), PublishError> {
+//!     let event = PatientAdmitted { patient_id: patient_id.into(), ward: "B2".into() };
+//!     publisher.publish(event, Default::default()).await?;
+//!     Ok(())
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Record what it publishes instead of sending it.
+//! let recorder = RecordingPublisher::new();
+//! admit(&recorder, "patient-1").await?;
+//! let admitted: Vec<PatientAdmitted> = recorder.events();
+//! assert_eq!(admitted[0].patient_id, "patient-1");
+//! assert_eq!(recorder.recorded()[0].envelope.aggregate_type, "Patient");
+//!
+//! // Or run a handler on the in-process bus and watch the topic.
 //! let bus = Bus::default();
-//! let running = run_handler(&bus, "ward-service", WardsDispatcher::new(my_handler));
-//! let mut watch = TestConsumer::<WardsEvent>::new(&bus).await;
-//! publisher.publish_event(event, Default::default()).await?;
-//! let (envelope, event) = watch.expect(|_, e| matches!(e, WardsEvent::PatientAdmitted(_)), Duration::from_secs(5)).await?;
+//! let running = run_handler(&bus, "ward-service", Wards);
+//! let mut watch = TestConsumer::<Bus, WardsEvent>::new(&bus).await?;
+//! let publisher = Publisher::new(bus.clone(), PublisherConfig::default())?;
+//! admit(&publisher, "patient-2").await?;
+//! let (envelope, _event) = watch
+//!     .expect(
+//!         |_, WardsEvent::PatientAdmitted(e)| e.patient_id == "patient-2",
+//!         Duration::from_secs(5),
+//!     )
+//!     .await?;
+//! assert_eq!(envelope.aggregate_id, "patient-2");
 //! running.stop().await?;
+//! # Ok(())
+//! # }
 //! ```
 
 use crate::bus::Bus;
@@ -31,6 +122,7 @@ use std::time::Duration;
 /// One event recorded by a [`RecordingPublisher`].
 #[derive(Clone, Debug)]
 pub struct RecordedEvent {
+    /// The envelope the real publisher would have sent (ids, correlation, causation filled in).
     pub envelope: Envelope,
     /// The event's JSON form.
     pub data: serde_json::Value,
@@ -52,6 +144,7 @@ impl Default for RecordingPublisher {
 }
 
 impl RecordingPublisher {
+    /// An empty recorder.
     pub fn new() -> Self {
         let config = PublisherConfig {
             dead_letter_topic: None,
@@ -124,8 +217,11 @@ impl Publish for RecordingPublisher {
 #[derive(Debug, thiserror::Error)]
 #[error("no matching event on {topic} within {waited:?} ({seen} other events seen)")]
 pub struct ExpectTimeout {
+    /// The topic read.
     pub topic: String,
+    /// How long it waited.
     pub waited: Duration,
+    /// Events that arrived but did not match.
     pub seen: usize,
 }
 

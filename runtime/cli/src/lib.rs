@@ -1,5 +1,7 @@
 //! carebus's command-line tools (`carebus-topics`, `carebus-dlq`) and the cluster options they share.
 
+#![warn(missing_docs)]
+
 pub mod cluster;
 pub mod topics;
 

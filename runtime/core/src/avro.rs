@@ -23,27 +23,32 @@ pub fn write_long(out: &mut Vec<u8>, v: i64) {
     out.push(z as u8);
 }
 
+/// Write an Avro `boolean` (one byte, 0 or 1).
 #[inline]
 pub fn write_boolean(out: &mut Vec<u8>, v: bool) {
     out.push(v as u8);
 }
 
+/// Write an Avro `float` (4 bytes, little-endian IEEE 754).
 #[inline]
 pub fn write_float(out: &mut Vec<u8>, v: f32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// Write an Avro `double` (8 bytes, little-endian IEEE 754).
 #[inline]
 pub fn write_double(out: &mut Vec<u8>, v: f64) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
+/// Write Avro `bytes`: the length as a `long`, then the bytes.
 #[inline]
 pub fn write_bytes(out: &mut Vec<u8>, v: &[u8]) {
     write_long(out, v.len() as i64);
     out.extend_from_slice(v);
 }
 
+/// Write an Avro `string`: the UTF-8 length as a `long`, then the bytes.
 #[inline]
 pub fn write_string(out: &mut Vec<u8>, v: &str) {
     write_bytes(out, v.as_bytes());
@@ -82,6 +87,7 @@ pub struct Reader<'a> {
 pub const MAX_LEN: usize = 64 * 1024 * 1024;
 
 impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
@@ -115,6 +121,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Read an Avro `long` (zig-zag varint of at most 10 bytes).
     #[inline]
     pub fn read_long(&mut self) -> Result<i64, DecodeError> {
         let mut z: u64 = 0;
@@ -137,6 +144,7 @@ impl<'a> Reader<'a> {
         Ok(((z >> 1) as i64) ^ -((z & 1) as i64))
     }
 
+    /// Read an Avro `int`; a varint that does not fit in 32 bits is [`DecodeError::Malformed`].
     #[inline]
     pub fn read_int(&mut self) -> Result<i32, DecodeError> {
         let v = self.read_long()?;
@@ -146,6 +154,7 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Read an Avro `boolean`; a byte other than 0 or 1 is [`DecodeError::Malformed`].
     #[inline]
     pub fn read_boolean(&mut self) -> Result<bool, DecodeError> {
         let b = *self.buf.get(self.pos).ok_or_else(|| self.eof("boolean"))?;
@@ -170,12 +179,14 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
+    /// Read an Avro `float` (4 bytes, little-endian).
     #[inline]
     pub fn read_float(&mut self) -> Result<f32, DecodeError> {
         let s = self.take(4, "float")?;
         Ok(f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
 
+    /// Read an Avro `double` (8 bytes, little-endian).
     #[inline]
     pub fn read_double(&mut self) -> Result<f64, DecodeError> {
         let s = self.take(8, "double")?;
@@ -207,12 +218,14 @@ impl<'a> Reader<'a> {
         Ok(n)
     }
 
+    /// Read Avro `bytes` (length-prefixed, checked by [`Reader::read_len`]).
     #[inline]
     pub fn read_bytes(&mut self) -> Result<Vec<u8>, DecodeError> {
         let n = self.read_len("bytes")?;
         Ok(self.take(n, "bytes")?.to_vec())
     }
 
+    /// Read an Avro `string`; invalid UTF-8 is [`DecodeError::Malformed`].
     #[inline]
     pub fn read_string(&mut self) -> Result<String, DecodeError> {
         let n = self.read_len("string")?;
@@ -225,6 +238,7 @@ impl<'a> Reader<'a> {
             })
     }
 
+    /// Read an Avro `fixed` of `N` bytes (no length prefix).
     #[inline]
     pub fn read_fixed<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         let s = self.take(N, "fixed")?;

@@ -26,6 +26,9 @@ pub struct LocalDirStore {
 }
 
 impl LocalDirStore {
+    /// A store writing into `dir`, created (with its parents) if missing.
+    ///
+    /// Fails when the directory cannot be created.
     pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)?;

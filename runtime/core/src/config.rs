@@ -59,16 +59,29 @@ pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config file {}: {source}", path.display())]
     Read {
+        /// The file named (by `CAREBUS_CONFIG` or the caller).
         path: PathBuf,
+        /// Why it could not be read.
         #[source]
         source: std::io::Error,
     },
     /// The text is not TOML.
     #[error("config {origin} is not valid TOML: {message}")]
-    Syntax { origin: String, message: String },
+    Syntax {
+        /// The file path, or `<text>` for TOML passed as a string.
+        origin: String,
+        /// The TOML parser's message.
+        message: String,
+    },
     /// A setting has a value it cannot take, or is not a setting of its table.
     #[error("setting `{key}`: expected {expected}")]
-    Value { key: String, expected: String },
+    Value {
+        /// The setting as its reader wrote it: `section.key` in a file, the variable name in
+        /// the environment.
+        key: String,
+        /// What the setting takes (`"milliseconds as a whole number"`), never the value given.
+        expected: String,
+    },
 }
 
 impl ConfigError {

@@ -18,14 +18,24 @@ use crate::transport::{
 };
 use std::time::Duration;
 
+/// Header: the topic the record was first read from.
 pub const ORIGINAL_TOPIC: &str = "carebus_original_topic";
+/// Header: the partition it was first read from (decimal text).
 pub const ORIGINAL_PARTITION: &str = "carebus_original_partition";
+/// Header: its offset in that partition (decimal text).
 pub const ORIGINAL_OFFSET: &str = "carebus_original_offset";
+/// Header: why it was dead-lettered (`handler-failed`, `poison-pill:<kind>`, `publish-refused`).
 pub const REASON: &str = "carebus_dlq_reason";
+/// Header: the PHI-free error text of the handler, decoder or transport.
 pub const ERROR: &str = "carebus_dlq_error";
+/// Header: when it was dead-lettered, RFC 3339.
 pub const TIME: &str = "carebus_dlq_time";
+/// Header: handler attempts so far (decimal text).
 pub const ATTEMPTS: &str = "carebus_attempts";
+/// Header: which retry topic the record is in (1, 2, ...).
 pub const RETRY_LEVEL: &str = "carebus_retry_level";
+/// Header: on retry topics, milliseconds since the Unix epoch before which the record is not
+/// handled.
 pub const NOT_BEFORE: &str = "carebus_not_before";
 
 const TRANSIENT: [&str; 6] = [REASON, ERROR, TIME, ATTEMPTS, RETRY_LEVEL, NOT_BEFORE];
@@ -96,16 +106,27 @@ pub fn dead_letter_headers(reason: &str, error: &str, attempts: u32) -> Headers 
 /// One record of a dead-letter topic, described without its payload.
 #[derive(Clone)]
 pub struct DeadLetter {
+    /// The dead-letter topic the record is in.
     pub dlq_topic: String,
+    /// Its partition in that topic.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
+    /// Topic the record was first read from (`carebus_original_topic`); where a redrive sends it.
     pub original_topic: Option<String>,
+    /// Partition it was first read from.
     pub original_partition: Option<i32>,
+    /// Its offset there.
     pub original_offset: Option<i64>,
+    /// Why it was dead-lettered (`handler-failed`, `poison-pill:<kind>`, `publish-refused`).
     pub reason: Option<String>,
+    /// The PHI-free error text.
     pub error: Option<String>,
+    /// The event's type (`ce_type`), when the headers have one.
     pub event_type: Option<String>,
+    /// The event's id (`ce_id`), when the headers have one.
     pub event_id: Option<String>,
+    /// Handler attempts before it was dead-lettered.
     pub attempts: Option<u32>,
     record: ReceivedRecord,
 }
@@ -190,7 +211,9 @@ pub async fn inspect<T: Transport>(
 /// What a redrive did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RedriveReport {
+    /// Dead letters republished to their original topic.
     pub redriven: usize,
+    /// Dead letters the selector rejected (passed over for good by the redrive group).
     pub skipped: usize,
 }
 

@@ -29,24 +29,37 @@ use std::borrow::Cow;
 /// Envelope facts that are not the event's data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventMetadata {
+    /// The user who caused the event (header `ce_userid`); an identifier, never event data.
     pub user_id: Option<String>,
     /// The producing service (CloudEvents `source`), e.g. `PRM Service`.
     pub source: String,
+    /// The client IP address of the request that caused the event (header `ce_ipaddress`).
     pub ip_address: Option<String>,
 }
 
 /// Everything about an event except its data.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Envelope {
+    /// Unique id of the event (`ce_id`); consumers and the store deduplicate by it.
     pub event_id: String,
+    /// Plain event type name (`PatientCreated`, `ce_type`), without the version.
     pub event_type: String,
+    /// Schema version of the event (`ce_eventversion`), 1 or more.
     pub event_version: u32,
+    /// When the event happened (`ce_time`), UTC.
     pub event_time: Timestamp,
+    /// Id of the aggregate the event is about (`ce_subject`); the record key, so it picks the
+    /// partition.
     pub aggregate_id: String,
+    /// Type of that aggregate (`Patient`, `ce_aggregatetype`).
     pub aggregate_type: String,
+    /// The tenant the event belongs to (`ce_tenantid`).
     pub tenant_id: Option<String>,
+    /// Id shared by every event of one business flow (`ce_correlationid`).
     pub correlation_id: Option<String>,
+    /// Id of the event that caused this one (`ce_causationid`).
     pub causation_id: Option<String>,
+    /// Who and what produced the event.
     pub metadata: EventMetadata,
     /// CRC-64-AVRO fingerprint of the event's schema.
     pub schema_fingerprint: Option<u64>,
@@ -60,20 +73,35 @@ pub struct Envelope {
 /// the consumer builds its handler context from it without copying every field first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EnvelopeRef<'a> {
+    /// See [`Envelope::event_id`].
     pub event_id: Cow<'a, str>,
+    /// See [`Envelope::event_type`].
     pub event_type: Cow<'a, str>,
+    /// See [`Envelope::event_version`].
     pub event_version: u32,
+    /// See [`Envelope::event_time`].
     pub event_time: Timestamp,
+    /// See [`Envelope::aggregate_id`].
     pub aggregate_id: Cow<'a, str>,
+    /// See [`Envelope::aggregate_type`]; empty when the header is absent.
     pub aggregate_type: Cow<'a, str>,
+    /// See [`Envelope::tenant_id`].
     pub tenant_id: Option<Cow<'a, str>>,
+    /// See [`Envelope::correlation_id`].
     pub correlation_id: Option<Cow<'a, str>>,
+    /// See [`Envelope::causation_id`].
     pub causation_id: Option<Cow<'a, str>>,
+    /// See [`EventMetadata::user_id`].
     pub user_id: Option<Cow<'a, str>>,
+    /// See [`EventMetadata::source`]; already percent-decoded.
     pub source: Cow<'a, str>,
+    /// See [`EventMetadata::ip_address`].
     pub ip_address: Option<Cow<'a, str>>,
+    /// See [`Envelope::schema_fingerprint`].
     pub schema_fingerprint: Option<u64>,
+    /// See [`Envelope::data_schema`].
     pub data_schema: Option<Cow<'a, str>>,
+    /// See [`Envelope::traceparent`].
     pub traceparent: Option<Cow<'a, str>>,
 }
 
@@ -177,6 +205,7 @@ impl<'a> KnownHeaders<'a> {
             .unwrap_or_default()
     }
 
+    /// The W3C `traceparent` header, if present and UTF-8.
     pub fn traceparent(&self) -> Option<&'a str> {
         self.text(const { at(headers::TRACEPARENT) })
     }
@@ -190,6 +219,12 @@ impl<'a> EnvelopeRef<'a> {
         Self::from_known(&KnownHeaders::find(h))
     }
 
+    /// Read the envelope from headers already looked up by `KnownHeaders::find` (the
+    /// consumer looks them up once for the envelope and its own headers).
+    ///
+    /// Fails when `ce_specversion` is not `1.0`, when `ce_id`, `ce_type`, `ce_time`,
+    /// `ce_subject`, `ce_source` or `ce_eventversion` is missing, or when the time, version or
+    /// fingerprint does not parse.
     pub fn from_known(found: &KnownHeaders<'a>) -> Result<EnvelopeRef<'a>, EnvelopeError> {
         use headers::*;
         // The header's index in `found` is worked out at compile time.
@@ -257,16 +292,25 @@ impl<'a> EnvelopeRef<'a> {
 /// An envelope field or header is missing or malformed. Names the field, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
+    /// A required header (or JSON member, in structured mode) is absent; holds its name.
     #[error(
         "header `{0}` is missing; was the record produced by carebus or a CloudEvents binary-mode producer?"
     )]
     MissingHeader(&'static str),
+    /// A header or JSON member has a value that does not parse.
     #[error("header `{name}` is malformed: {reason}")]
-    BadHeader { name: &'static str, reason: String },
+    BadHeader {
+        /// The header or JSON member.
+        name: &'static str,
+        /// What it should have been (`"not an RFC 3339 timestamp"`), never the value.
+        reason: String,
+    },
+    /// A field a published event needs is empty or blank; holds its JSON name (`aggregateId`).
     #[error("envelope field `{0}` is required but empty")]
     EmptyField(&'static str),
 }
 
+/// The CloudEvents spec version carebus writes and accepts in `ce_specversion`.
 pub const SPEC_VERSION: &str = "1.0";
 
 /// CloudEvents and carebus header names (module `headers` of this crate).

@@ -70,12 +70,15 @@ pub trait DomainEvent: Clone + Send + Sync + std::fmt::Debug + 'static {
 
 /// Direct Avro binary encoding of one value (no `apache_avro::types::Value` in between).
 pub trait AvroCodec: Sized {
+    /// Append the value's Avro binary encoding to `out`.
     fn encode_avro(&self, out: &mut Vec<u8>);
+    /// Read one value from `r`; fails on truncated or malformed bytes, never panics.
     fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
 }
 
 /// The JSON form of one value.
 pub trait JsonCodec: Sized {
+    /// The value's JSON form (PHI included: this is data, not a log line).
     fn to_json(&self) -> Value;
     /// `field` names the value's place for error messages (never its content).
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError>;
@@ -585,6 +588,7 @@ pub fn check_decimal(
 /// Values holding decimals whose serde form must carry the schema's precision (see
 /// [`serialize_decimal`]).
 pub trait DecimalSerde {
+    /// Serialize the decimal(s) as Avro bytes sign-extended to the width of `precision` digits.
     fn serialize_decimal<S: serde::Serializer>(
         &self,
         precision: u32,
@@ -707,10 +711,12 @@ pub mod fixed_bytes {
     use serde::de::{Error, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
+    /// Serialize the array as a byte string.
     pub fn serialize<S: Serializer, const N: usize>(v: &[u8; N], s: S) -> Result<S::Ok, S::Error> {
         s.serialize_bytes(v)
     }
 
+    /// Deserialize exactly `N` bytes from a byte string or a sequence; another length is an error.
     pub fn deserialize<'de, D: Deserializer<'de>, const N: usize>(
         d: D,
     ) -> Result<[u8; N], D::Error> {

@@ -16,8 +16,11 @@ pub struct HandlerContext {
     ends: [u32; Text::COUNT],
     /// Which optional text fields are present (bit `Text as u16`).
     present: u16,
+    /// Schema version of the handled event.
     pub event_version: u32,
+    /// Partition the record was read from.
     pub partition: i32,
+    /// Offset of the record in that partition.
     pub offset: i64,
     /// 1 for the first delivery, then 2, 3, ... on retries.
     pub attempt: u32,
@@ -48,16 +51,27 @@ impl Text {
 /// [`HandlerContext::fields`] gives back.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ContextFields<'a> {
+    /// Id of the handled event (`ce_id`).
     pub event_id: &'a str,
+    /// Type of the handled event (`PatientCreated`).
     pub event_type: &'a str,
+    /// Schema version of the handled event.
     pub event_version: u32,
+    /// Id of the aggregate the event is about (`ce_subject`).
     pub aggregate_id: &'a str,
+    /// Type of that aggregate (`Patient`).
     pub aggregate_type: &'a str,
+    /// Tenant of the event, if it has one.
     pub tenant_id: Option<&'a str>,
+    /// Correlation id of the business flow, if set.
     pub correlation_id: Option<&'a str>,
+    /// Id of the event that caused this one, if set.
     pub causation_id: Option<&'a str>,
+    /// The topic the event was published to (a retried or redriven record's original topic).
     pub topic: &'a str,
+    /// Partition the record was read from.
     pub partition: i32,
+    /// Offset of the record in that partition.
     pub offset: i64,
     /// 1 for the first delivery, then 2, 3, ... on retries.
     pub attempt: u32,
@@ -147,15 +161,21 @@ impl HandlerContext {
         }
     }
 
+    /// Id of the handled event (`ce_id`); publish with
+    /// [`PublishOptions::caused_by`](crate::PublishOptions::caused_by) to make it the causation of
+    /// new events.
     pub fn event_id(&self) -> &str {
         self.text(Text::EventId)
     }
+    /// Type of the handled event (`PatientCreated`).
     pub fn event_type(&self) -> &str {
         self.text(Text::EventType)
     }
+    /// Id of the aggregate the event is about (`ce_subject`).
     pub fn aggregate_id(&self) -> &str {
         self.text(Text::AggregateId)
     }
+    /// Type of that aggregate (`Patient`).
     pub fn aggregate_type(&self) -> &str {
         self.text(Text::AggregateType)
     }
@@ -163,12 +183,15 @@ impl HandlerContext {
     pub fn topic(&self) -> &str {
         self.text(Text::Topic)
     }
+    /// Tenant of the event, if it has one.
     pub fn tenant_id(&self) -> Option<&str> {
         self.optional(Text::TenantId)
     }
+    /// Correlation id of the business flow, if set.
     pub fn correlation_id(&self) -> Option<&str> {
         self.optional(Text::CorrelationId)
     }
+    /// Id of the event that caused this one, if set.
     pub fn causation_id(&self) -> Option<&str> {
         self.optional(Text::CausationId)
     }
@@ -224,6 +247,7 @@ pub type HandlerResult = Result<(), HandlerError>;
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{kind} handler error: {message}")]
 pub struct HandlerError {
+    /// Whether the consumer retries the event or dead-letters it.
     pub kind: HandlerErrorKind,
     /// A message free of PHI: it goes to logs and dead-letter headers.
     pub message: String,
@@ -232,6 +256,7 @@ pub struct HandlerError {
     pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
+/// Whether a failed event is worth retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandlerErrorKind {
@@ -244,6 +269,7 @@ pub enum HandlerErrorKind {
 }
 
 impl HandlerError {
+    /// A failure worth retrying; `message` must not hold PHI.
     pub fn retriable(message: impl Into<String>) -> Self {
         HandlerError {
             kind: HandlerErrorKind::Retriable,
@@ -252,6 +278,7 @@ impl HandlerError {
         }
     }
 
+    /// A failure that will never succeed (the event is dead-lettered); `message` must not hold PHI.
     pub fn permanent(message: impl Into<String>) -> Self {
         HandlerError {
             kind: HandlerErrorKind::Permanent,
@@ -278,10 +305,12 @@ impl HandlerError {
         }
     }
 
+    /// Whether the consumer should retry the event.
     pub fn is_retriable(&self) -> bool {
         self.kind == HandlerErrorKind::Retriable
     }
 
+    /// Whether the event goes straight to the dead-letter topic.
     pub fn is_permanent(&self) -> bool {
         self.kind == HandlerErrorKind::Permanent
     }

@@ -1,21 +1,39 @@
 //! Header names in, CloudEvents (Kafka protocol binding) and carebus header constants and their allocation-free lookup out.
 
+/// CloudEvents spec version (`1.0`).
 pub const SPECVERSION: &str = "ce_specversion";
+/// CloudEvents `id`: the envelope's `event_id`.
 pub const ID: &str = "ce_id";
+/// CloudEvents `source`: the producing service, percent-encoded.
 pub const SOURCE: &str = "ce_source";
+/// CloudEvents `type`: the plain event type name (`PatientCreated`); the version is in
+/// [`EVENT_VERSION`].
 pub const TYPE: &str = "ce_type";
+/// CloudEvents `time`: when the event happened, RFC 3339 UTC.
 pub const TIME: &str = "ce_time";
+/// CloudEvents `subject`: the aggregate id.
 pub const SUBJECT: &str = "ce_subject";
+/// CloudEvents `dataschema`: a URI of the event's schema, when configured.
 pub const DATASCHEMA: &str = "ce_dataschema";
+/// Encoding of the record value (`application/avro`, `application/json`, ...).
 pub const CONTENT_TYPE: &str = "content-type";
+/// carebus extension: the tenant the event belongs to.
 pub const TENANT_ID: &str = "ce_tenantid";
+/// carebus extension: the id shared by every event of one business flow.
 pub const CORRELATION_ID: &str = "ce_correlationid";
+/// carebus extension: the id of the event (or command) that caused this one.
 pub const CAUSATION_ID: &str = "ce_causationid";
+/// carebus extension: the aggregate's type (`Patient`).
 pub const AGGREGATE_TYPE: &str = "ce_aggregatetype";
+/// carebus extension: the event's schema version, a decimal integer.
 pub const EVENT_VERSION: &str = "ce_eventversion";
+/// carebus extension: CRC-64-AVRO fingerprint of the event's schema, 16 lowercase hex digits.
 pub const SCHEMA_FINGERPRINT: &str = "ce_schemafingerprint";
+/// carebus extension: the user who caused the event.
 pub const USER_ID: &str = "ce_userid";
+/// carebus extension: the IP address the request came from.
 pub const IP_ADDRESS: &str = "ce_ipaddress";
+/// W3C trace context of the publishing span.
 pub const TRACEPARENT: &str = "traceparent";
 
 /// Every header name above: a received record's headers are looked up here so the usual

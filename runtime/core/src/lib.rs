@@ -14,6 +14,8 @@
 //! Applications depend on the facade crate `carebus`, which re-exports all of this; generated
 //! code (crate `carebus-schemas`) depends on this crate only.
 
+#![warn(missing_docs)]
+
 pub mod avro;
 pub mod claim_check;
 pub mod config;

@@ -7,10 +7,16 @@ use std::future::Future;
 /// from the event being handled (correlation, causation).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct PublishOptions {
+    /// Tenant of the event (`ce_tenantid`); inherited from the handled event when `None`.
     pub tenant_id: Option<String>,
+    /// Correlation id (`ce_correlationid`); inherited from the handled event (or its id) when
+    /// `None`.
     pub correlation_id: Option<String>,
+    /// Causation id (`ce_causationid`); the handled event's id when `None`.
     pub causation_id: Option<String>,
+    /// User who caused the event (`ce_userid`); the handled event's user when `None`.
     pub user_id: Option<String>,
+    /// Producing service (`ce_source`); the publisher's configured `source` when `None`.
     pub source: Option<String>,
     /// Extra headers passed through as-is (must not hold PHI).
     pub headers: Vec<(String, String)>,
@@ -29,15 +35,24 @@ pub enum Delivery {
     Delivered(Delivered),
     /// The transport is unreachable (circuit open or retries exhausted); the event is kept in
     /// the outbox and delivered, in order, when it is back.
-    Queued { event_id: String, topic: String },
+    Queued {
+        /// The event's id (`ce_id`).
+        event_id: String,
+        /// The topic it will be delivered to.
+        topic: String,
+    },
 }
 
 /// Where an acknowledged event landed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Delivered {
+    /// The event's id (`ce_id`).
     pub event_id: String,
+    /// The topic it was written to.
     pub topic: String,
+    /// The partition the transport put it in.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
 }
 
@@ -50,6 +65,7 @@ impl Delivery {
         }
     }
 
+    /// The topic the event was published to.
     pub fn topic(&self) -> &str {
         match self {
             Delivery::Delivered(d) => &d.topic,
@@ -85,12 +101,15 @@ impl Delivery {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PublishError {
+    /// The event broke a schema constraint; nothing was sent.
     #[error("event failed validation: {0}")]
     Invalid(#[from] crate::error::ValidationError),
     /// The transport failed (after the configured retries) and no outbox kept the event.
     #[error("publish to {topic} failed: {source}")]
     Transport {
+        /// The topic published to.
         topic: String,
+        /// The transport's error.
         #[source]
         source: crate::transport::TransportError,
     },
@@ -99,7 +118,10 @@ pub enum PublishError {
         "publish to {topic} refused: the circuit is open while the transport is unreachable, and \
          no outbox is configured to keep the event (set outbox_dir)"
     )]
-    CircuitOpen { topic: String },
+    CircuitOpen {
+        /// The topic published to.
+        topic: String,
+    },
     /// A required envelope field is missing or empty.
     #[error("envelope is incomplete: {0}")]
     Envelope(#[from] crate::envelope::EnvelopeError),
@@ -112,16 +134,23 @@ pub enum PublishError {
          raise the limit or configure a claim-check store"
     )]
     TooLarge {
+        /// The event's type.
         event_type: String,
+        /// Size of the record (key, value and headers), in bytes.
         size: usize,
+        /// The configured `max_message_bytes`.
         max: usize,
     },
     /// The transport refused the event for good; it was sent to the dead-letter topic.
     #[error("{topic} refused event {event_id}; it was sent to {dead_letter_topic}: {source}")]
     DeadLettered {
+        /// The event's id.
         event_id: String,
+        /// The topic that refused it.
         topic: String,
+        /// The dead-letter topic that now holds it.
         dead_letter_topic: String,
+        /// Why the topic refused it.
         #[source]
         source: crate::transport::TransportError,
     },
@@ -131,21 +160,33 @@ pub enum PublishError {
          failed too: {source}"
     )]
     DeadLetterFailed {
+        /// The event's id.
         event_id: String,
+        /// The topic that refused it.
         topic: String,
+        /// The dead-letter topic that failed as well.
         dead_letter_topic: String,
+        /// Why the topic refused the event.
         refused: crate::transport::TransportError,
+        /// Why the dead-letter topic failed.
         #[source]
         source: crate::transport::TransportError,
     },
     /// The publisher is not configured for what was asked (e.g. request-reply without a
     /// reply topic, a reply to an event that is not a request).
     #[error("cannot publish to {topic}: {reason}")]
-    Misconfigured { topic: String, reason: String },
+    Misconfigured {
+        /// The topic published to.
+        topic: String,
+        /// What is missing or wrong.
+        reason: String,
+    },
     /// No reply arrived in time (request-reply).
     #[error("no reply on {reply_topic} within {timeout_ms} ms")]
     ReplyTimeout {
+        /// The topic the reply was awaited on.
         reply_topic: String,
+        /// How long the request waited, in milliseconds.
         timeout_ms: u64,
     },
     /// Waiting for the transport to acknowledge everything sent failed.
@@ -154,13 +195,18 @@ pub enum PublishError {
     /// The local outbox or claim-check store failed.
     #[error("local {what} failed: {source}")]
     Storage {
+        /// Which store and step: `"outbox"`, `"outbox write"` or `"claim-check store"`.
         what: &'static str,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },
     /// The task publishing the event panicked or was cancelled.
     #[error("the publish task did not finish: {reason}")]
-    Aborted { reason: String },
+    Aborted {
+        /// The join error's text (panic or cancellation).
+        reason: String,
+    },
 }
 
 impl PublishOptions {
@@ -183,6 +229,7 @@ impl PublishOptions {
 
 /// Anything that can publish typed events (Kafka, the in-process bus, a test recorder).
 pub trait Publish: Send + Sync {
+    /// Validate, envelope and send `event`; [`Delivery::Queued`] when it was kept in the outbox.
     fn publish<E: DomainEvent>(
         &self,
         event: E,

@@ -7,13 +7,22 @@ use std::future::Future;
 /// Static facts about one event version, listed by the generated registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EventInfo {
+    /// Event type name (`PatientCreated`), the same for every version.
     pub event_type: &'static str,
+    /// Schema version of this event.
     pub version: u32,
+    /// Aggregate type (`Patient`).
     pub aggregate_type: &'static str,
+    /// Topic the event is published to.
     pub topic: &'static str,
+    /// CRC-64-AVRO fingerprint of the schema (single-object framing finds the event by it).
     pub fingerprint: u64,
+    /// Payload encoding (Avro or Protobuf).
     pub format: crate::event::PayloadFormat,
+    /// Schema text: the Avro schema JSON or the Protobuf source.
     pub schema: &'static str,
+    /// Paths of the fields classified PHI (`name.family`): never log, dead-letter or index their
+    /// values.
     pub phi_fields: &'static [&'static str],
 }
 
@@ -23,13 +32,19 @@ pub struct EventInfo {
 /// the file. Tests and tools build their own with [`TopicSpec::new`] and struct update syntax.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TopicSpec<'a> {
+    /// Topic name, e.g. `healthcare.patients.events`.
     pub name: &'a str,
+    /// What the topic carries, from the spec's `doc`; shown by the catalog.
     pub doc: Option<&'a str>,
+    /// Number of partitions (Kafka's `i32`); more can be added later, never fewer.
     pub partitions: i32,
+    /// Copies of each partition (Kafka's `i32`).
     pub replication_factor: i32,
     /// `retention.ms`; `None` = the broker's default.
     pub retention_ms: Option<i64>,
+    /// `cleanup.policy`: delete old records, or keep the newest per key.
     pub cleanup_policy: CleanupPolicy,
+    /// `min.insync.replicas`; `None` = the broker's default.
     pub min_insync_replicas: Option<i32>,
     /// What the record key holds, e.g. `aggregate id (patientId)`.
     pub key: &'a str,
@@ -95,8 +110,11 @@ pub trait TopicEvents: Sized + Send + Sync + Clone + std::fmt::Debug + 'static {
     fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> Result<Self, DecodeError>;
     /// Facts about the variant held.
     fn info(&self) -> &'static EventInfo;
+    /// The aggregate id of the event held (the record key).
     fn aggregate_id(&self) -> String;
+    /// Append the held event's payload (Avro datum or Protobuf message) to `out`.
     fn encode_payload(&self, out: &mut Vec<u8>);
+    /// The held event's data in its JSON form.
     fn to_json(&self) -> serde_json::Value;
     /// Decode the JSON form of an event's data given its type and version (the JSON wire
     /// format and the structured CloudEvents mode). Generated code overrides this; the default
@@ -118,7 +136,10 @@ pub trait TopicEvents: Sized + Send + Sync + Clone + std::fmt::Debug + 'static {
 /// Something that handles every event of one topic; generated per topic as an adapter over
 /// the topic's typed handler trait (one async method per event type).
 pub trait TopicHandler: Send + Sync + 'static {
+    /// The topic's generated event enum.
     type Events: TopicEvents;
+    /// Handle one event: `Ok` commits it, a retriable error retries it, a permanent one
+    /// dead-letters it (as the consumer is configured).
     fn handle(
         &self,
         ctx: &HandlerContext,

@@ -1,7 +1,7 @@
 //! The transport abstraction: records (topic, key, value, headers) in and out of a log with Kafka's semantics, implemented by the in-process bus and by Kafka.
 //!
-//! Everything above this module — the wire format, the [`Publisher`](crate::publisher::Publisher)
-//! and the [`Consumer`](crate::consumer::Consumer) — is written once against these two traits:
+//! Everything above this module — the wire format, and the `Publisher` and `Consumer` of the
+//! facade crate `carebus` — is written once against these two traits:
 //!
 //! - [`Transport`]: the producer side (send one record and get its `(partition, offset)`, send a
 //!   batch, send several records as one all-or-nothing transaction, flush), partition-count
@@ -16,8 +16,8 @@
 //!   committed offset is the *next* offset to read (last processed + 1). `rdkafka`'s
 //!   `store_offset(topic, partition, offset)` takes that same number.
 //! - **Partitioning**: a record with `partition: None` and a key goes to
-//!   `murmur2(key) & 0x7fffffff % partitions`, Kafka's default partitioner
-//!   ([`crate::bus::partition_for_key`]); without a key to any partition.
+//!   `(murmur2(key) & 0x7fffffff) % partitions`, Kafka's default partitioner
+//!   (`carebus::bus::partition_for_key`); without a key to any partition.
 //! - **Rebalance**: before partitions are taken away from a member, the transport commits the
 //!   offsets that member has *stored* for them (rdkafka: commit in the pre-rebalance callback),
 //!   then reports [`ConsumerEvent::Revoked`] from the next `poll`. Newly assigned partitions are
@@ -81,10 +81,13 @@ pub fn header_str<'h, N: AsRef<str>, V: AsRef<[u8]>>(
 /// A record to produce. Its `Debug` shows no key, value or header value ([`Redacted`]).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Record {
+    /// Topic to write to.
     pub topic: String,
     /// Partition key: the aggregate id's UTF-8 bytes for carebus events.
     pub key: Option<Vec<u8>>,
+    /// The framed event (or any payload); may hold PHI, never log it.
     pub value: Vec<u8>,
+    /// Headers in order: the CloudEvents envelope, `content-type` and carebus's own.
     pub headers: Headers,
     /// An explicit partition; `None` lets the key decide (Kafka's default partitioner).
     pub partition: Option<i32>,
@@ -124,11 +127,14 @@ impl Record {
 /// A topic and partition number.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TopicPartition {
+    /// Topic name.
     pub topic: String,
+    /// Partition number, from 0.
     pub partition: i32,
 }
 
 impl TopicPartition {
+    /// Partition `partition` of `topic`.
     pub fn new(topic: impl Into<String>, partition: i32) -> Self {
         TopicPartition {
             topic: topic.into(),
@@ -146,8 +152,11 @@ impl std::fmt::Display for TopicPartition {
 /// Where a produced record landed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordPosition {
+    /// Topic the record was written to.
     pub topic: String,
+    /// Partition it was written to.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
 }
 
@@ -200,17 +209,24 @@ impl std::fmt::Debug for ReceivedRecord {
 /// ([`Redacted`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ReceivedRecord {
+    /// Topic the record was read from.
     pub topic: String,
+    /// Partition it was read from.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
+    /// Record key (the aggregate id for carebus events); may identify a patient.
     pub key: Option<Vec<u8>>,
+    /// The record value (framed event); may hold PHI, never log it.
     pub value: Vec<u8>,
+    /// Headers in the order they were written.
     pub headers: Headers,
     /// Milliseconds since the Unix epoch when the record was appended (or produced).
     pub timestamp_ms: i64,
 }
 
 impl ReceivedRecord {
+    /// The record's topic and partition.
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition::new(self.topic.clone(), self.partition)
     }
@@ -220,12 +236,19 @@ impl ReceivedRecord {
 /// read without copying; [`RecordView::to_received`] copies it when it must outlive the poll.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordView<'a> {
+    /// Topic the record was read from.
     pub topic: &'a str,
+    /// Partition it was read from.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
+    /// Record key (the aggregate id for carebus events); may identify a patient.
     pub key: Option<&'a [u8]>,
+    /// The record value (framed event); may hold PHI, never log it.
     pub value: &'a [u8],
+    /// Headers in the order they were written.
     pub headers: &'a [(&'a str, &'a [u8])],
+    /// Milliseconds since the Unix epoch when the record was appended (or produced).
     pub timestamp_ms: i64,
 }
 
@@ -235,6 +258,7 @@ pub struct RecordView<'a> {
 pub type LentHeaders<'a> = smallvec::SmallVec<[(&'a str, &'a [u8]); 24]>;
 
 impl RecordView<'_> {
+    /// The record's topic and partition (copied).
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition::new(self.topic, self.partition)
     }
@@ -285,6 +309,7 @@ pub fn view_of<'a>(
 /// rebalance notice.
 #[derive(Debug)]
 pub enum Polled<R> {
+    /// What the visitor returned for the record it was lent.
     Record(R),
     /// `Assigned` or `Revoked` (never `Record`).
     Notice(ConsumerEvent),
@@ -318,12 +343,14 @@ pub struct SubscribeConfig {
     pub group_id: String,
     /// Topics to subscribe to.
     pub topics: Vec<String>,
+    /// Where to start in partitions the group has no committed offset for (default earliest).
     pub offset_reset: OffsetReset,
     /// Transport properties passed through (librdkafka properties for Kafka).
     pub properties: BTreeMap<String, String>,
 }
 
 impl SubscribeConfig {
+    /// Join `group_id` on `topics`, from the earliest offset, with no extra properties.
     pub fn new(group_id: impl Into<String>, topics: &[&str]) -> Self {
         SubscribeConfig {
             group_id: group_id.into(),
@@ -380,15 +407,28 @@ pub enum TransportErrorKind {
     QueueFull,
     /// The record is larger than the transport accepts.
     #[error("record of {size} bytes exceeds the limit of {max} bytes")]
-    MessageTooLarge { size: usize, max: usize },
+    MessageTooLarge {
+        /// Size of the record, in bytes.
+        size: usize,
+        /// The transport's limit, in bytes.
+        max: usize,
+    },
     /// The topic does not exist and will not be created.
     #[error(
         "unknown topic {topic}; create it first (`carebus-topics apply`, see schemas/topics.toml)"
     )]
-    UnknownTopic { topic: String },
+    UnknownTopic {
+        /// The topic named.
+        topic: String,
+    },
     /// The partition does not exist in the topic.
     #[error("topic {topic} has no partition {partition}")]
-    UnknownPartition { topic: String, partition: i32 },
+    UnknownPartition {
+        /// The topic named.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+    },
     /// A transaction was aborted; none of its records is visible.
     #[error("transaction aborted")]
     TransactionAborted,
@@ -417,11 +457,14 @@ impl TransportErrorKind {
 /// client-side errors, the Kafka protocol's error code otherwise) and its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorCode {
+    /// The numeric code (librdkafka: negative for client-side errors).
     pub code: i32,
+    /// The code's name (`MessageTimedOut`).
     pub name: String,
 }
 
 impl ErrorCode {
+    /// A code and its name.
     pub fn new(code: i32, name: impl Into<String>) -> ErrorCode {
         ErrorCode {
             code,
@@ -472,6 +515,7 @@ impl TransportError {
         self
     }
 
+    /// What kind of failure it was.
     pub fn kind(&self) -> &TransportErrorKind {
         &self.0.kind
     }
@@ -481,10 +525,12 @@ impl TransportError {
         &self.0.operation
     }
 
+    /// The transport's own text about the failure, if it gave one (never a payload).
     pub fn detail(&self) -> Option<&str> {
         self.0.detail.as_deref()
     }
 
+    /// The transport's own error code, if it gave one.
     pub fn code(&self) -> Option<&ErrorCode> {
         self.0.code.as_ref()
     }

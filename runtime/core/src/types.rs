@@ -19,12 +19,15 @@ impl Uuid {
         let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
         self.0.hyphenated().encode_lower(&mut buf).to_owned()
     }
+    /// A new random (version 4) UUID.
     pub fn new_v4() -> Self {
         Uuid(uuid::Uuid::new_v4())
     }
+    /// The UUID whose 128 bits are `v`, most significant first.
     pub fn from_u128(v: u128) -> Self {
         Uuid(uuid::Uuid::from_u128(v))
     }
+    /// Parse hyphenated, simple, braced or URN text.
     pub fn parse(s: &str) -> Result<Self, uuid::Error> {
         uuid::Uuid::parse_str(s).map(Uuid)
     }
@@ -79,6 +82,7 @@ impl Date {
             Date((nd - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)
         })
     }
+    /// Days since 1970-01-01 (negative before it), the Avro value.
     pub fn days_since_epoch(self) -> i32 {
         self.0
     }
@@ -282,10 +286,12 @@ timestamp_type!(
 /// schema's; the value carries only the unscaled integer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Decimal {
+    /// The value times `10^scale`: `1250` is `12.50` at scale 2.
     pub unscaled: i128,
 }
 
 impl Decimal {
+    /// The decimal whose unscaled integer is `unscaled` (the scale comes from the schema).
     pub fn new(unscaled: i128) -> Self {
         Decimal { unscaled }
     }
@@ -436,6 +442,7 @@ pub struct Phi<T>(T);
 pub const REDACTED: &str = "[PHI redacted]";
 
 impl<T> Phi<T> {
+    /// Wrap a PHI value; from here on it prints as [`REDACTED`].
     pub fn new(v: T) -> Self {
         Phi(v)
     }
@@ -444,9 +451,11 @@ impl<T> Phi<T> {
     pub fn expose(&self) -> &T {
         &self.0
     }
+    /// The protected value, mutably; the same care as [`Phi::expose`].
     pub fn expose_mut(&mut self) -> &mut T {
         &mut self.0
     }
+    /// Unwrap the protected value; it is no longer redacted, so keep it out of logs and errors.
     pub fn into_inner(self) -> T {
         self.0
     }

@@ -32,7 +32,9 @@ pub const SINGLE_OBJECT_MAGIC: [u8; 2] = [0xC3, 0x01];
 const VALUE_CAPACITY: usize = 256;
 /// Magic byte of Confluent framing.
 pub const CONFLUENT_MAGIC: u8 = 0x00;
+/// `content-type` of [`Framing::Json`] values: the event's JSON form, envelope in the headers.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// `content-type` of [`Framing::StructuredJson`] values: CloudEvents structured mode.
 pub const CONTENT_TYPE_STRUCTURED: &str = "application/cloudevents+json";
 
 /// Schema ids for Confluent framing, by event type and version (no registry runs here).
@@ -51,6 +53,7 @@ impl SchemaIds {
     pub fn from_fn(f: impl Fn(&str, u32) -> Option<u32> + Send + Sync + 'static) -> Self {
         SchemaIds(Arc::new(f))
     }
+    /// The schema id of `event_type` at `version`, if the table has one.
     pub fn id(&self, event_type: &str, version: u32) -> Option<u32> {
         (self.0)(event_type, version)
     }
@@ -65,37 +68,58 @@ impl std::fmt::Debug for SchemaIds {
 /// How the payload is framed in the record value.
 #[derive(Clone, Debug, Default)]
 pub enum Framing {
+    /// Avro single-object encoding (`C3 01`, fingerprint, datum); Protobuf events as plain bytes.
     #[default]
     SingleObject,
+    /// Confluent wire format (`00`, schema id, datum) with ids from this table.
     Confluent(SchemaIds),
+    /// The event's JSON form in the value, the envelope in the headers.
     Json,
+    /// CloudEvents structured mode: the whole JSON envelope, `data` included, in the value.
     StructuredJson,
 }
 
 /// A record could not be encoded or decoded. Texts name headers, types and sizes only.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum WireError {
+    /// The headers (or the structured envelope) are missing or malformed.
     #[error(transparent)]
     Envelope(#[from] EnvelopeError),
+    /// The value's magic bytes or length fit no framing.
     #[error("bad framing: {0}")]
     Framing(String),
+    /// The payload of a known event type and version did not decode.
     #[error("payload of {event_type} v{version} could not be decoded: {source}")]
     Payload {
+        /// The event type the headers name.
         event_type: String,
+        /// The event version the headers name.
         version: u32,
+        /// What the decoder reported (no field values).
         source: DecodeError,
     },
+    /// The topic has no event of this type and version, or of this fingerprint.
     #[error(transparent)]
     Unknown(DecodeError),
+    /// The headers name one event, the payload's fingerprint another.
     #[error("headers say {header_type} but the payload's fingerprint is {payload_type}")]
     TypeMismatch {
+        /// Type and version from the headers (`PatientCreated v2`).
         header_type: String,
+        /// Type and version of the event the fingerprint belongs to.
         payload_type: String,
     },
+    /// Confluent framing was asked for an event the [`SchemaIds`] table has no id for.
     #[error(
         "no Confluent schema id configured for {event_type} v{version}; add it to the SchemaIds table"
     )]
-    NoSchemaId { event_type: String, version: u32 },
+    NoSchemaId {
+        /// The event type published.
+        event_type: String,
+        /// Its version.
+        version: u32,
+    },
+    /// A JSON value (data or structured envelope) is not valid JSON, or could not be written.
     #[error("structured JSON is not valid: {0}")]
     Json(String),
 }

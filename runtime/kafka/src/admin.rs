@@ -23,20 +23,38 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why reading or changing the cluster's topics failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The admin client could not be created, or the cluster's metadata could not be read.
     #[error(
         "cannot reach Kafka at {bootstrap}: {source}; is it running? (`scripts/services up kafka` starts the test broker; set CAREBUS_KAFKA_BOOTSTRAP or --bootstrap to point elsewhere)"
     )]
     Connect {
+        /// The bootstrap servers tried.
         bootstrap: String,
+        /// rdkafka's error.
         source: KafkaError,
     },
+    /// The topic configs could not be read (after retries).
     #[error("describing configs of topic {topic} failed: {reason}")]
-    Describe { topic: String, reason: String },
+    Describe {
+        /// The topic (`(all)` when the metadata request itself failed).
+        topic: String,
+        /// The last error of the retries.
+        reason: String,
+    },
+    /// Some changes of the plan failed; the others were still made.
     #[error("applying topics failed for {count} change(s): {failures}")]
-    Apply { count: usize, failures: String },
+    Apply {
+        /// Number of changes that failed.
+        count: usize,
+        /// One `topic: reason` per failed change, joined by `; `.
+        failures: String,
+    },
     /// The plan refuses some topics (see [`Refusal`]); nothing was changed.
     #[error("nothing applied: {}", refused.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Refused { refused: Vec<Refusal> },
+    Refused {
+        /// Every topic the plan refuses, and why.
+        refused: Vec<Refusal>,
+    },
 }
 
 /// An admin connection to one cluster.

@@ -399,6 +399,8 @@ impl KafkaConsumer {
         Ok(())
     }
 
+    /// Hand out records of these partitions again, the held-back ones first; fetching restarts
+    /// in librdkafka for partitions it had to pause there.
     pub fn resume(&self, partitions: &[TopicPartition]) -> Result<(), TransportError> {
         let consumer = self.current()?;
         let fetch_again = self.hold(|h| h.pauses.resume(partitions));
@@ -410,6 +412,7 @@ impl KafkaConsumer {
             .map_err(|e| transport_error("resume partitions", &e))
     }
 
+    /// Make `offset` the next record of the partition; records held back for it are dropped.
     pub fn seek(&self, tp: &TopicPartition, offset: i64) -> Result<(), TransportError> {
         self.hold(|h| {
             h.drop_held_of(std::slice::from_ref(tp));
@@ -425,6 +428,7 @@ impl KafkaConsumer {
             .map_err(|e| transport_error(&format!("seek {tp} to {offset}"), &e))
     }
 
+    /// Partitions currently assigned to this member.
     pub fn assignment(&self) -> Result<Vec<TopicPartition>, TransportError> {
         let tpl = self
             .current()?

@@ -5,6 +5,8 @@
 //! bus); [`TopicAdmin`] applies `schemas/topics.toml`. Thin over rdkafka: every librdkafka
 //! property can be passed through as a string ([`KafkaConfig`]).
 
+#![warn(missing_docs)]
+
 pub mod admin;
 mod blocking;
 pub mod config;
@@ -50,6 +52,7 @@ impl KafkaTransport {
         &self.producer
     }
 
+    /// The settings the producer was created with (consumers subscribe with the same).
     pub fn config(&self) -> &KafkaConfig {
         self.producer.config()
     }

@@ -28,6 +28,7 @@ pub enum Arrival {
     Deliver(ReceivedRecord),
     /// Held back; when `pause_fetching` is set, pause that partition in librdkafka now.
     Held {
+        /// The partition whose held records reached the cap and must now be paused in librdkafka.
         pause_fetching: Option<TopicPartition>,
     },
 }
@@ -43,6 +44,7 @@ impl PauseBuffer {
         }
     }
 
+    /// Pause these partitions locally: their fetched records are held from now on.
     pub fn pause(&mut self, partitions: &[TopicPartition]) {
         self.paused.extend(partitions.iter().cloned());
     }

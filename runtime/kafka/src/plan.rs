@@ -11,6 +11,7 @@ use std::fmt;
 /// What the cluster has for one topic.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedTopic {
+    /// Number of partitions.
     pub partitions: i32,
     /// Replicas of the first partition.
     pub replication_factor: i32,
@@ -24,25 +25,40 @@ pub struct ObservedTopic {
 /// The cluster as far as the plan needs it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ObservedCluster {
+    /// Live brokers in the metadata (a spec asking for more replicas is refused, or clamped
+    /// when allowed).
     pub brokers: i32,
+    /// The spec's topics that exist, by name (a topic missing here is created).
     pub topics: BTreeMap<String, ObservedTopic>,
 }
 
 /// One change `apply` makes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Change {
+    /// Create a missing topic.
     Create {
+        /// The topic's name.
         topic: String,
+        /// Partitions to create it with.
         partitions: i32,
+        /// Replication factor, clamped to the broker count.
         replication_factor: i32,
+        /// Topic configs to create it with ([`desired_configs`]).
         configs: BTreeMap<String, String>,
     },
+    /// Add partitions to an existing topic; some keys then hash to a new partition, so per-key
+    /// order holds only among records written after the change.
     RaisePartitions {
+        /// The topic's name.
         topic: String,
+        /// Partitions it has now.
         from: i32,
+        /// Partitions the spec asks for.
         to: i32,
     },
+    /// Set topic configs that differ from the spec.
     AlterConfigs {
+        /// The topic's name.
         topic: String,
         /// (config, current value if any, desired value)
         changed: Vec<(String, Option<String>, String)>,
@@ -58,8 +74,11 @@ pub enum Refusal {
     /// The spec asks for more replicas than the cluster has live brokers: a topic created now
     /// would keep that lower replication factor for good (raising it needs a reassignment).
     UnderReplicated {
+        /// The topic's name.
         topic: String,
+        /// The spec's replication factor.
         spec: i32,
+        /// Live brokers in the cluster.
         brokers: i32,
     },
 }
@@ -78,21 +97,30 @@ pub enum Drift {
     /// The spec asks for fewer partitions than exist; lowering would break key ordering and
     /// lose data, so it is never done.
     PartitionsAboveSpec {
+        /// The topic's name.
         topic: String,
+        /// Partitions it has.
         actual: i32,
+        /// Partitions the spec asks for.
         spec: i32,
     },
     /// Changing the replication factor of an existing topic needs a partition reassignment.
     ReplicationFactorDiffers {
+        /// The topic's name.
         topic: String,
+        /// Its replication factor now.
         actual: i32,
+        /// The spec's, clamped to the broker count.
         spec: i32,
     },
     /// The cluster has fewer brokers than the spec's replication factor, and the plan was
     /// allowed to clamp it ([`PlanRules::allow_under_replicated`]).
     ReplicationFactorClamped {
+        /// The topic's name.
         topic: String,
+        /// The spec's replication factor.
         spec: i32,
+        /// Brokers in the cluster (the factor used instead).
         brokers: i32,
     },
 }
@@ -100,7 +128,9 @@ pub enum Drift {
 /// Changes and drift for a whole spec.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
+    /// What `apply` would do, in order.
     pub changes: Vec<Change>,
+    /// Differences `apply` reports but never fixes.
     pub drift: Vec<Drift>,
     /// Topics the plan refuses to create or change; `apply` changes nothing while any is left.
     pub refused: Vec<Refusal>,

@@ -44,6 +44,7 @@ impl KafkaProducer {
         })
     }
 
+    /// The settings the producer was created with.
     pub fn config(&self) -> &KafkaConfig {
         &self.config
     }
@@ -274,7 +275,7 @@ impl KafkaTransaction<'_> {
     }
 
     /// Make every record of the transaction visible. A failure that requires an abort aborts
-    /// and reports [`TransportError::TransactionAborted`].
+    /// and reports [`TransactionAborted`](TransportErrorKind::TransactionAborted).
     pub async fn commit(mut self) -> Result<(), TransportError> {
         let producer = self.producer.clone();
         let result = blocking("commit the transaction", move || {

@@ -92,6 +92,7 @@ pub enum RetentionAction {
 /// Retention per aggregate type; types without a rule are kept forever.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RetentionPolicy {
+    /// Per aggregate type: the age (by `recorded_at`) past which events get the action.
     pub rules: BTreeMap<String, (Duration, RetentionAction)>,
 }
 
@@ -151,7 +152,7 @@ pub async fn apply_retention(
 
 /// The store seen with its archive: reads, counts and stream reads include archived rows (in
 /// their original order); writes, snapshots and checkpoints go to the store unchanged. Give it
-/// to [`CatchUp`](super::CatchUp) for a replay that includes archived events.
+/// to [`CatchUp`](carebus_store::CatchUp) for a replay that includes archived events.
 #[derive(Clone, Debug)]
 pub struct WithArchive {
     store: PgEventStore,

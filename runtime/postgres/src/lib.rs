@@ -10,6 +10,8 @@
 //! - Every statement is parameterised; the only text put into SQL is the schema name of
 //!   [`PgEventStore::connect_in_schema`], checked to be a plain identifier first.
 
+#![warn(missing_docs)]
+
 mod append;
 pub mod compaction;
 pub mod http;

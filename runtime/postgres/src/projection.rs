@@ -38,6 +38,7 @@ pub struct ProjectionSink {
 }
 
 impl ProjectionSink {
+    /// A sink applying `projection` with transactions on `store`'s pool.
     pub fn new(store: PgEventStore, projection: Arc<dyn Projection>) -> Self {
         ProjectionSink {
             store,

@@ -26,7 +26,12 @@ pub const DEFAULT_PAGE: usize = 100;
 pub enum QueryError {
     /// A parameter is not acceptable (the caller's mistake: HTTP 400).
     #[error("invalid query parameter `{param}`: {reason}")]
-    Invalid { param: String, reason: String },
+    Invalid {
+        /// The parameter, as the client named it (at most 64 printable characters).
+        param: String,
+        /// What it must be.
+        reason: String,
+    },
     /// The store failed (HTTP 500).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -86,7 +91,9 @@ impl PageCursor {
 /// One page request.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EventQuery {
+    /// Which events (stream, aggregate type, event types, tenant, time range, correlation).
     pub filter: EventFilter,
+    /// Oldest first (default) or newest first.
     pub direction: Direction,
     /// Start after (forward) or before (backward) this event; `None` = from the first
     /// (forward) or the last (backward) event.
@@ -100,6 +107,7 @@ pub struct EventQuery {
 /// One page of events, in the query's direction.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Page {
+    /// The events of the page, at most the query's limit; their data may hold PHI.
     pub events: Vec<StoredEvent>,
     /// Cursor for the next page in the same direction; `None` when this was the last.
     pub next: Option<PageCursor>,
@@ -111,9 +119,11 @@ pub struct Page {
 /// What [`stats`] counts by.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GroupBy {
+    /// By event type (`PatientCreated`).
     EventType,
     /// UTC day of `recorded_at`, as `YYYY-MM-DD`.
     Day,
+    /// By tenant id (`None` for events without one).
     Tenant,
 }
 
@@ -142,7 +152,9 @@ impl GroupBy {
 /// One group of [`stats`]: its key (`None` for events without a tenant) and its count.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct GroupCount {
+    /// The event type, day or tenant; `None` for events without a tenant.
     pub key: Option<String>,
+    /// Number of matching events in the group.
     pub count: u64,
 }
 

@@ -110,11 +110,14 @@ impl PhiPolicy {
 /// A typed event that may have been erased.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Erasable<E> {
+    /// The event, decrypted and decoded (it holds PHI: keep it out of logs).
     Intact(E),
     /// The subject's key was destroyed: only the non-PHI fields remain (JSON form, PHI paths
     /// set to `"[erased]"`).
     Erased {
+        /// The stored event's type.
         event_type: String,
+        /// The JSON form with every PHI path set to `"[erased]"`, if it was stored.
         json: Option<Value>,
     },
 }
@@ -195,6 +198,8 @@ impl<S: EventStore> ShreddingStore<S> {
     pub fn inner(&self) -> &S {
         &self.inner
     }
+    /// The subjects' data keys (to look a key's state up, or erase one without the snapshot cleanup
+    /// of [`ShreddingStore::erase`]).
     pub fn keys(&self) -> &SubjectKeys {
         &self.keys
     }

@@ -318,7 +318,9 @@ struct Ack<C> {
 /// processed; an item never acknowledged is never committed, and the group delivers it again
 /// after a restart or a rebalance.
 pub struct StreamItem<T: Transport, E> {
+    /// Envelope and delivery facts of the event (attempt is always 1 in stream mode).
     pub context: HandlerContext,
+    /// The decoded event; may hold PHI in `Phi` fields.
     pub event: E,
     ack: Ack<T::Consumer>,
 }

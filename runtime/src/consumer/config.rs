@@ -27,7 +27,10 @@ pub enum ProcessingMode {
     /// One record at a time, in partition order.
     Sequential,
     /// Records of one key in order; different keys concurrently, at most `max_in_flight`.
-    KeyOrdered { max_in_flight: usize },
+    KeyOrdered {
+        /// Records handled at once, across keys (at least 1).
+        max_in_flight: usize,
+    },
 }
 
 /// What the consumer does with an event type or version it does not know (a producer is ahead
@@ -46,9 +49,12 @@ pub enum UnknownEvents {
 /// How a [`Consumer`](crate::Consumer) runs.
 #[derive(Clone, Debug)]
 pub struct ConsumerConfig {
+    /// Consumer group id (`group.id`): members of one group share the partitions and the committed
+    /// offsets.
     pub group_id: String,
     /// Topics to read; empty = the handler's topic.
     pub topics: Vec<String>,
+    /// Sequential (default) or key-ordered parallel.
     pub mode: ProcessingMode,
     /// In-place retries of retriable handler errors.
     pub retry: RetryPolicy,
@@ -58,11 +64,17 @@ pub struct ConsumerConfig {
     pub dead_letter: bool,
     /// Event types or versions the handler's topic enum does not know.
     pub unknown_events: UnknownEvents,
+    /// How often stored offsets are committed (default 1 s; must not be zero).
     pub commit_interval: Duration,
+    /// Longest wait for a record in one poll, and how often a consumer paused by backpressure
+    /// polls to stay in its group (default 100 ms; must not be zero).
     pub poll_timeout: Duration,
+    /// How long in-flight handlers may run after shutdown is signalled (default 30 s); unfinished
+    /// records are redelivered.
     pub shutdown_deadline: Duration,
     /// Records read but unfinished before the partitions are paused (backpressure).
     pub max_buffered: usize,
+    /// Where the group starts in partitions without a committed offset (default earliest).
     pub offset_reset: OffsetReset,
     /// Read records on a thread of their own while the poll loop handles the ones read before.
     /// Taking a record from librdkafka costs about as much as handling it, so the two halves
@@ -74,6 +86,8 @@ pub struct ConsumerConfig {
 }
 
 impl ConsumerConfig {
+    /// Defaults for group `group_id`: sequential, 3 in-place attempts (100 ms to 2 s), no retry
+    /// topics, dead letters on, unknown events skipped.
     pub fn new(group_id: impl Into<String>) -> Self {
         ConsumerConfig {
             group_id: group_id.into(),

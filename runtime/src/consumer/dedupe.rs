@@ -20,6 +20,7 @@ pub struct RecentIds {
 }
 
 impl RecentIds {
+    /// Remember the last `capacity` ids (at least 1).
     pub fn new(capacity: usize) -> Self {
         RecentIds {
             capacity: capacity.max(1),

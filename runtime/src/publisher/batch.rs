@@ -30,10 +30,12 @@ impl<'p, T: Transport> Batch<'p, T> {
         Ok(self)
     }
 
+    /// Number of events added.
     pub fn len(&self) -> usize {
         self.items.len()
     }
 
+    /// Whether no event was added.
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

@@ -34,6 +34,7 @@ pub struct Breaker {
 }
 
 impl Breaker {
+    /// A closed breaker with these thresholds.
     pub fn new(config: BreakerConfig) -> Self {
         Breaker {
             config,

@@ -31,8 +31,11 @@ use std::time::Duration;
 pub struct RetryPolicy {
     /// Attempts in total (1 = no retry).
     pub attempts: u32,
+    /// Ceiling of the first pause (default 50 ms).
     pub initial_backoff: Duration,
+    /// Largest pause between attempts (default 5 s).
     pub max_backoff: Duration,
+    /// Growth of the pause ceiling per attempt (default 2.0).
     pub multiplier: f64,
 }
 
@@ -86,10 +89,13 @@ impl Default for BreakerConfig {
 pub struct PublisherConfig {
     /// CloudEvents `source` / envelope `metadata.source` (the producing service).
     pub source: String,
+    /// How event payloads are framed in record values (default Avro single-object).
     pub framing: Framing,
     /// Largest record (key + value + headers) sent as is.
     pub max_message_bytes: usize,
+    /// Retries of retriable transport failures (default 5 attempts, 50 ms to 5 s).
     pub retry: RetryPolicy,
+    /// When the circuit breaker opens (default after 5 failures in a row, for 5 s).
     pub breaker: BreakerConfig,
     /// Directory of the durable outbox; `None` disables it (events fail instead of waiting).
     pub outbox_dir: Option<PathBuf>,

@@ -241,10 +241,12 @@ impl Outbox {
         self.lock().pending.len()
     }
 
+    /// Whether nothing waits for delivery.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The directory holding `outbox.log` and `outbox.delivered`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

@@ -66,7 +66,9 @@ impl SnapshotPolicy {
 /// An aggregate as loaded.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Loaded<A> {
+    /// The aggregate's stream (`Patient-123`).
     pub stream_id: String,
+    /// The state folded from the snapshot and the events after it.
     pub state: A,
     /// The stream version the state includes (0 = no events).
     pub version: u64,
@@ -79,8 +81,11 @@ pub struct Loaded<A> {
 /// A command was refused, or the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RepositoryError<E> {
+    /// The command refused to run on the loaded state; nothing was appended.
     #[error("command refused: {0}")]
     Command(E),
+    /// Loading, appending or snapshotting failed (a [`StoreError::Conflict`] when another writer
+    /// appended first).
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -113,6 +118,7 @@ impl<S: EventStore, A: Aggregate> Repository<S, A> {
         self
     }
 
+    /// The store the repository reads and appends to.
     pub fn store(&self) -> &S {
         &self.store
     }

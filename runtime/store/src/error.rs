@@ -13,48 +13,77 @@ pub enum StoreError {
         actual.map_or_else(|| "no stream (it does not exist)".to_string(), |v| format!("version {v}"))
     )]
     Conflict {
+        /// The stream appended to.
         stream: String,
+        /// The version the append expected.
         expected: ExpectedVersion,
         /// The stream's version, `None` when it does not exist.
         actual: Option<u64>,
     },
     /// The stream id cannot be used.
     #[error("invalid stream id: {reason}")]
-    InvalidStream { reason: String },
+    InvalidStream {
+        /// What is wrong with it (empty, too long, a control character...).
+        reason: String,
+    },
     /// An event broke its schema's constraints; nothing was appended.
     #[error("event not appended: {0}")]
     Validation(#[from] ValidationError),
     /// A batch the store cannot take (empty, mixed, too large).
     #[error("invalid append to stream `{stream}`: {reason}")]
-    InvalidAppend { stream: String, reason: String },
+    InvalidAppend {
+        /// The stream appended to.
+        stream: String,
+        /// What the store cannot take.
+        reason: String,
+    },
     /// A stored payload could not be turned into a typed event.
     #[error(
         "stored event {event_type} v{version} at position {position} could not be decoded: {source}; \
          register an upcaster or regenerate the schemas"
     )]
     Decode {
+        /// The stored event's type.
         event_type: String,
+        /// Its stored schema version.
         version: u32,
+        /// Its global position.
         position: i64,
+        /// What the decoder reported (no field values).
         source: DecodeError,
     },
     /// An upcaster failed or loops.
     #[error("upcasting {event_type} v{version}: {reason}")]
     Upcast {
+        /// The event type being upcast.
         event_type: String,
+        /// The version being lifted when it failed (the stored version, for a cycle).
         version: u32,
+        /// What went wrong (no field values).
         reason: String,
     },
     /// A snapshot could not be written or read.
     #[error("snapshot of stream `{stream}`: {reason}")]
-    Snapshot { stream: String, reason: String },
+    Snapshot {
+        /// The aggregate's stream.
+        stream: String,
+        /// Why (a serde error about the state's shape).
+        reason: String,
+    },
     /// A projection or handler failed; the checkpoint did not move past the failing batch.
     #[error("projection `{name}` failed: {reason}")]
-    Projection { name: String, reason: String },
+    Projection {
+        /// The projection's (or sink's) name.
+        name: String,
+        /// Why it failed; must not hold event data.
+        reason: String,
+    },
     /// The database (or another backend) failed; `operation` names what was being done.
     #[error("event store {operation} failed: {message}")]
     Backend {
+        /// What was being done (`"append"`, `"connect"`, ...).
         operation: &'static str,
+        /// The backend's message.
         message: String,
         /// Whether retrying may succeed (connection loss, serialization failure, deadlock).
         retriable: bool,

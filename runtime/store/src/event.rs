@@ -42,7 +42,9 @@ impl fmt::Display for ExpectedVersion {
 /// Ordered as PostgreSQL orders `(tx_id, global_position)`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Cursor {
+    /// The writing transaction's id (PostgreSQL `xid8`; a counter in memory).
     pub tx_id: u64,
+    /// The global position of the event (see [`StoredEvent::global_position`]).
     pub position: i64,
 }
 
@@ -63,13 +65,19 @@ impl fmt::Display for Cursor {
 /// The envelope facts stored with an event (everything but its data and identity).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventContext {
+    /// Tenant of the event.
     pub tenant_id: Option<String>,
+    /// Id of the business flow the event belongs to.
     pub correlation_id: Option<String>,
+    /// Id of the event or command that caused it.
     pub causation_id: Option<String>,
+    /// User who caused the event.
     pub user_id: Option<String>,
     /// The producing service, e.g. `PRM Service`.
     pub source: String,
+    /// Client IP address of the request that caused it.
     pub ip_address: Option<String>,
+    /// W3C `traceparent` of the producing span.
     pub traceparent: Option<String>,
     /// When the event happened; `None` = now, at `NewEvent` construction.
     pub event_time: Option<Timestamp>,
@@ -100,22 +108,27 @@ impl EventContext {
             ..EventContext::default()
         }
     }
+    /// Set the tenant.
     pub fn tenant(mut self, tenant_id: impl Into<String>) -> Self {
         self.tenant_id = Some(tenant_id.into());
         self
     }
+    /// Set the correlation id.
     pub fn correlation(mut self, correlation_id: impl Into<String>) -> Self {
         self.correlation_id = Some(correlation_id.into());
         self
     }
+    /// Set the causation id.
     pub fn causation(mut self, causation_id: impl Into<String>) -> Self {
         self.causation_id = Some(causation_id.into());
         self
     }
+    /// Set the user who caused the event.
     pub fn user(mut self, user_id: impl Into<String>) -> Self {
         self.user_id = Some(user_id.into());
         self
     }
+    /// Set when the event happened (default: when the [`NewEvent`] is built).
     pub fn at(mut self, time: Timestamp) -> Self {
         self.event_time = Some(time);
         self
@@ -127,17 +140,25 @@ impl EventContext {
 pub struct NewEvent {
     /// Unique id; appending an id already stored is a no-op.
     pub event_id: carebus_core::Uuid,
+    /// Event type name (`PatientCreated`).
     pub event_type: String,
+    /// Schema version of the payload.
     pub event_version: u32,
+    /// Aggregate type (`Patient`).
     pub aggregate_type: String,
+    /// Aggregate id; with the type it names the stream ([`stream_name`]).
     pub aggregate_id: String,
+    /// The topic the event belongs to (where a relay or replay publishes it).
     pub topic: String,
+    /// Encoding of `data`.
     pub format: PayloadFormat,
+    /// Schema fingerprint of the payload.
     pub fingerprint: u64,
     /// Avro datum or Protobuf message (the source of truth).
     pub data: Vec<u8>,
     /// The JSON form for queries; `None` to store the binary form only.
     pub data_json: Option<Value>,
+    /// Envelope facts stored with the event.
     pub context: EventContext,
     /// The context's time, or the time of construction.
     pub event_time: Timestamp,
@@ -280,24 +301,39 @@ impl fmt::Debug for NewEvent {
 /// An event as stored, with its positions.
 #[derive(Clone, PartialEq)]
 pub struct StoredEvent {
+    /// Store-wide position: unique, assigned when written (not in commit order; see [`Cursor`]).
     pub global_position: i64,
+    /// The writing transaction; with `global_position` the safe [`Cursor`].
     pub tx_id: u64,
+    /// The event's unique id.
     pub event_id: carebus_core::Uuid,
+    /// The stream the event belongs to.
     pub stream_id: String,
     /// 1-based position in the stream.
     pub stream_version: u64,
+    /// Aggregate type (`Patient`).
     pub aggregate_type: String,
+    /// Aggregate id.
     pub aggregate_id: String,
+    /// Event type name (`PatientCreated`).
     pub event_type: String,
     /// Schema version as written (before upcasting).
     pub event_version: u32,
+    /// The topic the event belongs to.
     pub topic: String,
+    /// Encoding of `data`.
     pub format: PayloadFormat,
+    /// Schema fingerprint of the payload, when recorded.
     pub fingerprint: Option<u64>,
+    /// Avro datum or Protobuf message as written (before upcasting); holds PHI.
     pub data: Vec<u8>,
+    /// The JSON form, if it was stored; holds PHI.
     pub data_json: Option<Value>,
+    /// Envelope facts stored with the event.
     pub context: EventContext,
+    /// When the event happened.
     pub event_time: Timestamp,
+    /// When the store committed it.
     pub recorded_at: Timestamp,
 }
 
@@ -307,13 +343,17 @@ pub struct StoredEvent {
 pub struct ParkedEvent {
     /// The relay (its checkpoint name) that parked it.
     pub relay: String,
+    /// The parked event's id.
     pub event_id: carebus_core::Uuid,
     /// Where the event is in the store-wide order.
     pub cursor: Cursor,
+    /// The parked event's type.
     pub event_type: String,
+    /// The topic the relay could not publish it to.
     pub topic: String,
     /// Why the transport refused it (names the topic and the failure, never event data).
     pub reason: String,
+    /// When the relay parked it.
     pub parked_at: Timestamp,
 }
 
@@ -426,14 +466,18 @@ impl fmt::Debug for StoredEvent {
 /// Where one appended (or already stored) event is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AppendedEvent {
+    /// The event's id.
     pub event_id: carebus_core::Uuid,
+    /// Its 1-based version in the stream.
     pub stream_version: u64,
+    /// Its place in the store-wide order.
     pub cursor: Cursor,
 }
 
 /// What an append did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppendResult {
+    /// The stream appended to.
     pub stream_id: String,
     /// Every event of the batch, in batch order, with its stored position (for ids that were
     /// already stored: where they were stored the first time).
@@ -447,15 +491,19 @@ pub struct AppendResult {
 /// A serialized aggregate state at a stream version.
 #[derive(Clone, PartialEq)]
 pub struct Snapshot {
+    /// The aggregate's stream.
     pub stream_id: String,
     /// Stream version the state includes.
     pub version: u64,
     /// Shape version of the state (the aggregate's `STATE_VERSION`).
     pub state_version: u32,
+    /// Aggregate type (`Patient`).
     pub aggregate_type: String,
+    /// Tenant of the aggregate.
     pub tenant_id: Option<String>,
     /// The state as serde_json wrote it (may hold PHI).
     pub data: Value,
+    /// When the snapshot was written.
     pub created_at: Timestamp,
 }
 

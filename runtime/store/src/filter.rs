@@ -6,15 +6,19 @@ use carebus_core::types::Timestamp;
 /// A conjunction of optional conditions; the default matches every event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct EventFilter {
+    /// Only this stream (`Patient-123`).
     pub stream_id: Option<String>,
+    /// Only events of this aggregate type (`Patient`).
     pub aggregate_type: Option<String>,
     /// Any of these event types (empty = every type).
     pub event_types: Vec<String>,
+    /// Only events of this tenant.
     pub tenant_id: Option<String>,
     /// `recorded_at >= from`.
     pub recorded_from: Option<Timestamp>,
     /// `recorded_at < until`.
     pub recorded_until: Option<Timestamp>,
+    /// Only events of this business flow.
     pub correlation_id: Option<String>,
 }
 
@@ -23,18 +27,22 @@ impl EventFilter {
     pub fn all() -> Self {
         EventFilter::default()
     }
+    /// Only events of the stream `stream_id`.
     pub fn stream(mut self, stream_id: impl Into<String>) -> Self {
         self.stream_id = Some(stream_id.into());
         self
     }
+    /// Only events of aggregates of this type.
     pub fn aggregate_type(mut self, aggregate_type: impl Into<String>) -> Self {
         self.aggregate_type = Some(aggregate_type.into());
         self
     }
+    /// Also match events of this type (call again for more types).
     pub fn event_type(mut self, event_type: impl Into<String>) -> Self {
         self.event_types.push(event_type.into());
         self
     }
+    /// Only events of this tenant.
     pub fn tenant(mut self, tenant_id: impl Into<String>) -> Self {
         self.tenant_id = Some(tenant_id.into());
         self
@@ -45,6 +53,7 @@ impl EventFilter {
         self.recorded_until = until;
         self
     }
+    /// Only events with this correlation id.
     pub fn correlation(mut self, correlation_id: impl Into<String>) -> Self {
         self.correlation_id = Some(correlation_id.into());
         self

@@ -35,6 +35,8 @@
 //! migration; add a new number. `xid8` does not survive `pg_dump`/restore: after a restore,
 //! delete every checkpoint and rebuild projections.
 
+#![warn(missing_docs)]
+
 mod aggregate;
 mod error;
 mod event;

@@ -82,14 +82,19 @@ impl<S: EventStore, T: Transport> OutboxRelay<S, T> {
         self.filter = filter;
         self
     }
+    /// Read at most `n` events per batch (default 100; at least 1); the checkpoint is saved after
+    /// each.
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
     }
+    /// How long to wait before reading again once caught up (default 50 ms).
     pub fn poll_interval(mut self, d: Duration) -> Self {
         self.poll = d;
         self
     }
+    /// Longest wait between retries of a failed send (default 2 s; the first wait is 50 ms, then
+    /// doubles).
     pub fn max_backoff(mut self, d: Duration) -> Self {
         self.max_backoff = d;
         self

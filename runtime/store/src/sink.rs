@@ -1,7 +1,8 @@
 //! The Kafka → store sink: records of one topic into the event store (the audit trail), each decoded to its typed event and stored in its aggregate's stream, idempotently by event id; a record it cannot store goes to the topic's dead-letter topic with the reason, and no offset is committed before its record is stored or dead-lettered.
 //!
-//! Every framing a consumer reads is stored (through [`wire::decode`]): Avro single-object,
-//! Confluent, Protobuf, JSON, and CloudEvents structured mode; a claim-checked record is stored
+//! Every framing a consumer reads is stored (through
+//! [`wire::decode`](carebus_core::wire::decode)): Avro single-object, Confluent, Protobuf,
+//! JSON, and CloudEvents structured mode; a claim-checked record is stored
 //! with its payload fetched from the claim-check store, not the reference. The stored payload
 //! is the event's binary form in its schema's format (Avro or Protobuf, the format column
 //! says which), so it decodes later with [`decode_stored`](crate::decode_stored) whatever
@@ -46,7 +47,10 @@ pub struct SinkStats {
 /// text, neither holding event data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unstorable {
+    /// Short machine-readable reason for the `carebus_dlq_reason` header
+    /// (`claim-check-failed`, `store-refused`, or the wire error's, e.g. `bad-envelope`).
     pub reason: &'static str,
+    /// The error's text for the `carebus_dlq_error` header.
     pub error: String,
 }
 

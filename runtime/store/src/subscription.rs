@@ -45,6 +45,7 @@ pub struct Progress {
     pub remaining: u64,
     /// `done` per second of this run.
     pub events_per_sec: f64,
+    /// Time since this run started.
     pub elapsed: Duration,
     /// The checkpoint after the last batch.
     pub cursor: Cursor,
@@ -79,10 +80,12 @@ impl<S: EventStore> CatchUp<S> {
         self.filter = filter;
         self
     }
+    /// Read and apply at most `n` events at a time (default 500; at least 1).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch = n.max(1);
         self
     }
+    /// How long to wait before reading again once caught up (default 100 ms).
     pub fn poll_interval(mut self, d: Duration) -> Self {
         self.poll = d;
         self
@@ -218,6 +221,7 @@ where
     S: EventStore,
     H: FnMut(&StoredEvent) -> Result<(), StoreError> + Send,
 {
+    /// A sink named `name` (its checkpoint key in `store`) calling `handler` for each event.
     pub fn new(store: S, name: impl Into<String>, handler: H) -> Self {
         HandlerSink {
             store,
@@ -260,6 +264,7 @@ pub struct TransportSink<S, T> {
 }
 
 impl<S: EventStore, T: Transport> TransportSink<S, T> {
+    /// A sink named `name` (its checkpoint key in `store`) sending each event through `transport`.
     pub fn new(store: S, name: impl Into<String>, transport: std::sync::Arc<T>) -> Self {
         TransportSink {
             store,

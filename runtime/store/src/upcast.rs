@@ -201,12 +201,19 @@ pub fn decode_stored<E: TopicEvents>(
 /// A typed event read from the store, with where and when it was stored.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Recorded<E> {
+    /// The event, upcast to the newest version the upcasters reach.
     pub event: E,
+    /// The event's id.
     pub event_id: carebus_core::Uuid,
+    /// The stream it belongs to.
     pub stream_id: String,
+    /// Its 1-based version in that stream.
     pub stream_version: u64,
+    /// Its place in the store-wide order.
     pub cursor: Cursor,
+    /// The envelope facts stored with it.
     pub context: EventContext,
+    /// When the store committed it.
     pub recorded_at: Timestamp,
 }
 

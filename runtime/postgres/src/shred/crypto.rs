@@ -13,14 +13,20 @@ const NONCE_LEN: usize = 12;
 /// Why a key or ciphertext could not be used. Never holds key material or plaintext.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CryptoError {
+    /// The master key text is not standard base64 of 32 bytes; says which.
     #[error(
         "the master key must be 32 bytes in standard base64 (e.g. `openssl rand -base64 32`); {0}"
     )]
     BadMasterKey(&'static str),
+    /// `CAREBUS_MASTER_KEY` is not set.
     #[error("{MASTER_KEY_VAR} is not set; set it to 32 random bytes in base64")]
     MissingMasterKey,
+    /// A sealed value did not open: wrong key, wrong subject or event, or altered bytes.
     #[error("a sealed value could not be opened: wrong key or altered ciphertext ({what})")]
-    Open { what: &'static str },
+    Open {
+        /// What was being opened (`"PHI value"`, `"wrapped data key"`).
+        what: &'static str,
+    },
 }
 
 /// The key that wraps every subject's data key. Debug never shows it.
@@ -34,6 +40,7 @@ impl std::fmt::Debug for MasterKey {
 }
 
 impl MasterKey {
+    /// From 32 raw bytes.
     pub fn from_bytes(bytes: [u8; 32]) -> MasterKey {
         MasterKey(bytes.into())
     }
@@ -82,6 +89,7 @@ impl std::fmt::Debug for DataKey {
 }
 
 impl DataKey {
+    /// A new random data key.
     pub fn generate() -> DataKey {
         DataKey(Aes256Gcm::generate_key(OsRng))
     }

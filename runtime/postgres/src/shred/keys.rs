@@ -8,6 +8,7 @@ use sqlx::PgPool;
 /// A subject's key as the table holds it.
 #[derive(Clone, Debug)]
 pub enum KeyState {
+    /// The subject's data key, unwrapped: its PHI can be sealed and opened.
     Active(DataKey),
     /// Erased: the key was destroyed; the subject's PHI can no longer be read.
     Destroyed,
@@ -23,6 +24,7 @@ pub struct SubjectKeys {
 }
 
 impl SubjectKeys {
+    /// Keys in `pool`'s `subject_keys` table, wrapped with `master`.
     pub fn new(pool: PgPool, master: MasterKey) -> Self {
         SubjectKeys { pool, master }
     }
