@@ -26,28 +26,26 @@ struct SpecTokens<'t> {
 impl SpecTokens<'_> {
     fn tokens(&self) -> TokenStream {
         let some = |t: TokenStream| quote!(::core::option::Option::Some(#t));
-        let none = quote!(::core::option::Option::None);
+        let none = || quote!(::core::option::Option::None);
         let name = self.name;
-        let doc = self.doc.map_or(none.clone(), |d| some(quote!(#d)));
+        let doc = self.doc.map_or_else(none, |d| some(quote!(#d)));
         // The loader checked both are positive; Kafka's admin API counts in i32.
         let partitions = i32::try_from(self.partitions).unwrap_or(i32::MAX);
         let rf = i32::from(self.replication_factor);
-        let retention = self
-            .retention_ms
-            .map_or(none.clone(), |ms| some(quote!(#ms)));
+        let retention = self.retention_ms.map_or_else(none, |ms| some(quote!(#ms)));
         let cleanup = if self.compacted {
             quote!(::carebus_core::CleanupPolicy::Compact)
         } else {
             quote!(::carebus_core::CleanupPolicy::Delete)
         };
-        let min_isr = self.min_insync_replicas.map_or(none.clone(), |n| {
+        let min_isr = self.min_insync_replicas.map_or_else(none, |n| {
             let n = i32::from(n);
             some(quote!(#n))
         });
         let key = self.key;
         let events = self.events.iter();
         let configs = self.configs.iter().map(|(k, v)| quote!((#k, #v)));
-        let derived_from = self.derived_from.map_or(none, |t| some(quote!(#t)));
+        let derived_from = self.derived_from.map_or_else(none, |t| some(quote!(#t)));
         quote! {
             ::carebus_core::TopicSpec {
                 name: #name,
