@@ -87,6 +87,9 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 background.threads=4
 log.retention.hours=24
+# Topics exist only when declared (carebus-topics apply, or a test creating its own): a missing
+# declaration fails instead of creating a topic with broker defaults.
+auto.create.topics.enable=false
 EOF
 }
 

@@ -464,3 +464,34 @@ async fn dropping_the_transport_delivers_what_is_still_queued() {
     assert_eq!(got.len(), 100, "records queued at drop were lost");
     reader.close().await.unwrap();
 }
+
+/// The test brokers run with `auto.create.topics.enable=false`, as production should: a record
+/// for a topic nobody declared fails (it is not silently given a topic with broker defaults).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_for_an_undeclared_topic_fails_and_creates_no_topic() {
+    let bootstrap = kafka_bootstrap();
+    let mut config = carebus::kafka::KafkaConfig::new(&bootstrap);
+    config.delivery_timeout = Duration::from_secs(5);
+    let kafka = carebus::kafka::KafkaTransport::new(config).unwrap();
+    let topic = unique_name("undeclared");
+    let error = kafka
+        .send(Record::new(&topic, "k", b"v".to_vec()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            TransportErrorKind::UnknownTopic { .. } | TransportErrorKind::Timeout
+        ),
+        "{error}"
+    );
+    let admin = carebus::kafka::TopicAdmin::connect(&bootstrap, &Default::default()).unwrap();
+    let seen = admin
+        .observe(&[carebus::TopicSpec::new(&topic, 1, 1)])
+        .await
+        .unwrap();
+    assert!(
+        !seen.topics.contains_key(&topic),
+        "the broker created {topic}"
+    );
+}
