@@ -342,8 +342,9 @@ struct Run<T: Transport, H: TopicHandler> {
 impl<T: Transport, H: TopicHandler> Run<T, H> {
     async fn main_loop(&mut self, mut shutdown: Shutdown) -> Result<(), ConsumerError> {
         let cfg = self.processor.config.clone();
-        let mut commit_tick = tokio::time::interval(cfg.commit_interval);
-        let mut paused_tick = tokio::time::interval(cfg.poll_timeout);
+        let mut commit_tick =
+            tokio::time::interval(cfg.commit_interval.max(Duration::from_millis(1)));
+        let mut paused_tick = tokio::time::interval(cfg.poll_timeout.max(Duration::from_millis(1)));
         paused_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut done = Vec::with_capacity(POLL_BURST);
         loop {

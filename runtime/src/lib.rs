@@ -46,7 +46,9 @@ pub use config::{ConfigError, Settings};
 pub use consumer::{Consumer, ConsumerConfig, ProcessingMode, Shutdown, UnknownEvents};
 pub use error::{DecodeError, ValidationError};
 pub use event::{AvroCodec, DomainEvent, JsonCodec, PayloadFormat};
-pub use handler::{ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult};
+pub use handler::{
+    ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult, HandlerResultExt,
+};
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use publisher::{Publisher, PublisherConfig};
 pub use service::{RunningService, Service, ServiceError, ServiceReport};

@@ -5,7 +5,7 @@
 //! | name | kind | labels |
 //! |---|---|---|
 //! | `carebus_published_total` | counter | topic |
-//! | `carebus_publish_errors_total` | counter | reason (`invalid`, `queued`, `dead_lettered`, `error`, `transaction`) |
+//! | `carebus_publish_errors_total` | counter | reason (`invalid`, `dead_lettered`, `error`, `transaction`) |
 //! | `carebus_publish_retries_total` | counter | |
 //! | `carebus_publish_duration_seconds` | histogram | topic |
 //! | `carebus_outbox_queued_total`, `carebus_outbox_pending` | counter, gauge | |

@@ -185,8 +185,15 @@ impl<T: Transport> Publisher<T> {
         envelope.check()?;
         let mut record = crate::wire::encode(envelope, event, &cfg.framing)?;
         for (name, value) in options.headers {
-            // The envelope's own headers cannot be overridden.
-            if !name.starts_with("ce_") && name != "content-type" {
+            // The envelope's own headers and carebus's bookkeeping headers (claim check, dead
+            // letters, retries) cannot be set by a caller; the reply topic of a request can.
+            let reserved = name.starts_with("ce_")
+                || name == headers::CONTENT_TYPE
+                || name == headers::TRACEPARENT
+                || (name.starts_with(crate::envelope::CAREBUS_PREFIX) && name != REPLY_TO_HEADER);
+            if reserved {
+                tracing::debug!(header = %name, "a reserved header in PublishOptions was ignored");
+            } else {
                 record.headers.push((name.into(), value.into_bytes()));
             }
         }
@@ -315,7 +322,9 @@ impl<T: Transport> Publisher<T> {
     /// Metrics of a send that started at `started` and ended with `result`.
     fn count(&self, result: &Result<Delivery, PublishError>, started: quanta::Instant) {
         let outcome = match result {
-            Ok(Delivery::Queued { .. }) => "queued",
+            // Counted as published when the outbox delivers it (carebus_outbox_queued_total
+            // counts it now).
+            Ok(Delivery::Queued { .. }) => return,
             Ok(_) => "ok",
             Err(PublishError::DeadLettered { .. }) => "dead_lettered",
             Err(_) => "error",

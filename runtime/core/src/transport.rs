@@ -191,6 +191,24 @@ impl std::fmt::Debug for Record {
     }
 }
 
+impl std::fmt::Debug for RecordView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, Redacted<'_>)> = self
+            .headers
+            .iter()
+            .map(|(name, value)| (*name, Redacted(value)))
+            .collect();
+        f.debug_struct("RecordView")
+            .field("topic", &self.topic)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("key", &self.key.map(Redacted))
+            .field("value", &Redacted(self.value))
+            .field("headers", &headers)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for ReceivedRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReceivedRecord")
@@ -234,7 +252,8 @@ impl ReceivedRecord {
 
 /// A received record borrowed from the transport (for Kafka: from librdkafka's message),
 /// read without copying; [`RecordView::to_received`] copies it when it must outlive the poll.
-#[derive(Clone, Copy, Debug)]
+/// Its `Debug` shows no key, value or header value ([`Redacted`]).
+#[derive(Clone, Copy)]
 pub struct RecordView<'a> {
     /// Topic the record was read from.
     pub topic: &'a str,
@@ -814,7 +833,21 @@ mod tests {
             headers: record.headers.clone(),
             timestamp_ms: 0,
         };
-        for printed in [format!("{record:?}"), format!("{received:?}")] {
+        let headers: Vec<(&str, &[u8])> = vec![("ce_subject", b"patient-1")];
+        let view = RecordView {
+            topic: &record.topic,
+            partition: 0,
+            offset: 7,
+            key: record.key.as_deref(),
+            value: &record.value,
+            headers: &headers,
+            timestamp_ms: 0,
+        };
+        for printed in [
+            format!("{record:?}"),
+            format!("{received:?}"),
+            format!("{view:?}"),
+        ] {
             assert!(!printed.contains("patient-1"), "{printed}");
             assert!(!printed.contains("74, 97, 110, 101"), "{printed}"); // "Jane"
             assert!(printed.contains("healthcare.patients.events"), "{printed}");

@@ -134,6 +134,15 @@ impl ConsumerConfig {
     }
 }
 
+/// A duration that must not be zero (the consumer ticks at it).
+fn positive_millis(key: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = millis(key, value)?;
+    if d.is_zero() {
+        return Err(ConfigError::value(key, "at least 1 millisecond"));
+    }
+    Ok(d)
+}
+
 /// `[consumer]` in files; `CAREBUS_CONSUMER_<KEY>` in the environment.
 impl Settings for ConsumerConfig {
     const SECTION: &'static str = "consumer";
@@ -174,8 +183,8 @@ impl Settings for ConsumerConfig {
                     _ => return Err(ConfigError::value(key, "skip or dead-letter")),
                 }
             }
-            "commit_interval_ms" => self.commit_interval = millis(key, value)?,
-            "poll_timeout_ms" => self.poll_timeout = millis(key, value)?,
+            "commit_interval_ms" => self.commit_interval = positive_millis(key, value)?,
+            "poll_timeout_ms" => self.poll_timeout = positive_millis(key, value)?,
             "shutdown_deadline_ms" => self.shutdown_deadline = millis(key, value)?,
             "max_buffered" => self.max_buffered = parse(key, value, "a whole number")?,
             "polling_thread" => self.polling_thread = parse(key, value, "true or false")?,
@@ -250,6 +259,10 @@ properties = 3"
         assert!(!c.polling_thread);
         assert_eq!(c.properties["fetch.min.bytes"], "1024");
         assert!(c.apply_toml("[consumer]\nmode = \"fast\"").is_err());
+        assert!(
+            c.apply_toml("[consumer]\ncommit_interval_ms = 0").is_err(),
+            "a zero interval would make the consumer's ticker panic"
+        );
         assert!(c.apply_toml("[consumer]\ngroupid = \"x\"").is_err());
     }
 }

@@ -18,9 +18,18 @@ pub enum BreakerState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen { probing: bool },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// One probe is let through; `probe_since` is when. A probe whose caller gave up (its
+    /// future dropped: a timeout, a cancelled request) never reports back, so after `open_for`
+    /// without an answer the next call is let through as a new probe.
+    HalfOpen {
+        probe_since: Instant,
+    },
 }
 
 /// A circuit breaker shared by every send of one publisher.
@@ -66,19 +75,21 @@ impl Breaker {
         match *inner {
             Inner::Closed { .. } => true,
             Inner::Open { until } => {
-                if Instant::now() >= until {
-                    *inner = Inner::HalfOpen { probing: true };
+                let now = Instant::now();
+                if now >= until {
+                    *inner = Inner::HalfOpen { probe_since: now };
                     true
                 } else {
                     false
                 }
             }
-            Inner::HalfOpen { probing } => {
-                if probing {
-                    false
-                } else {
-                    *inner = Inner::HalfOpen { probing: true };
+            Inner::HalfOpen { probe_since } => {
+                let now = Instant::now();
+                if now.duration_since(probe_since) >= self.config.open_for {
+                    *inner = Inner::HalfOpen { probe_since: now };
                     true
+                } else {
+                    false
                 }
             }
         }
@@ -157,5 +168,24 @@ mod tests {
         b.on_success();
         assert_eq!(b.state(), BreakerState::Closed);
         assert!(b.allow());
+    }
+
+    #[test]
+    fn a_probe_that_never_reports_back_does_not_keep_the_circuit_half_open() {
+        let b = Breaker::new(BreakerConfig {
+            failure_threshold: 1,
+            open_for: Duration::from_millis(20),
+        });
+        b.on_failure();
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(
+            b.allow(),
+            "the probe, whose caller then drops it unanswered"
+        );
+        assert!(!b.allow());
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(b.allow(), "a new probe after open_for without an answer");
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 }

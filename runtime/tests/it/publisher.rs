@@ -721,3 +721,36 @@ fn configuration_comes_from_toml_then_environment_and_passes_properties_through(
         .unwrap_err();
     assert!(err.to_string().contains("CAREBUS_RETRY_ATTEMPTS"), "{err}");
 }
+
+#[tokio::test]
+async fn callers_cannot_set_the_envelope_or_bookkeeping_headers() {
+    let bus = Bus::default();
+    let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
+    let options = PublishOptions {
+        headers: vec![
+            ("x-request".into(), "r-1".into()),
+            ("ce_type".into(), "Forged".into()),
+            ("traceparent".into(), "00-bogus".into()),
+            (
+                carebus::claim_check::CLAIM_CHECK_HEADER.into(),
+                "blob".into(),
+            ),
+            (carebus::dead_letter::REASON.into(), "forged".into()),
+        ],
+        ..PublishOptions::default()
+    };
+    let record = publisher
+        .prepare(&PatientDischarged::new("p-1", 1), options)
+        .unwrap();
+    let named = |n: &str| record.headers.iter().filter(|(h, _)| h == n).count();
+    assert_eq!(header_str(&record.headers, "x-request"), Some("r-1"));
+    assert_eq!(
+        header_str(&record.headers, "ce_type"),
+        Some("PatientDischarged")
+    );
+    assert_eq!(named("ce_type"), 1);
+    assert_eq!(named("traceparent"), 1);
+    assert_ne!(header_str(&record.headers, "traceparent"), Some("00-bogus"));
+    assert_eq!(named(carebus::claim_check::CLAIM_CHECK_HEADER), 0);
+    assert_eq!(named(carebus::dead_letter::REASON), 0);
+}
