@@ -171,6 +171,21 @@ postgres_down() {
   fi
 }
 
+# Stops the server in immediate mode (every backend killed, no shutdown checkpoint: what a crash
+# or a lost host looks like to clients; recovery replays the WAL) and starts it again.
+postgres_crash_restart() {
+  [[ -z "${CAREBUS_DATABASE_URL:-}" ]] || die "CAREBUS_DATABASE_URL is set: refusing to crash an external PostgreSQL"
+  PG_BIN="$(find_pg_bin_dir)"
+  [[ -n "$PG_BIN" && -f "$PG_HOME/data/PG_VERSION" ]] || die "postgres is not set up; run scripts/services up postgres"
+  pg_home
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w -t 60 stop >/dev/null ||
+    die "PostgreSQL did not stop; see $(rel "$PG_LOG")"
+  say "postgres stopped in immediate mode"
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -w -t "$READY_TIMEOUT" start >/dev/null </dev/null ||
+    die "PostgreSQL did not start again within ${READY_TIMEOUT}s; see $(rel "$PG_LOG")"
+  say "postgres running again"
+}
+
 postgres_status() {
   if [[ -n "${CAREBUS_DATABASE_URL:-}" ]]; then
     printf '%-9s external (CAREBUS_DATABASE_URL)\n' postgres

@@ -24,22 +24,37 @@ pub(crate) enum Outcome {
     Raced,
 }
 
-/// Append in a new transaction, retrying a lost id race.
+/// Append in a new transaction, retrying a lost id race, and retrying for up to `unknown_for`
+/// when the connection broke (the database restarted, the network dropped) — also when it broke
+/// during COMMIT, whose outcome is then unknown: the retry carries the same event ids, so it
+/// either appends the batch or finds it already appended (reported as duplicates of the
+/// caller's own append). The caller sees one clear result.
 pub(crate) async fn append(
     pool: &PgPool,
     stream: &str,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
     inline: &[Arc<dyn Projection>],
+    unknown_for: std::time::Duration,
 ) -> Result<AppendResult, StoreError> {
-    for _ in 0..RACE_RETRIES {
-        let mut tx = pool.begin().await.map_err(backend("append"))?;
-        match append_tx(&mut tx, stream, expected, &events, inline).await? {
-            Outcome::Done(result) => {
-                tx.commit().await.map_err(backend("append commit"))?;
-                return Ok(result);
+    let started = std::time::Instant::now();
+    let mut backoff = std::time::Duration::from_millis(50);
+    let mut races = 0;
+    loop {
+        match attempt(pool, stream, expected, &events, inline).await {
+            Ok(Some(result)) => return Ok(result),
+            Ok(None) => {
+                races += 1;
+                if races >= RACE_RETRIES {
+                    break;
+                }
             }
-            Outcome::Raced => tx.rollback().await.map_err(backend("append rollback"))?,
+            Err(e) if connection_lost(&e) && started.elapsed() < unknown_for => {
+                tracing::warn!(%stream, error = %e, "append: the connection broke; retrying with the same event ids");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
         }
     }
     Err(StoreError::Backend {
@@ -50,6 +65,48 @@ pub(crate) async fn append(
         retriable: true,
         source: None,
     })
+}
+
+/// One transaction: the result, `None` after a lost id race (rolled back), or the error.
+async fn attempt(
+    pool: &PgPool,
+    stream: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    inline: &[Arc<dyn Projection>],
+) -> Result<Option<AppendResult>, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend("append"))?;
+    match append_tx(&mut tx, stream, expected, events, inline).await? {
+        Outcome::Done(result) => {
+            tx.commit().await.map_err(backend("append commit"))?;
+            Ok(Some(result))
+        }
+        Outcome::Raced => {
+            tx.rollback().await.map_err(backend("append rollback"))?;
+            Ok(None)
+        }
+    }
+}
+
+/// Whether the error is the connection (or the server behind it) going away, rather than the
+/// database refusing the statement: then the transaction's outcome may be unknown.
+fn connection_lost(e: &StoreError) -> bool {
+    let StoreError::Backend {
+        source: Some(source),
+        ..
+    } = e
+    else {
+        return false;
+    };
+    match source.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::PoolTimedOut) => true,
+        Some(sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed) => false,
+        Some(sqlx::Error::Database(db)) => db
+            .code()
+            // 57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now, 08* connection
+            .is_some_and(|c| matches!(&*c, "57P01" | "57P02" | "57P03") || c.starts_with("08")),
+        _ => false,
+    }
 }
 
 fn check_batch(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {

@@ -44,6 +44,32 @@ pub struct PgEventStore {
     pool: PgPool,
     inline: Arc<Vec<Arc<dyn Projection>>>,
     json_on_read: bool,
+    /// How long an append whose connection broke (its commit's outcome unknown) is retried.
+    commit_retry: std::time::Duration,
+}
+
+/// How a [`PgEventStore`] connects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PgStoreOptions {
+    /// The schema every connection's `search_path` is set to (created if missing); `None`
+    /// for the role's default.
+    pub schema: Option<String>,
+    /// Connections in the pool (default 10).
+    pub max_connections: u32,
+    /// How long an operation waits for a connection before it fails with a retriable
+    /// [`StoreError::Backend`] (default 5 s): during a database outage calls fail fast instead
+    /// of queueing for ever. An append whose commit's outcome is unknown is retried for as long.
+    pub acquire_timeout: std::time::Duration,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        PgStoreOptions {
+            schema: None,
+            max_connections: 10,
+            acquire_timeout: std::time::Duration::from_secs(5),
+        }
+    }
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -61,12 +87,13 @@ impl PgEventStore {
             pool,
             inline: Arc::new(Vec::new()),
             json_on_read: true,
+            commit_retry: PgStoreOptions::default().acquire_timeout,
         }
     }
 
     /// Connect to `url` (`postgres://user:password@host:port/db`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        Self::connect_in_schema(url, None, 10).await
+        Self::connect_with(url, &PgStoreOptions::default()).await
     }
 
     /// Connect with every connection's `search_path` set to `schema` (created if missing), so
@@ -77,6 +104,17 @@ impl PgEventStore {
         schema: Option<&str>,
         max_connections: u32,
     ) -> Result<Self, StoreError> {
+        let options = PgStoreOptions {
+            schema: schema.map(str::to_owned),
+            max_connections,
+            ..PgStoreOptions::default()
+        };
+        Self::connect_with(url, &options).await
+    }
+
+    /// Connect with `options` (schema, pool size, how long to wait for a connection).
+    pub async fn connect_with(url: &str, store: &PgStoreOptions) -> Result<Self, StoreError> {
+        let schema = store.schema.as_deref();
         let mut options = PgConnectOptions::from_str(url).map_err(|e| StoreError::Backend {
             operation: "connect",
             message: format!("the database URL is not valid ({e}); expected postgres://user:password@host:port/database"),
@@ -97,11 +135,14 @@ impl PgEventStore {
             options = options.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
-            .max_connections(max_connections.max(1))
+            .max_connections(store.max_connections.max(1))
+            .acquire_timeout(store.acquire_timeout)
             .connect_with(options)
             .await
             .map_err(backend("connect"))?;
-        Ok(Self::new(pool))
+        let mut connected = Self::new(pool);
+        connected.commit_retry = store.acquire_timeout;
+        Ok(connected)
     }
 
     /// Apply the migrations not applied yet.
@@ -263,7 +304,15 @@ impl EventStore for PgEventStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        append::append(&self.pool, stream, expected, events, &self.inline).await
+        append::append(
+            &self.pool,
+            stream,
+            expected,
+            events,
+            &self.inline,
+            self.commit_retry,
+        )
+        .await
     }
 
     async fn read_stream(

@@ -1,4 +1,4 @@
-//! End-to-end tests that stop a Kafka broker on purpose (the single broker under a publishing service and under the outbox relay, a cluster node mid-stream): a binary of their own, run after or before the `it` binary, never beside its tests.
+//! End-to-end tests that stop a Kafka broker on purpose (the single broker under a publishing service and under the outbox relay, a cluster node mid-stream), or crash the database under appenders: a binary of their own, run after or before the `it` binary, never beside its tests.
 
 #[path = "../it/kafka_support/mod.rs"]
 mod kafka_support;
@@ -9,6 +9,7 @@ mod store_common;
 mod kafka_cluster;
 mod kafka_outage;
 mod store_bridges;
+mod store_faults;
 
 /// One disruptive test at a time: each stops a broker the others use. Hold the guard for the
 /// whole test.

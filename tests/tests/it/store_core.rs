@@ -679,3 +679,49 @@ async fn safe_cursor_orders_by_transaction_id_numerically_then_position() {
     assert_eq!(after_nine.len(), 1);
     assert_eq!(after_nine[0].tx_id, 10);
 }
+
+/// With every connection taken (as in a database outage, when none can be opened), an append
+/// fails after the configured acquire timeout with a retriable error instead of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_with_no_connection_to_be_had_fails_fast_and_retriably() {
+    let migrated = fresh_store("acquire").await;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(migrated.pool())
+        .await
+        .unwrap();
+    let store = PgEventStore::connect_with(
+        &carebus_tests::database_url(),
+        &carebus::postgres::PgStoreOptions {
+            schema: Some(schema),
+            max_connections: 1,
+            acquire_timeout: Duration::from_millis(300),
+        },
+    )
+    .await
+    .unwrap();
+    let held = store.pool().acquire().await.unwrap();
+    let started = std::time::Instant::now();
+    let error = store
+        .append(
+            "Patient-acquire",
+            ExpectedVersion::Any,
+            vec![NewEvent::from_event(&created("acquire"), &context()).unwrap()],
+        )
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(error.is_retriable(), "{error}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "failed after {waited:?}, not the acquire timeout"
+    );
+    drop(held);
+    store
+        .append(
+            "Patient-acquire",
+            ExpectedVersion::Any,
+            vec![NewEvent::from_event(&created("acquire"), &context()).unwrap()],
+        )
+        .await
+        .expect("appends again once a connection is free");
+}
