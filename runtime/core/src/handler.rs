@@ -350,24 +350,6 @@ impl From<crate::error::ValidationError> for HandlerError {
     }
 }
 
-/// Publishing from a handler: retriable when the transport may come back, else permanent.
-/// (A publish queued in the outbox is `Ok`, not an error.)
-impl From<crate::publish::PublishError> for HandlerError {
-    fn from(e: crate::publish::PublishError) -> Self {
-        use crate::publish::PublishError as P;
-        let kind = match &e {
-            P::Transport { source, .. } if source.is_retriable() => HandlerErrorKind::Retriable,
-            P::CircuitOpen { .. }
-            | P::ReplyTimeout { .. }
-            | P::Flush(_)
-            | P::Storage { .. }
-            | P::Aborted { .. } => HandlerErrorKind::Retriable,
-            _ => HandlerErrorKind::Permanent,
-        };
-        HandlerError::from_error(kind, e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,3 +236,23 @@ pub trait Publish: Send + Sync {
         options: PublishOptions,
     ) -> impl Future<Output = Result<Delivery, PublishError>> + Send;
 }
+
+/// Publishing from a handler: retriable when the transport may come back, else permanent.
+/// (A publish queued in the outbox is `Ok`, not an error.)
+impl From<PublishError> for crate::handler::HandlerError {
+    fn from(e: PublishError) -> Self {
+        use PublishError as P;
+        let kind = match &e {
+            P::Transport { source, .. } if source.is_retriable() => {
+                crate::handler::HandlerErrorKind::Retriable
+            }
+            P::CircuitOpen { .. }
+            | P::ReplyTimeout { .. }
+            | P::Flush(_)
+            | P::Storage { .. }
+            | P::Aborted { .. } => crate::handler::HandlerErrorKind::Retriable,
+            _ => crate::handler::HandlerErrorKind::Permanent,
+        };
+        crate::handler::HandlerError::from_error(kind, e)
+    }
+}
