@@ -50,7 +50,7 @@ pub use handler::{
     ContextFields, HandlerContext, HandlerError, HandlerErrorKind, HandlerResult, HandlerResultExt,
 };
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
-pub use publisher::{Publisher, PublisherConfig};
+pub use publisher::{Prepared, Publisher, PublisherConfig};
 pub use service::{RunningService, Service, ServiceError, ServiceReport};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};

@@ -190,7 +190,8 @@ impl Publish for RecordingPublisher {
         event: E,
         options: PublishOptions,
     ) -> impl Future<Output = Result<Delivery, PublishError>> + Send {
-        let result = self.shaper.prepare(&event, options).and_then(|record| {
+        let result = self.shaper.prepare(&event, options).and_then(|prepared| {
+            let record = prepared.into_record();
             // The shaper frames in binary mode, so the headers hold the whole envelope.
             let envelope = Envelope::from_headers(&record.headers)
                 .map_err(|e| PublishError::Encode(e.into()))?;

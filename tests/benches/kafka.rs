@@ -79,7 +79,7 @@ async fn publish_typed(publisher: &Publisher<KafkaTransport>, topic: &str, n: us
             let record = publisher.prepare(&e, PublishOptions::default())?;
             let record = Record {
                 topic: topic.to_string(),
-                ..record
+                ..record.into_record()
             };
             publisher.send_prepared(record).await
         }),
@@ -184,7 +184,7 @@ async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Dura
             .unwrap();
         let record = Record {
             topic: topic.to_string(),
-            ..record
+            ..record.into_record()
         };
         publisher.send_prepared(record).await.unwrap();
     }
@@ -202,7 +202,10 @@ async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Dura
             let record = publisher
                 .prepare(&bench_event(i), PublishOptions::default())
                 .unwrap();
-            let record = Record { topic, ..record };
+            let record = Record {
+                topic,
+                ..record.into_record()
+            };
             publisher.send_prepared(record).await.unwrap();
             samples.lock().unwrap().push(scheduled.elapsed());
         });
@@ -248,7 +251,7 @@ async fn latency_with_consumer(
             .unwrap();
         let record = Record {
             topic: topic.to_string(),
-            ..record
+            ..record.into_record()
         };
         publisher.send_prepared(record).await.unwrap();
         assert_eq!(wait_for(1).await.len(), 1, "the lag consumer never started");
@@ -418,6 +421,7 @@ async fn main() {
             publisher
                 .prepare(&bench_event(i), PublishOptions::default())
                 .unwrap()
+                .into_record()
         })
         .collect();
     let avg = records.iter().map(Record::size).sum::<usize>() / n.max(1);

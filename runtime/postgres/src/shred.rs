@@ -17,11 +17,15 @@
 //! Reads through the decorator decrypt. After [`ShreddingStore::erase`] the subject's key is
 //! gone: its events still read, with `data` replaced by [`ERASED_DATA`] and every PHI path of
 //! `data_json` set to `"[erased]"`; [`decode_erasable`] turns that into [`Erasable::Erased`].
-//! Erasure also deletes the snapshots of the subject's streams (snapshots hold plaintext state).
+//! Snapshots of a stream holding sealed events are sealed whole with the same subject's key
+//! (`{"$sealed": …}`); erasure also deletes them, and an erased subject's sealed snapshot reads
+//! as absent. Claim-checked blobs are sealed per subject too ([`SealedClaimCheck`]).
 
+mod claim_check;
 mod crypto;
 mod keys;
 
+pub use claim_check::{SealedBlobError, SealedClaimCheck};
 pub use crypto::{CryptoError, DataKey, MASTER_KEY_VAR, MasterKey};
 pub use keys::{KeyState, SubjectKeys};
 
@@ -44,6 +48,8 @@ use std::sync::Arc;
 pub const MAGIC: &[u8; 8] = b"\0cbshr1\0";
 /// The `data` of an event whose subject was erased.
 pub const ERASED_DATA: &[u8] = b"\0cbshr1:erased";
+/// The key of a sealed snapshot's data: `{"$sealed": base64(...)}`.
+pub const SEALED_SNAPSHOT: &str = "$sealed";
 /// What an erased PHI path shows in the JSON form.
 pub const ERASED: &str = "[erased]";
 
@@ -64,14 +70,14 @@ impl std::fmt::Debug for PhiPolicy {
     }
 }
 
-/// `patientId` of the JSON form, else the aggregate id of a `Patient` event.
+/// `patientId` of the JSON form, else the aggregate id of a `Patient` event (the rule of
+/// [`carebus_core::claim_check::patient_subject`], which claim-checked blobs follow too).
 pub fn default_subject(e: &NewEvent) -> Option<String> {
-    e.data_json
-        .as_ref()
-        .and_then(|j| j.get("patientId"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| (e.aggregate_type == "Patient").then(|| e.aggregate_id.clone()))
+    carebus_core::claim_check::patient_subject(
+        &e.aggregate_type,
+        &e.aggregate_id,
+        e.data_json.as_ref(),
+    )
 }
 
 impl PhiPolicy {
@@ -204,13 +210,23 @@ impl<S: EventStore> ShreddingStore<S> {
         &self.keys
     }
 
+    /// A claim-check store over `inner` whose blobs are sealed with this store's subject keys,
+    /// so [`ShreddingStore::erase`] reaches them too.
+    pub fn seal_claim_checks<C: carebus_core::claim_check::ClaimCheckStore>(
+        &self,
+        inner: C,
+    ) -> SealedClaimCheck<C> {
+        SealedClaimCheck::new(inner, self.keys.clone(), self.policy.clone())
+    }
+
     /// Erase a subject: destroy its data key and delete the snapshots of the streams holding
-    /// its events. Returns whether a live key was destroyed.
+    /// its events (compaction's archive included). Returns whether a live key was destroyed.
     pub async fn erase(&self, subject: &str) -> Result<bool, StoreError> {
         let destroyed = self.keys.destroy(subject).await?;
         let prefix = header(subject);
         sqlx::query(
-            "DELETE FROM snapshots WHERE stream_id IN (SELECT DISTINCT stream_id FROM events \
+            "DELETE FROM snapshots WHERE stream_id IN (SELECT stream_id FROM events \
+             WHERE substring(data FROM 1 FOR $2) = $1 UNION SELECT stream_id FROM events_archive \
              WHERE substring(data FROM 1 FOR $2) = $1)",
         )
         .bind(&prefix)
@@ -219,6 +235,83 @@ impl<S: EventStore> ShreddingStore<S> {
         .await
         .map_err(backend("erase subject snapshots"))?;
         Ok(destroyed)
+    }
+
+    /// The subject whose sealed events the stream holds, if any (compaction's archive too).
+    async fn stream_subject(&self, stream: &str) -> Result<Option<String>, StoreError> {
+        let data: Option<Vec<u8>> = sqlx::query_scalar(
+            "(SELECT data FROM events WHERE stream_id = $1 AND substring(data FROM 1 FOR $3) = $2 \
+              LIMIT 1) UNION ALL (SELECT data FROM events_archive WHERE stream_id = $1 \
+              AND substring(data FROM 1 FOR $3) = $2 LIMIT 1) LIMIT 1",
+        )
+        .bind(stream)
+        .bind(MAGIC.as_slice())
+        .bind(MAGIC.len() as i32)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend("find the stream's subject"))?;
+        Ok(data.and_then(|d| parse_sealed(&d).map(|(subject, _)| subject.to_owned())))
+    }
+
+    /// A snapshot of a stream with sealed events is sealed whole with the same subject's key
+    /// (aggregate state holds PHI): its data becomes `{"$sealed": base64(header || sealed)}`.
+    /// An erased subject's stream gets no new snapshot.
+    async fn seal_snapshot(&self, mut snapshot: Snapshot) -> Result<Snapshot, StoreError> {
+        let Some(subject) = self.stream_subject(&snapshot.stream_id).await? else {
+            return Ok(snapshot);
+        };
+        let KeyState::Active(key) = self.keys.get(&subject).await? else {
+            return Err(StoreError::InvalidAppend {
+                stream: snapshot.stream_id,
+                reason: "the stream's subject was erased (crypto-shredding): no snapshot is kept"
+                    .into(),
+            });
+        };
+        let plain = serde_json::to_vec(&snapshot.data).map_err(|e| StoreError::Backend {
+            operation: "seal snapshot",
+            message: e.to_string(),
+            retriable: false,
+            source: None,
+        })?;
+        let mut sealed = header(&subject);
+        sealed.extend_from_slice(&key.seal(snapshot.stream_id.as_bytes(), &plain));
+        snapshot.data = serde_json::json!({ SEALED_SNAPSHOT: STANDARD.encode(sealed) });
+        Ok(snapshot)
+    }
+
+    /// The snapshot as saved: opened when sealed; `None` when its subject was erased (the
+    /// aggregate is then rebuilt from its events).
+    async fn open_snapshot(&self, mut snapshot: Snapshot) -> Result<Option<Snapshot>, StoreError> {
+        let Some(text) = snapshot.data.get(SEALED_SNAPSHOT).and_then(Value::as_str) else {
+            return Ok(Some(snapshot));
+        };
+        let bytes = STANDARD.decode(text).map_err(|_| StoreError::Backend {
+            operation: "open snapshot",
+            message: "a sealed snapshot is not base64".into(),
+            retriable: false,
+            source: None,
+        })?;
+        let Some((subject, sealed)) = parse_sealed(&bytes) else {
+            return Err(StoreError::Backend {
+                operation: "open snapshot",
+                message: "a sealed snapshot has no subject header".into(),
+                retriable: false,
+                source: None,
+            });
+        };
+        let KeyState::Active(key) = self.keys.get(subject).await? else {
+            return Ok(None);
+        };
+        let plain = key
+            .open(snapshot.stream_id.as_bytes(), sealed)
+            .map_err(crypto_error("open snapshot"))?;
+        snapshot.data = serde_json::from_slice(&plain).map_err(|e| StoreError::Backend {
+            operation: "open snapshot",
+            message: e.to_string(),
+            retriable: false,
+            source: None,
+        })?;
+        Ok(Some(snapshot))
     }
 
     async fn encrypt(&self, mut e: NewEvent) -> Result<NewEvent, StoreError> {
@@ -372,10 +465,14 @@ impl<S: EventStore + Clone> EventStore for ShreddingStore<S> {
         self.inner.count(filter, after).await
     }
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
-        self.inner.save_snapshot(snapshot).await
+        let sealed = self.seal_snapshot(snapshot).await?;
+        self.inner.save_snapshot(sealed).await
     }
     async fn latest_snapshot(&self, stream: &str) -> Result<Option<Snapshot>, StoreError> {
-        self.inner.latest_snapshot(stream).await
+        match self.inner.latest_snapshot(stream).await? {
+            Some(snapshot) => self.open_snapshot(snapshot).await,
+            None => Ok(None),
+        }
     }
     async fn prune_snapshots(&self, stream: &str, keep: usize) -> Result<u64, StoreError> {
         self.inner.prune_snapshots(stream, keep).await

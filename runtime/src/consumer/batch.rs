@@ -142,7 +142,7 @@ impl<T: Transport> Consumer<T> {
         let mut kept = Vec::new();
         for r in records {
             ends.insert(r.topic_partition(), r.offset + 1);
-            match processor.decode(&r) {
+            match processor.decode(&r).await {
                 Ok((env, event)) => {
                     items.push((context(&env, &r, 1), event));
                     kept.push(r);
@@ -230,7 +230,7 @@ impl<T: Transport> Consumer<T> {
                 match c.poll(poll_timeout).await {
                     Ok(Some(ConsumerEvent::Record(r))) => {
                         let tp = r.topic_partition();
-                        match p.decode(&r) {
+                        match p.decode(&r).await {
                             Ok((env, event)) => {
                                 acks.lock().start(&tp, r.offset);
                                 let item = StreamItem {

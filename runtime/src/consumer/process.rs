@@ -143,7 +143,7 @@ fn context_of<'a>(
 
 impl<T: Transport, H: TopicHandler> Processor<T, H> {
     /// Decode a record (after the claim check), or say why it is a poison pill.
-    pub(crate) fn decode<'r>(
+    pub(crate) async fn decode<'r>(
         &self,
         rec: &'r ReceivedRecord,
     ) -> Result<(EnvelopeRef<'r>, H::Events), Undecoded> {
@@ -152,16 +152,17 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             reason: format!("poison-pill:{}", e.reason()),
             error: e.to_string(),
         };
-        if header_str(&rec.headers, claim_check::CLAIM_CHECK_HEADER).is_none() {
-            return crate::wire::decode_ref::<H::Events>(&rec.headers, &rec.value).map_err(poison);
-        }
-        let value =
-            claim_check::check_out(self.claim_check.as_deref(), &rec.headers, rec.value.clone())
-                .map_err(|e| Undecoded {
-                    unknown: false,
-                    reason: "claim-check-failed".to_string(),
-                    error: e.to_string(),
-                })?;
+        let value = match claim_check::check_out(self.claim_check.as_deref(), &rec.headers).await {
+            None => {
+                return crate::wire::decode_ref::<H::Events>(&rec.headers, &rec.value)
+                    .map_err(poison);
+            }
+            Some(fetched) => fetched.map_err(|e| Undecoded {
+                unknown: false,
+                reason: "claim-check-failed".to_string(),
+                error: e.to_string(),
+            })?,
+        };
         crate::wire::decode_ref::<H::Events>(&rec.headers, &value).map_err(poison)
     }
 
@@ -195,7 +196,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         shutdown: &Shutdown,
     ) -> Outcome {
         let topic = dl::original_topic(&rec);
-        let (env, event) = match self.decode(&rec) {
+        let (env, event) = match self.decode(&rec).await {
             Ok(decoded) => decoded,
             Err(u) => return self.undecodable(&rec, &topic, u, shutdown).await,
         };
@@ -431,7 +432,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 _ = sd.wait() => return Outcome::Interrupted,
             }
             attempt += 1;
-            let event = match self.decode(&rec) {
+            let event = match self.decode(&rec).await {
                 Ok((_, event)) => event,
                 Err(Undecoded { reason, error, .. }) => {
                     return self

@@ -1,15 +1,15 @@
 //! Batches: several typed events validated and framed up front, then sent independently or as one all-or-nothing transaction.
 
-use super::{Publisher, event_id};
+use super::{Prepared, Publisher, event_id};
 use crate::event::DomainEvent;
 use crate::publish::{Delivered, Delivery, PublishError, PublishOptions};
-use crate::transport::{Record, Transport};
+use crate::transport::Transport;
 
 /// Events collected for one send. Every event is validated when added, so a batch that
 /// reaches `send`/`send_transaction` holds only valid events.
 pub struct Batch<'p, T: Transport> {
     publisher: &'p Publisher<T>,
-    items: Vec<Record>,
+    items: Vec<Prepared>,
 }
 
 impl<'p, T: Transport> Batch<'p, T> {
@@ -57,7 +57,13 @@ impl<'p, T: Transport> Batch<'p, T> {
     /// all-or-nothing promise could not be kept there), so a failure is returned.
     pub async fn send_transaction(self) -> Result<Vec<Delivery>, PublishError> {
         let inner = &self.publisher.inner;
-        let records = self.items;
+        let mut records = Vec::with_capacity(self.items.len());
+        for Prepared { mut record, claim } in self.items {
+            if let Some(blob) = claim {
+                self.publisher.check_in(*blob, &mut record).await?;
+            }
+            records.push(record);
+        }
         let ids: Vec<String> = records.iter().map(|r| event_id(r).to_owned()).collect();
         let topic = records.first().map(|r| r.topic.clone()).unwrap_or_default();
         let attempts = inner.config.retry.attempts.max(1);

@@ -64,17 +64,20 @@ pub struct AuditSink<S, T, E> {
 }
 
 /// The event a record carries, ready to append, or why it cannot be stored.
-pub fn record_to_event<E: TopicEvents>(
+pub async fn record_to_event<E: TopicEvents>(
     record: &ReceivedRecord,
     claim_check: Option<&dyn claim_check::ClaimCheckStore>,
 ) -> Result<NewEvent, Unstorable> {
-    let value = claim_check::check_out(claim_check, &record.headers, record.value.clone())
-        .map_err(|e| Unstorable {
+    let fetched = match claim_check::check_out(claim_check, &record.headers).await {
+        None => None,
+        Some(fetched) => Some(fetched.map_err(|e| Unstorable {
             reason: "claim-check-failed",
             error: e.to_string(),
-        })?;
+        })?),
+    };
+    let value = fetched.as_deref().unwrap_or(&record.value);
     let (envelope, event) =
-        carebus_core::wire::decode::<E>(&record.headers, &value).map_err(|e| Unstorable {
+        carebus_core::wire::decode::<E>(&record.headers, value).map_err(|e| Unstorable {
             reason: e.reason(),
             error: e.to_string(),
         })?;
@@ -169,7 +172,7 @@ impl<S: EventStore, T: Transport, E: TopicEvents> AuditSink<S, T, E> {
                 }
                 Err(e) => return Err(transport_error("audit sink poll")(e)),
             };
-            let outcome = match record_to_event::<E>(&record, self.claim_check.as_deref()) {
+            let outcome = match record_to_event::<E>(&record, self.claim_check.as_deref()).await {
                 Ok(event) => self.append(event).await,
                 Err(unstorable) => Err(unstorable),
             };

@@ -332,7 +332,7 @@ async fn unknown_event_versions_are_skipped_and_committed_by_default() {
     newer.headers.push((h::EVENT_VERSION.into(), b"7".to_vec()));
     newer.value[2..10].copy_from_slice(&0xabcdu64.to_le_bytes());
     bus.send(newer).await.unwrap();
-    bus.send(good).await.unwrap();
+    bus.send(good.into_record()).await.unwrap();
     assert!(
         eventually(SECS5, || handler.count() == 1).await,
         "the known event after the unknown one is handled"
@@ -386,7 +386,7 @@ async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
     .await
     .unwrap();
     good.headers.push(("x-test".into(), b"good".to_vec()));
-    bus.send(good).await.unwrap();
+    bus.send(good.into_record()).await.unwrap();
     let dlq = dead_letter::dlq_topic(TOPIC);
     assert!(eventually(SECS5, || bus.topic_records(&dlq).len() == 3).await);
     assert!(

@@ -45,13 +45,10 @@ async fn publish(
     topic: &str,
     patient: &str,
 ) -> (String, Result<Delivery, PublishError>) {
-    let record = publisher
+    let mut record = publisher
         .prepare(&deactivated(patient), PublishOptions::default())
         .expect("valid event");
-    let record = Record {
-        topic: topic.to_string(),
-        ..record
-    };
+    record.topic = topic.to_string();
     let id = header_str(&record.headers, h::ID)
         .expect("an event id")
         .to_owned();

@@ -41,13 +41,10 @@ fn patient(id: &str, n: usize) -> PatientUpdated {
 
 /// Publish through the typed publisher, redirected to the test's own topic.
 async fn publish(publisher: &Publisher<KafkaTransport>, topic: &str, event: PatientUpdated) {
-    let record = publisher
+    let mut record = publisher
         .prepare(&event, PublishOptions::default())
         .expect("valid event");
-    let record = Record {
-        topic: topic.to_string(),
-        ..record
-    };
+    record.topic = topic.to_string();
     publisher.send_prepared(record).await.expect("published");
 }
 

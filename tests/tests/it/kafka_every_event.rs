@@ -1,7 +1,7 @@
 //! Every generated event type (all versions, Avro and Protobuf) published by the typed publisher to a real Kafka broker and read back through its topic enum, unchanged.
 
 use crate::kafka_support::{consume, create_topic, subscribe, transport};
-use carebus::transport::{Record, header_str};
+use carebus::transport::header_str;
 use carebus::{DomainEvent, PublishOptions, Publisher, PublisherConfig, TopicEvents, wire};
 use carebus_codegen::ir::Model;
 use carebus_schemas::*;
@@ -34,7 +34,7 @@ async fn send<E: DomainEvent, T: TopicEvents>(
     checks: &mut BTreeMap<String, (String, serde_json::Value, Check)>,
 ) {
     let event: E = example(model);
-    let record = publisher
+    let mut record = publisher
         .prepare(
             &event,
             PublishOptions {
@@ -43,10 +43,7 @@ async fn send<E: DomainEvent, T: TopicEvents>(
             },
         )
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
-    let record = Record {
-        topic: topic.to_string(),
-        ..record
-    };
+    record.topic = topic.to_string();
     let event_id = header_str(&record.headers, "ce_id")
         .expect("an event id")
         .to_owned();

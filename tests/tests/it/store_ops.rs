@@ -7,6 +7,8 @@
 mod common;
 use common::*;
 
+#[path = "store_ops/blobs.rs"]
+mod blobs;
 #[path = "store_ops/compaction.rs"]
 mod compaction;
 #[path = "store_ops/query.rs"]

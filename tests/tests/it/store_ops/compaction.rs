@@ -18,18 +18,48 @@ async fn crypto_shredding_erases_phi_and_keeps_the_events() {
     let c = ctx("hospital-a", "c");
     append_patient(&shred, "p1", 1, &c).await;
     append_patient(&shred, "p2", 0, &c).await;
-    store
-        .save_snapshot(Snapshot {
-            stream_id: "Patient-p1".into(),
-            version: 2,
-            state_version: 1,
-            aggregate_type: "Patient".into(),
-            tenant_id: Some("hospital-a".into()),
-            data: json!({"name": "Jordan Rivera"}),
-            created_at: Timestamp::now(),
-        })
+    let snapshot = |stream: &str, version: u64| Snapshot {
+        stream_id: stream.into(),
+        version,
+        state_version: 1,
+        aggregate_type: "Patient".into(),
+        tenant_id: Some("hospital-a".into()),
+        data: json!({"name": "Jordan Rivera"}),
+        created_at: Timestamp::now(),
+    };
+    shred
+        .save_snapshot(snapshot("Patient-p1", 2))
         .await
         .unwrap();
+    // p3's events are archived behind its snapshot (compaction): erasure must find them there.
+    append_patient(&shred, "p3", 1, &c).await;
+    shred
+        .save_snapshot(snapshot("Patient-p3", 2))
+        .await
+        .unwrap();
+    assert_eq!(
+        archive_to_snapshot(&store, "Patient-p3", 1).await.unwrap(),
+        2
+    );
+    // Snapshots of streams with sealed events are sealed too; through the decorator they open.
+    let raw_snapshots: Vec<Value> = sqlx::query_scalar("SELECT data FROM snapshots")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(raw_snapshots.len(), 2);
+    for raw in &raw_snapshots {
+        assert!(!raw.to_string().contains("Jordan"), "{raw}");
+        assert!(raw.get("$sealed").is_some(), "{raw}");
+    }
+    assert_eq!(
+        shred
+            .latest_snapshot("Patient-p1")
+            .await
+            .unwrap()
+            .unwrap()
+            .data,
+        json!({"name": "Jordan Rivera"})
+    );
 
     // No plaintext PHI in the table.
     let raw: Vec<(Vec<u8>, Option<Value>)> =
@@ -84,6 +114,16 @@ async fn crypto_shredding_erases_phi_and_keeps_the_events() {
     // The whole log replays; the erased subject's snapshot is gone; it takes no new PHI.
     settled(&shred, 3).await;
     assert!(store.latest_snapshot("Patient-p1").await.unwrap().is_none());
+    assert!(
+        shred
+            .save_snapshot(snapshot("Patient-p1", 2))
+            .await
+            .is_err(),
+        "no snapshot of an erased subject"
+    );
+    // An archived stream's snapshot goes with its subject too.
+    assert!(shred.erase("p3").await.unwrap());
+    assert!(store.latest_snapshot("Patient-p3").await.unwrap().is_none());
     let again = shred
         .append(
             "Patient-p1",

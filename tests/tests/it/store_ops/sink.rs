@@ -31,14 +31,11 @@ async fn send_as(
         config.max_message_bytes = max;
     }
     let publisher = Publisher::new(transport.clone(), config).unwrap();
-    let record = publisher
+    let mut record = publisher
         .prepare(event, carebus::PublishOptions::default())
         .unwrap();
     let id = header_str(&record.headers, "ce_id").unwrap().to_owned();
-    let record = Record {
-        topic: topic.to_string(),
-        ..record
-    };
+    record.topic = topic.to_string();
     let delivery = publisher.send_prepared(record).await.unwrap();
     assert!(delivery.delivered().is_some(), "{delivery:?}");
     id
