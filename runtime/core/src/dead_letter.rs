@@ -245,10 +245,12 @@ pub async fn redrive<T: Transport>(
         let next = r.offset + 1;
         let letter = DeadLetter::from_record(r);
         if select(&letter) {
-            let target = letter
-                .original_topic
-                .clone()
-                .unwrap_or_else(|| dlq_topic.trim_end_matches(".dlq").to_string());
+            let target = letter.original_topic.clone().unwrap_or_else(|| {
+                dlq_topic
+                    .strip_suffix(".dlq")
+                    .unwrap_or(dlq_topic)
+                    .to_string()
+            });
             let mut record = forward(&letter.record, target, Vec::new());
             record.headers.retain(|(n, _)| {
                 n != ORIGINAL_TOPIC && n != ORIGINAL_PARTITION && n != ORIGINAL_OFFSET

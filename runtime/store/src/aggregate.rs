@@ -133,7 +133,10 @@ impl<S: EventStore, A: Aggregate> Repository<S, A> {
                 match serde_json::from_value::<A>(s.data) {
                     Ok(state) => Some((state, s.version, s.tenant_id)),
                     Err(e) => {
-                        tracing::warn!(stream = %stream, version = s.version, error = %e,
+                        // Only the error's category and position: serde's message may quote
+                        // a value of the state, which can be PHI.
+                        tracing::warn!(stream = %stream, version = s.version,
+                            category = ?e.classify(), line = e.line(), column = e.column(),
                             "snapshot no longer deserializes; rebuilding from events");
                         stale = true;
                         None
@@ -225,8 +228,12 @@ impl<S: EventStore, A: Aggregate> Repository<S, A> {
         }
         if let Some(n) = self.policy.every
             && before / n != loaded.version / n
+            && let Err(e) = self.write_snapshot(&loaded).await
         {
-            self.write_snapshot(&loaded).await?;
+            // The events are appended: a snapshot is only a shortcut for later loads, so its
+            // failure must not make the command look failed (a retry would append again).
+            tracing::warn!(stream = %loaded.stream_id, version = loaded.version, error = %e,
+                "snapshot after the append failed; later loads replay the events");
         }
         Ok((loaded, result))
     }
