@@ -41,6 +41,11 @@
 //! [`RunningService`] to stop from code (tests, the platform demo). Stopping is graceful:
 //! every consumer finishes its in-flight events and commits (up to its `shutdown_deadline`),
 //! then the publisher delivers what it holds and flushes.
+//!
+//! A consumer that stops without being asked (its run failed: a handler panicked, a
+//! dead-letter topic could not be written, ...) turns `/ready` to 503 at once, and
+//! [`Service::run`] then stops the service and returns that consumer's error, so the process
+//! exits and its supervisor restarts it instead of leaving a half-working service up.
 
 use crate::consumer::{Consumer, ConsumerConfig, ConsumerError, RunReport, Shutdown};
 use crate::observe::{InstallError, ObserveServer, Readiness};
@@ -50,6 +55,8 @@ use crate::topic::TopicHandler;
 use crate::transport::Transport;
 use futures::future::BoxFuture;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A consumer waiting to be started: its group and the future that runs it.
 type PendingConsumer = (
@@ -186,7 +193,13 @@ impl<T: Transport> Service<T> {
     pub async fn run(self) -> Result<ServiceReport, ServiceError> {
         let mut signals = Shutdown::on_signals();
         let running = self.start().await?;
-        signals.wait().await;
+        tokio::select! {
+            _ = signals.wait() => {}
+            _ = running.consumer_stopped() => {
+                tracing::error!(service = %running.name,
+                    "a consumer stopped on its own; stopping the service");
+            }
+        }
         running.stop().await
     }
 
@@ -213,10 +226,31 @@ impl<T: Transport> Service<T> {
             None => None,
         };
         let (trigger, shutdown) = Shutdown::channel();
+        let watch = ConsumerWatch::default();
         let consumers = self
             .consumers
             .into_iter()
-            .map(|(group, run)| (group, tokio::spawn(run(shutdown.clone()))))
+            .map(|(group, run)| {
+                let consuming = run(shutdown.clone());
+                let (watch, readiness) = (watch.clone(), readiness.clone());
+                let (service, name) = (self.name.clone(), group.clone());
+                let task = tokio::spawn(async move {
+                    let result = consuming.await;
+                    if !watch.stopping.load(Ordering::SeqCst) {
+                        // Not asked to stop: the service no longer does all its work.
+                        readiness.set(false);
+                        match &result {
+                            Ok(_) => tracing::error!(service = %service, group = %name,
+                                "consumer stopped before the service did; not ready"),
+                            Err(e) => tracing::error!(service = %service, group = %name,
+                                error = %e, "consumer failed; not ready"),
+                        }
+                        watch.stopped.notify_one();
+                    }
+                    result
+                });
+                (group, task)
+            })
             .collect();
         readiness.set(true);
         tracing::info!(service = %self.name, "service started");
@@ -227,8 +261,16 @@ impl<T: Transport> Service<T> {
             trigger,
             server,
             readiness,
+            watch,
         })
     }
+}
+
+/// Whether the service is stopping, and a signal for a consumer that stopped on its own.
+#[derive(Clone, Default)]
+struct ConsumerWatch {
+    stopping: Arc<AtomicBool>,
+    stopped: Arc<tokio::sync::Notify>,
 }
 
 /// A started [`Service`].
@@ -239,6 +281,7 @@ pub struct RunningService<T: Transport> {
     trigger: crate::consumer::ShutdownTrigger,
     server: Option<ObserveServer>,
     readiness: Readiness,
+    watch: ConsumerWatch,
 }
 
 impl<T: Transport> RunningService<T> {
@@ -252,10 +295,18 @@ impl<T: Transport> RunningService<T> {
         self.server.as_ref().map(ObserveServer::local_addr)
     }
 
+    /// Wait until a consumer stops without being asked to (its run failed, or it ended): then
+    /// `/ready` already answers 503. [`Service::run`] stops the whole service when that happens,
+    /// so the process exits with the consumer's error and its supervisor restarts it.
+    pub async fn consumer_stopped(&self) {
+        self.watch.stopped.notified().await;
+    }
+
     /// Stop gracefully: `/ready` turns 503, every consumer finishes and commits its in-flight
     /// events, the publisher delivers and flushes, the endpoint closes. The first consumer
     /// error is returned after everything has stopped.
     pub async fn stop(self) -> Result<ServiceReport, ServiceError> {
+        self.watch.stopping.store(true, Ordering::SeqCst);
         self.readiness.set(false);
         self.trigger.trigger();
         let mut report = ServiceReport::default();

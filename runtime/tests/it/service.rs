@@ -60,3 +60,37 @@ async fn a_service_runs_its_consumers_on_one_publisher_and_stops_them_gracefully
         "the endpoint is closed after stop"
     );
 }
+
+/// A consumer that stops on its own (here its handler panics) makes the service not ready at
+/// once, and the service's run ends with that consumer's error instead of waiting for a signal.
+#[tokio::test]
+async fn a_consumer_that_dies_makes_the_service_not_ready_and_ends_its_run() {
+    let bus = Bus::default();
+    bus.create_topic(TOPIC, 1);
+    let mut service =
+        Service::new("ward-service", bus.clone(), PublisherConfig::default()).unwrap();
+    let healthy = Recorder::ok();
+    let dying = Recorder::failing(|_, _| panic!("bug in the handler"));
+    service
+        .consume(fast("healthy"), healthy.clone())
+        .consume(fast("dying"), dying)
+        .serve_endpoint("127.0.0.1:0".parse().unwrap());
+    let running = service.start().await.unwrap();
+    let endpoint = running.endpoint().unwrap();
+    assert_eq!(status(endpoint, "/ready").await, "HTTP/1.1 200 OK");
+    publish_discharges(running.publisher(), 1, 1).await;
+    tokio::time::timeout(SECS5, running.consumer_stopped())
+        .await
+        .expect("the dying consumer is noticed");
+    assert_eq!(
+        status(endpoint, "/ready").await,
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    let err = running.stop().await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("dying") && text.contains("panicked"),
+        "{text}"
+    );
+    assert_eq!(healthy.count(), 1, "the healthy consumer handled its event");
+}
