@@ -41,17 +41,11 @@ CREATE TABLE subject_keys (
 -- Query API: counts by day and browsing by position.
 CREATE INDEX events_recorded_position ON events (recorded_at, global_position);
 
--- Row-level security. The role `carebus_tenant` (NOLOGIN, NOSUPERUSER, cluster-wide) is what a
--- tenant-scoped connection switches to (`SET ROLE carebus_tenant` + `SET app.tenant_id = '...'`,
--- see tenancy.rs); superusers and table owners are not subject to these policies.
-DO $$
-BEGIN
-    CREATE ROLE carebus_tenant NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
-END
-$$;
-
+-- Row-level security. The role `carebus_tenant` (NOLOGIN, NOSUPERUSER, NOBYPASSRLS, cluster-wide)
+-- is created once by an administrator (`carebus_postgres::tenancy::admin_setup_sql`), not here:
+-- migrations run as the schema's owner, which may not create roles. Its members (the query
+-- endpoint's login role, or a connection that ran `SET ROLE carebus_tenant`) see only the rows
+-- of their tenant; superusers and the tables' owner are not subject to these policies.
 DO $$
 BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO carebus_tenant', current_schema());
