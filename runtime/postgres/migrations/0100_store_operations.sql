@@ -60,6 +60,7 @@ ALTER TABLE snapshots ENABLE ROW LEVEL SECURITY;
 ALTER TABLE events_archive ENABLE ROW LEVEL SECURITY;
 ALTER TABLE subject_keys ENABLE ROW LEVEL SECURITY;
 
+-- (0102 replaces these policies with ones keyed by `carebus.tenant`.)
 -- A row is visible and writable only when its tenant is the connection's `app.tenant_id`
 -- (unset = no tenant = no rows; rows without a tenant are never visible to tenant roles).
 CREATE POLICY tenant_isolation ON events FOR ALL TO carebus_tenant

@@ -89,10 +89,14 @@ impl QueryEndpoint {
     /// The routes.
     pub fn router(&self) -> Router {
         Router::new()
-            .route("/events", get(list_events))
-            .route("/events/stats", get(event_stats))
-            .route("/events/{event_id}", get(one_event))
-            .route("/streams/{stream_id}/events", get(stream_events))
+            .route("/events", get(list_events).fallback(not_allowed))
+            .route("/events/stats", get(event_stats).fallback(not_allowed))
+            .route("/events/{event_id}", get(one_event).fallback(not_allowed))
+            .route(
+                "/streams/{stream_id}/events",
+                get(stream_events).fallback(not_allowed),
+            )
+            .fallback(unknown_route)
             .with_state(self.inner.clone())
     }
 
@@ -164,6 +168,23 @@ async fn stream_events(
         .await
 }
 
+/// Any other path: 401 without a valid token, else 404; logged either way (without the path,
+/// which is unchecked input).
+async fn unknown_route(State(ep): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    ep.unrouted(&headers, "unknown route", StatusCode::NOT_FOUND)
+        .await
+}
+
+/// Another method on a known path: 401 without a valid token, else 405; logged either way.
+async fn not_allowed(State(ep): State<Arc<Inner>>, headers: HeaderMap) -> Response {
+    ep.unrouted(
+        &headers,
+        "unsupported method",
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await
+}
+
 /// What a checked request asks.
 enum Ask {
     Page(EventQuery, bool),
@@ -223,6 +244,36 @@ impl Inner {
                 error_response(QueryError::Store(e))
             }
         }
+    }
+
+    /// A request no route answers: authenticated like the others, then refused with `status`.
+    async fn unrouted(
+        &self,
+        headers: &HeaderMap,
+        route: &'static str,
+        status: StatusCode,
+    ) -> Response {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes);
+        let (identity, response) = match self.verifier.verify_header(authorization) {
+            Ok(identity) => {
+                let body = json!({"error": "no such route: GET /events, /events/{event_id}, \
+                                  /streams/{stream_id}/events or /events/stats"});
+                (Some(identity), (status, Json(body)).into_response())
+            }
+            Err(e) => (None, unauthorized(&e)),
+        };
+        let entry = Entry {
+            subject: identity.as_ref().map(|i| i.subject.clone()),
+            tenant: identity.as_ref().map(|i| i.tenant.clone()),
+            route,
+            parameters: json!({}),
+            status: response.status().as_u16(),
+            event_ids: Vec::new(),
+            phi_disclosed: false,
+        };
+        self.logged(entry, response).await
     }
 
     /// Write `entry`, then answer `response`; a 500 when the entry cannot be written.
