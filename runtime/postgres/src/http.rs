@@ -34,12 +34,14 @@
 
 mod disclosure;
 mod params;
+mod response;
 
 pub use disclosure::{REDACTED, carries_phi, redact};
 pub use params::{MAX_VALUE_LEN, parse_query};
+pub use response::event_json;
 
-use crate::auth::{AuthError, Identity, SCOPE_PHI, SCOPE_READ, TokenVerifier};
-use crate::query::{EventQuery, Page, PageCursor, QueryError, event_by_id, query, stats};
+use crate::auth::{Identity, SCOPE_PHI, SCOPE_READ, TokenVerifier};
+use crate::query::{Page, PageCursor, QueryError, event_by_id, query, stats};
 use crate::shred::PhiPolicy;
 use crate::tenancy::{begin_as_tenant, check_subject_to_rls};
 use axum::Router;
@@ -49,6 +51,8 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use carebus_store::{StoreError, StoredEvent};
 use disclosure::{Entry, names_only, record, with_values};
+use params::{Ask, Route, ask};
+use response::{error_response, forbidden, unauthorized};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -112,25 +116,6 @@ impl QueryEndpoint {
     }
 }
 
-/// Which route a request took, with its path parameter.
-enum Route {
-    Events,
-    Stats,
-    Event(Result<String, ()>),
-    Stream(Result<String, ()>),
-}
-
-impl Route {
-    fn name(&self) -> &'static str {
-        match self {
-            Route::Events => "GET /events",
-            Route::Stats => "GET /events/stats",
-            Route::Event(_) => "GET /events/{event_id}",
-            Route::Stream(_) => "GET /streams/{stream_id}/events",
-        }
-    }
-}
-
 async fn list_events(
     State(ep): State<Arc<Inner>>,
     headers: HeaderMap,
@@ -183,13 +168,6 @@ async fn not_allowed(State(ep): State<Arc<Inner>>, headers: HeaderMap) -> Respon
         StatusCode::METHOD_NOT_ALLOWED,
     )
     .await
-}
-
-/// What a checked request asks.
-enum Ask {
-    Page(EventQuery, bool),
-    One(uuid::Uuid, bool),
-    Stats(EventQuery, crate::query::GroupBy),
 }
 
 impl Inner {
@@ -375,57 +353,6 @@ impl Inner {
     }
 }
 
-/// The checked request of a route.
-fn ask(route: &Route, pairs: &[(String, String)]) -> Result<Ask, QueryError> {
-    let paging = !matches!(route, Route::Stats);
-    let (mut q, group_by) = params::build(pairs.to_vec(), paging)?;
-    match route {
-        Route::Events => Ok(Ask::Page(q, false)),
-        Route::Stats => {
-            let group_by = group_by.ok_or_else(|| {
-                QueryError::invalid("group_by", "is required: type, day or tenant")
-            })?;
-            Ok(Ask::Stats(q, group_by))
-        }
-        Route::Event(id) => {
-            if q != (EventQuery {
-                include_archived: q.include_archived,
-                ..EventQuery::default()
-            }) {
-                return Err(QueryError::invalid(
-                    "event_id",
-                    "takes no parameter but include_archived",
-                ));
-            }
-            let id = id
-                .as_ref()
-                .ok()
-                .and_then(|id| uuid::Uuid::parse_str(id).ok())
-                .ok_or_else(|| QueryError::invalid("event_id", "is not a UUID"))?;
-            Ok(Ask::One(id, q.include_archived))
-        }
-        Route::Stream(stream) => {
-            if q.filter.stream_id.is_some() {
-                return Err(QueryError::invalid(
-                    "stream",
-                    "is already in the path (/streams/{stream_id}/events)",
-                ));
-            }
-            let stream = stream
-                .as_ref()
-                .ok()
-                .filter(|s| {
-                    !s.is_empty() && s.len() <= MAX_VALUE_LEN && !s.chars().any(char::is_control)
-                })
-                .ok_or_else(|| {
-                    QueryError::invalid("stream_id", "must be 1 to 512 bytes of UTF-8 text")
-                })?;
-            q.filter.stream_id = Some(stream.clone());
-            Ok(Ask::Page(q, true))
-        }
-    }
-}
-
 fn store_error(e: QueryError) -> StoreError {
     match e {
         QueryError::Store(s) => s,
@@ -436,91 +363,4 @@ fn store_error(e: QueryError) -> StoreError {
             source: None,
         },
     }
-}
-
-/// A quoted-string-safe text for `WWW-Authenticate`.
-fn quoted(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c == '"' || c == '\\' || c.is_control() {
-                '\''
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-fn unauthorized(e: &AuthError) -> Response {
-    let description = e.to_string();
-    let challenge = format!(
-        "Bearer realm=\"carebus\", error=\"{}\", error_description=\"{}\"",
-        e.code(),
-        quoted(&description)
-    );
-    let mut response = (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({"error": e.code(), "error_description": description})),
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, value);
-    }
-    response
-}
-
-fn forbidden() -> Response {
-    let mut response = (
-        StatusCode::FORBIDDEN,
-        Json(json!({
-            "error": "insufficient_scope",
-            "error_description": format!("the token lacks the scope {SCOPE_READ}"),
-        })),
-    )
-        .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static(
-            "Bearer realm=\"carebus\", error=\"insufficient_scope\", scope=\"events:read\"",
-        ),
-    );
-    response
-}
-
-fn error_response(e: QueryError) -> Response {
-    match e {
-        QueryError::Invalid { .. } => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": e.to_string()})),
-        )
-            .into_response(),
-        QueryError::Store(_) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({"error": "the event store failed; see the server log"})),
-        )
-            .into_response(),
-    }
-}
-
-/// An event as the HTTP API shows it: envelope facts plus the JSON form of the data.
-pub fn event_json(e: &carebus_store::StoredEvent) -> Value {
-    let c = &e.context;
-    json!({
-        "globalPosition": e.global_position,
-        "eventId": e.event_id.to_string(),
-        "streamId": e.stream_id,
-        "streamVersion": e.stream_version,
-        "aggregateType": e.aggregate_type,
-        "aggregateId": e.aggregate_id,
-        "eventType": e.event_type,
-        "eventVersion": e.event_version,
-        "tenantId": c.tenant_id,
-        "correlationId": c.correlation_id,
-        "causationId": c.causation_id,
-        "eventTime": e.event_time.to_string(),
-        "recordedAt": e.recorded_at.to_string(),
-        "data": e.data_json,
-    })
 }

@@ -1,4 +1,4 @@
-//! Query strings of the HTTP query endpoint into checked requests: percent-decoding, length and character limits, one [`EventQuery`] (or a stats grouping) per request, or a 400 naming the parameter and never echoing its value.
+//! Routes and query strings of the HTTP query endpoint into checked requests ([`Ask`]): percent-decoding, length and character limits, one [`EventQuery`] (or a stats grouping, or an event id) per request, or a 400 naming the parameter and never echoing its value.
 
 use crate::query::{Direction, EventQuery, GroupBy, PageCursor, QueryError};
 use carebus_core::types::Timestamp;
@@ -149,6 +149,83 @@ fn time(name: &str, value: &str) -> Result<Timestamp, QueryError> {
     Timestamp::parse_rfc3339(value).ok_or_else(|| {
         QueryError::invalid(name, "must be an RFC 3339 time, e.g. 2026-01-31T00:00:00Z")
     })
+}
+
+/// Which route a request took, with its path parameter.
+pub(super) enum Route {
+    Events,
+    Stats,
+    Event(Result<String, ()>),
+    Stream(Result<String, ()>),
+}
+
+impl Route {
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            Route::Events => "GET /events",
+            Route::Stats => "GET /events/stats",
+            Route::Event(_) => "GET /events/{event_id}",
+            Route::Stream(_) => "GET /streams/{stream_id}/events",
+        }
+    }
+}
+
+/// What a checked request asks.
+pub(super) enum Ask {
+    Page(EventQuery, bool),
+    One(uuid::Uuid, bool),
+    Stats(EventQuery, crate::query::GroupBy),
+}
+
+/// The checked request of a route.
+pub(super) fn ask(route: &Route, pairs: &[(String, String)]) -> Result<Ask, QueryError> {
+    let paging = !matches!(route, Route::Stats);
+    let (mut q, group_by) = build(pairs.to_vec(), paging)?;
+    match route {
+        Route::Events => Ok(Ask::Page(q, false)),
+        Route::Stats => {
+            let group_by = group_by.ok_or_else(|| {
+                QueryError::invalid("group_by", "is required: type, day or tenant")
+            })?;
+            Ok(Ask::Stats(q, group_by))
+        }
+        Route::Event(id) => {
+            if q != (EventQuery {
+                include_archived: q.include_archived,
+                ..EventQuery::default()
+            }) {
+                return Err(QueryError::invalid(
+                    "event_id",
+                    "takes no parameter but include_archived",
+                ));
+            }
+            let id = id
+                .as_ref()
+                .ok()
+                .and_then(|id| uuid::Uuid::parse_str(id).ok())
+                .ok_or_else(|| QueryError::invalid("event_id", "is not a UUID"))?;
+            Ok(Ask::One(id, q.include_archived))
+        }
+        Route::Stream(stream) => {
+            if q.filter.stream_id.is_some() {
+                return Err(QueryError::invalid(
+                    "stream",
+                    "is already in the path (/streams/{stream_id}/events)",
+                ));
+            }
+            let stream = stream
+                .as_ref()
+                .ok()
+                .filter(|s| {
+                    !s.is_empty() && s.len() <= MAX_VALUE_LEN && !s.chars().any(char::is_control)
+                })
+                .ok_or_else(|| {
+                    QueryError::invalid("stream_id", "must be 1 to 512 bytes of UTF-8 text")
+                })?;
+            q.filter.stream_id = Some(stream.clone());
+            Ok(Ask::Page(q, true))
+        }
+    }
 }
 
 #[cfg(test)]
