@@ -101,16 +101,30 @@ pub async fn reader_pool(admin: &PgEventStore, schema: &str) -> (sqlx::PgPool, S
     (pool, reader)
 }
 
+/// Drop the login roles a test created (best effort: roles are cluster-wide, schemas are not).
+pub async fn drop_roles(admin: &PgEventStore, roles: &[&str]) {
+    for role in roles {
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+            .execute(admin.pool())
+            .await
+        {
+            eprintln!("test role {role} left behind: {e}");
+        }
+    }
+}
+
 /// A running endpoint on a reader pool of `schema`.
 pub struct Endpoint {
     pub addr: std::net::SocketAddr,
+    admin: PgEventStore,
+    reader: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Endpoint {
     pub async fn start(admin: &PgEventStore, schema: &str) -> Endpoint {
-        let (pool, _) = reader_pool(admin, schema).await;
+        let (pool, reader) = reader_pool(admin, schema).await;
         let policy = PhiPolicy::from_events(carebus_schemas::EVENTS);
         let endpoint = QueryEndpoint::new(pool, verifier(), policy)
             .await
@@ -123,6 +137,8 @@ impl Endpoint {
         }));
         Endpoint {
             addr,
+            admin: admin.clone(),
+            reader,
             stop: Some(stop),
             server: Some(server),
         }
@@ -140,6 +156,7 @@ impl Endpoint {
         if let Some(server) = self.server.take() {
             server.await.unwrap().unwrap();
         }
+        drop_roles(&self.admin, &[&self.reader]).await;
     }
 }
 
@@ -414,13 +431,15 @@ async fn phi_is_redacted_without_the_phi_scope_and_every_access_is_logged() {
             .await
             .is_err()
     );
-    let (reader, _) = reader_pool(&admin, &schema).await;
+    let (reader, name) = reader_pool(&admin, &schema).await;
     assert!(
         sqlx::query("SELECT * FROM access_log")
             .fetch_all(&reader)
             .await
             .is_err()
     );
+    reader.close().await;
+    drop_roles(&admin, &[&name]).await;
     ep.stop().await;
 }
 
@@ -524,6 +543,7 @@ async fn an_append_with_no_stream_cannot_tell_another_tenants_stream_from_an_abs
             .await,
         Err(carebus::store::StoreError::InvalidAppend { .. })
     ));
+    drop_roles(&admin, &[&reader]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -559,4 +579,10 @@ async fn migrations_run_as_a_non_superuser_owner() {
     assert_eq!(settled(&store, 2).await.len(), 2);
     // Migrating again is a no-op.
     store.migrate().await.unwrap();
+    store.pool().close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(admin.pool())
+        .await
+        .unwrap();
+    drop_roles(&admin, &[&owner]).await;
 }
