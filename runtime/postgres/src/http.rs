@@ -236,8 +236,8 @@ impl Inner {
             .map(HeaderValue::as_bytes);
         let (identity, response) = match self.verifier.verify_header(authorization) {
             Ok(identity) => {
-                let body = json!({"error": "no such route: GET /events, /events/{event_id}, \
-                                  /streams/{stream_id}/events or /events/stats"});
+                let body = json!({"error": "this endpoint serves only GET /events, \
+                                  /events/{event_id}, /streams/{stream_id}/events and /events/stats"});
                 (Some(identity), (status, Json(body)).into_response())
             }
             Err(e) => (None, unauthorized(&e)),
