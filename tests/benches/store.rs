@@ -58,6 +58,9 @@ async fn fresh(prefix: &str) -> PgEventStore {
     let store = PgEventStore::connect_in_schema(&url, Some(&schema), 4)
         .await
         .unwrap_or_else(|e| panic!("connecting to the test database: {e}"));
+    carebus::postgres::tenancy::create_tenant_role(store.pool())
+        .await
+        .expect("create the role carebus_tenant");
     store.migrate().await.expect("migrate");
     store
 }

@@ -41,17 +41,11 @@ CREATE TABLE subject_keys (
 -- Query API: counts by day and browsing by position.
 CREATE INDEX events_recorded_position ON events (recorded_at, global_position);
 
--- Row-level security. The role `carebus_tenant` (NOLOGIN, NOSUPERUSER, cluster-wide) is what a
--- tenant-scoped connection switches to (`SET ROLE carebus_tenant` + `SET app.tenant_id = '...'`,
--- see tenancy.rs); superusers and table owners are not subject to these policies.
-DO $$
-BEGIN
-    CREATE ROLE carebus_tenant NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
-EXCEPTION WHEN duplicate_object OR unique_violation THEN
-    NULL;
-END
-$$;
-
+-- Row-level security. The role `carebus_tenant` (NOLOGIN, NOSUPERUSER, NOBYPASSRLS, cluster-wide)
+-- is created once by an administrator (`carebus_postgres::tenancy::admin_setup_sql`), not here:
+-- migrations run as the schema's owner, which may not create roles. Its members (the query
+-- endpoint's login role, or a connection that ran `SET ROLE carebus_tenant`) see only the rows
+-- of their tenant; superusers and the tables' owner are not subject to these policies.
 DO $$
 BEGIN
     EXECUTE format('GRANT USAGE ON SCHEMA %I TO carebus_tenant', current_schema());
@@ -66,6 +60,7 @@ ALTER TABLE snapshots ENABLE ROW LEVEL SECURITY;
 ALTER TABLE events_archive ENABLE ROW LEVEL SECURITY;
 ALTER TABLE subject_keys ENABLE ROW LEVEL SECURITY;
 
+-- (0102 replaces these policies with ones keyed by `carebus.tenant`.)
 -- A row is visible and writable only when its tenant is the connection's `app.tenant_id`
 -- (unset = no tenant = no rows; rows without a tenant are never visible to tenant roles).
 CREATE POLICY tenant_isolation ON events FOR ALL TO carebus_tenant

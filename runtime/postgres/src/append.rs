@@ -1,4 +1,8 @@
 //! One append = one transaction: skip event ids already stored, move `streams.version` from the expected version (0 rows = conflict), insert the batch with one multi-row `INSERT ... SELECT FROM UNNEST`, run inline projections.
+//!
+//! A stream is identified by its tenant and its id (migration 0102): the batch's tenant (every
+//! event of a batch carries the same one) picks the stream, so another tenant's stream of the
+//! same id is neither seen nor moved, and a conflict never reports it.
 
 use super::projection::Projection;
 use super::rows::backend;
@@ -123,6 +127,15 @@ fn check_batch(stream: &str, events: &[NewEvent]) -> Result<(), StoreError> {
             events.len()
         ));
     }
+    if let Some(first) = events.first()
+        && events
+            .iter()
+            .any(|e| e.context.tenant_id != first.context.tenant_id)
+    {
+        return invalid(
+            "the events of one batch belong to different tenants; a stream has one tenant".into(),
+        );
+    }
     let mut seen = HashSet::new();
     if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
         return invalid(format!(
@@ -176,12 +189,15 @@ pub(crate) async fn append_tx(
         .collect();
     if fresh.is_empty() {
         // A retried batch (or an empty one): report where it is; nothing to check or write.
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
-                .bind(stream)
-                .fetch_optional(&mut *conn)
-                .await
-                .map_err(backend("append"))?;
+        let tenant = events.first().and_then(|e| e.context.tenant_id.as_deref());
+        let version: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM streams WHERE stream_id = $1 AND tenant_id IS NOT DISTINCT FROM $2",
+        )
+        .bind(stream)
+        .bind(tenant)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(backend("append"))?;
         return Ok(Outcome::Done(AppendResult {
             stream_id: stream.to_string(),
             events: ids
@@ -341,7 +357,7 @@ async fn reserve_versions(
                   VALUES ($1, $2, $3, $4) ";
     let moved: Option<i64> = match expected {
         ExpectedVersion::Any => sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "{insert} ON CONFLICT (stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version \
+            "{insert} ON CONFLICT (tenant_id, stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version \
              RETURNING version"
         )))
         .bind(stream)
@@ -352,7 +368,7 @@ async fn reserve_versions(
         .await
         .map_err(backend("append"))?,
         ExpectedVersion::NoStream | ExpectedVersion::Exact(0) => sqlx::query_scalar(
-            sqlx::AssertSqlSafe(format!("{insert} ON CONFLICT (stream_id) DO NOTHING RETURNING version")),
+            sqlx::AssertSqlSafe(format!("{insert} ON CONFLICT (tenant_id, stream_id) DO NOTHING RETURNING version")),
         )
         .bind(stream)
         .bind(&first.aggregate_type)
@@ -363,11 +379,12 @@ async fn reserve_versions(
         .map_err(backend("append"))?,
         ExpectedVersion::Exact(v) => sqlx::query_scalar(
             "UPDATE streams SET version = version + $2 WHERE stream_id = $1 AND version = $3 \
-             RETURNING version",
+             AND tenant_id IS NOT DISTINCT FROM $4 RETURNING version",
         )
         .bind(stream)
         .bind(k)
         .bind(i64::try_from(v).unwrap_or(i64::MAX))
+        .bind(&first.context.tenant_id)
         .fetch_optional(&mut *conn)
         .await
         .map_err(backend("append"))?,
@@ -375,12 +392,15 @@ async fn reserve_versions(
     match moved {
         Some(v) => Ok(v),
         None => {
-            let actual: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM streams WHERE stream_id = $1")
-                    .bind(stream)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(backend("append"))?;
+            let actual: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM streams WHERE stream_id = $1 \
+                 AND tenant_id IS NOT DISTINCT FROM $2",
+            )
+            .bind(stream)
+            .bind(&first.context.tenant_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(backend("append"))?;
             Err(StoreError::Conflict {
                 stream: stream.to_string(),
                 expected,

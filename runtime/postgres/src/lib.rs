@@ -8,11 +8,19 @@
 //!   `DELETE FROM checkpoints` and rebuild the projections (replays are idempotent by event id
 //!   for the Kafka sink; projections start from an empty read model via [`rebuild`]).
 //! - Every statement is parameterised; the only text put into SQL is the schema name of
-//!   [`PgEventStore::connect_in_schema`], checked to be a plain identifier first.
+//!   [`PgEventStore::connect_in_schema`] and the role names of [`tenancy::admin_setup_sql`],
+//!   each checked to be a plain identifier first.
+//! - A stream is identified by its tenant and its id: two tenants may use the same stream id
+//!   without seeing each other. The owner's store, which sees every tenant, reads both under
+//!   that id (`read_stream`, `stream_version`); read one tenant's stream through a tenant store
+//!   ([`tenancy::tenant_store`]). Appends pick the stream by the batch's tenant.
+//! - Migrations run as the schema's owner; the roles they grant to are created once by an
+//!   administrator (`runtime/postgres/sql/roles.sql`, see [`tenancy`]).
 
 #![warn(missing_docs)]
 
 mod append;
+pub mod auth;
 pub mod compaction;
 pub mod http;
 mod projection;
@@ -126,12 +134,22 @@ impl PgEventStore {
             let mut conn = <PgConnection as sqlx::Connection>::connect_with(&options)
                 .await
                 .map_err(backend("connect"))?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema}"
-            )))
-            .execute(&mut conn)
-            .await
-            .map_err(backend("create schema"))?;
+            // An owner role may use a schema an administrator created for it without the
+            // database-wide CREATE privilege that even `CREATE SCHEMA IF NOT EXISTS` checks.
+            let exists: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+                    .bind(schema)
+                    .fetch_one(&mut conn)
+                    .await
+                    .map_err(backend("connect"))?;
+            if !exists {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "CREATE SCHEMA IF NOT EXISTS {schema}"
+                )))
+                .execute(&mut conn)
+                .await
+                .map_err(backend("create schema"))?;
+            }
             options = options.options([("search_path", schema)]);
         }
         let pool = PgPoolOptions::new()
@@ -145,8 +163,27 @@ impl PgEventStore {
         Ok(connected)
     }
 
-    /// Apply the migrations not applied yet.
+    /// Apply the migrations not applied yet, as the schema's owner (no superuser needed). The
+    /// role `carebus_tenant` must exist: an administrator creates it once with
+    /// `runtime/postgres/sql/roles.sql` ([`tenancy::admin_setup_sql`]).
     pub async fn migrate(&self) -> Result<(), StoreError> {
+        let role: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carebus_tenant')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend("migrate"))?;
+        if !role {
+            return Err(StoreError::Backend {
+                operation: "migrate",
+                message: "the role carebus_tenant does not exist; an administrator creates it \
+                          once with runtime/postgres/sql/roles.sql \
+                          (carebus_postgres::tenancy::admin_setup_sql), then migrate again"
+                    .into(),
+                retriable: false,
+                source: None,
+            });
+        }
         MIGRATOR
             .run(&self.pool)
             .await
@@ -154,7 +191,7 @@ impl PgEventStore {
                 operation: "migrate",
                 message: e.to_string(),
                 retriable: false,
-                source: None,
+                source: Some(Box::new(e)),
             })
     }
 
@@ -237,8 +274,8 @@ impl PgEventStore {
     }
 }
 
-/// `schema` is safe to put in SQL unquoted.
-fn check_identifier(schema: &str) -> Result<(), StoreError> {
+/// `schema` (a schema or role name) is safe to put in SQL unquoted.
+pub(crate) fn check_identifier(schema: &str) -> Result<(), StoreError> {
     let ok = !schema.is_empty()
         && schema.len() <= 63
         && schema
@@ -250,7 +287,7 @@ fn check_identifier(schema: &str) -> Result<(), StoreError> {
     } else {
         Err(StoreError::Backend {
             operation: "connect",
-            message: "schema name must be lower-case ASCII letters, digits and _ (at most 63, not starting with a digit)".into(),
+            message: "a schema or role name must be lower-case ASCII letters, digits and _ (at most 63, not starting with a digit)".into(),
             retriable: false,
             source: None,
         })
@@ -371,7 +408,7 @@ impl EventStore for PgEventStore {
         sqlx::query(
             "INSERT INTO snapshots (stream_id, version, state_version, aggregate_type, tenant_id, data) \
              VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (stream_id, version) DO UPDATE SET state_version = EXCLUDED.state_version, \
+             ON CONFLICT (tenant_id, stream_id, version) DO UPDATE SET state_version = EXCLUDED.state_version, \
              data = EXCLUDED.data, created_at = now()",
         )
         .bind(&s.stream_id)

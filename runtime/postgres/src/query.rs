@@ -14,7 +14,7 @@ use carebus_store::EventFilter;
 use carebus_store::StoreError;
 use carebus_store::StoredEvent;
 use rows::{SELECT, WITH_ARCHIVE, backend, stored_event};
-use sqlx::{PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgExecutor, Postgres, QueryBuilder, Row};
 
 /// Most events in one page.
 pub const MAX_PAGE: usize = 1000;
@@ -169,8 +169,9 @@ fn source(include_archived: bool) -> &'static str {
     }
 }
 
-/// One page of events matching the query.
-pub async fn query(pool: &PgPool, request: &EventQuery) -> Result<Page, QueryError> {
+/// One page of events matching the query, on `db` (a pool, a connection or a transaction:
+/// the HTTP endpoint runs it in its tenant's transaction).
+pub async fn query<'c>(db: impl PgExecutor<'c>, request: &EventQuery) -> Result<Page, QueryError> {
     let limit = match request.limit {
         0 => DEFAULT_PAGE,
         n if n > MAX_PAGE => {
@@ -203,7 +204,7 @@ pub async fn query(pool: &PgPool, request: &EventQuery) -> Result<Page, QueryErr
     .push_bind(limit as i64 + 1);
     let rows = q
         .build()
-        .fetch_all(pool)
+        .fetch_all(db)
         .await
         .map_err(backend("query events"))?;
     let more = rows.len() > limit;
@@ -222,8 +223,8 @@ pub async fn query(pool: &PgPool, request: &EventQuery) -> Result<Page, QueryErr
 }
 
 /// Counts of the events matching `filter`, grouped, largest key order (by key ascending).
-pub async fn stats(
-    pool: &PgPool,
+pub async fn stats<'c>(
+    db: impl PgExecutor<'c>,
     filter: &EventFilter,
     group_by: GroupBy,
     include_archived: bool,
@@ -237,7 +238,7 @@ pub async fn stats(
     q.push(format!(" GROUP BY {key} ORDER BY {key} NULLS FIRST"));
     let rows = q
         .build()
-        .fetch_all(pool)
+        .fetch_all(db)
         .await
         .map_err(backend("query stats"))?;
     rows.iter()
@@ -248,4 +249,22 @@ pub async fn stats(
             })
         })
         .collect()
+}
+
+/// The event with `event_id` (also among archived rows when `include_archived`), `None` when
+/// there is none visible on `db`.
+pub async fn event_by_id<'c>(
+    db: impl PgExecutor<'c>,
+    event_id: uuid::Uuid,
+    include_archived: bool,
+) -> Result<Option<StoredEvent>, QueryError> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SELECT} FROM {} WHERE event_id = $1 LIMIT 1",
+        source(include_archived)
+    )))
+    .bind(event_id)
+    .fetch_optional(db)
+    .await
+    .map_err(backend("query event"))?;
+    Ok(row.as_ref().map(stored_event).transpose()?)
 }

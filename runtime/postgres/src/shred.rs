@@ -59,6 +59,8 @@ type SubjectFn = dyn Fn(&NewEvent) -> Option<String> + Send + Sync;
 #[derive(Clone)]
 pub struct PhiPolicy {
     paths: HashMap<(String, u32), Vec<String>>,
+    /// Every event type and version the policy was built from (with or without PHI).
+    known: std::collections::HashSet<(String, u32)>,
     subject: Arc<SubjectFn>,
 }
 
@@ -94,6 +96,10 @@ impl PhiPolicy {
                     )
                 })
                 .collect(),
+            known: events
+                .iter()
+                .map(|i| (i.event_type.to_string(), i.version))
+                .collect(),
             subject: Arc::new(default_subject),
         }
     }
@@ -105,7 +111,12 @@ impl PhiPolicy {
         self.subject = Arc::new(subject);
         self
     }
-    /// The PHI paths of an event type and version (empty: none).
+    /// Whether the policy was built with this event type and version (so its PHI paths, maybe
+    /// none, are known).
+    pub fn knows(&self, event_type: &str, version: u32) -> bool {
+        self.known.contains(&(event_type.to_string(), version))
+    }
+    /// The PHI paths of an event type and version (empty: none, or an unknown type).
     pub fn phi_paths(&self, event_type: &str, version: u32) -> &[String] {
         self.paths
             .get(&(event_type.to_string(), version))

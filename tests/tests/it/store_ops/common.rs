@@ -36,6 +36,10 @@ pub async fn fresh(prefix: &str) -> (PgEventStore, String) {
     let store = PgEventStore::connect_in_schema(&url, Some(&schema), 8)
         .await
         .unwrap_or_else(|e| panic!("connecting to the test database: {e}"));
+    // The test login is a superuser: it plays the administrator who creates carebus_tenant.
+    carebus::postgres::tenancy::create_tenant_role(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("creating the role carebus_tenant: {e}"));
     store
         .migrate()
         .await

@@ -1,5 +1,6 @@
-//! Query API tests: filters, cursor pages both ways, counts; the HTTP endpoint serving them and refusing hostile input.
+//! Query API tests: filters, cursor pages both ways, counts; the HTTP endpoint (with a bearer token, as a non-superuser role) serving them and refusing hostile input.
 
+use super::query_auth::{Endpoint, token};
 use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,63 +172,45 @@ async fn query_filters_pages_both_ways_and_counts() {
     );
 }
 
-/// GET `target` (raw bytes after the method) on the server; returns status and JSON body.
-async fn http_get(addr: std::net::SocketAddr, target: &[u8]) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = b"GET ".to_vec();
-    req.extend_from_slice(target);
-    req.extend_from_slice(b" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(&req).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf);
-    let status: u16 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_endpoint_serves_pages_and_stats_and_refuses_hostile_input() {
-    let (store, _) = fresh("ops_http").await;
+    let (store, schema) = fresh("ops_http").await;
     append_patient(&store, "h1", 3, &ctx("hospital-a", "corr-h")).await;
     append_patient(&store, "h2", 1, &ctx("hospital-b", "corr-h")).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(carebus::postgres::http::serve(
-        listener,
-        store.pool().clone(),
+    let endpoint = Endpoint::start(&store, &schema).await;
+    let addr = endpoint.addr;
+    let token = token("analyst-1", "hospital-a", "events:read phi:read");
+    let http_get = |addr, target: &[u8]| {
+        let target = target.to_vec();
+        let token = token.clone();
         async move {
-            let _ = stop_rx.await;
-        },
-    ));
+            let (status, _, body) = super::query_auth::http_get(addr, &target, Some(&token)).await;
+            (status, body)
+        }
+    };
 
-    let (status, body) = http_get(addr, b"/events?limit=2&tenant=hospital-a").await;
+    let (status, body) = http_get(addr, b"/events?limit=2").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["events"].as_array().unwrap().len(), 2);
     assert_eq!(body["events"][0]["streamId"], "Patient-h1");
     assert_eq!(body["events"][0]["data"]["patientId"], "h1");
     let next = body["next"].as_str().unwrap().to_string();
-    let (status, body) = http_get(
-        addr,
-        format!("/events?limit=2&tenant=hospital-a&after={next}").as_bytes(),
-    )
-    .await;
+    let (status, body) = http_get(addr, format!("/events?limit=2&after={next}").as_bytes()).await;
     assert_eq!(status, 200);
     assert_eq!(body["events"].as_array().unwrap().len(), 2);
     assert!(body["next"].is_null(), "4 events, 2 pages");
     let (status, body) = http_get(addr, b"/events?order=desc&limit=1").await;
     assert_eq!(status, 200);
-    assert_eq!(body["events"][0]["streamId"], "Patient-h2");
+    assert_eq!(
+        body["events"][0]["streamId"], "Patient-h1",
+        "hospital-a's newest"
+    );
     let (status, body) = http_get(addr, b"/events/stats?group_by=tenant").await;
     assert_eq!(status, 200);
     assert_eq!(
         body["groups"],
-        json!([{"key": "hospital-a", "count": 4}, {"key": "hospital-b", "count": 2}])
+        json!([{"key": "hospital-a", "count": 4}]),
+        "the token's tenant only"
     );
     let (status, body) = http_get(
         addr,
@@ -237,13 +220,13 @@ async fn http_endpoint_serves_pages_and_stats_and_refuses_hostile_input() {
     assert_eq!(status, 200);
     assert_eq!(
         body["groups"],
-        json!([{"key": "PatientCreated", "count": 2}])
+        json!([{"key": "PatientCreated", "count": 1}])
     );
 
     // Hostile but well-formed values are plain data: no match, no effect.
     for target in [
         &b"/events?stream=%27%20OR%201%3D1%20--"[..],
-        b"/events?tenant=x%27%3B%20DROP%20TABLE%20events%3B%20--",
+        b"/events?stream=x%27%3B%20DROP%20TABLE%20events%3B%20--",
         b"/events?event_type=PatientCreated%27)%20OR%20(%271%27%3D%271",
         b"/events?correlation_id=%5C%27%3B%20SELECT%20pg_sleep(10)%3B",
         b"/events?aggregate_type=Patient%22%20UNION%20SELECT%201",
@@ -273,7 +256,8 @@ async fn http_endpoint_serves_pages_and_stats_and_refuses_hostile_input() {
             "before",
         ),
         (b"/events?stream=%FF%FE", "stream"),
-        (b"/events?tenant=a%00b", "tenant"),
+        (b"/events?stream=a%00b", "stream"),
+        (b"/events?tenant=hospital-a", "tenant"),
         (b"/events?stream=%zz", "stream"),
         (b"/events?stream=", "stream"),
         (b"/events?stream=a&stream=b", "stream"),
@@ -296,6 +280,5 @@ async fn http_endpoint_serves_pages_and_stats_and_refuses_hostile_input() {
 
     // Nothing was dropped or changed.
     settled(&store, 6).await;
-    stop_tx.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    endpoint.stop().await;
 }
