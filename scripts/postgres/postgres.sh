@@ -103,10 +103,15 @@ pg_admin_sql() {
 }
 
 pg_create_role_and_db() {
-  pg_admin_sql >/dev/null <<'EOF' || die "could not create role carebus / database carebus_test; see $(rel "$PG_LOG")"
+  pg_admin_sql >/dev/null <<'EOF' || die "could not create roles carebus, carebus_tenant / database carebus_test; see $(rel "$PG_LOG")"
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'carebus') THEN
     CREATE ROLE carebus LOGIN SUPERUSER PASSWORD 'carebus';
+  END IF;
+  -- The administrator's one-time setup of runtime/postgres/sql/roles.sql that the store's
+  -- migrations need: the group role row-level security applies to.
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'carebus_tenant') THEN
+    CREATE ROLE carebus_tenant NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS;
   END IF;
 END $$;
 SELECT 'CREATE DATABASE carebus_test OWNER carebus'
