@@ -11,6 +11,7 @@
 //! | `carebus_attempts` | handler attempts so far |
 //! | `carebus_retry_level` | which retry topic the record is in (1, 2, ...) |
 //! | `carebus_not_before` | retry topics: milliseconds since the epoch before which it is not handled |
+//! | `carebus_dlq_payload` | only on a forward that was too large with these headers: `claim-check` (the value is a claim-check reference, header `carebus_claimcheck`) or `at-source:<bytes>` (the value is empty; the payload is the record at the original topic, partition and offset, for as long as that topic keeps it) |
 
 use crate::transport::{
     ConsumerEvent, Headers, OffsetReset, ReceivedRecord, Record, SubscribeConfig, Transport,
@@ -37,6 +38,10 @@ pub const RETRY_LEVEL: &str = "carebus_retry_level";
 /// Header: on retry topics, milliseconds since the Unix epoch before which the record is not
 /// handled.
 pub const NOT_BEFORE: &str = "carebus_not_before";
+
+/// Header: set when a forward went without its payload (see [`without_payload`]):
+/// `claim-check` or `at-source:<bytes>`.
+pub const PAYLOAD: &str = "carebus_dlq_payload";
 
 const TRANSIENT: [&str; 6] = [REASON, ERROR, TIME, ATTEMPTS, RETRY_LEVEL, NOT_BEFORE];
 
@@ -90,6 +95,81 @@ pub fn forward(record: &ReceivedRecord, target: String, extra: Headers) -> Recor
         value: record.value.clone(),
         headers,
         partition: None,
+    }
+}
+
+/// A forward the broker refused as too large (a record at the size limit, pushed over it by
+/// the dead-letter headers) made small enough to go: its value moved to the claim-check
+/// `store` when one is configured and takes it (header [`PAYLOAD`] `claim-check`), else
+/// dropped from the forward (`at-source:<bytes>`: the payload stays readable at the original
+/// topic, partition and offset in the headers, for that topic's retention). Either way the
+/// consumer moves on instead of wedging its partition on a record it can never forward.
+pub async fn without_payload(
+    mut record: Record,
+    store: Option<&dyn crate::claim_check::ClaimCheckStore>,
+) -> Record {
+    let size = record.value.len();
+    let checked = header_str(&record.headers, crate::claim_check::CLAIM_CHECK_HEADER).is_some();
+    if let Some(store) = store.filter(|_| !checked) {
+        let original = record.value.clone();
+        let blob = crate::claim_check::Blob {
+            event_id: blob_name(&record),
+            topic: record.topic.clone(),
+            event_type: header_str(&record.headers, crate::headers::TYPE)
+                .unwrap_or_default()
+                .to_owned(),
+            event_version: header_str(&record.headers, crate::headers::EVENT_VERSION)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            subject: None,
+            value: Vec::new(),
+        };
+        match crate::claim_check::check_in(store, blob, &mut record).await {
+            Ok(()) => {
+                record
+                    .headers
+                    .push((PAYLOAD.into(), b"claim-check".to_vec()));
+                return record;
+            }
+            Err(e) => {
+                record.value = original;
+                tracing::warn!(topic = %record.topic, error = %e,
+                    "an oversized forward could not be claim-checked; it goes without its payload");
+            }
+        }
+    }
+    record.value = Vec::new();
+    record
+        .headers
+        .push((PAYLOAD.into(), format!("at-source:{size}").into_bytes()));
+    record
+}
+
+/// A file-name-safe blob name for a forwarded record: its event id, else where it was read.
+fn blob_name(record: &Record) -> String {
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 200
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+            && !s.starts_with('.')
+    };
+    match header_str(&record.headers, crate::headers::ID) {
+        Some(id) if safe(id) => id.to_owned(),
+        _ => {
+            let origin = |name| header_str(&record.headers, name).unwrap_or("");
+            let name = format!(
+                "{}-{}-{}",
+                origin(ORIGINAL_TOPIC),
+                origin(ORIGINAL_PARTITION),
+                origin(ORIGINAL_OFFSET)
+            );
+            if safe(&name) {
+                name
+            } else {
+                format!("forward-{}", crate::types::Uuid::new_v4().to_text())
+            }
+        }
     }
 }
 
@@ -160,8 +240,8 @@ impl DeadLetter {
             original_offset: h(ORIGINAL_OFFSET).and_then(|s| s.parse().ok()),
             reason: h(REASON),
             error: h(ERROR),
-            event_type: h(crate::envelope::headers::TYPE),
-            event_id: h(crate::envelope::headers::ID),
+            event_type: h(crate::headers::TYPE),
+            event_id: h(crate::headers::ID),
             attempts: h(ATTEMPTS).and_then(|s| s.parse().ok()),
             record,
         }
@@ -215,6 +295,10 @@ pub struct RedriveReport {
     pub redriven: usize,
     /// Dead letters the selector rejected (passed over for good by the redrive group).
     pub skipped: usize,
+    /// Dead letters forwarded without their payload (`carebus_dlq_payload: at-source:…`): not
+    /// republished (an empty record would only fail again); their payload is at the original
+    /// topic, partition and offset while that topic keeps it.
+    pub without_payload: usize,
 }
 
 /// Republish the dead letters of `dlq_topic` that `select` accepts to their original topic
@@ -244,7 +328,13 @@ pub async fn redrive<T: Transport>(
         let tp = r.topic_partition();
         let next = r.offset + 1;
         let letter = DeadLetter::from_record(r);
-        if select(&letter) {
+        let at_source =
+            header_str(&letter.record.headers, PAYLOAD).is_some_and(|p| p.starts_with("at-source"));
+        if at_source {
+            tracing::warn!(dlq = %dlq_topic, partition = letter.partition, offset = letter.offset,
+                "a dead letter without its payload is not redriven; its payload is at its original offset");
+            report.without_payload += 1;
+        } else if select(&letter) {
             let target = letter.original_topic.clone().unwrap_or_else(|| {
                 dlq_topic
                     .strip_suffix(".dlq")

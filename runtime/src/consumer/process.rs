@@ -11,7 +11,9 @@ use crate::handler::HandlerResult;
 use crate::handler::{ContextFields, HandlerContext, HandlerErrorKind};
 use crate::publisher::Publisher;
 use crate::topic::TopicHandler;
-use crate::transport::{ReceivedRecord, Record, RecordView, Transport, header, header_str};
+use crate::transport::{
+    ReceivedRecord, Record, RecordView, Transport, TransportErrorKind, header, header_str,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedSemaphorePermit;
@@ -504,12 +506,27 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         outcome
     }
 
-    /// Send a forwarded record, retrying transport errors until it is accepted or shutdown.
-    async fn send_until_done(&self, record: Record, shutdown: &Shutdown) -> Outcome {
+    /// Send a forwarded record, retrying transport errors until it is accepted or shutdown. A
+    /// forward refused as too large goes once more without its payload
+    /// ([`dl::without_payload`]), so a record at the size limit cannot wedge the partition.
+    async fn send_until_done(&self, mut record: Record, shutdown: &Shutdown) -> Outcome {
         let mut attempt = 1;
+        let mut slimmed = false;
         loop {
             match self.publisher.transport().send_ref(&record).await {
                 Ok(_) => return Outcome::Done,
+                Err(e)
+                    if !slimmed
+                        && matches!(e.kind(), TransportErrorKind::MessageTooLarge { .. }) =>
+                {
+                    tracing::warn!(topic = %record.topic, error = %e,
+                        "forward too large with its headers; sending it without its payload");
+                    metrics::counter!("carebus_forwards_without_payload_total",
+                        "topic" => record.topic.clone())
+                    .increment(1);
+                    record = dl::without_payload(record, self.claim_check.as_deref()).await;
+                    slimmed = true;
+                }
                 Err(e) if !e.is_retriable() => {
                     return Outcome::Failed(format!("cannot forward to {}: {e}", record.topic));
                 }

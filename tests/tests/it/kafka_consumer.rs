@@ -433,3 +433,136 @@ async fn poison_pills_go_straight_to_the_dead_letter_topic() {
         assert!(reason.starts_with("poison-pill"), "reason {reason}");
     }
 }
+
+/// Records just under a topic's `max.message.bytes` that cannot be handled (one undecodable,
+/// one whose handler fails for good): the dead-letter headers push the forward over the limit,
+/// the broker refuses it, and the forward goes again without its payload — claim-checked when
+/// the consumer has a store, else with the payload left at its source offset. The consumer
+/// moves on either way; redrive republishes the claim-checked letters and leaves the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_at_the_size_limit_are_dead_lettered_without_their_payload_and_never_wedge() {
+    const LIMIT: usize = 16_384;
+    let bootstrap = carebus_tests::kafka_bootstrap();
+    let topic = carebus_tests::unique_name("carebus-at-limit");
+    let dlq_topic = dead_letter::dlq_topic(&topic);
+    let admin = carebus::kafka::TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
+    let limited = [("max.message.bytes", "16384")];
+    for name in [&topic, &dlq_topic] {
+        admin
+            .apply(&[carebus::TopicSpec {
+                configs: &limited,
+                ..carebus::TopicSpec::new(name, 1, 1)
+            }])
+            .await
+            .unwrap();
+    }
+    let t = transport(&bootstrap);
+    // Random, so compression (LZ4 by default) cannot shrink the batches under the limit.
+    let noise = |n: usize| -> String { (0..n).map(|_| fastrand::alphanumeric()).collect() };
+    // Undecodable: no carebus headers, a value just under the limit.
+    let junk = noise(LIMIT - 250).into_bytes();
+    t.send(Record::new(topic.clone(), b"junk".to_vec(), junk.clone()))
+        .await
+        .expect("a record under the limit is accepted");
+    // Decodable, but its handler fails for good: padded to just under the limit.
+    let publisher = Publisher::new(transport(&bootstrap), PublisherConfig::default()).unwrap();
+    let mut big = patient("big-fail", 0);
+    let base = publisher
+        .prepare(&big, PublishOptions::default())
+        .unwrap()
+        .size();
+    big.changed_fields[0].push_str(&noise(LIMIT - 250 - base));
+    publish(&publisher, &topic, big).await;
+    publish(&publisher, &topic, patient("after", 1)).await;
+
+    let blobs = std::env::temp_dir().join(carebus_tests::unique_name("at-limit-blobs"));
+    let store: carebus::claim_check::SharedClaimCheck =
+        Arc::new(carebus::claim_check::LocalDirStore::new(&blobs).unwrap());
+    // First a group without a claim-check store, then one with.
+    for claim_check in [None, Some(store.clone())] {
+        let handler = Recorder {
+            fail_patient: Some(("big-fail".into(), true)),
+            ..Recorder::default()
+        };
+        let mut config = ConsumerConfig::new(carebus_tests::unique_name("at-limit-group"));
+        config.topics = vec![topic.clone()];
+        config.commit_interval = Duration::from_millis(200);
+        let mut consumer = Consumer::new(
+            Publisher::new(transport(&bootstrap), PublisherConfig::default()).unwrap(),
+            config,
+        );
+        if let Some(store) = claim_check {
+            consumer = consumer.with_claim_check(store);
+        }
+        let (trigger, shutdown) = Shutdown::channel();
+        let recorder = handler.clone();
+        let task =
+            tokio::spawn(async move { consumer.run(PatientsDispatcher(recorder), shutdown).await });
+        wait_for("the event after the two", Duration::from_secs(60), || {
+            handler.total() >= 1
+        })
+        .await;
+        trigger.trigger();
+        let report = task
+            .await
+            .unwrap()
+            .expect("the consumer did not stop with an error");
+        assert_eq!(
+            report.finished, 3,
+            "two dead-lettered, one handled: {report:?}"
+        );
+    }
+    let reader = subscribe(
+        &t,
+        &carebus_tests::unique_name("at-limit-reader"),
+        &dlq_topic,
+    )
+    .await;
+    let letters = consume(&reader, 4, false, Duration::from_secs(60)).await;
+    assert_eq!(letters.len(), 4);
+    let header = |r: &carebus::transport::ReceivedRecord, name: &str| {
+        carebus::transport::header_str(&r.headers, name).map(str::to_owned)
+    };
+    for (i, letter) in letters.iter().enumerate() {
+        let payload = header(letter, dead_letter::PAYLOAD).expect("sent without its payload");
+        assert!(header(letter, REASON).is_some(), "the reason is kept");
+        assert_eq!(
+            header(letter, ORIGINAL_TOPIC).as_deref(),
+            Some(topic.as_str())
+        );
+        if i < 2 {
+            assert!(payload.starts_with("at-source:"), "{payload}");
+            assert!(letter.value.is_empty());
+        } else {
+            assert_eq!(payload, "claim-check");
+            let value = carebus::claim_check::check_out(Some(store.as_ref()), &letter.headers)
+                .await
+                .expect("claim-checked")
+                .unwrap();
+            if i == 2 {
+                assert_eq!(value, junk, "the whole payload was kept");
+            } else {
+                let (_, event) =
+                    carebus::wire::decode::<PatientsEvent>(&letter.headers, &value).unwrap();
+                assert!(
+                    matches!(event, PatientsEvent::PatientUpdated(u) if u.patient_id == "big-fail")
+                );
+            }
+        }
+    }
+    let report = dead_letter::redrive(
+        &t,
+        &dlq_topic,
+        &carebus_tests::unique_name("at-limit-redrive"),
+        Duration::from_secs(5),
+        |_| true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.redriven, report.without_payload),
+        (2, 2),
+        "{report:?}"
+    );
+    std::fs::remove_dir_all(blobs).ok();
+}
