@@ -5,10 +5,10 @@
 //! ```
 //!
 //! Writes into a fresh directory under `dir` (default: the system's temporary directory) and
-//! removes it afterwards. Each push returns once its record is on disk (fsync'ed), so the
-//! numbers are mostly the disk's sync latency; run it on the disk the outbox will live on.
+//! removes it afterwards. Each push returns once its record is on disk (committed and fsync'ed), so
+//! the numbers are mostly the disk's sync latency; run it on the disk the outbox will live on.
 
-use carebus::publisher::Outbox;
+use carebus::publisher::{Outbox, OutboxKey};
 use carebus::transport::Record;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,7 +24,9 @@ fn record(i: usize) -> Record {
 }
 
 fn open(dir: &Path) -> Outbox {
-    Outbox::open(dir).unwrap_or_else(|e| panic!("cannot open the outbox in {}: {e}", dir.display()))
+    let key = OutboxKey::generate();
+    Outbox::open(dir, &key, u64::MAX)
+        .unwrap_or_else(|e| panic!("cannot open the outbox in {}: {e}", dir.display()))
 }
 
 /// Push `n` records from `pushers` threads at once; records per second.

@@ -1,244 +1,479 @@
-//! The durable outbox: records the transport could not take turned into fsync'ed lines of an append-only file on local disk, read back in order until delivered.
+//! The durable outbox: records the transport could not take turned into encrypted rows of an embedded transactional store (redb) on local disk, read back in queue order until delivered.
 //!
-//! Two files in the configured directory:
-//! - `outbox.log`: one JSON line per queued record (`id`, topic, hex key/value/headers);
-//! - `outbox.delivered`: one line per delivered `id`.
+//! One file, `outbox.redb`, in the configured directory, with two tables:
+//! - `records`: id → the record sealed with AES-256-GCM ([`OutboxKey`], a random nonce per
+//!   record, the id as associated data): topic, key, value and headers are never on disk in
+//!   plaintext;
+//! - `meta`: the next id (a persistent counter: ids grow for the life of the file and never
+//!   restart, also when the outbox empties) and a key check that makes a reopen with another
+//!   key fail ([`OutboxError::WrongKey`]) instead of reading garbage.
 //!
-//! Both are fsync'ed on every write, so a queued event survives a crash. Pending = queued −
-//! delivered, in queue order. When everything is delivered both files are truncated. A crash
-//! between a send and its `delivered` line re-sends that record (at-least-once). A torn last
-//! line (crash mid-write) is skipped on load.
-//!
-//! The files hold event payloads, which may be PHI: put the directory on encrypted storage
-//! readable only by the service.
+//! A push is a committed transaction (fsync'ed) before [`Outbox::push`] returns; pushes that
+//! arrive while one commits share the next commit (group commit). A delivery is a
+//! transaction that deletes the delivered rows: a record is pending until the commit that
+//! deletes it, so a crash between a send and that commit sends it again (at-least-once), and
+//! there is no separate step for emptying. redb's commits are atomic and checksummed; a file
+//! left by a crash is repaired on open. The records' bytes (sealed) are limited to
+//! `max_bytes`: a push over it fails with [`OutboxError::Full`], nothing is dropped.
 
-use crate::transport::{Record, header_name};
-use serde_json::{Value, json};
-use std::collections::{HashSet, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+mod seal;
+
+pub use seal::{BadOutboxKey, OutboxKey};
+
+use crate::transport::Record;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 
-const LOG: &str = "outbox.log";
-const DELIVERED: &str = "outbox.delivered";
+/// The store's file in the outbox directory.
+pub const FILE: &str = "outbox.redb";
+/// The default of `outbox_max_bytes`: 1 GiB of sealed records.
+pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
+
+const RECORDS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("records");
+const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+const NEXT_ID: &str = "next_id";
+const KEY_CHECK: &str = "key_check";
+/// Records count from 1; the key check is sealed as slot 0.
+const KEY_CHECK_SLOT: u64 = 0;
+const KEY_CHECK_TEXT: &[u8] = b"carebus outbox key check v1";
+/// The file of the line-based outbox of earlier versions.
+const LEGACY_LOG: &str = "outbox.log";
+/// redb's page cache: the outbox is read front to back once per drain round.
+const CACHE_BYTES: usize = 16 << 20;
+
+/// Why the outbox could not be opened, written or read. Texts name files, ids and limits,
+/// never keys or record contents.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboxError {
+    /// An outbox directory is configured but no key to encrypt it with.
+    #[error(
+        "no key is configured for the outbox in {dir}: its records are encrypted at rest; set \
+         outbox_key (CAREBUS_OUTBOX_KEY: standard base64 of 32 random bytes, e.g. `openssl rand \
+         -base64 32`) or outbox_key_file (CAREBUS_OUTBOX_KEY_FILE: a file holding that text)"
+    )]
+    NoKey {
+        /// The configured outbox directory.
+        dir: PathBuf,
+    },
+    /// The key file could not be read.
+    #[error("cannot read the outbox key file {path}: {source}")]
+    KeyFileUnreadable {
+        /// The configured `outbox_key_file`.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The key file does not hold a key.
+    #[error("the outbox key file {path} holds no usable key: {source}")]
+    KeyFileInvalid {
+        /// The configured `outbox_key_file`.
+        path: PathBuf,
+        /// What is wrong with its text.
+        #[source]
+        source: BadOutboxKey,
+    },
+    /// The outbox was written with another key.
+    #[error(
+        "the outbox {path} was written with another key; its records stay on disk untouched: \
+         configure the key it was written with (outbox_key, CAREBUS_OUTBOX_KEY or \
+         outbox_key_file)"
+    )]
+    WrongKey {
+        /// The outbox file.
+        path: PathBuf,
+    },
+    /// Another process (or another publisher in this one) has the outbox open.
+    #[error(
+        "the outbox {path} is open elsewhere: each publisher process needs an outbox directory \
+         of its own"
+    )]
+    InUse {
+        /// The outbox file.
+        path: PathBuf,
+    },
+    /// The directory holds the line-based outbox of an earlier carebus version.
+    #[error(
+        "{dir} holds {LEGACY_LOG} of an earlier carebus version, which may hold undelivered \
+         events: run that version until its outbox is empty ({LEGACY_LOG} is then 0 bytes) or \
+         move the file away, then start again"
+    )]
+    Legacy {
+        /// The outbox directory.
+        dir: PathBuf,
+    },
+    /// A stored record does not open with the key or is not a record (altered on disk).
+    #[error(
+        "outbox record {id} in {path} cannot be read (altered on disk?); it stays in the outbox \
+         and delivery stops before it: move the file away to start with an empty outbox"
+    )]
+    Unreadable {
+        /// The outbox file.
+        path: PathBuf,
+        /// The record's id.
+        id: u64,
+    },
+    /// Keeping the record would take the outbox over `max_bytes`.
+    #[error(
+        "the outbox is full ({used_bytes} of {limit_bytes} bytes, outbox_max_bytes): restore \
+         the transport so it drains, or raise outbox_max_bytes if the disk has room"
+    )]
+    Full {
+        /// Bytes the records take now.
+        used_bytes: u64,
+        /// The configured limit.
+        limit_bytes: u64,
+    },
+    /// The outbox directory could not be created.
+    #[error("cannot create the outbox directory {dir}: {source}")]
+    Dir {
+        /// The configured outbox directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed (disk full, I/O error, a damaged file).
+    #[error("outbox {path}: {step} failed: {source}")]
+    Store {
+        /// The outbox file.
+        path: PathBuf,
+        /// What was being done (`"open"`, `"commit"`, `"read"`, …).
+        step: &'static str,
+        /// redb's error (shared by the pushes of one commit).
+        #[source]
+        source: Arc<redb::Error>,
+    },
+}
+
+/// The outcome of a commit, handed to every push it carried.
+type Outcome = Result<(), Arc<redb::Error>>;
+
+/// A sealed record waiting for the next commit, with where to leave that commit's outcome.
+struct Staged {
+    id: u64,
+    sealed: Vec<u8>,
+    done: Arc<Mutex<Option<Outcome>>>,
+}
 
 struct State {
-    log: File,
-    delivered: File,
-    pending: VecDeque<(u64, Record)>,
+    /// The id of the next push.
     next_id: u64,
+    /// Pushed, not committed yet, in id order.
+    staged: Vec<Staged>,
+    /// Records pending (committed or staged).
+    count: usize,
+    /// Their sealed bytes.
+    bytes: u64,
 }
 
-/// An append-only, fsync'ed queue of records on local disk.
+/// A durable, encrypted queue of records on local disk.
 pub struct Outbox {
     dir: PathBuf,
+    path: PathBuf,
+    db: Database,
+    cipher: aes_gcm::Aes256Gcm,
+    max_bytes: u64,
     state: Mutex<State>,
-    durable: Mutex<Durable>,
-}
-
-/// The fsync side of the log, apart from its writers: while one push waits for the disk,
-/// others append, and one fsync then covers them all (group commit).
-struct Durable {
-    /// The log, for fsync only.
-    log: File,
-    /// Every record with a lower id is on disk.
-    below: u64,
+    /// Held while a commit of pushes runs: the pushes staged meanwhile wait for it and then
+    /// go into one commit together.
+    committing: Mutex<()>,
 }
 
 impl std::fmt::Debug for Outbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox")
-            .field("dir", &self.dir)
+            .field("path", &self.path)
             .field("pending", &self.len())
+            .field("max_bytes", &self.max_bytes)
             .finish()
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+static CRASH_HOOK: OnceLock<fn(&'static str)> = OnceLock::new();
+
+/// Install a function called at the named steps of pushing and delivering (the crash test
+/// harness stops its process there to be killed). For tests only; set once per process.
+#[doc(hidden)]
+pub fn set_crash_hook(hook: fn(&'static str)) {
+    let _ = CRASH_HOOK.set(hook);
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
+/// A step where the crash test harness may kill the process.
+pub(crate) fn crash_point(name: &'static str) {
+    if let Some(hook) = CRASH_HOOK.get() {
+        hook(name);
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
-fn to_line(id: u64, r: &Record) -> String {
-    let headers: Vec<Value> = r.headers.iter().map(|(n, v)| json!([n, hex(v)])).collect();
-    let mut line = json!({
-        "id": id,
-        "topic": r.topic,
-        "key": r.key.as_deref().map(hex),
-        "value": hex(&r.value),
-        "headers": headers,
-        "partition": r.partition,
-    })
-    .to_string();
-    line.push('\n');
-    line
-}
-
-fn from_line(line: &str) -> Option<(u64, Record)> {
-    let v: Value = serde_json::from_str(line).ok()?;
-    let headers = v["headers"]
-        .as_array()?
-        .iter()
-        .map(|h| Some((header_name(h[0].as_str()?), unhex(h[1].as_str()?)?)))
-        .collect::<Option<Vec<_>>>()?;
-    Some((
-        v["id"].as_u64()?,
-        Record {
-            topic: v["topic"].as_str()?.to_string(),
-            key: match &v["key"] {
-                Value::Null => None,
-                k => Some(unhex(k.as_str()?)?),
-            },
-            value: unhex(v["value"].as_str()?)?,
-            headers,
-            partition: v["partition"].as_i64().map(|p| p as i32),
-        },
-    ))
-}
-
-fn open_append(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Outbox {
-    /// Open (or create) the outbox in `dir`, loading what is still pending.
-    pub fn open(dir: impl Into<PathBuf>) -> std::io::Result<Outbox> {
+    /// Open (or create) the outbox in `dir` with `key`, its sealed records limited to
+    /// `max_bytes`. Fails with [`OutboxError::WrongKey`] when the file was written with
+    /// another key, [`OutboxError::InUse`] when it is open elsewhere.
+    pub fn open(
+        dir: impl Into<PathBuf>,
+        key: &OutboxKey,
+        max_bytes: u64,
+    ) -> Result<Outbox, OutboxError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir)?;
-        let log_path = dir.join(LOG);
-        let delivered_path = dir.join(DELIVERED);
-        let delivered: HashSet<u64> = match File::open(&delivered_path) {
-            Ok(f) => BufReader::new(f)
-                .lines()
-                .map_while(Result::ok)
-                .filter_map(|l| l.trim().parse().ok())
-                .collect(),
-            Err(_) => HashSet::new(),
+        std::fs::create_dir_all(&dir).map_err(|source| OutboxError::Dir {
+            dir: dir.clone(),
+            source,
+        })?;
+        if std::fs::metadata(dir.join(LEGACY_LOG)).is_ok_and(|m| m.len() > 0) {
+            return Err(OutboxError::Legacy { dir });
+        }
+        let path = dir.join(FILE);
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .set_check_integrity_on_open(true)
+            .create(&path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    OutboxError::InUse { path: path.clone() }
+                }
+                e => store_error(&path, "open", e),
+            })?;
+        let cipher = key.cipher();
+        let next_id = Self::init(&db, &cipher, &path)?;
+        let (count, bytes) = Self::measure(&db, &path)?;
+        if count > 0 {
+            tracing::info!(pending = count, bytes, "outbox has undelivered events");
+        }
+        let outbox = Outbox {
+            dir,
+            db,
+            cipher,
+            max_bytes,
+            state: Mutex::new(State {
+                next_id,
+                staged: Vec::new(),
+                count,
+                bytes,
+            }),
+            committing: Mutex::new(()),
+            path,
         };
-        let mut pending = VecDeque::new();
-        let mut next_id = 1;
-        if let Ok(f) = File::open(&log_path) {
-            for line in BufReader::new(f).lines().map_while(Result::ok) {
-                if let Some((id, rec)) = from_line(&line) {
-                    next_id = next_id.max(id + 1);
-                    if !delivered.contains(&id) {
-                        pending.push_back((id, rec));
+        outbox.gauges(count, bytes);
+        Ok(outbox)
+    }
+
+    /// Create the tables and the key check on first use, check the key otherwise; the next id.
+    fn init(db: &Database, cipher: &aes_gcm::Aes256Gcm, path: &Path) -> Result<u64, OutboxError> {
+        let tx = db.begin_write().at(path, "open")?;
+        let next_id = {
+            let mut meta = tx.open_table(META).at(path, "open")?;
+            let records = tx.open_table(RECORDS).at(path, "open")?;
+            let last = records.last().at(path, "open")?.map(|(k, _)| k.value());
+            let check = meta
+                .get(KEY_CHECK)
+                .at(path, "open")?
+                .map(|v| v.value().to_vec());
+            match check {
+                Some(sealed) => {
+                    if seal::open(cipher, KEY_CHECK_SLOT, &sealed).as_deref()
+                        != Some(KEY_CHECK_TEXT)
+                    {
+                        return Err(OutboxError::WrongKey {
+                            path: path.to_path_buf(),
+                        });
                     }
                 }
+                None if last.is_some() => {
+                    // Records without a key check: not a file this outbox wrote.
+                    return Err(OutboxError::WrongKey {
+                        path: path.to_path_buf(),
+                    });
+                }
+                None => {
+                    let sealed = seal::seal(cipher, KEY_CHECK_SLOT, KEY_CHECK_TEXT);
+                    meta.insert(KEY_CHECK, sealed.as_slice()).at(path, "open")?;
+                }
             }
-        }
-        if !pending.is_empty() {
-            tracing::info!(pending = pending.len(), "outbox has undelivered events");
-        }
-        let log = open_append(&log_path)?;
-        Ok(Outbox {
-            durable: Mutex::new(Durable {
-                log: log.try_clone()?,
-                below: next_id,
-            }),
-            state: Mutex::new(State {
-                log,
-                delivered: open_append(&delivered_path)?,
-                pending,
-                next_id,
-            }),
-            dir,
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Append a record and fsync; returns once it is on disk. Blocks on the disk: from async
-    /// code, call it on a blocking thread. Concurrent pushes share one fsync.
-    pub fn push(&self, record: Record) -> std::io::Result<()> {
-        let id = {
-            let mut st = self.lock();
-            let id = st.next_id;
-            st.log.write_all(to_line(id, &record).as_bytes())?;
-            st.next_id += 1;
-            st.pending.push_back((id, record));
-            metrics::gauge!("carebus_outbox_pending").set(st.pending.len() as f64);
-            id
+            let stored = meta
+                .get(NEXT_ID)
+                .at(path, "open")?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes))
+                .unwrap_or(1);
+            let next_id = stored.max(last.map_or(1, |id| id + 1));
+            meta.insert(NEXT_ID, next_id.to_le_bytes().as_slice())
+                .at(path, "open")?;
+            next_id
         };
-        self.sync_through(id)
+        tx.commit().at(path, "open")?;
+        Ok(next_id)
     }
 
-    /// Wait until the record `id` is on disk, syncing the log unless another push's fsync
-    /// already covered it.
-    fn sync_through(&self, id: u64) -> std::io::Result<()> {
-        let mut durable = self.durable.lock().unwrap_or_else(|p| p.into_inner());
-        if durable.below > id {
-            return Ok(());
+    /// Records pending and their sealed bytes.
+    fn measure(db: &Database, path: &Path) -> Result<(usize, u64), OutboxError> {
+        let tx = db.begin_read().at(path, "read")?;
+        let records = tx.open_table(RECORDS).at(path, "read")?;
+        let (mut count, mut bytes) = (0, 0);
+        for entry in records.iter().at(path, "read")? {
+            let (_, v) = entry.at(path, "read")?;
+            count += 1;
+            bytes += v.value().len() as u64;
         }
-        // Everything written so far goes into this fsync.
-        let below = self.lock().next_id;
-        durable.log.sync_data()?;
-        durable.below = below;
+        Ok((count, bytes))
+    }
+
+    fn gauges(&self, count: usize, bytes: u64) {
+        metrics::gauge!("carebus_outbox_pending").set(count as f64);
+        metrics::gauge!("carebus_outbox_bytes").set(bytes as f64);
+    }
+
+    /// Keep a record; returns once the commit holding it is on disk. Blocks on the disk: from
+    /// async code, call it on a blocking thread. Concurrent pushes share one commit.
+    pub fn push(&self, record: Record) -> Result<(), OutboxError> {
+        let plain = seal::encode(&record);
+        drop(record);
+        let done = Arc::new(Mutex::new(None));
+        {
+            let mut st = lock(&self.state);
+            let size = (plain.len() + seal::OVERHEAD) as u64;
+            if st.bytes + size > self.max_bytes {
+                metrics::counter!("carebus_outbox_full_total").increment(1);
+                return Err(OutboxError::Full {
+                    used_bytes: st.bytes,
+                    limit_bytes: self.max_bytes,
+                });
+            }
+            // Sealed under the lock: ids are staged in order, so a commit never holds a record
+            // without the ones before it.
+            let id = st.next_id;
+            let sealed = seal::seal(&self.cipher, id, &plain);
+            st.next_id += 1;
+            st.count += 1;
+            st.bytes += size;
+            st.staged.push(Staged {
+                id,
+                sealed,
+                done: done.clone(),
+            });
+        }
+        self.commit_staged(&done)
+    }
+
+    /// Wait for the commit that carries the push `done` belongs to, committing everything
+    /// staged so far unless another push's commit already carried it.
+    fn commit_staged(&self, done: &Mutex<Option<Outcome>>) -> Result<(), OutboxError> {
+        let _committing = lock(&self.committing);
+        if let Some(outcome) = lock(done).take() {
+            return outcome.map_err(|source| self.store_failed("commit", source));
+        }
+        let batch = std::mem::take(&mut lock(&self.state).staged);
+        crash_point("outbox.push.staged");
+        let outcome = self.write(&batch).map_err(Arc::new);
+        if outcome.is_ok() {
+            crash_point("outbox.push.committed");
+        }
+        let mut st = lock(&self.state);
+        if outcome.is_err() {
+            st.count -= batch.len();
+            st.bytes -= batch.iter().map(|s| s.sealed.len() as u64).sum::<u64>();
+        }
+        self.gauges(st.count, st.bytes);
+        drop(st);
+        for staged in &batch {
+            *lock(&staged.done) = Some(outcome.clone());
+        }
+        lock(done)
+            .take()
+            .unwrap_or(Ok(()))
+            .map_err(|source| self.store_failed("commit", source))
+    }
+
+    /// One transaction inserting `batch` and advancing the id counter past it.
+    fn write(&self, batch: &[Staged]) -> Result<(), redb::Error> {
+        let Some(last) = batch.last() else {
+            return Ok(());
+        };
+        let tx = self.db.begin_write()?;
+        {
+            let mut records = tx.open_table(RECORDS)?;
+            for staged in batch {
+                records.insert(staged.id, staged.sealed.as_slice())?;
+            }
+            let mut meta = tx.open_table(META)?;
+            meta.insert(NEXT_ID, (last.id + 1).to_le_bytes().as_slice())?;
+        }
+        tx.commit()?;
         Ok(())
+    }
+
+    fn store_failed(&self, step: &'static str, source: Arc<redb::Error>) -> OutboxError {
+        OutboxError::Store {
+            path: self.path.clone(),
+            step,
+            source,
+        }
     }
 
     /// The oldest pending record.
-    pub fn peek(&self) -> Option<(u64, Record)> {
-        self.lock().pending.front().cloned()
+    pub fn peek(&self) -> Result<Option<(u64, Record)>, OutboxError> {
+        Ok(self.peek_many(1)?.into_iter().next())
     }
 
-    /// The oldest pending records, up to `max`, in queue order.
-    pub fn peek_many(&self, max: usize) -> Vec<(u64, Record)> {
-        self.lock().pending.iter().take(max).cloned().collect()
+    /// The oldest pending records, up to `max`, in queue order (committed ones only).
+    pub fn peek_many(&self, max: usize) -> Result<Vec<(u64, Record)>, OutboxError> {
+        let tx = self.db.begin_read().at(&self.path, "read")?;
+        let records = tx.open_table(RECORDS).at(&self.path, "read")?;
+        let mut out = Vec::new();
+        for entry in records.iter().at(&self.path, "read")?.take(max) {
+            let (id, sealed) = entry.at(&self.path, "read")?;
+            let id = id.value();
+            let record = seal::open(&self.cipher, id, sealed.value())
+                .and_then(|plain| seal::decode(&plain))
+                .ok_or_else(|| OutboxError::Unreadable {
+                    path: self.path.clone(),
+                    id,
+                })?;
+            out.push((id, record));
+        }
+        Ok(out)
     }
 
-    /// Record that `id` was delivered (fsync'ed); truncates both files once nothing is pending.
-    pub fn mark_delivered(&self, id: u64) -> std::io::Result<()> {
+    /// Record that `id` was delivered: one committed transaction deleting it.
+    pub fn mark_delivered(&self, id: u64) -> Result<(), OutboxError> {
         self.mark_delivered_many(&[id])
     }
 
-    /// Record that these ids were delivered, with one write and one fsync for all of them;
-    /// truncates both files once nothing is pending.
-    pub fn mark_delivered_many(&self, ids: &[u64]) -> std::io::Result<()> {
+    /// Record that these ids were delivered: one committed transaction deleting them all.
+    /// Ids not pending are ignored.
+    pub fn mark_delivered_many(&self, ids: &[u64]) -> Result<(), OutboxError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let mut st = self.lock();
-        let lines: String = ids.iter().map(|id| format!("{id}\n")).collect();
-        st.delivered.write_all(lines.as_bytes())?;
-        st.delivered.sync_data()?;
-        // Deliveries come in queue order: take them off the front, and search only for the rest.
-        let mut rest: HashSet<u64> = HashSet::new();
-        for &id in ids {
-            if st.pending.front().is_some_and(|(front, _)| *front == id) {
-                st.pending.pop_front();
-            } else {
-                rest.insert(id);
+        let tx = self.db.begin_write().at(&self.path, "delete")?;
+        let (mut removed, mut bytes) = (0, 0);
+        {
+            let mut records = tx.open_table(RECORDS).at(&self.path, "delete")?;
+            for &id in ids {
+                if let Some(sealed) = records.remove(id).at(&self.path, "delete")? {
+                    removed += 1;
+                    bytes += sealed.value().len() as u64;
+                }
             }
         }
-        if !rest.is_empty() {
-            st.pending.retain(|(i, _)| !rest.contains(i));
-        }
-        if st.pending.is_empty() {
-            st.log.set_len(0)?;
-            st.log.sync_all()?;
-            st.delivered.set_len(0)?;
-            st.delivered.sync_all()?;
-        }
-        metrics::gauge!("carebus_outbox_pending").set(st.pending.len() as f64);
+        crash_point("outbox.delete.staged");
+        tx.commit().at(&self.path, "delete")?;
+        crash_point("outbox.delete.committed");
+        let mut st = lock(&self.state);
+        st.count -= removed;
+        st.bytes -= bytes;
+        self.gauges(st.count, st.bytes);
         Ok(())
     }
 
-    /// Records waiting for delivery.
+    /// Records waiting for delivery (including pushes whose commit is under way).
     pub fn len(&self) -> usize {
-        self.lock().pending.len()
+        lock(&self.state).count
     }
 
     /// Whether nothing waits for delivery.
@@ -246,67 +481,35 @@ impl Outbox {
         self.len() == 0
     }
 
-    /// The directory holding `outbox.log` and `outbox.delivered`.
+    /// Bytes the pending records take (sealed), counted against `max_bytes`.
+    pub fn bytes(&self) -> u64 {
+        lock(&self.state).bytes
+    }
+
+    /// The directory holding `outbox.redb`.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn deliveries_marked_together_leave_the_rest_in_order_across_a_reopen() {
-        let dir = std::env::temp_dir().join(format!("carebus-outbox-{}", fastrand::u64(..)));
-        let ob = Outbox::open(&dir).unwrap();
-        for i in 0..6u8 {
-            ob.push(Record::new("t", format!("k{i}"), vec![i])).unwrap();
-        }
-        let round = ob.peek_many(4);
-        let ids: Vec<u64> = round.iter().map(|(id, _)| *id).collect();
-        let keys: Vec<&[u8]> = round
-            .iter()
-            .map(|(_, r)| r.key.as_deref().unwrap())
-            .collect();
-        assert_eq!(keys, [b"k0", b"k1", b"k2", b"k3"]);
-        // The front two and, out of line, the fourth.
-        ob.mark_delivered_many(&[ids[0], ids[1], ids[3]]).unwrap();
-        ob.mark_delivered_many(&[]).unwrap();
-        let left =
-            |ob: &Outbox| -> Vec<u8> { ob.peek_many(10).iter().map(|(_, r)| r.value[0]).collect() };
-        assert_eq!(left(&ob), [2, 4, 5]);
-        drop(ob);
-        let ob = Outbox::open(&dir).unwrap();
-        assert_eq!(left(&ob), [2, 4, 5]);
-        let rest: Vec<u64> = ob.peek_many(10).iter().map(|(id, _)| *id).collect();
-        ob.mark_delivered_many(&rest).unwrap();
-        assert!(ob.is_empty());
-        assert_eq!(std::fs::metadata(dir.join(DELIVERED)).unwrap().len(), 0);
-        std::fs::remove_dir_all(&dir).ok();
-    }
-
-    #[test]
-    fn pending_records_survive_a_reopen_and_delivered_ones_do_not() {
-        let dir = std::env::temp_dir().join(format!("carebus-outbox-{}", fastrand::u64(..)));
-        let ob = Outbox::open(&dir).unwrap();
-        let mut r = Record::new("t", "k1", vec![1, 2, 3]);
-        r.headers.push(("ce_id".into(), b"e1".to_vec()));
-        ob.push(r.clone()).unwrap();
-        ob.push(Record::new("t", "k2", vec![4])).unwrap();
-        let (first, _) = ob.peek().unwrap();
-        ob.mark_delivered(first).unwrap();
-        drop(ob);
-        let ob = Outbox::open(&dir).unwrap();
-        assert_eq!(ob.len(), 1);
-        let (id, rec) = ob.peek().unwrap();
-        assert_eq!(rec.key.as_deref(), Some(&b"k2"[..]));
-        ob.mark_delivered(id).unwrap();
-        assert!(ob.is_empty());
-        assert_eq!(std::fs::metadata(dir.join(LOG)).unwrap().len(), 0);
-        // Ids keep growing after a truncate within one process.
-        ob.push(r.clone()).unwrap();
-        assert_eq!(ob.peek().unwrap().1, r);
-        std::fs::remove_dir_all(&dir).ok();
+fn store_error(path: &Path, step: &'static str, e: impl Into<redb::Error>) -> OutboxError {
+    OutboxError::Store {
+        path: path.to_path_buf(),
+        step,
+        source: Arc::new(e.into()),
     }
 }
+
+/// A redb result as an outbox result naming the file and the step.
+trait At<T> {
+    fn at(self, path: &Path, step: &'static str) -> Result<T, OutboxError>;
+}
+
+impl<T, E: Into<redb::Error>> At<T> for Result<T, E> {
+    fn at(self, path: &Path, step: &'static str) -> Result<T, OutboxError> {
+        self.map_err(|e| store_error(path, step, e))
+    }
+}
+
+#[cfg(test)]
+mod tests;

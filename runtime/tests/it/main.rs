@@ -4,6 +4,7 @@ mod bus;
 mod common;
 mod consumer;
 mod observe;
+mod outbox;
 mod polling_thread;
 mod publisher;
 mod service;

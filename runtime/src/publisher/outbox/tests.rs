@@ -1,0 +1,213 @@
+//! The outbox's contract: queue order across reopens, ids that never restart, records sealed on disk, a wrong key refused, the size limit, a directory used once.
+
+use super::*;
+
+fn temp_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("carebus-outbox-{}", fastrand::u64(..)))
+}
+
+fn values(ob: &Outbox) -> Vec<u8> {
+    ob.peek_many(100)
+        .unwrap()
+        .iter()
+        .map(|(_, r)| r.value[0])
+        .collect()
+}
+
+fn ids(ob: &Outbox) -> Vec<u64> {
+    ob.peek_many(100)
+        .unwrap()
+        .iter()
+        .map(|(id, _)| *id)
+        .collect()
+}
+
+#[test]
+fn deliveries_marked_together_leave_the_rest_in_order_across_a_reopen() {
+    let dir = temp_dir();
+    let key = OutboxKey::generate();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    for i in 0..6u8 {
+        ob.push(Record::new("t", format!("k{i}"), vec![i])).unwrap();
+    }
+    let round = ob.peek_many(4).unwrap();
+    let keys: Vec<&[u8]> = round
+        .iter()
+        .map(|(_, r)| r.key.as_deref().unwrap())
+        .collect();
+    assert_eq!(keys, [b"k0", b"k1", b"k2", b"k3"]);
+    let round_ids: Vec<u64> = round.iter().map(|(id, _)| *id).collect();
+    // The front two and, out of line, the fourth.
+    ob.mark_delivered_many(&[round_ids[0], round_ids[1], round_ids[3]])
+        .unwrap();
+    ob.mark_delivered_many(&[]).unwrap();
+    assert_eq!(values(&ob), [2, 4, 5]);
+    assert_eq!(ob.len(), 3);
+    drop(ob);
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    assert_eq!(values(&ob), [2, 4, 5]);
+    assert_eq!(ob.len(), 3);
+    let (first, record) = ob.peek().unwrap().unwrap();
+    assert_eq!(record.key.as_deref(), Some(&b"k2"[..]));
+    ob.mark_delivered(first).unwrap();
+    ob.mark_delivered_many(&ids(&ob)).unwrap();
+    assert!(ob.is_empty());
+    assert_eq!(ob.bytes(), 0);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn ids_keep_growing_after_the_outbox_empties_and_reopens() {
+    let dir = temp_dir();
+    let key = OutboxKey::generate();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    for i in 0..3u8 {
+        ob.push(Record::new("t", "k", vec![i])).unwrap();
+    }
+    let first = ids(&ob);
+    ob.mark_delivered_many(&first).unwrap();
+    assert!(ob.is_empty());
+    drop(ob);
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    assert!(ob.is_empty(), "delivered records stay delivered");
+    ob.push(Record::new("t", "k", vec![9])).unwrap();
+    let next = ids(&ob);
+    assert_eq!(next.len(), 1);
+    assert!(
+        next[0] > *first.last().unwrap(),
+        "id {} after {first:?}",
+        next[0]
+    );
+    // Delivering an old id again touches nothing.
+    ob.mark_delivered_many(&first).unwrap();
+    assert_eq!(values(&ob), [9]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn records_are_sealed_on_disk_and_another_key_is_refused_without_losing_them() {
+    let dir = temp_dir();
+    let key = OutboxKey::generate();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    let phi = b"Jane Doe, MRN 4711";
+    let record = Record::new("healthcare.wards.events", "patient-4711", phi.to_vec())
+        .with_header("ce_subject", "patient-4711");
+    ob.push(record.clone()).unwrap();
+    drop(ob);
+    let file = std::fs::read(dir.join(FILE)).unwrap();
+    for plain in [&phi[..], b"patient-4711", b"healthcare.wards.events"] {
+        assert!(
+            !file.windows(plain.len()).any(|w| w == plain),
+            "{} is not on disk in plaintext",
+            String::from_utf8_lossy(plain)
+        );
+    }
+    let err = Outbox::open(&dir, &OutboxKey::generate(), DEFAULT_MAX_BYTES).unwrap_err();
+    assert!(matches!(err, OutboxError::WrongKey { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("another key") && text.contains("CAREBUS_OUTBOX_KEY"),
+        "{text}"
+    );
+    assert!(!text.contains(&key.to_base64()));
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    assert_eq!(ob.peek().unwrap().unwrap().1, record, "still there");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_full_outbox_refuses_a_push_and_takes_one_again_once_records_are_delivered() {
+    let dir = temp_dir();
+    let key = OutboxKey::generate();
+    let record = |i: u8| Record::new("t", "k", vec![i; 100]);
+    let one = (seal::encode(&record(0)).len() + seal::OVERHEAD) as u64;
+    let ob = Outbox::open(&dir, &key, 3 * one + one / 2).unwrap();
+    for i in 0..3 {
+        ob.push(record(i)).unwrap();
+    }
+    let err = ob.push(record(3)).unwrap_err();
+    let OutboxError::Full {
+        used_bytes,
+        limit_bytes,
+    } = err
+    else {
+        panic!("expected Full, got {err:?}");
+    };
+    assert_eq!((used_bytes, limit_bytes), (3 * one, 3 * one + one / 2));
+    assert!(err_text(&dir, &key).contains("outbox_max_bytes"));
+    assert_eq!(ob.len(), 3, "the refused record is not kept");
+    let first = ids(&ob)[0];
+    ob.mark_delivered(first).unwrap();
+    ob.push(record(3)).unwrap();
+    assert_eq!(values(&ob), [1, 2, 3]);
+    drop(ob);
+    // The limit counts what is on disk after a reopen too.
+    let ob = Outbox::open(&dir, &key, 3 * one + one / 2).unwrap();
+    assert_eq!(ob.bytes(), 3 * one);
+    assert!(matches!(ob.push(record(4)), Err(OutboxError::Full { .. })));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The text of the `Full` error of a fresh outbox of one byte.
+fn err_text(dir: &Path, key: &OutboxKey) -> String {
+    let small = dir.join("small");
+    let ob = Outbox::open(&small, key, 1).unwrap();
+    let text = ob
+        .push(Record::new("t", "k", vec![1]))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("full"), "{text}");
+    text
+}
+
+#[test]
+fn one_directory_serves_one_outbox_and_an_old_format_log_is_not_ignored() {
+    let dir = temp_dir();
+    let key = OutboxKey::generate();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    let err = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap_err();
+    assert!(matches!(err, OutboxError::InUse { .. }), "{err:?}");
+    drop(ob);
+
+    let old = temp_dir();
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join(LEGACY_LOG), "{\"id\":1}\n").unwrap();
+    let err = Outbox::open(&old, &key, DEFAULT_MAX_BYTES).unwrap_err();
+    assert!(matches!(err, OutboxError::Legacy { .. }), "{err:?}");
+    assert!(err.to_string().contains("earlier carebus version"), "{err}");
+    // An emptied old log holds nothing: the outbox opens.
+    std::fs::write(old.join(LEGACY_LOG), "").unwrap();
+    Outbox::open(&old, &key, DEFAULT_MAX_BYTES).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&old).ok();
+}
+
+#[test]
+fn concurrent_pushes_are_all_kept_in_the_order_each_pusher_made_them() {
+    let dir = temp_dir();
+    let key = OutboxKey::generate();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            let ob = &ob;
+            s.spawn(move || {
+                for i in 0..25u8 {
+                    ob.push(Record::new("t", vec![t], vec![i])).unwrap();
+                }
+            });
+        }
+    });
+    drop(ob);
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    let all = ob.peek_many(1_000).unwrap();
+    assert_eq!(all.len(), 100);
+    for t in 0..4u8 {
+        let seq: Vec<u8> = all
+            .iter()
+            .filter(|(_, r)| r.key.as_deref() == Some(&[t][..]))
+            .map(|(_, r)| r.value[0])
+            .collect();
+        assert_eq!(seq, (0..25).collect::<Vec<u8>>(), "pusher {t}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
