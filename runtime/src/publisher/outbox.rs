@@ -23,7 +23,7 @@ pub use seal::{BadOutboxKey, OutboxKey};
 use crate::transport::Record;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 /// The store's file in the outbox directory.
 pub const FILE: &str = "outbox.redb";
@@ -177,9 +177,11 @@ pub struct Outbox {
     cipher: aes_gcm::Aes256Gcm,
     max_bytes: u64,
     state: Mutex<State>,
-    /// Held while a commit of pushes runs: the pushes staged meanwhile wait for it and then
-    /// go into one commit together.
-    committing: Mutex<()>,
+    /// Whether a commit of pushes runs: the pushes staged meanwhile wait for it
+    /// ([`Outbox::committed`]) and then go into one commit together.
+    committing: Mutex<bool>,
+    /// Signalled when a commit of pushes ends.
+    committed: Condvar,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -257,7 +259,8 @@ impl Outbox {
                 count,
                 bytes,
             }),
-            committing: Mutex::new(()),
+            committing: Mutex::new(false),
+            committed: Condvar::new(),
             path,
         };
         outbox.gauges(count, bytes);
@@ -360,29 +363,45 @@ impl Outbox {
         self.commit_staged(&done)
     }
 
-    /// Wait for the commit that carries the push `done` belongs to, committing everything
-    /// staged so far unless another push's commit already carried it.
+    /// Wait for the commit that carries the push `done` belongs to; when no commit is under
+    /// way and the push is still staged, commit everything staged so far (it leads the
+    /// commit the pushes staged meanwhile share).
     fn commit_staged(&self, done: &Mutex<Option<Outcome>>) -> Result<(), OutboxError> {
-        let _committing = lock(&self.committing);
-        if let Some(outcome) = lock(done).take() {
-            return outcome.map_err(|source| self.store_failed("commit", source));
+        let mut committing = lock(&self.committing);
+        loop {
+            if let Some(outcome) = lock(done).take() {
+                return outcome.map_err(|source| self.store_failed("commit", source));
+            }
+            if !*committing {
+                break;
+            }
+            committing = self
+                .committed
+                .wait(committing)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
+        *committing = true;
+        drop(committing);
         let batch = std::mem::take(&mut lock(&self.state).staged);
         crash_point("outbox.push.staged");
         let outcome = self.write(&batch).map_err(Arc::new);
         if outcome.is_ok() {
             crash_point("outbox.push.committed");
         }
-        let mut st = lock(&self.state);
-        if outcome.is_err() {
-            st.count -= batch.len();
-            st.bytes -= batch.iter().map(|s| s.sealed.len() as u64).sum::<u64>();
+        {
+            let mut st = lock(&self.state);
+            if outcome.is_err() {
+                st.count -= batch.len();
+                st.bytes -= batch.iter().map(|s| s.sealed.len() as u64).sum::<u64>();
+            }
+            self.gauges(st.count, st.bytes);
         }
-        self.gauges(st.count, st.bytes);
-        drop(st);
         for staged in &batch {
             *lock(&staged.done) = Some(outcome.clone());
         }
+        *lock(&self.committing) = false;
+        // Every push of the batch returns; one of those still staged leads the next commit.
+        self.committed.notify_all();
         lock(done)
             .take()
             .unwrap_or(Ok(()))
