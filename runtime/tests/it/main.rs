@@ -5,6 +5,7 @@ mod common;
 mod consumer;
 mod observe;
 mod outbox;
+mod outbox_crash;
 mod polling_thread;
 mod publisher;
 mod service;
