@@ -116,7 +116,7 @@ pub enum PublishError {
     /// The circuit breaker is open and no outbox is configured: the event was not sent.
     #[error(
         "publish to {topic} refused: the circuit is open while the transport is unreachable, and \
-         no outbox is configured to keep the event (set outbox_dir)"
+         no outbox is configured to keep the event (set outbox_dir and outbox_key)"
     )]
     CircuitOpen {
         /// The topic published to.
