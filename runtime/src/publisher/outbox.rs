@@ -16,8 +16,10 @@
 //! left by a crash is repaired on open. The records' bytes (sealed) are limited to
 //! `max_bytes`: a push over it fails with [`OutboxError::Full`], nothing is dropped.
 
+mod error;
 mod seal;
 
+pub use error::OutboxError;
 pub use seal::{BadOutboxKey, OutboxKey};
 
 use crate::transport::Record;
@@ -38,115 +40,9 @@ const KEY_CHECK: &str = "key_check";
 const KEY_CHECK_SLOT: u64 = 0;
 const KEY_CHECK_TEXT: &[u8] = b"carebus outbox key check v1";
 /// The file of the line-based outbox of earlier versions.
-const LEGACY_LOG: &str = "outbox.log";
+pub(crate) const LEGACY_LOG: &str = "outbox.log";
 /// redb's page cache: the outbox is read front to back once per drain round.
 const CACHE_BYTES: usize = 16 << 20;
-
-/// Why the outbox could not be opened, written or read. Texts name files, ids and limits,
-/// never keys or record contents.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OutboxError {
-    /// An outbox directory is configured but no key to encrypt it with.
-    #[error(
-        "no key is configured for the outbox in {dir}: its records are encrypted at rest; set \
-         outbox_key (CAREBUS_OUTBOX_KEY: standard base64 of 32 random bytes, e.g. `openssl rand \
-         -base64 32`) or outbox_key_file (CAREBUS_OUTBOX_KEY_FILE: a file holding that text)"
-    )]
-    NoKey {
-        /// The configured outbox directory.
-        dir: PathBuf,
-    },
-    /// The key file could not be read.
-    #[error("cannot read the outbox key file {path}: {source}")]
-    KeyFileUnreadable {
-        /// The configured `outbox_key_file`.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The key file does not hold a key.
-    #[error("the outbox key file {path} holds no usable key: {source}")]
-    KeyFileInvalid {
-        /// The configured `outbox_key_file`.
-        path: PathBuf,
-        /// What is wrong with its text.
-        #[source]
-        source: BadOutboxKey,
-    },
-    /// The outbox was written with another key.
-    #[error(
-        "the outbox {path} was written with another key; its records stay on disk untouched: \
-         configure the key it was written with (outbox_key, CAREBUS_OUTBOX_KEY or \
-         outbox_key_file)"
-    )]
-    WrongKey {
-        /// The outbox file.
-        path: PathBuf,
-    },
-    /// Another process (or another publisher in this one) has the outbox open.
-    #[error(
-        "the outbox {path} is open elsewhere: each publisher process needs an outbox directory \
-         of its own"
-    )]
-    InUse {
-        /// The outbox file.
-        path: PathBuf,
-    },
-    /// The directory holds the line-based outbox of an earlier carebus version.
-    #[error(
-        "{dir} holds {LEGACY_LOG} of an earlier carebus version, which may hold undelivered \
-         events: run that version until its outbox is empty ({LEGACY_LOG} is then 0 bytes) or \
-         move the file away, then start again"
-    )]
-    Legacy {
-        /// The outbox directory.
-        dir: PathBuf,
-    },
-    /// A stored record does not open with the key or is not a record (altered on disk).
-    #[error(
-        "outbox record {id} in {path} cannot be read (altered on disk?); it stays in the outbox \
-         and delivery stops before it: move the file away to start with an empty outbox"
-    )]
-    Unreadable {
-        /// The outbox file.
-        path: PathBuf,
-        /// The record's id.
-        id: u64,
-    },
-    /// Keeping the record would take the outbox over `max_bytes`.
-    #[error(
-        "the outbox is full ({used_bytes} of {limit_bytes} bytes, outbox_max_bytes): restore \
-         the transport so it drains, or raise outbox_max_bytes if the disk has room"
-    )]
-    Full {
-        /// Bytes the records take now.
-        used_bytes: u64,
-        /// The configured limit.
-        limit_bytes: u64,
-    },
-    /// The outbox directory could not be created.
-    #[error("cannot create the outbox directory {dir}: {source}")]
-    Dir {
-        /// The configured outbox directory.
-        dir: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The store failed (disk full, I/O error, a damaged file).
-    #[error("outbox {path}: {step} failed: {source}")]
-    Store {
-        /// The outbox file.
-        path: PathBuf,
-        /// What was being done (`"open"`, `"commit"`, `"read"`, …).
-        step: &'static str,
-        /// redb's error (shared by the pushes of one commit).
-        #[source]
-        source: Arc<redb::Error>,
-    },
-}
 
 /// The outcome of a commit, handed to every push it carried.
 type Outcome = Result<(), Arc<redb::Error>>;
@@ -384,15 +280,19 @@ impl Outbox {
         drop(committing);
         let batch = std::mem::take(&mut lock(&self.state).staged);
         crash_point("outbox.push.staged");
-        let outcome = self.write(&batch).map_err(Arc::new);
+        // A panic inside the store must not leave the batch's pushes waiting, or reported kept.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.write(&batch)))
+            .unwrap_or_else(|_| Err(not_committed("the commit panicked")))
+            .map_err(Arc::new);
         if outcome.is_ok() {
             crash_point("outbox.push.committed");
         }
         {
             let mut st = lock(&self.state);
             if outcome.is_err() {
-                st.count -= batch.len();
-                st.bytes -= batch.iter().map(|s| s.sealed.len() as u64).sum::<u64>();
+                st.count = st.count.saturating_sub(batch.len());
+                let bytes = batch.iter().map(|s| s.sealed.len() as u64).sum::<u64>();
+                st.bytes = st.bytes.saturating_sub(bytes);
             }
             self.gauges(st.count, st.bytes);
         }
@@ -404,7 +304,7 @@ impl Outbox {
         self.committed.notify_all();
         lock(done)
             .take()
-            .unwrap_or(Ok(()))
+            .unwrap_or_else(|| Err(Arc::new(not_committed("the push missed its commit"))))
             .map_err(|source| self.store_failed("commit", source))
     }
 
@@ -484,8 +384,8 @@ impl Outbox {
         tx.commit().at(&self.path, "delete")?;
         crash_point("outbox.delete.committed");
         let mut st = lock(&self.state);
-        st.count -= removed;
-        st.bytes -= bytes;
+        st.count = st.count.saturating_sub(removed);
+        st.bytes = st.bytes.saturating_sub(bytes);
         self.gauges(st.count, st.bytes);
         Ok(())
     }
@@ -509,6 +409,11 @@ impl Outbox {
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// A commit that did not happen, as the store's error type.
+fn not_committed(why: &str) -> redb::Error {
+    redb::Error::Io(std::io::Error::other(why.to_owned()))
 }
 
 fn store_error(path: &Path, step: &'static str, e: impl Into<redb::Error>) -> OutboxError {
