@@ -15,8 +15,13 @@
 //! there is no separate step for emptying. redb's commits are atomic and checksummed; a file
 //! left by a crash is repaired on open. The records' bytes (sealed) are limited to
 //! `max_bytes`: a push over it fails with [`OutboxError::Full`], nothing is dropped.
+//!
+//! A directory holding the line-based outbox of earlier versions (`outbox.log`) has its
+//! pending records imported on open, in one commit, and the old plaintext files removed
+//! (see `legacy`).
 
 mod error;
+mod legacy;
 mod seal;
 
 pub use error::OutboxError;
@@ -39,8 +44,9 @@ const KEY_CHECK: &str = "key_check";
 /// Records count from 1; the key check is sealed as slot 0.
 const KEY_CHECK_SLOT: u64 = 0;
 const KEY_CHECK_TEXT: &[u8] = b"carebus outbox key check v1";
-/// The file of the line-based outbox of earlier versions.
-pub(crate) const LEGACY_LOG: &str = "outbox.log";
+/// The length of the old-format log imported last (`legacy`), to recognise it after a crash
+/// between the import's commit and the removal of the old files.
+const LEGACY_IMPORTED: &str = "legacy_imported";
 /// redb's page cache: the outbox is read front to back once per drain round.
 const CACHE_BYTES: usize = 16 << 20;
 
@@ -124,9 +130,10 @@ impl Outbox {
             dir: dir.clone(),
             source,
         })?;
-        if std::fs::metadata(dir.join(LEGACY_LOG)).is_ok_and(|m| m.len() > 0) {
-            return Err(OutboxError::Legacy { dir });
-        }
+        let legacy = legacy::read(&dir).map_err(|source| OutboxError::Legacy {
+            dir: dir.clone(),
+            source,
+        })?;
         let path = dir.join(FILE);
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
@@ -139,7 +146,14 @@ impl Outbox {
                 e => store_error(&path, "open", e),
             })?;
         let cipher = key.cipher();
-        let next_id = Self::init(&db, &cipher, &path)?;
+        let mut next_id = Self::init(&db, &cipher, &path)?;
+        if let Some(old) = legacy {
+            next_id = Self::import(&db, &cipher, &path, next_id, &old)?;
+            legacy::remove(&dir).map_err(|source| OutboxError::Legacy {
+                dir: dir.clone(),
+                source,
+            })?;
+        }
         let (count, bytes) = Self::measure(&db, &path)?;
         if count > 0 {
             tracing::info!(pending = count, bytes, "outbox has undelivered events");
@@ -206,6 +220,48 @@ impl Outbox {
             next_id
         };
         tx.commit().at(path, "open")?;
+        Ok(next_id)
+    }
+
+    /// Take over the pending records of an old-format outbox (unless this file already did,
+    /// before a crash kept the old files from being removed); the next id.
+    fn import(
+        db: &Database,
+        cipher: &aes_gcm::Aes256Gcm,
+        path: &Path,
+        mut next_id: u64,
+        old: &legacy::Legacy,
+    ) -> Result<u64, OutboxError> {
+        let tx = db.begin_write().at(path, "import")?;
+        {
+            let mut meta = tx.open_table(META).at(path, "import")?;
+            let done = meta
+                .get(LEGACY_IMPORTED)
+                .at(path, "import")?
+                .and_then(|v| v.value().try_into().ok().map(u64::from_le_bytes));
+            if done == Some(old.log_len) {
+                return Ok(next_id);
+            }
+            let mut records = tx.open_table(RECORDS).at(path, "import")?;
+            for record in &old.records {
+                let sealed = seal::seal(cipher, next_id, &seal::encode(record));
+                records
+                    .insert(next_id, sealed.as_slice())
+                    .at(path, "import")?;
+                next_id += 1;
+            }
+            meta.insert(NEXT_ID, next_id.to_le_bytes().as_slice())
+                .at(path, "import")?;
+            meta.insert(LEGACY_IMPORTED, old.log_len.to_le_bytes().as_slice())
+                .at(path, "import")?;
+        }
+        tx.commit().at(path, "import")?;
+        tracing::warn!(
+            imported = old.records.len(),
+            unreadable_lines = old.unreadable,
+            delivered_file_ignored = old.distrusted,
+            "imported the outbox of an earlier carebus version and removed its plaintext files"
+        );
         Ok(next_id)
     }
 

@@ -1,6 +1,6 @@
 //! Failures of the outbox turned into errors that name the file, the id or the limit and say what to do; never a key or a record's contents.
 
-use super::{BadOutboxKey, LEGACY_LOG};
+use super::BadOutboxKey;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -56,15 +56,19 @@ pub enum OutboxError {
         /// The outbox file.
         path: PathBuf,
     },
-    /// The directory holds the line-based outbox of an earlier carebus version.
+    /// The line-based outbox of an earlier carebus version in the directory could not be
+    /// read or removed after its import.
     #[error(
-        "{dir} holds {LEGACY_LOG} of an earlier carebus version, which may hold undelivered \
-         events: run that version until its outbox is empty ({LEGACY_LOG} is then 0 bytes) or \
-         move the file away, then start again"
+        "cannot take over the outbox of an earlier carebus version in {dir} (outbox.log, \
+         outbox.delivered): {source}; fix the files' permissions, or move them away to start \
+         without their events"
     )]
     Legacy {
         /// The outbox directory.
         dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
     },
     /// A stored record does not open with the key or is not a record (altered on disk).
     #[error(

@@ -1,4 +1,4 @@
-//! The outbox's contract: queue order across reopens, ids that never restart, records sealed on disk, a wrong key refused, the size limit, a directory used once.
+//! The outbox's contract: queue order across reopens, ids that never restart, records sealed on disk, a wrong key refused, the size limit, a directory used once, an old-format outbox imported.
 
 use super::*;
 
@@ -161,25 +161,91 @@ fn err_text(dir: &Path, key: &OutboxKey) -> String {
 }
 
 #[test]
-fn one_directory_serves_one_outbox_and_an_old_format_log_is_not_ignored() {
+fn one_directory_serves_one_outbox() {
     let dir = temp_dir();
     let key = OutboxKey::generate();
     let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
     let err = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap_err();
     assert!(matches!(err, OutboxError::InUse { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("outbox directory of its own"),
+        "{err}"
+    );
+    drop(ob);
+    Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A line of the old `outbox.log`, as the line-based outbox wrote it.
+fn old_line(id: u64, value: u8) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    serde_json::json!({
+        "id": id,
+        "topic": "t",
+        "key": hex(b"k"),
+        "value": hex(&[value]),
+        "headers": [["ce_id", hex(format!("e{value}").as_bytes())]],
+        "partition": null,
+    })
+    .to_string()
+}
+
+#[test]
+fn an_old_format_outbox_is_imported_once_and_its_plaintext_files_removed() {
+    let dir = temp_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = OutboxKey::generate();
+    // 1 delivered; 2 and 3 pending; 4 torn by a crash with 5 appended to its fragment.
+    let torn = &old_line(4, 4)[..20];
+    let log = format!(
+        "{}\n{}\n{}\n{torn}{}\n",
+        old_line(1, 1),
+        old_line(2, 2),
+        old_line(3, 3),
+        old_line(5, 5)
+    );
+    std::fs::write(dir.join(legacy::LOG), &log).unwrap();
+    std::fs::write(dir.join("outbox.delivered"), "1\n").unwrap();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    assert_eq!(
+        values(&ob),
+        [2, 3, 5],
+        "pending ones, the appended one recovered"
+    );
+    let (_, first) = ob.peek().unwrap().unwrap();
+    assert_eq!(first.headers, vec![("ce_id".into(), b"e2".to_vec())]);
+    assert!(!dir.join(legacy::LOG).exists() && !dir.join("outbox.delivered").exists());
+    // A crash before the old files were removed: the next open does not import them twice.
+    drop(ob);
+    std::fs::write(dir.join(legacy::LOG), &log).unwrap();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    assert_eq!(values(&ob), [2, 3, 5]);
+    assert!(!dir.join(legacy::LOG).exists());
+    ob.push(Record::new("t", "k", vec![6])).unwrap();
+    assert!(ids(&ob).windows(2).all(|w| w[0] < w[1]), "{:?}", ids(&ob));
     drop(ob);
 
-    let old = temp_dir();
-    std::fs::create_dir_all(&old).unwrap();
-    std::fs::write(old.join(LEGACY_LOG), "{\"id\":1}\n").unwrap();
-    let err = Outbox::open(&old, &key, DEFAULT_MAX_BYTES).unwrap_err();
-    assert!(matches!(err, OutboxError::Legacy { .. }), "{err:?}");
-    assert!(err.to_string().contains("earlier carebus version"), "{err}");
-    // An emptied old log holds nothing: the outbox opens.
-    std::fs::write(old.join(LEGACY_LOG), "").unwrap();
-    Outbox::open(&old, &key, DEFAULT_MAX_BYTES).unwrap();
-    std::fs::remove_dir_all(&dir).ok();
-    std::fs::remove_dir_all(&old).ok();
+    // A delivered file that outlived its log (the old emptying bug) names ids the log does
+    // not hold: none of it is trusted, every record is sent again rather than lost.
+    let stale = temp_dir();
+    std::fs::create_dir_all(&stale).unwrap();
+    let log = format!("{}\n{}\n", old_line(1, 7), old_line(2, 8));
+    std::fs::write(stale.join(legacy::LOG), log).unwrap();
+    std::fs::write(stale.join("outbox.delivered"), "1\n2\n3\n").unwrap();
+    let ob = Outbox::open(&stale, &key, DEFAULT_MAX_BYTES).unwrap();
+    assert_eq!(values(&ob), [7, 8]);
+    // An emptied old log holds nothing.
+    let empty = temp_dir();
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join(legacy::LOG), "").unwrap();
+    assert!(
+        Outbox::open(&empty, &key, DEFAULT_MAX_BYTES)
+            .unwrap()
+            .is_empty()
+    );
+    for d in [dir, stale, empty] {
+        std::fs::remove_dir_all(d).ok();
+    }
 }
 
 #[test]
