@@ -135,17 +135,20 @@ impl Outbox {
             source,
         })?;
         let path = dir.join(FILE);
+        let cipher = key.cipher();
+        if !path.exists() {
+            Self::create(&dir, &path, &cipher)?;
+        }
         let db = redb::Builder::new()
             .set_cache_size(CACHE_BYTES)
             .set_check_integrity_on_open(true)
-            .create(&path)
+            .open(&path)
             .map_err(|e| match e {
                 redb::DatabaseError::DatabaseAlreadyOpen => {
                     OutboxError::InUse { path: path.clone() }
                 }
                 e => store_error(&path, "open", e),
             })?;
-        let cipher = key.cipher();
         let mut next_id = Self::init(&db, &cipher, &path)?;
         if let Some(old) = legacy {
             next_id = Self::import(&db, &cipher, &path, next_id, &old)?;
@@ -175,6 +178,35 @@ impl Outbox {
         };
         outbox.gauges(count, bytes);
         Ok(outbox)
+    }
+
+    /// Create the store under a temporary name and rename it into place once it is complete:
+    /// a crash while redb initialises a file leaves one that is not a database, and would
+    /// keep every later start from opening the outbox.
+    fn create(dir: &Path, path: &Path, cipher: &aes_gcm::Aes256Gcm) -> Result<(), OutboxError> {
+        let fresh = dir.join(format!("{FILE}.new"));
+        let io = |source| OutboxError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        match std::fs::remove_file(&fresh) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+            _ => {}
+        }
+        {
+            let db = redb::Builder::new()
+                .set_cache_size(CACHE_BYTES)
+                .create(&fresh)
+                .map_err(|e| store_error(&fresh, "create", e))?;
+            Self::init(&db, cipher, &fresh)?;
+        }
+        std::fs::File::open(&fresh)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&fresh, path).map_err(io)?;
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
     }
 
     /// Create the tables and the key check on first use, check the key otherwise; the next id.

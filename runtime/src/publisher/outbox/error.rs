@@ -92,8 +92,8 @@ pub enum OutboxError {
         /// The configured limit.
         limit_bytes: u64,
     },
-    /// The outbox directory could not be created.
-    #[error("cannot create the outbox directory {dir}: {source}")]
+    /// The outbox directory or its file could not be created.
+    #[error("cannot create the outbox in {dir}: {source}")]
     Dir {
         /// The configured outbox directory.
         dir: PathBuf,

@@ -161,6 +161,22 @@ fn err_text(dir: &Path, key: &OutboxKey) -> String {
 }
 
 #[test]
+fn a_file_left_by_a_crash_while_creating_the_outbox_does_not_keep_it_from_opening() {
+    let dir = temp_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    // What redb leaves when killed while initialising a file: not a database.
+    std::fs::write(dir.join(format!("{FILE}.new")), vec![0u8; 4096]).unwrap();
+    let key = OutboxKey::generate();
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    ob.push(Record::new("t", "k", vec![1])).unwrap();
+    drop(ob);
+    assert!(!dir.join(format!("{FILE}.new")).exists());
+    let ob = Outbox::open(&dir, &key, DEFAULT_MAX_BYTES).unwrap();
+    assert_eq!(values(&ob), [1]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn one_directory_serves_one_outbox() {
     let dir = temp_dir();
     let key = OutboxKey::generate();
