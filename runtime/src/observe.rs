@@ -9,6 +9,7 @@
 //! | `carebus_publish_retries_total` | counter | |
 //! | `carebus_publish_duration_seconds` | histogram | topic |
 //! | `carebus_outbox_queued_total`, `carebus_outbox_pending` | counter, gauge | |
+//! | `carebus_outbox_bytes`, `carebus_outbox_full_total` | gauge, counter | |
 //! | `carebus_circuit_opened_total` | counter | |
 //! | `carebus_consumed_total` | counter | topic |
 //! | `carebus_handler_errors_total`, `carebus_consume_retries_total` | counter | topic |

@@ -28,7 +28,9 @@ pub use crate::config::ConfigError;
 pub use batch::Batch;
 pub use breaker::{Breaker, BreakerState};
 pub use config::{BreakerConfig, PublisherConfig, RetryPolicy};
-pub use outbox::Outbox;
+#[doc(hidden)]
+pub use outbox::set_crash_hook;
+pub use outbox::{BadOutboxKey, Outbox, OutboxError, OutboxKey};
 pub use request::REPLY_TO_HEADER;
 
 use crate::claim_check::{self, Blob, LocalDirStore, SharedClaimCheck};
@@ -79,7 +81,9 @@ fn storage(what: &'static str) -> impl FnOnce(std::io::Error) -> PublishError {
 impl<T: Transport> Publisher<T> {
     /// A publisher over `transport`. Opens the outbox and the claim-check directory when
     /// configured; undelivered outbox records from an earlier run are delivered in the
-    /// background (when called inside a tokio runtime).
+    /// background (when called inside a tokio runtime). An outbox directory without a key, a
+    /// key other than the outbox was written with, or an outbox open in another process fail
+    /// here ([`PublishError::Storage`] around an [`OutboxError`]).
     pub fn new(transport: T, config: PublisherConfig) -> Result<Self, PublishError> {
         let store = match &config.claim_check_dir {
             Some(dir) => Some(Arc::new(
@@ -97,7 +101,16 @@ impl<T: Transport> Publisher<T> {
         store: Option<SharedClaimCheck>,
     ) -> Result<Self, PublishError> {
         let outbox = match &config.outbox_dir {
-            Some(dir) => Some(Outbox::open(dir).map_err(storage("outbox"))?),
+            Some(dir) => {
+                let open = |dir: &std::path::Path| {
+                    let key = config.resolve_outbox_key(dir)?;
+                    Outbox::open(dir, &key, config.outbox_max_bytes)
+                };
+                Some(open(dir).map_err(|e| PublishError::Storage {
+                    what: "outbox",
+                    source: std::io::Error::other(e),
+                })?)
+            }
             None => None,
         };
         let publisher = Publisher {

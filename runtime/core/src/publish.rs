@@ -116,7 +116,7 @@ pub enum PublishError {
     /// The circuit breaker is open and no outbox is configured: the event was not sent.
     #[error(
         "publish to {topic} refused: the circuit is open while the transport is unreachable, and \
-         no outbox is configured to keep the event (set outbox_dir)"
+         no outbox is configured to keep the event (set outbox_dir and outbox_key)"
     )]
     CircuitOpen {
         /// The topic published to.
@@ -197,9 +197,28 @@ pub enum PublishError {
     Storage {
         /// Which store and step: `"outbox"`, `"outbox write"` or `"claim-check store"`.
         what: &'static str,
-        /// The I/O error.
+        /// The I/O error; an outbox failure is an [`std::io::Error::other`] around the
+        /// outbox's own error (`carebus::publisher::OutboxError`), reachable as its source.
         #[source]
         source: std::io::Error,
+    },
+    /// The transport could not take the event and the local outbox is full: the event was
+    /// neither sent nor kept.
+    #[error(
+        "event {event_id} to {topic} was not sent and not kept: the outbox is full \
+         ({used_bytes} of {limit_bytes} bytes, outbox_max_bytes); it fills while the transport \
+         is unreachable — restore the transport so the outbox drains, or raise \
+         outbox_max_bytes (CAREBUS_OUTBOX_MAX_BYTES) if the disk has room"
+    )]
+    OutboxFull {
+        /// The event's id.
+        event_id: String,
+        /// The topic published to.
+        topic: String,
+        /// Bytes the outbox's records take now.
+        used_bytes: u64,
+        /// The configured `outbox_max_bytes`.
+        limit_bytes: u64,
     },
     /// The task publishing the event panicked or was cancelled.
     #[error("the publish task did not finish: {reason}")]
@@ -250,6 +269,7 @@ impl From<PublishError> for crate::handler::HandlerError {
             | P::ReplyTimeout { .. }
             | P::Flush(_)
             | P::Storage { .. }
+            | P::OutboxFull { .. }
             | P::Aborted { .. } => crate::handler::HandlerErrorKind::Retriable,
             _ => crate::handler::HandlerErrorKind::Permanent,
         };

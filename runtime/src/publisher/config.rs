@@ -11,6 +11,9 @@
 //! | `retry_initial_ms` / `retry_max_ms` | `CAREBUS_RETRY_INITIAL_MS` / `CAREBUS_RETRY_MAX_MS` | 50 / 5000 |
 //! | `breaker_failures` / `breaker_open_ms` | `CAREBUS_BREAKER_FAILURES` / `CAREBUS_BREAKER_OPEN_MS` | 5 / 5000 |
 //! | `outbox_dir` | `CAREBUS_OUTBOX_DIR` | none (no outbox) |
+//! | `outbox_key` | `CAREBUS_OUTBOX_KEY` | none: required with `outbox_dir` (base64 of 32 bytes) |
+//! | `outbox_key_file` | `CAREBUS_OUTBOX_KEY_FILE` | none (a file holding the base64 key; `outbox_key` wins) |
+//! | `outbox_max_bytes` | `CAREBUS_OUTBOX_MAX_BYTES` | 1073741824 (1 GiB of sealed records) |
 //! | `outbox_retry_ms` / `outbox_drain_window` | `CAREBUS_OUTBOX_RETRY_MS` / `CAREBUS_OUTBOX_DRAIN_WINDOW` | 500 / 512 |
 //! | `claim_check_dir` | `CAREBUS_CLAIM_CHECK_DIR` | none |
 //! | `dead_letter_topic` | `CAREBUS_DEAD_LETTER_TOPIC` | `carebus.publish.dlq` |
@@ -20,6 +23,7 @@
 //! `properties` are passed through to the transport untouched (librdkafka properties such as
 //! `bootstrap.servers`, `compression.type`, `acks` for Kafka).
 
+use super::outbox::{self, OutboxError, OutboxKey};
 use crate::config::{self, ConfigError, Settings};
 use crate::wire::Framing;
 use std::collections::BTreeMap;
@@ -98,7 +102,18 @@ pub struct PublisherConfig {
     /// When the circuit breaker opens (default after 5 failures in a row, for 5 s).
     pub breaker: BreakerConfig,
     /// Directory of the durable outbox; `None` disables it (events fail instead of waiting).
+    /// An outbox needs a key ([`PublisherConfig::outbox_key`] or
+    /// [`PublisherConfig::outbox_key_file`]): its records hold event payloads (PHI) and are
+    /// encrypted at rest.
     pub outbox_dir: Option<PathBuf>,
+    /// The key the outbox's records are encrypted with (AES-256-GCM); `Debug` never shows it.
+    pub outbox_key: Option<OutboxKey>,
+    /// A file holding the outbox key as base64 (a mounted secret), read when the publisher
+    /// opens the outbox; used when `outbox_key` is not set.
+    pub outbox_key_file: Option<PathBuf>,
+    /// Largest size of the outbox's records (sealed), in bytes (default 1 GiB). A publish that
+    /// would need the outbox beyond it fails with `PublishError::OutboxFull`.
+    pub outbox_max_bytes: u64,
     /// How often the outbox is retried while the transport is down.
     pub outbox_retry_interval: Duration,
     /// Outbox records in flight at once while the outbox drains. A round stops at its first
@@ -128,6 +143,9 @@ impl Default for PublisherConfig {
             retry: RetryPolicy::default(),
             breaker: BreakerConfig::default(),
             outbox_dir: None,
+            outbox_key: None,
+            outbox_key_file: None,
+            outbox_max_bytes: outbox::DEFAULT_MAX_BYTES,
             outbox_retry_interval: Duration::from_millis(500),
             outbox_drain_window: 512,
             claim_check_dir: None,
@@ -147,6 +165,28 @@ impl PublisherConfig {
     /// Defaults, overridden by the file at `CAREBUS_CONFIG` (if set), then by `CAREBUS_*`.
     pub fn load() -> Result<Self, ConfigError> {
         Settings::load(PublisherConfig::default())
+    }
+
+    /// The outbox key: `outbox_key`, else the key in `outbox_key_file`; an error saying how to
+    /// set one when neither is (`dir` is the outbox directory, for the message).
+    pub fn resolve_outbox_key(&self, dir: &std::path::Path) -> Result<OutboxKey, OutboxError> {
+        if let Some(key) = &self.outbox_key {
+            return Ok(key.clone());
+        }
+        let Some(path) = &self.outbox_key_file else {
+            return Err(OutboxError::NoKey {
+                dir: dir.to_path_buf(),
+            });
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|source| OutboxError::KeyFileUnreadable {
+                path: path.clone(),
+                source,
+            })?;
+        OutboxKey::from_base64(&text).map_err(|source| OutboxError::KeyFileInvalid {
+            path: path.clone(),
+            source,
+        })
     }
 }
 
@@ -183,6 +223,18 @@ impl Settings for PublisherConfig {
             "breaker_failures" => self.breaker.failure_threshold = num(key, value)?,
             "breaker_open_ms" => self.breaker.open_for = Duration::from_millis(num(key, value)?),
             "outbox_dir" => self.outbox_dir = opt(value).map(PathBuf::from),
+            "outbox_key" => {
+                self.outbox_key = match opt(value) {
+                    None => None,
+                    // The message names the key's form, never the text given.
+                    Some(text) => Some(
+                        OutboxKey::from_base64(&text)
+                            .map_err(|e| ConfigError::value(key, e.to_string()))?,
+                    ),
+                }
+            }
+            "outbox_key_file" => self.outbox_key_file = opt(value).map(PathBuf::from),
+            "outbox_max_bytes" => self.outbox_max_bytes = num(key, value)?,
             "outbox_retry_ms" => {
                 self.outbox_retry_interval = Duration::from_millis(num(key, value)?)
             }

@@ -1,9 +1,11 @@
 //! Fallbacks of the publisher: records the transport cannot take now turned into outbox entries delivered by a background task, and records it refuses for good turned into dead letters.
 
+use super::outbox::{OutboxError, crash_point};
 use super::{Publisher, event_id};
 use crate::publish::{Delivery, PublishError};
 use crate::transport::{Record, Transport, TransportError};
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 impl<T: Transport> Publisher<T> {
     /// Keep a record in the outbox (or fail when there is none). The write and its fsync run
@@ -22,7 +24,7 @@ impl<T: Transport> Publisher<T> {
             });
         }
         let me = self.clone();
-        tokio::task::spawn_blocking(move || match &me.inner.outbox {
+        let pushed = tokio::task::spawn_blocking(move || match &me.inner.outbox {
             Some(outbox) => outbox.push(record),
             None => Ok(()),
         })
@@ -30,11 +32,34 @@ impl<T: Transport> Publisher<T> {
         .map_err(|e| PublishError::Storage {
             what: "outbox write",
             source: std::io::Error::other(e),
-        })?
-        .map_err(|source| PublishError::Storage {
-            what: "outbox write",
-            source,
         })?;
+        match pushed {
+            Ok(()) => {}
+            Err(OutboxError::Full {
+                used_bytes,
+                limit_bytes,
+            }) => {
+                tracing::error!(
+                    %event_id,
+                    %topic,
+                    used_bytes,
+                    limit_bytes,
+                    "outbox full: the event was neither sent nor kept"
+                );
+                return Err(PublishError::OutboxFull {
+                    event_id,
+                    topic,
+                    used_bytes,
+                    limit_bytes,
+                });
+            }
+            Err(e) => {
+                return Err(PublishError::Storage {
+                    what: "outbox write",
+                    source: std::io::Error::other(e),
+                });
+            }
+        }
         metrics::counter!("carebus_outbox_queued_total").increment(1);
         self.start_draining();
         Ok(Delivery::Queued { event_id, topic })
@@ -109,8 +134,20 @@ impl<T: Transport> Publisher<T> {
                 inner.draining.store(false, Ordering::SeqCst);
                 return;
             }
-            let round = outbox.peek_many(inner.config.outbox_drain_window.max(1));
+            let round = match outbox.peek_many(inner.config.outbox_drain_window.max(1)) {
+                Ok(round) => round,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox: cannot read the next records");
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+            };
             if round.is_empty() {
+                if !outbox.is_empty() {
+                    // Pushes whose commit is under way: theirs is the next round.
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    continue;
+                }
                 inner.draining.store(false, Ordering::SeqCst);
                 // A push may have raced with the store above: take over again if so.
                 if outbox.is_empty() || inner.draining.swap(true, Ordering::SeqCst) {
@@ -123,6 +160,7 @@ impl<T: Transport> Publisher<T> {
                 continue;
             }
             let (delivered, complete) = self.deliver_round(round).await;
+            crash_point("drain.sent");
             if let Err(e) = outbox.mark_delivered_many(&delivered) {
                 tracing::error!(error = %e, "outbox: cannot record deliveries");
                 tokio::time::sleep(pause).await;

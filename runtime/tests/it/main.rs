@@ -4,6 +4,8 @@ mod bus;
 mod common;
 mod consumer;
 mod observe;
+mod outbox;
+mod outbox_crash;
 mod polling_thread;
 mod publisher;
 mod service;

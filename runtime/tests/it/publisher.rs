@@ -6,7 +6,7 @@ use carebus::Settings;
 use carebus::bus::{Bus, BusConfig, BusConsumer};
 use carebus::claim_check::LocalDirStore;
 use carebus::envelope::headers as h;
-use carebus::publisher::BreakerState;
+use carebus::publisher::{BreakerState, Outbox, OutboxKey};
 use carebus::testing::{RecordingPublisher, TestConsumer, run_handler};
 use carebus::transport::{
     Record, RecordPosition, SubscribeConfig, Transport, TransportError, TransportErrorKind,
@@ -25,9 +25,9 @@ const SECS5: Duration = Duration::from_secs(5);
 /// A transport that delegates to the bus but fails every send while `down` is set, as a
 /// broker that cannot be reached would.
 #[derive(Clone)]
-struct Flaky {
+pub(crate) struct Flaky {
     bus: Bus,
-    down: Arc<AtomicBool>,
+    pub(crate) down: Arc<AtomicBool>,
     sends: Arc<AtomicUsize>,
     /// The number of the one send that fails although the broker is up (0: none).
     fail_send: Arc<AtomicUsize>,
@@ -80,7 +80,7 @@ impl Transport for Flaky {
     }
 }
 
-fn temp_dir(name: &str) -> std::path::PathBuf {
+pub(crate) fn temp_dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("carebus-{name}-{}", fastrand::u64(..)));
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -298,6 +298,7 @@ async fn a_transaction_makes_all_events_visible_or_none() {
 fn outbox_config(dir: &std::path::Path) -> PublisherConfig {
     let mut config = PublisherConfig {
         outbox_dir: Some(dir.to_path_buf()),
+        outbox_key: Some(OutboxKey::generate()),
         outbox_retry_interval: Duration::from_millis(20),
         ..PublisherConfig::default()
     };
@@ -310,7 +311,7 @@ fn outbox_config(dir: &std::path::Path) -> PublisherConfig {
 
 /// A bus with the test topic behind a transport that is down, and an outbox config in a
 /// fresh directory named after `name`.
-fn outage(name: &str) -> (Bus, Flaky, std::path::PathBuf, PublisherConfig) {
+pub(crate) fn outage(name: &str) -> (Bus, Flaky, std::path::PathBuf, PublisherConfig) {
     let bus = Bus::default();
     bus.create_topic(TOPIC, 3);
     let flaky = Flaky::new(&bus);
@@ -406,7 +407,7 @@ async fn a_long_outbox_backlog_drains_in_rounds_exactly_once_and_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_publishes_during_an_outage_are_all_kept_on_disk() {
     let (_bus, flaky, dir, config) = outage("outbox-concurrent");
-    let publisher = Publisher::new(flaky.clone(), config).unwrap();
+    let publisher = Publisher::new(flaky.clone(), config.clone()).unwrap();
     let mut tasks = tokio::task::JoinSet::new();
     for task in 0..8i64 {
         let publisher = publisher.clone();
@@ -432,9 +433,11 @@ async fn concurrent_publishes_during_an_outage_are_all_kept_on_disk() {
     assert_eq!(ids.len(), 400);
     publisher.close().await;
     drop(publisher);
-    let reopened = carebus::publisher::Outbox::open(&dir).unwrap();
+    let key = config.outbox_key.clone().unwrap();
+    let reopened = Outbox::open(&dir, &key, config.outbox_max_bytes).unwrap();
     let kept: std::collections::BTreeSet<String> = reopened
         .peek_many(1_000)
+        .unwrap()
         .iter()
         .map(|(_, r)| header_str(&r.headers, h::ID).unwrap().to_string())
         .collect();
@@ -444,6 +447,7 @@ async fn concurrent_publishes_during_an_outage_are_all_kept_on_disk() {
         let key = format!("p-{task}");
         let seqs: Vec<i64> = reopened
             .peek_many(1_000)
+            .unwrap()
             .iter()
             .filter(|(_, r)| r.key.as_deref() == Some(key.as_bytes()))
             .map(|(_, r)| sequence_of(&r.headers, &r.value))

@@ -72,6 +72,7 @@ async fn broker_stopped_opens_the_breaker_keeps_events_and_delivers_them_when_it
     let outbox = std::env::temp_dir().join(unique_name("carebus_outbox"));
     let mut config = PublisherConfig {
         outbox_dir: Some(outbox.clone()),
+        outbox_key: Some(carebus::publisher::OutboxKey::generate()),
         outbox_retry_interval: Duration::from_millis(500),
         ..PublisherConfig::default()
     };
