@@ -1,4 +1,4 @@
-//! PHI at rest outside the event store, on real Kafka and PostgreSQL: claim-checked payloads sealed with their patient's key from the crypto-shredding key store, unreadable once the patient is erased, absent in plaintext from every blob file and every table, and removed after their topic's retention.
+//! PHI at rest outside the event store, on real Kafka and PostgreSQL: claim-checked payloads sealed with their patient's key from the crypto-shredding key store, unreadable once the patient is erased, absent in plaintext from every blob file, outbox file and table, and removed after their topic's retention.
 
 use super::*;
 use carebus::claim_check::{ClaimCheckStore, LocalDirStore, SharedClaimCheck};
@@ -53,6 +53,29 @@ async fn erasing_a_patient_reaches_their_claim_checked_blobs() {
 
     // Two patients, each with a name found nowhere else, both over the size limit.
     let patients = [("blob-p1", "Zebulon"), ("blob-p2", "Quillon")];
+    // The first patient's event also waits in a publisher's outbox (its transport is down).
+    let outbox_dir = std::env::temp_dir().join(carebus_tests::unique_name("blobs_outbox"));
+    let down = carebus::bus::Bus::default();
+    down.set_unreachable(true);
+    let queued = Publisher::new(
+        down,
+        PublisherConfig {
+            outbox_dir: Some(outbox_dir.clone()),
+            outbox_key: Some(carebus::publisher::OutboxKey::generate()),
+            ..PublisherConfig::default()
+        },
+    )
+    .unwrap();
+    let mut waiting = created("blob-p1");
+    waiting.first_name = Phi::new("Zebulon".repeat(20));
+    let delivery = queued
+        .publish_event(waiting, carebus::PublishOptions::default())
+        .await
+        .unwrap();
+    assert!(
+        matches!(delivery, carebus::Delivery::Queued { .. }),
+        "{delivery:?}"
+    );
     let mut references = Vec::new();
     for (patient, name) in patients {
         let mut event = created(patient);
@@ -121,9 +144,15 @@ async fn erasing_a_patient_reaches_their_claim_checked_blobs() {
     assert!(sealed.get(&references[1]).await.is_ok());
 
     // Nowhere at rest is the erased patient's name in plaintext: not in the blob files, not in
-    // any row of the store's tables.
-    for file in files(&dir) {
-        assert!(!holds(&std::fs::read(&file).unwrap(), "Zebulon"));
+    // the outbox's files, not in any row of the store's tables.
+    let at_rest: Vec<_> = files(&dir).into_iter().chain(files(&outbox_dir)).collect();
+    assert!(at_rest.len() >= 3, "{at_rest:?}");
+    for file in at_rest {
+        assert!(
+            !holds(&std::fs::read(&file).unwrap(), "Zebulon"),
+            "{}",
+            file.display()
+        );
     }
     let rows: Vec<String> = sqlx::query_scalar(
         "SELECT coalesce(encode(data, 'escape'), '') || coalesce(data_json::text, '') FROM events \
@@ -155,4 +184,5 @@ async fn erasing_a_patient_reaches_their_claim_checked_blobs() {
     assert_eq!(store_dir.remove_expired(&retained, later).unwrap(), 2);
     assert!(files(&dir).is_empty());
     std::fs::remove_dir_all(dir).ok();
+    std::fs::remove_dir_all(outbox_dir).ok();
 }
