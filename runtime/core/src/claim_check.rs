@@ -155,7 +155,8 @@ impl LocalDirStore {
     }
 }
 
-fn safe_name(s: &str) -> bool {
+/// Whether `s` is usable as a blob's file name: letters, digits, `-`, `_`, `.`, not leading `.`.
+pub(crate) fn safe_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 249
         && s.bytes()

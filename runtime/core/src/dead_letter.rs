@@ -147,13 +147,7 @@ pub async fn without_payload(
 
 /// A file-name-safe blob name for a forwarded record: its event id, else where it was read.
 fn blob_name(record: &Record) -> String {
-    let safe = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 200
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-            && !s.starts_with('.')
-    };
+    let safe = crate::claim_check::safe_name;
     match header_str(&record.headers, crate::headers::ID) {
         Some(id) if safe(id) => id.to_owned(),
         _ => {
