@@ -1,0 +1,34 @@
+//! Fuzz bytes turned into a record (topic, headers, value) and fed to `carebus_core::wire::decode`: Ok or Err, never a panic; a decoded event is the one its envelope names.
+#![no_main]
+
+use carebus_core::TopicEvents;
+use carebus_core::envelope::Envelope;
+use carebus_core::wire;
+use carebus_fuzz::FuzzRecord;
+use carebus_schemas::{AiEvent, AppointmentsEvent, ClinicalEvent, JourneysEvent, PatientsEvent};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let record = FuzzRecord::parse(data);
+    match record.topic {
+        0 => decode::<PatientsEvent>(&record),
+        1 => decode::<AppointmentsEvent>(&record),
+        2 => decode::<ClinicalEvent>(&record),
+        3 => decode::<JourneysEvent>(&record),
+        _ => decode::<AiEvent>(&record),
+    }
+});
+
+fn decode<E: TopicEvents>(record: &FuzzRecord) {
+    match wire::decode::<E>(&record.headers, &record.value) {
+        Ok((envelope, event)) => {
+            let (envelope, info): (Envelope, _) = (envelope, event.info());
+            assert_eq!(envelope.event_type, info.event_type);
+            assert_eq!(envelope.event_version, info.version);
+        }
+        Err(e) => {
+            // The error's text and reason are what a consumer logs and dead-letters.
+            let _ = (e.to_string(), e.reason());
+        }
+    }
+}
