@@ -77,7 +77,10 @@ fn seeds<E: TopicEvents + PartialEq>(
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))
             .collect();
-        h.push((headers::CONTENT_TYPE.into(), content_type.as_bytes().to_vec()));
+        h.push((
+            headers::CONTENT_TYPE.into(),
+            content_type.as_bytes().to_vec(),
+        ));
         h
     };
     let mut single_object = Vec::new();

@@ -13,7 +13,12 @@ fuzz_target!(|data: &[u8]| {
     let info = events[usize::from(pick) % events.len()];
     let by_type = carebus_schemas::decode(info.event_type, info.version, payload);
     let by_fingerprint = carebus_schemas::decode_fingerprint(info.fingerprint, payload);
-    assert_eq!(by_type.is_ok(), by_fingerprint.is_ok(), "{}", info.event_type);
+    assert_eq!(
+        by_type.is_ok(),
+        by_fingerprint.is_ok(),
+        "{}",
+        info.event_type
+    );
     if let Ok(bytes) = decode_and_encode(info, payload) {
         let again = decode_and_encode(info, &bytes).expect("an encoded event decodes");
         assert_eq!(again, bytes, "{} re-encodes differently", info.event_type);

@@ -10,9 +10,16 @@ fuzz_target!(|data: &[u8]| {
     match EnvelopeRef::from_headers(&record.headers) {
         Ok(borrowed) => {
             let envelope = borrowed.into_owned();
-            assert_eq!(Envelope::from_headers(&record.headers).as_ref(), Ok(&envelope));
+            assert_eq!(
+                Envelope::from_headers(&record.headers).as_ref(),
+                Ok(&envelope)
+            );
             let again = Envelope::from_headers(&envelope.to_headers());
-            assert_eq!(again.as_ref(), Ok(&envelope), "headers written back read differently");
+            assert_eq!(
+                again.as_ref(),
+                Ok(&envelope),
+                "headers written back read differently"
+            );
         }
         Err(e) => {
             let _ = e.to_string();
@@ -24,9 +31,17 @@ fuzz_target!(|data: &[u8]| {
     match Envelope::from_json(&json) {
         Ok((envelope, data)) => {
             let again = Envelope::from_json(&envelope.to_json(data.clone()));
-            assert_eq!(again, Ok((envelope.clone(), data)), "JSON written back read differently");
+            assert_eq!(
+                again,
+                Ok((envelope.clone(), data)),
+                "JSON written back read differently"
+            );
             let again = Envelope::from_headers(&envelope.to_headers());
-            assert_eq!(again.as_ref(), Ok(&envelope), "JSON envelope as headers read differently");
+            assert_eq!(
+                again.as_ref(),
+                Ok(&envelope),
+                "JSON envelope as headers read differently"
+            );
         }
         Err(e) => {
             let _ = e.to_string();
