@@ -1,4 +1,4 @@
-//! Fuzz bytes turned into a record (topic, headers, value) and fed to `carebus_core::wire::decode`: Ok or Err, never a panic; a decoded event is the one its envelope names.
+//! Fuzz bytes turned into a record (topic, headers, value) and fed to `carebus_core::wire::decode`: Ok or Err, never a panic; a decoded event is the one its envelope names, and its JSON form reads back as the same event.
 #![no_main]
 
 use carebus_core::TopicEvents;
@@ -19,12 +19,23 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn decode<E: TopicEvents>(record: &FuzzRecord) {
+fn decode<E: TopicEvents + PartialEq>(record: &FuzzRecord) {
     match wire::decode::<E>(&record.headers, &record.value) {
         Ok((envelope, event)) => {
             let (envelope, info): (Envelope, _) = (envelope, event.info());
             assert_eq!(envelope.event_type, info.event_type);
             assert_eq!(envelope.event_version, info.version);
+            // The JSON form (what the JSON and structured framings carry) reads back as the
+            // same event, whichever framing it came in.
+            let back = E::decode_json(info.event_type, info.version, &event.to_json());
+            match back {
+                // A NaN is unequal to itself: then the JSON forms are compared.
+                Ok(back) => assert!(
+                    back == event || (event != event && back.to_json() == event.to_json()),
+                    "the JSON form reads back differently"
+                ),
+                Err(e) => panic!("the JSON form does not read back: {e}"),
+            }
         }
         Err(e) => {
             // The error's text and reason are what a consumer logs and dead-letters.
