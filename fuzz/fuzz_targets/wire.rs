@@ -26,12 +26,12 @@ fn decode<E: TopicEvents + PartialEq>(record: &FuzzRecord) {
             assert_eq!(envelope.event_type, info.event_type);
             assert_eq!(envelope.event_version, info.version);
             // The JSON form (what the JSON and structured framings carry) reads back as the
-            // same event, whichever framing it came in.
-            let back = E::decode_json(info.event_type, info.version, &event.to_json());
-            match back {
-                // A NaN is unequal to itself: then the JSON forms are compared.
+            // same event, whichever framing it came in. A NaN is unequal to itself: an event
+            // holding one is compared by its JSON form.
+            let json = event.to_json();
+            match E::decode_json(info.event_type, info.version, &json) {
                 Ok(back) => assert!(
-                    back == event || (event != event && back.to_json() == event.to_json()),
+                    back == event || (holds_nan(&json) && back.to_json() == json),
                     "the JSON form reads back differently"
                 ),
                 Err(e) => panic!("the JSON form does not read back: {e}"),
@@ -41,5 +41,15 @@ fn decode<E: TopicEvents + PartialEq>(record: &FuzzRecord) {
             // The error's text and reason are what a consumer logs and dead-letters.
             let _ = (e.to_string(), e.reason());
         }
+    }
+}
+
+/// Whether a JSON form holds a NaN float (written as the string `"NaN"`).
+fn holds_nan(json: &serde_json::Value) -> bool {
+    match json {
+        serde_json::Value::String(s) => s == "NaN",
+        serde_json::Value::Array(items) => items.iter().any(holds_nan),
+        serde_json::Value::Object(members) => members.values().any(holds_nan),
+        _ => false,
     }
 }
