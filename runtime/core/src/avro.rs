@@ -79,17 +79,33 @@ pub fn write_array<T>(out: &mut Vec<u8>, items: &[T], mut item: impl FnMut(&mut 
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// Array and map items read so far, against [`Reader::item_budget`].
+    items: usize,
 }
 
-/// Largest length prefix accepted for bytes/strings/collections before allocation, to keep a
-/// corrupt or hostile length from exhausting memory. Lengths are also checked against the
-/// bytes actually left.
+/// Largest length prefix accepted for bytes and strings before allocation, to keep a corrupt
+/// or hostile length from exhausting memory. Lengths are also checked against the bytes
+/// actually left.
 pub const MAX_LEN: usize = 64 * 1024 * 1024;
+
+/// Array and map items a datum may hold beyond one per byte of its payload: items of `null`
+/// or of an empty record take no bytes, and without a bound a few block counts would loop
+/// for minutes.
+pub const MAX_ZERO_SIZED_ITEMS: usize = 1024 * 1024;
+
+/// Most memory reserved for a collection before its items are read: a block count is a claim,
+/// so it reserves no more than this and the bytes left could hold; the rest grows as items
+/// decode.
+const MAX_RESERVE_BYTES: usize = 64 * 1024;
 
 impl<'a> Reader<'a> {
     /// A reader at the start of `buf`.
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            items: 0,
+        }
     }
 
     /// Bytes consumed so far.
@@ -266,8 +282,16 @@ impl<'a> Reader<'a> {
         self.read_int()
     }
 
+    /// Most array and map items (all collections together) a datum of this payload may hold:
+    /// one per byte plus [`MAX_ZERO_SIZED_ITEMS`].
+    pub fn item_budget(&self) -> usize {
+        self.buf.len().saturating_add(MAX_ZERO_SIZED_ITEMS)
+    }
+
     /// Read an array or map: blocks of `count` items (a negative count is followed by the
-    /// block's byte size), ending with a 0 count. `item` reads one element.
+    /// block's byte size, which must fit in the bytes left), ending with a 0 count. `item`
+    /// reads one element. More items than [`Reader::item_budget`] is
+    /// [`DecodeError::Malformed`].
     pub fn read_blocks<T>(
         &mut self,
         what: &'static str,
@@ -284,17 +308,31 @@ impl<'a> Reader<'a> {
                     what,
                     detail: "block count overflow".into(),
                 })?;
-                let _byte_size = self.read_long()?;
+                let size = self.read_long()?;
+                if usize::try_from(size).map_or(true, |size| size > self.remaining()) {
+                    return Err(DecodeError::Malformed {
+                        what,
+                        detail: format!(
+                            "block size {size} exceeds the {} bytes left in the payload",
+                            self.remaining()
+                        ),
+                    });
+                }
             }
-            // Each item takes at least one byte except zero-sized ones; cap the reservation.
-            let count = count as usize;
-            if count > MAX_LEN {
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            self.items = self.items.saturating_add(count);
+            if self.items > self.item_budget() {
                 return Err(DecodeError::Malformed {
                     what,
-                    detail: format!("block of {count} items is larger than allowed"),
+                    detail: format!(
+                        "block of {count} items takes the datum over its {} items \
+                         (one per payload byte plus {MAX_ZERO_SIZED_ITEMS})",
+                        self.item_budget()
+                    ),
                 });
             }
-            out.reserve(count.min(self.remaining()));
+            let fits = MAX_RESERVE_BYTES / std::mem::size_of::<T>().max(1);
+            out.reserve(count.min(self.remaining()).min(fits));
             for _ in 0..count {
                 out.push(item(self)?);
             }
@@ -353,5 +391,87 @@ mod tests {
         assert!(Reader::new(&out).read_string().is_err());
         assert!(Reader::new(&[2]).read_boolean().is_err());
         assert!(Reader::new(&[4]).read_union_index(2).is_err());
+    }
+
+    fn blocks(counts: &[(i64, Option<i64>)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (count, size) in counts {
+            write_long(&mut out, *count);
+            if let Some(size) = size {
+                write_long(&mut out, *size);
+            }
+        }
+        out.push(0);
+        out
+    }
+
+    #[test]
+    fn items_that_take_no_bytes_are_bounded_across_blocks() {
+        // Ten nulls take no bytes: fine.
+        let ten = blocks(&[(10, None)]);
+        assert_eq!(
+            Reader::new(&ten)
+                .read_blocks("array", |_| Ok(()))
+                .unwrap()
+                .len(),
+            10
+        );
+        // Two blocks of 600 000 nulls each: every block alone is below the bound, together
+        // they are over it, and the reader stops before looping over them.
+        let many = blocks(&[(600_000, None), (600_000, None)]);
+        let err = Reader::new(&many)
+            .read_blocks("array", |_| Ok(()))
+            .unwrap_err();
+        assert!(
+            matches!(err, DecodeError::Malformed { what: "array", .. }),
+            "{err}"
+        );
+        // The bound is shared by every collection of the datum (nested arrays of nulls).
+        let mut nested = Vec::new();
+        write_long(&mut nested, 3);
+        for _ in 0..3 {
+            nested.extend_from_slice(&blocks(&[(500_000, None)]));
+        }
+        nested.push(0);
+        let err = Reader::new(&nested)
+            .read_blocks("array", |r| r.read_blocks("array", |_| Ok(())))
+            .unwrap_err();
+        assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
+    }
+
+    #[test]
+    fn block_sizes_are_checked_against_the_bytes_left() {
+        // A negative count is followed by the block's byte size.
+        let mut ok = Vec::new();
+        write_long(&mut ok, -2);
+        write_long(&mut ok, 2);
+        write_long(&mut ok, 7);
+        write_long(&mut ok, 8);
+        ok.push(0);
+        let items = Reader::new(&ok)
+            .read_blocks("array", Reader::read_long)
+            .unwrap();
+        assert_eq!(items, vec![7, 8]);
+        for size in [-1, 1 << 40, i64::MAX] {
+            // One item (7) and the end of the array follow: only the size is wrong.
+            let mut bad = Vec::new();
+            write_long(&mut bad, -1);
+            write_long(&mut bad, size);
+            write_long(&mut bad, 7);
+            bad.push(0);
+            let err = Reader::new(&bad)
+                .read_blocks("array", Reader::read_long)
+                .unwrap_err();
+            assert!(
+                matches!(err, DecodeError::Malformed { .. }),
+                "{size}: {err}"
+            );
+        }
+        let min = blocks(&[(i64::MIN, Some(0))]);
+        assert!(
+            Reader::new(&min)
+                .read_blocks("map", Reader::read_long)
+                .is_err()
+        );
     }
 }

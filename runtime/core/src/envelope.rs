@@ -255,7 +255,7 @@ impl<'a> EnvelopeRef<'a> {
         let event_time =
             Timestamp::parse_rfc3339(required!(TIME)?).ok_or_else(|| EnvelopeError::BadHeader {
                 name: TIME,
-                reason: "not an RFC 3339 timestamp".into(),
+                reason: "not an RFC 3339 timestamp in the years 0000-9999".into(),
             })?;
         let event_version =
             parse_version(required!(EVENT_VERSION)?).ok_or_else(|| EnvelopeError::BadHeader {
@@ -601,7 +601,7 @@ impl Envelope {
         let event_time = Timestamp::parse_rfc3339(&text("eventTime")?).ok_or_else(|| {
             EnvelopeError::BadHeader {
                 name: "eventTime",
-                reason: "not an RFC 3339 timestamp".into(),
+                reason: "not an RFC 3339 timestamp in the years 0000-9999".into(),
             }
         })?;
         let empty = serde_json::Map::new();
@@ -665,6 +665,44 @@ mod tests {
             push_hex(x, &mut text);
             assert_eq!(parse_hex_u64(text.as_bytes()), Some(x), "{text}");
         }
+    }
+
+    #[test]
+    fn ce_time_outside_the_years_0000_to_9999_in_utc_is_a_bad_header() {
+        // fuzz/regressions/envelope/ce-time-year-minus-1: read, this envelope's time was
+        // written back as `-0001-12-31T23:30:00Z`, which no reader (carebus included) accepts.
+        let mut h = Envelope {
+            event_id: "x".into(),
+            event_type: "T".into(),
+            event_version: 1,
+            aggregate_id: "s".into(),
+            ..Default::default()
+        }
+        .to_headers();
+        for (name, value) in &mut h {
+            if name == headers::TIME {
+                *value = b"0000-01-01T00:30:00+01:00".to_vec();
+            }
+        }
+        let err = Envelope::from_headers(&h).unwrap_err();
+        assert!(
+            matches!(err, EnvelopeError::BadHeader { name, .. } if name == headers::TIME),
+            "{err}"
+        );
+        let mut json = Envelope::default().to_json(Value::Null);
+        json["eventTime"] = json!("9999-12-31T23:30:00-01:00");
+        json["eventVersion"] = json!("1.0");
+        let err = Envelope::from_json(&json).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EnvelopeError::BadHeader {
+                    name: "eventTime",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

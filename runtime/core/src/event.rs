@@ -271,22 +271,47 @@ impl JsonCodec for bool {
         v.as_bool().ok_or_else(|| wrong(field, "true or false"))
     }
 }
+/// A float in the JSON form: a number, or for the values JSON has no number for the strings
+/// `"NaN"`, `"Infinity"` and `"-Infinity"`, as Protobuf's JSON mapping writes them. (Written
+/// as `null`, a NaN read from Avro or Protobuf turned an optional field into absent.)
+fn float_to_json(v: f64) -> Value {
+    match serde_json::Number::from_f64(v) {
+        Some(n) => Value::Number(n),
+        None if v.is_nan() => Value::String("NaN".into()),
+        None if v > 0.0 => Value::String("Infinity".into()),
+        None => Value::String("-Infinity".into()),
+    }
+}
+
+/// Read what [`float_to_json`] writes.
+fn float_from_json(v: &Value, field: &str) -> Result<f64, DecodeError> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => match s.as_str() {
+            "NaN" => Some(f64::NAN),
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        _ => None,
+    }
+    .ok_or_else(|| wrong(field, "a number, \"NaN\", \"Infinity\" or \"-Infinity\""))
+}
+
 impl JsonCodec for f32 {
     fn to_json(&self) -> Value {
-        serde_json::Number::from_f64(*self as f64).map_or(Value::Null, Value::Number)
+        float_to_json(f64::from(*self))
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        v.as_f64()
-            .map(|f| f as f32)
-            .ok_or_else(|| wrong(field, "a number"))
+        float_from_json(v, field).map(|f| f as f32)
     }
 }
 impl JsonCodec for f64 {
     fn to_json(&self) -> Value {
-        serde_json::Number::from_f64(*self).map_or(Value::Null, Value::Number)
+        float_to_json(*self)
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        v.as_f64().ok_or_else(|| wrong(field, "a number"))
+        float_from_json(v, field)
     }
 }
 impl JsonCodec for String {
@@ -658,6 +683,51 @@ pub fn serialize_decimal<const PRECISION: u32, T: DecimalSerde, S: serde::Serial
     s: S,
 ) -> Result<S::Ok, S::Error> {
     v.serialize_decimal(PRECISION, s)
+}
+
+#[cfg(test)]
+mod float_json_tests {
+    use super::*;
+
+    #[test]
+    fn floats_without_a_json_number_round_trip_as_strings() {
+        for v in [
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            0.97,
+            -0.0,
+            f64::MAX,
+        ] {
+            let json = v.to_json();
+            let back = f64::from_json(&json, "x").unwrap();
+            assert!(
+                back.to_bits() == v.to_bits() || (v.is_nan() && back.is_nan()),
+                "{v}"
+            );
+        }
+        assert_eq!(f64::NAN.to_json(), Value::String("NaN".into()));
+        assert_eq!(
+            f32::NEG_INFINITY.to_json(),
+            Value::String("-Infinity".into())
+        );
+        assert!(f32::from_json(&f32::NAN.to_json(), "x").unwrap().is_nan());
+        // An optional float that is NaN stays present.
+        let json = Some(f64::NAN).to_json();
+        assert!(
+            Option::<f64>::from_json(&json, "x")
+                .unwrap()
+                .unwrap()
+                .is_nan()
+        );
+        for bad in [
+            Value::String("nan".into()),
+            Value::String("1.5".into()),
+            Value::Null,
+        ] {
+            assert!(f64::from_json(&bad, "x").is_err(), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -187,9 +187,16 @@ macro_rules! timestamp_type {
                 let sub = self.0.rem_euclid($per_sec) * (1_000_000_000 / $per_sec);
                 chrono::DateTime::from_timestamp(secs, sub as u32)
             }
-            /// Parse RFC 3339 text (`2024-11-24T10:30:00Z`).
+            /// Parse RFC 3339 text (`2024-11-24T10:30:00Z`). `None` when the time, in UTC,
+            /// falls outside the years 0000-9999 (`0000-01-01T00:30:00+01:00`): its RFC 3339
+            /// text could not be written back, so an envelope read with it could not be
+            /// published again.
             pub fn parse_rfc3339(s: &str) -> Option<Self> {
+                use chrono::Datelike;
                 let dt = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+                if !(0..=9999).contains(&dt.to_utc().year()) {
+                    return None;
+                }
                 let secs = dt.timestamp().checked_mul($per_sec)?;
                 secs.checked_add(dt.timestamp_subsec_nanos() as i64 / (1_000_000_000 / $per_sec))
                     .map($name)
@@ -603,6 +610,28 @@ mod tests {
                 expected.map(|(s, n)| Timestamp(s * 1_000_000 + i64::from(n) / 1_000)),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn rfc3339_outside_the_years_its_text_can_hold_is_refused() {
+        // The envelope fuzz target's round trip failed on these (hand-made inputs, kept in
+        // fuzz/regressions/envelope/): an offset moves them into the year -1 or 10000 in UTC,
+        // whose text no RFC 3339 reader accepts.
+        for text in ["0000-01-01T00:30:00+01:00", "9999-12-31T23:30:00-01:00"] {
+            assert!(chrono::DateTime::parse_from_rfc3339(text).is_ok(), "{text}");
+            assert_eq!(Timestamp::parse_rfc3339(text), None, "{text}");
+            assert_eq!(TimestampMillis::parse_rfc3339(text), None, "{text}");
+        }
+        // The edges themselves, and offsets that stay inside, are read.
+        for text in [
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:30:00-01:00",
+            "9999-12-31T23:59:59.999999Z",
+            "9999-12-31T23:30:00+01:00",
+        ] {
+            let t = Timestamp::parse_rfc3339(text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(Timestamp::parse_rfc3339(&t.to_string()), Some(t), "{text}");
         }
     }
 

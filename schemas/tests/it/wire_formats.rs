@@ -126,3 +126,55 @@ fn headers_never_carry_phi() {
         }
     }
 }
+
+/// A PatientMerged whose optional double `matchScore` is `score`.
+fn merged(score: f64) -> PatientMerged {
+    PatientMerged {
+        patient_id: "patient-123".into(),
+        merged_patient_id: "patient-456".into(),
+        merged_identifiers: Phi::new(vec![]),
+        reason: MergeReason::DuplicateRegistration,
+        match_score: Some(score),
+        merged_by: Reference {
+            r#type: "Practitioner".into(),
+            id: "user-345".into(),
+            display: None,
+        },
+        merged_at: Timestamp::parse_rfc3339("2024-11-24T10:30:00Z").unwrap(),
+    }
+}
+
+#[test]
+fn non_finite_doubles_keep_their_value_through_the_json_framings() {
+    // fuzz/regressions/wire/patient-merged-nan-match-score (made by hand; the wire target's
+    // JSON round trip fails on it): the single-object record of a PatientMerged whose
+    // matchScore is NaN (bytes 00 00 00 00 00 00 f8 7f). Its JSON form wrote null, which
+    // reads back as an absent score: re-published as JSON, the event changed.
+    for score in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        let event = merged(score);
+        let env = Envelope {
+            event_type: PatientMerged::EVENT_TYPE.into(),
+            event_version: PatientMerged::EVENT_VERSION,
+            ..envelope(&patient())
+        };
+        let record = wire::encode(env.clone(), &event, &Framing::SingleObject).unwrap();
+        let (env, PatientsEvent::PatientMerged(read)) =
+            wire::decode::<PatientsEvent>(&record.headers, &record.value).unwrap()
+        else {
+            panic!("not a PatientMerged");
+        };
+        for framing in [Framing::Json, Framing::StructuredJson] {
+            let record = wire::encode(env.clone(), &read, &framing).unwrap();
+            let (_, back): (Envelope, PatientsEvent) = wire::decode(&record.headers, &record.value)
+                .unwrap_or_else(|e| panic!("{framing:?}: {e}"));
+            let PatientsEvent::PatientMerged(back) = back else {
+                panic!("{framing:?}: not a PatientMerged");
+            };
+            let back = back.match_score.expect("the score stays present");
+            assert!(
+                back == score || (score.is_nan() && back.is_nan()),
+                "{framing:?}: {score} read back as {back}"
+            );
+        }
+    }
+}
