@@ -70,12 +70,45 @@ impl NoticeQueue {
     }
 }
 
-/// The rdkafka context: turns rebalances into notices and commits before a revoke.
+/// The rdkafka context: turns rebalances into notices, commits before a revoke, and keeps
+/// each partition's lag from librdkafka's statistics.
 pub struct GroupContext {
     notices: Notices,
+    lag: Lag,
 }
 
-impl ClientContext for GroupContext {}
+/// Records not yet handled per assigned partition, as of the last statistics.
+type Lag = Arc<Mutex<Vec<(TopicPartition, i64)>>>;
+
+impl ClientContext for GroupContext {
+    /// Every `statistics.interval.ms`: for each partition this member fetches, the log end
+    /// (high watermark, or last stable offset under read_committed) minus the offset stored
+    /// after handling (`consumer_lag_stored`), else minus the committed offset.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let mut lag: Vec<(TopicPartition, i64)> = statistics
+            .topics
+            .into_iter()
+            .flat_map(|(topic, t)| {
+                t.partitions.into_iter().filter_map(move |(partition, p)| {
+                    let known = [p.consumer_lag_stored, p.consumer_lag]
+                        .into_iter()
+                        .find(|l| *l >= 0)?;
+                    (partition >= 0 && p.fetch_state == "active").then(|| {
+                        (
+                            TopicPartition {
+                                topic: topic.clone(),
+                                partition,
+                            },
+                            known,
+                        )
+                    })
+                })
+            })
+            .collect();
+        lag.sort_by(|a, b| a.0.cmp(&b.0));
+        *self.lag.lock().unwrap_or_else(PoisonError::into_inner) = lag;
+    }
+}
 
 impl ConsumerContext for GroupContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -110,6 +143,8 @@ impl ConsumerContext for GroupContext {
 /// One member of a Kafka consumer group.
 pub struct KafkaConsumer {
     group_id: String,
+    /// Per-partition lag from the statistics callback.
+    lag: Lag,
     consumer: RwLock<Option<Arc<StreamConsumer<GroupContext>>>>,
     notices: Notices,
     /// Records that cannot be lent straight from librdkafka.
@@ -147,8 +182,10 @@ impl KafkaConsumer {
         subscribe: &SubscribeConfig,
     ) -> Result<KafkaConsumer, TransportError> {
         let notices = Notices::default();
+        let lag = Lag::default();
         let context = GroupContext {
             notices: notices.clone(),
+            lag: lag.clone(),
         };
         let consumer: StreamConsumer<GroupContext> = config
             .consumer_config(subscribe)
@@ -166,6 +203,7 @@ impl KafkaConsumer {
             .map_err(|e| transport_error("subscribe", &e))?;
         Ok(KafkaConsumer {
             group_id: subscribe.group_id.clone(),
+            lag,
             consumer: RwLock::new(Some(Arc::new(consumer))),
             notices,
             holding: Mutex::new(Holding {
@@ -426,6 +464,15 @@ impl KafkaConsumer {
                 GROUP_CALL_TIMEOUT,
             )
             .map_err(|e| transport_error(&format!("seek {tp} to {offset}"), &e))
+    }
+
+    /// Records not yet handled per partition this member fetches, as of librdkafka's last
+    /// statistics (every `statistics.interval.ms`, 5 s by default; empty before the first).
+    pub fn lag(&self) -> Vec<(TopicPartition, i64)> {
+        self.lag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Partitions currently assigned to this member.

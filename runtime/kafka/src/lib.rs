@@ -160,4 +160,8 @@ impl TransportConsumer for KafkaConsumer {
     async fn close(&self) -> Result<(), TransportError> {
         KafkaConsumer::close(self).await
     }
+
+    fn lag(&self) -> Vec<(TopicPartition, i64)> {
+        KafkaConsumer::lag(self)
+    }
 }

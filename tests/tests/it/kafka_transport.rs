@@ -495,3 +495,55 @@ async fn a_record_for_an_undeclared_topic_fails_and_creates_no_topic() {
         "the broker created {topic}"
     );
 }
+
+/// Lag per partition on the real broker, from librdkafka's statistics: the log end minus the
+/// offset stored after handling, for each partition the member fetches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_lag_per_partition_is_the_log_end_minus_what_was_handled() {
+    let bootstrap = kafka_bootstrap();
+    let topic = unique_name("transport_lag");
+    create_topic(&bootstrap, &topic, 2, 1).await;
+    let kafka = transport(&bootstrap);
+    for i in 0..40 {
+        let mut record = Record::new(&topic, format!("k{i}"), b"v".to_vec());
+        record.partition = Some(i % 2);
+        kafka.send(record).await.unwrap();
+    }
+    let mut subscribe = SubscribeConfig::new(unique_name("lag_group"), &[topic.as_str()]);
+    subscribe
+        .properties
+        .insert("statistics.interval.ms".into(), "100".into());
+    let consumer = kafka.subscribe(subscribe).await.unwrap();
+    assert!(
+        consumer.lag().is_empty(),
+        "nothing known before the first statistics"
+    );
+    // Handle (store) 5 records of partition 0 and 12 of partition 1; read the rest unhandled.
+    let mut handled = [0i64; 2];
+    let want = [5i64, 12];
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let expected = vec![
+        (TopicPartition::new(&topic, 0), 20 - want[0]),
+        (TopicPartition::new(&topic, 1), 20 - want[1]),
+    ];
+    loop {
+        if let Ok(Some(ConsumerEvent::Record(r))) = consumer.poll(Duration::from_millis(50)).await {
+            let p = r.partition as usize;
+            if handled[p] < want[p] && r.offset == handled[p] {
+                consumer
+                    .store_offset(&r.topic_partition(), r.offset + 1)
+                    .unwrap();
+                handled[p] += 1;
+            }
+        }
+        if handled == want && consumer.lag() == expected {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "lag {:?}, expected {expected:?} (handled {handled:?})",
+            consumer.lag()
+        );
+    }
+    consumer.close().await.unwrap();
+}
