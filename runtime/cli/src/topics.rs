@@ -43,6 +43,16 @@ enum Command {
     Apply,
     /// List the topics of the table (name, partitions, replication factor, events).
     List,
+    /// Print a consumer group's lag per partition (committed offset, log end, lag) from its
+    /// committed offsets, without joining the group: works for groups in any language.
+    Lag {
+        /// The consumer group.
+        #[arg(long)]
+        group: String,
+        /// Topics to report on (repeatable); default: every topic of the table.
+        #[arg(long = "topic")]
+        topics: Vec<String>,
+    },
 }
 
 /// Parse the command line and plan, apply or list `topics`.
@@ -117,5 +127,29 @@ async fn run(cli: Cli, topics: &[TopicSpec<'_>]) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Command::List => Ok(ExitCode::SUCCESS),
+        Command::Lag {
+            group,
+            topics: named,
+        } => {
+            let names: Vec<&str> = if named.is_empty() {
+                topics.iter().map(|t| t.name).collect()
+            } else {
+                named.iter().map(String::as_str).collect()
+            };
+            let lag =
+                carebus::kafka::group_lag(&cli.cluster.bootstrap, &properties, &group, &names)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            println!("topic\tpartition\tcommitted\tlog end\tlag");
+            for p in &lag {
+                let committed = p.committed.map_or("-".to_string(), |c| c.to_string());
+                println!(
+                    "{}\t{}\t{committed}\t{}\t{}",
+                    p.topic, p.partition, p.log_end, p.lag
+                );
+            }
+            println!("total lag {}", lag.iter().map(|p| p.lag).sum::<i64>());
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

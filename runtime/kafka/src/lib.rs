@@ -12,6 +12,7 @@ mod blocking;
 pub mod config;
 pub mod consumer;
 pub mod error;
+pub mod group_lag;
 pub mod pause;
 pub mod plan;
 pub mod producer;
@@ -21,6 +22,7 @@ pub use carebus_core::config::ConfigError;
 pub use carebus_core::{CleanupPolicy, TopicSpec};
 pub use config::{Compression, KafkaConfig};
 pub use consumer::KafkaConsumer;
+pub use group_lag::{PartitionLag, group_lag};
 pub use plan::{
     Change, Drift, ObservedCluster, ObservedTopic, Plan, PlanRules, Refusal, desired_configs,
 };

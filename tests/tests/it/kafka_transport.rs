@@ -509,7 +509,8 @@ async fn consumer_lag_per_partition_is_the_log_end_minus_what_was_handled() {
         record.partition = Some(i % 2);
         kafka.send(record).await.unwrap();
     }
-    let mut subscribe = SubscribeConfig::new(unique_name("lag_group"), &[topic.as_str()]);
+    let group = unique_name("lag_group");
+    let mut subscribe = SubscribeConfig::new(&group, &[topic.as_str()]);
     subscribe
         .properties
         .insert("statistics.interval.ms".into(), "100".into());
@@ -545,5 +546,25 @@ async fn consumer_lag_per_partition_is_the_log_end_minus_what_was_handled() {
             consumer.lag()
         );
     }
+    consumer.commit().await.unwrap();
+    // From outside the group (as for a group of another language's clients): its committed
+    // offsets against the high watermarks; a group that committed nothing lags by everything.
+    let none = std::collections::BTreeMap::new();
+    let outside = carebus::kafka::group_lag(&bootstrap, &none, &group, &[topic.as_str()])
+        .await
+        .unwrap();
+    let seen: Vec<(i32, Option<i64>, i64, i64)> = outside
+        .iter()
+        .map(|p| (p.partition, p.committed, p.log_end, p.lag))
+        .collect();
+    assert_eq!(seen, [(0, Some(5), 20, 15), (1, Some(12), 20, 8)]);
+    let idle =
+        carebus::kafka::group_lag(&bootstrap, &none, &unique_name("idle"), &[topic.as_str()])
+            .await
+            .unwrap();
+    assert!(
+        idle.iter().all(|p| p.committed.is_none() && p.lag == 20),
+        "{idle:?}"
+    );
     consumer.close().await.unwrap();
 }

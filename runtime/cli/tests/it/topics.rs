@@ -50,4 +50,29 @@ fn under_replicated_topics_are_refused_unless_allowed() {
         text(&again)
     );
     assert!(text(&again).contains("clamped to 1"), "{}", text(&again));
+
+    // A group's lag from outside it: a group that never committed has "-" on every partition.
+    let group = carebus_tests::unique_name("cli-lag");
+    let lag = topics(&[
+        "lag",
+        "--group",
+        &group,
+        "--topic",
+        "healthcare.patients.events",
+    ]);
+    assert!(lag.status.success(), "{}", text(&lag));
+    let out = text(&lag);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("healthcare.patients.events\t"))
+        .collect();
+    assert_eq!(rows.len(), 12, "{out}");
+    assert!(
+        rows.iter().all(|r| r.split('\t').nth(2) == Some("-")),
+        "{out}"
+    );
+    assert!(
+        out.lines().last().unwrap_or("").starts_with("total lag "),
+        "{out}"
+    );
 }
