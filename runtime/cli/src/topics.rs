@@ -142,7 +142,9 @@ async fn run(cli: Cli, topics: &[TopicSpec<'_>]) -> Result<ExitCode, String> {
                     .map_err(|e| e.to_string())?;
             println!("topic\tpartition\tcommitted\tlog end\tlag");
             for p in &lag {
-                let committed = p.committed.map_or("-".to_string(), |c| c.to_string());
+                let committed = p
+                    .committed
+                    .map_or_else(|| "-".to_string(), |c| c.to_string());
                 println!(
                     "{}\t{}\t{committed}\t{}\t{}",
                     p.topic, p.partition, p.log_end, p.lag
