@@ -247,6 +247,7 @@ pub fn event_model(input: &DeriveInput) -> Result<Model, syn::Error> {
     }
     let record = Record {
         rust: Default::default(),
+        cycle: Vec::new(),
         deprecated: None,
         name: name.clone(),
         namespace: namespace.clone(),

@@ -43,7 +43,7 @@ fn impls(ctx: &Ctx<'_>, with_serde: bool) -> TokenStream {
     }
     for u in &ctx.unions {
         let allow = allow_deprecated(ctx.union_uses_deprecated(u));
-        let codec = union(u);
+        let codec = union(ctx, u);
         let serde = serde_via_json(&u.ty, &allow);
         out.extend(quote! { #allow #codec #serde });
     }
@@ -110,6 +110,18 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     } else {
         (quote!(let mut obj), quote!(let obj))
     };
+    let read = quote! {
+        #obj_from = ::carebus_core::event::json_object(v, field)?;
+        ::std::result::Result::Ok(Self { #(#from)* })
+    };
+    // A record that can contain itself counts its nesting (`json_nested`), so a deep value is
+    // an error and not a stack overflow.
+    let read = if def.record.is_recursive() {
+        let full = def.record.full_name();
+        quote! { ::carebus_core::event::json_nested(#full, || { #read }) }
+    } else {
+        read
+    };
     quote! {
         impl ::carebus_core::JsonCodec for #name {
             fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
@@ -118,8 +130,7 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
                 ::carebus_core::__private::serde_json::Value::Object(obj)
             }
             fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
-                #obj_from = ::carebus_core::event::json_object(v, field)?;
-                ::std::result::Result::Ok(Self { #(#from)* })
+                #read
             }
         }
     }
@@ -190,7 +201,7 @@ fn fixed(f: &Fixed) -> TokenStream {
     }
 }
 
-fn union(u: &UnionDef) -> TokenStream {
+fn union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
     let name = &u.ty;
     let to = u.branches.iter().map(|(v, _, shape)| match shape {
         RType::Unit => quote! { Self::#v => ::carebus_core::__private::serde_json::Value::Null, },
@@ -199,12 +210,23 @@ fn union(u: &UnionDef) -> TokenStream {
             quote! { Self::#v(value) => #value, }
         }
     });
-    let from = u.branches.iter().map(|(v, _, shape)| match shape {
+    let from = u.branches.iter().map(|(v, ty, shape)| match shape {
         RType::Unit => quote! {
             if v.is_null() {
                 return ::std::result::Result::Ok(Self::#v);
             }
         },
+        _ if ctx.reaches_recursion(ty) => {
+            // Too deep is an answer, not a reason to try the next branch.
+            let attempt = shape.json_from_result(quote!(v), quote!(field));
+            quote! {
+                match #attempt {
+                    ::std::result::Result::Ok(value) => return ::std::result::Result::Ok(Self::#v(value)),
+                    ::std::result::Result::Err(e @ ::carebus_core::DecodeError::TooDeep { .. }) => return ::std::result::Result::Err(e),
+                    ::std::result::Result::Err(_) => {}
+                }
+            }
+        }
         _ => {
             let attempt = shape.json_from_result(quote!(v), quote!(field));
             quote! {
