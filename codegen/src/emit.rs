@@ -283,7 +283,8 @@ impl<'m> Ctx<'m> {
         self.records
             .iter()
             .find(|d| &d.ty == owner)
-            .map_or(&[], |d| d.record.cycle.as_slice())
+            .map(|d| d.record.cycle.as_slice())
+            .unwrap_or(&[])
     }
 
     /// Whether a value of `ty` can hold a recursive record somewhere inside (its decoding can

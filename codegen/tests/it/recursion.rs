@@ -38,6 +38,7 @@ fn cycles_are_marked_once_in_the_ir() {
 #[test]
 fn recursive_fixture_snapshot() {
     let code = carebus_codegen::emit::generate(&fixture_model_of("recursive"));
+    insta::assert_snapshot!("recursive_fixture", code);
     // Boxed exactly where a struct would otherwise hold itself.
     for expected in [
         "pub next: ::std::option::Option<::std::boxed::Box<Step>>",
@@ -49,13 +50,18 @@ fn recursive_fixture_snapshot() {
         "Criterion(::std::boxed::Box<Criterion>)",
         "Threshold(Threshold)",
         "pub first_step: ::std::option::Option<Step>",
-        "r.nested(\"healthcare.care.Step\"",
-        "::carebus_core::event::json_nested(\"healthcare.care.Step\"",
     ] {
         assert!(code.contains(expected), "missing `{expected}`");
     }
+    // Every recursive record, and only those, counts its nesting in both decoders.
+    let recursive = ["Clinician", "Condition", "Criterion", "OrderSet", "Step", "Team"];
+    assert_eq!(code.matches("r.nested(").count(), recursive.len());
+    assert_eq!(code.matches("event::json_nested(").count(), recursive.len());
+    for name in recursive {
+        let label = format!("\"healthcare.care.{name}\",\n            |");
+        assert_eq!(code.matches(&label).count(), 2, "{name}: {label}");
+    }
     assert!(!code.contains("Unresolved"), "every name resolves");
-    insta::assert_snapshot!("recursive_fixture", code);
 }
 
 const PREFIX: &str = r#"{"type": "record", "name": "Loop", "namespace": "t", "fields": ["#;
