@@ -292,9 +292,9 @@ impl<'m> Ctx<'m> {
     pub fn reaches_recursion(&self, ty: &Type) -> bool {
         let mut seen = BTreeSet::new();
         collect_named(self.model, ty, &mut seen);
-        seen.iter().any(|n| {
-            matches!(self.model.named_type(n), Some(NamedType::Record(r)) if r.is_recursive())
-        })
+        seen.iter().any(
+            |n| matches!(self.model.named_type(n), Some(NamedType::Record(r)) if r.is_recursive()),
+        )
     }
 
     /// Whether the record or union `ty` holds a decimal anywhere inside.
@@ -412,9 +412,7 @@ impl<'m> Ctx<'m> {
         out: &mut Vec<UnionDef>,
     ) {
         match ty {
-            Type::Array { items } => {
-                self.collect_unions(items, &at.beside("Item"), avro, &[], out)
-            }
+            Type::Array { items } => self.collect_unions(items, &at.beside("Item"), avro, &[], out),
             Type::Map { values } => {
                 self.collect_unions(values, &at.beside("Value"), avro, &[], out)
             }

@@ -27,7 +27,11 @@ pub fn mark(events: &[Event], types: &mut [NamedType]) -> Diagnostics {
         .map(Event::full_name)
         .filter(|n| !records.contains_key(n))
         .collect();
-    for r in events.iter().map(|e| &e.record).chain(records.values().copied()) {
+    for r in events
+        .iter()
+        .map(|e| &e.record)
+        .chain(records.values().copied())
+    {
         for f in &r.fields {
             let mut named = Vec::new();
             named_in(&f.ty, &mut named);
@@ -95,7 +99,9 @@ pub fn mark(events: &[Event], types: &mut [NamedType]) -> Diagnostics {
         let before = finite.len();
         for (name, r) in &records {
             if !finite.contains(name.as_str())
-                && r.fields.iter().all(|f| has_finite_value(&f.ty, &records, &finite))
+                && r.fields
+                    .iter()
+                    .all(|f| has_finite_value(&f.ty, &records, &finite))
             {
                 finite.insert(name);
             }
@@ -152,7 +158,11 @@ fn named_in<'t>(ty: &'t Type, out: &mut Vec<&'t str>) {
 }
 
 /// Whether a finite value of `ty` exists, given the records known to have one.
-fn has_finite_value(ty: &Type, records: &BTreeMap<String, &Record>, finite: &BTreeSet<&str>) -> bool {
+fn has_finite_value(
+    ty: &Type,
+    records: &BTreeMap<String, &Record>,
+    finite: &BTreeSet<&str>,
+) -> bool {
     match ty {
         // An empty array or map ends any recursion.
         Type::Array { .. } | Type::Map { .. } => true,

@@ -15,7 +15,11 @@ fn record<'m>(model: &'m Model, full_name: &str) -> &'m Record {
 #[test]
 fn cycles_are_marked_once_in_the_ir() {
     let model = fixture_model_of("recursive");
-    let cycle = |name: &str| record(&model, &format!("healthcare.care.{name}")).cycle.clone();
+    let cycle = |name: &str| {
+        record(&model, &format!("healthcare.care.{name}"))
+            .cycle
+            .clone()
+    };
     assert_eq!(cycle("Step"), ["healthcare.care.Step"]);
     assert_eq!(cycle("Condition"), ["healthcare.care.Condition"]);
     assert_eq!(cycle("OrderSet"), ["healthcare.care.OrderSet"]);
@@ -23,7 +27,10 @@ fn cycles_are_marked_once_in_the_ir() {
     let both = ["healthcare.care.Clinician", "healthcare.care.Team"];
     assert_eq!(cycle("Clinician"), both);
     assert_eq!(cycle("Team"), both);
-    assert!(cycle("Threshold").is_empty(), "a branch of a recursive union");
+    assert!(
+        cycle("Threshold").is_empty(),
+        "a branch of a recursive union"
+    );
     let event = &model.events[0].record;
     assert!(!event.is_recursive(), "an event holding recursive records");
     // The IR JSON (what the catalog reads) carries the cycle.
@@ -54,7 +61,14 @@ fn recursive_fixture_snapshot() {
         assert!(code.contains(expected), "missing `{expected}`");
     }
     // Every recursive record, and only those, counts its nesting in both decoders.
-    let recursive = ["Clinician", "Condition", "Criterion", "OrderSet", "Step", "Team"];
+    let recursive = [
+        "Clinician",
+        "Condition",
+        "Criterion",
+        "OrderSet",
+        "Step",
+        "Team",
+    ];
     assert_eq!(code.matches("r.nested(").count(), recursive.len());
     assert_eq!(code.matches("event::json_nested(").count(), recursive.len());
     for name in recursive {
@@ -129,5 +143,8 @@ fn a_field_holding_an_event_is_rejected() {
     assert_eq!(d.kind, DiagnosticKind::InvalidSchema);
     assert_eq!(d.source.line, 5);
     assert!(d.message.contains("holds the event `t.Moved`"), "{d}");
-    assert!(d.help.as_deref().unwrap_or("").contains("named record"), "{d}");
+    assert!(
+        d.help.as_deref().unwrap_or("").contains("named record"),
+        "{d}"
+    );
 }

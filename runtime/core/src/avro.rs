@@ -448,6 +448,33 @@ mod tests {
         assert!(Reader::new(&[4]).read_union_index(2).is_err());
     }
 
+    #[test]
+    fn nesting_is_counted_and_limited() {
+        // A chain of `levels` nested reads, as a recursive record's decoder does.
+        fn chain(r: &mut Reader<'_>, levels: usize) -> Result<usize, DecodeError> {
+            r.nested("t.Node", |r| {
+                if levels > 1 {
+                    chain(r, levels - 1)
+                } else {
+                    Ok(r.depth)
+                }
+            })
+        }
+        let mut r = Reader::new(&[]).with_max_depth(3);
+        assert_eq!(chain(&mut r, 3), Ok(3));
+        assert_eq!(r.depth, 0, "every level is closed again");
+        assert_eq!(
+            chain(&mut r, 4),
+            Err(DecodeError::TooDeep {
+                record: "t.Node",
+                limit: 3
+            })
+        );
+        assert_eq!(r.depth, 0, "closed again after the error too");
+        assert_eq!(Reader::new(&[]).max_depth, max_depth());
+        assert_eq!(DEFAULT_MAX_DEPTH, 64);
+    }
+
     fn blocks(counts: &[(i64, Option<i64>)]) -> Vec<u8> {
         let mut out = Vec::new();
         for (count, size) in counts {
