@@ -88,7 +88,7 @@ fn criterion(n: usize) -> Criterion {
         }
     };
     Criterion {
-        op: if n % 2 == 0 {
+        op: if n.is_multiple_of(2) {
             "and".into()
         } else {
             "not".into()
