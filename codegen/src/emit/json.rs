@@ -217,12 +217,13 @@ fn union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
             }
         },
         _ if ctx.reaches_recursion(ty) => {
-            // Too deep is an answer, not a reason to try the next branch.
+            // Too deep may be a wrong branch tried at the limit: kept, and the answer only when
+            // no other branch reads the value.
             let attempt = shape.json_from_result(quote!(v), quote!(field));
             quote! {
                 match #attempt {
                     ::std::result::Result::Ok(value) => return ::std::result::Result::Ok(Self::#v(value)),
-                    ::std::result::Result::Err(e @ ::carebus_core::DecodeError::TooDeep { .. }) => return ::std::result::Result::Err(e),
+                    ::std::result::Result::Err(e @ ::carebus_core::DecodeError::TooDeep { .. }) => too_deep = ::std::option::Option::Some(e),
                     ::std::result::Result::Err(_) => {}
                 }
             }
@@ -244,6 +245,22 @@ fn union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
         .collect::<Vec<_>>()
         .join(", ");
     let expected = format!("a value of one of the branches {list}");
+    let (too_deep_init, too_deep_answer) = if u
+        .branches
+        .iter()
+        .any(|(_, ty, shape)| !matches!(shape, RType::Unit) && ctx.reaches_recursion(ty))
+    {
+        (
+            quote! { let mut too_deep = ::std::option::Option::None; },
+            quote! {
+                if let ::std::option::Option::Some(e) = too_deep {
+                    return ::std::result::Result::Err(e);
+                }
+            },
+        )
+    } else {
+        (TokenStream::new(), TokenStream::new())
+    };
     quote! {
         /// JSON form: the branch's value itself; reading tries the branches in schema order.
         impl ::carebus_core::JsonCodec for #name {
@@ -251,7 +268,9 @@ fn union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
                 match self { #(#to)* }
             }
             fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
+                #too_deep_init
                 #(#from)*
+                #too_deep_answer
                 ::std::result::Result::Err(::carebus_core::event::json_no_branch(field, #expected))
             }
         }

@@ -97,6 +97,13 @@ fn criterion(n: usize) -> Criterion {
     }
 }
 
+fn innermost(mut c: &Criterion) -> &Criterion {
+    while let CriterionOperand::Criterion(inner) = &c.operand {
+        c = inner;
+    }
+    c
+}
+
 /// An event whose shape `deep` (0..5) is `depth` levels deep, the others two levels.
 fn plan(deep: usize, depth: usize) -> CarePlanDrafted {
     let d = |shape: usize| if shape == deep { depth } else { 2 };
@@ -245,6 +252,17 @@ fn hostile_deep_json_is_an_error_not_an_abort() {
     }
     let err = Criterion::from_json(&rule, "eligibility").unwrap_err();
     assert!(too_deep(&err), "{err}");
+    // At the limit, the `Criterion` branch tried on the innermost threshold is one level too
+    // deep; the `Threshold` branch still reads it.
+    let at_limit = criterion(DEFAULT_MAX_DEPTH);
+    assert!(matches!(
+        innermost(&at_limit).operand,
+        CriterionOperand::Threshold(_)
+    ));
+    assert_eq!(
+        Criterion::from_json(&at_limit.to_json(), "eligibility").unwrap(),
+        at_limit
+    );
 
     let depth = 100_000;
     let text = "{\"order\": 1, \"next\": ".repeat(depth) + "null" + &"}".repeat(depth);
