@@ -3,6 +3,7 @@
 //! - `clinic.rs`: the Avro fixture (`codegen/tests/fixtures/emit`), whose text the generator's
 //!   snapshot test pins;
 //! - `collision.rs`: two namespaces defining `Coding` (`codegen/tests/fixtures/collision`);
+//! - `recursive.rs`: records that contain themselves (`codegen/tests/fixtures/recursive`);
 //! - `proto_fixture.rs` (+ prost's `healthcare.ai.rs`): the Protobuf fixture
 //!   (`codegen/tests/fixtures/proto`), the shapes the real AI events do not use.
 
@@ -53,7 +54,11 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     println!("cargo:rerun-if-changed={}", fixtures.display());
 
-    for (name, file) in [("emit", "clinic.rs"), ("collision", "collision.rs")] {
+    for (name, file) in [
+        ("emit", "clinic.rs"),
+        ("collision", "collision.rs"),
+        ("recursive", "recursive.rs"),
+    ] {
         let model = load_avro_fixture(&fixtures, name);
         std::fs::write(out_dir.join(file), emit::generate(&model)).unwrap();
     }

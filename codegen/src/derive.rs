@@ -247,6 +247,7 @@ pub fn event_model(input: &DeriveInput) -> Result<Model, syn::Error> {
     }
     let record = Record {
         rust: Default::default(),
+        cycle: Vec::new(),
         deprecated: None,
         name: name.clone(),
         namespace: namespace.clone(),
@@ -518,6 +519,13 @@ fn shape_of(ty: &syn::Type, decimal: Option<(u32, u32)>, errors: &mut Errors) ->
                     },
                     phi: false,
                 });
+            }
+            ("Box", [_]) => {
+                errors.at(
+                    ty.span(),
+                    "a derived event holds no records, so nothing to box: define a recursive record (one that holds itself) in schemas/, where the generator boxes it",
+                );
+                return None;
             }
             ("BTreeMap", [key, value]) => {
                 if last_segment(key).is_none_or(|(i, _)| i != "String") {

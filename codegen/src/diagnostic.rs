@@ -35,6 +35,8 @@ pub enum DiagnosticKind {
     /// The schema history lock does not record the schemas as they are (a warning-free
     /// build needs `cargo run -p carebus-codegen -- lock`).
     StaleLock,
+    /// A recursive record without a way out: every value would contain another one.
+    InfiniteRecord,
     /// A warning: a type name defined in more than one namespace, reachable by module path only.
     AmbiguousName,
 }
@@ -55,6 +57,7 @@ impl DiagnosticKind {
             DiagnosticKind::Incompatible => "incompatible",
             DiagnosticKind::Io => "io",
             DiagnosticKind::StaleLock => "stale-lock",
+            DiagnosticKind::InfiniteRecord => "infinite-record",
             DiagnosticKind::AmbiguousName => "ambiguous-name",
         }
     }

@@ -269,12 +269,32 @@ impl<'m> Ctx<'m> {
         for def in &ctx.records {
             for f in &def.record.fields {
                 let at = def.ty.beside(&ident::camel(&f.name));
-                ctx.collect_unions(&f.ty, &at, def.avro, &mut unions);
+                ctx.collect_unions(&f.ty, &at, def.avro, &def.record.cycle, &mut unions);
             }
         }
         ctx.unions = unions;
         ctx.decimal_types = ctx.find_decimal_types();
         ctx
+    }
+
+    /// The [`crate::ir::Record::cycle`] of the record whose struct is `owner` (empty for
+    /// anything else): the records its fields box.
+    pub fn cycle_of(&self, owner: &TypeRef) -> &'m [String] {
+        self.records
+            .iter()
+            .find(|d| &d.ty == owner)
+            .map(|d| d.record.cycle.as_slice())
+            .unwrap_or(&[])
+    }
+
+    /// Whether a value of `ty` can hold a recursive record somewhere inside (its decoding can
+    /// then fail with `DecodeError::TooDeep`).
+    pub fn reaches_recursion(&self, ty: &Type) -> bool {
+        let mut seen = BTreeSet::new();
+        collect_named(self.model, ty, &mut seen);
+        seen.iter().any(
+            |n| matches!(self.model.named_type(n), Some(NamedType::Record(r)) if r.is_recursive()),
+        )
     }
 
     /// Whether the record or union `ty` holds a decimal anywhere inside.
@@ -381,13 +401,24 @@ impl<'m> Ctx<'m> {
             .expect("every event of the model has a record definition")
     }
 
-    fn collect_unions(&self, ty: &Type, at: &TypeRef, avro: bool, out: &mut Vec<UnionDef>) {
+    /// The unions `ty` holds, as enums named after `at`; `cycle` is the owner record's cycle
+    /// (a branch of it is boxed, unless the union sits in an array or map).
+    fn collect_unions(
+        &self,
+        ty: &Type,
+        at: &TypeRef,
+        avro: bool,
+        cycle: &[String],
+        out: &mut Vec<UnionDef>,
+    ) {
         match ty {
-            Type::Array { items } => self.collect_unions(items, &at.beside("Item"), avro, out),
-            Type::Map { values } => self.collect_unions(values, &at.beside("Value"), avro, out),
+            Type::Array { items } => self.collect_unions(items, &at.beside("Item"), avro, &[], out),
+            Type::Map { values } => {
+                self.collect_unions(values, &at.beside("Value"), avro, &[], out)
+            }
             Type::Union { .. } if ty.optional_inner().is_some() => {
                 let inner = ty.optional_inner().unwrap_or(ty);
-                self.collect_unions(inner, at, avro, out)
+                self.collect_unions(inner, at, avro, cycle, out)
             }
             Type::Union { branches } => {
                 let mut used = BTreeSet::new();
@@ -399,11 +430,11 @@ impl<'m> Ctx<'m> {
                         used.insert(name.clone());
                     }
                     let nested = at.beside(&name);
-                    self.collect_unions(b, &nested, avro, out);
+                    self.collect_unions(b, &nested, avro, cycle, out);
                     defs.push((
                         ident::camel_ident(&name),
                         b.clone(),
-                        RType::of(self, b, &nested),
+                        RType::of(self, b, &nested, cycle),
                     ));
                 }
                 out.push(UnionDef {

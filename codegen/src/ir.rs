@@ -202,9 +202,19 @@ pub struct Record {
     /// The generated struct's module path and name.
     #[serde(default, skip_serializing_if = "RustType::is_unset")]
     pub rust: RustType,
+    /// When the record can contain itself (a linked-list node, a tree, `A` → `B` → `A`): the
+    /// full names of the records of its cycle, itself included, sorted; empty otherwise.
+    /// Computed once by [`crate::load::recursion`]. A field holding a record of the same cycle
+    /// outside an array or map is boxed in Rust, and decoding counts its nesting depth.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cycle: Vec<String>,
 }
 
 impl Record {
+    /// Whether the record can contain itself (see [`Record::cycle`]).
+    pub fn is_recursive(&self) -> bool {
+        !self.cycle.is_empty()
+    }
     pub fn full_name(&self) -> String {
         full_name(&self.namespace, &self.name)
     }

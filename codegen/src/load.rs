@@ -9,6 +9,7 @@ pub mod defaults;
 pub mod json;
 pub mod manifest;
 pub mod proto;
+pub mod recursion;
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, suggest};
 use crate::ir::{Guide, Model, NamedType, Source};

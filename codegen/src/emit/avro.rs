@@ -49,10 +49,21 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         let e = shape.avro_decode();
         quote! { #id: #e, }
     });
-    let doc = format!(
-        " Avro binary of `{}`: its fields in schema order.",
-        def.record.full_name()
-    );
+    let full = def.record.full_name();
+    let doc = if def.record.is_recursive() {
+        format!(
+            " Avro binary of `{full}`: its fields in schema order. The record can contain itself: \
+             decoding counts its nesting against the reader's limit (`Reader::nested`)."
+        )
+    } else {
+        format!(" Avro binary of `{full}`: its fields in schema order.")
+    };
+    let read = quote! { ::std::result::Result::Ok(Self { #(#decode)* }) };
+    let read = if def.record.is_recursive() {
+        quote! { r.nested(#full, |r| #read) }
+    } else {
+        read
+    };
     let unused_out = if fields.is_empty() {
         quote!(_out)
     } else {
@@ -70,7 +81,7 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
                 #(#encode)*
             }
             fn decode_avro(#unused_r: &mut ::carebus_core::avro::Reader<'_>) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
-                ::std::result::Result::Ok(Self { #(#decode)* })
+                #read
             }
         }
     }

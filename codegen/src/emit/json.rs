@@ -43,7 +43,7 @@ fn impls(ctx: &Ctx<'_>, with_serde: bool) -> TokenStream {
     }
     for u in &ctx.unions {
         let allow = allow_deprecated(ctx.union_uses_deprecated(u));
-        let codec = union(u);
+        let codec = union(ctx, u);
         let serde = serde_via_json(&u.ty, &allow);
         out.extend(quote! { #allow #codec #serde });
     }
@@ -110,6 +110,18 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
     } else {
         (quote!(let mut obj), quote!(let obj))
     };
+    let read = quote! {
+        #obj_from = ::carebus_core::event::json_object(v, field)?;
+        ::std::result::Result::Ok(Self { #(#from)* })
+    };
+    // A record that can contain itself counts its nesting (`json_nested`), so a deep value is
+    // an error and not a stack overflow.
+    let read = if def.record.is_recursive() {
+        let full = def.record.full_name();
+        quote! { ::carebus_core::event::json_nested(#full, || { #read }) }
+    } else {
+        read
+    };
     quote! {
         impl ::carebus_core::JsonCodec for #name {
             fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
@@ -118,8 +130,7 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
                 ::carebus_core::__private::serde_json::Value::Object(obj)
             }
             fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
-                #obj_from = ::carebus_core::event::json_object(v, field)?;
-                ::std::result::Result::Ok(Self { #(#from)* })
+                #read
             }
         }
     }
@@ -190,7 +201,7 @@ fn fixed(f: &Fixed) -> TokenStream {
     }
 }
 
-fn union(u: &UnionDef) -> TokenStream {
+fn union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
     let name = &u.ty;
     let to = u.branches.iter().map(|(v, _, shape)| match shape {
         RType::Unit => quote! { Self::#v => ::carebus_core::__private::serde_json::Value::Null, },
@@ -199,12 +210,24 @@ fn union(u: &UnionDef) -> TokenStream {
             quote! { Self::#v(value) => #value, }
         }
     });
-    let from = u.branches.iter().map(|(v, _, shape)| match shape {
+    let from = u.branches.iter().map(|(v, ty, shape)| match shape {
         RType::Unit => quote! {
             if v.is_null() {
                 return ::std::result::Result::Ok(Self::#v);
             }
         },
+        _ if ctx.reaches_recursion(ty) => {
+            // Too deep may be a wrong branch tried at the limit: kept, and the answer only when
+            // no other branch reads the value.
+            let attempt = shape.json_from_result(quote!(v), quote!(field));
+            quote! {
+                match #attempt {
+                    ::std::result::Result::Ok(value) => return ::std::result::Result::Ok(Self::#v(value)),
+                    ::std::result::Result::Err(e @ ::carebus_core::DecodeError::TooDeep { .. }) => too_deep = ::std::option::Option::Some(e),
+                    ::std::result::Result::Err(_) => {}
+                }
+            }
+        }
         _ => {
             let attempt = shape.json_from_result(quote!(v), quote!(field));
             quote! {
@@ -222,6 +245,22 @@ fn union(u: &UnionDef) -> TokenStream {
         .collect::<Vec<_>>()
         .join(", ");
     let expected = format!("a value of one of the branches {list}");
+    let (too_deep_init, too_deep_answer) = if u
+        .branches
+        .iter()
+        .any(|(_, ty, shape)| !matches!(shape, RType::Unit) && ctx.reaches_recursion(ty))
+    {
+        (
+            quote! { let mut too_deep = ::std::option::Option::None; },
+            quote! {
+                if let ::std::option::Option::Some(e) = too_deep {
+                    return ::std::result::Result::Err(e);
+                }
+            },
+        )
+    } else {
+        (TokenStream::new(), TokenStream::new())
+    };
     quote! {
         /// JSON form: the branch's value itself; reading tries the branches in schema order.
         impl ::carebus_core::JsonCodec for #name {
@@ -229,7 +268,9 @@ fn union(u: &UnionDef) -> TokenStream {
                 match self { #(#to)* }
             }
             fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
+                #too_deep_init
                 #(#from)*
+                #too_deep_answer
                 ::std::result::Result::Err(::carebus_core::event::json_no_branch(field, #expected))
             }
         }

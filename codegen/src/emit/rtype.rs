@@ -46,14 +46,18 @@ pub enum RType {
     Map(Box<RType>),
     /// A PHI-classified value.
     Phi(Box<RType>),
+    /// A record held by a record of its own cycle (`Box<Node>` in `Node`), so the struct has a
+    /// finite size. Encoded and decoded as the record itself.
+    Boxed(Box<RType>),
     /// A generated type (record, enum, fixed or union).
     Named(TypeRef),
 }
 
 impl RType {
     /// The shape of an IR type; `at` names a union found here (owner + field name, in the
-    /// owner's module).
-    pub fn of(ctx: &Ctx<'_>, ty: &Type, at: &TypeRef) -> RType {
+    /// owner's module); `cycle` is the owner's [`crate::ir::Record::cycle`]: a record of it
+    /// held here outside an array or map is boxed.
+    pub fn of(ctx: &Ctx<'_>, ty: &Type, at: &TypeRef, cycle: &[String]) -> RType {
         match ty {
             Type::Null => RType::Unit,
             Type::Boolean => RType::Prim(Prim::Bool),
@@ -71,15 +75,16 @@ impl RType {
                 precision: *precision,
                 scale: *scale,
             },
+            // A vector or map holds its items on the heap: no box needed inside.
             Type::Array { items } => {
-                RType::Vec(Box::new(RType::of(ctx, items, &at.beside("Item"))))
+                RType::Vec(Box::new(RType::of(ctx, items, &at.beside("Item"), &[])))
             }
             Type::Map { values } => {
-                RType::Map(Box::new(RType::of(ctx, values, &at.beside("Value"))))
+                RType::Map(Box::new(RType::of(ctx, values, &at.beside("Value"), &[])))
             }
             Type::Union { branches } => match ty.optional_inner() {
                 Some(inner) => RType::Option {
-                    inner: Box::new(RType::of(ctx, inner, at)),
+                    inner: Box::new(RType::of(ctx, inner, at, cycle)),
                     null_first: branches[0] == Type::Null,
                 },
                 None => RType::Named(TypeRef {
@@ -87,6 +92,9 @@ impl RType {
                     name: ident::camel(&at.name),
                 }),
             },
+            Type::Named { name } if cycle.contains(name) => {
+                RType::Boxed(Box::new(RType::Named(ctx.named(name))))
+            }
             Type::Named { name } => RType::Named(ctx.named(name)),
             Type::Proto { scalar } => RType::Prim(match scalar {
                 ProtoScalar::Uint32 | ProtoScalar::Fixed32 => Prim::U32,
@@ -101,7 +109,7 @@ impl RType {
     /// `Option` of an optional field, so presence is not hidden).
     pub fn field(ctx: &Ctx<'_>, owner: &TypeRef, field: &Field) -> RType {
         let at = owner.beside(&ident::camel(&field.name));
-        let shape = RType::of(ctx, &field.ty, &at);
+        let shape = RType::of(ctx, &field.ty, &at, ctx.cycle_of(owner));
         if field.classification != Classification::Phi {
             return shape;
         }
@@ -155,6 +163,10 @@ impl RType {
                 let t = inner.tokens_in(module);
                 quote!(::carebus_core::Phi<#t>)
             }
+            RType::Boxed(inner) => {
+                let t = inner.tokens_in(module);
+                quote!(::std::boxed::Box<#t>)
+            }
             RType::Named(ty) => ty.path_from(module),
         }
     }
@@ -165,7 +177,7 @@ impl RType {
             RType::Unit | RType::Decimal { .. } => false,
             RType::Prim(p) => !matches!(p, Prim::U32 | Prim::U64),
             RType::Option { inner, null_first } => *null_first && inner.avro_direct(),
-            RType::Vec(i) | RType::Map(i) | RType::Phi(i) => i.avro_direct(),
+            RType::Vec(i) | RType::Map(i) | RType::Phi(i) | RType::Boxed(i) => i.avro_direct(),
             RType::Named(_) => true,
         }
     }
@@ -176,7 +188,7 @@ impl RType {
             RType::Unit | RType::Decimal { .. } => false,
             RType::Prim(_) | RType::Named(_) => true,
             RType::Option { inner, .. } => inner.json_direct(),
-            RType::Vec(i) | RType::Map(i) | RType::Phi(i) => i.json_direct(),
+            RType::Vec(i) | RType::Map(i) | RType::Phi(i) | RType::Boxed(i) => i.json_direct(),
         }
     }
 
@@ -229,6 +241,7 @@ impl RType {
                 }
             }
             RType::Phi(inner) => inner.avro_encode(quote!(::carebus_core::Phi::expose(#e)), depth),
+            RType::Boxed(inner) => inner.avro_encode(quote!(&**#e), depth),
             RType::Prim(_) | RType::Named(_) => {
                 quote! { ::carebus_core::AvroCodec::encode_avro(#e, out); }
             }
@@ -271,6 +284,10 @@ impl RType {
                 let body = inner.avro_decode();
                 quote! { ::carebus_core::Phi::new(#body) }
             }
+            RType::Boxed(inner) => {
+                let body = inner.avro_decode();
+                quote! { ::std::boxed::Box::new(#body) }
+            }
             RType::Prim(_) | RType::Named(_) => {
                 quote! { ::carebus_core::AvroCodec::decode_avro(r)? }
             }
@@ -312,6 +329,7 @@ impl RType {
                 }
             }
             RType::Phi(inner) => inner.json_to(quote!(::carebus_core::Phi::expose(#e)), depth),
+            RType::Boxed(inner) => inner.json_to(quote!(&**#e), depth),
             RType::Prim(_) | RType::Named(_) => quote! { ::carebus_core::JsonCodec::to_json(#e) },
         }
     }
@@ -367,6 +385,10 @@ impl RType {
             RType::Phi(inner) => {
                 let body = inner.json_from(v, path, depth);
                 quote! { ::carebus_core::Phi::new(#body) }
+            }
+            RType::Boxed(inner) => {
+                let body = inner.json_from(v, path, depth);
+                quote! { ::std::boxed::Box::new(#body) }
             }
             RType::Prim(_) | RType::Named(_) => {
                 quote! { ::carebus_core::JsonCodec::from_json(#v, #path)? }
@@ -445,6 +467,7 @@ impl RType {
             RType::Phi(inner) => {
                 inner.validate(ctx, quote!(::carebus_core::Phi::expose(#e)), path, depth)
             }
+            RType::Boxed(inner) => inner.validate(ctx, quote!(&**#e), path, depth),
             RType::Named(ty) => ctx
                 .has_decimals(ty)
                 .then(|| quote! { #ty::validate_decimals(#e, event_type, #path)?; }),
@@ -470,9 +493,11 @@ pub fn holds_decimal(t: &RType, decimal_types: &std::collections::BTreeSet<Strin
     match t {
         RType::Decimal { .. } => true,
         RType::Unit | RType::Prim(_) => false,
-        RType::Option { inner, .. } | RType::Vec(inner) | RType::Map(inner) | RType::Phi(inner) => {
-            holds_decimal(inner, decimal_types)
-        }
+        RType::Option { inner, .. }
+        | RType::Vec(inner)
+        | RType::Map(inner)
+        | RType::Phi(inner)
+        | RType::Boxed(inner) => holds_decimal(inner, decimal_types),
         RType::Named(ty) => decimal_types.contains(&quote!(#ty).to_string()),
     }
 }

@@ -123,6 +123,8 @@ pub fn load(files: &[AvroSource]) -> Result<AvroOutput, Diagnostics> {
                 .is_none_or(|e| e.full_name() != t.full_name())
         })
         .collect();
+    let recursion = super::recursion::mark(&out.events, &mut out.types);
+    cx.diags.0.extend(recursion.0);
     for e in &mut out.events {
         let (text, canonical) =
             super::canonical::self_contained_and_canonical(&e.record, &out.types, Some(e));
@@ -606,6 +608,7 @@ impl Cx {
         }
         Some(Record {
             rust: Default::default(),
+            cycle: Vec::new(),
             deprecated,
             name: short,
             namespace: rns,

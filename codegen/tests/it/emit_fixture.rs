@@ -32,7 +32,7 @@ pub fn fixture_model() -> carebus_codegen::Model {
 }
 
 /// The Avro fixture in `tests/fixtures/<name>`, loaded with the real Avro loader.
-fn fixture_model_of(name: &str) -> carebus_codegen::Model {
+pub fn fixture_model_of(name: &str) -> carebus_codegen::Model {
     let dir = fixture_dir(name);
     let mut files = Vec::new();
     avsc_files(&dir, &mut files);

@@ -1,4 +1,4 @@
-//! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the emitters (snapshots and the compiled fixture), the build configuration.
+//! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the emitters (snapshots and the compiled fixture), recursive records, the build configuration.
 
 mod compat_avro;
 mod compat_gate;
@@ -17,3 +17,4 @@ mod proto_diagnostics;
 mod proto_harness;
 mod proto_load;
 mod proto_wire;
+mod recursion;

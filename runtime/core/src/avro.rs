@@ -5,6 +5,28 @@
 //! union branch index as a long.
 
 use crate::error::DecodeError;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many recursive records (a record that can contain itself, e.g. a linked-list node or a
+/// tree) a decoder lets be open at once, unless told otherwise: deep enough for real data,
+/// shallow enough that a hostile payload of 100 000 levels is an error long before it could
+/// exhaust the stack. Records that are not recursive do not count.
+pub const DEFAULT_MAX_DEPTH: usize = 64;
+
+static MAX_DEPTH: AtomicUsize = AtomicUsize::new(DEFAULT_MAX_DEPTH);
+
+/// The nesting limit new readers and the JSON form's decoders start with: [`DEFAULT_MAX_DEPTH`]
+/// unless [`set_max_depth`] changed it.
+pub fn max_depth() -> usize {
+    MAX_DEPTH.load(Ordering::Relaxed)
+}
+
+/// Set, for the whole process, how deep recursive records may nest when decoded (Avro binary
+/// and the JSON form). Each level costs stack: keep it in the hundreds, not the hundreds of
+/// thousands. A value nested deeper than the limit decodes as [`DecodeError::TooDeep`].
+pub fn set_max_depth(limit: usize) {
+    MAX_DEPTH.store(limit, Ordering::Relaxed);
+}
 
 /// Write an Avro `int` (zig-zag varint).
 #[inline]
@@ -81,6 +103,9 @@ pub struct Reader<'a> {
     pos: usize,
     /// Array and map items read so far, against [`Reader::item_budget`].
     items: usize,
+    /// Recursive records open now, against `max_depth` ([`Reader::nested`]).
+    depth: usize,
+    max_depth: usize,
 }
 
 /// Largest length prefix accepted for bytes and strings before allocation, to keep a corrupt
@@ -105,7 +130,37 @@ impl<'a> Reader<'a> {
             buf,
             pos: 0,
             items: 0,
+            depth: 0,
+            max_depth: max_depth(),
         }
+    }
+
+    /// The same reader with another nesting limit for recursive records (instead of
+    /// [`max_depth`]).
+    pub fn with_max_depth(mut self, limit: usize) -> Self {
+        self.max_depth = limit;
+        self
+    }
+
+    /// Read one level of the recursive record `record` (its full name) with `read`: fails
+    /// with [`DecodeError::TooDeep`] instead of reading when the limit is reached, so that a
+    /// deeply nested payload is an error and never a stack overflow. Generated decoders of
+    /// recursive records call this.
+    pub fn nested<T>(
+        &mut self,
+        record: &'static str,
+        read: impl FnOnce(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
+        if self.depth >= self.max_depth {
+            return Err(DecodeError::TooDeep {
+                record,
+                limit: self.max_depth,
+            });
+        }
+        self.depth += 1;
+        let value = read(self);
+        self.depth -= 1;
+        value
     }
 
     /// Bytes consumed so far.
@@ -391,6 +446,33 @@ mod tests {
         assert!(Reader::new(&out).read_string().is_err());
         assert!(Reader::new(&[2]).read_boolean().is_err());
         assert!(Reader::new(&[4]).read_union_index(2).is_err());
+    }
+
+    #[test]
+    fn nesting_is_counted_and_limited() {
+        // A chain of `levels` nested reads, as a recursive record's decoder does.
+        fn chain(r: &mut Reader<'_>, levels: usize) -> Result<usize, DecodeError> {
+            r.nested("t.Node", |r| {
+                if levels > 1 {
+                    chain(r, levels - 1)
+                } else {
+                    Ok(r.depth)
+                }
+            })
+        }
+        let mut r = Reader::new(&[]).with_max_depth(3);
+        assert_eq!(chain(&mut r, 3), Ok(3));
+        assert_eq!(r.depth, 0, "every level is closed again");
+        assert_eq!(
+            chain(&mut r, 4),
+            Err(DecodeError::TooDeep {
+                record: "t.Node",
+                limit: 3
+            })
+        );
+        assert_eq!(r.depth, 0, "closed again after the error too");
+        assert_eq!(Reader::new(&[]).max_depth, max_depth());
+        assert_eq!(DEFAULT_MAX_DEPTH, 64);
     }
 
     fn blocks(counts: &[(i64, Option<i64>)]) -> Vec<u8> {

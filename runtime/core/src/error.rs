@@ -32,6 +32,19 @@ pub enum DecodeError {
         /// Number of unread bytes.
         remaining: usize,
     },
+    /// A recursive record is nested deeper than the decoder's limit
+    /// ([`crate::avro::max_depth`], default [`crate::avro::DEFAULT_MAX_DEPTH`]): the payload is
+    /// hostile or was written for a reader with a higher limit.
+    #[error(
+        "record {record} is nested more than {limit} levels deep; raise the limit with \
+         carebus::avro::set_max_depth (or Reader::with_max_depth) if such values are expected"
+    )]
+    TooDeep {
+        /// Full name of the recursive record that went over the limit.
+        record: &'static str,
+        /// The limit in force: how many recursive records may be open at once.
+        limit: usize,
+    },
     /// An Avro enum symbol index that the generated enum does not have.
     #[error("unknown symbol index {index} for enum {enum_name}")]
     UnknownSymbol {

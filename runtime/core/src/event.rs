@@ -198,6 +198,17 @@ impl<T: AvroCodec> AvroCodec for Phi<T> {
         T::decode_avro(r).map(Phi::new)
     }
 }
+/// A boxed value (a recursive record held by itself) is encoded as the value.
+impl<T: AvroCodec> AvroCodec for Box<T> {
+    #[inline]
+    fn encode_avro(&self, out: &mut Vec<u8>) {
+        (**self).encode_avro(out)
+    }
+    #[inline]
+    fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        T::decode_avro(r).map(Box::new)
+    }
+}
 /// `Option<T>` is the union `["null", T]` (null first, branch 0).
 impl<T: AvroCodec> AvroCodec for Option<T> {
     #[inline]
@@ -416,6 +427,14 @@ impl<T: JsonCodec> JsonCodec for Phi<T> {
         T::from_json(v, field).map(Phi::new)
     }
 }
+impl<T: JsonCodec> JsonCodec for Box<T> {
+    fn to_json(&self) -> Value {
+        (**self).to_json()
+    }
+    fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        T::from_json(v, field).map(Box::new)
+    }
+}
 impl<T: JsonCodec> JsonCodec for Option<T> {
     fn to_json(&self) -> Value {
         self.as_ref().map_or(Value::Null, T::to_json)
@@ -512,6 +531,37 @@ pub fn json_member_or_null<'v>(obj: &'v serde_json::Map<String, Value>, name: &s
 /// View a JSON value as an array, or fail naming the field.
 pub fn json_array<'v>(v: &'v Value, field: &str) -> Result<&'v Vec<Value>, DecodeError> {
     v.as_array().ok_or_else(|| wrong(field, "an array"))
+}
+
+thread_local! {
+    /// Recursive records the JSON form's decoders of this thread have open ([`json_nested`]).
+    static JSON_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Read one level of the recursive record `record` (its full name) from the JSON form with
+/// `read`: fails with [`DecodeError::TooDeep`] once [`avro::max_depth`] levels are open on this
+/// thread, so that a deeply nested `serde_json::Value` (built in memory: `serde_json`'s own
+/// parser already stops at 128 levels of JSON nesting) is an error, never a stack overflow.
+/// Generated JSON decoders of recursive records call this.
+pub fn json_nested<T>(
+    record: &'static str,
+    read: impl FnOnce() -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    /// Closes the level again, also when `read` panics.
+    struct Level(usize);
+    impl Drop for Level {
+        fn drop(&mut self) {
+            JSON_DEPTH.with(|d| d.set(self.0));
+        }
+    }
+    let depth = JSON_DEPTH.with(std::cell::Cell::get);
+    let limit = avro::max_depth();
+    if depth >= limit {
+        return Err(DecodeError::TooDeep { record, limit });
+    }
+    JSON_DEPTH.with(|d| d.set(depth + 1));
+    let _level = Level(depth);
+    read()
 }
 
 /// The error for a union value that matched none of its branches.

@@ -8,6 +8,7 @@ mod generated_avro;
 mod generated_collision;
 mod generated_handlers;
 mod generated_proto;
+mod generated_recursive;
 mod generated_topics;
 mod kafka_consumer;
 mod kafka_every_event;

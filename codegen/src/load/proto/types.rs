@@ -46,6 +46,7 @@ pub(crate) fn record(
     );
     Record {
         rust: Default::default(),
+        cycle: Vec::new(),
         deprecated,
         name: message.name().to_string(),
         namespace: namespace_of(message.full_name()),

@@ -56,6 +56,7 @@ pub fn record_in(file: &str, name: &str, namespace: &str, fields: Vec<Field>) ->
         .collect();
     Record {
         rust: Default::default(),
+        cycle: Vec::new(),
         deprecated: None,
         name: name.into(),
         namespace: namespace.into(),
