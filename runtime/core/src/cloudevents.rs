@@ -202,7 +202,7 @@ pub enum StructuredData {
     },
 }
 
-/// `event_type` is the `type` carebus emits (a plain name, or a reverse-DNS one).
+// `event_type` is the `type` carebus emits (a plain name, or a reverse-DNS one).
 impl Envelope {
     /// The CloudEvents JSON event format of this envelope with `data` (the event's JSON form).
     pub fn to_cloudevent(&self, data: Value) -> Value {
@@ -220,7 +220,10 @@ impl Envelope {
         if let Some(s) = &self.data_schema {
             put("dataschema", s.clone().into());
         }
-        put("eventversion", self.event_version.into());
+        // Version 0 is "not known" (an event read without one): left out, as it came.
+        if self.event_version != 0 {
+            put("eventversion", self.event_version.into());
+        }
         put("aggregatetype", self.aggregate_type.clone().into());
         for (k, v) in [
             ("tenantid", &self.tenant_id),
@@ -249,27 +252,18 @@ impl Envelope {
             name: "value",
             reason: "a structured-mode value is a JSON object".into(),
         })?;
-        if !obj.keys().all(|k| k == "data_base64" || is_attribute_name(k)) {
+        if !obj
+            .keys()
+            .all(|k| k == "data_base64" || is_attribute_name(k))
+        {
             return Err(EnvelopeError::BadHeader {
                 name: "attribute name",
-                reason: "CloudEvents attribute names are lower-case letters and digits only"
-                    .into(),
+                reason: "CloudEvents attribute names are lower-case letters and digits only".into(),
             });
         }
-        let text = |name: &'static str| -> Result<Option<&str>, EnvelopeError> {
-            match obj.get(name) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s)),
-                Some(_) => Err(EnvelopeError::BadHeader {
-                    name,
-                    reason: "expected a JSON string".into(),
-                }),
-            }
-        };
-        let required = |name: &'static str| {
-            text(name)?.ok_or(EnvelopeError::MissingAttribute(name))
-        };
-        let opt = |name: &'static str| Ok::<_, EnvelopeError>(text(name)?.map(str::to_owned));
+        let text = |name| attribute(obj, name);
+        let required = |name| attribute(obj, name)?.ok_or(EnvelopeError::MissingAttribute(name));
+        let opt = |name| Ok::<_, EnvelopeError>(attribute(obj, name)?.map(str::to_owned));
         if required("specversion")? != SPEC_VERSION {
             return Err(EnvelopeError::BadHeader {
                 name: "specversion",
@@ -329,12 +323,16 @@ impl Envelope {
             (Some(data), None) => {
                 if !(content_type.is_empty()
                     || content_type.starts_with("application/json")
-                    || content_type.split(';').next().is_some_and(|t| t.ends_with("+json")))
+                    || content_type
+                        .split(';')
+                        .next()
+                        .is_some_and(|t| t.ends_with("+json")))
                 {
                     return Err(EnvelopeError::BadHeader {
                         name: "datacontenttype",
-                        reason: "`data` in a JSON event is JSON; send other payloads as `data_base64`"
-                            .into(),
+                        reason:
+                            "`data` in a JSON event is JSON; send other payloads as `data_base64`"
+                                .into(),
                     });
                 }
                 StructuredData::Json(data.clone())
@@ -361,6 +359,21 @@ impl Envelope {
             traceparent: opt("traceparent")?,
         };
         Ok((env, data))
+    }
+}
+
+/// The text of a string attribute; absent or `null` is `None`, another JSON type an error.
+fn attribute<'v>(
+    obj: &'v Map<String, Value>,
+    name: &'static str,
+) -> Result<Option<&'v str>, EnvelopeError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(EnvelopeError::BadHeader {
+            name,
+            reason: "expected a JSON string".into(),
+        }),
     }
 }
 

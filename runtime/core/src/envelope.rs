@@ -269,12 +269,14 @@ impl<'a> EnvelopeRef<'a> {
         };
         let event_version = match optional!(EVENT_VERSION) {
             None => 0,
-            Some(t) => parse_version(t)
-                .filter(|v| *v > 0)
-                .ok_or_else(|| EnvelopeError::BadHeader {
-                    name: EVENT_VERSION,
-                    reason: "not a whole version number of 1 or more".into(),
-                })?,
+            Some(t) => {
+                parse_version(t)
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| EnvelopeError::BadHeader {
+                        name: EVENT_VERSION,
+                        reason: "not a whole version number of 1 or more".into(),
+                    })?
+            }
         };
         let schema_fingerprint = match found.bytes(const { at(SCHEMA_FINGERPRINT) }) {
             None => None,
@@ -562,8 +564,11 @@ impl Envelope {
         h.push((TYPE.into(), self.event_type.into_bytes()));
         h.push((TIME.into(), self.event_time.to_string().into_bytes()));
         h.push((SUBJECT.into(), self.aggregate_id.into_bytes()));
-        let version = self.event_version.to_string();
-        h.push((EVENT_VERSION.into(), version.into_bytes()));
+        // Version 0 is "not known" (a record read without one): no header, as it came.
+        if self.event_version != 0 {
+            let version = self.event_version.to_string();
+            h.push((EVENT_VERSION.into(), version.into_bytes()));
+        }
         h.push((AGGREGATE_TYPE.into(), self.aggregate_type.into_bytes()));
         for (name, v) in optional {
             if let Some(v) = v {

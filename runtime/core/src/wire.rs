@@ -24,11 +24,11 @@
 
 use crate::cloudevents::{CeTypes, StructuredData, resolve_version};
 use crate::envelope::{Envelope, EnvelopeError, EnvelopeRef, KnownHeaders, headers};
-use std::borrow::Cow;
 use crate::error::DecodeError;
 use crate::event::{DomainEvent, PayloadFormat};
 use crate::topic::TopicEvents;
 use crate::transport::Record;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -289,7 +289,7 @@ fn resolve<E: TopicEvents>(
     types: &CeTypes,
 ) -> Result<(), WireError> {
     if let Some(t) = types.resolve(&env.event_type, E::EVENTS)
-        && t != env.event_type
+        && t != env.event_type.as_ref()
     {
         env.event_type = Cow::Borrowed(t);
     }

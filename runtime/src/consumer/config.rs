@@ -16,8 +16,8 @@
 //! | `ce_type_prefixes` (comma list) | `CAREBUS_CONSUMER_CE_TYPE_PREFIXES` | none: CloudEvents `type` must be the event type's name |
 //! | `[consumer.properties]` | `CAREBUS_CONSUMER_PROP_<NAME>` (`_` → `.`, lowercased) | — |
 
-use crate::config::{ConfigError, Settings, list, millis, parse};
 use crate::cloudevents::CeTypes;
+use crate::config::{ConfigError, Settings, list, millis, parse};
 use crate::publisher::RetryPolicy;
 use crate::transport::{OffsetReset, SubscribeConfig};
 use std::collections::BTreeMap;

@@ -76,10 +76,9 @@ async fn publish<E: DomainEvent>(
         )
         .expect("valid event");
     record.topic = topic.to_owned();
-    publisher
-        .send_prepared(record.clone())
-        .await
-        .expect("published");
+    let copy: Record = (*record).clone();
+    publisher.send_prepared(record).await.expect("published");
+    let record = copy;
     let data = if structured {
         event.to_json()
     } else {
@@ -117,12 +116,34 @@ async fn the_python_cloudevents_sdk_reads_every_carebus_record_in_both_modes() {
         ..PublisherConfig::default()
     };
     let sent = vec![
-        publish(&bootstrap, &topic, config(Framing::SingleObject, None), &created).await,
-        publish(&bootstrap, &topic, config(Framing::SingleObject, Some(PREFIX)), &deactivated)
-            .await,
-        publish(&bootstrap, &topic, config(Framing::StructuredJson, None), &deactivated).await,
-        publish(&bootstrap, &topic, config(Framing::StructuredJson, Some(PREFIX)), &created)
-            .await,
+        publish(
+            &bootstrap,
+            &topic,
+            config(Framing::SingleObject, None),
+            &created,
+        )
+        .await,
+        publish(
+            &bootstrap,
+            &topic,
+            config(Framing::SingleObject, Some(PREFIX)),
+            &deactivated,
+        )
+        .await,
+        publish(
+            &bootstrap,
+            &topic,
+            config(Framing::StructuredJson, None),
+            &deactivated,
+        )
+        .await,
+        publish(
+            &bootstrap,
+            &topic,
+            config(Framing::StructuredJson, Some(PREFIX)),
+            &created,
+        )
+        .await,
     ];
     let out = carebus_tests::run_python(
         "read_records.py",
@@ -139,7 +160,11 @@ async fn the_python_cloudevents_sdk_reads_every_carebus_record_in_both_modes() {
         assert_eq!(got["mode"], sent.mode, "{what}");
         assert_eq!(at("specversion"), "1.0", "{what}");
         assert_eq!(at("id"), env.event_id, "{what}");
-        assert_eq!(at("source"), "PRM Service", "{what}: the source as configured");
+        assert_eq!(
+            at("source"),
+            "PRM Service",
+            "{what}: the source as configured"
+        );
         assert_eq!(at("type"), sent.ce_type, "{what}");
         assert_eq!(at("subject"), env.aggregate_id, "{what}");
         assert_eq!(

@@ -129,7 +129,10 @@ fn a_minimal_structured_event_decodes_with_version_subject_and_aggregate_filled_
     let (env, event) = wire::decode::<Ev>(&h, &value).unwrap();
     assert_eq!(event.info.event_type, "PatientDischarged");
     assert_eq!(env.event_version, 1, "the only version of the type");
-    assert_eq!(env.aggregate_id, "p-9", "the event's aggregate id without `subject`");
+    assert_eq!(
+        env.aggregate_id, "p-9",
+        "the event's aggregate id without `subject`"
+    );
     assert_eq!(env.aggregate_type, "Patient");
     assert_eq!(env.metadata.source, "https://prm.example/front desk");
 }
@@ -145,7 +148,13 @@ fn extension_names_must_be_lower_case_letters_and_digits() {
         event[bad] = json!("x");
         let err = Envelope::from_cloudevent(&event).unwrap_err();
         assert!(
-            matches!(err, EnvelopeError::BadHeader { name: "attribute name", .. }),
+            matches!(
+                err,
+                EnvelopeError::BadHeader {
+                    name: "attribute name",
+                    ..
+                }
+            ),
             "{bad}: {err}"
         );
     }
@@ -206,7 +215,16 @@ fn data_base64_is_decoded_by_its_content_type_and_fingerprint() {
     assert_eq!((env.event_version, ev.id.as_str()), (2, "p-5"));
     event["data"] = json!({"id": "p-5"});
     let err = Envelope::from_cloudevent(&event).unwrap_err();
-    assert!(matches!(err, EnvelopeError::BadHeader { name: "data_base64", .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            EnvelopeError::BadHeader {
+                name: "data_base64",
+                ..
+            }
+        ),
+        "{err}"
+    );
 }
 
 #[test]
@@ -217,7 +235,12 @@ fn binary_mode_needs_only_the_specs_required_headers() {
     assert_eq!(env.event_type, "PatientDischarged");
     assert_eq!(env.aggregate_id, "p-2");
     assert_eq!(env.metadata.source, "/python producer", "read as sent");
-    for required in [headers::SPECVERSION, headers::ID, headers::SOURCE, headers::TYPE] {
+    for required in [
+        headers::SPECVERSION,
+        headers::ID,
+        headers::SOURCE,
+        headers::TYPE,
+    ] {
         let without: Vec<_> = h.iter().filter(|(n, _)| n != required).cloned().collect();
         let err = EnvelopeRef::from_headers(&without).unwrap_err();
         assert_eq!(err, EnvelopeError::MissingHeader(required));
@@ -228,7 +251,11 @@ fn binary_mode_needs_only_the_specs_required_headers() {
 fn the_version_comes_from_the_header_then_the_fingerprint_then_dataschema_then_the_only_one() {
     let decode = |extra: &[(&str, &str)], value: &[u8]| {
         let mut h = conforming_headers("PatientCreated", "application/avro");
-        h.extend(extra.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())));
+        h.extend(
+            extra
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())),
+        );
         wire::decode::<Ev>(&h, value).map(|(env, _)| env.event_version)
     };
     let v1 = single_object(0x11, "p");
@@ -245,7 +272,10 @@ fn the_version_comes_from_the_header_then_the_fingerprint_then_dataschema_then_t
     // Then ce_schemafingerprint, then dataschema (Confluent framing carries no fingerprint).
     let confluent = [0u8, 0, 0, 0, 7, b'p'];
     assert_eq!(
-        decode(&[(headers::SCHEMA_FINGERPRINT, "0000000000000011")], &confluent),
+        decode(
+            &[(headers::SCHEMA_FINGERPRINT, "0000000000000011")],
+            &confluent
+        ),
         Ok(1)
     );
     assert_eq!(decode(&schema_v2, &confluent), Ok(2));
@@ -282,9 +312,18 @@ fn ce_types_map_plain_explicit_and_prefixed_names() {
         .map("com.acme.discharge", "PatientDischarged");
     for (ce_type, expected) in [
         ("PatientCreated", Some("PatientCreated")),
-        ("org.example.healthcare.patient.created", Some("PatientCreated")),
-        ("org.example.healthcare.PatientCreated", Some("PatientCreated")),
-        ("org.example.healthcare.patient_discharged", Some("PatientDischarged")),
+        (
+            "org.example.healthcare.patient.created",
+            Some("PatientCreated"),
+        ),
+        (
+            "org.example.healthcare.PatientCreated",
+            Some("PatientCreated"),
+        ),
+        (
+            "org.example.healthcare.patient_discharged",
+            Some("PatientDischarged"),
+        ),
         ("com.acme.discharge", Some("PatientDischarged")),
         ("org.example.healthcare.patient.deleted", None),
         ("org.example.healthcarepatient.created", None),
@@ -293,7 +332,10 @@ fn ce_types_map_plain_explicit_and_prefixed_names() {
     ] {
         assert_eq!(types.resolve(ce_type, &EVENTS), expected, "{ce_type}");
     }
-    assert_eq!(CeTypes::new().resolve("org.example.healthcare.patient.created", &EVENTS), None);
+    assert_eq!(
+        CeTypes::new().resolve("org.example.healthcare.patient.created", &EVENTS),
+        None
+    );
 }
 
 #[test]
@@ -302,7 +344,10 @@ fn reverse_dns_types_are_read_back_by_the_same_prefix() {
         reverse_dns_type("org.example.healthcare", "PatientCreated"),
         "org.example.healthcare.patient.created"
     );
-    assert_eq!(reverse_dns_type("x.", "HL7MessageReceived"), "x.hl7.message.received");
+    assert_eq!(
+        reverse_dns_type("x.", "HL7MessageReceived"),
+        "x.hl7.message.received"
+    );
     let types = CeTypes::new().prefix("org.example.healthcare");
     for info in &EVENTS {
         let ce_type = reverse_dns_type("org.example.healthcare", info.event_type);
@@ -341,6 +386,9 @@ fn bad_optional_attributes_are_errors_not_defaults() {
     h.push((headers::EVENT_VERSION.into(), b"0".to_vec()));
     assert!(matches!(
         EnvelopeRef::from_headers(&h),
-        Err(EnvelopeError::BadHeader { name: headers::EVENT_VERSION, .. })
+        Err(EnvelopeError::BadHeader {
+            name: headers::EVENT_VERSION,
+            ..
+        })
     ));
 }
