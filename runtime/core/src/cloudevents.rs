@@ -278,7 +278,7 @@ impl Envelope {
             })?,
         };
         let event_version = match obj.get("eventversion") {
-            None | Some(Value::Null) => 0,
+            None | Some(Value::Null) => Some(0),
             Some(Value::String(s)) => parse_version(s).filter(|v| *v > 0),
             Some(Value::Number(n)) => n
                 .as_u64()

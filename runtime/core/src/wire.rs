@@ -293,13 +293,15 @@ fn resolve<E: TopicEvents>(
     {
         env.event_type = Cow::Borrowed(t);
     }
+    if !E::EVENTS.iter().any(|i| i.event_type == env.event_type) {
+        // Not an event of this topic (an unmapped reverse-DNS type, a newer event): unknown,
+        // whatever the payload's fingerprint says.
+        return Err(classify(
+            env,
+            crate::topic::unknown_event(E::EVENTS, &env.event_type, env.event_version),
+        ));
+    }
     if env.event_version == 0 {
-        if !E::EVENTS.iter().any(|i| i.event_type == env.event_type) {
-            return Err(classify(
-                env,
-                crate::topic::unknown_event(E::EVENTS, &env.event_type, 0),
-            ));
-        }
         env.event_version = resolve_version(
             &env.event_type,
             fingerprint.or(env.schema_fingerprint),
