@@ -152,8 +152,10 @@ async fn the_python_cloudevents_sdk_reads_every_carebus_record_in_both_modes() {
     let read: Vec<Value> = serde_json::from_str(&out).expect("the script prints a JSON list");
     assert_eq!(read.len(), sent.len());
     for (i, (got, sent)) in read.iter().zip(&sent).enumerate() {
-        let (env, _) = wire::decode::<PatientsEvent>(&sent.record.headers, &sent.record.value)
-            .expect("carebus reads its own record");
+        let types = CeTypes::new().prefix(PREFIX);
+        let (env, _) =
+            wire::decode_with::<PatientsEvent>(&sent.record.headers, &sent.record.value, &types)
+                .expect("carebus reads its own record");
         let attrs = got["attributes"].as_object().expect("attributes");
         let at = |name: &str| attrs.get(name).map(text).unwrap_or_default();
         let what = format!("record {i} ({} {})", sent.mode, sent.ce_type);
