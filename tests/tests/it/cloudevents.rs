@@ -209,7 +209,10 @@ async fn the_python_cloudevents_sdk_reads_every_carebus_record_in_both_modes() {
 
 /// What the typed handler was called with, per event id.
 #[derive(Clone, Default)]
-struct Handled(Arc<Mutex<BTreeMap<String, (String, u32, String, String, Value)>>>);
+struct Handled(Arc<Mutex<BTreeMap<String, Call>>>);
+
+/// Event type, version, aggregate id, source and the event's JSON form.
+type Call = (String, u32, String, String, Value);
 
 impl Handled {
     fn note(&self, ctx: &HandlerContext, data: Value) {
