@@ -169,7 +169,10 @@ impl<T: Transport> Publisher<T> {
         let cfg = &self.inner.config;
         let envelope = Envelope {
             event_id: options.event_id.unwrap_or_else(|| Uuid::new_v4().to_text()),
-            event_type: E::EVENT_TYPE.into(),
+            event_type: match &cfg.type_prefix {
+                None => E::EVENT_TYPE.into(),
+                Some(prefix) => crate::cloudevents::reverse_dns_type(prefix, E::EVENT_TYPE),
+            },
             event_version: E::EVENT_VERSION,
             event_time: Timestamp::now(),
             aggregate_id: event.aggregate_id(),

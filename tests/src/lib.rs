@@ -410,6 +410,43 @@ impl carebus_schemas::PatientsHandler for DeactivationProbe {
     }
 }
 
+/// The Python of the venv `scripts/pyenv` creates (`target/pyenv`, with the pinned CloudEvents
+/// SDK, confluent-kafka and fastavro) that runs the interoperability scripts in `tests/python/`.
+///
+/// # Panics
+/// When the venv is missing, naming the command that creates it: the tests never skip.
+pub fn python() -> PathBuf {
+    let python = repo_root().join("target/pyenv/bin/python");
+    if !python.is_file() {
+        panic!(
+            "{} is missing: run scripts/pyenv (./scripts/test runs it) to create the Python venv the CloudEvents interoperability tests use",
+            python.display()
+        );
+    }
+    python
+}
+
+/// Run `tests/python/<script>` with [`python()`] and `args`; its standard output.
+///
+/// # Panics
+/// When the script cannot start or exits with an error, with its standard error.
+pub fn run_python(script: &str, args: &[&str]) -> String {
+    let path = repo_root().join("tests/python").join(script);
+    let out = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", path.display()));
+    if !out.status.success() {
+        panic!(
+            "{script} failed ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,15 @@
-//! The event envelope (id, type, version, time, aggregate, tenant, correlation, causation, metadata) turned into CloudEvents Kafka headers or the brief's JSON form, and back.
+//! The event envelope (id, type, version, time, aggregate, tenant, correlation, causation, metadata) turned into CloudEvents Kafka headers (binary mode) and back; the JSON event format of structured mode is [`crate::cloudevents`].
 //!
 //! # Headers (CloudEvents Kafka protocol binding, binary mode)
+//!
+//! Every value is UTF-8 text, as the binding says.
 //!
 //! | header | envelope field | example |
 //! |---|---|---|
 //! | `ce_specversion` | — | `1.0` |
 //! | `ce_id` | `event_id` | `550e8400-e29b-41d4-a716-446655440000` |
-//! | `ce_source` | `metadata.source`, percent-encoded into a URI-reference as the spec requires | `PRM%20Service` |
-//! | `ce_type` | `event_type` — the plain type name, the same string as `eventType` in the JSON form; the version is in `ce_eventversion` | `PatientCreated` |
+//! | `ce_source` | `metadata.source`, as it is (no percent-encoding: the binding carries attribute values as UTF-8 strings, and the structured form and the CloudEvents SDKs read the same text) | `PRM Service` |
+//! | `ce_type` | `event_type` — the plain type name, or `<prefix>.<dotted name>` when the publisher's `type_prefix` is set; the version is in `ce_eventversion` | `PatientCreated` |
 //! | `ce_time` | `event_time`, RFC 3339 UTC | `2024-11-24T10:30:00Z` |
 //! | `ce_subject` | `aggregate_id` | `patient-123` |
 //! | `content-type` | payload encoding | `application/avro` |
@@ -20,6 +22,9 @@
 //! | `traceparent` | W3C trace context | `00-<32 hex>-<16 hex>-01` |
 //!
 //! Optional fields that are absent have no header. Headers never carry event data.
+//!
+//! Reading, only `ce_specversion`, `ce_id`, `ce_source` and `ce_type` are required (what any
+//! conforming producer sends); the rest is optional ([`EnvelopeRef::from_known`]).
 
 use crate::transport::Headers;
 use crate::types::Timestamp;
@@ -93,7 +98,7 @@ pub struct EnvelopeRef<'a> {
     pub causation_id: Option<Cow<'a, str>>,
     /// See [`EventMetadata::user_id`].
     pub user_id: Option<Cow<'a, str>>,
-    /// See [`EventMetadata::source`]; already percent-decoded.
+    /// See [`EventMetadata::source`]; the header's text as it is.
     pub source: Cow<'a, str>,
     /// See [`EventMetadata::ip_address`].
     pub ip_address: Option<Cow<'a, str>>,
@@ -222,9 +227,12 @@ impl<'a> EnvelopeRef<'a> {
     /// Read the envelope from headers already looked up by `KnownHeaders::find` (the
     /// consumer looks them up once for the envelope and its own headers).
     ///
-    /// Fails when `ce_specversion` is not `1.0`, when `ce_id`, `ce_type`, `ce_time`,
-    /// `ce_subject`, `ce_source` or `ce_eventversion` is missing, or when the time, version or
-    /// fingerprint does not parse.
+    /// Fails when `ce_specversion` is not `1.0`, when `ce_id`, `ce_type` or `ce_source` is
+    /// missing, or when the time, version or fingerprint does not parse. The optional
+    /// attributes of the CloudEvents spec may be absent: without `ce_time` the event time is
+    /// the time of reading, without `ce_subject` the aggregate id is empty (the decoder takes
+    /// it from the event), without `ce_eventversion` the version is 0 (the decoder resolves
+    /// it, [`crate::cloudevents::resolve_version`]).
     pub fn from_known(found: &KnownHeaders<'a>) -> Result<EnvelopeRef<'a>, EnvelopeError> {
         use headers::*;
         // The header's index in `found` is worked out at compile time.
@@ -252,16 +260,24 @@ impl<'a> EnvelopeRef<'a> {
                 reason: format!("expected {SPEC_VERSION}"),
             });
         }
-        let event_time =
-            Timestamp::parse_rfc3339(required!(TIME)?).ok_or_else(|| EnvelopeError::BadHeader {
+        let event_time = match optional!(TIME) {
+            None => Timestamp::now(),
+            Some(t) => Timestamp::parse_rfc3339(t).ok_or_else(|| EnvelopeError::BadHeader {
                 name: TIME,
                 reason: "not an RFC 3339 timestamp in the years 0000-9999".into(),
-            })?;
-        let event_version =
-            parse_version(required!(EVENT_VERSION)?).ok_or_else(|| EnvelopeError::BadHeader {
-                name: EVENT_VERSION,
-                reason: "not a whole version number".into(),
-            })?;
+            })?,
+        };
+        let event_version = match optional!(EVENT_VERSION) {
+            None => 0,
+            Some(t) => {
+                parse_version(t)
+                    .filter(|v| *v > 0)
+                    .ok_or_else(|| EnvelopeError::BadHeader {
+                        name: EVENT_VERSION,
+                        reason: "not a whole version number of 1 or more".into(),
+                    })?
+            }
+        };
         let schema_fingerprint = match found.bytes(const { at(SCHEMA_FINGERPRINT) }) {
             None => None,
             Some(t) => Some(parse_hex_u64(t).ok_or_else(|| EnvelopeError::BadHeader {
@@ -274,13 +290,13 @@ impl<'a> EnvelopeRef<'a> {
             event_type: Cow::Borrowed(required!(TYPE)?),
             event_version,
             event_time,
-            aggregate_id: Cow::Borrowed(required!(SUBJECT)?),
+            aggregate_id: borrowed!(SUBJECT).unwrap_or_default(),
             aggregate_type: borrowed!(AGGREGATE_TYPE).unwrap_or_default(),
             tenant_id: borrowed!(TENANT_ID),
             correlation_id: borrowed!(CORRELATION_ID),
             causation_id: borrowed!(CAUSATION_ID),
             user_id: borrowed!(USER_ID),
-            source: uri_reference_text(required!(SOURCE)?),
+            source: Cow::Borrowed(required!(SOURCE)?),
             ip_address: borrowed!(IP_ADDRESS),
             schema_fingerprint,
             data_schema: borrowed!(DATASCHEMA),
@@ -292,11 +308,24 @@ impl<'a> EnvelopeRef<'a> {
 /// An envelope field or header is missing or malformed. Names the field, never its value.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
-    /// A required header (or JSON member, in structured mode) is absent; holds its name.
+    /// A required header (or member of carebus's former structured form) is absent; holds its name.
     #[error(
         "header `{0}` is missing; was the record produced by carebus or a CloudEvents binary-mode producer?"
     )]
     MissingHeader(&'static str),
+    /// A required CloudEvents attribute of a structured-mode event is absent; holds its name.
+    #[error(
+        "CloudEvents attribute `{0}` is missing; a structured-mode event needs specversion, id, source, type and data (or data_base64)"
+    )]
+    MissingAttribute(&'static str),
+    /// The record names no version of its event type and none could be worked out.
+    #[error(
+        "the version of {event_type} is unknown: no ce_eventversion, no schema fingerprint in the payload, no version in dataschema, and the topic has several versions of it; send ce_eventversion (or eventversion in structured mode)"
+    )]
+    UnresolvedVersion {
+        /// The event type (a name from the topic's schemas).
+        event_type: String,
+    },
     /// A header or JSON member has a value that does not parse.
     #[error("header `{name}` is malformed: {reason}")]
     BadHeader {
@@ -370,8 +399,10 @@ fn push_hex(value: u64, out: &mut String) {
     out.push_str(std::str::from_utf8(&digits).unwrap_or_default());
 }
 
-/// Percent-encode every byte that may not appear in a URI-reference (RFC 3986), so a
-/// service name such as `PRM Service` is a valid CloudEvents `source` (`PRM%20Service`).
+/// Percent-encode every byte that may not appear in a URI-reference (RFC 3986):
+/// `PRM Service` → `PRM%20Service`. carebus does not apply it to `ce_source` (the header
+/// carries the configured source as it is); use it to configure a source that is a strict
+/// URI-reference.
 pub fn uri_reference(text: &str) -> String {
     into_uri_reference(text.to_owned())
 }
@@ -467,6 +498,11 @@ fn parse_hex_u64(text: &[u8]) -> Option<u64> {
     Some(n)
 }
 
+/// A fingerprint written as hex digits (the `schemafingerprint` attribute).
+pub(crate) fn parse_fingerprint(text: &str) -> Option<u64> {
+    parse_hex_u64(text.as_bytes())
+}
+
 /// Read `"2"`, `"2.0"` (or a JSON number) as version 2.
 pub fn parse_version(text: &str) -> Option<u32> {
     let major = text.strip_suffix(".0").unwrap_or(text);
@@ -524,13 +560,15 @@ impl Envelope {
             Headers::with_capacity(10 + optional.iter().filter(|(_, v)| v.is_some()).count());
         h.push((SPECVERSION.into(), SPEC_VERSION.into()));
         h.push((ID.into(), self.event_id.into_bytes()));
-        let source = into_uri_reference(self.metadata.source);
-        h.push((SOURCE.into(), source.into_bytes()));
+        h.push((SOURCE.into(), self.metadata.source.into_bytes()));
         h.push((TYPE.into(), self.event_type.into_bytes()));
         h.push((TIME.into(), self.event_time.to_string().into_bytes()));
         h.push((SUBJECT.into(), self.aggregate_id.into_bytes()));
-        let version = self.event_version.to_string();
-        h.push((EVENT_VERSION.into(), version.into_bytes()));
+        // Version 0 is "not known" (a record read without one): no header, as it came.
+        if self.event_version != 0 {
+            let version = self.event_version.to_string();
+            h.push((EVENT_VERSION.into(), version.into_bytes()));
+        }
         h.push((AGGREGATE_TYPE.into(), self.aggregate_type.into_bytes()));
         for (name, v) in optional {
             if let Some(v) = v {

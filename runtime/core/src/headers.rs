@@ -4,10 +4,10 @@
 pub const SPECVERSION: &str = "ce_specversion";
 /// CloudEvents `id`: the envelope's `event_id`.
 pub const ID: &str = "ce_id";
-/// CloudEvents `source`: the producing service, percent-encoded.
+/// CloudEvents `source`: the producing service, as configured (UTF-8, not percent-encoded).
 pub const SOURCE: &str = "ce_source";
-/// CloudEvents `type`: the plain event type name (`PatientCreated`); the version is in
-/// [`EVENT_VERSION`].
+/// CloudEvents `type`: the plain event type name (`PatientCreated`), or a reverse-DNS one
+/// with the publisher's `type_prefix`; the version is in [`EVENT_VERSION`].
 pub const TYPE: &str = "ce_type";
 /// CloudEvents `time`: when the event happened, RFC 3339 UTC.
 pub const TIME: &str = "ce_time";
@@ -25,7 +25,7 @@ pub const CORRELATION_ID: &str = "ce_correlationid";
 pub const CAUSATION_ID: &str = "ce_causationid";
 /// carebus extension: the aggregate's type (`Patient`).
 pub const AGGREGATE_TYPE: &str = "ce_aggregatetype";
-/// carebus extension: the event's schema version, a decimal integer.
+/// carebus extension: the event's schema version, a decimal integer (optional when reading).
 pub const EVENT_VERSION: &str = "ce_eventversion";
 /// carebus extension: CRC-64-AVRO fingerprint of the event's schema, 16 lowercase hex digits.
 pub const SCHEMA_FINGERPRINT: &str = "ce_schemafingerprint";

@@ -18,6 +18,7 @@
 
 pub mod avro;
 pub mod claim_check;
+pub mod cloudevents;
 pub mod config;
 pub mod dead_letter;
 pub mod envelope;

@@ -9,20 +9,26 @@
 //!   - [`Framing::Confluent`]: `0x00`, the 4-byte big-endian schema id from a user-supplied
 //!     [`SchemaIds`] table, then the datum; Protobuf adds the message-index list `0x00`.
 //!   - [`Framing::Json`]: the event's JSON form (`content-type: application/json`).
-//!   - [`Framing::StructuredJson`]: CloudEvents structured mode — the brief's whole JSON
-//!     envelope with `data` in the value, `content-type: application/cloudevents+json`. Only
-//!     `traceparent` and `ce_id` stay in the headers (readers of structured mode ignore them).
+//!   - [`Framing::StructuredJson`]: CloudEvents structured mode — the CloudEvents JSON event
+//!     format ([`crate::cloudevents`]) with the event's JSON form in `data`,
+//!     `content-type: application/cloudevents+json`. Only `traceparent` and `ce_id` stay in the
+//!     headers (readers of structured mode ignore them).
 //! - **Headers**: CloudEvents binary mode, see [`crate::envelope`].
 //!
 //! Decoding ([`decode`]) needs no configuration: structured mode is recognised by its
 //! content type; otherwise the headers give the envelope, and the framing is recognised by
-//! its magic bytes. Every failure is a typed [`WireError`] whose text holds no event data.
+//! its magic bytes. [`decode_ref_with`] adds a [`CeTypes`] mapping of CloudEvents `type`
+//! values (reverse-DNS names) to the topic's event types. A record without an event version
+//! gets one from [`crate::cloudevents::resolve_version`]; one without a subject gets the
+//! event's aggregate id. Every failure is a typed [`WireError`] whose text holds no event data.
 
+use crate::cloudevents::{CeTypes, StructuredData, resolve_version};
 use crate::envelope::{Envelope, EnvelopeError, EnvelopeRef, KnownHeaders, headers};
 use crate::error::DecodeError;
 use crate::event::{DomainEvent, PayloadFormat};
 use crate::topic::TopicEvents;
 use crate::transport::Record;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -181,7 +187,7 @@ pub fn encode<E: DomainEvent>(
         Framing::Json => {
             serde_json::to_vec(&event.to_json()).map_err(|e| WireError::Json(e.to_string()))?
         }
-        Framing::StructuredJson => serde_json::to_vec(&envelope.to_json(event.to_json()))
+        Framing::StructuredJson => serde_json::to_vec(&envelope.to_cloudevent(event.to_json()))
             .map_err(|e| WireError::Json(e.to_string()))?,
     };
     let mut headers = envelope.into_headers();
@@ -211,6 +217,15 @@ pub fn decode<E: TopicEvents>(
     decode_ref(headers, value).map(|(env, event)| (env.into_owned(), event))
 }
 
+/// [`decode`] with CloudEvents `type` values mapped to event types by `types`.
+pub fn decode_with<E: TopicEvents>(
+    headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+    value: &[u8],
+    types: &CeTypes,
+) -> Result<(Envelope, E), WireError> {
+    decode_ref_with(headers, value, types).map(|(env, event)| (env.into_owned(), event))
+}
+
 /// [`decode`] with the envelope's text borrowed from the headers (binary mode; a structured
 /// JSON envelope is owned).
 #[inline]
@@ -218,28 +233,130 @@ pub fn decode_ref<'a, E: TopicEvents>(
     headers: &'a [(impl AsRef<str>, impl AsRef<[u8]>)],
     value: &[u8],
 ) -> Result<(EnvelopeRef<'a>, E), WireError> {
+    decode_ref_with(headers, value, &CeTypes::new())
+}
+
+/// [`decode_ref`] with CloudEvents `type` values mapped to event types by `types`.
+#[inline]
+pub fn decode_ref_with<'a, E: TopicEvents>(
+    headers: &'a [(impl AsRef<str>, impl AsRef<[u8]>)],
+    value: &[u8],
+    types: &CeTypes,
+) -> Result<(EnvelopeRef<'a>, E), WireError> {
     let found = KnownHeaders::find(headers);
     let content_type = found.content_type();
     if content_type.starts_with(CONTENT_TYPE_STRUCTURED) {
         let json: serde_json::Value =
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
-        let (mut env, data) = Envelope::from_json(&json)?;
-        env.traceparent = found.traceparent().map(str::to_owned);
-        let env = EnvelopeRef::from(env);
-        let event = E::decode_json(&env.event_type, env.event_version, &data)
-            .map_err(|e| classify(&env, e))?;
+        // carebus before CloudEvents structured mode wrote its own keys (`eventId`, ...):
+        // records of that form still on a topic are read as they were.
+        let (mut env, data) = if json.get("specversion").is_none() && json.get("eventId").is_some()
+        {
+            let (env, data) = Envelope::from_json(&json)?;
+            (env, StructuredData::Json(data))
+        } else {
+            Envelope::from_cloudevent(&json)?
+        };
+        if env.traceparent.is_none() {
+            env.traceparent = found.traceparent().map(str::to_owned);
+        }
+        let mut env = EnvelopeRef::from(env);
+        let event = match data {
+            StructuredData::Json(data) => {
+                resolve::<E>(&mut env, None, types)?;
+                let event = E::decode_json(&env.event_type, env.event_version, &data)
+                    .map_err(|e| classify(&env, e))?;
+                fill_aggregate(&mut env, &event);
+                event
+            }
+            StructuredData::Bytes {
+                payload,
+                content_type,
+            } => decode_binary(&mut env, &content_type, &payload, types)?,
+        };
         return Ok((env, event));
     }
-    let env = EnvelopeRef::from_known(&found)?;
-    let event = decode_binary(&env, content_type, value)?;
+    let mut env = EnvelopeRef::from_known(&found)?;
+    let event = decode_binary(&mut env, content_type, value, types)?;
     Ok((env, event))
+}
+
+/// Map the envelope's CloudEvents `type` to the topic's event type, and work its version out
+/// when the record named none.
+fn resolve<E: TopicEvents>(
+    env: &mut EnvelopeRef<'_>,
+    fingerprint: Option<u64>,
+    types: &CeTypes,
+) -> Result<(), WireError> {
+    if let Some(t) = types.resolve(&env.event_type, E::EVENTS)
+        && t != env.event_type.as_ref()
+    {
+        env.event_type = Cow::Borrowed(t);
+    }
+    if !E::EVENTS.iter().any(|i| i.event_type == env.event_type) {
+        // Not an event of this topic (an unmapped reverse-DNS type, a newer event): unknown,
+        // whatever the payload's fingerprint says.
+        return Err(classify(
+            env,
+            crate::topic::unknown_event(E::EVENTS, &env.event_type, env.event_version),
+        ));
+    }
+    if env.event_version == 0 {
+        env.event_version = resolve_version(
+            &env.event_type,
+            fingerprint.or(env.schema_fingerprint),
+            env.data_schema.as_deref(),
+            E::EVENTS,
+        )?;
+    }
+    Ok(())
+}
+
+/// An envelope without a subject or aggregate type gets the event's.
+fn fill_aggregate<E: TopicEvents>(env: &mut EnvelopeRef<'_>, event: &E) {
+    if env.aggregate_id.is_empty() {
+        env.aggregate_id = Cow::Owned(event.aggregate_id());
+    }
+    if env.aggregate_type.is_empty() {
+        env.aggregate_type = Cow::Borrowed(event.info().aggregate_type);
+    }
 }
 
 /// The event of a binary-mode record (envelope in headers) whose envelope is read: its
 /// payload decoded by `content_type` and framing, and checked against the envelope's type.
+/// The envelope's type is mapped by `types`, and its version, subject and aggregate type
+/// filled in when the record had none.
 #[inline]
 #[doc(hidden)]
 pub fn decode_binary<E: TopicEvents>(
+    env: &mut EnvelopeRef<'_>,
+    content_type: &str,
+    value: &[u8],
+    types: &CeTypes,
+) -> Result<E, WireError> {
+    // The common case first, without looking the envelope's type up: an Avro single-object
+    // value of that type. Anything else (or a failure) takes the full path below.
+    if env.event_version != 0
+        && let Some(fingerprint) = single_object_fingerprint(value)
+        && let Ok(event) = E::decode_fingerprint(fingerprint, &value[10..])
+    {
+        let found = event.info();
+        if found.event_type == env.event_type
+            && found.version == env.event_version
+            && found.format != PayloadFormat::Protobuf
+        {
+            fill_aggregate(env, &event);
+            return Ok(event);
+        }
+    }
+    resolve::<E>(env, single_object_fingerprint(value), types)?;
+    let event = decode_payload(env, content_type, value)?;
+    fill_aggregate(env, &event);
+    Ok(event)
+}
+
+/// The payload of a record whose envelope names a known type and version.
+fn decode_payload<E: TopicEvents>(
     env: &EnvelopeRef<'_>,
     content_type: &str,
     value: &[u8],
@@ -250,19 +367,6 @@ pub fn decode_binary<E: TopicEvents>(
         let event = E::decode_json(&env.event_type, env.event_version, &data)
             .map_err(|e| classify(env, e))?;
         return Ok(event);
-    }
-    // The common case first, without looking the envelope's type up: an Avro single-object
-    // value of that type. Anything else (or a failure) takes the full path below.
-    if let Some(fingerprint) = single_object_fingerprint(value)
-        && let Ok(event) = E::decode_fingerprint(fingerprint, &value[10..])
-    {
-        let found = event.info();
-        if found.event_type == env.event_type
-            && found.version == env.event_version
-            && found.format != PayloadFormat::Protobuf
-        {
-            return Ok(event);
-        }
     }
     let info = E::EVENTS
         .iter()

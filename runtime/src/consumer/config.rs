@@ -13,8 +13,10 @@
 //! | `max_buffered` | `CAREBUS_CONSUMER_MAX_BUFFERED` | 1000 |
 //! | `offset_reset` (`earliest`, `latest`) | `CAREBUS_CONSUMER_OFFSET_RESET` | `earliest` |
 //! | `polling_thread` | `CAREBUS_CONSUMER_POLLING_THREAD` | true |
+//! | `ce_type_prefixes` (comma list) | `CAREBUS_CONSUMER_CE_TYPE_PREFIXES` | none: CloudEvents `type` must be the event type's name |
 //! | `[consumer.properties]` | `CAREBUS_CONSUMER_PROP_<NAME>` (`_` → `.`, lowercased) | — |
 
+use crate::cloudevents::CeTypes;
 use crate::config::{ConfigError, Settings, list, millis, parse};
 use crate::publisher::RetryPolicy;
 use crate::transport::{OffsetReset, SubscribeConfig};
@@ -81,6 +83,9 @@ pub struct ConsumerConfig {
     /// run on two cores; it costs a thread and one copy of each record's bytes. Off: the poll
     /// loop reads each record itself, lent, never copied.
     pub polling_thread: bool,
+    /// Which event type each CloudEvents `type` names: plain names always, plus the mapped
+    /// and prefixed (reverse-DNS) ones configured here (`ce_type_prefixes` in files).
+    pub ce_types: CeTypes,
     /// Transport properties passed through (librdkafka for Kafka).
     pub properties: BTreeMap<String, String>,
 }
@@ -108,6 +113,7 @@ impl ConsumerConfig {
             max_buffered: 1000,
             offset_reset: OffsetReset::Earliest,
             polling_thread: true,
+            ce_types: CeTypes::new(),
             properties: BTreeMap::new(),
         }
     }
@@ -188,6 +194,11 @@ impl Settings for ConsumerConfig {
             "shutdown_deadline_ms" => self.shutdown_deadline = millis(key, value)?,
             "max_buffered" => self.max_buffered = parse(key, value, "a whole number")?,
             "polling_thread" => self.polling_thread = parse(key, value, "true or false")?,
+            "ce_type_prefixes" => {
+                for prefix in list(value) {
+                    self.ce_types = std::mem::take(&mut self.ce_types).prefix(prefix);
+                }
+            }
             "offset_reset" => {
                 self.offset_reset = match value.trim() {
                     "earliest" => OffsetReset::Earliest,

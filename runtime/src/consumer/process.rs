@@ -156,8 +156,12 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         };
         let value = match claim_check::check_out(self.claim_check.as_deref(), &rec.headers).await {
             None => {
-                return crate::wire::decode_ref::<H::Events>(&rec.headers, &rec.value)
-                    .map_err(poison);
+                return crate::wire::decode_ref_with::<H::Events>(
+                    &rec.headers,
+                    &rec.value,
+                    &self.config.ce_types,
+                )
+                .map_err(poison);
             }
             Some(fetched) => fetched.map_err(|e| Undecoded {
                 unknown: false,
@@ -165,7 +169,8 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
                 error: e.to_string(),
             })?,
         };
-        crate::wire::decode_ref::<H::Events>(&rec.headers, &value).map_err(poison)
+        crate::wire::decode_ref_with::<H::Events>(&rec.headers, &value, &self.config.ce_types)
+            .map_err(poison)
     }
 
     /// A record that did not decode: an unknown event type or version is skipped and counted
@@ -249,11 +254,15 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         if content_type.starts_with(crate::wire::CONTENT_TYPE_STRUCTURED) {
             return owned(view.to_received(), permit);
         }
-        let Ok(env) = EnvelopeRef::from_known(found) else {
+        let Ok(mut env) = EnvelopeRef::from_known(found) else {
             return owned(view.to_received(), permit);
         };
-        let Ok(event) = crate::wire::decode_binary::<H::Events>(&env, content_type, view.value)
-        else {
+        let Ok(event) = crate::wire::decode_binary::<H::Events>(
+            &mut env,
+            content_type,
+            view.value,
+            &self.config.ce_types,
+        ) else {
             return owned(view.to_received(), permit);
         };
         let topic = dl::original_topic_in(own, view.topic);

@@ -18,6 +18,8 @@
 //! | `claim_check_dir` | `CAREBUS_CLAIM_CHECK_DIR` | none |
 //! | `dead_letter_topic` | `CAREBUS_DEAD_LETTER_TOPIC` | `carebus.publish.dlq` |
 //! | `reply_topic` | `CAREBUS_REPLY_TOPIC` | none |
+//! | `data_schema_base` | `CAREBUS_DATA_SCHEMA_BASE` | none (no `ce_dataschema`) |
+//! | `type_prefix` | `CAREBUS_TYPE_PREFIX` | none: CloudEvents `type` is the event type's name (`PatientCreated`); set, `<prefix>.patient.created` |
 //! | `[publisher.properties]` table | `CAREBUS_PROP_<NAME>` (`_` → `.`, lowercased) | — |
 //!
 //! `properties` are passed through to the transport untouched (librdkafka properties such as
@@ -130,6 +132,10 @@ pub struct PublisherConfig {
     pub reply_topic: Option<String>,
     /// Base URI for `ce_dataschema` (`{base}/{EventType}.v{N}`); none by default.
     pub data_schema_base: Option<String>,
+    /// Reverse-DNS prefix of the CloudEvents `type` (`org.example.healthcare` →
+    /// `org.example.healthcare.patient.created`); `None` writes the plain event type name.
+    /// Consumers read such types with the same prefix in `ConsumerConfig::ce_types`.
+    pub type_prefix: Option<String>,
     /// Transport properties passed through (librdkafka properties for Kafka).
     pub properties: BTreeMap<String, String>,
 }
@@ -152,6 +158,7 @@ impl Default for PublisherConfig {
             dead_letter_topic: Some("carebus.publish.dlq".into()),
             reply_topic: None,
             data_schema_base: None,
+            type_prefix: None,
             properties: BTreeMap::new(),
         }
     }
@@ -243,6 +250,7 @@ impl Settings for PublisherConfig {
             "dead_letter_topic" => self.dead_letter_topic = opt(value),
             "reply_topic" => self.reply_topic = opt(value),
             "data_schema_base" => self.data_schema_base = opt(value),
+            "type_prefix" => self.type_prefix = opt(value),
             _ => return Ok(false),
         }
         Ok(true)

@@ -52,8 +52,8 @@ fn single_object_round_trip_with_cloudevents_headers() {
     assert_eq!(header_str(hs, h::SUBJECT), Some("patient-123"));
     assert_eq!(
         header_str(hs, h::SOURCE),
-        Some("PRM%20Service"),
-        "a URI-reference"
+        Some("PRM Service"),
+        "as configured: Kafka header values are UTF-8 text"
     );
     assert_eq!(header_str(hs, h::CONTENT_TYPE), Some("application/avro"));
     assert_eq!(
@@ -88,7 +88,7 @@ fn confluent_framing_uses_the_supplied_schema_id() {
 }
 
 #[test]
-fn structured_mode_reproduces_the_briefs_envelope_field_for_field() {
+fn structured_mode_writes_the_cloudevents_json_event_format() {
     let ev = PatientAdmittedV1 {
         patient_id: "patient-123".into(),
         ward: "cardiology".into(),
@@ -109,23 +109,34 @@ fn structured_mode_reproduces_the_briefs_envelope_field_for_field() {
     assert_eq!(
         keys,
         [
-            "eventId",
-            "eventType",
-            "eventVersion",
-            "eventTime",
-            "aggregateId",
-            "aggregateType",
-            "tenantId",
-            "correlationId",
-            "causationId",
-            "metadata",
+            "specversion",
+            "id",
+            "source",
+            "type",
+            "time",
+            "subject",
+            "datacontenttype",
+            "eventversion",
+            "aggregatetype",
+            "tenantid",
+            "correlationid",
+            "causationid",
+            "userid",
+            "ipaddress",
+            "traceparent",
+            "schemafingerprint",
             "data"
         ]
     );
-    assert_eq!(json["eventVersion"], "1.0");
-    assert_eq!(json["eventTime"], "2024-11-24T10:30:00Z");
-    assert_eq!(json["metadata"]["source"], "PRM Service");
-    assert_eq!(json["metadata"]["ipAddress"], "10.0.0.1");
+    assert_eq!(json["specversion"], "1.0");
+    assert_eq!(json["id"], "550e8400-e29b-41d4-a716-446655440000");
+    assert_eq!(json["type"], "PatientAdmitted");
+    assert_eq!(json["eventversion"], 1);
+    assert_eq!(json["time"], "2024-11-24T10:30:00Z");
+    assert_eq!(json["subject"], "patient-123");
+    assert_eq!(json["source"], "PRM Service");
+    assert_eq!(json["ipaddress"], "10.0.0.1");
+    assert_eq!(json["datacontenttype"], "application/json");
     assert_eq!(json["data"]["patientId"], "patient-123");
     let (back_env, back): (Envelope, WardsEvent) = decode(&rec.headers, &rec.value).unwrap();
     assert_eq!(back, WardsEvent::PatientAdmittedV1(ev));

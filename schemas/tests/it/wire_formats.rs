@@ -89,28 +89,28 @@ fn single_object_framing_carries_the_schema_fingerprint() {
 }
 
 #[test]
-fn structured_mode_reproduces_the_briefs_envelope_fields() {
+fn structured_mode_is_the_cloudevents_json_event_format() {
     let event = patient();
     let record = wire::encode(envelope(&event), &event, &Framing::StructuredJson).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
     for key in [
-        "eventId",
-        "eventType",
-        "eventVersion",
-        "eventTime",
-        "aggregateId",
-        "aggregateType",
-        "tenantId",
-        "correlationId",
-        "causationId",
-        "metadata",
+        "specversion",
+        "id",
+        "source",
+        "type",
+        "time",
+        "subject",
+        "datacontenttype",
+        "eventversion",
+        "aggregatetype",
         "data",
     ] {
         assert!(json.get(key).is_some(), "missing {key}: {json}");
     }
-    assert_eq!(json["eventType"], "PatientCreated");
-    assert_eq!(json["aggregateId"], "patient-123");
-    assert_eq!(json["metadata"]["source"], "PRM Service");
+    assert_eq!(json["specversion"], "1.0");
+    assert_eq!(json["type"], "PatientCreated");
+    assert_eq!(json["subject"], "patient-123");
+    assert_eq!(json["source"], "PRM Service");
     assert_eq!(json["data"]["dateOfBirth"], "1990-01-01");
     assert_eq!(json["data"]["firstName"], "John");
 }
