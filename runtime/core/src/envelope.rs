@@ -236,9 +236,21 @@ impl<'a> EnvelopeRef<'a> {
     pub fn from_known(found: &KnownHeaders<'a>) -> Result<EnvelopeRef<'a>, EnvelopeError> {
         use headers::*;
         // The header's index in `found` is worked out at compile time.
+        // A header that is there must be text: one that is not is an error, never taken
+        // for an absent one (a tenant or time silently dropped).
         macro_rules! optional {
             ($name:ident) => {
-                found.text(const { at($name) })
+                match found.bytes(const { at($name) }) {
+                    None => None,
+                    Some(v) => {
+                        Some(
+                            std::str::from_utf8(v).map_err(|_| EnvelopeError::BadHeader {
+                                name: $name,
+                                reason: "not UTF-8 text".into(),
+                            })?,
+                        )
+                    }
+                }
             };
         }
         macro_rules! required {
@@ -702,6 +714,35 @@ mod tests {
             let mut text = String::new();
             push_hex(x, &mut text);
             assert_eq!(parse_hex_u64(text.as_bytes()), Some(x), "{text}");
+        }
+    }
+
+    #[test]
+    fn an_optional_header_that_is_not_text_is_a_bad_header_not_an_absent_one() {
+        // fuzz/regressions/envelope/ce-time-not-utf8 (the smoke run found it): a `ce_time`
+        // of non-UTF-8 bytes was taken for a missing one, so the event got the time of
+        // reading; a tenant id likewise would have been dropped.
+        for header_name in [headers::TIME, headers::TENANT_ID, headers::SUBJECT] {
+            let mut h = Envelope {
+                event_id: "x".into(),
+                event_type: "T".into(),
+                event_version: 1,
+                aggregate_id: "s".into(),
+                tenant_id: Some("t".into()),
+                ..Default::default()
+            }
+            .to_headers();
+            for (name, value) in &mut h {
+                if name == header_name {
+                    *value = vec![0xff, 0xfe, b'x'];
+                }
+            }
+            let err = Envelope::from_headers(&h).unwrap_err();
+            assert!(
+                matches!(err, EnvelopeError::BadHeader { name, .. } if name == header_name),
+                "{header_name}: {err}"
+            );
+            assert!(EnvelopeRef::from_headers(&h).is_err(), "{header_name}");
         }
     }
 
