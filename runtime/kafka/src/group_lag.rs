@@ -1,7 +1,7 @@
 //! A consumer group's lag read from outside the group: its committed offsets (whatever language its members are written in) against each partition's high watermark, through a client that never joins the group.
 
 use crate::blocking::blocking;
-use crate::error::transport_error;
+use crate::error::{is_retriable_code, transport_error};
 use carebus_core::transport::TransportError;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -63,9 +63,26 @@ pub async fn group_lag(
                 }
             }
         }
-        let committed = client
-            .committed_offsets(partitions, TIMEOUT)
-            .map_err(|e| transport_error(&format!("read the offsets of group {group}"), &e))?;
+        // A fresh cluster answers NotCoordinator / CoordinatorLoadInProgress until the group's
+        // coordinator is ready: retriable answers are retried for up to TIMEOUT.
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        let committed = loop {
+            match client.committed_offsets(partitions.clone(), TIMEOUT) {
+                Ok(committed) => break committed,
+                Err(e)
+                    if e.rdkafka_error_code().is_some_and(is_retriable_code)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => {
+                    return Err(transport_error(
+                        &format!("read the offsets of group {group}"),
+                        &e,
+                    ));
+                }
+            }
+        };
         committed
             .elements()
             .iter()
