@@ -1,5 +1,6 @@
 //! carebus records in binary and structured mode turned into CloudEvents by the official Python SDK, and the SDK's own events (reverse-DNS types, no carebus extensions) turned into typed handler calls, on a real broker.
 
+use crate::kafka_every_event::example;
 use crate::kafka_support::{consume, create_topic, subscribe, transport};
 use base64::Engine as _;
 use carebus::cloudevents::CeTypes;
@@ -20,17 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const PREFIX: &str = "org.example.healthcare";
-
-/// The event built from its schema's field examples.
-fn example<E: DomainEvent>(model: &Model) -> E {
-    let event = model
-        .events
-        .iter()
-        .find(|e| e.name == E::EVENT_TYPE && e.version == E::EVENT_VERSION)
-        .unwrap_or_else(|| panic!("{} v{} is in the IR", E::EVENT_TYPE, E::EVENT_VERSION));
-    let data = carebus_catalog::example::example_data(model, &event.record);
-    E::from_json(&data).unwrap_or_else(|e| panic!("{}: examples do not decode: {e}", E::EVENT_TYPE))
-}
 
 /// Avro single-object encoding of `event`, as carebus's default framing writes it.
 fn single_object<E: DomainEvent>(event: &E) -> Vec<u8> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 type Check = Box<dyn Fn(&carebus::transport::ReceivedRecord) -> Result<serde_json::Value, String>>;
 
 /// The event built from its schema's field examples (the catalog's example payload).
-fn example<E: DomainEvent>(model: &Model) -> E {
+pub(crate) fn example<E: DomainEvent>(model: &Model) -> E {
     let event = model
         .events
         .iter()
