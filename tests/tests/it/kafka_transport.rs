@@ -405,13 +405,9 @@ async fn consume_transform_produce_commits_output_and_input_offsets_together() {
     // First three: transformed, then aborted — neither output nor offsets survive.
     let txn = kafka.producer().begin().await.unwrap();
     for r in &got[..3] {
-        txn.send(&Record::new(
-            &output,
-            "k",
-            [b"x", &r.payload()[..]].concat(),
-        ))
-        .await
-        .unwrap();
+        txn.send(&Record::new(&output, "k", [b"x", r.payload()].concat()))
+            .await
+            .unwrap();
     }
     txn.send_offsets(&consumer, &[(tp.clone(), got[2].offset + 1)])
         .await
@@ -422,13 +418,9 @@ async fn consume_transform_produce_commits_output_and_input_offsets_together() {
     // All six in one committed transaction: output visible, input offset committed with it.
     let txn = kafka.producer().begin().await.unwrap();
     for r in &got {
-        txn.send(&Record::new(
-            &output,
-            "k",
-            [b"y", &r.payload()[..]].concat(),
-        ))
-        .await
-        .unwrap();
+        txn.send(&Record::new(&output, "k", [b"y", r.payload()].concat()))
+            .await
+            .unwrap();
     }
     txn.send_offsets(&consumer, &[(tp.clone(), got[5].offset + 1)])
         .await
