@@ -82,6 +82,48 @@ pub fn database_url() -> String {
     url
 }
 
+/// The secured broker `scripts/services up secure` starts (SASL_SSL, SCRAM-SHA-512, ACLs).
+pub const DEFAULT_KAFKA_SECURE_BOOTSTRAP: &str = "127.0.0.1:39092";
+const KAFKA_SECURE_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_SECURE_BOOTSTRAP";
+
+/// The test services' CA certificate (`target/services/pki/ca.crt`, made by scripts/services).
+pub fn test_ca() -> PathBuf {
+    repo_root().join("target/services/pki/ca.crt")
+}
+
+/// A Kafka configuration for the secured broker as `user` (`admin` or a service of
+/// services.toml): SASL_SSL, SCRAM-SHA-512, the password from the file scripts/services made,
+/// brokers checked against the test CA — after checking the broker is reachable.
+///
+/// # Panics
+/// When the broker is not reachable or the user has no credential, naming the command that
+/// starts it.
+pub fn kafka_secure(user: &str) -> carebus::kafka::KafkaConfig {
+    use carebus::config::Settings;
+    let bootstrap = setting(KAFKA_SECURE_BOOTSTRAP_VAR, DEFAULT_KAFKA_SECURE_BOOTSTRAP);
+    require(check_reachable(
+        "The secured Kafka broker",
+        &bootstrap,
+        "secure",
+        KAFKA_SECURE_BOOTSTRAP_VAR,
+    ));
+    let password = repo_root().join(format!(
+        "target/services/kafka/secure/credentials/{user}.password"
+    ));
+    let mut config = carebus::kafka::KafkaConfig::new(bootstrap);
+    for (key, value) in [
+        ("security_protocol", "SASL_SSL".to_string()),
+        ("sasl_username", user.to_string()),
+        ("sasl_password_file", password.display().to_string()),
+        ("ssl_ca_location", test_ca().display().to_string()),
+    ] {
+        if let Err(e) = config.set(key, &value) {
+            panic!("{e}: run `scripts/services up secure` (it makes a credential per service)");
+        }
+    }
+    config
+}
+
 /// Runs `scripts/services` with `args` (e.g. `["stop-node", "2"]`) and returns what it printed.
 ///
 /// # Errors

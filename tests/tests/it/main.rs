@@ -13,6 +13,7 @@ mod generated_recursive;
 mod generated_topics;
 mod kafka_consumer;
 mod kafka_every_event;
+mod kafka_secure;
 mod kafka_support;
 mod kafka_topics;
 mod kafka_transport;
