@@ -13,6 +13,7 @@ mod config;
 mod emit_fixture;
 mod load_avro;
 mod load_domain;
+mod load_logical;
 mod proto_diagnostics;
 mod proto_harness;
 mod proto_load;
