@@ -3,8 +3,9 @@
 //! The strategy walks the parsed schema tree, so it covers every event without a hand-written
 //! generator per type: strings (empty, ASCII, any Unicode scalar), extreme ints and longs,
 //! every enum symbol, every union branch, empty and non-empty arrays and maps, decimals up to
-//! their precision (at the byte width apache-avro requires), and dates and timestamps over the
-//! whole `int`/`long` range including negatives.
+//! their precision (at the byte width apache-avro requires), and dates, times of day and
+//! timestamps (UTC and local, milli/micro/nanoseconds) over the whole `int`/`long` range
+//! including negatives.
 
 use apache_avro::Schema;
 use apache_avro::schema::{InnerDecimalSchema, Name, ResolvedSchema, UuidSchema};
@@ -132,6 +133,16 @@ pub fn value_of(schema: &Schema, names: &NamedTypes) -> BoxedStrategy<Value> {
         ]
         .prop_map(Value::TimestampMillis)
         .boxed(),
+        Schema::TimestampNanos => long().prop_map(Value::TimestampNanos).boxed(),
+        Schema::TimeMillis => prop_oneof![4 => 0..86_400_000i32, 1 => int()]
+            .prop_map(Value::TimeMillis)
+            .boxed(),
+        Schema::TimeMicros => prop_oneof![4 => 0..86_400_000_000i64, 1 => long()]
+            .prop_map(Value::TimeMicros)
+            .boxed(),
+        Schema::LocalTimestampMillis => long().prop_map(Value::LocalTimestampMillis).boxed(),
+        Schema::LocalTimestampMicros => long().prop_map(Value::LocalTimestampMicros).boxed(),
+        Schema::LocalTimestampNanos => long().prop_map(Value::LocalTimestampNanos).boxed(),
         Schema::Decimal(d) if matches!(d.inner, InnerDecimalSchema::Bytes) => decimal(d.precision),
         Schema::Enum(e) => {
             let symbols = e.symbols.clone();
