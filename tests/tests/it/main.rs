@@ -7,7 +7,9 @@
 mod cloudevents;
 mod generated_avro;
 mod generated_collision;
+mod generated_apache;
 mod generated_handlers;
+mod generated_logical;
 mod generated_proto;
 mod generated_recursive;
 mod generated_topics;
