@@ -6,6 +6,7 @@
 //! the Rust shape ([`RType`]) of every field.
 
 pub mod avro;
+mod avro_serde;
 mod event;
 pub mod ident;
 mod json;
@@ -67,6 +68,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
     let types = types::items(ctx);
     let avro = avro::items(ctx);
     let json = json::items(ctx);
+    let avro_serde = avro_serde::items(ctx);
     let events = event::items(ctx);
     let upcasts = upcast::items(ctx);
     let topics = topic::items(ctx);
@@ -85,6 +87,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
         #types
         #avro
         #json
+        #avro_serde
         #events
         #upcasts
         #topics

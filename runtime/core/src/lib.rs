@@ -17,6 +17,8 @@
 #![warn(missing_docs)]
 
 pub mod avro;
+#[doc(hidden)]
+pub mod avro_serde;
 pub mod claim_check;
 pub mod cloudevents;
 pub mod config;
