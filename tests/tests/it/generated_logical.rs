@@ -64,7 +64,8 @@ fn apache_reading() -> Value {
         ("wardClockNanos".into(), Value::LocalTimestampNanos(i64::MAX)),
         (
             "doseMg".into(),
-            Value::Decimal(apache_avro::Decimal::from(vec![0xcf, 0x2c])),
+            // -12.500 at precision 9: sign-extended to the 4 bytes apache-avro requires.
+            Value::Decimal(apache_avro::Decimal::from(vec![0xff, 0xff, 0xcf, 0x2c])),
         ),
         (
             "nextDose".into(),
@@ -101,6 +102,20 @@ fn every_logical_type_encodes_as_apache_avro_does() {
     let mut reader = Reader::new(&ours);
     assert_eq!(DeviceReading::decode_avro(&mut reader).unwrap(), r);
     assert_eq!(reader.remaining(), 0);
+}
+
+#[test]
+fn the_reading_round_trips_through_apache_avros_serde_path() {
+    let schema = Schema::parse_str(SCHEMA).unwrap();
+    let written = apache_avro::to_value(reading())
+        .unwrap()
+        .resolve(&schema)
+        .unwrap();
+    assert_eq!(written, apache_reading());
+    let read: DeviceReading = apache_avro::from_value(&apache_reading()).unwrap();
+    assert_eq!(read, reading());
+    // serde_json still sees the JSON form.
+    assert_eq!(serde_json::to_value(reading()).unwrap(), reading().to_json());
 }
 
 #[test]
