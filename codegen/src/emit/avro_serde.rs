@@ -62,7 +62,13 @@ fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         .record
         .fields
         .iter()
-        .map(|f| (ident::ident(&f.rust), f.name.clone(), RType::field(ctx, name, f)))
+        .map(|f| {
+            (
+                ident::ident(&f.rust),
+                f.name.clone(),
+                RType::field(ctx, name, f),
+            )
+        })
         .collect();
     let n = fields.len();
     let write = fields.iter().map(|(id, avro_name, shape)| {

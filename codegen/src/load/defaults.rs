@@ -28,7 +28,9 @@ fn check_depth(ty: &Type, v: &Value, types: &[NamedType], depth: usize) -> Resul
             .is_boolean()
             .then_some(())
             .ok_or_else(|| "boolean needs true or false".into()),
-        Type::Int | Type::Date | Type::TimeMillis => int_in(i32::MIN as i64, i32::MAX as i64, "int"),
+        Type::Int | Type::Date | Type::TimeMillis => {
+            int_in(i32::MIN as i64, i32::MAX as i64, "int")
+        }
         Type::Long
         | Type::TimestampMicros
         | Type::TimestampMillis
@@ -36,9 +38,7 @@ fn check_depth(ty: &Type, v: &Value, types: &[NamedType], depth: usize) -> Resul
         | Type::TimeMicros
         | Type::LocalTimestampMillis
         | Type::LocalTimestampMicros
-        | Type::LocalTimestampNanos => {
-            int_in(i64::MIN, i64::MAX, "long")
-        }
+        | Type::LocalTimestampNanos => int_in(i64::MIN, i64::MAX, "long"),
         Type::Float | Type::Double => v
             .is_number()
             .then_some(())

@@ -58,7 +58,10 @@ fn outcome(path: &str, text: &str) -> String {
                 d.iter().all(|d| d.source.line > 0 && d.source.file == path),
                 "{path}: every diagnostic is located: {d}"
             );
-            format!("not generated:\n{}", d.render_with(|_| Some(text.to_string())))
+            format!(
+                "not generated:\n{}",
+                d.render_with(|_| Some(text.to_string()))
+            )
         }
     }
 }

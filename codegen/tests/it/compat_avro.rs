@@ -132,7 +132,12 @@ fn logical_rows() -> Vec<Row> {
             Long,
             PROMOTE,
         ),
-        change("time-millis → long promotes the int", TimeMillis, Long, PROMOTE),
+        change(
+            "time-millis → long promotes the int",
+            TimeMillis,
+            Long,
+            PROMOTE,
+        ),
     ]
 }
 

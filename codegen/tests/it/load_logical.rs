@@ -1,8 +1,8 @@
 //! Avro `logicalType` annotations in, IR types and `ignored-logical-type` warnings out: every logical type of the specification, invalid and unknown ones ignored (the underlying type used, a located warning) as the specification says and as apache-avro reads them, field-level `logicalType` accepted when harmless and reported when it would change meaning.
 
 use apache_avro::Schema;
-use carebus_codegen::DiagnosticKind;
 use carebus_codegen::Diagnostic;
+use carebus_codegen::DiagnosticKind;
 use carebus_codegen::ir::{NamedType, Type};
 use carebus_codegen::load::load_avro_sources_with_warnings;
 
@@ -34,16 +34,56 @@ fn apache_field(src: &str) -> Schema {
 #[test]
 fn every_logical_type_of_the_specification_is_its_own_type_as_apache_avro_reads_it() {
     let cases = [
-        (r#"{"type": "string", "logicalType": "uuid"}"#, Type::Uuid, Schema::Uuid(apache_avro::schema::UuidSchema::String)),
-        (r#"{"type": "int", "logicalType": "date"}"#, Type::Date, Schema::Date),
-        (r#"{"type": "int", "logicalType": "time-millis"}"#, Type::TimeMillis, Schema::TimeMillis),
-        (r#"{"type": "long", "logicalType": "time-micros"}"#, Type::TimeMicros, Schema::TimeMicros),
-        (r#"{"type": "long", "logicalType": "timestamp-millis"}"#, Type::TimestampMillis, Schema::TimestampMillis),
-        (r#"{"type": "long", "logicalType": "timestamp-micros"}"#, Type::TimestampMicros, Schema::TimestampMicros),
-        (r#"{"type": "long", "logicalType": "timestamp-nanos"}"#, Type::TimestampNanos, Schema::TimestampNanos),
-        (r#"{"type": "long", "logicalType": "local-timestamp-millis"}"#, Type::LocalTimestampMillis, Schema::LocalTimestampMillis),
-        (r#"{"type": "long", "logicalType": "local-timestamp-micros"}"#, Type::LocalTimestampMicros, Schema::LocalTimestampMicros),
-        (r#"{"type": "long", "logicalType": "local-timestamp-nanos"}"#, Type::LocalTimestampNanos, Schema::LocalTimestampNanos),
+        (
+            r#"{"type": "string", "logicalType": "uuid"}"#,
+            Type::Uuid,
+            Schema::Uuid(apache_avro::schema::UuidSchema::String),
+        ),
+        (
+            r#"{"type": "int", "logicalType": "date"}"#,
+            Type::Date,
+            Schema::Date,
+        ),
+        (
+            r#"{"type": "int", "logicalType": "time-millis"}"#,
+            Type::TimeMillis,
+            Schema::TimeMillis,
+        ),
+        (
+            r#"{"type": "long", "logicalType": "time-micros"}"#,
+            Type::TimeMicros,
+            Schema::TimeMicros,
+        ),
+        (
+            r#"{"type": "long", "logicalType": "timestamp-millis"}"#,
+            Type::TimestampMillis,
+            Schema::TimestampMillis,
+        ),
+        (
+            r#"{"type": "long", "logicalType": "timestamp-micros"}"#,
+            Type::TimestampMicros,
+            Schema::TimestampMicros,
+        ),
+        (
+            r#"{"type": "long", "logicalType": "timestamp-nanos"}"#,
+            Type::TimestampNanos,
+            Schema::TimestampNanos,
+        ),
+        (
+            r#"{"type": "long", "logicalType": "local-timestamp-millis"}"#,
+            Type::LocalTimestampMillis,
+            Schema::LocalTimestampMillis,
+        ),
+        (
+            r#"{"type": "long", "logicalType": "local-timestamp-micros"}"#,
+            Type::LocalTimestampMicros,
+            Schema::LocalTimestampMicros,
+        ),
+        (
+            r#"{"type": "long", "logicalType": "local-timestamp-nanos"}"#,
+            Type::LocalTimestampNanos,
+            Schema::LocalTimestampNanos,
+        ),
     ];
     for (ty, want, theirs) in cases {
         let src = record(ty, "");
@@ -52,12 +92,30 @@ fn every_logical_type_of_the_specification_is_its_own_type_as_apache_avro_reads_
         assert!(warnings.is_empty(), "{ty}: {warnings:?}");
         assert_eq!(apache_field(&src), theirs, "{ty}");
     }
-    let (got, warnings) =
-        load(&record(r#"{"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 38}"#, ""));
-    assert_eq!(got, Type::Decimal { precision: 38, scale: 38 });
+    let (got, warnings) = load(&record(
+        r#"{"type": "bytes", "logicalType": "decimal", "precision": 38, "scale": 38}"#,
+        "",
+    ));
+    assert_eq!(
+        got,
+        Type::Decimal {
+            precision: 38,
+            scale: 38
+        }
+    );
     assert!(warnings.is_empty());
-    let (got, _) = load(&record(r#"{"type": "bytes", "logicalType": "decimal", "precision": 5}"#, ""));
-    assert_eq!(got, Type::Decimal { precision: 5, scale: 0 }, "scale defaults to 0");
+    let (got, _) = load(&record(
+        r#"{"type": "bytes", "logicalType": "decimal", "precision": 5}"#,
+        "",
+    ));
+    assert_eq!(
+        got,
+        Type::Decimal {
+            precision: 5,
+            scale: 0
+        },
+        "scale defaults to 0"
+    );
 }
 
 /// One warning, of kind `ignored-logical-type`, at `line:column` of `r.avsc`, whose message
@@ -77,24 +135,100 @@ fn warned(warnings: &[Diagnostic], line: u32, column: u32, says: &str) {
 }
 
 #[test]
-fn invalid_and_unknown_logical_types_are_ignored_with_a_located_warning_as_apache_avro_ignores_them() {
+fn invalid_and_unknown_logical_types_are_ignored_with_a_located_warning_as_apache_avro_ignores_them()
+ {
     // (type, the underlying type carebus uses, apache-avro's reading, what the warning says)
     let cases = [
-        (r#"{"type": "string", "logicalType": "date"}"#, Type::String, Some(Schema::String), "annotates int, not `string`"),
-        (r#"{"type": "long", "logicalType": "time-millis"}"#, Type::Long, Some(Schema::Long), "annotates int, not `long`"),
-        (r#"{"type": "int", "logicalType": "timestamp-millis"}"#, Type::Int, Some(Schema::Int), "annotates long, not `int`"),
-        (r#"{"type": "string", "logicalType": "wallclock"}"#, Type::String, Some(Schema::String), "unknown logical type `wallclock`"),
-        (r#"{"type": "int", "logicalType": "dat"}"#, Type::Int, Some(Schema::Int), "unknown logical type `dat`"),
-        (r#"{"type": "long", "logicalType": 7}"#, Type::Long, None, "must be a string"),
-        (r#"{"type": "bytes", "logicalType": "decimal", "precision": 0}"#, Type::Bytes, None, "precision 0 is invalid"),
-        (r#"{"type": "bytes", "logicalType": "decimal", "precision": -3}"#, Type::Bytes, None, "precision -3 is invalid"),
-        (r#"{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 6}"#, Type::Bytes, None, "from 0 to the precision (4)"),
-        (r#"{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": -1}"#, Type::Bytes, None, "from 0 to the precision (4)"),
-        (r#"{"type": "bytes", "logicalType": "decimal", "precision": "4"}"#, Type::Bytes, None, "must be a whole number"),
-        (r#"{"type": "bytes", "logicalType": "decimal"}"#, Type::Bytes, None, "without `precision`"),
-        (r#"{"type": "bytes", "logicalType": "decimal", "precision": 39}"#, Type::Bytes, None, "more than the 38 digits"),
-        (r#"{"type": "bytes", "logicalType": "big-decimal"}"#, Type::Bytes, None, "`big-decimal` is not supported by carebus"),
-        (r#"{"type": "string", "logicalType": "uuid", "precision": 3}"#, Type::Uuid, None, "`precision` has no meaning"),
+        (
+            r#"{"type": "string", "logicalType": "date"}"#,
+            Type::String,
+            Some(Schema::String),
+            "annotates int, not `string`",
+        ),
+        (
+            r#"{"type": "long", "logicalType": "time-millis"}"#,
+            Type::Long,
+            Some(Schema::Long),
+            "annotates int, not `long`",
+        ),
+        (
+            r#"{"type": "int", "logicalType": "timestamp-millis"}"#,
+            Type::Int,
+            Some(Schema::Int),
+            "annotates long, not `int`",
+        ),
+        (
+            r#"{"type": "string", "logicalType": "wallclock"}"#,
+            Type::String,
+            Some(Schema::String),
+            "unknown logical type `wallclock`",
+        ),
+        (
+            r#"{"type": "int", "logicalType": "dat"}"#,
+            Type::Int,
+            Some(Schema::Int),
+            "unknown logical type `dat`",
+        ),
+        (
+            r#"{"type": "long", "logicalType": 7}"#,
+            Type::Long,
+            None,
+            "must be a string",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "decimal", "precision": 0}"#,
+            Type::Bytes,
+            None,
+            "precision 0 is invalid",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "decimal", "precision": -3}"#,
+            Type::Bytes,
+            None,
+            "precision -3 is invalid",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 6}"#,
+            Type::Bytes,
+            None,
+            "from 0 to the precision (4)",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": -1}"#,
+            Type::Bytes,
+            None,
+            "from 0 to the precision (4)",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "decimal", "precision": "4"}"#,
+            Type::Bytes,
+            None,
+            "must be a whole number",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "decimal"}"#,
+            Type::Bytes,
+            None,
+            "without `precision`",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "decimal", "precision": 39}"#,
+            Type::Bytes,
+            None,
+            "more than the 38 digits",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
+            Type::Bytes,
+            None,
+            "`big-decimal` is not supported by carebus",
+        ),
+        (
+            r#"{"type": "string", "logicalType": "uuid", "precision": 3}"#,
+            Type::Uuid,
+            None,
+            "`precision` has no meaning",
+        ),
     ];
     for (ty, want, theirs, says) in cases {
         let src = record(ty, "");
@@ -117,7 +251,10 @@ fn invalid_and_unknown_logical_types_are_ignored_with_a_located_warning_as_apach
 
 #[test]
 fn an_invalid_decimal_warning_renders_with_its_line_and_caret() {
-    let src = record(r#"{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 6}"#, "");
+    let src = record(
+        r#"{"type": "bytes", "logicalType": "decimal", "precision": 4, "scale": 6}"#,
+        "",
+    );
     let (_, warnings) = load(&src);
     let text = warnings[0].render(Some(&src));
     assert!(
@@ -130,11 +267,26 @@ fn an_invalid_decimal_warning_renders_with_its_line_and_caret() {
 #[test]
 fn logical_types_on_fixed_are_the_fixed_with_a_warning() {
     let cases = [
-        (r#"{"type": "fixed", "name": "D", "size": 12, "logicalType": "duration"}"#, "`duration` on a `fixed` is not supported by carebus"),
-        (r#"{"type": "fixed", "name": "U", "size": 16, "logicalType": "uuid"}"#, "`uuid` on a `fixed` is not supported by carebus"),
-        (r#"{"type": "fixed", "name": "M", "size": 8, "logicalType": "decimal", "precision": 18, "scale": 2}"#, "`decimal` on a `fixed` is not supported by carebus"),
-        (r#"{"type": "fixed", "name": "D", "size": 10, "logicalType": "duration"}"#, "needs a fixed of size 12, not 10"),
-        (r#"{"type": "fixed", "name": "D", "size": 4, "logicalType": "date"}"#, "annotates int, not `fixed`"),
+        (
+            r#"{"type": "fixed", "name": "D", "size": 12, "logicalType": "duration"}"#,
+            "`duration` on a `fixed` is not supported by carebus",
+        ),
+        (
+            r#"{"type": "fixed", "name": "U", "size": 16, "logicalType": "uuid"}"#,
+            "`uuid` on a `fixed` is not supported by carebus",
+        ),
+        (
+            r#"{"type": "fixed", "name": "M", "size": 8, "logicalType": "decimal", "precision": 18, "scale": 2}"#,
+            "`decimal` on a `fixed` is not supported by carebus",
+        ),
+        (
+            r#"{"type": "fixed", "name": "D", "size": 10, "logicalType": "duration"}"#,
+            "needs a fixed of size 12, not 10",
+        ),
+        (
+            r#"{"type": "fixed", "name": "D", "size": 4, "logicalType": "date"}"#,
+            "annotates int, not `fixed`",
+        ),
     ];
     for (ty, says) in cases {
         let (got, warnings) = load(&record(ty, ""));
@@ -149,8 +301,14 @@ fn logical_types_on_fixed_are_the_fixed_with_a_warning() {
 fn field_level_logical_type_is_accepted_when_harmless_and_reported_when_it_changes_meaning() {
     // The same logical type as the field's type (or its optional inner type): harmless.
     for (ty, extra) in [
-        (r#"{"type": "long", "logicalType": "timestamp-millis"}"#, r#", "logicalType": "timestamp-millis""#),
-        (r#"["null", {"type": "int", "logicalType": "date"}]"#, r#", "logicalType": "date", "default": null"#),
+        (
+            r#"{"type": "long", "logicalType": "timestamp-millis"}"#,
+            r#", "logicalType": "timestamp-millis""#,
+        ),
+        (
+            r#"["null", {"type": "int", "logicalType": "date"}]"#,
+            r#", "logicalType": "date", "default": null"#,
+        ),
         (
             r#"{"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2}"#,
             r#", "logicalType": "decimal", "precision": 6, "scale": 2"#,
@@ -163,12 +321,30 @@ fn field_level_logical_type_is_accepted_when_harmless_and_reported_when_it_chang
     let src = record(r#""long""#, r#", "logicalType": "timestamp-millis""#);
     let (got, warnings) = load(&src);
     assert_eq!(got, Type::Long);
-    warned(&warnings, 2, 62, "`logicalType` `timestamp-millis` on field `f` is ignored (the field's type is `long`)");
-    assert!(warnings[0].help.as_deref().unwrap().contains("{\"type\": {\"type\": <long>, \"logicalType\": \"timestamp-millis\"}}"));
-    assert_eq!(apache_field(&src), Schema::Long, "apache-avro reads the field as a long too");
+    warned(
+        &warnings,
+        2,
+        62,
+        "`logicalType` `timestamp-millis` on field `f` is ignored (the field's type is `long`)",
+    );
+    assert!(
+        warnings[0]
+            .help
+            .as_deref()
+            .unwrap()
+            .contains("{\"type\": {\"type\": <long>, \"logicalType\": \"timestamp-millis\"}}")
+    );
+    assert_eq!(
+        apache_field(&src),
+        Schema::Long,
+        "apache-avro reads the field as a long too"
+    );
     // A different logical type than the type's, or different decimal parameters: reported.
     for (ty, extra) in [
-        (r#"{"type": "long", "logicalType": "timestamp-millis"}"#, r#", "logicalType": "timestamp-micros""#),
+        (
+            r#"{"type": "long", "logicalType": "timestamp-millis"}"#,
+            r#", "logicalType": "timestamp-micros""#,
+        ),
         (
             r#"{"type": "bytes", "logicalType": "decimal", "precision": 6, "scale": 2}"#,
             r#", "logicalType": "decimal", "precision": 6, "scale": 3"#,
@@ -192,7 +368,10 @@ fn warnings_do_not_stop_the_load_but_errors_still_do() {
     let kinds: Vec<DiagnosticKind> = d.iter().map(|d| d.kind).collect();
     assert_eq!(
         kinds,
-        [DiagnosticKind::IgnoredLogicalType, DiagnosticKind::UnknownType]
+        [
+            DiagnosticKind::IgnoredLogicalType,
+            DiagnosticKind::UnknownType
+        ]
     );
 }
 
@@ -206,7 +385,14 @@ fn the_logical_fixture_loads_without_warnings() {
     let Some(NamedType::Record(r)) = model.types.first() else {
         panic!()
     };
-    let ty = |n: &str| r.fields.iter().find(|f| f.name == n).unwrap().ty.to_string();
+    let ty = |n: &str| {
+        r.fields
+            .iter()
+            .find(|f| f.name == n)
+            .unwrap()
+            .ty
+            .to_string()
+    };
     assert_eq!(ty("doseTime"), "time-millis");
     assert_eq!(ty("wardClockNanos"), "local-timestamp-nanos");
     assert_eq!(ty("syncedAt"), "timestamp-nanos");

@@ -42,8 +42,8 @@ pub use handler::{
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{
-    Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi, TimeMicros,
-    TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+    Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
+    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
 };
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.

@@ -147,7 +147,12 @@ where
     let resolved = apache_avro::to_value(&event)
         .and_then(|v| v.resolve(schema))
         .map_err(|e| fail(format!("{ty}: apache_avro::to_value + resolve failed: {e}")))?;
-    prop_assert_eq!(&resolved, &value, "{}: apache_avro::to_value wrote another value", ty);
+    prop_assert_eq!(
+        &resolved,
+        &value,
+        "{}: apache_avro::to_value wrote another value",
+        ty
+    );
 
     // (e) the JSON form round-trips (dates and times outside years 0000-9999 as numbers).
     if !values::has_non_finite(&value) {

@@ -22,18 +22,50 @@ macro_rules! apache_schema {
     };
 }
 
-apache_schema!(foo_bar_specific_record, "FooBarSpecificRecord.avsc", "apache_foobarspecificrecord.rs");
-apache_schema!(record_with_required_fields, "RecordWithRequiredFields.avsc", "apache_recordwithrequiredfields.rs");
+apache_schema!(
+    foo_bar_specific_record,
+    "FooBarSpecificRecord.avsc",
+    "apache_foobarspecificrecord.rs"
+);
+apache_schema!(
+    record_with_required_fields,
+    "RecordWithRequiredFields.avsc",
+    "apache_recordwithrequiredfields.rs"
+);
 apache_schema!(foo_bar, "fooBar.avsc", "apache_foobar.rs");
 apache_schema!(interop, "interop.avsc", "apache_interop.rs");
 apache_schema!(weather, "weather.avsc", "apache_weather.rs");
 apache_schema!(data_simple, "data_simple.avsc", "apache_data_simple.rs");
-apache_schema!(data_with_union, "data_withUnion.avsc", "apache_data_withunion.rs");
-apache_schema!(message_v1, "messageV1_test_schema.avsc", "apache_messagev1_test_schema.rs");
-apache_schema!(test_record_with_logical_types, "lang-java/TestRecordWithLogicalTypes.avsc", "apache_testrecordwithlogicaltypes.rs");
-apache_schema!(union_and_fixed_fields, "lang-java/union_and_fixed_fields.avsc", "apache_union_and_fixed_fields.rs");
-apache_schema!(string_logical_type, "lang-java/string_logical_type.avsc", "apache_string_logical_type.rs");
-apache_schema!(logical_uuid, "lang-java/logical-uuid.avsc", "apache_logical_uuid.rs");
+apache_schema!(
+    data_with_union,
+    "data_withUnion.avsc",
+    "apache_data_withunion.rs"
+);
+apache_schema!(
+    message_v1,
+    "messageV1_test_schema.avsc",
+    "apache_messagev1_test_schema.rs"
+);
+apache_schema!(
+    test_record_with_logical_types,
+    "lang-java/TestRecordWithLogicalTypes.avsc",
+    "apache_testrecordwithlogicaltypes.rs"
+);
+apache_schema!(
+    union_and_fixed_fields,
+    "lang-java/union_and_fixed_fields.avsc",
+    "apache_union_and_fixed_fields.rs"
+);
+apache_schema!(
+    string_logical_type,
+    "lang-java/string_logical_type.avsc",
+    "apache_string_logical_type.rs"
+);
+apache_schema!(
+    logical_uuid,
+    "lang-java/logical-uuid.avsc",
+    "apache_logical_uuid.rs"
+);
 
 /// Arbitrary values of `schema_text` (apache-avro `Value`s): apache-avro's bytes decode to a
 /// `T` that encodes back to the same bytes (or, for values with maps of two or more entries,
@@ -84,8 +116,12 @@ where
 
 #[test]
 fn share_test_schemas_match_apache_avro_byte_for_byte() {
-    agrees_with_apache_avro::<foo_bar_specific_record::FooBarSpecificRecord>(foo_bar_specific_record::SCHEMA);
-    agrees_with_apache_avro::<record_with_required_fields::RecordWithRequiredFields>(record_with_required_fields::SCHEMA);
+    agrees_with_apache_avro::<foo_bar_specific_record::FooBarSpecificRecord>(
+        foo_bar_specific_record::SCHEMA,
+    );
+    agrees_with_apache_avro::<record_with_required_fields::RecordWithRequiredFields>(
+        record_with_required_fields::SCHEMA,
+    );
     agrees_with_apache_avro::<foo_bar::Bar>(foo_bar::SCHEMA);
     agrees_with_apache_avro::<interop::Interop>(interop::SCHEMA);
     agrees_with_apache_avro::<weather::Weather>(weather::SCHEMA);
@@ -96,7 +132,9 @@ fn share_test_schemas_match_apache_avro_byte_for_byte() {
 
 #[test]
 fn java_logical_type_schemas_match_apache_avro_byte_for_byte() {
-    agrees_with_apache_avro::<union_and_fixed_fields::UnionAndFixedFields>(union_and_fixed_fields::SCHEMA);
+    agrees_with_apache_avro::<union_and_fixed_fields::UnionAndFixedFields>(
+        union_and_fixed_fields::SCHEMA,
+    );
     agrees_with_apache_avro::<string_logical_type::StringLogicalType>(string_logical_type::SCHEMA);
     agrees_with_apache_avro::<logical_uuid::Action>(logical_uuid::SCHEMA);
 }

@@ -12,7 +12,7 @@ use apache_avro::types::Value;
 use carebus::avro::Reader;
 use carebus::{
     AvroCodec, Date, Decimal, JsonCodec, LocalTimestampMicros, LocalTimestampMillis,
-    LocalTimestampNanos, TimeMicros, TimeMillis, TimestampMillis, TimestampNanos, Timestamp, Uuid,
+    LocalTimestampNanos, TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
 };
 use generated::*;
 use std::collections::{BTreeMap, HashMap};
@@ -59,9 +59,18 @@ fn apache_reading() -> Value {
             "takenAtNanos".into(),
             Value::TimestampNanos(1_732_444_200_123_456_789),
         ),
-        ("wardClock".into(), Value::LocalTimestampMillis(1_732_444_200_123)),
-        ("wardClockMicros".into(), Value::LocalTimestampMicros(i64::MIN)),
-        ("wardClockNanos".into(), Value::LocalTimestampNanos(i64::MAX)),
+        (
+            "wardClock".into(),
+            Value::LocalTimestampMillis(1_732_444_200_123),
+        ),
+        (
+            "wardClockMicros".into(),
+            Value::LocalTimestampMicros(i64::MIN),
+        ),
+        (
+            "wardClockNanos".into(),
+            Value::LocalTimestampNanos(i64::MAX),
+        ),
         (
             "doseMg".into(),
             // -12.500 at precision 9: sign-extended to the 4 bytes apache-avro requires.
@@ -71,10 +80,16 @@ fn apache_reading() -> Value {
             "nextDose".into(),
             Value::Union(1, Box::new(Value::TimeMillis(0))),
         ),
-        ("calibratedAt".into(), Value::Union(0, Box::new(Value::Null))),
+        (
+            "calibratedAt".into(),
+            Value::Union(0, Box::new(Value::Null)),
+        ),
         (
             "pulseTimes".into(),
-            Value::Array(vec![Value::TimeMicros(1), Value::TimeMicros(86_399_999_999)]),
+            Value::Array(vec![
+                Value::TimeMicros(1),
+                Value::TimeMicros(86_399_999_999),
+            ]),
         ),
         (
             "clockByDevice".into(),
@@ -115,7 +130,10 @@ fn the_reading_round_trips_through_apache_avros_serde_path() {
     let read: DeviceReading = apache_avro::from_value(&apache_reading()).unwrap();
     assert_eq!(read, reading());
     // serde_json still sees the JSON form.
-    assert_eq!(serde_json::to_value(reading()).unwrap(), reading().to_json());
+    assert_eq!(
+        serde_json::to_value(reading()).unwrap(),
+        reading().to_json()
+    );
 }
 
 #[test]
@@ -132,7 +150,10 @@ fn the_json_form_of_the_new_logical_types_is_their_underlying_avro_type() {
     assert_eq!(json["wardClock"], 1_732_444_200_123_i64);
     assert_eq!(json["wardClockMicros"], i64::MIN);
     assert_eq!(json["wardClockNanos"], i64::MAX);
-    assert_eq!(json["pulseTimes"], serde_json::json!([1, 86_399_999_999_i64]));
+    assert_eq!(
+        json["pulseTimes"],
+        serde_json::json!([1, 86_399_999_999_i64])
+    );
     assert_eq!(json["clockByDevice"], serde_json::json!({"pump-7": -5}));
     assert_eq!(DeviceReading::from_json(&json, "").unwrap(), reading());
     // Text is read too (what a person writes in an example).

@@ -5,9 +5,9 @@
 //! another, so no test here finds its broker stopped by another.
 
 mod cloudevents;
+mod generated_apache;
 mod generated_avro;
 mod generated_collision;
-mod generated_apache;
 mod generated_handlers;
 mod generated_logical;
 mod generated_proto;

@@ -268,7 +268,10 @@ impl Cx {
         let same = written.is_some() && written == logical_name(inner);
         let decimal_agrees = match inner {
             Type::Decimal { precision, scale } => {
-                let num = |k: &str| node.get(k).and_then(|m| m.value.as_u64());
+                let num = |k: &str| match node.get(k).map(|m| &m.value.value) {
+                    Some(Json::Number(n)) => n.as_u64(),
+                    _ => None,
+                };
                 num("precision").is_none_or(|p| p == *precision as u64)
                     && num("scale").is_none_or(|s| s == *scale as u64)
             }
@@ -279,13 +282,18 @@ impl Cx {
         }
         let shown = written.unwrap_or("(not a string)");
         let (on, spelled) = match LOGICAL_TYPES.iter().find(|(n, _)| Some(*n) == written) {
-            Some((_, on)) => (*on, format!("{{\"type\": {{\"type\": <{on}>, \"logicalType\": \"{shown}\"}}}}")),
+            Some((_, on)) => (
+                *on,
+                format!("{{\"type\": {{\"type\": <{on}>, \"logicalType\": \"{shown}\"}}}}"),
+            ),
             None => ("", String::new()),
         };
         let help = if on.is_empty() {
             "remove it: Avro reads logical types from types, never from fields".to_string()
         } else {
-            format!("Avro reads logical types from types, never from fields: write the field's type as {spelled}, or remove the field's `logicalType`")
+            format!(
+                "Avro reads logical types from types, never from fields: write the field's type as {spelled}, or remove the field's `logicalType`"
+            )
         };
         self.warn_logical(
             m.value.pos,

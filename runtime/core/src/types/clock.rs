@@ -89,7 +89,9 @@ macro_rules! time_of_day {
             }
             fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
                 match v {
-                    Value::Number(n) => n.as_i64().and_then(|n| <$int>::try_from(n).ok()).map($name),
+                    Value::Number(n) => {
+                        n.as_i64().and_then(|n| <$int>::try_from(n).ok()).map($name)
+                    }
                     _ => v.as_str().and_then($name::parse_iso),
                 }
                 .ok_or_else(|| DecodeError::WrongType {
@@ -275,7 +277,11 @@ mod tests {
         assert_eq!(TimeMillis::parse_iso("10:30:05.12"), Some(t));
         assert_eq!(TimeMillis::from_hms(24, 0, 0, 0), None);
         assert_eq!(TimeMillis::from_hms(0, 0, 0, 1_000), None);
-        assert_eq!(TimeMillis::parse_iso("10:30:05.1201"), None, "finer than ms");
+        assert_eq!(
+            TimeMillis::parse_iso("10:30:05.1201"),
+            None,
+            "finer than ms"
+        );
         let u = TimeMicros::from_hms(23, 59, 59, 999_999).unwrap();
         assert_eq!(u.value(), 86_399_999_999);
         assert_eq!(u.to_string(), "23:59:59.999999");
@@ -298,7 +304,10 @@ mod tests {
         let n = LocalTimestampNanos::parse_iso("1969-12-31T23:59:59.999999999").unwrap();
         assert_eq!(n.value(), -1);
         assert_eq!(n.to_string(), "1969-12-31T23:59:59.999999999");
-        assert_eq!(LocalTimestampMicros(1).to_string(), "1970-01-01T00:00:00.000001");
+        assert_eq!(
+            LocalTimestampMicros(1).to_string(),
+            "1970-01-01T00:00:00.000001"
+        );
         avro_round_trip(LocalTimestampMicros(-1), &[0x01]);
     }
 
@@ -313,7 +322,10 @@ mod tests {
         );
         assert!(TimeMillis::from_json(&Value::from(i64::MAX), "t").is_err());
         let l = LocalTimestampNanos(1_732_444_200_123_456_789);
-        assert_eq!(LocalTimestampNanos::from_json(&l.to_json(), "l").unwrap(), l);
+        assert_eq!(
+            LocalTimestampNanos::from_json(&l.to_json(), "l").unwrap(),
+            l
+        );
         assert!(LocalTimestampMicros::from_json(&Value::Bool(true), "l").is_err());
     }
 }
