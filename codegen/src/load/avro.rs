@@ -795,14 +795,18 @@ impl Cx {
                     let same_kind = branches.iter().any(|b| match (b, &t) {
                         (Type::Named { name: a }, Type::Named { name: b }) => a == b,
                         (Type::Named { .. }, _) | (_, Type::Named { .. }) => false,
-                        (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+                        // `date` and `int` are both an int: a union holds one of them.
+                        (a, b) => {
+                            std::mem::discriminant(logical::underlying(a))
+                                == std::mem::discriminant(logical::underlying(b))
+                        }
                     });
                     if same_kind {
                         self.err(
                             DiagnosticKind::DuplicateName,
                             item.pos,
                             "a union may hold each type only once",
-                            "remove the repeated branch",
+                            "remove the repeated branch (a logical type counts as the type it annotates: `date` is an `int`)",
                         );
                     } else {
                         branches.push(t);

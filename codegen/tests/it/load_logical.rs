@@ -359,6 +359,23 @@ fn field_level_logical_type_is_accepted_when_harmless_and_reported_when_it_chang
 }
 
 #[test]
+fn a_union_holds_a_logical_type_and_its_underlying_type_only_once() {
+    // The specification: a union may not contain two schemas of the same type; `date` is an
+    // `int`, and Avro's JSON encoding would name both branches "int".
+    for branches in [
+        r#"["int", {"type": "int", "logicalType": "date"}]"#,
+        r#"[{"type": "long", "logicalType": "timestamp-nanos"}, {"type": "long", "logicalType": "local-timestamp-nanos"}]"#,
+    ] {
+        let src = record(branches, "");
+        let d = load_avro_sources_with_warnings(&[("r.avsc", &src)]).unwrap_err();
+        let kinds: Vec<DiagnosticKind> = d.iter().map(|d| d.kind).collect();
+        assert_eq!(kinds, [DiagnosticKind::DuplicateName], "{branches}");
+    }
+    let (ty, _) = load(&record(r#"["null", "int", {"type": "long", "logicalType": "time-micros"}]"#, ""));
+    assert!(matches!(ty, Type::Union { branches } if branches.len() == 3));
+}
+
+#[test]
 fn warnings_do_not_stop_the_load_but_errors_still_do() {
     let src = r#"{"type": "record", "name": "R", "namespace": "t", "fields": [
         {"name": "a", "type": {"type": "string", "logicalType": "date"}},

@@ -43,6 +43,24 @@ pub fn logical_name(ty: &Type) -> Option<&'static str> {
     })
 }
 
+/// The Avro type a logical type annotates (the type itself for the others): what a union's
+/// "one branch per type" rule compares.
+pub fn underlying(ty: &Type) -> &Type {
+    match ty {
+        Type::Uuid => &Type::String,
+        Type::Date | Type::TimeMillis => &Type::Int,
+        Type::TimeMicros
+        | Type::TimestampMillis
+        | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos => &Type::Long,
+        Type::Decimal { .. } => &Type::Bytes,
+        other => other,
+    }
+}
+
 impl Cx {
     fn warn_logical(&mut self, pos: json::Pos, msg: String, help: String) {
         self.err(DiagnosticKind::IgnoredLogicalType, pos, msg, help);
