@@ -136,7 +136,7 @@ fn enumeration(e: &Enum) -> TokenStream {
 fn fixed(f: &Fixed) -> TokenStream {
     let name = TypeRef::of(&f.rust);
     let full = f.full_name();
-    let size = super::int(f.size as usize);
+    let size = super::int(f.size);
     quote! {
         #[doc = concat!(" apache-avro's serde shape of the fixed `", #full, "`: its bytes.")]
         impl ::carebus_core::avro_serde::AvroSerde for #name {

@@ -324,7 +324,7 @@ fn field_level_logical_type_is_accepted_when_harmless_and_reported_when_it_chang
     warned(
         &warnings,
         2,
-        62,
+        59,
         "`logicalType` `timestamp-millis` on field `f` is ignored (the field's type is `long`)",
     );
     assert!(

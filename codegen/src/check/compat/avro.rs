@@ -83,12 +83,6 @@ fn node<'a>(ty: &'a Type, types: &'a [NamedType]) -> Node<'a> {
         | Type::TimestampMillis
         | Type::TimestampMicros
         | Type::TimestampNanos
-        | Type::TimeMillis
-        | Type::TimeMicros
-        | Type::LocalTimestampMillis
-        | Type::LocalTimestampMicros
-        | Type::LocalTimestampNanos
-        | Type::TimestampNanos
         | Type::TimeMicros
         | Type::LocalTimestampMillis
         | Type::LocalTimestampMicros
@@ -115,8 +109,14 @@ fn logical(ty: &Type) -> Option<&Type> {
     match ty {
         Type::Uuid
         | Type::Date
+        | Type::TimeMillis
+        | Type::TimeMicros
         | Type::TimestampMillis
         | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos
         | Type::Decimal { .. } => Some(ty),
         _ => None,
     }
