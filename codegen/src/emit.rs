@@ -228,6 +228,18 @@ impl<'m> Ctx<'m> {
                 collect_named(model, &f.ty, &mut avro_types);
             }
         }
+        // A named type read from an `.avsc` file is Avro even when no event uses it (a schema
+        // set without events, like Apache Avro's test schemas): it gets the Avro codecs too.
+        for t in model
+            .types
+            .iter()
+            .filter(|t| !t.source().file.ends_with(".proto"))
+        {
+            let named = Type::Named {
+                name: t.full_name(),
+            };
+            collect_named(model, &named, &mut avro_types);
+        }
         // The envelope (an Avro record) is emitted like a shared record, with its codecs.
         let envelope = model
             .envelope

@@ -12,7 +12,7 @@ use std::fmt::Debug;
 
 macro_rules! apache_schema {
     ($module:ident, $file:literal, $generated:literal) => {
-        #[allow(dead_code, non_camel_case_types, clippy::all)]
+        #[allow(dead_code, unused_imports, non_camel_case_types, clippy::all)]
         #[deny(deprecated)]
         mod $module {
             include!(concat!(env!("OUT_DIR"), "/", $generated));
