@@ -371,7 +371,10 @@ fn a_union_holds_a_logical_type_and_its_underlying_type_only_once() {
         let kinds: Vec<DiagnosticKind> = d.iter().map(|d| d.kind).collect();
         assert_eq!(kinds, [DiagnosticKind::DuplicateName], "{branches}");
     }
-    let (ty, _) = load(&record(r#"["null", "int", {"type": "long", "logicalType": "time-micros"}]"#, ""));
+    let (ty, _) = load(&record(
+        r#"["null", "int", {"type": "long", "logicalType": "time-micros"}]"#,
+        "",
+    ));
     assert!(matches!(ty, Type::Union { branches } if branches.len() == 3));
 }
 

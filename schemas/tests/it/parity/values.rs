@@ -92,9 +92,20 @@ fn decimal(precision: usize) -> BoxedStrategy<Value> {
         .boxed()
 }
 
+/// Named types a value nests before its arrays and maps are generated empty: a recursive
+/// schema (a record holding an array of itself) has finite values.
+const MAX_NAMED_DEPTH: usize = 4;
+
 /// Arbitrary valid values of `schema`.
 pub fn value_of(schema: &Schema, names: &NamedTypes) -> BoxedStrategy<Value> {
+    value_at(schema, names, MAX_NAMED_DEPTH)
+}
+
+fn value_at(schema: &Schema, names: &NamedTypes, depth: usize) -> BoxedStrategy<Value> {
+    let value_of = |s: &Schema, n: &NamedTypes| value_at(s, n, depth);
     match schema {
+        Schema::Array(_) if depth == 0 => Just(Value::Array(Vec::new())).boxed(),
+        Schema::Map(_) if depth == 0 => Just(Value::Map(HashMap::new())).boxed(),
         Schema::Null => Just(Value::Null).boxed(),
         Schema::Boolean => any::<bool>().prop_map(Value::Boolean).boxed(),
         Schema::Int => int().prop_map(Value::Int).boxed(),
@@ -188,7 +199,7 @@ pub fn value_of(schema: &Schema, names: &NamedTypes) -> BoxedStrategy<Value> {
             let named = names.0.get(name).unwrap_or_else(|| {
                 panic!("schema refers to {name} but does not define it (not self-contained)")
             });
-            value_of(named, names)
+            value_at(named, names, depth.saturating_sub(1))
         }
         other => panic!(
             "the parity generator has no strategy for {other:?}; add one in tests/parity/values.rs"
