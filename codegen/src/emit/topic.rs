@@ -331,6 +331,19 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
     } else {
         quote! { match self { #( AnyEvent::#s3(events) => ::carebus_core::TopicEvents::info(events), )* } }
     };
+    let decode_body = if groups.is_empty() {
+        quote! {
+            let _ = payload;
+            ::std::result::Result::Err(::carebus_core::topic::unknown_event(EVENTS, event_type, version))
+        }
+    } else {
+        quote! {
+            match event_type {
+                #(#by_type)*
+                _ => ::std::result::Result::Err(::carebus_core::topic::unknown_event(EVENTS, event_type, version)),
+            }
+        }
+    };
     let unused_payload = if groups.is_empty() {
         quote! { let _ = payload; }
     } else {
@@ -358,11 +371,7 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
 
         /// Decode a payload given its event type and version (from the envelope headers).
         pub fn decode(event_type: &str, version: u32, payload: &[u8]) -> ::std::result::Result<AnyEvent, ::carebus_core::DecodeError> {
-            #unused_payload
-            match event_type {
-                #(#by_type)*
-                _ => ::std::result::Result::Err(::carebus_core::topic::unknown_event(EVENTS, event_type, version)),
-            }
+            #decode_body
         }
 
         /// Decode a payload given its schema fingerprint (from single-object framing).

@@ -160,12 +160,13 @@ macro_rules! local_timestamp {
                 let d = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
                 let u = d.and_utc();
                 let nanos = u.timestamp_subsec_nanos() as i64;
-                if nanos % (1_000_000_000 / $per_sec) != 0 {
+                let unit_nanos: i64 = 1_000_000_000 / $per_sec;
+                if nanos.rem_euclid(unit_nanos) != 0 {
                     return None;
                 }
                 u.timestamp()
                     .checked_mul($per_sec)?
-                    .checked_add(nanos / (1_000_000_000 / $per_sec))
+                    .checked_add(nanos / unit_nanos)
                     .map($name)
             }
         }
