@@ -39,6 +39,11 @@ pub enum DiagnosticKind {
     InfiniteRecord,
     /// A warning: a type name defined in more than one namespace, reachable by module path only.
     AmbiguousName,
+    /// A warning: a logical type that is unknown, invalid (e.g. `date` on a `string`, a decimal
+    /// whose scale exceeds its precision), not supported by carebus, or written on a field
+    /// instead of its type. As the Avro specification says, it is ignored: the underlying type
+    /// is used.
+    IgnoredLogicalType,
 }
 
 impl DiagnosticKind {
@@ -59,12 +64,16 @@ impl DiagnosticKind {
             DiagnosticKind::StaleLock => "stale-lock",
             DiagnosticKind::InfiniteRecord => "infinite-record",
             DiagnosticKind::AmbiguousName => "ambiguous-name",
+            DiagnosticKind::IgnoredLogicalType => "ignored-logical-type",
         }
     }
 
     /// Whether this kind is a warning (reported, the build goes on) rather than an error.
     pub fn is_warning(self) -> bool {
-        matches!(self, DiagnosticKind::AmbiguousName)
+        matches!(
+            self,
+            DiagnosticKind::AmbiguousName | DiagnosticKind::IgnoredLogicalType
+        )
     }
 
     /// `error` or `warning`, as rendered.

@@ -6,6 +6,7 @@
 //! the Rust shape ([`RType`]) of every field.
 
 pub mod avro;
+mod avro_serde;
 mod event;
 pub mod ident;
 mod json;
@@ -67,6 +68,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
     let types = types::items(ctx);
     let avro = avro::items(ctx);
     let json = json::items(ctx);
+    let avro_serde = avro_serde::items(ctx);
     let events = event::items(ctx);
     let upcasts = upcast::items(ctx);
     let topics = topic::items(ctx);
@@ -85,6 +87,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
         #types
         #avro
         #json
+        #avro_serde
         #events
         #upcasts
         #topics
@@ -224,6 +227,18 @@ impl<'m> Ctx<'m> {
             for f in &e.record.fields {
                 collect_named(model, &f.ty, &mut avro_types);
             }
+        }
+        // A named type read from an `.avsc` file is Avro even when no event uses it (a schema
+        // set without events, like Apache Avro's test schemas): it gets the Avro codecs too.
+        for t in model
+            .types
+            .iter()
+            .filter(|t| !t.source().file.ends_with(".proto"))
+        {
+            let named = Type::Named {
+                name: t.full_name(),
+            };
+            collect_named(model, &named, &mut avro_types);
         }
         // The envelope (an Avro record) is emitted like a shared record, with its codecs.
         let envelope = model

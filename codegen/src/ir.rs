@@ -292,6 +292,18 @@ pub enum Type {
     TimestampMillis,
     /// logicalType timestamp-micros on long.
     TimestampMicros,
+    /// logicalType timestamp-nanos on long.
+    TimestampNanos,
+    /// logicalType time-millis on int (milliseconds after midnight).
+    TimeMillis,
+    /// logicalType time-micros on long (microseconds after midnight).
+    TimeMicros,
+    /// logicalType local-timestamp-millis on long (no zone).
+    LocalTimestampMillis,
+    /// logicalType local-timestamp-micros on long (no zone).
+    LocalTimestampMicros,
+    /// logicalType local-timestamp-nanos on long (no zone).
+    LocalTimestampNanos,
     /// logicalType decimal on bytes.
     Decimal {
         precision: u32,

@@ -29,8 +29,17 @@ pub struct Project {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Load only Avro sources (no manifests): for tests and tools.
+/// Load only Avro sources (no manifests): for tests and tools. Warnings are dropped; see
+/// [`load_avro_sources_with_warnings`].
 pub fn load_avro_sources(sources: &[(&str, &str)]) -> Result<Model, Diagnostics> {
+    load_avro_sources_with_warnings(sources).map(|(model, _)| model)
+}
+
+/// Load only Avro sources (no manifests), with the problems that do not stop the build
+/// (ignored logical types, type names defined in two namespaces).
+pub fn load_avro_sources_with_warnings(
+    sources: &[(&str, &str)],
+) -> Result<(Model, Vec<Diagnostic>), Diagnostics> {
     let files: Vec<AvroSource> = sources
         .iter()
         .map(|(p, t)| AvroSource {
@@ -39,6 +48,7 @@ pub fn load_avro_sources(sources: &[(&str, &str)]) -> Result<Model, Diagnostics>
         })
         .collect();
     let out = avro::load(&files)?;
+    let mut warnings = out.warnings;
     let mut model = Model {
         events: out.events,
         types: out.types,
@@ -46,8 +56,8 @@ pub fn load_avro_sources(sources: &[(&str, &str)]) -> Result<Model, Diagnostics>
         ..Model::default()
     };
     sort(&mut model);
-    crate::rust_names::assign(&mut model);
-    Ok(model)
+    warnings.extend(crate::rust_names::assign(&mut model));
+    Ok((model, warnings))
 }
 
 /// Load a whole schemas folder and return the model.
@@ -121,6 +131,7 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
             project.model.events = out.events;
             project.model.types = out.types;
             project.model.envelope = out.envelope;
+            project.warnings = out.warnings;
         }
         Err(d) => diags.0.extend(d.0),
     }
@@ -186,7 +197,8 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
     }
     sort(&mut project.model);
     if diags.is_empty() {
-        project.warnings = crate::rust_names::assign(&mut project.model);
+        let ambiguous = crate::rust_names::assign(&mut project.model);
+        project.warnings.extend(ambiguous);
         Ok(project)
     } else {
         Err(diags)

@@ -1,5 +1,6 @@
 //! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the emitters (snapshots and the compiled fixture), recursive records, the build configuration.
 
+mod apache_schemas;
 mod compat_avro;
 mod compat_gate;
 mod compat_history;
@@ -13,6 +14,7 @@ mod config;
 mod emit_fixture;
 mod load_avro;
 mod load_domain;
+mod load_logical;
 mod proto_diagnostics;
 mod proto_harness;
 mod proto_load;

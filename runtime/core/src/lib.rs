@@ -17,6 +17,8 @@
 #![warn(missing_docs)]
 
 pub mod avro;
+#[doc(hidden)]
+pub mod avro_serde;
 pub mod claim_check;
 pub mod cloudevents;
 pub mod config;
@@ -39,7 +41,10 @@ pub use handler::{
 };
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
-pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
+pub use types::{
+    Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
+    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+};
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.
 #[doc(hidden)]

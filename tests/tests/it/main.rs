@@ -5,9 +5,11 @@
 //! another, so no test here finds its broker stopped by another.
 
 mod cloudevents;
+mod generated_apache;
 mod generated_avro;
 mod generated_collision;
 mod generated_handlers;
+mod generated_logical;
 mod generated_proto;
 mod generated_recursive;
 mod generated_topics;
