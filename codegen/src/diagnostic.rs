@@ -39,6 +39,14 @@ pub enum DiagnosticKind {
     InfiniteRecord,
     /// A warning: a type name defined in more than one namespace, reachable by module path only.
     AmbiguousName,
+    /// A journey state no transition leads to from the initial state.
+    UnreachableState,
+    /// A non-final journey state with no transition out.
+    DeadEnd,
+    /// A journey timer that nothing handles, or a cancel of a timer nothing starts.
+    UnhandledTimer,
+    /// A journey change that leaves running instances in a state the new version lacks.
+    StrandedInstances,
 }
 
 impl DiagnosticKind {
@@ -59,6 +67,10 @@ impl DiagnosticKind {
             DiagnosticKind::StaleLock => "stale-lock",
             DiagnosticKind::InfiniteRecord => "infinite-record",
             DiagnosticKind::AmbiguousName => "ambiguous-name",
+            DiagnosticKind::UnreachableState => "unreachable-state",
+            DiagnosticKind::DeadEnd => "dead-end",
+            DiagnosticKind::UnhandledTimer => "unhandled-timer",
+            DiagnosticKind::StrandedInstances => "stranded-instances",
         }
     }
 
