@@ -39,11 +39,14 @@ fn journey(versions: &[&Journey]) -> TokenStream {
     let module = snake_ident(&newest.name);
     let name = &newest.name;
     let version = newest.version;
-    let definitions = versions
-        .iter()
-        .map(|j| serde_json::to_string(j).unwrap_or_default());
+    // Source positions are for diagnostics, not for the engine.
+    let definitions = versions.iter().map(|j| {
+        let mut v = serde_json::to_value(j).unwrap_or_default();
+        strip_sources(&mut v);
+        v.to_string()
+    });
     let doc = format!(
-        "{} (`{}`, version {}, from {}). {}",
+        " {} (`{}`, version {}, from {}). {}",
         newest.title,
         newest.name,
         newest.version,
@@ -58,7 +61,7 @@ fn journey(versions: &[&Journey]) -> TokenStream {
             StateKind::Final => "Final state",
         };
         let d = format!(
-            "{kind} `{}`: {}. {}",
+            " {kind} `{}`: {}. {}",
             s.name,
             s.title,
             s.doc.as_deref().unwrap_or("").trim()
@@ -92,12 +95,12 @@ fn journey(versions: &[&Journey]) -> TokenStream {
     let hooks = if custom {
         let guard_methods = newest.custom_guards.iter().map(|g| {
             let m = snake_ident(g);
-            let d = format!("Custom guard `{g}`: whether the transitions that name it may run for this event (its JSON form).");
+            let d = format!(" Custom guard `{g}`: whether the transitions that name it may run for this event (its JSON form).");
             quote! { #[doc = #d] fn #m(&self, ctx: &Context<'_>, event: &#value) -> bool; }
         });
         let action_methods = newest.custom_actions.iter().map(|a| {
             let m = snake_ident(a);
-            let d = format!("Custom action `{a}`: the declarative actions it amounts to for this event (its JSON form).");
+            let d = format!(" Custom action `{a}`: the declarative actions it amounts to for this event (its JSON form).");
             quote! { #[doc = #d] fn #m(&self, ctx: &Context<'_>, event: &#value) -> ::std::vec::Vec<::carebus_core::journey::Action>; }
         });
         let guard_arms = newest.custom_guards.iter().map(|g| {
@@ -222,5 +225,16 @@ fn journey(versions: &[&Journey]) -> TokenStream {
 
             #hooks
         }
+    }
+}
+
+fn strip_sources(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.remove("source");
+            m.values_mut().for_each(strip_sources);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_sources),
+        _ => {}
     }
 }

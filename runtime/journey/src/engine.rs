@@ -67,6 +67,7 @@ struct Inner<S> {
     journeys: BTreeMap<String, Vec<Journey>>,
     codecs: HashMap<(String, u32), Codec>,
     clock: Arc<dyn Clock>,
+    routes: HashMap<String, String>,
 }
 
 /// Builds an [`Engine`]: the journeys to run, the topics whose events it emits, the clock.
@@ -75,9 +76,17 @@ pub struct EngineBuilder<S> {
     journeys: Vec<Journey>,
     codecs: HashMap<(String, u32), Codec>,
     clock: Arc<dyn Clock>,
+    routes: HashMap<String, String>,
 }
 
 impl<S: InstanceStore> EngineBuilder<S> {
+    /// Put the outgoing events of topic `from` on topic `to` instead (an environment's own
+    /// topic names, a test's unique topics): the relay publishes each event to its topic.
+    pub fn route_topic(mut self, from: impl Into<String>, to: impl Into<String>) -> Self {
+        self.routes.insert(from.into(), to.into());
+        self
+    }
+
     /// Run `journeys` (every version of each: the generated `journeys::<name>::journeys()`).
     pub fn journeys(mut self, journeys: impl IntoIterator<Item = Journey>) -> Self {
         self.journeys.extend(journeys);
@@ -128,6 +137,7 @@ impl<S: InstanceStore> EngineBuilder<S> {
                 journeys,
                 codecs: self.codecs,
                 clock: self.clock,
+                routes: self.routes,
             }),
         })
     }
@@ -150,6 +160,7 @@ impl<S: InstanceStore> Engine<S> {
             journeys: Vec::new(),
             codecs: HashMap::new(),
             clock: Arc::new(SystemClock),
+            routes: HashMap::new(),
         }
     }
 
@@ -293,15 +304,24 @@ impl<S: InstanceStore> Engine<S> {
                 .codecs
                 .get(&(e.event_type.to_owned(), e.version))
                 .ok_or_else(|| EngineError::Config(format!("no codec registered for {} v{}", e.event_type, e.version)))?;
+            // The business flow's correlation id when the input has one, else the instance id;
+            // the causation names the instance and the input (the step).
+            let correlation = context
+                .correlation_id
+                .clone()
+                .unwrap_or_else(|| decision.instance.id.to_string());
             let mut ctx = EventContext::new(ENGINE_SOURCE)
-                .correlation(decision.instance.id.to_string())
+                .correlation(correlation)
                 .causation(e.causation.clone())
                 .at(now);
             ctx.tenant_id = context.tenant_id.clone();
-            let event = codec(e.event_type, e.version, &e.data, &ctx).map_err(|source| EngineError::Encode {
+            let mut event = codec(e.event_type, e.version, &e.data, &ctx).map_err(|source| EngineError::Encode {
                 event_type: e.event_type.to_owned(),
                 source,
             })?;
+            if let Some(to) = self.inner.routes.get(&event.topic) {
+                event.topic = to.clone();
+            }
             outgoing.push(event);
         }
         Ok(Some(Plan { decision, outgoing }))

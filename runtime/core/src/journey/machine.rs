@@ -365,7 +365,7 @@ impl Run<'_> {
         let actions = def.start.actions.clone();
         self.inst().state = initial.name.clone();
         self.actions(&actions, data, event_type, &initial.name);
-        self.enter(&initial.name.clone());
+        self.enter(&initial.name.clone(), false);
     }
 
     fn input(&mut self, input: &Input<'_>) {
@@ -438,7 +438,10 @@ impl Run<'_> {
 
     fn run_transition(&mut self, index: usize, t: &Transition, trigger: &str, data: &Value, from: &str) {
         self.history(HistoryKind::Transition, trigger, Some(from), Some(&t.to));
-        self.leave(from);
+        // Back into the same state: its timeouts are re-armed, its SLA keeps counting from
+        // the first entry.
+        let again = t.to == from;
+        self.leave(from, again);
         self.actions(&t.actions, data, trigger, from);
         if self.def.saga && !t.compensate.is_empty() {
             self.inst().steps.push(index);
@@ -454,8 +457,10 @@ impl Run<'_> {
         let now = self.now;
         let inst = self.inst();
         inst.state = t.to.clone();
-        inst.entered_at = now;
-        self.enter(&t.to);
+        if !again {
+            inst.entered_at = now;
+        }
+        self.enter(&t.to, again);
     }
 
     fn replay_deferred(&mut self) {
@@ -483,17 +488,17 @@ impl Run<'_> {
         }
     }
 
-    fn leave(&mut self, state: &str) {
+    fn leave(&mut self, state: &str, again: bool) {
         let Some(s) = self.def.state(state) else { return };
         for t in &s.timeouts {
             self.decision.cancel_timers.push(t.timer.clone());
         }
-        if s.sla_ms.is_some() {
+        if s.sla_ms.is_some() && !again {
             self.decision.cancel_timers.push(format!("{SLA_TIMER_PREFIX}{state}"));
         }
     }
 
-    fn enter(&mut self, state: &str) {
+    fn enter(&mut self, state: &str, again: bool) {
         let Some(s) = self.def.state(state) else { return };
         let now = self.now;
         if s.kind == StateKind::Final {
@@ -518,7 +523,7 @@ impl Run<'_> {
             let due = now.saturating_add(ms_to_us(t.after_ms));
             self.start_timer(t.timer.clone(), due);
         }
-        if let Some(sla) = s.sla_ms {
+        if let Some(sla) = s.sla_ms.filter(|_| !again) {
             let due = now.saturating_add(ms_to_us(sla));
             self.start_timer(format!("{SLA_TIMER_PREFIX}{state}"), due);
         }
