@@ -5,7 +5,8 @@
 
 use carebus::bus::{Bus, BusConfig};
 use carebus::consumer::Shutdown;
-use carebus::store::{MemoryEventStore, OutboxRelay};
+use carebus::store::MemoryEventStore;
+use carebus::store::outbox_relay::OutboxRelay;
 use carebus::{ConsumerConfig, HandlerContext, HandlerResult, PublisherConfig, Service};
 use carebus_examples::{prm, summary::Summary};
 use carebus_journey::{ENGINE_GROUP, Engine, MemoryInstanceStore, ShiftedClock};

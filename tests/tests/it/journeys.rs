@@ -4,7 +4,8 @@ use crate::kafka_support::{create_topic, subscribe, transport};
 use crate::store_support::{created, fresh_store};
 use carebus::consumer::Shutdown;
 use carebus::postgres::PgEventStore;
-use carebus::store::{EventContext, EventFilter, EventStore, OutboxRelay};
+use carebus::store::outbox_relay::OutboxRelay;
+use carebus::store::{EventContext, EventFilter, EventStore};
 use carebus::transport::ConsumerEvent;
 use carebus::{
     ConsumerConfig, DomainEvent, JsonCodec, PublishOptions, PublisherConfig, Service, Timestamp,
@@ -70,7 +71,7 @@ fn completed(patient_id: &str) -> AppointmentCompleted {
 fn deactivated(patient_id: &str) -> PatientDeactivated {
     PatientDeactivated {
         patient_id: patient_id.into(),
-        reason: DeactivationReason::DuplicateRecord,
+        reason: DeactivationReason::EnteredInError,
         deceased_at: None,
         note: None,
         deactivated_by: reference("Practitioner", "registrar-2"),
@@ -93,7 +94,7 @@ fn engine(store: &PgEventStore, clock: Arc<ShiftedClock>, journeys_topic: &str) 
 /// Feed one event to the engine as its consumer would.
 async fn feed<E: DomainEvent + JsonCodec>(engine: &Engine<PgInstanceStore>, event_id: &str, event: &E) -> Vec<Processed> {
     engine
-        .handle(event_id, E::EVENT_TYPE, &event.to_json(), &EventContext::new("prm-service"))
+        .handle(event_id, E::EVENT_TYPE, &JsonCodec::to_json(event), &EventContext::new("prm-service"))
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
 }
@@ -235,7 +236,7 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
     let clock = Arc::new(ShiftedClock::new());
     let engine = engine(&store, clock.clone(), &journeys_topic);
     let kafka = transport(&bootstrap);
-    let mut service = Service::new("workflow-engine", kafka.clone(), PublisherConfig::default()).unwrap();
+    let mut service = Service::new("workflow-engine", transport(&bootstrap), PublisherConfig::default()).unwrap();
     let group = format!("{ENGINE_GROUP}-{suffix}");
     let config = |topic: &str| {
         let mut c = ConsumerConfig::new(&group);
@@ -248,7 +249,7 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
     let running = service.start().await.unwrap();
     let (stop_relay, relay_shutdown) = Shutdown::channel();
     let relay = {
-        let relay = OutboxRelay::new(store.clone(), Arc::new(kafka.clone()), format!("journeys-{suffix}"));
+        let relay = OutboxRelay::new(store.clone(), Arc::new(transport(&bootstrap)), format!("journeys-{suffix}"));
         let mut stop = relay_shutdown;
         tokio::spawn(async move { relay.run(async move { stop.wait().await }).await })
     };
