@@ -72,7 +72,7 @@ to = "done"
 from = ["to-book", "booked"]
 on = "PatientDeactivated"
 to = "dropped"
-when = [{ field = "reason", ne = "DUPLICATE_RECORD" }]
+when = [{ field = "reason", ne = "MERGED" }]
 "#;
 
 fn load(text: &str) -> Result<Journey, Diagnostics> {
@@ -133,7 +133,7 @@ fn guard_value_that_is_not_a_symbol_of_the_enum() {
 fn guard_comparing_a_boolean_with_a_string_or_ordering_an_enum() {
     let (_, text) = rendered(&broken("eq = true", "eq = \"yes\""));
     assert!(text.contains("is a boolean; it can never equal \"yes\""), "{text}");
-    let (_, text) = rendered(&broken("ne = \"DUPLICATE_RECORD\"", "gt = 2"));
+    let (_, text) = rendered(&broken("ne = \"MERGED\"", "gt = 2"));
     insta::assert_snapshot!("journey_ordering_an_enum", text);
 }
 
@@ -198,8 +198,8 @@ fn timers_never_handled_or_cancelled_unknown() {
 
 #[test]
 fn action_symbols_and_durations_are_checked() {
-    let (_, text) = rendered(&broken("type = \"SEND_SMS\"", "type = \"SMS\""));
-    assert!(text.contains("`SMS` is not a symbol of `actionType` of `ActionTriggered`"), "{text}");
+    let (_, text) = rendered(&broken("type = \"SEND_SMS\"", "type = \"SEND_SMSS\""));
+    assert!(text.contains("`SEND_SMSS` is not a symbol of `actionType` of `ActionTriggered`"), "{text}");
     assert!(text.contains("did you mean `SEND_SMS`?"), "{text}");
     let (_, text) = rendered(&broken("after = \"2d\"", "after = \"2 days\""));
     insta::assert_snapshot!("journey_bad_duration", text);
