@@ -13,8 +13,8 @@ use crate::check;
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::emit;
 use crate::history::History;
-use crate::journey_lock::{self, JOURNEY_LOCK_FILE, JourneyHistory};
 use crate::ir::{Model, Source};
+use crate::journey_lock::{self, JOURNEY_LOCK_FILE, JourneyHistory};
 use crate::load;
 use std::path::{Path, PathBuf};
 
@@ -133,8 +133,7 @@ impl Config {
         }
         let journeys_recorded =
             JourneyHistory::load(&journeys_path).map_err(|d| Diagnostics(vec![d]))?;
-        let (journeys_next, journey_diags) =
-            journey_lock::gate(&project.model, &journeys_recorded);
+        let (journeys_next, journey_diags) = journey_lock::gate(&project.model, &journeys_recorded);
         diags.0.extend(journey_diags.0);
         if !diags.is_empty() {
             return Err(diags);

@@ -51,7 +51,9 @@ impl JourneyHistory {
                     Source::new(&file, e.line() as u32, e.column() as u32),
                     format!("the journey history is not a valid lock file: {e}"),
                 )
-                .help(format!("restore it from version control (`git checkout -- {file}`)"))
+                .help(format!(
+                    "restore it from version control (`git checkout -- {file}`)"
+                ))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(JourneyHistory::default()),
             Err(e) => Err(Diagnostic::new(
@@ -92,7 +94,11 @@ impl JourneyHistory {
 /// The definition instances of `version` of `journey` run on: that version when the build
 /// still has it, else the newest.
 fn runs_on<'a>(model: &'a Model, journey: &str, version: u32) -> Option<&'a Journey> {
-    let versions: Vec<&Journey> = model.journeys.iter().filter(|j| j.name == journey).collect();
+    let versions: Vec<&Journey> = model
+        .journeys
+        .iter()
+        .filter(|j| j.name == journey)
+        .collect();
     versions
         .iter()
         .find(|j| j.version == version)
@@ -187,7 +193,10 @@ pub fn stale(
             Diagnostic::new(
                 DiagnosticKind::StaleLock,
                 j.source.clone(),
-                format!("journey `{}` version {} {what} in {lock}", j.name, j.version),
+                format!(
+                    "journey `{}` version {} {what} in {lock}",
+                    j.name, j.version
+                ),
             )
             .help(help),
         );

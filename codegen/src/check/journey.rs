@@ -52,7 +52,9 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
         diags.push(
             Diagnostic::new(
                 DiagnosticKind::InvalidSchema,
-                initial.get(1).map_or(j.source.clone(), |s| s.source.clone()),
+                initial
+                    .get(1)
+                    .map_or(j.source.clone(), |s| s.source.clone()),
                 format!(
                     "journey `{}` needs exactly one initial state, found {}",
                     j.name,
@@ -155,7 +157,11 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
     let mut reached: BTreeSet<&str> = BTreeSet::from([init.name.as_str()]);
     let mut queue = VecDeque::from([init.name.as_str()]);
     while let Some(s) = queue.pop_front() {
-        for t in j.transitions.iter().filter(|t| t.from.iter().any(|f| f == s)) {
+        for t in j
+            .transitions
+            .iter()
+            .filter(|t| t.from.iter().any(|f| f == s))
+        {
             if reached.insert(t.to.as_str()) {
                 queue.push_back(t.to.as_str());
             }
@@ -174,7 +180,9 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
                 )
                 .help("add a transition into it, or remove it"),
             );
-        } else if s.kind != StateKind::Final && !j.transitions.iter().any(|t| t.from.contains(&s.name)) {
+        } else if s.kind != StateKind::Final
+            && !j.transitions.iter().any(|t| t.from.contains(&s.name))
+        {
             diags.push(
                 Diagnostic::new(
                     DiagnosticKind::DeadEnd,

@@ -251,7 +251,11 @@ impl Loader<'_> {
             fingerprint: String::new(),
             source,
         };
-        let mut guards: Vec<String> = j.transitions.iter().filter_map(|t| t.guard.clone()).collect();
+        let mut guards: Vec<String> = j
+            .transitions
+            .iter()
+            .filter_map(|t| t.guard.clone())
+            .collect();
         guards.sort();
         guards.dedup();
         let mut customs: Vec<String> = all_actions(&j)
@@ -272,7 +276,11 @@ impl Loader<'_> {
         let model = self.model;
         let versions = model.versions(name);
         if versions.is_empty() {
-            let names: Vec<&str> = model.latest_events().iter().map(|e| e.name.as_str()).collect();
+            let names: Vec<&str> = model
+                .latest_events()
+                .iter()
+                .map(|e| e.name.as_str())
+                .collect();
             let help = match suggest(name, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`?"),
                 None => "name an event defined in schemas/ (see topics.toml for the list)".into(),
@@ -290,7 +298,8 @@ impl Loader<'_> {
 
     fn event_name(&mut self, s: &Spanned<String>) -> Option<String> {
         let at = self.at(s);
-        self.known_event(s.get_ref(), at).map(|_| s.get_ref().clone())
+        self.known_event(s.get_ref(), at)
+            .map(|_| s.get_ref().clone())
     }
 
     fn correlation_path(&mut self, event: &str, field: &Spanned<String>) -> Option<Vec<String>> {
@@ -594,11 +603,7 @@ impl Loader<'_> {
                 })
             })
             .collect();
-        let defer = s
-            .defer
-            .iter()
-            .filter_map(|d| self.event_name(d))
-            .collect();
+        let defer = s.defer.iter().filter_map(|d| self.event_name(d)).collect();
         let outcome = s.outcome.as_ref().map(|o| {
             self.symbol(o, "JourneyCompleted", "outcome");
             o.get_ref().clone()

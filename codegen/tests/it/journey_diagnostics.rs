@@ -123,7 +123,10 @@ fn unknown_field_in_a_guard() {
 
 #[test]
 fn guard_value_that_is_not_a_symbol_of_the_enum() {
-    let (kinds, text) = rendered(&broken("\"IN_PERSON\", \"VIDEO\"", "\"IN_PERSON\", \"VIDEO_CALL\""));
+    let (kinds, text) = rendered(&broken(
+        "\"IN_PERSON\", \"VIDEO\"",
+        "\"IN_PERSON\", \"VIDEO_CALL\"",
+    ));
     assert_eq!(kinds, [DiagnosticKind::InvalidSchema]);
     assert!(text.contains("can never be `VIDEO_CALL`"), "{text}");
     insta::assert_snapshot!("journey_impossible_symbol", text);
@@ -132,7 +135,10 @@ fn guard_value_that_is_not_a_symbol_of_the_enum() {
 #[test]
 fn guard_comparing_a_boolean_with_a_string_or_ordering_an_enum() {
     let (_, text) = rendered(&broken("eq = true", "eq = \"yes\""));
-    assert!(text.contains("is a boolean; it can never equal \"yes\""), "{text}");
+    assert!(
+        text.contains("is a boolean; it can never equal \"yes\""),
+        "{text}"
+    );
     let (_, text) = rendered(&broken("ne = \"MERGED\"", "gt = 2"));
     insta::assert_snapshot!("journey_ordering_an_enum", text);
 }
@@ -186,20 +192,35 @@ fn non_final_state_without_a_way_out() {
 #[test]
 fn timers_never_handled_or_cancelled_unknown() {
     let (kinds, text) = rendered(&broken("on = \"timer:nudge\"", "on = \"timer:nudg\""));
-    assert_eq!(kinds, [DiagnosticKind::UnhandledTimer, DiagnosticKind::UnhandledTimer]);
+    assert_eq!(
+        kinds,
+        [
+            DiagnosticKind::UnhandledTimer,
+            DiagnosticKind::UnhandledTimer
+        ]
+    );
     insta::assert_snapshot!("journey_timer_unhandled", text);
     let (kinds, text) = rendered(&broken(
         "to = \"booked\"\n",
         "to = \"booked\"\nactions = [{ schedule = \"chase\", after = \"1d\" }, { cancel = \"chaser\" }]\n",
     ));
-    assert_eq!(kinds, [DiagnosticKind::UnhandledTimer, DiagnosticKind::UnhandledTimer]);
+    assert_eq!(
+        kinds,
+        [
+            DiagnosticKind::UnhandledTimer,
+            DiagnosticKind::UnhandledTimer
+        ]
+    );
     insta::assert_snapshot!("journey_timer_scheduled_never_handled", text);
 }
 
 #[test]
 fn action_symbols_and_durations_are_checked() {
     let (_, text) = rendered(&broken("type = \"SEND_SMS\"", "type = \"SEND_SMSS\""));
-    assert!(text.contains("`SEND_SMSS` is not a symbol of `actionType` of `ActionTriggered`"), "{text}");
+    assert!(
+        text.contains("`SEND_SMSS` is not a symbol of `actionType` of `ActionTriggered`"),
+        "{text}"
+    );
     assert!(text.contains("did you mean `SEND_SMS`?"), "{text}");
     let (_, text) = rendered(&broken("after = \"2d\"", "after = \"2 days\""));
     insta::assert_snapshot!("journey_bad_duration", text);
@@ -245,7 +266,10 @@ fn a_removed_state_strands_running_instances_unless_migrated() {
     assert!(diags.is_empty(), "{diags}");
     // Both versions recorded; the new one with its own states.
     let versions = &next.journeys["follow-up"];
-    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert_eq!(versions[1].states, ["booked", "to-book"]);
 }
 
@@ -256,8 +280,18 @@ fn an_unrecorded_journey_is_a_stale_lock() {
     let recorded = JourneyHistory::default();
     let (next, diags) = journey_lock::gate(&model, &recorded);
     assert!(diags.is_empty());
-    let stale = journey_lock::stale(&model, &recorded, &next, "schemas/journey-history.lock", "run the lock command");
+    let stale = journey_lock::stale(
+        &model,
+        &recorded,
+        &next,
+        "schemas/journey-history.lock",
+        "run the lock command",
+    );
     assert_eq!(stale.len(), 1);
     assert_eq!(stale.0[0].kind, DiagnosticKind::StaleLock);
-    assert!(stale.0[0].message.contains("journey `follow-up` version 1 is not recorded"));
+    assert!(
+        stale.0[0]
+            .message
+            .contains("journey `follow-up` version 1 is not recorded")
+    );
 }

@@ -185,7 +185,11 @@ async fn print_journeys(
         .await
         .unwrap_or_default();
     for e in &events {
-        let what = match e.data_json.as_ref().and_then(|d| d["trigger"]["rule"].as_str()) {
+        let what = match e
+            .data_json
+            .as_ref()
+            .and_then(|d| d["trigger"]["rule"].as_str())
+        {
             Some(rule) if e.event_type == "ActionTriggered" => format!("ActionTriggered {rule}"),
             _ => e.event_type.clone(),
         };

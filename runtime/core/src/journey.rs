@@ -263,7 +263,12 @@ pub trait Hooks: Send + Sync + 'static {
     }
     /// Run the custom action `name`: the actions it amounts to; `None` when there is no such
     /// action.
-    fn action(&self, name: &str, instance: &InstanceView<'_>, event: &Value) -> Option<Vec<Action>> {
+    fn action(
+        &self,
+        name: &str,
+        instance: &InstanceView<'_>,
+        event: &Value,
+    ) -> Option<Vec<Action>> {
         let _ = (name, instance, event);
         None
     }

@@ -41,6 +41,10 @@ impl ShiftedClock {
 
 impl Clock for ShiftedClock {
     fn now(&self) -> Timestamp {
-        Timestamp(Timestamp::now().0.saturating_add(self.offset_us.load(Ordering::SeqCst)))
+        Timestamp(
+            Timestamp::now()
+                .0
+                .saturating_add(self.offset_us.load(Ordering::SeqCst)),
+        )
     }
 }

@@ -63,7 +63,9 @@ impl<E: TopicEvents, S: InstanceStore> TopicHandler for JourneyHandler<E, S> {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if e.is_retriable() => Err(HandlerError::retriable(e.to_string()).with_source(e)),
+            Err(e) if e.is_retriable() => {
+                Err(HandlerError::retriable(e.to_string()).with_source(e))
+            }
             Err(e) => Err(HandlerError::permanent(e.to_string()).with_source(e)),
         }
     }

@@ -113,14 +113,26 @@ impl<S: InstanceStore> EngineBuilder<S> {
     pub fn build(self) -> Result<Engine<S>, EngineError> {
         let mut journeys: BTreeMap<String, Vec<Journey>> = BTreeMap::new();
         for j in self.journeys {
-            journeys.entry(j.definition.name.clone()).or_default().push(j);
+            journeys
+                .entry(j.definition.name.clone())
+                .or_default()
+                .push(j);
         }
         for versions in journeys.values_mut() {
             versions.sort_by_key(|j| j.definition.version);
             versions.dedup_by_key(|j| j.definition.version);
         }
-        let mut needed = vec!["JourneyStarted", "JourneyCompleted", "ActionTriggered", "StageCompleted"];
-        if journeys.values().flatten().any(|j| requests_analysis(&j.definition)) {
+        let mut needed = vec![
+            "JourneyStarted",
+            "JourneyCompleted",
+            "ActionTriggered",
+            "StageCompleted",
+        ];
+        if journeys
+            .values()
+            .flatten()
+            .any(|j| requests_analysis(&j.definition))
+        {
             needed.push("AnalysisRequested");
         }
         for event in needed {
@@ -148,7 +160,11 @@ fn requests_analysis(d: &Definition) -> bool {
     d.start
         .actions
         .iter()
-        .chain(d.transitions.iter().flat_map(|t| t.actions.iter().chain(&t.compensate)))
+        .chain(
+            d.transitions
+                .iter()
+                .flat_map(|t| t.actions.iter().chain(&t.compensate)),
+        )
         .any(|a| matches!(a, Action::RequestAnalysis { .. } | Action::Custom { .. }))
 }
 
@@ -209,7 +225,9 @@ impl<S: InstanceStore> Engine<S> {
     ) -> Result<Vec<Processed>, EngineError> {
         let mut out = Vec::new();
         for (name, versions) in &self.inner.journeys {
-            let Some(newest) = versions.last() else { continue };
+            let Some(newest) = versions.last() else {
+                continue;
+            };
             // Any version's correlation field will do: the generator checked it in all.
             let Some(key) = versions
                 .iter()
@@ -246,7 +264,9 @@ impl<S: InstanceStore> Engine<S> {
         while fired.len() < max {
             let now = self.inner.clock.now();
             let context = EventContext::new(ENGINE_SOURCE);
-            let decide = |timer: &DueTimer, current: Option<&Instance>| -> Result<Option<Plan>, EngineError> {
+            let decide = |timer: &DueTimer,
+                          current: Option<&Instance>|
+             -> Result<Option<Plan>, EngineError> {
                 let Some(versions) = self.inner.journeys.get(&timer.journey) else {
                     return Ok(None);
                 };
@@ -260,7 +280,8 @@ impl<S: InstanceStore> Engine<S> {
                 break;
             };
             let lag = (now.0 - f.timer.due_at).max(0) as f64 / 1e6;
-            metrics::histogram!(TIMER_LAG_HISTOGRAM, "journey" => f.timer.journey.clone()).record(lag);
+            metrics::histogram!(TIMER_LAG_HISTOGRAM, "journey" => f.timer.journey.clone())
+                .record(lag);
             record(&f.processed, &format!("timer:{}", f.timer.name));
             fired.push(f);
         }
@@ -303,7 +324,12 @@ impl<S: InstanceStore> Engine<S> {
                 .inner
                 .codecs
                 .get(&(e.event_type.to_owned(), e.version))
-                .ok_or_else(|| EngineError::Config(format!("no codec registered for {} v{}", e.event_type, e.version)))?;
+                .ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "no codec registered for {} v{}",
+                        e.event_type, e.version
+                    ))
+                })?;
             // The business flow's correlation id when the input has one, else the instance id;
             // the causation names the instance and the input (the step).
             let correlation = context
@@ -315,9 +341,11 @@ impl<S: InstanceStore> Engine<S> {
                 .causation(e.causation.clone())
                 .at(now);
             ctx.tenant_id = context.tenant_id.clone();
-            let mut event = codec(e.event_type, e.version, &e.data, &ctx).map_err(|source| EngineError::Encode {
-                event_type: e.event_type.to_owned(),
-                source,
+            let mut event = codec(e.event_type, e.version, &e.data, &ctx).map_err(|source| {
+                EngineError::Encode {
+                    event_type: e.event_type.to_owned(),
+                    source,
+                }
             })?;
             if let Some(to) = self.inner.routes.get(&event.topic) {
                 event.topic = to.clone();

@@ -47,7 +47,9 @@ pub enum EngineError {
     },
     /// The instance kept changing under the engine (other engines processing events of the
     /// same instance); the input is retried.
-    #[error("journey `{journey}`: the instance kept changing concurrently after {attempts} attempts; the event is retried")]
+    #[error(
+        "journey `{journey}`: the instance kept changing concurrently after {attempts} attempts; the event is retried"
+    )]
     Conflict {
         /// Journey name.
         journey: String,
@@ -56,7 +58,9 @@ pub enum EngineError {
     },
     /// An outgoing event did not fit its schema: the definitions and the generated code are
     /// out of step (rebuild), or a custom action produced a bad value.
-    #[error("the engine built a {event_type} its schema rejects: {source}; rebuild so the definitions and generated code agree")]
+    #[error(
+        "the engine built a {event_type} its schema rejects: {source}; rebuild so the definitions and generated code agree"
+    )]
     Encode {
         /// Event type.
         event_type: String,
@@ -72,6 +76,9 @@ pub enum EngineError {
 impl EngineError {
     /// Whether retrying the same input may succeed.
     pub fn is_retriable(&self) -> bool {
-        matches!(self, EngineError::Store { .. } | EngineError::Conflict { .. })
+        matches!(
+            self,
+            EngineError::Store { .. } | EngineError::Conflict { .. }
+        )
     }
 }

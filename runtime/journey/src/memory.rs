@@ -1,7 +1,9 @@
 //! The embedded instance store: instances, history, processed ids and timers in process memory, with the outgoing events appended to a [`MemoryEventStore`] (the outbox an [`carebus_store::OutboxRelay`] publishes) under the same lock — for the platform demo and tests without a server.
 
 use crate::EngineError;
-use crate::store::{Applied, Decide, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory};
+use crate::store::{
+    Applied, Decide, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+};
 use carebus_core::Uuid;
 use carebus_core::journey::Instance;
 use carebus_store::{EventStore, ExpectedVersion, MemoryEventStore, stream_name};
@@ -27,7 +29,8 @@ struct Tables {
 
 impl std::fmt::Debug for MemoryInstanceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MemoryInstanceStore").finish_non_exhaustive()
+        f.debug_struct("MemoryInstanceStore")
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,10 +50,22 @@ impl MemoryInstanceStore {
 
     /// Every instance (for the demo's summary): (journey, state, finished).
     pub async fn instances(&self) -> Vec<Instance> {
-        self.inner.lock().await.instances.values().cloned().collect()
+        self.inner
+            .lock()
+            .await
+            .instances
+            .values()
+            .cloned()
+            .collect()
     }
 
-    async fn apply(&self, t: &mut Tables, before: Option<&Instance>, plan: Plan, cause_id: &str) -> Result<Applied, EngineError> {
+    async fn apply(
+        &self,
+        t: &mut Tables,
+        before: Option<&Instance>,
+        plan: Plan,
+        cause_id: &str,
+    ) -> Result<Applied, EngineError> {
         let applied = Applied::of(&plan.decision.instance.journey, before, &plan);
         // The outbox first: if it fails, nothing of the input is stored.
         let mut by_stream: Vec<(String, Vec<carebus_store::NewEvent>)> = Vec::new();
@@ -65,7 +80,10 @@ impl MemoryInstanceStore {
             self.outbox
                 .append(&stream, ExpectedVersion::Any, events)
                 .await
-                .map_err(|e| EngineError::Store { operation: "append to the outbox", source: Box::new(e) })?;
+                .map_err(|e| EngineError::Store {
+                    operation: "append to the outbox",
+                    source: Box::new(e),
+                })?;
         }
         let d = plan.decision;
         let mut inst = d.instance;
@@ -80,7 +98,12 @@ impl MemoryInstanceStore {
         for (name, due) in d.start_timers {
             timers.insert(
                 name,
-                (Uuid::new_v4().to_string(), due, inst.journey.clone(), inst.key.clone()),
+                (
+                    Uuid::new_v4().to_string(),
+                    due,
+                    inst.journey.clone(),
+                    inst.key.clone(),
+                ),
             );
         }
         let history = t.history.entry(inst.id).or_default();
@@ -91,19 +114,32 @@ impl MemoryInstanceStore {
             from: h.from,
             to: h.to,
         }));
-        t.processed.insert((inst.journey.clone(), cause_id.to_owned()));
-        t.instances.insert((inst.journey.clone(), inst.key.clone()), inst);
+        t.processed
+            .insert((inst.journey.clone(), cause_id.to_owned()));
+        t.instances
+            .insert((inst.journey.clone(), inst.key.clone()), inst);
         Ok(applied)
     }
 }
 
 impl InstanceStore for MemoryInstanceStore {
-    async fn process(&self, journey: &str, key: &str, cause_id: &str, decide: &Decide<'_>) -> Result<Processed, EngineError> {
+    async fn process(
+        &self,
+        journey: &str,
+        key: &str,
+        cause_id: &str,
+        decide: &Decide<'_>,
+    ) -> Result<Processed, EngineError> {
         let mut t = self.inner.lock().await;
-        if t.processed.contains(&(journey.to_owned(), cause_id.to_owned())) {
+        if t.processed
+            .contains(&(journey.to_owned(), cause_id.to_owned()))
+        {
             return Ok(Processed::Duplicate);
         }
-        let before = t.instances.get(&(journey.to_owned(), key.to_owned())).cloned();
+        let before = t
+            .instances
+            .get(&(journey.to_owned(), key.to_owned()))
+            .cloned();
         let Some(plan) = decide(before.as_ref())? else {
             return Ok(Processed::NotConcerned);
         };
@@ -114,16 +150,25 @@ impl InstanceStore for MemoryInstanceStore {
     async fn fire_next(
         &self,
         now: i64,
-        decide: &(dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync),
+        decide: &(
+             dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync
+         ),
     ) -> Result<Option<Fired>, EngineError> {
         let mut t = self.inner.lock().await;
         let due = t
             .timers
             .iter()
             .flat_map(|(instance, timers)| {
-                timers
-                    .iter()
-                    .map(move |(name, (id, due, journey, key))| (*due, *instance, name.clone(), id.clone(), journey.clone(), key.clone()))
+                timers.iter().map(move |(name, (id, due, journey, key))| {
+                    (
+                        *due,
+                        *instance,
+                        name.clone(),
+                        id.clone(),
+                        journey.clone(),
+                        key.clone(),
+                    )
+                })
             })
             .filter(|(due, ..)| *due <= now)
             .min_by_key(|(due, ..)| *due);
@@ -143,7 +188,9 @@ impl InstanceStore for MemoryInstanceStore {
         let before = t.instances.get(&(journey, key)).cloned();
         let processed = match decide(&timer, before.as_ref())? {
             None => Processed::NotConcerned,
-            Some(plan) => Processed::Applied(self.apply(&mut t, before.as_ref(), plan, &timer_id).await?),
+            Some(plan) => {
+                Processed::Applied(self.apply(&mut t, before.as_ref(), plan, &timer_id).await?)
+            }
         };
         Ok(Some(Fired { timer, processed }))
     }
@@ -159,7 +206,14 @@ impl InstanceStore for MemoryInstanceStore {
     }
 
     async fn history(&self, instance_id: Uuid) -> Result<Vec<StoredHistory>, EngineError> {
-        Ok(self.inner.lock().await.history.get(&instance_id).cloned().unwrap_or_default())
+        Ok(self
+            .inner
+            .lock()
+            .await
+            .history
+            .get(&instance_id)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn timers(&self, instance_id: Uuid) -> Result<Vec<(String, i64)>, EngineError> {
@@ -167,7 +221,11 @@ impl InstanceStore for MemoryInstanceStore {
         let mut out: Vec<(String, i64)> = t
             .timers
             .get(&instance_id)
-            .map(|m| m.iter().map(|(n, (_, due, _, _))| (n.clone(), *due)).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(n, (_, due, _, _))| (n.clone(), *due))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort_by_key(|(_, due)| *due);
         Ok(out)

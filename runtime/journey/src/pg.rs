@@ -1,7 +1,9 @@
 //! The PostgreSQL instance store: each input applied in one transaction over the tables of migration 0120 — processed id, instance row (optimistic version check), history, timers — with the outgoing events appended to the event store's `events` table, the outbox its relay publishes.
 
 use crate::EngineError;
-use crate::store::{Applied, Decide, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory};
+use crate::store::{
+    Applied, Decide, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+};
 use carebus_core::Uuid;
 use carebus_core::journey::{Deferred, Instance};
 use carebus_postgres::PgEventStore;
@@ -62,7 +64,11 @@ impl PgInstanceStore {
         &self.store
     }
 
-    async fn load(conn: &mut PgConnection, journey: &str, key: &str) -> Result<Option<Instance>, EngineError> {
+    async fn load(
+        conn: &mut PgConnection,
+        journey: &str,
+        key: &str,
+    ) -> Result<Option<Instance>, EngineError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {INSTANCE_COLUMNS} FROM journey_instances WHERE journey = $1 AND correlation_key = $2"
         )))
@@ -92,7 +98,12 @@ impl PgInstanceStore {
     }
 
     /// Write one plan on `conn` (inside the caller's transaction).
-    async fn write(&self, conn: &mut PgConnection, before: Option<&Instance>, plan: Plan) -> Result<(), Abort> {
+    async fn write(
+        &self,
+        conn: &mut PgConnection,
+        before: Option<&Instance>,
+        plan: Plan,
+    ) -> Result<(), Abort> {
         let d = plan.decision;
         let i = &d.instance;
         let data = serde_json::to_value(InstanceData {
@@ -205,7 +216,11 @@ impl PgInstanceStore {
     }
 
     /// Mark `(journey, cause_id)` processed; `false` when it already was.
-    async fn mark(conn: &mut PgConnection, journey: &str, cause_id: &str) -> Result<bool, EngineError> {
+    async fn mark(
+        conn: &mut PgConnection,
+        journey: &str,
+        cause_id: &str,
+    ) -> Result<bool, EngineError> {
         let r = sqlx::query("INSERT INTO journey_processed (journey, cause_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
             .bind(journey)
             .bind(cause_id)
@@ -215,7 +230,13 @@ impl PgInstanceStore {
         Ok(r.rows_affected() == 1)
     }
 
-    async fn attempt(&self, journey: &str, key: &str, cause_id: &str, decide: &Decide<'_>) -> Result<Processed, Abort> {
+    async fn attempt(
+        &self,
+        journey: &str,
+        key: &str,
+        cause_id: &str,
+        decide: &Decide<'_>,
+    ) -> Result<Processed, Abort> {
         let mut tx = self.store.pool().begin().await.map_err(db("begin"))?;
         if !Self::mark(&mut tx, journey, cause_id).await? {
             return Ok(Processed::Duplicate);
@@ -233,7 +254,13 @@ impl PgInstanceStore {
 }
 
 impl InstanceStore for PgInstanceStore {
-    async fn process(&self, journey: &str, key: &str, cause_id: &str, decide: &Decide<'_>) -> Result<Processed, EngineError> {
+    async fn process(
+        &self,
+        journey: &str,
+        key: &str,
+        cause_id: &str,
+        decide: &Decide<'_>,
+    ) -> Result<Processed, EngineError> {
         for _ in 0..ATTEMPTS {
             match self.attempt(journey, key, cause_id, decide).await {
                 Ok(p) => return Ok(p),
@@ -250,7 +277,9 @@ impl InstanceStore for PgInstanceStore {
     async fn fire_next(
         &self,
         now: i64,
-        decide: &(dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync),
+        decide: &(
+             dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync
+         ),
     ) -> Result<Option<Fired>, EngineError> {
         for _ in 0..ATTEMPTS {
             let mut tx = self.store.pool().begin().await.map_err(db("begin"))?;
@@ -279,7 +308,10 @@ impl InstanceStore for PgInstanceStore {
                 .map_err(db("delete the fired timer"))?;
             if !Self::mark(&mut tx, &timer.journey, &timer.timer_id).await? {
                 tx.commit().await.map_err(db("commit"))?;
-                return Ok(Some(Fired { timer, processed: Processed::Duplicate }));
+                return Ok(Some(Fired {
+                    timer,
+                    processed: Processed::Duplicate,
+                }));
             }
             let before = Self::load(&mut tx, &timer.journey, &timer.key).await?;
             let processed = match decide(&timer, before.as_ref())? {
@@ -335,6 +367,9 @@ impl InstanceStore for PgInstanceStore {
         .fetch_all(self.store.pool())
         .await
         .map_err(db("read timers"))?;
-        Ok(rows.iter().map(|r| (r.get("name"), r.get("due_us"))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("name"), r.get("due_us")))
+            .collect())
     }
 }

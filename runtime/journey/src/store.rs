@@ -17,7 +17,8 @@ pub struct Plan {
 /// The engine's decision function for one input: given the stored instance (if any), the
 /// plan, or `None` when the journey is not concerned. Called again after a concurrency
 /// conflict, with the instance as it is then.
-pub type Decide<'a> = dyn Fn(Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync + 'a;
+pub type Decide<'a> =
+    dyn Fn(Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync + 'a;
 
 /// How one input ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,7 +119,9 @@ pub trait InstanceStore: Send + Sync + 'static {
     fn fire_next(
         &self,
         now: i64,
-        decide: &(dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync),
+        decide: &(
+             dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync
+         ),
     ) -> impl Future<Output = Result<Option<Fired>, EngineError>> + Send;
 
     /// The instance `(journey, key)`.

@@ -80,7 +80,11 @@ fn deactivated(patient_id: &str) -> PatientDeactivated {
 }
 
 /// An engine running onboarding on `store`, emitting onto `journeys_topic`.
-fn engine(store: &PgEventStore, clock: Arc<ShiftedClock>, journeys_topic: &str) -> Engine<PgInstanceStore> {
+fn engine(
+    store: &PgEventStore,
+    clock: Arc<ShiftedClock>,
+    journeys_topic: &str,
+) -> Engine<PgInstanceStore> {
     Engine::builder(PgInstanceStore::new(store.clone()))
         .journeys(journeys::new_patient_onboarding::journeys().expect("embedded definitions parse"))
         .emits::<JourneysEvent>()
@@ -92,9 +96,18 @@ fn engine(store: &PgEventStore, clock: Arc<ShiftedClock>, journeys_topic: &str) 
 }
 
 /// Feed one event to the engine as its consumer would.
-async fn feed<E: DomainEvent + JsonCodec>(engine: &Engine<PgInstanceStore>, event_id: &str, event: &E) -> Vec<Processed> {
+async fn feed<E: DomainEvent + JsonCodec>(
+    engine: &Engine<PgInstanceStore>,
+    event_id: &str,
+    event: &E,
+) -> Vec<Processed> {
     engine
-        .handle(event_id, E::EVENT_TYPE, &JsonCodec::to_json(event), &EventContext::new("prm-service"))
+        .handle(
+            event_id,
+            E::EVENT_TYPE,
+            &JsonCodec::to_json(event),
+            &EventContext::new("prm-service"),
+        )
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
 }
@@ -106,7 +119,12 @@ async fn outbox(store: &PgEventStore) -> Vec<(String, serde_json::Value)> {
         .await
         .expect("read the outbox")
         .into_iter()
-        .map(|e| (e.event_type.clone(), e.data_json.clone().unwrap_or_default()))
+        .map(|e| {
+            (
+                e.event_type.clone(),
+                e.data_json.clone().unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -124,27 +142,55 @@ async fn a_redelivered_event_has_no_second_effect() {
     let engine = engine(&store, clock, "unused.journeys");
     let id = Uuid::new_v4().to_string();
     let first = feed(&engine, &id, &created("patient-r1")).await;
-    assert!(matches!(&first[..], [Processed::Applied(a)] if a.to == "awaiting-first-appointment"), "{first:?}");
+    assert!(
+        matches!(&first[..], [Processed::Applied(a)] if a.to == "awaiting-first-appointment"),
+        "{first:?}"
+    );
     let before = outbox(&store).await;
-    assert_eq!(before.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), ["JourneyStarted", "ActionTriggered"]);
-    let instance = engine.store().instance(ONBOARDING, "patient-r1").await.unwrap().expect("instance");
+    assert_eq!(
+        before.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["JourneyStarted", "ActionTriggered"]
+    );
+    let instance = engine
+        .store()
+        .instance(ONBOARDING, "patient-r1")
+        .await
+        .unwrap()
+        .expect("instance");
     let history = engine.store().history(instance.id).await.unwrap();
 
     // The same event again (a redelivery after a crash before the offset commit).
     let again = feed(&engine, &id, &created("patient-r1")).await;
     assert_eq!(again, [Processed::Duplicate]);
-    assert_eq!(outbox(&store).await.len(), before.len(), "no second JourneyStarted");
+    assert_eq!(
+        outbox(&store).await.len(),
+        before.len(),
+        "no second JourneyStarted"
+    );
     assert_eq!(engine.store().history(instance.id).await.unwrap(), history);
-    let after = engine.store().instance(ONBOARDING, "patient-r1").await.unwrap().unwrap();
+    let after = engine
+        .store()
+        .instance(ONBOARDING, "patient-r1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(after.row_version, instance.row_version);
 
     // A redelivered transition too.
     let booked = Uuid::new_v4().to_string();
     feed(&engine, &booked, &scheduled("patient-r1")).await;
     let n = outbox(&store).await.len();
-    assert_eq!(feed(&engine, &booked, &scheduled("patient-r1")).await, [Processed::Duplicate]);
+    assert_eq!(
+        feed(&engine, &booked, &scheduled("patient-r1")).await,
+        [Processed::Duplicate]
+    );
     assert_eq!(outbox(&store).await.len(), n);
-    let i = engine.store().instance(ONBOARDING, "patient-r1").await.unwrap().unwrap();
+    let i = engine
+        .store()
+        .instance(ONBOARDING, "patient-r1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(i.state, "first-appointment-booked");
     assert_eq!(i.row_version, 2);
 }
@@ -156,7 +202,12 @@ async fn timers_fire_once_across_two_engines_and_after_a_restart() {
     let first = engine(&store, clock.clone(), "unused.journeys");
     const PATIENTS: usize = 40;
     for n in 0..PATIENTS {
-        feed(&first, &Uuid::new_v4().to_string(), &created(&format!("patient-t{n}"))).await;
+        feed(
+            &first,
+            &Uuid::new_v4().to_string(),
+            &created(&format!("patient-t{n}")),
+        )
+        .await;
     }
     // A second engine process: its own connection pool on the same database.
     let url = carebus_tests::database_url();
@@ -164,7 +215,9 @@ async fn timers_fire_once_across_two_engines_and_after_a_restart() {
         .fetch_one(store.pool())
         .await
         .unwrap();
-    let second_store = PgEventStore::connect_in_schema(&url, Some(&schema), 8).await.unwrap();
+    let second_store = PgEventStore::connect_in_schema(&url, Some(&schema), 8)
+        .await
+        .unwrap();
     let second = engine(&second_store, clock.clone(), "unused.journeys");
 
     // Nothing is due yet.
@@ -173,7 +226,13 @@ async fn timers_fire_once_across_two_engines_and_after_a_restart() {
     clock.advance(3 * DAY + Duration::from_secs(1));
     let (a, b) = tokio::join!(first.fire_due_timers(1000), second.fire_due_timers(1000));
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert_eq!(a.len() + b.len(), PATIENTS, "each timer fired by exactly one engine ({} + {})", a.len(), b.len());
+    assert_eq!(
+        a.len() + b.len(),
+        PATIENTS,
+        "each timer fired by exactly one engine ({} + {})",
+        a.len(),
+        b.len()
+    );
     let events = outbox(&store).await;
     assert_eq!(actions(&events, "booking-reminder"), PATIENTS);
     assert!(first.fire_due_timers(1000).await.unwrap().is_empty());
@@ -182,31 +241,75 @@ async fn timers_fire_once_across_two_engines_and_after_a_restart() {
     // Restart: new engines, new pools; the re-armed reminders (3 more days) and the SLA
     // deadlines (14 days) are still in the table and fire once.
     drop((first, second, second_store));
-    let restarted_store = PgEventStore::connect_in_schema(&url, Some(&schema), 8).await.unwrap();
+    let restarted_store = PgEventStore::connect_in_schema(&url, Some(&schema), 8)
+        .await
+        .unwrap();
     let restarted = engine(&restarted_store, clock.clone(), "unused.journeys");
     clock.advance(3 * DAY);
     let fired = restarted.fire_due_timers(1000).await.unwrap();
     assert_eq!(fired.len(), PATIENTS);
-    assert_eq!(actions(&outbox(&store).await, "booking-reminder"), 2 * PATIENTS);
+    assert_eq!(
+        actions(&outbox(&store).await, "booking-reminder"),
+        2 * PATIENTS
+    );
     clock.advance(8 * DAY + Duration::from_secs(1));
     let fired = restarted.fire_due_timers(10_000).await.unwrap();
     // Day 14: a third reminder (day 9 + 3 = 12) fired, then the fourth (day 15) is not due;
     // the SLA deadline (day 14) fired once per instance.
     let events = outbox(&store).await;
-    assert_eq!(actions(&events, "sla-breached"), PATIENTS, "{} fired", fired.len());
+    assert_eq!(
+        actions(&events, "sla-breached"),
+        PATIENTS,
+        "{} fired",
+        fired.len()
+    );
     assert_eq!(actions(&events, "booking-reminder"), 3 * PATIENTS);
-    let i = restarted.store().instance(ONBOARDING, "patient-t0").await.unwrap().unwrap();
-    let kinds: Vec<String> = restarted.store().history(i.id).await.unwrap().into_iter().map(|h| h.kind).collect();
-    assert_eq!(kinds, ["started", "transition", "transition", "transition", "sla-breached"]);
+    let i = restarted
+        .store()
+        .instance(ONBOARDING, "patient-t0")
+        .await
+        .unwrap()
+        .unwrap();
+    let kinds: Vec<String> = restarted
+        .store()
+        .history(i.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "started",
+            "transition",
+            "transition",
+            "transition",
+            "sla-breached"
+        ]
+    );
 }
 
 /// Publish `event` to `topic` (a test's own topic) as the PRM service would.
-async fn publish<E: DomainEvent>(publisher: &carebus::Publisher<carebus::kafka::KafkaTransport>, topic: &str, event: &E) {
+async fn publish<E: DomainEvent>(
+    publisher: &carebus::Publisher<carebus::kafka::KafkaTransport>,
+    topic: &str,
+    event: &E,
+) {
     let mut record = publisher
-        .prepare(event, PublishOptions { tenant_id: Some("hospital-456".into()), ..PublishOptions::default() })
+        .prepare(
+            event,
+            PublishOptions {
+                tenant_id: Some("hospital-456".into()),
+                ..PublishOptions::default()
+            },
+        )
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
     record.topic = topic.to_string();
-    publisher.send_prepared(record).await.unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
+    publisher
+        .send_prepared(record)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
 }
 
 async fn wait_for(what: &str, deadline: Duration, mut check: impl AsyncFnMut() -> bool) {
@@ -236,7 +339,12 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
     let clock = Arc::new(ShiftedClock::new());
     let engine = engine(&store, clock.clone(), &journeys_topic);
     let kafka = transport(&bootstrap);
-    let mut service = Service::new("workflow-engine", transport(&bootstrap), PublisherConfig::default()).unwrap();
+    let mut service = Service::new(
+        "workflow-engine",
+        transport(&bootstrap),
+        PublisherConfig::default(),
+    )
+    .unwrap();
     let group = format!("{ENGINE_GROUP}-{suffix}");
     let config = |topic: &str| {
         let mut c = ConsumerConfig::new(&group);
@@ -245,11 +353,18 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
     };
     service
         .consume(config(&patients_topic), engine.handler::<PatientsEvent>())
-        .consume(config(&appointments_topic), engine.handler::<AppointmentsEvent>());
+        .consume(
+            config(&appointments_topic),
+            engine.handler::<AppointmentsEvent>(),
+        );
     let running = service.start().await.unwrap();
     let (stop_relay, relay_shutdown) = Shutdown::channel();
     let relay = {
-        let relay = OutboxRelay::new(store.clone(), Arc::new(transport(&bootstrap)), format!("journeys-{suffix}"));
+        let relay = OutboxRelay::new(
+            store.clone(),
+            Arc::new(transport(&bootstrap)),
+            format!("journeys-{suffix}"),
+        );
         let mut stop = relay_shutdown;
         tokio::spawn(async move { relay.run(async move { stop.wait().await }).await })
     };
@@ -262,25 +377,55 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
     wait_for("three instances", Duration::from_secs(60), async || {
         let mut n = 0;
         for p in ["patient-a", "patient-b", "patient-c"] {
-            n += usize::from(engine.store().instance(ONBOARDING, p).await.unwrap().is_some());
+            n += usize::from(
+                engine
+                    .store()
+                    .instance(ONBOARDING, p)
+                    .await
+                    .unwrap()
+                    .is_some(),
+            );
         }
         n == 3
     })
     .await;
     // patient-a: the completion reaches the engine before the booking (deferred), then the booking.
     publish(&publisher, &appointments_topic, &completed("patient-a")).await;
-    wait_for("the completion deferred", Duration::from_secs(60), async || {
-        let i = engine.store().instance(ONBOARDING, "patient-a").await.unwrap().unwrap();
-        !i.deferred.is_empty()
-    })
+    wait_for(
+        "the completion deferred",
+        Duration::from_secs(60),
+        async || {
+            let i = engine
+                .store()
+                .instance(ONBOARDING, "patient-a")
+                .await
+                .unwrap()
+                .unwrap();
+            !i.deferred.is_empty()
+        },
+    )
     .await;
     publish(&publisher, &appointments_topic, &scheduled("patient-a")).await;
     publish(&publisher, &patients_topic, &deactivated("patient-b")).await;
-    wait_for("a onboarded, b cancelled", Duration::from_secs(60), async || {
-        let a = engine.store().instance(ONBOARDING, "patient-a").await.unwrap().unwrap();
-        let b = engine.store().instance(ONBOARDING, "patient-b").await.unwrap().unwrap();
-        a.state == "onboarded" && b.state == "cancelled"
-    })
+    wait_for(
+        "a onboarded, b cancelled",
+        Duration::from_secs(60),
+        async || {
+            let a = engine
+                .store()
+                .instance(ONBOARDING, "patient-a")
+                .await
+                .unwrap()
+                .unwrap();
+            let b = engine
+                .store()
+                .instance(ONBOARDING, "patient-b")
+                .await
+                .unwrap()
+                .unwrap();
+            a.state == "onboarded" && b.state == "cancelled"
+        },
+    )
     .await;
     // patient-c: 14 days pass without a booking.
     clock.advance(14 * DAY + Duration::from_secs(1));
@@ -296,16 +441,23 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
     let until = Instant::now() + Duration::from_secs(60);
     let mut total = 0;
     while total < expected && Instant::now() < until {
-        if let Ok(Some(ConsumerEvent::Record(r))) = consumer.poll(Duration::from_millis(500)).await {
-            let (_, event) = wire::decode::<JourneysEvent>(&r.headers, &r.value).expect("a journeys event");
+        if let Ok(Some(ConsumerEvent::Record(r))) = consumer.poll(Duration::from_millis(500)).await
+        {
+            let (_, event) =
+                wire::decode::<JourneysEvent>(&r.headers, &r.value).expect("a journeys event");
             let json = event.to_json();
             let what = match &event {
-                JourneysEvent::ActionTriggered(a) => format!("ActionTriggered:{}", a.trigger.rule.clone().unwrap_or_default()),
+                JourneysEvent::ActionTriggered(a) => format!(
+                    "ActionTriggered:{}",
+                    a.trigger.rule.clone().unwrap_or_default()
+                ),
                 JourneysEvent::JourneyCompleted(c) => format!("JourneyCompleted:{:?}", c.outcome),
                 JourneysEvent::StageCompleted(s) => format!("StageCompleted:{}", s.stage_id),
                 other => other.info().event_type.to_string(),
             };
-            seen.entry(json["patientId"].as_str().unwrap_or_default().to_owned()).or_default().push(what);
+            seen.entry(json["patientId"].as_str().unwrap_or_default().to_owned())
+                .or_default()
+                .push(what);
             total += 1;
         }
     }
@@ -322,7 +474,14 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
             "JourneyCompleted:Completed",
         ]
     );
-    assert_eq!(seen["patient-b"], ["JourneyStarted", "ActionTriggered:welcome-message", "JourneyCompleted:Cancelled"]);
+    assert_eq!(
+        seen["patient-b"],
+        [
+            "JourneyStarted",
+            "ActionTriggered:welcome-message",
+            "JourneyCompleted:Cancelled"
+        ]
+    );
     assert_eq!(
         seen["patient-c"],
         [
@@ -332,8 +491,20 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
             "ActionTriggered:sla-breached",
         ]
     );
-    let a = engine.store().instance(ONBOARDING, "patient-a").await.unwrap().unwrap();
-    let kinds: Vec<String> = engine.store().history(a.id).await.unwrap().into_iter().map(|h| h.kind).collect();
+    let a = engine
+        .store()
+        .instance(ONBOARDING, "patient-a")
+        .await
+        .unwrap()
+        .unwrap();
+    let kinds: Vec<String> = engine
+        .store()
+        .history(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.kind)
+        .collect();
     assert_eq!(kinds, ["started", "deferred", "transition", "transition"]);
     assert_eq!(a.stages_completed, 2);
 }

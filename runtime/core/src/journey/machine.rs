@@ -207,8 +207,14 @@ fn holds(c: &Condition, data: &Value) -> bool {
     match c.op {
         Op::Eq => same(v, &c.value),
         Op::Ne => !same(v, &c.value),
-        Op::In => c.value.as_array().is_some_and(|a| a.iter().any(|x| same(v, x))),
-        Op::NotIn => c.value.as_array().is_some_and(|a| !a.iter().any(|x| same(v, x))),
+        Op::In => c
+            .value
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| same(v, x))),
+        Op::NotIn => c
+            .value
+            .as_array()
+            .is_some_and(|a| !a.iter().any(|x| same(v, x))),
         Op::Lt => order().is_some_and(|(x, y)| x < y),
         Op::Le => order().is_some_and(|(x, y)| x <= y),
         Op::Gt => order().is_some_and(|(x, y)| x > y),
@@ -436,7 +442,14 @@ impl Run<'_> {
         true
     }
 
-    fn run_transition(&mut self, index: usize, t: &Transition, trigger: &str, data: &Value, from: &str) {
+    fn run_transition(
+        &mut self,
+        index: usize,
+        t: &Transition,
+        trigger: &str,
+        data: &Value,
+        from: &str,
+    ) {
         self.history(HistoryKind::Transition, trigger, Some(from), Some(&t.to));
         // Back into the same state: its timeouts are re-armed, its SLA keeps counting from
         // the first entry.
@@ -449,7 +462,9 @@ impl Run<'_> {
         if t.fails {
             let steps: Vec<usize> = std::mem::take(&mut self.inst().steps);
             for step in steps.into_iter().rev() {
-                let Some(done) = self.def.transitions.get(step) else { continue };
+                let Some(done) = self.def.transitions.get(step) else {
+                    continue;
+                };
                 self.history(HistoryKind::Compensated, &done.on, Some(&done.to), None);
                 self.actions(&done.compensate, data, trigger, &done.to);
             }
@@ -489,21 +504,32 @@ impl Run<'_> {
     }
 
     fn leave(&mut self, state: &str, again: bool) {
-        let Some(s) = self.def.state(state) else { return };
+        let Some(s) = self.def.state(state) else {
+            return;
+        };
         for t in &s.timeouts {
             self.decision.cancel_timers.push(t.timer.clone());
         }
         if s.sla_ms.is_some() && !again {
-            self.decision.cancel_timers.push(format!("{SLA_TIMER_PREFIX}{state}"));
+            self.decision
+                .cancel_timers
+                .push(format!("{SLA_TIMER_PREFIX}{state}"));
         }
     }
 
     fn enter(&mut self, state: &str, again: bool) {
-        let Some(s) = self.def.state(state) else { return };
+        let Some(s) = self.def.state(state) else {
+            return;
+        };
         let now = self.now;
         if s.kind == StateKind::Final {
             let i = &self.decision.instance;
-            let total = self.def.states.iter().filter(|s| s.kind != StateKind::Final).count();
+            let total = self
+                .def
+                .states
+                .iter()
+                .filter(|s| s.kind != StateKind::Final)
+                .count();
             let completed = json!({
                 "journeyId": i.id.to_string(),
                 "patientId": i.key,
@@ -536,7 +562,12 @@ impl Run<'_> {
     }
 
     fn sla_breached(&mut self, state: &str) {
-        self.history(HistoryKind::SlaBreached, &format!("timer:{SLA_TIMER_PREFIX}{state}"), Some(state), None);
+        self.history(
+            HistoryKind::SlaBreached,
+            &format!("timer:{SLA_TIMER_PREFIX}{state}"),
+            Some(state),
+            None,
+        );
         let mut params = std::collections::BTreeMap::new();
         params.insert("state".to_owned(), state.to_owned());
         let action = Action::Publish {
@@ -615,7 +646,9 @@ impl Run<'_> {
             }
             Action::CompleteStage { stage, outcome } => {
                 let def = self.def;
-                let title = def.state(stage).map_or(stage.as_str(), |s| s.title.as_str());
+                let title = def
+                    .state(stage)
+                    .map_or(stage.as_str(), |s| s.title.as_str());
                 if outcome == "COMPLETED" {
                     self.inst().stages_completed += 1;
                 }
@@ -650,5 +683,7 @@ impl Run<'_> {
 }
 
 fn ms_to_us(ms: u64) -> i64 {
-    i64::try_from(ms).unwrap_or(i64::MAX / 1000).saturating_mul(1000)
+    i64::try_from(ms)
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
 }
