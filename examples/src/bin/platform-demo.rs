@@ -1,4 +1,4 @@
-//! The platform demo (the README's main job): a PRM service publishes patient and appointment events on the embedded bus; typed consumers (FHIR sync, reminders, the journey engine) handle them; a summary is printed.
+//! The platform demo (the README's main job): a PRM service publishes patient and appointment events on the embedded bus; typed consumers (FHIR sync, reminders, the audit log) and the journey engine (the onboarding journey, embedded) handle them; a summary is printed.
 //!
 //! Runs with no servers: the in-process bus has Kafka's semantics (partitions by key, consumer
 //! groups, committed offsets, redelivery), so the same handlers run unchanged on Kafka.

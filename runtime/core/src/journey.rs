@@ -6,6 +6,8 @@
 //! The engine (crate `carebus-journey`) runs them over Kafka and PostgreSQL or embedded.
 
 pub mod machine;
+#[cfg(test)]
+mod tests;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
