@@ -54,7 +54,7 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
                 DiagnosticKind::InvalidSchema,
                 initial
                     .get(1)
-                    .map_or(j.source.clone(), |s| s.source.clone()),
+                    .map_or_else(|| j.source.clone(), |s| s.source.clone()),
                 format!(
                     "journey `{}` needs exactly one initial state, found {}",
                     j.name,
@@ -137,7 +137,7 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
                 j.transitions
                     .iter()
                     .find(|t| t.on == e)
-                    .map_or(j.source.clone(), |t| t.source.clone())
+                    .map_or_else(|| j.source.clone(), |t| t.source.clone())
             };
             diags.push(
                 Diagnostic::new(

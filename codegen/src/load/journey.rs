@@ -577,7 +577,10 @@ impl Loader<'_> {
             Some("initial") => StateKind::Initial,
             Some("final") => StateKind::Final,
             Some(other) => {
-                let at = s.kind.as_ref().map_or(source.clone(), |k| self.at(k));
+                let at = s
+                    .kind
+                    .as_ref()
+                    .map_or_else(|| source.clone(), |k| self.at(k));
                 let help = match suggest(other, ["initial", "intermediate", "final"]) {
                     Some(x) => format!("did you mean `{x}`?"),
                     None => "use \"initial\", \"intermediate\" or \"final\"".into(),

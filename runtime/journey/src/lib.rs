@@ -30,7 +30,9 @@ pub use engine::*;
 pub use memory::MemoryInstanceStore;
 #[cfg(feature = "postgres")]
 pub use pg::PgInstanceStore;
-pub use store::{Applied, Decide, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory};
+pub use store::{
+    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+};
 
 /// Why the engine could not process an input.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use crate::EngineError;
 use crate::store::{
-    Applied, Decide, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
 };
 use carebus_core::Uuid;
 use carebus_core::journey::Instance;
@@ -23,9 +23,12 @@ struct Tables {
     instances: HashMap<(String, String), Instance>,
     history: HashMap<Uuid, Vec<StoredHistory>>,
     processed: HashSet<(String, String)>,
-    /// By instance: timer name → (timer id, due µs, journey, key).
-    timers: HashMap<Uuid, BTreeMap<String, (String, i64, String, String)>>,
+    /// By instance, by timer name.
+    timers: HashMap<Uuid, BTreeMap<String, PendingTimer>>,
 }
+
+/// A started timer: its id, due time (µs), journey and key.
+type PendingTimer = (String, i64, String, String);
 
 impl std::fmt::Debug for MemoryInstanceStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,9 +153,7 @@ impl InstanceStore for MemoryInstanceStore {
     async fn fire_next(
         &self,
         now: i64,
-        decide: &(
-             dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync
-         ),
+        decide: &DecideTimer<'_>,
     ) -> Result<Option<Fired>, EngineError> {
         let mut t = self.inner.lock().await;
         let due = t

@@ -2,7 +2,7 @@
 
 use crate::EngineError;
 use crate::store::{
-    Applied, Decide, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
 };
 use carebus_core::Uuid;
 use carebus_core::journey::{Deferred, Instance};
@@ -277,9 +277,7 @@ impl InstanceStore for PgInstanceStore {
     async fn fire_next(
         &self,
         now: i64,
-        decide: &(
-             dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync
-         ),
+        decide: &DecideTimer<'_>,
     ) -> Result<Option<Fired>, EngineError> {
         for _ in 0..ATTEMPTS {
             let mut tx = self.store.pool().begin().await.map_err(db("begin"))?;

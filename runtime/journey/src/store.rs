@@ -20,6 +20,10 @@ pub struct Plan {
 pub type Decide<'a> =
     dyn Fn(Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync + 'a;
 
+/// The engine's decision function for a due timer: given the timer and its instance, the plan.
+pub type DecideTimer<'a> =
+    dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync + 'a;
+
 /// How one input ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Processed {
@@ -119,9 +123,7 @@ pub trait InstanceStore: Send + Sync + 'static {
     fn fire_next(
         &self,
         now: i64,
-        decide: &(
-             dyn Fn(&DueTimer, Option<&Instance>) -> Result<Option<Plan>, EngineError> + Send + Sync
-         ),
+        decide: &DecideTimer<'_>,
     ) -> impl Future<Output = Result<Option<Fired>, EngineError>> + Send;
 
     /// The instance `(journey, key)`.

@@ -461,7 +461,7 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
             total += 1;
         }
     }
-    let _ = stop_relay.trigger();
+    stop_relay.trigger();
     relay.abort();
     running.stop().await.unwrap();
     assert_eq!(

@@ -398,7 +398,7 @@ impl Run<'_> {
         let defers = self
             .def
             .state(&state)
-            .is_some_and(|s| s.defer.iter().any(|d| *d == trigger));
+            .is_some_and(|s| s.defer.contains(&trigger));
         match input {
             Input::Event {
                 event_id,
@@ -423,7 +423,7 @@ impl Run<'_> {
         let view_id = self.decision.instance.id;
         let found = def.transitions.iter().enumerate().find(|(_, t)| {
             t.on == trigger
-                && t.from.iter().any(|f| *f == state)
+                && t.from.contains(&state)
                 && t.when.iter().all(|c| holds(c, data))
                 && t.guard.as_ref().is_none_or(|g| {
                     let view = InstanceView {
@@ -488,7 +488,7 @@ impl Run<'_> {
                 self.def
                     .transitions
                     .iter()
-                    .any(|t| t.on == d.event_type && t.from.iter().any(|f| *f == state))
+                    .any(|t| t.on == d.event_type && t.from.contains(&state))
             };
             let Some(pos) = self.decision.instance.deferred.iter().position(accepts) else {
                 return;

@@ -44,23 +44,52 @@ fn a_failing_step_compensates_the_completed_steps_newest_first() {
     let mut rules = Vec::new();
     for (i, event) in ["Start", "Booked", "Notified", "Failed"].iter().enumerate() {
         let id = format!("e{i}");
-        let input = Input::Event { event_id: &id, event_type: event, data: &data };
-        let d = decide(&def, &NoHooks, instance.as_ref(), "p-1", &input, Timestamp(i as i64))
-            .expect("the saga is concerned");
+        let input = Input::Event {
+            event_id: &id,
+            event_type: event,
+            data: &data,
+        };
+        let d = decide(
+            &def,
+            &NoHooks,
+            instance.as_ref(),
+            "p-1",
+            &input,
+            Timestamp(i as i64),
+        )
+        .expect("the saga is concerned");
         for e in &d.emit {
             if e.event_type == "ActionTriggered" {
-                rules.push(e.data["trigger"]["rule"].as_str().unwrap_or_default().to_owned());
+                rules.push(
+                    e.data["trigger"]["rule"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                );
                 assert!(e.causation.ends_with(&format!("/{id}")), "{}", e.causation);
             }
         }
         if *event == "Failed" {
             let kinds: Vec<HistoryKind> = d.history.iter().map(|h| h.kind).collect();
-            assert_eq!(kinds, [HistoryKind::Transition, HistoryKind::Compensated, HistoryKind::Compensated]);
-            assert_eq!(d.emit.last().map(|e| e.data["outcome"].clone()), Some(json!("FAILED")));
+            assert_eq!(
+                kinds,
+                [
+                    HistoryKind::Transition,
+                    HistoryKind::Compensated,
+                    HistoryKind::Compensated
+                ]
+            );
+            assert_eq!(
+                d.emit.last().map(|e| e.data["outcome"].clone()),
+                Some(json!("FAILED"))
+            );
         }
         instance = Some(d.instance);
     }
-    assert_eq!(rules, ["reserve-slot", "notify", "retract-notice", "release-slot"]);
+    assert_eq!(
+        rules,
+        ["reserve-slot", "notify", "retract-notice", "release-slot"]
+    );
     let done = instance.expect("instance");
     assert!(done.finished);
     assert!(done.steps.is_empty());
