@@ -44,6 +44,14 @@ pub enum DiagnosticKind {
     /// instead of its type. As the Avro specification says, it is ignored: the underlying type
     /// is used.
     IgnoredLogicalType,
+    /// A journey state no transition leads to from the initial state.
+    UnreachableState,
+    /// A non-final journey state with no transition out.
+    DeadEnd,
+    /// A journey timer that nothing handles, or a cancel of a timer nothing starts.
+    UnhandledTimer,
+    /// A journey change that leaves running instances in a state the new version lacks.
+    StrandedInstances,
 }
 
 impl DiagnosticKind {
@@ -65,6 +73,10 @@ impl DiagnosticKind {
             DiagnosticKind::InfiniteRecord => "infinite-record",
             DiagnosticKind::AmbiguousName => "ambiguous-name",
             DiagnosticKind::IgnoredLogicalType => "ignored-logical-type",
+            DiagnosticKind::UnreachableState => "unreachable-state",
+            DiagnosticKind::DeadEnd => "dead-end",
+            DiagnosticKind::UnhandledTimer => "unhandled-timer",
+            DiagnosticKind::StrandedInstances => "stranded-instances",
         }
     }
 

@@ -9,6 +9,7 @@ pub mod avro;
 mod avro_serde;
 mod event;
 pub mod ident;
+mod journey;
 mod json;
 pub mod proto;
 mod rtype;
@@ -39,7 +40,7 @@ const CONTENTS: &str = "//
 // `DomainEvent` impls, upcasts of older event versions, then per topic the event enum
 // (`TopicEvents`), handler trait, dispatcher and publisher trait, the registry of all events
 // (`EVENTS`, `AnyEvent`, `decode`, `decode_fingerprint`), the topics table (`TOPICS`) and the
-// conversions to and from the Protobuf wire types.
+// conversions to and from the Protobuf wire types, and the journeys (`journeys`).
 ";
 
 /// Generate the Rust source for the whole model. A model built by hand (not by the loader)
@@ -73,6 +74,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
     let upcasts = upcast::items(ctx);
     let topics = topic::items(ctx);
     let topic_specs = topic_spec::items(ctx);
+    let journeys = journey::items(ctx);
     let conversions = if ctx
         .model
         .events
@@ -93,6 +95,7 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
         #topics
         #topic_specs
         #conversions
+        #journeys
     }
 }
 

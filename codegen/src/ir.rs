@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod journey;
 mod rust;
 mod type_text;
 pub use rust::{RustEvent, RustTopic, RustType};
@@ -58,6 +59,9 @@ pub struct Model {
     pub envelope: Option<Record>,
     /// Markdown guides kept beside the schemas (file stem, title, markdown text).
     pub guides: Vec<Guide>,
+    /// Patient journeys (`journeys/*.toml`), checked against the events, by (name, version).
+    #[serde(default)]
+    pub journeys: Vec<journey::Journey>,
 }
 
 /// Which schema language an event was written in.

@@ -12,6 +12,7 @@ pub mod emit;
 pub mod fingerprint;
 pub mod history;
 pub mod ir;
+pub mod journey_lock;
 pub mod load;
 pub mod rust_names;
 

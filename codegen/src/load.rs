@@ -6,6 +6,7 @@
 pub mod avro;
 pub mod canonical;
 pub mod defaults;
+pub mod journey;
 pub mod json;
 pub mod manifest;
 pub mod proto;
@@ -112,7 +113,8 @@ fn read(path: &Path, shown: &str, diags: &mut Diagnostics) -> Option<String> {
     }
 }
 
-/// Load a schemas folder: `**/*.avsc`, `**/*.proto`, `topics.toml`, `services.toml`, `guides/*.md`.
+/// Load a schemas folder: `**/*.avsc`, `**/*.proto`, `topics.toml`, `services.toml`, `guides/*.md`,
+/// `journeys/*.toml`.
 pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut project = Project::default();
@@ -195,6 +197,9 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
         );
         check_services(&project.model, &mut diags);
     }
+    if diags.is_empty() {
+        load_journeys(dir, &mut project, &mut diags);
+    }
     sort(&mut project.model);
     if diags.is_empty() {
         let ambiguous = crate::rust_names::assign(&mut project.model);
@@ -202,6 +207,45 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
         Ok(project)
     } else {
         Err(diags)
+    }
+}
+
+/// `journeys/*.toml`, checked against the loaded events; two files may not define the same
+/// journey version.
+fn load_journeys(dir: &Path, project: &mut Project, diags: &mut Diagnostics) {
+    let mut files = Vec::new();
+    walk(&dir.join("journeys"), "toml", &mut files);
+    for p in files {
+        let shown = display_path(dir, &p);
+        project.files.push(p.clone());
+        let Some(text) = read(&p, &shown, diags) else {
+            continue;
+        };
+        match journey::load(&shown, &text, &project.model) {
+            Ok(j) => {
+                if let Some(other) = project
+                    .model
+                    .journeys
+                    .iter()
+                    .find(|o| o.name == j.name && o.version == j.version)
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            DiagnosticKind::DuplicateName,
+                            j.source.clone(),
+                            format!(
+                                "journey `{}` version {} is also defined in {}",
+                                j.name, j.version, other.source.file
+                            ),
+                        )
+                        .help("give the newer definition the next version number"),
+                    );
+                    continue;
+                }
+                project.model.journeys.push(j);
+            }
+            Err(d) => diags.0.extend(d.0),
+        }
     }
 }
 
@@ -359,4 +403,7 @@ fn sort(model: &mut Model) {
     model.topics.sort_by(|a, b| a.name.cmp(&b.name));
     model.services.sort_by(|a, b| a.name.cmp(&b.name));
     model.guides.sort_by(|a, b| a.slug.cmp(&b.slug));
+    model
+        .journeys
+        .sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
 }

@@ -1,4 +1,4 @@
-//! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the emitters (snapshots and the compiled fixture), recursive records, the build configuration.
+//! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the journey checks, the emitters (snapshots and the compiled fixture), recursive records, the build configuration.
 
 mod apache_schemas;
 mod compat_avro;
@@ -12,6 +12,7 @@ mod compat_schemas;
 mod compat_support;
 mod config;
 mod emit_fixture;
+mod journey_diagnostics;
 mod load_avro;
 mod load_domain;
 mod load_logical;

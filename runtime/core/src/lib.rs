@@ -8,6 +8,8 @@
 //! - [`transport`]: the producer/consumer abstraction the in-process bus and Kafka implement.
 //! - [`topic`], [`handler`], [`publish`]: the per-topic contracts the generated code implements
 //!   and calls ([`TopicEvents`], [`TopicHandler`], [`Publish`]).
+//! - [`journey`]: journey definitions as embedded by the generated code, and the pure state
+//!   machine the journey engine runs them with.
 //! - [`dead_letter`] and [`claim_check`]: the dead-letter record format and the claim-check
 //!   pattern, over any transport.
 //!
@@ -28,6 +30,7 @@ pub mod error;
 pub mod event;
 pub mod handler;
 pub mod headers;
+pub mod journey;
 pub mod publish;
 pub mod topic;
 pub mod transport;
