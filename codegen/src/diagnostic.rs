@@ -39,6 +39,9 @@ pub enum DiagnosticKind {
     InfiniteRecord,
     /// A warning: a type name defined in more than one namespace, reachable by module path only.
     AmbiguousName,
+    /// A field of an event with neither `classification` nor an `analytics` rule, outside any
+    /// sensitive field: analytics cannot tell whether it may be kept.
+    UnclassifiedField,
 }
 
 impl DiagnosticKind {
@@ -59,6 +62,7 @@ impl DiagnosticKind {
             DiagnosticKind::StaleLock => "stale-lock",
             DiagnosticKind::InfiniteRecord => "infinite-record",
             DiagnosticKind::AmbiguousName => "ambiguous-name",
+            DiagnosticKind::UnclassifiedField => "unclassified-field",
         }
     }
 

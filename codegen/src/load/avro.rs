@@ -8,7 +8,7 @@ use super::defaults;
 use super::json::{self, Json, Member, Spanned};
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, suggest};
 use crate::ir::{
-    Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType, Record,
+    Analytics, Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType, Record,
     SchemaFormat, Source, Type,
 };
 use std::collections::BTreeMap;
@@ -43,7 +43,7 @@ pub const EVENT_ANNOTATIONS: &[&str] = &[
 /// carebus annotations allowed on a named record (not an event's) or an enum.
 pub const TYPE_ANNOTATIONS: &[&str] = &["deprecated"];
 /// carebus annotations allowed on a field.
-pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "examples", "deprecated"];
+pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "analytics", "examples", "deprecated"];
 const RECORD_KEYS: &[&str] = &["type", "name", "namespace", "doc", "aliases", "fields"];
 const FIELD_KEYS: &[&str] = &["name", "type", "doc", "default", "order", "aliases"];
 const PRIMITIVES: &[&str] = &[
@@ -660,6 +660,19 @@ impl Cx {
                 }
             }
         };
+        let classified = node.get("classification").is_some();
+        let analytics = node.get("analytics").and_then(|m| {
+            let parsed = m.value.as_str().and_then(Analytics::parse);
+            if parsed.is_none() {
+                self.err(
+                    DiagnosticKind::BadAnnotation,
+                    m.value.pos,
+                    format!("`analytics` must be one of: {}", Analytics::SPELLINGS),
+                    "what reaches analytics of this field: see docs/analytics.md",
+                );
+            }
+            parsed
+        });
         let examples = match node.get("examples") {
             None => Vec::new(),
             Some(m) => match m.value.as_array() {
@@ -697,6 +710,8 @@ impl Cx {
             default,
             aliases,
             classification,
+            classified,
+            analytics,
             examples,
             deprecated,
             proto_number: None,
