@@ -384,7 +384,15 @@ impl OpenSearch {
 /// `error.type: error.reason` of an error answer.
 fn error_text(body: &Value) -> String {
     match (&body["error"]["type"], &body["error"]["reason"]) {
-        (Value::String(t), Value::String(r)) => format!("{t}: {r}"),
+        (Value::String(t), Value::String(r)) => {
+            let mut text = format!("{t}: {r}");
+            let mut cause = &body["error"]["caused_by"];
+            while let Some(reason) = cause["reason"].as_str() {
+                text.push_str(&format!("; caused by: {reason}"));
+                cause = &cause["caused_by"];
+            }
+            text
+        }
         (Value::String(t), _) => t.clone(),
         _ => match &body["error"] {
             Value::String(s) => s.clone(),

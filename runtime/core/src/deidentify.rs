@@ -63,7 +63,7 @@ pub enum Scalar {
     Date,
     /// A timestamp (RFC 3339 text): `date`.
     Timestamp,
-    /// A decimal written as text at this scale: `scaled_float` with factor 10^scale.
+    /// A decimal written as text at this scale: `double` (the text stays in `_source`).
     Decimal {
         /// Digits after the point.
         scale: u32,
