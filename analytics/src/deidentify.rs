@@ -74,10 +74,7 @@ impl Deidentifier {
     pub fn document(&self, plan: &EventPlan, envelope: &Envelope, data: &Value) -> Value {
         let mut doc = Map::with_capacity(12);
         let time = envelope.event_time;
-        doc.insert(
-            "@timestamp".into(),
-            carebus_core::JsonCodec::to_json(&time),
-        );
+        doc.insert("@timestamp".into(), carebus_core::JsonCodec::to_json(&time));
         doc.insert("eventId".into(), Value::from(envelope.event_id.as_str()));
         doc.insert("eventType".into(), Value::from(plan.event_type));
         doc.insert("eventVersion".into(), Value::from(plan.version));
@@ -313,7 +310,14 @@ mod tests {
         assert_eq!(doc["aggregateKey"], json!(pseudonym));
         assert_eq!(doc["tenantId"], json!("clinic-a"));
         let text = doc.to_string();
-        for phi in ["John", "Springfield", "221 Maple", "62704", "1990", "patient-123"] {
+        for phi in [
+            "John",
+            "Springfield",
+            "221 Maple",
+            "62704",
+            "1990",
+            "patient-123",
+        ] {
             assert!(!text.contains(phi), "{phi} leaked into {text}");
         }
     }

@@ -163,9 +163,7 @@ fn merge(into: &mut Map<String, Value>, more: Map<String, Value>) {
 
 /// The mapping of a plan's fields.
 pub fn fields(plan: &[FieldRule]) -> Map<String, Value> {
-    plan.iter()
-        .map(|f| (f.name.to_owned(), field(f)))
-        .collect()
+    plan.iter().map(|f| (f.name.to_owned(), field(f))).collect()
 }
 
 fn field(f: &FieldRule) -> Value {
@@ -192,12 +190,16 @@ pub fn value(rule: Rule) -> Value {
 fn scalar(s: Scalar) -> Value {
     match s {
         Scalar::Keyword => json!({"type": "keyword", "ignore_above": 1024}),
-        Scalar::Text => json!({"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}),
+        Scalar::Text => {
+            json!({"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}})
+        }
         Scalar::Boolean => json!({"type": "boolean"}),
         Scalar::Long => json!({"type": "long"}),
         Scalar::Double => json!({"type": "double"}),
         Scalar::Date => json!({"type": "date", "format": "strict_date"}),
-        Scalar::Timestamp => json!({"type": "date", "format": "strict_date_optional_time||epoch_millis"}),
+        Scalar::Timestamp => {
+            json!({"type": "date", "format": "strict_date_optional_time||epoch_millis"})
+        }
         // `scaled_float` would keep the scale, but it lives in the mapper-extras module, which
         // minimal distributions (the integ-test zip) leave out; the exact text stays in
         // `_source`.
@@ -286,6 +288,9 @@ mod tests {
             layout.day_of("healthcare.patients.events", &index),
             chrono::NaiveDate::from_ymd_opt(2024, 12, 2)
         );
-        assert_eq!(layout.day_of("healthcare.patients.events", "carebus-other-2024.12.02"), None);
+        assert_eq!(
+            layout.day_of("healthcare.patients.events", "carebus-other-2024.12.02"),
+            None
+        );
     }
 }

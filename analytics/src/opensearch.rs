@@ -3,10 +3,10 @@
 use base64::Engine;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Request, StatusCode};
 /// HTTP methods of [`OpenSearch::request`].
 pub use hyper::Method;
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -79,7 +79,9 @@ pub enum OpenSearchError {
         problem: &'static str,
     },
     /// No connection, or it broke.
-    #[error("{operation}: OpenSearch at {address} is unreachable: {source} (is it running? `./scripts/services up opensearch` starts the test cluster)")]
+    #[error(
+        "{operation}: OpenSearch at {address} is unreachable: {source} (is it running? `./scripts/services up opensearch` starts the test cluster)"
+    )]
     Unreachable {
         /// What was being done.
         operation: String,
@@ -246,13 +248,12 @@ impl OpenSearch {
         path: &str,
         body: Option<(&'static str, Bytes)>,
     ) -> Result<Answer, OpenSearchError> {
-        let unreachable = |source: Box<dyn std::error::Error + Send + Sync>| {
-            OpenSearchError::Unreachable {
+        let unreachable =
+            |source: Box<dyn std::error::Error + Send + Sync>| OpenSearchError::Unreachable {
                 operation: operation.to_owned(),
                 address: self.address.clone(),
                 source,
-            }
-        };
+            };
         let mut slot = self.connection.lock().await;
         let reusable = match slot.take() {
             Some(mut s) if !s.is_closed() => s.ready().await.is_ok().then_some(s),
@@ -342,13 +343,20 @@ impl OpenSearch {
 
     /// Whether the cluster answers at all (`GET /`).
     pub async fn ping(&self) -> Result<(), OpenSearchError> {
-        self.expect_ok("ping", Method::GET, "/", None).await.map(drop)
+        self.expect_ok("ping", Method::GET, "/", None)
+            .await
+            .map(drop)
     }
 
     /// Whether the Index State Management plugin is installed (`GET _plugins/_ism/policies`).
     pub async fn has_ism(&self) -> Result<bool, OpenSearchError> {
         let answer = self
-            .request("look for the ISM plugin", Method::GET, "/_plugins/_ism/policies", None)
+            .request(
+                "look for the ISM plugin",
+                Method::GET,
+                "/_plugins/_ism/policies",
+                None,
+            )
             .await?;
         Ok(answer.status.is_success())
     }
@@ -423,7 +431,10 @@ mod tests {
         assert_eq!(os.address(), "search.internal:9200");
         assert_eq!(os.base_path, "/prefix");
         let expected = base64::engine::general_purpose::STANDARD.encode("analyst:s3cret");
-        assert_eq!(os.authorization.as_deref(), Some(&*format!("Basic {expected}")));
+        assert_eq!(
+            os.authorization.as_deref(),
+            Some(&*format!("Basic {expected}"))
+        );
         assert_eq!(
             without_credentials(&c.url),
             "http://search.internal:9200/prefix/"

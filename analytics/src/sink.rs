@@ -19,6 +19,7 @@ use crate::deidentify::Deidentifier;
 use crate::mapping::IndexLayout;
 use crate::opensearch::{OpenSearch, OpenSearchError};
 use bytes::Bytes;
+use carebus_core::TopicEvents;
 use carebus_core::dead_letter;
 use carebus_core::deidentify::EventPlan;
 use carebus_core::envelope::Envelope;
@@ -27,7 +28,6 @@ use carebus_core::transport::{
     TransportConsumer, TransportError,
 };
 use carebus_core::wire::WireError;
-use carebus_core::TopicEvents;
 use hyper::Method;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -71,7 +71,10 @@ impl Source {
     }
 }
 
-fn decode_json<E: TopicEvents>(headers: &Headers, value: &[u8]) -> Result<(Envelope, Value), WireError> {
+fn decode_json<E: TopicEvents>(
+    headers: &Headers,
+    value: &[u8],
+) -> Result<(Envelope, Value), WireError> {
     let (envelope, event) = carebus_core::wire::decode::<E>(headers, value)?;
     Ok((envelope, event.to_json()))
 }
@@ -123,7 +126,9 @@ pub enum SinkError {
     #[error("analytics sink: {0}")]
     Transport(#[from] TransportError),
     /// A source's topic has no generated plan.
-    #[error("analytics sink: no event of topic `{0}` has a de-identification plan; pass the generated `ANALYTICS` registry")]
+    #[error(
+        "analytics sink: no event of topic `{0}` has a de-identification plan; pass the generated `ANALYTICS` registry"
+    )]
     NoPlan(String),
 }
 
@@ -231,7 +236,8 @@ impl<T: Transport> AnalyticsSink<T> {
         let layout = &self.config.layout;
         let ism = self.opensearch.has_ism().await?;
         for topic in self.topics() {
-            let plans: Vec<&EventPlan> = self.registry.iter().filter(|p| p.topic == topic).collect();
+            let plans: Vec<&EventPlan> =
+                self.registry.iter().filter(|p| p.topic == topic).collect();
             let name = layout.template_name(topic);
             self.opensearch
                 .expect_ok(
@@ -288,11 +294,20 @@ impl<T: Transport> AnalyticsSink<T> {
                 )
                 .await?;
             for entry in listed.as_array().into_iter().flatten() {
-                let Some(index) = entry["index"].as_str() else { continue };
-                let Some(day) = layout.day_of(topic, index) else { continue };
+                let Some(index) = entry["index"].as_str() else {
+                    continue;
+                };
+                let Some(day) = layout.day_of(topic, index) else {
+                    continue;
+                };
                 if (today - day).num_days() > i64::from(layout.retention_days) {
                     self.opensearch
-                        .expect_ok(&format!("delete expired index {index}"), Method::DELETE, &format!("/{index}"), None)
+                        .expect_ok(
+                            &format!("delete expired index {index}"),
+                            Method::DELETE,
+                            &format!("/{index}"),
+                            None,
+                        )
                         .await?;
                     deleted.push(index.to_owned());
                 }
@@ -367,7 +382,10 @@ impl<T: Transport> AnalyticsSink<T> {
                 Some(ConsumerEvent::Record(record)) => {
                     first.get_or_insert_with(Instant::now);
                     let item = self.item(record);
-                    if let Item::Document { action, document, .. } = &item {
+                    if let Item::Document {
+                        action, document, ..
+                    } = &item
+                    {
                         bytes += action.len() + document.len() + 2;
                     }
                     batch.push(item);
@@ -386,7 +404,10 @@ impl<T: Transport> AnalyticsSink<T> {
         let Some((_, decode)) = self.sources.get(record.topic.as_str()) else {
             return Item::DeadLetter {
                 reason: "poison-pill:unknown-topic".into(),
-                error: format!("the analytics sink has no decoder for topic {}", record.topic),
+                error: format!(
+                    "the analytics sink has no decoder for topic {}",
+                    record.topic
+                ),
                 record,
             };
         };
@@ -413,9 +434,13 @@ impl<T: Transport> AnalyticsSink<T> {
                 record,
             };
         };
-        let document = self.deidentifier.document(plan, &envelope, &data).to_string();
+        let document = self
+            .deidentifier
+            .document(plan, &envelope, &data)
+            .to_string();
         let index = self.config.layout.index(plan.topic, envelope.event_time.0);
-        let action = serde_json::json!({"index": {"_index": index, "_id": envelope.event_id}}).to_string();
+        let action =
+            serde_json::json!({"index": {"_index": index, "_id": envelope.event_id}}).to_string();
         Item::Document {
             record,
             action,
@@ -440,7 +465,10 @@ impl<T: Transport> AnalyticsSink<T> {
         while !pending.is_empty() {
             let mut body = Vec::with_capacity(pending.len() * 512);
             for &i in &pending {
-                if let Item::Document { action, document, .. } = &batch[i] {
+                if let Item::Document {
+                    action, document, ..
+                } = &batch[i]
+                {
                     body.extend_from_slice(action.as_bytes());
                     body.push(b'\n');
                     body.extend_from_slice(document.as_bytes());
@@ -467,14 +495,22 @@ impl<T: Transport> AnalyticsSink<T> {
                 paused = consumer.assignment()?;
                 consumer.pause(&paused)?;
             }
-            if !self.wait(consumer, backoff, &mut shutdown, &mut paused, &mut revoked).await? {
+            if !self
+                .wait(consumer, backoff, &mut shutdown, &mut paused, &mut revoked)
+                .await?
+            {
                 self.resume(consumer, &paused);
                 return Ok(Delivery::Stopped);
             }
             backoff = (backoff * 2).min(self.config.max_backoff);
         }
         for item in &batch {
-            if let Item::DeadLetter { record, reason, error } = item {
+            if let Item::DeadLetter {
+                record,
+                reason,
+                error,
+            } = item
+            {
                 let target = dead_letter::dlq_topic(&dead_letter::original_topic(record));
                 let headers = dead_letter::dead_letter_headers(reason, error, 1);
                 self.transport
@@ -506,7 +542,10 @@ impl<T: Transport> AnalyticsSink<T> {
     /// Read a bulk answer: confirmed documents are done, refused ones become dead letters,
     /// those OpenSearch could not take now (429, 5xx, no answer) are returned for a retry.
     fn settle(&self, batch: &mut [Item], pending: &[usize], answer: &Value) -> Vec<usize> {
-        let items = answer["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+        let items = answer["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         let mut retry = Vec::new();
         let mut indexed = 0u64;
         for (n, &i) in pending.iter().enumerate() {
@@ -522,7 +561,9 @@ impl<T: Transport> AnalyticsSink<T> {
             } else {
                 let error = rejection_text(status, &result["error"]);
                 let record = match &batch[i] {
-                    Item::Document { record, .. } | Item::DeadLetter { record, .. } => record.clone(),
+                    Item::Document { record, .. } | Item::DeadLetter { record, .. } => {
+                        record.clone()
+                    }
                 };
                 batch[i] = Item::DeadLetter {
                     record,

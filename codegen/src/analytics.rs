@@ -221,9 +221,8 @@ impl Planner<'_, '_> {
             Analytics::Prefix(n) => {
                 fits(matches!(ty, Type::String), "a string", self).then_some(Rule::Prefix(n))
             }
-            Analytics::Text => {
-                fits(matches!(ty, Type::String), "a string", self).then_some(Rule::Keep(Scalar::Text))
-            }
+            Analytics::Text => fits(matches!(ty, Type::String), "a string", self)
+                .then_some(Rule::Keep(Scalar::Text)),
             Analytics::Fields => match record {
                 Some(r) if !self.visiting.contains(&r.full_name()) => {
                     Some(Rule::Record(self.record(r, sensitive)))

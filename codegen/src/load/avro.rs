@@ -8,8 +8,8 @@ use super::defaults;
 use super::json::{self, Json, Member, Spanned};
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, suggest};
 use crate::ir::{
-    Analytics, Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType, Record,
-    SchemaFormat, Source, Type,
+    Analytics, Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType,
+    Record, SchemaFormat, Source, Type,
 };
 use std::collections::BTreeMap;
 

@@ -85,21 +85,34 @@ fn each_field_reaches_analytics_as_its_classification_and_rule_say() {
 #[test]
 fn an_unclassified_field_is_an_error_at_the_field_and_never_reaches_analytics() {
     let (plan, diags) = review(r#"{"name": "nickname", "type": "string"}"#);
-    assert_eq!(plan, vec![field("patientId", Shape::One, Rule::Pseudonymize)]);
+    assert_eq!(
+        plan,
+        vec![field("patientId", Shape::One, Rule::Pseudonymize)]
+    );
     let d = &diags.0[0];
     assert_eq!(d.kind, DiagnosticKind::UnclassifiedField);
     assert_eq!(d.kind.code(), "unclassified-field");
-    assert_eq!(d.source.file, "schemas/avro/patient/patient_registered.avsc");
+    assert_eq!(
+        d.source.file,
+        "schemas/avro/patient/patient_registered.avsc"
+    );
     assert_eq!(d.source.line, 7);
     assert!(d.message.contains("`nickname`"), "{}", d.message);
-    assert!(d.help.as_deref().unwrap_or_default().contains("\"classification\": \"none\""));
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("\"classification\": \"none\"")
+    );
 }
 
 #[test]
 fn a_shared_record_kept_whole_needs_its_own_fields_classified() {
     // Under a `none` field nothing is inherited: Address's unclassified `city` is an error, in
     // Address's file.
-    let (_, diags) = review(r#"{"name": "address", "type": "healthcare.common.Address", "classification": "none"}"#);
+    let (_, diags) = review(
+        r#"{"name": "address", "type": "healthcare.common.Address", "classification": "none"}"#,
+    );
     assert_eq!(diags.0.len(), 1, "{diags:#?}");
     assert_eq!(diags.0[0].kind, DiagnosticKind::UnclassifiedField);
     assert_eq!(diags.0[0].source.file, "schemas/avro/common/address.avsc");
@@ -136,9 +149,15 @@ fn rules_that_do_not_fit_the_field_are_errors() {
 #[test]
 fn an_unknown_rule_is_a_bad_annotation_naming_the_choices() {
     let text = event(r#"{"name": "x", "type": "string", "analytics": "hash"}"#);
-    let errs = load_avro_sources(&[("e.avsc", &text)]).expect_err("a bad annotation").0;
+    let errs = load_avro_sources(&[("e.avsc", &text)])
+        .expect_err("a bad annotation")
+        .0;
     assert_eq!(errs[0].kind, DiagnosticKind::BadAnnotation);
-    assert!(errs[0].message.contains("pseudonymize"), "{}", errs[0].message);
+    assert!(
+        errs[0].message.contains("pseudonymize"),
+        "{}",
+        errs[0].message
+    );
 }
 
 #[test]
@@ -151,6 +170,11 @@ fn the_project_schemas_pass_the_review() {
     // Every event pseudonymises its patient and keeps no PHI field as it is.
     for e in &model.events {
         let plan = plan(&model, e);
-        assert!(!plan.is_empty(), "{} v{} sends something", e.name, e.version);
+        assert!(
+            !plan.is_empty(),
+            "{} v{} sends something",
+            e.name,
+            e.version
+        );
     }
 }

@@ -17,8 +17,13 @@ async fn opensearch_stopped_mid_stream_pauses_the_sink_and_nothing_is_lost_or_du
     for e in &events[..2000] {
         publish(&publisher, &names, e).await;
     }
-    let before = running.await_count(&os, &names.indices(), 2000, Duration::from_secs(60)).await;
-    assert_eq!(before, 2000, "the first half is indexed while OpenSearch is up");
+    let before = running
+        .await_count(&os, &names.indices(), 2000, Duration::from_secs(60))
+        .await;
+    assert_eq!(
+        before, 2000,
+        "the first half is indexed while OpenSearch is up"
+    );
 
     carebus_tests::services(&["stop", "opensearch"]).expect("stopping OpenSearch");
     let stopped = std::panic::AssertUnwindSafe(async {
@@ -46,8 +51,13 @@ async fn opensearch_stopped_mid_stream_pauses_the_sink_and_nothing_is_lost_or_du
         retries_while_down >= 2,
         "the sink retried while OpenSearch was down ({retries_while_down} retries)"
     );
-    assert_eq!(indexed_while_down, 2000, "nothing was confirmed while it was down");
-    let after = running.await_count(&os, &names.indices(), 4000, Duration::from_secs(120)).await;
+    assert_eq!(
+        indexed_while_down, 2000,
+        "nothing was confirmed while it was down"
+    );
+    let after = running
+        .await_count(&os, &names.indices(), 4000, Duration::from_secs(120))
+        .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let settled = count(&os, &names.indices()).await;
     running.stop().await;

@@ -62,11 +62,26 @@ async fn publish_everything(
         })*};
     }
     each!(
-        PatientCreated, PatientCreatedV1, PatientUpdated, PatientMerged, PatientDeactivated,
-        AppointmentScheduled, AppointmentConfirmed, AppointmentCancelled, AppointmentCompleted,
-        VitalSignsRecorded, DiagnosisAdded, PrescriptionCreated, LabResultReceived,
-        JourneyStarted, StageCompleted, JourneyCompleted, ActionTriggered,
-        AnalysisRequested, AnalysisCompleted, AnalysisFailed,
+        PatientCreated,
+        PatientCreatedV1,
+        PatientUpdated,
+        PatientMerged,
+        PatientDeactivated,
+        AppointmentScheduled,
+        AppointmentConfirmed,
+        AppointmentCancelled,
+        AppointmentCompleted,
+        VitalSignsRecorded,
+        DiagnosisAdded,
+        PrescriptionCreated,
+        LabResultReceived,
+        JourneyStarted,
+        StageCompleted,
+        JourneyCompleted,
+        ActionTriggered,
+        AnalysisRequested,
+        AnalysisCompleted,
+        AnalysisFailed,
     );
     assert_eq!(
         published.len(),
@@ -94,7 +109,9 @@ async fn every_published_event_is_indexed_once_and_no_phi_value_reaches_opensear
     let published = publish_everything(&bootstrap, &names, &model, 25, &mut phi).await;
     let n = published.len() as u64;
 
-    let got = running.await_count(&os, &names.indices(), n, Duration::from_secs(90)).await;
+    let got = running
+        .await_count(&os, &names.indices(), n, Duration::from_secs(90))
+        .await;
     assert_eq!(got, n, "every published event is one document");
     // A while later still exactly that many: redelivery (a rebalance) would overwrite, not add.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -154,8 +171,18 @@ async fn every_published_event_is_indexed_once_and_no_phi_value_reaches_opensear
         created["address"]["postalCode"].as_str().map(str::len),
         Some(3)
     );
-    for dropped in ["firstName", "lastName", "email", "telecom", "identifiers", "gender"] {
-        assert!(created.get(dropped).is_none(), "{dropped} is dropped: {created}");
+    for dropped in [
+        "firstName",
+        "lastName",
+        "email",
+        "telecom",
+        "identifiers",
+        "gender",
+    ] {
+        assert!(
+            created.get(dropped).is_none(),
+            "{dropped} is dropped: {created}"
+        );
     }
 
     // The generated mapping: strict, keyword vs text, dates, decimals, nested records.
@@ -179,8 +206,14 @@ async fn every_published_event_is_indexed_once_and_no_phi_value_reaches_opensear
     let lab = &props["LabResultReceived"]["properties"];
     assert_eq!(lab["issuedAt"]["type"], "date");
     assert_eq!(lab["resultId"]["type"], "keyword");
-    assert_eq!(lab["referenceRange"]["properties"]["low"]["properties"]["value"]["type"], "double");
-    assert_eq!(props["PrescriptionCreated"]["properties"]["refills"]["type"], "long");
+    assert_eq!(
+        lab["referenceRange"]["properties"]["low"]["properties"]["value"]["type"],
+        "double"
+    );
+    assert_eq!(
+        props["PrescriptionCreated"]["properties"]["refills"]["type"],
+        "long"
+    );
     assert!(lab.get("value").is_none() || lab["value"].is_object());
 }
 
@@ -218,7 +251,9 @@ async fn a_document_opensearch_refuses_goes_to_the_dead_letter_topic_with_a_reas
     let accepted: PatientDeactivated = example(&model);
     publish(&publisher, &names, &accepted).await;
 
-    let got = running.await_count(&os, &names.indices(), 1, Duration::from_secs(60)).await;
+    let got = running
+        .await_count(&os, &names.indices(), 1, Duration::from_secs(60))
+        .await;
     assert_eq!(got, 1, "the deactivation is indexed");
     let dlq = format!("{}.dlq", names.topic("healthcare.patients.events"));
     let consumer = crate::kafka_support::subscribe(
@@ -318,7 +353,9 @@ async fn a_sink_process_killed_with_sigkill_and_restarted_leaves_the_exact_docum
     names.create_topics(&bootstrap, 3).await;
     const EVENTS: u64 = 12_000;
     let publisher = publisher(&bootstrap);
-    let events: Vec<_> = (0..EVENTS as usize).map(carebus_tests::bench_event).collect();
+    let events: Vec<_> = (0..EVENTS as usize)
+        .map(carebus_tests::bench_event)
+        .collect();
     for chunk in events.chunks(1000) {
         futures::future::join_all(chunk.iter().map(|e| publish(&publisher, &names, e))).await;
     }

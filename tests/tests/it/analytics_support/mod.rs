@@ -5,12 +5,12 @@
 use crate::kafka_support::{create_topic, transport};
 use carebus::kafka::KafkaTransport;
 use carebus::{DomainEvent, PublishOptions, Publisher, PublisherConfig};
+use carebus_analytics::opensearch::Method;
 use carebus_analytics::{
     AnalyticsSink, Deidentifier, IndexLayout, OpenSearch, OpenSearchConfig, SinkConfig, SinkStats,
     Source,
 };
 use carebus_codegen::ir::{Analytics, Model, NamedType, Record, Type};
-use carebus_analytics::opensearch::Method;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -34,7 +34,12 @@ impl Names {
         let topics = carebus_schemas::TOPICS
             .iter()
             .filter(|t| t.derived_from.is_none())
-            .map(|t| (t.name, carebus_tests::unique_name(&format!("{label}_{}", t.name))))
+            .map(|t| {
+                (
+                    t.name,
+                    carebus_tests::unique_name(&format!("{label}_{}", t.name)),
+                )
+            })
             .collect();
         Names {
             prefix: carebus_tests::unique_name(&format!("t{label}")),
@@ -140,14 +145,22 @@ impl RunningSink {
     /// Panics with the sink's error when it has stopped on its own.
     pub async fn check_running(&mut self) {
         if self.task.is_finished() {
-            let ended = (&mut self.task).await.expect("the sink task ran to its end");
+            let ended = (&mut self.task)
+                .await
+                .expect("the sink task ran to its end");
             panic!("the sink stopped on its own: {ended:?}");
         }
     }
 
     /// Wait until `indices` hold `n` documents (or `deadline` passes, or the sink stops on
     /// its own); returns the last count.
-    pub async fn await_count(&mut self, os: &OpenSearch, indices: &str, n: u64, deadline: Duration) -> u64 {
+    pub async fn await_count(
+        &mut self,
+        os: &OpenSearch,
+        indices: &str,
+        n: u64,
+        deadline: Duration,
+    ) -> u64 {
         let until = Instant::now() + deadline;
         loop {
             self.check_running().await;
@@ -203,7 +216,12 @@ pub async fn publish<E: DomainEvent>(
 /// Documents in `indices` now (after a refresh).
 pub async fn count(os: &OpenSearch, indices: &str) -> u64 {
     let _ = os
-        .request("refresh", Method::POST, &format!("/{indices}/_refresh"), None)
+        .request(
+            "refresh",
+            Method::POST,
+            &format!("/{indices}/_refresh"),
+            None,
+        )
         .await;
     match os
         .request("count", Method::GET, &format!("/{indices}/_count"), None)
@@ -273,7 +291,9 @@ impl SensitiveValues {
 
     fn record(&mut self, model: &Model, record: &Record, data: &Value) {
         for f in &record.fields {
-            let Some(v) = data.get(f.json_name()) else { continue };
+            let Some(v) = data.get(f.json_name()) else {
+                continue;
+            };
             let sensitive = f.classification.is_sensitive()
                 && f.analytics != Some(Analytics::Fields)
                 || f.analytics == Some(Analytics::Pseudonymize);
