@@ -35,6 +35,7 @@ pub struct Config {
     out_dir: Option<PathBuf>,
     history: Option<PathBuf>,
     cargo_directives: bool,
+    analytics_review: bool,
 }
 
 /// What a successful run produced.
@@ -93,6 +94,19 @@ impl Config {
         self
     }
 
+    /// Whether every field of every event must be reviewed for analytics: classified, given an
+    /// `analytics` rule, or inside a sensitive field; otherwise `error[unclassified-field]`
+    /// (off by default; the project's `schemas/build.rs` turns it on). Unreviewed fields never
+    /// reach analytics either way: the generated plans drop them.
+    ///
+    /// ```no_run
+    /// carebus_codegen::Config::new().analytics_review(true).generate_or_exit();
+    /// ```
+    pub fn analytics_review(&mut self, on: bool) -> &mut Self {
+        self.analytics_review = on;
+        self
+    }
+
     fn resolved_dir(&self) -> PathBuf {
         match &self.schemas_dir {
             Some(d) => d.clone(),
@@ -125,6 +139,13 @@ impl Config {
             }
         }
         let project = project?;
+        if self.analytics_review {
+            let mut diags = Diagnostics::default();
+            crate::analytics::check(&project.model, &mut diags);
+            if !diags.is_empty() {
+                return Err(diags);
+            }
+        }
         let recorded = History::load(&history_path).map_err(|d| Diagnostics(vec![d]))?;
         let (next, mut diags) = check::gate(&project.model, &recorded);
         let journeys_path = dir.join(JOURNEY_LOCK_FILE);

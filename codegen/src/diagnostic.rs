@@ -52,6 +52,9 @@ pub enum DiagnosticKind {
     UnhandledTimer,
     /// A journey change that leaves running instances in a state the new version lacks.
     StrandedInstances,
+    /// A field of an event with neither `classification` nor an `analytics` rule, outside any
+    /// sensitive field: analytics cannot tell whether it may be kept.
+    UnclassifiedField,
 }
 
 impl DiagnosticKind {
@@ -77,6 +80,7 @@ impl DiagnosticKind {
             DiagnosticKind::DeadEnd => "dead-end",
             DiagnosticKind::UnhandledTimer => "unhandled-timer",
             DiagnosticKind::StrandedInstances => "stranded-instances",
+            DiagnosticKind::UnclassifiedField => "unclassified-field",
         }
     }
 

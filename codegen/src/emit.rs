@@ -5,6 +5,7 @@
 //! Every emitter reads the same [`Ctx`]: the model plus the Rust name of every named type and
 //! the Rust shape ([`RType`]) of every field.
 
+mod analytics;
 pub mod avro;
 mod avro_serde;
 mod event;

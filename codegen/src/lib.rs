@@ -4,6 +4,7 @@
 //! Called from the `build.rs` of the schemas crate through [`Config`], and by the derive
 //! macros through [`derive`].
 
+pub mod analytics;
 pub mod check;
 pub mod config;
 pub mod derive;

@@ -47,7 +47,10 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut config = Config::new();
-    config.schemas_dir(&args.schemas).cargo_directives(false);
+    config
+        .schemas_dir(&args.schemas)
+        .cargo_directives(false)
+        .analytics_review(true);
     let lock = args.schemas.join(carebus_codegen::config::HISTORY_FILE);
     let journeys = args
         .schemas

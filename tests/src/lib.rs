@@ -19,11 +19,15 @@ pub const KAFKA_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_BOOTSTRAP";
 pub const KAFKA_CLUSTER_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_CLUSTER_BOOTSTRAP";
 /// Environment variable naming an existing PostgreSQL database to test against.
 pub const DATABASE_URL_VAR: &str = "CAREBUS_DATABASE_URL";
+/// Environment variable naming an existing OpenSearch (or Elasticsearch) to test against.
+pub const OPENSEARCH_URL_VAR: &str = "CAREBUS_OPENSEARCH_URL";
 
 /// The single broker `scripts/services up kafka` starts.
 pub const DEFAULT_KAFKA_BOOTSTRAP: &str = "127.0.0.1:19092";
 /// The three-node cluster `scripts/services up cluster` starts; node N listens on the N-th address.
 pub const DEFAULT_KAFKA_CLUSTER_BOOTSTRAP: &str = "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094";
+/// The OpenSearch node `scripts/services up opensearch` starts.
+pub const DEFAULT_OPENSEARCH_URL: &str = "http://127.0.0.1:19200";
 /// The database `scripts/services up postgres` creates.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://carebus:carebus@127.0.0.1:15432/carebus_test";
 
@@ -58,6 +62,29 @@ pub fn kafka_cluster_bootstrap() -> String {
         KAFKA_CLUSTER_BOOTSTRAP_VAR,
     ));
     bootstrap
+}
+
+/// URL of the OpenSearch test cluster, after checking it is reachable.
+///
+/// # Panics
+/// When it does not accept connections, naming the command that starts it (only host and port
+/// are named, never credentials in the URL).
+pub fn opensearch_url() -> String {
+    let url = setting(OPENSEARCH_URL_VAR, DEFAULT_OPENSEARCH_URL);
+    let authority = url
+        .split_once("://")
+        .map_or(url.as_str(), |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    require(check_reachable(
+        "OpenSearch",
+        host_port,
+        "opensearch",
+        OPENSEARCH_URL_VAR,
+    ));
+    url
 }
 
 /// URL of the PostgreSQL test database, after checking its server is reachable.

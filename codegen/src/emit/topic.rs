@@ -355,6 +355,17 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
         #allow
         pub static EVENTS: &[::carebus_core::EventInfo] = &[#(#all::INFO),*];
 
+        /// The de-identification plan of every event version: what reaches analytics.
+        #allow
+        pub static ANALYTICS: &[::carebus_core::deidentify::EventPlan] = &[#(
+            ::carebus_core::deidentify::EventPlan {
+                event_type: <#all as ::carebus_core::DomainEvent>::EVENT_TYPE,
+                version: <#all as ::carebus_core::DomainEvent>::EVENT_VERSION,
+                topic: <#all as ::carebus_core::DomainEvent>::TOPIC,
+                fields: <#all as ::carebus_core::DomainEvent>::ANALYTICS,
+            }
+        ),*];
+
         /// An event of any topic.
         #[derive(Clone, Debug, PartialEq)]
         #[allow(clippy::large_enum_variant)] // events differ in size; boxing would cost every decode

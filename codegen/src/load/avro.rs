@@ -8,8 +8,8 @@ use super::defaults;
 use super::json::{self, Json, Member, Spanned};
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, suggest};
 use crate::ir::{
-    Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType, Record,
-    SchemaFormat, Source, Type,
+    Analytics, Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType,
+    Record, SchemaFormat, Source, Type,
 };
 use std::collections::BTreeMap;
 
@@ -45,7 +45,7 @@ pub const EVENT_ANNOTATIONS: &[&str] = &[
 /// carebus annotations allowed on a named record (not an event's) or an enum.
 pub const TYPE_ANNOTATIONS: &[&str] = &["deprecated"];
 /// carebus annotations allowed on a field.
-pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "examples", "deprecated"];
+pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "analytics", "examples", "deprecated"];
 const RECORD_KEYS: &[&str] = &["type", "name", "namespace", "doc", "aliases", "fields"];
 /// `logicalType`, `precision` and `scale` are accepted on a field and checked by
 /// `logical::field_logical` (Avro ignores them there).
@@ -678,6 +678,19 @@ impl Cx {
                 }
             }
         };
+        let classified = node.get("classification").is_some();
+        let analytics = node.get("analytics").and_then(|m| {
+            let parsed = m.value.as_str().and_then(Analytics::parse);
+            if parsed.is_none() {
+                self.err(
+                    DiagnosticKind::BadAnnotation,
+                    m.value.pos,
+                    format!("`analytics` must be one of: {}", Analytics::SPELLINGS),
+                    "what reaches analytics of this field: see docs/analytics.md",
+                );
+            }
+            parsed
+        });
         let examples = match node.get("examples") {
             None => Vec::new(),
             Some(m) => match m.value.as_array() {
@@ -715,6 +728,8 @@ impl Cx {
             default,
             aliases,
             classification,
+            classified,
+            analytics,
             examples,
             deprecated,
             proto_number: None,

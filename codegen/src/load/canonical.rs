@@ -83,6 +83,9 @@ fn record_json(
                     serde_json::to_value(f.classification).unwrap_or_default(),
                 );
             }
+            if let Some(a) = f.analytics {
+                fm.insert("analytics".into(), json!(a.as_str()));
+            }
             if !f.examples.is_empty() {
                 fm.insert("examples".into(), Value::Array(f.examples.clone()));
             }

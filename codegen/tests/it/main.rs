@@ -1,5 +1,6 @@
 //! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the journey checks, the emitters (snapshots and the compiled fixture), recursive records, the build configuration.
 
+mod analytics;
 mod apache_schemas;
 mod compat_avro;
 mod compat_gate;

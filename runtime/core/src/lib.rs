@@ -8,6 +8,8 @@
 //! - [`transport`]: the producer/consumer abstraction the in-process bus and Kafka implement.
 //! - [`topic`], [`handler`], [`publish`]: the per-topic contracts the generated code implements
 //!   and calls ([`TopicEvents`], [`TopicHandler`], [`Publish`]).
+//! - [`deidentify`]: the de-identification plans generated from field classifications, which
+//!   the analytics sink applies.
 //! - [`journey`]: journey definitions as embedded by the generated code, and the pure state
 //!   machine the journey engine runs them with.
 //! - [`dead_letter`] and [`claim_check`]: the dead-letter record format and the claim-check
@@ -25,6 +27,7 @@ pub mod claim_check;
 pub mod cloudevents;
 pub mod config;
 pub mod dead_letter;
+pub mod deidentify;
 pub mod envelope;
 pub mod error;
 pub mod event;
