@@ -411,7 +411,7 @@ impl<T: Transport> AnalyticsSink<T> {
                 record,
             };
         };
-        let (envelope, data) = match decode(&record.headers, &record.value) {
+        let (envelope, data) = match decode(&record.headers, record.payload()) {
             Ok(decoded) => decoded,
             Err(e) => {
                 return Item::DeadLetter {

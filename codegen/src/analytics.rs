@@ -254,6 +254,14 @@ impl Planner<'_, '_> {
             Type::String | Type::Uuid => Scalar::Keyword,
             Type::Boolean => Scalar::Boolean,
             Type::Int | Type::Long | Type::Proto { .. } => Scalar::Long,
+            // Their JSON form is the Avro number (nanoseconds, or a time of day / a wall-clock
+            // time with no zone), kept as such: not an instant a date field could hold.
+            Type::TimestampNanos
+            | Type::TimeMillis
+            | Type::TimeMicros
+            | Type::LocalTimestampMillis
+            | Type::LocalTimestampMicros
+            | Type::LocalTimestampNanos => Scalar::Long,
             Type::Float | Type::Double => Scalar::Double,
             Type::Date => Scalar::Date,
             Type::TimestampMillis | Type::TimestampMicros => Scalar::Timestamp,

@@ -62,7 +62,7 @@ where
     let prepared = publisher
         .prepare(event, PublishOptions::default())
         .expect("prepare");
-    let (headers, value) = (prepared.headers.clone(), prepared.value.clone());
+    let (headers, value) = (prepared.headers.clone(), prepared.payload().to_vec());
     let plan = ANALYTICS
         .iter()
         .find(|p| p.event_type == E::EVENT_TYPE && p.version == E::EVENT_VERSION)
@@ -143,7 +143,7 @@ async fn main() {
             .unwrap();
         record.topic = topic.clone();
         let (env, e) =
-            carebus::wire::decode::<PatientsEvent>(&record.headers, &record.value).unwrap();
+            carebus::wire::decode::<PatientsEvent>(&record.headers, record.payload()).unwrap();
         let action = serde_json::json!({"index": {"_index": layout.index(plan.topic, env.event_time.0), "_id": env.event_id}});
         documents.push(format!(
             "{action}\n{}\n",

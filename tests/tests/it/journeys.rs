@@ -444,7 +444,7 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
         if let Ok(Some(ConsumerEvent::Record(r))) = consumer.poll(Duration::from_millis(500)).await
         {
             let (_, event) =
-                wire::decode::<JourneysEvent>(&r.headers, &r.value).expect("a journeys event");
+                wire::decode::<JourneysEvent>(&r.headers, r.payload()).expect("a journeys event");
             let json = event.to_json();
             let what = match &event {
                 JourneysEvent::ActionTriggered(a) => format!(
