@@ -12,6 +12,7 @@ mod generated {
 }
 
 mod avro_value;
+mod union_json;
 
 use apache_avro::Schema;
 use avro_value::avro_value;
