@@ -43,11 +43,12 @@ pub async fn upgrade_json_form(
         // Rows left legacy are skipped by position, so each batch makes progress.
         let mut after = i64::MIN;
         loop {
-            let rows = sqlx::query(&format!(
+            // `table` is one of the two names above, never input.
+            let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT global_position, event_type, event_version, data_json FROM {table} \
                  WHERE data_json_form = 'carebus-legacy' AND global_position > $1 \
                  ORDER BY global_position LIMIT $2"
-            ))
+            )))
             .bind(after)
             .bind(i64::try_from(batch.max(1)).unwrap_or(i64::MAX))
             .fetch_all(store.pool())
@@ -87,12 +88,12 @@ pub async fn upgrade_json_form(
                 .into_iter()
                 .map(|v| (!v.is_null()).then_some(v))
                 .collect();
-            let done = sqlx::query(&format!(
+            let done = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "UPDATE {table} t SET data_json = u.data_json, data_json_form = 'avro' \
                  FROM UNNEST($1::int8[], $2::jsonb[]) AS u(global_position, data_json) \
                  WHERE t.global_position = u.global_position \
                    AND t.data_json_form = 'carebus-legacy'"
-            ))
+            )))
             .bind(&positions)
             .bind(&json)
             .execute(store.pool())
