@@ -7,7 +7,8 @@ for the same value (`encode_payload`). For each, fastavro (the independent imple
 - reads the JSON text with `json_reader` and the datum with `schemaless_reader`, and says
   whether the two values are equal (`equal`, and `json_value`/`binary_value` when not);
 - writes the value it read from the datum with `json_writer` (`fastavro_json`), for carebus to
-  read back;
+  read back, and with `schemaless_writer` (`fastavro_json_binary_hex`): what carebus must read
+  that JSON as (fastavro chooses a union's branch from the Python value, alike in both);
 - writes the value it read from the JSON text with `schemaless_writer` (`reencoded_hex`), for
   carebus to decode.
 
@@ -27,12 +28,17 @@ def check(case):
     from_binary = schemaless_reader(io.BytesIO(bytes.fromhex(case["avro_hex"])), schema, None)
     written = io.StringIO()
     json_writer(written, schema, [from_binary])
+    # The binary fastavro writes for the value it wrote as JSON: fastavro picks a union's branch
+    # from the Python value (a float may go to "double"), the same way for both writers.
+    written_binary = io.BytesIO()
+    schemaless_writer(written_binary, schema, from_binary)
     reencoded = io.BytesIO()
     schemaless_writer(reencoded, schema, from_json)
     out = {
         "name": case["name"],
         "equal": from_json == from_binary,
         "fastavro_json": written.getvalue().strip(),
+        "fastavro_json_binary_hex": written_binary.getvalue().hex(),
         "reencoded_hex": reencoded.getvalue().hex(),
     }
     if not out["equal"]:
