@@ -351,6 +351,13 @@ impl RType {
             RType::ProtoText(_) => {
                 quote! { ::carebus_core::json_legacy::LegacyJson::to_legacy_json(#e) }
             }
+            RType::Option {
+                inner,
+                branch: Some(b),
+                ..
+            } if inner.json_direct() => {
+                quote! { ::carebus_core::event::option_to_json(#e, #b) }
+            }
             RType::Option { inner, branch, .. } => {
                 let body = inner.json_to(quote!(#v), depth + 1);
                 let body = match branch {
@@ -410,6 +417,11 @@ impl RType {
                     };
                 };
                 let expected = format!("null or {{\"{b}\": value}} (an Avro JSON union)");
+                if inner.json_direct() {
+                    return quote! {
+                        ::carebus_core::event::option_from_json(#v, #b, #expected, #path)?
+                    };
+                }
                 let body = inner.json_from(quote!(#x), path.clone(), depth + 1);
                 quote! {
                     match #v {

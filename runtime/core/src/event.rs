@@ -497,6 +497,29 @@ pub fn json_union_branch<'v>(v: &'v Value, branch: &str) -> Option<&'v Value> {
     }
 }
 
+/// An optional value (the union `["null", T]` or `[T, "null"]`) in Avro's JSON encoding:
+/// `null`, or `{"<branch>": value}` with `branch` T's name (what the generated code passes).
+pub fn option_to_json<T: JsonCodec>(v: &Option<T>, branch: &str) -> Value {
+    match v {
+        Some(v) => json_union(branch, v.to_json()),
+        None => Value::Null,
+    }
+}
+
+/// Read what [`option_to_json`] writes; `expected` names the form for the error
+/// (`null or {"string": value} ...`).
+pub fn option_from_json<T: JsonCodec>(
+    v: &Value,
+    branch: &str,
+    expected: &'static str,
+    field: &str,
+) -> Result<Option<T>, DecodeError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    T::from_json(json_union_value(v, branch, expected, field)?, field).map(Some)
+}
+
 /// [`json_union_branch`] for a union whose only non-null branch is `branch` (an optional
 /// field): anything else is an error naming the field and `expected` (the generated code
 /// passes `null or {"<branch>": ...}`).
