@@ -139,9 +139,9 @@ impl RType {
     /// not move to Avro's JSON encoding.
     pub fn in_proto_json(self) -> RType {
         match self {
-            RType::Prim(p @ (Prim::Bytes | Prim::Date | Prim::Timestamp | Prim::TimestampMillis)) => {
-                RType::ProtoText(p)
-            }
+            RType::Prim(
+                p @ (Prim::Bytes | Prim::Date | Prim::Timestamp | Prim::TimestampMillis),
+            ) => RType::ProtoText(p),
             RType::Option {
                 inner, null_first, ..
             } => RType::Option {

@@ -67,7 +67,10 @@ pub fn patient_subject(
 ) -> Option<String> {
     json.and_then(|j| j.get("patientId"))
         // A string, or an optional one in Avro's JSON encoding (`{"string": "..."}`).
-        .and_then(|v| v.as_str().or_else(|| v.get("string").and_then(Value::as_str)))
+        .and_then(|v| {
+            v.as_str()
+                .or_else(|| v.get("string").and_then(Value::as_str))
+        })
         .map(str::to_owned)
         .or_else(|| (aggregate_type == "Patient").then(|| aggregate_id.to_owned()))
 }

@@ -60,7 +60,9 @@ pub trait DomainEvent: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// an Avro event's value is upcast with its schema, a Protobuf event's form did not change.
     fn from_legacy_json(value: &Value) -> Result<Self, DecodeError> {
         match Self::FORMAT {
-            PayloadFormat::Avro => Self::from_json(&crate::json_legacy::upcast(Self::SCHEMA, value)?),
+            PayloadFormat::Avro => {
+                Self::from_json(&crate::json_legacy::upcast(Self::SCHEMA, value)?)
+            }
             PayloadFormat::Protobuf => Self::from_json(value),
         }
     }
@@ -398,9 +400,12 @@ impl JsonCodec for Timestamp {
         Value::from(self.0)
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        v.as_i64()
-            .map(Timestamp)
-            .ok_or_else(|| wrong(field, "a timestamp as microseconds since the Unix epoch (long)"))
+        v.as_i64().map(Timestamp).ok_or_else(|| {
+            wrong(
+                field,
+                "a timestamp as microseconds since the Unix epoch (long)",
+            )
+        })
     }
 }
 impl JsonCodec for TimestampMillis {
@@ -408,9 +413,12 @@ impl JsonCodec for TimestampMillis {
         Value::from(self.0)
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        v.as_i64()
-            .map(TimestampMillis)
-            .ok_or_else(|| wrong(field, "a timestamp as milliseconds since the Unix epoch (long)"))
+        v.as_i64().map(TimestampMillis).ok_or_else(|| {
+            wrong(
+                field,
+                "a timestamp as milliseconds since the Unix epoch (long)",
+            )
+        })
     }
 }
 impl<T: JsonCodec> JsonCodec for Phi<T> {

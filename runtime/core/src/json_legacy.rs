@@ -114,10 +114,7 @@ fn full_name(def: &Map<String, Value>, ns: &str) -> (String, String) {
     let full = if name.contains('.') {
         name.to_owned()
     } else {
-        let ns = def
-            .get("namespace")
-            .and_then(Value::as_str)
-            .unwrap_or(ns);
+        let ns = def.get("namespace").and_then(Value::as_str).unwrap_or(ns);
         if ns.is_empty() {
             name.to_owned()
         } else {
@@ -134,7 +131,12 @@ fn collect_names<'s>(schema: &'s Value, ns: &str, names: &mut Names<'s>) {
         Value::Object(def) => match def.get("type").and_then(Value::as_str) {
             Some("record" | "error" | "enum" | "fixed") => {
                 let (full, inner) = full_name(def, ns);
-                for f in def.get("fields").and_then(Value::as_array).into_iter().flatten() {
+                for f in def
+                    .get("fields")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some(t) = f.get("type") {
                         collect_names(t, &inner, names);
                     }
@@ -191,7 +193,13 @@ impl<'s> Walk<'_, 's> {
         }
     }
 
-    fn value(&self, schema: &'s Value, ns: &str, v: &Value, field: &str) -> Result<Value, DecodeError> {
+    fn value(
+        &self,
+        schema: &'s Value,
+        ns: &str,
+        v: &Value,
+        field: &str,
+    ) -> Result<Value, DecodeError> {
         match schema {
             Value::String(name) => match name.as_str() {
                 "null" | "boolean" | "int" | "long" | "float" | "double" | "bytes" | "string" => {
@@ -214,7 +222,13 @@ impl<'s> Walk<'_, 's> {
         }
     }
 
-    fn complex(&self, def: &'s Map<String, Value>, ns: &str, v: &Value, field: &str) -> Result<Value, DecodeError> {
+    fn complex(
+        &self,
+        def: &'s Map<String, Value>,
+        ns: &str,
+        v: &Value,
+        field: &str,
+    ) -> Result<Value, DecodeError> {
         let ty = def.get("type").and_then(Value::as_str).unwrap_or_default();
         let logical = def.get("logicalType").and_then(Value::as_str);
         match (ty, logical) {
@@ -240,7 +254,12 @@ impl<'s> Walk<'_, 's> {
                 let (_, inner) = full_name(def, ns);
                 let obj = v.as_object().ok_or_else(|| wrong(field, "an object"))?;
                 let mut out = Map::new();
-                for f in def.get("fields").and_then(Value::as_array).into_iter().flatten() {
+                for f in def
+                    .get("fields")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
                     let fty = f.get("type").unwrap_or(&Value::Null);
                     let path = crate::event::json_path(field, name);
@@ -280,7 +299,10 @@ impl<'s> Walk<'_, 's> {
                 let obj = v.as_object().ok_or_else(|| wrong(field, "an object"))?;
                 obj.iter()
                     .map(|(k, x)| {
-                        Ok((k.clone(), self.value(values, ns, x, &crate::event::json_path(field, k))?))
+                        Ok((
+                            k.clone(),
+                            self.value(values, ns, x, &crate::event::json_path(field, k))?,
+                        ))
                     })
                     .collect::<Result<_, DecodeError>>()
                     .map(Value::Object)
@@ -292,7 +314,13 @@ impl<'s> Walk<'_, 's> {
 
     /// The old reader: null for a null branch, else the first branch (in schema order) that
     /// reads the value.
-    fn union(&self, branches: &'s [Value], ns: &str, v: &Value, field: &str) -> Result<Value, DecodeError> {
+    fn union(
+        &self,
+        branches: &'s [Value],
+        ns: &str,
+        v: &Value,
+        field: &str,
+    ) -> Result<Value, DecodeError> {
         let has_null = branches.iter().any(|b| b.as_str() == Some("null"));
         if v.is_null() && has_null {
             return Ok(Value::Null);

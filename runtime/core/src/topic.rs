@@ -145,9 +145,11 @@ pub fn decode_legacy_json<E: TopicEvents>(
         .iter()
         .find(|i| i.event_type == event_type && i.version == version)
     {
-        Some(info) if info.format == crate::event::PayloadFormat::Avro => {
-            E::decode_json(event_type, version, &crate::json_legacy::upcast(info.schema, data)?)
-        }
+        Some(info) if info.format == crate::event::PayloadFormat::Avro => E::decode_json(
+            event_type,
+            version,
+            &crate::json_legacy::upcast(info.schema, data)?,
+        ),
         _ => E::decode_json(event_type, version, data),
     }
 }

@@ -55,14 +55,22 @@ pub async fn upgrade_json_form(
             .await
             .map_err(backend("read legacy JSON rows"))?;
             let Some(last) = rows.last() else { break };
-            after = last.try_get("global_position").map_err(backend("decode row"))?;
+            after = last
+                .try_get("global_position")
+                .map_err(backend("decode row"))?;
             let mut positions = Vec::with_capacity(rows.len());
             let mut upgraded = Vec::with_capacity(rows.len());
             for row in &rows {
-                let position: i64 = row.try_get("global_position").map_err(backend("decode row"))?;
-                let event_type: String = row.try_get("event_type").map_err(backend("decode row"))?;
-                let version: i32 = row.try_get("event_version").map_err(backend("decode row"))?;
-                let json: Option<Value> = row.try_get("data_json").map_err(backend("decode row"))?;
+                let position: i64 = row
+                    .try_get("global_position")
+                    .map_err(backend("decode row"))?;
+                let event_type: String =
+                    row.try_get("event_type").map_err(backend("decode row"))?;
+                let version: i32 = row
+                    .try_get("event_version")
+                    .map_err(backend("decode row"))?;
+                let json: Option<Value> =
+                    row.try_get("data_json").map_err(backend("decode row"))?;
                 let info = events.iter().find(|i| {
                     i.event_type == event_type && i64::from(i.version) == i64::from(version)
                 });
@@ -70,7 +78,9 @@ pub async fn upgrade_json_form(
                     (None, _) => None,
                     (Some(_), None) => Some(Value::Null),
                     (Some(i), Some(json)) if i.format == PayloadFormat::Protobuf => Some(json),
-                    (Some(i), Some(json)) => carebus_core::json_legacy::upcast(i.schema, &json).ok(),
+                    (Some(i), Some(json)) => {
+                        carebus_core::json_legacy::upcast(i.schema, &json).ok()
+                    }
                 };
                 match new {
                     Some(v) => {

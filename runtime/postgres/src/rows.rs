@@ -1,8 +1,8 @@
 //! PostgreSQL rows into store values (events, snapshots, checkpoints) and sqlx errors into [`StoreError`]s that name the operation, never the data.
 
 use carebus_core::event::PayloadFormat;
-use carebus_core::wire::JsonForm;
 use carebus_core::types::Timestamp;
+use carebus_core::wire::JsonForm;
 use carebus_store::StoreError;
 use carebus_store::{Cursor, EventContext, Snapshot, StoredEvent};
 use sqlx::postgres::PgRow;
@@ -69,7 +69,8 @@ where
 
 /// The `data_json_form` column of a row.
 pub(crate) fn json_form(row: &PgRow) -> Result<JsonForm, StoreError> {
-    JsonForm::parse(&column::<String>(row, "data_json_form")?).ok_or_else(|| bad_row("data_json_form"))
+    JsonForm::parse(&column::<String>(row, "data_json_form")?)
+        .ok_or_else(|| bad_row("data_json_form"))
 }
 
 pub(crate) fn bad_row(what: &str) -> StoreError {

@@ -72,9 +72,14 @@ pub(crate) fn fastavro(cases: &[Case]) -> Vec<Verdict> {
             Verdict {
                 equal: v["equal"].as_bool().expect("equal"),
                 detail: format!("json: {}\nbinary: {}", v["json_value"], v["binary_value"]),
-                fastavro_json: v["fastavro_json"].as_str().expect("fastavro_json").to_owned(),
+                fastavro_json: v["fastavro_json"]
+                    .as_str()
+                    .expect("fastavro_json")
+                    .to_owned(),
                 fastavro_json_binary: unhex(
-                    v["fastavro_json_binary_hex"].as_str().expect("fastavro_json_binary_hex"),
+                    v["fastavro_json_binary_hex"]
+                        .as_str()
+                        .expect("fastavro_json_binary_hex"),
                 ),
                 reencoded: unhex(v["reencoded_hex"].as_str().expect("reencoded_hex")),
             }
@@ -219,7 +224,8 @@ fn json_records_say_their_form_and_old_carebus_records_read_through_the_upcast()
         Some("avro"),
         "carebus marks the form it writes"
     );
-    let (_, read) = wire::decode::<PatientsEvent>(&record.headers, &record.value).expect("Avro JSON");
+    let (_, read) =
+        wire::decode::<PatientsEvent>(&record.headers, &record.value).expect("Avro JSON");
     assert_eq!(read, PatientsEvent::PatientCreated(event.clone()));
 
     // The same record as carebus wrote it before Avro JSON: no header, the old form.
@@ -229,7 +235,10 @@ fn json_records_say_their_form_and_old_carebus_records_read_through_the_upcast()
         .find(|e| e.name == "PatientCreated" && e.version == PatientCreated::EVENT_VERSION)
         .expect("PatientCreated in the IR");
     let legacy = carebus_catalog::example::example_as_written(&model, ir);
-    assert_ne!(legacy, avro_json, "the example has fields whose form changed");
+    assert_ne!(
+        legacy, avro_json,
+        "the example has fields whose form changed"
+    );
     record
         .headers
         .retain(|(n, _)| n != carebus::envelope::headers::JSON_FORM);
@@ -253,8 +262,10 @@ fn json_records_say_their_form_and_old_carebus_records_read_through_the_upcast()
     // Another producer's record (no carebus extensions, no header) is Avro JSON.
     let mut foreign = json_record(&event, &avro_json);
     foreign.headers.retain(|(n, _)| {
-        n != carebus::envelope::headers::JSON_FORM && n != carebus::envelope::headers::AGGREGATE_TYPE
+        n != carebus::envelope::headers::JSON_FORM
+            && n != carebus::envelope::headers::AGGREGATE_TYPE
     });
-    let (_, read) = wire::decode::<PatientsEvent>(&foreign.headers, &foreign.value).expect("foreign");
+    let (_, read) =
+        wire::decode::<PatientsEvent>(&foreign.headers, &foreign.value).expect("foreign");
     assert_eq!(read, PatientsEvent::PatientCreated(event));
 }

@@ -160,7 +160,10 @@ fn json_form_is_avros_json_encoding() {
     assert_eq!(json["patientName"], "Jane Doe 1");
     // Decimals: two's complement at the precision's width (10 digits: 5 bytes), ISO-8859-1.
     assert_eq!(json["charge"], "\u{ff}\u{fa}\u{0a}\u{1f}\u{01}");
-    assert_eq!(json["discount"], serde_json::json!({"bytes": "\u{ff}\u{fb}"}));
+    assert_eq!(
+        json["discount"],
+        serde_json::json!({"bytes": "\u{ff}\u{fb}"})
+    );
     // Dates and timestamps: their Avro numbers; an optional one names its branch.
     assert_eq!(json["birthDate"], serde_json::json!({"int": 7306}));
     assert_eq!(json["measuredAt"], 1_732_443_000_000_001i64);
@@ -168,7 +171,10 @@ fn json_form_is_avros_json_encoding() {
     assert_eq!(json["type"], "outpatient");
     assert_eq!(json["reading"], serde_json::json!({"double": 99.6}));
     assert_eq!(json["weightKg"], serde_json::json!({"float": 71.5}));
-    assert_eq!(json["codes"][0]["display"], serde_json::json!({"string": "Heart rate"}));
+    assert_eq!(
+        json["codes"][0]["display"],
+        serde_json::json!({"string": "Heart rate"})
+    );
     for i in 0..12 {
         let v = visit(i);
         assert_eq!(
@@ -217,7 +223,10 @@ fn the_old_json_form_reads_through_the_upcast() {
     // The old reader took an absent optional member for null, and so does the upcast.
     let mut absent = old.clone();
     absent.as_object_mut().unwrap().remove("discount");
-    assert_eq!(VisitRecorded::from_legacy_json(&absent).unwrap().discount, None);
+    assert_eq!(
+        VisitRecorded::from_legacy_json(&absent).unwrap().discount,
+        None
+    );
     // What the old reader rejected is still an error naming the field.
     let mut bad = old;
     bad["birthDate"] = serde_json::json!("not a date");
@@ -582,7 +591,10 @@ mod odd_shapes {
             json["limits"]["max"],
             "\u{ff}\u{75}\u{38}\u{dc}\u{fb}\u{76}\u{18}\u{00}\u{01}"
         );
-        assert_eq!(json["doses"][0], serde_json::json!({"bytes": "\u{01}\u{e2}\u{40}"}));
+        assert_eq!(
+            json["doses"][0],
+            serde_json::json!({"bytes": "\u{01}\u{e2}\u{40}"})
+        );
         // A union of records names the record's full name; fixed is ISO-8859-1 text.
         assert_eq!(
             json["subject"],

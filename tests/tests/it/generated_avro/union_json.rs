@@ -53,7 +53,8 @@ fn float(finite: bool) -> BoxedStrategy<f32> {
 }
 
 fn remark() -> impl Strategy<Value = Remark> {
-    (any::<String>(), proptest::option::of(any::<i64>())).prop_map(|(text, code)| Remark { text, code })
+    (any::<String>(), proptest::option::of(any::<i64>()))
+        .prop_map(|(text, code)| Remark { text, code })
 }
 
 fn value(finite: bool) -> impl Strategy<Value = UnionMixRecorded> {
@@ -92,7 +93,10 @@ fn value(finite: bool) -> impl Strategy<Value = UnionMixRecorded> {
     ];
     // fastavro turns dates and timestamps into Python's, which end at years 1 and 9999.
     let (days, micros) = if finite {
-        (-719_162..=2_932_896, -62_135_596_800_000_000..=253_402_300_799_999_999)
+        (
+            -719_162..=2_932_896,
+            -62_135_596_800_000_000..=253_402_300_799_999_999,
+        )
     } else {
         (i32::MIN..=i32::MAX, i64::MIN..=i64::MAX)
     };
@@ -117,7 +121,20 @@ fn value(finite: bool) -> impl Strategy<Value = UnionMixRecorded> {
         prop::collection::vec(proptest::option::of(remark()), 0..3),
     )
         .prop_map(
-            |(id, reading, count, payload, detail, series, tags, when, signature, amount, r#ref, notes)| {
+            |(
+                id,
+                reading,
+                count,
+                payload,
+                detail,
+                series,
+                tags,
+                when,
+                signature,
+                amount,
+                r#ref,
+                notes,
+            )| {
                 UnionMixRecorded {
                     id,
                     reading,

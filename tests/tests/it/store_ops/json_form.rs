@@ -61,7 +61,11 @@ async fn rows_in_the_old_json_form_are_marked_upcast_and_upgraded() {
     assert_eq!(old.data_json, Some(event.to_json()));
     let mut unknown = row("Patient-unknown");
     upcast_legacy(&mut unknown, &policy);
-    assert_eq!(unknown.data_json_form, JsonForm::Legacy, "an unknown type stays as stored");
+    assert_eq!(
+        unknown.data_json_form,
+        JsonForm::Legacy,
+        "an unknown type stays as stored"
+    );
 
     // The upgrade rewrites what it can, one row per batch here, and leaves the unknown type.
     let report = upgrade_json_form(&store, carebus_schemas::EVENTS, 1)
