@@ -4,5 +4,7 @@
 //! it. The build never writes into this folder: a change `schema-history.lock` does not record
 //! fails it, naming `cargo run -p carebus-codegen -- lock`.
 fn main() {
-    carebus_codegen::Config::new().generate_or_exit();
+    carebus_codegen::Config::new()
+        .analytics_review(true)
+        .generate_or_exit();
 }

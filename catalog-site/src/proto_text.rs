@@ -92,8 +92,15 @@ fn field_type(model: &Model, field: &Field) -> String {
 fn scalar(model: &Model, ty: &Type) -> String {
     match ty {
         Type::Boolean => "bool".into(),
-        Type::Int | Type::Date => "int32".into(),
-        Type::Long | Type::TimestampMillis | Type::TimestampMicros => "int64".into(),
+        Type::Int | Type::Date | Type::TimeMillis => "int32".into(),
+        Type::Long
+        | Type::TimestampMillis
+        | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::TimeMicros
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos => "int64".into(),
         Type::Float => "float".into(),
         Type::Double => "double".into(),
         Type::String | Type::Uuid => "string".into(),

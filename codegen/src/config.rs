@@ -14,6 +14,7 @@ use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics};
 use crate::emit;
 use crate::history::History;
 use crate::ir::{Model, Source};
+use crate::journey_lock::{self, JOURNEY_LOCK_FILE, JourneyHistory};
 use crate::load;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,7 @@ pub struct Config {
     out_dir: Option<PathBuf>,
     history: Option<PathBuf>,
     cargo_directives: bool,
+    analytics_review: bool,
 }
 
 /// What a successful run produced.
@@ -53,6 +55,9 @@ struct Gated {
     history_path: PathBuf,
     recorded: History,
     next: History,
+    journeys_path: PathBuf,
+    journeys_recorded: JourneyHistory,
+    journeys_next: JourneyHistory,
 }
 
 impl Config {
@@ -89,6 +94,19 @@ impl Config {
         self
     }
 
+    /// Whether every field of every event must be reviewed for analytics: classified, given an
+    /// `analytics` rule, or inside a sensitive field; otherwise `error[unclassified-field]`
+    /// (off by default; the project's `schemas/build.rs` turns it on). Unreviewed fields never
+    /// reach analytics either way: the generated plans drop them.
+    ///
+    /// ```no_run
+    /// carebus_codegen::Config::new().analytics_review(true).generate_or_exit();
+    /// ```
+    pub fn analytics_review(&mut self, on: bool) -> &mut Self {
+        self.analytics_review = on;
+        self
+    }
+
     fn resolved_dir(&self) -> PathBuf {
         match &self.schemas_dir {
             Some(d) => d.clone(),
@@ -121,8 +139,23 @@ impl Config {
             }
         }
         let project = project?;
+        if self.analytics_review {
+            let mut diags = Diagnostics::default();
+            crate::analytics::check(&project.model, &mut diags);
+            if !diags.is_empty() {
+                return Err(diags);
+            }
+        }
         let recorded = History::load(&history_path).map_err(|d| Diagnostics(vec![d]))?;
-        let (next, diags) = check::gate(&project.model, &recorded);
+        let (next, mut diags) = check::gate(&project.model, &recorded);
+        let journeys_path = dir.join(JOURNEY_LOCK_FILE);
+        if self.cargo_directives {
+            println!("cargo:rerun-if-changed={}", journeys_path.display());
+        }
+        let journeys_recorded =
+            JourneyHistory::load(&journeys_path).map_err(|d| Diagnostics(vec![d]))?;
+        let (journeys_next, journey_diags) = journey_lock::gate(&project.model, &journeys_recorded);
+        diags.0.extend(journey_diags.0);
         if !diags.is_empty() {
             return Err(diags);
         }
@@ -131,6 +164,9 @@ impl Config {
             history_path,
             recorded,
             next,
+            journeys_path,
+            journeys_recorded,
+            journeys_next,
         })
     }
 
@@ -146,13 +182,19 @@ impl Config {
     /// the lock changed.
     pub fn lock(&self) -> Result<bool, Diagnostics> {
         let gated = self.gated()?;
+        let journeys = gated.journeys_next != gated.journeys_recorded
+            && gated
+                .journeys_next
+                .save_if_changed(&gated.journeys_path)
+                .map_err(|d| Diagnostics(vec![d]))?;
         if gated.next == gated.recorded {
-            return Ok(false);
+            return Ok(journeys);
         }
-        gated
+        let schemas = gated
             .next
             .save_if_changed(&gated.history_path)
-            .map_err(|d| Diagnostics(vec![d]))
+            .map_err(|d| Diagnostics(vec![d]))?;
+        Ok(schemas || journeys)
     }
 
     /// Load, check (diagnostics, the compatibility gate, the lock being up to date), and write
@@ -243,7 +285,7 @@ impl Config {
 /// schema, naming the command that records it.
 fn stale_lock(gated: &Gated, dir: &Path) -> Result<(), Diagnostics> {
     if gated.next == gated.recorded {
-        return Ok(());
+        return stale_journey_lock(gated, dir);
     }
     let command = if dir.file_name().is_some_and(|n| n == "schemas") {
         LOCK_COMMAND.to_string()
@@ -287,6 +329,44 @@ fn stale_lock(gated: &Gated, dir: &Path) -> Result<(), Diagnostics> {
                 DiagnosticKind::StaleLock,
                 Source::new(lock.to_string(), 1, 1),
                 format!("{lock} does not record the schemas as they are"),
+            )
+            .help(help),
+        );
+    }
+    Err(diags)
+}
+
+/// One diagnostic per journey version the journey lock does not record as it is.
+fn stale_journey_lock(gated: &Gated, dir: &Path) -> Result<(), Diagnostics> {
+    if gated.journeys_next == gated.journeys_recorded {
+        return Ok(());
+    }
+    let command = if dir.file_name().is_some_and(|n| n == "schemas") {
+        LOCK_COMMAND.to_string()
+    } else {
+        format!("{LOCK_COMMAND} --schemas {}", dir.display())
+    };
+    let shown = dir
+        .parent()
+        .and_then(|base| gated.journeys_path.strip_prefix(base).ok())
+        .unwrap_or(&gated.journeys_path);
+    let lock = shown.display().to_string();
+    let help = format!(
+        "run `{command}` from the workspace root to record it, then commit {lock} (the build never writes into the source tree)"
+    );
+    let mut diags = journey_lock::stale(
+        &gated.project.model,
+        &gated.journeys_recorded,
+        &gated.journeys_next,
+        &lock,
+        &help,
+    );
+    if diags.is_empty() {
+        diags.push(
+            Diagnostic::new(
+                DiagnosticKind::StaleLock,
+                Source::new(lock.clone(), 1, 1),
+                format!("{lock} does not record the journeys as they are"),
             )
             .help(help),
         );

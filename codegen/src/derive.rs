@@ -336,6 +336,7 @@ fn field(f: &syn::Field, errors: &mut Errors) -> Option<Field> {
         errors.at(ident.span(), format!("field `{rust_name}` does not survive the Avro name round trip (`{rust_name}` → `{avro_name}` → `{}`); rename it in snake_case without digits after `_`", emit::ident::snake(&avro_name)));
     }
     let mut classification = Classification::None;
+    let mut classified = false;
     let mut examples = Vec::new();
     let mut deprecated = None;
     let mut default = None;
@@ -347,7 +348,10 @@ fn field(f: &syn::Field, errors: &mut Errors) -> Option<Field> {
                 keys::CLASSIFICATION => {
                     let s: LitStr = meta.value()?.parse()?;
                     match Classification::parse(&s.value()) {
-                        Some(c) => classification = c,
+                        Some(c) => {
+                            classification = c;
+                            classified = true;
+                        }
                         None => errors.at(s.span(), format!("unknown classification `{}`{}", s.value(), suggestion(&s.value(), &["phi", "pii", "none"]))),
                     }
                 }
@@ -434,6 +438,8 @@ fn field(f: &syn::Field, errors: &mut Errors) -> Option<Field> {
         examples,
         deprecated,
         proto_number: None,
+        classified,
+        analytics: None,
         source: Source::new(rust_name, 0, 0),
     })
 }

@@ -39,6 +39,22 @@ pub enum DiagnosticKind {
     InfiniteRecord,
     /// A warning: a type name defined in more than one namespace, reachable by module path only.
     AmbiguousName,
+    /// A warning: a logical type that is unknown, invalid (e.g. `date` on a `string`, a decimal
+    /// whose scale exceeds its precision), not supported by carebus, or written on a field
+    /// instead of its type. As the Avro specification says, it is ignored: the underlying type
+    /// is used.
+    IgnoredLogicalType,
+    /// A journey state no transition leads to from the initial state.
+    UnreachableState,
+    /// A non-final journey state with no transition out.
+    DeadEnd,
+    /// A journey timer that nothing handles, or a cancel of a timer nothing starts.
+    UnhandledTimer,
+    /// A journey change that leaves running instances in a state the new version lacks.
+    StrandedInstances,
+    /// A field of an event with neither `classification` nor an `analytics` rule, outside any
+    /// sensitive field: analytics cannot tell whether it may be kept.
+    UnclassifiedField,
 }
 
 impl DiagnosticKind {
@@ -59,12 +75,21 @@ impl DiagnosticKind {
             DiagnosticKind::StaleLock => "stale-lock",
             DiagnosticKind::InfiniteRecord => "infinite-record",
             DiagnosticKind::AmbiguousName => "ambiguous-name",
+            DiagnosticKind::IgnoredLogicalType => "ignored-logical-type",
+            DiagnosticKind::UnreachableState => "unreachable-state",
+            DiagnosticKind::DeadEnd => "dead-end",
+            DiagnosticKind::UnhandledTimer => "unhandled-timer",
+            DiagnosticKind::StrandedInstances => "stranded-instances",
+            DiagnosticKind::UnclassifiedField => "unclassified-field",
         }
     }
 
     /// Whether this kind is a warning (reported, the build goes on) rather than an error.
     pub fn is_warning(self) -> bool {
-        matches!(self, DiagnosticKind::AmbiguousName)
+        matches!(
+            self,
+            DiagnosticKind::AmbiguousName | DiagnosticKind::IgnoredLogicalType
+        )
     }
 
     /// `error` or `warning`, as rendered.

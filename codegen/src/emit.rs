@@ -5,9 +5,12 @@
 //! Every emitter reads the same [`Ctx`]: the model plus the Rust name of every named type and
 //! the Rust shape ([`RType`]) of every field.
 
+mod analytics;
 pub mod avro;
+mod avro_serde;
 mod event;
 pub mod ident;
+mod journey;
 mod json;
 pub mod proto;
 mod rtype;
@@ -38,7 +41,7 @@ const CONTENTS: &str = "//
 // `DomainEvent` impls, upcasts of older event versions, then per topic the event enum
 // (`TopicEvents`), handler trait, dispatcher and publisher trait, the registry of all events
 // (`EVENTS`, `AnyEvent`, `decode`, `decode_fingerprint`), the topics table (`TOPICS`) and the
-// conversions to and from the Protobuf wire types.
+// conversions to and from the Protobuf wire types, and the journeys (`journeys`).
 ";
 
 /// Generate the Rust source for the whole model. A model built by hand (not by the loader)
@@ -67,10 +70,12 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
     let types = types::items(ctx);
     let avro = avro::items(ctx);
     let json = json::items(ctx);
+    let avro_serde = avro_serde::items(ctx);
     let events = event::items(ctx);
     let upcasts = upcast::items(ctx);
     let topics = topic::items(ctx);
     let topic_specs = topic_spec::items(ctx);
+    let journeys = journey::items(ctx);
     let conversions = if ctx
         .model
         .events
@@ -85,11 +90,13 @@ pub fn tokens(ctx: &Ctx<'_>) -> TokenStream {
         #types
         #avro
         #json
+        #avro_serde
         #events
         #upcasts
         #topics
         #topic_specs
         #conversions
+        #journeys
     }
 }
 
@@ -224,6 +231,18 @@ impl<'m> Ctx<'m> {
             for f in &e.record.fields {
                 collect_named(model, &f.ty, &mut avro_types);
             }
+        }
+        // A named type read from an `.avsc` file is Avro even when no event uses it (a schema
+        // set without events, like Apache Avro's test schemas): it gets the Avro codecs too.
+        for t in model
+            .types
+            .iter()
+            .filter(|t| !t.source().file.ends_with(".proto"))
+        {
+            let named = Type::Named {
+                name: t.full_name(),
+            };
+            collect_named(model, &named, &mut avro_types);
         }
         // The envelope (an Avro record) is emitted like a shared record, with its codecs.
         let envelope = model

@@ -141,7 +141,7 @@ impl Snapshot {
     }
 
     /// The snapshot without what schema resolution ignores (docs, sources, examples,
-    /// classifications, deprecations). Two snapshots that differ only there are the same
+    /// classifications and analytics rules, deprecations). Two snapshots that differ only there are the same
     /// schema to the gate; a change of a default or an alias is not (and the Avro canonical
     /// form, hence the fingerprint, does not see those).
     pub fn resolution_form(&self) -> Snapshot {
@@ -187,6 +187,8 @@ fn strip_record(r: &mut Record) {
         f.source = Source::default();
         f.examples.clear();
         f.classification = Default::default();
+        f.classified = false;
+        f.analytics = None;
         f.deprecated = None;
     }
 }

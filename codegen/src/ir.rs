@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod journey;
 mod rust;
 mod type_text;
 pub use rust::{RustEvent, RustTopic, RustType};
@@ -58,6 +59,9 @@ pub struct Model {
     pub envelope: Option<Record>,
     /// Markdown guides kept beside the schemas (file stem, title, markdown text).
     pub guides: Vec<Guide>,
+    /// Patient journeys (`journeys/*.toml`), checked against the events, by (name, version).
+    #[serde(default)]
+    pub journeys: Vec<journey::Journey>,
 }
 
 /// Which schema language an event was written in.
@@ -241,6 +245,14 @@ pub struct Field {
     pub aliases: Vec<String>,
     /// Annotation `classification`.
     pub classification: Classification,
+    /// Whether the schema wrote `classification` (a default `none` is not a review: analytics
+    /// takes only fields classified, or holding an `analytics` rule, or inside a sensitive one).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub classified: bool,
+    /// Annotation `analytics`: what reaches analytics of this field; `None` = what its
+    /// classification implies (`none` kept, `phi`/`pii` dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics: Option<Analytics>,
     /// Annotation `examples`: example values in the JSON form.
     pub examples: Vec<serde_json::Value>,
     /// Annotation `deprecated`: the reason.
@@ -262,6 +274,74 @@ impl Field {
             heck::ToLowerCamelCase::to_lower_camel_case(self.name.as_str())
         } else {
             self.name.clone()
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Annotation `analytics` on a field: what the de-identified analytics document holds of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Analytics {
+    /// The value as it is (only for fields classified `none`).
+    Keep,
+    /// The value as free text, indexed for full-text search (only for fields classified `none`).
+    Text,
+    /// Nothing: the field never reaches analytics.
+    Drop,
+    /// A record's fields, each as its own classification and rule say; those without either
+    /// inherit this field's classification (so a `phi` address can keep its postal code's
+    /// prefix and drop the rest).
+    Fields,
+    /// A keyed hash of the value (HMAC-SHA256 with the deployment's key): joins without the value.
+    Pseudonymize,
+    /// The calendar year of a date or timestamp.
+    Year,
+    /// A ten-year age band of a birth date at the event's time (`90+` above 89).
+    AgeBand,
+    /// The first `n` characters of a string (a postal code's region).
+    Prefix(u8),
+}
+
+impl Analytics {
+    /// The values the annotation accepts, for messages.
+    pub const SPELLINGS: &'static str =
+        "keep, text, drop, fields, pseudonymize, year, age-band, prefix-<n> (e.g. prefix-3)";
+
+    /// Parse the annotation's value (`keep`, `age-band`, `prefix-3`, ...).
+    pub fn parse(s: &str) -> Option<Analytics> {
+        Some(match s {
+            "keep" => Analytics::Keep,
+            "text" => Analytics::Text,
+            "drop" => Analytics::Drop,
+            "fields" => Analytics::Fields,
+            "pseudonymize" => Analytics::Pseudonymize,
+            "year" => Analytics::Year,
+            "age-band" => Analytics::AgeBand,
+            _ => {
+                let n: u8 = s.strip_prefix("prefix-")?.parse().ok()?;
+                if n == 0 {
+                    return None;
+                }
+                Analytics::Prefix(n)
+            }
+        })
+    }
+
+    /// The annotation's spelling.
+    pub fn as_str(self) -> String {
+        match self {
+            Analytics::Keep => "keep".into(),
+            Analytics::Text => "text".into(),
+            Analytics::Drop => "drop".into(),
+            Analytics::Fields => "fields".into(),
+            Analytics::Pseudonymize => "pseudonymize".into(),
+            Analytics::Year => "year".into(),
+            Analytics::AgeBand => "age-band".into(),
+            Analytics::Prefix(n) => format!("prefix-{n}"),
         }
     }
 }
@@ -292,6 +372,18 @@ pub enum Type {
     TimestampMillis,
     /// logicalType timestamp-micros on long.
     TimestampMicros,
+    /// logicalType timestamp-nanos on long.
+    TimestampNanos,
+    /// logicalType time-millis on int (milliseconds after midnight).
+    TimeMillis,
+    /// logicalType time-micros on long (microseconds after midnight).
+    TimeMicros,
+    /// logicalType local-timestamp-millis on long (no zone).
+    LocalTimestampMillis,
+    /// logicalType local-timestamp-micros on long (no zone).
+    LocalTimestampMicros,
+    /// logicalType local-timestamp-nanos on long (no zone).
+    LocalTimestampNanos,
     /// logicalType decimal on bytes.
     Decimal {
         precision: u32,

@@ -4,6 +4,7 @@
 //! Called from the `build.rs` of the schemas crate through [`Config`], and by the derive
 //! macros through [`derive`].
 
+pub mod analytics;
 pub mod check;
 pub mod config;
 pub mod derive;
@@ -12,6 +13,7 @@ pub mod emit;
 pub mod fingerprint;
 pub mod history;
 pub mod ir;
+pub mod journey_lock;
 pub mod load;
 pub mod rust_names;
 

@@ -6,6 +6,7 @@
 pub mod avro;
 pub mod canonical;
 pub mod defaults;
+pub mod journey;
 pub mod json;
 pub mod manifest;
 pub mod proto;
@@ -29,8 +30,17 @@ pub struct Project {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Load only Avro sources (no manifests): for tests and tools.
+/// Load only Avro sources (no manifests): for tests and tools. Warnings are dropped; see
+/// [`load_avro_sources_with_warnings`].
 pub fn load_avro_sources(sources: &[(&str, &str)]) -> Result<Model, Diagnostics> {
+    load_avro_sources_with_warnings(sources).map(|(model, _)| model)
+}
+
+/// Load only Avro sources (no manifests), with the problems that do not stop the build
+/// (ignored logical types, type names defined in two namespaces).
+pub fn load_avro_sources_with_warnings(
+    sources: &[(&str, &str)],
+) -> Result<(Model, Vec<Diagnostic>), Diagnostics> {
     let files: Vec<AvroSource> = sources
         .iter()
         .map(|(p, t)| AvroSource {
@@ -39,6 +49,7 @@ pub fn load_avro_sources(sources: &[(&str, &str)]) -> Result<Model, Diagnostics>
         })
         .collect();
     let out = avro::load(&files)?;
+    let mut warnings = out.warnings;
     let mut model = Model {
         events: out.events,
         types: out.types,
@@ -46,8 +57,8 @@ pub fn load_avro_sources(sources: &[(&str, &str)]) -> Result<Model, Diagnostics>
         ..Model::default()
     };
     sort(&mut model);
-    crate::rust_names::assign(&mut model);
-    Ok(model)
+    warnings.extend(crate::rust_names::assign(&mut model));
+    Ok((model, warnings))
 }
 
 /// Load a whole schemas folder and return the model.
@@ -102,7 +113,8 @@ fn read(path: &Path, shown: &str, diags: &mut Diagnostics) -> Option<String> {
     }
 }
 
-/// Load a schemas folder: `**/*.avsc`, `**/*.proto`, `topics.toml`, `services.toml`, `guides/*.md`.
+/// Load a schemas folder: `**/*.avsc`, `**/*.proto`, `topics.toml`, `services.toml`, `guides/*.md`,
+/// `journeys/*.toml`.
 pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut project = Project::default();
@@ -121,6 +133,7 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
             project.model.events = out.events;
             project.model.types = out.types;
             project.model.envelope = out.envelope;
+            project.warnings = out.warnings;
         }
         Err(d) => diags.0.extend(d.0),
     }
@@ -184,12 +197,55 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
         );
         check_services(&project.model, &mut diags);
     }
+    if diags.is_empty() {
+        load_journeys(dir, &mut project, &mut diags);
+    }
     sort(&mut project.model);
     if diags.is_empty() {
-        project.warnings = crate::rust_names::assign(&mut project.model);
+        let ambiguous = crate::rust_names::assign(&mut project.model);
+        project.warnings.extend(ambiguous);
         Ok(project)
     } else {
         Err(diags)
+    }
+}
+
+/// `journeys/*.toml`, checked against the loaded events; two files may not define the same
+/// journey version.
+fn load_journeys(dir: &Path, project: &mut Project, diags: &mut Diagnostics) {
+    let mut files = Vec::new();
+    walk(&dir.join("journeys"), "toml", &mut files);
+    for p in files {
+        let shown = display_path(dir, &p);
+        project.files.push(p.clone());
+        let Some(text) = read(&p, &shown, diags) else {
+            continue;
+        };
+        match journey::load(&shown, &text, &project.model) {
+            Ok(j) => {
+                if let Some(other) = project
+                    .model
+                    .journeys
+                    .iter()
+                    .find(|o| o.name == j.name && o.version == j.version)
+                {
+                    diags.push(
+                        Diagnostic::new(
+                            DiagnosticKind::DuplicateName,
+                            j.source.clone(),
+                            format!(
+                                "journey `{}` version {} is also defined in {}",
+                                j.name, j.version, other.source.file
+                            ),
+                        )
+                        .help("give the newer definition the next version number"),
+                    );
+                    continue;
+                }
+                project.model.journeys.push(j);
+            }
+            Err(d) => diags.0.extend(d.0),
+        }
     }
 }
 
@@ -347,4 +403,7 @@ fn sort(model: &mut Model) {
     model.topics.sort_by(|a, b| a.name.cmp(&b.name));
     model.services.sort_by(|a, b| a.name.cmp(&b.name));
     model.guides.sort_by(|a, b| a.slug.cmp(&b.slug));
+    model
+        .journeys
+        .sort_by(|a, b| (&a.name, a.version).cmp(&(&b.name, b.version)));
 }

@@ -1,4 +1,4 @@
-//! The `carebus-codegen` command: a schemas folder in, its schema-history lock checked (`check`) or brought up to date (`lock`) out.
+//! The `carebus-codegen` command: a schemas folder in, its schema-history and journey-history locks checked (`check`) or brought up to date (`lock`) out.
 //!
 //! ```text
 //! cargo run -p carebus-codegen -- lock              # record new versions in schemas/schema-history.lock
@@ -47,19 +47,26 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut config = Config::new();
-    config.schemas_dir(&args.schemas).cargo_directives(false);
+    config
+        .schemas_dir(&args.schemas)
+        .cargo_directives(false)
+        .analytics_review(true);
     let lock = args.schemas.join(carebus_codegen::config::HISTORY_FILE);
+    let journeys = args
+        .schemas
+        .join(carebus_codegen::journey_lock::JOURNEY_LOCK_FILE);
+    let locks = format!("{} and {}", lock.display(), journeys.display());
     let result = match cli.command {
         Command::Lock(_) => config.lock().map(|changed| {
             if changed {
-                format!("updated {}; review and commit it", lock.display())
+                format!("updated {locks}; review and commit them")
             } else {
-                format!("{} is up to date", lock.display())
+                format!("{locks} are up to date")
             }
         }),
         Command::Check(_) => config
             .check()
-            .map(|()| format!("{} records the schemas as they are", lock.display())),
+            .map(|()| format!("{locks} record the schemas and journeys as they are")),
     };
     match result {
         Ok(message) => {

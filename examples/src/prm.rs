@@ -1,7 +1,7 @@
 //! A PRM front desk in miniature: synthetic patients and their appointments turned into typed events published through carebus.
 
 use crate::summary::Summary;
-use carebus::{Date, HandlerContext, Phi, PublishError, PublishOptions, Timestamp, Uuid};
+use carebus::{Date, Phi, PublishError, PublishOptions, Timestamp, Uuid};
 use carebus_schemas::*;
 
 const GIVEN: [&str; 8] = [
@@ -87,37 +87,6 @@ pub fn schedule(patient_id: &str, days: i64) -> AppointmentScheduled {
     }
 }
 
-/// The onboarding journey the workflow engine starts for a new patient.
-pub fn onboarding_journey(patient_id: &str, ctx: &HandlerContext) -> JourneyStarted {
-    JourneyStarted {
-        journey_id: Uuid::new_v4(),
-        patient_id: patient_id.into(),
-        definition_id: "new-patient-onboarding".into(),
-        definition_version: 1,
-        name: "New patient onboarding".into(),
-        stages: vec![
-            PlannedStage {
-                stage_id: "welcome".into(),
-                name: "Welcome call".into(),
-                due_in_days: Some(2),
-            },
-            PlannedStage {
-                stage_id: "intake".into(),
-                name: "Intake questionnaire".into(),
-                due_in_days: Some(7),
-            },
-        ],
-        trigger: JourneyTrigger {
-            kind: TriggerKind::DomainEvent,
-            source_event_type: Some(ctx.event_type().to_owned()),
-            source_event_id: Uuid::parse(ctx.event_id()).ok(),
-            rule: None,
-        },
-        care_team: None,
-        started_at: Timestamp::now(),
-    }
-}
-
 fn options(request: usize) -> PublishOptions {
     PublishOptions {
         tenant_id: Some(TENANT.into()),
@@ -127,8 +96,21 @@ fn options(request: usize) -> PublishOptions {
     }
 }
 
-/// Register `patients` patients, each with an appointment that is confirmed, and then either
-/// completed or cancelled; every 10th patient also updates their details. Returns how many
+/// Register `patients` patients (PatientCreated each). Returns how many events were published.
+pub async fn register_patients<P: carebus::Publish>(
+    publisher: &P,
+    patients: usize,
+) -> Result<usize, PublishError> {
+    for n in 0..patients {
+        publisher
+            .publish_patient_created(new_patient(n), options(n))
+            .await?;
+    }
+    Ok(patients)
+}
+
+/// Book each registered patient an appointment that is confirmed, and then either completed
+/// or cancelled (every 5th); every 10th patient also updates their details. Returns how many
 /// events were published.
 pub async fn run_front_desk<P: carebus::Publish>(
     publisher: &P,
@@ -137,11 +119,7 @@ pub async fn run_front_desk<P: carebus::Publish>(
 ) -> Result<usize, PublishError> {
     let mut published = 0;
     for n in 0..patients {
-        let patient = new_patient(n);
-        let id = patient.patient_id.clone();
-        publisher
-            .publish_patient_created(patient, options(n))
-            .await?;
+        let id = new_patient(n).patient_id;
         let appt = schedule(&id, 1 + (n % 14) as i64);
         let appointment_id = appt.appointment_id;
         let start = appt.start;
@@ -158,7 +136,7 @@ pub async fn run_front_desk<P: carebus::Publish>(
         publisher
             .publish_appointment_confirmed(confirmed, options(n))
             .await?;
-        published += 3;
+        published += 2;
         if n % 5 == 4 {
             let cancelled = AppointmentCancelled {
                 appointment_id,

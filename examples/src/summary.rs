@@ -71,10 +71,11 @@ impl Summary {
     }
 
     /// Handler calls expected for `patients` patients: FHIR sync sees every patient event,
-    /// reminders every appointment event (3 each), the engine and the audit one per patient.
-    pub fn expected_handled(&self, patients: usize) -> usize {
+    /// reminders every appointment event (3 each), the audit log every event the journey
+    /// engine emitted (`journey_events`).
+    pub fn expected_handled(&self, patients: usize, journey_events: usize) -> usize {
         let updates = self.updates.load(Ordering::SeqCst);
-        (patients + updates) + 3 * patients + patients + patients
+        (patients + updates) + 3 * patients + journey_events
     }
 
     /// Print the table.
@@ -83,7 +84,12 @@ impl Summary {
         println!("carebus platform demo — embedded bus, no servers");
         println!(
             "  published by prm-service: {published} events; journeys started by the workflow engine: {}",
-            self.causation_checked.load(Ordering::SeqCst)
+            self.handled
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&("audit-log".to_string(), "JourneyStarted".to_string()))
+                .copied()
+                .unwrap_or(0)
         );
         println!(
             "  handled: {total} of {expected} expected in {:.2} s ({:.0} handler calls/s)",

@@ -1,4 +1,4 @@
-//! The README's main job, run as a user runs it: the platform demo binary on the embedded bus exits 0 and prints its summary.
+//! The README's main job, run as a user runs it: the platform demo binary on the embedded bus exits 0 and prints its summary, the onboarding journey's instances and what the engine emitted.
 
 #[test]
 fn the_platform_demo_runs_with_no_servers_and_sees_every_event() {
@@ -12,7 +12,19 @@ fn the_platform_demo_runs_with_no_servers_and_sees_every_event() {
         "demo failed: {stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("handled: 366 of 366 expected"), "{stdout}");
+    // FHIR 66 + reminders 180 + the audit log's 312 journey events.
+    assert!(stdout.contains("handled: 558 of 558 expected"), "{stdout}");
+    // The onboarding journey: 48 patients completed their first appointment; the 12 whose
+    // appointment was cancelled are back to booking, were reminded twice and breached the SLA.
+    for line in [
+        "new-patient-onboarding   awaiting-first-appointment       12 instances",
+        "new-patient-onboarding   onboarded                        48 instances",
+        "emitted ActionTriggered booking-reminder             24",
+        "emitted ActionTriggered sla-breached                 12",
+        "emitted JourneyCompleted                             48",
+    ] {
+        assert!(stdout.contains(line), "missing `{line}` in:\n{stdout}");
+    }
     assert!(
         stdout.contains("causation chain PatientCreated → JourneyStarted intact: yes"),
         "{stdout}"

@@ -53,7 +53,10 @@ pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use publisher::{Prepared, Publisher, PublisherConfig};
 pub use service::{RunningService, Service, ServiceError, ServiceReport};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
-pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
+pub use types::{
+    Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
+    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+};
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.
 #[doc(hidden)]

@@ -259,7 +259,7 @@ impl<T: Transport, E: TopicEvents> TestConsumer<T, E> {
                 return None;
             }
             if let Ok(Some(ConsumerEvent::Record(r))) = self.consumer.poll(left).await
-                && let Ok(decoded) = crate::wire::decode::<E>(&r.headers, &r.value)
+                && let Ok(decoded) = crate::wire::decode::<E>(&r.headers, r.payload())
             {
                 return Some(decoded);
             }

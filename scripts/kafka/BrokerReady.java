@@ -1,6 +1,7 @@
 // Waits until every given Kafka broker answers a request addressed to it (DescribeLogDirs goes to that
 // broker itself, so a restarted node counts only once its new process serves requests); exit 0 when
-// they all do, 1 after the timeout. Used by scripts/services.
+// they all do, 1 after the timeout. The system property carebus.client.config names a properties file of
+// extra client settings (security). Used by scripts/services.
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Properties;
@@ -27,6 +28,15 @@ public final class BrokerReady {
         props.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
         props.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "3000");
         props.put(AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "500");
+        String extra = System.getProperty("carebus.client.config", "");
+        if (!extra.isEmpty()) {
+            try (java.io.FileReader reader = new java.io.FileReader(extra)) {
+                props.load(reader);
+            } catch (java.io.IOException e) {
+                System.err.println("cannot read client settings " + extra + ": " + e.getMessage());
+                System.exit(2);
+            }
+        }
         String last = "no answer yet";
         try (Admin admin = Admin.create(props)) {
             while (System.nanoTime() < deadline) {

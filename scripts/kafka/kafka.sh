@@ -1,8 +1,10 @@
 # shellcheck shell=bash
-# Turns the kafka/cluster targets of scripts/services into running KRaft brokers: fetches the jars with
-# mvn, writes each node's server.properties, formats its storage once, starts and waits for it.
+# Turns the kafka/cluster/secure targets of scripts/services into running KRaft brokers: fetches the jars
+# with mvn, writes each node's server.properties, formats its storage once, starts and waits for it.
+# The secure broker speaks SASL_SSL (SCRAM-SHA-512 over TLS from scripts/pki) with the StandardAuthorizer
+# denying what no ACL allows, and writes its authorizer decisions to logs/kafka-authorizer.log.
 # Sourced by scripts/services (which defines REPO, SERVICES_DIR, READY_TIMEOUT, say, die, rel, pid_of,
-# tcp_open, external_note); not meant to run on its own.
+# tcp_open, external_note, and sources scripts/pki/pki.sh); not meant to run on its own.
 
 KAFKA_HOME="$SERVICES_DIR/kafka"
 KAFKA_LIBS="$KAFKA_HOME/libs"
@@ -11,6 +13,11 @@ KAFKA_SCRIPTS="$REPO/scripts/kafka"
 KAFKA_CLUSTER_VOTERS="1@127.0.0.1:29192,2@127.0.0.1:29193,3@127.0.0.1:29194"
 KAFKA_CLUSTER_DEFAULT="127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094"
 KAFKA_SINGLE_DEFAULT="127.0.0.1:19092"
+KAFKA_SECURE_DEFAULT="127.0.0.1:39092"
+KAFKA_SECURE_HOME="$KAFKA_HOME/secure"
+# Who gets a SCRAM credential on the secure broker: the admin (super user) and every service of the
+# manifest. Passwords are random, made before the storage is formatted, one per file (mode 600).
+KAFKA_SECURE_CREDENTIALS="$KAFKA_SECURE_HOME/credentials"
 KAFKA_PREPARED=""
 
 # Fetches the broker jars (once per pom.xml content; mvn caches them in ~/.m2) and compiles the probe.
@@ -50,6 +57,10 @@ node_params() {
       N_PORT=$((29091 + N_ID)) N_CPORT=$((29191 + N_ID)) N_VOTERS="$KAFKA_CLUSTER_VOTERS" N_RF=3 N_MINISR=2
       N_DIR="$KAFKA_HOME/cluster/$1" N_ID_FILE="$KAFKA_HOME/cluster/cluster.id" N_LABEL="cluster node $N_ID"
       ;;
+    secure)
+      N_ID=1 N_PORT=39092 N_CPORT=39093 N_VOTERS="1@127.0.0.1:39093" N_RF=1 N_MINISR=1
+      N_DIR="$KAFKA_SECURE_HOME" N_ID_FILE="$KAFKA_SECURE_HOME/cluster.id" N_LABEL="secure broker"
+      ;;
     *) die "internal: unknown Kafka node '$1'" ;;
   esac
   N_MARKER="carebus.service=kafka-$1 "
@@ -57,17 +68,80 @@ node_params() {
   N_LOG="$N_DIR/logs/server.log"
 }
 
-node_write_config() {
-  cat >"$N_DIR/server.properties" <<EOF
-# Written by scripts/services on every start; edits here are overwritten.
-process.roles=broker,controller
-node.id=$N_ID
-controller.quorum.voters=$N_VOTERS
+# The listeners of the node: PLAINTEXT, or for the secure broker SASL_SSL for clients and brokers
+# (SCRAM-SHA-512) and mutual TLS for the controller, with every operation authorized by ACLs.
+node_listeners() {
+  if [[ "$N_DIR" != "$KAFKA_SECURE_HOME" ]]; then
+    cat <<EOF
 listeners=PLAINTEXT://127.0.0.1:$N_PORT,CONTROLLER://127.0.0.1:$N_CPORT
 advertised.listeners=PLAINTEXT://127.0.0.1:$N_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+EOF
+    return 0
+  fi
+  cat <<EOF
+listeners=SASL_SSL://127.0.0.1:$N_PORT,CONTROLLER://127.0.0.1:$N_CPORT
+advertised.listeners=SASL_SSL://127.0.0.1:$N_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=CONTROLLER:SSL,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat "$KAFKA_SECURE_CREDENTIALS/admin.password")";
+ssl.keystore.type=PEM
+ssl.keystore.location=$PKI_HOME/kafka-broker.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$PKI_HOME/ca.crt
+ssl.endpoint.identification.algorithm=https
+# The controller listener takes only the broker's own certificate (KRaft controllers do not take SCRAM).
+listener.name.controller.ssl.client.auth=required
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:admin;User:CN=carebus-kafka-broker
+EOF
+}
+
+# The user names of the secure broker's SCRAM credentials: admin, then each service of the manifest.
+secure_users() {
+  printf 'admin\n'
+  sed -n 's/^name *= *"\([A-Za-z0-9._-]*\)".*/\1/p' "$REPO/schemas/services.toml"
+}
+
+# Makes a random password for each user that has none yet (the broker's admin needs its own in
+# server.properties before the storage is formatted).
+secure_credentials() {
+  mkdir -p "$KAFKA_SECURE_CREDENTIALS"
+  chmod 700 "$KAFKA_SECURE_CREDENTIALS"
+  local user file
+  for user in $(secure_users); do
+    file="$KAFKA_SECURE_CREDENTIALS/$user.password"
+    if [[ ! -s "$file" ]]; then
+      (umask 077 && head -c 48 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 32 >"$file")
+    fi
+  done
+}
+
+# The storage tool's --add-scram arguments, one per line, for every user's credential.
+secure_scram_args() {
+  local user
+  for user in $(secure_users); do
+    printf -- '--add-scram\nSCRAM-SHA-512=[name=%s,password=%s]\n' "$user" "$(cat "$KAFKA_SECURE_CREDENTIALS/$user.password")"
+  done
+}
+
+node_write_config() {
+  if [[ "$N_DIR" == "$KAFKA_SECURE_HOME" ]]; then
+    pki_ensure
+    secure_credentials
+  fi
+  cat >"$N_DIR/server.properties" <<EOF
+# Written by scripts/services on every start; edits here are overwritten.
+process.roles=broker,controller
+node.id=$N_ID
+controller.quorum.voters=$N_VOTERS
+$(node_listeners)
 log.dirs=$N_DIR/data
 num.partitions=1
 default.replication.factor=$N_RF
@@ -106,10 +180,14 @@ node_format() {
     done
     printf '%s' "$id" >"$N_ID_FILE"
   fi
+  local scram=()
+  if [[ "$N_DIR" == "$KAFKA_SECURE_HOME" ]]; then
+    mapfile -t scram < <(secure_scram_args)
+  fi
   if ! java -cp "$KAFKA_LIBS/*" -Dkafka.logs.dir="$N_DIR/logs" \
     -Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.xml" \
     kafka.tools.StorageTool format --cluster-id="$(cat "$N_ID_FILE")" -c "$N_DIR/server.properties" \
-    >"$N_DIR/logs/format.log" 2>&1; then
+    "${scram[@]}" >"$N_DIR/logs/format.log" 2>&1; then
     die "formatting Kafka storage of the $N_LABEL failed; see $(rel "$N_DIR/logs/format.log")"
   fi
 }
@@ -135,6 +213,7 @@ kafka_node_start() {
   exec_detached java ${CAREBUS_KAFKA_HEAP:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
     "-D${N_MARKER% }" -Dkafka.logs.dir="$N_DIR/logs" \
+    -Dcarebus.audit.level="$([[ "${CAREBUS_KAFKA_AUDIT_ALLOWED:-}" == 1 ]] && echo DEBUG || echo INFO)" \
     -Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.xml" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$N_DIR/server.properties" \
     >>"$N_DIR/logs/stdout.log" 2>&1 </dev/null &
@@ -155,11 +234,12 @@ kafka_node_wait_port() {
   done
 }
 
-# kafka_probe BOOTSTRAP LOG NODE_ID...: waits until each broker answers requests addressed to it.
+# kafka_probe BOOTSTRAP LOG NODE_ID...: waits until each broker answers requests addressed to it
+# (with the client settings of the properties file KAFKA_PROBE_CONFIG when set).
 kafka_probe() {
   local bootstrap="$1" log="$2"
   shift 2
-  java -cp "$KAFKA_PROBE:$KAFKA_LIBS/*" -Dlog4j2.level=ERROR BrokerReady "$bootstrap" "$READY_TIMEOUT" "$@" >/dev/null ||
+  java -cp "$KAFKA_PROBE:$KAFKA_LIBS/*" -Dlog4j2.level=ERROR -Dcarebus.client.config="${KAFKA_PROBE_CONFIG:-}" BrokerReady "$bootstrap" "$READY_TIMEOUT" "$@" >/dev/null ||
     die "Kafka broker(s) $* at $bootstrap not ready within ${READY_TIMEOUT}s; see $log"
 }
 
@@ -302,4 +382,59 @@ kafka_cluster_node_start() {
   kafka_node_wait_port "node$1"
   kafka_probe "$KAFKA_CLUSTER_DEFAULT" "$(rel "$KAFKA_HOME/cluster/node$1/logs/server.log")" "$1"
   say "kafka cluster node $1 ready at 127.0.0.1:$((29091 + $1))"
+}
+
+kafka_secure_external() { [[ -n "${CAREBUS_KAFKA_SECURE_BOOTSTRAP:-}" ]]; }
+
+kafka_secure_start() {
+  if kafka_secure_external; then
+    external_note "secure" "$CAREBUS_KAFKA_SECURE_BOOTSTRAP"
+    return 0
+  fi
+  kafka_node_start secure
+}
+
+# The Java admin client's settings for the secure broker (the readiness probe uses them).
+kafka_secure_admin_properties() {
+  local file="$KAFKA_SECURE_HOME/admin.properties"
+  (
+    umask 077
+    cat >"$file" <<PROPS
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="$(cat "$KAFKA_SECURE_CREDENTIALS/admin.password")";
+ssl.truststore.type=PEM
+ssl.truststore.location=$PKI_HOME/ca.crt
+PROPS
+  )
+  printf '%s' "$file"
+}
+
+kafka_secure_wait() {
+  kafka_secure_external && return 0
+  kafka_node_wait_port secure
+  KAFKA_PROBE_CONFIG="$(kafka_secure_admin_properties)" \
+    kafka_probe "$KAFKA_SECURE_DEFAULT" "$(rel "$KAFKA_SECURE_HOME/logs/server.log")" 1
+  say "kafka secure broker ready at $KAFKA_SECURE_DEFAULT (SASL_SSL, SCRAM-SHA-512; CA $(rel "$PKI_HOME/ca.crt"), credentials in $(rel "$KAFKA_SECURE_CREDENTIALS"))"
+}
+
+kafka_secure_stop() {
+  if kafka_secure_external; then
+    say "secure: CAREBUS_KAFKA_SECURE_BOOTSTRAP is set; nothing to stop"
+    return 0
+  fi
+  local pid
+  if pid="$(kafka_node_stop secure term)"; then
+    kafka_wait_gone secure "$pid"
+  else
+    say "kafka secure broker is not running"
+  fi
+}
+
+kafka_secure_status() {
+  if kafka_secure_external; then
+    printf '%-9s external (CAREBUS_KAFKA_SECURE_BOOTSTRAP) %s\n' secure "$CAREBUS_KAFKA_SECURE_BOOTSTRAP"
+    return 0
+  fi
+  kafka_node_status secure secure
 }

@@ -1,7 +1,9 @@
 # shellcheck shell=bash
 # Turns the postgres target of scripts/services into a private PostgreSQL cluster on 127.0.0.1:15432
 # with role carebus and database carebus_test: installs the server from Debian when absent, initdb's
-# once under target/services/postgres, starts, stops and reports it. Never touches the system cluster.
+# once under target/services/postgres, turns TLS on with a certificate from scripts/pki (clients can
+# connect with sslmode=verify-full and sslrootcert=target/services/pki/ca.crt; passwords are SCRAM),
+# starts, stops and reports it. Never touches the system cluster.
 # Sourced by scripts/services (which defines REPO, SERVICES_DIR, READY_TIMEOUT, say, die, rel, tcp_open,
 # external_note); not meant to run on its own.
 
@@ -95,6 +97,27 @@ shared_buffers = 128MB
 EOF
 }
 
+# TLS with the test CA's PostgreSQL certificate (SAN 127.0.0.1, localhost): the key and certificate are
+# copied into the data directory (the server wants its key private to its OS user), and an included
+# file turns ssl on. A running server takes it on reload.
+pg_tls() {
+  pki_ensure
+  as_pg install -m 600 /dev/null "$PG_DATA/carebus-server.key"
+  as_pg tee "$PG_DATA/carebus-server.key" >/dev/null <"$PKI_HOME/postgres.key"
+  as_pg tee "$PG_DATA/carebus-server.crt" >/dev/null <"$PKI_HOME/postgres.crt"
+  as_pg tee "$PG_DATA/carebus-tls.conf" >/dev/null <<EOF
+# Written by scripts/services on every start; edits here are overwritten.
+ssl = on
+ssl_cert_file = 'carebus-server.crt'
+ssl_key_file = 'carebus-server.key'
+ssl_min_protocol_version = 'TLSv1.2'
+password_encryption = 'scram-sha-256'
+EOF
+  if ! grep -q "^include_if_exists = 'carebus-tls.conf'" "$PG_DATA/postgresql.conf"; then
+    printf "\ninclude_if_exists = 'carebus-tls.conf'\n" | as_pg tee -a "$PG_DATA/postgresql.conf" >/dev/null
+  fi
+}
+
 pg_running() { as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; }
 
 # psql as the cluster's superuser over the private socket.
@@ -131,8 +154,10 @@ postgres_up() {
   pg_find_bin
   pg_home
   pg_init
+  pg_tls
   as_pg mkdir -p -m 700 "$PG_RUN"
   if pg_running; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" reload >/dev/null || die "PostgreSQL did not reload its TLS settings; see $(rel "$PG_LOG")"
     say "postgres already running on 127.0.0.1:$PG_PORT"
   else
     tcp_open 127.0.0.1 "$PG_PORT" &&

@@ -100,7 +100,7 @@ async fn publish_raw(producer: &FutureProducer, records: &[Record], topic: &str)
                 });
             }
             let mut out = FutureRecord::<[u8], [u8]>::to(topic)
-                .payload(r.value.as_slice())
+                .payload(r.payload())
                 .headers(headers);
             if let Some(k) = &r.key {
                 out = out.key(k.as_slice());

@@ -76,7 +76,7 @@ fn consume(c: &mut Criterion) {
         b.iter(|| {
             carebus::wire::decode::<carebus_schemas::PatientsEvent>(
                 black_box(&one.headers),
-                black_box(&one.value),
+                black_box(one.payload()),
             )
             .unwrap()
         })
@@ -116,7 +116,7 @@ fn consume(c: &mut Criterion) {
             lent.remaining.store(1, Ordering::Relaxed);
             lent.lend(|view| {
                 let env = RawEnvelope::read(view.headers.iter().copied());
-                let event = env.handle(view.value, &probe);
+                let event = env.handle(view.payload(), &probe);
                 black_box((env, event));
             })
         })

@@ -19,11 +19,15 @@ pub const KAFKA_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_BOOTSTRAP";
 pub const KAFKA_CLUSTER_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_CLUSTER_BOOTSTRAP";
 /// Environment variable naming an existing PostgreSQL database to test against.
 pub const DATABASE_URL_VAR: &str = "CAREBUS_DATABASE_URL";
+/// Environment variable naming an existing OpenSearch (or Elasticsearch) to test against.
+pub const OPENSEARCH_URL_VAR: &str = "CAREBUS_OPENSEARCH_URL";
 
 /// The single broker `scripts/services up kafka` starts.
 pub const DEFAULT_KAFKA_BOOTSTRAP: &str = "127.0.0.1:19092";
 /// The three-node cluster `scripts/services up cluster` starts; node N listens on the N-th address.
 pub const DEFAULT_KAFKA_CLUSTER_BOOTSTRAP: &str = "127.0.0.1:29092,127.0.0.1:29093,127.0.0.1:29094";
+/// The OpenSearch node `scripts/services up opensearch` starts.
+pub const DEFAULT_OPENSEARCH_URL: &str = "http://127.0.0.1:19200";
 /// The database `scripts/services up postgres` creates.
 pub const DEFAULT_DATABASE_URL: &str = "postgres://carebus:carebus@127.0.0.1:15432/carebus_test";
 
@@ -60,6 +64,29 @@ pub fn kafka_cluster_bootstrap() -> String {
     bootstrap
 }
 
+/// URL of the OpenSearch test cluster, after checking it is reachable.
+///
+/// # Panics
+/// When it does not accept connections, naming the command that starts it (only host and port
+/// are named, never credentials in the URL).
+pub fn opensearch_url() -> String {
+    let url = setting(OPENSEARCH_URL_VAR, DEFAULT_OPENSEARCH_URL);
+    let authority = url
+        .split_once("://")
+        .map_or(url.as_str(), |(_, rest)| rest)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    require(check_reachable(
+        "OpenSearch",
+        host_port,
+        "opensearch",
+        OPENSEARCH_URL_VAR,
+    ));
+    url
+}
+
 /// URL of the PostgreSQL test database, after checking its server is reachable.
 ///
 /// # Panics
@@ -80,6 +107,48 @@ pub fn database_url() -> String {
         DATABASE_URL_VAR,
     ));
     url
+}
+
+/// The secured broker `scripts/services up secure` starts (SASL_SSL, SCRAM-SHA-512, ACLs).
+pub const DEFAULT_KAFKA_SECURE_BOOTSTRAP: &str = "127.0.0.1:39092";
+const KAFKA_SECURE_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_SECURE_BOOTSTRAP";
+
+/// The test services' CA certificate (`target/services/pki/ca.crt`, made by scripts/services).
+pub fn test_ca() -> PathBuf {
+    repo_root().join("target/services/pki/ca.crt")
+}
+
+/// A Kafka configuration for the secured broker as `user` (`admin` or a service of
+/// services.toml): SASL_SSL, SCRAM-SHA-512, the password from the file scripts/services made,
+/// brokers checked against the test CA — after checking the broker is reachable.
+///
+/// # Panics
+/// When the broker is not reachable or the user has no credential, naming the command that
+/// starts it.
+pub fn kafka_secure(user: &str) -> carebus::kafka::KafkaConfig {
+    use carebus::config::Settings;
+    let bootstrap = setting(KAFKA_SECURE_BOOTSTRAP_VAR, DEFAULT_KAFKA_SECURE_BOOTSTRAP);
+    require(check_reachable(
+        "The secured Kafka broker",
+        &bootstrap,
+        "secure",
+        KAFKA_SECURE_BOOTSTRAP_VAR,
+    ));
+    let password = repo_root().join(format!(
+        "target/services/kafka/secure/credentials/{user}.password"
+    ));
+    let mut config = carebus::kafka::KafkaConfig::new(bootstrap);
+    for (key, value) in [
+        ("security_protocol", "SASL_SSL".to_string()),
+        ("sasl_username", user.to_string()),
+        ("sasl_password_file", password.display().to_string()),
+        ("ssl_ca_location", test_ca().display().to_string()),
+    ] {
+        if let Err(e) = config.set(key, &value) {
+            panic!("{e}: run `scripts/services up secure` (it makes a credential per service)");
+        }
+    }
+    config
 }
 
 /// Runs `scripts/services` with `args` (e.g. `["stop-node", "2"]`) and returns what it printed.

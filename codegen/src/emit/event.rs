@@ -213,6 +213,7 @@ fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
     } else {
         TokenStream::new()
     };
+    let analytics = super::analytics::fields(&crate::analytics::plan(ctx.model, e));
     let allow = allow_deprecated(ctx.touches_deprecated(def));
     quote! {
         #allow
@@ -230,6 +231,7 @@ fn domain_event(ctx: &Ctx<'_>, def: &RecordDef<'_>, e: &Event) -> TokenStream {
             const FINGERPRINT: u64 = #fingerprint;
             const FORMAT: ::carebus_core::PayloadFormat = #format;
             const PHI_FIELDS: &'static [&'static str] = &[#(#phi),*];
+            const ANALYTICS: &'static [::carebus_core::deidentify::FieldRule] = #analytics;
 
             fn aggregate_id(&self) -> ::std::string::String {
                 #aggregate_id

@@ -172,6 +172,8 @@ mod tests {
             examples: vec![],
             deprecated: None,
             proto_number: None,
+            classified: false,
+            analytics: None,
             source: Default::default(),
         };
         let fields = [field("self"), field("Self"), field("type"), field("Type")];

@@ -51,24 +51,26 @@ fn impls(ctx: &Ctx<'_>, with_serde: bool) -> TokenStream {
     out
 }
 
-/// `Serialize` and `Deserialize` through the JSON form, so serde (`serde_json::to_value`,
-/// axum's `Json`, ...) writes and reads exactly what `to_json`/`from_json` do.
+/// `Serialize` and `Deserialize` through the JSON form for human-readable formats, so serde
+/// (`serde_json::to_value`, axum's `Json`, ...) writes and reads exactly what
+/// `to_json`/`from_json` do; other formats (apache-avro's `to_value`/`from_value`) get the
+/// Avro shape (`avro_serde.rs`).
 fn serde_via_json(ty: &TypeRef, allow: &TokenStream) -> TokenStream {
     quote! {
-        /// Serialized as its JSON form (`JsonCodec::to_json`).
+        /// Serialized as its JSON form (`JsonCodec::to_json`), or in apache-avro's serde shape
+        /// when the format is not human-readable.
         #allow
         impl ::carebus_core::__private::serde::Serialize for #ty {
             fn serialize<S: ::carebus_core::__private::serde::Serializer>(&self, serializer: S) -> ::std::result::Result<S::Ok, S::Error> {
-                ::carebus_core::__private::serde::Serialize::serialize(&::carebus_core::JsonCodec::to_json(self), serializer)
+                ::carebus_core::avro_serde::serialize(self, serializer)
             }
         }
-        /// Deserialized from its JSON form (`JsonCodec::from_json`).
+        /// Deserialized from its JSON form (`JsonCodec::from_json`), or from apache-avro's
+        /// serde shape when the format is not human-readable.
         #allow
         impl<'de> ::carebus_core::__private::serde::Deserialize<'de> for #ty {
             fn deserialize<D: ::carebus_core::__private::serde::Deserializer<'de>>(deserializer: D) -> ::std::result::Result<Self, D::Error> {
-                let value = <::carebus_core::__private::serde_json::Value as ::carebus_core::__private::serde::Deserialize>::deserialize(deserializer)?;
-                ::carebus_core::JsonCodec::from_json(&value, "")
-                    .map_err(<D::Error as ::carebus_core::__private::serde::de::Error>::custom)
+                ::carebus_core::avro_serde::deserialize(deserializer)
             }
         }
     }

@@ -75,6 +75,18 @@ pub fn type_schema(model: &Model, ty: &Type, seen: &mut BTreeSet<String>) -> Val
         Type::Date => json!({"type": "int", "logicalType": "date"}),
         Type::TimestampMillis => json!({"type": "long", "logicalType": "timestamp-millis"}),
         Type::TimestampMicros => json!({"type": "long", "logicalType": "timestamp-micros"}),
+        Type::TimestampNanos => json!({"type": "long", "logicalType": "timestamp-nanos"}),
+        Type::TimeMillis => json!({"type": "int", "logicalType": "time-millis"}),
+        Type::TimeMicros => json!({"type": "long", "logicalType": "time-micros"}),
+        Type::LocalTimestampMillis => {
+            json!({"type": "long", "logicalType": "local-timestamp-millis"})
+        }
+        Type::LocalTimestampMicros => {
+            json!({"type": "long", "logicalType": "local-timestamp-micros"})
+        }
+        Type::LocalTimestampNanos => {
+            json!({"type": "long", "logicalType": "local-timestamp-nanos"})
+        }
         Type::Decimal { precision, scale } => json!({
             "type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale
         }),

@@ -325,11 +325,46 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
         .iter()
         .map(|g| format!(" An event of topic `{}`.", g.name));
     let (s1, e1, s2, e2, s3) = (&stems, &enums, &stems, &enums, &stems);
+    // A schema set without events (shared types only) still gets the registry, empty.
+    let info_body = if groups.is_empty() {
+        quote! { match *self {} }
+    } else {
+        quote! { match self { #( AnyEvent::#s3(events) => ::carebus_core::TopicEvents::info(events), )* } }
+    };
+    let decode_body = if groups.is_empty() {
+        quote! {
+            let _ = payload;
+            ::std::result::Result::Err(::carebus_core::topic::unknown_event(EVENTS, event_type, version))
+        }
+    } else {
+        quote! {
+            match event_type {
+                #(#by_type)*
+                _ => ::std::result::Result::Err(::carebus_core::topic::unknown_event(EVENTS, event_type, version)),
+            }
+        }
+    };
+    let unused_payload = if groups.is_empty() {
+        quote! { let _ = payload; }
+    } else {
+        TokenStream::new()
+    };
     let allow = super::allow_deprecated(groups.iter().any(TopicGroup::touches_deprecated));
     quote! {
         /// Every event version of every topic.
         #allow
         pub static EVENTS: &[::carebus_core::EventInfo] = &[#(#all::INFO),*];
+
+        /// The de-identification plan of every event version: what reaches analytics.
+        #allow
+        pub static ANALYTICS: &[::carebus_core::deidentify::EventPlan] = &[#(
+            ::carebus_core::deidentify::EventPlan {
+                event_type: <#all as ::carebus_core::DomainEvent>::EVENT_TYPE,
+                version: <#all as ::carebus_core::DomainEvent>::EVENT_VERSION,
+                topic: <#all as ::carebus_core::DomainEvent>::TOPIC,
+                fields: <#all as ::carebus_core::DomainEvent>::ANALYTICS,
+            }
+        ),*];
 
         /// An event of any topic.
         #[derive(Clone, Debug, PartialEq)]
@@ -341,20 +376,18 @@ fn registry(ctx: &Ctx<'_>, groups: &[TopicGroup<'_>]) -> TokenStream {
         impl AnyEvent {
             /// Facts about the event version held.
             pub fn info(&self) -> &'static ::carebus_core::EventInfo {
-                match self { #( AnyEvent::#s3(events) => ::carebus_core::TopicEvents::info(events), )* }
+                #info_body
             }
         }
 
         /// Decode a payload given its event type and version (from the envelope headers).
         pub fn decode(event_type: &str, version: u32, payload: &[u8]) -> ::std::result::Result<AnyEvent, ::carebus_core::DecodeError> {
-            match event_type {
-                #(#by_type)*
-                _ => ::std::result::Result::Err(::carebus_core::topic::unknown_event(EVENTS, event_type, version)),
-            }
+            #decode_body
         }
 
         /// Decode a payload given its schema fingerprint (from single-object framing).
         pub fn decode_fingerprint(fingerprint: u64, payload: &[u8]) -> ::std::result::Result<AnyEvent, ::carebus_core::DecodeError> {
+            #unused_payload
             #(
                 if <#e2 as ::carebus_core::TopicEvents>::EVENTS.iter().any(|info| info.fingerprint == fingerprint) {
                     return <#e2 as ::carebus_core::TopicEvents>::decode_fingerprint(fingerprint, payload).map(AnyEvent::#s2);

@@ -196,6 +196,16 @@ pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Opti
                 let n = int(v.as_i64()?);
                 quote!(::carebus_core::TimestampMillis(#n))
             }
+            Prim::TimestampNanos
+            | Prim::TimeMillis
+            | Prim::TimeMicros
+            | Prim::LocalTimestampMillis
+            | Prim::LocalTimestampMicros
+            | Prim::LocalTimestampNanos => {
+                let n = int(v.as_i64()?);
+                let ty = RType::Prim(*p).tokens();
+                quote!(#ty(#n))
+            }
         },
         (_, RType::Decimal { .. }) => {
             let bytes = avro_bytes(v)?;

@@ -8,10 +8,12 @@ use super::defaults;
 use super::json::{self, Json, Member, Spanned};
 use crate::diagnostic::{Diagnostic, DiagnosticKind, Diagnostics, suggest};
 use crate::ir::{
-    Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType, Record,
-    SchemaFormat, Source, Type,
+    Analytics, Classification, Compatibility, Enum, EnumSymbol, Event, Field, Fixed, NamedType,
+    Record, SchemaFormat, Source, Type,
 };
 use std::collections::BTreeMap;
+
+mod logical;
 
 /// Keys the Avro specification gives meaning to.
 pub const AVRO_KEYS: &[&str] = &[
@@ -43,9 +45,21 @@ pub const EVENT_ANNOTATIONS: &[&str] = &[
 /// carebus annotations allowed on a named record (not an event's) or an enum.
 pub const TYPE_ANNOTATIONS: &[&str] = &["deprecated"];
 /// carebus annotations allowed on a field.
-pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "examples", "deprecated"];
+pub const FIELD_ANNOTATIONS: &[&str] = &["classification", "analytics", "examples", "deprecated"];
 const RECORD_KEYS: &[&str] = &["type", "name", "namespace", "doc", "aliases", "fields"];
-const FIELD_KEYS: &[&str] = &["name", "type", "doc", "default", "order", "aliases"];
+/// `logicalType`, `precision` and `scale` are accepted on a field and checked by
+/// `logical::field_logical` (Avro ignores them there).
+const FIELD_KEYS: &[&str] = &[
+    "name",
+    "type",
+    "doc",
+    "default",
+    "order",
+    "aliases",
+    "logicalType",
+    "precision",
+    "scale",
+];
 const PRIMITIVES: &[&str] = &[
     "null", "boolean", "int", "long", "float", "double", "bytes", "string",
 ];
@@ -64,6 +78,8 @@ pub struct AvroOutput {
     pub types: Vec<NamedType>,
     /// The record named `carebus.EventEnvelope`, when one of the files defines it.
     pub envelope: Option<Record>,
+    /// Problems that do not stop the build (ignored logical types).
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// Load a set of `.avsc` files that may reference each other's named types.
@@ -132,7 +148,8 @@ pub fn load(files: &[AvroSource]) -> Result<AvroOutput, Diagnostics> {
         e.fingerprint = crate::fingerprint::crc64_avro(canonical.as_bytes());
         e.canonical_form = canonical;
     }
-    if cx.diags.is_empty() {
+    if cx.diags.iter().all(|d| d.kind.is_warning()) {
+        out.warnings = cx.diags.0;
         Ok(out)
     } else {
         Err(cx.diags)
@@ -641,6 +658,7 @@ impl Cx {
             return None;
         };
         let ty = self.ty(&t.value, ns);
+        self.field_logical(node, &name, &ty);
         let doc = self.doc(node);
         let aliases = self.aliases(node);
         let default = node.get("default").map(|m| {
@@ -660,6 +678,19 @@ impl Cx {
                 }
             }
         };
+        let classified = node.get("classification").is_some();
+        let analytics = node.get("analytics").and_then(|m| {
+            let parsed = m.value.as_str().and_then(Analytics::parse);
+            if parsed.is_none() {
+                self.err(
+                    DiagnosticKind::BadAnnotation,
+                    m.value.pos,
+                    format!("`analytics` must be one of: {}", Analytics::SPELLINGS),
+                    "what reaches analytics of this field: see docs/analytics.md",
+                );
+            }
+            parsed
+        });
         let examples = match node.get("examples") {
             None => Vec::new(),
             Some(m) => match m.value.as_array() {
@@ -697,6 +728,8 @@ impl Cx {
             default,
             aliases,
             classification,
+            classified,
+            analytics,
             examples,
             deprecated,
             proto_number: None,
@@ -777,14 +810,18 @@ impl Cx {
                     let same_kind = branches.iter().any(|b| match (b, &t) {
                         (Type::Named { name: a }, Type::Named { name: b }) => a == b,
                         (Type::Named { .. }, _) | (_, Type::Named { .. }) => false,
-                        (a, b) => std::mem::discriminant(a) == std::mem::discriminant(b),
+                        // `date` and `int` are both an int: a union holds one of them.
+                        (a, b) => {
+                            std::mem::discriminant(logical::underlying(a))
+                                == std::mem::discriminant(logical::underlying(b))
+                        }
                     });
                     if same_kind {
                         self.err(
                             DiagnosticKind::DuplicateName,
                             item.pos,
                             "a union may hold each type only once",
-                            "remove the repeated branch",
+                            "remove the repeated branch (a logical type counts as the type it annotates: `date` is an `int`)",
                         );
                     } else {
                         branches.push(t);
@@ -948,6 +985,7 @@ impl Cx {
                         0
                     }
                 };
+                self.logical_fixed(node, size);
                 let f = Fixed {
                     rust: Default::default(),
                     name: short,
@@ -1011,71 +1049,7 @@ impl Cx {
                     "a type",
                 );
                 let base = self.ty(&t.value, ns);
-                let logical = node
-                    .get("logicalType")
-                    .and_then(|m| m.value.as_str())
-                    .map(str::to_string);
-                match (logical.as_deref(), prim) {
-                    (None, _) => base,
-                    (Some("uuid"), "string") => Type::Uuid,
-                    (Some("date"), "int") => Type::Date,
-                    (Some("timestamp-millis"), "long") => Type::TimestampMillis,
-                    (Some("timestamp-micros"), "long") => Type::TimestampMicros,
-                    (Some("decimal"), "bytes") => {
-                        let num = |cx: &mut Cx, k: &str| -> Option<u32> {
-                            let m = node.get(k)?;
-                            match &m.value.value {
-                                Json::Number(n) if n.as_u64().is_some_and(|v| v <= 38) => {
-                                    n.as_u64().map(|v| v as u32)
-                                }
-                                _ => {
-                                    cx.err(
-                                        DiagnosticKind::InvalidSchema,
-                                        m.value.pos,
-                                        format!("decimal `{k}` must be a whole number up to 38"),
-                                        "carebus decimals fit in 128 bits: precision ≤ 38",
-                                    );
-                                    None
-                                }
-                            }
-                        };
-                        let precision = num(self, "precision");
-                        let scale = num(self, "scale").unwrap_or(0);
-                        match precision {
-                            Some(p) if p >= 1 && scale <= p => Type::Decimal {
-                                precision: p,
-                                scale,
-                            },
-                            _ => {
-                                self.err(DiagnosticKind::InvalidSchema, node.pos, "decimal needs a `precision` from 1 to 38 and a `scale` no larger than it", "write e.g. {\"type\": \"bytes\", \"logicalType\": \"decimal\", \"precision\": 10, \"scale\": 2}");
-                                base
-                            }
-                        }
-                    }
-                    (Some(l), p) => {
-                        let known = [
-                            "uuid",
-                            "date",
-                            "timestamp-millis",
-                            "timestamp-micros",
-                            "decimal",
-                        ];
-                        let help = match suggest(l, known) {
-                            Some(s) if s != l => format!("did you mean `{s}`?"),
-                            _ => format!(
-                                "carebus supports uuid (string), date (int), timestamp-millis/timestamp-micros (long) and decimal (bytes); `{l}` on `{p}` is not one of them"
-                            ),
-                        };
-                        let pos = node.get("logicalType").map_or(node.pos, |m| m.value.pos);
-                        self.err(
-                            DiagnosticKind::InvalidSchema,
-                            pos,
-                            format!("logical type `{l}` on `{p}` is not supported"),
-                            help,
-                        );
-                        base
-                    }
-                }
+                self.logical_primitive(node, prim, base)
             }
         }
     }

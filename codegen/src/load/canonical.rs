@@ -83,6 +83,9 @@ fn record_json(
                     serde_json::to_value(f.classification).unwrap_or_default(),
                 );
             }
+            if let Some(a) = f.analytics {
+                fm.insert("analytics".into(), json!(a.as_str()));
+            }
             if !f.examples.is_empty() {
                 fm.insert("examples".into(), Value::Array(f.examples.clone()));
             }
@@ -110,6 +113,18 @@ fn type_json(t: &Type, types: &[NamedType], seen: &mut BTreeSet<String>) -> Valu
         Type::Date => json!({"type": "int", "logicalType": "date"}),
         Type::TimestampMillis => json!({"type": "long", "logicalType": "timestamp-millis"}),
         Type::TimestampMicros => json!({"type": "long", "logicalType": "timestamp-micros"}),
+        Type::TimestampNanos => json!({"type": "long", "logicalType": "timestamp-nanos"}),
+        Type::TimeMillis => json!({"type": "int", "logicalType": "time-millis"}),
+        Type::TimeMicros => json!({"type": "long", "logicalType": "time-micros"}),
+        Type::LocalTimestampMillis => {
+            json!({"type": "long", "logicalType": "local-timestamp-millis"})
+        }
+        Type::LocalTimestampMicros => {
+            json!({"type": "long", "logicalType": "local-timestamp-micros"})
+        }
+        Type::LocalTimestampNanos => {
+            json!({"type": "long", "logicalType": "local-timestamp-nanos"})
+        }
         Type::Decimal { precision, scale } => {
             json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale})
         }
@@ -206,8 +221,15 @@ fn canonical_type(t: &Type, types: &[NamedType], seen: &mut BTreeSet<String>) ->
     match t {
         Type::Null => "\"null\"".into(),
         Type::Boolean => "\"boolean\"".into(),
-        Type::Int | Type::Date => "\"int\"".into(),
-        Type::Long | Type::TimestampMillis | Type::TimestampMicros => "\"long\"".into(),
+        Type::Int | Type::Date | Type::TimeMillis => "\"int\"".into(),
+        Type::Long
+        | Type::TimestampMillis
+        | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::TimeMicros
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos => "\"long\"".into(),
         Type::Float => "\"float\"".into(),
         Type::Double => "\"double\"".into(),
         Type::Bytes | Type::Decimal { .. } => "\"bytes\"".into(),

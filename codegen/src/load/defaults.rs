@@ -28,10 +28,17 @@ fn check_depth(ty: &Type, v: &Value, types: &[NamedType], depth: usize) -> Resul
             .is_boolean()
             .then_some(())
             .ok_or_else(|| "boolean needs true or false".into()),
-        Type::Int | Type::Date => int_in(i32::MIN as i64, i32::MAX as i64, "int"),
-        Type::Long | Type::TimestampMicros | Type::TimestampMillis => {
-            int_in(i64::MIN, i64::MAX, "long")
+        Type::Int | Type::Date | Type::TimeMillis => {
+            int_in(i32::MIN as i64, i32::MAX as i64, "int")
         }
+        Type::Long
+        | Type::TimestampMicros
+        | Type::TimestampMillis
+        | Type::TimestampNanos
+        | Type::TimeMicros
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos => int_in(i64::MIN, i64::MAX, "long"),
         Type::Float | Type::Double => v
             .is_number()
             .then_some(())

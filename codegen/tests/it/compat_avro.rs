@@ -110,6 +110,34 @@ fn logical_rows() -> Vec<Row> {
         change("date → timestamp-millis", Date, TimestampMillis, LOGICAL),
         change("decimal scale change", dec(10, 2), dec(10, 4), LOGICAL),
         change("uuid → int", Uuid, Int, NOT_PROMOTABLE),
+        change("time-millis → int drops one", TimeMillis, Int, PROMOTE),
+        change("int → time-millis adds one", Int, TimeMillis, LOGICAL),
+        change("date → time-millis", Date, TimeMillis, LOGICAL),
+        change("time-micros → long", TimeMicros, Long, PROMOTE),
+        change(
+            "timestamp-micros → local-timestamp-micros (zone dropped)",
+            TimestampMicros,
+            LocalTimestampMicros,
+            LOGICAL,
+        ),
+        change(
+            "timestamp-nanos → timestamp-millis",
+            TimestampNanos,
+            TimestampMillis,
+            LOGICAL,
+        ),
+        change(
+            "local-timestamp-nanos → long",
+            LocalTimestampNanos,
+            Long,
+            PROMOTE,
+        ),
+        change(
+            "time-millis → long promotes the int",
+            TimeMillis,
+            Long,
+            PROMOTE,
+        ),
     ]
 }
 

@@ -1,5 +1,7 @@
-//! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the emitters (snapshots and the compiled fixture), recursive records, the build configuration.
+//! The generator's integration tests in one binary: loading Avro and Protobuf, diagnostics, the compatibility gates, the journey checks, the emitters (snapshots and the compiled fixture), recursive records, the build configuration.
 
+mod analytics;
+mod apache_schemas;
 mod compat_avro;
 mod compat_gate;
 mod compat_history;
@@ -11,8 +13,10 @@ mod compat_schemas;
 mod compat_support;
 mod config;
 mod emit_fixture;
+mod journey_diagnostics;
 mod load_avro;
 mod load_domain;
+mod load_logical;
 mod proto_diagnostics;
 mod proto_harness;
 mod proto_load;

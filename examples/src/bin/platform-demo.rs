@@ -1,13 +1,15 @@
-//! The platform demo (the README's main job): a PRM service publishes patient and appointment events on the embedded bus; typed consumers (FHIR sync, reminders, the journey engine) handle them; a summary is printed.
+//! The platform demo (the README's main job): a PRM service publishes patient and appointment events on the embedded bus; typed consumers (FHIR sync, reminders, the audit log) and the journey engine (the onboarding journey, embedded) handle them; a summary is printed.
 //!
 //! Runs with no servers: the in-process bus has Kafka's semantics (partitions by key, consumer
 //! groups, committed offsets, redelivery), so the same handlers run unchanged on Kafka.
 
 use carebus::bus::{Bus, BusConfig};
-use carebus::{
-    ConsumerConfig, HandlerContext, HandlerResult, PublishOptions, PublisherConfig, Service,
-};
+use carebus::consumer::Shutdown;
+use carebus::store::MemoryEventStore;
+use carebus::store::outbox_relay::OutboxRelay;
+use carebus::{ConsumerConfig, HandlerContext, HandlerResult, PublisherConfig, Service};
 use carebus_examples::{prm, summary::Summary};
+use carebus_journey::{ENGINE_GROUP, Engine, MemoryInstanceStore, ShiftedClock};
 use carebus_schemas::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -89,30 +91,6 @@ impl AppointmentsHandler for Reminders {
     }
 }
 
-/// Workflow engine: every new patient starts an onboarding journey. The JourneyStarted event
-/// it publishes carries the PatientCreated's correlation id, and its event id as causation.
-/// It implements only the event it cares about: the other patient events are acknowledged by
-/// the trait's default `unhandled`.
-struct JourneyEngine<P> {
-    summary: Arc<Summary>,
-    publisher: P,
-}
-
-impl<P: carebus::Publish + 'static> PatientsHandler for JourneyEngine<P> {
-    async fn on_patient_created(
-        &self,
-        ctx: &HandlerContext,
-        event: PatientCreated,
-    ) -> HandlerResult {
-        self.summary.handled("workflow-engine", ctx);
-        let journey = prm::onboarding_journey(&event.patient_id, ctx);
-        self.publisher
-            .publish_journey_started(journey, PublishOptions::default())
-            .await?;
-        Ok(())
-    }
-}
-
 /// Audit: checks the journey's causation chain back to the patient event.
 struct JourneyAudit(Arc<Summary>);
 
@@ -184,6 +162,44 @@ async fn print_chart(
         && again.state == chart.state)
 }
 
+/// The journeys' instances by state, and what the engine emitted.
+async fn print_journeys(
+    engine: &Engine<MemoryInstanceStore>,
+    outbox: &MemoryEventStore,
+    timers: usize,
+) {
+    use carebus::store::{EventFilter, EventStore};
+    use std::collections::BTreeMap;
+    let mut by_state: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for i in engine.store().instances().await {
+        *by_state.entry((i.journey, i.state)).or_default() += 1;
+    }
+    println!();
+    println!("  journeys (workflow engine, embedded; {timers} timers fired):");
+    for ((journey, state), n) in &by_state {
+        println!("  {journey:<24} {state:<28} {n:>6} instances");
+    }
+    let mut emitted: BTreeMap<String, usize> = BTreeMap::new();
+    let events = outbox
+        .read(&EventFilter::default(), Default::default(), usize::MAX)
+        .await
+        .unwrap_or_default();
+    for e in &events {
+        let what = match e
+            .data_json
+            .as_ref()
+            .and_then(|d| d["trigger"]["rule"].as_str())
+        {
+            Some(rule) if e.event_type == "ActionTriggered" => format!("ActionTriggered {rule}"),
+            _ => e.event_type.clone(),
+        };
+        *emitted.entry(what).or_default() += 1;
+    }
+    for (what, n) in &emitted {
+        println!("  emitted {what:<40} {n:>6}");
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let patients: usize = std::env::args()
@@ -207,6 +223,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let publisher = platform.publisher().clone();
     let summary = Arc::new(Summary::default());
     let store = carebus::store::MemoryEventStore::new();
+    // The workflow engine runs the journeys of schemas/journeys/ embedded: instances in memory,
+    // outgoing events in an in-memory outbox that a relay publishes to the bus. Its clock is
+    // moved forward by hand below, so days-long reminders and SLAs come due at once.
+    let clock = Arc::new(ShiftedClock::new());
+    let outbox = MemoryEventStore::new();
+    let engine = Engine::builder(MemoryInstanceStore::new(outbox.clone()))
+        .journeys(journeys::new_patient_onboarding::journeys()?)
+        .emits::<JourneysEvent>()
+        .emits::<AiEvent>()
+        .clock(clock.clone())
+        .build()?;
+    let (stop_relay, relay_stop) = Shutdown::channel();
+    let relay = {
+        let relay = OutboxRelay::new(outbox.clone(), Arc::new(bus.clone()), ENGINE_GROUP)
+            .poll_interval(Duration::from_millis(10));
+        let mut stop = relay_stop;
+        tokio::spawn(async move { relay.run(async move { stop.wait().await }).await })
+    };
     platform
         .consume(
             fast("event-store"),
@@ -220,13 +254,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             fast("realtime-service"),
             AppointmentsDispatcher(Reminders(summary.clone())),
         )
-        .consume(
-            fast("workflow-engine"),
-            PatientsDispatcher(JourneyEngine {
-                summary: summary.clone(),
-                publisher: publisher.clone(),
-            }),
-        )
+        .consume(fast(ENGINE_GROUP), engine.handler::<PatientsEvent>())
+        .consume(fast(ENGINE_GROUP), engine.handler::<AppointmentsEvent>())
         .consume(
             fast("audit-log"),
             JourneysDispatcher(JourneyAudit(summary.clone())),
@@ -234,12 +263,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let running = platform.start().await?;
 
     let started = Instant::now();
-    let published = prm::run_front_desk(&publisher, patients, &summary).await?;
-    // Each patient leads to: FHIR sync + workflow engine (PatientCreated), audit (JourneyStarted).
-    let expected = summary.expected_handled(patients);
     let deadline = Instant::now() + Duration::from_secs(60);
+    // Patients register first; their bookings follow once the engine has started their journeys
+    // (events of two topics have no order with each other).
+    let mut published = prm::register_patients(&publisher, patients).await?;
+    while engine.store().instances().await.len() < patients && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    published += prm::run_front_desk(&publisher, patients, &summary).await?;
+    // Wait until the engine is quiet, then let 3 days pass (booking reminders for the patients
+    // whose appointment was cancelled), then 14 more (the booking SLA passes for them).
+    let mut quiet = 0;
+    while quiet < 10 && Instant::now() < deadline {
+        let before = outbox.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        quiet = if outbox.len() == before { quiet + 1 } else { 0 };
+    }
+    let mut timers = 0;
+    for days in [3, 14] {
+        clock.advance(Duration::from_secs(days * 86_400 + 1));
+        timers += engine.fire_due_timers(usize::MAX).await?.len();
+    }
+    // Each patient leads to: FHIR sync (PatientCreated), reminders (appointments), audit (every
+    // event the engine emitted).
+    let mut expected = summary.expected_handled(patients, outbox.len());
     while summary.total_handled() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+        expected = summary.expected_handled(patients, outbox.len());
     }
     let stored_expected = patients + patients.div_ceil(10);
     while store.len() < stored_expected && Instant::now() < deadline {
@@ -247,8 +297,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let elapsed = started.elapsed();
     running.stop().await?;
+    stop_relay.trigger();
+    relay.await??;
     summary.print(published, expected, elapsed, &bus);
     let chart_ok = print_chart(&store, stored_expected).await?;
+    print_journeys(&engine, &outbox, timers).await;
     if summary.total_handled() < expected || !summary.causation_ok() || !chart_ok {
         return Err("the demo did not see every event handled: see the summary above".into());
     }

@@ -238,10 +238,10 @@ pub async fn check_in(
     mut blob: Blob,
     record: &mut Record,
 ) -> std::io::Result<()> {
-    blob.value = std::mem::take(&mut record.value);
+    blob.value = record.value.take().unwrap_or_default();
     blob.topic.clone_from(&record.topic);
     let reference = store.put(blob).await?;
-    record.value = reference.clone().into_bytes();
+    record.value = Some(reference.clone().into_bytes());
     record
         .headers
         .push((CLAIM_CHECK_HEADER.into(), reference.into_bytes()));
@@ -322,7 +322,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(
-            record.value, b"file:t.events/e-9.bin",
+            record.payload(),
+            b"file:t.events/e-9.bin",
             "the record's topic files the blob"
         );
         let back = check_out(Some(&store), &record.headers)

@@ -123,6 +123,39 @@ pub fn millis(key: &str, value: &str) -> Result<std::time::Duration, ConfigError
     parse(key, value, "milliseconds as a whole number").map(std::time::Duration::from_millis)
 }
 
+/// A secret setting (a password, a signing secret, a key): its `Debug` never shows the value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// Read a secret from `path` (a file holding only it; one trailing line break is not part
+    /// of it). The error names the file, never its content.
+    pub fn from_file(path: &std::path::Path) -> Result<Secret, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = text.strip_suffix('\n').unwrap_or(&text);
+        Ok(Secret(text.strip_suffix('\r').unwrap_or(text).to_string()))
+    }
+
+    /// The secret itself, to hand to what needs it (never to a log).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([hidden])")
+    }
+}
+
 /// A comma-separated list setting (blank items dropped).
 pub fn list(value: &str) -> Vec<String> {
     value

@@ -108,7 +108,7 @@ pub async fn without_payload(
     mut record: Record,
     store: Option<&dyn crate::claim_check::ClaimCheckStore>,
 ) -> Record {
-    let size = record.value.len();
+    let size = record.payload().len();
     let checked = header_str(&record.headers, crate::claim_check::CLAIM_CHECK_HEADER).is_some();
     if let Some(store) = store.filter(|_| !checked) {
         let original = record.value.clone();
@@ -138,7 +138,7 @@ pub async fn without_payload(
             }
         }
     }
-    record.value = Vec::new();
+    record.value = Some(Vec::new());
     record
         .headers
         .push((PAYLOAD.into(), format!("at-source:{size}").into_bytes()));
@@ -298,7 +298,8 @@ pub struct RedriveReport {
 /// Republish the dead letters of `dlq_topic` that `select` accepts to their original topic
 /// (headers of the failure removed), reading in consumer group `group`, so a dead letter is
 /// redriven once. Records `select` rejects are passed over for good by that group: look with
-/// [`inspect`] first, or use another group.
+/// [`inspect`] first, or use another group. A null value (a tombstone) stays null, in the
+/// dead-letter copy and when redriven, so it is still a delete marker on a compacted topic.
 pub async fn redrive<T: Transport>(
     transport: &T,
     dlq_topic: &str,

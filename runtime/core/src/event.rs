@@ -43,6 +43,10 @@ pub trait DomainEvent: Clone + Send + Sync + std::fmt::Debug + 'static {
     const FORMAT: PayloadFormat;
     /// Paths of fields classified PHI (e.g. `name.family`), for redaction and encryption.
     const PHI_FIELDS: &'static [&'static str];
+    /// The fields that reach analytics and how each is de-identified (generated from the
+    /// field classifications; see [`crate::deidentify`]). Empty by default: an event without a
+    /// plan contributes only its envelope to analytics.
+    const ANALYTICS: &'static [crate::deidentify::FieldRule] = &[];
 
     /// The aggregate id (the partition key), from the field named by `aggregate_id`.
     fn aggregate_id(&self) -> String;

@@ -9,6 +9,10 @@
 //! - [`transport`]: the producer/consumer abstraction the in-process bus and Kafka implement.
 //! - [`topic`], [`handler`], [`publish`]: the per-topic contracts the generated code implements
 //!   and calls ([`TopicEvents`], [`TopicHandler`], [`Publish`]).
+//! - [`deidentify`]: the de-identification plans generated from field classifications, which
+//!   the analytics sink applies.
+//! - [`journey`]: journey definitions as embedded by the generated code, and the pure state
+//!   machine the journey engine runs them with.
 //! - [`dead_letter`] and [`claim_check`]: the dead-letter record format and the claim-check
 //!   pattern, over any transport.
 //!
@@ -18,15 +22,19 @@
 #![warn(missing_docs)]
 
 pub mod avro;
+#[doc(hidden)]
+pub mod avro_serde;
 pub mod claim_check;
 pub mod cloudevents;
 pub mod config;
 pub mod dead_letter;
+pub mod deidentify;
 pub mod envelope;
 pub mod error;
 pub mod event;
 pub mod handler;
 pub mod headers;
+pub mod journey;
 pub mod json_legacy;
 pub mod publish;
 pub mod topic;
@@ -41,7 +49,10 @@ pub use handler::{
 };
 pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
-pub use types::{Date, Decimal, Phi, Timestamp, TimestampMillis, Uuid};
+pub use types::{
+    Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
+    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+};
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.
 #[doc(hidden)]

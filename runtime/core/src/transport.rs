@@ -85,8 +85,9 @@ pub struct Record {
     pub topic: String,
     /// Partition key: the aggregate id's UTF-8 bytes for carebus events.
     pub key: Option<Vec<u8>>,
-    /// The framed event (or any payload); may hold PHI, never log it.
-    pub value: Vec<u8>,
+    /// The framed event (or any payload); may hold PHI, never log it. `None` is a null value
+    /// (a tombstone: on a compacted topic, the key's delete marker).
+    pub value: Option<Vec<u8>>,
     /// Headers in order: the CloudEvents envelope, `content-type` and carebus's own.
     pub headers: Headers,
     /// An explicit partition; `None` lets the key decide (Kafka's default partitioner).
@@ -99,10 +100,15 @@ impl Record {
         Record {
             topic: topic.into(),
             key: Some(key.into()),
-            value,
+            value: Some(value),
             headers: Vec::new(),
             partition: None,
         }
+    }
+
+    /// The value's bytes; empty for a tombstone.
+    pub fn payload(&self) -> &[u8] {
+        self.value.as_deref().unwrap_or_default()
     }
 
     /// Add a header.
@@ -115,7 +121,7 @@ impl Record {
     /// `message.max.bytes` (key + value + header names and values).
     pub fn size(&self) -> usize {
         self.key.as_ref().map_or(0, Vec::len)
-            + self.value.len()
+            + self.payload().len()
             + self
                 .headers
                 .iter()
@@ -185,7 +191,7 @@ impl std::fmt::Debug for Record {
             .field("topic", &self.topic)
             .field("partition", &self.partition)
             .field("key", &self.key.as_deref().map(Redacted))
-            .field("value", &Redacted(&self.value))
+            .field("value", &self.value.as_deref().map(Redacted))
             .field("headers", &redacted_headers(&self.headers))
             .finish()
     }
@@ -203,7 +209,7 @@ impl std::fmt::Debug for RecordView<'_> {
             .field("partition", &self.partition)
             .field("offset", &self.offset)
             .field("key", &self.key.map(Redacted))
-            .field("value", &Redacted(self.value))
+            .field("value", &self.value.map(Redacted))
             .field("headers", &headers)
             .finish()
     }
@@ -216,7 +222,7 @@ impl std::fmt::Debug for ReceivedRecord {
             .field("partition", &self.partition)
             .field("offset", &self.offset)
             .field("key", &self.key.as_deref().map(Redacted))
-            .field("value", &Redacted(&self.value))
+            .field("value", &self.value.as_deref().map(Redacted))
             .field("headers", &redacted_headers(&self.headers))
             .field("timestamp_ms", &self.timestamp_ms)
             .finish()
@@ -235,8 +241,9 @@ pub struct ReceivedRecord {
     pub offset: i64,
     /// Record key (the aggregate id for carebus events); may identify a patient.
     pub key: Option<Vec<u8>>,
-    /// The record value (framed event); may hold PHI, never log it.
-    pub value: Vec<u8>,
+    /// The record value (framed event); may hold PHI, never log it. `None` is a null value
+    /// (a tombstone).
+    pub value: Option<Vec<u8>>,
     /// Headers in the order they were written.
     pub headers: Headers,
     /// Milliseconds since the Unix epoch when the record was appended (or produced).
@@ -244,6 +251,11 @@ pub struct ReceivedRecord {
 }
 
 impl ReceivedRecord {
+    /// The value's bytes; empty for a tombstone.
+    pub fn payload(&self) -> &[u8] {
+        self.value.as_deref().unwrap_or_default()
+    }
+
     /// The record's topic and partition.
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition::new(self.topic.clone(), self.partition)
@@ -263,8 +275,9 @@ pub struct RecordView<'a> {
     pub offset: i64,
     /// Record key (the aggregate id for carebus events); may identify a patient.
     pub key: Option<&'a [u8]>,
-    /// The record value (framed event); may hold PHI, never log it.
-    pub value: &'a [u8],
+    /// The record value (framed event); may hold PHI, never log it. `None` is a null value
+    /// (a tombstone).
+    pub value: Option<&'a [u8]>,
     /// Headers in the order they were written.
     pub headers: &'a [(&'a str, &'a [u8])],
     /// Milliseconds since the Unix epoch when the record was appended (or produced).
@@ -276,7 +289,12 @@ pub struct RecordView<'a> {
 #[doc(hidden)]
 pub type LentHeaders<'a> = smallvec::SmallVec<[(&'a str, &'a [u8]); 24]>;
 
-impl RecordView<'_> {
+impl<'a> RecordView<'a> {
+    /// The value's bytes; empty for a tombstone.
+    pub fn payload(&self) -> &'a [u8] {
+        self.value.unwrap_or_default()
+    }
+
     /// The record's topic and partition (copied).
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition::new(self.topic, self.partition)
@@ -289,7 +307,7 @@ impl RecordView<'_> {
             partition: self.partition,
             offset: self.offset,
             key: self.key.map(<[u8]>::to_vec),
-            value: self.value.to_vec(),
+            value: self.value.map(<[u8]>::to_vec),
             headers: self
                 .headers
                 .iter()
@@ -318,7 +336,7 @@ pub fn view_of<'a>(
         partition: record.partition,
         offset: record.offset,
         key: record.key.as_deref(),
-        value: &record.value,
+        value: record.value.as_deref(),
         headers,
         timestamp_ms: record.timestamp_ms,
     }
@@ -795,7 +813,7 @@ mod tests {
             partition: 3,
             offset: 42,
             key: Some(b"patient-1".to_vec()),
-            value: vec![0xc3, 0x01, 7, 7],
+            value: Some(vec![0xc3, 0x01, 7, 7]),
             headers: vec![
                 ("ce_id".into(), b"id-1".to_vec()),
                 ("x-custom".into(), b"yes".to_vec()),
@@ -839,7 +857,7 @@ mod tests {
             partition: 0,
             offset: 7,
             key: record.key.as_deref(),
-            value: &record.value,
+            value: record.value.as_deref(),
             headers: &headers,
             timestamp_ms: 0,
         };

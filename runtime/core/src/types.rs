@@ -1,4 +1,4 @@
-//! Value types for Avro logical types (uuid, date, timestamp, decimal) and the PHI wrapper, as used by generated events.
+//! Value types for Avro logical types (uuid, date, timestamps, decimal; times of day and local timestamps in `types/clock.rs`) and the PHI wrapper, as used by generated events.
 //!
 //! Their serde forms match apache-avro's serde path (uuid as string, date as int days,
 //! timestamps as long, decimal as big-endian two's-complement bytes), so the same structs work
@@ -8,6 +8,11 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+
+mod clock;
+pub use clock::{
+    LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, TimeMicros, TimeMillis,
+};
 
 /// A UUID (Avro `uuid` logical type on `string`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -288,6 +293,12 @@ timestamp_type!(
     "milliseconds",
     1_000,
     "An instant (Avro `timestamp-millis`: milliseconds since the Unix epoch, UTC)."
+);
+timestamp_type!(
+    TimestampNanos,
+    "nanoseconds",
+    1_000_000_000,
+    "An instant (Avro `timestamp-nanos`: nanoseconds since the Unix epoch, UTC; 1677-2262)."
 );
 
 /// A fixed-point decimal (Avro `decimal` on `bytes`): `unscaled × 10^-scale`. The scale is the

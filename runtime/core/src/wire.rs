@@ -273,7 +273,7 @@ pub fn encode<E: DomainEvent>(
     Ok(Record {
         topic: E::TOPIC.to_string(),
         key: Some(key),
-        value,
+        value: Some(value),
         headers,
         partition: None,
     })

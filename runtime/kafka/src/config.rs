@@ -5,10 +5,11 @@
 //! that store offsets only after processing — and then applies every property the user passed,
 //! untouched, so any librdkafka setting can be changed.
 
-use carebus_core::config::{self, ConfigError, Settings};
+use carebus_core::config::{self, ConfigError, Secret, Settings};
 use carebus_core::transport::{OffsetReset, SubscribeConfig};
 use rdkafka::ClientConfig;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The bootstrap address used when none is configured (the test broker of `scripts/services`).
@@ -64,8 +65,73 @@ impl Compression {
     }
 }
 
-/// Settings of the Kafka transport.
-#[derive(Clone, Debug, PartialEq)]
+/// How clients authenticate to the brokers and check their certificates: librdkafka's
+/// `security.protocol`, `sasl.*` and `ssl.ca.location`, set before the user's properties. Its
+/// `Debug` hides the password.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KafkaSecurity {
+    /// `PLAINTEXT` (when None), `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`.
+    pub protocol: Option<String>,
+    /// SASL mechanism; `SCRAM-SHA-512` when a username is set and this is None.
+    pub sasl_mechanism: Option<String>,
+    /// SASL username (for carebus's secured cluster: the service's name in services.toml).
+    pub username: Option<String>,
+    /// SASL password: from `sasl_password_file` (preferred) or `CAREBUS_KAFKA_SASL_PASSWORD`.
+    pub password: Option<Secret>,
+    /// PEM file of the CA that signed the brokers' certificates (`ssl.ca.location`).
+    pub ca_location: Option<PathBuf>,
+}
+
+impl KafkaSecurity {
+    /// The librdkafka properties these settings stand for (the password among them: hand
+    /// them to librdkafka, never to a log).
+    pub fn properties(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        if let Some(p) = &self.protocol {
+            out.push(("security.protocol", p.clone()));
+        }
+        if let Some(user) = &self.username {
+            let mechanism = self.sasl_mechanism.as_deref().unwrap_or("SCRAM-SHA-512");
+            out.push(("sasl.mechanisms", mechanism.to_string()));
+            out.push(("sasl.username", user.clone()));
+        } else if let Some(m) = &self.sasl_mechanism {
+            out.push(("sasl.mechanisms", m.clone()));
+        }
+        if let Some(pw) = &self.password {
+            out.push(("sasl.password", pw.expose().to_string()));
+        }
+        if let Some(ca) = &self.ca_location {
+            out.push(("ssl.ca.location", ca.display().to_string()));
+        }
+        out
+    }
+}
+
+/// librdkafka properties whose values are secrets: `Debug` of a config shows them hidden.
+fn is_secret_property(name: &str) -> bool {
+    name.contains("password") || name.contains("secret") || name.ends_with(".key.pem")
+}
+
+/// A property map for `Debug`, secret values hidden.
+struct ShownProperties<'a>(&'a BTreeMap<String, String>);
+
+impl std::fmt::Debug for ShownProperties<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret_property(k) {
+                    "[hidden]"
+                } else {
+                    v.as_str()
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
+
+/// Settings of the Kafka transport. Its `Debug` hides passwords and secrets.
+#[derive(Clone, PartialEq)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`, a comma-separated host:port list.
     pub bootstrap: String,
@@ -89,6 +155,32 @@ pub struct KafkaConfig {
     pub producer_properties: BTreeMap<String, String>,
     /// librdkafka properties for consumers only.
     pub consumer_properties: BTreeMap<String, String>,
+    /// TLS and SASL settings (before `properties`, which may override them).
+    pub security: KafkaSecurity,
+}
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap", &self.bootstrap)
+            .field("client_id", &self.client_id)
+            .field("compression", &self.compression)
+            .field("message_max_bytes", &self.message_max_bytes)
+            .field("delivery_timeout", &self.delivery_timeout)
+            .field("queue_timeout", &self.queue_timeout)
+            .field("transactional_id", &self.transactional_id)
+            .field("properties", &ShownProperties(&self.properties))
+            .field(
+                "producer_properties",
+                &ShownProperties(&self.producer_properties),
+            )
+            .field(
+                "consumer_properties",
+                &ShownProperties(&self.consumer_properties),
+            )
+            .field("security", &self.security)
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -104,6 +196,7 @@ impl Default for KafkaConfig {
             properties: BTreeMap::new(),
             producer_properties: BTreeMap::new(),
             consumer_properties: BTreeMap::new(),
+            security: KafkaSecurity::default(),
         }
     }
 }
@@ -117,13 +210,36 @@ impl KafkaConfig {
         }
     }
 
+    /// What every client of this cluster needs — bootstrap servers and security — as
+    /// properties, followed by the user's `properties`: for admin clients and tools
+    /// ([`crate::admin::TopicAdmin::connect`], [`crate::group_lag`]).
+    pub fn client_properties(&self) -> BTreeMap<String, String> {
+        let mut out: BTreeMap<String, String> = self
+            .security
+            .properties()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        out.extend(self.properties.clone());
+        out
+    }
+
+    /// A client configuration with the bootstrap servers, client id and security settings.
+    fn base_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", &self.client_id);
+        for (k, v) in self.security.properties() {
+            c.set(k, v);
+        }
+        c
+    }
+
     /// The producer configuration: idempotent, acks=all, murmur2 partitioner, then user
     /// properties (which may override any of it).
     pub fn producer_config(&self) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.bootstrap)
-            .set("client.id", &self.client_id)
-            .set("enable.idempotence", "true")
+        let mut c = self.base_config();
+        c.set("enable.idempotence", "true")
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
             .set("compression.type", self.compression.as_config())
@@ -152,10 +268,8 @@ impl KafkaConfig {
     /// processing and auto-committed, read-committed isolation, then user and subscription
     /// properties.
     pub fn consumer_config(&self, subscribe: &SubscribeConfig) -> ClientConfig {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.bootstrap)
-            .set("client.id", &self.client_id)
-            .set("group.id", &subscribe.group_id)
+        let mut c = self.base_config();
+        c.set("group.id", &subscribe.group_id)
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
@@ -189,7 +303,9 @@ impl KafkaConfig {
 
 /// `[kafka]` in files (with `[kafka.properties]`, `[kafka.producer]`, `[kafka.consumer]`
 /// tables of librdkafka properties); `CAREBUS_KAFKA_<KEY>` in the environment, and
-/// `CAREBUS_KAFKA_PROPERTIES` as `key=value` pairs separated by commas or newlines.
+/// `CAREBUS_KAFKA_PROPERTIES` as `key=value` pairs separated by commas or newlines. Security:
+/// `security_protocol`, `sasl_mechanism`, `sasl_username`, `sasl_password_file` (a file holding
+/// only the password; or `sasl_password`, e.g. `CAREBUS_KAFKA_SASL_PASSWORD`), `ssl_ca_location`.
 impl Settings for KafkaConfig {
     const SECTION: &'static str = "kafka";
     const ENV_PREFIX: &'static str = "CAREBUS_KAFKA_";
@@ -208,6 +324,26 @@ impl Settings for KafkaConfig {
             }
             "delivery_timeout_ms" => self.delivery_timeout = config::millis(key, value)?,
             "queue_timeout_ms" => self.queue_timeout = config::millis(key, value)?,
+            "security_protocol" => {
+                let p = value.trim().to_ascii_uppercase();
+                if !matches!(
+                    p.as_str(),
+                    "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL"
+                ) {
+                    return Err(ConfigError::value(
+                        key,
+                        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+                    ));
+                }
+                self.security.protocol = Some(p);
+            }
+            "sasl_mechanism" => self.security.sasl_mechanism = Some(value.trim().to_string()),
+            "sasl_username" => self.security.username = Some(value.trim().to_string()),
+            "sasl_password" => self.security.password = Some(Secret::new(value)),
+            "sasl_password_file" => {
+                self.security.password = Some(Secret::from_file(&PathBuf::from(value.trim()))?)
+            }
+            "ssl_ca_location" => self.security.ca_location = Some(PathBuf::from(value.trim())),
             "transactional_id" => {
                 self.transactional_id = Some(value.to_string()).filter(|v| !v.is_empty())
             }

@@ -324,7 +324,7 @@ impl KafkaConsumer {
             partition: message.partition(),
             offset: message.offset(),
             key: message.key(),
-            value: message.payload().unwrap_or_default(),
+            value: message.payload(),
             headers: &headers,
             timestamp_ms: message.timestamp().to_millis().unwrap_or_default(),
         };

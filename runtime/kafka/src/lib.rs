@@ -20,7 +20,7 @@ pub mod producer;
 pub use admin::{AdminError, ApplyReport, TopicAdmin};
 pub use carebus_core::config::ConfigError;
 pub use carebus_core::{CleanupPolicy, TopicSpec};
-pub use config::{Compression, KafkaConfig};
+pub use config::{Compression, KafkaConfig, KafkaSecurity};
 pub use consumer::KafkaConsumer;
 pub use group_lag::{PartitionLag, group_lag};
 pub use plan::{

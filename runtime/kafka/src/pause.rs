@@ -125,7 +125,7 @@ mod tests {
             partition: p,
             offset,
             key: None,
-            value: Vec::new(),
+            value: Some(Vec::new()),
             headers: Vec::new(),
             timestamp_ms: 0,
         }

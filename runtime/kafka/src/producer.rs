@@ -417,7 +417,7 @@ fn returned_record(message: &OwnedMessage, topic: String, partition: Option<i32>
     Record {
         topic,
         key: message.key().map(<[u8]>::to_vec),
-        value: message.payload().unwrap_or_default().to_vec(),
+        value: message.payload().map(<[u8]>::to_vec),
         headers,
         partition,
     }
@@ -451,9 +451,10 @@ fn future_record(record: &Record) -> FutureRecord<'_, [u8], [u8]> {
             value: Some(value.as_slice()),
         });
     }
-    let mut out = FutureRecord::<[u8], [u8]>::to(&record.topic)
-        .payload(record.value.as_slice())
-        .headers(headers);
+    let mut out = FutureRecord::<[u8], [u8]>::to(&record.topic).headers(headers);
+    if let Some(value) = &record.value {
+        out = out.payload(value.as_slice());
+    }
     if let Some(key) = &record.key {
         out = out.key(key.as_slice());
     }

@@ -34,22 +34,7 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// Longest token accepted (bytes).
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
 
-/// A secret setting: its `Debug` never shows the value.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wrap a secret (an HS256 secret or a PEM key).
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret([hidden])")
-    }
-}
+pub use carebus_core::config::Secret;
 
 /// How tokens are signed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -249,7 +234,7 @@ impl TokenVerifier {
             .as_deref()
             .ok_or_else(|| required("audience", "the audience tokens must name"))?;
         let key_text = match (&config.key, &config.key_file) {
-            (Some(Secret(k)), _) => k.clone(),
+            (Some(k), _) => k.expose().to_string(),
             (None, Some(path)) => {
                 std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.clone(),

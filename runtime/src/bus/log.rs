@@ -34,7 +34,7 @@ impl Default for BusConfig {
 #[derive(Debug)]
 struct StoredRecord {
     key: Option<Vec<u8>>,
-    value: Vec<u8>,
+    value: Option<Vec<u8>>,
     headers: crate::transport::Headers,
     timestamp_ms: i64,
 }

@@ -34,7 +34,7 @@ pub(crate) struct Copied {
     offset: i64,
     timestamp_ms: i64,
     key: Option<Range<u32>>,
-    value: Range<u32>,
+    value: Option<Range<u32>>,
     headers: Range<u32>,
 }
 
@@ -76,7 +76,7 @@ impl Burst {
             offset: view.offset,
             timestamp_ms: view.timestamp_ms,
             key: view.key.map(|k| self.copy(k)),
-            value: self.copy(view.value),
+            value: view.value.map(|v| self.copy(v)),
             headers: first_header..self.headers.len() as u32,
         };
         self.items.push_back(Item::Record(copied));
@@ -109,7 +109,7 @@ impl Burst {
             partition: at.partition,
             offset: at.offset,
             key: at.key.as_ref().map(part),
-            value: part(&at.value),
+            value: at.value.as_ref().map(part),
             headers: &headers,
             timestamp_ms: at.timestamp_ms,
         })
@@ -147,7 +147,7 @@ mod tests {
             partition: offset as i32 % 3,
             offset,
             key,
-            value: topic.as_bytes(),
+            value: Some(topic.as_bytes()),
             headers,
             timestamp_ms: 1_700_000_000_000 + offset,
         }
@@ -211,7 +211,7 @@ mod tests {
         let large = vec![7u8; 64 << 10];
         for offset in 300..330 {
             burst.push(RecordView {
-                value: &large,
+                value: Some(&large),
                 ..view("a", offset, None, &[])
             });
         }

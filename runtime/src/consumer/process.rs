@@ -158,7 +158,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
             None => {
                 return crate::wire::decode_ref_with::<H::Events>(
                     &rec.headers,
-                    &rec.value,
+                    rec.payload(),
                     &self.config.ce_types,
                 )
                 .map_err(poison);
@@ -264,7 +264,7 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         let Ok(event) = crate::wire::decode_binary::<H::Events>(
             &mut env,
             content_type,
-            view.value,
+            view.payload(),
             &self.config.ce_types,
             json_form,
         ) else {

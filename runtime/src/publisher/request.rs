@@ -161,7 +161,7 @@ impl<T: Transport> Publisher<T> {
                 return Err(timed_out());
             }
         };
-        crate::wire::decode::<R>(&record.headers, &record.value).map_err(PublishError::Encode)
+        crate::wire::decode::<R>(&record.headers, record.payload()).map_err(PublishError::Encode)
     }
 
     /// Publish `event` as the reply to the request being handled (`ctx`): to the request's

@@ -445,7 +445,7 @@ impl StoredEvent {
         Record {
             topic: self.topic.clone(),
             key: Some(self.aggregate_id.clone().into_bytes()),
-            value,
+            value: Some(value),
             headers,
             partition: None,
         }

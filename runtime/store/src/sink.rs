@@ -75,7 +75,7 @@ pub async fn record_to_event<E: TopicEvents>(
             error: e.to_string(),
         })?),
     };
-    let value = fetched.as_deref().unwrap_or(&record.value);
+    let value = fetched.as_deref().unwrap_or_else(|| record.payload());
     let (envelope, event) =
         carebus_core::wire::decode::<E>(&record.headers, value).map_err(|e| Unstorable {
             reason: e.reason(),

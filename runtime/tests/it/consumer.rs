@@ -330,7 +330,7 @@ async fn unknown_event_versions_are_skipped_and_committed_by_default() {
     let mut newer = good.clone();
     newer.headers.retain(|(n, _)| n != h::EVENT_VERSION);
     newer.headers.push((h::EVENT_VERSION.into(), b"7".to_vec()));
-    newer.value[2..10].copy_from_slice(&0xabcdu64.to_le_bytes());
+    newer.value.as_mut().unwrap()[2..10].copy_from_slice(&0xabcdu64.to_le_bytes());
     bus.send(newer).await.unwrap();
     bus.send(good.into_record()).await.unwrap();
     assert!(
@@ -367,7 +367,11 @@ async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
     let good_id = header_str(&good.headers, h::ID).unwrap().to_owned();
     // Truncated payload: the notes string (PHI) is cut mid-way.
     let mut truncated = good.clone();
-    truncated.value.truncate(good.value.len() - 4);
+    truncated
+        .value
+        .as_mut()
+        .unwrap()
+        .truncate(good.payload().len() - 4);
     bus.send(truncated).await.unwrap();
     // Unknown version.
     let mut unknown = good.clone();
@@ -375,7 +379,7 @@ async fn poison_pills_go_to_the_dead_letter_topic_with_phi_free_headers() {
     unknown
         .headers
         .push((h::EVENT_VERSION.into(), b"7".to_vec()));
-    unknown.value[2..10].copy_from_slice(&0xabcdu64.to_le_bytes());
+    unknown.value.as_mut().unwrap()[2..10].copy_from_slice(&0xabcdu64.to_le_bytes());
     bus.send(unknown).await.unwrap();
     // Not a carebus record at all.
     bus.send(Record::new(

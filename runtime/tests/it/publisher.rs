@@ -192,8 +192,8 @@ async fn oversized_events_are_rejected_naming_type_and_size_or_claim_checked() {
         .await
         .unwrap();
     let sent = &bus.topic_records(TOPIC)[0];
-    assert!(sent.value.len() < 100, "only the reference travels");
-    assert!(!String::from_utf8_lossy(&sent.value).contains("Jane"));
+    assert!(sent.payload().len() < 100, "only the reference travels");
+    assert!(!String::from_utf8_lossy(sent.payload()).contains("Jane"));
     let handler = Recorder::ok();
     let consumer = Consumer::new(checked.clone(), ConsumerConfig::new("g"))
         .with_claim_check(Arc::new(LocalDirStore::new(&dir).unwrap()));
@@ -357,7 +357,7 @@ fn assert_partitions_in_publish_order(bus: &Bus) {
 
 /// The sequence number of a discharge record.
 fn discharge_sequence(r: &carebus::transport::ReceivedRecord) -> i64 {
-    sequence_of(&r.headers, &r.value)
+    sequence_of(&r.headers, r.payload())
 }
 
 /// The sequence number of the discharge in these headers and value.
@@ -450,7 +450,7 @@ async fn concurrent_publishes_during_an_outage_are_all_kept_on_disk() {
             .unwrap()
             .iter()
             .filter(|(_, r)| r.key.as_deref() == Some(key.as_bytes()))
-            .map(|(_, r)| sequence_of(&r.headers, &r.value))
+            .map(|(_, r)| sequence_of(&r.headers, r.payload()))
             .collect();
         assert_eq!(seqs, (0..50).collect::<Vec<i64>>(), "{key}");
     }

@@ -521,7 +521,7 @@ async fn replay_onto_the_bus_publishes_records_consumers_decode() {
     let mut got = Vec::new();
     for r in &records {
         let (envelope, event): (_, CounterEvent) =
-            carebus::wire::decode(&r.headers, &r.value).unwrap();
+            carebus::wire::decode(&r.headers, r.payload()).unwrap();
         assert_eq!(r.key.as_deref(), Some(envelope.aggregate_id.as_bytes()));
         got.push((carebus::Uuid::parse(&envelope.event_id).unwrap(), event));
     }
@@ -578,7 +578,7 @@ async fn the_outbox_relay_parks_an_event_the_transport_refuses_and_goes_on() {
     let sent: Vec<usize> = small
         .topic_records(topic)
         .iter()
-        .map(|r| r.value.len())
+        .map(|r| r.payload().len())
         .collect();
     assert_eq!(
         sent.len(),
@@ -606,5 +606,5 @@ async fn the_outbox_relay_parks_an_event_the_transport_refuses_and_goes_on() {
     assert_eq!(again.retry_parked().await.unwrap(), 1);
     assert!(store.parked("to-bus").await.unwrap().is_empty());
     assert_eq!(roomy.topic_records(topic).len(), 1);
-    assert!(roomy.topic_records(topic)[0].value.len() >= 4_096);
+    assert!(roomy.topic_records(topic)[0].payload().len() >= 4_096);
 }

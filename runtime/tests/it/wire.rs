@@ -36,14 +36,14 @@ fn single_object_round_trip_with_cloudevents_headers() {
     let rec = encode(env.clone(), &ev, &Framing::SingleObject).unwrap();
     assert_eq!(rec.key.as_deref(), Some(&b"patient-123"[..]));
     assert_eq!(rec.topic, TOPIC);
-    assert_eq!(&rec.value[..2], &[0xC3, 0x01]);
+    assert_eq!(&rec.payload()[..2], &[0xC3, 0x01]);
     assert_eq!(
-        &rec.value[2..10],
+        &rec.payload()[2..10],
         &PatientAdmitted::FINGERPRINT.to_le_bytes()
     );
     let mut datum = Vec::new();
     ev.encode_payload(&mut datum);
-    assert_eq!(&rec.value[10..], &datum[..]);
+    assert_eq!(&rec.payload()[10..], &datum[..]);
     let hs = &rec.headers;
     assert_eq!(header_str(hs, h::SPECVERSION), Some("1.0"));
     assert_eq!(header_str(hs, h::TYPE), Some("PatientAdmitted"));
@@ -66,7 +66,7 @@ fn single_object_round_trip_with_cloudevents_headers() {
     for (_, v) in hs {
         assert!(!String::from_utf8_lossy(v).contains("Jane"));
     }
-    let (back_env, back): (Envelope, WardsEvent) = decode(&rec.headers, &rec.value).unwrap();
+    let (back_env, back): (Envelope, WardsEvent) = decode(&rec.headers, rec.payload()).unwrap();
     assert_eq!(back_env, env);
     assert_eq!(back, WardsEvent::PatientAdmitted(ev));
 }
@@ -77,8 +77,8 @@ fn confluent_framing_uses_the_supplied_schema_id() {
     let env = envelope(&ev);
     let ids = SchemaIds::from_map(HashMap::from([(("PatientDischarged".to_string(), 1), 42)]));
     let rec = encode(env.clone(), &ev, &Framing::Confluent(ids)).unwrap();
-    assert_eq!(&rec.value[..5], &[0, 0, 0, 0, 42]);
-    let (_, back): (Envelope, WardsEvent) = decode(&rec.headers, &rec.value).unwrap();
+    assert_eq!(&rec.payload()[..5], &[0, 0, 0, 0, 42]);
+    let (_, back): (Envelope, WardsEvent) = decode(&rec.headers, rec.payload()).unwrap();
     assert_eq!(back, WardsEvent::PatientDischarged(ev.clone()));
     let none = SchemaIds::from_fn(|_, _| None);
     assert!(matches!(
@@ -99,7 +99,7 @@ fn structured_mode_writes_the_cloudevents_json_event_format() {
         header_str(&rec.headers, h::CONTENT_TYPE),
         Some("application/cloudevents+json")
     );
-    let json: serde_json::Value = serde_json::from_slice(&rec.value).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(rec.payload()).unwrap();
     let keys: Vec<&str> = json
         .as_object()
         .unwrap()
@@ -138,7 +138,7 @@ fn structured_mode_writes_the_cloudevents_json_event_format() {
     assert_eq!(json["ipaddress"], "10.0.0.1");
     assert_eq!(json["datacontenttype"], "application/json");
     assert_eq!(json["data"]["patientId"], "patient-123");
-    let (back_env, back): (Envelope, WardsEvent) = decode(&rec.headers, &rec.value).unwrap();
+    let (back_env, back): (Envelope, WardsEvent) = decode(&rec.headers, rec.payload()).unwrap();
     assert_eq!(back, WardsEvent::PatientAdmittedV1(ev));
     assert_eq!(back_env.metadata, env.metadata);
     assert_eq!(back_env.causation_id, env.causation_id);
@@ -152,7 +152,7 @@ fn json_framing_round_trips() {
         header_str(&rec.headers, h::CONTENT_TYPE),
         Some("application/json")
     );
-    let (_, back): (Envelope, WardsEvent) = decode(&rec.headers, &rec.value).unwrap();
+    let (_, back): (Envelope, WardsEvent) = decode(&rec.headers, rec.payload()).unwrap();
     assert_eq!(back, WardsEvent::PatientDischarged(ev));
 }
 
@@ -168,22 +168,22 @@ fn decoding_failures_are_typed_and_free_of_phi() {
 
     let mut missing = rec.headers.clone();
     missing.retain(|(n, _)| n != h::TYPE);
-    let e = decode::<WardsEvent>(&missing, &rec.value).unwrap_err();
+    let e = decode::<WardsEvent>(&missing, rec.payload()).unwrap_err();
     assert_eq!(e.reason(), "bad-envelope");
 
     let mut unknown_version = rec.headers.clone();
     set_header(&mut unknown_version, h::EVENT_VERSION, "9");
-    let mut value = rec.value.clone();
+    let mut value = rec.payload().to_vec();
     value[2..10].copy_from_slice(&0xdead_beefu64.to_le_bytes());
     let e = decode::<WardsEvent>(&unknown_version, &value).unwrap_err();
     assert_eq!(e.reason(), "unknown-fingerprint");
 
-    let mut bad_magic = rec.value.clone();
+    let mut bad_magic = rec.payload().to_vec();
     bad_magic[0] = 0x7f;
     let e = decode::<WardsEvent>(&rec.headers, &bad_magic).unwrap_err();
     assert_eq!(e.reason(), "bad-framing");
 
-    let truncated = &rec.value[..rec.value.len() - 5];
+    let truncated = &rec.payload()[..rec.payload().len() - 5];
     let e = decode::<WardsEvent>(&rec.headers, truncated).unwrap_err();
     assert_eq!(e.reason(), "undecodable-payload");
     for err in [e.to_string(), format!("{e:?}")] {
@@ -193,13 +193,13 @@ fn decoding_failures_are_typed_and_free_of_phi() {
     let mut mismatch = rec.headers.clone();
     set_header(&mut mismatch, h::TYPE, "PatientDischarged");
     set_header(&mut mismatch, h::EVENT_VERSION, "1");
-    let e = decode::<WardsEvent>(&mismatch, &rec.value).unwrap_err();
+    let e = decode::<WardsEvent>(&mismatch, rec.payload()).unwrap_err();
     assert!(matches!(e, WireError::TypeMismatch { .. }));
 
     let mut unknown_type = rec.headers.clone();
     set_header(&mut unknown_type, h::TYPE, "PatientTeleported");
     let mut confluent = vec![0, 0, 0, 0, 1];
-    confluent.extend_from_slice(&rec.value[10..]);
+    confluent.extend_from_slice(&rec.payload()[10..]);
     let e = decode::<WardsEvent>(&unknown_type, &confluent).unwrap_err();
     assert_eq!(e.reason(), "unknown-event-type-or-version");
 }
@@ -323,22 +323,22 @@ fn protobuf_events_carry_plain_bytes_or_confluent_framing_with_a_message_index()
     ev.encode_payload(&mut plain);
 
     let rec = encode(env.clone(), &ev, &Framing::SingleObject).unwrap();
-    assert_eq!(rec.value, plain, "no Avro magic on Protobuf payloads");
+    assert_eq!(rec.payload(), plain, "no Avro magic on Protobuf payloads");
     assert_eq!(
         header_str(&rec.headers, h::CONTENT_TYPE),
         Some("application/protobuf")
     );
-    let (_, back): (Envelope, TriageEvent) = decode(&rec.headers, &rec.value).unwrap();
+    let (_, back): (Envelope, TriageEvent) = decode(&rec.headers, rec.payload()).unwrap();
     assert_eq!(back, TriageEvent::TriageScored(ev.clone()));
 
     let ids = SchemaIds::from_fn(|t, v| (t == "TriageScored" && v == 1).then_some(7));
     let rec = encode(env.clone(), &ev, &Framing::Confluent(ids)).unwrap();
     assert_eq!(
-        &rec.value[..6],
+        &rec.payload()[..6],
         &[0, 0, 0, 0, 7, 0],
         "magic, id 7, message index [0]"
     );
-    assert_eq!(&rec.value[6..], &plain[..]);
-    let (_, back): (Envelope, TriageEvent) = decode(&rec.headers, &rec.value).unwrap();
+    assert_eq!(&rec.payload()[6..], &plain[..]);
+    let (_, back): (Envelope, TriageEvent) = decode(&rec.headers, rec.payload()).unwrap();
     assert_eq!(back, TriageEvent::TriageScored(ev));
 }

@@ -62,7 +62,7 @@ fn every_framing_round_trips_a_generated_event() {
             "key = aggregate id"
         );
         let (back_env, back): (Envelope, PatientsEvent) =
-            wire::decode(&record.headers, &record.value)
+            wire::decode(&record.headers, record.payload())
                 .unwrap_or_else(|e| panic!("{framing:?}: {e}"));
         assert_eq!(
             back,
@@ -78,21 +78,21 @@ fn every_framing_round_trips_a_generated_event() {
 fn single_object_framing_carries_the_schema_fingerprint() {
     let event = patient();
     let record = wire::encode(envelope(&event), &event, &Framing::SingleObject).unwrap();
-    assert_eq!(&record.value[..2], &[0xC3, 0x01]);
+    assert_eq!(&record.payload()[..2], &[0xC3, 0x01]);
     assert_eq!(
-        &record.value[2..10],
+        &record.payload()[2..10],
         &PatientCreated::FINGERPRINT.to_le_bytes()
     );
     let mut datum = Vec::new();
     event.encode_payload(&mut datum);
-    assert_eq!(&record.value[10..], &datum[..]);
+    assert_eq!(&record.payload()[10..], &datum[..]);
 }
 
 #[test]
 fn structured_mode_is_the_cloudevents_json_event_format() {
     let event = patient();
     let record = wire::encode(envelope(&event), &event, &Framing::StructuredJson).unwrap();
-    let json: serde_json::Value = serde_json::from_slice(&record.value).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(record.payload()).unwrap();
     for key in [
         "specversion",
         "id",
@@ -160,14 +160,15 @@ fn non_finite_doubles_keep_their_value_through_the_json_framings() {
         };
         let record = wire::encode(env.clone(), &event, &Framing::SingleObject).unwrap();
         let (env, PatientsEvent::PatientMerged(read)) =
-            wire::decode::<PatientsEvent>(&record.headers, &record.value).unwrap()
+            wire::decode::<PatientsEvent>(&record.headers, record.payload()).unwrap()
         else {
             panic!("not a PatientMerged");
         };
         for framing in [Framing::Json, Framing::StructuredJson] {
             let record = wire::encode(env.clone(), &read, &framing).unwrap();
-            let (_, back): (Envelope, PatientsEvent) = wire::decode(&record.headers, &record.value)
-                .unwrap_or_else(|e| panic!("{framing:?}: {e}"));
+            let (_, back): (Envelope, PatientsEvent) =
+                wire::decode(&record.headers, record.payload())
+                    .unwrap_or_else(|e| panic!("{framing:?}: {e}"));
             let PatientsEvent::PatientMerged(back) = back else {
                 panic!("{framing:?}: not a PatientMerged");
             };

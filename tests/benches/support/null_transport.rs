@@ -43,7 +43,7 @@ impl Lent {
                 partition: 0,
                 offset,
                 key: record.key.as_deref(),
-                value: &record.value,
+                value: record.value.as_deref(),
                 headers,
                 timestamp_ms: 0,
             })

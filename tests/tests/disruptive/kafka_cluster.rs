@@ -114,7 +114,7 @@ async fn killing_a_broker_mid_stream_loses_nothing_and_keeps_per_key_order() {
 
     let mut per_key: HashMap<String, Vec<(i32, i64, usize)>> = HashMap::new();
     for r in &got {
-        let text = String::from_utf8(r.value.clone()).unwrap();
+        let text = String::from_utf8(r.payload().to_vec()).unwrap();
         let (k, seq) = text.split_once(':').unwrap();
         per_key.entry(k.to_string()).or_default().push((
             r.partition,

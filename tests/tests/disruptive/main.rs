@@ -1,11 +1,15 @@
-//! End-to-end tests that stop a Kafka broker on purpose (the single broker under a publishing service and under the outbox relay, a cluster node mid-stream), or crash the database under appenders: a binary of their own, run after or before the `it` binary, never beside its tests.
+//! End-to-end tests that stop a Kafka broker on purpose (the single broker under a publishing service and under the outbox relay, a cluster node mid-stream), stop OpenSearch under the analytics sink, or crash the database under appenders: a binary of their own, run after or before the `it` binary, never beside its tests.
 
 #[path = "../it/kafka_support/mod.rs"]
 mod kafka_support;
 
+#[path = "../it/analytics_support/mod.rs"]
+mod analytics_support;
+
 #[path = "../it/store_ops/common.rs"]
 mod store_common;
 
+mod analytics_outage;
 mod kafka_cluster;
 mod kafka_outage;
 mod store_bridges;

@@ -72,7 +72,7 @@ async fn publish<E: DomainEvent>(
     let data = if structured {
         event.to_json()
     } else {
-        json!({ "base64": b64(&record.value) })
+        json!({ "base64": b64(record.payload()) })
     };
     Sent {
         record,
@@ -144,7 +144,7 @@ async fn the_python_cloudevents_sdk_reads_every_carebus_record_in_both_modes() {
     for (i, (got, sent)) in read.iter().zip(&sent).enumerate() {
         let types = CeTypes::new().prefix(PREFIX);
         let (env, _) =
-            wire::decode_with::<PatientsEvent>(&sent.record.headers, &sent.record.value, &types)
+            wire::decode_with::<PatientsEvent>(&sent.record.headers, sent.record.payload(), &types)
                 .expect("carebus reads its own record");
         let attrs = got["attributes"].as_object().expect("attributes");
         let at = |name: &str| attrs.get(name).map(text).unwrap_or_default();

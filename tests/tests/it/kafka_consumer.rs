@@ -4,7 +4,7 @@ use crate::kafka_support::{consume, create_topic, subscribe, transport};
 use carebus::consumer::ShutdownTrigger;
 use carebus::dead_letter::{self, ERROR, ORIGINAL_OFFSET, ORIGINAL_TOPIC, REASON};
 use carebus::kafka::KafkaTransport;
-use carebus::transport::{Record, Transport};
+use carebus::transport::{Record, Transport, header_str};
 use carebus::{
     Consumer, ConsumerConfig, HandlerContext, HandlerError, HandlerResult, Phi, ProcessingMode,
     PublishOptions, Publisher, PublisherConfig, Shutdown, Timestamp,
@@ -377,8 +377,8 @@ async fn poison_pills_go_straight_to_the_dead_letter_topic() {
     create_topic(&bootstrap, &topic, 1, 1).await;
     create_topic(&bootstrap, &dead_letter::dlq_topic(&topic), 1, 1).await;
     let t = transport(&bootstrap);
-    // Garbage framed as single-object Avro with an unknown fingerprint, and a record with no
-    // carebus headers at all.
+    // Garbage framed as single-object Avro with an unknown fingerprint, a record with no
+    // carebus headers at all, and a tombstone (a null value: a compacted topic's delete marker).
     let mut pill = Record::new(
         topic.clone(),
         b"patient-x".to_vec(),
@@ -394,6 +394,12 @@ async fn poison_pills_go_straight_to_the_dead_letter_topic() {
         b"patient-y".to_vec(),
         b"not avro".to_vec(),
     ))
+    .await
+    .expect("sent");
+    t.send(Record {
+        value: None,
+        ..Record::new(topic.clone(), b"patient-z".to_vec(), Vec::new())
+    })
     .await
     .expect("sent");
     let publisher = Publisher::new(transport(&bootstrap), PublisherConfig::default()).unwrap();
@@ -419,10 +425,10 @@ async fn poison_pills_go_straight_to_the_dead_letter_topic() {
         &dead_letter::dlq_topic(&topic),
     )
     .await;
-    let letters = consume(&dlq, 2, false, Duration::from_secs(60)).await;
+    let letters = consume(&dlq, 3, false, Duration::from_secs(60)).await;
     running.trigger.trigger();
     running.task.await.unwrap().unwrap();
-    assert_eq!(letters.len(), 2, "both pills are dead-lettered");
+    assert_eq!(letters.len(), 3, "the three pills are dead-lettered");
     for l in &letters {
         let reason = l
             .headers
@@ -432,6 +438,39 @@ async fn poison_pills_go_straight_to_the_dead_letter_topic() {
             .unwrap_or_default();
         assert!(reason.starts_with("poison-pill"), "reason {reason}");
     }
+    let tombstone = |r: &carebus::transport::ReceivedRecord| r.key.as_deref() == Some(b"patient-z");
+    let letter = letters
+        .iter()
+        .find(|r| tombstone(r))
+        .expect("the tombstone's letter");
+    assert_eq!(
+        letter.value, None,
+        "the dead-lettered tombstone is still null"
+    );
+
+    // Redriven, the tombstone goes back to its topic as a null value, not an empty one.
+    let report = dead_letter::redrive(
+        &t,
+        &dead_letter::dlq_topic(&topic),
+        &carebus_tests::unique_name("poison-redrive"),
+        Duration::from_secs(3),
+        |d| d.record().key.as_deref() == Some(b"patient-z"),
+    )
+    .await
+    .expect("redrive");
+    assert_eq!((report.redriven, report.skipped), (1, 2));
+    let reader = subscribe(&t, &carebus_tests::unique_name("poison-after"), &topic).await;
+    let all = consume(&reader, 5, false, Duration::from_secs(60)).await;
+    let redriven: Vec<_> = all
+        .iter()
+        .filter(|r| header_str(&r.headers, "carebus_redriven_from").is_some())
+        .collect();
+    assert_eq!(redriven.len(), 1, "one redriven record");
+    assert!(tombstone(redriven[0]));
+    assert_eq!(
+        redriven[0].value, None,
+        "a redriven tombstone stays a tombstone"
+    );
 }
 
 /// Records just under a topic's `max.message.bytes` that cannot be handled (one undecodable,
@@ -521,7 +560,7 @@ async fn records_at_the_size_limit_are_dead_lettered_without_their_payload_and_n
     let letters = consume(&reader, 4, false, Duration::from_secs(60)).await;
     assert_eq!(letters.len(), 4);
     let header = |r: &carebus::transport::ReceivedRecord, name: &str| {
-        carebus::transport::header_str(&r.headers, name).map(str::to_owned)
+        header_str(&r.headers, name).map(str::to_owned)
     };
     for (i, letter) in letters.iter().enumerate() {
         let payload = header(letter, dead_letter::PAYLOAD).expect("sent without its payload");
@@ -532,7 +571,7 @@ async fn records_at_the_size_limit_are_dead_lettered_without_their_payload_and_n
         );
         if i < 2 {
             assert!(payload.starts_with("at-source:"), "{payload}");
-            assert!(letter.value.is_empty());
+            assert!(letter.payload().is_empty());
         } else {
             assert_eq!(payload, "claim-check");
             let value = carebus::claim_check::check_out(Some(store.as_ref()), &letter.headers)

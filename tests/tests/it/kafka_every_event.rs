@@ -52,7 +52,7 @@ async fn send<E: DomainEvent, T: TopicEvents>(
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
     let check: Check = Box::new(|r| {
-        let (_, decoded) = wire::decode::<T>(&r.headers, &r.value).map_err(|e| e.to_string())?;
+        let (_, decoded) = wire::decode::<T>(&r.headers, r.payload()).map_err(|e| e.to_string())?;
         Ok(decoded.to_json())
     });
     checks.insert(

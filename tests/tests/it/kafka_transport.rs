@@ -47,7 +47,7 @@ async fn records_round_trip_with_keys_headers_and_kafkas_key_partitioning() {
             .find(|r| r.partition == position.partition && r.offset == position.offset)
             .unwrap_or_else(|| panic!("record {i} at {position:?} not consumed"));
         assert_eq!(r.key.as_deref(), Some(key.as_bytes()));
-        assert_eq!(r.value, format!("payload-{i}").into_bytes());
+        assert_eq!(r.payload(), format!("payload-{i}").into_bytes());
         assert_eq!(
             carebus::transport::header_str(&r.headers, "ce_id"),
             Some(format!("id-{i}").as_str())
@@ -97,7 +97,7 @@ async fn records_with_many_headers_arrive_with_all_of_them_in_order() {
     let got = consume(&consumer, counts.len(), true, WAIT).await;
     assert_eq!(got.len(), counts.len());
     for (r, &count) in got.iter().zip(&counts) {
-        assert_eq!(r.value, format!("{count}").into_bytes());
+        assert_eq!(r.payload(), format!("{count}").into_bytes());
         let expected: Vec<(String, Vec<u8>)> = (0..count)
             .map(|h| {
                 (
@@ -189,7 +189,7 @@ async fn aborted_transaction_is_invisible_to_read_committed_consumers() {
     let got = consume(&reader, 3, false, Duration::from_secs(15)).await;
     let values: Vec<String> = got
         .iter()
-        .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+        .map(|r| String::from_utf8_lossy(r.payload()).into_owned())
         .collect();
     assert_eq!(values, ["committed-0", "committed-1"]);
     reader.close().await.unwrap();
@@ -202,7 +202,7 @@ async fn aborted_transaction_is_invisible_to_read_committed_consumers() {
     let got = consume(&dirty, 5, false, WAIT).await;
     let aborted = got
         .iter()
-        .filter(|r| r.value.starts_with(b"aborted-"))
+        .filter(|r| r.payload().starts_with(b"aborted-"))
         .count();
     assert_eq!(
         aborted, 3,
@@ -244,7 +244,7 @@ async fn a_consumer_killed_before_storing_offsets_gets_its_records_redelivered()
     let again = consume(&second, 10, true, WAIT).await;
     let values: Vec<String> = again
         .iter()
-        .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+        .map(|r| String::from_utf8_lossy(r.payload()).into_owned())
         .collect();
     let expected: Vec<String> = (10..20).map(|i| i.to_string()).collect();
     assert_eq!(values, expected);
@@ -405,7 +405,7 @@ async fn consume_transform_produce_commits_output_and_input_offsets_together() {
     // First three: transformed, then aborted — neither output nor offsets survive.
     let txn = kafka.producer().begin().await.unwrap();
     for r in &got[..3] {
-        txn.send(&Record::new(&output, "k", [b"x", &r.value[..]].concat()))
+        txn.send(&Record::new(&output, "k", [b"x", r.payload()].concat()))
             .await
             .unwrap();
     }
@@ -418,7 +418,7 @@ async fn consume_transform_produce_commits_output_and_input_offsets_together() {
     // All six in one committed transaction: output visible, input offset committed with it.
     let txn = kafka.producer().begin().await.unwrap();
     for r in &got {
-        txn.send(&Record::new(&output, "k", [b"y", &r.value[..]].concat()))
+        txn.send(&Record::new(&output, "k", [b"y", r.payload()].concat()))
             .await
             .unwrap();
     }
@@ -433,7 +433,7 @@ async fn consume_transform_produce_commits_output_and_input_offsets_together() {
     let out = consume(&reader, 7, false, Duration::from_secs(10)).await;
     let values: Vec<String> = out
         .iter()
-        .map(|r| String::from_utf8_lossy(&r.value).into_owned())
+        .map(|r| String::from_utf8_lossy(r.payload()).into_owned())
         .collect();
     assert_eq!(values, ["y0", "y1", "y2", "y3", "y4", "y5"]);
     reader.close().await.unwrap();

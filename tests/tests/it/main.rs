@@ -1,19 +1,25 @@
 //! End-to-end tests, and the generator's fixtures compiled as a user's build.rs compiles them (`generated_*`),
-//! against real Apache Kafka (single broker and 3-node cluster) and PostgreSQL started by scripts/services: the transport, consumer groups, topics as code, the event store and its operations.
+//! against real Apache Kafka (single broker, 3-node cluster and the secured broker), PostgreSQL and OpenSearch started by scripts/services: the transport, consumer groups, topics as code, the event store and its operations, the journey engine, the analytics sink.
 //!
 //! Tests that stop a broker are in the `disruptive` binary: cargo runs test binaries one after
 //! another, so no test here finds its broker stopped by another.
 
+mod analytics_sink;
+mod analytics_support;
 mod avro_json;
 mod cloudevents;
+mod generated_apache;
 mod generated_avro;
 mod generated_collision;
 mod generated_handlers;
+mod generated_logical;
 mod generated_proto;
 mod generated_recursive;
 mod generated_topics;
+mod journeys;
 mod kafka_consumer;
 mod kafka_every_event;
+mod kafka_secure;
 mod kafka_support;
 mod kafka_topics;
 mod kafka_transport;

@@ -78,8 +78,15 @@ fn node<'a>(ty: &'a Type, types: &'a [NamedType]) -> Node<'a> {
     match ty {
         Type::Null => prim(Prim::Null),
         Type::Boolean => prim(Prim::Boolean),
-        Type::Int | Type::Date => prim(Prim::Int),
-        Type::Long | Type::TimestampMillis | Type::TimestampMicros => prim(Prim::Long),
+        Type::Int | Type::Date | Type::TimeMillis => prim(Prim::Int),
+        Type::Long
+        | Type::TimestampMillis
+        | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::TimeMicros
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos => prim(Prim::Long),
         Type::Float => prim(Prim::Float),
         Type::Double => prim(Prim::Double),
         Type::Bytes | Type::Decimal { .. } => prim(Prim::Bytes),
@@ -102,8 +109,14 @@ fn logical(ty: &Type) -> Option<&Type> {
     match ty {
         Type::Uuid
         | Type::Date
+        | Type::TimeMillis
+        | Type::TimeMicros
         | Type::TimestampMillis
         | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos
         | Type::Decimal { .. } => Some(ty),
         _ => None,
     }

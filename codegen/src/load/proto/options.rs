@@ -16,6 +16,7 @@ pub(crate) const COMPATIBILITY: &str = "compatibility";
 pub(crate) const DEPRECATED: &str = "deprecated";
 /// Options on a field.
 pub(crate) const CLASSIFICATION: &str = "classification";
+pub(crate) const ANALYTICS: &str = "analytics";
 pub(crate) const EXAMPLES: &str = "examples";
 /// Protobuf forbids two extensions with one name in a package, so the field-level
 /// `deprecated` may be declared under this name instead.
@@ -41,7 +42,7 @@ const MESSAGE_OPTIONS: [&str; 6] = [
     COMPATIBILITY,
     DEPRECATED,
 ];
-const FIELD_OPTIONS: [&str; 3] = [CLASSIFICATION, FIELD_DEPRECATED, EXAMPLES];
+const FIELD_OPTIONS: [&str; 4] = [CLASSIFICATION, ANALYTICS, FIELD_DEPRECATED, EXAMPLES];
 
 /// Field number of `options` in `DescriptorProto` and `FieldDescriptorProto`.
 const MESSAGE_OPTIONS_TAG: i32 = 7;
@@ -62,6 +63,9 @@ pub(crate) struct EventOptions {
 #[derive(Debug, Default)]
 pub(crate) struct FieldOptions {
     pub classification: Classification,
+    /// Whether `(carebus.classification)` was set.
+    pub classified: bool,
+    pub analytics: Option<crate::ir::Analytics>,
     pub examples: Vec<serde_json::Value>,
     pub deprecated: Option<String>,
 }
@@ -261,6 +265,7 @@ pub(crate) fn field_options(
         match name.as_str() {
             CLASSIFICATION => {
                 let v = value.as_str().unwrap_or_default();
+                out.classified = true;
                 match Classification::parse(v) {
                     Some(c) => out.classification = c,
                     None => {
@@ -280,6 +285,20 @@ pub(crate) fn field_options(
                             .help(help),
                         );
                     }
+                }
+            }
+            ANALYTICS => {
+                let v = value.as_str().unwrap_or_default();
+                match crate::ir::Analytics::parse(v) {
+                    Some(a) => out.analytics = Some(a),
+                    None => diags.push(
+                        Diagnostic::new(
+                            DiagnosticKind::BadAnnotation,
+                            field_source.clone(),
+                            format!("field `{}` has unknown analytics rule `{v}`", field.name()),
+                        )
+                        .help(format!("use one of: {}", crate::ir::Analytics::SPELLINGS)),
+                    ),
                 }
             }
             DEPRECATED | FIELD_DEPRECATED => out.deprecated = value.as_str().map(str::to_string),

@@ -124,6 +124,8 @@ fn field(files: &SchemaFiles, f: &FieldDescriptor, diags: &mut Diagnostics) -> O
         default: None,
         aliases: Vec::new(),
         classification: annotations.classification,
+        classified: annotations.classified,
+        analytics: annotations.analytics,
         examples: annotations.examples,
         deprecated: annotations.deprecated,
         proto_number: Some(f.number()),

@@ -23,6 +23,8 @@ pub fn field(name: &str, ty: Type) -> Field {
         examples: Vec::new(),
         deprecated: None,
         proto_number: None,
+        classified: false,
+        analytics: None,
         source: Source::default(),
     }
 }

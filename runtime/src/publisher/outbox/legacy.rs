@@ -56,7 +56,7 @@ fn from_line(line: &str) -> Option<(u64, Record)> {
                 Value::Null => None,
                 k => Some(unhex(k.as_str()?)?),
             },
-            value: unhex(v["value"].as_str()?)?,
+            value: Some(unhex(v["value"].as_str()?)?),
             headers,
             partition: v["partition"].as_i64().and_then(|p| i32::try_from(p).ok()),
         },

@@ -123,7 +123,7 @@ pub(super) fn encode(r: &Record) -> Vec<u8> {
         }
         None => out.push(0),
     }
-    put(&mut out, &r.value);
+    put(&mut out, r.payload());
     match r.partition {
         Some(p) => {
             out.push(1);
@@ -194,7 +194,7 @@ pub(super) fn decode(bytes: &[u8]) -> Option<Record> {
     Some(Record {
         topic,
         key,
-        value,
+        value: Some(value),
         headers,
         partition,
     })

@@ -10,7 +10,7 @@ fn values(ob: &Outbox) -> Vec<u8> {
     ob.peek_many(100)
         .unwrap()
         .iter()
-        .map(|(_, r)| r.value[0])
+        .map(|(_, r)| r.payload()[0])
         .collect()
 }
 
@@ -287,7 +287,7 @@ fn concurrent_pushes_are_all_kept_in_the_order_each_pusher_made_them() {
         let seq: Vec<u8> = all
             .iter()
             .filter(|(_, r)| r.key.as_deref() == Some(&[t][..]))
-            .map(|(_, r)| r.value[0])
+            .map(|(_, r)| r.payload()[0])
             .collect();
         assert_eq!(seq, (0..25).collect::<Vec<u8>>(), "pusher {t}");
     }

@@ -3,8 +3,9 @@
 //! The strategy walks the parsed schema tree, so it covers every event without a hand-written
 //! generator per type: strings (empty, ASCII, any Unicode scalar), extreme ints and longs,
 //! every enum symbol, every union branch, empty and non-empty arrays and maps, decimals up to
-//! their precision (at the byte width apache-avro requires), and dates and timestamps over the
-//! whole `int`/`long` range including negatives.
+//! their precision (at the byte width apache-avro requires), and dates, times of day and
+//! timestamps (UTC and local, milli/micro/nanoseconds) over the whole `int`/`long` range
+//! including negatives.
 
 use apache_avro::Schema;
 use apache_avro::schema::{InnerDecimalSchema, Name, ResolvedSchema, UuidSchema};
@@ -91,9 +92,20 @@ fn decimal(precision: usize) -> BoxedStrategy<Value> {
         .boxed()
 }
 
+/// Named types a value nests before its arrays and maps are generated empty: a recursive
+/// schema (a record holding an array of itself) has finite values.
+const MAX_NAMED_DEPTH: usize = 4;
+
 /// Arbitrary valid values of `schema`.
 pub fn value_of(schema: &Schema, names: &NamedTypes) -> BoxedStrategy<Value> {
+    value_at(schema, names, MAX_NAMED_DEPTH)
+}
+
+fn value_at(schema: &Schema, names: &NamedTypes, depth: usize) -> BoxedStrategy<Value> {
+    let value_of = |s: &Schema, n: &NamedTypes| value_at(s, n, depth);
     match schema {
+        Schema::Array(_) if depth == 0 => Just(Value::Array(Vec::new())).boxed(),
+        Schema::Map(_) if depth == 0 => Just(Value::Map(HashMap::new())).boxed(),
         Schema::Null => Just(Value::Null).boxed(),
         Schema::Boolean => any::<bool>().prop_map(Value::Boolean).boxed(),
         Schema::Int => int().prop_map(Value::Int).boxed(),
@@ -132,6 +144,16 @@ pub fn value_of(schema: &Schema, names: &NamedTypes) -> BoxedStrategy<Value> {
         ]
         .prop_map(Value::TimestampMillis)
         .boxed(),
+        Schema::TimestampNanos => long().prop_map(Value::TimestampNanos).boxed(),
+        Schema::TimeMillis => prop_oneof![4 => 0..86_400_000i32, 1 => int()]
+            .prop_map(Value::TimeMillis)
+            .boxed(),
+        Schema::TimeMicros => prop_oneof![4 => 0..86_400_000_000i64, 1 => long()]
+            .prop_map(Value::TimeMicros)
+            .boxed(),
+        Schema::LocalTimestampMillis => long().prop_map(Value::LocalTimestampMillis).boxed(),
+        Schema::LocalTimestampMicros => long().prop_map(Value::LocalTimestampMicros).boxed(),
+        Schema::LocalTimestampNanos => long().prop_map(Value::LocalTimestampNanos).boxed(),
         Schema::Decimal(d) if matches!(d.inner, InnerDecimalSchema::Bytes) => decimal(d.precision),
         Schema::Enum(e) => {
             let symbols = e.symbols.clone();
@@ -177,7 +199,7 @@ pub fn value_of(schema: &Schema, names: &NamedTypes) -> BoxedStrategy<Value> {
             let named = names.0.get(name).unwrap_or_else(|| {
                 panic!("schema refers to {name} but does not define it (not self-contained)")
             });
-            value_of(named, names)
+            value_at(named, names, depth.saturating_sub(1))
         }
         other => panic!(
             "the parity generator has no strategy for {other:?}; add one in tests/parity/values.rs"

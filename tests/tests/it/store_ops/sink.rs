@@ -170,7 +170,7 @@ async fn the_audit_sink_stores_every_framing_decodably_and_dead_letters_what_it_
         header_str(&letters[0].headers, carebus::dead_letter::REASON),
         Some("bad-envelope")
     );
-    assert_eq!(letters[0].value, b"not an event");
+    assert_eq!(letters[0].payload(), b"not an event");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
