@@ -632,8 +632,15 @@ pub fn avro_json_branch(ty: &Type) -> String {
     match ty {
         Type::Null => "null",
         Type::Boolean => "boolean",
-        Type::Int | Type::Date => "int",
-        Type::Long | Type::TimestampMillis | Type::TimestampMicros => "long",
+        Type::Int | Type::Date | Type::TimeMillis => "int",
+        Type::Long
+        | Type::TimestampMillis
+        | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::TimeMicros
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos => "long",
         Type::Float => "float",
         Type::Double => "double",
         Type::Bytes | Type::Decimal { .. } => "bytes",

@@ -209,7 +209,7 @@ fn json_record<E: DomainEvent>(event: &E, data: &Value) -> Record {
         .prepare(event, PublishOptions::default())
         .expect("valid event")
         .into_record();
-    record.value = serde_json::to_vec(data).expect("JSON");
+    record.value = Some(serde_json::to_vec(data).expect("JSON"));
     record
 }
 
@@ -225,7 +225,7 @@ fn json_records_say_their_form_and_old_carebus_records_read_through_the_upcast()
         "carebus marks the form it writes"
     );
     let (_, read) =
-        wire::decode::<PatientsEvent>(&record.headers, &record.value).expect("Avro JSON");
+        wire::decode::<PatientsEvent>(&record.headers, record.payload()).expect("Avro JSON");
     assert_eq!(read, PatientsEvent::PatientCreated(event.clone()));
 
     // The same record as carebus wrote it before Avro JSON: no header, the old form.
@@ -242,13 +242,13 @@ fn json_records_say_their_form_and_old_carebus_records_read_through_the_upcast()
     record
         .headers
         .retain(|(n, _)| n != carebus::envelope::headers::JSON_FORM);
-    record.value = serde_json::to_vec(&legacy).expect("JSON");
+    record.value = Some(serde_json::to_vec(&legacy).expect("JSON"));
     assert_eq!(
         JsonForm::of_headers(&record.headers, true),
         JsonForm::Legacy
     );
     let (_, read) =
-        wire::decode::<PatientsEvent>(&record.headers, &record.value).expect("the old form");
+        wire::decode::<PatientsEvent>(&record.headers, record.payload()).expect("the old form");
     assert_eq!(read, PatientsEvent::PatientCreated(event.clone()));
 
     // Marked Avro JSON, the old form is an error naming a field (never a silent misreading).
@@ -256,7 +256,7 @@ fn json_records_say_their_form_and_old_carebus_records_read_through_the_upcast()
         carebus::envelope::headers::JSON_FORM.into(),
         b"avro".to_vec(),
     ));
-    let err = wire::decode::<PatientsEvent>(&record.headers, &record.value).unwrap_err();
+    let err = wire::decode::<PatientsEvent>(&record.headers, record.payload()).unwrap_err();
     assert_eq!(err.reason(), "undecodable-payload", "{err}");
 
     // Another producer's record (no carebus extensions, no header) is Avro JSON.
@@ -266,6 +266,6 @@ fn json_records_say_their_form_and_old_carebus_records_read_through_the_upcast()
             && n != carebus::envelope::headers::AGGREGATE_TYPE
     });
     let (_, read) =
-        wire::decode::<PatientsEvent>(&foreign.headers, &foreign.value).expect("foreign");
+        wire::decode::<PatientsEvent>(&foreign.headers, foreign.payload()).expect("foreign");
     assert_eq!(read, PatientsEvent::PatientCreated(event));
 }
