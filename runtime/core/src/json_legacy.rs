@@ -363,3 +363,153 @@ fn primitive(name: &str, v: &Value, field: &str) -> Result<Value, DecodeError> {
         _ => String::from_json(v, field)?.to_json(),
     })
 }
+
+/// The readable view of an Avro event's JSON form, by walking its `.avsc`: what [`upcast`]
+/// reads, written back — union values bare (null for null), bytes and fixed as hex, dates as
+/// `YYYY-MM-DD`, timestamps as RFC 3339, decimals as text at the schema's scale; everything
+/// else (numbers, strings, enum symbols, the newer logical types' numbers) as it is. For code
+/// that reads event fields by name without the schema: the journey engine's guards and
+/// correlation, the analytics de-identifier. `upcast(schema, &readable(schema, v)?)` is `v`.
+pub fn readable(schema: &str, avro_json: &Value) -> Result<Value, DecodeError> {
+    let schema: Value = serde_json::from_str(schema).map_err(|e| DecodeError::Malformed {
+        what: "Avro schema",
+        detail: e.to_string(),
+    })?;
+    let mut names = HashMap::new();
+    collect_names(&schema, "", &mut names);
+    Walk { names: &names }.readable(&schema, "", avro_json, "")
+}
+
+impl<'s> Walk<'_, 's> {
+    fn readable(
+        &self,
+        schema: &'s Value,
+        ns: &str,
+        v: &Value,
+        field: &str,
+    ) -> Result<Value, DecodeError> {
+        match schema {
+            Value::String(name) => match name.as_str() {
+                "bytes" => {
+                    let bytes = Vec::<u8>::from_json_text(v, field)?;
+                    Ok(bytes.to_legacy_json())
+                }
+                "null" | "boolean" | "int" | "long" | "float" | "double" | "string" => {
+                    Ok(v.clone())
+                }
+                _ => match self.resolve(name, ns) {
+                    Some((def, inner)) => self.readable(def, &inner, v, field),
+                    None => Err(DecodeError::Malformed {
+                        what: "Avro schema",
+                        detail: format!("type `{name}` of field `{field}` is not defined"),
+                    }),
+                },
+            },
+            Value::Array(branches) => {
+                if v.is_null() {
+                    return Ok(Value::Null);
+                }
+                let obj = v
+                    .as_object()
+                    .filter(|o| o.len() == 1)
+                    .ok_or_else(|| wrong(field, "a union value {\"<branch>\": value}"))?;
+                let (key, inner) = obj.iter().next().expect("one member");
+                let branch = branches
+                    .iter()
+                    .find(|b| self.branch_key(b, ns) == *key)
+                    .ok_or_else(|| wrong(field, "a branch of the union"))?;
+                self.readable(branch, ns, inner, field)
+            }
+            Value::Object(def) => self.readable_complex(def, ns, v, field),
+            _ => Err(DecodeError::Malformed {
+                what: "Avro schema",
+                detail: format!("field `{field}` has a type that is not a name, union or object"),
+            }),
+        }
+    }
+
+    fn readable_complex(
+        &self,
+        def: &'s Map<String, Value>,
+        ns: &str,
+        v: &Value,
+        field: &str,
+    ) -> Result<Value, DecodeError> {
+        use crate::JsonCodec;
+        let ty = def.get("type").and_then(Value::as_str).unwrap_or_default();
+        let logical = def.get("logicalType").and_then(Value::as_str);
+        match (ty, logical) {
+            ("int", Some("date")) => Ok(Date::from_json(v, field)?.to_legacy_json()),
+            ("long", Some("timestamp-micros")) => {
+                Ok(Timestamp::from_json(v, field)?.to_legacy_json())
+            }
+            ("long", Some("timestamp-millis")) => {
+                Ok(TimestampMillis::from_json(v, field)?.to_legacy_json())
+            }
+            ("bytes", Some("decimal")) => {
+                let scale = def.get("scale").and_then(Value::as_u64).unwrap_or(0) as u32;
+                let d = crate::event::decimal_from_json(v, field)?;
+                Ok(Value::String(d.to_string_scaled(scale)))
+            }
+            ("record" | "error", _) => {
+                let (_, inner) = full_name(def, ns);
+                let obj = v.as_object().ok_or_else(|| wrong(field, "an object"))?;
+                let mut out = Map::new();
+                for f in def
+                    .get("fields")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let name = f.get("name").and_then(Value::as_str).unwrap_or_default();
+                    let fty = f.get("type").unwrap_or(&Value::Null);
+                    let path = crate::event::json_path(field, name);
+                    let member = obj.get(name).unwrap_or(&Value::Null);
+                    out.insert(name.to_owned(), self.readable(fty, &inner, member, &path)?);
+                }
+                Ok(Value::Object(out))
+            }
+            ("enum", _) => Ok(v.clone()),
+            ("fixed", _) => {
+                let bytes = Vec::<u8>::from_json_text(v, field)?;
+                Ok(bytes.to_legacy_json())
+            }
+            ("array", _) => {
+                let items = def.get("items").unwrap_or(&Value::Null);
+                let arr = v.as_array().ok_or_else(|| wrong(field, "an array"))?;
+                arr.iter()
+                    .enumerate()
+                    .map(|(i, x)| self.readable(items, ns, x, &format!("{field}[{i}]")))
+                    .collect::<Result<_, _>>()
+                    .map(Value::Array)
+            }
+            ("map", _) => {
+                let values = def.get("values").unwrap_or(&Value::Null);
+                let obj = v.as_object().ok_or_else(|| wrong(field, "an object"))?;
+                obj.iter()
+                    .map(|(k, x)| {
+                        Ok((
+                            k.clone(),
+                            self.readable(values, ns, x, &crate::event::json_path(field, k))?,
+                        ))
+                    })
+                    .collect::<Result<_, DecodeError>>()
+                    .map(Value::Object)
+            }
+            _ => self.readable(def.get("type").unwrap_or(&Value::Null), ns, v, field),
+        }
+    }
+}
+
+/// Bytes from their Avro JSON text (ISO-8859-1 code points).
+trait FromJsonText: Sized {
+    fn from_json_text(v: &Value, field: &str) -> Result<Self, DecodeError>;
+}
+
+impl FromJsonText for Vec<u8> {
+    fn from_json_text(v: &Value, field: &str) -> Result<Self, DecodeError> {
+        v.as_str()
+            .and_then(crate::event::bytes_from_json_text)
+            .ok_or_else(|| wrong(field, "bytes as ISO-8859-1 text"))
+    }
+}

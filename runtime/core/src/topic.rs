@@ -133,6 +133,19 @@ pub trait TopicEvents: Sized + Send + Sync + Clone + std::fmt::Debug + 'static {
     }
 }
 
+/// The readable view of an event's JSON form (union values bare, dates and timestamps as
+/// text, decimals at their scale; [`crate::json_legacy::readable`]) for Avro events, the JSON
+/// form itself for Protobuf ones: what code that reads fields by name without the schema
+/// (journey guards, analytics rules) reads.
+pub fn readable_json<E: TopicEvents>(event: &E) -> Result<serde_json::Value, DecodeError> {
+    let info = event.info();
+    let json = event.to_json();
+    match info.format {
+        crate::event::PayloadFormat::Avro => crate::json_legacy::readable(info.schema, &json),
+        _ => Ok(json),
+    }
+}
+
 /// Decode carebus's JSON form from before Avro's JSON encoding given the event's type and
 /// version (records and rows that say they carry it): the event's `.avsc` upcasts it
 /// ([`crate::json_legacy::upcast`]) and [`TopicEvents::decode_json`] reads the result.

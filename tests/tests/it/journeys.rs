@@ -105,7 +105,8 @@ async fn feed<E: DomainEvent + JsonCodec>(
         .handle(
             event_id,
             E::EVENT_TYPE,
-            &JsonCodec::to_json(event),
+            &carebus::json_legacy::readable(E::SCHEMA, &JsonCodec::to_json(event))
+                .expect("the readable view"),
             &EventContext::new("prm-service"),
         )
         .await
