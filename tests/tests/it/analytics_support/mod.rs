@@ -212,8 +212,12 @@ pub async fn publish<E: DomainEvent>(
         .send_prepared(record)
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
-    let readable = carebus::json_legacy::readable(E::SCHEMA, &event.to_json())
-        .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
+    let json = event.to_json();
+    let readable = match E::FORMAT {
+        carebus::PayloadFormat::Avro => carebus::json_legacy::readable(E::SCHEMA, &json)
+            .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE)),
+        _ => json,
+    };
     (id, readable)
 }
 
