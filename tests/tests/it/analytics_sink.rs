@@ -25,6 +25,20 @@ fn leaf_texts(v: &Value) -> Vec<String> {
     }
 }
 
+/// Whether a document's text shows a PHI value. Opaque tokens (pseudonyms, digests, event
+/// ids, numbers: hex digits and dashes only) show it only by being it: a 64-digit HMAC holds
+/// some five-digit run like a postal code `90037` by chance every few dozen documents.
+fn holds(text: &str, phi: &str) -> bool {
+    let opaque = text
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() || c == '-' || c == '.');
+    if opaque {
+        text == phi
+    } else {
+        text.contains(phi)
+    }
+}
+
 /// A registration with PHI values no other event holds.
 fn unique_patient(model: &Model, n: usize) -> PatientCreated {
     let tag = format!("{:08x}", fastrand::u32(..));
@@ -136,7 +150,7 @@ async fn every_published_event_is_indexed_once_and_no_phi_value_reaches_opensear
         let texts = leaf_texts(doc);
         for v in &values {
             assert!(
-                !texts.iter().any(|t| t.contains(v)),
+                !texts.iter().any(|t| holds(t, v)),
                 "a PHI value of a published {} reached OpenSearch (document {})",
                 doc["eventType"],
                 doc["eventId"]
