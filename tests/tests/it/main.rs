@@ -6,6 +6,7 @@
 
 mod analytics_sink;
 mod analytics_support;
+mod avro_json;
 mod cloudevents;
 mod generated_apache;
 mod generated_avro;
