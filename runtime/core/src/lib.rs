@@ -51,7 +51,8 @@ pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{
     Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
-    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+    PrecisionExceeded, TimeMicros, TimeMillis, TimePeriod, Timestamp, TimestampMillis,
+    TimestampNanos, Uuid,
 };
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.
