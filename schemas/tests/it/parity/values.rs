@@ -242,6 +242,7 @@ pub const RFC3339_MICROS: std::ops::RangeInclusive<i64> =
 
 /// Whether a value holds an Avro `duration` (a logical fixed apache-avro's `to_value` cannot
 /// write: see its use in the apache schema tests).
+#[allow(dead_code)] // used by carebus-tests' generated_apache, which includes this file
 pub fn has_duration(v: &Value) -> bool {
     match v {
         Value::Duration(_) => true,
