@@ -207,8 +207,10 @@ impl Health {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.checks
-            .push((name.into(), Arc::new(move || Box::pin(probe()) as CheckFuture)));
+        self.checks.push((
+            name.into(),
+            Arc::new(move || Box::pin(probe()) as CheckFuture),
+        ));
         self
     }
 
@@ -294,27 +296,90 @@ pub fn install_prometheus() -> Result<PrometheusHandle, InstallError> {
 /// The `# HELP` line of each metric the runtime records (the table at the top of this module).
 fn describe_metrics() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!("carebus_published_total", "Events published (delivered to the transport), per topic.");
-    describe_counter!("carebus_publish_errors_total", "Publishes that failed, per reason (invalid, dead_lettered, error, transaction).");
-    describe_counter!("carebus_publish_retries_total", "Publish attempts retried after a retriable transport error.");
-    describe_histogram!("carebus_publish_duration_seconds", "Time from publish call to delivery report, per topic.");
-    describe_counter!("carebus_outbox_queued_total", "Events parked in the publisher's outbox while the transport was unavailable.");
-    describe_gauge!("carebus_outbox_pending", "Events waiting in the publisher's outbox.");
-    describe_gauge!("carebus_outbox_bytes", "Bytes the publisher's outbox holds.");
-    describe_counter!("carebus_outbox_full_total", "Publishes refused because the outbox was full.");
-    describe_counter!("carebus_circuit_opened_total", "Times the publisher's circuit breaker opened.");
-    describe_counter!("carebus_consumed_total", "Events handled (or skipped as duplicates), per topic.");
-    describe_counter!("carebus_handler_errors_total", "Handler calls that failed, per topic.");
-    describe_counter!("carebus_consume_retries_total", "Handler calls retried in place, per topic.");
-    describe_histogram!("carebus_handle_duration_seconds", "Time a handler took per event, per topic.");
-    describe_counter!("carebus_dead_lettered_total", "Events sent to a dead-letter topic, per source topic.");
-    describe_counter!("carebus_poison_pills_total", "Records that could not be decoded, per topic.");
-    describe_counter!("carebus_retry_topic_forwards_total", "Events forwarded to a retry topic, per source topic.");
-    describe_counter!("carebus_duplicates_skipped_total", "Events skipped as already handled, per topic.");
-    describe_counter!("carebus_unknown_events_skipped_total", "Events of unknown type or version skipped, per topic.");
-    describe_counter!("carebus_claim_checked_total", "Payloads stored apart and sent by reference (claim check).");
-    describe_counter!("carebus_forwards_without_payload_total", "Retry or dead-letter forwards whose claim-checked payload was gone.");
-    describe_gauge!("carebus_consumer_lag", "Records not yet handled, per assigned topic and partition (from the transport).");
+    describe_counter!(
+        "carebus_published_total",
+        "Events published (delivered to the transport), per topic."
+    );
+    describe_counter!(
+        "carebus_publish_errors_total",
+        "Publishes that failed, per reason (invalid, dead_lettered, error, transaction)."
+    );
+    describe_counter!(
+        "carebus_publish_retries_total",
+        "Publish attempts retried after a retriable transport error."
+    );
+    describe_histogram!(
+        "carebus_publish_duration_seconds",
+        "Time from publish call to delivery report, per topic."
+    );
+    describe_counter!(
+        "carebus_outbox_queued_total",
+        "Events parked in the publisher's outbox while the transport was unavailable."
+    );
+    describe_gauge!(
+        "carebus_outbox_pending",
+        "Events waiting in the publisher's outbox."
+    );
+    describe_gauge!(
+        "carebus_outbox_bytes",
+        "Bytes the publisher's outbox holds."
+    );
+    describe_counter!(
+        "carebus_outbox_full_total",
+        "Publishes refused because the outbox was full."
+    );
+    describe_counter!(
+        "carebus_circuit_opened_total",
+        "Times the publisher's circuit breaker opened."
+    );
+    describe_counter!(
+        "carebus_consumed_total",
+        "Events handled (or skipped as duplicates), per topic."
+    );
+    describe_counter!(
+        "carebus_handler_errors_total",
+        "Handler calls that failed, per topic."
+    );
+    describe_counter!(
+        "carebus_consume_retries_total",
+        "Handler calls retried in place, per topic."
+    );
+    describe_histogram!(
+        "carebus_handle_duration_seconds",
+        "Time a handler took per event, per topic."
+    );
+    describe_counter!(
+        "carebus_dead_lettered_total",
+        "Events sent to a dead-letter topic, per source topic."
+    );
+    describe_counter!(
+        "carebus_poison_pills_total",
+        "Records that could not be decoded, per topic."
+    );
+    describe_counter!(
+        "carebus_retry_topic_forwards_total",
+        "Events forwarded to a retry topic, per source topic."
+    );
+    describe_counter!(
+        "carebus_duplicates_skipped_total",
+        "Events skipped as already handled, per topic."
+    );
+    describe_counter!(
+        "carebus_unknown_events_skipped_total",
+        "Events of unknown type or version skipped, per topic."
+    );
+    describe_counter!(
+        "carebus_claim_checked_total",
+        "Payloads stored apart and sent by reference (claim check)."
+    );
+    describe_counter!(
+        "carebus_forwards_without_payload_total",
+        "Retry or dead-letter forwards whose claim-checked payload was gone."
+    );
+    describe_gauge!(
+        "carebus_consumer_lag",
+        "Records not yet handled, per assigned topic and partition (from the transport)."
+    );
 }
 
 /// The running HTTP server.
@@ -439,7 +504,9 @@ mod tests {
     async fn health_names_the_failed_checks() {
         let health = Health::default()
             .check("kafka", || async { Ok(()) })
-            .check("database", || async { Err("connection refused".to_string()) });
+            .check("database", || async {
+                Err("connection refused".to_string())
+            });
         let outcomes = health.run().await;
         assert_eq!(
             outcomes,

@@ -32,8 +32,8 @@ async fn served_in_a_process_of_its_own() {
         readiness.clone(),
         Health::default(),
     )
-        .await
-        .unwrap();
+    .await
+    .unwrap();
     let bus = Bus::default();
     let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
     for i in 0..3 {

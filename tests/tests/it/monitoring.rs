@@ -58,7 +58,11 @@ fn encode(s: &str) -> String {
 
 /// The samples an instant query answers: each series' labels and value.
 async fn query(prometheus: &str, promql: &str) -> Vec<(Value, f64)> {
-    let (status, body) = get(prometheus, &format!("/api/v1/query?query={}", encode(promql))).await;
+    let (status, body) = get(
+        prometheus,
+        &format!("/api/v1/query?query={}", encode(promql)),
+    )
+    .await;
     assert_eq!(status, 200, "Prometheus refused {promql}: {body}");
     let answer = json(&body);
     answer["data"]["result"]
@@ -170,7 +174,10 @@ fn promtool(args: &[&str], input: Option<&str>) -> (bool, String) {
 
 #[test]
 fn alert_rules_pass_promtool_checks_and_unit_tests() {
-    let (ok, out) = promtool(&["check", "rules", "ops/prometheus/carebus-rules.yml"], None);
+    let (ok, out) = promtool(
+        &["check", "rules", "ops/prometheus/carebus-rules.yml"],
+        None,
+    );
     assert!(ok, "promtool check rules:\n{out}");
     assert!(out.contains("7 rules found"), "{out}");
     let (ok, out) = promtool(
@@ -241,7 +248,11 @@ async fn scraped_in_a_process_of_its_own() {
     assert_eq!(status, 200, "{body}");
     let health = json(&body);
     assert_eq!(health["failed"], serde_json::json!([]), "{health}");
-    assert_eq!(health["checks"].as_array().map(Vec::len), Some(2), "{health}");
+    assert_eq!(
+        health["checks"].as_array().map(Vec::len),
+        Some(2),
+        "{health}"
+    );
 
     // Publish steadily while Prometheus scrapes.
     let publishing = Arc::new(AtomicBool::new(true));
@@ -273,7 +284,9 @@ async fn scraped_in_a_process_of_its_own() {
     assert_eq!(up.len(), 1, "{up:?}");
     let rate = until_answered(
         &prometheus,
-        &format!(r#"sum(rate(carebus_published_total{{topic="{topic}",test="{topic}"}}[10s])) > 0"#),
+        &format!(
+            r#"sum(rate(carebus_published_total{{topic="{topic}",test="{topic}"}}[10s])) > 0"#
+        ),
         "a publish rate",
     )
     .await;
@@ -285,7 +298,8 @@ async fn scraped_in_a_process_of_its_own() {
     )
     .await;
     assert!(
-        lag.iter().all(|(labels, value)| labels["partition"].is_string() && *value >= 0.0),
+        lag.iter()
+            .all(|(labels, value)| labels["partition"].is_string() && *value >= 0.0),
         "{lag:?}"
     );
     let messages_in = until_answered(
@@ -311,7 +325,10 @@ async fn scraped_in_a_process_of_its_own() {
     assert_eq!(status, 200);
     assert!(metrics.contains(&format!(r#"carebus_published_total{{topic="{topic}"}}"#)));
     let (ok, out) = promtool(&["check", "metrics"], Some(&metrics));
-    assert!(ok, "promtool check metrics:\n{out}\n--- the text:\n{metrics}");
+    assert!(
+        ok,
+        "promtool check metrics:\n{out}\n--- the text:\n{metrics}"
+    );
 
     // Another member joins the group: partitions revoked from the service show on /ready.
     let other = Arc::new(subscribe(&transport(&bootstrap), &group, &topic).await);
@@ -363,10 +380,36 @@ async fn scraped_in_a_process_of_its_own() {
     assert_eq!(status, 503, "{body}");
     assert!(!body.contains("not-this-password"), "{body}");
     let health = json(&body);
-    assert_eq!(health["failed"], serde_json::json!(["database"]), "{health}");
+    assert_eq!(
+        health["failed"],
+        serde_json::json!(["database"]),
+        "{health}"
+    );
     assert_eq!(health["status"], "failing");
     // /ready of a server never started: 503.
     let (status, body) = get(&server.local_addr().to_string(), "/ready").await;
     assert_eq!(status, 503, "{body}");
     server.stop().await;
+}
+
+#[test]
+fn generated_dashboards_round_trip_through_grafanas_dashboard_model() {
+    let model = carebus_codegen::load::load_dir(&repo_root().join("schemas"))
+        .unwrap_or_else(|d| panic!("the schemas have errors:\n{d}"));
+    let dir = repo_root().join("target").join(unique_name("dashboards"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut files = Vec::new();
+    for d in carebus_catalog::dashboards::dashboards(&model) {
+        let path = dir.join(format!("{}.json", d.uid));
+        std::fs::write(&path, serde_json::to_string_pretty(&d.json).unwrap()).unwrap();
+        files.push(path.to_string_lossy().into_owned());
+    }
+    let args: Vec<&str> = files.iter().map(String::as_str).collect();
+    let out = carebus_tests::run_python("check_dashboards.py", &args);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.lines().filter(|l| l.ends_with(" panels, ok")).count(), 5, "{out}");
+    for uid in ["cluster-health", "topic-rates", "group-lag", "error-trend", "sla"] {
+        assert!(out.contains(&format!("carebus-{uid}.json")), "{uid}: {out}");
+    }
+    assert!(!out.contains("DIFFERS"), "{out}");
 }
