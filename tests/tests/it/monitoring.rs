@@ -407,8 +407,18 @@ fn generated_dashboards_round_trip_through_grafanas_dashboard_model() {
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
     let out = carebus_tests::run_python("check_dashboards.py", &args);
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(out.lines().filter(|l| l.ends_with(" panels, ok")).count(), 5, "{out}");
-    for uid in ["cluster-health", "topic-rates", "group-lag", "error-trend", "sla"] {
+    assert_eq!(
+        out.lines().filter(|l| l.ends_with(" panels, ok")).count(),
+        5,
+        "{out}"
+    );
+    for uid in [
+        "cluster-health",
+        "topic-rates",
+        "group-lag",
+        "error-trend",
+        "sla",
+    ] {
         assert!(out.contains(&format!("carebus-{uid}.json")), "{uid}: {out}");
     }
     assert!(!out.contains("DIFFERS"), "{out}");
