@@ -15,7 +15,10 @@ PROM_TARGETS="$PROM_HOME/targets"
 PROM_RULES="$REPO/ops/prometheus/carebus-rules.yml"
 PROM_CONFIG="$PROM_HOME/prometheus.yml"
 
+prom_external() { [[ -n "${CAREBUS_PROMETHEUS_URL:-}" ]]; }
+
 # Installs Debian's prometheus package (the server and promtool) unless both are on PATH.
+# promtool is needed even with an external Prometheus: the tests check rules and metrics with it.
 prometheus_prepare() {
   command -v prometheus >/dev/null && command -v promtool >/dev/null && return 0
   if ((EUID != 0)); then
@@ -61,6 +64,10 @@ YML
 }
 
 prometheus_start() {
+  if prom_external; then
+    external_note "monitoring" "$(os_authority "$CAREBUS_PROMETHEUS_URL")"
+    return 0
+  fi
   local pid
   if pid="$(pid_of "$PROM_CONFIG" "$(prom_pidfile)")"; then
     say "prometheus already running (pid $pid) on $PROM_URL"
@@ -82,6 +89,7 @@ prometheus_start() {
 }
 
 prometheus_wait() {
+  prom_external && return 0
   local deadline=$((SECONDS + READY_TIMEOUT))
   until curl -fsS "$PROM_URL/-/ready" >/dev/null 2>&1; do
     pid_of "$PROM_CONFIG" "$(prom_pidfile)" >/dev/null ||
@@ -94,6 +102,10 @@ prometheus_wait() {
 }
 
 prometheus_stop() {
+  if prom_external; then
+    say "monitoring: CAREBUS_PROMETHEUS_URL is set; nothing to stop"
+    return 0
+  fi
   local pid
   if ! pid="$(pid_of "$PROM_CONFIG" "$(prom_pidfile)")"; then
     rm -f "$(prom_pidfile)"
@@ -115,6 +127,10 @@ prometheus_stop() {
 }
 
 prometheus_status() {
+  if prom_external; then
+    printf '%-9s external (CAREBUS_PROMETHEUS_URL) %s\n' monitoring "$CAREBUS_PROMETHEUS_URL"
+    return 0
+  fi
   local pid state
   if pid="$(pid_of "$PROM_CONFIG" "$(prom_pidfile)")"; then
     if tcp_open 127.0.0.1 "$PROM_PORT"; then state="running (pid $pid)"; else state="starting (pid $pid)"; fi
