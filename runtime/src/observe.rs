@@ -39,16 +39,18 @@
 //!
 //! A [`Service`](crate::Service) does all of this itself.
 
+mod health;
+mod readiness;
+
+pub use health::{CHECK_TIMEOUT, CheckFuture, CheckOutcome, Health};
+pub use readiness::{Membership, Readiness};
+
 use axum::Router;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
-use futures::future::BoxFuture;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The start of a timed operation for a duration histogram (a publish, a handler call).
@@ -85,188 +87,6 @@ impl<M> PerTopic<M> {
         let r = use_them(&m);
         known.push((topic.to_string(), m));
         r
-    }
-}
-
-/// Whether the service is ready for traffic (`/ready` answers 200 or 503): started (see
-/// [`Readiness::set`]) and every consumer that joined through [`Readiness::member`] has
-/// partitions assigned.
-#[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<ReadinessState>);
-
-#[derive(Debug, Default)]
-struct ReadinessState {
-    started: AtomicBool,
-    members: std::sync::Mutex<Vec<Membership>>,
-}
-
-/// One consumer's membership of its group as `/ready` sees it: how many partitions the group
-/// has assigned to it now. The consumer updates it on every assignment and revocation.
-#[derive(Clone, Debug)]
-pub struct Membership {
-    group: Arc<str>,
-    assigned: Arc<AtomicUsize>,
-}
-
-impl Membership {
-    /// The consumer group.
-    pub fn group(&self) -> &str {
-        &self.group
-    }
-    /// Record that `partitions` partitions are assigned to the consumer now.
-    pub fn set_assigned(&self, partitions: usize) {
-        self.assigned.store(partitions, Ordering::SeqCst);
-    }
-    /// Partitions assigned to the consumer now.
-    pub fn assigned(&self) -> usize {
-        self.assigned.load(Ordering::SeqCst)
-    }
-}
-
-impl Readiness {
-    /// Mark the service started (`/ready` answers 200 once every member has partitions) or
-    /// stopping (503).
-    pub fn set(&self, ready: bool) {
-        self.0.started.store(ready, Ordering::SeqCst);
-    }
-    /// A consumer of `group` whose assignment `/ready` waits for: 503 while it has no
-    /// partitions (before the first assignment, after a revoke).
-    pub fn member(&self, group: &str) -> Membership {
-        let member = Membership {
-            group: group.into(),
-            assigned: Arc::default(),
-        };
-        lock(&self.0.members).push(member.clone());
-        member
-    }
-    /// Whether `/ready` answers 200 now.
-    pub fn is_ready(&self) -> bool {
-        self.0.started.load(Ordering::SeqCst)
-            && lock(&self.0.members).iter().all(|m| m.assigned() > 0)
-    }
-    /// `/ready`'s JSON body: the verdict, whether the service runs, each group's partitions.
-    fn report(&self) -> serde_json::Value {
-        let groups: serde_json::Map<String, serde_json::Value> = lock(&self.0.members)
-            .iter()
-            .map(|m| {
-                (
-                    m.group().to_string(),
-                    serde_json::json!({ "assigned_partitions": m.assigned() }),
-                )
-            })
-            .collect();
-        serde_json::json!({
-            "ready": self.is_ready(),
-            "started": self.0.started.load(Ordering::SeqCst),
-            "groups": groups,
-        })
-    }
-}
-
-fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// What a health check future answers: `Err` says what is wrong (never a secret).
-pub type CheckFuture = BoxFuture<'static, Result<(), String>>;
-
-type Check = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
-
-/// How long one health check may take before `/health` counts it as failed.
-pub const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The connections `/health` checks: each a name (`kafka`, `database`) and a probe. All run at
-/// every request, concurrently, each for at most [`CHECK_TIMEOUT`]; `/health` answers 200 when
-/// all pass and 503 naming the ones that failed.
-#[derive(Clone, Default)]
-pub struct Health {
-    checks: Vec<(String, Check)>,
-}
-
-impl std::fmt::Debug for Health {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.checks.iter().map(|(name, _)| name))
-            .finish()
-    }
-}
-
-/// One check's outcome in `/health`'s answer.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct CheckOutcome {
-    /// The check's name.
-    pub name: String,
-    /// `None` when it passed, else what failed.
-    pub error: Option<String>,
-}
-
-impl Health {
-    /// Add a check named `name`: `probe` is called at every `/health` request.
-    pub fn check<F, Fut>(mut self, name: impl Into<String>, probe: F) -> Self
-    where
-        F: Fn() -> Fut + Send + Sync + 'static,
-        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
-    {
-        self.checks.push((
-            name.into(),
-            Arc::new(move || Box::pin(probe()) as CheckFuture),
-        ));
-        self
-    }
-
-    /// Check the Kafka brokers of `transport`: a metadata request must be answered.
-    #[cfg(feature = "kafka")]
-    pub fn kafka(self, name: impl Into<String>, transport: &carebus_kafka::KafkaTransport) -> Self {
-        let producer = transport.producer().rdkafka();
-        self.check(name, move || {
-            let producer = producer.clone();
-            async move {
-                carebus_kafka::brokers_of(producer, CHECK_TIMEOUT)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
-            }
-        })
-    }
-
-    /// Check the PostgreSQL database at `url`: `SELECT 1` over a connection of a one-connection
-    /// pool, opened on first use (so an unreachable database fails the check, not this call).
-    /// Fails only when `url` is not a PostgreSQL URL.
-    #[cfg(feature = "postgres")]
-    pub fn postgres(self, name: impl Into<String>, url: &str) -> Result<Self, sqlx::Error> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(CHECK_TIMEOUT)
-            .connect_lazy(url)?;
-        Ok(self.check(name, move || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query("SELECT 1")
-                    .execute(&pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("SELECT 1 failed: {e}"))
-            }
-        }))
-    }
-
-    /// Run every check now, concurrently.
-    pub async fn run(&self) -> Vec<CheckOutcome> {
-        futures::future::join_all(self.checks.iter().map(|(name, check)| {
-            let probe = check();
-            async move {
-                let error = match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
-                    Ok(Ok(())) => None,
-                    Ok(Err(e)) => Some(e),
-                    Err(_) => Some(format!("no answer within {CHECK_TIMEOUT:?}")),
-                };
-                CheckOutcome {
-                    name: name.clone(),
-                    error,
-                }
-            }
-        }))
-        .await
     }
 }
 
@@ -473,53 +293,4 @@ pub async fn serve(
         }
     });
     Ok(ObserveServer { addr, stop, task })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ready_only_while_started_and_every_member_has_partitions() {
-        let readiness = Readiness::default();
-        let admissions = readiness.member("admissions");
-        let wards = readiness.member("wards");
-        assert!(!readiness.is_ready(), "not started");
-        readiness.set(true);
-        assert!(!readiness.is_ready(), "no partitions yet");
-        admissions.set_assigned(3);
-        assert!(!readiness.is_ready(), "wards has none");
-        wards.set_assigned(1);
-        assert!(readiness.is_ready());
-        let report = readiness.report();
-        assert_eq!(report["groups"]["admissions"]["assigned_partitions"], 3);
-        wards.set_assigned(0);
-        assert!(!readiness.is_ready(), "wards revoked");
-        wards.set_assigned(2);
-        readiness.set(false);
-        assert!(!readiness.is_ready(), "stopping");
-    }
-
-    #[tokio::test]
-    async fn health_names_the_failed_checks() {
-        let health = Health::default()
-            .check("kafka", || async { Ok(()) })
-            .check("database", || async {
-                Err("connection refused".to_string())
-            });
-        let outcomes = health.run().await;
-        assert_eq!(
-            outcomes,
-            vec![
-                CheckOutcome {
-                    name: "kafka".into(),
-                    error: None
-                },
-                CheckOutcome {
-                    name: "database".into(),
-                    error: Some("connection refused".into())
-                },
-            ]
-        );
-    }
 }
