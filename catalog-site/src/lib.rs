@@ -4,6 +4,7 @@
 //! timestamps and sorted iteration everywhere. [`Site::write_to`] puts the files on disk.
 
 pub mod asyncapi;
+pub mod dashboards;
 pub mod diff;
 pub mod example;
 pub mod flow;

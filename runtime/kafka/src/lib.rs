@@ -26,7 +26,7 @@ pub use group_lag::{PartitionLag, group_lag};
 pub use plan::{
     Change, Drift, ObservedCluster, ObservedTopic, Plan, PlanRules, Refusal, desired_configs,
 };
-pub use producer::{KafkaProducer, KafkaTransaction};
+pub use producer::{KafkaProducer, KafkaTransaction, brokers_of};
 
 use crate::error::transport_error;
 use carebus_core::transport::{

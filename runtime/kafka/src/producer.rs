@@ -57,6 +57,12 @@ impl KafkaProducer {
             .clone()
     }
 
+    /// How many brokers the cluster's metadata names, read within `timeout` over the
+    /// producer's connections (a health check: fails when no broker answers).
+    pub async fn brokers(&self, timeout: Duration) -> Result<usize, TransportError> {
+        brokers_of(self.rdkafka(), timeout).await
+    }
+
     /// Send one record and wait for its delivery report.
     pub async fn send(&self, record: &Record) -> Result<RecordPosition, TransportError> {
         self.check_size(record)?;
@@ -505,4 +511,19 @@ fn is_fatal(e: &KafkaError) -> bool {
         KafkaError::Transaction(t) => t.is_fatal(),
         other => other.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal),
     }
+}
+
+/// How many brokers the cluster's metadata names, as `producer` reads it within `timeout`.
+pub async fn brokers_of(
+    producer: Arc<FutureProducer>,
+    timeout: Duration,
+) -> Result<usize, TransportError> {
+    blocking("read the cluster's metadata", move || {
+        producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .map(|m| m.brokers().len())
+            .map_err(|e| transport_error("read the cluster's metadata (health check)", &e))
+    })
+    .await?
 }

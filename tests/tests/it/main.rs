@@ -23,6 +23,7 @@ mod kafka_secure;
 mod kafka_support;
 mod kafka_topics;
 mod kafka_transport;
+mod monitoring;
 mod services;
 mod store_core;
 mod store_ops;
