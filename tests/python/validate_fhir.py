@@ -4,7 +4,7 @@
 FILE holds a JSON list of FHIR resources (any type fhir.resources.R4B knows). Each is parsed
 with its R4B model (pydantic validation: element names, cardinalities, datatypes, code
 patterns). Prints a JSON list of {"resource": "Type/id", "error": null or the validation
-error}, then exits 1 when any resource failed, so a caller fails with the list.
+error}, and when any resource failed also prints the failures to standard error and exits 1.
 """
 import json
 import sys
@@ -33,7 +33,9 @@ def main():
         resources = json.load(f)
     verdicts = [dict(zip(("resource", "error"), check(r))) for r in resources]
     print(json.dumps(verdicts, indent=1))
-    if any(v["error"] for v in verdicts):
+    failed = [v for v in verdicts if v["error"]]
+    if failed:
+        print(json.dumps(failed, indent=1), file=sys.stderr)
         sys.exit(1)
 
 

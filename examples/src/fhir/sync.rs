@@ -46,6 +46,14 @@ impl FhirSync {
     }
 }
 
+/// Whether `id` is a FHIR logical id: 1 to 64 of `A-Z a-z 0-9 - .`.
+pub fn is_fhir_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
 /// `carebus_fhir_events_total{event_type, outcome}`: what each consumed event did.
 fn metrics_outcome(event_type: &str, outcome: Outcome) {
     metrics::counter!("carebus_fhir_events_total",
@@ -141,5 +149,19 @@ impl ClinicalHandler for FhirSync {
     ) -> HandlerResult {
         let time = e.authored_at;
         self.apply(ctx, time, clinical::prescription(e)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fhir_ids_are_letters_digits_dashes_and_dots() {
+        assert!(super::is_fhir_id("patient-00001"));
+        assert!(super::is_fhir_id(
+            "0b7c4c1e-6d2a-4b8e-9c1f-1a2b3c4d5e6f-8867-4"
+        ));
+        assert!(!super::is_fhir_id("p_1"));
+        assert!(!super::is_fhir_id(""));
+        assert!(!super::is_fhir_id(&"a".repeat(65)));
     }
 }

@@ -7,6 +7,7 @@
 mod analytics_sink;
 mod analytics_support;
 mod cloudevents;
+mod fhir_service;
 mod generated_apache;
 mod generated_avro;
 mod generated_collision;
