@@ -402,20 +402,19 @@ async fn create<T: Transport>(
 /// `GET /metadata`: a small CapabilityStatement.
 async fn metadata() -> Response {
     let read = |kind: &str, search: bool| {
-        let mut r = json!({
-            "type": kind,
-            "interaction": [{ "code": "read" }, { "code": "history-instance" }],
-        });
+        let mut interaction = vec![
+            json!({ "code": "read" }),
+            json!({ "code": "history-instance" }),
+        ];
         if search {
-            r["interaction"]
-                .as_array_mut()
-                .map(|i| i.push(json!({ "code": "search-type" })));
-            r["searchParam"] = json!([{ "name": "identifier", "type": "token" }]);
+            interaction.push(json!({ "code": "search-type" }));
         }
         if matches!(kind, "Observation" | "Condition" | "MedicationRequest") {
-            r["interaction"]
-                .as_array_mut()
-                .map(|i| i.push(json!({ "code": "create" })));
+            interaction.push(json!({ "code": "create" }));
+        }
+        let mut r = json!({ "type": kind, "interaction": interaction });
+        if search {
+            r["searchParam"] = json!([{ "name": "identifier", "type": "token" }]);
         }
         r
     };

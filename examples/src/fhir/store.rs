@@ -9,6 +9,9 @@ use std::str::FromStr;
 /// The FHIR service's migrations (`examples/migrations/fhir/*.sql`), embedded at compile time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/fhir");
 
+/// How the current document of a resource (if any) becomes the new one.
+type Change = Box<dyn Fn(Option<&Value>) -> Option<Value> + Send + Sync>;
+
 /// One resource an event changes: its type, id and how the current document (if any) becomes
 /// the new one (`None`: leave it alone, e.g. an update of a resource that does not exist).
 pub struct Edit {
@@ -16,7 +19,7 @@ pub struct Edit {
     pub kind: &'static str,
     /// Logical id.
     pub id: String,
-    change: Box<dyn Fn(Option<&Value>) -> Option<Value> + Send + Sync>,
+    change: Change,
 }
 
 impl Edit {

@@ -664,7 +664,79 @@ async fn fhir_service_keeps_valid_fhir_resources_in_sync_and_publishes_posted_on
         !event_id.is_empty() && location.starts_with("Observation/"),
         "{head}"
     );
-    let clinical_records = 5 + 1;
+    let mut locations = vec![location.clone()];
+    let category = |code: &str| json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": code }] }]);
+    let posts = [
+        (
+            "Observation",
+            json!({
+                "resourceType": "Observation",
+                "status": "final",
+                "category": category("laboratory"),
+                "code": { "coding": [{ "system": "http://loinc.org", "code": "2823-3", "display": "Potassium" }] },
+                "subject": { "reference": format!("Patient/{p1}") },
+                "effectiveDateTime": "2026-03-01T08:00:00Z",
+                "issued": "2026-03-01T11:00:00Z",
+                "valueQuantity": { "value": 5.9, "unit": "mmol/L", "system": "http://unitsofmeasure.org", "code": "mmol/L" },
+                "interpretation": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": "H" }] }],
+                "performer": [{ "reference": "Organization/lab-1" }],
+            }),
+        ),
+        (
+            "Condition",
+            json!({
+                "resourceType": "Condition",
+                "clinicalStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active" }] },
+                "verificationStatus": { "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status", "code": "provisional" }] },
+                "category": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/condition-category", "code": "problem-list-item" }] }],
+                "code": { "coding": [{ "system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "I10", "display": "Essential hypertension" }] },
+                "subject": { "reference": format!("Patient/{p1}") },
+                "onsetDateTime": "2025-06-01",
+                "recorder": { "reference": "Practitioner/pract-17" },
+            }),
+        ),
+        (
+            "MedicationRequest",
+            json!({
+                "resourceType": "MedicationRequest",
+                "status": "active",
+                "intent": "order",
+                "medicationCodeableConcept": { "coding": [{ "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "314076", "display": "lisinopril 10 MG Oral Tablet" }] },
+                "subject": { "reference": format!("Patient/{p1}") },
+                "requester": { "reference": "Practitioner/pract-17" },
+                "authoredOn": "2026-03-01T10:00:00Z",
+                "dosageInstruction": [{
+                    "text": "One tablet every morning",
+                    "timing": { "repeat": { "frequency": 1, "period": 1, "periodUnit": "d" } },
+                    "route": { "coding": [{ "system": "http://snomed.info/sct", "code": "26643006", "display": "Oral route" }] },
+                    "doseAndRate": [{ "doseQuantity": { "value": 1, "unit": "{tbl}", "system": "http://unitsofmeasure.org", "code": "{tbl}" } }],
+                }],
+                "dispenseRequest": { "numberOfRepeatsAllowed": 2, "expectedSupplyDuration": { "value": 30 } },
+            }),
+        ),
+    ];
+    for (kind, body) in &posts {
+        let (status, head, answer) = http(api, "POST", &format!("/{kind}"), Some(body)).await;
+        assert_eq!(status, 202, "{kind}: {answer}");
+        locations.push(header(&head, "content-location").to_string());
+    }
+    let (status, _, refused_condition) = http(
+        api,
+        "POST",
+        "/Condition",
+        Some(&json!({
+            "resourceType": "Condition",
+            "subject": { "reference": format!("Patient/{p1}") },
+            "recorder": { "reference": "Practitioner/pract-17" },
+        })),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        refused_condition["issue"][0]["expression"][0],
+        "Condition.code.coding"
+    );
+    let clinical_records = 5 + locations.len();
     let reader = subscribe(
         &transport(&bootstrap),
         &carebus_tests::unique_name("fhir-check"),
@@ -675,13 +747,13 @@ async fn fhir_service_keeps_valid_fhir_resources_in_sync_and_publishes_posted_on
         &reader,
         clinical_records + 1,
         false,
-        Duration::from_secs(30),
+        Duration::from_secs(15),
     )
     .await;
     assert_eq!(
         records.len(),
         clinical_records,
-        "only the valid POST added an event"
+        "only the valid POSTs added events"
     );
     let posted: Vec<_> = records
         .iter()
@@ -694,6 +766,14 @@ async fn fhir_service_keeps_valid_fhir_resources_in_sync_and_publishes_posted_on
     );
     let rr = wait_for(api, &format!("/{location}"), |_| true).await;
     assert_eq!(rr["valueQuantity"]["value"], 16);
+    for location in &locations {
+        let resource = wait_for(api, &format!("/{location}"), |_| true).await;
+        assert_eq!(
+            resource["subject"]["reference"],
+            format!("Patient/{p1}"),
+            "{resource}"
+        );
+    }
 
     // Every resource the service produced, its Bundles and outcomes, valid FHIR (R4B models).
     let mut documents = Vec::new();
@@ -711,6 +791,7 @@ async fn fhir_service_keeps_valid_fhir_resources_in_sync_and_publishes_posted_on
     }
     documents.push(found);
     documents.push(refused);
+    documents.push(refused_condition);
     documents.push(accepted);
     let file = std::env::temp_dir().join(format!(
         "{}.json",
