@@ -568,3 +568,100 @@ pub fn medication_request(body: &Value) -> Result<Ingested, Vec<Issue>> {
     };
     r.finish(Ingested::Prescription(event))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn paths(result: Result<Ingested, Vec<Issue>>) -> Vec<String> {
+        result
+            .err()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|i| i.path)
+            .collect()
+    }
+
+    fn vital_sign() -> Value {
+        json!({
+            "resourceType": "Observation",
+            "status": "final",
+            "category": [{ "coding": [{ "system": OBSERVATION_CATEGORY, "code": "vital-signs" }] }],
+            "code": { "coding": [{ "system": "http://loinc.org", "code": "8867-4" }] },
+            "subject": { "reference": "Patient/patient-00001" },
+            "effectiveDateTime": "2026-03-01T09:30:00Z",
+            "valueQuantity": { "value": 72.5, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min" },
+        })
+    }
+
+    #[test]
+    fn a_vital_sign_becomes_one_measurement_of_a_recording() {
+        let Ok(Ingested::VitalSigns(e)) = observation(&vital_sign()) else {
+            panic!("a valid vital sign");
+        };
+        assert_eq!(e.patient_id, "patient-00001");
+        let sign = &e.observations.expose()[0];
+        assert_eq!(sign.code.code, "8867-4");
+        assert_eq!(sign.value.expose().value, Decimal::new(725_000));
+        assert_eq!(sign.value.expose().unit, "/min");
+        assert_eq!(e.status, ObservationStatus::Final);
+    }
+
+    #[test]
+    fn every_wrong_element_is_named_and_no_value_is_echoed() {
+        let mut body = vital_sign();
+        body["subject"] = json!({ "reference": "Practitioner/p-1" });
+        body["status"] = json!("done");
+        body["valueQuantity"]["value"] = json!("Jane Doe");
+        body["effectiveDateTime"] = json!("yesterday");
+        let issues = observation(&body).unwrap_err();
+        let found: Vec<&str> = issues.iter().map(|i| i.path.as_str()).collect();
+        assert_eq!(
+            found,
+            [
+                "Observation.subject.reference",
+                "Observation.status",
+                "Observation.effectiveDateTime",
+                "Observation.valueQuantity.value",
+            ]
+        );
+        assert!(issues.iter().all(|i| !i.message.contains("Jane")));
+    }
+
+    #[test]
+    fn wrong_resource_types_and_categories_are_refused() {
+        assert_eq!(paths(observation(&json!([]))), ["Observation"]);
+        assert_eq!(
+            paths(condition(&json!({ "resourceType": "Observation" }))),
+            ["Condition.resourceType"]
+        );
+        let mut body = vital_sign();
+        body["category"] = json!([]);
+        assert_eq!(paths(observation(&body)), ["Observation.category"]);
+    }
+
+    #[test]
+    fn a_medication_request_needs_intent_order_and_a_dose() {
+        let body = json!({
+            "resourceType": "MedicationRequest",
+            "status": "active",
+            "intent": "plan",
+            "medicationCodeableConcept": { "coding": [{ "system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "860975" }] },
+            "subject": { "reference": "Patient/patient-00001" },
+            "requester": { "reference": "Practitioner/pract-17" },
+            "dosageInstruction": [{
+                "route": { "coding": [{ "system": "http://snomed.info/sct", "code": "26643006" }] },
+                "timing": { "repeat": { "frequency": 2, "period": 1, "periodUnit": "d" } },
+            }],
+        });
+        assert_eq!(
+            paths(medication_request(&body)),
+            [
+                "MedicationRequest.intent",
+                "MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity.value",
+                "MedicationRequest.dosageInstruction[0].doseAndRate[0].doseQuantity.unit",
+            ]
+        );
+    }
+}
