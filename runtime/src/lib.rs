@@ -38,8 +38,8 @@ pub use carebus_postgres as postgres;
 pub use carebus_kafka as kafka;
 
 pub use carebus_core::{
-    avro, claim_check, cloudevents, config, dead_letter, envelope, error, event, handler, publish,
-    topic, transport, types, wire,
+    avro, claim_check, cloudevents, config, dead_letter, envelope, error, event, handler,
+    json_legacy, publish, topic, transport, types, wire,
 };
 
 pub use config::{ConfigError, Settings};

@@ -39,7 +39,7 @@ fn decimal_precision(shape: &RType) -> Option<u32> {
         | RType::Map(inner)
         | RType::Phi(inner)
         | RType::Boxed(inner) => decimal_precision(inner),
-        RType::Unit | RType::Prim(_) | RType::Named(_) => None,
+        RType::Unit | RType::Prim(_) | RType::ProtoText(_) | RType::Named(_) => None,
     }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Their serde forms match apache-avro's serde path (uuid as string, date as int days,
 //! timestamps as long, decimal as big-endian two's-complement bytes), so the same structs work
-//! with `apache_avro::to_value`/`from_value`. The JSON form of events is produced by the
-//! generated `JsonCodec` instead and uses ISO-8601 text for dates and times.
+//! with `apache_avro::to_value`/`from_value` (hand-written `#[derive(DomainEvent)]` structs).
+//! The JSON form of events is produced by the `JsonCodec` impls (Avro's JSON encoding: the
+//! same numbers for dates and times, bytes as ISO-8859-1 text).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;

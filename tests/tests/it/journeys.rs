@@ -105,14 +105,16 @@ async fn feed<E: DomainEvent + JsonCodec>(
         .handle(
             event_id,
             E::EVENT_TYPE,
-            &JsonCodec::to_json(event),
+            &carebus::json_legacy::readable(E::SCHEMA, &JsonCodec::to_json(event))
+                .expect("the readable view"),
             &EventContext::new("prm-service"),
         )
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
 }
 
-/// The outgoing events in the outbox (the event store), by type, for one journey topic.
+/// The outgoing events in the outbox (the event store), by type, each as the readable view of
+/// its JSON form, for one journey topic.
 async fn outbox(store: &PgEventStore) -> Vec<(String, serde_json::Value)> {
     store
         .read(&EventFilter::default(), Default::default(), 100_000)
@@ -120,10 +122,14 @@ async fn outbox(store: &PgEventStore) -> Vec<(String, serde_json::Value)> {
         .expect("read the outbox")
         .into_iter()
         .map(|e| {
-            (
-                e.event_type.clone(),
-                e.data_json.clone().unwrap_or_default(),
-            )
+            let info = <JourneysEvent as carebus::TopicEvents>::EVENTS
+                .iter()
+                .find(|i| i.event_type == e.event_type && i.version == e.event_version)
+                .expect("a journeys event");
+            let data = e.data_json.clone().unwrap_or_default();
+            let readable =
+                carebus::json_legacy::readable(info.schema, &data).expect("the readable view");
+            (e.event_type.clone(), readable)
         })
         .collect()
 }

@@ -17,7 +17,7 @@ pub(crate) fn example<E: DomainEvent>(model: &Model) -> E {
         .iter()
         .find(|e| e.name == E::EVENT_TYPE && e.version == E::EVENT_VERSION)
         .unwrap_or_else(|| panic!("{} v{} is in the IR", E::EVENT_TYPE, E::EVENT_VERSION));
-    let data = carebus_catalog::example::example_data(model, &event.record);
+    let data = carebus_catalog::example::example_data(model, event);
     E::from_json(&data).unwrap_or_else(|e| {
         panic!(
             "{} v{}: the schema's examples do not decode: {e}\n{data}",

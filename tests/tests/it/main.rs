@@ -6,6 +6,7 @@
 
 mod analytics_sink;
 mod analytics_support;
+mod avro_json;
 mod cloudevents;
 mod fhir_service;
 mod generated_apache;
