@@ -8,6 +8,7 @@ mod analytics_sink;
 mod analytics_support;
 mod avro_json;
 mod cloudevents;
+mod fhir_service;
 mod generated_apache;
 mod generated_avro;
 mod generated_collision;
