@@ -110,25 +110,42 @@ impl JsonForm {
     }
 }
 
-/// Schema ids for Confluent framing, by event type and version (no registry runs here).
+/// Schema ids for Confluent framing: derived from each schema's fingerprint
+/// ([`SchemaIds::derived`], what the catalog's static registry serves), or from a table.
 #[derive(Clone)]
 pub struct SchemaIds(Arc<SchemaIdFn>);
 
-/// Looks up the schema id of an event type and version.
-type SchemaIdFn = dyn Fn(&str, u32) -> Option<u32> + Send + Sync;
+/// Looks up the schema id of an event type, version and fingerprint.
+type SchemaIdFn = dyn Fn(&str, u32, u64) -> Option<u32> + Send + Sync;
+
+/// The Confluent schema id carebus derives for a schema: the top 31 bits of its CRC-64-AVRO
+/// fingerprint (Protobuf: of its canonical descriptor), 1 if those are all zero. A schema's
+/// fingerprint never changes, so neither does its id; the event catalog's static registry
+/// (`registry/schemas/ids/<id>`) serves the schema under it.
+pub fn confluent_schema_id(fingerprint: u64) -> u32 {
+    ((fingerprint >> 33) as u32).max(1)
+}
 
 impl SchemaIds {
-    /// Ids from a table of `(event type, version) → id`.
+    /// Ids derived from the schemas' fingerprints ([`confluent_schema_id`]): the ones the
+    /// event catalog's static Schema Registry API serves, so a Confluent deserializer pointed
+    /// at it reads carebus's records without a registry server.
+    pub fn derived() -> Self {
+        SchemaIds(Arc::new(|_, _, fingerprint| {
+            Some(confluent_schema_id(fingerprint))
+        }))
+    }
+    /// Ids from a table of `(event type, version) → id` (e.g. a registry's own ids).
     pub fn from_map(map: HashMap<(String, u32), u32>) -> Self {
-        SchemaIds(Arc::new(move |t, v| map.get(&(t.to_string(), v)).copied()))
+        SchemaIds(Arc::new(move |t, v, _| map.get(&(t.to_string(), v)).copied()))
     }
     /// Ids from a function of event type and version.
     pub fn from_fn(f: impl Fn(&str, u32) -> Option<u32> + Send + Sync + 'static) -> Self {
-        SchemaIds(Arc::new(f))
+        SchemaIds(Arc::new(move |t, v, _| f(t, v)))
     }
-    /// The schema id of `event_type` at `version`, if the table has one.
-    pub fn id(&self, event_type: &str, version: u32) -> Option<u32> {
-        (self.0)(event_type, version)
+    /// The schema id of `event_type` at `version` (whose schema has `fingerprint`), if any.
+    pub fn id(&self, event_type: &str, version: u32, fingerprint: u64) -> Option<u32> {
+        (self.0)(event_type, version, fingerprint)
     }
 }
 
@@ -237,7 +254,7 @@ pub fn encode<E: DomainEvent>(
         }
         Framing::Confluent(ids) => {
             let id =
-                ids.id(E::EVENT_TYPE, E::EVENT_VERSION)
+                ids.id(E::EVENT_TYPE, E::EVENT_VERSION, E::FINGERPRINT)
                     .ok_or_else(|| WireError::NoSchemaId {
                         event_type: E::EVENT_TYPE.to_string(),
                         version: E::EVENT_VERSION,
