@@ -74,9 +74,11 @@ fn run(cli: Cli, topics: &[TopicSpec<'_>], built_in: &[ServiceAccess]) -> Result
     let from_file;
     let services = match &cli.services {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read the services manifest {}: {e}", path.display()))?;
-            from_file = services_from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                format!("cannot read the services manifest {}: {e}", path.display())
+            })?;
+            from_file =
+                services_from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             &from_file[..]
         }
         None => built_in,
@@ -97,7 +99,8 @@ fn run(cli: Cli, topics: &[TopicSpec<'_>], built_in: &[ServiceAccess]) -> Result
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let properties = cli.cluster.properties()?;
-    let admin = AclAdmin::connect(&cli.cluster.bootstrap, &properties).map_err(|e| e.to_string())?;
+    let admin =
+        AclAdmin::connect(&cli.cluster.bootstrap, &properties).map_err(|e| e.to_string())?;
     runtime.block_on(async {
         match cli.command {
             Command::Apply { .. } => {

@@ -17,6 +17,7 @@ pub mod group_lag;
 pub mod pause;
 pub mod plan;
 pub mod producer;
+pub mod security;
 
 pub use acl::{Acl, AclAdmin, AclError, AclPlan, AclScope, ServiceAccess, desired_acls};
 pub use admin::{AdminError, ApplyReport, TopicAdmin};
