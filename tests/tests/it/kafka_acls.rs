@@ -57,6 +57,11 @@ async fn create_topics_as_admin(names: &[&str]) {
         .unwrap_or_else(|e| panic!("creating {names:?} as admin: {e}"));
 }
 
+/// A handler of the patients topic that handles nothing (the consumer never gets a record).
+struct Nothing;
+
+impl carebus_schemas::PatientsHandler for Nothing {}
+
 fn assert_not_authorized(e: &TransportError, principal: &str, operation: &str, resource: &str) {
     match e.kind() {
         TransportErrorKind::NotAuthorized {
@@ -220,6 +225,27 @@ async fn acls_from_the_manifest_let_a_service_do_what_it_declares_and_nothing_el
         &format!("group {foreign}"),
     );
     drop(denied);
+    // The runtime's consumer stops with that error instead of polling on.
+    let mut config = carebus::ConsumerConfig::new(&foreign);
+    config.topics = vec![consumed.clone()];
+    let publisher = Publisher::new(transport(prm_config.clone()), PublisherConfig::default())
+        .expect("publisher");
+    let runtime_consumer = carebus::Consumer::new(publisher, config);
+    let (_keep_running, shutdown) = carebus::Shutdown::channel();
+    let stopped = tokio::time::timeout(
+        Duration::from_secs(60),
+        runtime_consumer.run(carebus_schemas::PatientsDispatcher(Nothing), shutdown),
+    )
+    .await
+    .expect("a consumer denied its group stops instead of polling on")
+    .expect_err("a consumer denied its group stops with an error");
+    let text = stopped.to_string();
+    for part in ["User:prm-service", "READ", &format!("group {foreign}")] {
+        assert!(
+            text.contains(part),
+            "the consumer's error names {part}: {text}"
+        );
+    }
 
     // A binding added by hand is reported as extra, kept without --prune, removed with it.
     let extra = Acl::allow(
