@@ -75,6 +75,7 @@ fn assert_not_authorized(e: &TransportError, principal: &str, operation: &str, r
         }
         other => panic!("expected NotAuthorized, got {other:?}: {e}"),
     }
+    eprintln!("refused as expected: {e}");
     assert!(
         !e.is_retriable(),
         "an authorization failure is not retried: {e}"
@@ -322,6 +323,7 @@ fn assert_not_authenticated(e: &TransportError, principal: &str, hint: &str, sec
         }
         other => panic!("expected NotAuthenticated, got {other:?}: {e}"),
     }
+    eprintln!("refused as expected: {e}");
     assert!(
         !e.is_retriable(),
         "not retried as if the broker were down: {e}"

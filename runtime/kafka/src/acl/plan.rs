@@ -135,7 +135,7 @@ mod tests {
         let extra = acl("User:prm", ResourceKind::Topic, "other", Operation::Read);
         let observed: BTreeSet<Acl> = [extra.clone()].into();
         let kept = AclPlan::compute(&BTreeSet::new(), &observed, &scope(""), false);
-        assert_eq!(kept.extra, [extra.clone()]);
+        assert_eq!(kept.extra, std::slice::from_ref(&extra));
         assert!(kept.remove().is_empty());
         assert!(
             kept.is_empty(),
