@@ -126,3 +126,36 @@ fn run(cli: Cli, topics: &[TopicSpec<'_>], built_in: &[ServiceAccess]) -> Result
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_and_apply_take_prune_and_every_command_takes_the_namespace() {
+        let cli =
+            Cli::try_parse_from(["carebus-acls", "plan", "--prune", "--namespace", "t1."]).unwrap();
+        assert!(matches!(cli.command, Command::Plan { prune: true }));
+        assert_eq!(cli.namespace, "t1.");
+        let cli = Cli::try_parse_from(["carebus-acls", "apply"]).unwrap();
+        assert!(matches!(cli.command, Command::Apply { prune: false }));
+        assert_eq!(cli.namespace, "");
+        assert!(Cli::try_parse_from(["carebus-acls", "list", "--prune"]).is_err());
+    }
+
+    #[test]
+    fn list_needs_no_cluster_and_an_unknown_event_is_an_error() {
+        let services = services_from_toml(
+            "[[service]]\nname = \"prm-service\"\nproduces = [\"PatientCreated\"]\n",
+        )
+        .unwrap();
+        let list = Cli::try_parse_from(["carebus-acls", "--bootstrap", "nowhere:1", "list"]);
+        let code = run(list.unwrap(), carebus_schemas::TOPICS, &services).unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        let bad = services_from_toml("[[service]]\nname = \"x\"\nproduces = [\"NoSuchEvent\"]\n")
+            .unwrap();
+        let list = Cli::try_parse_from(["carebus-acls", "list"]).unwrap();
+        let err = run(list, carebus_schemas::TOPICS, &bad).unwrap_err();
+        assert!(err.contains("NoSuchEvent"), "{err}");
+    }
+}
