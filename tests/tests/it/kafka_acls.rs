@@ -268,7 +268,7 @@ async fn acls_from_the_manifest_let_a_service_do_what_it_declares_and_nothing_el
         tokio::time::sleep(Duration::from_millis(300)).await;
         seen = admin.plan(&desired, &scope, false).await.expect("plan");
     }
-    assert_eq!(seen.extra, [extra.clone()], "{seen}");
+    assert_eq!(seen.extra, std::slice::from_ref(&extra), "{seen}");
     assert!(
         seen.is_empty(),
         "without --prune nothing would change: {seen}"
@@ -288,7 +288,7 @@ async fn acls_from_the_manifest_let_a_service_do_what_it_declares_and_nothing_el
         .apply(&desired, &scope, true)
         .await
         .expect("apply --prune");
-    assert_eq!(pruned.remove(), [extra.clone()], "{pruned}");
+    assert_eq!(pruned.remove(), std::slice::from_ref(&extra), "{pruned}");
     let after = admin.plan(&desired, &scope, true).await.expect("plan");
     assert!(
         after.is_empty() && after.extra.is_empty(),
