@@ -240,13 +240,3 @@ fn collect_failures(
         })
     }
 }
-
-impl AclScope {
-    /// The scope of a manifest: its services' principals, within `namespace`.
-    pub fn of(services: &[ServiceAccess], namespace: &str) -> AclScope {
-        AclScope {
-            principals: services.iter().map(ServiceAccess::principal).collect(),
-            namespace: namespace.to_string(),
-        }
-    }
-}

@@ -1,6 +1,6 @@
 //! The ACLs the services need and the ACLs the cluster has in, the difference out: bindings to add, and the cluster's extra bindings (reported; removed only when pruning).
 
-use super::model::{Acl, ResourceKind};
+use super::model::{Acl, ResourceKind, ServiceAccess};
 use std::collections::BTreeSet;
 use std::fmt;
 
@@ -16,6 +16,14 @@ pub struct AclScope {
 }
 
 impl AclScope {
+    /// The scope of a manifest: its services' principals, within `namespace`.
+    pub fn of(services: &[ServiceAccess], namespace: &str) -> AclScope {
+        AclScope {
+            principals: services.iter().map(ServiceAccess::principal).collect(),
+            namespace: namespace.to_string(),
+        }
+    }
+
     /// Whether the plan manages `acl` (may report it as extra and prune it).
     pub fn manages(&self, acl: &Acl) -> bool {
         self.principals.contains(&acl.principal)
