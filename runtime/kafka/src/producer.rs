@@ -562,7 +562,7 @@ fn is_fatal(e: &KafkaError) -> bool {
 
 /// How many brokers the cluster's metadata names, as `producer` reads it within `timeout`.
 pub async fn brokers_of(
-    producer: Arc<FutureProducer>,
+    producer: Arc<RawProducer>,
     timeout: Duration,
 ) -> Result<usize, TransportError> {
     blocking("read the cluster's metadata", move || {
