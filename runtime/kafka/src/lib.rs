@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod admin;
 mod blocking;
 pub mod config;
@@ -16,7 +17,9 @@ pub mod group_lag;
 pub mod pause;
 pub mod plan;
 pub mod producer;
+pub mod security;
 
+pub use acl::{Acl, AclAdmin, AclError, AclPlan, AclScope, ServiceAccess, desired_acls};
 pub use admin::{AdminError, ApplyReport, TopicAdmin};
 pub use carebus_core::config::ConfigError;
 pub use carebus_core::{CleanupPolicy, TopicSpec};

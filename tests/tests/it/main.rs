@@ -18,6 +18,7 @@ mod generated_proto;
 mod generated_recursive;
 mod generated_topics;
 mod journeys;
+mod kafka_acls;
 mod kafka_consumer;
 mod kafka_every_event;
 mod kafka_secure;
