@@ -62,18 +62,16 @@ impl History {
                     (event.clone(), v.version),
                     v.revisions.iter().map(|r| r.fingerprint.clone()).collect(),
                 );
-                history
-                    .schemas
-                    .extend(v.revisions.iter().filter_map(|r| {
-                        Some(RecordedSchema {
-                            event: event.clone(),
-                            version: v.version,
-                            fingerprint: u64::from_str_radix(&r.fingerprint, 16).ok()?,
-                            format: r.format,
-                            full_name: r.ir.record.full_name(),
-                            canonical: r.schema.clone(),
-                        })
-                    }));
+                history.schemas.extend(v.revisions.iter().filter_map(|r| {
+                    Some(RecordedSchema {
+                        event: event.clone(),
+                        version: v.version,
+                        fingerprint: u64::from_str_radix(&r.fingerprint, 16).ok()?,
+                        format: r.format,
+                        full_name: r.ir.record.full_name(),
+                        canonical: r.schema.clone(),
+                    })
+                }));
                 if let Some(previous) = &v.previous {
                     history.insert(
                         event,

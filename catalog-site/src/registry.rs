@@ -139,7 +139,10 @@ pub fn files(model: &Model, history: &History) -> Vec<(String, String)> {
         by_subject.entry(&r.subject).or_default().push(r);
     }
     let subjects: Vec<&str> = by_subject.keys().copied().collect();
-    files.push(("registry/subjects/index.html".into(), text(&json!(subjects))));
+    files.push((
+        "registry/subjects/index.html".into(),
+        text(&json!(subjects)),
+    ));
     for (subject, versions) in &by_subject {
         let numbers: Vec<u32> = versions.iter().map(|r| r.version).collect();
         files.push((

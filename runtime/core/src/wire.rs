@@ -137,7 +137,9 @@ impl SchemaIds {
     }
     /// Ids from a table of `(event type, version) → id` (e.g. a registry's own ids).
     pub fn from_map(map: HashMap<(String, u32), u32>) -> Self {
-        SchemaIds(Arc::new(move |t, v, _| map.get(&(t.to_string(), v)).copied()))
+        SchemaIds(Arc::new(move |t, v, _| {
+            map.get(&(t.to_string(), v)).copied()
+        }))
     }
     /// Ids from a function of event type and version.
     pub fn from_fn(f: impl Fn(&str, u32) -> Option<u32> + Send + Sync + 'static) -> Self {
@@ -253,12 +255,12 @@ pub fn encode<E: DomainEvent>(
             v
         }
         Framing::Confluent(ids) => {
-            let id =
-                ids.id(E::EVENT_TYPE, E::EVENT_VERSION, E::FINGERPRINT)
-                    .ok_or_else(|| WireError::NoSchemaId {
-                        event_type: E::EVENT_TYPE.to_string(),
-                        version: E::EVENT_VERSION,
-                    })?;
+            let id = ids
+                .id(E::EVENT_TYPE, E::EVENT_VERSION, E::FINGERPRINT)
+                .ok_or_else(|| WireError::NoSchemaId {
+                    event_type: E::EVENT_TYPE.to_string(),
+                    version: E::EVENT_VERSION,
+                })?;
             let mut v = Vec::with_capacity(VALUE_CAPACITY);
             v.push(CONFLUENT_MAGIC);
             v.extend_from_slice(&id.to_be_bytes());

@@ -134,7 +134,13 @@ impl StaticServer {
             .expect("a free port")
             .port();
         let child = std::process::Command::new(carebus_tests::python())
-            .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1"])
+            .args([
+                "-m",
+                "http.server",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+            ])
             .arg("--directory")
             .arg(dir)
             .stdout(std::process::Stdio::null())
@@ -233,20 +239,42 @@ async fn pythons_confluent_avro_deserializer_reads_every_record_through_the_cata
         )*};
     }
     each!(
-        PatientCreated, PatientCreatedV1, PatientUpdated, PatientMerged, PatientDeactivated,
-        AppointmentScheduled, AppointmentConfirmed, AppointmentCancelled, AppointmentCompleted,
-        VitalSignsRecorded, DiagnosisAdded, PrescriptionCreated, LabResultReceived,
-        JourneyStarted, StageCompleted, JourneyCompleted, ActionTriggered,
+        PatientCreated,
+        PatientCreatedV1,
+        PatientUpdated,
+        PatientMerged,
+        PatientDeactivated,
+        AppointmentScheduled,
+        AppointmentConfirmed,
+        AppointmentCancelled,
+        AppointmentCompleted,
+        VitalSignsRecorded,
+        DiagnosisAdded,
+        PrescriptionCreated,
+        LabResultReceived,
+        JourneyStarted,
+        StageCompleted,
+        JourneyCompleted,
+        ActionTriggered,
     );
     let avro_events = carebus_schemas::EVENTS
         .iter()
         .filter(|e| e.format == carebus::PayloadFormat::Avro)
         .count();
-    assert_eq!(expected.len(), avro_events, "every Avro event version is sent");
+    assert_eq!(
+        expected.len(),
+        avro_events,
+        "every Avro event version is sent"
+    );
 
     let out = carebus_tests::run_python(
         "confluent_read.py",
-        &[&bootstrap, &topic, &expected.len().to_string(), &registry.url],
+        &[
+            &bootstrap,
+            &topic,
+            &expected.len().to_string(),
+            &registry.url,
+        ],
     );
     let read: Vec<serde_json::Value> = out
         .lines()
