@@ -23,7 +23,13 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 
 def plain(value):
-    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+    if isinstance(value, datetime.datetime):
+        # RFC 3339 as carebus writes it: UTC as `Z`, no trailing zeros in the fraction.
+        text = value.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat()
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+        return text + "Z"
+    if isinstance(value, (datetime.date, datetime.time)):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
         return str(value)
