@@ -32,6 +32,8 @@ async def main() -> int:
                         return 0
                     if args.count and received >= args.count:
                         return 0
+                # The server closed normally (e.g. 1001 when it stops).
+                print(json.dumps({"closed": f"{ws.close_code} {ws.close_reason}"}), flush=True)
     except InvalidStatus as e:
         print(json.dumps({"refused": e.response.status_code}), flush=True)
         return 0

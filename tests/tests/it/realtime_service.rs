@@ -179,6 +179,7 @@ struct Received {
     notifications: Vec<Value>,
     raw: Vec<String>,
     refused: Option<u64>,
+    closed: Option<String>,
 }
 
 async fn finish(child: std::process::Child) -> Received {
@@ -198,6 +199,9 @@ async fn finish(child: std::process::Child) -> Received {
         if let Some(n) = v.get("notification") {
             r.notifications.push(n.clone());
             r.raw.push(v["raw"].as_str().unwrap().to_string());
+        }
+        if let Some(c) = v.get("closed") {
+            r.closed = c.as_str().map(str::to_owned);
         }
         if let Some(s) = v.get("refused") {
             r.refused = s.as_u64();
@@ -467,7 +471,29 @@ async fn each_client_receives_exactly_its_own_patients_notifications_and_resumes
     );
     let (status, _) = get(service.endpoint().unwrap(), "/health").await;
     assert_eq!(status, 200);
+
+    // Graceful stop: a connected client is told to come back with its last id.
+    let staying = ws_client(&ws(&a), &token_a, &[]);
+    let until = Instant::now() + WAIT;
+    loop {
+        let (_, metrics) = get(service.endpoint().unwrap(), "/metrics").await;
+        if metrics.contains("carebus_realtime_connections{transport=\"websocket\"} 1") {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the client never connected:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     service.stop().await.unwrap_or_else(|e| panic!("{e}"));
+    let staying = finish(staying).await;
+    assert_eq!(staying.notifications.len(), expect_a.len(), "{staying:?}");
+    let closed = staying.closed.unwrap_or_default();
+    assert!(
+        closed.contains("1001") && closed.contains("after="),
+        "{closed}"
+    );
 }
 
 fn attr(element: &str, name: &str) -> String {
