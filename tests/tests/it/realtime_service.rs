@@ -240,6 +240,36 @@ async fn get(addr: SocketAddr, target: &str) -> (u16, String) {
     (status, text)
 }
 
+/// The first `n` events of an SSE stream (with `Last-Event-ID` when given): their `id:` lines.
+async fn sse_ids(addr: SocketAddr, target: &str, last_event_id: Option<u64>, n: usize) -> Vec<u64> {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let resume = last_event_id.map_or_else(String::new, |id| format!("Last-Event-ID: {id}\r\n"));
+    let req = format!(
+        "GET {target} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n{resume}\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut text = String::new();
+    let until = Instant::now() + WAIT;
+    loop {
+        let ids: Vec<u64> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id: ").or_else(|| l.strip_prefix("id:")))
+            .map(|v| v.trim().parse().unwrap())
+            .collect();
+        if ids.len() >= n {
+            return ids;
+        }
+        assert!(Instant::now() < until, "{n} SSE events expected:\n{text}");
+        let mut buf = [0u8; 4096];
+        let read = tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await;
+        if let Ok(read) = read {
+            let read = read.unwrap();
+            assert!(read > 0, "the SSE stream ended early:\n{text}");
+            text.push_str(&String::from_utf8_lossy(&buf[..read]));
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_client_receives_exactly_its_own_patients_notifications_and_resumes_without_loss() {
     let bootstrap = carebus_tests::kafka_bootstrap();
@@ -428,6 +458,22 @@ async fn each_client_receives_exactly_its_own_patients_notifications_and_resumes
     assert_eq!(status, 401);
     let (status, _) = get(addr, &format!("/events?patient={a}&token=forged.{token_a}")).await;
     assert_eq!(status, 401);
+    let (status, _) = get(
+        addr,
+        &format!("/events?patient={a}&team=pract-17&token={token_a}"),
+    )
+    .await;
+    assert_eq!(status, 400);
+    // SSE resumes from Last-Event-ID: after A's third, exactly A's fourth to sixth.
+    let a_ids = ids(&got_a);
+    let resumed_sse = sse_ids(
+        addr,
+        &format!("/events?patient={a}&token={token_a}"),
+        Some(a_ids[2]),
+        a_ids.len() - 3,
+    )
+    .await;
+    assert_eq!(resumed_sse, a_ids[3..]);
     let team = finish(ws_client(
         &format!("ws://{addr}/ws?team=pract-17"),
         &token(&[], &["pract-17"]),
