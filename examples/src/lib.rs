@@ -3,4 +3,5 @@
 pub mod chart;
 pub mod fhir;
 pub mod prm;
+pub mod realtime;
 pub mod summary;

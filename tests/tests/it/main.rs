@@ -26,6 +26,7 @@ mod kafka_support;
 mod kafka_topics;
 mod kafka_transport;
 mod monitoring;
+mod realtime_service;
 mod services;
 mod store_core;
 mod store_ops;
