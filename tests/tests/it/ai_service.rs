@@ -62,7 +62,12 @@ fn loinc(code: &str, display: &str) -> Coding {
 /// Respiration, SpO2, systolic BP, pulse, temperature (°C), as text.
 type VitalValues<'a> = [&'a str; 5];
 
-fn vitals(patient: &str, recording: Uuid, when: Timestamp, v: VitalValues) -> VitalSignsRecorded {
+fn vitals(
+    patient: &str,
+    recording: Uuid,
+    when: Timestamp,
+    v: VitalValues<'_>,
+) -> VitalSignsRecorded {
     let sign = |code: &str, display: &str, value: &str, unit: &str| VitalSign {
         code: loinc(code, display),
         value: Phi::new(q(value, unit)),
@@ -157,7 +162,7 @@ async fn requests_counted(endpoint: SocketAddr, outcome: &str) -> f64 {
 }
 
 /// The results (`AnalysisCompleted` / `AnalysisFailed`) among `records`, by analysis id.
-fn results(records: &[ReceivedRecord]) -> HashMap<String, Vec<AiEvent>> {
+fn results_of(records: &[ReceivedRecord]) -> HashMap<String, Vec<AiEvent>> {
     let mut out: HashMap<String, Vec<AiEvent>> = HashMap::new();
     for r in records {
         let (_, event) = wire::decode::<AiEvent>(&r.headers, r.payload()).expect("an AI event");
@@ -420,7 +425,7 @@ async fn ai_service_answers_news2_and_hba1c_requests_once_each() {
     let extra = consume(&reader, 1, false, Duration::from_secs(5)).await;
     assert!(extra.is_empty(), "a redelivered request published a result");
     assert_eq!(records.len(), 24);
-    let results = results(&records);
+    let results = results_of(&records);
     assert_eq!(results.len(), 11, "one result per analysis id");
 
     // NEWS2 by hand (see the vitals above).
@@ -521,7 +526,7 @@ async fn ai_service_answers_news2_and_hba1c_requests_once_each() {
         header_str(&replies[0].headers, "ce_causationid"),
         Some(asked_event.as_str())
     );
-    let reply = results(&replies);
+    let reply = results_of(&replies);
     assert_eq!(
         completed(&reply, &asked.analysis_id).summary,
         completed(&results, &asked.analysis_id).summary
@@ -553,7 +558,7 @@ async fn ai_service_answers_news2_and_hba1c_requests_once_each() {
         extra.is_empty(),
         "the restart answered an old request again"
     );
-    let late_results = results(&more);
+    let late_results = results_of(&more);
     assert_eq!(late_results.len(), 1, "{:?}", late_results.keys());
     let f = failed(&late_results, &late.analysis_id);
     assert_eq!(f.reason, FailureReason::FailureReasonModelUnavailable);
