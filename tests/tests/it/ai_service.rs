@@ -425,6 +425,44 @@ async fn ai_service_answers_news2_and_hba1c_requests_once_each() {
     let extra = consume(&reader, 1, false, Duration::from_secs(5)).await;
     assert!(extra.is_empty(), "a redelivered request published a result");
     assert_eq!(records.len(), 24);
+
+    // A result recorded but never published (the process died in between): the request's
+    // redelivery publishes the recorded result under its recorded event id, not a new one.
+    let crashed = request(&p1, AnalysisKindEarlyWarningScore);
+    let recorded = AnalysisFailed {
+        analysis_id: crashed.analysis_id.clone(),
+        patient_id: p1.clone(),
+        reason: FailureReason::FailureReasonInternalError,
+        message: "recorded before a crash".into(),
+        retryable: true,
+        failed_at_micros: Timestamp::now().0,
+    };
+    let recorded_event_id = Uuid::new_v4().to_text();
+    assert!(
+        store
+            .record(
+                &crashed.analysis_id,
+                "an-earlier-delivery",
+                "ANALYSIS_KIND_EARLY_WARNING_SCORE",
+                "AnalysisFailed",
+                &recorded_event_id,
+                &recorded.to_json(),
+            )
+            .await
+            .unwrap()
+    );
+    send(&clinic, ai, &crashed, tenant()).await;
+    let resumed = consume(&reader, 2, false, WAIT).await;
+    let result = resumed
+        .iter()
+        .find(|r| header_str(&r.headers, "ce_type").is_some_and(|t| t.contains("AnalysisFailed")))
+        .expect("the recorded result published");
+    assert_eq!(
+        header_str(&result.headers, "ce_id"),
+        Some(recorded_event_id.as_str())
+    );
+    let resumed = results_of(&resumed);
+    assert_eq!(failed(&resumed, &crashed.analysis_id), &recorded);
     let results = results_of(&records);
     assert_eq!(results.len(), 11, "one result per analysis id");
 
