@@ -3,6 +3,7 @@
 //! - [`news2`] and [`hba1c`]: the analyses as pure functions (published NEWS2 tables, ADA
 //!   thresholds).
 //! - [`store`]: vital signs, lab results and the handled analysis ids in the schema `ai`.
+//! - [`analysis`]: a request and the stored facts as its result or failure.
 //! - [`analyst`]: the typed handlers of the clinical and AI topics, the concurrency limit,
 //!   the per-request timeout, idempotency by analysis id and request-reply answers.
 //!
@@ -10,6 +11,7 @@
 //! per topic, `/metrics`, `/health` and `/ready` on the observability endpoint, and a graceful
 //! stop.
 
+pub mod analysis;
 pub mod analyst;
 pub mod hba1c;
 pub mod news2;
