@@ -256,6 +256,83 @@ fn news2_tables_change_points_at_their_published_edges() {
     }
 }
 
+/// carebus's NEWS2 against the independent `vitalscore` package (PyPI, in target/pyenv) on
+/// 3,000 pseudo-random vital-sign sets across and beyond every band of the chart.
+/// vitalscore has no low-medium band (one parameter at 3 with a total under 5): it calls
+/// that medium, so low-medium compares as medium.
+#[test]
+fn news2_agrees_with_the_vitalscore_package() {
+    let mut seed: u64 = 0x5eed_2017;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let cases: Vec<news2::Vitals> = (0..3000)
+        .map(|_| news2::Vitals {
+            respiratory_rate: (4 + next(40)) as f64,
+            spo2: (84 + next(17)) as f64,
+            systolic_bp: (70 + next(170)) as f64,
+            pulse: (30 + next(130)) as f64,
+            temperature: (340 + next(65)) as f64 / 10.0,
+            on_oxygen: next(4) == 0,
+            not_alert: next(6) == 0,
+        })
+        .collect();
+    let json: Vec<serde_json::Value> = cases
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "respiratory_rate": v.respiratory_rate as i64,
+                "spo2": v.spo2,
+                "on_oxygen": v.on_oxygen,
+                "systolic_bp": v.systolic_bp as i64,
+                "pulse": v.pulse as i64,
+                "not_alert": v.not_alert,
+                "temperature": v.temperature,
+            })
+        })
+        .collect();
+    let file = std::env::temp_dir().join(format!("{}.json", carebus_tests::unique_name("news2")));
+    std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
+    let theirs = carebus_tests::run_python("news2_vitalscore.py", &[file.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&file);
+    let theirs: Vec<serde_json::Value> = serde_json::from_str(&theirs).unwrap();
+    assert_eq!(theirs.len(), cases.len());
+    let mut bands = HashMap::new();
+    for (v, t) in cases.iter().zip(&theirs) {
+        let ours = news2::score(v);
+        let risk = match ours.risk {
+            news2::Risk::Low => "LOW",
+            news2::Risk::LowMedium | news2::Risk::Medium => "MEDIUM",
+            news2::Risk::High => "HIGH",
+        };
+        let parameters: Vec<u64> = t["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            (
+                u64::from(ours.total),
+                ours.parameters.map(u64::from).to_vec(),
+                risk
+            ),
+            (
+                t["total"].as_u64().unwrap(),
+                parameters,
+                t["risk"].as_str().unwrap()
+            ),
+            "{v:?}"
+        );
+        *bands.entry(ours.risk.label()).or_insert(0) += 1;
+    }
+    // The sample reaches every risk band.
+    assert_eq!(bands.len(), 4, "{bands:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_service_answers_news2_and_hba1c_requests_once_each() {
     let bootstrap = carebus_tests::kafka_bootstrap();
