@@ -1,5 +1,6 @@
 //! Example services (PRM front desk, FHIR sync, reminders, journey engine) built on the generated healthcare events and the carebus runtime.
 
+pub mod ai;
 pub mod chart;
 pub mod fhir;
 pub mod prm;

@@ -4,6 +4,7 @@
 //! Tests that stop a broker are in the `disruptive` binary: cargo runs test binaries one after
 //! another, so no test here finds its broker stopped by another.
 
+mod ai_service;
 mod analytics_sink;
 mod analytics_support;
 mod avro_json;
