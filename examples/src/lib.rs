@@ -1,5 +1,6 @@
 //! Example services (PRM front desk, FHIR sync, reminders, journey engine) built on the generated healthcare events and the carebus runtime.
 
 pub mod chart;
+pub mod clinic;
 pub mod prm;
 pub mod summary;
