@@ -915,7 +915,7 @@ async fn referral_saga_compensates_in_reverse_order_retrying_and_parking() {
     .await;
     assert!(p.engine.store().parked().await.unwrap().is_empty());
 
-    let a_events = 8 + 4 + 1;
+    let a_events = 12;
     let b_events = 4 + 3 + 1;
     let events = p
         .read::<JourneysEvent>(JourneysEvent::TOPIC, a_events + b_events)
@@ -1038,7 +1038,7 @@ fn engine_process() {
         });
 }
 
-/// Wait until `n` instances of onboarding are in `state` (or finished, for "finished").
+/// How many onboarding instances are in `state`.
 async fn count_instances(store: &PgEventStore, state: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM journey_instances WHERE journey = $1 AND state = $2")
         .bind(ONBOARDING)
@@ -1048,6 +1048,8 @@ async fn count_instances(store: &PgEventStore, state: &str) -> i64 {
         .unwrap()
 }
 
+/// SIGKILL `child` once at least `at_least` onboarding instances are in `state` (or two
+/// minutes passed); how many were.
 async fn kill_when(store: &PgEventStore, state: &str, at_least: i64, child: &mut std::process::Child) -> i64 {
     let until = Instant::now() + Duration::from_secs(120);
     let mut n = count_instances(store, state).await;
@@ -1083,7 +1085,7 @@ async fn an_engine_process_killed_with_sigkill_loses_no_transition_and_duplicate
 
     // Registrations: killed mid-stream, restarted, every instance started once.
     let mut child = spawn_engine_process(&schema, &suffix);
-    let started = kill_when(&store, "awaiting-first-appointment", PATIENTS / 3, &mut child).await;
+    let started = kill_when(&store, "awaiting-first-appointment", PATIENTS / 4, &mut child).await;
     assert!(
         started > 0 && started < PATIENTS,
         "killed mid-stream ({started} of {PATIENTS} started)"
@@ -1097,7 +1099,7 @@ async fn an_engine_process_killed_with_sigkill_loses_no_transition_and_duplicate
         publish(&publisher, &suffix, &completed(p)).await;
     }
     let mut child = spawn_engine_process(&schema, &suffix);
-    let done = kill_when(&store, "onboarded", PATIENTS / 3, &mut child).await;
+    let done = kill_when(&store, "onboarded", PATIENTS / 4, &mut child).await;
     assert!(
         done > 0 && done < PATIENTS,
         "killed mid-stream ({done} of {PATIENTS} onboarded)"
