@@ -1,8 +1,8 @@
 //! The clinic side of the demo's chronic-care and referral journeys: diagnoses and lab results published for some patients, and stubs of the services the journeys' actions go to (the AI service answering analysis requests, the booking desk cancelling appointments when a referral is withdrawn).
 
 use crate::prm;
-use carebus::{HandlerContext, HandlerError, HandlerResult, JsonCodec, PublishOptions, Timestamp};
 use carebus::{DomainEvent, Publish, PublishError, Uuid};
+use carebus::{HandlerContext, HandlerError, HandlerResult, JsonCodec, PublishOptions, Timestamp};
 use carebus_schemas::*;
 use serde_json::json;
 
@@ -27,7 +27,8 @@ fn options(what: &str, n: usize) -> PublishOptions {
 
 fn from_json<E: JsonCodec + DomainEvent>(v: serde_json::Value) -> E {
     // The values below are fixed and fit the schemas; a failure is a bug in this file.
-    E::from_json(&v, E::EVENT_TYPE).unwrap_or_else(|e| panic!("demo {}: {e}", E::EVENT_TYPE))
+    <E as JsonCodec>::from_json(&v, E::EVENT_TYPE)
+        .unwrap_or_else(|e| panic!("demo {}: {e}", E::EVENT_TYPE))
 }
 
 fn now_text() -> Option<String> {
@@ -149,7 +150,7 @@ impl<P: Publish + Send + Sync + 'static> AiHandler for AiService<P> {
             causation_id: Some(ctx.event_id().to_owned()),
             ..PublishOptions::default()
         };
-        if request.to_json()["kind"] == "ANALYSIS_KIND_LAB_TREND" {
+        if JsonCodec::to_json(&request)["kind"] == "ANALYSIS_KIND_LAB_TREND" {
             let n: usize = request
                 .patient_id
                 .trim_start_matches(|c: char| !c.is_ascii_digit())

@@ -272,7 +272,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .consume(fast(ENGINE_GROUP), engine.handler::<AppointmentsEvent>())
         .consume(fast(ENGINE_GROUP), engine.handler::<ClinicalEvent>())
         .consume(fast(ENGINE_GROUP), engine.handler::<AiEvent>())
-        .consume(fast("ai-service"), AiDispatcher(clinic::AiService(publisher.clone())))
+        .consume(
+            fast("ai-service"),
+            AiDispatcher(clinic::AiService(publisher.clone())),
+        )
         .consume(
             fast("booking-desk"),
             JourneysDispatcher(clinic::BookingDesk(publisher.clone())),
@@ -296,7 +299,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the AI service analyses); referred patients get a specialist appointment and pre-visit
     // labs, whose AI triage fails, so the referral saga undoes its steps.
     published += clinic::record_diagnoses(&publisher, patients).await?;
-    let referred = (0..patients).filter(|n| clinic::referred_patient(*n)).count();
+    let referred = (0..patients)
+        .filter(|n| clinic::referred_patient(*n))
+        .count();
     let in_state = async |state: &str| {
         engine
             .store()

@@ -3,19 +3,19 @@
 use crate::kafka_support::{create_topic, subscribe, transport};
 use crate::store_support::{created, fresh_store};
 use carebus::consumer::Shutdown;
+use carebus::envelope::Envelope;
 use carebus::postgres::PgEventStore;
 use carebus::store::outbox_relay::OutboxRelay;
 use carebus::store::{EventContext, EventFilter, EventStore};
 use carebus::transport::ConsumerEvent;
 use carebus::{
-    ConsumerConfig, DomainEvent, JsonCodec, PublishOptions, PublisherConfig, Service,
-    Timestamp, TopicEvents, Uuid, wire,
+    ConsumerConfig, DomainEvent, JsonCodec, PublishOptions, PublisherConfig, Service, Timestamp,
+    TopicEvents, Uuid, wire,
 };
 use carebus_journey::{
     ENGINE_GROUP, Engine, Instance, InstanceStore, Journey, PgInstanceStore, Processed,
     ShiftedClock,
 };
-use carebus::envelope::Envelope;
 use carebus_schemas::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -105,7 +105,10 @@ fn engine(
         .journeys(journeys)
         .emits::<JourneysEvent>()
         .emits::<AiEvent>()
-        .route_topic(JourneysEvent::TOPIC, format!("{}.{suffix}", JourneysEvent::TOPIC))
+        .route_topic(
+            JourneysEvent::TOPIC,
+            format!("{}.{suffix}", JourneysEvent::TOPIC),
+        )
         .route_topic(AiEvent::TOPIC, format!("{}.{suffix}", AiEvent::TOPIC))
         .clock(clock)
         .build()
@@ -355,7 +358,6 @@ const PLATFORM_TOPICS: [&str; 5] = [
 struct Platform {
     suffix: String,
     bootstrap: String,
-    store: PgEventStore,
     clock: Arc<ShiftedClock>,
     engine: Engine<PgInstanceStore>,
     running: carebus::RunningService<carebus::kafka::KafkaTransport>,
@@ -386,19 +388,24 @@ impl Platform {
             c
         };
         service
-            .consume(config(PatientsEvent::TOPIC), engine.handler::<PatientsEvent>())
+            .consume(
+                config(PatientsEvent::TOPIC),
+                engine.handler::<PatientsEvent>(),
+            )
             .consume(
                 config(AppointmentsEvent::TOPIC),
                 engine.handler::<AppointmentsEvent>(),
             )
-            .consume(config(ClinicalEvent::TOPIC), engine.handler::<ClinicalEvent>())
+            .consume(
+                config(ClinicalEvent::TOPIC),
+                engine.handler::<ClinicalEvent>(),
+            )
             .consume(config(AiEvent::TOPIC), engine.handler::<AiEvent>());
         let running = service.start().await.unwrap();
         let (stop_relay, relay) = relay(&store, &bootstrap, &suffix);
         Platform {
             suffix,
             bootstrap,
-            store,
             clock,
             engine,
             running,
@@ -459,7 +466,10 @@ fn relay(
     store: &PgEventStore,
     bootstrap: &str,
     suffix: &str,
-) -> (carebus::consumer::ShutdownTrigger, tokio::task::JoinHandle<()>) {
+) -> (
+    carebus::consumer::ShutdownTrigger,
+    tokio::task::JoinHandle<()>,
+) {
     let (stop, mut shutdown) = Shutdown::channel();
     let relay = OutboxRelay::new(
         store.clone(),
@@ -516,16 +526,22 @@ fn what(event: &JourneysEvent) -> String {
 fn by_patient(events: &[(Envelope, JourneysEvent)]) -> BTreeMap<String, Vec<String>> {
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (_, e) in events {
-        seen.entry(e.to_json()["patientId"].as_str().unwrap_or_default().to_owned())
-            .or_default()
-            .push(what(e));
+        seen.entry(
+            e.to_json()["patientId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+        .or_default()
+        .push(what(e));
     }
     seen
 }
 
 /// A typed event from its JSON form.
 fn from_json<E: JsonCodec + DomainEvent>(json: serde_json::Value) -> E {
-    E::from_json(&json, E::EVENT_TYPE).unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
+    <E as JsonCodec>::from_json(&json, E::EVENT_TYPE)
+        .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
 }
 
 fn now_text() -> Option<String> {
@@ -583,16 +599,6 @@ fn analysis_completed(patient_id: &str, analysis_id: &str, severity: &str) -> An
         "durationMs": 1840,
         "completedAtMicros": Timestamp::now().0,
         "resultText": "",
-    }))
-}
-
-fn confirmed(patient_id: &str) -> AppointmentConfirmed {
-    from_json(serde_json::json!({
-        "appointmentId": Uuid::new_v4().to_string(),
-        "patientId": patient_id,
-        "channel": "SMS",
-        "reminderId": null,
-        "confirmedAt": now_text(),
     }))
 }
 
@@ -658,7 +664,9 @@ async fn onboarding_runs_end_to_end_on_kafka_and_postgres() {
     assert_eq!(fired.len(), 2, "{fired:?}");
 
     // Everything the engine emitted arrives on Kafka, decodable as the journeys topic's events.
-    let events = p.read::<JourneysEvent>(JourneysEvent::TOPIC, 5 + 3 + 4).await;
+    let events = p
+        .read::<JourneysEvent>(JourneysEvent::TOPIC, 5 + 3 + 4)
+        .await;
     let seen = by_patient(&events);
     assert_eq!(
         seen["patient-a"],
@@ -727,7 +735,7 @@ async fn chronic_care_runs_end_to_end_on_kafka_and_postgres() {
     assert_eq!(requests.len(), 3, "one AnalysisRequested per HbA1c result");
     for patient in ["chr-a", "chr-b", "chr-d"] {
         let r = requested_for(&requests, patient);
-        assert_eq!(r.to_json()["kind"], "ANALYSIS_KIND_LAB_TREND");
+        assert_eq!(JsonCodec::to_json(r)["kind"], "ANALYSIS_KIND_LAB_TREND");
         assert_eq!(
             r.journey_id.as_deref(),
             Some(instances[patient].id.to_string().as_str())
@@ -753,7 +761,9 @@ async fn chronic_care_runs_end_to_end_on_kafka_and_postgres() {
     assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(fired[0].timer.key, "chr-d");
 
-    let events = p.read::<JourneysEvent>(JourneysEvent::TOPIC, 7 + 4 + 4).await;
+    let events = p
+        .read::<JourneysEvent>(JourneysEvent::TOPIC, 7 + 4 + 4)
+        .await;
     let seen = by_patient(&events);
     let enrolled = [
         "JourneyStarted",
@@ -785,7 +795,13 @@ async fn chronic_care_runs_end_to_end_on_kafka_and_postgres() {
     assert_eq!(events.len(), 15);
     assert_eq!(
         p.history(&chr_a).await,
-        ["started", "transition", "transition", "transition", "transition"]
+        [
+            "started",
+            "transition",
+            "transition",
+            "transition",
+            "transition"
+        ]
     );
     let chr_b = p.instance(CHRONIC, "chr-b").await.unwrap();
     assert_eq!(
@@ -799,7 +815,10 @@ const REFERRAL: &str = "referral-booking";
 const HOUR: Duration = Duration::from_secs(3_600);
 
 /// The compensating actions the engine published, in order: (step undone, attempt, causation).
-fn compensations(events: &[(Envelope, JourneysEvent)], patient_id: &str) -> Vec<(String, String, String)> {
+fn compensations(
+    events: &[(Envelope, JourneysEvent)],
+    patient_id: &str,
+) -> Vec<(String, String, String)> {
     events
         .iter()
         .filter_map(|(env, e)| match e {
@@ -828,8 +847,12 @@ async fn referral_saga_compensates_in_reverse_order_retrying_and_parking() {
     p.publish(&lab_result("ref-a", "2160-0")).await;
     p.wait_state(REFERRAL, "ref-a", "awaiting-triage").await;
     let analysis = Uuid::new_v4().to_string();
-    p.publish(&analysis_completed("ref-a", &analysis, "FINDING_SEVERITY_MODERATE"))
-        .await;
+    p.publish(&analysis_completed(
+        "ref-a",
+        &analysis,
+        "FINDING_SEVERITY_MODERATE",
+    ))
+    .await;
     let ready = p.wait_state(REFERRAL, "ref-a", "awaiting-specialist").await;
     assert_eq!(ready.steps.len(), 3);
     // The specialist does not confirm within 3 days: the step fails, the completed steps are
@@ -839,7 +862,10 @@ async fn referral_saga_compensates_in_reverse_order_retrying_and_parking() {
     assert_eq!(fired.len(), 1, "{fired:?}");
     let i = p.instance(REFERRAL, "ref-a").await.unwrap();
     assert_eq!(i.state, "withdrawn");
-    assert!(!i.finished, "the appointment's cancellation is not confirmed yet");
+    assert!(
+        !i.finished,
+        "the appointment's cancellation is not confirmed yet"
+    );
     // The appointments service fails the first cancellation (no confirmation within the
     // hour): the engine sends it again, then its confirmation arrives.
     p.clock.advance(HOUR + Duration::from_secs(1));
@@ -892,7 +918,10 @@ async fn referral_saga_compensates_in_reverse_order_retrying_and_parking() {
     }
     let parked = p.engine.store().parked().await.unwrap();
     assert_eq!(parked.len(), 1, "{parked:?}");
-    assert_eq!((parked[0].journey.as_str(), parked[0].key.as_str()), (REFERRAL, "ref-b"));
+    assert_eq!(
+        (parked[0].journey.as_str(), parked[0].key.as_str()),
+        (REFERRAL, "ref-b")
+    );
     assert!(
         parked[0].reason.contains("`specialist-appointment`")
             && parked[0].reason.contains("after 3 attempts"),
@@ -942,13 +971,7 @@ async fn referral_saga_compensates_in_reverse_order_retrying_and_parking() {
     // Each action names its instance and step in its causation and parameters, the same for
     // every attempt, so the service can act once.
     let id = i.id.to_string();
-    let step = |s: &str, n: &str| {
-        (
-            s.to_string(),
-            n.to_string(),
-            format!("{id}/compensate:{s}"),
-        )
-    };
+    let step = |s: &str, n: &str| (s.to_string(), n.to_string(), format!("{id}/compensate:{s}"));
     assert_eq!(
         compensations(&events, "ref-a"),
         [
@@ -1028,7 +1051,10 @@ fn engine_process() {
                 c
             };
             service
-                .consume(config(PatientsEvent::TOPIC), engine.handler::<PatientsEvent>())
+                .consume(
+                    config(PatientsEvent::TOPIC),
+                    engine.handler::<PatientsEvent>(),
+                )
                 .consume(
                     config(AppointmentsEvent::TOPIC),
                     engine.handler::<AppointmentsEvent>(),
@@ -1050,7 +1076,12 @@ async fn count_instances(store: &PgEventStore, state: &str) -> i64 {
 
 /// SIGKILL `child` once at least `at_least` onboarding instances are in `state` (or two
 /// minutes passed); how many were.
-async fn kill_when(store: &PgEventStore, state: &str, at_least: i64, child: &mut std::process::Child) -> i64 {
+async fn kill_when(
+    store: &PgEventStore,
+    state: &str,
+    at_least: i64,
+    child: &mut std::process::Child,
+) -> i64 {
     let until = Instant::now() + Duration::from_secs(120);
     let mut n = count_instances(store, state).await;
     while n < at_least && Instant::now() < until {
@@ -1085,7 +1116,13 @@ async fn an_engine_process_killed_with_sigkill_loses_no_transition_and_duplicate
 
     // Registrations: killed mid-stream, restarted, every instance started once.
     let mut child = spawn_engine_process(&schema, &suffix);
-    let started = kill_when(&store, "awaiting-first-appointment", PATIENTS / 4, &mut child).await;
+    let started = kill_when(
+        &store,
+        "awaiting-first-appointment",
+        PATIENTS / 4,
+        &mut child,
+    )
+    .await;
     assert!(
         started > 0 && started < PATIENTS,
         "killed mid-stream ({started} of {PATIENTS} started)"
@@ -1116,15 +1153,27 @@ async fn an_engine_process_killed_with_sigkill_loses_no_transition_and_duplicate
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!(doubled, 0, "instances with a missing or repeated transition");
+    assert_eq!(
+        doubled, 0,
+        "instances with a missing or repeated transition"
+    );
     // On Kafka: five events per patient, each once.
     let expected = 5 * PATIENTS as usize;
-    let events = read_topic::<JourneysEvent>(&bootstrap, &format!("{}.{suffix}", JourneysEvent::TOPIC), expected).await;
+    let events = read_topic::<JourneysEvent>(
+        &bootstrap,
+        &format!("{}.{suffix}", JourneysEvent::TOPIC),
+        expected,
+    )
+    .await;
     stop_relay.trigger();
     let _ = relay_task.await;
     let mut ids = std::collections::BTreeSet::new();
     for (env, _) in &events {
-        assert!(ids.insert(env.event_id.clone()), "event {} published twice", env.event_id);
+        assert!(
+            ids.insert(env.event_id.clone()),
+            "event {} published twice",
+            env.event_id
+        );
     }
     assert_eq!(events.len(), expected, "five outgoing events per patient");
     let seen = by_patient(&events);

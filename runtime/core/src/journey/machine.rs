@@ -650,12 +650,12 @@ impl Run<'_> {
     fn compensation_input(&mut self, input: &Input<'_>, trigger: &str) {
         let def = self.def;
         let state = self.decision.instance.state.clone();
-        let current = self
-            .decision
-            .instance
-            .compensation
-            .as_ref()
-            .and_then(|c| Some((c.pending.first().and_then(|i| def.transitions.get(*i))?, c.attempt)));
+        let current = self.decision.instance.compensation.as_ref().and_then(|c| {
+            Some((
+                c.pending.first().and_then(|i| def.transitions.get(*i))?,
+                c.attempt,
+            ))
+        });
         let Some((step, attempt)) = current else {
             self.history(HistoryKind::Ignored, trigger, Some(&state), None);
             return;
