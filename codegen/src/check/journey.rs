@@ -309,7 +309,11 @@ fn saga_steps(j: &Journey, diags: &mut Diagnostics) {
     for t in &j.transitions {
         if t.compensate.is_empty() {
             if t.step.is_some() || t.compensation.is_some() {
-                let what = if t.step.is_some() { "step" } else { "compensation" };
+                let what = if t.step.is_some() {
+                    "step"
+                } else {
+                    "compensation"
+                };
                 let at = t
                     .compensation
                     .as_ref()

@@ -278,9 +278,7 @@ fn a_saga_step_loads_with_its_compensation() {
 #[test]
 fn saga_syntax_is_checked() {
     // The confirmation event is read, so it needs a correlation field.
-    let (kinds, text) = rendered(
-        &saga().replacen("AppointmentCancelled = \"patientId\"\n", "", 1),
-    );
+    let (kinds, text) = rendered(&saga().replacen("AppointmentCancelled = \"patientId\"\n", "", 1));
     assert_eq!(kinds, [DiagnosticKind::MissingAggregateId]);
     insta::assert_snapshot!("journey_saga_uncorrelated_confirmation", text);
     // An unknown confirmation event, a bad duration, zero attempts.
@@ -313,7 +311,10 @@ fn saga_syntax_is_checked() {
     insta::assert_snapshot!("journey_saga_step_without_compensation", text);
     let (kinds, text) = rendered(&saga().replacen("fails = true\n", "", 1));
     assert_eq!(kinds, [DiagnosticKind::InvalidSchema]);
-    assert!(text.contains("has steps but no failing transition"), "{text}");
+    assert!(
+        text.contains("has steps but no failing transition"),
+        "{text}"
+    );
     let (kinds, _) = rendered(&saga().replacen("step = \"slot\"", "step = \"Slot_1\"", 1));
     assert_eq!(kinds, [DiagnosticKind::InvalidSchema]);
 }
