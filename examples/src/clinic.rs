@@ -1,4 +1,4 @@
-//! The clinic side of the demo's chronic-care and referral journeys: diagnoses and lab results published for some patients, and stubs of the services the journeys' actions go to (the AI service answering analysis requests, the booking desk cancelling appointments when a referral is withdrawn).
+//! The clinic side of the demo's chronic-care and referral journeys: diagnoses, lab results and specialist bookings published for some patients, and a stub of the AI service answering the chronic-care pathway's analysis requests.
 
 use crate::prm;
 use carebus::{DomainEvent, Publish, PublishError, Uuid};
@@ -97,8 +97,8 @@ pub async fn record_diagnoses<P: Publish>(
     Ok(published)
 }
 
-/// The referral's first two steps for each referred patient: the specialist appointment
-/// booked, then the pre-visit labs in. Returns how many events were published.
+/// The referral's first step for each referred patient: the specialist appointment booked.
+/// Returns how many events were published.
 pub async fn book_referrals<P: Publish>(
     publisher: &P,
     patients: usize,
@@ -114,28 +114,11 @@ pub async fn book_referrals<P: Publish>(
     Ok(published)
 }
 
-/// The pre-visit labs of each referred patient. Returns how many events were published.
-pub async fn referral_labs<P: Publish>(
-    publisher: &P,
-    patients: usize,
-) -> Result<usize, PublishError> {
-    let mut published = 0;
-    for n in (0..patients).filter(|n| referred_patient(*n)) {
-        let id = prm::new_patient(n).patient_id;
-        publisher
-            .publish_lab_result_received(lab_result(&id, "2160-0"), options("lab", n))
-            .await?;
-        published += 1;
-    }
-    Ok(published)
-}
-
 fn republish(e: PublishError) -> HandlerError {
     HandlerError::retriable("publishing the answer failed").with_source(e)
 }
 
-/// The AI service (a stub): a lab trend finds a high risk for every other patient; a
-/// referral triage fails (the model is unavailable), so the referral saga compensates.
+/// The AI service (a stub): a lab trend finds a high risk for every other diabetes patient.
 pub struct AiService<P>(pub P);
 
 impl<P: Publish + Send + Sync + 'static> AiHandler for AiService<P> {
@@ -144,86 +127,42 @@ impl<P: Publish + Send + Sync + 'static> AiHandler for AiService<P> {
         ctx: &HandlerContext,
         request: AnalysisRequested,
     ) -> HandlerResult {
-        let options = PublishOptions {
-            tenant_id: ctx.tenant_id().map(str::to_owned),
-            correlation_id: ctx.correlation_id().map(str::to_owned),
-            causation_id: Some(ctx.event_id().to_owned()),
-            ..PublishOptions::default()
-        };
-        if JsonCodec::to_json(&request)["kind"] == "ANALYSIS_KIND_LAB_TREND" {
-            let n: usize = request
-                .patient_id
-                .trim_start_matches(|c: char| !c.is_ascii_digit())
-                .parse()
-                .unwrap_or(0);
-            let severity = if n % 20 == 0 {
-                "FINDING_SEVERITY_HIGH"
-            } else {
-                "FINDING_SEVERITY_LOW"
-            };
-            let completed: AnalysisCompleted = from_json(json!({
-                "analysisId": request.analysis_id,
-                "patientId": request.patient_id,
-                "kind": "ANALYSIS_KIND_LAB_TREND",
-                "modelName": "carebus-lab-trend",
-                "modelVersion": "2024.11.2",
-                "confidence": 0.91,
-                "findings": [{"code": {"system": "http://snomed.info/sct", "code": "44054006", "display": null}, "description": "-", "confidence": 0.9, "severity": severity, "evidence": []}],
-                "summary": null,
-                "durationMs": 1840,
-                "completedAtMicros": Timestamp::now().0,
-                "resultText": "",
-            }));
-            self.0
-                .publish_analysis_completed(completed, options)
-                .await
-                .map_err(republish)?;
-        } else {
-            let failed: AnalysisFailed = from_json(json!({
-                "analysisId": request.analysis_id,
-                "patientId": request.patient_id,
-                "reason": "FAILURE_REASON_MODEL_UNAVAILABLE",
-                "message": "triage model unavailable",
-                "retryable": false,
-                "failedAtMicros": Timestamp::now().0,
-            }));
-            self.0
-                .publish_analysis_failed(failed, options)
-                .await
-                .map_err(republish)?;
-        }
-        Ok(())
-    }
-}
-
-/// The booking desk (a stub): carries out the referral saga's `cancel-specialist-appointment`
-/// and confirms it with an AppointmentCancelled.
-pub struct BookingDesk<P>(pub P);
-
-impl<P: Publish + Send + Sync + 'static> JourneysHandler for BookingDesk<P> {
-    async fn on_action_triggered(&self, ctx: &HandlerContext, a: ActionTriggered) -> HandlerResult {
-        if a.trigger.rule.as_deref() != Some("cancel-specialist-appointment") {
+        if JsonCodec::to_json(&request)["kind"] != "ANALYSIS_KIND_LAB_TREND" {
             return Ok(());
         }
-        let cancelled: AppointmentCancelled = from_json(json!({
-            "appointmentId": Uuid::new_v4().to_string(),
-            "patientId": a.patient_id,
-            "reason": "OTHER",
-            "reasonText": null,
-            "cancelledBy": {"type": "Device", "id": "booking-desk", "display": null},
-            "rescheduledAppointmentId": null,
-            "lateCancellation": false,
-            "cancelledAt": now_text(),
-        }));
         let options = PublishOptions {
             tenant_id: ctx.tenant_id().map(str::to_owned),
             correlation_id: ctx.correlation_id().map(str::to_owned),
             causation_id: Some(ctx.event_id().to_owned()),
             ..PublishOptions::default()
         };
+        let n: usize = request
+            .patient_id
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap_or(0);
+        let severity = if n % 20 == 0 {
+            "FINDING_SEVERITY_HIGH"
+        } else {
+            "FINDING_SEVERITY_LOW"
+        };
+        let completed: AnalysisCompleted = from_json(json!({
+            "analysisId": request.analysis_id,
+            "patientId": request.patient_id,
+            "kind": "ANALYSIS_KIND_LAB_TREND",
+            "modelName": "carebus-lab-trend",
+            "modelVersion": "2024.11.2",
+            "confidence": 0.91,
+            "findings": [{"code": {"system": "http://snomed.info/sct", "code": "44054006", "display": null}, "description": "-", "confidence": 0.9, "severity": severity, "evidence": []}],
+            "summary": null,
+            "durationMs": 1840,
+            "completedAtMicros": Timestamp::now().0,
+            "resultText": "",
+        }));
         self.0
-            .publish_appointment_cancelled(cancelled, options)
+            .publish_analysis_completed(completed, options)
             .await
-            .map_err(republish)
+            .map_err(republish)?;
+        Ok(())
     }
 }
