@@ -8,7 +8,7 @@ use serde_json::json;
 
 /// The patients (by number) whose diabetes diagnosis starts the chronic-care pathway.
 pub fn diabetes_patient(n: usize) -> bool {
-    n % 10 == 0
+    n.is_multiple_of(10)
 }
 
 /// The patients (by number) referred to cardiology.
@@ -141,7 +141,7 @@ impl<P: Publish + Send + Sync + 'static> AiHandler for AiService<P> {
             .trim_start_matches(|c: char| !c.is_ascii_digit())
             .parse()
             .unwrap_or(0);
-        let severity = if n % 20 == 0 {
+        let severity = if n.is_multiple_of(20) {
             "FINDING_SEVERITY_HIGH"
         } else {
             "FINDING_SEVERITY_LOW"

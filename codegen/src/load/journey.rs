@@ -400,7 +400,10 @@ impl Loader<'_> {
             // holds when it holds for one of them).
             if let Type::Array { items } = &inner {
                 self.crossed_list = true;
-                inner = items.optional_inner().cloned().unwrap_or((**items).clone());
+                inner = items
+                    .optional_inner()
+                    .cloned()
+                    .unwrap_or_else(|| (**items).clone());
             }
             match &inner {
                 Type::Named { name } => match self.model.named_type(name) {
