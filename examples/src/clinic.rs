@@ -1,4 +1,4 @@
-//! The clinic side of the demo's chronic-care and referral journeys: diagnoses, lab results and specialist bookings published for some patients, and a stub of the AI service answering the chronic-care pathway's analysis requests.
+//! The clinic side of the demo's chronic-care and referral journeys: diagnoses, lab results and specialist bookings published for some patients, and stubs of the services the journeys' actions go to (the AI service answering analysis requests, the booking desk cancelling appointments when a referral is withdrawn).
 
 use crate::prm;
 use carebus::{DomainEvent, Publish, PublishError, Uuid};
@@ -114,11 +114,28 @@ pub async fn book_referrals<P: Publish>(
     Ok(published)
 }
 
+/// The pre-visit labs of each referred patient. Returns how many events were published.
+pub async fn referral_labs<P: Publish>(
+    publisher: &P,
+    patients: usize,
+) -> Result<usize, PublishError> {
+    let mut published = 0;
+    for n in (0..patients).filter(|n| referred_patient(*n)) {
+        let id = prm::new_patient(n).patient_id;
+        publisher
+            .publish_lab_result_received(lab_result(&id, "2160-0"), options("lab", n))
+            .await?;
+        published += 1;
+    }
+    Ok(published)
+}
+
 fn republish(e: PublishError) -> HandlerError {
     HandlerError::retriable("publishing the answer failed").with_source(e)
 }
 
-/// The AI service (a stub): a lab trend finds a high risk for every other diabetes patient.
+/// The AI service (a stub): a lab trend finds a high risk for every other diabetes patient;
+/// a referral triage fails (the model is unavailable), so the referral saga compensates.
 pub struct AiService<P>(pub P);
 
 impl<P: Publish + Send + Sync + 'static> AiHandler for AiService<P> {
@@ -127,15 +144,28 @@ impl<P: Publish + Send + Sync + 'static> AiHandler for AiService<P> {
         ctx: &HandlerContext,
         request: AnalysisRequested,
     ) -> HandlerResult {
-        if JsonCodec::to_json(&request)["kind"] != "ANALYSIS_KIND_LAB_TREND" {
-            return Ok(());
-        }
         let options = PublishOptions {
             tenant_id: ctx.tenant_id().map(str::to_owned),
             correlation_id: ctx.correlation_id().map(str::to_owned),
             causation_id: Some(ctx.event_id().to_owned()),
             ..PublishOptions::default()
         };
+        if JsonCodec::to_json(&request)["kind"] != "ANALYSIS_KIND_LAB_TREND" {
+            // The referral triage model is down: the referral saga undoes its steps.
+            let failed: AnalysisFailed = from_json(json!({
+                "analysisId": request.analysis_id,
+                "patientId": request.patient_id,
+                "reason": "FAILURE_REASON_MODEL_UNAVAILABLE",
+                "message": "triage model unavailable",
+                "retryable": false,
+                "failedAtMicros": Timestamp::now().0,
+            }));
+            self.0
+                .publish_analysis_failed(failed, options)
+                .await
+                .map_err(republish)?;
+            return Ok(());
+        }
         let n: usize = request
             .patient_id
             .trim_start_matches(|c: char| !c.is_ascii_digit())
@@ -161,6 +191,39 @@ impl<P: Publish + Send + Sync + 'static> AiHandler for AiService<P> {
         }));
         self.0
             .publish_analysis_completed(completed, options)
+            .await
+            .map_err(republish)?;
+        Ok(())
+    }
+}
+
+/// The booking desk (a stub): carries out the referral saga's `cancel-specialist-appointment`
+/// and confirms it with an AppointmentCancelled.
+pub struct BookingDesk<P>(pub P);
+
+impl<P: Publish + Send + Sync + 'static> JourneysHandler for BookingDesk<P> {
+    async fn on_action_triggered(&self, ctx: &HandlerContext, a: ActionTriggered) -> HandlerResult {
+        if a.trigger.rule.as_deref() != Some("cancel-specialist-appointment") {
+            return Ok(());
+        }
+        let cancelled: AppointmentCancelled = from_json(json!({
+            "appointmentId": Uuid::new_v4().to_string(),
+            "patientId": a.patient_id,
+            "reason": "OTHER",
+            "reasonText": null,
+            "cancelledBy": {"type": "Device", "id": "booking-desk", "display": null},
+            "rescheduledAppointmentId": null,
+            "lateCancellation": false,
+            "cancelledAt": now_text(),
+        }));
+        let options = PublishOptions {
+            tenant_id: ctx.tenant_id().map(str::to_owned),
+            correlation_id: ctx.correlation_id().map(str::to_owned),
+            causation_id: Some(ctx.event_id().to_owned()),
+            ..PublishOptions::default()
+        };
+        self.0
+            .publish_appointment_cancelled(cancelled, options)
             .await
             .map_err(republish)?;
         Ok(())

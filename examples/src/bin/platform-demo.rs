@@ -277,6 +277,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             AiDispatcher(clinic::AiService(publisher.clone())),
         )
         .consume(
+            fast("booking-desk"),
+            JourneysDispatcher(clinic::BookingDesk(publisher.clone())),
+        )
+        .consume(
             fast("audit-log"),
             JourneysDispatcher(JourneyAudit(summary.clone())),
         );
@@ -301,8 +305,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // The clinic, once the front desk's events are through: diabetes patients enter the
     // chronic-care pathway (an HbA1c result each, which the AI service analyses); referred
-    // patients enter the referral saga and get their specialist appointment booked (its first
-    // step).
+    // patients enter the referral saga: the specialist appointment booked, the pre-visit labs
+    // in, then the AI triage fails, so the saga undoes both steps (the booking desk confirms
+    // the appointment's cancellation).
     published += clinic::record_diagnoses(&publisher, patients).await?;
     let referred = (0..patients)
         .filter(|n| clinic::referred_patient(*n))
@@ -325,6 +330,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     while in_state("awaiting-pre-visit-labs").await < referred && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    published += clinic::referral_labs(&publisher, patients).await?;
+    let withdrawn = async || {
+        engine
+            .store()
+            .instances()
+            .await
+            .iter()
+            .filter(|i| i.journey == "referral-booking" && i.state == "withdrawn" && i.finished)
+            .count()
+    };
+    while withdrawn().await < referred && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The booking desk's cancellations: reminders see them too.
+    summary.more_appointments(referred);
     let mut quiet = 0;
     while quiet < 10 && Instant::now() < deadline {
         let before = outbox.len();
