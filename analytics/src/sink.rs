@@ -76,7 +76,12 @@ fn decode_json<E: TopicEvents>(
     value: &[u8],
 ) -> Result<(Envelope, Value), WireError> {
     let (envelope, event) = carebus_core::wire::decode::<E>(headers, value)?;
-    Ok((envelope, event.to_json()))
+    let data = carebus_core::topic::readable_json(&event).map_err(|source| WireError::Payload {
+        event_type: envelope.event_type.clone(),
+        version: envelope.event_version,
+        source,
+    })?;
+    Ok((envelope, data))
 }
 
 /// How the sink reads, batches and retries.

@@ -19,7 +19,11 @@ function walk(dir) {
     return e.isDirectory() ? walk(p) : [p];
   });
 }
-const pages = walk(siteDir).filter((f) => f.endsWith(".html")).sort();
+// registry/ is the static Schema Registry API: its index.html files are JSON lists, not pages.
+const registry = path.join(siteDir, "registry") + path.sep;
+const pages = walk(siteDir)
+  .filter((f) => f.endsWith(".html") && !f.startsWith(registry))
+  .sort();
 if (pages.length === 0) {
   console.error(`error: no HTML pages under ${siteDir}; did the catalog build run?`);
   process.exit(1);

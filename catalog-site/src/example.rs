@@ -1,20 +1,37 @@
-//! Field `examples` turned into an example message: the event's data wrapped in the envelope JSON form of the product brief.
+//! Field `examples` turned into an example message: the event's data in its JSON form (Avro's JSON encoding for Avro events) wrapped in the envelope JSON form of the product brief.
 
-use carebus_codegen::ir::{Event, Field, Model, NamedType, Record, Type};
+use carebus_codegen::ir::{Event, Field, Model, NamedType, Record, SchemaFormat, Type};
 use serde_json::{Map, Value, json};
 
 /// How deep nested records are expanded before the example stops at `{}`.
 const MAX_DEPTH: usize = 6;
 
-/// The example data object of one event version: each field's first example, or a value
-/// made up from its type when the schema gives none.
-pub fn example_data(model: &Model, record: &Record) -> Value {
-    record_example(model, record, 0)
+/// The example data object of one event version in the event's JSON form: each field's first
+/// example, or a value made up from its type when the schema gives none. Schema authors write
+/// `examples` the readable way (a date as `"2024-01-15"`, an optional value bare, bytes as
+/// hex); for an Avro event that object is turned into Avro's JSON encoding with the event's
+/// schema (`carebus_core::json_legacy::upcast`), so the example is what `to_json` writes. An
+/// example that does not read with the schema is shown as written.
+pub fn example_data(model: &Model, event: &Event) -> Value {
+    let written = example_as_written(model, event);
+    match event.format {
+        SchemaFormat::Avro => {
+            let schema = carebus_codegen::emit::schema::event_schema(model, event);
+            carebus_core::json_legacy::upcast(&schema, &written).unwrap_or(written)
+        }
+        SchemaFormat::Protobuf => written,
+    }
+}
+
+/// The example data as the schema's `examples` write it (carebus's readable JSON form from
+/// before Avro's JSON encoding), before [`example_data`] turns it into the event's JSON form.
+pub fn example_as_written(model: &Model, event: &Event) -> Value {
+    record_example(model, &event.record, 0)
 }
 
 /// The whole example message: envelope fields around [`example_data`].
 pub fn example_envelope(model: &Model, event: &Event) -> Value {
-    let data = example_data(model, &event.record);
+    let data = example_data(model, event);
     let id_member = event
         .record
         .field(&event.aggregate_id)
@@ -85,7 +102,8 @@ pub fn type_example(model: &Model, ty: &Type, depth: usize) -> Value {
         Type::Boolean => json!(true),
         Type::Int | Type::Long | Type::Proto { .. } => json!(1),
         Type::Float | Type::Double => json!(1.5),
-        Type::Bytes => json!("AQID"),
+        // Hex, the readable form `examples` are written in (see `example_data`).
+        Type::Bytes => json!("010203"),
         Type::String => json!("text"),
         Type::Uuid => json!("123e4567-e89b-12d3-a456-426614174000"),
         Type::Date => json!("2024-01-01"),

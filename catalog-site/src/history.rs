@@ -23,6 +23,21 @@ pub struct History {
     steps: BTreeMap<(String, u32, u32), StepVerdict>,
     /// Fingerprints (16 hex digits) of the revisions recorded per (event, version), oldest first.
     revisions: BTreeMap<(String, u32), Vec<String>>,
+    /// Every recorded schema, by event, version and revision (oldest first).
+    schemas: Vec<RecordedSchema>,
+}
+
+/// One schema the gate recorded: what the static Schema Registry serves for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedSchema {
+    pub event: String,
+    pub version: u32,
+    pub fingerprint: u64,
+    pub format: carebus_codegen::ir::SchemaFormat,
+    /// The record's (message's) full name, e.g. `healthcare.patient.PatientCreated`.
+    pub full_name: String,
+    /// The canonical text (Avro: the Parsing Canonical Form).
+    pub canonical: String,
 }
 
 impl History {
@@ -47,6 +62,16 @@ impl History {
                     (event.clone(), v.version),
                     v.revisions.iter().map(|r| r.fingerprint.clone()).collect(),
                 );
+                history.schemas.extend(v.revisions.iter().filter_map(|r| {
+                    Some(RecordedSchema {
+                        event: event.clone(),
+                        version: v.version,
+                        fingerprint: u64::from_str_radix(&r.fingerprint, 16).ok()?,
+                        format: r.format,
+                        full_name: r.ir.record.full_name(),
+                        canonical: r.schema.clone(),
+                    })
+                }));
                 if let Some(previous) = &v.previous {
                     history.insert(
                         event,
@@ -85,6 +110,11 @@ impl History {
             .get(&(event.to_string(), version))
             .map(Vec::as_slice)
             .unwrap_or(&[])
+    }
+
+    /// Every recorded schema, by event, version and revision (oldest first).
+    pub fn schemas(&self) -> &[RecordedSchema] {
+        &self.schemas
     }
 
     pub fn is_empty(&self) -> bool {

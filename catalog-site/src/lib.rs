@@ -4,6 +4,7 @@
 //! timestamps and sorted iteration everywhere. [`Site::write_to`] puts the files on disk.
 
 pub mod asyncapi;
+pub mod dashboards;
 pub mod diff;
 pub mod example;
 pub mod flow;
@@ -12,6 +13,7 @@ pub mod html;
 pub mod names;
 pub mod pages;
 pub mod proto_text;
+pub mod registry;
 pub mod search;
 
 use carebus_codegen::ir::Model;
@@ -113,7 +115,8 @@ impl Site {
     }
 }
 
-/// Renders the whole catalog: every page, the assets, the search index and `asyncapi.json`.
+/// Renders the whole catalog: every page, the assets, the search index, `asyncapi.json` and
+/// the static Schema Registry API (`registry/`).
 ///
 /// The generated Rust names come from the IR; a model without them (IR written by hand) gets
 /// them from the generator first.
@@ -151,5 +154,8 @@ pub fn render(model: &Model, history: &History, options: &CatalogOptions) -> Sit
         serde_json::to_string_pretty(&asyncapi).unwrap_or_else(|_| "{}".to_string());
     asyncapi_text.push('\n');
     site.add("asyncapi.json", asyncapi_text);
+    for (path, text) in registry::files(model, history) {
+        site.add(path, text);
+    }
     site
 }

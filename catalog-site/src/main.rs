@@ -38,6 +38,19 @@ enum Command {
         #[arg(long, default_value = "Healthcare event catalog")]
         title: String,
     },
+    /// Write the Grafana dashboards (cluster health, topic rates, group lag, errors, SLA) as
+    /// JSON files Grafana imports into --out.
+    Dashboards {
+        /// The schemas folder (topics.toml and services.toml name the topics and groups).
+        #[arg(long, default_value = "schemas", conflicts_with = "model")]
+        schemas: PathBuf,
+        /// Build from an IR JSON file instead.
+        #[arg(long)]
+        model: Option<PathBuf>,
+        /// Output directory.
+        #[arg(long, default_value = "target/dashboards")]
+        out: PathBuf,
+    },
 }
 
 fn load_model(schemas: &Path, model: Option<&Path>) -> Result<Model, String> {
@@ -86,6 +99,24 @@ fn run(cli: Cli) -> Result<(), String> {
                 "wrote {pages} pages, search-index.js and asyncapi.json to {}",
                 out.display()
             );
+            Ok(())
+        }
+        Command::Dashboards {
+            schemas,
+            model,
+            out,
+        } => {
+            let model = load_model(&schemas, model.as_deref())?;
+            std::fs::create_dir_all(&out)
+                .map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+            let dashboards = carebus_catalog::dashboards::dashboards(&model);
+            for d in &dashboards {
+                let path = out.join(format!("{}.json", d.uid));
+                let text = serde_json::to_string_pretty(&d.json).map_err(|e| e.to_string())?;
+                std::fs::write(&path, text + "\n")
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            }
+            println!("wrote {} dashboards to {}", dashboards.len(), out.display());
             Ok(())
         }
     }

@@ -560,6 +560,12 @@ fn shape_of(ty: &syn::Type, decimal: Option<(u32, u32)>, errors: &mut Errors) ->
                     "Date" => Some(Type::Date),
                     "Timestamp" => Some(Type::TimestampMicros),
                     "TimestampMillis" => Some(Type::TimestampMillis),
+                    "TimestampNanos" => Some(Type::TimestampNanos),
+                    "TimeMillis" => Some(Type::TimeMillis),
+                    "TimeMicros" => Some(Type::TimeMicros),
+                    "LocalTimestampMillis" => Some(Type::LocalTimestampMillis),
+                    "LocalTimestampMicros" => Some(Type::LocalTimestampMicros),
+                    "LocalTimestampNanos" => Some(Type::LocalTimestampNanos),
                     "Decimal" => match decimal {
                         Some((precision, scale)) => Some(Type::Decimal { precision, scale }),
                         None => {
@@ -578,7 +584,7 @@ fn shape_of(ty: &syn::Type, decimal: Option<(u32, u32)>, errors: &mut Errors) ->
     }
     errors.at(
         ty.span(),
-        "unsupported field type for a derived event: use bool, i32, i64, f32, f64, String, Vec<u8>, carebus::{Uuid, Date, Timestamp, TimestampMillis, Decimal}, Option<T>, Vec<T>, BTreeMap<String, T> or Phi<T>; define events with nested records in schemas/",
+        "unsupported field type for a derived event: use bool, i32, i64, f32, f64, String, Vec<u8>, carebus::{Uuid, Date, Timestamp, TimestampMillis, TimestampNanos, TimeMillis, TimeMicros, LocalTimestampMillis, LocalTimestampMicros, LocalTimestampNanos, Decimal}, Option<T>, Vec<T>, BTreeMap<String, T> or Phi<T>; define events with nested records in schemas/",
     );
     None
 }

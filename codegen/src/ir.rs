@@ -528,6 +528,9 @@ pub struct Fixed {
     pub doc: Option<String>,
     pub aliases: Vec<String>,
     pub size: u32,
+    /// The logical type the fixed carries (`uuid`, `decimal`, `duration`), when valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logical: Option<FixedLogical>,
     pub source: Source,
     /// The generated struct's module path and name.
     #[serde(default, skip_serializing_if = "RustType::is_unset")]
@@ -537,6 +540,29 @@ pub struct Fixed {
 impl Fixed {
     pub fn full_name(&self) -> String {
         full_name(&self.namespace, &self.name)
+    }
+}
+
+/// A logical type on a `fixed`: its bytes stay the value; the generated type converts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "logicalType", rename_all = "camelCase")]
+pub enum FixedLogical {
+    /// `uuid` on a fixed of 16: the UUID's 16 bytes.
+    Uuid,
+    /// `decimal` on a fixed: the unscaled value in big-endian two's complement, sign-extended.
+    Decimal { precision: u32, scale: u32 },
+    /// `duration` on a fixed of 12: months, days and milliseconds, little-endian u32s.
+    Duration,
+}
+
+impl FixedLogical {
+    /// The `logicalType` spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            FixedLogical::Uuid => "uuid",
+            FixedLogical::Decimal { .. } => "decimal",
+            FixedLogical::Duration => "duration",
+        }
     }
 }
 

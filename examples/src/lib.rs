@@ -2,5 +2,6 @@
 
 pub mod chart;
 pub mod clinic;
+pub mod fhir;
 pub mod prm;
 pub mod summary;

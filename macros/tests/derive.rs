@@ -160,3 +160,77 @@ fn bad_attributes_are_compile_errors() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*.rs");
 }
+
+/// A pump reported its clocks: every time-of-day and local-timestamp type a derived event takes.
+#[derive(Clone, Debug, PartialEq, DomainEvent)]
+#[carebus(
+    namespace = "healthcare.devices",
+    aggregate_type = "Device",
+    aggregate_id = "device_id",
+    topic = "healthcare.devices.events"
+)]
+struct PumpClockReported {
+    device_id: String,
+    dose_time: carebus_core::TimeMillis,
+    pulse_time: carebus_core::TimeMicros,
+    taken_at: carebus_core::TimestampNanos,
+    ward_clock: carebus_core::LocalTimestampMillis,
+    ward_clock_micros: Option<carebus_core::LocalTimestampMicros>,
+    ward_clock_nanos: Vec<carebus_core::LocalTimestampNanos>,
+}
+
+#[test]
+#[allow(deprecated)] // to_avro_datum/from_avro_datum: the calls the parity requirement names
+fn derived_time_of_day_and_local_timestamps_match_apache_avro() {
+    use carebus_core::{
+        LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, TimeMicros, TimeMillis,
+        TimestampNanos,
+    };
+    let schema = apache_avro::Schema::parse_str(PumpClockReported::SCHEMA)
+        .expect("derived schema is valid Avro");
+    let event = PumpClockReported {
+        device_id: "pump-7".into(),
+        dose_time: TimeMillis(37_805_120),
+        pulse_time: TimeMicros(86_399_999_999),
+        taken_at: TimestampNanos(1_732_444_200_123_456_789),
+        ward_clock: LocalTimestampMillis(1_732_444_200_123),
+        ward_clock_micros: Some(LocalTimestampMicros(-1)),
+        ward_clock_nanos: vec![LocalTimestampNanos(5)],
+    };
+    let reference = Value::Record(vec![
+        ("deviceId".into(), Value::String("pump-7".into())),
+        ("doseTime".into(), Value::TimeMillis(37_805_120)),
+        ("pulseTime".into(), Value::TimeMicros(86_399_999_999)),
+        (
+            "takenAt".into(),
+            Value::TimestampNanos(1_732_444_200_123_456_789),
+        ),
+        (
+            "wardClock".into(),
+            Value::LocalTimestampMillis(1_732_444_200_123),
+        ),
+        (
+            "wardClockMicros".into(),
+            Value::Union(1, Box::new(Value::LocalTimestampMicros(-1))),
+        ),
+        (
+            "wardClockNanos".into(),
+            Value::Array(vec![Value::LocalTimestampNanos(5)]),
+        ),
+    ]);
+    let mut ours = Vec::new();
+    event.encode_payload(&mut ours);
+    assert_eq!(
+        ours,
+        apache_avro::to_avro_datum(&schema, reference.clone()).unwrap()
+    );
+    assert_eq!(
+        apache_avro::from_avro_datum(&schema, &mut &ours[..], None).unwrap(),
+        reference
+    );
+    assert_eq!(PumpClockReported::decode_payload(&ours).unwrap(), event);
+    assert_eq!(
+        PumpClockReported::from_json(&event.to_json()).unwrap(),
+        event
+    );
+}

@@ -44,6 +44,7 @@ pub use shutdown::{Shutdown, ShutdownTrigger};
 
 use crate::claim_check::SharedClaimCheck;
 use crate::envelope::KnownHeaders;
+use crate::observe::Membership;
 use crate::publisher::Publisher;
 use crate::topic::{TopicEvents, TopicHandler};
 use crate::transport::{
@@ -85,6 +86,7 @@ pub struct Consumer<T: Transport> {
     config: ConsumerConfig,
     dedupe: Option<Arc<dyn DedupeStore>>,
     claim_check: Option<SharedClaimCheck>,
+    membership: Option<Membership>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -120,6 +122,7 @@ impl<T: Transport> Consumer<T> {
             config,
             dedupe: None,
             claim_check: None,
+            membership: None,
         }
     }
 
@@ -132,6 +135,13 @@ impl<T: Transport> Consumer<T> {
     /// Fetch claim-checked payloads from `store`.
     pub fn with_claim_check(mut self, store: SharedClaimCheck) -> Self {
         self.claim_check = Some(store);
+        self
+    }
+
+    /// Report the partitions assigned to this consumer to `membership` (`/ready` answers 503
+    /// while a consumer has none: before its first assignment, after a revoke, after it stops).
+    pub fn with_membership(mut self, membership: Membership) -> Self {
+        self.membership = Some(membership);
         self
     }
 
@@ -190,10 +200,15 @@ impl<T: Transport> Consumer<T> {
             dirty: false,
             report: RunReport::default(),
             shutdown: internal.clone(),
+            membership: self.membership.clone(),
+            assigned: std::collections::HashSet::new(),
         };
         let result = run.main_loop(internal).await;
         stop.trigger();
         let report = run.finish().await;
+        if let Some(membership) = &self.membership {
+            membership.set_assigned(0);
+        }
         forwarder.abort();
         result.map(|()| report)
     }
@@ -337,6 +352,9 @@ struct Run<T: Transport, H: TopicHandler> {
     dirty: bool,
     report: RunReport,
     shutdown: Shutdown,
+    /// Where the assigned partitions are reported for `/ready`.
+    membership: Option<Membership>,
+    assigned: std::collections::HashSet<TopicPartition>,
 }
 
 impl<T: Transport, H: TopicHandler> Run<T, H> {
@@ -440,9 +458,14 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
     ) -> Result<bool, ConsumerError> {
         match polled {
             Ok(Some(Polled::Record(visited))) => self.on_visited(visited)?,
-            Ok(Some(Polled::Notice(ConsumerEvent::Revoked(parts)))) => self.revoke(&parts),
+            Ok(Some(Polled::Notice(ConsumerEvent::Revoked(parts)))) => {
+                self.membership_changed(&parts, false);
+                self.revoke(&parts)
+            }
             Ok(Some(Polled::Notice(ConsumerEvent::Record(r)))) => self.dispatch(r),
-            Ok(Some(Polled::Notice(ConsumerEvent::Assigned(_)))) => {}
+            Ok(Some(Polled::Notice(ConsumerEvent::Assigned(parts)))) => {
+                self.membership_changed(&parts, true)
+            }
             Ok(None) => return Ok(false),
             Err(e) if e.is_retriable() => {
                 tracing::warn!(error = %e, "poll failed; retrying");
@@ -453,6 +476,20 @@ impl<T: Transport, H: TopicHandler> Run<T, H> {
             Err(e) => return Err(e.into()),
         }
         Ok(true)
+    }
+
+    /// Partitions assigned (`assigned`) or revoked: reported to the membership `/ready` reads.
+    fn membership_changed(&mut self, parts: &[TopicPartition], assigned: bool) {
+        for tp in parts {
+            if assigned {
+                self.assigned.insert(tp.clone());
+            } else {
+                self.assigned.remove(tp);
+            }
+        }
+        if let Some(membership) = &self.membership {
+            membership.set_assigned(self.assigned.len());
+        }
     }
 
     /// Account for a record the poll loop visited.

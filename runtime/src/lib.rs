@@ -38,8 +38,8 @@ pub use carebus_postgres as postgres;
 pub use carebus_kafka as kafka;
 
 pub use carebus_core::{
-    avro, claim_check, cloudevents, config, dead_letter, envelope, error, event, handler, publish,
-    topic, transport, types, wire,
+    avro, claim_check, cloudevents, config, dead_letter, envelope, error, event, handler,
+    json_legacy, publish, topic, transport, types, wire,
 };
 
 pub use config::{ConfigError, Settings};
@@ -55,7 +55,8 @@ pub use service::{RunningService, Service, ServiceError, ServiceReport};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{
     Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
-    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+    PrecisionExceeded, TimeMicros, TimeMillis, TimePeriod, Timestamp, TimestampMillis,
+    TimestampNanos, Uuid,
 };
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.

@@ -24,11 +24,14 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! use carebus::observe::{Readiness, install_prometheus, serve};
+//! use carebus::observe::{Health, Readiness, install_prometheus, serve};
 //! let metrics = install_prometheus()?;
 //! let readiness = Readiness::default();
-//! let server = serve("0.0.0.0:9464".parse()?, metrics, readiness.clone()).await?;
-//! readiness.set(true); // once the consumers have joined their groups
+//! let membership = readiness.member("fhir-service"); // a consumer reports its partitions here
+//! let health = Health::default().check("kafka", || async { Ok(()) });
+//! let server = serve("0.0.0.0:9464".parse()?, metrics, readiness.clone(), health).await?;
+//! readiness.set(true); // started; `/ready` answers 200 once the member has partitions
+//! membership.set_assigned(3);
 //! # server.stop().await;
 //! # Ok(())
 //! # }
@@ -36,14 +39,18 @@
 //!
 //! A [`Service`](crate::Service) does all of this itself.
 
+mod health;
+mod readiness;
+
+pub use health::{CHECK_TIMEOUT, CheckFuture, CheckOutcome, Health};
+pub use readiness::{Membership, Readiness};
+
 use axum::Router;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::net::TcpListener;
 
 /// The start of a timed operation for a duration histogram (a publish, a handler call).
@@ -83,21 +90,6 @@ impl<M> PerTopic<M> {
     }
 }
 
-/// Whether the service is ready for traffic (`/ready` answers 200 or 503).
-#[derive(Clone, Debug, Default)]
-pub struct Readiness(Arc<AtomicBool>);
-
-impl Readiness {
-    /// Mark the service ready (`/ready` answers 200) or not (503).
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::SeqCst);
-    }
-    /// Whether `/ready` answers 200 now.
-    pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
 /// The Prometheus recorder could not be installed.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot install the Prometheus metrics recorder (is another recorder installed?): {0}")]
@@ -117,7 +109,97 @@ pub fn install_prometheus() -> Result<PrometheusHandle, InstallError> {
     let handle = PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| InstallError(e.to_string()))?;
+    describe_metrics();
     Ok(PROMETHEUS.get_or_init(|| handle).clone())
+}
+
+/// The `# HELP` line of each metric the runtime records (the table at the top of this module).
+fn describe_metrics() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "carebus_published_total",
+        "Events published (delivered to the transport), per topic."
+    );
+    describe_counter!(
+        "carebus_publish_errors_total",
+        "Publishes that failed, per reason (invalid, dead_lettered, error, transaction)."
+    );
+    describe_counter!(
+        "carebus_publish_retries_total",
+        "Publish attempts retried after a retriable transport error."
+    );
+    describe_histogram!(
+        "carebus_publish_duration_seconds",
+        "Time from publish call to delivery report, per topic."
+    );
+    describe_counter!(
+        "carebus_outbox_queued_total",
+        "Events parked in the publisher's outbox while the transport was unavailable."
+    );
+    describe_gauge!(
+        "carebus_outbox_pending",
+        "Events waiting in the publisher's outbox."
+    );
+    describe_gauge!(
+        "carebus_outbox_bytes",
+        "Bytes the publisher's outbox holds."
+    );
+    describe_counter!(
+        "carebus_outbox_full_total",
+        "Publishes refused because the outbox was full."
+    );
+    describe_counter!(
+        "carebus_circuit_opened_total",
+        "Times the publisher's circuit breaker opened."
+    );
+    describe_counter!(
+        "carebus_consumed_total",
+        "Events handled (or skipped as duplicates), per topic."
+    );
+    describe_counter!(
+        "carebus_handler_errors_total",
+        "Handler calls that failed, per topic."
+    );
+    describe_counter!(
+        "carebus_consume_retries_total",
+        "Handler calls retried in place, per topic."
+    );
+    describe_histogram!(
+        "carebus_handle_duration_seconds",
+        "Time a handler took per event, per topic."
+    );
+    describe_counter!(
+        "carebus_dead_lettered_total",
+        "Events sent to a dead-letter topic, per source topic."
+    );
+    describe_counter!(
+        "carebus_poison_pills_total",
+        "Records that could not be decoded, per topic."
+    );
+    describe_counter!(
+        "carebus_retry_topic_forwards_total",
+        "Events forwarded to a retry topic, per source topic."
+    );
+    describe_counter!(
+        "carebus_duplicates_skipped_total",
+        "Events skipped as already handled, per topic."
+    );
+    describe_counter!(
+        "carebus_unknown_events_skipped_total",
+        "Events of unknown type or version skipped, per topic."
+    );
+    describe_counter!(
+        "carebus_claim_checked_total",
+        "Payloads stored apart and sent by reference (claim check)."
+    );
+    describe_counter!(
+        "carebus_forwards_without_payload_total",
+        "Retry or dead-letter forwards whose claim-checked payload was gone."
+    );
+    describe_gauge!(
+        "carebus_consumer_lag",
+        "Records not yet handled, per assigned topic and partition (from the transport)."
+    );
 }
 
 /// The running HTTP server.
@@ -140,12 +222,14 @@ impl ObserveServer {
     }
 }
 
-/// Serve `/metrics` (Prometheus text format 0.0.4), `/health` (200 while the process runs) and
-/// `/ready` (200 once `readiness` is set, else 503) on `addr`.
+/// Serve on `addr`: `/metrics` (Prometheus text format 0.0.4), `/health` (200 when every
+/// check of `health` passes, else 503; a JSON body naming each check and what failed) and
+/// `/ready` (200 once `readiness` says so, else 503; a JSON body with each group's partitions).
 pub async fn serve(
     addr: SocketAddr,
     metrics: PrometheusHandle,
     readiness: Readiness,
+    health: Health,
 ) -> std::io::Result<ObserveServer> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
@@ -157,17 +241,42 @@ pub async fn serve(
                 async move { ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body) }
             }),
         )
-        .route("/health", get(|| async { "ok\n" }))
+        .route(
+            "/health",
+            get(move || {
+                let health = health.clone();
+                async move {
+                    let checks = health.run().await;
+                    let failed: Vec<&str> = checks
+                        .iter()
+                        .filter(|c| c.error.is_some())
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    let status = if failed.is_empty() {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    let body = serde_json::json!({
+                        "status": if failed.is_empty() { "ok" } else { "failing" },
+                        "failed": failed,
+                        "checks": checks,
+                    });
+                    (status, axum::Json(body))
+                }
+            }),
+        )
         .route(
             "/ready",
             get(move || {
-                let ready = readiness.is_ready();
+                let (ready, body) = (readiness.is_ready(), readiness.report());
                 async move {
-                    if ready {
-                        (StatusCode::OK, "ready\n")
+                    let status = if ready {
+                        StatusCode::OK
                     } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
-                    }
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (status, axum::Json(body))
                 }
             }),
         )

@@ -48,7 +48,7 @@
 //! exits and its supervisor restarts it instead of leaving a half-working service up.
 
 use crate::consumer::{Consumer, ConsumerConfig, ConsumerError, RunReport, Shutdown};
-use crate::observe::{InstallError, ObserveServer, Readiness};
+use crate::observe::{Health, InstallError, ObserveServer, Readiness};
 use crate::publish::PublishError;
 use crate::publisher::{Publisher, PublisherConfig};
 use crate::topic::TopicHandler;
@@ -73,6 +73,8 @@ pub struct Service<T: Transport> {
     publisher: Publisher<T>,
     consumers: Vec<PendingConsumer>,
     endpoint: Option<SocketAddr>,
+    readiness: Readiness,
+    health: Health,
 }
 
 /// What a service's run did, per consumer group.
@@ -160,6 +162,8 @@ impl<T: Transport> Service<T> {
             publisher,
             consumers: Vec::new(),
             endpoint: None,
+            readiness: Readiness::default(),
+            health: Health::default(),
         })
     }
 
@@ -172,7 +176,8 @@ impl<T: Transport> Service<T> {
     /// retry and dead-letter topics).
     pub fn consume<H: TopicHandler>(&mut self, config: ConsumerConfig, handler: H) -> &mut Self {
         let group = config.group_id.clone();
-        let consumer = Consumer::new(self.publisher.clone(), config);
+        let consumer = Consumer::new(self.publisher.clone(), config)
+            .with_membership(self.readiness.member(&group));
         self.consumers.push((
             group,
             Box::new(move |shutdown| {
@@ -186,6 +191,13 @@ impl<T: Transport> Service<T> {
     /// [`RunningService::endpoint`]). Installs the Prometheus recorder.
     pub fn serve_endpoint(&mut self, addr: SocketAddr) -> &mut Self {
         self.endpoint = Some(addr);
+        self
+    }
+
+    /// The connections `/health` checks (the broker, the database the service was given):
+    /// see [`Health`]. Without it `/health` answers 200 while the process runs.
+    pub fn health(&mut self, health: Health) -> &mut Self {
+        self.health = health;
         self
     }
 
@@ -205,7 +217,7 @@ impl<T: Transport> Service<T> {
 
     /// Start the endpoint and every consumer; the returned handle stops them.
     pub async fn start(self) -> Result<RunningService<T>, ServiceError> {
-        let readiness = Readiness::default();
+        let readiness = self.readiness;
         let server = match self.endpoint {
             Some(addr) => {
                 let metrics = crate::observe::install_prometheus().map_err(|source| {
@@ -214,7 +226,7 @@ impl<T: Transport> Service<T> {
                         source,
                     }
                 })?;
-                let server = crate::observe::serve(addr, metrics, readiness.clone())
+                let server = crate::observe::serve(addr, metrics, readiness.clone(), self.health)
                     .await
                     .map_err(|source| ServiceError::Endpoint {
                         service: self.name.clone(),

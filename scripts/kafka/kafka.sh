@@ -3,6 +3,8 @@
 # with mvn, writes each node's server.properties, formats its storage once, starts and waits for it.
 # The secure broker speaks SASL_SSL (SCRAM-SHA-512 over TLS from scripts/pki) with the StandardAuthorizer
 # denying what no ACL allows, and writes its authorizer decisions to logs/kafka-authorizer.log.
+# Every broker runs the Prometheus JMX exporter java agent (fetched with mvn, rules in
+# scripts/kafka/jmx-exporter.yml) on its own metrics port: its client port + 300.
 # Sourced by scripts/services (which defines REPO, SERVICES_DIR, READY_TIMEOUT, say, die, rel, pid_of,
 # tcp_open, external_note, and sources scripts/pki/pki.sh); not meant to run on its own.
 
@@ -19,6 +21,26 @@ KAFKA_SECURE_HOME="$KAFKA_HOME/secure"
 # manifest. Passwords are random, made before the storage is formatted, one per file (mode 600).
 KAFKA_SECURE_CREDENTIALS="$KAFKA_SECURE_HOME/credentials"
 KAFKA_PREPARED=""
+# The Prometheus JMX exporter java agent each broker loads (0.20.0 resolves from Maven Central here).
+KAFKA_JMX_VERSION=0.20.0
+KAFKA_JMX_ARTIFACT="io.prometheus.jmx:jmx_prometheus_javaagent:$KAFKA_JMX_VERSION"
+KAFKA_JMX_HOME="$KAFKA_HOME/jmx-exporter"
+KAFKA_JMX_JAR="$KAFKA_JMX_HOME/jmx_prometheus_javaagent-$KAFKA_JMX_VERSION.jar"
+# A broker's metrics port is its client port plus this.
+KAFKA_METRICS_PORT_OFFSET=300
+
+# Fetches the JMX exporter agent jar once (mvn caches it in ~/.m2). It sits apart from the broker
+# jars: fetching it never replaces the libs running brokers use.
+kafka_jmx_prepare() {
+  [[ -f "$KAFKA_JMX_JAR" ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found: it fetches the JMX exporter agent from Maven Central (apt-get install -y maven)"
+  mkdir -p "$KAFKA_JMX_HOME"
+  say "fetching the Prometheus JMX exporter agent $KAFKA_JMX_VERSION with mvn into $(rel "$KAFKA_JMX_HOME")"
+  if ! mvn -q -B dependency:copy -Dartifact="$KAFKA_JMX_ARTIFACT" -DoutputDirectory="$KAFKA_JMX_HOME" \
+    >"$KAFKA_JMX_HOME/mvn.log" 2>&1; then
+    die "mvn could not fetch $KAFKA_JMX_ARTIFACT; see $(rel "$KAFKA_JMX_HOME/mvn.log")"
+  fi
+}
 
 # Fetches the broker jars (once per pom.xml content; mvn caches them in ~/.m2) and compiles the probe.
 kafka_prepare() {
@@ -42,6 +64,7 @@ kafka_prepare() {
     javac -nowarn -cp "$KAFKA_LIBS/*" -d "$KAFKA_PROBE" "$KAFKA_SCRIPTS/BrokerReady.java" ||
       die "could not compile scripts/kafka/BrokerReady.java (needs a JDK 17+ javac)"
   fi
+  kafka_jmx_prepare
   KAFKA_PREPARED=1
 }
 
@@ -63,6 +86,7 @@ node_params() {
       ;;
     *) die "internal: unknown Kafka node '$1'" ;;
   esac
+  N_METRICS_PORT=$((N_PORT + KAFKA_METRICS_PORT_OFFSET))
   N_MARKER="carebus.service=kafka-$1 "
   N_PIDFILE="$N_DIR/kafka.pid"
   N_LOG="$N_DIR/logs/server.log"
@@ -201,7 +225,7 @@ kafka_node_start() {
     return 0
   fi
   local port
-  for port in "$N_PORT" "$N_CPORT"; do
+  for port in "$N_PORT" "$N_CPORT" "$N_METRICS_PORT"; do
     tcp_open 127.0.0.1 "$port" &&
       die "port 127.0.0.1:$port needed by the Kafka $N_LABEL is taken by another process (see: ss -ltnp)"
   done
@@ -212,13 +236,14 @@ kafka_node_start() {
   # shellcheck disable=SC2086 # heap options are a word list on purpose
   exec_detached java ${CAREBUS_KAFKA_HEAP:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    "-javaagent:$KAFKA_JMX_JAR=127.0.0.1:$N_METRICS_PORT:$KAFKA_SCRIPTS/jmx-exporter.yml" \
     "-D${N_MARKER% }" -Dkafka.logs.dir="$N_DIR/logs" \
     -Dcarebus.audit.level="$([[ "${CAREBUS_KAFKA_AUDIT_ALLOWED:-}" == 1 ]] && echo DEBUG || echo INFO)" \
     -Dlog4j2.configurationFile="$KAFKA_SCRIPTS/log4j2.xml" \
     -cp "$KAFKA_LIBS/*" kafka.Kafka "$N_DIR/server.properties" \
     >>"$N_DIR/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$N_PIDFILE"
-  say "kafka $N_LABEL starting (pid $!) on 127.0.0.1:$N_PORT; log $(rel "$N_LOG")"
+  say "kafka $N_LABEL starting (pid $!) on 127.0.0.1:$N_PORT (metrics http://127.0.0.1:$N_METRICS_PORT/metrics); log $(rel "$N_LOG")"
 }
 
 # kafka_node_wait_port NAME: waits until the node's client port accepts connections.
@@ -277,13 +302,17 @@ kafka_wait_gone() {
 
 kafka_node_status() {
   node_params "$1"
-  local pid state
+  local pid="" state
   if pid="$(pid_of "$N_MARKER" "$N_PIDFILE")"; then
     if tcp_open 127.0.0.1 "$N_PORT"; then state="running (pid $pid)"; else state="starting (pid $pid)"; fi
   else
     state="stopped"
   fi
-  printf '%-9s %-15s %-20s 127.0.0.1:%-6s log %s\n' "$2" "$N_LABEL" "$state" "$N_PORT" "$(rel "$N_LOG")"
+  local metrics="metrics 127.0.0.1:$N_METRICS_PORT"
+  if [[ -n "$pid" ]] && ! tcp_open 127.0.0.1 "$N_METRICS_PORT"; then
+    metrics="no metrics port (started without the JMX exporter? restart it)"
+  fi
+  printf '%-9s %-15s %-20s 127.0.0.1:%-6s log %s; %s\n' "$2" "$N_LABEL" "$state" "$N_PORT" "$(rel "$N_LOG")" "$metrics"
 }
 
 kafka_single_start() {

@@ -113,7 +113,7 @@ async fn main() {
             .iter()
             .find(|e| e.name == "PatientCreated" && e.version == 2)
             .unwrap();
-        let data = carebus_catalog::example::example_data(&model, &event.record);
+        let data = carebus_catalog::example::example_data(&model, event);
         carebus_schemas::PatientCreated::from_json(&data).unwrap()
     };
     let small = deidentify_cost(&carebus_tests::bench_event(1), &publisher);

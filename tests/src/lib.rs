@@ -109,6 +109,50 @@ pub fn database_url() -> String {
     url
 }
 
+/// Environment variable naming an existing Prometheus to test against (its targets directory is
+/// then `CAREBUS_PROMETHEUS_TARGETS`).
+pub const PROMETHEUS_URL_VAR: &str = "CAREBUS_PROMETHEUS_URL";
+/// The Prometheus `scripts/services up monitoring` starts.
+pub const DEFAULT_PROMETHEUS_URL: &str = "http://127.0.0.1:19090";
+
+/// `host:port` of the Prometheus test server, after checking it is reachable.
+///
+/// # Panics
+/// When it does not accept connections, naming the command that starts it.
+pub fn prometheus_address() -> String {
+    let url = setting(PROMETHEUS_URL_VAR, DEFAULT_PROMETHEUS_URL);
+    let address = url
+        .strip_prefix("http://")
+        .unwrap_or(&url)
+        .trim_end_matches('/')
+        .to_string();
+    require(check_reachable(
+        "Prometheus",
+        &address,
+        "monitoring",
+        PROMETHEUS_URL_VAR,
+    ));
+    address
+}
+
+/// The directory of file_sd target files Prometheus scrapes (`target/services/prometheus/targets`,
+/// or `CAREBUS_PROMETHEUS_TARGETS`).
+///
+/// # Panics
+/// When it does not exist, naming the command that makes it.
+pub fn prometheus_targets() -> PathBuf {
+    let dir = std::env::var_os("CAREBUS_PROMETHEUS_TARGETS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/services/prometheus/targets"));
+    assert!(
+        dir.is_dir(),
+        "{} does not exist: start Prometheus with `scripts/services up monitoring` \
+         (or set CAREBUS_PROMETHEUS_TARGETS to the file_sd directory of yours)",
+        dir.display()
+    );
+    dir
+}
+
 /// The secured broker `scripts/services up secure` starts (SASL_SSL, SCRAM-SHA-512, ACLs).
 pub const DEFAULT_KAFKA_SECURE_BOOTSTRAP: &str = "127.0.0.1:39092";
 const KAFKA_SECURE_BOOTSTRAP_VAR: &str = "CAREBUS_KAFKA_SECURE_BOOTSTRAP";

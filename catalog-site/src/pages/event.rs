@@ -65,6 +65,7 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
 <div><dt>{format} schema</dt><dd><code>{full_name}</code></dd></div>
 <div><dt>Compatibility mode</dt><dd><code>{compat}</code></dd></div>
 <div><dt>Fingerprint</dt><dd><code>{fingerprint:016x}</code></dd></div>
+<div><dt>Confluent schema id</dt><dd><a href="{registry_href}"><code>{schema_id}</code></a> <span class="muted">(static registry)</span></dd></div>
 <div><dt>Rust type</dt><dd><code>{rust}</code></dd></div>
 </dl>
 "#,
@@ -76,6 +77,11 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
         full_name = esc(&event.full_name()),
         compat = event.compatibility.as_str(),
         fingerprint = event.fingerprint,
+        schema_id = carebus_core::wire::confluent_schema_id(event.fingerprint),
+        registry_href = esc(&links.to(&format!(
+            "registry/schemas/ids/{}",
+            carebus_core::wire::confluent_schema_id(event.fingerprint)
+        ))),
         rust = esc(&names.type_name),
     );
     b.push_str(&facts);

@@ -157,7 +157,10 @@ fn event_page_shows_diff_compatibility_example_and_rust_names() {
         )
     );
     assert!(page.contains("impl PatientsHandler for MyHandler"));
-    assert!(page.contains("&quot;dateOfBirth&quot;: &quot;1990-01-01&quot;"));
+    // The example is the event's JSON form, Avro's JSON encoding: a date is its day number,
+    // an optional string names its branch.
+    assert!(page.contains("&quot;dateOfBirth&quot;: 7305"));
+    assert!(page.contains("&quot;string&quot;: &quot;john.doe@example.com&quot;"));
     assert!(page.contains("0123456789abcdef"));
     assert!(page.contains("revision 2 of 2 in the history"));
     let old = site.text("events/PatientCreated.v1.html").unwrap();
@@ -294,4 +297,66 @@ fn event_pages_show_the_generators_rust_names() {
         newest.contains("// Fields: visit_id, r#type, room."),
         "{newest}"
     );
+}
+
+/// The static Schema Registry API: one subject per record, versions in order, ids derived
+/// from the fingerprints, Protobuf marked, and the files a Confluent client asks for.
+#[test]
+fn the_static_registry_serves_every_schema_under_its_derived_id() {
+    let model = fixture();
+    let registered = carebus_catalog::registry::registered(&model, &History::default());
+    assert_eq!(registered.len(), model.events.len(), "one entry per schema");
+    for e in &model.events {
+        let r = registered
+            .iter()
+            .find(|r| r.fingerprint == e.fingerprint)
+            .expect("every event version is registered");
+        assert_eq!(r.id, carebus_core::wire::confluent_schema_id(e.fingerprint));
+        assert_eq!(r.subject, e.full_name());
+        let served: serde_json::Value = serde_json::from_str(
+            site()
+                .text(&format!("registry/schemas/ids/{}", r.id))
+                .expect("served by id"),
+        )
+        .unwrap();
+        assert_eq!(
+            served.get("schemaType").is_some(),
+            e.format == carebus_codegen::ir::SchemaFormat::Protobuf
+        );
+        let by_version: serde_json::Value = serde_json::from_str(
+            site()
+                .text(&format!(
+                    "registry/subjects/{}/versions/{}",
+                    r.subject, r.version
+                ))
+                .expect("served by subject version"),
+        )
+        .unwrap();
+        assert_eq!(by_version["id"], r.id);
+        assert_eq!(by_version["schema"], served["schema"]);
+    }
+    // Versions of one subject count from 1 in order; `latest` is the last.
+    let mut subjects: std::collections::BTreeMap<&str, Vec<u32>> = Default::default();
+    for r in &registered {
+        subjects.entry(&r.subject).or_default().push(r.version);
+    }
+    for (subject, versions) in &subjects {
+        assert_eq!(*versions, (1..=versions.len() as u32).collect::<Vec<_>>());
+        let latest: serde_json::Value = serde_json::from_str(
+            site()
+                .text(&format!("registry/subjects/{subject}/versions/latest"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(latest["version"], versions.len());
+    }
+    let listed: Vec<String> =
+        serde_json::from_str(site().text("registry/subjects/index.html").unwrap()).unwrap();
+    assert_eq!(listed, subjects.keys().copied().collect::<Vec<_>>());
+    // The id is the fingerprint's top 31 bits, never 0.
+    assert_eq!(
+        carebus_core::wire::confluent_schema_id(u64::MAX),
+        0x7fff_ffff
+    );
+    assert_eq!(carebus_core::wire::confluent_schema_id(0), 1);
 }

@@ -1,7 +1,7 @@
 //! Records, enums, fixed types and unions in, `::carebus_core::avro_serde::AvroSerde` impls out: the serde shape apache-avro's `to_value`/`from_value` use (records as structs by Avro field name, decimals at their precision's width, enums as symbols, unions as Avro unions), which the generated `Serialize`/`Deserialize` pick for formats that are not human-readable.
 
 use super::{Ctx, RType, RecordDef, TypeRef, UnionDef, allow_deprecated, ident};
-use crate::ir::{Enum, Fixed, NamedType};
+use crate::ir::{Enum, Fixed, FixedLogical, NamedType};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -39,7 +39,7 @@ fn decimal_precision(shape: &RType) -> Option<u32> {
         | RType::Map(inner)
         | RType::Phi(inner)
         | RType::Boxed(inner) => decimal_precision(inner),
-        RType::Unit | RType::Prim(_) | RType::Named(_) => None,
+        RType::Unit | RType::Prim(_) | RType::ProtoText(_) | RType::Named(_) => None,
     }
 }
 
@@ -137,14 +137,28 @@ fn fixed(f: &Fixed) -> TokenStream {
     let name = TypeRef::of(&f.rust);
     let full = f.full_name();
     let size = super::int(f.size);
+    let (write, read) = match f.logical {
+        Some(FixedLogical::Uuid) => (
+            quote!(::carebus_core::avro_serde::serialize_fixed_uuid(&self.0, s)),
+            quote!(::carebus_core::avro_serde::fixed_uuid(d).map(Self)),
+        ),
+        Some(FixedLogical::Decimal { .. }) => (
+            quote!(s.serialize_bytes(&self.0)),
+            quote!(::carebus_core::avro_serde::fixed_decimal::<#size, D>(d).map(Self)),
+        ),
+        _ => (
+            quote!(s.serialize_bytes(&self.0)),
+            quote!(::carebus_core::avro_serde::fixed::<#size, D>(d).map(Self)),
+        ),
+    };
     quote! {
         #[doc = concat!(" apache-avro's serde shape of the fixed `", #full, "`: its bytes.")]
         impl ::carebus_core::avro_serde::AvroSerde for #name {
             fn avro_serialize<S: ::carebus_core::__private::serde::Serializer>(&self, s: S) -> ::std::result::Result<S::Ok, S::Error> {
-                s.serialize_bytes(&self.0)
+                #write
             }
             fn avro_deserialize<'de, D: ::carebus_core::__private::serde::Deserializer<'de>>(d: D) -> ::std::result::Result<Self, D::Error> {
-                ::carebus_core::avro_serde::fixed::<#size, D>(d).map(Self)
+                #read
             }
         }
     }

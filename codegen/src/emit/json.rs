@@ -1,5 +1,6 @@
-//! Records, enums, fixed types and unions in, `::carebus_core::JsonCodec` impls out, with serde's `Serialize`/`Deserialize` delegating to them: the one JSON form (schema field names, ISO dates, decimals as text at the schema's scale, enum symbols, null for absent options).
+//! Records, enums, fixed types and unions in, `::carebus_core::JsonCodec` impls out, with serde's `Serialize`/`Deserialize` delegating to them: Avro's JSON encoding for Avro types (unions as `{"<branch>": value}`, bytes and fixed as ISO-8859-1 text, logical types as their underlying type, enum symbols), carebus's text form for Protobuf messages.
 
+use super::rtype::avro_json_branch;
 use super::{Ctx, RType, RecordDef, TypeRef, UnionDef, allow_deprecated, ident};
 use crate::ir::{Enum, Fixed, NamedType};
 use proc_macro2::TokenStream;
@@ -83,11 +84,13 @@ pub fn record(ctx: &Ctx<'_>, def: &RecordDef<'_>) -> TokenStream {
         .fields
         .iter()
         .map(|f| {
-            (
-                f.json_name(),
-                ident::ident(&f.rust),
-                RType::field(ctx, name, f),
-            )
+            let shape = RType::field(ctx, name, f);
+            let shape = if f.proto_number.is_some() {
+                shape.in_proto_json()
+            } else {
+                shape
+            };
+            (f.json_name(), ident::ident(&f.rust), shape)
         })
         .collect();
     let to = fields.iter().map(|(json, id, shape)| {
@@ -185,9 +188,10 @@ fn enumeration(e: &Enum) -> TokenStream {
 
 fn fixed(f: &Fixed) -> TokenStream {
     let name = TypeRef::of(&f.rust);
-    let expected = format!("{} bytes as hex text", f.size);
+    let expected = format!("{} bytes as ISO-8859-1 text", f.size);
     quote! {
-        /// JSON form: the bytes as hex text.
+        /// JSON form: the bytes as ISO-8859-1 text (one code point per byte), as Avro's JSON
+        /// encoding writes `fixed`.
         impl ::carebus_core::JsonCodec for #name {
             fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
                 ::carebus_core::JsonCodec::to_json(&self.0.to_vec())
@@ -204,6 +208,68 @@ fn fixed(f: &Fixed) -> TokenStream {
 }
 
 fn union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
+    if !u.avro {
+        return bare_union(ctx, u);
+    }
+    let name = &u.ty;
+    let to = u.branches.iter().map(|(v, ty, shape)| match shape {
+        RType::Unit => quote! { Self::#v => ::carebus_core::__private::serde_json::Value::Null, },
+        _ => {
+            let key = avro_json_branch(ty);
+            let value = shape.json_to(quote!(value), 1);
+            quote! { Self::#v(value) => ::carebus_core::event::json_union(#key, #value), }
+        }
+    });
+    let null = u.branches.iter().find_map(|(v, _, shape)| {
+        matches!(shape, RType::Unit).then(|| {
+            quote! {
+                if v.is_null() {
+                    return ::std::result::Result::Ok(Self::#v);
+                }
+            }
+        })
+    });
+    let from = u.branches.iter().filter_map(|(v, ty, shape)| {
+        if matches!(shape, RType::Unit) {
+            return None;
+        }
+        let key = avro_json_branch(ty);
+        let attempt = shape.json_from_result(quote!(value), quote!(field));
+        Some(quote! {
+            if let ::std::option::Option::Some(value) = ::carebus_core::event::json_union_branch(v, #key) {
+                return #attempt.map(Self::#v);
+            }
+        })
+    });
+    let keys = u
+        .branches
+        .iter()
+        .map(|(_, ty, _)| match ty {
+            crate::ir::Type::Null => "null".to_owned(),
+            _ => format!("{{\"{}\": ...}}", avro_json_branch(ty)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let expected = format!("one of {keys} (an Avro JSON union)");
+    quote! {
+        /// JSON form: Avro's JSON encoding of a union, `{"<branch>": value}` (null as `null`),
+        /// the branch named by its type's full name or primitive name.
+        impl ::carebus_core::JsonCodec for #name {
+            fn to_json(&self) -> ::carebus_core::__private::serde_json::Value {
+                match self { #(#to)* }
+            }
+            fn from_json(v: &::carebus_core::__private::serde_json::Value, field: &str) -> ::std::result::Result<Self, ::carebus_core::DecodeError> {
+                #null
+                #(#from)*
+                ::std::result::Result::Err(::carebus_core::event::json_no_branch(field, #expected))
+            }
+        }
+    }
+}
+
+/// A union outside Avro (a Protobuf `oneof`): the branch's value itself, read by trying the
+/// branches in order.
+fn bare_union(ctx: &Ctx<'_>, u: &UnionDef) -> TokenStream {
     let name = &u.ty;
     let to = u.branches.iter().map(|(v, _, shape)| match shape {
         RType::Unit => quote! { Self::#v => ::carebus_core::__private::serde_json::Value::Null, },

@@ -43,10 +43,12 @@ pub enum RType {
         precision: u32,
         scale: u32,
     },
-    /// `["null", T]` (`null_first`) or `[T, "null"]`.
+    /// `["null", T]` (`null_first`) or `[T, "null"]`; `branch` is T's key in Avro's JSON
+    /// encoding (`{"<branch>": value}`), `None` where the value is written bare (Protobuf).
     Option {
         inner: Box<RType>,
         null_first: bool,
+        branch: Option<String>,
     },
     Vec(Box<RType>),
     Map(Box<RType>),
@@ -57,6 +59,10 @@ pub enum RType {
     Boxed(Box<RType>),
     /// A generated type (record, enum, fixed or union).
     Named(TypeRef),
+    /// Bytes, a date or a timestamp of a Protobuf message: the same Rust type and codecs as
+    /// `Prim`, but JSON as text (`carebus_core::json_legacy::LegacyJson`: hex, ISO 8601,
+    /// RFC 3339), the JSON form of Protobuf events. Only the JSON emitter makes this shape.
+    ProtoText(Prim),
 }
 
 impl RType {
@@ -98,6 +104,7 @@ impl RType {
                 Some(inner) => RType::Option {
                     inner: Box::new(RType::of(ctx, inner, at, cycle)),
                     null_first: branches[0] == Type::Null,
+                    branch: Some(avro_json_branch(inner)),
                 },
                 None => RType::Named(TypeRef {
                     module: at.module.clone(),
@@ -126,11 +133,39 @@ impl RType {
             return shape;
         }
         match shape {
-            RType::Option { inner, null_first } => RType::Option {
+            RType::Option {
+                inner,
+                null_first,
+                branch,
+            } => RType::Option {
                 inner: Box::new(RType::Phi(inner)),
                 null_first,
+                branch,
             },
             other => RType::Phi(Box::new(other)),
+        }
+    }
+
+    /// This shape in a field of a Protobuf message, for the JSON emitter: optional values bare,
+    /// bytes, dates and timestamps as text ([`RType::ProtoText`]); the Protobuf JSON form did
+    /// not move to Avro's JSON encoding.
+    pub fn in_proto_json(self) -> RType {
+        match self {
+            RType::Prim(
+                p @ (Prim::Bytes | Prim::Date | Prim::Timestamp | Prim::TimestampMillis),
+            ) => RType::ProtoText(p),
+            RType::Option {
+                inner, null_first, ..
+            } => RType::Option {
+                inner: Box::new(inner.in_proto_json()),
+                null_first,
+                branch: None,
+            },
+            RType::Vec(i) => RType::Vec(Box::new(i.in_proto_json())),
+            RType::Map(i) => RType::Map(Box::new(i.in_proto_json())),
+            RType::Phi(i) => RType::Phi(Box::new(i.in_proto_json())),
+            RType::Boxed(i) => RType::Boxed(Box::new(i.in_proto_json())),
+            other => other,
         }
     }
 
@@ -143,7 +178,7 @@ impl RType {
     pub fn tokens_in(&self, module: &[String]) -> TokenStream {
         match self {
             RType::Unit => quote!(()),
-            RType::Prim(p) => match p {
+            RType::Prim(p) | RType::ProtoText(p) => match p {
                 Prim::Bool => quote!(bool),
                 Prim::Int => quote!(i32),
                 Prim::Long => quote!(i64),
@@ -193,8 +228,10 @@ impl RType {
     fn avro_direct(&self) -> bool {
         match self {
             RType::Unit | RType::Decimal { .. } => false,
-            RType::Prim(p) => !matches!(p, Prim::U32 | Prim::U64),
-            RType::Option { inner, null_first } => *null_first && inner.avro_direct(),
+            RType::Prim(p) | RType::ProtoText(p) => !matches!(p, Prim::U32 | Prim::U64),
+            RType::Option {
+                inner, null_first, ..
+            } => *null_first && inner.avro_direct(),
             RType::Vec(i) | RType::Map(i) | RType::Phi(i) | RType::Boxed(i) => i.avro_direct(),
             RType::Named(_) => true,
         }
@@ -203,9 +240,10 @@ impl RType {
     /// Whether the runtime's `JsonCodec` impls cover this shape.
     fn json_direct(&self) -> bool {
         match self {
-            RType::Unit | RType::Decimal { .. } => false,
+            RType::Unit | RType::Decimal { .. } | RType::ProtoText(_) => false,
             RType::Prim(_) | RType::Named(_) => true,
-            RType::Option { inner, .. } => inner.json_direct(),
+            // The runtime's `Option` is bare: right for Protobuf only.
+            RType::Option { inner, branch, .. } => branch.is_none() && inner.json_direct(),
             RType::Vec(i) | RType::Map(i) | RType::Phi(i) | RType::Boxed(i) => i.json_direct(),
         }
     }
@@ -222,7 +260,9 @@ impl RType {
                 let precision = int(*precision);
                 quote! { ::carebus_core::event::write_decimal(out, #e, #precision); }
             }
-            RType::Option { inner, null_first } => {
+            RType::Option {
+                inner, null_first, ..
+            } => {
                 let (none_idx, some_idx) = if *null_first {
                     (int(0), int(1))
                 } else {
@@ -260,7 +300,7 @@ impl RType {
             }
             RType::Phi(inner) => inner.avro_encode(quote!(::carebus_core::Phi::expose(#e)), depth),
             RType::Boxed(inner) => inner.avro_encode(quote!(&**#e), depth),
-            RType::Prim(_) | RType::Named(_) => {
+            RType::Prim(_) | RType::Named(_) | RType::ProtoText(_) => {
                 quote! { ::carebus_core::AvroCodec::encode_avro(#e, out); }
             }
         }
@@ -274,7 +314,9 @@ impl RType {
         match self {
             RType::Unit => quote! { () },
             RType::Decimal { .. } => quote! { ::carebus_core::AvroCodec::decode_avro(r)? },
-            RType::Option { inner, null_first } => {
+            RType::Option {
+                inner, null_first, ..
+            } => {
                 let none_idx = int(if *null_first { 0 } else { 1 });
                 let body = inner.avro_decode();
                 quote! {
@@ -306,7 +348,7 @@ impl RType {
                 let body = inner.avro_decode();
                 quote! { ::std::boxed::Box::new(#body) }
             }
-            RType::Prim(_) | RType::Named(_) => {
+            RType::Prim(_) | RType::Named(_) | RType::ProtoText(_) => {
                 quote! { ::carebus_core::AvroCodec::decode_avro(r)? }
             }
         }
@@ -320,12 +362,26 @@ impl RType {
         let v = format_ident!("v{depth}");
         match self {
             RType::Unit => quote! { ::carebus_core::__private::serde_json::Value::Null },
-            RType::Decimal { scale, .. } => {
-                let scale = int(*scale);
-                quote! { ::carebus_core::event::decimal_to_json(#e, #scale) }
+            RType::Decimal { precision, .. } => {
+                let precision = int(*precision);
+                quote! { ::carebus_core::event::decimal_to_json(#e, #precision) }
             }
-            RType::Option { inner, .. } => {
+            RType::ProtoText(_) => {
+                quote! { ::carebus_core::json_legacy::LegacyJson::to_legacy_json(#e) }
+            }
+            RType::Option {
+                inner,
+                branch: Some(b),
+                ..
+            } if inner.json_direct() => {
+                quote! { ::carebus_core::event::option_to_json(#e, #b) }
+            }
+            RType::Option { inner, branch, .. } => {
                 let body = inner.json_to(quote!(#v), depth + 1);
+                let body = match branch {
+                    Some(b) => quote! { ::carebus_core::event::json_union(#b, #body) },
+                    None => body,
+                };
                 quote! {
                     match #e {
                         ::std::option::Option::Some(#v) => #body,
@@ -362,16 +418,36 @@ impl RType {
         let p = format_ident!("path{depth}");
         match self {
             RType::Unit => quote! { () },
-            RType::Decimal { scale, .. } => {
-                let scale = int(*scale);
-                quote! { ::carebus_core::event::decimal_from_json(#v, #scale, #path)? }
+            RType::Decimal { .. } => {
+                quote! { ::carebus_core::event::decimal_from_json(#v, #path)? }
             }
-            RType::Option { inner, .. } => {
-                let body = inner.json_from(quote!(#x), path, depth + 1);
+            RType::ProtoText(_) => {
+                quote! { ::carebus_core::json_legacy::LegacyJson::from_legacy_json(#v, #path)? }
+            }
+            RType::Option { inner, branch, .. } => {
+                let Some(b) = branch else {
+                    let body = inner.json_from(quote!(#x), path, depth + 1);
+                    return quote! {
+                        match #v {
+                            #x if #x.is_null() => ::std::option::Option::None,
+                            #x => ::std::option::Option::Some(#body),
+                        }
+                    };
+                };
+                let expected = format!("null or {{\"{b}\": value}} (an Avro JSON union)");
+                if inner.json_direct() {
+                    return quote! {
+                        ::carebus_core::event::option_from_json(#v, #b, #expected, #path)?
+                    };
+                }
+                let body = inner.json_from(quote!(#x), path.clone(), depth + 1);
                 quote! {
                     match #v {
                         #x if #x.is_null() => ::std::option::Option::None,
-                        #x => ::std::option::Option::Some(#body),
+                        #x => {
+                            let #x = ::carebus_core::event::json_union_value(#x, #b, #expected, #path)?;
+                            ::std::option::Option::Some(#body)
+                        }
                     }
                 }
             }
@@ -419,9 +495,8 @@ impl RType {
         let t = self.tokens();
         match self {
             _ if self.json_direct() => quote! { ::carebus_core::JsonCodec::from_json(#v, #path) },
-            RType::Decimal { scale, .. } => {
-                let scale = int(*scale);
-                quote! { ::carebus_core::event::decimal_from_json(#v, #scale, #path) }
+            RType::Decimal { .. } => {
+                quote! { ::carebus_core::event::decimal_from_json(#v, #path) }
             }
             _ => {
                 // A local fn, so `?` inside the nested reading has a `Result` to return into.
@@ -453,7 +528,7 @@ impl RType {
         let v = format_ident!("v{depth}");
         let p = format_ident!("path{depth}");
         match self {
-            RType::Unit | RType::Prim(_) => None,
+            RType::Unit | RType::Prim(_) | RType::ProtoText(_) => None,
             RType::Decimal { precision, .. } => {
                 let precision = int(*precision);
                 Some(
@@ -510,7 +585,7 @@ fn ok_of(expr: TokenStream) -> TokenStream {
 pub fn holds_decimal(t: &RType, decimal_types: &std::collections::BTreeSet<String>) -> bool {
     match t {
         RType::Decimal { .. } => true,
-        RType::Unit | RType::Prim(_) => false,
+        RType::Unit | RType::Prim(_) | RType::ProtoText(_) => false,
         RType::Option { inner, .. }
         | RType::Vec(inner)
         | RType::Map(inner)
@@ -548,4 +623,34 @@ pub fn branch_name(ctx: &Ctx<'_>, ty: &Type) -> String {
         Type::Named { name } => ident::unraw(&ctx.named(name).name).to_string(),
         Type::Proto { scalar } => format!("{scalar:?}"),
     }
+}
+
+/// The key of a union branch of type `ty` in Avro's JSON encoding: the full name of a named
+/// type, else the name of the (underlying) type: `"string"` for a uuid, `"int"` for a date,
+/// `"bytes"` for a decimal, `"array"`, `"map"`.
+pub fn avro_json_branch(ty: &Type) -> String {
+    match ty {
+        Type::Null => "null",
+        Type::Boolean => "boolean",
+        Type::Int | Type::Date | Type::TimeMillis => "int",
+        Type::Long
+        | Type::TimestampMillis
+        | Type::TimestampMicros
+        | Type::TimestampNanos
+        | Type::TimeMicros
+        | Type::LocalTimestampMillis
+        | Type::LocalTimestampMicros
+        | Type::LocalTimestampNanos => "long",
+        Type::Float => "float",
+        Type::Double => "double",
+        Type::Bytes | Type::Decimal { .. } => "bytes",
+        Type::String | Type::Uuid => "string",
+        Type::Array { .. } => "array",
+        Type::Map { .. } => "map",
+        // Not a branch Avro allows (a union directly in a union); never emitted.
+        Type::Union { .. } => "union",
+        Type::Named { name } => return name.clone(),
+        Type::Proto { .. } => "long",
+    }
+    .to_owned()
 }

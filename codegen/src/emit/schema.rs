@@ -122,6 +122,13 @@ pub fn type_schema(model: &Model, ty: &Type, seen: &mut BTreeSet<String>) -> Val
                     o.insert("type".into(), "fixed".into());
                     name_attrs(&mut o, &f.name, &f.namespace, f.doc.as_deref(), &f.aliases);
                     o.insert("size".into(), f.size.into());
+                    if let Some(l) = f.logical {
+                        o.insert("logicalType".into(), l.name().into());
+                        if let crate::ir::FixedLogical::Decimal { precision, scale } = l {
+                            o.insert("precision".into(), precision.into());
+                            o.insert("scale".into(), scale.into());
+                        }
+                    }
                     Value::Object(o)
                 }
                 // Unresolved names are the loader's diagnostics; keep the reference.

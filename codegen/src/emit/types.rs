@@ -3,7 +3,7 @@
 use super::{
     Ctx, RType, RecordDef, TypeRef, UnionDef, allow_deprecated, deprecated_attr, doc_attrs, ident,
 };
-use crate::ir::{Enum, Fixed, NamedType};
+use crate::ir::{Enum, Fixed, FixedLogical, NamedType};
 use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::BTreeMap;
@@ -289,13 +289,96 @@ fn fixed(f: &Fixed) -> TokenStream {
     if f.doc.is_some() {
         doc.extend(quote! { #[doc = ""] });
     }
-    let what = format!(" Avro fixed `{}` ({} bytes).", f.full_name(), f.size);
+    let what = match f.logical {
+        None => format!(" Avro fixed `{}` ({} bytes).", f.full_name(), f.size),
+        Some(l) => format!(
+            " Avro fixed `{}` ({} bytes) with logical type `{}`: the bytes are the value, converted below.",
+            f.full_name(),
+            f.size,
+            l.name()
+        ),
+    };
     let size = super::int(f.size);
+    let conversions = f.logical.map(|l| fixed_logical(&name, f.size, l));
     quote! {
         #doc
         #[doc = #what]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub struct #name(pub [u8; #size]);
+        #conversions
+    }
+}
+
+/// A logical fixed's conversions to and from its carebus value type.
+fn fixed_logical(name: &Ident, size: u32, logical: FixedLogical) -> TokenStream {
+    match logical {
+        FixedLogical::Uuid => quote! {
+            impl #name {
+                /// The UUID these 16 bytes are.
+                pub fn uuid(&self) -> ::carebus_core::Uuid {
+                    ::carebus_core::Uuid::from_bytes(self.0)
+                }
+            }
+            impl ::std::convert::From<::carebus_core::Uuid> for #name {
+                fn from(u: ::carebus_core::Uuid) -> Self {
+                    Self(*u.as_bytes())
+                }
+            }
+            impl ::std::convert::From<#name> for ::carebus_core::Uuid {
+                fn from(f: #name) -> Self {
+                    f.uuid()
+                }
+            }
+        },
+        FixedLogical::Duration => quote! {
+            impl #name {
+                /// The months, days and milliseconds these 12 bytes are.
+                pub fn period(&self) -> ::carebus_core::TimePeriod {
+                    ::carebus_core::TimePeriod::from_avro_bytes(self.0)
+                }
+            }
+            impl ::std::convert::From<::carebus_core::TimePeriod> for #name {
+                fn from(p: ::carebus_core::TimePeriod) -> Self {
+                    Self(p.to_avro_bytes())
+                }
+            }
+            impl ::std::convert::From<#name> for ::carebus_core::TimePeriod {
+                fn from(f: #name) -> Self {
+                    f.period()
+                }
+            }
+        },
+        FixedLogical::Decimal { precision, scale } => {
+            let size = super::int(size);
+            let p = super::int(precision);
+            let s = super::int(scale);
+            let doc_get = format!(
+                " The decimal these bytes hold (unscaled; scale {scale}); `None` only for bytes no writer of precision {precision} makes (beyond 128 bits)."
+            );
+            quote! {
+                impl #name {
+                    /// The schema's precision: the most digits a value has.
+                    pub const PRECISION: u32 = #p;
+                    /// The schema's scale: the digits after the decimal point.
+                    pub const SCALE: u32 = #s;
+                    #[doc = #doc_get]
+                    pub fn decimal(&self) -> ::std::option::Option<::carebus_core::Decimal> {
+                        ::carebus_core::Decimal::from_fixed_bytes(&self.0)
+                    }
+                }
+                impl ::std::convert::TryFrom<::carebus_core::Decimal> for #name {
+                    type Error = ::carebus_core::PrecisionExceeded;
+                    /// The bytes of `d` (unscaled at the schema's scale), sign-extended; an error beyond the precision.
+                    fn try_from(d: ::carebus_core::Decimal) -> ::std::result::Result<Self, Self::Error> {
+                        let too_wide = ::carebus_core::PrecisionExceeded { precision: Self::PRECISION, digits: d.digits() };
+                        if d.digits() > Self::PRECISION {
+                            return ::std::result::Result::Err(too_wide);
+                        }
+                        d.to_fixed_bytes::<#size>().map(Self).ok_or(too_wide)
+                    }
+                }
+            }
+        }
     }
 }
 

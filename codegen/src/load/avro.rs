@@ -985,7 +985,7 @@ impl Cx {
                         0
                     }
                 };
-                self.logical_fixed(node, size);
+                let logical = self.logical_fixed(node, size);
                 let f = Fixed {
                     rust: Default::default(),
                     name: short,
@@ -993,6 +993,7 @@ impl Cx {
                     doc: self.doc(node),
                     aliases: self.aliases(node),
                     size,
+                    logical,
                     source: self.src(node.pos),
                 };
                 self.register(NamedType::Fixed(f), node.pos)

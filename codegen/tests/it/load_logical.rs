@@ -3,7 +3,7 @@
 use apache_avro::Schema;
 use carebus_codegen::Diagnostic;
 use carebus_codegen::DiagnosticKind;
-use carebus_codegen::ir::{NamedType, Type};
+use carebus_codegen::ir::{FixedLogical, NamedType, Type};
 use carebus_codegen::load::load_avro_sources_with_warnings;
 
 /// A record `R` with one field `f` of type `ty` (JSON text) plus `extra` members on the field.
@@ -264,33 +264,80 @@ fn an_invalid_decimal_warning_renders_with_its_line_and_caret() {
     assert!(text.contains("^\n"), "{text}");
 }
 
+/// The logical type a fixed named `name` was loaded with, and the warnings.
+fn load_fixed(ty: &str) -> (Option<FixedLogical>, Vec<Diagnostic>) {
+    let src = record(ty, "");
+    let (model, warnings) = load_avro_sources_with_warnings(&[("r.avsc", &src)])
+        .unwrap_or_else(|d| panic!("{src} does not load:\n{d}"));
+    let fixed = model.types.iter().find_map(|t| match t {
+        NamedType::Fixed(f) => Some(f.logical),
+        _ => None,
+    });
+    (fixed.expect("a fixed"), warnings)
+}
+
 #[test]
-fn logical_types_on_fixed_are_the_fixed_with_a_warning() {
+fn logical_types_on_fixed_are_kept_when_valid() {
     let cases = [
         (
             r#"{"type": "fixed", "name": "D", "size": 12, "logicalType": "duration"}"#,
-            "`duration` on a `fixed` is not supported by carebus",
+            FixedLogical::Duration,
         ),
         (
             r#"{"type": "fixed", "name": "U", "size": 16, "logicalType": "uuid"}"#,
-            "`uuid` on a `fixed` is not supported by carebus",
+            FixedLogical::Uuid,
         ),
         (
             r#"{"type": "fixed", "name": "M", "size": 8, "logicalType": "decimal", "precision": 18, "scale": 2}"#,
-            "`decimal` on a `fixed` is not supported by carebus",
+            FixedLogical::Decimal {
+                precision: 18,
+                scale: 2,
+            },
         ),
+        // 20 bytes hold 47 digits; carebus's Decimal holds 38, which is the limit here.
+        (
+            r#"{"type": "fixed", "name": "W", "size": 20, "logicalType": "decimal", "precision": 38}"#,
+            FixedLogical::Decimal {
+                precision: 38,
+                scale: 0,
+            },
+        ),
+    ];
+    for (ty, want) in cases {
+        let (got, warnings) = load_fixed(ty);
+        assert_eq!(got, Some(want), "{ty}");
+        assert!(warnings.is_empty(), "{ty}: {warnings:#?}");
+    }
+}
+
+#[test]
+fn invalid_logical_types_on_fixed_are_the_plain_fixed_with_a_warning() {
+    let cases = [
         (
             r#"{"type": "fixed", "name": "D", "size": 10, "logicalType": "duration"}"#,
             "needs a fixed of size 12, not 10",
         ),
         (
+            r#"{"type": "fixed", "name": "U", "size": 15, "logicalType": "uuid"}"#,
+            "needs a fixed of size 16, not 15",
+        ),
+        (
             r#"{"type": "fixed", "name": "D", "size": 4, "logicalType": "date"}"#,
             "annotates int, not `fixed`",
         ),
+        // floor(log10(2^31 - 1)) = 9 digits in 4 bytes.
+        (
+            r#"{"type": "fixed", "name": "M", "size": 4, "logicalType": "decimal", "precision": 10}"#,
+            "does not fit a fixed of 4 bytes (at most 9 digits)",
+        ),
+        (
+            r#"{"type": "fixed", "name": "M", "size": 32, "logicalType": "decimal", "precision": 40}"#,
+            "more than the 38 digits",
+        ),
     ];
     for (ty, says) in cases {
-        let (got, warnings) = load(&record(ty, ""));
-        assert!(matches!(got, Type::Named { .. }), "{ty}: {got:?}");
+        let (got, warnings) = load_fixed(ty);
+        assert_eq!(got, None, "{ty}");
         assert_eq!(warnings.len(), 1, "{ty}: {warnings:#?}");
         assert_eq!(warnings[0].kind, DiagnosticKind::IgnoredLogicalType);
         assert!(warnings[0].message.contains(says), "{ty}: {}", warnings[0]);

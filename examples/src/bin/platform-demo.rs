@@ -185,8 +185,16 @@ async fn print_journeys(
         .await
         .unwrap_or_default();
     for e in &events {
-        let what = match e
+        // The stored JSON is Avro's JSON encoding (`trigger` is a union); read it as plain JSON.
+        let readable = e
             .data_json
+            .as_ref()
+            .filter(|_| e.event_type == "ActionTriggered")
+            .and_then(|d| {
+                carebus::json_legacy::readable(<ActionTriggered as carebus::DomainEvent>::SCHEMA, d)
+                    .ok()
+            });
+        let what = match readable
             .as_ref()
             .and_then(|d| d["trigger"]["rule"].as_str())
         {

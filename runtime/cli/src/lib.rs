@@ -1,7 +1,8 @@
-//! carebus's command-line tools (`carebus-topics`, `carebus-dlq`) and the cluster options they share.
+//! carebus's command-line tools (`carebus-topics`, `carebus-acls`, `carebus-dlq`) and the cluster options they share.
 
 #![warn(missing_docs)]
 
+pub mod acls;
 pub mod cluster;
 pub mod topics;
 

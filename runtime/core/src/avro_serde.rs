@@ -154,6 +154,66 @@ pub fn fixed<'de, const N: usize, D: Deserializer<'de>>(d: D) -> Result<[u8; N],
     })
 }
 
+/// The bytes of a `decimal` on a fixed of `N` bytes: apache-avro hands a decimal over as its
+/// own (possibly shorter) two's-complement bytes, which are sign-extended to `N`.
+pub fn fixed_decimal<'de, const N: usize, D: Deserializer<'de>>(d: D) -> Result<[u8; N], D::Error> {
+    let bytes = Vec::<u8>::avro_deserialize(d)?;
+    if bytes.len() > N {
+        return Err(de::Error::invalid_length(
+            bytes.len(),
+            &format!("a decimal of at most {N} bytes").as_str(),
+        ));
+    }
+    let fill = match bytes.first() {
+        Some(b) if b & 0x80 != 0 => 0xff,
+        _ => 0x00,
+    };
+    let mut out = [fill; N];
+    out[N - bytes.len()..].copy_from_slice(&bytes);
+    Ok(out)
+}
+
+/// A `uuid` on a fixed of 16, written so apache-avro's `to_value` makes the `Value::Fixed` its
+/// `resolve` turns into a UUID: as a `u128` whose little-endian bytes are the fixed's (the only
+/// serde call apache-avro's serializer answers with a fixed of 16 bytes).
+pub fn serialize_fixed_uuid<S: Serializer>(bytes: &[u8; 16], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u128(u128::from_le_bytes(*bytes))
+}
+
+/// The 16 bytes of a `uuid` on a fixed: apache-avro's `from_value` gives the bytes; the form
+/// [`serialize_fixed_uuid`] writes (a `u128`) and UUID text are read too.
+pub fn fixed_uuid<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 16], D::Error> {
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = [u8; 16];
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a UUID as 16 bytes, a u128 or text")
+        }
+        fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<[u8; 16], E> {
+            <[u8; 16]>::try_from(b).map_err(|_| E::invalid_length(b.len(), &self))
+        }
+        fn visit_byte_buf<E: de::Error>(self, b: Vec<u8>) -> Result<[u8; 16], E> {
+            self.visit_bytes(&b)
+        }
+        fn visit_u128<E: de::Error>(self, v: u128) -> Result<[u8; 16], E> {
+            Ok(v.to_le_bytes())
+        }
+        fn visit_str<E: de::Error>(self, t: &str) -> Result<[u8; 16], E> {
+            Uuid::parse(t).map(|u| *u.as_bytes()).map_err(|_| {
+                E::invalid_value(de::Unexpected::Other("text that is not a UUID"), &self)
+            })
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<[u8; 16], A::Error> {
+            let mut out = Vec::with_capacity(16);
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            self.visit_bytes(&out)
+        }
+    }
+    d.deserialize_any(V)
+}
+
 impl<T: AvroSerde> AvroSerde for Option<T> {
     fn avro_serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {

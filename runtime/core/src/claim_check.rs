@@ -66,7 +66,11 @@ pub fn patient_subject(
     json: Option<&Value>,
 ) -> Option<String> {
     json.and_then(|j| j.get("patientId"))
-        .and_then(Value::as_str)
+        // A string, or an optional one in Avro's JSON encoding (`{"string": "..."}`).
+        .and_then(|v| {
+            v.as_str()
+                .or_else(|| v.get("string").and_then(Value::as_str))
+        })
         .map(str::to_owned)
         .or_else(|| (aggregate_type == "Patient").then(|| aggregate_id.to_owned()))
 }

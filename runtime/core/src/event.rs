@@ -54,10 +54,22 @@ pub trait DomainEvent: Clone + Send + Sync + std::fmt::Debug + 'static {
     fn encode_payload(&self, out: &mut Vec<u8>);
     /// Decode a payload written with exactly this version's schema.
     fn decode_payload(bytes: &[u8]) -> Result<Self, DecodeError>;
-    /// The event's data in the JSON form (camelCase fields, ISO dates).
+    /// The event's data in its JSON form: Avro's JSON encoding for Avro events (unions as
+    /// `{"<branch>": value}`, bytes as ISO-8859-1 text, logical types as their underlying type);
+    /// for Protobuf events carebus's JSON form (camelCase fields, RFC 3339 timestamps).
     fn to_json(&self) -> Value;
     /// Read the JSON form.
     fn from_json(value: &Value) -> Result<Self, DecodeError>;
+    /// Read carebus's JSON form from before Avro's JSON encoding (see [`crate::json_legacy`]):
+    /// an Avro event's value is upcast with its schema, a Protobuf event's form did not change.
+    fn from_legacy_json(value: &Value) -> Result<Self, DecodeError> {
+        match Self::FORMAT {
+            PayloadFormat::Avro => {
+                Self::from_json(&crate::json_legacy::upcast(Self::SCHEMA, value)?)
+            }
+            PayloadFormat::Protobuf => Self::from_json(value),
+        }
+    }
     /// Check schema constraints that the type system does not (decimal precision, non-empty
     /// aggregate id, ...). Called before anything is published or stored.
     fn validate(&self) -> Result<(), ValidationError> {
@@ -80,7 +92,10 @@ pub trait AvroCodec: Sized {
     fn decode_avro(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
 }
 
-/// The JSON form of one value.
+/// The JSON form of one value: Avro's JSON encoding of the value's schema type. The runtime's
+/// impls cover values outside unions; `Option<T>` here is the bare value or null, and the
+/// generated code writes a union (an optional field included) as `{"<branch>": value}` itself,
+/// as it knows the branch's name.
 pub trait JsonCodec: Sized {
     /// The value's JSON form (PHI included: this is data, not a log line).
     fn to_json(&self) -> Value;
@@ -339,22 +354,29 @@ impl JsonCodec for String {
             .ok_or_else(|| wrong(field, "a string"))
     }
 }
-/// Bytes in JSON are base16 (hex) text.
+/// Bytes in JSON are a string whose code points U+0000–U+00FF are the bytes (ISO-8859-1), as
+/// Avro's JSON encoding writes `bytes` and `fixed`.
 impl JsonCodec for Vec<u8> {
     fn to_json(&self) -> Value {
-        Value::String(self.iter().map(|b| format!("{b:02x}")).collect())
+        Value::String(bytes_to_json_text(self))
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        let s = v.as_str().ok_or_else(|| wrong(field, "hex text"))?;
-        if s.len() % 2 != 0 || !s.is_ascii() {
-            return Err(wrong(field, "hex text"));
-        }
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| wrong(field, "hex text")))
-            .collect()
+        v.as_str()
+            .and_then(bytes_from_json_text)
+            .ok_or_else(|| wrong(field, "bytes as a string of code points U+0000-U+00FF"))
     }
 }
+
+/// The Avro JSON text of `bytes`/`fixed`: one code point per byte (ISO-8859-1).
+pub fn bytes_to_json_text(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+/// Read what [`bytes_to_json_text`] writes; `None` when a code point is above U+00FF.
+pub fn bytes_from_json_text(text: &str) -> Option<Vec<u8>> {
+    text.chars().map(|c| u8::try_from(c).ok()).collect()
+}
+
 impl JsonCodec for Uuid {
     fn to_json(&self) -> Value {
         Value::String(self.to_string())
@@ -365,60 +387,40 @@ impl JsonCodec for Uuid {
             .ok_or_else(|| wrong(field, "a UUID string"))
     }
 }
-/// Dates and times are ISO 8601 / RFC 3339 text in JSON; values outside the years
-/// 0000-9999 (which that text cannot hold) are the raw Avro number (days or time units since
-/// the epoch), so every Avro value round-trips. Both forms are accepted when reading.
+/// Logical types are their underlying type in Avro's JSON encoding: a `date` is the `int` of
+/// days since 1970-01-01, a timestamp the `long` count since the Unix epoch.
 impl JsonCodec for Date {
     fn to_json(&self) -> Value {
-        match self.iso_text() {
-            Some(text) => Value::String(text),
-            None => Value::from(self.0),
-        }
+        Value::from(self.0)
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        match v {
-            Value::Number(n) => n.as_i64().and_then(|d| i32::try_from(d).ok()).map(Date),
-            _ => v.as_str().and_then(Date::parse_iso),
-        }
-        .ok_or_else(|| wrong(field, "a date YYYY-MM-DD (or days since 1970-01-01)"))
+        i32::from_json(v, field)
+            .map(Date)
+            .map_err(|_| wrong(field, "a date as days since 1970-01-01 (int)"))
     }
 }
 impl JsonCodec for Timestamp {
     fn to_json(&self) -> Value {
-        match self.rfc3339_text() {
-            Some(text) => Value::String(text),
-            None => Value::from(self.0),
-        }
+        Value::from(self.0)
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        match v {
-            Value::Number(n) => n.as_i64().map(Timestamp),
-            _ => v.as_str().and_then(Timestamp::parse_rfc3339),
-        }
-        .ok_or_else(|| {
+        v.as_i64().map(Timestamp).ok_or_else(|| {
             wrong(
                 field,
-                "an RFC 3339 timestamp (or a count since the Unix epoch)",
+                "a timestamp as microseconds since the Unix epoch (long)",
             )
         })
     }
 }
 impl JsonCodec for TimestampMillis {
     fn to_json(&self) -> Value {
-        match self.rfc3339_text() {
-            Some(text) => Value::String(text),
-            None => Value::from(self.0),
-        }
+        Value::from(self.0)
     }
     fn from_json(v: &Value, field: &str) -> Result<Self, DecodeError> {
-        match v {
-            Value::Number(n) => n.as_i64().map(TimestampMillis),
-            _ => v.as_str().and_then(TimestampMillis::parse_rfc3339),
-        }
-        .ok_or_else(|| {
+        v.as_i64().map(TimestampMillis).ok_or_else(|| {
             wrong(
                 field,
-                "an RFC 3339 timestamp (or a count since the Unix epoch)",
+                "a timestamp as milliseconds since the Unix epoch (long)",
             )
         })
     }
@@ -477,21 +479,99 @@ impl<T: JsonCodec> JsonCodec for BTreeMap<String, T> {
     }
 }
 
-/// Decimal in JSON is text at the schema's scale (`"12.50"`); the generated code passes the
-/// scale, so `Decimal` has helpers instead of a `JsonCodec` impl.
-pub fn decimal_to_json(d: &Decimal, scale: u32) -> Value {
-    Value::String(d.to_string_scaled(scale))
+/// A `decimal` (on `bytes`) of `precision` digits in Avro's JSON encoding: its bytes
+/// (big-endian two's complement, at the precision's width) as ISO-8859-1 text; the generated
+/// code passes the precision, so `Decimal` has helpers instead of a `JsonCodec` impl.
+pub fn decimal_to_json(d: &Decimal, precision: u32) -> Value {
+    Value::String(bytes_to_json_text(&decimal_avro_bytes(d, precision)))
 }
 
-/// Read a decimal from JSON text or a JSON number at the given scale.
-pub fn decimal_from_json(v: &Value, scale: u32, field: &str) -> Result<Decimal, DecodeError> {
-    let text = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err(wrong(field, "a decimal as text")),
-    };
-    Decimal::parse_scaled(&text, scale)
-        .ok_or_else(|| wrong(field, "a decimal within the schema's scale"))
+/// Read what [`decimal_to_json`] writes (any width up to 16 bytes).
+pub fn decimal_from_json(v: &Value, field: &str) -> Result<Decimal, DecodeError> {
+    let bytes = Vec::<u8>::from_json(v, field)?;
+    Decimal::from_be_bytes(&bytes).ok_or_else(|| wrong(field, "a decimal of at most 16 bytes"))
+}
+
+/// A union value that is not null in Avro's JSON encoding: `{"<branch>": value}`, where the
+/// branch is the type's full name (named types), primitive name, `array` or `map`.
+pub fn json_union(branch: &str, value: Value) -> Value {
+    let mut obj = serde_json::Map::with_capacity(1);
+    obj.insert(branch.to_owned(), value);
+    Value::Object(obj)
+}
+
+/// The value of a union written as `{"<branch>": value}` when its one key is `branch`;
+/// `None` for any other key (another branch) or shape.
+pub fn json_union_branch<'v>(v: &'v Value, branch: &str) -> Option<&'v Value> {
+    match v.as_object() {
+        Some(obj) if obj.len() == 1 => obj.get(branch),
+        _ => None,
+    }
+}
+
+/// An optional value (the union `["null", T]` or `[T, "null"]`) in Avro's JSON encoding:
+/// `null`, or `{"<branch>": value}` with `branch` T's name (what the generated code passes).
+pub fn option_to_json<T: JsonCodec>(v: &Option<T>, branch: &str) -> Value {
+    match v {
+        Some(v) => json_union(branch, v.to_json()),
+        None => Value::Null,
+    }
+}
+
+/// Read what [`option_to_json`] writes; `expected` names the form for the error
+/// (`null or {"string": value} ...`).
+pub fn option_from_json<T: JsonCodec>(
+    v: &Value,
+    branch: &str,
+    expected: &'static str,
+    field: &str,
+) -> Result<Option<T>, DecodeError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    T::from_json(json_union_value(v, branch, expected, field)?, field).map(Some)
+}
+
+/// [`json_union_branch`] for a union whose only non-null branch is `branch` (an optional
+/// field): anything else is an error naming the field and `expected` (the generated code
+/// passes `null or {"<branch>": ...}`).
+pub fn json_union_value<'v>(
+    v: &'v Value,
+    branch: &str,
+    expected: &'static str,
+    field: &str,
+) -> Result<&'v Value, DecodeError> {
+    json_union_branch(v, branch).ok_or_else(|| wrong(field, expected))
+}
+
+/// The member `name` of a record in Avro's JSON encoding, also where the record is a union's
+/// value (`{"<branch>": {...}}`, an optional nested record): what a dotted field path (a PHI
+/// path, `name.family`) walks through.
+pub fn json_member_mut<'v>(v: &'v mut Value, name: &str) -> Option<&'v mut Value> {
+    let obj = v.as_object_mut()?;
+    if obj.contains_key(name) {
+        return obj.get_mut(name);
+    }
+    if obj.len() != 1 {
+        return None;
+    }
+    match obj.values_mut().next() {
+        Some(inner @ Value::Object(_)) => json_member_mut(inner, name),
+        _ => None,
+    }
+}
+
+/// [`json_member_mut`] without `mut`.
+pub fn json_member<'v>(v: &'v Value, name: &str) -> Option<&'v Value> {
+    let obj = v.as_object()?;
+    match obj.get(name) {
+        Some(m) => Some(m),
+        None if obj.len() == 1 => obj.values().next().and_then(|inner| {
+            inner.is_object().then_some(())?;
+            json_member(inner, name)
+        }),
+        None => None,
+    }
 }
 
 /// Read a required member of a JSON object; a missing member is [`DecodeError::MissingField`].

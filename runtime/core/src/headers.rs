@@ -36,6 +36,13 @@ pub const IP_ADDRESS: &str = "ce_ipaddress";
 /// W3C trace context of the publishing span.
 pub const TRACEPARENT: &str = "traceparent";
 
+/// carebus header: which JSON form the data of a JSON-framed or structured-mode record is in,
+/// `avro` (Avro's JSON encoding). A record carebus wrote without it (carebus's
+/// `ce_aggregatetype`/`aggregatetype` present) predates it and carries carebus's older JSON
+/// form, read through [`crate::json_legacy`]. Not in [`ALL`]: it is one of carebus's own
+/// (`carebus_…`) headers.
+pub const JSON_FORM: &str = "carebus_jsonform";
+
 /// Every header name above: a received record's headers are looked up here so the usual
 /// ones cost no allocation ([`crate::transport::header_name`]).
 pub const ALL: [&str; 17] = [

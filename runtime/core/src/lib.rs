@@ -1,8 +1,9 @@
 //! carebus core: the types, codecs, wire format and traits every other carebus crate and the generated code are written against.
 //!
 //! - [`types`]: [`Uuid`], [`Timestamp`], [`Date`], [`Decimal`] and [`Phi`] (redacted PHI).
-//! - [`event`]: [`DomainEvent`], [`AvroCodec`], [`JsonCodec`]; [`avro`]: the Avro binary reader
-//!   and writer the generated codecs call.
+//! - [`event`]: [`DomainEvent`], [`AvroCodec`], [`JsonCodec`] (Avro's JSON encoding); [`avro`]:
+//!   the Avro binary reader and writer the generated codecs call; [`json_legacy`]: carebus's
+//!   JSON form from before Avro's JSON encoding, upcast on read.
 //! - [`envelope`] and [`wire`]: CloudEvents headers (Kafka protocol binding), Avro single-object /
 //!   Confluent / JSON / Protobuf framing, decoding back to a topic's event enum.
 //! - [`transport`]: the producer/consumer abstraction the in-process bus and Kafka implement.
@@ -34,6 +35,7 @@ pub mod event;
 pub mod handler;
 pub mod headers;
 pub mod journey;
+pub mod json_legacy;
 pub mod publish;
 pub mod topic;
 pub mod transport;
@@ -49,7 +51,8 @@ pub use publish::{Delivered, Delivery, Publish, PublishError, PublishOptions};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{
     Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
-    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+    PrecisionExceeded, TimeMicros, TimeMillis, TimePeriod, Timestamp, TimestampMillis,
+    TimestampNanos, Uuid,
 };
 
 /// Re-exports used by generated code, so `carebus-schemas` needs no extra dependencies.

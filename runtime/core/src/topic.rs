@@ -133,6 +133,40 @@ pub trait TopicEvents: Sized + Send + Sync + Clone + std::fmt::Debug + 'static {
     }
 }
 
+/// The readable view of an event's JSON form (union values bare, dates and timestamps as
+/// text, decimals at their scale; [`crate::json_legacy::readable`]) for Avro events, the JSON
+/// form itself for Protobuf ones: what code that reads fields by name without the schema
+/// (journey guards, analytics rules) reads.
+pub fn readable_json<E: TopicEvents>(event: &E) -> Result<serde_json::Value, DecodeError> {
+    let info = event.info();
+    let json = event.to_json();
+    match info.format {
+        crate::event::PayloadFormat::Avro => crate::json_legacy::readable(info.schema, &json),
+        _ => Ok(json),
+    }
+}
+
+/// Decode carebus's JSON form from before Avro's JSON encoding given the event's type and
+/// version (records and rows that say they carry it): the event's `.avsc` upcasts it
+/// ([`crate::json_legacy::upcast`]) and [`TopicEvents::decode_json`] reads the result.
+pub fn decode_legacy_json<E: TopicEvents>(
+    event_type: &str,
+    version: u32,
+    data: &serde_json::Value,
+) -> Result<E, DecodeError> {
+    match E::EVENTS
+        .iter()
+        .find(|i| i.event_type == event_type && i.version == version)
+    {
+        Some(info) if info.format == crate::event::PayloadFormat::Avro => E::decode_json(
+            event_type,
+            version,
+            &crate::json_legacy::upcast(info.schema, data)?,
+        ),
+        _ => E::decode_json(event_type, version, data),
+    }
+}
+
 /// Something that handles every event of one topic; generated per topic as an adapter over
 /// the topic's typed handler trait (one async method per event type).
 pub trait TopicHandler: Send + Sync + 'static {

@@ -472,8 +472,31 @@ pub enum TransportErrorKind {
     /// The consumer or producer was closed.
     #[error("transport handle is closed")]
     Closed,
-    /// The transport refused the operation (not authorised, bad configuration, a broker error
-    /// without a kind of its own); see the code and detail.
+    /// The broker's authorizer refused the operation: no ACL allows `principal` to do
+    /// `operation` on `resource`. Not retriable: it fails again until an ACL is added.
+    #[error(
+        "{principal} is not authorized to {operation} {resource}; if the service should, declare it in schemas/services.toml and run `carebus-acls apply` as an admin"
+    )]
+    NotAuthorized {
+        /// The client's principal, e.g. `User:prm-service`.
+        principal: String,
+        /// The Kafka operation refused, e.g. `WRITE`, `READ`, `IDEMPOTENT_WRITE`.
+        operation: String,
+        /// The resource, e.g. `topic healthcare.clinical.events`, `group fhir-service`.
+        resource: String,
+    },
+    /// The client could not authenticate or set up TLS with the brokers (wrong password,
+    /// unknown user, a broker certificate the configured CA did not sign). Not retriable: it
+    /// fails again until the credentials or the CA are fixed. Never shows a secret.
+    #[error("{principal} could not connect securely to the brokers: {reason}")]
+    NotAuthenticated {
+        /// The principal the client tried to be, e.g. `User:prm-service`.
+        principal: String,
+        /// What failed and what to check.
+        reason: String,
+    },
+    /// The transport refused the operation (bad configuration, a broker error without a kind
+    /// of its own); see the code and detail.
     #[error("failed")]
     Other,
 }

@@ -2,8 +2,9 @@
 //!
 //! Their serde forms match apache-avro's serde path (uuid as string, date as int days,
 //! timestamps as long, decimal as big-endian two's-complement bytes), so the same structs work
-//! with `apache_avro::to_value`/`from_value`. The JSON form of events is produced by the
-//! generated `JsonCodec` instead and uses ISO-8601 text for dates and times.
+//! with `apache_avro::to_value`/`from_value` (hand-written `#[derive(DomainEvent)]` structs).
+//! The JSON form of events is produced by the `JsonCodec` impls (Avro's JSON encoding: the
+//! same numbers for dates and times, bytes as ISO-8859-1 text).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -11,6 +12,7 @@ use std::fmt;
 mod clock;
 pub use clock::{
     LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, TimeMicros, TimeMillis,
+    TimePeriod,
 };
 
 /// A UUID (Avro `uuid` logical type on `string`).
@@ -35,6 +37,10 @@ impl Uuid {
     /// Parse hyphenated, simple, braced or URN text.
     pub fn parse(s: &str) -> Result<Self, uuid::Error> {
         uuid::Uuid::parse_str(s).map(Uuid)
+    }
+    /// From its 16 bytes, most significant first (Avro `uuid` on a `fixed` of size 16).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        Uuid(uuid::Uuid::from_bytes(bytes))
     }
     /// The 16 bytes, most significant first.
     pub fn as_bytes(&self) -> &[u8; 16] {
@@ -300,6 +306,27 @@ timestamp_type!(
     "An instant (Avro `timestamp-nanos`: nanoseconds since the Unix epoch, UTC; 1677-2262)."
 );
 
+/// A decimal with more digits than its schema's precision (the value is not shown: it may be PHI).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrecisionExceeded {
+    /// The schema's precision.
+    pub precision: u32,
+    /// The digits of the value.
+    pub digits: u32,
+}
+
+impl fmt::Display for PrecisionExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a decimal of {} digits does not fit the schema's precision of {}",
+            self.digits, self.precision
+        )
+    }
+}
+
+impl std::error::Error for PrecisionExceeded {}
+
 /// A fixed-point decimal (Avro `decimal` on `bytes`): `unscaled × 10^-scale`. The scale is the
 /// schema's; the value carries only the unscaled integer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -342,6 +369,32 @@ impl Decimal {
         Some(Decimal {
             unscaled: i128::from_be_bytes(full),
         })
+    }
+    /// Big-endian two's-complement bytes sign-extended to `N` (Avro `decimal` on a `fixed` of
+    /// size `N`); `None` when the value needs more than `N` bytes.
+    pub fn to_fixed_bytes<const N: usize>(self) -> Option<[u8; N]> {
+        let minimal = self.to_be_bytes();
+        if minimal.len() > N {
+            return None;
+        }
+        let fill = if self.unscaled < 0 { 0xff } else { 0x00 };
+        let mut out = [fill; N];
+        out[N - minimal.len()..].copy_from_slice(&minimal);
+        Some(out)
+    }
+    /// From the bytes of a `fixed` (any size: sign extension beyond 16 bytes is dropped);
+    /// `None` when the value does not fit 128 bits.
+    pub fn from_fixed_bytes(b: &[u8]) -> Option<Self> {
+        let (head, tail) = b.split_at(b.len().saturating_sub(16));
+        // Bytes before the last 16 must be the sign extension of what follows.
+        let fill = match tail.first() {
+            Some(t) if t & 0x80 != 0 => 0xff,
+            _ => 0x00,
+        };
+        if head.iter().any(|&x| x != fill) {
+            return None;
+        }
+        Decimal::from_be_bytes(tail)
     }
     /// Number of decimal digits of the unscaled value.
     pub fn digits(self) -> u32 {
@@ -496,6 +549,26 @@ impl<T> fmt::Display for Phi<T> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_decimal_on_a_fixed_is_sign_extended_to_its_size() {
+        let neg = super::Decimal::new(-2);
+        assert_eq!(neg.to_fixed_bytes::<4>(), Some([0xff, 0xff, 0xff, 0xfe]));
+        assert_eq!(super::Decimal::new(300).to_fixed_bytes::<1>(), None);
+        let wide = neg.to_fixed_bytes::<20>().expect("fits");
+        assert_eq!(super::Decimal::from_fixed_bytes(&wide), Some(neg));
+        let max = super::Decimal::new(i128::MAX)
+            .to_fixed_bytes::<17>()
+            .expect("fits");
+        assert_eq!(max[0], 0);
+        assert_eq!(
+            super::Decimal::from_fixed_bytes(&max),
+            Some(super::Decimal::new(i128::MAX))
+        );
+        let mut too_wide = [0u8; 17];
+        too_wide[0] = 1;
+        assert_eq!(super::Decimal::from_fixed_bytes(&too_wide), None);
+    }
+
     use super::*;
 
     #[test]

@@ -8,11 +8,17 @@
 //!     their plain protobuf bytes (single-object framing is Avro's).
 //!   - [`Framing::Confluent`]: `0x00`, the 4-byte big-endian schema id from a user-supplied
 //!     [`SchemaIds`] table, then the datum; Protobuf adds the message-index list `0x00`.
-//!   - [`Framing::Json`]: the event's JSON form (`content-type: application/json`).
+//!   - [`Framing::Json`]: the event's JSON form — Avro's JSON encoding for Avro events
+//!     (`content-type: application/json`, `carebus_jsonform: avro`).
 //!   - [`Framing::StructuredJson`]: CloudEvents structured mode — the CloudEvents JSON event
 //!     format ([`crate::cloudevents`]) with the event's JSON form in `data`,
-//!     `content-type: application/cloudevents+json`. Only `traceparent` and `ce_id` stay in the
-//!     headers (readers of structured mode ignore them).
+//!     `content-type: application/cloudevents+json`. Only `traceparent`, `ce_id` and
+//!     `carebus_jsonform` stay in the headers (readers of structured mode ignore them).
+//!
+//! A JSON-framed or structured record carebus wrote before it spoke Avro's JSON encoding has
+//! no `carebus_jsonform` header but carebus's aggregate type attribute: its data is read in
+//! carebus's older JSON form ([`JsonForm::Legacy`], [`crate::json_legacy`]). A record without
+//! either (any other producer: fastavro's `json_writer`, Java's `JsonEncoder`) is Avro JSON.
 //! - **Headers**: CloudEvents binary mode, see [`crate::envelope`].
 //!
 //! Decoding ([`decode`]) needs no configuration: structured mode is recognised by its
@@ -43,25 +49,105 @@ pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// `content-type` of [`Framing::StructuredJson`] values: CloudEvents structured mode.
 pub const CONTENT_TYPE_STRUCTURED: &str = "application/cloudevents+json";
 
-/// Schema ids for Confluent framing, by event type and version (no registry runs here).
+/// Which JSON form the data of a JSON-framed or structured-mode record is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonForm {
+    /// Avro's JSON encoding (spec, "JSON Encoding"); what carebus writes, and what a record
+    /// from any other producer is taken to carry.
+    Avro,
+    /// carebus's JSON form before Avro's JSON encoding (bare union values, hex bytes, ISO
+    /// dates, decimals as text): upcast with the event's schema when read.
+    Legacy,
+}
+
+/// `carebus_jsonform` value of [`JsonForm::Avro`].
+pub const JSON_FORM_AVRO: &str = "avro";
+/// `carebus_jsonform` value of [`JsonForm::Legacy`] (carebus never writes it; tools marking
+/// old records may).
+pub const JSON_FORM_LEGACY: &str = "carebus-legacy";
+
+impl JsonForm {
+    /// The form of a record's JSON data from its `carebus_jsonform` header (`header`) and
+    /// whether carebus wrote it (`written_by_carebus`: its aggregate type attribute is there):
+    /// the header says; without it a carebus record predates Avro JSON, any other is Avro JSON.
+    pub fn of(header: Option<&[u8]>, written_by_carebus: bool) -> JsonForm {
+        match header {
+            Some(v) if v == JSON_FORM_LEGACY.as_bytes() => JsonForm::Legacy,
+            Some(_) => JsonForm::Avro,
+            None if written_by_carebus => JsonForm::Legacy,
+            None => JsonForm::Avro,
+        }
+    }
+
+    /// The name of the form: the `carebus_jsonform` header's value, and the event store's
+    /// `data_json_form` column (`avro`, `carebus-legacy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JsonForm::Avro => JSON_FORM_AVRO,
+            JsonForm::Legacy => JSON_FORM_LEGACY,
+        }
+    }
+
+    /// The form named `name` ([`JsonForm::as_str`]); `None` for any other text.
+    pub fn parse(name: &str) -> Option<JsonForm> {
+        match name {
+            JSON_FORM_AVRO => Some(JsonForm::Avro),
+            JSON_FORM_LEGACY => Some(JsonForm::Legacy),
+            _ => None,
+        }
+    }
+
+    /// [`JsonForm::of`] over a record's headers.
+    pub fn of_headers(
+        headers: &[(impl AsRef<str>, impl AsRef<[u8]>)],
+        written_by_carebus: bool,
+    ) -> JsonForm {
+        let header = headers
+            .iter()
+            .find(|(n, _)| n.as_ref() == headers::JSON_FORM)
+            .map(|(_, v)| v.as_ref());
+        JsonForm::of(header, written_by_carebus)
+    }
+}
+
+/// Schema ids for Confluent framing: derived from each schema's fingerprint
+/// ([`SchemaIds::derived`], what the catalog's static registry serves), or from a table.
 #[derive(Clone)]
 pub struct SchemaIds(Arc<SchemaIdFn>);
 
-/// Looks up the schema id of an event type and version.
-type SchemaIdFn = dyn Fn(&str, u32) -> Option<u32> + Send + Sync;
+/// Looks up the schema id of an event type, version and fingerprint.
+type SchemaIdFn = dyn Fn(&str, u32, u64) -> Option<u32> + Send + Sync;
+
+/// The Confluent schema id carebus derives for a schema: the top 31 bits of its CRC-64-AVRO
+/// fingerprint (Protobuf: of its canonical descriptor), 1 if those are all zero. A schema's
+/// fingerprint never changes, so neither does its id; the event catalog's static registry
+/// (`registry/schemas/ids/<id>`) serves the schema under it.
+pub fn confluent_schema_id(fingerprint: u64) -> u32 {
+    ((fingerprint >> 33) as u32).max(1)
+}
 
 impl SchemaIds {
-    /// Ids from a table of `(event type, version) → id`.
+    /// Ids derived from the schemas' fingerprints ([`confluent_schema_id`]): the ones the
+    /// event catalog's static Schema Registry API serves, so a Confluent deserializer pointed
+    /// at it reads carebus's records without a registry server.
+    pub fn derived() -> Self {
+        SchemaIds(Arc::new(|_, _, fingerprint| {
+            Some(confluent_schema_id(fingerprint))
+        }))
+    }
+    /// Ids from a table of `(event type, version) → id` (e.g. a registry's own ids).
     pub fn from_map(map: HashMap<(String, u32), u32>) -> Self {
-        SchemaIds(Arc::new(move |t, v| map.get(&(t.to_string(), v)).copied()))
+        SchemaIds(Arc::new(move |t, v, _| {
+            map.get(&(t.to_string(), v)).copied()
+        }))
     }
     /// Ids from a function of event type and version.
     pub fn from_fn(f: impl Fn(&str, u32) -> Option<u32> + Send + Sync + 'static) -> Self {
-        SchemaIds(Arc::new(f))
+        SchemaIds(Arc::new(move |t, v, _| f(t, v)))
     }
-    /// The schema id of `event_type` at `version`, if the table has one.
-    pub fn id(&self, event_type: &str, version: u32) -> Option<u32> {
-        (self.0)(event_type, version)
+    /// The schema id of `event_type` at `version` (whose schema has `fingerprint`), if any.
+    pub fn id(&self, event_type: &str, version: u32, fingerprint: u64) -> Option<u32> {
+        (self.0)(event_type, version, fingerprint)
     }
 }
 
@@ -169,12 +255,12 @@ pub fn encode<E: DomainEvent>(
             v
         }
         Framing::Confluent(ids) => {
-            let id =
-                ids.id(E::EVENT_TYPE, E::EVENT_VERSION)
-                    .ok_or_else(|| WireError::NoSchemaId {
-                        event_type: E::EVENT_TYPE.to_string(),
-                        version: E::EVENT_VERSION,
-                    })?;
+            let id = ids
+                .id(E::EVENT_TYPE, E::EVENT_VERSION, E::FINGERPRINT)
+                .ok_or_else(|| WireError::NoSchemaId {
+                    event_type: E::EVENT_TYPE.to_string(),
+                    version: E::EVENT_VERSION,
+                })?;
             let mut v = Vec::with_capacity(VALUE_CAPACITY);
             v.push(CONFLUENT_MAGIC);
             v.extend_from_slice(&id.to_be_bytes());
@@ -195,6 +281,9 @@ pub fn encode<E: DomainEvent>(
         // The envelope lives in the value. Headers keep the trace context, and the event id:
         // the publisher's outbox, claim check and delivery reports name a record by it.
         headers.retain(|(n, _)| n == headers::TRACEPARENT || n == headers::ID);
+    }
+    if let Framing::Json | Framing::StructuredJson = framing {
+        headers.push((headers::JSON_FORM.into(), JSON_FORM_AVRO.into()));
     }
     headers.push((
         headers::CONTENT_TYPE.into(),
@@ -250,8 +339,10 @@ pub fn decode_ref_with<'a, E: TopicEvents>(
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
         // carebus before CloudEvents structured mode wrote its own keys (`eventId`, ...):
         // records of that form still on a topic are read as they were.
-        let (mut env, data) = if json.get("specversion").is_none() && json.get("eventId").is_some()
-        {
+        let old_shape = json.get("specversion").is_none() && json.get("eventId").is_some();
+        let json_form =
+            JsonForm::of_headers(headers, old_shape || json.get("aggregatetype").is_some());
+        let (mut env, data) = if old_shape {
             let (env, data) = Envelope::from_json(&json)?;
             (env, StructuredData::Json(data))
         } else {
@@ -264,20 +355,24 @@ pub fn decode_ref_with<'a, E: TopicEvents>(
         let event = match data {
             StructuredData::Json(data) => {
                 resolve::<E>(&mut env, None, types)?;
-                let event = E::decode_json(&env.event_type, env.event_version, &data)
-                    .map_err(|e| classify(&env, e))?;
+                let event = decode_json::<E>(&env, &data, json_form)?;
                 fill_aggregate(&mut env, &event);
                 event
             }
             StructuredData::Bytes {
                 payload,
                 content_type,
-            } => decode_binary(&mut env, &content_type, &payload, types)?,
+            } => decode_binary(&mut env, &content_type, &payload, types, json_form)?,
         };
         return Ok((env, event));
     }
     let mut env = EnvelopeRef::from_known(&found)?;
-    let event = decode_binary(&mut env, content_type, value, types)?;
+    let json_form = if content_type.starts_with(CONTENT_TYPE_JSON) {
+        JsonForm::of_headers(headers, !env.aggregate_type.is_empty())
+    } else {
+        JsonForm::Avro
+    };
+    let event = decode_binary(&mut env, content_type, value, types, json_form)?;
     Ok((env, event))
 }
 
@@ -323,7 +418,8 @@ fn fill_aggregate<E: TopicEvents>(env: &mut EnvelopeRef<'_>, event: &E) {
 }
 
 /// The event of a binary-mode record (envelope in headers) whose envelope is read: its
-/// payload decoded by `content_type` and framing, and checked against the envelope's type.
+/// payload decoded by `content_type` and framing (JSON data in `json_form`, see
+/// [`JsonForm::of`]), and checked against the envelope's type.
 /// The envelope's type is mapped by `types`, and its version, subject and aggregate type
 /// filled in when the record had none.
 #[inline]
@@ -333,6 +429,7 @@ pub fn decode_binary<E: TopicEvents>(
     content_type: &str,
     value: &[u8],
     types: &CeTypes,
+    json_form: JsonForm,
 ) -> Result<E, WireError> {
     // The common case first, without looking the envelope's type up: an Avro single-object
     // value of that type. Anything else (or a failure) takes the full path below.
@@ -350,9 +447,24 @@ pub fn decode_binary<E: TopicEvents>(
         }
     }
     resolve::<E>(env, single_object_fingerprint(value), types)?;
-    let event = decode_payload(env, content_type, value)?;
+    let event = decode_payload(env, content_type, value, json_form)?;
     fill_aggregate(env, &event);
     Ok(event)
+}
+
+/// JSON data of a known event type and version, read in its form.
+fn decode_json<E: TopicEvents>(
+    env: &EnvelopeRef<'_>,
+    data: &serde_json::Value,
+    json_form: JsonForm,
+) -> Result<E, WireError> {
+    match json_form {
+        JsonForm::Avro => E::decode_json(&env.event_type, env.event_version, data),
+        JsonForm::Legacy => {
+            crate::topic::decode_legacy_json::<E>(&env.event_type, env.event_version, data)
+        }
+    }
+    .map_err(|e| classify(env, e))
 }
 
 /// The payload of a record whose envelope names a known type and version.
@@ -360,13 +472,12 @@ fn decode_payload<E: TopicEvents>(
     env: &EnvelopeRef<'_>,
     content_type: &str,
     value: &[u8],
+    json_form: JsonForm,
 ) -> Result<E, WireError> {
     if content_type.starts_with(CONTENT_TYPE_JSON) {
         let data: serde_json::Value =
             serde_json::from_slice(value).map_err(|e| WireError::Json(e.to_string()))?;
-        let event = E::decode_json(&env.event_type, env.event_version, &data)
-            .map_err(|e| classify(env, e))?;
-        return Ok(event);
+        return decode_json::<E>(env, &data, json_form);
     }
     let info = E::EVENTS
         .iter()

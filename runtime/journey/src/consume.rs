@@ -55,7 +55,10 @@ impl<E: TopicEvents, S: InstanceStore> TopicHandler for JourneyHandler<E, S> {
     type Events = E;
 
     async fn handle(&self, ctx: &HandlerContext, event: E) -> HandlerResult {
-        let data = event.to_json();
+        let data = match carebus_core::topic::readable_json(&event) {
+            Ok(data) => data,
+            Err(e) => return Err(HandlerError::permanent(e.to_string())),
+        };
         let context = EventContext::from(ctx);
         match self
             .engine

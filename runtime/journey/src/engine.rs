@@ -47,7 +47,7 @@ fn encode<E: TopicEvents>(
     data: &Value,
     context: &EventContext,
 ) -> Result<NewEvent, DecodeError> {
-    let event = E::decode_json(event_type, version, data)?;
+    let event = carebus_core::topic::decode_legacy_json::<E>(event_type, version, data)?;
     Ok(NewEvent::from_topic_event(&event, context))
 }
 

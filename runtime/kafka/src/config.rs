@@ -83,6 +83,15 @@ pub struct KafkaSecurity {
 }
 
 impl KafkaSecurity {
+    /// The principal the brokers' authorizer sees for these settings: `User:<username>`, or
+    /// `User:ANONYMOUS` without SASL (a TLS client certificate's name is not known here).
+    pub fn principal(&self) -> String {
+        match &self.username {
+            Some(user) => format!("User:{user}"),
+            None => "User:ANONYMOUS".to_string(),
+        }
+    }
+
     /// The librdkafka properties these settings stand for (the password among them: hand
     /// them to librdkafka, never to a log).
     pub fn properties(&self) -> Vec<(&'static str, String)> {

@@ -8,6 +8,7 @@ use crate::blocking::blocking;
 use crate::config::KafkaConfig;
 use crate::error::transport_error;
 use crate::pause::{Arrival, PauseBuffer};
+use crate::security::{SecurityWatch, not_authenticated, not_authorized};
 use carebus_core::transport::{
     ConsumerEvent, LentHeaders, Polled, ReceivedRecord, RecordView, SubscribeConfig,
     TopicPartition, TransportError, lend,
@@ -75,12 +76,20 @@ impl NoticeQueue {
 pub struct GroupContext {
     notices: Notices,
     lag: Lag,
+    watch: SecurityWatch,
 }
 
 /// Records not yet handled per assigned partition, as of the last statistics.
 type Lag = Arc<Mutex<Vec<(TopicPartition, i64)>>>;
 
 impl ClientContext for GroupContext {
+    /// Logged as the default context does; authentication and TLS failures also kept, so a
+    /// poll reports them instead of returning nothing forever.
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.watch.record(&error, reason);
+        tracing::error!(error = %error, "librdkafka: {reason}");
+    }
+
     /// Every `statistics.interval.ms`: for each partition this member fetches, the log end
     /// (high watermark, or last stable offset under read_committed) minus the offset stored
     /// after handling (`consumer_lag_stored`), else minus the committed offset.
@@ -143,6 +152,12 @@ impl ConsumerContext for GroupContext {
 /// One member of a Kafka consumer group.
 pub struct KafkaConsumer {
     group_id: String,
+    /// The principal the brokers see (named in authorization errors).
+    principal: String,
+    /// The subscribed topics, comma-separated (named in authorization errors).
+    topics: String,
+    /// Authentication and TLS failures reported by librdkafka.
+    watch: SecurityWatch,
     /// Per-partition lag from the statistics callback.
     lag: Lag,
     consumer: RwLock<Option<Arc<StreamConsumer<GroupContext>>>>,
@@ -183,9 +198,11 @@ impl KafkaConsumer {
     ) -> Result<KafkaConsumer, TransportError> {
         let notices = Notices::default();
         let lag = Lag::default();
+        let watch = SecurityWatch::default();
         let context = GroupContext {
             notices: notices.clone(),
             lag: lag.clone(),
+            watch: watch.clone(),
         };
         let consumer: StreamConsumer<GroupContext> = config
             .consumer_config(subscribe)
@@ -203,6 +220,9 @@ impl KafkaConsumer {
             .map_err(|e| transport_error("subscribe", &e))?;
         Ok(KafkaConsumer {
             group_id: subscribe.group_id.clone(),
+            principal: config.security.principal(),
+            topics: subscribe.topics.join(", "),
+            watch,
             lag,
             consumer: RwLock::new(Some(Arc::new(consumer))),
             notices,
@@ -297,6 +317,56 @@ impl KafkaConsumer {
         ControlFlow::Continue(visit)
     }
 
+    /// Nothing fetched: the next notice, or (while the client has no partition and the
+    /// brokers rejected its credentials or TLS handshake) that failure, not retriable, so the
+    /// consumer stops instead of polling nothing forever.
+    fn nothing_fetched<R>(
+        &self,
+        consumer: &StreamConsumer<GroupContext>,
+    ) -> Result<Option<Polled<R>>, TransportError> {
+        if let Some(notice) = self.next_notice() {
+            return Ok(Some(Polled::Notice(notice)));
+        }
+        if self.watch.failure().is_some()
+            && consumer.assignment().map_or(true, |a| a.count() == 0)
+            && let Some(error) = self.watch.error(
+                &self.principal,
+                &format!("consume in group {}", self.group_id),
+            )
+        {
+            return Err(error);
+        }
+        Ok(None)
+    }
+
+    /// A consume error: authorization failures name the principal, the operation and the
+    /// group or topics (not retriable); others as [`transport_error`] maps them.
+    fn consume_error(&self, e: &KafkaError) -> TransportError {
+        let operation = format!("consume in group {}", self.group_id);
+        match e.rdkafka_error_code() {
+            Some(code @ RDKafkaErrorCode::GroupAuthorizationFailed) => {
+                let group = format!("group {}", self.group_id);
+                not_authorized(&self.principal, &operation, "READ", group, code)
+            }
+            Some(code @ RDKafkaErrorCode::TopicAuthorizationFailed) => {
+                let topics = format!("topic(s) {}", self.topics);
+                not_authorized(&self.principal, &operation, "READ", topics, code)
+            }
+            Some(code) => match crate::security::advice(code) {
+                Some(advice) => self
+                    .watch
+                    .error(&self.principal, &operation)
+                    .unwrap_or_else(|| {
+                        let reason = format!("{code:?}; {advice}");
+                        not_authenticated(&self.principal, &operation, reason)
+                    })
+                    .with_code(crate::error::error_code(code)),
+                None => transport_error(&operation, e),
+            },
+            None => transport_error(&operation, e),
+        }
+    }
+
     /// A fetched message (or none, or an error) lent to `visit`.
     fn fetched<R>(
         &self,
@@ -305,8 +375,8 @@ impl KafkaConsumer {
         visit: impl FnOnce(RecordView<'_>) -> R,
     ) -> Result<Option<Polled<R>>, TransportError> {
         let message = match polled {
-            None => return Ok(self.next_notice().map(Polled::Notice)),
-            Some(Err(e)) => return Err(transport_error("consume", &e)),
+            None => return self.nothing_fetched(consumer),
+            Some(Err(e)) => return Err(self.consume_error(&e)),
             Some(Ok(message)) => message,
         };
         // The header list lives on the stack (a record seldom has more than a CloudEvents

@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod acl;
 pub mod admin;
 mod blocking;
 pub mod config;
@@ -16,7 +17,9 @@ pub mod group_lag;
 pub mod pause;
 pub mod plan;
 pub mod producer;
+pub mod security;
 
+pub use acl::{Acl, AclAdmin, AclError, AclPlan, AclScope, ServiceAccess, desired_acls};
 pub use admin::{AdminError, ApplyReport, TopicAdmin};
 pub use carebus_core::config::ConfigError;
 pub use carebus_core::{CleanupPolicy, TopicSpec};
@@ -26,7 +29,7 @@ pub use group_lag::{PartitionLag, group_lag};
 pub use plan::{
     Change, Drift, ObservedCluster, ObservedTopic, Plan, PlanRules, Refusal, desired_configs,
 };
-pub use producer::{KafkaProducer, KafkaTransaction};
+pub use producer::{KafkaProducer, KafkaTransaction, brokers_of};
 
 use crate::error::transport_error;
 use carebus_core::transport::{

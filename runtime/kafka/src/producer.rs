@@ -3,7 +3,8 @@
 use crate::blocking::blocking;
 use crate::config::KafkaConfig;
 use crate::consumer::KafkaConsumer;
-use crate::error::{code_error, transport_error};
+use crate::error::{code_error, is_retriable_code, transport_error};
+use crate::security::{SecurityContext, SecurityWatch, not_authorized};
 use carebus_core::transport::{
     Record, RecordPosition, TopicPartition, TransportError, TransportErrorKind, Unsent, header_name,
 };
@@ -15,13 +16,18 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+/// The rdkafka producer carebus uses: its context keeps authentication and TLS failures.
+pub type RawProducer = FutureProducer<SecurityContext>;
+
 /// How long transaction control calls (init, commit, abort) may take.
 const TXN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The process's producer: idempotent, `acks=all` unless configured otherwise.
 pub struct KafkaProducer {
     config: KafkaConfig,
-    producer: RwLock<Arc<FutureProducer>>,
+    producer: RwLock<Arc<RawProducer>>,
+    /// Authentication and TLS failures of every producer this one creates.
+    watch: SecurityWatch,
     transactional: tokio::sync::Mutex<TxnSlot>,
 }
 
@@ -29,16 +35,18 @@ pub struct KafkaProducer {
 /// open (a [`KafkaTransaction`] dropped without commit or abort).
 #[derive(Default)]
 struct TxnSlot {
-    producer: Option<Arc<FutureProducer>>,
+    producer: Option<Arc<RawProducer>>,
     open: bool,
 }
 
 impl KafkaProducer {
     /// Create the producer. Nothing is sent yet; a wrong property fails here.
     pub fn new(config: KafkaConfig) -> Result<KafkaProducer, TransportError> {
-        let producer = create(&config, None)?;
+        let watch = SecurityWatch::default();
+        let producer = create(&config, None, &watch)?;
         Ok(KafkaProducer {
             config,
+            watch,
             producer: RwLock::new(Arc::new(producer)),
             transactional: tokio::sync::Mutex::new(TxnSlot::default()),
         })
@@ -50,18 +58,24 @@ impl KafkaProducer {
     }
 
     /// The rdkafka producer in use (for metrics or benchmarks against raw rdkafka).
-    pub fn rdkafka(&self) -> Arc<FutureProducer> {
+    pub fn rdkafka(&self) -> Arc<RawProducer> {
         self.producer
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
 
+    /// How many brokers the cluster's metadata names, read within `timeout` over the
+    /// producer's connections (a health check: fails when no broker answers).
+    pub async fn brokers(&self, timeout: Duration) -> Result<usize, TransportError> {
+        brokers_of(self.rdkafka(), timeout).await
+    }
+
     /// Send one record and wait for its delivery report.
     pub async fn send(&self, record: &Record) -> Result<RecordPosition, TransportError> {
         self.check_size(record)?;
         let producer = self.rdkafka();
-        let result = send_with(&producer, record, &self.config).await;
+        let result = send_with(&producer, record, &self.config, &self.watch).await;
         if result.is_err() {
             self.renew_if_fatal(&producer);
         }
@@ -83,7 +97,7 @@ impl KafkaProducer {
                 return Err(Unsent::Returned(error, record));
             }
             let producer = self.rdkafka();
-            let delivery = match enqueue(&producer, &record, &self.config).await {
+            let delivery = match enqueue(&producer, &record, &self.config, &self.watch).await {
                 Ok(delivery) => delivery,
                 Err(error) => {
                     self.renew_if_fatal(&producer);
@@ -94,14 +108,17 @@ impl KafkaProducer {
             let topic = std::mem::take(&mut record.topic);
             drop(record);
             match delivery.await {
-                Ok(Ok(d)) => Ok(RecordPosition {
-                    topic,
-                    partition: d.partition,
-                    offset: d.offset,
-                }),
+                Ok(Ok(d)) => {
+                    self.watch.clear();
+                    Ok(RecordPosition {
+                        topic,
+                        partition: d.partition,
+                        offset: d.offset,
+                    })
+                }
                 Ok(Err((e, message))) => {
                     let record = returned_record(&message, topic, partition);
-                    let error = produce_error(&e, &record, &self.config);
+                    let error = produce_error(&e, &record, &self.config, &self.watch);
                     self.renew_if_fatal(&producer);
                     Err(Unsent::Returned(error, record))
                 }
@@ -131,7 +148,7 @@ impl KafkaProducer {
                         carebus_core::Uuid::new_v4()
                     )
                 });
-                let p = Arc::new(create(&self.config, Some(&id))?);
+                let p = Arc::new(create(&self.config, Some(&id), &self.watch)?);
                 let init = p.clone();
                 blocking("start the transactional producer", move || {
                     init.init_transactions(TXN_TIMEOUT)
@@ -166,6 +183,7 @@ impl KafkaProducer {
             slot,
             producer,
             config: &self.config,
+            watch: &self.watch,
         })
     }
 
@@ -205,7 +223,7 @@ impl KafkaProducer {
 
     /// A fatal error (e.g. the idempotent producer lost its sequence) leaves the producer
     /// unusable: replace it, once, for everyone.
-    fn renew_if_fatal(&self, failed: &Arc<FutureProducer>) {
+    fn renew_if_fatal(&self, failed: &Arc<RawProducer>) {
         let Some((code, reason)) = failed.client().fatal_error() else {
             return;
         };
@@ -217,7 +235,7 @@ impl KafkaProducer {
             return;
         }
         tracing::warn!(%code, %reason, "fatal Kafka producer error; recreating the producer");
-        match create(&self.config, None) {
+        match create(&self.config, None, &self.watch) {
             Ok(p) => *current = Arc::new(p),
             Err(e) => tracing::error!(error = %e, "recreating the Kafka producer failed"),
         }
@@ -241,8 +259,9 @@ impl Drop for KafkaProducer {
 /// [`abort`](Self::abort). Dropping it leaves it to be aborted by the next `begin`.
 pub struct KafkaTransaction<'a> {
     slot: tokio::sync::MutexGuard<'a, TxnSlot>,
-    producer: Arc<FutureProducer>,
+    producer: Arc<RawProducer>,
     config: &'a KafkaConfig,
+    watch: &'a SecurityWatch,
 }
 
 impl KafkaTransaction<'_> {
@@ -250,7 +269,7 @@ impl KafkaTransaction<'_> {
     /// to read-committed consumers until commit).
     pub async fn send(&self, record: &Record) -> Result<RecordPosition, TransportError> {
         check_size(record, self.config)?;
-        send_with(&self.producer, record, self.config).await
+        send_with(&self.producer, record, self.config, self.watch).await
     }
 
     /// Commit a consumer's offsets as part of the transaction (consume-transform-produce):
@@ -329,12 +348,16 @@ impl KafkaTransaction<'_> {
 fn create(
     config: &KafkaConfig,
     transactional_id: Option<&str>,
-) -> Result<FutureProducer, TransportError> {
+    watch: &SecurityWatch,
+) -> Result<RawProducer, TransportError> {
     let client = match transactional_id {
         Some(id) => config.transactional_config(id),
         None => config.producer_config(),
     };
-    client.create().map_err(|e| {
+    let context = SecurityContext {
+        watch: watch.clone(),
+    };
+    client.create_with_context(context).map_err(|e| {
         let error = transport_error("create the Kafka producer", &e);
         error.with_detail("check the kafka properties")
     })
@@ -363,36 +386,41 @@ fn check_size(record: &Record, config: &KafkaConfig) -> Result<(), TransportErro
 /// the local queue is full) would be the largest part of each. Only a full queue takes the
 /// slower path that waits for room, up to `KafkaConfig::queue_timeout`.
 async fn send_with(
-    producer: &FutureProducer,
+    producer: &RawProducer,
     record: &Record,
     config: &KafkaConfig,
+    watch: &SecurityWatch,
 ) -> Result<RecordPosition, TransportError> {
-    let delivery = enqueue(producer, record, config).await?;
+    let delivery = enqueue(producer, record, config, watch).await?;
     match delivery.await {
-        Ok(Ok(d)) => Ok(RecordPosition {
-            topic: record.topic.clone(),
-            partition: d.partition,
-            offset: d.offset,
-        }),
-        Ok(Err((e, _))) => Err(produce_error(&e, record, config)),
+        Ok(Ok(d)) => {
+            watch.clear();
+            Ok(RecordPosition {
+                topic: record.topic.clone(),
+                partition: d.partition,
+                offset: d.offset,
+            })
+        }
+        Ok(Err((e, _))) => Err(produce_error(&e, record, config, watch)),
         Err(_) => Err(closed_before_report(&record.topic)),
     }
 }
 
 /// Hand a record to librdkafka (which copies it), waiting for room while its queue is full.
 async fn enqueue(
-    producer: &FutureProducer,
+    producer: &RawProducer,
     record: &Record,
     config: &KafkaConfig,
+    watch: &SecurityWatch,
 ) -> Result<DeliveryFuture, TransportError> {
     match producer.send_result(future_record(record)) {
         Ok(delivery) => return Ok(delivery),
         Err((e, _)) if is_queue_full(&e) => {}
-        Err((e, _)) => return Err(produce_error(&e, record, config)),
+        Err((e, _)) => return Err(produce_error(&e, record, config, watch)),
     }
     // Awaited after the match, so the refused message rdkafka hands back is not kept across
     // the wait (in every send future); boxed, as the rare path it is.
-    Box::pin(send_when_room(producer, record, config)).await
+    Box::pin(send_when_room(producer, record, config, watch)).await
 }
 
 fn closed_before_report(topic: &str) -> TransportError {
@@ -426,9 +454,10 @@ fn returned_record(message: &OwnedMessage, topic: String, partition: Option<i32>
 /// The local queue (`queue.buffering.max.messages`) is full: try again every 100 ms, as
 /// rdkafka's `send` does, until `queue_timeout` has passed.
 async fn send_when_room(
-    producer: &FutureProducer,
+    producer: &RawProducer,
     record: &Record,
     config: &KafkaConfig,
+    watch: &SecurityWatch,
 ) -> Result<DeliveryFuture, TransportError> {
     let deadline = tokio::time::Instant::now() + config.queue_timeout;
     loop {
@@ -436,7 +465,7 @@ async fn send_when_room(
         match producer.send_result(future_record(record)) {
             Ok(delivery) => return Ok(delivery),
             Err((e, _)) if is_queue_full(&e) && tokio::time::Instant::now() < deadline => {}
-            Err((e, _)) => return Err(produce_error(&e, record, config)),
+            Err((e, _)) => return Err(produce_error(&e, record, config, watch)),
         }
     }
 }
@@ -469,8 +498,32 @@ fn is_queue_full(e: &KafkaError) -> bool {
 }
 
 /// What a failed produce means for the caller, naming the topic (never the record's data).
-fn produce_error(e: &KafkaError, record: &Record, config: &KafkaConfig) -> TransportError {
+fn produce_error(
+    e: &KafkaError,
+    record: &Record,
+    config: &KafkaConfig,
+    watch: &SecurityWatch,
+) -> TransportError {
     let operation = format!("produce to {}", record.topic);
+    let principal = config.security.principal();
+    match e.rdkafka_error_code() {
+        Some(code @ RDKafkaErrorCode::TopicAuthorizationFailed) => {
+            let topic = format!("topic {}", record.topic);
+            return not_authorized(&principal, &operation, "WRITE", topic, code);
+        }
+        Some(code @ RDKafkaErrorCode::ClusterAuthorizationFailed) => {
+            let cluster = "the cluster (kafka-cluster)".to_string();
+            return not_authorized(&principal, &operation, "IDEMPOTENT_WRITE", cluster, code);
+        }
+        // A record that timed out while the brokers rejected the client's credentials or TLS
+        // handshake: say so, and do not let it pass for a broker outage.
+        Some(code) if is_retriable_code(code) => {
+            if let Some(error) = watch.error(&principal, &operation) {
+                return error.with_code(crate::error::error_code(code));
+            }
+        }
+        _ => {}
+    }
     let kind = match e.rdkafka_error_code() {
         Some(RDKafkaErrorCode::UnknownPartition) => TransportErrorKind::UnknownPartition {
             topic: record.topic.clone(),
@@ -505,4 +558,19 @@ fn is_fatal(e: &KafkaError) -> bool {
         KafkaError::Transaction(t) => t.is_fatal(),
         other => other.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal),
     }
+}
+
+/// How many brokers the cluster's metadata names, as `producer` reads it within `timeout`.
+pub async fn brokers_of(
+    producer: Arc<RawProducer>,
+    timeout: Duration,
+) -> Result<usize, TransportError> {
+    blocking("read the cluster's metadata", move || {
+        producer
+            .client()
+            .fetch_metadata(None, timeout)
+            .map(|m| m.brokers().len())
+            .map_err(|e| transport_error("read the cluster's metadata (health check)", &e))
+    })
+    .await?
 }

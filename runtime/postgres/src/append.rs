@@ -248,10 +248,10 @@ pub(crate) async fn append_tx(
     }
     let inserted = sqlx::query(
         "INSERT INTO events (event_id, stream_id, stream_version, aggregate_type, event_type, \
-           event_version, data_format, data, data_json, metadata, tenant_id, correlation_id, \
-           causation_id, event_time) \
+           event_version, data_format, data, data_json, data_json_form, metadata, tenant_id, \
+           correlation_id, causation_id, event_time) \
          SELECT u.event_id, $1, u.stream_version, u.aggregate_type, u.event_type, u.event_version, \
-           u.data_format, u.data, u.data_json, u.metadata, u.tenant_id, u.correlation_id, \
+           u.data_format, u.data, u.data_json, 'avro', u.metadata, u.tenant_id, u.correlation_id, \
            u.causation_id, to_timestamp(0) + u.event_time_us * interval '1 microsecond' \
          FROM UNNEST($2::uuid[], $3::int8[], $4::text[], $5::text[], $6::int4[], $7::text[], \
            $8::bytea[], $9::jsonb[], $10::jsonb[], $11::text[], $12::text[], $13::text[], $14::int8[]) \

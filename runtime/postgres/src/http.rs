@@ -36,7 +36,7 @@ mod disclosure;
 mod params;
 mod response;
 
-pub use disclosure::{REDACTED, carries_phi, redact};
+pub use disclosure::{REDACTED, carries_phi, redact, upcast_legacy};
 pub use params::{MAX_VALUE_LEN, parse_query};
 pub use response::event_json;
 
@@ -341,13 +341,12 @@ impl Inner {
         events
             .iter()
             .map(|e| {
-                if phi {
-                    event_json(e)
-                } else {
-                    let mut e = e.clone();
+                let mut e = e.clone();
+                upcast_legacy(&mut e, &self.phi);
+                if !phi {
                     redact(&mut e, &self.phi);
-                    event_json(&e)
                 }
+                event_json(&e)
             })
             .collect()
     }

@@ -23,6 +23,7 @@ mod append;
 pub mod auth;
 pub mod compaction;
 pub mod http;
+pub mod json_form;
 mod projection;
 pub mod query;
 pub(crate) mod rows;

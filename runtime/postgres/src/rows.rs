@@ -2,6 +2,7 @@
 
 use carebus_core::event::PayloadFormat;
 use carebus_core::types::Timestamp;
+use carebus_core::wire::JsonForm;
 use carebus_store::StoreError;
 use carebus_store::{Cursor, EventContext, Snapshot, StoredEvent};
 use sqlx::postgres::PgRow;
@@ -13,6 +14,7 @@ use sqlx::{PgConnection, PgPool, Row};
 /// otherwise sort by the *text* (`'10' < '9'`) instead of the `xid8` column.
 pub(crate) const COLUMNS: &str = "global_position, tx_id::text AS tx_text, event_id, stream_id, \
     stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
+    data_json_form, \
     metadata->>'aggregateId' AS m_aggregate_id, metadata->>'topic' AS m_topic, \
     metadata->>'schemaFingerprint' AS m_fingerprint, metadata->>'userId' AS m_user_id, \
     metadata->>'source' AS m_source, metadata->>'ipAddress' AS m_ip_address, \
@@ -24,7 +26,7 @@ pub(crate) const COLUMNS: &str = "global_position, tx_id::text AS tx_text, event
 /// parsing the JSON form (about twice as fast).
 pub(crate) const COLUMNS_WITHOUT_JSON: &str = "global_position, tx_id::text AS tx_text, event_id, \
     stream_id, stream_version, aggregate_type, event_type, event_version, data_format, data, \
-    NULL::jsonb AS data_json, \
+    NULL::jsonb AS data_json, 'avro' AS data_json_form, \
     metadata->>'aggregateId' AS m_aggregate_id, metadata->>'topic' AS m_topic, \
     metadata->>'schemaFingerprint' AS m_fingerprint, metadata->>'userId' AS m_user_id, \
     metadata->>'source' AS m_source, metadata->>'ipAddress' AS m_ip_address, \
@@ -65,6 +67,12 @@ where
     row.try_get(name).map_err(backend("decode row"))
 }
 
+/// The `data_json_form` column of a row.
+pub(crate) fn json_form(row: &PgRow) -> Result<JsonForm, StoreError> {
+    JsonForm::parse(&column::<String>(row, "data_json_form")?)
+        .ok_or_else(|| bad_row("data_json_form"))
+}
+
 pub(crate) fn bad_row(what: &str) -> StoreError {
     StoreError::Backend {
         operation: "decode row",
@@ -100,6 +108,7 @@ pub(crate) fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
         fingerprint: meta("m_fingerprint")?.and_then(|f| u64::from_str_radix(&f, 16).ok()),
         data: column(row, "data")?,
         data_json: column(row, "data_json")?,
+        data_json_form: json_form(row)?,
         context: EventContext {
             tenant_id: column(row, "tenant_id")?,
             correlation_id: column(row, "correlation_id")?,

@@ -60,7 +60,7 @@ type SubjectFn = dyn Fn(&NewEvent) -> Option<String> + Send + Sync;
 pub struct PhiPolicy {
     paths: HashMap<(String, u32), Vec<String>>,
     /// Every event type and version the policy was built from (with or without PHI).
-    known: std::collections::HashSet<(String, u32)>,
+    known: HashMap<(String, u32), EventInfo>,
     subject: Arc<SubjectFn>,
 }
 
@@ -98,7 +98,7 @@ impl PhiPolicy {
                 .collect(),
             known: events
                 .iter()
-                .map(|i| (i.event_type.to_string(), i.version))
+                .map(|i| ((i.event_type.to_string(), i.version), *i))
                 .collect(),
             subject: Arc::new(default_subject),
         }
@@ -114,7 +114,11 @@ impl PhiPolicy {
     /// Whether the policy was built with this event type and version (so its PHI paths, maybe
     /// none, are known).
     pub fn knows(&self, event_type: &str, version: u32) -> bool {
-        self.known.contains(&(event_type.to_string(), version))
+        self.known.contains_key(&(event_type.to_string(), version))
+    }
+    /// The generated facts (schema included) of an event type and version the policy knows.
+    pub fn info(&self, event_type: &str, version: u32) -> Option<&EventInfo> {
+        self.known.get(&(event_type.to_string(), version))
     }
     /// The PHI paths of an event type and version (empty: none, or an unknown type).
     pub fn phi_paths(&self, event_type: &str, version: u32) -> &[String] {
@@ -186,9 +190,11 @@ fn json_aad(event_id: &carebus_core::Uuid, path: &str) -> Vec<u8> {
     a
 }
 
-/// The value at a dotted path, mutably.
+/// The value at a dotted path, mutably; through the `{"<branch>": ...}` of a union holding a
+/// nested record (Avro's JSON encoding of an optional record).
 fn at_path<'v>(json: &'v mut Value, path: &str) -> Option<&'v mut Value> {
-    path.split('.').try_fold(json, |v, k| v.get_mut(k))
+    path.split('.')
+        .try_fold(json, |v, k| carebus_core::event::json_member_mut(v, k))
 }
 
 fn crypto_error(operation: &'static str) -> impl Fn(CryptoError) -> StoreError {

@@ -257,11 +257,16 @@ impl<T: Transport, H: TopicHandler> Processor<T, H> {
         let Ok(mut env) = EnvelopeRef::from_known(found) else {
             return owned(view.to_received(), permit);
         };
+        let json_form = crate::wire::JsonForm::of(
+            header(own, crate::envelope::headers::JSON_FORM),
+            !env.aggregate_type.is_empty(),
+        );
         let Ok(event) = crate::wire::decode_binary::<H::Events>(
             &mut env,
             content_type,
             view.payload(),
             &self.config.ce_types,
+            json_form,
         ) else {
             return owned(view.to_received(), permit);
         };

@@ -213,10 +213,12 @@ impl Settings for PublisherConfig {
                     "single-object" | "avro" => Framing::SingleObject,
                     "json" => Framing::Json,
                     "structured-json" => Framing::StructuredJson,
+                    // Ids derived from the fingerprints: the catalog's static registry's.
+                    "confluent" => Framing::Confluent(carebus_core::wire::SchemaIds::derived()),
                     _ => {
                         return Err(ConfigError::value(
                             key,
-                            "single-object, json or structured-json (Confluent framing needs schema ids: set it in code)",
+                            "single-object, confluent, json or structured-json (Confluent framing with a registry's own ids: set SchemaIds::from_map in code)",
                         ));
                     }
                 }

@@ -7,6 +7,7 @@ use carebus_core::handler::HandlerContext;
 use carebus_core::topic::TopicEvents;
 use carebus_core::transport::Record;
 use carebus_core::types::Timestamp;
+use carebus_core::wire::JsonForm;
 use serde_json::{Map, Value, json};
 use std::fmt;
 
@@ -329,6 +330,9 @@ pub struct StoredEvent {
     pub data: Vec<u8>,
     /// The JSON form, if it was stored; holds PHI.
     pub data_json: Option<Value>,
+    /// Which JSON form `data_json` is in: Avro's JSON encoding, or (a row written before it)
+    /// carebus's older form, which `carebus_core::json_legacy::upcast` turns into it.
+    pub data_json_form: JsonForm,
     /// Envelope facts stored with the event.
     pub context: EventContext,
     /// When the event happened.
@@ -390,6 +394,7 @@ impl StoredEvent {
             fingerprint: Some(e.fingerprint),
             data: e.data,
             data_json: e.data_json,
+            data_json_form: JsonForm::Avro,
             context: EventContext {
                 event_time: Some(e.event_time),
                 ..e.context

@@ -67,7 +67,9 @@ impl Upcasters {
     }
 
     /// Lift `Old` to `New` by rewriting the JSON form: `change` gets `Old`'s JSON and returns
-    /// `New`'s. Errors must not contain field values (they may be PHI).
+    /// `New`'s, both in Avro's JSON encoding (an optional field is `null` or
+    /// `{"<type>": value}`, e.g. `{"string": "Jo"}`; a date is its day number). Errors must not
+    /// contain field values (they may be PHI).
     pub fn register_json<Old, New>(
         &mut self,
         change: impl Fn(Value) -> Result<Value, String> + Send + Sync + 'static,

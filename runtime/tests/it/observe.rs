@@ -2,7 +2,7 @@
 
 use crate::common::*;
 use carebus::bus::Bus;
-use carebus::observe::{Readiness, install_prometheus, serve};
+use carebus::observe::{Health, Readiness, install_prometheus, serve};
 use carebus::{PublishOptions, Publisher, PublisherConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -26,9 +26,14 @@ fn metrics_health_and_readiness_are_served() {
 async fn served_in_a_process_of_its_own() {
     let handle = install_prometheus().unwrap();
     let readiness = Readiness::default();
-    let server = serve("127.0.0.1:0".parse().unwrap(), handle, readiness.clone())
-        .await
-        .unwrap();
+    let server = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        handle,
+        readiness.clone(),
+        Health::default(),
+    )
+    .await
+    .unwrap();
     let bus = Bus::default();
     let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();
     for i in 0..3 {

@@ -17,6 +17,18 @@ async fn status(addr: std::net::SocketAddr, path: &str) -> String {
     out.lines().next().unwrap_or_default().to_string()
 }
 
+/// Wait until `/ready` answers 200: every consumer has its partitions assigned.
+async fn until_ready(addr: std::net::SocketAddr) {
+    let until = tokio::time::Instant::now() + SECS5;
+    while status(addr, "/ready").await != "HTTP/1.1 200 OK" {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "not ready within {SECS5:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_service_runs_its_consumers_on_one_publisher_and_stops_them_gracefully() {
     let bus = Bus::default();
@@ -30,7 +42,7 @@ async fn a_service_runs_its_consumers_on_one_publisher_and_stops_them_gracefully
         .serve_endpoint("127.0.0.1:0".parse().unwrap());
     let running = service.start().await.unwrap();
     let endpoint = running.endpoint().expect("the endpoint is served");
-    assert_eq!(status(endpoint, "/ready").await, "HTTP/1.1 200 OK");
+    until_ready(endpoint).await;
     assert_eq!(status(endpoint, "/health").await, "HTTP/1.1 200 OK");
 
     publish_discharges(running.publisher(), 30, 5).await;
@@ -77,7 +89,7 @@ async fn a_consumer_that_dies_makes_the_service_not_ready_and_ends_its_run() {
         .serve_endpoint("127.0.0.1:0".parse().unwrap());
     let running = service.start().await.unwrap();
     let endpoint = running.endpoint().unwrap();
-    assert_eq!(status(endpoint, "/ready").await, "HTTP/1.1 200 OK");
+    until_ready(endpoint).await;
     publish_discharges(running.publisher(), 1, 1).await;
     tokio::time::timeout(SECS5, running.consumer_stopped())
         .await

@@ -42,7 +42,11 @@ fn holds(text: &str, phi: &str) -> bool {
 /// A registration with PHI values no other event holds.
 fn unique_patient(model: &Model, n: usize) -> PatientCreated {
     let tag = format!("{:08x}", fastrand::u32(..));
-    let mut data = example::<PatientCreated>(model).to_json();
+    // Edited in the readable view (bare optional values, ISO dates), read back through upcast.
+    let schema = <PatientCreated as carebus::DomainEvent>::SCHEMA;
+    let mut data =
+        carebus::json_legacy::readable(schema, &example::<PatientCreated>(model).to_json())
+            .expect("the readable view");
     data["patientId"] = json!(format!("patient-{tag}-{n}"));
     data["firstName"] = json!(format!("Aurelia{tag}"));
     data["lastName"] = json!(format!("Quenby{tag}"));
@@ -54,7 +58,8 @@ fn unique_patient(model: &Model, n: usize) -> PatientCreated {
     data["identifiers"][0]["value"] = json!(format!("MRN-{tag}-{n}"));
     data["telecom"][0]["value"] = json!(format!("aq{tag}@mail.example"));
     data["telecom"][1]["value"] = json!(format!("+1217555{:04}", n));
-    PatientCreated::from_json(&data).expect("a valid registration")
+    let avro_json = carebus::json_legacy::upcast(schema, &data).expect("Avro JSON");
+    PatientCreated::from_json(&avro_json).expect("a valid registration")
 }
 
 /// Publish one example of every event version, and `patients` registrations with unique PHI.

@@ -116,10 +116,15 @@ where
             let via_serde: T = apache_avro::from_value(&value)
                 .map_err(|e| TestCaseError::fail(format!("from_value of {value:?}: {e}")))?;
             assert_eq!(via_serde, ours);
-            let written = apache_avro::to_value(&ours)
-                .and_then(|v| v.resolve(&schema))
-                .map_err(|e| TestCaseError::fail(format!("to_value of {ours:?}: {e}")))?;
-            assert_eq!(written, value);
+            // apache-avro's serializer writes bytes as `Value::Bytes` unless its own
+            // `apache_avro::serde::fixed` helper is in play, and its `resolve` refuses bytes
+            // for a `duration`: that half of its serde path cannot carry a duration fixed.
+            if !values::has_duration(&value) {
+                let written = apache_avro::to_value(&ours)
+                    .and_then(|v| v.resolve(&schema))
+                    .map_err(|e| TestCaseError::fail(format!("to_value of {ours:?}: {e}")))?;
+                assert_eq!(written, value);
+            }
             Ok(())
         })
         .unwrap();

@@ -12,6 +12,7 @@ mod generated {
 }
 
 mod avro_value;
+mod union_json;
 
 use apache_avro::Schema;
 use avro_value::avro_value;
@@ -152,18 +153,28 @@ fn trailing_and_truncated_payloads_are_errors() {
 }
 
 #[test]
-fn json_form_uses_schema_names_iso_dates_and_scaled_decimals() {
+fn json_form_is_avros_json_encoding() {
     let v = visit(1);
     let json = v.to_json();
     assert_eq!(json["visitId"], "55000000-0000-4000-8000-000000000001");
     assert_eq!(json["patientName"], "Jane Doe 1");
-    assert_eq!(json["charge"], "-999999.99");
-    assert_eq!(json["discount"], "-0.05");
-    assert_eq!(json["birthDate"], "1990-01-02");
+    // Decimals: two's complement at the precision's width (10 digits: 5 bytes), ISO-8859-1.
+    assert_eq!(json["charge"], "\u{ff}\u{fa}\u{0a}\u{1f}\u{01}");
+    assert_eq!(
+        json["discount"],
+        serde_json::json!({"bytes": "\u{ff}\u{fb}"})
+    );
+    // Dates and timestamps: their Avro numbers; an optional one names its branch.
+    assert_eq!(json["birthDate"], serde_json::json!({"int": 7306}));
+    assert_eq!(json["measuredAt"], 1_732_443_000_000_001i64);
     assert_eq!(json["severity"], "HIGH");
     assert_eq!(json["type"], "outpatient");
-    assert_eq!(json["measuredAt"], "2024-11-24T10:10:00.000001Z");
-    assert_eq!(json["reading"], 99.6);
+    assert_eq!(json["reading"], serde_json::json!({"double": 99.6}));
+    assert_eq!(json["weightKg"], serde_json::json!({"float": 71.5}));
+    assert_eq!(
+        json["codes"][0]["display"],
+        serde_json::json!({"string": "Heart rate"})
+    );
     for i in 0..12 {
         let v = visit(i);
         assert_eq!(
@@ -189,7 +200,41 @@ fn json_form_uses_schema_names_iso_dates_and_scaled_decimals() {
     assert!(err.to_string().contains("codes[1].code"), "{err}");
 }
 
-/// serde writes and reads exactly the JSON form: decimals as text at their scale, PHI,
+/// carebus's JSON form from before Avro's JSON encoding (what `to_json` wrote, and what the
+/// event store and Kafka may still hold) reads as the same value through the schema's upcast.
+#[test]
+fn the_old_json_form_reads_through_the_upcast() {
+    let old = serde_json::json!({
+        "visitId": "55000000-0000-4000-8000-000000000001",
+        "patientName": "Jane Doe 1",
+        "heartRate": -133,
+        "severity": "HIGH",
+        "codes": [{"system": "http://loinc.org", "code": "8867-0", "display": "Heart rate"}],
+        "charge": "-999999.99",
+        "discount": "-0.05",
+        "measuredAt": "2024-11-24T10:10:00.000001Z",
+        "birthDate": "1990-01-02",
+        "labels": {},
+        "reading": 99.6,
+        "type": "outpatient",
+        "weightKg": 71.5,
+    });
+    assert_eq!(VisitRecorded::from_legacy_json(&old).unwrap(), visit(1));
+    // The old reader took an absent optional member for null, and so does the upcast.
+    let mut absent = old.clone();
+    absent.as_object_mut().unwrap().remove("discount");
+    assert_eq!(
+        VisitRecorded::from_legacy_json(&absent).unwrap().discount,
+        None
+    );
+    // What the old reader rejected is still an error naming the field.
+    let mut bad = old;
+    bad["birthDate"] = serde_json::json!("not a date");
+    let err = VisitRecorded::from_legacy_json(&bad).unwrap_err();
+    assert!(err.to_string().contains("birthDate"), "{err}");
+}
+
+/// serde writes and reads exactly the JSON form: decimals as their Avro bytes, PHI,
 /// timestamps, dates, uuids, unions, maps, enums and nested records alike.
 #[test]
 fn serde_is_the_json_form_both_ways() {
@@ -223,15 +268,15 @@ fn serde_is_the_json_form_both_ways() {
     let v = visit(1);
     let value = serde_json::to_value(&v).unwrap();
     assert_eq!(
-        value["charge"], "-999999.99",
-        "a decimal is text, not bytes"
+        value["charge"], "\u{ff}\u{fa}\u{0a}\u{1f}\u{01}",
+        "a decimal is its Avro bytes as ISO-8859-1 text"
     );
     assert_eq!(
         value["patientName"], "Jane Doe 1",
         "PHI is the value itself"
     );
-    assert_eq!(value["measuredAt"], "2024-11-24T10:10:00.000001Z");
-    assert_eq!(value["birthDate"], "1990-01-02");
+    assert_eq!(value["measuredAt"], 1_732_443_000_000_001i64);
+    assert_eq!(value["birthDate"], serde_json::json!({"int": 7306}));
     assert_eq!(value["codes"][0]["system"], "http://loinc.org");
     // Reading reports the place of a bad member, as from_json does.
     let mut bad = value.clone();
@@ -375,7 +420,7 @@ mod topics {
         ));
         let any = decode("VisitRecorded", 1, &bytes).unwrap();
         assert_eq!(any, AnyEvent::Clinic(by_version));
-        assert_eq!(EVENTS.len(), 5);
+        assert_eq!(EVENTS.len(), 6, "the fixture's events: clinic 4, edge 2");
         assert_eq!(<ClinicEvent as TopicEvents>::EVENTS.len(), 4);
     }
 
@@ -541,16 +586,30 @@ mod odd_shapes {
         assert_eq!(json["self"], "edge-1");
         assert_eq!(json["Self"], false);
         assert_eq!(json["_1stReading"], 0.25);
-        assert_eq!(json["limits"]["max"], "-9999999999999999999");
-        assert_eq!(json["doses"][0], "123.456");
+        // Decimals: their Avro bytes at the precision's width (20 digits: 9 bytes).
         assert_eq!(
-            json["subject"]["checksum"],
-            "01010101010101010101010101010101"
+            json["limits"]["max"],
+            "\u{ff}\u{75}\u{38}\u{dc}\u{fb}\u{76}\u{18}\u{00}\u{01}"
         );
-        assert_eq!(json["choice"], "x");
-        assert_eq!(json["adjustments"], serde_json::json!(["-123.4", "0.1"]));
+        assert_eq!(
+            json["doses"][0],
+            serde_json::json!({"bytes": "\u{01}\u{e2}\u{40}"})
+        );
+        // A union of records names the record's full name; fixed is ISO-8859-1 text.
+        assert_eq!(
+            json["subject"],
+            serde_json::json!({"healthcare.edge.DeviceRef": {
+                "serial": i64::MAX - 1,
+                "checksum": "\u{01}".repeat(16),
+            }})
+        );
+        assert_eq!(json["choice"], serde_json::json!({"string": "x"}));
+        assert_eq!(
+            json["adjustments"],
+            serde_json::json!({"array": ["\u{ff}\u{fb}\u{2e}", "\u{00}\u{00}\u{01}"]})
+        );
         let mut bad = json.clone();
-        bad["doses"][0] = serde_json::json!("1.23456");
+        bad["doses"][0] = serde_json::json!({"bytes": "\u{100}"});
         let err = OddShapesRecorded::from_json(&bad).unwrap_err();
         assert!(err.to_string().contains("doses[0]"), "{err}");
     }

@@ -16,7 +16,7 @@ fn one_of_each() -> Vec<PatientsEvent> {
                 .iter()
                 .find(|e| e.name == info.event_type && e.version == info.version)
                 .unwrap();
-            let data = carebus_catalog::example::example_data(&model, &event.record);
+            let data = carebus_catalog::example::example_data(&model, event);
             PatientsEvent::decode_json(info.event_type, info.version, &data)
                 .unwrap_or_else(|e| panic!("{} v{}: {e}", info.event_type, info.version))
         })

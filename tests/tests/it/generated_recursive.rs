@@ -153,10 +153,12 @@ fn every_shape_round_trips_avro_and_json() {
         let text = serde_json::to_string(&e).unwrap();
         assert_eq!(serde_json::from_str::<CarePlanDrafted>(&text).unwrap(), e);
     }
-    // The JSON form of a linked list nests the steps.
+    // The JSON form of a linked list nests the steps, each optional one as its union branch.
     let value = json(&plan(0, 3));
-    assert_eq!(value["firstStep"]["next"]["next"]["order"], 2);
-    assert!(value["firstStep"]["next"]["next"]["next"].is_null());
+    let step = "healthcare.care.Step";
+    let first = &value["firstStep"][step];
+    assert_eq!(first["next"][step]["next"][step]["order"], 2);
+    assert!(first["next"][step]["next"][step]["next"].is_null());
 }
 
 proptest! {
@@ -240,7 +242,7 @@ fn hostile_deep_avro_is_an_error_not_an_abort() {
 fn hostile_deep_json_is_an_error_not_an_abort() {
     let mut step = serde_json::json!({"order": 0, "next": null});
     for i in 1..1000 {
-        step = serde_json::json!({"order": i, "next": step});
+        step = serde_json::json!({"order": i, "next": {"healthcare.care.Step": step}});
     }
     let err = Step::from_json(&step, "firstStep").unwrap_err();
     assert!(too_deep(&err), "{err}");
@@ -248,12 +250,11 @@ fn hostile_deep_json_is_an_error_not_an_abort() {
     // Through the union: too deep is the answer, not "no branch matched".
     let mut rule = serde_json::json!({"op": "not", "operand": null});
     for _ in 1..1000 {
-        rule = serde_json::json!({"op": "not", "operand": rule});
+        rule = serde_json::json!({"op": "not", "operand": {"healthcare.care.Criterion": rule}});
     }
     let err = Criterion::from_json(&rule, "eligibility").unwrap_err();
     assert!(too_deep(&err), "{err}");
-    // At the limit, the `Criterion` branch tried on the innermost threshold is one level too
-    // deep; the `Threshold` branch still reads it.
+    // At the limit, the innermost threshold is read by its branch's name.
     let at_limit = criterion(DEFAULT_MAX_DEPTH);
     assert!(matches!(
         innermost(&at_limit).operand,
@@ -265,7 +266,9 @@ fn hostile_deep_json_is_an_error_not_an_abort() {
     );
 
     let depth = 100_000;
-    let text = "{\"order\": 1, \"next\": ".repeat(depth) + "null" + &"}".repeat(depth);
+    let text = "{\"order\": 1, \"next\": {\"healthcare.care.Step\": ".repeat(depth)
+        + "null"
+        + &"}}".repeat(depth);
     let err = serde_json::from_str::<Step>(&text).unwrap_err();
     assert!(err.to_string().contains("recursion limit"), "{err}");
 

@@ -125,14 +125,16 @@ async fn feed<E: DomainEvent + JsonCodec>(
         .handle(
             event_id,
             E::EVENT_TYPE,
-            &JsonCodec::to_json(event),
+            &carebus::json_legacy::readable(E::SCHEMA, &JsonCodec::to_json(event))
+                .expect("the readable view"),
             &EventContext::new("prm-service"),
         )
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
 }
 
-/// The outgoing events in the outbox (the event store), by type, for one journey topic.
+/// The outgoing events in the outbox (the event store), by type, each as the readable view of
+/// its JSON form, for one journey topic.
 async fn outbox(store: &PgEventStore) -> Vec<(String, serde_json::Value)> {
     store
         .read(&EventFilter::default(), Default::default(), 100_000)
@@ -140,10 +142,14 @@ async fn outbox(store: &PgEventStore) -> Vec<(String, serde_json::Value)> {
         .expect("read the outbox")
         .into_iter()
         .map(|e| {
-            (
-                e.event_type.clone(),
-                e.data_json.clone().unwrap_or_default(),
-            )
+            let info = <JourneysEvent as carebus::TopicEvents>::EVENTS
+                .iter()
+                .find(|i| i.event_type == e.event_type && i.version == e.event_version)
+                .expect("a journeys event");
+            let data = e.data_json.clone().unwrap_or_default();
+            let readable =
+                carebus::json_legacy::readable(info.schema, &data).expect("the readable view");
+            (e.event_type.clone(), readable)
         })
         .collect()
 }
@@ -538,10 +544,9 @@ fn by_patient(events: &[(Envelope, JourneysEvent)]) -> BTreeMap<String, Vec<Stri
     seen
 }
 
-/// A typed event from its JSON form.
+/// A typed event from its readable JSON form (plain unions and RFC 3339 timestamps).
 fn from_json<E: JsonCodec + DomainEvent>(json: serde_json::Value) -> E {
-    <E as JsonCodec>::from_json(&json, E::EVENT_TYPE)
-        .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
+    <E as DomainEvent>::from_legacy_json(&json).unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE))
 }
 
 fn now_text() -> Option<String> {

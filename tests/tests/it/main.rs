@@ -6,7 +6,9 @@
 
 mod analytics_sink;
 mod analytics_support;
+mod avro_json;
 mod cloudevents;
+mod fhir_service;
 mod generated_apache;
 mod generated_avro;
 mod generated_collision;
@@ -16,12 +18,14 @@ mod generated_proto;
 mod generated_recursive;
 mod generated_topics;
 mod journeys;
+mod kafka_acls;
 mod kafka_consumer;
 mod kafka_every_event;
 mod kafka_secure;
 mod kafka_support;
 mod kafka_topics;
 mod kafka_transport;
+mod monitoring;
 mod services;
 mod store_core;
 mod store_ops;

@@ -11,6 +11,8 @@ use common::*;
 mod blobs;
 #[path = "store_ops/compaction.rs"]
 mod compaction;
+#[path = "store_ops/json_form.rs"]
+mod json_form;
 #[path = "store_ops/query.rs"]
 mod query_api;
 #[path = "store_ops/query_auth.rs"]

@@ -2,7 +2,7 @@
 
 use super::Cx;
 use crate::diagnostic::{DiagnosticKind, suggest};
-use crate::ir::Type;
+use crate::ir::{FixedLogical, Type};
 use crate::load::json::{self, Json, Spanned};
 
 /// The specification's logical types and the underlying types each may annotate.
@@ -24,6 +24,16 @@ const LOGICAL_TYPES: &[(&str, &str)] = &[
 
 /// The most digits a carebus `Decimal` (a 128-bit unscaled integer) holds.
 const MAX_DECIMAL_PRECISION: u64 = 38;
+
+/// The most decimal digits a fixed of `size` bytes holds, as the specification computes it:
+/// `floor(log10(2^(8 * size - 1) - 1))`.
+pub fn max_fixed_precision(size: u32) -> u32 {
+    if size == 0 {
+        return 0;
+    }
+    // log10(2^(8n-1) - 1) differs from (8n-1)·log10(2) only below the floor's step for n >= 1.
+    ((8.0 * size as f64 - 1.0) * std::f64::consts::LOG10_2).floor() as u32
+}
 
 /// The `logicalType` name an IR type carries, if any.
 pub fn logical_name(ty: &Type) -> Option<&'static str> {
@@ -121,46 +131,57 @@ impl Cx {
         ty
     }
 
-    /// A `logicalType` on a fixed of `size` bytes: carebus generates the fixed type itself.
-    pub(super) fn logical_fixed(&mut self, node: &Spanned, size: u32) {
-        let Some(m) = node.get("logicalType") else {
-            return;
-        };
+    /// A `logicalType` on a fixed of `size` bytes: the logical type when valid there (the
+    /// generated fixed then converts its bytes to and from `carebus::Uuid`, `carebus::Decimal`
+    /// or `carebus::TimePeriod`), else a warning and the plain fixed.
+    pub(super) fn logical_fixed(&mut self, node: &Spanned, size: u32) -> Option<FixedLogical> {
+        let m = node.get("logicalType")?;
         let Some(l) = m.value.as_str() else {
             self.warn_logical(
                 m.value.pos,
                 "`logicalType` must be a string; ignored, the type is the fixed".into(),
                 "write e.g. \"logicalType\": \"duration\", or remove it".into(),
             );
-            return;
+            return None;
         };
-        let fits = match l {
-            "decimal" => self.decimal(node, "fixed").is_some(),
-            "uuid" => size == 16,
-            "duration" => size == 12,
+        let want = match l {
+            "decimal" => {
+                let Type::Decimal { precision, scale } = self.decimal(node, "fixed")? else {
+                    return None;
+                };
+                // The specification: precision <= floor(log10(2^(8 * size - 1) - 1)).
+                let most = max_fixed_precision(size);
+                if precision > most {
+                    let pos = node.get("precision").map_or(node.pos, |m| m.value.pos);
+                    self.warn_logical(
+                        pos,
+                        format!("decimal precision {precision} does not fit a fixed of {size} bytes (at most {most} digits); the logical type is ignored, the type is the fixed"),
+                        format!("raise \"size\" or lower \"precision\" to {most}"),
+                    );
+                    return None;
+                }
+                return Some(FixedLogical::Decimal { precision, scale });
+            }
+            "uuid" => 16,
+            "duration" => 12,
             _ => {
                 self.unknown_or_misplaced(node, l, "fixed");
-                return;
+                return None;
             }
         };
-        if fits {
-            self.warn_logical(
-                Self::logical_pos(node),
-                format!("logical type `{l}` on a `fixed` is not supported by carebus; ignored, the type is the fixed"),
-                format!("the fixed is generated as its {size} bytes, which are the `{l}`'s Avro encoding; for a carebus type use {}", match l {
-                    "decimal" => "`decimal` on `bytes` (a `carebus::Decimal`)",
-                    "uuid" => "`uuid` on `string` (a `carebus::Uuid`)",
-                    _ => "a record of months, days and milliseconds",
-                }),
-            );
-        } else if l != "decimal" {
-            let want = if l == "uuid" { 16 } else { 12 };
+        if size != want {
             self.warn_logical(
                 Self::logical_pos(node),
                 format!("logical type `{l}` needs a fixed of size {want}, not {size}; ignored, the type is the fixed"),
                 format!("write \"size\": {want}, or remove `logicalType`"),
             );
+            return None;
         }
+        Some(if l == "uuid" {
+            FixedLogical::Uuid
+        } else {
+            FixedLogical::Duration
+        })
     }
 
     /// A decimal's precision and scale, checked as the specification says; `None` (after a
@@ -320,5 +341,17 @@ impl Cx {
             ),
             help,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The specification's table: 1 byte 2 digits, 4 bytes 9, 8 bytes 18, 16 bytes 38.
+    #[test]
+    fn fixed_precision_follows_the_specification() {
+        let got: Vec<u32> = [1, 2, 4, 8, 16, 20]
+            .map(super::max_fixed_precision)
+            .to_vec();
+        assert_eq!(got, vec![2, 4, 9, 18, 38, 47]);
     }
 }

@@ -136,6 +136,7 @@ pub fn fixed(name: &str, size: u32) -> NamedType {
         doc: None,
         aliases: Vec::new(),
         size,
+        logical: None,
         source: Source::new("fixed.avsc", 1, 1),
     })
 }

@@ -2,6 +2,8 @@
 
 use crate::query::rows::backend;
 use crate::shred::PhiPolicy;
+use carebus_core::event::PayloadFormat;
+use carebus_core::wire::JsonForm;
 use carebus_store::{StoreError, StoredEvent};
 use serde_json::{Map, Value};
 
@@ -23,6 +25,31 @@ pub fn redact(event: &mut StoredEvent, policy: &PhiPolicy) {
     for path in policy.phi_paths(&event.event_type, event.event_version) {
         let segments: Vec<&str> = path.split('.').collect();
         redact_path(json, &segments);
+    }
+}
+
+/// A row still in carebus's JSON form from before Avro's JSON encoding (`data_json_form =
+/// 'carebus-legacy'`) of an Avro event the policy knows: its JSON form upcast with the event's
+/// schema, so a response shows one form. One that does not read (sealed or erased PHI) stays
+/// as it is, and the response says `"dataJsonForm": "carebus-legacy"`. Runs before redaction.
+pub fn upcast_legacy(event: &mut StoredEvent, policy: &PhiPolicy) {
+    if event.data_json_form != JsonForm::Legacy {
+        return;
+    }
+    let Some(info) = policy.info(&event.event_type, event.event_version) else {
+        return;
+    };
+    let Some(json) = event.data_json.as_ref() else {
+        event.data_json_form = JsonForm::Avro;
+        return;
+    };
+    let upcast = match info.format {
+        PayloadFormat::Protobuf => Ok(json.clone()),
+        PayloadFormat::Avro => carebus_core::json_legacy::upcast(info.schema, json),
+    };
+    if let Ok(json) = upcast {
+        event.data_json = Some(json);
+        event.data_json_form = JsonForm::Avro;
     }
 }
 
@@ -48,6 +75,10 @@ fn redact_path(v: &mut Value, path: &[&str]) {
         Value::Object(map) => {
             if let Some(child) = map.get_mut(path[0]) {
                 redact_path(child, &path[1..]);
+            } else if map.len() == 1 {
+                // A union's `{"<branch>": value}` (Avro's JSON encoding): the path goes on
+                // inside the branch's value.
+                map.values_mut().for_each(|inner| redact_path(inner, path));
             }
         }
         // A scalar where the path goes on: the shape is not the schema's; hide it.
@@ -60,7 +91,11 @@ fn has_value(v: &Value, path: &[&str]) -> bool {
         Value::Null => false,
         _ if path.is_empty() => true,
         Value::Array(items) => items.iter().any(|i| has_value(i, path)),
-        Value::Object(map) => map.get(path[0]).is_some_and(|c| has_value(c, &path[1..])),
+        Value::Object(map) => match map.get(path[0]) {
+            Some(c) => has_value(c, &path[1..]),
+            // Inside a union's `{"<branch>": value}`.
+            None => map.len() == 1 && map.values().any(|inner| has_value(inner, path)),
+        },
         _ => true,
     }
 }
@@ -175,6 +210,31 @@ mod tests {
         assert!(!has_value(&v, &["email"]));
         assert!(!has_value(&v, &["telecom", "value"]));
         assert!(!has_value(&v, &["missing"]));
+    }
+
+    #[test]
+    fn phi_paths_are_redacted_inside_avro_json_unions() {
+        // An optional nested record and an optional PHI string, in Avro's JSON encoding.
+        let mut v = json!({
+            "patientId": "p1",
+            "name": {"healthcare.common.HumanName": {"family": "Rivera", "given": ["Jordan"]}},
+            "nickname": {"string": "Jo"},
+            "contact": null,
+        });
+        assert!(has_value(&v, &["name", "family"]));
+        assert!(!has_value(&v, &["contact", "phone"]));
+        for path in ["name.family", "nickname", "contact.phone"] {
+            redact_path(&mut v, &path.split('.').collect::<Vec<_>>());
+        }
+        assert_eq!(
+            v,
+            json!({
+                "patientId": "p1",
+                "name": {"healthcare.common.HumanName": {"family": REDACTED, "given": ["Jordan"]}},
+                "nickname": REDACTED,
+                "contact": null,
+            })
+        );
     }
 
     #[test]

@@ -90,5 +90,6 @@ pub fn event_json(e: &carebus_store::StoredEvent) -> Value {
         "eventTime": e.event_time.to_string(),
         "recordedAt": e.recorded_at.to_string(),
         "data": e.data_json,
+        "dataJsonForm": e.data_json_form.as_str(),
     })
 }

@@ -12,20 +12,22 @@ use sqlx::postgres::PgRow;
 /// `archived_at`).
 pub(crate) const RAW_COLUMNS: &str = "global_position, tx_id, event_id, stream_id, \
     stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
-    metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at";
+    data_json_form, metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at";
 
 /// The live log and the archive as one relation `e` (for reads that include archived rows).
 pub(crate) const WITH_ARCHIVE: &str = "(SELECT global_position, tx_id, event_id, stream_id, \
     stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
-    metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at FROM events \
+    data_json_form, metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at \
+    FROM events \
     UNION ALL SELECT global_position, tx_id, event_id, stream_id, \
     stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
-    metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at FROM events_archive) e";
+    data_json_form, metadata, tenant_id, correlation_id, causation_id, event_time, recorded_at \
+    FROM events_archive) e";
 
 /// What reads select, in the form [`stored_event`] decodes.
 pub(crate) const SELECT: &str = "global_position, tx_id::text AS tx_id, event_id, stream_id, \
     stream_version, aggregate_type, event_type, event_version, data_format, data, data_json, \
-    metadata, tenant_id, correlation_id, causation_id, \
+    data_json_form, metadata, tenant_id, correlation_id, causation_id, \
     (extract(epoch FROM event_time) * 1000000)::int8 AS event_time_us, \
     (extract(epoch FROM recorded_at) * 1000000)::int8 AS recorded_at_us";
 
@@ -40,7 +42,8 @@ pub(crate) const SELECT_BINARY: &str = "global_position, tx_id::text, event_id, 
     metadata->>'source', metadata->>'userId', metadata->>'ipAddress', metadata->>'traceparent'";
 
 // Error mapping and column access are the core store's, so both read paths report alike.
-pub(crate) use crate::rows::{backend, bad_row, column};
+pub(crate) use crate::rows::{backend, bad_row, column, json_form};
+use carebus_core::wire::JsonForm;
 
 /// A row selected with [`SELECT`].
 pub(crate) fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
@@ -69,6 +72,7 @@ pub(crate) fn stored_event(row: &PgRow) -> Result<StoredEvent, StoreError> {
         fingerprint: meta("schemaFingerprint").and_then(|f| u64::from_str_radix(&f, 16).ok()),
         data: column(row, "data")?,
         data_json: column(row, "data_json")?,
+        data_json_form: json_form(row)?,
         context: EventContext {
             tenant_id: column(row, "tenant_id")?,
             correlation_id: column(row, "correlation_id")?,
@@ -114,6 +118,7 @@ pub(crate) fn stored_event_binary(row: &PgRow) -> Result<StoredEvent, StoreError
         fingerprint: at::<Option<&str>>(row, 17)?.and_then(|f| u64::from_str_radix(f, 16).ok()),
         data: at(row, 9)?,
         data_json: None,
+        data_json_form: JsonForm::Avro,
         context: EventContext {
             tenant_id: at(row, 10)?,
             correlation_id: at(row, 11)?,

@@ -1,8 +1,9 @@
 //! Edge values of the JSON form in, round-trip verdicts out: dates and timestamps at and beyond
 //! the years RFC 3339 can write, and doubles through JSON text.
 //!
-//! Beyond years 0000-9999 the JSON form falls back to the Avro number (days or time units since
-//! the epoch); doubles use serde_json's exact `float_roundtrip` parsing.
+//! The JSON form (Avro's JSON encoding) writes dates and timestamps as their Avro number (days
+//! or time units since the epoch) at any year; doubles use serde_json's exact `float_roundtrip`
+//! parsing.
 
 use super::values::{RFC3339_DAYS, RFC3339_MICROS};
 use carebus_core::{Date, JsonCodec, Timestamp};

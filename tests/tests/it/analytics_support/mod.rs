@@ -187,7 +187,9 @@ pub fn publisher(bootstrap: &str) -> Publisher<KafkaTransport> {
     Publisher::new(transport(bootstrap), PublisherConfig::default()).expect("publisher")
 }
 
-/// Publish `event` to this test's topic for its schema topic; returns its event id and JSON.
+/// Publish `event` to this test's topic for its schema topic; returns its event id and the
+/// readable view of its JSON (union values bare, dates as text: the values as a person would
+/// search for them).
 pub async fn publish<E: DomainEvent>(
     publisher: &Publisher<KafkaTransport>,
     names: &Names,
@@ -210,7 +212,13 @@ pub async fn publish<E: DomainEvent>(
         .send_prepared(record)
         .await
         .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
-    (id, event.to_json())
+    let json = event.to_json();
+    let readable = match E::FORMAT {
+        carebus::PayloadFormat::Avro => carebus::json_legacy::readable(E::SCHEMA, &json)
+            .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE)),
+        _ => json,
+    };
+    (id, readable)
 }
 
 /// Documents in `indices` now (after a refresh).

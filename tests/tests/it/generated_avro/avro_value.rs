@@ -1,10 +1,9 @@
 //! A value's JSON form and its Avro schema in, the `apache_avro::types::Value` it denotes out: the reference apache-avro encodes for the byte-parity checks, without going through serde.
 //!
-//! The JSON form is read as documented (schema field names, enum symbols, decimals as text at
-//! the schema's scale, ISO dates and RFC 3339 timestamps, bytes and fixed as hex text, a union
-//! as its branch's value, null for an absent option); scalars are read with the runtime's own
-//! `JsonCodec` impls. A union takes the first branch the JSON value fits, as the generated
-//! decoder does.
+//! The JSON form is read as Avro's JSON encoding specifies it (schema field names, enum
+//! symbols, logical types as their underlying type, bytes, fixed and decimals as ISO-8859-1
+//! text, a union as `{"<branch>": value}` or null); scalars are read with the runtime's own
+//! `JsonCodec` impls. A union's branch is the one its key names.
 
 use apache_avro::Schema;
 use apache_avro::schema::{InnerDecimalSchema, Name, ResolvedSchema, UuidSchema};
@@ -49,7 +48,7 @@ fn value(schema: &Schema, json: &Json, names: &HashMap<Name, Schema>) -> Option<
         Schema::TimestampMicros => Value::TimestampMicros(read::<Timestamp>(json)?.0),
         Schema::TimestampMillis => Value::TimestampMillis(read::<TimestampMillis>(json)?.0),
         Schema::Decimal(d) if matches!(d.inner, InnerDecimalSchema::Bytes) => {
-            let decimal = carebus_core::event::decimal_from_json(json, d.scale as u32, "").ok()?;
+            let decimal = carebus_core::event::decimal_from_json(json, "").ok()?;
             let bytes = carebus_core::event::decimal_avro_bytes(&decimal, d.precision as u32);
             Value::Decimal(apache_avro::Decimal::from(bytes))
         }
@@ -65,17 +64,27 @@ fn value(schema: &Schema, json: &Json, names: &HashMap<Name, Schema>) -> Option<
                 .map(|(k, v)| Some((k.clone(), value(&m.types, v, names)?)))
                 .collect::<Option<_>>()?,
         ),
-        Schema::Union(u) => u.variants().iter().enumerate().find_map(|(i, branch)| {
-            let v = value(branch, json, names)?;
-            Some(Value::Union(i as u32, Box::new(v)))
-        })?,
+        Schema::Union(u) => {
+            let (key, inner) = match json {
+                Json::Null => ("null".to_owned(), json),
+                Json::Object(o) if o.len() == 1 => o.iter().next().map(|(k, v)| (k.clone(), v))?,
+                _ => return None,
+            };
+            let (i, branch) = u
+                .variants()
+                .iter()
+                .enumerate()
+                .find(|(_, b)| branch_key(b) == key)?;
+            Value::Union(i as u32, Box::new(value(branch, inner, names)?))
+        }
         Schema::Record(r) => {
             let object = json.as_object()?;
             Value::Record(
                 r.fields
                     .iter()
                     .map(|f| {
-                        let member = object.get(&f.name).unwrap_or(&Json::Null);
+                        // Avro's JSON encoding writes every field, null ones included.
+                        let member = object.get(&f.name)?;
                         Some((f.name.clone(), value(&f.schema, member, names)?))
                     })
                     .collect::<Option<_>>()?,
@@ -89,4 +98,27 @@ fn value(schema: &Schema, json: &Json, names: &HashMap<Name, Schema>) -> Option<
         Schema::Ref { name } => value(names.get(name)?, json, names)?,
         other => panic!("the JSON form of {other:?} is not mapped here"),
     })
+}
+
+/// The key of a union branch in Avro's JSON encoding: a named type's full name, else the
+/// (underlying) type's name.
+fn branch_key(schema: &Schema) -> String {
+    match schema {
+        Schema::Null => "null",
+        Schema::Boolean => "boolean",
+        Schema::Int | Schema::Date => "int",
+        Schema::Long | Schema::TimestampMicros | Schema::TimestampMillis => "long",
+        Schema::Float => "float",
+        Schema::Double => "double",
+        Schema::Bytes | Schema::Decimal(_) => "bytes",
+        Schema::String | Schema::Uuid(_) => "string",
+        Schema::Array(_) => "array",
+        Schema::Map(_) => "map",
+        Schema::Record(r) => return r.name.fullname(None),
+        Schema::Enum(e) => return e.name.fullname(None),
+        Schema::Fixed(f) => return f.name.fullname(None),
+        Schema::Ref { name } => return name.fullname(None),
+        other => panic!("no union branch key for {other:?}"),
+    }
+    .to_owned()
 }
