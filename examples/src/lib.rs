@@ -2,6 +2,7 @@
 
 pub mod ai;
 pub mod chart;
+pub mod clinic;
 pub mod fhir;
 pub mod prm;
 pub mod realtime;

@@ -17,6 +17,8 @@ pub struct Summary {
     updates: AtomicUsize,
     causation_checked: AtomicUsize,
     causation_broken: AtomicUsize,
+    /// Appointment events published besides the front desk's (the referral desk's).
+    more_appointments: AtomicUsize,
 }
 
 impl Summary {
@@ -75,7 +77,13 @@ impl Summary {
     /// engine emitted (`journey_events`).
     pub fn expected_handled(&self, patients: usize, journey_events: usize) -> usize {
         let updates = self.updates.load(Ordering::SeqCst);
-        (patients + updates) + 3 * patients + journey_events
+        let more = self.more_appointments.load(Ordering::SeqCst);
+        (patients + updates) + 3 * patients + more + journey_events
+    }
+
+    /// `n` appointment events published besides the front desk's: reminders see them too.
+    pub fn more_appointments(&self, n: usize) {
+        self.more_appointments.fetch_add(n, Ordering::SeqCst);
     }
 
     /// Print the table.

@@ -123,6 +123,7 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
             }
         }
     }
+    saga_steps(j, diags);
     for (s, m) in &j.migrate {
         let _ = s;
         unknown_state(m, &j.source, diags);
@@ -137,7 +138,15 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
                 j.transitions
                     .iter()
                     .find(|t| t.on == e)
-                    .map_or_else(|| j.source.clone(), |t| t.source.clone())
+                    .map(|t| t.source.clone())
+                    .or_else(|| {
+                        j.transitions
+                            .iter()
+                            .filter_map(|t| t.compensation.as_ref())
+                            .find(|c| c.confirmed_by == e)
+                            .map(|c| c.source.clone())
+                    })
+                    .unwrap_or_else(|| j.source.clone())
             };
             diags.push(
                 Diagnostic::new(
@@ -290,5 +299,65 @@ pub fn check(j: &Journey, model: &Model, diags: &mut Diagnostics) {
                 .help(help),
             );
         }
+    }
+}
+
+/// Saga steps: step names and compensation settings only where there is something to
+/// compensate, step names unique, and a saga that can fail.
+fn saga_steps(j: &Journey, diags: &mut Diagnostics) {
+    let mut steps: Vec<&str> = Vec::new();
+    for t in &j.transitions {
+        if t.compensate.is_empty() {
+            if t.step.is_some() || t.compensation.is_some() {
+                let what = if t.step.is_some() {
+                    "step"
+                } else {
+                    "compensation"
+                };
+                let at = t
+                    .compensation
+                    .as_ref()
+                    .filter(|_| t.step.is_none())
+                    .map_or_else(|| t.source.clone(), |c| c.source.clone());
+                diags.push(
+                    Diagnostic::new(
+                        DiagnosticKind::InvalidSchema,
+                        at,
+                        format!(
+                            "`{what}` on the transition from {} on `{}`, which has nothing to compensate",
+                            t.from.join(", "),
+                            t.on
+                        ),
+                    )
+                    .help("a saga step is a transition with `compensate = [..]`: add the actions that undo it, or remove the key"),
+                );
+            }
+            continue;
+        }
+        let name = t.step.as_deref().unwrap_or(&t.to);
+        if steps.contains(&name) {
+            diags.push(
+                Diagnostic::new(
+                    DiagnosticKind::DuplicateName,
+                    t.source.clone(),
+                    format!("two saga steps of journey `{}` are named `{name}`", j.name),
+                )
+                .help("name each step with `step = \"..\"` (default: the state it enters)"),
+            );
+        }
+        steps.push(name);
+    }
+    if j.saga && !steps.is_empty() && !j.transitions.iter().any(|t| t.fails) {
+        diags.push(
+            Diagnostic::new(
+                DiagnosticKind::InvalidSchema,
+                j.source.clone(),
+                format!(
+                    "saga `{}` has steps but no failing transition: nothing ever compensates them",
+                    j.name
+                ),
+            )
+            .help("mark the transitions on failure events or timeouts `fails = true`, going to a final state with `compensated = true`"),
+        );
     }
 }

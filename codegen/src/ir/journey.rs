@@ -119,6 +119,26 @@ pub struct Transition {
     /// the instance ends in `to` (a compensated final state).
     #[serde(default)]
     pub fails: bool,
+    /// For a saga step: its name (causation of its actions, history); default the state it
+    /// enters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// For a saga step: the event that confirms its compensation, and how it is retried.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compensation: Option<Compensation>,
+    pub source: Source,
+}
+
+/// How a saga step's compensation is confirmed: without it, the compensating actions are done
+/// once they are in the outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Compensation {
+    /// The event (correlated like every event the journey reads) that confirms it.
+    pub confirmed_by: String,
+    /// How long to wait for it before sending the compensating actions again.
+    pub retry_after_ms: u64,
+    /// Attempts before the step is parked for a person.
+    pub attempts: u32,
     pub source: Source,
 }
 
@@ -242,6 +262,11 @@ impl Journey {
                     .map(|t| t.on.clone()),
             )
             .chain(self.states.iter().flat_map(|s| s.defer.iter().cloned()))
+            .chain(
+                self.transitions
+                    .iter()
+                    .filter_map(|t| t.compensation.as_ref().map(|c| c.confirmed_by.clone())),
+            )
             .collect();
         out.sort();
         out.dedup();

@@ -80,7 +80,20 @@ struct TransitionSpec {
     compensate: Vec<Spanned<ActionSpec>>,
     #[serde(default)]
     fails: bool,
+    step: Option<Spanned<String>>,
+    compensation: Option<Spanned<CompensationSpec>>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CompensationSpec {
+    confirmed_by: Spanned<String>,
+    retry_after: Spanned<String>,
+    attempts: Option<Spanned<u32>>,
+}
+
+/// Attempts at a confirmed compensation before it is parked, unless the file says otherwise.
+const DEFAULT_COMPENSATION_ATTEMPTS: u32 = 3;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -126,6 +139,8 @@ struct Loader<'a> {
     text: &'a str,
     model: &'a Model,
     diags: Diagnostics,
+    /// Whether the last resolved path went through a list.
+    crossed_list: bool,
 }
 
 /// Load and check one journey file.
@@ -152,6 +167,7 @@ pub fn load(path: &str, text: &str, model: &Model) -> Result<Journey, Diagnostic
         text,
         model,
         diags: Diagnostics::default(),
+        crossed_list: false,
     };
     let journey = l.journey(file);
     if l.diags.is_empty() {
@@ -307,7 +323,7 @@ impl Loader<'_> {
         let mut path = None;
         for e in self.model.versions(event) {
             let (p, leaf) = self.resolve(e, field.get_ref(), at.clone())?;
-            let ok = matches!(leaf, Type::String | Type::Uuid);
+            let ok = matches!(leaf, Type::String | Type::Uuid) && !self.crossed_list;
             if !ok {
                 self.error(
                     DiagnosticKind::InvalidSchema,
@@ -330,6 +346,7 @@ impl Loader<'_> {
     /// Resolve a dotted field path on an event version: the JSON path and the leaf type
     /// (an optional's inner type for guards; correlation callers reject optionals).
     fn resolve(&mut self, e: &Event, field: &str, at: Source) -> Option<(Vec<String>, Type)> {
+        self.crossed_list = false;
         let mut record = &e.record;
         let mut path = Vec::new();
         let parts: Vec<&str> = field.split('.').collect();
@@ -378,7 +395,16 @@ impl Loader<'_> {
             if i + 1 == parts.len() {
                 return Some((path, ty));
             }
-            let inner = ty.optional_inner().cloned().unwrap_or(ty);
+            let mut inner = ty.optional_inner().cloned().unwrap_or(ty);
+            // A list of records: the rest of the path is followed into every element (a guard
+            // holds when it holds for one of them).
+            if let Type::Array { items } = &inner {
+                self.crossed_list = true;
+                inner = items
+                    .optional_inner()
+                    .cloned()
+                    .unwrap_or_else(|| (**items).clone());
+            }
             match &inner {
                 Type::Named { name } => match self.model.named_type(name) {
                     Some(NamedType::Record(r)) => record = r,
@@ -667,6 +693,11 @@ impl Loader<'_> {
             self.identifier(&g, "custom guard");
             g.into_inner()
         });
+        let step = t.step.map(|s| {
+            self.kebab(&s, "saga step");
+            s.into_inner()
+        });
+        let compensation = t.compensation.and_then(|c| self.compensation(c));
         Transition {
             from,
             on,
@@ -676,7 +707,52 @@ impl Loader<'_> {
             actions: self.actions(t.actions),
             compensate: self.actions(t.compensate),
             fails: t.fails,
+            step,
+            compensation,
             source,
+        }
+    }
+
+    fn compensation(&mut self, c: Spanned<CompensationSpec>) -> Option<Compensation> {
+        let source = self.at(&c);
+        let c = c.into_inner();
+        let confirmed_by = self.event_name(&c.confirmed_by);
+        let retry_after_ms = self.duration(&c.retry_after);
+        let attempts = match &c.attempts {
+            Some(a) if *a.get_ref() == 0 => {
+                let at = self.at(a);
+                self.error(
+                    DiagnosticKind::InvalidSchema,
+                    at,
+                    "a compensation needs at least one attempt".into(),
+                    "write `attempts = 1` or more (default 3), or leave it out".into(),
+                );
+                return None;
+            }
+            Some(a) => *a.get_ref(),
+            None => DEFAULT_COMPENSATION_ATTEMPTS,
+        };
+        Some(Compensation {
+            confirmed_by: confirmed_by?,
+            retry_after_ms: retry_after_ms?,
+            attempts,
+            source,
+        })
+    }
+
+    fn kebab(&mut self, name: &Spanned<String>, what: &str) {
+        let n = name.get_ref();
+        let ok = !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !ok {
+            let at = self.at(name);
+            self.error(
+                DiagnosticKind::InvalidSchema,
+                at,
+                format!("{what} `{n}` is not a kebab-case name"),
+                "use lower-case letters, digits and `-`: it is part of the causation id of the step's actions".into(),
+            );
         }
     }
 

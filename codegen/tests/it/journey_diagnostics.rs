@@ -233,6 +233,92 @@ fn unknown_keys_and_syntax_errors_are_located() {
     insta::assert_snapshot!("journey_unknown_key", text);
 }
 
+/// The valid journey as a saga: booking is a step, deactivation fails it.
+fn saga() -> String {
+    broken("version = 1\n", "version = 1\nsaga = true\n")
+        .replacen(
+            "to = \"booked\"\nwhen = [{ field = \"visitMode\", in = [\"IN_PERSON\", \"VIDEO\"] }]\n",
+            "to = \"booked\"\nwhen = [{ field = \"visitMode\", in = [\"IN_PERSON\", \"VIDEO\"] }]\n\
+             step = \"slot\"\n\
+             compensate = [{ publish = \"release-slot\", type = \"SCHEDULE_APPOINTMENT\" }]\n\
+             compensation = { confirmed_by = \"AppointmentCancelled\", retry_after = \"1h\", attempts = 2 }\n",
+            1,
+        )
+        .replacen(
+            "to = \"dropped\"\nwhen = [{ field = \"reason\", ne = \"MERGED\" }]\n",
+            "to = \"dropped\"\nwhen = [{ field = \"reason\", ne = \"MERGED\" }]\nfails = true\n",
+            1,
+        )
+        .replacen(
+            "outcome = \"CANCELLED\"\n",
+            "outcome = \"CANCELLED\"\ncompensated = true\n",
+            1,
+        )
+        .replacen(
+            "PatientDeactivated = \"patientId\"\n",
+            "PatientDeactivated = \"patientId\"\nAppointmentCancelled = \"patientId\"\n",
+            1,
+        )
+}
+
+#[test]
+fn a_saga_step_loads_with_its_compensation() {
+    let text = saga();
+    let j = load(&text).unwrap_or_else(|d| panic!("{}", d.render_with(|_| Some(text.clone()))));
+    let step = &j.transitions[1];
+    assert_eq!(step.step.as_deref(), Some("slot"));
+    let c = step.compensation.as_ref().expect("compensation");
+    assert_eq!(
+        (c.confirmed_by.as_str(), c.retry_after_ms, c.attempts),
+        ("AppointmentCancelled", 3_600_000, 2)
+    );
+    assert!(j.events().contains(&"AppointmentCancelled".to_string()));
+}
+
+#[test]
+fn saga_syntax_is_checked() {
+    // The confirmation event is read, so it needs a correlation field.
+    let (kinds, text) = rendered(&saga().replacen("AppointmentCancelled = \"patientId\"\n", "", 1));
+    assert_eq!(kinds, [DiagnosticKind::MissingAggregateId]);
+    insta::assert_snapshot!("journey_saga_uncorrelated_confirmation", text);
+    // An unknown confirmation event, a bad duration, zero attempts.
+    let (kinds, text) = rendered(&saga().replacen(
+        "confirmed_by = \"AppointmentCancelled\", retry_after = \"1h\", attempts = 2",
+        "confirmed_by = \"AppointmentCanceled\", retry_after = \"hourly\", attempts = 0",
+        1,
+    ));
+    assert_eq!(
+        kinds,
+        [
+            DiagnosticKind::UnknownType,
+            DiagnosticKind::InvalidSchema,
+            DiagnosticKind::InvalidSchema
+        ]
+    );
+    insta::assert_snapshot!("journey_saga_bad_compensation", text);
+    // A step name and compensation settings on a transition with nothing to compensate, and a
+    // saga that never fails.
+    let (kinds, text) = rendered(
+        &saga()
+            .replacen(
+                "compensate = [{ publish = \"release-slot\", type = \"SCHEDULE_APPOINTMENT\" }]\n",
+                "",
+                1,
+            )
+            .replacen("fails = true\n", "", 1),
+    );
+    assert_eq!(kinds, [DiagnosticKind::InvalidSchema]);
+    insta::assert_snapshot!("journey_saga_step_without_compensation", text);
+    let (kinds, text) = rendered(&saga().replacen("fails = true\n", "", 1));
+    assert_eq!(kinds, [DiagnosticKind::InvalidSchema]);
+    assert!(
+        text.contains("has steps but no failing transition"),
+        "{text}"
+    );
+    let (kinds, _) = rendered(&saga().replacen("step = \"slot\"", "step = \"Slot_1\"", 1));
+    assert_eq!(kinds, [DiagnosticKind::InvalidSchema]);
+}
+
 fn history(states: &[&str]) -> JourneyHistory {
     let mut h = JourneyHistory::default();
     h.journeys.insert(

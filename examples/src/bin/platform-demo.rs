@@ -1,4 +1,4 @@
-//! The platform demo (the README's main job): a PRM service publishes patient and appointment events on the embedded bus; typed consumers (FHIR sync, reminders, the audit log) and the journey engine (the onboarding journey, embedded) handle them; a summary is printed.
+//! The platform demo (the README's main job): a PRM service publishes patient and appointment events on the embedded bus, a clinic diagnoses and lab results; typed consumers (FHIR sync, reminders, the audit log, stubs of the AI service and the booking desk) and the journey engine (the three journeys of schemas/journeys, embedded) handle them; a summary is printed.
 //!
 //! Runs with no servers: the in-process bus has Kafka's semantics (partitions by key, consumer
 //! groups, committed offsets, redelivery), so the same handlers run unchanged on Kafka.
@@ -8,7 +8,7 @@ use carebus::consumer::Shutdown;
 use carebus::store::MemoryEventStore;
 use carebus::store::outbox_relay::OutboxRelay;
 use carebus::{ConsumerConfig, HandlerContext, HandlerResult, PublisherConfig, Service};
-use carebus_examples::{prm, summary::Summary};
+use carebus_examples::{clinic, prm, summary::Summary};
 use carebus_journey::{ENGINE_GROUP, Engine, MemoryInstanceStore, ShiftedClock};
 use carebus_schemas::*;
 use std::sync::Arc;
@@ -208,6 +208,18 @@ async fn print_journeys(
     }
 }
 
+/// The engine's events on the journeys topic (the audit log sees them; AnalysisRequested goes
+/// to the AI topic).
+async fn journey_events(outbox: &MemoryEventStore) -> Result<usize, Box<dyn std::error::Error>> {
+    use carebus::store::{EventFilter, EventStore};
+    Ok(outbox
+        .read(&EventFilter::default(), Default::default(), usize::MAX)
+        .await?
+        .iter()
+        .filter(|e| e.topic == <JourneysEvent as carebus::TopicEvents>::TOPIC)
+        .count())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let patients: usize = std::env::args()
@@ -238,6 +250,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let outbox = MemoryEventStore::new();
     let engine = Engine::builder(MemoryInstanceStore::new(outbox.clone()))
         .journeys(journeys::new_patient_onboarding::journeys()?)
+        .journeys(journeys::chronic_care::journeys()?)
+        .journeys(journeys::referral_booking::journeys()?)
         .emits::<JourneysEvent>()
         .emits::<AiEvent>()
         .clock(clock.clone())
@@ -264,6 +278,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .consume(fast(ENGINE_GROUP), engine.handler::<PatientsEvent>())
         .consume(fast(ENGINE_GROUP), engine.handler::<AppointmentsEvent>())
+        .consume(fast(ENGINE_GROUP), engine.handler::<ClinicalEvent>())
+        .consume(fast(ENGINE_GROUP), engine.handler::<AiEvent>())
+        .consume(
+            fast("ai-service"),
+            AiDispatcher(clinic::AiService(publisher.clone())),
+        )
+        .consume(
+            fast("booking-desk"),
+            JourneysDispatcher(clinic::BookingDesk(publisher.clone())),
+        )
         .consume(
             fast("audit-log"),
             JourneysDispatcher(JourneyAudit(summary.clone())),
@@ -287,6 +311,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
         quiet = if outbox.len() == before { quiet + 1 } else { 0 };
     }
+    // The clinic, once the front desk's events are through: diabetes patients enter the
+    // chronic-care pathway (an HbA1c result each, which the AI service analyses); referred
+    // patients enter the referral saga: the specialist appointment booked, the pre-visit labs
+    // in, then the AI triage fails, so the saga undoes both steps (the booking desk confirms
+    // the appointment's cancellation).
+    published += clinic::record_diagnoses(&publisher, patients).await?;
+    let referred = (0..patients)
+        .filter(|n| clinic::referred_patient(*n))
+        .count();
+    let in_state = async |state: &str| {
+        engine
+            .store()
+            .instances()
+            .await
+            .iter()
+            .filter(|i| i.journey == "referral-booking" && i.state == state)
+            .count()
+    };
+    while in_state("awaiting-booking").await < referred && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let booked = clinic::book_referrals(&publisher, patients).await?;
+    summary.more_appointments(booked);
+    published += booked;
+    while in_state("awaiting-pre-visit-labs").await < referred && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    published += clinic::referral_labs(&publisher, patients).await?;
+    let withdrawn = async || {
+        engine
+            .store()
+            .instances()
+            .await
+            .iter()
+            .filter(|i| i.journey == "referral-booking" && i.state == "withdrawn" && i.finished)
+            .count()
+    };
+    while withdrawn().await < referred && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The booking desk's cancellations: reminders see them too.
+    summary.more_appointments(referred);
+    let mut quiet = 0;
+    while quiet < 10 && Instant::now() < deadline {
+        let before = outbox.len();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        quiet = if outbox.len() == before { quiet + 1 } else { 0 };
+    }
     let mut timers = 0;
     for days in [3, 14] {
         clock.advance(Duration::from_secs(days * 86_400 + 1));
@@ -294,10 +366,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // Each patient leads to: FHIR sync (PatientCreated), reminders (appointments), audit (every
     // event the engine emitted).
-    let mut expected = summary.expected_handled(patients, outbox.len());
+    let mut expected = summary.expected_handled(patients, journey_events(&outbox).await?);
     while summary.total_handled() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        expected = summary.expected_handled(patients, outbox.len());
+        expected = summary.expected_handled(patients, journey_events(&outbox).await?);
     }
     let stored_expected = patients + patients.div_ceil(10);
     while store.len() < stored_expected && Instant::now() < deadline {

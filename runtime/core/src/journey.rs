@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use machine::{
-    Decision, Deferred, Emit, HistoryEntry, HistoryKind, Input, Instance, InstanceView,
+    Compensating, Decision, Deferred, Emit, HistoryEntry, HistoryKind, Input, Instance,
+    InstanceView,
 };
 
 /// One version of a journey, as checked by the generator.
@@ -147,6 +148,33 @@ pub struct Transition {
     /// A failing saga step: compensate the completed steps.
     #[serde(default)]
     pub fails: bool,
+    /// A saga step's name; default the state it enters ([`Transition::step_name`]).
+    #[serde(default)]
+    pub step: Option<String>,
+    /// How a saga step's compensation is confirmed and retried; without it the compensation is
+    /// done once its actions are in the outbox.
+    #[serde(default)]
+    pub compensation: Option<Compensation>,
+}
+
+impl Transition {
+    /// The saga step's name: `step`, else the state it enters.
+    pub fn step_name(&self) -> &str {
+        self.step.as_deref().unwrap_or(&self.to)
+    }
+}
+
+/// How a saga step's compensation is confirmed: the engine sends the compensating actions,
+/// waits `retry_after_ms` for `confirmed_by`, sends them again, and after `attempts` parks the
+/// instance for a person.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Compensation {
+    /// Event type that confirms the compensation was carried out.
+    pub confirmed_by: String,
+    /// Wait before sending the compensating actions again, in milliseconds.
+    pub retry_after_ms: u64,
+    /// Attempts before parking.
+    pub attempts: u32,
 }
 
 /// A condition on a field of the event.

@@ -30,6 +30,9 @@ pub const FINISHED_COUNTER: &str = "carebus_journey_finished_total";
 pub const SLA_BREACHES_COUNTER: &str = "carebus_journey_sla_breaches_total";
 /// Counter (labels `journey`): saga steps compensated.
 pub const COMPENSATIONS_COUNTER: &str = "carebus_journey_compensations_total";
+/// Counter (labels `journey`): saga instances parked for a person (a compensation never
+/// confirmed).
+pub const PARKED_COUNTER: &str = "carebus_journey_parked_total";
 /// Counter (labels `journey`): inputs seen before (redeliveries), skipped.
 pub const DUPLICATES_COUNTER: &str = "carebus_journey_duplicates_total";
 /// Histogram (labels `journey`): seconds between a timer's due time and its firing.
@@ -378,7 +381,8 @@ fn record(p: &Processed, trigger: &str) {
             HistoryKind::Deferred => metrics::counter!(DEFERRED_COUNTER, "journey" => journey.clone(), "trigger" => trigger.to_owned()).increment(1),
             HistoryKind::SlaBreached => metrics::counter!(SLA_BREACHES_COUNTER, "journey" => journey.clone(), "state" => from.clone()).increment(1),
             HistoryKind::Compensated => metrics::counter!(COMPENSATIONS_COUNTER, "journey" => journey.clone()).increment(1),
-            HistoryKind::Migrated => {}
+            HistoryKind::Migrated | HistoryKind::Compensating => {}
+            HistoryKind::Parked => metrics::counter!(PARKED_COUNTER, "journey" => journey.clone()).increment(1),
         }
         from = a.to.clone();
     }

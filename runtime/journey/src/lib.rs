@@ -22,7 +22,8 @@ mod pg;
 mod store;
 
 pub use carebus_core::journey::{
-    Decision, Definition, HistoryKind, Hooks, Instance, InstanceView, Journey, NoHooks,
+    Compensating, Decision, Definition, HistoryKind, Hooks, Instance, InstanceView, Journey,
+    NoHooks,
 };
 pub use clock::{Clock, ShiftedClock, SystemClock};
 pub use consume::JourneyHandler;
@@ -31,7 +32,8 @@ pub use memory::MemoryInstanceStore;
 #[cfg(feature = "postgres")]
 pub use pg::PgInstanceStore;
 pub use store::{
-    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, ParkedInstance, Plan, Processed,
+    StoredHistory,
 };
 
 /// Why the engine could not process an input.

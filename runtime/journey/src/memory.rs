@@ -2,7 +2,8 @@
 
 use crate::EngineError;
 use crate::store::{
-    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, ParkedInstance, Plan, Processed,
+    StoredHistory,
 };
 use carebus_core::Uuid;
 use carebus_core::journey::Instance;
@@ -125,6 +126,16 @@ impl MemoryInstanceStore {
     }
 }
 
+fn parked_of(i: &Instance) -> Option<ParkedInstance> {
+    Some(ParkedInstance {
+        journey: i.journey.clone(),
+        key: i.key.clone(),
+        instance_id: i.id,
+        state: i.state.clone(),
+        reason: i.parked()?.to_owned(),
+    })
+}
+
 impl InstanceStore for MemoryInstanceStore {
     async fn process(
         &self,
@@ -215,6 +226,13 @@ impl InstanceStore for MemoryInstanceStore {
             .get(&instance_id)
             .cloned()
             .unwrap_or_default())
+    }
+
+    async fn parked(&self) -> Result<Vec<ParkedInstance>, EngineError> {
+        let t = self.inner.lock().await;
+        let mut out: Vec<ParkedInstance> = t.instances.values().filter_map(parked_of).collect();
+        out.sort_by(|a, b| (&a.journey, &a.key).cmp(&(&b.journey, &b.key)));
+        Ok(out)
     }
 
     async fn timers(&self, instance_id: Uuid) -> Result<Vec<(String, i64)>, EngineError> {

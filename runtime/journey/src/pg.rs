@@ -2,10 +2,11 @@
 
 use crate::EngineError;
 use crate::store::{
-    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, Plan, Processed, StoredHistory,
+    Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, ParkedInstance, Plan, Processed,
+    StoredHistory,
 };
 use carebus_core::Uuid;
-use carebus_core::journey::{Deferred, Instance};
+use carebus_core::journey::{Compensating, Deferred, Instance};
 use carebus_postgres::PgEventStore;
 use carebus_store::{ExpectedVersion, NewEvent, stream_name};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,8 @@ struct InstanceData {
     stages_completed: u32,
     steps: Vec<usize>,
     deferred: Vec<Deferred>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    compensation: Option<Compensating>,
 }
 
 fn db(operation: &'static str) -> impl Fn(sqlx::Error) -> EngineError {
@@ -94,6 +97,7 @@ impl PgInstanceStore {
             steps: data.steps,
             started_at: row.get("started_us"),
             entered_at: row.get("entered_us"),
+            compensation: data.compensation,
         }))
     }
 
@@ -110,13 +114,14 @@ impl PgInstanceStore {
             stages_completed: i.stages_completed,
             steps: i.steps.clone(),
             deferred: i.deferred.clone(),
+            compensation: i.compensation.clone(),
         })
         .unwrap_or_default();
         let version = i32::try_from(i.definition_version).unwrap_or(i32::MAX);
         let rows = match before {
             None => sqlx::query(
-                "INSERT INTO journey_instances (journey, correlation_key, instance_id, definition_version, state, finished, version, data, started_at, entered_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, to_timestamp(0) + $8 * interval '1 microsecond', to_timestamp(0) + $9 * interval '1 microsecond') \
+                "INSERT INTO journey_instances (journey, correlation_key, instance_id, definition_version, state, finished, version, data, started_at, entered_at, parked_reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 1, $7, to_timestamp(0) + $8 * interval '1 microsecond', to_timestamp(0) + $9 * interval '1 microsecond', $10) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(&i.journey)
@@ -128,12 +133,13 @@ impl PgInstanceStore {
             .bind(&data)
             .bind(i.started_at)
             .bind(i.entered_at)
+            .bind(i.parked())
             .execute(&mut *conn)
             .await
             .map_err(db("insert the instance"))?,
             Some(b) => sqlx::query(
                 "UPDATE journey_instances SET definition_version = $3, state = $4, finished = $5, data = $6, \
-                 entered_at = to_timestamp(0) + $7 * interval '1 microsecond', version = version + 1, updated_at = now() \
+                 entered_at = to_timestamp(0) + $7 * interval '1 microsecond', version = version + 1, updated_at = now(), parked_reason = $9 \
                  WHERE journey = $1 AND correlation_key = $2 AND version = $8",
             )
             .bind(&i.journey)
@@ -144,6 +150,7 @@ impl PgInstanceStore {
             .bind(&data)
             .bind(i.entered_at)
             .bind(b.row_version)
+            .bind(i.parked())
             .execute(&mut *conn)
             .await
             .map_err(db("update the instance"))?,
@@ -353,6 +360,26 @@ impl InstanceStore for PgInstanceStore {
                 cause_id: r.get("cause_id"),
                 from: r.get("from_state"),
                 to: r.get("to_state"),
+            })
+            .collect())
+    }
+
+    async fn parked(&self) -> Result<Vec<ParkedInstance>, EngineError> {
+        let rows = sqlx::query(
+            "SELECT journey, correlation_key, instance_id, state, parked_reason FROM journey_instances \
+             WHERE parked_reason IS NOT NULL ORDER BY journey, correlation_key",
+        )
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(db("read parked instances"))?;
+        Ok(rows
+            .iter()
+            .map(|r| ParkedInstance {
+                journey: r.get("journey"),
+                key: r.get("correlation_key"),
+                instance_id: Uuid(r.get::<sqlx::types::Uuid, _>("instance_id")),
+                state: r.get("state"),
+                reason: r.get("parked_reason"),
             })
             .collect())
     }

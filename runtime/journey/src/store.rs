@@ -104,6 +104,22 @@ pub struct StoredHistory {
     pub to: Option<String>,
 }
 
+/// A saga instance waiting for a person: a compensation was not confirmed after its last
+/// attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParkedInstance {
+    /// Journey name.
+    pub journey: String,
+    /// Correlation key.
+    pub key: String,
+    /// Instance id.
+    pub instance_id: carebus_core::Uuid,
+    /// Its state (the compensated final state it will end in).
+    pub state: String,
+    /// Why it is parked and what to do.
+    pub reason: String,
+}
+
 /// Where journey instances, their history, processed input ids, timers and the outbox live.
 /// Every `process` and every timer firing is one atomic unit.
 pub trait InstanceStore: Send + Sync + 'static {
@@ -138,6 +154,9 @@ pub trait InstanceStore: Send + Sync + 'static {
         &self,
         instance_id: carebus_core::Uuid,
     ) -> impl Future<Output = Result<Vec<StoredHistory>, EngineError>> + Send;
+
+    /// The instances parked for a person, by journey and key.
+    fn parked(&self) -> impl Future<Output = Result<Vec<ParkedInstance>, EngineError>> + Send;
 
     /// The pending timers of an instance: (name, due µs), by due time.
     fn timers(

@@ -10,6 +10,14 @@ use serde_json::{Value, json};
 pub const SLA_TIMER_PREFIX: &str = "sla:";
 /// Action name of the `ActionTriggered` published when an SLA deadline passes.
 pub const SLA_BREACHED_ACTION: &str = "sla-breached";
+/// Timer name prefix of a saga step's compensation retry (`compensate:<step>`).
+pub const COMPENSATION_TIMER_PREFIX: &str = "compensate:";
+/// `ActionTriggered` parameter naming the saga step an action belongs to.
+pub const STEP_PARAM: &str = "journeyStep";
+/// `ActionTriggered` parameter naming the saga step a compensating action undoes.
+pub const COMPENSATES_PARAM: &str = "compensatesStep";
+/// `ActionTriggered` parameter: the attempt (1, 2, ..) of a compensating action.
+pub const ATTEMPT_PARAM: &str = "attempt";
 
 /// A running (or finished) journey instance, as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -38,6 +46,30 @@ pub struct Instance {
     pub started_at: i64,
     /// When it entered its current state (µs since the epoch).
     pub entered_at: i64,
+    /// A saga compensating its completed steps (or parked doing so).
+    #[serde(default)]
+    pub compensation: Option<Compensating>,
+}
+
+/// A saga instance undoing its completed steps after a step failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compensating {
+    /// Steps still to compensate, the one in progress first: indices into the transitions.
+    pub pending: Vec<usize>,
+    /// Attempts made at the compensation in progress.
+    pub attempt: u32,
+    /// The compensated final state the instance ends in.
+    pub to: String,
+    /// Why the engine stopped retrying and a person must act; names only, no event data.
+    #[serde(default)]
+    pub parked: Option<String>,
+}
+
+impl Instance {
+    /// Why the instance waits for a person, when it is parked.
+    pub fn parked(&self) -> Option<&str> {
+        self.compensation.as_ref()?.parked.as_deref()
+    }
 }
 
 /// An event kept by a state's `defer`.
@@ -119,6 +151,10 @@ pub enum HistoryKind {
     Compensated,
     /// The instance moved to another definition version.
     Migrated,
+    /// A saga step's compensating actions were sent (again, on a retry).
+    Compensating,
+    /// A compensation was not confirmed after its last attempt: the instance waits for a person.
+    Parked,
 }
 
 impl HistoryKind {
@@ -132,6 +168,8 @@ impl HistoryKind {
             HistoryKind::SlaBreached => "sla-breached",
             HistoryKind::Compensated => "compensated",
             HistoryKind::Migrated => "migrated",
+            HistoryKind::Compensating => "compensating",
+            HistoryKind::Parked => "parked",
         }
     }
 }
@@ -195,10 +233,34 @@ pub fn at_path<'a>(data: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(data, |v, k| v.get(k))
 }
 
+/// The values at `path` in `data`, following every element of a list on the way.
+fn values_at<'a>(data: &'a Value, path: &[String], out: &mut Vec<&'a Value>) {
+    match (data, path.split_first()) {
+        (Value::Array(items), Some(_)) => {
+            for item in items {
+                values_at(item, path, out);
+            }
+        }
+        (_, None) => out.push(data),
+        (_, Some((k, rest))) => {
+            if let Some(v) = data.get(k) {
+                values_at(v, rest, out);
+            }
+        }
+    }
+}
+
+/// Whether `c` holds for the event: for a path through a list, for one of its elements.
 fn holds(c: &Condition, data: &Value) -> bool {
-    let Some(v) = at_path(data, &c.path).filter(|v| !v.is_null()) else {
-        return false;
-    };
+    let mut values = Vec::new();
+    values_at(data, &c.path, &mut values);
+    values
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .any(|v| holds_for(c, v))
+}
+
+fn holds_for(c: &Condition, v: &Value) -> bool {
     let same = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
         (Some(x), Some(y)) => x == y,
         _ => a == b,
@@ -238,6 +300,7 @@ pub fn decide(
         hooks,
         now: now.0,
         cause: input.id().to_owned(),
+        step: None,
         decision: Decision {
             instance: match current {
                 Some(i) => i.clone(),
@@ -254,6 +317,7 @@ pub fn decide(
                     steps: Vec::new(),
                     started_at: now.0,
                     entered_at: now.0,
+                    compensation: None,
                 },
             },
             created: current.is_none(),
@@ -303,7 +367,16 @@ struct Run<'a> {
     hooks: &'a dyn Hooks,
     now: i64,
     cause: String,
+    /// The saga step whose actions run now: their causation and parameters name it.
+    step: Option<StepTag>,
     decision: Decision,
+}
+
+/// What the actions of a saga step carry.
+struct StepTag {
+    step: String,
+    compensating: bool,
+    attempt: u32,
 }
 
 const NULL: Value = Value::Null;
@@ -314,7 +387,12 @@ impl Run<'_> {
     }
 
     fn causation(&self) -> String {
-        format!("{}/{}", self.decision.instance.id, self.cause)
+        let id = self.decision.instance.id;
+        match &self.step {
+            Some(t) if t.compensating => format!("{id}/{COMPENSATION_TIMER_PREFIX}{}", t.step),
+            Some(t) => format!("{id}/step:{}", t.step),
+            None => format!("{id}/{}", self.cause),
+        }
     }
 
     fn emit(&mut self, event_type: &'static str, data: Value) {
@@ -380,6 +458,10 @@ impl Run<'_> {
             Input::Event { data, .. } => *data,
             Input::Timer { .. } => &NULL,
         };
+        if self.decision.instance.compensation.is_some() {
+            self.compensation_input(input, &trigger);
+            return;
+        }
         if let Input::Timer { name, .. } = input
             && let Some(state) = name.strip_prefix(SLA_TIMER_PREFIX)
         {
@@ -455,19 +537,36 @@ impl Run<'_> {
         // the first entry.
         let again = t.to == from;
         self.leave(from, again);
+        let is_step = self.def.saga && !t.compensate.is_empty();
+        if is_step {
+            self.step = Some(StepTag {
+                step: t.step_name().to_owned(),
+                compensating: false,
+                attempt: 0,
+            });
+        }
         self.actions(&t.actions, data, trigger, from);
-        if self.def.saga && !t.compensate.is_empty() {
+        self.step = None;
+        if is_step {
             self.inst().steps.push(index);
         }
         if t.fails {
-            let steps: Vec<usize> = std::mem::take(&mut self.inst().steps);
-            for step in steps.into_iter().rev() {
-                let Some(done) = self.def.transitions.get(step) else {
-                    continue;
-                };
-                self.history(HistoryKind::Compensated, &done.on, Some(&done.to), None);
-                self.actions(&done.compensate, data, trigger, &done.to);
-            }
+            // The completed steps are undone newest first; the instance is in its compensated
+            // final state, finished once the last compensation is confirmed.
+            let mut pending: Vec<usize> = std::mem::take(&mut self.inst().steps);
+            pending.reverse();
+            let now = self.now;
+            let inst = self.inst();
+            inst.state = t.to.clone();
+            inst.entered_at = now;
+            inst.compensation = Some(Compensating {
+                pending,
+                attempt: 0,
+                to: t.to.clone(),
+                parked: None,
+            });
+            self.compensate_next(trigger);
+            return;
         }
         let now = self.now;
         let inst = self.inst();
@@ -476,6 +575,123 @@ impl Run<'_> {
             inst.entered_at = now;
         }
         self.enter(&t.to, again);
+    }
+
+    /// Send the compensating actions of the pending steps, newest first, until one waits for
+    /// its confirmation; when none is left, enter the compensated final state.
+    fn compensate_next(&mut self, trigger: &str) {
+        loop {
+            let Some(c) = self.decision.instance.compensation.as_ref() else {
+                return;
+            };
+            let Some(&index) = c.pending.first() else {
+                let to = c.to.clone();
+                self.inst().compensation = None;
+                self.enter(&to, false);
+                return;
+            };
+            let def = self.def;
+            let Some(step) = def.transitions.get(index) else {
+                // A step of a definition this one does not have (migrated): nothing to undo.
+                if let Some(c) = self.inst().compensation.as_mut() {
+                    c.pending.remove(0);
+                }
+                continue;
+            };
+            if !self.send_compensation(step, trigger) {
+                return;
+            }
+        }
+    }
+
+    /// One attempt at `step`'s compensation: its actions, tagged with the step and attempt.
+    /// `true` when it needs no confirmation (it is done: the next step may go).
+    fn send_compensation(&mut self, step: &Transition, trigger: &str) -> bool {
+        let name = step.step_name().to_owned();
+        let attempt = match self.inst().compensation.as_mut() {
+            Some(c) => {
+                c.attempt += 1;
+                c.attempt
+            }
+            None => return false,
+        };
+        self.history(HistoryKind::Compensating, trigger, Some(&name), None);
+        self.step = Some(StepTag {
+            step: name.clone(),
+            compensating: true,
+            attempt,
+        });
+        self.actions(&step.compensate, &NULL, trigger, &step.to);
+        self.step = None;
+        match &step.compensation {
+            None => {
+                self.step_compensated(&name, trigger);
+                true
+            }
+            Some(spec) => {
+                let due = self.now.saturating_add(ms_to_us(spec.retry_after_ms));
+                self.start_timer(format!("{COMPENSATION_TIMER_PREFIX}{name}"), due);
+                false
+            }
+        }
+    }
+
+    fn step_compensated(&mut self, name: &str, trigger: &str) {
+        self.history(HistoryKind::Compensated, trigger, Some(name), None);
+        if let Some(c) = self.inst().compensation.as_mut() {
+            c.pending.remove(0);
+            c.attempt = 0;
+            c.parked = None;
+        }
+    }
+
+    /// An input while compensating: the confirmation of the step in progress moves on, its
+    /// retry timer sends the actions again or parks the instance; anything else is ignored.
+    fn compensation_input(&mut self, input: &Input<'_>, trigger: &str) {
+        let def = self.def;
+        let state = self.decision.instance.state.clone();
+        let current = self.decision.instance.compensation.as_ref().and_then(|c| {
+            Some((
+                c.pending.first().and_then(|i| def.transitions.get(*i))?,
+                c.attempt,
+            ))
+        });
+        let Some((step, attempt)) = current else {
+            self.history(HistoryKind::Ignored, trigger, Some(&state), None);
+            return;
+        };
+        let name = step.step_name().to_owned();
+        let Some(spec) = &step.compensation else {
+            self.history(HistoryKind::Ignored, trigger, Some(&state), None);
+            return;
+        };
+        match input {
+            Input::Event { event_type, .. } if *event_type == spec.confirmed_by => {
+                self.decision
+                    .cancel_timers
+                    .push(format!("{COMPENSATION_TIMER_PREFIX}{name}"));
+                self.step_compensated(&name, trigger);
+                self.compensate_next(trigger);
+            }
+            Input::Timer { name: timer, .. }
+                if timer.strip_prefix(COMPENSATION_TIMER_PREFIX) == Some(name.as_str()) =>
+            {
+                if attempt >= spec.attempts {
+                    let reason = format!(
+                        "the compensation of step `{name}` was not confirmed by {} after {attempt} attempts; \
+                         carry it out by hand, then publish {} for the instance (or resolve it in the store)",
+                        spec.confirmed_by, spec.confirmed_by
+                    );
+                    if let Some(c) = self.inst().compensation.as_mut() {
+                        c.parked = Some(reason);
+                    }
+                    self.history(HistoryKind::Parked, trigger, Some(&name), None);
+                } else {
+                    self.send_compensation(step, trigger);
+                }
+            }
+            _ => self.history(HistoryKind::Ignored, trigger, Some(&state), None),
+        }
     }
 
     fn replay_deferred(&mut self) {
@@ -602,6 +818,15 @@ impl Run<'_> {
                 } else {
                     json!({"kind": "DOMAIN_EVENT", "sourceEventType": trigger, "sourceEventId": source_id, "rule": name})
                 };
+                let mut params = params.clone();
+                if let Some(tag) = &self.step {
+                    if tag.compensating {
+                        params.insert(COMPENSATES_PARAM.into(), tag.step.clone());
+                        params.insert(ATTEMPT_PARAM.into(), tag.attempt.to_string());
+                    } else {
+                        params.insert(STEP_PARAM.into(), tag.step.clone());
+                    }
+                }
                 let data = json!({
                     "journeyId": i.id.to_string(),
                     "patientId": i.key,

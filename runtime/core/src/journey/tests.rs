@@ -60,13 +60,13 @@ fn a_failing_step_compensates_the_completed_steps_newest_first() {
         .expect("the saga is concerned");
         for e in &d.emit {
             if e.event_type == "ActionTriggered" {
-                rules.push(
-                    e.data["trigger"]["rule"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_owned(),
-                );
-                assert!(e.causation.ends_with(&format!("/{id}")), "{}", e.causation);
+                let rule = e.data["trigger"]["rule"].as_str().unwrap_or_default();
+                let cause = e
+                    .causation
+                    .split_once('/')
+                    .map(|(_, c)| c)
+                    .unwrap_or_default();
+                rules.push(format!("{rule} {cause}"));
             }
         }
         if *event == "Failed" {
@@ -75,7 +75,9 @@ fn a_failing_step_compensates_the_completed_steps_newest_first() {
                 kinds,
                 [
                     HistoryKind::Transition,
+                    HistoryKind::Compensating,
                     HistoryKind::Compensated,
+                    HistoryKind::Compensating,
                     HistoryKind::Compensated
                 ]
             );
@@ -88,10 +90,115 @@ fn a_failing_step_compensates_the_completed_steps_newest_first() {
     }
     assert_eq!(
         rules,
-        ["reserve-slot", "notify", "retract-notice", "release-slot"]
+        [
+            "reserve-slot step:booked",
+            "notify step:notified",
+            "retract-notice compensate:notified",
+            "release-slot compensate:booked"
+        ]
     );
     let done = instance.expect("instance");
     assert!(done.finished);
     assert!(done.steps.is_empty());
     assert_eq!(done.state, "rolled-back");
+}
+
+/// Feed `events` (type, id) in order, from `instance`; the last decision.
+fn run(
+    def: &Definition,
+    instance: &mut Option<super::Instance>,
+    inputs: &[(&str, &str)],
+    at: i64,
+) -> super::Decision {
+    let data = json!({"patientId": "p-1"});
+    let mut last = None;
+    for (kind, id) in inputs {
+        let input = match kind.strip_prefix("timer:") {
+            Some(name) => Input::Timer { timer_id: id, name },
+            None => Input::Event {
+                event_id: id,
+                event_type: kind,
+                data: &data,
+            },
+        };
+        let d = decide(
+            def,
+            &NoHooks,
+            instance.as_ref(),
+            "p-1",
+            &input,
+            Timestamp(at),
+        )
+        .expect("the saga is concerned");
+        *instance = Some(d.instance.clone());
+        last = Some(d);
+    }
+    last.expect("an input")
+}
+
+#[test]
+fn a_confirmed_compensation_is_retried_then_parked_until_its_confirmation() {
+    let mut def = saga();
+    def.transitions[0].compensation = Some(super::Compensation {
+        confirmed_by: "Released".into(),
+        retry_after_ms: 1_000,
+        attempts: 2,
+    });
+    def.correlate
+        .push(serde_json::from_value(json!({"event": "Released", "path": ["patientId"]})).unwrap());
+    let mut instance = None;
+    let d = run(
+        &def,
+        &mut instance,
+        &[
+            ("Start", "e0"),
+            ("Booked", "e1"),
+            ("Notified", "e2"),
+            ("Failed", "e3"),
+        ],
+        0,
+    );
+    // The notice is retracted at once; the slot's release waits for its confirmation.
+    assert_eq!(
+        d.start_timers,
+        [("compensate:booked".to_string(), 1_000_000)]
+    );
+    let i = d.instance.clone();
+    assert!(!i.finished);
+    assert_eq!(i.state, "rolled-back");
+    assert_eq!(i.compensation.as_ref().map(|c| c.attempt), Some(1));
+    // Not confirmed in time: sent again (attempt 2), then parked.
+    let d = run(
+        &def,
+        &mut instance,
+        &[("timer:compensate:booked", "t1")],
+        1_000_000,
+    );
+    assert_eq!(d.history[0].kind, HistoryKind::Compensating);
+    assert_eq!(d.emit[0].data["parameters"]["attempt"], "2");
+    assert_eq!(d.emit[0].data["parameters"]["compensatesStep"], "booked");
+    let d = run(
+        &def,
+        &mut instance,
+        &[("timer:compensate:booked", "t2")],
+        2_000_000,
+    );
+    assert_eq!(d.history[0].kind, HistoryKind::Parked);
+    assert!(d.emit.is_empty() && d.start_timers.is_empty());
+    let parked = d.instance.parked().expect("parked").to_owned();
+    assert!(
+        parked.contains("`booked`") && parked.contains("Released"),
+        "{parked}"
+    );
+    // Other events are ignored; the confirmation, late, finishes the saga.
+    let d = run(&def, &mut instance, &[("Notified", "e4")], 3_000_000);
+    assert_eq!(d.history[0].kind, HistoryKind::Ignored);
+    let d = run(&def, &mut instance, &[("Released", "e5")], 3_000_000);
+    assert_eq!(d.history[0].kind, HistoryKind::Compensated);
+    assert!(d.instance.finished);
+    assert_eq!(d.instance.parked(), None);
+    assert_eq!(
+        d.emit.last().map(|e| e.event_type),
+        Some("JourneyCompleted")
+    );
 }
