@@ -166,10 +166,9 @@ fn messages_that_contain_themselves_round_trip_and_hostile_depth_is_an_error() {
     // Deeper than prost's recursion limit (100 nested messages): an error, never an abort.
     let hostile = GuidelineEvaluated {
         analysis_id: "a-10".into(),
-        root: criterion(5_000),
+        root: criterion(200),
     };
     let mut bytes = Vec::new();
     hostile.encode_payload(&mut bytes);
     assert!(GuidelineEvaluated::decode_payload(&bytes).is_err());
-    // Dropping a 5,000-deep Box chain recursively is fine at this depth on the test stack.
 }
