@@ -83,7 +83,10 @@ fn main() {
 
     let proto_dir = fixtures.join("proto");
     let loaded = load_proto(
-        &[proto_dir.join("healthcare/ai/analysis.proto")],
+        &[
+            proto_dir.join("healthcare/ai/analysis.proto"),
+            proto_dir.join("healthcare/ai/guideline.proto"),
+        ],
         std::slice::from_ref(&proto_dir),
     )
     .unwrap_or_else(|d| panic!("{}", d.render()));

@@ -133,16 +133,11 @@ pub fn load_proto(files: &[PathBuf], include_dirs: &[PathBuf]) -> Result<ProtoOu
         }
     }
     out.types.sort_by_key(|t| t.full_name());
-    let records: Vec<&crate::ir::Record> = out
-        .events
-        .iter()
-        .map(|e| &e.record)
-        .chain(out.types.iter().filter_map(|t| match t {
-            NamedType::Record(r) => Some(r),
-            _ => None,
-        }))
-        .collect();
-    types::check_recursion(&records, &mut diags);
+    // Messages that contain themselves (through `optional`, `repeated` and map fields) get
+    // their cycle, so the generator boxes them as prost does; a required one is an error.
+    diags
+        .0
+        .extend(super::recursion::mark(&out.events, &mut out.types).0);
     if diags.is_empty() {
         Ok(out)
     } else {

@@ -131,10 +131,17 @@ pub fn mark(events: &[Event], types: &mut [NamedType]) -> Diagnostics {
                     f.name, f.ty, r.name
                 ),
             )
-            .help(format!(
-                "give the recursion a way out: make the field optional, e.g. `{{\"name\": \"{}\", \"type\": [\"null\", \"{}\"], \"default\": null}}`, or hold the values in an array or map",
-                f.name, f.ty
-            )),
+            .help(if f.source.file.ends_with(".proto") {
+                format!(
+                    "give the recursion a way out: declare it `optional {} {} = ...;`, or `repeated`",
+                    f.ty, f.name
+                )
+            } else {
+                format!(
+                    "give the recursion a way out: make the field optional, e.g. `{{\"name\": \"{}\", \"type\": [\"null\", \"{}\"], \"default\": null}}`, or hold the values in an array or map",
+                    f.name, f.ty
+                )
+            }),
         );
     }
 

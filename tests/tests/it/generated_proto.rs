@@ -121,3 +121,54 @@ fn messages_maps_and_missing_required_fields() {
         }
     );
 }
+
+/// A guideline tree `depth` criteria deep through `and_then`, with a branch cycle on top.
+fn criterion(depth: usize) -> Criterion {
+    let mut c = Criterion {
+        code: "leaf".into(),
+        and_then: None,
+        any_of: vec![],
+        by_answer: BTreeMap::new(),
+        branch: None,
+    };
+    for i in 0..depth {
+        c = Criterion {
+            code: format!("c{i}"),
+            and_then: Some(Box::new(c)),
+            any_of: vec![],
+            by_answer: BTreeMap::new(),
+            branch: None,
+        };
+    }
+    c
+}
+
+#[test]
+fn messages_that_contain_themselves_round_trip_and_hostile_depth_is_an_error() {
+    let mut root = criterion(3);
+    root.any_of = vec![criterion(1), criterion(0)];
+    root.by_answer = BTreeMap::from([("yes".into(), criterion(2))]);
+    root.branch = Some(Box::new(Branch {
+        label: "refer".into(),
+        next: Some(Box::new(criterion(1))),
+    }));
+    let event = GuidelineEvaluated {
+        analysis_id: "a-9".into(),
+        root: root.clone(),
+    };
+    let mut bytes = Vec::new();
+    event.encode_payload(&mut bytes);
+    assert_eq!(GuidelineEvaluated::decode_payload(&bytes).unwrap(), event);
+    assert_eq!(
+        GuidelineEvaluated::from_json(&event.to_json()).unwrap(),
+        event
+    );
+    // Deeper than prost's recursion limit (100 nested messages): an error, never an abort.
+    let hostile = GuidelineEvaluated {
+        analysis_id: "a-10".into(),
+        root: criterion(200),
+    };
+    let mut bytes = Vec::new();
+    hostile.encode_payload(&mut bytes);
+    assert!(GuidelineEvaluated::decode_payload(&bytes).is_err());
+}

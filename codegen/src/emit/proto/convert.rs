@@ -93,6 +93,16 @@ impl Conv<'_, '_> {
         let copied = if is_ref { quote!(*#e) } else { e.clone() };
         match (shape, ty) {
             (RType::Phi(inner), _) => self.encode(inner, ty, quote!(#e.expose()), true, depth),
+            // A message of the record's own cycle: prost boxes that field too.
+            (RType::Boxed(inner), _) => {
+                let unboxed = if is_ref {
+                    quote!((**#e))
+                } else {
+                    quote!((*#e))
+                };
+                let body = self.encode(inner, ty, unboxed, false, depth);
+                quote! { ::std::boxed::Box::new(#body) }
+            }
             (RType::Option { inner, .. }, Type::Union { .. }) => {
                 let t = ty.optional_inner().unwrap_or(ty);
                 let body = self.encode(inner, t, quote!(#v), true, depth + 1);
@@ -166,6 +176,10 @@ impl Conv<'_, '_> {
             (RType::Phi(inner), _) => {
                 let value = self.decode(inner, ty, e, field, depth);
                 quote! { ::carebus_core::Phi::new(#value) }
+            }
+            (RType::Boxed(inner), _) => {
+                let value = self.decode(inner, ty, quote!((*#e)), field, depth);
+                quote! { ::std::boxed::Box::new(#value) }
             }
             (RType::Option { inner, .. }, Type::Union { .. }) => {
                 let t = ty.optional_inner().unwrap_or(ty);
