@@ -33,7 +33,7 @@ use std::hint::black_box;
 /// A patient registered with an MRN, two contact points and a home address. Built from the
 /// JSON form so the benchmark depends only on the schema, not on Rust type names.
 fn patient_created() -> PatientCreated {
-    PatientCreated::from_json(&json!({
+    PatientCreated::from_legacy_json(&json!({
         "patientId": "patient-0048291",
         "firstName": "María José",
         "lastName": "Hernández-O'Connor",
@@ -62,7 +62,7 @@ fn patient_created() -> PatientCreated {
 
 /// An HbA1c result of 8.4 % (HIGH) with its reference range, specimen and performing lab.
 fn lab_result_received() -> LabResultReceived {
-    LabResultReceived::from_json(&json!({
+    LabResultReceived::from_legacy_json(&json!({
         "patientId": "patient-0048291",
         "resultId": "0b7c6a1e-52a4-4a8e-9a9e-3f5f8d2c1b44",
         "orderId": "ORD-2024-118734",
