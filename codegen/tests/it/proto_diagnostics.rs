@@ -251,14 +251,14 @@ fn a_message_that_would_contain_itself() {
         "{HEAD}message Node {{\n  Node next = 1;\n  repeated Node children = 2;\n}}\n\
          message A {{\n  optional B b = 1;\n}}\nmessage B {{\n  A a = 1;\n}}\n"
     ));
-    let got: Vec<_> = found
-        .iter()
-        .map(|d| (d.kind, d.source.line))
-        .collect();
+    let got: Vec<_> = found.iter().map(|d| (d.kind, d.source.line)).collect();
     assert_eq!(got, [(DiagnosticKind::InfiniteRecord, 5)], "{found:#?}");
     assert!(found[0].message.contains("field `next`"), "{}", found[0]);
     let help = found[0].help.as_deref().unwrap_or_default();
-    assert!(help.contains("optional") && help.contains("repeated"), "{help}");
+    assert!(
+        help.contains("optional") && help.contains("repeated"),
+        "{help}"
+    );
 }
 
 proptest::proptest! {
