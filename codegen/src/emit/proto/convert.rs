@@ -178,7 +178,8 @@ impl Conv<'_, '_> {
                 quote! { ::carebus_core::Phi::new(#value) }
             }
             (RType::Boxed(inner), _) => {
-                let value = self.decode(inner, ty, quote!((*#e)), field, depth);
+                // Inner is a record: `try_from(*e)` takes the wire message out of its box.
+                let value = self.decode(inner, ty, quote!(*#e), field, depth);
                 quote! { ::std::boxed::Box::new(#value) }
             }
             (RType::Option { inner, .. }, Type::Union { .. }) => {
