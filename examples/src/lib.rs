@@ -5,5 +5,6 @@ pub mod chart;
 pub mod clinic;
 pub mod fhir;
 pub mod prm;
+pub mod process;
 pub mod realtime;
 pub mod summary;

@@ -7,37 +7,22 @@
 //! ```
 //! See docs/services/ai-service.md for every setting.
 
-use carebus::Settings;
-use carebus::kafka::{KafkaConfig, KafkaTransport};
 use carebus_examples::ai::{AiConfig, AiService};
+use carebus_examples::process::{self, ProcessError};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    process::main(run()).await
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn run() -> Result<(), ProcessError> {
     let config = AiConfig::from_env()?;
-    let kafka = KafkaConfig::new("127.0.0.1:19092").load()?;
-    let transport = KafkaTransport::new(kafka)?;
+    let transport = process::kafka_transport()?;
     let service = AiService::start_from_env(config, transport).await?;
     eprintln!(
         "ai-service: answering analysis requests; /metrics on {}",
-        service
-            .endpoint()
-            .map_or_else(|| "(off)".to_string(), |a| format!("http://{a}"))
+        process::metrics_url(service.endpoint())
     );
     let report = service.run_until_signalled().await?;
     eprintln!("ai-service stopped: {report:?}");

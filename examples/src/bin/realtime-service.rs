@@ -7,38 +7,23 @@
 //! ```
 //! See docs/services/realtime-service.md for every setting.
 
-use carebus::Settings;
-use carebus::kafka::{KafkaConfig, KafkaTransport};
+use carebus_examples::process::{self, ProcessError};
 use carebus_examples::realtime::{RealtimeConfig, RealtimeService};
 use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+    process::main(run()).await
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+async fn run() -> Result<(), ProcessError> {
     let config = RealtimeConfig::from_env()?;
-    let kafka = KafkaConfig::new("127.0.0.1:19092").load()?;
-    let transport = KafkaTransport::new(kafka)?;
+    let transport = process::kafka_transport()?;
     let service = RealtimeService::start_from_env(config, transport).await?;
     eprintln!(
         "realtime-service: WebSocket on ws://{0}/ws, SSE on http://{0}/events, /metrics on {1}",
         service.api_addr(),
-        service
-            .endpoint()
-            .map_or_else(|| "(off)".to_string(), |a| format!("http://{a}"))
+        process::metrics_url(service.endpoint())
     );
     let report = service.run_until_signalled().await?;
     eprintln!("realtime-service stopped: {report:?}");
