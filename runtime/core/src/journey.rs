@@ -5,6 +5,7 @@
 //! implementation of the journey's generated trait as [`Hooks`] when it has custom parts.
 //! The engine (crate `carebus-journey`) runs them over Kafka and PostgreSQL or embedded.
 
+pub mod diagram;
 pub mod machine;
 #[cfg(test)]
 mod tests;
