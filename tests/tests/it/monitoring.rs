@@ -179,7 +179,7 @@ fn alert_rules_pass_promtool_checks_and_unit_tests() {
         None,
     );
     assert!(ok, "promtool check rules:\n{out}");
-    assert!(out.contains("7 rules found"), "{out}");
+    assert!(out.contains("9 rules found"), "{out}");
     let (ok, out) = promtool(
         &["test", "rules", "ops/prometheus/carebus-rules.test.yml"],
         None,
