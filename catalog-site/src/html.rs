@@ -54,6 +54,9 @@ pub mod path {
     pub fn domain(name: &str) -> String {
         format!("domains/{}.html", slug(name))
     }
+    pub fn journey(name: &str) -> String {
+        format!("journeys/{}.html", slug(name))
+    }
     pub fn guide(slug_: &str) -> String {
         format!("guides/{}.html", slug(slug_))
     }
@@ -120,6 +123,8 @@ pub enum Section {
     Topics,
     Services,
     Guides,
+    /// Journey pages (reached from the overview's journeys section; not in the navigation).
+    Journeys,
 }
 
 /// One rendered page before it is wrapped in the shell.

@@ -145,6 +145,9 @@ pub fn render(model: &Model, history: &History, options: &CatalogOptions) -> Sit
     for guide in &model.guides {
         add_page(&mut site, pages::other::guide(guide));
     }
+    for journey in pages::journey::newest(model).values() {
+        add_page(&mut site, pages::journey::render(model, journey));
+    }
 
     site.add("assets/catalog.css", CSS);
     site.add("assets/catalog.js", JS);

@@ -2,6 +2,7 @@
 
 pub mod event;
 pub mod home;
+pub mod journey;
 pub mod other;
 pub mod topic;
 

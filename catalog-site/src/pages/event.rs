@@ -130,6 +130,25 @@ pub fn render(model: &Model, history: &History, event: &Event) -> Page {
         )
     );
 
+    let journeys = super::journey::of_event(model, &event.name);
+    if !journeys.is_empty() {
+        b.push_str("<section aria-labelledby=\"journeys-h\"><h2 id=\"journeys-h\">Journeys</h2>\n<ul class=\"links\">");
+        for (name, title, reads, produces) in journeys {
+            let role = match (reads, produces) {
+                (true, true) => "reads and publishes it",
+                (true, false) => "reads it",
+                _ => "publishes it",
+            };
+            let _ = write!(
+                b,
+                r#"<li><a href="{}">{}</a> <span class="muted">{role}</span></li>"#,
+                esc(&links.to(&path::journey(&name))),
+                esc(&title)
+            );
+        }
+        b.push_str("</ul></section>\n");
+    }
+
     b.push_str(&rust_section(event, &names, newest, model));
 
     let lang = match event.format {

@@ -128,6 +128,31 @@ pub fn render(model: &Model, title: &str) -> Page {
         )
     );
 
+    let journeys = super::journey::newest(model);
+    if !journeys.is_empty() {
+        let mut t = String::from(
+            "<table><thead><tr><th scope=\"col\">Journey</th><th scope=\"col\">Version</th><th scope=\"col\">Starts on</th><th scope=\"col\">States</th><th scope=\"col\">Description</th></tr></thead><tbody>\n",
+        );
+        for j in journeys.values() {
+            let _ = writeln!(
+                t,
+                r#"<tr><th scope="row"><a href="{}">{}</a></th><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>"#,
+                esc(&links.to(&path::journey(&j.name))),
+                esc(&j.title),
+                j.version,
+                esc(&j.start.event),
+                j.states.len(),
+                esc(j.doc.as_deref().unwrap_or(""))
+            );
+        }
+        t.push_str("</tbody></table>");
+        let _ = write!(
+            b,
+            "<section id=\"journeys\" aria-labelledby=\"journeys-h\"><h2 id=\"journeys-h\">Patient journeys</h2>\n<p>State machines over the events, checked against their schemas at build time and run by the workflow engine.</p>\n{}\n</section>\n",
+            table_wrap("Patient journeys", &t)
+        );
+    }
+
     b.push_str("<section id=\"guides\" aria-labelledby=\"guides-h\"><h2 id=\"guides-h\">Guides</h2>\n<ul class=\"links\">");
     let mut guides: Vec<_> = model.guides.iter().collect();
     guides.sort_by(|a, b| a.slug.cmp(&b.slug));

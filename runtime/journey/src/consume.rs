@@ -6,7 +6,10 @@ use carebus::consumer::Shutdown;
 use carebus::{HandlerContext, HandlerError, HandlerResult, TopicEvents, TopicHandler};
 use carebus_store::EventContext;
 use std::marker::PhantomData;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often [`Engine::run_timers`] counts the instances per state for the gauge.
+pub const GAUGE_REFRESH: Duration = Duration::from_secs(15);
 
 /// Feeds one topic's events to the engine. Build with [`Engine::handler`].
 pub struct JourneyHandler<E, S> {
@@ -24,12 +27,20 @@ impl<S: InstanceStore> Engine<S> {
     }
 
     /// Fire due timers every `poll` until `shutdown`; a store failure is logged and retried
-    /// at the next poll. Returns how many timers fired.
+    /// at the next poll. Every [`GAUGE_REFRESH`] it also refreshes the instances-per-state
+    /// gauge ([`Engine::refresh_instance_gauges`]). Returns how many timers fired.
     pub async fn run_timers(&self, poll: Duration, mut shutdown: Shutdown) -> u64 {
         let mut fired = 0u64;
+        let mut gauges_at: Option<Instant> = None;
         loop {
             if shutdown.is_triggered() {
                 return fired;
+            }
+            if gauges_at.is_none_or(|at| at.elapsed() >= GAUGE_REFRESH) {
+                gauges_at = Some(Instant::now());
+                if let Err(e) = self.refresh_instance_gauges().await {
+                    tracing::warn!(error = %e, "journey gauges: counting instances failed; retrying later");
+                }
             }
             let idle = match self.fire_due_timers(100).await {
                 Ok(f) => {

@@ -35,6 +35,9 @@ pub const COMPENSATIONS_COUNTER: &str = "carebus_journey_compensations_total";
 pub const PARKED_COUNTER: &str = "carebus_journey_parked_total";
 /// Counter (labels `journey`): inputs seen before (redeliveries), skipped.
 pub const DUPLICATES_COUNTER: &str = "carebus_journey_duplicates_total";
+/// Gauge (labels `journey`, `state`): instances in each state of each journey (final states
+/// included), from the instance store; [`Engine::refresh_instance_gauges`] sets it.
+pub const INSTANCES_GAUGE: &str = "carebus_journey_instances";
 /// Histogram (labels `journey`): seconds between a timer's due time and its firing.
 pub const TIMER_LAG_HISTOGRAM: &str = "carebus_journey_timer_lag_seconds";
 
@@ -289,6 +292,31 @@ impl<S: InstanceStore> Engine<S> {
             fired.push(f);
         }
         Ok(fired)
+    }
+
+    /// Set [`INSTANCES_GAUGE`] from the instance store: every state of every version of each
+    /// journey (0 when empty), so a state that empties shows 0 rather than its last count.
+    /// Labels are names from the definitions only. [`Engine::run_timers`] calls it every
+    /// [`crate::GAUGE_REFRESH`].
+    pub async fn refresh_instance_gauges(&self) -> Result<Vec<crate::StateCount>, EngineError> {
+        let counts = self.inner.store.state_counts().await?;
+        let mut by_state: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for (name, versions) in &self.inner.journeys {
+            for s in versions.iter().flat_map(|j| &j.definition.states) {
+                by_state.insert((name.as_str(), s.name.as_str()), 0);
+            }
+        }
+        for c in &counts {
+            // States of versions this engine no longer has keep their label out.
+            if let Some(n) = by_state.get_mut(&(c.journey.as_str(), c.state.as_str())) {
+                *n = c.count;
+            }
+        }
+        for ((journey, state), n) in by_state {
+            metrics::gauge!(INSTANCES_GAUGE, "journey" => journey.to_owned(), "state" => state.to_owned())
+                .set(n as f64);
+        }
+        Ok(counts)
     }
 
     /// The definition an instance runs on (its version, else the newest), decide, encode.

@@ -8,6 +8,9 @@
 //! - [`JourneyHandler`]: one per consumed topic, run in consumer group [`ENGINE_GROUP`];
 //!   [`Engine::run_timers`]: the durable timer loop.
 //!
+//! - [`dashboard::Dashboard`] (feature `postgres`): the HTML dashboard the engine process
+//!   serves, over [`overview`]'s reads of the PostgreSQL instance store.
+//!
 //! The definition format is documented in `docs/journeys.md`; the state machine itself is
 //! `carebus_core::journey::machine`.
 
@@ -15,8 +18,12 @@
 
 mod clock;
 mod consume;
+#[cfg(feature = "postgres")]
+pub mod dashboard;
 mod engine;
 mod memory;
+#[cfg(feature = "postgres")]
+pub mod overview;
 #[cfg(feature = "postgres")]
 mod pg;
 mod store;
@@ -26,14 +33,14 @@ pub use carebus_core::journey::{
     NoHooks,
 };
 pub use clock::{Clock, ShiftedClock, SystemClock};
-pub use consume::JourneyHandler;
+pub use consume::{GAUGE_REFRESH, JourneyHandler};
 pub use engine::*;
 pub use memory::MemoryInstanceStore;
 #[cfg(feature = "postgres")]
 pub use pg::PgInstanceStore;
 pub use store::{
     Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, ParkedInstance, Plan, Processed,
-    StoredHistory,
+    StateCount, StoredHistory,
 };
 
 /// Why the engine could not process an input.

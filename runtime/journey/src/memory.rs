@@ -3,7 +3,7 @@
 use crate::EngineError;
 use crate::store::{
     Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, ParkedInstance, Plan, Processed,
-    StoredHistory,
+    StateCount, StoredHistory,
 };
 use carebus_core::Uuid;
 use carebus_core::journey::Instance;
@@ -233,6 +233,24 @@ impl InstanceStore for MemoryInstanceStore {
         let mut out: Vec<ParkedInstance> = t.instances.values().filter_map(parked_of).collect();
         out.sort_by(|a, b| (&a.journey, &a.key).cmp(&(&b.journey, &b.key)));
         Ok(out)
+    }
+
+    async fn state_counts(&self) -> Result<Vec<StateCount>, EngineError> {
+        let t = self.inner.lock().await;
+        let mut counts: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+        for i in t.instances.values() {
+            *counts
+                .entry((i.journey.as_str(), i.state.as_str()))
+                .or_default() += 1;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((journey, state), count)| StateCount {
+                journey: journey.to_owned(),
+                state: state.to_owned(),
+                count,
+            })
+            .collect())
     }
 
     async fn timers(&self, instance_id: Uuid) -> Result<Vec<(String, i64)>, EngineError> {

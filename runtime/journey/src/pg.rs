@@ -3,7 +3,7 @@
 use crate::EngineError;
 use crate::store::{
     Applied, Decide, DecideTimer, DueTimer, Fired, InstanceStore, ParkedInstance, Plan, Processed,
-    StoredHistory,
+    StateCount, StoredHistory,
 };
 use carebus_core::Uuid;
 use carebus_core::journey::{Compensating, Deferred, Instance};
@@ -380,6 +380,23 @@ impl InstanceStore for PgInstanceStore {
                 instance_id: Uuid(r.get::<sqlx::types::Uuid, _>("instance_id")),
                 state: r.get("state"),
                 reason: r.get("parked_reason"),
+            })
+            .collect())
+    }
+
+    async fn state_counts(&self) -> Result<Vec<StateCount>, EngineError> {
+        let rows = sqlx::query(
+            "SELECT journey, state, count(*) AS n FROM journey_instances GROUP BY journey, state ORDER BY journey, state",
+        )
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(db("count instances by state"))?;
+        Ok(rows
+            .iter()
+            .map(|r| StateCount {
+                journey: r.get("journey"),
+                state: r.get("state"),
+                count: u64::try_from(r.get::<i64, _>("n")).unwrap_or(0),
             })
             .collect())
     }

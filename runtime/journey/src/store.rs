@@ -120,6 +120,17 @@ pub struct ParkedInstance {
     pub reason: String,
 }
 
+/// How many instances of a journey are in a state.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct StateCount {
+    /// Journey name.
+    pub journey: String,
+    /// State name.
+    pub state: String,
+    /// Instances in it.
+    pub count: u64,
+}
+
 /// Where journey instances, their history, processed input ids, timers and the outbox live.
 /// Every `process` and every timer firing is one atomic unit.
 pub trait InstanceStore: Send + Sync + 'static {
@@ -157,6 +168,9 @@ pub trait InstanceStore: Send + Sync + 'static {
 
     /// The instances parked for a person, by journey and key.
     fn parked(&self) -> impl Future<Output = Result<Vec<ParkedInstance>, EngineError>> + Send;
+
+    /// How many instances each (journey, state) holds, finished ones included, sorted.
+    fn state_counts(&self) -> impl Future<Output = Result<Vec<StateCount>, EngineError>> + Send;
 
     /// The pending timers of an instance: (name, due µs), by due time.
     fn timers(

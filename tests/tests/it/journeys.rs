@@ -32,7 +32,7 @@ fn reference(kind: &str, id: &str) -> Reference {
     }
 }
 
-fn scheduled(patient_id: &str) -> AppointmentScheduled {
+pub(crate) fn scheduled(patient_id: &str) -> AppointmentScheduled {
     let start = Timestamp(Timestamp::now().0 + 86_400_000_000);
     AppointmentScheduled {
         appointment_id: Uuid::new_v4(),
@@ -70,7 +70,7 @@ fn completed(patient_id: &str) -> AppointmentCompleted {
     }
 }
 
-fn deactivated(patient_id: &str) -> PatientDeactivated {
+pub(crate) fn deactivated(patient_id: &str) -> PatientDeactivated {
     PatientDeactivated {
         patient_id: patient_id.into(),
         reason: DeactivationReason::EnteredInError,
@@ -86,7 +86,7 @@ fn onboarding() -> Vec<Journey> {
 }
 
 /// The three journeys of schemas/journeys.
-fn all_journeys() -> Vec<Journey> {
+pub(crate) fn all_journeys() -> Vec<Journey> {
     let mut all = onboarding();
     all.extend(journeys::chronic_care::journeys().expect("embedded definitions parse"));
     all.extend(journeys::referral_booking::journeys().expect("embedded definitions parse"));
@@ -95,7 +95,7 @@ fn all_journeys() -> Vec<Journey> {
 
 /// An engine running `journeys` on `store`, emitting onto the test's copies
 /// (`<topic>.<suffix>`) of the journeys and AI topics.
-fn engine(
+pub(crate) fn engine(
     store: &PgEventStore,
     clock: Arc<ShiftedClock>,
     journeys: Vec<Journey>,
@@ -116,7 +116,7 @@ fn engine(
 }
 
 /// Feed one event to the engine as its consumer would.
-async fn feed<E: DomainEvent + JsonCodec>(
+pub(crate) async fn feed<E: DomainEvent + JsonCodec>(
     engine: &Engine<PgInstanceStore>,
     event_id: &str,
     event: &E,

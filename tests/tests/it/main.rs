@@ -18,6 +18,7 @@ mod generated_logical;
 mod generated_proto;
 mod generated_recursive;
 mod generated_topics;
+mod journey_dashboard;
 mod journeys;
 mod kafka_acls;
 mod kafka_consumer;
