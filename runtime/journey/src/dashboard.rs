@@ -177,8 +177,9 @@ fn kind(k: StateKind) -> &'static str {
 
 /// The table of instances per state of `def`, in definition order.
 fn counts_table(def: &Definition, counts: &[StateCount]) -> String {
-    let mut out = String::from(
-        "<table class=\"counts\"><tr><th>State</th><th>Kind</th><th>SLA</th><th>Instances</th></tr>",
+    let mut out = format!(
+        "<table class=\"counts\" data-journey=\"{}\"><tr><th>State</th><th>Kind</th><th>SLA</th><th>Instances</th></tr>",
+        esc(&def.name)
     );
     for s in &def.states {
         let n = counts

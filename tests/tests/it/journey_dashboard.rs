@@ -33,10 +33,15 @@ async fn get(addr: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// The number in the last cell of the row of `state` in the table that starts at `table`.
+/// The text of cell `column` of the row of `state` in the table whose class is `table`
+/// (the counts tables: of the onboarding journey).
 fn cell(html: &str, table: &str, state: &str, column: usize) -> String {
+    let open = match table {
+        "counts" => format!("<table class=\"counts\" data-journey=\"{ONBOARDING}\">"),
+        _ => format!("<table class=\"{table}\">"),
+    };
     let t = html
-        .split_once(&format!("<table class=\"{table}\">"))
+        .split_once(&open)
         .unwrap_or_else(|| panic!("no {table} table in:\n{html}"))
         .1;
     let t = t.split_once("</table>").unwrap().0;
