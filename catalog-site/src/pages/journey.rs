@@ -11,7 +11,9 @@ use std::fmt::Write as _;
 pub fn newest(model: &Model) -> BTreeMap<&str, &IrJourney> {
     let mut out: BTreeMap<&str, &IrJourney> = BTreeMap::new();
     for j in &model.journeys {
-        let keep = out.get(j.name.as_str()).is_none_or(|o| o.version < j.version);
+        let keep = out
+            .get(j.name.as_str())
+            .is_none_or(|o| o.version < j.version);
         if keep {
             out.insert(&j.name, j);
         }
@@ -85,10 +87,7 @@ pub fn of_event(model: &Model, event: &str) -> Vec<(String, String, bool, bool)>
         .filter_map(|j| {
             let def = definition(j)?;
             let reads = def.correlate.iter().any(|c| c.event == event);
-            let mut out = vec![
-                "JourneyStarted".to_owned(),
-                "JourneyCompleted".to_owned(),
-            ];
+            let mut out = vec!["JourneyStarted".to_owned(), "JourneyCompleted".to_owned()];
             produced(&def.start.actions, &mut out);
             for t in &def.transitions {
                 produced(&t.actions, &mut out);

@@ -15,7 +15,10 @@ fn every_journey_has_a_page_with_its_diagram_and_transitions() {
     let site = site();
     let index = site.text("index.html").unwrap();
     for (name, page) in [
-        ("new-patient-onboarding", "journeys/new-patient-onboarding.html"),
+        (
+            "new-patient-onboarding",
+            "journeys/new-patient-onboarding.html",
+        ),
         ("chronic-care", "journeys/chronic-care.html"),
         ("referral-booking", "journeys/referral-booking.html"),
     ] {
@@ -26,8 +29,14 @@ fn every_journey_has_a_page_with_its_diagram_and_transitions() {
             index.contains(&format!("href=\"{page}\"")),
             "the overview links {page}"
         );
-        assert!(html.contains("<svg") && html.contains("class=\"journey-diagram\""), "{page}: diagram");
-        assert!(html.contains(&format!("<code>{name}</code>")), "{page}: name");
+        assert!(
+            html.contains("<svg") && html.contains("class=\"journey-diagram\""),
+            "{page}: diagram"
+        );
+        assert!(
+            html.contains(&format!("<code>{name}</code>")),
+            "{page}: name"
+        );
     }
     let onboarding = site.text("journeys/new-patient-onboarding.html").unwrap();
     // A transition row: consumed event linked, produced events linked.
@@ -43,7 +52,10 @@ fn every_journey_has_a_page_with_its_diagram_and_transitions() {
     // The SLA breach signal is named.
     assert!(onboarding.contains("sla-breached"), "{onboarding}");
     // The event pages link back: an event the journey reads, and one it publishes.
-    for (event, role) in [("AppointmentScheduled", "reads it"), ("JourneyStarted", "publishes it")] {
+    for (event, role) in [
+        ("AppointmentScheduled", "reads it"),
+        ("JourneyStarted", "publishes it"),
+    ] {
         let page = site
             .text(&format!("events/{event}.html"))
             .unwrap_or_else(|| panic!("no page for {event}"));

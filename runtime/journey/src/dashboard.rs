@@ -200,7 +200,11 @@ fn counts_table(def: &Definition, counts: &[StateCount]) -> String {
 
 fn heading(def: &Definition, link: bool) -> String {
     let name = if link {
-        format!("<a href=\"/journeys/{}\">{}</a>", seg(&def.name), esc(&def.title))
+        format!(
+            "<a href=\"/journeys/{}\">{}</a>",
+            seg(&def.name),
+            esc(&def.title)
+        )
     } else {
         esc(&def.title)
     };
@@ -213,11 +217,7 @@ fn heading(def: &Definition, link: bool) -> String {
     if let Some(doc) = &def.doc {
         let _ = write!(out, "<p>{}</p>", esc(doc));
     }
-    let _ = write!(
-        out,
-        "<div class=\"diagram\">{}</div>",
-        diagram::svg(def)
-    );
+    let _ = write!(out, "<div class=\"diagram\">{}</div>", diagram::svg(def));
     out
 }
 
@@ -326,7 +326,9 @@ async fn journey_page(State(d): Shared, Path(journey): Path<String>) -> Response
     let _ = write!(
         body,
         "<h3>Stuck</h3><p class=\"muted\">Unfinished, and past the SLA of their state or without input for {}.</p>",
-        esc(&duration(u64::try_from(d.idle.as_millis()).unwrap_or(u64::MAX)))
+        esc(&duration(
+            u64::try_from(d.idle.as_millis()).unwrap_or(u64::MAX)
+        ))
     );
     body.push_str(&listing_table(&def.name, &stuck, "No stuck instances."));
     body.push_str("<h3>Compensating and parked</h3>");
@@ -338,10 +340,7 @@ async fn journey_page(State(d): Shared, Path(journey): Path<String>) -> Response
     page(&def.title, &body).into_response()
 }
 
-async fn instance_page(
-    State(d): Shared,
-    Path((journey, id)): Path<(String, String)>,
-) -> Response {
+async fn instance_page(State(d): Shared, Path((journey, id)): Path<(String, String)>) -> Response {
     let Some(def) = d.definition(&journey) else {
         return not_found(&format!("No journey is named `{journey}`."));
     };

@@ -154,7 +154,12 @@ impl PgInstanceStore {
     ) -> Result<Listing, EngineError> {
         let (states, sla_us): (Vec<String>, Vec<i64>) = slas
             .iter()
-            .map(|(s, ms)| (s.clone(), i64::try_from(*ms).unwrap_or(i64::MAX / 1000) * 1000))
+            .map(|(s, ms)| {
+                (
+                    s.clone(),
+                    i64::try_from(*ms).unwrap_or(i64::MAX / 1000) * 1000,
+                )
+            })
             .unzip();
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {LISTED_COLUMNS}, \

@@ -83,7 +83,8 @@ fn screenshot(url: &str, png: &Path) {
         "chromium failed on {url}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let bytes = std::fs::read(png).unwrap_or_else(|e| panic!("no screenshot {}: {e}", png.display()));
+    let bytes =
+        std::fs::read(png).unwrap_or_else(|e| panic!("no screenshot {}: {e}", png.display()));
     assert!(
         bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 10_000,
         "{} is not a PNG of a rendered page ({} bytes)",
@@ -134,11 +135,7 @@ async fn dashboard_shows_states_counts_sla_stuck_and_history() {
     // Every journey, its diagram and its counts.
     let (status, index) = get(&addr, "/journeys").await;
     assert_eq!(status, 200, "{index}");
-    for title in [
-        "New patient onboarding",
-        "chronic-care",
-        "referral-booking",
-    ] {
+    for title in ["New patient onboarding", "chronic-care", "referral-booking"] {
         assert!(index.contains(title), "{title} missing:\n{index}");
     }
     assert_eq!(index.matches("<svg").count(), 3, "one diagram per journey");
@@ -154,7 +151,10 @@ async fn dashboard_shows_states_counts_sla_stuck_and_history() {
     assert_eq!(cell(&page, "sla", "awaiting-first-appointment", 2), "4");
     assert_eq!(cell(&page, "sla", "awaiting-first-appointment", 3), "2");
     assert_eq!(cell(&page, "sla", "awaiting-first-appointment", 4), "2");
-    assert_eq!(cell(&page, "sla", "awaiting-first-appointment", 5), "50.0 %");
+    assert_eq!(
+        cell(&page, "sla", "awaiting-first-appointment", 5),
+        "50.0 %"
+    );
     let stuck = page
         .split_once("<h3>Stuck</h3>")
         .unwrap()
@@ -163,9 +163,18 @@ async fn dashboard_shows_states_counts_sla_stuck_and_history() {
         .unwrap()
         .0;
     assert_eq!(stuck.matches("past SLA").count(), 2, "{stuck}");
-    assert!(stuck.contains("dash-1") && stuck.contains("dash-&lt;b&gt;4&lt;/b&gt;"), "{stuck}");
-    assert!(!stuck.contains("dash-3"), "a finished instance is not stuck: {stuck}");
-    assert!(page.contains("No instance is undoing saga steps or parked."), "{page}");
+    assert!(
+        stuck.contains("dash-1") && stuck.contains("dash-&lt;b&gt;4&lt;/b&gt;"),
+        "{stuck}"
+    );
+    assert!(
+        !stuck.contains("dash-3"),
+        "a finished instance is not stuck: {stuck}"
+    );
+    assert!(
+        page.contains("No instance is undoing saga steps or parked."),
+        "{page}"
+    );
 
     // One instance and its history.
     let instance = engine
@@ -175,7 +184,10 @@ async fn dashboard_shows_states_counts_sla_stuck_and_history() {
         .unwrap()
         .expect("dash-1's instance");
     let path = format!("/journeys/{ONBOARDING}/instances/{}", instance.id);
-    assert!(stuck.contains(&path), "stuck rows link the instance page: {stuck}");
+    assert!(
+        stuck.contains(&path),
+        "stuck rows link the instance page: {stuck}"
+    );
     let (status, detail) = get(&addr, &path).await;
     assert_eq!(status, 200, "{detail}");
     let history = detail.split_once("class=\"history\"").unwrap().1;
@@ -186,7 +198,10 @@ async fn dashboard_shows_states_counts_sla_stuck_and_history() {
     ] {
         assert!(history.contains(row), "{row} missing:\n{history}");
     }
-    assert!(detail.contains("booking-reminder"), "pending timer shown: {detail}");
+    assert!(
+        detail.contains("booking-reminder"),
+        "pending timer shown: {detail}"
+    );
 
     // Unknown things are 404 pages, not errors.
     for missing in [

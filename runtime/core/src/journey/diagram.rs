@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 
 const NODE_W: i64 = 200;
 const NODE_H: i64 = 44;
-const COL_PITCH: i64 = 300;
+const COL_PITCH: i64 = 350;
 const ROW_PITCH: i64 = 96;
 const MARGIN: i64 = 24;
 /// Room above the first row for self-loops and below the last for back edges.
-const TOP: i64 = 40;
+const TOP: i64 = 56;
 
 /// Where each state is drawn: (column, row), columns by distance from the initial state
 /// (states no transition reaches go in a last column), rows in definition order.
@@ -23,7 +23,11 @@ fn layout(def: &Definition) -> HashMap<&str, (i64, i64)> {
     }
     while let Some(state) = queue.pop_front() {
         let d = depth[state];
-        for t in def.transitions.iter().filter(|t| t.from.iter().any(|f| f == state)) {
+        for t in def
+            .transitions
+            .iter()
+            .filter(|t| t.from.iter().any(|f| f == state))
+        {
             if !depth.contains_key(t.to.as_str()) {
                 depth.insert(t.to.as_str(), d + 1);
                 queue.push_back(t.to.as_str());
@@ -58,7 +62,12 @@ fn esc(s: &str) -> String {
 }
 
 fn duration(ms: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1_000, "s")];
+    const UNITS: [(u64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
     for (unit, name) in UNITS {
         if ms >= unit && ms % unit == 0 {
             return format!("{}{name}", ms / unit);
@@ -90,7 +99,10 @@ pub fn svg(def: &Definition) -> String {
             if t.fails {
                 label.push_str(" (fails)");
             }
-            match edges.iter_mut().find(|(k, _)| *k == (from.as_str(), t.to.as_str())) {
+            match edges
+                .iter_mut()
+                .find(|(k, _)| *k == (from.as_str(), t.to.as_str()))
+            {
                 Some((_, labels)) if !labels.contains(&label) => labels.push(label),
                 Some(_) => {}
                 None => edges.push(((from.as_str(), t.to.as_str()), vec![label])),
@@ -109,11 +121,24 @@ pub fn svg(def: &Definition) -> String {
             continue;
         };
         let label = esc(&labels.join(", "));
+        let anchor = if from != to && at[from].0 == at[to].0 {
+            "start"
+        } else {
+            "middle"
+        };
         let (path, lx, ly) = if from == to {
             // A loop over the top of the state.
             let (x, y) = (fx + NODE_W / 2, fy);
             (
-                format!("M{},{y} C{},{} {},{} {},{y}", x - 30, x - 40, y - 38, x + 40, y - 38, x + 30),
+                format!(
+                    "M{},{y} C{},{} {},{} {},{y}",
+                    x - 30,
+                    x - 40,
+                    y - 38,
+                    x + 40,
+                    y - 38,
+                    x + 30
+                ),
                 x,
                 y - 34,
             )
@@ -122,15 +147,24 @@ pub fn svg(def: &Definition) -> String {
             let (x1, y1, x2, y2) = (fx + NODE_W, fy + NODE_H / 2, tx, ty + NODE_H / 2);
             let (mx, my) = ((x1 + x2) / 2, (y1 + y2) / 2);
             (format!("M{x1},{y1} Q{mx},{my} {x2},{y2}"), mx, my - 6)
+        } else if tx == fx {
+            // Within a column: the nearer edges, straight, labelled beside the arrow.
+            let x = fx + NODE_W / 2;
+            let (y1, y2) = if ty > fy {
+                (fy + NODE_H, ty)
+            } else {
+                (fy, ty + NODE_H)
+            };
+            (format!("M{x},{y1} L{x},{y2}"), x + 8, (y1 + y2) / 2)
         } else {
-            // Back or within a column: bottom to bottom, bowed below.
+            // Back: bottom to bottom, bowed below.
             let (x1, y1, x2, y2) = (fx + NODE_W / 2, fy + NODE_H, tx + NODE_W / 2, ty + NODE_H);
             let (mx, my) = ((x1 + x2) / 2, y1.max(y2) + 36);
             (format!("M{x1},{y1} Q{mx},{my} {x2},{y2}"), mx, my - 8)
         };
         let _ = write!(
             out,
-            r##"<g class="transition"><title>{from} → {to}: {label}</title><path d="{path}" fill="none" stroke="#555" stroke-width="1.4" marker-end="url(#arrow)"/><text x="{lx}" y="{ly}" text-anchor="middle" fill="#333" font-size="10">{label}</text></g>"##,
+            r##"<g class="transition"><title>{from} → {to}: {label}</title><path d="{path}" fill="none" stroke="#555" stroke-width="1.4" marker-end="url(#arrow)"/><text x="{lx}" y="{ly}" text-anchor="{anchor}" fill="#333" font-size="10">{label}</text></g>"##,
             from = esc(from),
             to = esc(to),
         );
