@@ -246,9 +246,9 @@ fn page(journey: &IrJourney, path: String, body: String) -> Page {
 
 fn duration(ms: u64) -> String {
     match ms {
-        ms if ms > 0 && ms % 86_400_000 == 0 => format!("{} d", ms / 86_400_000),
-        ms if ms > 0 && ms % 3_600_000 == 0 => format!("{} h", ms / 3_600_000),
-        ms if ms > 0 && ms % 60_000 == 0 => format!("{} min", ms / 60_000),
+        ms if ms > 0 && ms.is_multiple_of(86_400_000) => format!("{} d", ms / 86_400_000),
+        ms if ms > 0 && ms.is_multiple_of(3_600_000) => format!("{} h", ms / 3_600_000),
+        ms if ms > 0 && ms.is_multiple_of(60_000) => format!("{} min", ms / 60_000),
         ms => format!("{} s", ms / 1000),
     }
 }

@@ -117,9 +117,9 @@ fn time(us: i64) -> String {
 
 fn duration(ms: u64) -> String {
     match ms {
-        ms if ms % 86_400_000 == 0 => format!("{}d", ms / 86_400_000),
-        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
-        ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+        ms if ms.is_multiple_of(86_400_000) => format!("{}d", ms / 86_400_000),
+        ms if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        ms if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
         ms => format!("{}s", ms / 1000),
     }
 }

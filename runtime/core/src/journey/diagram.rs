@@ -69,7 +69,7 @@ fn duration(ms: u64) -> String {
         (1_000, "s"),
     ];
     for (unit, name) in UNITS {
-        if ms >= unit && ms % unit == 0 {
+        if ms >= unit && ms.is_multiple_of(unit) {
             return format!("{}{name}", ms / unit);
         }
     }
