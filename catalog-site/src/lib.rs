@@ -15,6 +15,7 @@ pub mod pages;
 pub mod proto_text;
 pub mod registry;
 pub mod search;
+pub mod sequence;
 
 use carebus_codegen::ir::Model;
 use std::collections::BTreeMap;
@@ -144,6 +145,11 @@ pub fn render(model: &Model, history: &History, options: &CatalogOptions) -> Sit
     }
     for guide in &model.guides {
         add_page(&mut site, pages::other::guide(guide));
+    }
+    for flow in &model.flows {
+        let (page, diagram) = pages::flows::render(flow);
+        add_page(&mut site, page);
+        site.add(pages::flows::svg_path(flow), diagram);
     }
 
     site.add("assets/catalog.css", CSS);

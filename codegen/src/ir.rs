@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod flow;
 pub mod journey;
 mod rust;
 mod type_text;
@@ -62,6 +63,9 @@ pub struct Model {
     /// Patient journeys (`journeys/*.toml`), checked against the events, by (name, version).
     #[serde(default)]
     pub journeys: Vec<journey::Journey>,
+    /// The platform's main flows (`flows.toml`), drawn as sequence diagrams.
+    #[serde(default)]
+    pub flows: Vec<flow::Flow>,
 }
 
 /// Which schema language an event was written in.
