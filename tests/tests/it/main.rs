@@ -31,4 +31,5 @@ mod realtime_service;
 mod services;
 mod store_core;
 mod store_ops;
+mod store_pitr;
 mod store_support;
