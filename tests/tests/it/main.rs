@@ -21,6 +21,7 @@ mod generated_topics;
 mod journeys;
 mod kafka_acls;
 mod kafka_consumer;
+mod kafka_mirror;
 mod kafka_every_event;
 mod kafka_secure;
 mod kafka_support;
