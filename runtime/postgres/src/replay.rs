@@ -42,9 +42,9 @@ impl PgEventStore {
             )
             .bind(t.clone()),
         };
-        q.fetch_one(self.pool())
-            .await
-            .map_err(backend("find the start of the range (is the time readable as timestamptz?)"))
+        q.fetch_one(self.pool()).await.map_err(backend(
+            "find the start of the range (is the time readable as timestamptz?)",
+        ))
     }
 
     /// The last global position at or before `bound` (`None`: no event there).
@@ -59,9 +59,9 @@ impl PgEventStore {
             )
             .bind(t.clone()),
         };
-        q.fetch_one(self.pool())
-            .await
-            .map_err(backend("find the end of the range (is the time readable as timestamptz?)"))
+        q.fetch_one(self.pool()).await.map_err(backend(
+            "find the end of the range (is the time readable as timestamptz?)",
+        ))
     }
 
     /// How many events lie in `(after, until]`, only those of `topic` when given.

@@ -266,9 +266,7 @@ async fn check_json(
         let Some(last) = rows.last() else {
             return Ok(());
         };
-        after = last
-            .try_get("global_position")
-            .map_err(backend("verify"))?;
+        after = last.try_get("global_position").map_err(backend("verify"))?;
         for row in &rows {
             let form: String = row.try_get("data_json_form").map_err(backend("verify"))?;
             let json: Option<Value> = row.try_get("data_json").map_err(backend("verify"))?;

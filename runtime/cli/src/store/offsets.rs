@@ -100,8 +100,8 @@ fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, String> 
         .ok_or_else(|| format!("topic {topic} not found"))?;
     if let Some(e) = t.error() {
         return Err(format!(
-            "topic {topic}: {:?} (does it exist? rebuild it with `carebus-topics apply` and `carebus-store replay`)",
-            rdkafka::types::RDKafkaRespErr::from(e)
+            "topic {topic}: {} (does it exist? rebuild it with `carebus-topics apply` and `carebus-store replay`)",
+            rdkafka::error::RDKafkaErrorCode::from(e)
         ));
     }
     Ok(t.partitions().iter().map(|p| p.id()).collect())
@@ -212,7 +212,9 @@ pub fn event_offsets(
     let deadline = Instant::now() + TIMEOUT;
     while !ends.is_empty() && found.len() < ids.len() {
         if Instant::now() > deadline {
-            return Err(format!("topic {topic} was not read to its end within {TIMEOUT:?}"));
+            return Err(format!(
+                "topic {topic} was not read to its end within {TIMEOUT:?}"
+            ));
         }
         match reader.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
@@ -223,7 +225,10 @@ pub fn event_offsets(
                         offset: m.offset(),
                     });
                 }
-                if ends.get(&m.partition()).is_some_and(|&h| m.offset() + 1 >= h) {
+                if ends
+                    .get(&m.partition())
+                    .is_some_and(|&h| m.offset() + 1 >= h)
+                {
                     ends.remove(&m.partition());
                 }
             }
@@ -255,7 +260,9 @@ pub fn restore_offsets(
     let properties = cluster.properties()?;
     let member = consumer(&properties, &cluster.bootstrap, group)?;
     member.commit(&tpl, CommitMode::Sync).map_err(|e| {
-        format!("committing group {group}'s offsets on {topic}: {e} (stop the group's consumers first)")
+        format!(
+            "committing group {group}'s offsets on {topic}: {e} (stop the group's consumers first)"
+        )
     })
 }
 

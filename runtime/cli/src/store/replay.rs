@@ -10,10 +10,10 @@
 //! [`StoredEvent::to_record`]: carebus::store::StoredEvent::to_record
 
 use crate::ClusterArgs;
+use carebus::Settings;
 use carebus::kafka::{KafkaConfig, KafkaTransport};
 use carebus::postgres::PgEventStore;
 use carebus::postgres::replay::Bound;
-use carebus::Settings;
 use carebus::store::{EventStore, StoreError};
 use carebus_core::transport::Transport;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -180,9 +180,9 @@ impl Progress {
     fn new() -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
             let bar = ProgressBar::new(0);
-            if let Ok(style) = ProgressStyle::with_template(
-                "{bar:40} {pos}/{len} events  {per_sec}  {eta} left",
-            ) {
+            if let Ok(style) =
+                ProgressStyle::with_template("{bar:40} {pos}/{len} events  {per_sec}  {eta} left")
+            {
                 bar.set_style(style);
             }
             bar
@@ -211,7 +211,10 @@ impl Progress {
         let secs = self.started.elapsed().as_secs_f64();
         let rate = if secs > 0.0 { done as f64 / secs } else { 0.0 };
         let left = if rate > 0.0 {
-            format!("about {:.0} s left", (planned - done.min(planned)) as f64 / rate)
+            format!(
+                "about {:.0} s left",
+                (planned - done.min(planned)) as f64 / rate
+            )
         } else {
             "time left unknown".into()
         };
@@ -267,20 +270,20 @@ pub(super) async fn run(store: &PgEventStore, cluster: &ClusterArgs, args: Repla
     };
     let mut progress = Progress::new();
     let started = Instant::now();
-    let result = replay_to_kafka(
-        store,
-        &transport,
-        &range,
-        &interrupted,
-        |done, planned| progress.update(done, planned),
-    )
+    let result = replay_to_kafka(store, &transport, &range, &interrupted, |done, planned| {
+        progress.update(done, planned)
+    })
     .await;
     progress.finish();
     let _ = transport.flush(Duration::from_secs(10)).await;
     let secs = started.elapsed().as_secs_f64();
     match result {
         Ok(s) => {
-            let rate = if secs > 0.0 { s.sent as f64 / secs } else { 0.0 };
+            let rate = if secs > 0.0 {
+                s.sent as f64 / secs
+            } else {
+                0.0
+            };
             let at = s
                 .last_position
                 .map_or_else(|| "none".to_string(), |p| p.to_string());

@@ -96,13 +96,17 @@ fn read_all(topic: &str, expected: usize) -> BTreeMap<i32, Vec<String>> {
     let c: BaseConsumer = client_config(&unique_name("store-read")).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).unwrap();
     let mut out: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     while out.values().map(Vec::len).sum::<usize>() < expected {
-        assert!(Instant::now() < deadline, "only {out:?} of {expected} records in {topic}");
+        assert!(
+            Instant::now() < deadline,
+            "only {out:?} of {expected} records in {topic}"
+        );
         if let Some(m) = c.poll(Duration::from_millis(200)) {
             let m = m.expect("reading the topic");
             out.entry(m.partition()).or_default().push(event_id(&m));
@@ -114,7 +118,11 @@ fn read_all(topic: &str, expected: usize) -> BTreeMap<i32, Vec<String>> {
 fn high_watermarks(topic: &str) -> i64 {
     let c: BaseConsumer = client_config("unused").create().unwrap();
     (0..PARTITIONS)
-        .map(|p| c.fetch_watermarks(topic, p, Duration::from_secs(10)).unwrap().1)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
         .sum()
 }
 
@@ -150,11 +158,24 @@ async fn a_deleted_topic_is_rebuilt_from_the_store_and_its_consumer_group_resume
         by_position.extend(done.events.iter().map(|e| e.cursor.position));
     }
     let verified = ok(&schema, &["verify", "--contiguous"]);
-    assert!(verified.contains("12 match their payload, 0 differ"), "{verified}");
+    assert!(
+        verified.contains("12 match their payload, 0 differ"),
+        "{verified}"
+    );
     assert!(verified.contains("the store is sound"), "{verified}");
 
     create_topic(&topic).await;
-    let first = ok(&schema, &["replay", "--to-kafka", "--topic", &topic, "--checkpoint", "first"]);
+    let first = ok(
+        &schema,
+        &[
+            "replay",
+            "--to-kafka",
+            "--topic",
+            &topic,
+            "--checkpoint",
+            "first",
+        ],
+    );
     assert!(first.contains("replayed 12 of 12 events"), "{first}");
 
     // The group processed the first half of each partition and committed.
@@ -170,14 +191,29 @@ async fn a_deleted_topic_is_rebuilt_from_the_store_and_its_consumer_group_resume
             .unwrap();
     }
     let member: BaseConsumer = client_config(&group).create().unwrap();
-    member.commit(&commit, CommitMode::Sync).expect("committing the group's offsets");
+    member
+        .commit(&commit, CommitMode::Sync)
+        .expect("committing the group's offsets");
     drop(member);
 
     let saved = std::env::temp_dir().join(format!("{group}.offsets"));
-    let out = ok(&schema, &[
-        "offsets", "save", "--group", &group, "--topic", &topic, "--file", saved.to_str().unwrap(),
-    ]);
-    assert!(out.contains(&format!("of {} partitions", before.len())), "{out}");
+    let out = ok(
+        &schema,
+        &[
+            "offsets",
+            "save",
+            "--group",
+            &group,
+            "--topic",
+            &topic,
+            "--file",
+            saved.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains(&format!("of {} partitions", before.len())),
+        "{out}"
+    );
 
     delete_topic(&topic).await;
     create_topic(&topic).await;
@@ -185,18 +221,48 @@ async fn a_deleted_topic_is_rebuilt_from_the_store_and_its_consumer_group_resume
 
     // Rebuilt in two runs: the second resumes from the checkpoint the first left.
     let sixth = by_position[5].to_string();
-    let part = ok(&schema, &[
-        "replay", "--to-kafka", "--topic", &topic, "--checkpoint", "rebuild", "--until", &sixth,
-    ]);
+    let part = ok(
+        &schema,
+        &[
+            "replay",
+            "--to-kafka",
+            "--topic",
+            &topic,
+            "--checkpoint",
+            "rebuild",
+            "--until",
+            &sixth,
+        ],
+    );
     assert!(part.contains("replayed 6 of 6 events"), "{part}");
-    let rest = ok(&schema, &["replay", "--to-kafka", "--topic", &topic, "--checkpoint", "rebuild"]);
+    let rest = ok(
+        &schema,
+        &[
+            "replay",
+            "--to-kafka",
+            "--topic",
+            &topic,
+            "--checkpoint",
+            "rebuild",
+        ],
+    );
     assert!(rest.contains("replayed 6 of 6 events"), "{rest}");
     assert_eq!(high_watermarks(&topic), 12, "each event once");
     assert_eq!(read_all(&topic, 12), before, "same partitions, same order");
 
-    let restored = ok(&schema, &[
-        "offsets", "restore", "--group", &group, "--topic", &topic, "--file", saved.to_str().unwrap(),
-    ]);
+    let restored = ok(
+        &schema,
+        &[
+            "offsets",
+            "restore",
+            "--group",
+            &group,
+            "--topic",
+            &topic,
+            "--file",
+            saved.to_str().unwrap(),
+        ],
+    );
     assert!(restored.contains("committed group"), "{restored}");
     let _ = std::fs::remove_file(&saved);
 
@@ -212,7 +278,10 @@ async fn a_deleted_topic_is_rebuilt_from_the_store_and_its_consumer_group_resume
         );
         if let Some(m) = member.poll(Duration::from_millis(200)) {
             let id = event_id(&m.expect("consuming"));
-            assert!(!processed.contains(&id), "event {id} was processed before the rebuild");
+            assert!(
+                !processed.contains(&id),
+                "event {id} was processed before the rebuild"
+            );
             received.insert(id);
         }
     }
