@@ -75,7 +75,11 @@ async fn a_consumer_fails_over_to_the_mirrored_cluster_and_resumes_from_translat
     let admin: AdminClient<DefaultClientContext> = config(&source, "unused").create().unwrap();
     let created = admin
         .create_topics(
-            [&NewTopic::new(&topic, PARTITIONS, TopicReplication::Fixed(1))],
+            [&NewTopic::new(
+                &topic,
+                PARTITIONS,
+                TopicReplication::Fixed(1),
+            )],
             &AdminOptions::new(),
         )
         .await
@@ -104,7 +108,8 @@ async fn a_consumer_fails_over_to_the_mirrored_cluster_and_resumes_from_translat
     let member: BaseConsumer = config(&source, &group).create().unwrap();
     let mut tpl = TopicPartitionList::new();
     for p in 0..PARTITIONS {
-        tpl.add_partition_offset(&topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(&topic, p, Offset::Beginning)
+            .unwrap();
     }
     member.assign(&tpl).unwrap();
     let mut by_partition: BTreeMap<i32, Vec<String>> = BTreeMap::new();
@@ -113,7 +118,10 @@ async fn a_consumer_fails_over_to_the_mirrored_cluster_and_resumes_from_translat
         assert!(Instant::now() < deadline, "read {by_partition:?} of 12");
         if let Some(m) = member.poll(Duration::from_millis(200)) {
             let m = m.expect("consuming the source");
-            by_partition.entry(m.partition()).or_default().push(id_of(&m));
+            by_partition
+                .entry(m.partition())
+                .or_default()
+                .push(id_of(&m));
         }
     }
     let (mut processed, mut unprocessed) = (BTreeSet::new(), BTreeSet::new());
@@ -128,12 +136,12 @@ async fn a_consumer_fails_over_to_the_mirrored_cluster_and_resumes_from_translat
             .unwrap();
         expected_offsets.insert(*p, half as i64);
     }
-    member.commit(&commit, CommitMode::Sync).expect("commit on the source");
+    member
+        .commit(&commit, CommitMode::Sync)
+        .expect("commit on the source");
     drop(member);
 
-    let dir = carebus_tests::repo_root()
-        .join("target/tests")
-        .join(&group);
+    let dir = carebus_tests::repo_root().join("target/tests").join(&group);
     std::fs::create_dir_all(&dir).unwrap();
     let _mirror = Mirror(dir.clone());
     let properties = dir.join("mm2.properties");
@@ -213,7 +221,10 @@ async fn a_consumer_fails_over_to_the_mirrored_cluster_and_resumes_from_translat
         );
         if let Some(m) = replica.poll(Duration::from_millis(200)) {
             let id = id_of(&m.expect("consuming the replica"));
-            assert!(!processed.contains(&id), "{id} was processed on the source already");
+            assert!(
+                !processed.contains(&id),
+                "{id} was processed on the source already"
+            );
             received.insert(id);
         }
     }

@@ -154,7 +154,11 @@ async fn restore_to_a_point_in_time_keeps_exactly_the_events_up_to_it() {
         dir: dir.clone(),
         data_dirs: vec![dir.join("primary/data"), dir.join("restored")],
     };
-    pitr(&["primary", path(&dir.join("primary")), &primary_port.to_string()]);
+    pitr(&[
+        "primary",
+        path(&dir.join("primary")),
+        &primary_port.to_string(),
+    ]);
     let conninfo = format!("postgres://postgres@127.0.0.1:{primary_port}/postgres");
 
     let store = store_at(primary_port).await;
@@ -191,14 +195,21 @@ async fn restore_to_a_point_in_time_keeps_exactly_the_events_up_to_it() {
         &lsn,
     ]);
     let restored = store_at(restored_port).await;
-    let report = verify(&restored, &json_of_payload, VerifyOptions { contiguous: true })
-        .await
-        .expect("verifying the restored store");
+    let report = verify(
+        &restored,
+        &json_of_payload,
+        VerifyOptions { contiguous: true },
+    )
+    .await
+    .expect("verifying the restored store");
     assert!(report.is_sound(), "restored: {:?}", report.problems());
     assert_eq!(report.events, 9 + 4 + 1, "{report}");
     assert_eq!(report.json_matched, report.events, "{report}");
     assert_eq!(report.positions, Some((1, 14)), "{report}");
-    assert_eq!(report.digest, at_target.digest, "same events, payloads and positions");
+    assert_eq!(
+        report.digest, at_target.digest,
+        "same events, payloads and positions"
+    );
     assert_eq!(
         event_ids(&restored).await,
         kept.iter().cloned().collect::<BTreeSet<_>>()
@@ -209,7 +220,10 @@ async fn restore_to_a_point_in_time_keeps_exactly_the_events_up_to_it() {
         "the append after the target is gone"
     );
     for id in discarded.iter().chain(&discarded_too) {
-        assert!(!event_ids(&restored).await.contains(id), "event {id} is after the target");
+        assert!(
+            !event_ids(&restored).await.contains(id),
+            "event {id} is after the target"
+        );
     }
 
     // The restored store takes appends again (the sequence may jump: gaps are allowed then).
