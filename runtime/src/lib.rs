@@ -54,7 +54,7 @@ pub use publisher::{Prepared, Publisher, PublisherConfig};
 pub use service::{RunningService, Service, ServiceError, ServiceReport};
 pub use topic::{CleanupPolicy, EventInfo, TopicEvents, TopicHandler, TopicSpec};
 pub use types::{
-    Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
+    BigDecimal, Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
     PrecisionExceeded, TimeMicros, TimeMillis, TimePeriod, Timestamp, TimestampMillis,
     TimestampNanos, Uuid,
 };
