@@ -84,6 +84,11 @@ fn every_logical_type_of_the_specification_is_its_own_type_as_apache_avro_reads_
             Type::LocalTimestampNanos,
             Schema::LocalTimestampNanos,
         ),
+        (
+            r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
+            Type::BigDecimal,
+            Schema::BigDecimal,
+        ),
     ];
     for (ty, want, theirs) in cases {
         let src = record(ty, "");
@@ -218,10 +223,16 @@ fn invalid_and_unknown_logical_types_are_ignored_with_a_located_warning_as_apach
             "more than the 38 digits",
         ),
         (
-            r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
-            Type::Bytes,
+            r#"{"type": "string", "logicalType": "big-decimal"}"#,
+            Type::String,
+            Some(Schema::String),
+            "logical type `big-decimal` annotates bytes, not `string`",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "big-decimal", "scale": 2}"#,
+            Type::BigDecimal,
             None,
-            "`big-decimal` is not supported by carebus",
+            "`scale` has no meaning on a `big-decimal`",
         ),
         (
             r#"{"type": "string", "logicalType": "uuid", "precision": 3}"#,
