@@ -478,3 +478,28 @@ fn the_logical_fixture_loads_without_warnings() {
     // carebus-tests' generated_logical).
     Schema::parse_str(&text).unwrap();
 }
+
+#[test]
+fn a_big_decimal_default_must_be_its_bytes() {
+    // 0 at scale 0: the unscaled integer [0x00] as bytes (length 1, zig-zag 2), then scale 0.
+    let (got, warnings) = load(&record(
+        r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
+        r#", "default": "\u0002\u0000\u0000""#,
+    ));
+    assert_eq!(got, Type::BigDecimal);
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    // Decimal text, or bytes with something after the scale, are not a big-decimal's bytes.
+    for default in [r#""0.5""#, r#""\u0002\u0000\u0000\u0000""#, "0"] {
+        let src = record(
+            r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
+            &format!(r#", "default": {default}"#),
+        );
+        let errors = load_avro_sources_with_warnings(&[("r.avsc", src.as_str())])
+            .err()
+            .unwrap_or_else(|| panic!("{default} loads"));
+        assert!(
+            errors.to_string().contains("big-decimal needs its bytes"),
+            "{errors}"
+        );
+    }
+}
