@@ -393,6 +393,9 @@ pub enum Type {
         precision: u32,
         scale: u32,
     },
+    /// logicalType big-decimal on bytes: any number of digits, the scale carried by each
+    /// value (Avro 1.12).
+    BigDecimal,
     Array {
         items: Box<Type>,
     },
