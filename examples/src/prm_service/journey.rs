@@ -1,0 +1,172 @@
+//! Events the PRM service answers in (a journey's `ActionTriggered`, the AI service's `AnalysisCompleted`), a booked follow-up appointment (once per action) and a recorded analysis on the patient out.
+
+use super::SERVICE;
+use super::records::{Analysis, DeskError, PrmRecords};
+use carebus::store::{EventContext, NewEvent};
+use carebus::{HandlerContext, HandlerError, HandlerResult, Timestamp, Uuid};
+use carebus_schemas::healthcare::ai::{AnalysisCompleted, FindingSeverity};
+use carebus_schemas::*;
+
+/// Counter (label `outcome`: booked, duplicate, skipped, ignored): actions handled.
+pub const ACTIONS_COUNTER: &str = "prm_actions_total";
+/// Counter (label `outcome`: recorded, duplicate): analyses handled.
+pub const ANALYSES_COUNTER: &str = "prm_analyses_total";
+
+/// The handler of both topics; clones share the records.
+#[derive(Clone)]
+pub struct Desk {
+    /// The event store and read model.
+    pub records: PrmRecords,
+}
+
+fn retriable(what: &str, e: DeskError) -> HandlerError {
+    HandlerError::retriable(format!("prm-service: {what}: {e}")).with_source(e)
+}
+
+/// A parameter of the action (the map is PHI: values are read, never logged).
+fn parameter<'a>(event: &'a ActionTriggered, name: &str) -> Option<&'a str> {
+    event
+        .parameters
+        .expose()
+        .get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// The appointment a `SCHEDULE_APPOINTMENT` action asks for. Parameters (all optional):
+/// `practitionerId` (default `care-team`), `locationId` (default `main-clinic`),
+/// `appointmentType` (v2-0276 code, default `FOLLOWUP`), `durationMinutes` (default 30) and
+/// `inDays` (days after `dueAt`, or after `triggeredAt` when there is no `dueAt`; default 0).
+pub fn booking(event: &ActionTriggered) -> AppointmentScheduled {
+    let reference = |kind: &str, id: &str| Reference {
+        r#type: kind.into(),
+        id: id.into(),
+        display: None,
+    };
+    let number = |name: &str, default: i64, max: i64| {
+        parameter(event, name)
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|n| (0..=max).contains(n))
+            .unwrap_or(default)
+    };
+    let base = event.due_at.unwrap_or(event.triggered_at);
+    let start = Timestamp(base.0 + number("inDays", 0, 3650) * 86_400_000_000);
+    let minutes = number("durationMinutes", 30, 24 * 60).max(1);
+    AppointmentScheduled {
+        appointment_id: Uuid::new_v4(),
+        patient_id: event.patient_id.clone(),
+        practitioner: reference(
+            "Practitioner",
+            parameter(event, "practitionerId").unwrap_or("care-team"),
+        ),
+        location: reference(
+            "Location",
+            parameter(event, "locationId").unwrap_or("main-clinic"),
+        ),
+        start,
+        end: Timestamp(start.0 + minutes * 60_000_000),
+        appointment_type: Coding {
+            system: "http://terminology.hl7.org/CodeSystem/v2-0276".into(),
+            code: parameter(event, "appointmentType")
+                .unwrap_or("FOLLOWUP")
+                .into(),
+            display: None,
+        },
+        service_type: None,
+        reason: None,
+        visit_mode: VisitMode::InPerson,
+        patient_instructions: None,
+        scheduled_by: reference("Device", SERVICE),
+        scheduled_at: Timestamp::now(),
+    }
+}
+
+impl JourneysHandler for Desk {
+    async fn on_action_triggered(&self, ctx: &HandlerContext, event: ActionTriggered) -> HandlerResult {
+        if event.action_type != ActionType::ScheduleAppointment {
+            metrics::counter!(ACTIONS_COUNTER, "outcome" => "ignored").increment(1);
+            return Ok(());
+        }
+        let booking = booking(&event);
+        let context = EventContext {
+            causation_id: Some(ctx.event_id().to_string()),
+            source: SERVICE.into(),
+            ..EventContext::from(ctx)
+        };
+        let new = NewEvent::from_event(&booking, &context).map_err(|e| {
+            HandlerError::permanent(format!(
+                "prm-service: action {} asks for an appointment that breaks its schema: {e}",
+                event.action_id.to_text()
+            ))
+        })?;
+        let action = event.action_id.to_text();
+        let outcome = match self
+            .records
+            .schedule(
+                new,
+                &booking.patient_id,
+                &booking.practitioner.id,
+                booking.start.0,
+                Some(&action),
+            )
+            .await
+        {
+            Ok(Some(_)) => "booked",
+            Ok(None) => "duplicate",
+            Err(e @ (DeskError::NotFound { .. } | DeskError::Conflict(_) | DeskError::Invalid(_))) => {
+                tracing::warn!(action_id = %action, error = %e,
+                    "a journey action asked for an appointment that cannot be booked; skipped");
+                "skipped"
+            }
+            Err(e) => return Err(retriable("book the appointment of a journey action", e)),
+        };
+        metrics::counter!(ACTIONS_COUNTER, "outcome" => outcome).increment(1);
+        Ok(())
+    }
+}
+
+/// How urgent a severity is (higher is more urgent).
+fn rank(s: FindingSeverity) -> u8 {
+    match s {
+        FindingSeverity::FindingSeverityCritical => 5,
+        FindingSeverity::FindingSeverityHigh => 4,
+        FindingSeverity::FindingSeverityModerate => 3,
+        FindingSeverity::FindingSeverityLow => 2,
+        FindingSeverity::FindingSeverityInfo => 1,
+        _ => 0,
+    }
+}
+
+/// The analysis as the PRM records it: kind, highest severity and how many findings (no
+/// finding content: codes and descriptions are PHI and stay with the AI service).
+pub fn analysis(event: &AnalysisCompleted) -> Analysis {
+    let highest = event
+        .findings
+        .expose()
+        .iter()
+        .map(|f| f.severity)
+        .max_by_key(|s| rank(*s))
+        .unwrap_or(FindingSeverity::FindingSeverityUnspecified);
+    Analysis {
+        analysis_id: event.analysis_id.clone(),
+        patient_id: event.patient_id.clone(),
+        kind: event.kind.symbol().unwrap_or("UNKNOWN").into(),
+        highest_severity: highest.symbol().unwrap_or("UNKNOWN").into(),
+        needs_review: rank(highest) >= 4,
+        findings: i32::try_from(event.findings.expose().len()).unwrap_or(i32::MAX),
+        completed_at_micros: event.completed_at_micros,
+    }
+}
+
+impl AiHandler for Desk {
+    async fn on_analysis_completed(&self, _ctx: &HandlerContext, event: AnalysisCompleted) -> HandlerResult {
+        let recorded = self
+            .records
+            .record_analysis(&analysis(&event))
+            .await
+            .map_err(|e| retriable("record an AI analysis", e))?;
+        let outcome = if recorded { "recorded" } else { "duplicate" };
+        metrics::counter!(ANALYSES_COUNTER, "outcome" => outcome).increment(1);
+        Ok(())
+    }
+}
