@@ -229,12 +229,7 @@ impl<T: Transport> PrmService<T> {
         })?;
         let service = service.start().await?;
         let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
-        let relay = relay_task(
-            records.store().clone(),
-            transport,
-            &config,
-            relay_stopped,
-        );
+        let relay = relay_task(records.store().clone(), transport, &config, relay_stopped);
         let (stop_api, stopped) = tokio::sync::oneshot::channel::<()>();
         let router = api::router(Arc::new(api::Api {
             records: records.clone(),

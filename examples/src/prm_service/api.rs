@@ -44,7 +44,9 @@ impl IntoResponse for DeskError {
                 StatusCode::BAD_REQUEST,
                 json!({ "error": "the request is not valid", "issues": issues }),
             ),
-            DeskError::NotFound { .. } => (StatusCode::NOT_FOUND, json!({ "error": self.to_string() })),
+            DeskError::NotFound { .. } => {
+                (StatusCode::NOT_FOUND, json!({ "error": self.to_string() }))
+            }
             DeskError::Conflict(_) => (StatusCode::CONFLICT, json!({ "error": self.to_string() })),
             DeskError::Store(e) => {
                 tracing::error!(error = %e, "event store failed");
@@ -119,7 +121,11 @@ fn ok(written: Written) -> Response {
     (StatusCode::OK, axum::Json(written)).into_response()
 }
 
-async fn register(State(api): Shared, headers: HeaderMap, body: Bytes) -> Result<Response, DeskError> {
+async fn register(
+    State(api): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, DeskError> {
     let event = commands::register(&json_body(&body)?).map_err(DeskError::Invalid)?;
     let new = new_event(&event, &headers)?;
     Ok(created(api.records.register(new).await?))
@@ -128,7 +134,10 @@ async fn register(State(api): Shared, headers: HeaderMap, body: Bytes) -> Result
 async fn read_patient(State(api): Shared, Path(id): Path<String>) -> Result<Response, DeskError> {
     match api.records.patient(&id).await? {
         Some(p) => Ok(axum::Json(p).into_response()),
-        None => Err(DeskError::NotFound { kind: "patient", id }),
+        None => Err(DeskError::NotFound {
+            kind: "patient",
+            id,
+        }),
     }
 }
 
@@ -149,7 +158,8 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, DeskError> {
-    let (event, expected) = commands::update(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
+    let (event, expected) =
+        commands::update(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
     let new = new_event(&event, &headers)?;
     let written = api
         .records
@@ -198,7 +208,11 @@ async fn deactivate(
     Ok(ok(written))
 }
 
-async fn schedule(State(api): Shared, headers: HeaderMap, body: Bytes) -> Result<Response, DeskError> {
+async fn schedule(
+    State(api): Shared,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, DeskError> {
     let event = commands::schedule(&json_body(&body)?).map_err(DeskError::Invalid)?;
     let new = new_event(&event, &headers)?;
     let written = api
@@ -258,15 +272,20 @@ async fn change_appointment(
     let written = api
         .records
         .change("appointment", &id, expected, |current| {
-            let next = appointment_transition(&current.status, &change).map_err(DeskError::Conflict)?;
+            let next =
+                appointment_transition(&current.status, &change).map_err(DeskError::Conflict)?;
             let patient = current.patient_id.as_str();
             let event = match change.as_str() {
                 "confirm" => new_event(
-                    &commands::confirm(uuid, patient, &body).map_err(DeskError::Invalid)?.0,
+                    &commands::confirm(uuid, patient, &body)
+                        .map_err(DeskError::Invalid)?
+                        .0,
                     &headers,
                 ),
                 "cancel" => new_event(
-                    &commands::cancel(uuid, patient, &body).map_err(DeskError::Invalid)?.0,
+                    &commands::cancel(uuid, patient, &body)
+                        .map_err(DeskError::Invalid)?
+                        .0,
                     &headers,
                 ),
                 _ => new_event(
@@ -276,7 +295,10 @@ async fn change_appointment(
                     &headers,
                 ),
             }?;
-            Ok(Decision { event, status: next })
+            Ok(Decision {
+                event,
+                status: next,
+            })
         })
         .await?;
     Ok(ok(written))

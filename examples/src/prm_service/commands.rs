@@ -137,7 +137,10 @@ pub fn merge(id: &str, body: &Value) -> Result<(PatientMerged, Option<u64>), Vec
     let expected = b.expected_version();
     let merged = b.str("mergedPatientId");
     if merged == id {
-        b.issue("mergedPatientId", "must name another patient than the survivor");
+        b.issue(
+            "mergedPatientId",
+            "must name another patient than the survivor",
+        );
     }
     let reason = b.symbol(
         "reason",
@@ -211,10 +214,7 @@ pub fn schedule(body: &Value) -> Result<AppointmentScheduled, Vec<Issue>> {
     }
     let location = b.reference("locationId", "Location");
     let start = b.time("start");
-    let end = match (
-        b.opt_time("end"),
-        b.opt_int("durationMinutes", 1, 24 * 60),
-    ) {
+    let end = match (b.opt_time("end"), b.opt_int("durationMinutes", 1, 24 * 60)) {
         (Some(end), _) => end,
         (None, Some(minutes)) => Timestamp(start.0 + minutes * 60_000_000),
         (None, None) => {
@@ -448,8 +448,14 @@ mod tests {
 
     #[test]
     fn finished_appointments_do_not_change() {
-        assert_eq!(appointment_transition("scheduled", "confirm"), Ok("confirmed"));
-        assert_eq!(appointment_transition("confirmed", "complete"), Ok("completed"));
+        assert_eq!(
+            appointment_transition("scheduled", "confirm"),
+            Ok("confirmed")
+        );
+        assert_eq!(
+            appointment_transition("confirmed", "complete"),
+            Ok("completed")
+        );
         assert!(appointment_transition("cancelled", "confirm").is_err());
         assert!(appointment_transition("completed", "cancel").is_err());
     }

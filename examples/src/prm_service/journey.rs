@@ -82,7 +82,11 @@ pub fn booking(event: &ActionTriggered) -> AppointmentScheduled {
 }
 
 impl JourneysHandler for Desk {
-    async fn on_action_triggered(&self, ctx: &HandlerContext, event: ActionTriggered) -> HandlerResult {
+    async fn on_action_triggered(
+        &self,
+        ctx: &HandlerContext,
+        event: ActionTriggered,
+    ) -> HandlerResult {
         if event.action_type != ActionType::ScheduleAppointment {
             metrics::counter!(ACTIONS_COUNTER, "outcome" => "ignored").increment(1);
             return Ok(());
@@ -113,7 +117,9 @@ impl JourneysHandler for Desk {
         {
             Ok(Some(_)) => "booked",
             Ok(None) => "duplicate",
-            Err(e @ (DeskError::NotFound { .. } | DeskError::Conflict(_) | DeskError::Invalid(_))) => {
+            Err(
+                e @ (DeskError::NotFound { .. } | DeskError::Conflict(_) | DeskError::Invalid(_)),
+            ) => {
                 tracing::warn!(action_id = %action, error = %e,
                     "a journey action asked for an appointment that cannot be booked; skipped");
                 "skipped"
@@ -159,7 +165,11 @@ pub fn analysis(event: &AnalysisCompleted) -> Analysis {
 }
 
 impl AiHandler for Desk {
-    async fn on_analysis_completed(&self, _ctx: &HandlerContext, event: AnalysisCompleted) -> HandlerResult {
+    async fn on_analysis_completed(
+        &self,
+        _ctx: &HandlerContext,
+        event: AnalysisCompleted,
+    ) -> HandlerResult {
         let recorded = self
             .records
             .record_analysis(&analysis(&event))

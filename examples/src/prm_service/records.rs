@@ -40,7 +40,9 @@ pub enum DeskError {
     #[error("prm-service: the event store failed: {0}")]
     Store(#[from] StoreError),
     /// The read model failed (503).
-    #[error("prm-service: {operation} failed: {source}; is PostgreSQL up (`scripts/services up postgres`)?")]
+    #[error(
+        "prm-service: {operation} failed: {source}; is PostgreSQL up (`scripts/services up postgres`)?"
+    )]
     Database {
         /// What was being done.
         operation: &'static str,
