@@ -1,7 +1,7 @@
 //! The PRM service: HTTP commands for patients and appointments in, events in the PostgreSQL event store and on Kafka (through the transactional outbox relay) out; journey actions and AI results consumed.
 //!
-//! - [`request`] and [`commands`]: JSON bodies as typed patient and appointment events, or
-//!   the fields that are wrong.
+//! - [`request`], [`patients`] and [`appointments`]: JSON bodies as typed patient and
+//!   appointment events, or the fields that are wrong.
 //! - [`records`]: each command's event appended together with the read model in one
 //!   transaction, checked against the aggregate's stream version.
 //! - [`api`]: the axum routes.
@@ -13,10 +13,12 @@
 //! endpoint, and a graceful stop.
 
 pub mod api;
-pub mod commands;
+pub mod appointments;
 pub mod journey;
+pub mod patients;
 pub mod records;
 pub mod request;
+pub mod views;
 
 use carebus::postgres::PgEventStore;
 use carebus::store::outbox_relay::OutboxRelay;

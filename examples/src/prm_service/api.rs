@@ -1,7 +1,8 @@
 //! HTTP requests of the PRM API in (JSON), patient and appointment commands carried out through [`PrmRecords`] out, with 201/200 on success and 400/404/409 naming the field or the conflict.
 
 use super::SERVICE;
-use super::commands::{self, appointment_transition};
+use super::appointments::{self, appointment_transition};
+use super::patients;
 use super::records::{Decision, DeskError, PrmRecords, Written};
 use super::request::Issue;
 use axum::Router;
@@ -126,7 +127,7 @@ async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, DeskError> {
-    let event = commands::register(&json_body(&body)?).map_err(DeskError::Invalid)?;
+    let event = patients::register(&json_body(&body)?).map_err(DeskError::Invalid)?;
     let new = new_event(&event, &headers)?;
     Ok(created(api.records.register(new).await?))
 }
@@ -159,7 +160,7 @@ async fn update(
     body: Bytes,
 ) -> Result<Response, DeskError> {
     let (event, expected) =
-        commands::update(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
+        patients::update(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
     let new = new_event(&event, &headers)?;
     let written = api
         .records
@@ -180,7 +181,7 @@ async fn merge(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, DeskError> {
-    let (event, expected) = commands::merge(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
+    let (event, expected) = patients::merge(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
     let merged = event.merged_patient_id.clone();
     let new = new_event(&event, &headers)?;
     Ok(ok(api.records.merge(&id, &merged, expected, new).await?))
@@ -193,7 +194,7 @@ async fn deactivate(
     body: Bytes,
 ) -> Result<Response, DeskError> {
     let (event, expected) =
-        commands::deactivate(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
+        patients::deactivate(&id, &json_body(&body)?).map_err(DeskError::Invalid)?;
     let new = new_event(&event, &headers)?;
     let written = api
         .records
@@ -213,7 +214,7 @@ async fn schedule(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, DeskError> {
-    let event = commands::schedule(&json_body(&body)?).map_err(DeskError::Invalid)?;
+    let event = appointments::schedule(&json_body(&body)?).map_err(DeskError::Invalid)?;
     let new = new_event(&event, &headers)?;
     let written = api
         .records
@@ -264,9 +265,9 @@ async fn change_appointment(
     // The body is checked before the row is locked, so a wrong body is a 400 whatever the
     // state; the event is built again from the row's patient and practitioner.
     let expected = match change.as_str() {
-        "confirm" => commands::confirm(uuid, "", &body).map(|c| c.1),
-        "cancel" => commands::cancel(uuid, "", &body).map(|c| c.1),
-        _ => commands::complete(uuid, "", "", &body).map(|c| c.1),
+        "confirm" => appointments::confirm(uuid, "", &body).map(|c| c.1),
+        "cancel" => appointments::cancel(uuid, "", &body).map(|c| c.1),
+        _ => appointments::complete(uuid, "", "", &body).map(|c| c.1),
     }
     .map_err(DeskError::Invalid)?;
     let written = api
@@ -277,19 +278,19 @@ async fn change_appointment(
             let patient = current.patient_id.as_str();
             let event = match change.as_str() {
                 "confirm" => new_event(
-                    &commands::confirm(uuid, patient, &body)
+                    &appointments::confirm(uuid, patient, &body)
                         .map_err(DeskError::Invalid)?
                         .0,
                     &headers,
                 ),
                 "cancel" => new_event(
-                    &commands::cancel(uuid, patient, &body)
+                    &appointments::cancel(uuid, patient, &body)
                         .map_err(DeskError::Invalid)?
                         .0,
                     &headers,
                 ),
                 _ => new_event(
-                    &commands::complete(uuid, patient, &current.practitioner_id, &body)
+                    &appointments::complete(uuid, patient, &current.practitioner_id, &body)
                         .map_err(DeskError::Invalid)?
                         .0,
                     &headers,

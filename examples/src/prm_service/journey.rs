@@ -1,7 +1,8 @@
 //! Events the PRM service answers in (a journey's `ActionTriggered`, the AI service's `AnalysisCompleted`), a booked follow-up appointment (once per action) and a recorded analysis on the patient out.
 
 use super::SERVICE;
-use super::records::{Analysis, DeskError, PrmRecords};
+use super::records::{DeskError, PrmRecords};
+use super::views::Analysis;
 use carebus::store::{EventContext, NewEvent};
 use carebus::{HandlerContext, HandlerError, HandlerResult, Timestamp, Uuid};
 use carebus_schemas::healthcare::ai::{AnalysisCompleted, FindingSeverity};

@@ -238,6 +238,16 @@ impl<'a> Body<'a> {
             .collect()
     }
 
+    /// The practitioner id at `field`, or, when the body names no one, the service itself.
+    pub fn actor(&mut self, field: &str) -> Reference {
+        self.reference(field, "Practitioner")
+            .unwrap_or_else(|| Reference {
+                r#type: "Device".into(),
+                id: super::SERVICE.into(),
+                display: Some("PRM service".into()),
+            })
+    }
+
     /// The issues, or `value` when there are none.
     pub fn finish<T>(self, value: T) -> Result<T, Vec<Issue>> {
         if self.issues.is_empty() {
