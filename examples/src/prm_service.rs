@@ -9,8 +9,8 @@
 //!   `AnalysisCompleted` (recorded on the patient).
 //!
 //! [`PrmService::start`] runs it on the runtime's [`Service`]: one shared transport for the
-//! consumers and the outbox relay, `/metrics`, `/health` and `/ready` on the observability
-//! endpoint, and a graceful stop.
+//! consumers and the outbox relay, `/metrics`, `/health` (checking the database) and `/ready`
+//! on the observability endpoint, and a graceful stop.
 
 pub mod api;
 pub mod appointments;
@@ -20,6 +20,7 @@ pub mod records;
 pub mod request;
 pub mod views;
 
+use carebus::observe::Health;
 use carebus::postgres::PgEventStore;
 use carebus::store::outbox_relay::OutboxRelay;
 use carebus::transport::Transport;
@@ -217,7 +218,20 @@ impl<T: Transport> PrmService<T> {
             )
             .consume(group("ai", &config.ai_topic), AiDispatcher(desk));
         if let Some(addr) = config.endpoint {
-            service.serve_endpoint(addr);
+            let pool = records.store().pool().clone();
+            let database = move || {
+                let pool = pool.clone();
+                async move {
+                    sqlx::query("SELECT 1")
+                        .execute(&pool)
+                        .await
+                        .map(|_| ())
+                        .map_err(|e| format!("SELECT 1 failed: {e}"))
+                }
+            };
+            service
+                .serve_endpoint(addr)
+                .health(Health::default().check("database", database));
         }
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -104,14 +104,19 @@ impl PrmRecords {
         Ok(inserted > 0)
     }
 
-    /// A patient of the read model with its analyses.
+    /// A patient of the read model with its analyses, both from one snapshot (an analysis
+    /// recorded between the two reads would otherwise show without its flag).
     pub async fn patient(&self, id: &str) -> Result<Option<PatientView>, DeskError> {
-        let pool = self.store().pool();
+        let mut tx = self.store().pool().begin().await.map_err(db("begin"))?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db("begin a snapshot"))?;
         let Some(row) = sqlx::query(
             "SELECT status, version, merged_into, needs_review FROM prm_patient WHERE patient_id = $1",
         )
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db("read the patient"))?
         else {
@@ -122,7 +127,7 @@ impl PrmRecords {
              FROM prm_analysis WHERE patient_id = $1 ORDER BY completed_at_micros DESC",
         )
         .bind(id)
-        .fetch_all(pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(db("read the analyses"))?
         .into_iter()
@@ -134,6 +139,7 @@ impl PrmRecords {
             completed_at_micros: r.get(4),
         })
         .collect();
+        tx.commit().await.map_err(db("end the snapshot"))?;
         Ok(Some(PatientView {
             patient_id: id.to_string(),
             status: row.get(0),

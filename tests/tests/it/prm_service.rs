@@ -151,6 +151,8 @@ impl Prm {
             assert!(Instant::now() < until, "prm-service never became ready");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let (status, health) = http(prm.metrics, "GET", "/health", None).await;
+        assert_eq!(status, 200, "/health: {health}");
         prm
     }
 
