@@ -24,6 +24,13 @@ fn retriable(what: &str, e: DeskError) -> HandlerError {
     HandlerError::retriable(format!("prm-service: {what}: {e}")).with_source(e)
 }
 
+/// Log an action that cannot be carried out (by its id and why, never the patient's data).
+fn skipped(action: &str, why: &'static str) -> &'static str {
+    tracing::warn!(action_id = %action, reason = why,
+        "a journey action asked for an appointment that cannot be booked; skipped");
+    "skipped"
+}
+
 /// A parameter of the action (the map is PHI: values are read, never logged).
 fn parameter<'a>(event: &'a ActionTriggered, name: &str) -> Option<&'a str> {
     event
@@ -118,13 +125,9 @@ impl JourneysHandler for Desk {
         {
             Ok(Some(_)) => "booked",
             Ok(None) => "duplicate",
-            Err(
-                e @ (DeskError::NotFound { .. } | DeskError::Conflict(_) | DeskError::Invalid(_)),
-            ) => {
-                tracing::warn!(action_id = %action, error = %e,
-                    "a journey action asked for an appointment that cannot be booked; skipped");
-                "skipped"
-            }
+            Err(DeskError::NotFound { .. }) => skipped(&action, "the patient is not registered"),
+            Err(DeskError::Conflict(_)) => skipped(&action, "the patient is not active"),
+            Err(DeskError::Invalid(_)) => skipped(&action, "the booking breaks its schema"),
             Err(e) => return Err(retriable("book the appointment of a journey action", e)),
         };
         metrics::counter!(ACTIONS_COUNTER, "outcome" => outcome).increment(1);

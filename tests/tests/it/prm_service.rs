@@ -584,12 +584,22 @@ async fn a_booking_action_delivered_twice_books_one_appointment_and_analyses_fla
         "14",
     );
     // The same record twice, the same action again under a new event id, an action that is not
-    // a booking, then a second booking: same journey, same key, handled in this order.
+    // a booking, a booking for a patient nobody registered (skipped), then a second booking:
+    // same journey, same key, handled in this order.
     send(&journeys, &run.journeys, &book, &first).await;
     send(&journeys, &run.journeys, &book, &first).await;
     send(&journeys, &run.journeys, &book, &Uuid::new_v4().to_text()).await;
     let sms = action(journey, &patient, Uuid::new_v4(), ActionType::SendSms, "0");
     send(&journeys, &run.journeys, &sms, &Uuid::new_v4().to_text()).await;
+    let stranger = format!("{patient}-unregistered");
+    let lost = action(
+        journey,
+        &stranger,
+        Uuid::new_v4(),
+        ActionType::ScheduleAppointment,
+        "1",
+    );
+    send(&journeys, &run.journeys, &lost, &Uuid::new_v4().to_text()).await;
     let second = Uuid::new_v4().to_text();
     let again = action(
         journey,
