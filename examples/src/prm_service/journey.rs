@@ -31,6 +31,9 @@ fn skipped(action: &str, why: &'static str) -> &'static str {
     "skipped"
 }
 
+/// Code system of the `specialty` parameter as an appointment's service type.
+pub const SPECIALTY_SYSTEM: &str = "urn:carebus:specialty";
+
 /// A parameter of the action (the map is PHI: values are read, never logged).
 fn parameter<'a>(event: &'a ActionTriggered, name: &str) -> Option<&'a str> {
     event
@@ -43,8 +46,9 @@ fn parameter<'a>(event: &'a ActionTriggered, name: &str) -> Option<&'a str> {
 
 /// The appointment a `SCHEDULE_APPOINTMENT` action asks for. Parameters (all optional):
 /// `practitionerId` (default `care-team`), `locationId` (default `main-clinic`),
-/// `appointmentType` (v2-0276 code, default `FOLLOWUP`), `durationMinutes` (default 30) and
-/// `inDays` (days after `dueAt`, or after `triggeredAt` when there is no `dueAt`; default 0).
+/// `appointmentType` (v2-0276 code, default `FOLLOWUP`), `specialty` (the service type),
+/// `durationMinutes` (default 30) and `inDays` or `withinDays` (days after `dueAt`, or after
+/// `triggeredAt` when there is no `dueAt`; default 0).
 pub fn booking(event: &ActionTriggered) -> AppointmentScheduled {
     let reference = |kind: &str, id: &str| Reference {
         r#type: kind.into(),
@@ -58,7 +62,11 @@ pub fn booking(event: &ActionTriggered) -> AppointmentScheduled {
             .unwrap_or(default)
     };
     let base = event.due_at.unwrap_or(event.triggered_at);
-    let start = Timestamp(base.0 + number("inDays", 0, 3650) * 86_400_000_000);
+    let days = match parameter(event, "inDays") {
+        Some(_) => number("inDays", 0, 3650),
+        None => number("withinDays", 0, 3650),
+    };
+    let start = Timestamp(base.0 + days * 86_400_000_000);
     let minutes = number("durationMinutes", 30, 24 * 60).max(1);
     AppointmentScheduled {
         appointment_id: Uuid::new_v4(),
@@ -80,12 +88,77 @@ pub fn booking(event: &ActionTriggered) -> AppointmentScheduled {
                 .into(),
             display: None,
         },
-        service_type: None,
+        service_type: parameter(event, "specialty").map(|specialty| Coding {
+            system: SPECIALTY_SYSTEM.into(),
+            code: specialty.into(),
+            display: None,
+        }),
         reason: None,
         visit_mode: VisitMode::InPerson,
         patient_instructions: None,
         scheduled_by: reference("Device", SERVICE),
         scheduled_at: Timestamp::now(),
+    }
+}
+
+impl Desk {
+    /// A journey's compensation (`operation` = `cancel`): cancel the open appointments its
+    /// actions booked. A redelivery finds them cancelled and does nothing.
+    async fn cancel_journey_bookings(
+        &self,
+        event: &ActionTriggered,
+        context: &EventContext,
+    ) -> HandlerResult {
+        let journey = event.journey_id.to_text();
+        let open = self
+            .records
+            .open_appointments_of_journey(&journey)
+            .await
+            .map_err(|e| retriable("read a journey's appointments", e))?;
+        for id in open {
+            let Ok(uuid) = Uuid::parse(&id) else { continue };
+            let result = self
+                .records
+                .change("appointment", &id, None, |current| {
+                    let status =
+                        super::appointments::appointment_transition(&current.status, "cancel")
+                            .map_err(DeskError::Conflict)?;
+                    let cancelled = AppointmentCancelled {
+                        appointment_id: uuid,
+                        patient_id: current.patient_id.clone(),
+                        reason: CancellationReason::Other,
+                        reason_text: None,
+                        cancelled_by: Reference {
+                            r#type: "Device".into(),
+                            id: SERVICE.into(),
+                            display: None,
+                        },
+                        rescheduled_appointment_id: None,
+                        late_cancellation: false,
+                        cancelled_at: Timestamp::now(),
+                    };
+                    let event = NewEvent::from_event(&cancelled, context).map_err(|e| {
+                        DeskError::Invalid(vec![super::request::Issue {
+                            field: e.field,
+                            message: e.rule,
+                        }])
+                    })?;
+                    Ok(super::records::Decision { event, status })
+                })
+                .await;
+            let outcome = match result {
+                Ok(_) => "cancelled",
+                // Cancelled or completed meanwhile: nothing left to compensate.
+                Err(DeskError::Conflict(_) | DeskError::NotFound { .. }) => "duplicate",
+                Err(DeskError::Invalid(_)) => skipped(
+                    &event.action_id.to_text(),
+                    "the cancellation breaks its schema",
+                ),
+                Err(e) => return Err(retriable("cancel a journey's appointment", e)),
+            };
+            metrics::counter!(ACTIONS_COUNTER, "outcome" => outcome).increment(1);
+        }
+        Ok(())
     }
 }
 
@@ -99,12 +172,15 @@ impl JourneysHandler for Desk {
             metrics::counter!(ACTIONS_COUNTER, "outcome" => "ignored").increment(1);
             return Ok(());
         }
-        let booking = booking(&event);
         let context = EventContext {
             causation_id: Some(ctx.event_id().to_string()),
             source: SERVICE.into(),
             ..EventContext::from(ctx)
         };
+        if parameter(&event, "operation") == Some("cancel") {
+            return self.cancel_journey_bookings(&event, &context).await;
+        }
+        let booking = booking(&event);
         let new = NewEvent::from_event(&booking, &context).map_err(|e| {
             HandlerError::permanent(format!(
                 "prm-service: action {} asks for an appointment that breaks its schema: {e}",
@@ -119,7 +195,7 @@ impl JourneysHandler for Desk {
                 &booking.patient_id,
                 &booking.practitioner.id,
                 booking.start.0,
-                Some(&action),
+                Some((&action, &event.journey_id.to_text())),
             )
             .await
         {

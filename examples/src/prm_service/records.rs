@@ -12,11 +12,13 @@ const TABLES: &[&str] = &[
      version bigint NOT NULL, merged_into text, needs_review boolean NOT NULL DEFAULT false)",
     "CREATE TABLE IF NOT EXISTS prm_appointment (appointment_id text PRIMARY KEY, \
      patient_id text NOT NULL, status text NOT NULL, version bigint NOT NULL, \
-     practitioner_id text NOT NULL, start_micros bigint NOT NULL, action_id text UNIQUE)",
+     practitioner_id text NOT NULL, start_micros bigint NOT NULL, action_id text UNIQUE, \
+     journey_id text)",
     "CREATE TABLE IF NOT EXISTS prm_analysis (analysis_id text PRIMARY KEY, patient_id text NOT NULL, \
      kind text NOT NULL, highest_severity text NOT NULL, findings integer NOT NULL, \
      completed_at_micros bigint NOT NULL)",
     "CREATE INDEX IF NOT EXISTS prm_analysis_patient ON prm_analysis (patient_id)",
+    "CREATE INDEX IF NOT EXISTS prm_appointment_journey ON prm_appointment (journey_id)",
 ];
 
 /// Why a command was not carried out; each maps to one HTTP status.
@@ -170,6 +172,22 @@ impl PrmRecords {
         })
     }
 
+    /// The appointments a journey booked that are still open (scheduled or confirmed).
+    pub async fn open_appointments_of_journey(
+        &self,
+        journey_id: &str,
+    ) -> Result<Vec<String>, DeskError> {
+        let rows = sqlx::query(
+            "SELECT appointment_id FROM prm_appointment WHERE journey_id = $1 \
+             AND status IN ('scheduled', 'confirmed') ORDER BY appointment_id",
+        )
+        .bind(journey_id)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(db("read the journey's appointments"))?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
     /// Register a patient: a new read-model row and the first event of its stream.
     pub async fn register(&self, event: NewEvent) -> Result<Written, DeskError> {
         let mut tx = self.store.pool().begin().await.map_err(db("begin"))?;
@@ -312,16 +330,17 @@ impl PrmRecords {
     }
 
     /// Schedule an appointment for an active patient: a new row and the first event of its
-    /// stream. With `action_id` (a journey's action) a second booking for the same action is
-    /// `Ok(None)`: nothing written.
+    /// stream. With `action` (a journey's action id and the journey's id) a second booking for
+    /// the same action is `Ok(None)`: nothing written.
     pub async fn schedule(
         &self,
         event: NewEvent,
         patient_id: &str,
         practitioner_id: &str,
         start_micros: i64,
-        action_id: Option<&str>,
+        action: Option<(&str, &str)>,
     ) -> Result<Option<Written>, DeskError> {
+        let (action_id, journey_id) = action.unzip();
         let mut tx = self.store.pool().begin().await.map_err(db("begin"))?;
         let patient = sqlx::query("SELECT status FROM prm_patient WHERE patient_id = $1 FOR SHARE")
             .bind(patient_id)
@@ -340,7 +359,8 @@ impl PrmRecords {
         }
         let inserted = sqlx::query(
             "INSERT INTO prm_appointment (appointment_id, patient_id, status, version, \
-             practitioner_id, start_micros, action_id) VALUES ($1, $2, 'scheduled', 1, $3, $4, $5) \
+             practitioner_id, start_micros, action_id, journey_id) \
+             VALUES ($1, $2, 'scheduled', 1, $3, $4, $5, $6) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&event.aggregate_id)
@@ -348,6 +368,7 @@ impl PrmRecords {
         .bind(practitioner_id)
         .bind(start_micros)
         .bind(action_id)
+        .bind(journey_id)
         .execute(&mut *tx)
         .await
         .map_err(db("record the appointment"))?

@@ -562,7 +562,7 @@ async fn send<E: DomainEvent>(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_booking_action_delivered_twice_books_one_appointment_and_analyses_flag_the_patient() {
+async fn a_booking_action_delivered_twice_books_one_appointment_and_compensation_cancels_once() {
     let run = Run::new("prm-actions").await;
     let prm = Prm::spawn(&run).await;
     let patient = carebus_tests::unique_name("p");
@@ -601,13 +601,18 @@ async fn a_booking_action_delivered_twice_books_one_appointment_and_analyses_fla
     );
     send(&journeys, &run.journeys, &lost, &Uuid::new_v4().to_text()).await;
     let second = Uuid::new_v4().to_text();
-    let again = action(
+    let mut again = action(
         journey,
         &patient,
         marker,
         ActionType::ScheduleAppointment,
-        "30",
+        "0",
     );
+    // The parameters the referral and chronic-care journeys send.
+    again.parameters = Phi::new(BTreeMap::from([
+        ("specialty".to_string(), "cardiology".to_string()),
+        ("withinDays".to_string(), "14".to_string()),
+    ]));
     send(&journeys, &run.journeys, &again, &second).await;
 
     let records = exactly(&run, &run.appointments, 2).await;
@@ -638,6 +643,49 @@ async fn a_booking_action_delivered_twice_books_one_appointment_and_analyses_fla
     assert_eq!(status, 200);
     assert_eq!(view["actionId"], json!(booking.to_text()));
     assert_eq!(view["status"], json!("scheduled"));
+    let (_, e) =
+        wire::decode::<AppointmentsEvent>(&records[1].headers, records[1].payload()).unwrap();
+    let AppointmentsEvent::AppointmentScheduled(s) = e else {
+        panic!("a scheduled appointment");
+    };
+    assert_eq!(
+        s.service_type.map(|c| c.code).as_deref(),
+        Some("cardiology")
+    );
+    assert_eq!(s.start.0 - again.triggered_at.0, 14 * 86_400_000_000);
+
+    // The journey's compensation cancels both bookings, once, however often it arrives.
+    let mut undo = action(
+        journey,
+        &patient,
+        Uuid::new_v4(),
+        ActionType::ScheduleAppointment,
+        "0",
+    );
+    undo.parameters = Phi::new(BTreeMap::from([(
+        "operation".to_string(),
+        "cancel".to_string(),
+    )]));
+    let undo_id = Uuid::new_v4().to_text();
+    send(&journeys, &run.journeys, &undo, &undo_id).await;
+    send(&journeys, &run.journeys, &undo, &Uuid::new_v4().to_text()).await;
+    let records = exactly(&run, &run.appointments, 4).await;
+    let events = typed::<AppointmentsEvent>(&records);
+    let cancelled: Vec<&str> = events[2..]
+        .iter()
+        .map(|(t, a, _)| {
+            assert_eq!(t, "AppointmentCancelled");
+            a.as_str()
+        })
+        .collect();
+    let mut expected = vec![booked[0].1.as_str(), booked[1].1.as_str()];
+    expected.sort();
+    assert_eq!(cancelled, expected);
+    assert!(
+        records[2..]
+            .iter()
+            .all(|r| header_str(&r.headers, "ce_causationid") == Some(undo_id.as_str()))
+    );
 
     // Analyses: one high (delivered twice), then one low; recorded once each.
     let ai = &run.ai;
@@ -684,7 +732,9 @@ async fn a_booking_action_delivered_twice_books_one_appointment_and_analyses_fla
         [
             "PatientCreated",
             "AppointmentScheduled",
-            "AppointmentScheduled"
+            "AppointmentScheduled",
+            "AppointmentCancelled",
+            "AppointmentCancelled"
         ]
     );
     let (status, log) = prm.stop().await;
