@@ -260,3 +260,107 @@ impl AiHandler for Desk {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carebus::Phi;
+    use carebus_schemas::healthcare::ai::{AnalysisKind, Finding, FindingCode};
+    use std::collections::BTreeMap;
+
+    fn action(parameters: &[(&str, &str)], due_at: Option<Timestamp>) -> ActionTriggered {
+        ActionTriggered {
+            journey_id: Uuid::new_v4(),
+            patient_id: "patient-1".into(),
+            action_id: Uuid::new_v4(),
+            stage_id: "follow-up-to-book".into(),
+            action_type: ActionType::ScheduleAppointment,
+            trigger: JourneyTrigger {
+                kind: TriggerKind::DomainEvent,
+                source_event_type: None,
+                source_event_id: None,
+                rule: None,
+            },
+            template_id: None,
+            parameters: Phi::new(
+                parameters
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            due_at,
+            triggered_at: Timestamp(1_000_000_000_000_000),
+        }
+    }
+
+    #[test]
+    fn a_booking_starts_its_days_after_the_due_time() {
+        let b = booking(&action(
+            &[("withinDays", "14"), ("appointmentType", "FOLLOWUP")],
+            None,
+        ));
+        assert_eq!(b.start.0, 1_000_000_000_000_000 + 14 * 86_400_000_000);
+        assert_eq!(b.end.0 - b.start.0, 30 * 60_000_000);
+        assert_eq!(b.practitioner.id, "care-team");
+        let due = Timestamp(2_000_000_000_000_000);
+        let b = booking(&action(
+            &[("inDays", "1"), ("durationMinutes", "45")],
+            Some(due),
+        ));
+        assert_eq!(b.start.0, due.0 + 86_400_000_000);
+        assert_eq!(b.end.0 - b.start.0, 45 * 60_000_000);
+        // Out-of-range or unreadable numbers fall back to the defaults.
+        let b = booking(&action(
+            &[("inDays", "-3"), ("durationMinutes", "many")],
+            None,
+        ));
+        assert_eq!(
+            (b.start.0, b.end.0 - b.start.0),
+            (1_000_000_000_000_000, 30 * 60_000_000)
+        );
+    }
+
+    #[allow(deprecated)] // result_text
+    #[test]
+    fn an_analysis_is_recorded_by_its_most_severe_finding() {
+        let finding = |severity| Finding {
+            code: Phi::new(FindingCode {
+                system: "http://loinc.org".into(),
+                code: "4548-4".into(),
+                display: None,
+            }),
+            description: Phi::new("text".into()),
+            confidence: 0.5,
+            severity,
+            evidence: Vec::new(),
+        };
+        let mut event = AnalysisCompleted {
+            analysis_id: "a-1".into(),
+            patient_id: "patient-1".into(),
+            kind: AnalysisKind::AnalysisKindEarlyWarningScore,
+            model_name: "m".into(),
+            model_version: "1".into(),
+            confidence: 0.5,
+            findings: Phi::new(vec![
+                finding(FindingSeverity::FindingSeverityLow),
+                finding(FindingSeverity::FindingSeverityCritical),
+                finding(FindingSeverity::FindingSeverityInfo),
+            ]),
+            summary: None,
+            duration_ms: 1,
+            completed_at_micros: 5,
+            result_text: Phi::new(String::new()),
+        };
+        let a = analysis(&event);
+        assert_eq!(a.highest_severity, "FINDING_SEVERITY_CRITICAL");
+        assert_eq!((a.findings, a.needs_review), (3, true));
+        assert_eq!(a.kind, "ANALYSIS_KIND_EARLY_WARNING_SCORE");
+        event.findings = Phi::new(vec![finding(FindingSeverity::FindingSeverityModerate)]);
+        assert!(!analysis(&event).needs_review);
+        event.findings = Phi::new(Vec::new());
+        assert_eq!(
+            analysis(&event).highest_severity,
+            "FINDING_SEVERITY_UNSPECIFIED"
+        );
+    }
+}

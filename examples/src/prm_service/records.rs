@@ -172,22 +172,6 @@ impl PrmRecords {
         })
     }
 
-    /// The appointments a journey booked that are still open (scheduled or confirmed).
-    pub async fn open_appointments_of_journey(
-        &self,
-        journey_id: &str,
-    ) -> Result<Vec<String>, DeskError> {
-        let rows = sqlx::query(
-            "SELECT appointment_id FROM prm_appointment WHERE journey_id = $1 \
-             AND status IN ('scheduled', 'confirmed') ORDER BY appointment_id",
-        )
-        .bind(journey_id)
-        .fetch_all(self.store.pool())
-        .await
-        .map_err(db("read the journey's appointments"))?;
-        Ok(rows.into_iter().map(|r| r.get(0)).collect())
-    }
-
     /// Register a patient: a new read-model row and the first event of its stream.
     pub async fn register(&self, event: NewEvent) -> Result<Written, DeskError> {
         let mut tx = self.store.pool().begin().await.map_err(db("begin"))?;

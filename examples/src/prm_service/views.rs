@@ -169,4 +169,20 @@ impl PrmRecords {
             action_id: r.get(4),
         }))
     }
+
+    /// The appointments a journey booked that are still open (scheduled or confirmed).
+    pub async fn open_appointments_of_journey(
+        &self,
+        journey_id: &str,
+    ) -> Result<Vec<String>, DeskError> {
+        let rows = sqlx::query(
+            "SELECT appointment_id FROM prm_appointment WHERE journey_id = $1 \
+             AND status IN ('scheduled', 'confirmed') ORDER BY appointment_id",
+        )
+        .bind(journey_id)
+        .fetch_all(self.store().pool())
+        .await
+        .map_err(db("read the journey's appointments"))?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
 }
