@@ -115,6 +115,8 @@ pub fn type_example(model: &Model, ty: &Type, depth: usize) -> Value {
         Type::LocalTimestampMicros => json!(1_732_444_200_000_000_i64),
         Type::LocalTimestampNanos => json!(1_732_444_200_000_000_000_i64),
         Type::Decimal { scale, .. } => json!(format!("1.{}", "0".repeat(*scale as usize))),
+        // 12.50 (unscaled 1250 at scale 2): its Avro bytes, in hex like other bytes.
+        Type::BigDecimal => json!("0404e204"),
         Type::Array { items } => json!([type_example(model, items, depth + 1)]),
         Type::Map { values } => json!({ "key": type_example(model, values, depth + 1) }),
         Type::Union { branches } => {

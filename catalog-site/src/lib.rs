@@ -15,6 +15,7 @@ pub mod pages;
 pub mod proto_text;
 pub mod registry;
 pub mod search;
+pub mod sequence;
 
 use carebus_codegen::ir::Model;
 use std::collections::BTreeMap;
@@ -147,6 +148,11 @@ pub fn render(model: &Model, history: &History, options: &CatalogOptions) -> Sit
     }
     for journey in pages::journey::newest(model).values() {
         add_page(&mut site, pages::journey::render(model, journey));
+    }
+    for flow in &model.flows {
+        let (page, diagram) = pages::flows::render(flow);
+        add_page(&mut site, page);
+        site.add(pages::flows::svg_path(flow), diagram);
     }
 
     site.add("assets/catalog.css", CSS);

@@ -1,6 +1,7 @@
 //! The page renderers (home, domain, topic, event, service, guide) and the pieces they share: field tables, type sections and human-readable topic settings.
 
 pub mod event;
+pub mod flows;
 pub mod home;
 pub mod journey;
 pub mod other;

@@ -114,8 +114,11 @@ fn scalar(model: &Model, ty: &Type) -> String {
             Some(inner) => scalar(model, inner),
             None => "bytes".into(),
         },
-        Type::Null | Type::Bytes | Type::Decimal { .. } | Type::Array { .. } | Type::Map { .. } => {
-            "bytes".into()
-        }
+        Type::Null
+        | Type::Bytes
+        | Type::Decimal { .. }
+        | Type::BigDecimal
+        | Type::Array { .. }
+        | Type::Map { .. } => "bytes".into(),
     }
 }

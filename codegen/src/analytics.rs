@@ -266,6 +266,8 @@ impl Planner<'_, '_> {
             Type::Date => Scalar::Date,
             Type::TimestampMillis | Type::TimestampMicros => Scalar::Timestamp,
             Type::Decimal { scale, .. } => Scalar::Decimal { scale: *scale },
+            // Its JSON form is bytes (unscaled integer and scale), no number to index.
+            Type::BigDecimal => Scalar::Opaque,
             Type::Named { name } => match self.model.named_type(name) {
                 Some(NamedType::Enum(_)) => Scalar::Keyword,
                 _ => Scalar::Opaque,

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod flow;
 pub mod journey;
 mod rust;
 mod type_text;
@@ -62,6 +63,9 @@ pub struct Model {
     /// Patient journeys (`journeys/*.toml`), checked against the events, by (name, version).
     #[serde(default)]
     pub journeys: Vec<journey::Journey>,
+    /// The platform's main flows (`flows.toml`), drawn as sequence diagrams.
+    #[serde(default)]
+    pub flows: Vec<flow::Flow>,
 }
 
 /// Which schema language an event was written in.
@@ -389,6 +393,9 @@ pub enum Type {
         precision: u32,
         scale: u32,
     },
+    /// logicalType big-decimal on bytes: any number of digits, the scale carried by each
+    /// value (Avro 1.12).
+    BigDecimal,
     Array {
         items: Box<Type>,
     },

@@ -6,6 +6,7 @@
 pub mod avro;
 pub mod canonical;
 pub mod defaults;
+pub mod flows;
 pub mod journey;
 pub mod json;
 pub mod manifest;
@@ -114,7 +115,7 @@ fn read(path: &Path, shown: &str, diags: &mut Diagnostics) -> Option<String> {
 }
 
 /// Load a schemas folder: `**/*.avsc`, `**/*.proto`, `topics.toml`, `services.toml`, `guides/*.md`,
-/// `journeys/*.toml`.
+/// `journeys/*.toml`, `flows.toml`.
 pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
     let mut diags = Diagnostics::default();
     let mut project = Project::default();
@@ -199,6 +200,17 @@ pub fn load_project(dir: &Path) -> Result<Project, Diagnostics> {
     }
     if diags.is_empty() {
         load_journeys(dir, &mut project, &mut diags);
+    }
+    let flows_path = dir.join("flows.toml");
+    if diags.is_empty() && flows_path.exists() {
+        let shown = display_path(dir, &flows_path);
+        project.files.push(flows_path.clone());
+        if let Some(text) = read(&flows_path, &shown, &mut diags) {
+            match flows::load(&shown, &text, &project.model) {
+                Ok(f) => project.model.flows = f,
+                Err(d) => diags.0.extend(d.0),
+            }
+        }
     }
     sort(&mut project.model);
     if diags.is_empty() {

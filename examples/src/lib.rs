@@ -5,6 +5,7 @@ pub mod chart;
 pub mod clinic;
 pub mod fhir;
 pub mod prm;
+pub mod prm_service;
 pub mod process;
 pub mod realtime;
 pub mod summary;

@@ -99,7 +99,7 @@ async fn main() {
     let events: usize = std::env::var("CAREBUS_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
+        .unwrap_or_else(|| carebus_tests::bench_size(100_000, 2_000));
     let bootstrap = carebus_tests::kafka_bootstrap();
     let os = opensearch();
     let publisher = Publisher::new(transport(&bootstrap), PublisherConfig::default()).unwrap();

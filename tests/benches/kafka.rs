@@ -21,7 +21,9 @@ use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin};
 use carebus::transport::Record;
 use carebus::{Consumer, ConsumerConfig, PublishOptions, Publisher, PublisherConfig, Shutdown};
 use carebus_schemas::{PatientDeactivated, PatientsDispatcher};
-use carebus_tests::{DeactivationProbe, RawEnvelope, bench_event, kafka_bootstrap, unique_name};
+use carebus_tests::{
+    DeactivationProbe, RawEnvelope, bench_event, bench_size, kafka_bootstrap, unique_name,
+};
 use futures::StreamExt;
 use rdkafka::consumer::{Consumer as _, StreamConsumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -34,9 +36,14 @@ use std::time::{Duration, Instant};
 /// Sends in flight at once in the throughput runs.
 const WINDOW: usize = 5_000;
 /// Runs of each throughput measure, alternating with the others; each keeps its best.
-const ROUNDS: usize = 5;
+fn rounds() -> usize {
+    bench_size(5, 1)
+}
 const RATE_PER_SEC: u64 = 2_000;
-const LATENCY_RUN: Duration = Duration::from_secs(5);
+/// How long each steady-rate latency run publishes.
+fn latency_run() -> Duration {
+    Duration::from_secs(bench_size(5, 1) as u64)
+}
 
 /// A pause between measured runs, so the broker has finished with the last one's burst.
 async fn settle() {
@@ -191,7 +198,7 @@ async fn latency(publisher: &Publisher<KafkaTransport>, topic: &str) -> Vec<Dura
     let samples = Arc::new(Mutex::new(Vec::new()));
     let mut ticks = tokio::time::interval(Duration::from_micros(1_000_000 / RATE_PER_SEC));
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let total = (RATE_PER_SEC as u128 * LATENCY_RUN.as_millis() / 1000) as usize;
+    let total = (RATE_PER_SEC as u128 * latency_run().as_millis() / 1000) as usize;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..total {
         let scheduled = ticks.tick().await;
@@ -400,7 +407,7 @@ async fn main() {
     let n: usize = std::env::var("CAREBUS_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+        .unwrap_or_else(|| carebus_tests::bench_size(200_000, 2_000));
     let bootstrap = kafka_bootstrap();
     let admin = TopicAdmin::connect(&bootstrap, &BTreeMap::new()).unwrap();
     let typed_topic = unique_name("bench_typed");
@@ -440,7 +447,7 @@ async fn main() {
     let mut best_typed = Duration::MAX;
     let mut best_transport = Duration::MAX;
     let mut best_raw_building = Duration::MAX;
-    for round in 0..ROUNDS {
+    for round in 0..rounds() {
         // Each kind takes every place in the order in turn: the broker is still busy for a
         // moment after a burst, and whoever came right after one would pay for it.
         for kind in (0..4).map(|k| (k + round) % 4) {
@@ -479,7 +486,7 @@ async fn main() {
     // records, in a fresh group; the kinds alternate and each keeps its best run (the broker
     // shares the 2 cores, so single runs swing).
     let mut best = [Duration::MAX; 5];
-    for round in 0..ROUNDS {
+    for round in 0..rounds() {
         let kinds = best.len();
         for kind in (0..kinds).map(|k| (k + round) % kinds) {
             settle().await;
@@ -562,7 +569,7 @@ async fn main() {
     for (linger, samples) in [("1 (default)", &typed_latency), ("5", &high_linger_latency)] {
         println!(
             "publish latency, steady {RATE_PER_SEC} events/s for {}s, linger.ms={linger} ({} samples): p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
-            LATENCY_RUN.as_secs(),
+            latency_run().as_secs(),
             samples.len(),
             percentile(samples, 0.50),
             percentile(samples, 0.99),

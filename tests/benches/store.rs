@@ -13,10 +13,14 @@ use carebus::{Date, Phi, Timestamp};
 use carebus_schemas::{PatientCreated, PatientCreatedV1, PatientUpdated, PatientsEvent, Reference};
 use std::time::{Duration, Instant};
 
-/// Events per append measurement.
-const APPEND_EVENTS: usize = 5_000;
-/// Events in the replay measurement.
-const REPLAY_EVENTS: usize = 50_000;
+/// Events per append measurement (a multiple of 100).
+fn append_events() -> usize {
+    carebus_tests::bench_size(5_000, 500)
+}
+/// Events in the replay measurement (a multiple of 1,000).
+fn replay_events() -> usize {
+    carebus_tests::bench_size(50_000, 5_000)
+}
 
 #[derive(
     Clone,
@@ -106,9 +110,9 @@ fn events(stream_no: usize, n: usize) -> Vec<NewEvent> {
     out
 }
 
-/// `APPEND_EVENTS` events in streams of 100.
+/// [`append_events`] events in streams of 100.
 fn workload() -> Vec<Vec<NewEvent>> {
-    (0..APPEND_EVENTS / 100).map(|s| events(s, 100)).collect()
+    (0..append_events() / 100).map(|s| events(s, 100)).collect()
 }
 
 struct Row {
@@ -140,7 +144,7 @@ async fn append_store(batch: usize) -> Row {
     }
     Row {
         what: format!("EventStore::append, batches of {batch}"),
-        events: APPEND_EVENTS,
+        events: append_events(),
         elapsed: started.elapsed(),
     }
 }
@@ -219,7 +223,7 @@ async fn raw_insert(batch: usize) -> Row {
     }
     Row {
         what: format!("raw INSERT, {batch} row(s) per statement"),
-        events: APPEND_EVENTS,
+        events: append_events(),
         elapsed: started.elapsed(),
     }
 }
@@ -269,7 +273,7 @@ async fn raw_copy() -> Row {
     }
     Row {
         what: "raw COPY, 100 rows per COPY".into(),
-        events: APPEND_EVENTS,
+        events: append_events(),
         elapsed: started.elapsed(),
     }
 }
@@ -310,7 +314,7 @@ async fn load_aggregate() -> (Row, Row) {
 }
 
 /// Replay every event of `source` through `handle` from the start (a new subscriber `name`,
-/// batches of 5,000) and time it; asserts each of the [`REPLAY_EVENTS`] reached `handle`.
+/// batches of 5,000) and time it; asserts each of the [`replay_events`] reached `handle`.
 async fn timed_replay<S: EventStore + Clone>(
     source: S,
     name: &str,
@@ -330,13 +334,13 @@ async fn timed_replay<S: EventStore + Clone>(
         .expect("replay");
     let elapsed = started.elapsed();
     drop(sink);
-    assert_eq!(seen, REPLAY_EVENTS, "{name} saw every event");
+    assert_eq!(seen, replay_events(), "{name} saw every event");
     elapsed
 }
 
 async fn replay() -> (Row, Row, Row, Row) {
     let store = fresh("bench_replay").await;
-    for s in 0..REPLAY_EVENTS / 1000 {
+    for s in 0..replay_events() / 1000 {
         let evs = events(s, 1000);
         for chunk in evs.chunks(1000) {
             store
@@ -365,22 +369,22 @@ async fn replay() -> (Row, Row, Row, Row) {
     (
         Row {
             what: "replay (CatchUp, batches of 5,000)".into(),
-            events: REPLAY_EVENTS,
+            events: replay_events(),
             elapsed: raw,
         },
         Row {
             what: "replay + typed decode".into(),
-            events: REPLAY_EVENTS,
+            events: replay_events(),
             elapsed: typed,
         },
         Row {
             what: "replay through compaction::WithArchive (log + archive)".into(),
-            events: REPLAY_EVENTS,
+            events: replay_events(),
             elapsed: archive,
         },
         Row {
             what: "replay through WithArchive::binary_only + typed decode".into(),
-            events: REPLAY_EVENTS,
+            events: replay_events(),
             elapsed: binary,
         },
     )

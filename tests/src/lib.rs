@@ -348,6 +348,18 @@ pub fn database_address(url: &str) -> Option<String> {
     })
 }
 
+/// How many events a benchmark measures: `full` under `cargo bench`, which passes `--bench`, and
+/// `smoke` when the README's test command runs the bench target without arguments (debug build)
+/// only to check that it still works. `CAREBUS_BENCH_EVENTS`, where a benchmark reads it, wins
+/// over both.
+pub fn bench_size(full: usize, smoke: usize) -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        full
+    } else {
+        smoke
+    }
+}
+
 /// The event the benchmarks send: a patient deactivation of one of a thousand patients
 /// (about 400 bytes on the wire with its CloudEvents headers).
 pub fn bench_event(i: usize) -> carebus_schemas::PatientDeactivated {

@@ -152,6 +152,7 @@ pub fn render(model: &Model, title: &str) -> Page {
             table_wrap("Patient journeys", &t)
         );
     }
+    b.push_str(&super::flows::index_section(model, &links));
 
     b.push_str("<section id=\"guides\" aria-labelledby=\"guides-h\"><h2 id=\"guides-h\">Guides</h2>\n<ul class=\"links\">");
     let mut guides: Vec<_> = model.guides.iter().collect();

@@ -360,3 +360,49 @@ fn the_static_registry_serves_every_schema_under_its_derived_id() {
     );
     assert_eq!(carebus_core::wire::confluent_schema_id(0), 1);
 }
+
+/// The healthcare schemas' flows (`schemas/flows.toml`): a page and an SVG file per flow, every
+/// participant a lifeline linking to its service, every step an arrow labelled and linked.
+#[test]
+fn every_flow_has_a_page_and_a_standalone_sequence_diagram() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let model = carebus_codegen::load::load_dir(&dir).unwrap_or_else(|d| panic!("{}", d.render()));
+    assert!(model.flows.len() >= 3, "{:?}", model.flows);
+    let site = render(&model, &History::default(), &CatalogOptions::default());
+    let home = site.text("index.html").unwrap();
+    for flow in &model.flows {
+        let page = site.text(&format!("flows/{}.html", flow.name)).unwrap();
+        let svg = site.text(&format!("flows/{}.svg", flow.name)).unwrap();
+        assert!(home.contains(&format!("href=\"flows/{}.html\"", flow.name)));
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.trim_end().ends_with("</svg>"));
+        assert!(
+            page.contains(svg.trim_end()),
+            "the page shows the same diagram"
+        );
+        for service in flow.participants() {
+            assert!(
+                svg.contains(&format!("href=\"../services/{service}.html\"")),
+                "{} lacks the lifeline of {service}",
+                flow.name
+            );
+        }
+        for (i, step) in flow.steps.iter().enumerate() {
+            let label = carebus_catalog::sequence::step_label(i, step);
+            assert!(svg.contains(&label), "{} lacks {label}", flow.name);
+            // One arrowhead per receiver other than the sender.
+            let arrows = step.to.iter().filter(|t| **t != step.by).count();
+            assert!(arrows > 0, "{}: step {label} reaches nobody", flow.name);
+        }
+        let arrowheads = svg.matches("marker-end=").count();
+        let receivers: usize = flow
+            .steps
+            .iter()
+            .map(|s| s.to.iter().filter(|t| **t != s.by).count())
+            .sum();
+        assert_eq!(arrowheads, receivers, "{}", flow.name);
+    }
+}

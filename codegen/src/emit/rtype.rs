@@ -29,6 +29,7 @@ pub enum Prim {
     LocalTimestampMillis,
     LocalTimestampMicros,
     LocalTimestampNanos,
+    BigDecimal,
     U32,
     U64,
 }
@@ -93,6 +94,7 @@ impl RType {
                 precision: *precision,
                 scale: *scale,
             },
+            Type::BigDecimal => RType::Prim(Prim::BigDecimal),
             // A vector or map holds its items on the heap: no box needed inside.
             Type::Array { items } => {
                 RType::Vec(Box::new(RType::of(ctx, items, &at.beside("Item"), &[])))
@@ -196,6 +198,7 @@ impl RType {
                 Prim::LocalTimestampMillis => quote!(::carebus_core::LocalTimestampMillis),
                 Prim::LocalTimestampMicros => quote!(::carebus_core::LocalTimestampMicros),
                 Prim::LocalTimestampNanos => quote!(::carebus_core::LocalTimestampNanos),
+                Prim::BigDecimal => quote!(::carebus_core::BigDecimal),
                 Prim::U32 => quote!(u32),
                 Prim::U64 => quote!(u64),
             },
@@ -617,6 +620,7 @@ pub fn branch_name(ctx: &Ctx<'_>, ty: &Type) -> String {
         Type::LocalTimestampMicros => "LocalTimestampMicros".into(),
         Type::LocalTimestampNanos => "LocalTimestampNanos".into(),
         Type::Decimal { .. } => "Decimal".into(),
+        Type::BigDecimal => "BigDecimal".into(),
         Type::Array { .. } => "Array".into(),
         Type::Map { .. } => "Map".into(),
         Type::Union { .. } => "Union".into(),
@@ -643,7 +647,7 @@ pub fn avro_json_branch(ty: &Type) -> String {
         | Type::LocalTimestampNanos => "long",
         Type::Float => "float",
         Type::Double => "double",
-        Type::Bytes | Type::Decimal { .. } => "bytes",
+        Type::Bytes | Type::Decimal { .. } | Type::BigDecimal => "bytes",
         Type::String | Type::Uuid => "string",
         Type::Array { .. } => "array",
         Type::Map { .. } => "map",

@@ -90,6 +90,7 @@ pub fn type_schema(model: &Model, ty: &Type, seen: &mut BTreeSet<String>) -> Val
         Type::Decimal { precision, scale } => json!({
             "type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale
         }),
+        Type::BigDecimal => json!({"type": "bytes", "logicalType": "big-decimal"}),
         Type::Array { items } => json!({"type": "array", "items": type_schema(model, items, seen)}),
         Type::Map { values } => json!({"type": "map", "values": type_schema(model, values, seen)}),
         Type::Union { branches } => Value::Array(

@@ -206,6 +206,12 @@ pub fn default_value(ctx: &Ctx<'_>, ty: &Type, shape: &RType, v: &Value) -> Opti
                 let ty = RType::Prim(*p).tokens();
                 quote!(#ty(#n))
             }
+            Prim::BigDecimal => {
+                let bytes = avro_bytes(v)?;
+                let (unscaled, scale) = crate::load::defaults::big_decimal_parts(&bytes)?;
+                let scale = int(scale);
+                quote!(::carebus_core::BigDecimal::from_unscaled_bytes(&[#(#unscaled),*], #scale))
+            }
         },
         (_, RType::Decimal { .. }) => {
             let bytes = avro_bytes(v)?;

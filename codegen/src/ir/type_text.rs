@@ -28,6 +28,7 @@ impl std::fmt::Display for Type {
             Type::LocalTimestampMicros => f.write_str("local-timestamp-micros"),
             Type::LocalTimestampNanos => f.write_str("local-timestamp-nanos"),
             Type::Decimal { precision, scale } => write!(f, "decimal({precision},{scale})"),
+            Type::BigDecimal => f.write_str("big-decimal"),
             Type::Array { items } => write!(f, "array<{items}>"),
             Type::Map { values } => write!(f, "map<string, {values}>"),
             Type::Union { branches } => match self.optional_inner() {

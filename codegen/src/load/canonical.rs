@@ -128,6 +128,7 @@ fn type_json(t: &Type, types: &[NamedType], seen: &mut BTreeSet<String>) -> Valu
         Type::Decimal { precision, scale } => {
             json!({"type": "bytes", "logicalType": "decimal", "precision": precision, "scale": scale})
         }
+        Type::BigDecimal => json!({"type": "bytes", "logicalType": "big-decimal"}),
         Type::Array { items } => json!({"type": "array", "items": type_json(items, types, seen)}),
         Type::Map { values } => json!({"type": "map", "values": type_json(values, types, seen)}),
         Type::Union { branches } => {
@@ -232,7 +233,7 @@ fn canonical_type(t: &Type, types: &[NamedType], seen: &mut BTreeSet<String>) ->
         | Type::LocalTimestampNanos => "\"long\"".into(),
         Type::Float => "\"float\"".into(),
         Type::Double => "\"double\"".into(),
-        Type::Bytes | Type::Decimal { .. } => "\"bytes\"".into(),
+        Type::Bytes | Type::Decimal { .. } | Type::BigDecimal => "\"bytes\"".into(),
         Type::String | Type::Uuid => "\"string\"".into(),
         Type::Proto { scalar } => q(proto_base(*scalar)),
         Type::Array { items } => format!(

@@ -53,6 +53,14 @@ fn check_depth(ty: &Type, v: &Value, types: &[NamedType], depth: usize) -> Resul
                 Err("uuid needs a UUID string like \"550e8400-e29b-41d4-a716-446655440000\"".into())
             }
         },
+        Type::BigDecimal => match v.as_str().and_then(|s| {
+            s.chars()
+                .map(|c| u8::try_from(c).ok())
+                .collect::<Option<Vec<u8>>>()
+        }) {
+            Some(b) if big_decimal_parts(&b).is_some() => Ok(()),
+            _ => Err("big-decimal needs its bytes (unscaled integer as Avro bytes, then the scale as an Avro int) as a string of \\u0000-\\u00ff characters, e.g. \"\\u0002\\u0000\\u0000\" for 0".into()),
+        },
         Type::Bytes | Type::Decimal { .. } => match v.as_str() {
             Some(s) if s.chars().all(|c| (c as u32) < 256) => Ok(()),
             _ => Err("bytes need a string of \\u0000-\\u00ff characters".into()),
@@ -111,6 +119,29 @@ fn check_depth(ty: &Type, v: &Value, types: &[NamedType], depth: usize) -> Resul
                 Ok(())
             }
         },
+    }
+}
+
+/// A big-decimal's bytes split into the unscaled integer's bytes and the scale: a zig-zag
+/// varint length, that many bytes, then the scale as a zig-zag varint that fits 32 bits, and
+/// nothing after. `None` when `b` is not laid out so.
+pub fn big_decimal_parts(b: &[u8]) -> Option<(&[u8], i32)> {
+    fn varint(b: &[u8]) -> Option<(i64, &[u8])> {
+        let mut z: u64 = 0;
+        for (i, &x) in b.iter().enumerate().take(10) {
+            z |= ((x & 0x7f) as u64) << (7 * i);
+            if x & 0x80 == 0 {
+                return Some((((z >> 1) as i64) ^ -((z & 1) as i64), &b[i + 1..]));
+            }
+        }
+        None
+    }
+    let (len, rest) = varint(b)?;
+    let n = usize::try_from(len).ok()?;
+    let (unscaled, rest) = (rest.get(..n)?, rest.get(n..)?);
+    match varint(rest)? {
+        (scale, []) => Some((unscaled, i32::try_from(scale).ok()?)),
+        _ => None,
     }
 }
 

@@ -66,7 +66,7 @@ pub fn line_col(text: &str, offset: usize) -> (u32, u32) {
     (line, col)
 }
 
-fn toml_error(path: &str, text: &str, e: &toml::de::Error, what: &str) -> Diagnostic {
+pub(crate) fn toml_error(path: &str, text: &str, e: &toml::de::Error, what: &str) -> Diagnostic {
     let (line, col) = e.span().map_or((1, 1), |s| line_col(text, s.start));
     let msg = e.message().trim().to_string();
     let kind = if msg.contains("unknown field") {

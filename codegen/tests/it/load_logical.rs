@@ -84,6 +84,11 @@ fn every_logical_type_of_the_specification_is_its_own_type_as_apache_avro_reads_
             Type::LocalTimestampNanos,
             Schema::LocalTimestampNanos,
         ),
+        (
+            r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
+            Type::BigDecimal,
+            Schema::BigDecimal,
+        ),
     ];
     for (ty, want, theirs) in cases {
         let src = record(ty, "");
@@ -218,10 +223,16 @@ fn invalid_and_unknown_logical_types_are_ignored_with_a_located_warning_as_apach
             "more than the 38 digits",
         ),
         (
-            r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
-            Type::Bytes,
+            r#"{"type": "string", "logicalType": "big-decimal"}"#,
+            Type::String,
+            Some(Schema::String),
+            "logical type `big-decimal` annotates bytes, not `string`",
+        ),
+        (
+            r#"{"type": "bytes", "logicalType": "big-decimal", "scale": 2}"#,
+            Type::BigDecimal,
             None,
-            "`big-decimal` is not supported by carebus",
+            "`scale` has no meaning on a `big-decimal`",
         ),
         (
             r#"{"type": "string", "logicalType": "uuid", "precision": 3}"#,
@@ -466,4 +477,29 @@ fn the_logical_fixture_loads_without_warnings() {
     // apache-avro parses the fixture too (the generated code is cross-checked against it in
     // carebus-tests' generated_logical).
     Schema::parse_str(&text).unwrap();
+}
+
+#[test]
+fn a_big_decimal_default_must_be_its_bytes() {
+    // 0 at scale 0: the unscaled integer [0x00] as bytes (length 1, zig-zag 2), then scale 0.
+    let (got, warnings) = load(&record(
+        r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
+        r#", "default": "\u0002\u0000\u0000""#,
+    ));
+    assert_eq!(got, Type::BigDecimal);
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    // Decimal text, or bytes with something after the scale, are not a big-decimal's bytes.
+    for default in [r#""0.5""#, r#""\u0002\u0000\u0000\u0000""#, "0"] {
+        let src = record(
+            r#"{"type": "bytes", "logicalType": "big-decimal"}"#,
+            &format!(r#", "default": {default}"#),
+        );
+        let errors = load_avro_sources_with_warnings(&[("r.avsc", src.as_str())])
+            .err()
+            .unwrap_or_else(|| panic!("{default} loads"));
+        assert!(
+            errors.to_string().contains("big-decimal needs its bytes"),
+            "{errors}"
+        );
+    }
 }

@@ -13,6 +13,7 @@ mod compat_schemas;
 mod compat_support;
 mod config;
 mod emit_fixture;
+mod flow_diagnostics;
 mod journey_diagnostics;
 mod load_avro;
 mod load_domain;

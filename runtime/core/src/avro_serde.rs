@@ -5,8 +5,8 @@
 
 use crate::event::{DecimalSerde, JsonCodec};
 use crate::types::{
-    Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, Phi,
-    TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
+    BigDecimal, Date, Decimal, LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos,
+    Phi, TimeMicros, TimeMillis, Timestamp, TimestampMillis, TimestampNanos, Uuid,
 };
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::Serializer;
@@ -114,6 +114,7 @@ as_serde!(
     LocalTimestampMicros,
     LocalTimestampNanos,
     Decimal,
+    BigDecimal,
 );
 
 /// Bytes: apache-avro hands over bytes (Avro bytes or fixed), a byte sequence, or a string.

@@ -1,4 +1,4 @@
-//! Value types for Avro logical types (uuid, date, timestamps, decimal; times of day and local timestamps in `types/clock.rs`) and the PHI wrapper, as used by generated events.
+//! Value types for Avro logical types (uuid, date, timestamps, decimal; times of day and local timestamps in `types/clock.rs`, big-decimal in `types/big_decimal.rs`) and the PHI wrapper, as used by generated events.
 //!
 //! Their serde forms match apache-avro's serde path (uuid as string, date as int days,
 //! timestamps as long, decimal as big-endian two's-complement bytes), so the same structs work
@@ -9,7 +9,9 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
+mod big_decimal;
 mod clock;
+pub use big_decimal::{BigDecimal, ParseBigDecimalError};
 pub use clock::{
     LocalTimestampMicros, LocalTimestampMillis, LocalTimestampNanos, TimeMicros, TimeMillis,
     TimePeriod,

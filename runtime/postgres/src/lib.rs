@@ -26,9 +26,11 @@ pub mod http;
 pub mod json_form;
 mod projection;
 pub mod query;
+pub mod replay;
 pub(crate) mod rows;
 pub mod shred;
 pub mod tenancy;
+pub mod verify;
 
 pub use projection::{Projection, ProjectionSink, rebuild};
 

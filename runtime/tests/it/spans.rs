@@ -55,6 +55,9 @@ async fn publishing_and_handling_an_event_open_spans_carrying_its_correlation_id
     // The test runtime has one thread: the consumer's tasks see this subscriber too.
     let _subscriber =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    // Another test's thread may have registered the runtime's span callsites while only the
+    // no-op global subscriber existed, caching "never"; recompute with this subscriber live.
+    tracing::callsite::rebuild_interest_cache();
     let bus = Bus::default();
     bus.create_topic(TOPIC, 1);
     let publisher = Publisher::new(bus.clone(), PublisherConfig::default()).unwrap();

@@ -11,7 +11,7 @@ use apache_avro::Schema;
 use apache_avro::types::Value;
 use carebus::avro::Reader;
 use carebus::{
-    AvroCodec, Date, Decimal, JsonCodec, LocalTimestampMicros, LocalTimestampMillis,
+    AvroCodec, BigDecimal, Date, Decimal, JsonCodec, LocalTimestampMicros, LocalTimestampMillis,
     LocalTimestampNanos, TimeMicros, TimeMillis, TimePeriod, Timestamp, TimestampMillis,
     TimestampNanos, Uuid,
 };
@@ -19,6 +19,9 @@ use generated::*;
 use std::collections::{BTreeMap, HashMap};
 
 const SCHEMA: &str = include_str!("../../../codegen/tests/fixtures/logical/device_reading.avsc");
+
+/// A big-decimal wider than 128 bits, with a fraction.
+const DOSE_EXACT: &str = "-1234567890123456789012345678901234567890.000000001";
 
 fn reading() -> DeviceReading {
     DeviceReading {
@@ -33,6 +36,8 @@ fn reading() -> DeviceReading {
         ward_clock_micros: LocalTimestampMicros(i64::MIN),
         ward_clock_nanos: LocalTimestampNanos(i64::MAX),
         dose_mg: Decimal::new(-12_500),
+        dose_exact: DOSE_EXACT.parse().unwrap(),
+        last_dose_exact: Some(BigDecimal::new(12, -3)),
         next_dose: Some(TimeMillis(0)),
         calibrated_at: None,
         pulse_times: vec![TimeMicros(1), TimeMicros(86_399_999_999)],
@@ -76,6 +81,15 @@ fn apache_reading() -> Value {
             "doseMg".into(),
             // -12.500 at precision 9: sign-extended to the 4 bytes apache-avro requires.
             Value::Decimal(apache_avro::Decimal::from(vec![0xff, 0xff, 0xcf, 0x2c])),
+        ),
+        (
+            "doseExact".into(),
+            Value::BigDecimal(DOSE_EXACT.parse().unwrap()),
+        ),
+        (
+            "lastDoseExact".into(),
+            // 12 at scale -3, which bigdecimal reads from 1.2E+4.
+            Value::Union(1, Box::new(Value::BigDecimal("1.2E+4".parse().unwrap()))),
         ),
         (
             "nextDose".into(),
@@ -291,4 +305,103 @@ fn logical_types_on_fixed_encode_as_apache_avro_does_and_convert_to_carebus_valu
 #[test]
 fn arbitrary_values_of_logical_fixeds_match_apache_avro() {
     agrees_with_apache_avro::<InfusionOrder>(ORDER_SCHEMA);
+}
+
+/// A big-decimal's Avro bytes as Apache Avro's Java `BigDecimalConversion.toBytes` computes
+/// them (`BigInteger.toByteArray` of the unscaled integer through `writeBytes`, then
+/// `writeInt(scale)`), inside the field's own `bytes`; apache-avro (Rust) reads them as the
+/// same decimal.
+#[test]
+#[allow(deprecated)] // from_avro_datum: the call the parity requirement names
+fn a_big_decimal_is_laid_out_as_the_java_reference_writes_it() {
+    // -12.50: unscaled -1250 = 0xfb1e (2 bytes, zig-zag 4), scale 2 (zig-zag 4); the content
+    // is 4 bytes long (zig-zag 8).
+    let dose: BigDecimal = "-12.50".parse().unwrap();
+    let mut ours = Vec::new();
+    dose.encode_avro(&mut ours);
+    assert_eq!(ours, [0x08, 0x04, 0xfb, 0x1e, 0x04]);
+    let schema = Schema::parse_str(r#"{"type": "bytes", "logicalType": "big-decimal"}"#).unwrap();
+    assert_eq!(
+        apache_avro::from_avro_datum(&schema, &mut &ours[..], None).unwrap(),
+        Value::BigDecimal("-12.50".parse().unwrap())
+    );
+    // The fixture's fields, in the record's bytes after the decimal `doseMg` (ff ff cf 2c).
+    let mut record = Vec::new();
+    reading().encode_avro(&mut record);
+    let mut expected = vec![0x08, 0xff, 0xff, 0xcf, 0x2c];
+    reading().dose_exact.encode_avro(&mut expected);
+    // Some(12 at scale -3): branch 1, 3 bytes of content (zig-zag 6).
+    expected.extend_from_slice(&[0x02, 0x06, 0x02, 0x0c, 0x05]);
+    assert!(
+        record.windows(expected.len()).any(|w| w == expected),
+        "{record:02x?}"
+    );
+    let back = DeviceReading::decode_avro(&mut Reader::new(&record)).unwrap();
+    assert_eq!(back.dose_exact.to_string(), DOSE_EXACT);
+    assert_eq!(back.dose_exact.scale(), 9);
+    assert_eq!(back.dose_exact.unscaled_i128(), None, "wider than 128 bits");
+}
+
+/// Bytes that are not a big-decimal's layout are a decode error naming the type, never a panic.
+#[test]
+fn a_malformed_big_decimal_is_a_decode_error() {
+    for content in [&[][..], &[0x02, 0x01], &[0x02, 0x01, 0x02, 0x02], &[0x7f]] {
+        let mut bytes = Vec::new();
+        carebus::avro::write_bytes(&mut bytes, content);
+        let err = BigDecimal::decode_avro(&mut Reader::new(&bytes)).unwrap_err();
+        assert!(
+            err.to_string().contains("big-decimal"),
+            "{content:02x?}: {err}"
+        );
+    }
+}
+
+/// fastavro (which reads `big-decimal` as its underlying `bytes`: neither it nor Apache Avro's
+/// Python package implements it) reads carebus's binary and Avro JSON of big-decimals; decoded
+/// by the Java reference's layout in Python, each is the decimal carebus wrote, and
+/// `decimal.Decimal` writes it as `BigDecimal`'s `Display` does.
+#[test]
+fn fastavro_reads_big_decimals_as_carebus_writes_them() {
+    const SCHEMA: &str = r#"{"type": "record", "name": "Dose", "namespace": "t", "fields": [{"name": "value", "type": {"type": "bytes", "logicalType": "big-decimal"}}]}"#;
+    let values = [
+        "-12.50",
+        "0",
+        "0E-10",
+        "1.2E+4",
+        "0.000125",
+        "1.25E-7",
+        "-128",
+        "170141183460469231731687303715884105728",
+        DOSE_EXACT,
+        "9.99E+2147483647",
+    ];
+    let dir = std::env::temp_dir().join(carebus_tests::unique_name("big-decimal"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cases.jsonl");
+    let mut lines = Vec::new();
+    for text in values {
+        let v: BigDecimal = text.parse().unwrap();
+        let mut avro = Vec::new();
+        v.encode_avro(&mut avro);
+        let hex: String = avro.iter().map(|b| format!("{b:02x}")).collect();
+        let json = serde_json::json!({ "value": v.to_json() }).to_string();
+        lines
+            .push(serde_json::json!({"schema": SCHEMA, "avro_hex": hex, "json": json}).to_string());
+    }
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let out = carebus_tests::run_python("big_decimal.py", &[path.to_str().unwrap()]);
+    let verdicts: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), values.len());
+    for (text, verdict) in values.iter().zip(&verdicts) {
+        let v: BigDecimal = text.parse().unwrap();
+        assert_eq!(verdict["text"], v.to_string(), "binary of {text}");
+        assert_eq!(verdict["json_text"], v.to_string(), "JSON of {text}");
+        // carebus reads fastavro's JSON of the value back as the same value.
+        let theirs: serde_json::Value =
+            serde_json::from_str(verdict["fastavro_json"].as_str().unwrap()).unwrap();
+        assert_eq!(BigDecimal::from_json(&theirs["value"], "value").unwrap(), v);
+    }
 }

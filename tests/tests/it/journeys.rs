@@ -1,4 +1,4 @@
-//! The journey engine against real Kafka and PostgreSQL: the three journeys of schemas/journeys end to end (events in from Kafka, instances and outbox in PostgreSQL, outgoing events back on Kafka through the relay) — onboarding, chronic care, the referral saga compensating in reverse order with a retried and a parked compensation — plus a redelivered event with no second effect, durable timers firing once across two engines and after a restart, and an engine process killed with SIGKILL mid-stream and restarted.
+//! The journey engine against real Kafka and PostgreSQL: the three journeys of schemas/journeys end to end (events in from Kafka, instances and outbox in PostgreSQL, outgoing events back on Kafka through the relay) — onboarding, chronic care, the referral saga compensating in reverse order with a retried and a parked compensation — plus a redelivered event with no second effect, durable timers firing once across two engines and after a restart (in this process and in two engine processes), an engine process killed with SIGKILL mid-stream and restarted, two engine processes sharing the stream through a rebalance, and a thousand concurrent instances.
 
 use crate::kafka_support::{create_topic, subscribe, transport};
 use crate::store_support::{created, fresh_store};
@@ -997,11 +997,26 @@ async fn referral_saga_compensates_in_reverse_order_retrying_and_parking() {
     p.stop().await;
 }
 
-/// Settings of the SIGKILL child.
+/// Settings of the engine child process.
 const CHILD_SCHEMA: &str = "CAREBUS_TEST_JOURNEY_SCHEMA";
 const CHILD_SUFFIX: &str = "CAREBUS_TEST_JOURNEY_SUFFIX";
+/// `consume` (the default: the engine's consumers) or `timers` (only its timer loop).
+const CHILD_ROLE: &str = "CAREBUS_TEST_JOURNEY_ROLE";
+/// Seconds the child's clock runs ahead of the real one (timers come due).
+const CHILD_SHIFT: &str = "CAREBUS_TEST_JOURNEY_SHIFT_SECS";
+/// The file the child writes how many timers it fired to, when it stops.
+const CHILD_REPORT: &str = "CAREBUS_TEST_JOURNEY_REPORT";
 
-fn spawn_engine_process(schema: &str, suffix: &str) -> std::process::Child {
+/// An engine child process (see [`engine_process`]) in `role`, with its clock `shift` ahead.
+/// It runs until killed, or until its standard input closes ([`stop_engine_process`]): then
+/// it stops (leaving the consumer group) and writes how many timers it fired to `report`.
+fn spawn_engine(
+    schema: &str,
+    suffix: &str,
+    role: &str,
+    shift: Duration,
+    report: &std::path::Path,
+) -> std::process::Child {
     std::process::Command::new(std::env::current_exe().expect("this test binary"))
         .args([
             "journeys::engine_process",
@@ -1012,20 +1027,64 @@ fn spawn_engine_process(schema: &str, suffix: &str) -> std::process::Child {
         ])
         .env(CHILD_SCHEMA, schema)
         .env(CHILD_SUFFIX, suffix)
+        .env(CHILD_ROLE, role)
+        .env(CHILD_SHIFT, shift.as_secs().to_string())
+        .env(CHILD_REPORT, report)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("the engine process starts")
 }
 
-/// The SIGKILL test's child process: a journey engine over the test's schema and topics
-/// until killed. The outbox relay runs in the test.
+fn spawn_engine_process(schema: &str, suffix: &str) -> std::process::Child {
+    spawn_engine(
+        schema,
+        suffix,
+        "consume",
+        Duration::ZERO,
+        std::path::Path::new("/dev/null"),
+    )
+}
+
+/// Stop an engine child the orderly way (its standard input closed) and wait for it.
+fn stop_engine_process(mut child: std::process::Child) {
+    drop(child.stdin.take());
+    let status = child.wait().expect("the engine process ends");
+    assert!(status.success(), "the engine process failed: {status}");
+}
+
+/// A timer child's report file, and reading it once the child stopped.
+struct Report(std::path::PathBuf);
+
+impl Report {
+    fn new() -> Report {
+        let dir = std::env::temp_dir().join(carebus_tests::unique_name("engine-report"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Report(dir.join("fired"))
+    }
+    fn fired(&self) -> u64 {
+        std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the engine process wrote no count to {}", self.0.display()))
+    }
+}
+
+/// The child process of the multi-process tests: a journey engine over the test's schema and
+/// topics (`consume`: its consumers in the `workflow-engine-<suffix>` group; `timers`: its
+/// timer loop) until killed or its standard input closes. The outbox relay runs in the test.
 #[test]
-#[ignore = "the child process of an_engine_process_killed_with_sigkill_loses_no_transition_and_duplicates_no_event"]
+#[ignore = "the child process of the engine process tests (SIGKILL, rebalance, timers)"]
 fn engine_process() {
     let (Ok(schema), Ok(suffix)) = (std::env::var(CHILD_SCHEMA), std::env::var(CHILD_SUFFIX))
     else {
         return;
     };
+    let role = std::env::var(CHILD_ROLE).unwrap_or_else(|_| "consume".into());
+    let shift: u64 = std::env::var(CHILD_SHIFT)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -1037,12 +1096,30 @@ fn engine_process() {
                 PgEventStore::connect_in_schema(&carebus_tests::database_url(), Some(&schema), 8)
                     .await
                     .expect("the test's database schema");
-            let engine = engine(
-                &store,
-                Arc::new(ShiftedClock::new()),
-                all_journeys(),
-                &suffix,
-            );
+            let clock = Arc::new(ShiftedClock::new());
+            clock.advance(Duration::from_secs(shift));
+            let engine = engine(&store, clock, all_journeys(), &suffix);
+            // Standard input closing is the signal to stop.
+            let stdin_closed = tokio::task::spawn_blocking(|| {
+                let mut line = String::new();
+                while std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {}
+            });
+            if role == "timers" {
+                let (stop, shutdown) = Shutdown::channel();
+                let timers = {
+                    let engine = engine.clone();
+                    tokio::spawn(async move {
+                        engine.run_timers(Duration::from_millis(50), shutdown).await
+                    })
+                };
+                let _ = stdin_closed.await;
+                stop.trigger();
+                let fired = timers.await.expect("the timer loop");
+                if let Ok(report) = std::env::var(CHILD_REPORT) {
+                    std::fs::write(report, fired.to_string()).expect("the report file");
+                }
+                return;
+            }
             let mut service = Service::new(
                 "workflow-engine",
                 transport(&bootstrap),
@@ -1064,8 +1141,9 @@ fn engine_process() {
                     config(AppointmentsEvent::TOPIC),
                     engine.handler::<AppointmentsEvent>(),
                 );
-            let _running = service.start().await.unwrap();
-            std::future::pending::<()>().await;
+            let running = service.start().await.unwrap();
+            let _ = stdin_closed.await;
+            running.stop().await.expect("the engine stops");
         });
 }
 
@@ -1198,4 +1276,236 @@ async fn an_engine_process_killed_with_sigkill_loses_no_transition_and_duplicate
             "{patient}"
         );
     }
+}
+
+/// Every instance's history: exactly one `started` and `transitions` transitions (no missing,
+/// no repeated transition); how many instances break that.
+async fn instances_off_the_count(store: &PgEventStore, transitions: i64) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT instance_id FROM journey_history GROUP BY instance_id \
+         HAVING count(*) FILTER (WHERE kind = 'started') <> 1 \
+         OR count(*) FILTER (WHERE kind = 'transition') <> $1) d",
+    )
+    .bind(transitions)
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+/// The database schema of a test's store (for its child processes).
+async fn schema_of(store: &PgEventStore) -> String {
+    sqlx::query_scalar("SELECT current_schema()")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_engine_processes_share_the_stream_through_a_rebalance() {
+    const PATIENTS: i64 = 200;
+    let bootstrap = carebus_tests::kafka_bootstrap();
+    let store = fresh_store("journey_rebalance").await;
+    let schema = schema_of(&store).await;
+    let suffix = carebus_tests::unique_name("jr");
+    for t in PLATFORM_TOPICS {
+        create_topic(&bootstrap, &format!("{t}.{suffix}"), 3, 1).await;
+    }
+    let (stop_relay, relay_task) = relay(&store, &bootstrap, &suffix);
+    let publisher = carebus::Publisher::new(transport(&bootstrap), PublisherConfig::default())
+        .expect("publisher");
+    let patients: Vec<String> = (0..PATIENTS).map(|n| format!("patient-r{n}")).collect();
+    for p in &patients {
+        publish(&publisher, &suffix, &created(p)).await;
+    }
+    // The first engine process alone, then a second joins the group mid-stream (a rebalance
+    // hands it some of the partitions) while bookings and completions arrive.
+    let first = spawn_engine_process(&schema, &suffix);
+    wait_for(
+        "the first process to start instances",
+        Duration::from_secs(120),
+        async || count_instances(&store, "awaiting-first-appointment").await >= PATIENTS / 4,
+    )
+    .await;
+    let second = spawn_engine_process(&schema, &suffix);
+    for p in &patients {
+        publish(&publisher, &suffix, &scheduled(p)).await;
+        publish(&publisher, &suffix, &completed(p)).await;
+    }
+    // Once some are onboarded, the first process stops (leaving the group: the second takes
+    // over its partitions, from their committed offsets).
+    wait_for(
+        "some patients onboarded",
+        Duration::from_secs(120),
+        async || count_instances(&store, "onboarded").await >= PATIENTS / 4,
+    )
+    .await;
+    let onboarded_when_stopped = count_instances(&store, "onboarded").await;
+    stop_engine_process(first);
+    assert!(
+        onboarded_when_stopped < PATIENTS,
+        "the first process stopped mid-stream ({onboarded_when_stopped} of {PATIENTS} onboarded)"
+    );
+    wait_for(
+        "every patient onboarded",
+        Duration::from_secs(120),
+        async || count_instances(&store, "onboarded").await >= PATIENTS,
+    )
+    .await;
+    stop_engine_process(second);
+    println!(
+        "rebalance: {onboarded_when_stopped} of {PATIENTS} onboarded when the first process stopped"
+    );
+    assert_eq!(count_instances(&store, "onboarded").await, PATIENTS);
+    assert_eq!(
+        instances_off_the_count(&store, 2).await,
+        0,
+        "instances with a missing or repeated transition"
+    );
+    // Outgoing: five events per patient in the outbox and on Kafka, each once.
+    let outgoing = outbox(&store).await;
+    assert_eq!(outgoing.len(), 5 * PATIENTS as usize, "outbox");
+    let expected = 5 * PATIENTS as usize;
+    let events = read_topic::<JourneysEvent>(
+        &bootstrap,
+        &format!("{}.{suffix}", JourneysEvent::TOPIC),
+        expected,
+    )
+    .await;
+    stop_relay.trigger();
+    let _ = relay_task.await;
+    let ids: std::collections::BTreeSet<&str> =
+        events.iter().map(|(e, _)| e.event_id.as_str()).collect();
+    assert_eq!(ids.len(), events.len(), "an event published twice");
+    assert_eq!(events.len(), expected, "five outgoing events per patient");
+    let seen = by_patient(&events);
+    assert_eq!(seen.len(), PATIENTS as usize);
+    for (patient, whats) in &seen {
+        let mut whats = whats.clone();
+        whats.sort();
+        assert_eq!(
+            whats,
+            [
+                "ActionTriggered:welcome-message",
+                "JourneyCompleted:Completed",
+                "JourneyStarted",
+                "StageCompleted:awaiting-first-appointment",
+                "StageCompleted:first-appointment-booked",
+            ],
+            "{patient}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timers_fire_once_across_two_engine_processes_and_after_their_restart() {
+    const PATIENTS: usize = 100;
+    let store = fresh_store("journey_process_timers").await;
+    let schema = schema_of(&store).await;
+    // The instances start here (real time): each arms its 3-day booking reminder.
+    let here = engine(
+        &store,
+        Arc::new(ShiftedClock::new()),
+        onboarding(),
+        "unused",
+    );
+    for n in 0..PATIENTS {
+        feed(
+            &here,
+            &Uuid::new_v4().to_string(),
+            &created(&format!("patient-pt{n}")),
+        )
+        .await;
+    }
+    let reminders = async || actions(&outbox(&store).await, "booking-reminder");
+    // Two timer processes whose clocks are 3 days ahead: both poll the same due timers.
+    let ahead = 3 * DAY + Duration::from_secs(60);
+    let (ra, rb) = (Report::new(), Report::new());
+    let a = spawn_engine(&schema, "unused", "timers", ahead, &ra.0);
+    let b = spawn_engine(&schema, "unused", "timers", ahead, &rb.0);
+    wait_for(
+        "every reminder fired",
+        Duration::from_secs(60),
+        async || reminders().await >= PATIENTS,
+    )
+    .await;
+    stop_engine_process(a);
+    stop_engine_process(b);
+    let (fired_a, fired_b) = (ra.fired(), rb.fired());
+    println!("timers: first run {fired_a} + {fired_b}");
+    assert_eq!(
+        (fired_a + fired_b) as usize,
+        PATIENTS,
+        "each timer fired by exactly one process ({fired_a} + {fired_b})"
+    );
+    assert_eq!(reminders().await, PATIENTS);
+    assert_eq!(instances_off_the_count(&store, 1).await, 0);
+
+    // Restarted, 6 days ahead: the re-armed reminders (3 days after the first) fire, once.
+    let ahead = 6 * DAY + Duration::from_secs(120);
+    let (ra, rb) = (Report::new(), Report::new());
+    let a = spawn_engine(&schema, "unused", "timers", ahead, &ra.0);
+    let b = spawn_engine(&schema, "unused", "timers", ahead, &rb.0);
+    wait_for(
+        "every re-armed reminder fired",
+        Duration::from_secs(60),
+        async || reminders().await >= 2 * PATIENTS,
+    )
+    .await;
+    stop_engine_process(a);
+    stop_engine_process(b);
+    let (fired_a, fired_b) = (ra.fired(), rb.fired());
+    println!("timers: after the restart {fired_a} + {fired_b}");
+    assert_eq!((fired_a + fired_b) as usize, PATIENTS);
+    assert_eq!(reminders().await, 2 * PATIENTS);
+    assert_eq!(instances_off_the_count(&store, 2).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_instances_each_take_every_transition_once() {
+    const PATIENTS: usize = 1_000;
+    let began = Instant::now();
+    let p = Platform::start("journey_thousand", onboarding()).await;
+    let store = p.engine.store().event_store().clone();
+    let patients: Vec<String> = (0..PATIENTS).map(|n| format!("patient-c{n}")).collect();
+    let publish_all = async |events: Vec<AppointmentScheduled>| {
+        for chunk in events.chunks(100) {
+            futures::future::join_all(chunk.iter().map(|e| p.publish(e))).await;
+        }
+    };
+    for chunk in patients.chunks(100) {
+        let events: Vec<PatientCreated> = chunk.iter().map(|id| created(id)).collect();
+        futures::future::join_all(events.iter().map(|e| p.publish(e))).await;
+    }
+    wait_for(
+        "every instance started",
+        Duration::from_secs(120),
+        async || count_instances(&store, "awaiting-first-appointment").await >= PATIENTS as i64,
+    )
+    .await;
+    let started = began.elapsed();
+    publish_all(patients.iter().map(|id| scheduled(id)).collect()).await;
+    wait_for(
+        "every first appointment booked",
+        Duration::from_secs(120),
+        async || count_instances(&store, "first-appointment-booked").await >= PATIENTS as i64,
+    )
+    .await;
+    let booked = began.elapsed();
+    println!(
+        "{PATIENTS} concurrent instances: all started after {:.1} s, all booked after {:.1} s",
+        started.as_secs_f64(),
+        booked.as_secs_f64()
+    );
+    assert_eq!(
+        count_instances(&store, "first-appointment-booked").await,
+        PATIENTS as i64
+    );
+    assert_eq!(instances_off_the_count(&store, 1).await, 0);
+    let events = outbox(&store).await;
+    let count = |t: &str| events.iter().filter(|(e, _)| e == t).count();
+    assert_eq!(count("JourneyStarted"), PATIENTS);
+    assert_eq!(actions(&events, "welcome-message"), PATIENTS);
+    assert_eq!(count("StageCompleted"), PATIENTS);
+    assert_eq!(events.len(), 3 * PATIENTS, "nothing else emitted");
+    p.stop().await;
 }

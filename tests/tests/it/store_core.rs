@@ -454,7 +454,11 @@ async fn replay_killed_midway_resumes_from_its_checkpoint_exactly_once() {
         let mut sink = ProjectionSink::new(first_store, first_projection);
         first_replay.run_to_end(&mut sink, |_| {}).await
     });
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Killed once the first batch is in, however slow the machine (each event takes 2 ms more).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while seen_counts(&store, "replay_seen").await.0 == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     killed.abort();
     assert!(
         killed.await.unwrap_err().is_cancelled(),

@@ -89,7 +89,7 @@ fn node<'a>(ty: &'a Type, types: &'a [NamedType]) -> Node<'a> {
         | Type::LocalTimestampNanos => prim(Prim::Long),
         Type::Float => prim(Prim::Float),
         Type::Double => prim(Prim::Double),
-        Type::Bytes | Type::Decimal { .. } => prim(Prim::Bytes),
+        Type::Bytes | Type::Decimal { .. } | Type::BigDecimal => prim(Prim::Bytes),
         Type::String | Type::Uuid => prim(Prim::String),
         Type::Array { items } => Node::Array(items),
         Type::Map { values } => Node::Map(values),
@@ -117,7 +117,8 @@ fn logical(ty: &Type) -> Option<&Type> {
         | Type::LocalTimestampMillis
         | Type::LocalTimestampMicros
         | Type::LocalTimestampNanos
-        | Type::Decimal { .. } => Some(ty),
+        | Type::Decimal { .. }
+        | Type::BigDecimal => Some(ty),
         _ => None,
     }
 }

@@ -49,6 +49,7 @@ pub fn logical_name(ty: &Type) -> Option<&'static str> {
         Type::LocalTimestampMicros => "local-timestamp-micros",
         Type::LocalTimestampNanos => "local-timestamp-nanos",
         Type::Decimal { .. } => "decimal",
+        Type::BigDecimal => "big-decimal",
         _ => return None,
     })
 }
@@ -66,7 +67,7 @@ pub fn underlying(ty: &Type) -> &Type {
         | Type::LocalTimestampMillis
         | Type::LocalTimestampMicros
         | Type::LocalTimestampNanos => &Type::Long,
-        Type::Decimal { .. } => &Type::Bytes,
+        Type::Decimal { .. } | Type::BigDecimal => &Type::Bytes,
         other => other,
     }
 }
@@ -106,14 +107,7 @@ impl Cx {
             ("local-timestamp-micros", "long") => Type::LocalTimestampMicros,
             ("local-timestamp-nanos", "long") => Type::LocalTimestampNanos,
             ("decimal", "bytes") => return self.decimal(node, prim).unwrap_or(base),
-            ("big-decimal", "bytes") => {
-                self.warn_logical(
-                    Self::logical_pos(node),
-                    "logical type `big-decimal` is not supported by carebus; ignored, the type is `bytes`".into(),
-                    "the field is generated as `Vec<u8>` holding the big-decimal's bytes; use `decimal` with a precision up to 38 for a `carebus::Decimal`".into(),
-                );
-                return base;
-            }
+            ("big-decimal", "bytes") => Type::BigDecimal,
             _ => {
                 self.unknown_or_misplaced(node, l, prim);
                 return base;

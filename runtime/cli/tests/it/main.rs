@@ -1,3 +1,4 @@
-//! The command-line tools run as a user runs them, against the real single Kafka broker (`scripts/services up kafka`).
+//! The command-line tools run as a user runs them, against the real single Kafka broker (`scripts/services up kafka`) and, for `carebus-store`, PostgreSQL (`scripts/services up postgres`).
 
+mod store;
 mod topics;

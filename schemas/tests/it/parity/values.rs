@@ -3,7 +3,8 @@
 //! The strategy walks the parsed schema tree, so it covers every event without a hand-written
 //! generator per type: strings (empty, ASCII, any Unicode scalar), extreme ints and longs,
 //! every enum symbol, every union branch, empty and non-empty arrays and maps, decimals up to
-//! their precision (at the byte width apache-avro requires), and dates, times of day and
+//! their precision (at the byte width apache-avro requires), big-decimals wider than 128 bits
+//! at any scale, and dates, times of day and
 //! timestamps (UTC and local, milli/micro/nanoseconds) over the whole `int`/`long` range
 //! including negatives.
 
@@ -159,6 +160,7 @@ fn value_at(schema: &Schema, names: &NamedTypes, depth: usize) -> BoxedStrategy<
         Schema::Decimal(d) if matches!(d.inner, InnerDecimalSchema::Fixed(_)) => {
             decimal(d.precision)
         }
+        Schema::BigDecimal => big_decimal(),
         Schema::Uuid(UuidSchema::Fixed(_)) => any::<u128>()
             .prop_map(|v| Value::Uuid(apache_avro::Uuid::from_u128(v)))
             .boxed(),
@@ -218,6 +220,35 @@ fn value_at(schema: &Schema, names: &NamedTypes, depth: usize) -> BoxedStrategy<
             "the parity generator has no strategy for {other:?}; add one in tests/parity/values.rs"
         ),
     }
+}
+
+/// A `big-decimal`: an unscaled integer of up to 24 bytes (wider than 128 bits; sometimes
+/// empty or with redundant sign bytes, which readers normalize) and a scale over the whole
+/// `int` range, made by apache-avro itself from the Avro bytes laid out as the Java reference
+/// writes them (`writeBytes(unscaled)`, `writeInt(scale)`).
+fn big_decimal() -> BoxedStrategy<Value> {
+    fn zigzag(out: &mut Vec<u8>, v: i64) {
+        let mut z = ((v << 1) ^ (v >> 63)) as u64;
+        while z >= 0x80 {
+            out.push((z as u8) | 0x80);
+            z >>= 7;
+        }
+        out.push(z as u8);
+    }
+    (
+        proptest::collection::vec(any::<u8>(), 0..24),
+        prop_oneof![4 => -40i32..=40, 1 => any::<i32>()],
+    )
+        .prop_map(|(unscaled, scale)| {
+            let mut content = Vec::new();
+            zigzag(&mut content, unscaled.len() as i64);
+            content.extend_from_slice(&unscaled);
+            zigzag(&mut content, scale as i64);
+            Value::Bytes(content)
+                .resolve(&Schema::BigDecimal)
+                .expect("apache-avro reads the big-decimal bytes it is given")
+        })
+        .boxed()
 }
 
 /// Whether a value holds a map of two or more entries: apache-avro writes map entries in
