@@ -20,7 +20,9 @@ fn declared_routes(source: &str) -> BTreeSet<(String, String)> {
         for c in path_start[path_end + 1..].chars() {
             match c {
                 '(' => {
-                    if depth == 0 && ["get", "post", "put", "patch", "delete"].contains(&word.as_str()) {
+                    if depth == 0
+                        && ["get", "post", "put", "patch", "delete"].contains(&word.as_str())
+                    {
                         routes.insert((word.to_ascii_uppercase(), path.to_string()));
                     }
                     depth += 1;
@@ -71,7 +73,10 @@ fn the_routers_declare_exactly_the_manifests_endpoints() {
         ("realtime-service", include_str!("realtime/api.rs")),
     ] {
         let declared = declared_routes(router_source);
-        assert!(!declared.is_empty(), "no routes found in {service}'s router");
+        assert!(
+            !declared.is_empty(),
+            "no routes found in {service}'s router"
+        );
         assert_eq!(
             declared,
             manifest_endpoints(service),

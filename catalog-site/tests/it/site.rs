@@ -414,9 +414,14 @@ fn service_pages_list_their_http_api_and_configuration() {
     let model = carebus_codegen::load::load_dir(&dir).unwrap_or_else(|d| panic!("{}", d.render()));
     let site = render(&model, &History::default(), &CatalogOptions::default());
     let prm = site.text("services/prm-service.html").unwrap();
-    assert!(prm.contains(r#"<h2 id="http-api-h">HTTP API</h2>"#), "{prm}");
     assert!(
-        prm.contains(r#"<tr><td><code>POST</code></td><th scope="row"><code>/patients</code></th>"#),
+        prm.contains(r#"<h2 id="http-api-h">HTTP API</h2>"#),
+        "{prm}"
+    );
+    assert!(
+        prm.contains(
+            r#"<tr><td><code>POST</code></td><th scope="row"><code>/patients</code></th>"#
+        ),
         "the prm-service page lists POST /patients: {prm}"
     );
     assert!(prm.contains(r#"<h2 id="configuration-h">Configuration</h2>"#));

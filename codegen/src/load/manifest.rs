@@ -86,7 +86,9 @@ fn path_problem(path: &str) -> Option<String> {
         }
         if let Some(inner) = segment.strip_prefix('{') {
             let Some(name) = inner.strip_suffix('}') else {
-                return Some(format!("segment `{segment}` opens a parameter it does not close"));
+                return Some(format!(
+                    "segment `{segment}` opens a parameter it does not close"
+                ));
             };
             if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Some(format!(
@@ -180,8 +182,7 @@ fn http_and_settings(
         let src = located(spanned.span());
         let s = spanned.into_inner();
         let well_formed = !s.name.is_empty()
-            && s
-                .name
+            && s.name
                 .chars()
                 .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_' || c == '*');
         if !well_formed {
@@ -434,10 +435,7 @@ default = "127.0.0.1:8081"
             .iter()
             .map(|e| (e.method.as_str(), e.path.as_str()))
             .collect();
-        assert_eq!(
-            routes,
-            [("POST", "/patients"), ("GET", "/patients/{id}")]
-        );
+        assert_eq!(routes, [("POST", "/patients"), ("GET", "/patients/{id}")]);
         assert_eq!(prm.settings[0].name, "CAREBUS_PRM_LISTEN");
         assert_eq!(prm.settings[0].default.as_deref(), Some("127.0.0.1:8081"));
     }
@@ -447,10 +445,17 @@ default = "127.0.0.1:8081"
         let diags = services("services.toml", PRM).expect_err("FETCH is no method");
         assert_eq!(diags.0.len(), 1, "{diags:?}");
         let d = &diags.0[0];
-        assert!(d.message.contains("unknown HTTP method `FETCH`"), "{}", d.message);
+        assert!(
+            d.message.contains("unknown HTTP method `FETCH`"),
+            "{}",
+            d.message
+        );
         assert!(d.message.contains("/patients/{id}"), "{}", d.message);
         // The second `[[service.endpoint]]` table starts on line 9.
-        assert_eq!((d.source.file.as_str(), d.source.line), ("services.toml", 9));
+        assert_eq!(
+            (d.source.file.as_str(), d.source.line),
+            ("services.toml", 9)
+        );
     }
 
     #[test]
@@ -469,11 +474,13 @@ default = "127.0.0.1:8081"
             ("/patients/{}", "needs a name"),
             ("/patients?x=1", "holds `?`"),
         ] {
-            let text = PRM
-                .replace("FETCH", "GET")
-                .replace("/patients/{id}", bad);
+            let text = PRM.replace("FETCH", "GET").replace("/patients/{id}", bad);
             let diags = services("services.toml", &text).expect_err(bad);
-            assert!(diags.0[0].message.contains(why), "{bad}: {}", diags.0[0].message);
+            assert!(
+                diags.0[0].message.contains(why),
+                "{bad}: {}",
+                diags.0[0].message
+            );
             assert_eq!(diags.0[0].source.line, 9, "{bad}");
         }
     }
@@ -484,7 +491,11 @@ default = "127.0.0.1:8081"
             .replace("FETCH", "GET")
             .replace("CAREBUS_PRM_LISTEN", "prm listen");
         let diags = services("services.toml", &text).expect_err("not a variable name");
-        assert!(diags.0[0].message.contains("`prm listen`"), "{}", diags.0[0].message);
+        assert!(
+            diags.0[0].message.contains("`prm listen`"),
+            "{}",
+            diags.0[0].message
+        );
         assert_eq!(diags.0[0].source.line, 14);
     }
 }
