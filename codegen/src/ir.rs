@@ -635,7 +635,33 @@ pub struct Service {
     pub produces: Vec<String>,
     /// Event names this service consumes.
     pub consumes: Vec<String>,
+    /// The service's HTTP API, in the order the manifest lists it.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+    /// The settings the service reads at start (environment variables).
+    #[serde(default)]
+    pub settings: Vec<Setting>,
     pub source: Source,
+}
+
+/// One route of a service's HTTP API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// `GET`, `POST`, `PUT`, `PATCH`, `DELETE`.
+    pub method: String,
+    /// The route as the router declares it, parameters in braces: `/patients/{id}`.
+    pub path: String,
+    pub doc: String,
+}
+
+/// One setting of a service: an environment variable, its default and what it does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Setting {
+    pub name: String,
+    pub doc: String,
+    /// `None` when the setting is required.
+    #[serde(default)]
+    pub default: Option<String>,
 }
 
 /// A Markdown guide kept beside the schemas.

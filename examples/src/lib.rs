@@ -8,4 +8,6 @@ pub mod prm;
 pub mod prm_service;
 pub mod process;
 pub mod realtime;
+#[cfg(test)]
+mod service_manifest;
 pub mod summary;

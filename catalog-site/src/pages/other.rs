@@ -92,7 +92,7 @@ pub fn domain(model: &Model, domain: &str) -> Page {
     }
 }
 
-/// A service's page: what it produces and consumes.
+/// A service's page: what it produces and consumes, its HTTP API and its configuration.
 pub fn service(model: &Model, service: &Service) -> Page {
     let page_path = path::service(&service.name);
     let links = Links::from_page(&page_path);
@@ -143,6 +143,8 @@ pub fn service(model: &Model, service: &Service) -> Page {
         }
         b.push_str("\n</section>\n");
     }
+    b.push_str(&http_api(service));
+    b.push_str(&configuration(service));
     let _ = write!(
         b,
         "<section aria-labelledby=\"flow-h\"><h2 id=\"flow-h\">Flow</h2>\n{}</section>\n",
@@ -165,6 +167,76 @@ pub fn service(model: &Model, service: &Service) -> Page {
         crumbs: vec![("Overview".to_string(), "index.html#services".to_string())],
         body: b,
     }
+}
+
+/// The service page's "HTTP API" section: one row per endpoint of the manifest.
+fn http_api(service: &Service) -> String {
+    let mut b = String::from(
+        "<section aria-labelledby=\"http-api-h\"><h2 id=\"http-api-h\">HTTP API</h2>\n",
+    );
+    if service.endpoints.is_empty() {
+        b.push_str(r#"<p class="muted">No HTTP API besides the observability endpoint's <code>/metrics</code>, <code>/health</code> and <code>/ready</code>, if any.</p>"#);
+    } else {
+        let mut t = String::from(
+            "<table><thead><tr><th scope=\"col\">Method</th><th scope=\"col\">Path</th><th scope=\"col\">What it does</th></tr></thead><tbody>\n",
+        );
+        for e in &service.endpoints {
+            let _ = writeln!(
+                t,
+                r#"<tr><td><code>{}</code></td><th scope="row"><code>{}</code></th><td>{}</td></tr>"#,
+                esc(&e.method),
+                esc(&e.path),
+                inline_code(&e.doc)
+            );
+        }
+        t.push_str("</tbody></table>");
+        b.push_str(&table_wrap("HTTP API", &t));
+    }
+    b.push_str("\n</section>\n");
+    b
+}
+
+/// The service page's "Configuration" section: one row per setting of the manifest.
+fn configuration(service: &Service) -> String {
+    let mut b = String::from(
+        "<section aria-labelledby=\"configuration-h\"><h2 id=\"configuration-h\">Configuration</h2>\n",
+    );
+    if service.settings.is_empty() {
+        b.push_str(r#"<p class="muted">No settings listed.</p>"#);
+    } else {
+        let mut t = String::from(
+            "<table><thead><tr><th scope=\"col\">Environment variable</th><th scope=\"col\">Default</th><th scope=\"col\">What it sets</th></tr></thead><tbody>\n",
+        );
+        for s in &service.settings {
+            let default = match &s.default {
+                Some(d) => format!("<code>{}</code>", esc(d)),
+                None => "<strong>required</strong>".to_string(),
+            };
+            let _ = writeln!(
+                t,
+                r#"<tr><th scope="row"><code>{}</code></th><td>{default}</td><td>{}</td></tr>"#,
+                esc(&s.name),
+                inline_code(&s.doc)
+            );
+        }
+        t.push_str("</tbody></table>");
+        b.push_str(&table_wrap("Configuration", &t));
+    }
+    b.push_str("\n</section>\n");
+    b
+}
+
+/// `text` escaped, with each `backquoted` span set as code.
+fn inline_code(text: &str) -> String {
+    let mut out = String::new();
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            out.push_str(&esc(part));
+        }
+    }
+    out
 }
 
 /// A guide's page: its Markdown as HTML.

@@ -406,3 +406,38 @@ fn every_flow_has_a_page_and_a_standalone_sequence_diagram() {
         assert_eq!(arrowheads, receivers, "{}", flow.name);
     }
 }
+
+/// The healthcare schemas' service pages show the HTTP API and configuration of `services.toml`.
+#[test]
+fn service_pages_list_their_http_api_and_configuration() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let model = carebus_codegen::load::load_dir(&dir).unwrap_or_else(|d| panic!("{}", d.render()));
+    let site = render(&model, &History::default(), &CatalogOptions::default());
+    let prm = site.text("services/prm-service.html").unwrap();
+    assert!(
+        prm.contains(r#"<h2 id="http-api-h">HTTP API</h2>"#),
+        "{prm}"
+    );
+    assert!(
+        prm.contains(
+            r#"<tr><td><code>POST</code></td><th scope="row"><code>/patients</code></th>"#
+        ),
+        "the prm-service page lists POST /patients: {prm}"
+    );
+    assert!(prm.contains(r#"<h2 id="configuration-h">Configuration</h2>"#));
+    assert!(
+        prm.contains(
+            r#"<tr><th scope="row"><code>CAREBUS_PRM_LISTEN</code></th><td><code>127.0.0.1:8081</code></td>"#
+        ),
+        "{prm}"
+    );
+    let realtime = site.text("services/realtime-service.html").unwrap();
+    assert!(
+        realtime.contains(
+            r#"<tr><th scope="row"><code>CAREBUS_REALTIME_TOKEN_KEY</code></th><td><strong>required</strong></td>"#
+        ),
+        "a setting without a default is marked required"
+    );
+    let ai = site.text("services/ai-service.html").unwrap();
+    assert!(ai.contains("No HTTP API besides"), "{ai}");
+}
