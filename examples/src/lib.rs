@@ -8,4 +8,5 @@ pub mod prm;
 pub mod prm_service;
 pub mod process;
 pub mod realtime;
+pub mod scenario;
 pub mod summary;
