@@ -3,6 +3,7 @@
 pub mod ai;
 pub mod chart;
 pub mod clinic;
+pub mod engine;
 pub mod fhir;
 pub mod prm;
 pub mod prm_service;

@@ -65,6 +65,10 @@ pub struct ScenarioConfig {
     pub realtime: SocketAddr,
     /// Each service's observability endpoint (`/metrics`), by service name.
     pub endpoints: Vec<(&'static str, SocketAddr)>,
+    /// The workflow engine's endpoint (`CAREBUS_ENGINE_ENDPOINT`): when its `/ready` answers,
+    /// the scenario waits for each patient's welcome (the onboarding journey's first action)
+    /// before booking, and reports the journeys; when nothing answers there, it runs without.
+    pub engine: Option<SocketAddr>,
     /// The real-time service's HMAC key.
     pub token_key: Vec<u8>,
     /// Longest wait for one effect (a resource visible, a notification received).
@@ -116,6 +120,7 @@ impl ScenarioConfig {
                     addr("CAREBUS_REALTIME_ENDPOINT", "127.0.0.1:9467")?,
                 ),
             ],
+            engine: Some(addr("CAREBUS_ENGINE_ENDPOINT", "127.0.0.1:9468")?),
             token_key,
             timeout: Duration::from_secs(30),
         })
@@ -177,6 +182,8 @@ pub struct ScenarioReport {
     pub handled: Vec<(&'static str, Vec<(String, f64)>)>,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Whether the workflow engine ran (its endpoint answered).
+    pub engine: bool,
 }
 
 /// Notifications one patient's SSE client received: (kind, subject id, patient id, when).
@@ -185,14 +192,23 @@ type Inbox = Arc<Mutex<Vec<(String, String, String, Instant)>>>;
 /// Run the day and gather the report.
 pub async fn run(config: &ScenarioConfig) -> Result<ScenarioReport, ScenarioError> {
     let started = Instant::now();
-    let before = snapshot(config).await?;
+    let mut config = config.clone();
+    let mut engine = false;
+    if let Some(addr) = config.engine
+        && matches!(http(addr, "GET", "/ready", None).await, Ok((200, _, _)))
+    {
+        config.endpoints.push(("workflow-engine", addr));
+        engine = true;
+    }
+    config.engine = engine.then_some(config.engine).flatten();
+    let before = snapshot(&config).await?;
     let run_id = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
         % 100_000_000;
     let key = TokenKey::new(&config.token_key)?;
     let report = Arc::new(Mutex::new(ScenarioReport::default()));
-    let config = Arc::new(config.clone());
+    let config = Arc::new(config);
     let results: Vec<Result<(), ScenarioError>> = futures::stream::iter(0..config.patients)
         .map(|n| {
             let config = config.clone();
@@ -219,6 +235,7 @@ pub async fn run(config: &ScenarioConfig) -> Result<ScenarioReport, ScenarioErro
     }
     let mut report = std::mem::take(&mut *report.lock().unwrap());
     report.handled = deltas(&before, &after);
+    report.engine = engine;
     report.elapsed = started.elapsed();
     Ok(report)
 }
@@ -246,13 +263,26 @@ async fn patient_day(
     .await?;
     let t = Instant::now();
     visible(config, &format!("/Patient/{patient}"), |_| true).await?;
+    let to_fhir = ms(t);
+    // With the engine, the onboarding journey welcomes the patient; booking waits for it, since
+    // the appointment's events may otherwise reach the engine before the registration.
+    let welcome = match config.engine {
+        Some(_) => Some(notified(config, &inbox, "journey_action", "", t).await?),
+        None => None,
+    };
     record(report, |r| {
         r.registered += 1;
         r.fhir_patients += 1;
         r.to_fhir
             .entry("patient registered")
             .or_default()
-            .push(ms(t));
+            .push(to_fhir);
+        if let Some(w) = welcome {
+            r.to_notification
+                .entry("journey_action")
+                .or_default()
+                .push(w);
+        }
     });
 
     // An appointment → FHIR Appointment and a reminder.
@@ -529,8 +559,8 @@ async fn visible(
     }
 }
 
-/// Wait until the patient's SSE client has received a `kind` notification about `subject`;
-/// milliseconds from `since`.
+/// Wait until the patient's SSE client has received a `kind` notification about `subject`
+/// (any subject when empty); milliseconds from `since`.
 async fn notified(
     config: &ScenarioConfig,
     inbox: &Inbox,
@@ -544,7 +574,7 @@ async fn notified(
             .lock()
             .unwrap()
             .iter()
-            .find(|(k, s, _, _)| k == kind && s == subject)
+            .find(|(k, s, _, _)| k == kind && (subject.is_empty() || s == subject))
             .map(|(_, _, _, at)| *at);
         if let Some(at) = at {
             return Ok(at.saturating_duration_since(since).as_secs_f64() * 1_000.0);
@@ -705,13 +735,15 @@ fn dechunk(mut rest: &str) -> String {
 type Snapshot = Vec<(&'static str, HashMap<String, f64>)>;
 
 /// The metrics each service's summary line shows: (metric, the label it is broken down by).
-const SHOWN: [(&str, &str); 6] = [
+const SHOWN: [(&str, &str); 8] = [
     ("carebus_store_outbox_relayed_total", ""),
     ("carebus_consumed_total", "topic"),
     ("carebus_fhir_events_total", "event_type"),
     ("carebus_ai_requests_total", "outcome"),
     ("carebus_realtime_notifications_total", "kind"),
     ("carebus_dead_lettered_total", "topic"),
+    ("carebus_journey_started_total", "journey"),
+    ("carebus_journey_finished_total", "journey"),
 ];
 
 async fn snapshot(config: &ScenarioConfig) -> Result<Snapshot, ScenarioError> {
@@ -859,11 +891,27 @@ impl ScenarioReport {
                 values.len()
             ));
         }
-        line(
-            "journeys: the workflow engine runs embedded in `platform-demo` only; no engine process \
-             runs on Kafka yet, so no journeys start and ai-service sees no analysis request"
-                .into(),
-        );
+        if self.engine {
+            let count = |metric: &str| -> f64 {
+                self.handled
+                    .iter()
+                    .filter(|(s, _)| *s == "workflow-engine")
+                    .flat_map(|(_, moved)| moved.iter())
+                    .filter(|(k, _)| k.starts_with(metric))
+                    .map(|(_, v)| v)
+                    .sum()
+            };
+            line(format!(
+                "journeys: {} started, {} finished (workflow-engine counters)",
+                count("carebus_journey_started_total"),
+                count("carebus_journey_finished_total")
+            ));
+        } else {
+            line(
+                "journeys: no workflow engine answered (`scripts/platform up engine` starts it)"
+                    .into(),
+            );
+        }
         out
     }
 }

@@ -4,7 +4,8 @@
 //! groups, committed offsets, redelivery), so the same handlers run unchanged on Kafka.
 //!
 //! `platform-demo scenario [--patients N]` instead drives a day of traffic through the HTTP APIs
-//! of the services `scripts/platform up` runs as processes on Kafka and PostgreSQL.
+//! of the services `scripts/platform up` runs as processes on Kafka and PostgreSQL;
+//! `platform-demo engine` runs the workflow engine as one of them (examples/src/engine.rs).
 
 use carebus::bus::{Bus, BusConfig};
 use carebus::consumer::Shutdown;
@@ -243,6 +244,19 @@ async fn scenario(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("engine") {
+        return carebus_examples::process::main(async {
+            let config = carebus_examples::engine::EngineConfig::from_env()?;
+            let transport = carebus_examples::process::kafka_transport()?;
+            let report = carebus_examples::engine::run(config, transport).await?;
+            eprintln!("workflow-engine stopped: {report:?}");
+            Ok(())
+        })
+        .await
+        .eq(&std::process::ExitCode::SUCCESS)
+        .then_some(())
+        .ok_or_else(|| "the workflow engine stopped with an error (above)".into());
+    }
     if args.first().map(String::as_str) == Some("scenario") {
         if let Err(e) = scenario(&args[1..]).await {
             eprintln!("scenario: {e}");

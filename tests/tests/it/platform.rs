@@ -1,4 +1,4 @@
-//! `scripts/platform up`, a five-patient scenario and `scripts/platform down` turned into assertions on what each service process did, on the local Kafka and PostgreSQL.
+//! `scripts/platform up`, a five-patient scenario and `scripts/platform down` turned into assertions on what each service process (and the workflow engine) did, on the local Kafka and PostgreSQL.
 
 use carebus_examples::scenario::{ScenarioConfig, abnormal_lab, run};
 use std::net::{SocketAddr, TcpListener};
@@ -28,6 +28,7 @@ fn bin_dir() -> PathBuf {
         "fhir-service",
         "ai-service",
         "realtime-service",
+        "platform-demo",
         "carebus-topics",
     ] {
         assert!(
@@ -82,7 +83,7 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     let dir = repo.join("target").join("platform-test").join(&run_name);
     let key = format!("{:032x}{:032x}", fastrand::u128(..), fastrand::u128(..));
     let (prm, fhir, realtime) = (free_port(), free_port(), free_port());
-    let endpoints = [free_port(), free_port(), free_port(), free_port()];
+    let endpoints = [free_port(), free_port(), free_port(), free_port(), free_port()];
     let mut env: Vec<(String, String)> = vec![
         ("CAREBUS_KAFKA_BOOTSTRAP".into(), bootstrap),
         ("CAREBUS_DATABASE_URL".into(), database),
@@ -101,13 +102,14 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         ("CAREBUS_FHIR_ENDPOINT".into(), endpoints[1].to_string()),
         ("CAREBUS_AI_ENDPOINT".into(), endpoints[2].to_string()),
         ("CAREBUS_REALTIME_ENDPOINT".into(), endpoints[3].to_string()),
+        ("CAREBUS_ENGINE_ENDPOINT".into(), endpoints[4].to_string()),
         ("RUST_LOG".into(), "warn".into()),
         // The fresh groups start at the log end: earlier runs' events are not this run's.
         // `up` returns once every group has its partitions (`/ready`), so nothing is missed.
         ("CAREBUS_CONSUMER_OFFSET_RESET".into(), "latest".into()),
     ];
     // Fresh schemas and consumer groups: this run's services share nothing with another run's.
-    for service in ["PRM", "FHIR", "AI", "REALTIME"] {
+    for service in ["PRM", "FHIR", "AI", "REALTIME", "ENGINE"] {
         let name = format!("{run_name}_{}", service.to_lowercase());
         env.push((format!("CAREBUS_{service}_GROUP"), name.clone()));
         if service != "REALTIME" {
@@ -124,7 +126,13 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     let status = platform.run("status");
     let shown = text(&status);
     assert!(status.status.success(), "status after up:\n{shown}");
-    for service in ["prm-service", "fhir-service", "ai-service", "realtime-service"] {
+    for service in [
+        "prm-service",
+        "fhir-service",
+        "ai-service",
+        "realtime-service",
+        "workflow-engine",
+    ] {
         assert!(
             shown
                 .lines()
@@ -145,6 +153,7 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
             ("ai-service", endpoints[2]),
             ("realtime-service", endpoints[3]),
         ],
+        engine: Some(endpoints[4]),
         token_key: key.into_bytes(),
         timeout: Duration::from_secs(20),
     };
@@ -175,6 +184,9 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     assert_eq!(report.notifications.get("appointment_reminder"), Some(&PATIENTS));
     assert_eq!(report.notifications.get("appointment_cancelled"), Some(&1));
     assert_eq!(report.notifications.get("lab_result_alert"), Some(&alerts));
+    // The onboarding journey welcomed every patient (one SEND_EMAIL action each).
+    assert!(report.engine, "the workflow engine answered");
+    assert_eq!(report.notifications.get("journey_action"), Some(&PATIENTS));
     // prm-service relayed exactly the accepted commands' events: 5 registrations, 5 bookings,
     // 4 confirmations, 3 completions, 1 cancellation.
     let handled = |service: &str, metric: &str| -> f64 {
@@ -198,6 +210,14 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         "every patient, appointment and clinical event applied once"
     );
 
+    // Every patient started the onboarding journey; the 3 completed visits finished it (the
+    // cancelled one went back to waiting for a booking, the missed one waits for the visit).
+    assert_eq!(
+        handled("workflow-engine", "carebus_journey_started_total"),
+        PATIENTS as f64
+    );
+    assert_eq!(handled("workflow-engine", "carebus_journey_finished_total"), 3.0);
+
     let down = platform.run("down");
     assert!(down.status.success(), "scripts/platform down:\n{}", text(&down));
     let after = platform.run("status");
@@ -205,15 +225,21 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     let stopped = text(&after);
     assert_eq!(
         stopped.lines().filter(|l| l.contains(" down ")).count(),
-        4,
+        5,
         "every service down:\n{stopped}"
     );
-    for service in ["prm", "fhir", "ai", "realtime"] {
-        let log = std::fs::read_to_string(dir.join(format!("{service}-service.log")))
+    for service in [
+        "prm-service",
+        "fhir-service",
+        "ai-service",
+        "realtime-service",
+        "workflow-engine",
+    ] {
+        let log = std::fs::read_to_string(dir.join(format!("{service}.log")))
             .expect("the service's log");
         assert!(
-            log.contains(&format!("{service}-service stopped")),
-            "{service}-service stopped gracefully on SIGTERM:\n{log}"
+            log.contains(&format!("{service} stopped")),
+            "{service} stopped gracefully on SIGTERM:\n{log}"
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
