@@ -4,9 +4,11 @@ use carebus::consumer::Shutdown;
 use carebus::kafka::KafkaTransport;
 use carebus::postgres::{PgEventStore, PgStoreOptions};
 use carebus::store::outbox_relay::OutboxRelay;
-use carebus::{ConsumerConfig, PublisherConfig, Service, ServiceReport};
+use carebus::{ConsumerConfig, PublisherConfig, Service, ServiceReport, Settings};
 use carebus_journey::{ENGINE_GROUP, Engine, PgInstanceStore};
-use carebus_schemas::{AiEvent, AppointmentsEvent, ClinicalEvent, JourneysEvent, PatientsEvent, journeys};
+use carebus_schemas::{
+    AiEvent, AppointmentsEvent, ClinicalEvent, JourneysEvent, PatientsEvent, journeys,
+};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +29,8 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// The settings from the environment, with their defaults.
     pub fn from_env() -> Result<EngineConfig, Box<dyn std::error::Error>> {
-        let var = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+        let var =
+            |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
         let endpoint = var("CAREBUS_ENGINE_ENDPOINT", "127.0.0.1:9468");
         Ok(EngineConfig {
             database_url: var(
@@ -60,7 +63,12 @@ pub async fn run(
     };
     let store = PgEventStore::connect_with(&config.database_url, &options)
         .await
-        .map_err(|e| format!("workflow engine: cannot open its store in schema {}: {e}", config.schema))?;
+        .map_err(|e| {
+            format!(
+                "workflow engine: cannot open its store in schema {}: {e}",
+                config.schema
+            )
+        })?;
     store.migrate().await?;
     let engine = Engine::builder(PgInstanceStore::new(store.clone()))
         .journeys(journeys::new_patient_onboarding::journeys()?)

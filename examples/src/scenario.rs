@@ -30,7 +30,9 @@ pub enum ScenarioError {
     #[error("cannot sign a real-time token: {0}")]
     Token(#[from] TokenError),
     /// A service does not answer.
-    #[error("{service} at {addr} does not answer ({source}): start the platform with `scripts/platform up`")]
+    #[error(
+        "{service} at {addr} does not answer ({source}): start the platform with `scripts/platform up`"
+    )]
     Unreachable {
         service: &'static str,
         addr: SocketAddr,
@@ -109,7 +111,10 @@ impl ScenarioConfig {
             fhir: addr("CAREBUS_FHIR_LISTEN", "127.0.0.1:8082")?,
             realtime: addr("CAREBUS_REALTIME_LISTEN", "127.0.0.1:8084")?,
             endpoints: vec![
-                ("prm-service", addr("CAREBUS_PRM_ENDPOINT", "127.0.0.1:9464")?),
+                (
+                    "prm-service",
+                    addr("CAREBUS_PRM_ENDPOINT", "127.0.0.1:9464")?,
+                ),
                 (
                     "fhir-service",
                     addr("CAREBUS_FHIR_ENDPOINT", "127.0.0.1:9465")?,
@@ -227,7 +232,9 @@ pub async fn run(config: &ScenarioConfig) -> Result<ScenarioReport, ScenarioErro
     while Instant::now() < settle {
         tokio::time::sleep(Duration::from_millis(100)).await;
         let again = snapshot(&config).await?;
-        let same = deltas(&after, &again).iter().all(|(_, moved)| moved.is_empty());
+        let same = deltas(&after, &again)
+            .iter()
+            .all(|(_, moved)| moved.is_empty());
         after = again;
         if same {
             break;
@@ -364,7 +371,9 @@ async fn patient_day(
         None
     };
     record(report, |r| {
-        *r.visits.entry(format!("{visit:?}").to_lowercase()).or_default() += 1;
+        *r.visits
+            .entry(format!("{visit:?}").to_lowercase())
+            .or_default() += 1;
         *r.fhir_appointments
             .entry(seen["status"].as_str().unwrap_or_default().to_string())
             .or_default() += 1;
@@ -379,14 +388,25 @@ async fn patient_day(
     // Vital signs at the visit, then the HbA1c result from the laboratory.
     for (code, display, value, unit) in VITALS {
         let body = observation(&patient, "vital-signs", code, display, value(n), unit, None);
-        let (_, head, _) = call("fhir-service", config.fhir, "POST", "/Observation", Some(&body), 202).await?;
+        let (_, head, _) = call(
+            "fhir-service",
+            config.fhir,
+            "POST",
+            "/Observation",
+            Some(&body),
+            202,
+        )
+        .await?;
         let t = Instant::now();
         let location = content_location(&head);
         visible(config, &format!("/{location}"), |_| true).await?;
         record(report, |r| {
             r.observations_posted += 1;
             r.observations_visible += 1;
-            r.to_fhir.entry("vital sign posted").or_default().push(ms(t));
+            r.to_fhir
+                .entry("vital sign posted")
+                .or_default()
+                .push(ms(t));
         });
     }
     let high = abnormal_lab(n);
@@ -400,7 +420,15 @@ async fn patient_day(
         "%",
         Some(if high { "H" } else { "N" }),
     );
-    let (_, head, _) = call("fhir-service", config.fhir, "POST", "/Observation", Some(&body), 202).await?;
+    let (_, head, _) = call(
+        "fhir-service",
+        config.fhir,
+        "POST",
+        "/Observation",
+        Some(&body),
+        202,
+    )
+    .await?;
     let t = Instant::now();
     let location = content_location(&head);
     visible(config, &format!("/{location}"), |_| true).await?;
@@ -414,9 +442,15 @@ async fn patient_day(
     record(report, |r| {
         r.observations_posted += 1;
         r.observations_visible += 1;
-        r.to_fhir.entry("lab result posted").or_default().push(to_fhir);
+        r.to_fhir
+            .entry("lab result posted")
+            .or_default()
+            .push(to_fhir);
         if let Some(a) = alert {
-            r.to_notification.entry("lab_result_alert").or_default().push(a);
+            r.to_notification
+                .entry("lab_result_alert")
+                .or_default()
+                .push(a);
         }
     });
     // What this patient's client received: its own notifications only.
@@ -436,11 +470,31 @@ async fn patient_day(
 /// The five NEWS2 vital signs: LOINC code, display, value for patient n, UCUM unit.
 type Vital = (&'static str, &'static str, fn(usize) -> f64, &'static str);
 const VITALS: [Vital; 5] = [
-    ("9279-1", "Respiratory rate", |n| 14.0 + (n % 8) as f64, "/min"),
-    ("59408-5", "Oxygen saturation", |n| 99.0 - (n % 6) as f64, "%"),
-    ("8480-6", "Systolic blood pressure", |n| 105.0 + (n % 40) as f64, "mm[Hg]"),
+    (
+        "9279-1",
+        "Respiratory rate",
+        |n| 14.0 + (n % 8) as f64,
+        "/min",
+    ),
+    (
+        "59408-5",
+        "Oxygen saturation",
+        |n| 99.0 - (n % 6) as f64,
+        "%",
+    ),
+    (
+        "8480-6",
+        "Systolic blood pressure",
+        |n| 105.0 + (n % 40) as f64,
+        "mm[Hg]",
+    ),
     ("8867-4", "Heart rate", |n| 60.0 + (n % 50) as f64, "/min"),
-    ("8310-5", "Body temperature", |n| 36.4 + (n % 5) as f64 * 0.4, "Cel"),
+    (
+        "8310-5",
+        "Body temperature",
+        |n| 36.4 + (n % 5) as f64 * 0.4,
+        "Cel",
+    ),
 ];
 
 fn record(report: &Mutex<ScenarioReport>, f: impl FnOnce(&mut ScenarioReport)) {
@@ -487,7 +541,8 @@ fn observation(
         "valueQuantity": { "value": (value * 10.0).round() / 10.0, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit },
     });
     if category == "laboratory" {
-        o["performer"] = json!([{ "reference": "Organization/central-lab", "display": "Central laboratory" }]);
+        o["performer"] =
+            json!([{ "reference": "Organization/central-lab", "display": "Central laboratory" }]);
     }
     if let Some(i) = interpretation {
         o["interpretation"] = json!([{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "code": i }] }]);
@@ -629,7 +684,11 @@ async fn subscribe(
         return Err(ScenarioError::Refused {
             service: "realtime-service",
             request: "GET /events".into(),
-            status: status.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+            status: status
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0),
             body: status.trim().to_string(),
         });
     }
@@ -667,13 +726,14 @@ async fn call(
     expected: u16,
 ) -> Result<(u16, String, Value), ScenarioError> {
     let text = body.map(Value::to_string);
-    let (status, head, body) = http(addr, method, target, text.as_deref())
-        .await
-        .map_err(|source| ScenarioError::Unreachable {
-            service,
-            addr,
-            source,
-        })?;
+    let (status, head, body) =
+        http(addr, method, target, text.as_deref())
+            .await
+            .map_err(|source| ScenarioError::Unreachable {
+                service,
+                addr,
+                source,
+            })?;
     if status != expected {
         return Err(ScenarioError::Refused {
             service,
@@ -682,7 +742,11 @@ async fn call(
             body,
         });
     }
-    Ok((status, head, serde_json::from_str(&body).unwrap_or(Value::Null)))
+    Ok((
+        status,
+        head,
+        serde_json::from_str(&body).unwrap_or(Value::Null),
+    ))
 }
 
 /// One HTTP/1.1 request on a fresh connection: status, head and body (de-chunked).
@@ -712,7 +776,11 @@ async fn http(
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    let body = if chunked { dechunk(body) } else { body.to_string() };
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     Ok((status, head.to_string(), body))
 }
 
@@ -929,7 +997,10 @@ mod tests {
 
     #[test]
     fn a_chunked_body_is_joined() {
-        assert_eq!(dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"), "hello world");
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
     }
 
     #[test]

@@ -264,10 +264,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    let patients: usize = args
-        .first()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(500);
+    let patients: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(500);
     let bus = Bus::new(BusConfig::default());
     for info in carebus_schemas::TOPICS {
         bus.create_topic(info.name, info.partitions);

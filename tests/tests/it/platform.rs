@@ -83,7 +83,13 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     let dir = repo.join("target").join("platform-test").join(&run_name);
     let key = format!("{:032x}{:032x}", fastrand::u128(..), fastrand::u128(..));
     let (prm, fhir, realtime) = (free_port(), free_port(), free_port());
-    let endpoints = [free_port(), free_port(), free_port(), free_port(), free_port()];
+    let endpoints = [
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    ];
     let mut env: Vec<(String, String)> = vec![
         ("CAREBUS_KAFKA_BOOTSTRAP".into(), bootstrap),
         ("CAREBUS_DATABASE_URL".into(), database),
@@ -122,7 +128,11 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     };
 
     let up = platform.run("up");
-    assert!(up.status.success(), "scripts/platform up failed:\n{}", text(&up));
+    assert!(
+        up.status.success(),
+        "scripts/platform up failed:\n{}",
+        text(&up)
+    );
     let status = platform.run("status");
     let shown = text(&status);
     assert!(status.status.success(), "status after up:\n{shown}");
@@ -180,8 +190,14 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     );
     assert_eq!(report.observations_posted, PATIENTS * 6);
     assert_eq!(report.observations_visible, PATIENTS * 6);
-    assert_eq!(report.foreign_notifications, 0, "a client saw another patient's notification");
-    assert_eq!(report.notifications.get("appointment_reminder"), Some(&PATIENTS));
+    assert_eq!(
+        report.foreign_notifications, 0,
+        "a client saw another patient's notification"
+    );
+    assert_eq!(
+        report.notifications.get("appointment_reminder"),
+        Some(&PATIENTS)
+    );
     assert_eq!(report.notifications.get("appointment_cancelled"), Some(&1));
     assert_eq!(report.notifications.get("lab_result_alert"), Some(&alerts));
     // The onboarding journey welcomed every patient (one SEND_EMAIL action each).
@@ -203,7 +219,10 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
             })
             .unwrap_or(0.0)
     };
-    assert_eq!(handled("prm-service", "carebus_store_outbox_relayed_total"), 18.0);
+    assert_eq!(
+        handled("prm-service", "carebus_store_outbox_relayed_total"),
+        18.0
+    );
     assert_eq!(
         handled("fhir-service", "carebus_fhir_events_total"),
         (18 + PATIENTS * 6) as f64,
@@ -216,12 +235,23 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         handled("workflow-engine", "carebus_journey_started_total"),
         PATIENTS as f64
     );
-    assert_eq!(handled("workflow-engine", "carebus_journey_finished_total"), 3.0);
+    assert_eq!(
+        handled("workflow-engine", "carebus_journey_finished_total"),
+        3.0
+    );
 
     let down = platform.run("down");
-    assert!(down.status.success(), "scripts/platform down:\n{}", text(&down));
+    assert!(
+        down.status.success(),
+        "scripts/platform down:\n{}",
+        text(&down)
+    );
     let after = platform.run("status");
-    assert!(!after.status.success(), "status after down:\n{}", text(&after));
+    assert!(
+        !after.status.success(),
+        "status after down:\n{}",
+        text(&after)
+    );
     let stopped = text(&after);
     assert_eq!(
         stopped.lines().filter(|l| l.contains(" down ")).count(),
@@ -235,8 +265,8 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         "realtime-service",
         "workflow-engine",
     ] {
-        let log = std::fs::read_to_string(dir.join(format!("{service}.log")))
-            .expect("the service's log");
+        let log =
+            std::fs::read_to_string(dir.join(format!("{service}.log"))).expect("the service's log");
         assert!(
             log.contains(&format!("{service} stopped")),
             "{service} stopped gracefully on SIGTERM:\n{log}"
