@@ -99,7 +99,7 @@ impl ScenarioConfig {
                     .map(|k| k.trim().as_bytes().to_vec())
                     .ok()
                     .filter(|k| !k.is_empty())
-                    .ok_or(ScenarioError::NoTokenKey {
+                    .ok_or_else(|| ScenarioError::NoTokenKey {
                         path: path.display().to_string(),
                     })?
             }
@@ -156,7 +156,7 @@ impl Visit {
 
 /// Whether patient `n`'s HbA1c is high (an alert to the patient follows): every third.
 pub fn abnormal_lab(n: usize) -> bool {
-    n % 3 == 0
+    n.is_multiple_of(3)
 }
 
 /// What the scenario drove and saw.
@@ -513,7 +513,7 @@ fn registration(patient: &str, n: usize) -> Value {
         "firstName": GIVEN[n % GIVEN.len()],
         "lastName": FAMILY[n % FAMILY.len()],
         "dateOfBirth": format!("{}-0{}-1{}", 1940 + n % 60, 1 + n % 9, n % 10),
-        "gender": if n % 2 == 0 { "female" } else { "male" },
+        "gender": if n.is_multiple_of(2) { "female" } else { "male" },
         "identifiers": [{ "system": "urn:carebus:mrn", "value": format!("MRN-{patient}"), "typeCode": "MR" }],
         "telecom": [{ "system": "phone", "value": format!("+1-555-{:04}", n % 10_000), "use": "mobile" }],
     })
