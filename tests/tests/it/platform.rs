@@ -92,7 +92,7 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     ];
     let mut env: Vec<(String, String)> = vec![
         ("CAREBUS_KAFKA_BOOTSTRAP".into(), bootstrap),
-        ("CAREBUS_DATABASE_URL".into(), database),
+        ("CAREBUS_DATABASE_URL".into(), database.clone()),
         ("CAREBUS_PLATFORM_DIR".into(), dir.display().to_string()),
         ("CAREBUS_PLATFORM_BUILD".into(), "0".into()),
         (
@@ -115,11 +115,13 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         ("CAREBUS_CONSUMER_OFFSET_RESET".into(), "latest".into()),
     ];
     // Fresh schemas and consumer groups: this run's services share nothing with another run's.
+    let mut schemas = Vec::new();
     for service in ["PRM", "FHIR", "AI", "REALTIME", "ENGINE"] {
         let name = format!("{run_name}_{}", service.to_lowercase());
         env.push((format!("CAREBUS_{service}_GROUP"), name.clone()));
         if service != "REALTIME" {
-            env.push((format!("CAREBUS_{service}_DB_SCHEMA"), name));
+            env.push((format!("CAREBUS_{service}_DB_SCHEMA"), name.clone()));
+            schemas.push(name);
         }
     }
     let platform = Platform {
@@ -273,4 +275,13 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let admin = sqlx::PgPool::connect(&database)
+        .await
+        .expect("connect to drop the run's schemas");
+    for schema in schemas {
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .execute(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("drop schema {schema}: {e}"));
+    }
 }
