@@ -294,7 +294,7 @@ async fn patient_day(
 
     // An appointment → FHIR Appointment and a reminder.
     // Today's clinic: the slot began half an hour ago. The FHIR service orders an appointment's
-    // events by their own times, so the visit's end is now (after the confirmation).
+    // events by their own times, so the visit ends when it is recorded (after the confirmation).
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -332,24 +332,32 @@ async fn patient_day(
             .push(to_reminder);
     });
     let visit = Visit::of(n);
-    let steps: &[(&str, Value)] = match visit {
-        Visit::Completed => &[
-            ("confirm", json!({ "channel": "sms" })),
-            (
-                "complete",
-                json!({ "actualStart": rfc3339(start + 300), "actualEnd": rfc3339(now + 1), "followUpInDays": 90 }),
-            ),
-        ],
-        Visit::Cancelled => &[("cancel", json!({ "reason": "patient_request" }))],
-        Visit::Missed => &[("confirm", json!({ "channel": "patient_portal" }))],
+    let steps: &[&str] = match visit {
+        Visit::Completed => &["confirm", "complete"],
+        Visit::Cancelled => &["cancel"],
+        Visit::Missed => &["confirm"],
     };
-    for (step, body) in steps {
+    for step in steps {
+        let body = match *step {
+            "confirm" if visit == Visit::Missed => json!({ "channel": "patient_portal" }),
+            "confirm" => json!({ "channel": "sms" }),
+            "cancel" => json!({ "reason": "patient_request" }),
+            // The visit ends after the confirmation (a second from now): the FHIR service would
+            // take an end older than the confirmation for a late, stale event.
+            _ => {
+                let end = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs())
+                    + 1;
+                json!({ "actualStart": rfc3339(start + 300), "actualEnd": rfc3339(end), "followUpInDays": 90 })
+            }
+        };
         call(
             "prm-service",
             config.prm,
             "POST",
             &format!("/appointments/{appointment}/{step}"),
-            Some(body),
+            Some(&body),
             200,
         )
         .await?;
