@@ -3,11 +3,13 @@
 pub mod ai;
 pub mod chart;
 pub mod clinic;
+pub mod engine;
 pub mod fhir;
 pub mod prm;
 pub mod prm_service;
 pub mod process;
 pub mod realtime;
+pub mod scenario;
 #[cfg(test)]
 mod service_manifest;
 pub mod summary;

@@ -2,6 +2,10 @@
 //!
 //! Runs with no servers: the in-process bus has Kafka's semantics (partitions by key, consumer
 //! groups, committed offsets, redelivery), so the same handlers run unchanged on Kafka.
+//!
+//! `platform-demo scenario [--patients N]` instead drives a day of traffic through the HTTP APIs
+//! of the services `scripts/platform up` runs as processes on Kafka and PostgreSQL;
+//! `platform-demo engine` runs the workflow engine as one of them (examples/src/engine.rs).
 
 use carebus::bus::{Bus, BusConfig};
 use carebus::consumer::Shutdown;
@@ -220,12 +224,47 @@ async fn journey_events(outbox: &MemoryEventStore) -> Result<usize, Box<dyn std:
         .count())
 }
 
+/// `platform-demo scenario [--patients N]`: the day driven through the HTTP APIs of the
+/// processes `scripts/platform up` runs (see docs/services/platform.md); fails when something
+/// it drove did not show up.
+async fn scenario(args: &[String]) -> Result<(), Box<dyn std::error::Error>> {
+    let patients = match args {
+        [] => 20,
+        [flag, n] if flag == "--patients" => n.parse().map_err(|_| {
+            format!("--patients {n:?} is not a number: expected e.g. `scenario --patients 20`")
+        })?,
+        _ => return Err("usage: platform-demo scenario [--patients N] (default 20)".into()),
+    };
+    let config = carebus_examples::scenario::ScenarioConfig::from_env(patients)?;
+    let report = carebus_examples::scenario::run(&config).await?;
+    print!("{}", report.render());
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let patients: usize = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(500);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("engine") {
+        return carebus_examples::process::main(async {
+            let config = carebus_examples::engine::EngineConfig::from_env()?;
+            let transport = carebus_examples::process::kafka_transport()?;
+            let report = carebus_examples::engine::run(config, transport).await?;
+            eprintln!("workflow-engine stopped: {report:?}");
+            Ok(())
+        })
+        .await
+        .eq(&std::process::ExitCode::SUCCESS)
+        .then_some(())
+        .ok_or_else(|| "the workflow engine stopped with an error (above)".into());
+    }
+    if args.first().map(String::as_str) == Some("scenario") {
+        if let Err(e) = scenario(&args[1..]).await {
+            eprintln!("scenario: {e}");
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    let patients: usize = args.first().and_then(|n| n.parse().ok()).unwrap_or(500);
     let bus = Bus::new(BusConfig::default());
     for info in carebus_schemas::TOPICS {
         bus.create_topic(info.name, info.partitions);

@@ -29,6 +29,7 @@ mod kafka_support;
 mod kafka_topics;
 mod kafka_transport;
 mod monitoring;
+mod platform;
 mod prm_service;
 mod realtime_service;
 mod services;
