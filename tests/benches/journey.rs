@@ -1,0 +1,633 @@
+//! `cargo bench -p carebus-tests --bench journey`: patient events on Kafka through the journey engine (PostgreSQL instance, history, processed id, timers and outbox in one transaction; outbox relay) back onto Kafka, against a hand-written rdkafka + SQL loop doing the same work, printed as a table with the latency at a steady rate.
+//!
+//! Workload: the new-patient-onboarding journey. Per patient a `PatientCreated` (starts an
+//! instance: `JourneyStarted` + the welcome `ActionTriggered` out) then an
+//! `AppointmentScheduled` (one transition: `StageCompleted` out) — two transitions and three
+//! outgoing events. The creations are published first and the run waits for their outgoing
+//! events, then the bookings (a booking before its instance exists would find nothing to move).
+//! Each side is timed from the first publication to the last outgoing event consumed from
+//! Kafka by a separate consumer.
+//!
+//! Baseline: one raw rdkafka `StreamConsumer` on both input topics (the same librdkafka
+//! settings as the engine's consumers, sequential like the engine's default mode); per event,
+//! read the CloudEvents envelope, decode with the generated codec, one SQL transaction (upsert
+//! of an instance row + insert of the outgoing rows into an outbox table, own schema), commit,
+//! send the outgoing events with a `FutureProducer` (deliveries checked at the end), store the
+//! offset. No processed-id check, history, timers or relay: what the engine adds is what the
+//! ratio prices.
+//!
+//! Latency: `PatientCreated` events at a steady 500/s, from each one's scheduled publication
+//! time to its `JourneyStarted` (the baseline's first outgoing event) consumed from Kafka.
+//! Needs `scripts/services up kafka postgres`. `CAREBUS_BENCH_EVENTS` sets the events per
+//! throughput run (default 10000; two per patient).
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use carebus::Settings;
+use carebus::kafka::{KafkaConfig, KafkaTransport, TopicAdmin};
+use carebus::postgres::PgEventStore;
+use carebus::store::outbox_relay::OutboxRelay;
+use carebus::topic::TopicEvents;
+use carebus::{
+    ConsumerConfig, DomainEvent, Phi, PublishOptions, Publisher, PublisherConfig, Service,
+    Shutdown, Timestamp, Uuid,
+};
+use carebus_journey::{ENGINE_GROUP, Engine, PgInstanceStore};
+use carebus_schemas::*;
+use carebus_tests::{RawEnvelope, bench_size, kafka_bootstrap, unique_name};
+use rdkafka::consumer::{Consumer as _, StreamConsumer};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const JOURNEY: &str = "new-patient-onboarding";
+/// Events per second of the latency run.
+const RATE_PER_SEC: u64 = 500;
+
+/// Patients per throughput run (two input events each).
+fn patients() -> usize {
+    let events = std::env::var("CAREBUS_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or_else(|| bench_size(10_000, 400));
+    (events / 2).max(1)
+}
+/// Throughput runs per side, alternating; each side keeps its best.
+fn rounds() -> usize {
+    bench_size(2, 1)
+}
+/// How long the steady-rate latency run publishes.
+fn latency_run() -> Duration {
+    Duration::from_secs(bench_size(10, 1) as u64)
+}
+
+fn reference(kind: &str, id: &str) -> Reference {
+    Reference {
+        r#type: kind.into(),
+        id: id.into(),
+        display: None,
+    }
+}
+
+fn created(patient_id: &str) -> PatientCreated {
+    PatientCreated::from(PatientCreatedV1 {
+        patient_id: patient_id.into(),
+        first_name: Phi::new("Jordan".into()),
+        last_name: Phi::new("Rivera".into()),
+        date_of_birth: Phi::new(carebus::Date::from_ymd(1980, 1, 2).unwrap()),
+        email: None,
+    })
+}
+
+fn scheduled(patient_id: &str) -> AppointmentScheduled {
+    let start = Timestamp(Timestamp::now().0 + 86_400_000_000);
+    AppointmentScheduled {
+        appointment_id: Uuid::new_v4(),
+        patient_id: patient_id.into(),
+        practitioner: reference("Practitioner", "pract-17"),
+        location: reference("Location", "clinic-3"),
+        start,
+        end: Timestamp(start.0 + 30 * 60_000_000),
+        appointment_type: Coding {
+            system: "http://terminology.hl7.org/CodeSystem/v2-0276".into(),
+            code: "ROUTINE".into(),
+            display: None,
+        },
+        service_type: None,
+        reason: None,
+        visit_mode: VisitMode::InPerson,
+        patient_instructions: None,
+        scheduled_by: reference("Practitioner", "front-desk-1"),
+        scheduled_at: Timestamp::now(),
+    }
+}
+
+fn kafka_config(bootstrap: &str) -> KafkaConfig {
+    let mut config = KafkaConfig::new(bootstrap);
+    config.property("linger.ms", "1");
+    config
+}
+
+async fn fresh_store(prefix: &str) -> PgEventStore {
+    let url = carebus_tests::database_url();
+    let schema = unique_name(prefix);
+    let store = PgEventStore::connect_in_schema(&url, Some(&schema), 4)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the test database: {e}"));
+    carebus::postgres::tenancy::create_tenant_role(store.pool())
+        .await
+        .expect("create the role carebus_tenant");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// One side's topics: where its inputs go and where its outgoing events arrive.
+struct Topics {
+    patients: String,
+    appointments: String,
+    out: String,
+}
+
+impl Topics {
+    async fn create(bootstrap: &str, suffix: &str) -> Topics {
+        let t = Topics {
+            patients: format!("{}.{suffix}", PatientsEvent::TOPIC),
+            appointments: format!("{}.{suffix}", AppointmentsEvent::TOPIC),
+            out: format!("{}.{suffix}", JourneysEvent::TOPIC),
+        };
+        let admin = TopicAdmin::connect(bootstrap, &BTreeMap::new()).expect("admin client");
+        let ai = format!("{}.{suffix}", AiEvent::TOPIC);
+        let specs: Vec<_> = [&t.patients, &t.appointments, &t.out, &ai]
+            .into_iter()
+            .map(|n| carebus::TopicSpec::new(n, 3, 1))
+            .collect();
+        admin.apply(&specs).await.expect("create bench topics");
+        t
+    }
+}
+
+/// Reads a side's outgoing topic from the start: counts the events and notes when each
+/// `JourneyStarted` arrived, by correlation id.
+#[derive(Clone, Default)]
+struct Outgoing {
+    count: Arc<AtomicUsize>,
+    started: Arc<Mutex<HashMap<String, Instant>>>,
+}
+
+impl Outgoing {
+    fn follow(bootstrap: &str, topic: &str) -> Outgoing {
+        let out = Outgoing::default();
+        let sub = carebus::transport::SubscribeConfig::new(unique_name("bench_out"), &[topic]);
+        let consumer: StreamConsumer = kafka_config(bootstrap)
+            .consumer_config(&sub)
+            .create()
+            .expect("outgoing consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        let o = out.clone();
+        tokio::spawn(async move {
+            loop {
+                let m = consumer.recv().await.expect("read outgoing events");
+                let arrived = Instant::now();
+                let env = RawEnvelope::read(
+                    rdkafka::Message::headers(&m)
+                        .iter()
+                        .flat_map(|h| h.iter())
+                        .map(|h| (h.key, h.value.unwrap_or_default())),
+                );
+                if env.event_type == "JourneyStarted"
+                    && let Some(c) = env.correlation_id
+                {
+                    o.started.lock().unwrap().insert(c, arrived);
+                }
+                o.count.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        out
+    }
+
+    fn seen(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Wait until `n` events arrived in all (panics after a bound, naming what is missing).
+    async fn wait(&self, what: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while self.seen() < n {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {} of {n} outgoing events after 10 minutes",
+                self.seen()
+            );
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+}
+
+/// Publish `events` to `topic` with correlation ids `<prefix>-<i>`, 500 in flight.
+async fn publish_all<E: DomainEvent>(
+    publisher: &Publisher<KafkaTransport>,
+    topic: &str,
+    prefix: &str,
+    events: &[E],
+) {
+    for (c, chunk) in events.chunks(500).enumerate() {
+        let sends = chunk.iter().enumerate().map(|(i, e)| {
+            publish_one(publisher, topic, format!("{prefix}-{}", c * 500 + i), e)
+        });
+        futures::future::join_all(sends).await;
+    }
+}
+
+async fn publish_one<E: DomainEvent>(
+    publisher: &Publisher<KafkaTransport>,
+    topic: &str,
+    correlation: String,
+    event: &E,
+) {
+    let mut record = publisher
+        .prepare(
+            event,
+            PublishOptions {
+                tenant_id: Some("hospital-456".into()),
+                correlation_id: Some(correlation),
+                ..PublishOptions::default()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
+    record.topic = topic.to_string();
+    publisher
+        .send_prepared(record)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", E::EVENT_TYPE));
+}
+
+/// One side as the bench drives it.
+struct Side {
+    name: &'static str,
+    topics: Topics,
+    out: Outgoing,
+}
+
+impl Side {
+    /// One patient through both transitions, waiting for its three outgoing events (group
+    /// joins, connections and metadata out of the measurements).
+    async fn warm(&self, publisher: &Publisher<KafkaTransport>) {
+        let id = unique_name("warm");
+        let base = self.out.seen();
+        publish_one(publisher, &self.topics.patients, id.clone(), &created(&id)).await;
+        self.out.wait(self.name, base + 2).await;
+        publish_one(publisher, &self.topics.appointments, id.clone(), &scheduled(&id)).await;
+        self.out.wait(self.name, base + 3).await;
+    }
+
+    /// `patients()` patients through both transitions; the time from the first publication
+    /// to the last outgoing event.
+    async fn throughput(&self, publisher: &Publisher<KafkaTransport>, round: usize) -> Duration {
+        let ids: Vec<String> = (0..patients())
+            .map(|i| format!("patient-{}-r{round}-{i}", self.name))
+            .collect();
+        let creations: Vec<PatientCreated> = ids.iter().map(|id| created(id)).collect();
+        let bookings: Vec<AppointmentScheduled> = ids.iter().map(|id| scheduled(id)).collect();
+        let base = self.out.seen();
+        let started = Instant::now();
+        publish_all(publisher, &self.topics.patients, "c", &creations).await;
+        self.out.wait(self.name, base + 2 * ids.len()).await;
+        publish_all(publisher, &self.topics.appointments, "b", &bookings).await;
+        self.out.wait(self.name, base + 3 * ids.len()).await;
+        let elapsed = started.elapsed();
+        assert_eq!(
+            self.out.seen(),
+            base + 3 * ids.len(),
+            "{}: no extra outgoing event",
+            self.name
+        );
+        elapsed
+    }
+
+    /// `PatientCreated` at [`RATE_PER_SEC`] for [`latency_run`]; each one's scheduled
+    /// publication time to its `JourneyStarted`, sorted.
+    async fn latency(&self, publisher: &Publisher<KafkaTransport>) -> Vec<Duration> {
+        let n = (RATE_PER_SEC * latency_run().as_secs()) as usize;
+        let prefix = unique_name("lat");
+        let base = self.out.seen();
+        let start = Instant::now() + Duration::from_millis(50);
+        let mut scheduled_at = Vec::with_capacity(n);
+        let mut sends = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = start + Duration::from_micros(i as u64 * 1_000_000 / RATE_PER_SEC);
+            tokio::time::sleep_until(at.into()).await;
+            scheduled_at.push(at);
+            let publisher = publisher.clone();
+            let topic = self.topics.patients.clone();
+            let correlation = format!("{prefix}-{i}");
+            let event = created(&format!("{prefix}-p{i}"));
+            sends.push(tokio::spawn(async move {
+                publish_one(&publisher, &topic, correlation, &event).await
+            }));
+        }
+        for s in sends {
+            s.await.expect("publish task");
+        }
+        self.out.wait(self.name, base + 2 * n).await;
+        let arrived = self.out.started.lock().unwrap();
+        let mut out: Vec<Duration> = (0..n)
+            .map(|i| {
+                let at = arrived
+                    .get(&format!("{prefix}-{i}"))
+                    .unwrap_or_else(|| panic!("{}: no JourneyStarted for event {i}", self.name));
+                at.saturating_duration_since(scheduled_at[i])
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// The journey engine consuming the side's topics as its consumer group, with the outbox
+/// relay publishing what it emits. Returns what stops them.
+async fn start_engine(
+    bootstrap: &str,
+    suffix: &str,
+    topics: &Topics,
+) -> (
+    carebus::RunningService<KafkaTransport>,
+    carebus::consumer::ShutdownTrigger,
+    tokio::task::JoinHandle<()>,
+) {
+    let store = fresh_store("bench_journey").await;
+    let engine = Engine::builder(PgInstanceStore::new(store.clone()))
+        .journeys(journeys::new_patient_onboarding::journeys().expect("embedded definitions"))
+        .emits::<JourneysEvent>()
+        .emits::<AiEvent>()
+        .route_topic(JourneysEvent::TOPIC, topics.out.clone())
+        .route_topic(AiEvent::TOPIC, format!("{}.{suffix}", AiEvent::TOPIC))
+        .build()
+        .expect("engine");
+    let transport = || KafkaTransport::new(kafka_config(bootstrap)).expect("kafka transport");
+    let mut service =
+        Service::new("workflow-engine", transport(), PublisherConfig::default()).unwrap();
+    let group = format!("{ENGINE_GROUP}-{suffix}");
+    let config = |topic: &str| {
+        let mut c = ConsumerConfig::new(&group);
+        c.topics = vec![topic.to_string()];
+        c
+    };
+    service
+        .consume(
+            config(&topics.patients),
+            engine.handler::<PatientsEvent>(),
+        )
+        .consume(
+            config(&topics.appointments),
+            engine.handler::<AppointmentsEvent>(),
+        );
+    let running = service.start().await.expect("engine service starts");
+    let (stop, mut shutdown) = Shutdown::channel();
+    let relay = OutboxRelay::new(store, Arc::new(transport()), format!("bench-{suffix}"));
+    let task = tokio::spawn(async move {
+        relay
+            .run(async move { shutdown.wait().await })
+            .await
+            .expect("the outbox relay runs");
+    });
+    (running, stop, task)
+}
+
+const BASELINE_TABLES: &str = "\
+    CREATE TABLE bench_instances (journey text NOT NULL, correlation_key text NOT NULL, \
+      instance_id uuid NOT NULL, state text NOT NULL, version int NOT NULL, data jsonb NOT NULL, \
+      entered_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (journey, correlation_key)); \
+    CREATE TABLE bench_outbox (position bigserial PRIMARY KEY, event_id uuid NOT NULL UNIQUE, \
+      topic text NOT NULL, event_type text NOT NULL, message_key text NOT NULL, \
+      correlation_id text, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now())";
+
+const UPSERT: &str = "INSERT INTO bench_instances (journey, correlation_key, instance_id, state, version, data) \
+    VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (journey, correlation_key) DO UPDATE \
+    SET state = EXCLUDED.state, version = bench_instances.version + 1, data = EXCLUDED.data, entered_at = now()";
+
+const OUTBOX_INSERT: &str = "INSERT INTO bench_outbox (event_id, topic, event_type, message_key, correlation_id, payload) \
+    SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])";
+
+/// One outgoing event of the baseline.
+struct Out {
+    id: Uuid,
+    event_type: &'static str,
+    payload: serde_json::Value,
+}
+
+/// The baseline's decision for one input: the new state and what goes out.
+fn baseline_decide(event_type: &str, patient_id: &str) -> Option<(&'static str, Vec<Out>)> {
+    let out = |event_type: &'static str, extra: serde_json::Value| Out {
+        id: Uuid::new_v4(),
+        event_type,
+        payload: serde_json::json!({"journey": JOURNEY, "patientId": patient_id, "detail": extra}),
+    };
+    match event_type {
+        "PatientCreated" => Some((
+            "awaiting-first-appointment",
+            vec![
+                out("JourneyStarted", serde_json::json!({"version": 1})),
+                out(
+                    "ActionTriggered",
+                    serde_json::json!({"rule": "welcome-message", "type": "SEND_EMAIL"}),
+                ),
+            ],
+        )),
+        "AppointmentScheduled" => Some((
+            "first-appointment-booked",
+            vec![out(
+                "StageCompleted",
+                serde_json::json!({"stage": "awaiting-first-appointment"}),
+            )],
+        )),
+        _ => None,
+    }
+}
+
+/// The hand-written loop (see the module doc), running until the bench ends.
+async fn start_baseline(bootstrap: &str, topics: &Topics) {
+    let store = fresh_store("bench_journey_raw").await;
+    let pool = store.pool().clone();
+    sqlx::raw_sql(BASELINE_TABLES)
+        .execute(&pool)
+        .await
+        .expect("create the baseline's tables");
+    let config = kafka_config(bootstrap);
+    let sub = carebus::transport::SubscribeConfig::new(
+        unique_name("bench_raw_engine"),
+        &[&topics.patients, &topics.appointments],
+    );
+    let consumer: StreamConsumer = config.consumer_config(&sub).create().expect("consumer");
+    consumer
+        .subscribe(&[&topics.patients, &topics.appointments])
+        .expect("subscribe");
+    let producer: FutureProducer = config.producer_config().create().expect("producer");
+    let out_topic = topics.out.clone();
+    tokio::spawn(async move {
+        let mut deliveries = Vec::new();
+        loop {
+            let m = consumer.recv().await.expect("baseline consume");
+            let env = RawEnvelope::read(
+                rdkafka::Message::headers(&m)
+                    .iter()
+                    .flat_map(|h| h.iter())
+                    .map(|h| (h.key, h.value.unwrap_or_default())),
+            );
+            let framed = rdkafka::Message::payload(&m).unwrap_or_default();
+            let payload = &framed[carebus::wire::SINGLE_OBJECT_MAGIC.len() + 8..];
+            let patient_id = match env.event_type.as_str() {
+                "PatientCreated" => match PatientsEvent::decode(&env.event_type, env.version, payload)
+                    .expect("a patient event decodes")
+                {
+                    PatientsEvent::PatientCreated(e) => e.patient_id,
+                    _ => unreachable!("decoded by its type"),
+                },
+                "AppointmentScheduled" => {
+                    match AppointmentsEvent::decode(&env.event_type, env.version, payload)
+                        .expect("an appointment event decodes")
+                    {
+                        AppointmentsEvent::AppointmentScheduled(e) => e.patient_id,
+                        _ => unreachable!("decoded by its type"),
+                    }
+                }
+                _ => continue,
+            };
+            let Some((state, outgoing)) = baseline_decide(&env.event_type, &patient_id) else {
+                continue;
+            };
+            let mut tx = pool.begin().await.expect("begin");
+            sqlx::query(UPSERT)
+                .bind(JOURNEY)
+                .bind(&patient_id)
+                .bind(Uuid::new_v4().0)
+                .bind(state)
+                .bind(serde_json::json!({"stagesCompleted": 0}))
+                .execute(&mut *tx)
+                .await
+                .expect("upsert the instance");
+            let n = outgoing.len();
+            sqlx::query(OUTBOX_INSERT)
+                .bind(outgoing.iter().map(|o| o.id.0).collect::<Vec<_>>())
+                .bind(vec![out_topic.as_str(); n])
+                .bind(outgoing.iter().map(|o| o.event_type).collect::<Vec<_>>())
+                .bind(vec![patient_id.as_str(); n])
+                .bind(vec![env.correlation_id.as_deref(); n])
+                .bind(outgoing.iter().map(|o| o.payload.clone()).collect::<Vec<_>>())
+                .execute(&mut *tx)
+                .await
+                .expect("insert into the outbox");
+            tx.commit().await.expect("commit");
+            for o in &outgoing {
+                let id = o.id.to_string();
+                let mut headers = OwnedHeaders::new()
+                    .insert(Header {
+                        key: "ce_id",
+                        value: Some(id.as_str()),
+                    })
+                    .insert(Header {
+                        key: "ce_type",
+                        value: Some(o.event_type),
+                    });
+                if let Some(c) = &env.correlation_id {
+                    headers = headers.insert(Header {
+                        key: "ce_correlationid",
+                        value: Some(c.as_str()),
+                    });
+                }
+                let body = o.payload.to_string();
+                let record = FutureRecord::to(&out_topic)
+                    .key(&patient_id)
+                    .payload(&body)
+                    .headers(headers);
+                match producer.send_result(record) {
+                    Ok(d) => deliveries.push(d),
+                    Err((e, _)) => panic!("baseline send: {e}"),
+                }
+            }
+            consumer
+                .store_offset_from_message(&m)
+                .expect("store the offset");
+            // Check the deliveries acknowledged so far, keeping the pending ones.
+            if deliveries.len() >= 1_000 {
+                for d in deliveries.drain(..) {
+                    d.await
+                        .expect("delivery reported")
+                        .expect("baseline delivery");
+                }
+            }
+        }
+    });
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let bootstrap = kafka_bootstrap();
+    let engine_suffix = unique_name("jbench");
+    let raw_suffix = unique_name("jbench_raw");
+    let engine_topics = Topics::create(&bootstrap, &engine_suffix).await;
+    let raw_topics = Topics::create(&bootstrap, &raw_suffix).await;
+    let (running, stop_relay, relay) = start_engine(&bootstrap, &engine_suffix, &engine_topics).await;
+    start_baseline(&bootstrap, &raw_topics).await;
+    let publisher = Publisher::new(
+        KafkaTransport::new(kafka_config(&bootstrap)).unwrap(),
+        PublisherConfig::default(),
+    )
+    .unwrap();
+    let engine = Side {
+        name: "engine",
+        out: Outgoing::follow(&bootstrap, &engine_topics.out),
+        topics: engine_topics,
+    };
+    let raw = Side {
+        name: "baseline",
+        out: Outgoing::follow(&bootstrap, &raw_topics.out),
+        topics: raw_topics,
+    };
+    engine.warm(&publisher).await;
+    raw.warm(&publisher).await;
+
+    let n = patients();
+    let mut best_engine = Duration::MAX;
+    let mut best_raw = Duration::MAX;
+    for round in 0..rounds() {
+        // Take turns at going first.
+        if round % 2 == 0 {
+            best_engine = best_engine.min(engine.throughput(&publisher, round).await);
+            best_raw = best_raw.min(raw.throughput(&publisher, round).await);
+        } else {
+            best_raw = best_raw.min(raw.throughput(&publisher, round).await);
+            best_engine = best_engine.min(engine.throughput(&publisher, round).await);
+        }
+    }
+    let engine_lat = engine.latency(&publisher).await;
+    let raw_lat = raw.latency(&publisher).await;
+
+    let transitions = 2 * n;
+    let rate = |d: Duration| transitions as f64 / d.as_secs_f64();
+    let (e, r) = (rate(best_engine), rate(best_raw));
+    println!(
+        "{n} patients, {transitions} input events and transitions, {} outgoing events per run; best of {} run(s) each",
+        3 * n,
+        rounds()
+    );
+    println!();
+    println!("| measure | journey engine | hand-written baseline | engine/baseline |");
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| transitions/s, Kafka in → PostgreSQL → Kafka out | {e:.0} ({:.2} s) | {r:.0} ({:.2} s) | {:.2}× |",
+        best_engine.as_secs_f64(),
+        best_raw.as_secs_f64(),
+        e / r
+    );
+    for (label, p) in [("p50", 0.50), ("p99", 0.99)] {
+        println!(
+            "| {label} latency at {RATE_PER_SEC} events/s, publication → outgoing event consumed | {:.1} ms | {:.1} ms | |",
+            percentile(&engine_lat, p),
+            percentile(&raw_lat, p)
+        );
+    }
+    println!(
+        "| latency samples | {} | {} | |",
+        engine_lat.len(),
+        raw_lat.len()
+    );
+    println!();
+    println!(
+        "goals: engine/baseline ≥ 0.8× — {}; ≥ 2,000 transitions/s — {}",
+        if e / r >= 0.8 { "met" } else { "not met" },
+        if e >= 2_000.0 { "met" } else { "not met" },
+    );
+
+    stop_relay.trigger();
+    let _ = relay.await;
+    running.stop().await.expect("engine stops");
+}
