@@ -6,13 +6,18 @@
 //! outgoing events. The creations are published first and the run waits for their outgoing
 //! events, then the bookings (a booking before its instance exists would find nothing to move).
 //! Each side is timed from the first publication to the last outgoing event consumed from
-//! Kafka by a separate consumer.
+//! Kafka by a separate consumer, and to the last transition committed in PostgreSQL (which
+//! tells the engine's transactions from the outbox relay).
+//!
+//! Sides: the engine as the tests run it (its consumers in the default sequential mode, 4
+//! PostgreSQL connections), the engine with key-ordered consumers ([`IN_FLIGHT`] records at
+//! once, as many connections), and the baseline.
 //!
 //! Baseline: one raw rdkafka `StreamConsumer` on both input topics (the same librdkafka
 //! settings as the engine's consumers, sequential like the engine's default mode); per event,
 //! read the CloudEvents envelope, decode with the generated codec, one SQL transaction (upsert
 //! of an instance row + insert of the outgoing rows into an outbox table, own schema), commit,
-//! send the outgoing events with a `FutureProducer` (deliveries checked at the end), store the
+//! send the outgoing events with a `FutureProducer` (deliveries checked every 1,000 sends), store the
 //! offset. No processed-id check, history, timers or relay: what the engine adds is what the
 //! ratio prices.
 //!
