@@ -5,6 +5,7 @@ use carebus::kafka::KafkaTransport;
 use carebus::postgres::{PgEventStore, PgStoreOptions};
 use carebus::store::outbox_relay::OutboxRelay;
 use carebus::{ConsumerConfig, PublisherConfig, Service, ServiceReport, Settings};
+use carebus_journey::dashboard::Dashboard;
 use carebus_journey::{ENGINE_GROUP, Engine, PgInstanceStore};
 use carebus_schemas::{
     AiEvent, AppointmentsEvent, ClinicalEvent, JourneysEvent, PatientsEvent, journeys,
@@ -24,6 +25,9 @@ pub struct EngineConfig {
     pub group: String,
     /// `/metrics`, `/health`, `/ready` (`CAREBUS_ENGINE_ENDPOINT`, default 127.0.0.1:9468; `off`).
     pub endpoint: Option<SocketAddr>,
+    /// The journey dashboard, `/journeys` (`CAREBUS_ENGINE_DASHBOARD`, default 127.0.0.1:8085;
+    /// `off`).
+    pub dashboard: Option<SocketAddr>,
 }
 
 impl EngineConfig {
@@ -31,7 +35,14 @@ impl EngineConfig {
     pub fn from_env() -> Result<EngineConfig, Box<dyn std::error::Error>> {
         let var =
             |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
-        let endpoint = var("CAREBUS_ENGINE_ENDPOINT", "127.0.0.1:9468");
+        let address = |name: &str, default: &str| -> Result<Option<SocketAddr>, String> {
+            match var(name, default).as_str() {
+                "off" => Ok(None),
+                value => value.parse().map(Some).map_err(|_| {
+                    format!("{name}={value:?} is not an address like {default} or `off`")
+                }),
+            }
+        };
         Ok(EngineConfig {
             database_url: var(
                 "CAREBUS_DATABASE_URL",
@@ -39,13 +50,8 @@ impl EngineConfig {
             ),
             schema: var("CAREBUS_ENGINE_DB_SCHEMA", "journeys"),
             group: var("CAREBUS_ENGINE_GROUP", ENGINE_GROUP),
-            endpoint: if endpoint == "off" {
-                None
-            } else {
-                Some(endpoint.parse().map_err(|_| {
-                    format!("CAREBUS_ENGINE_ENDPOINT={endpoint:?} is not an address like 127.0.0.1:9468 or `off`")
-                })?)
-            },
+            endpoint: address("CAREBUS_ENGINE_ENDPOINT", "127.0.0.1:9468")?,
+            dashboard: address("CAREBUS_ENGINE_DASHBOARD", "127.0.0.1:8085")?,
         })
     }
 }
@@ -95,6 +101,19 @@ pub async fn run(
     if let Some(addr) = config.endpoint {
         service.serve_endpoint(addr);
     }
+    let dashboard = match config.dashboard {
+        Some(addr) => Some(
+            Dashboard::new(engine.clone())
+                .serve(addr)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "workflow engine: cannot serve the journey dashboard on {addr}: {e} (set CAREBUS_ENGINE_DASHBOARD to a free address or `off`)"
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let running = service.start().await?;
     let (stop, stopped) = Shutdown::channel();
     let timers = {
@@ -111,8 +130,13 @@ pub async fn run(
         relay.run_until_idle().await
     });
     eprintln!(
-        "workflow-engine: journeys on Kafka; /metrics on {}",
-        crate::process::metrics_url(running.endpoint())
+        "workflow-engine: journeys on Kafka; /metrics on {}; dashboard {}",
+        crate::process::metrics_url(running.endpoint()),
+        dashboard
+            .as_ref()
+            .map_or("off".to_string(), |(addr, _)| format!(
+                "http://{addr}/journeys"
+            ))
     );
     let mut signals = Shutdown::on_signals();
     tokio::select! {
@@ -123,6 +147,9 @@ pub async fn run(
     stop.trigger();
     let fired = timers.await?;
     relay.await??;
+    if let Some((_, serving)) = dashboard {
+        serving.abort();
+    }
     tracing::info!(timers_fired = fired, "workflow engine stopped");
     Ok(report)
 }

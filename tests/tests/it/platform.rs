@@ -83,6 +83,7 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
     let dir = repo.join("target").join("platform-test").join(&run_name);
     let key = format!("{:032x}{:032x}", fastrand::u128(..), fastrand::u128(..));
     let (prm, fhir, realtime) = (free_port(), free_port(), free_port());
+    let dashboard = free_port();
     let endpoints = [
         free_port(),
         free_port(),
@@ -109,6 +110,7 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         ("CAREBUS_AI_ENDPOINT".into(), endpoints[2].to_string()),
         ("CAREBUS_REALTIME_ENDPOINT".into(), endpoints[3].to_string()),
         ("CAREBUS_ENGINE_ENDPOINT".into(), endpoints[4].to_string()),
+        ("CAREBUS_ENGINE_DASHBOARD".into(), dashboard.to_string()),
         ("RUST_LOG".into(), "warn".into()),
         // The fresh groups start at the log end: earlier runs' events are not this run's.
         // `up` returns once every group has its partitions (`/ready`), so nothing is missed.
@@ -241,6 +243,20 @@ async fn the_platform_runs_as_processes_and_the_scenario_sees_every_effect() {
         handled("workflow-engine", "carebus_journey_finished_total"),
         3.0
     );
+
+    // The engine process serves the journey dashboard, counting this run's instances.
+    let page = {
+        use std::io::{Read, Write};
+        let mut conn = std::net::TcpStream::connect(dashboard).expect("the journey dashboard");
+        conn.write_all(b"GET /journeys/new-patient-onboarding HTTP/1.0\r\nHost: engine\r\n\r\n")
+            .unwrap();
+        let mut page = String::new();
+        conn.read_to_string(&mut page).unwrap();
+        page
+    };
+    assert!(page.starts_with("HTTP/1.0 200"), "{page}");
+    assert!(page.contains("awaiting-first-appointment"), "{page}");
+    assert!(page.contains("<svg"), "the state diagram: {page}");
 
     let down = platform.run("down");
     assert!(
