@@ -5,6 +5,7 @@
 //!
 //! ```no_run
 //! # mod my_schemas { pub static TOPICS: &[carebus::TopicSpec<'static>] = &[]; }
+//! # macro_rules! include_str { ($path:literal) => { "" }; }
 //! fn main() -> std::process::ExitCode {
 //!     let services = carebus::kafka::acl::services_from_toml(include_str!("../services.toml"));
 //!     match services {
