@@ -132,11 +132,10 @@ pub async fn run(
     eprintln!(
         "workflow-engine: journeys on Kafka; /metrics on {}; dashboard {}",
         crate::process::metrics_url(running.endpoint()),
-        dashboard
-            .as_ref()
-            .map_or("off".to_string(), |(addr, _)| format!(
-                "http://{addr}/journeys"
-            ))
+        dashboard.as_ref().map_or_else(
+            || "off".to_string(),
+            |(addr, _)| format!("http://{addr}/journeys")
+        )
     );
     let mut signals = Shutdown::on_signals();
     tokio::select! {
