@@ -1,4 +1,4 @@
-"""A WebSocket client of the real-time service (PyPI's websockets) turning its stream into JSON lines on stdout: reads until a notification about `--until` arrives, or `--count` notifications, or the server refuses or closes."""
+"""A WebSocket client of the real-time service (PyPI's websockets) turning its stream into JSON lines on stdout: reads until a notification about each `--until` subject has arrived (in any order), or `--count` notifications, or the server refuses or closes."""
 
 import argparse
 import asyncio
@@ -13,13 +13,15 @@ async def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
     parser.add_argument("--token", required=True)
-    parser.add_argument("--until", help="stop after the notification with this subject_id")
+    parser.add_argument("--until", action="append", default=[],
+                        help="stop once a notification with this subject_id arrived (repeatable: all of them)")
     parser.add_argument("--count", type=int, help="stop after this many notifications")
     parser.add_argument("--guard", type=float, default=120.0,
                         help="seconds after which a stuck client gives up (exit 2)")
     args = parser.parse_args()
     headers = {"Authorization": f"Bearer {args.token}"}
     received = 0
+    waiting_for = set(args.until)
     try:
         async with asyncio.timeout(args.guard):
             async with connect(args.url, additional_headers=headers) as ws:
@@ -28,8 +30,10 @@ async def main() -> int:
                     n = json.loads(message)
                     print(json.dumps({"notification": n, "raw": message}), flush=True)
                     received += 1
-                    if args.until and n.get("subject_id") == args.until:
-                        return 0
+                    if args.until:
+                        waiting_for.discard(n.get("subject_id"))
+                        if not waiting_for:
+                            return 0
                     if args.count and received >= args.count:
                         return 0
                 # The server closed normally (e.g. 1001 when it stops).
