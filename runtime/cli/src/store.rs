@@ -19,7 +19,6 @@ mod replay;
 use crate::ClusterArgs;
 use carebus::postgres::PgEventStore;
 use carebus::postgres::verify::{VerifyOptions, verify};
-use carebus_core::TopicEvents;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -126,7 +125,13 @@ async fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Verify { contiguous } => {
-            match verify(&store, &json_of_payload, VerifyOptions { contiguous }).await {
+            match verify(
+                &store,
+                &carebus_schemas::payload_json,
+                VerifyOptions { contiguous },
+            )
+            .await
+            {
                 Ok(report) => {
                     println!("{report}");
                     let problems = report.problems();
@@ -149,31 +154,4 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Replay(args) => replay::run(&store, &cli.cluster, args).await,
         Command::Offsets(command) => offsets::run(&cli.cluster, &command).await,
     }
-}
-
-/// The JSON form of a payload decoded with this repository's schemas (the generated
-/// `EVENTS`): `None` for an event type or version they do not know.
-pub fn json_of_payload(
-    event_type: &str,
-    version: u32,
-    data: &[u8],
-) -> Option<Result<serde_json::Value, String>> {
-    use carebus_schemas::AnyEvent;
-    if !carebus_schemas::EVENTS
-        .iter()
-        .any(|i| i.event_type == event_type && i.version == version)
-    {
-        return None;
-    }
-    Some(
-        carebus_schemas::decode(event_type, version, data)
-            .map(|e| match e {
-                AnyEvent::Ai(e) => e.to_json(),
-                AnyEvent::Appointments(e) => e.to_json(),
-                AnyEvent::Clinical(e) => e.to_json(),
-                AnyEvent::Journeys(e) => e.to_json(),
-                AnyEvent::Patients(e) => e.to_json(),
-            })
-            .map_err(|e| e.to_string()),
-    )
 }

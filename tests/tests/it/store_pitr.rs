@@ -7,36 +7,9 @@
 use carebus::postgres::PgEventStore;
 use carebus::postgres::verify::{VerifyOptions, verify};
 use carebus::store::{EventContext, EventStore, ExpectedVersion, NewEvent};
-use carebus_core::TopicEvents;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// The JSON form of a payload, decoded with this repository's schemas.
-pub(crate) fn json_of_payload(
-    event_type: &str,
-    version: u32,
-    data: &[u8],
-) -> Option<Result<serde_json::Value, String>> {
-    use carebus_schemas::AnyEvent;
-    if !carebus_schemas::EVENTS
-        .iter()
-        .any(|i| i.event_type == event_type && i.version == version)
-    {
-        return None;
-    }
-    Some(
-        carebus_schemas::decode(event_type, version, data)
-            .map(|e| match e {
-                AnyEvent::Ai(e) => e.to_json(),
-                AnyEvent::Appointments(e) => e.to_json(),
-                AnyEvent::Clinical(e) => e.to_json(),
-                AnyEvent::Journeys(e) => e.to_json(),
-                AnyEvent::Patients(e) => e.to_json(),
-            })
-            .map_err(|e| e.to_string()),
-    )
-}
 
 /// Runs `scripts/postgres/pitr.sh` with `args`; panics with its output when it fails.
 fn pitr(args: &[&str]) {
@@ -172,9 +145,13 @@ async fn restore_to_a_point_in_time_keeps_exactly_the_events_up_to_it() {
     pitr(&["basebackup", &conninfo, path(&dir.join("backup"))]);
     kept.extend(append_all(&store, batch("b", 2, 2)).await);
     kept.extend(append_all(&store, batch("a", 1, 1)).await); // Patient-a0 to version 4
-    let at_target = verify(&store, &json_of_payload, VerifyOptions { contiguous: true })
-        .await
-        .expect("verifying the primary");
+    let at_target = verify(
+        &store,
+        &carebus_schemas::payload_json,
+        VerifyOptions { contiguous: true },
+    )
+    .await
+    .expect("verifying the primary");
     assert!(at_target.is_sound(), "primary: {:?}", at_target.problems());
     let lsn: String = sqlx::query_scalar("SELECT pg_current_wal_lsn()::text")
         .fetch_one(store.pool())
@@ -197,7 +174,7 @@ async fn restore_to_a_point_in_time_keeps_exactly_the_events_up_to_it() {
     let restored = store_at(restored_port).await;
     let report = verify(
         &restored,
-        &json_of_payload,
+        &carebus_schemas::payload_json,
         VerifyOptions { contiguous: true },
     )
     .await
@@ -228,9 +205,13 @@ async fn restore_to_a_point_in_time_keeps_exactly_the_events_up_to_it() {
 
     // The restored store takes appends again (the sequence may jump: gaps are allowed then).
     append_all(&restored, batch("d", 1, 1)).await;
-    let after = verify(&restored, &json_of_payload, VerifyOptions::default())
-        .await
-        .expect("verifying after a new append");
+    let after = verify(
+        &restored,
+        &carebus_schemas::payload_json,
+        VerifyOptions::default(),
+    )
+    .await
+    .expect("verifying after a new append");
     assert!(after.is_sound(), "{:?}", after.problems());
     assert_eq!(after.events, 15);
 
@@ -245,7 +226,7 @@ async fn restore_to_a_point_in_time_keeps_exactly_the_events_up_to_it() {
     .expect("damaging the restored store");
     let damaged = verify(
         &restored,
-        &json_of_payload,
+        &carebus_schemas::payload_json,
         VerifyOptions { contiguous: true },
     )
     .await
